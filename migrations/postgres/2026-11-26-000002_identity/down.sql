@@ -1,0 +1,3 @@
+DROP TABLE pii_reveals;
+DROP TABLE login_attempts;
+DROP TABLE sessions;

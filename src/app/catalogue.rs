@@ -1,0 +1,208 @@
+//! The task catalogue (任务目录): request categories with their default department and the
+//! urgency levels they allow. City-wide; everyone logged in reads it, a root admin manages it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::CategoryRow;
+use crate::db::schema::categories;
+use crate::db::DbConn;
+use crate::domain::org::{validate_code, validate_name};
+use crate::domain::{Actor, Id, Operation, OrgKind};
+
+use super::org::find_unit;
+use super::{check_version, parse_id, AppError, AppResult};
+
+/// How pressing a request is: 急难愁盼 matters are urgent and run on shorter clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Normal,
+    Urgent,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CategoryView {
+    pub id: String,
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub default_department_id: Option<String>,
+    pub urgencies: Vec<Urgency>,
+    pub active: bool,
+    pub version: i64,
+}
+
+impl From<CategoryRow> for CategoryView {
+    fn from(r: CategoryRow) -> Self {
+        CategoryView {
+            urgencies: r
+                .urgencies
+                .split(',')
+                .filter_map(|u| match u {
+                    "normal" => Some(Urgency::Normal),
+                    "urgent" => Some(Urgency::Urgent),
+                    _ => None,
+                })
+                .collect(),
+            id: r.id,
+            code: r.code,
+            name_zh: r.name_zh,
+            name_en: r.name_en,
+            default_department_id: r.default_department_id,
+            active: r.active,
+            version: r.version,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCategory {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub default_department_id: Option<String>,
+    pub urgencies: Vec<Urgency>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryChanges {
+    pub name_zh: Option<String>,
+    pub name_en: Option<String>,
+    /// An empty string clears the default department.
+    pub default_department_id: Option<String>,
+    pub urgencies: Option<Vec<Urgency>>,
+    pub active: Option<bool>,
+}
+
+fn encode_urgencies(u: &[Urgency]) -> AppResult<String> {
+    if u.is_empty() {
+        return Err(AppError::validation("urgencies", "list at least one of: normal, urgent"));
+    }
+    let mut v: Vec<&str> = u.iter().map(|u| u.as_str()).collect();
+    v.sort();
+    v.dedup();
+    Ok(v.join(","))
+}
+
+/// Only an admin bound to a root unit (the whole city) may change the city-wide catalogue.
+fn ensure_catalogue_admin(actor: &Actor) -> AppResult<()> {
+    if actor.grants_for(Operation::CatalogueManage).any(|g| g.org_path.depth() == 0) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden("the task catalogue is city-wide; only an admin bound to the top unit may change it"))
+    }
+}
+
+fn department(conn: &mut DbConn, id: &str) -> AppResult<String> {
+    parse_id("default_department_id", id)?;
+    match find_unit(conn, id)? {
+        Some(u) if u.kind == OrgKind::Department.as_str() && u.active => Ok(u.id),
+        _ => Err(AppError::UnknownReference { field: "default_department_id".into(), detail: "no such active department".into() }),
+    }
+}
+
+/// Inserts a category. No permission check: callers decide.
+pub fn insert_category(conn: &mut DbConn, input: &NewCategory, now: NaiveDateTime) -> AppResult<CategoryRow> {
+    let code = input.code.trim().to_string();
+    validate_code(&code).map_err(|e| AppError::validation("code", e))?;
+    let row = CategoryRow {
+        id: Id::new().to_string(),
+        name_zh: validate_name(&input.name_zh).map_err(|e| AppError::validation("name_zh", e))?,
+        name_en: validate_name(&input.name_en).map_err(|e| AppError::validation("name_en", e))?,
+        default_department_id: input.default_department_id.as_deref().map(|d| department(conn, d)).transpose()?,
+        urgencies: encode_urgencies(&input.urgencies)?,
+        code,
+        active: true,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let taken = categories::table.filter(categories::code.eq(&row.code)).count().get_result::<i64>(conn)?;
+    if taken > 0 {
+        return Err(AppError::Conflict { code: "code_taken", detail: format!("category code `{}` is already used", row.code) });
+    }
+    diesel::insert_into(categories::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
+pub fn create_category(conn: &mut DbConn, actor: &Actor, input: NewCategory, now: NaiveDateTime) -> AppResult<CategoryView> {
+    ensure_catalogue_admin(actor)?;
+    conn.transaction(|conn| insert_category(conn, &input, now).map(Into::into))
+}
+
+pub fn list_categories(conn: &mut DbConn, include_inactive: bool) -> AppResult<Vec<CategoryView>> {
+    let mut q = categories::table.into_boxed();
+    if !include_inactive {
+        q = q.filter(categories::active.eq(true));
+    }
+    let rows: Vec<CategoryRow> = q.order(categories::code).select(CategoryRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub fn get_category(conn: &mut DbConn, id: &str) -> AppResult<CategoryView> {
+    categories::table
+        .find(id)
+        .select(CategoryRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Into::into)
+        .ok_or(AppError::NotFound { what: "category" })
+}
+
+pub fn update_category(conn: &mut DbConn, actor: &Actor, id: &str, version: Option<i64>, c: CategoryChanges, now: NaiveDateTime) -> AppResult<CategoryView> {
+    conn.transaction(|conn| {
+        let mut row: CategoryRow = categories::table
+            .find(id)
+            .select(CategoryRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(AppError::NotFound { what: "category" })?;
+        ensure_catalogue_admin(actor)?;
+        check_version(version, row.version)?;
+        if let Some(n) = c.name_zh {
+            row.name_zh = validate_name(&n).map_err(|e| AppError::validation("name_zh", e))?;
+        }
+        if let Some(n) = c.name_en {
+            row.name_en = validate_name(&n).map_err(|e| AppError::validation("name_en", e))?;
+        }
+        if let Some(d) = c.default_department_id {
+            row.default_department_id = if d.is_empty() { None } else { Some(department(conn, &d)?) };
+        }
+        if let Some(u) = c.urgencies {
+            row.urgencies = encode_urgencies(&u)?;
+        }
+        if let Some(a) = c.active {
+            row.active = a;
+        }
+        let n = diesel::update(categories::table.find(&row.id).filter(categories::version.eq(row.version)))
+            .set((
+                categories::name_zh.eq(&row.name_zh),
+                categories::name_en.eq(&row.name_en),
+                categories::default_department_id.eq(&row.default_department_id),
+                categories::urgencies.eq(&row.urgencies),
+                categories::active.eq(row.active),
+                categories::version.eq(row.version + 1),
+                categories::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::VersionConflict { given: row.version, current: row.version + 1 });
+        }
+        row.version += 1;
+        Ok(row.into())
+    })
+}
+

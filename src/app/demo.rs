@@ -1,0 +1,198 @@
+//! The demo city (演示数据): a fictitious district shaped like the Lu'an practice, embedded in the
+//! binary from `config/demo/city.toml`, loaded only into an empty database.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use figment::providers::{Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+use crate::config::AuthSettings;
+use crate::db::models::{OrgUnitRow, PersonRow};
+use crate::db::schema::{org_units, people};
+use crate::db::DbConn;
+use crate::domain::{Id, OrgKind, Role};
+
+use super::auth::hash_password;
+use super::catalogue::{insert_category, NewCategory, Urgency};
+use super::org::insert_unit;
+use super::people::{insert_membership, validate_login};
+use super::residents::{insert_resident, HouseholdKind, NewResident};
+use super::{AppError, AppResult};
+
+/// The password of every demo login. Demo data only: never load it into production.
+pub const DEMO_PASSWORD: &str = "gridloop-demo";
+
+const CITY: &str = include_str!("../../config/demo/city.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoCity {
+    units: Vec<DemoUnit>,
+    categories: Vec<DemoCategory>,
+    people: Vec<DemoPerson>,
+    residents: Vec<DemoResident>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoUnit {
+    code: String,
+    kind: OrgKind,
+    name: String,
+    parent: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoCategory {
+    code: String,
+    name_zh: String,
+    name_en: String,
+    department: String,
+    urgencies: Vec<Urgency>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoPerson {
+    login: String,
+    name: String,
+    phone: String,
+    roles: Vec<DemoRole>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoRole {
+    role: Role,
+    unit: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoResident {
+    name: String,
+    phone: String,
+    id_number: String,
+    building: String,
+    unit_no: String,
+    room: String,
+    kind: HouseholdKind,
+}
+
+/// One demo login, as printed at start.
+#[derive(Clone, Debug)]
+pub struct DemoLogin {
+    pub login: String,
+    pub name: String,
+    pub roles: Vec<(Role, String)>,
+}
+
+/// What the demo loader created.
+#[derive(Clone, Debug)]
+pub struct DemoSummary {
+    pub units: usize,
+    pub categories: usize,
+    pub residents: usize,
+    pub logins: Vec<DemoLogin>,
+}
+
+/// True when the database holds no org unit and no person.
+pub fn database_is_empty(conn: &mut DbConn) -> AppResult<bool> {
+    let units: i64 = org_units::table.count().get_result(conn)?;
+    let persons: i64 = people::table.count().get_result(conn)?;
+    Ok(units == 0 && persons == 0)
+}
+
+/// Loads the demo city in one transaction; refuses a database that already holds data.
+pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> AppResult<DemoSummary> {
+    let city: DemoCity = Figment::from(Toml::string(CITY))
+        .extract()
+        .map_err(|e| AppError::internal_msg(format!("config/demo/city.toml is malformed: {e}")))?;
+    conn.transaction(|conn| {
+        if !database_is_empty(conn)? {
+            return Err(AppError::Conflict {
+                code: "database_not_empty",
+                detail: "the demo city loads only into an empty database; this one already has org units or people".into(),
+            });
+        }
+        let mut units: HashMap<String, OrgUnitRow> = HashMap::new();
+        for u in &city.units {
+            let parent = match &u.parent {
+                Some(code) => Some(units.get(code).ok_or_else(|| AppError::internal_msg(format!("demo unit {} names unknown parent {code}", u.code)))?.clone()),
+                None => None,
+            };
+            let row = insert_unit(conn, parent.as_ref(), u.kind, &u.code, &u.name, now)?;
+            units.insert(u.code.clone(), row);
+        }
+        let unit = |code: &str| units.get(code).cloned().ok_or_else(|| AppError::internal_msg(format!("demo data names unknown unit {code}")));
+        for c in &city.categories {
+            let dept = unit(&c.department)?;
+            insert_category(
+                conn,
+                &NewCategory {
+                    code: c.code.clone(),
+                    name_zh: c.name_zh.clone(),
+                    name_en: c.name_en.clone(),
+                    default_department_id: Some(dept.id.clone()),
+                    urgencies: c.urgencies.clone(),
+                },
+                now,
+            )?;
+        }
+        // One hash for the shared demo password: hashing each of dozens of logins would slow
+        // the first start for nothing.
+        let hash = hash_password(auth, DEMO_PASSWORD)?;
+        let mut logins = vec![];
+        for p in &city.people {
+            validate_login(&p.login)?;
+            let row = PersonRow {
+                id: Id::new().to_string(),
+                login: p.login.clone(),
+                display_name: p.name.clone(),
+                phone: Some(p.phone.clone()),
+                password_hash: hash.clone(),
+                locale: "zh-CN".into(),
+                active: true,
+                failed_logins: 0,
+                locked_until: None,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            diesel::insert_into(people::table).values(&row).execute(conn)?;
+            let mut roles = vec![];
+            for r in &p.roles {
+                let u = unit(&r.unit)?;
+                let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
+                if !r.role.bindable_kinds().contains(&kind) {
+                    return Err(AppError::internal_msg(format!("demo person {} has {} at a {kind}", p.login, r.role)));
+                }
+                insert_membership(conn, &row.id, r.role, &u.id, now)?;
+                roles.push((r.role, format!("{} ({})", u.name, u.code)));
+            }
+            logins.push(DemoLogin { login: p.login.clone(), name: p.name.clone(), roles });
+        }
+        for r in &city.residents {
+            let b = unit(&r.building)?;
+            insert_resident(
+                conn,
+                &NewResident {
+                    building_id: b.id.clone(),
+                    name: r.name.clone(),
+                    phone: Some(r.phone.clone()),
+                    id_number: Some(r.id_number.clone()),
+                    unit_no: r.unit_no.clone(),
+                    room: r.room.clone(),
+                    kind: r.kind,
+                },
+                &b,
+                now,
+            )?;
+        }
+        Ok(DemoSummary { units: city.units.len(), categories: city.categories.len(), residents: city.residents.len(), logins })
+    })
+}

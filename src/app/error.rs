@@ -1,0 +1,197 @@
+//! The one application error: a stable snake_case `code` per kind, a human message in zh-CN and
+//! English, and for 5xx a cause that is logged but never sent.
+
+use std::fmt;
+
+/// Every error a use case can return. `code()` values are part of the API and never change.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The object does not exist, or is outside the actor's scope: the two are indistinguishable.
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// The actor sees the object but may not do this to it.
+    #[error("forbidden: {detail}")]
+    Forbidden { detail: String },
+    #[error("authentication required")]
+    Unauthenticated,
+    /// One generic message for every failed login, whatever the reason.
+    #[error("login failed")]
+    LoginFailed,
+    #[error("CSRF token missing or wrong")]
+    CsrfRejected,
+    /// The request could not be parsed (malformed JSON, a wrong query parameter).
+    #[error("bad request: {detail}")]
+    BadRequest { detail: String },
+    /// Input parsed but broke a rule; `field` names the input.
+    #[error("invalid {field}: {detail}")]
+    Validation { field: String, detail: String },
+    /// A body field refers to an object that does not exist or is out of scope.
+    #[error("unknown {field}: {detail}")]
+    UnknownReference { field: String, detail: String },
+    /// The request clashes with existing data (a taken code or login).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// A state-changing request without `If-Match`.
+    #[error("If-Match header required")]
+    PreconditionRequired,
+    /// The `If-Match` version is not the current one.
+    #[error("version {given} is stale; the current version is {current}")]
+    VersionConflict { given: i64, current: i64 },
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The languages user-facing text is offered in; zh-CN is the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// Picks the language from an `Accept-Language` header: English only when it comes first.
+    pub fn from_accept_language(header: Option<&str>) -> Lang {
+        match header.map(|h| h.trim_start().to_ascii_lowercase()) {
+            Some(h) if h.starts_with("en") => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+}
+
+impl AppError {
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        AppError::Validation { field: field.into(), detail: detail.into() }
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        AppError::Forbidden { detail: detail.into() }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(e.into())
+    }
+
+    pub fn internal_msg(msg: String) -> Self {
+        AppError::Internal(anyhow::anyhow!(msg))
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::NotFound { .. } => "not_found",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::LoginFailed => "login_failed",
+            AppError::CsrfRejected => "csrf_rejected",
+            AppError::BadRequest { .. } => "bad_request",
+            AppError::Validation { .. } => "validation_failed",
+            AppError::UnknownReference { .. } => "unknown_reference",
+            AppError::Conflict { code, .. } => code,
+            AppError::PreconditionRequired => "precondition_required",
+            AppError::VersionConflict { .. } => "version_conflict",
+            AppError::Unavailable(_) => "service_unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The field the error is about, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The message shown to a person, in his language. Never contains a 5xx cause.
+    pub fn message(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (AppError::NotFound { what }, Lang::Zh) => format!("未找到{}", what_zh(what)),
+            (AppError::NotFound { what }, Lang::En) => format!("{what} not found"),
+            (AppError::Forbidden { detail }, Lang::Zh) => format!("无权执行此操作：{detail}"),
+            (AppError::Forbidden { detail }, Lang::En) => format!("You may not do this: {detail}"),
+            (AppError::Unauthenticated, Lang::Zh) => "请先登录（缺少有效的令牌或会话，或会话已过期）".into(),
+            (AppError::Unauthenticated, Lang::En) => {
+                "Log in first: the token or session is missing, expired or revoked".into()
+            }
+            (AppError::LoginFailed, Lang::Zh) => "登录失败：账号或密码错误，或账号暂不可用".into(),
+            (AppError::LoginFailed, Lang::En) => {
+                "Login failed: wrong login or password, or the account is not available now".into()
+            }
+            (AppError::CsrfRejected, Lang::Zh) => {
+                "请求缺少正确的 X-CSRF-Token 请求头（使用会话 Cookie 修改数据时必需）".into()
+            }
+            (AppError::CsrfRejected, Lang::En) => {
+                "Missing or wrong X-CSRF-Token header, required for changes made with the session cookie".into()
+            }
+            (AppError::BadRequest { detail }, Lang::Zh) => format!("请求格式有误：{detail}"),
+            (AppError::BadRequest { detail }, Lang::En) => format!("Malformed request: {detail}"),
+            (AppError::Validation { field, detail }, Lang::Zh) => format!("输入有误（{field}）：{detail}"),
+            (AppError::Validation { field, detail }, Lang::En) => format!("Invalid {field}: {detail}"),
+            (AppError::UnknownReference { field, detail }, Lang::Zh) => format!("引用的对象不存在（{field}）：{detail}"),
+            (AppError::UnknownReference { field, detail }, Lang::En) => format!("Unknown {field}: {detail}"),
+            (AppError::Conflict { detail, .. }, Lang::Zh) => format!("与现有数据冲突：{detail}"),
+            (AppError::Conflict { detail, .. }, Lang::En) => format!("Conflicts with existing data: {detail}"),
+            (AppError::PreconditionRequired, Lang::Zh) => {
+                "修改需要 If-Match 请求头，值为对象当前的版本号（见 ETag）".into()
+            }
+            (AppError::PreconditionRequired, Lang::En) => {
+                "Changes need an If-Match header carrying the object's current version (see its ETag)".into()
+            }
+            (AppError::VersionConflict { given, current }, Lang::Zh) => {
+                format!("数据已被他人修改：您提交的版本为 {given}，当前版本为 {current}，请刷新后重试")
+            }
+            (AppError::VersionConflict { given, current }, Lang::En) => format!(
+                "Someone else changed this first: you sent version {given}, the current version is {current}; reload and try again"
+            ),
+            (AppError::Unavailable(_), Lang::Zh) => "数据库暂时不可用，请稍后重试".into(),
+            (AppError::Unavailable(_), Lang::En) => "The database is unavailable; try again shortly".into(),
+            (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),
+            (AppError::Internal(_), Lang::En) => "Internal error; it has been logged, try again shortly".into(),
+        }
+    }
+}
+
+fn what_zh(what: &str) -> &'static str {
+    match what {
+        "org unit" => "组织单元",
+        "person" => "人员",
+        "membership" => "任职",
+        "category" => "诉求类别",
+        "resident" => "居民",
+        "route" => "该接口",
+        _ => "对象",
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => AppError::NotFound { what: "object" },
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
+                code: "already_exists",
+                detail: format!("a record with the same unique value already exists ({})", info.message()),
+            },
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(e.into()),
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(e.into())
+    }
+}
+
+/// Makes `AppError` usable where a plain message is wanted (CLI output).
+pub struct Plain<'a>(pub &'a AppError);
+
+impl fmt::Display for Plain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0.message(Lang::En), self.0.code())
+    }
+}

@@ -1,0 +1,39 @@
+//! Use cases: one function per command or query, each owning one transaction:
+//! load → apply a domain rule → write rows → return a view.
+
+pub mod auth;
+pub mod catalogue;
+pub mod demo;
+pub mod error;
+pub mod org;
+pub mod people;
+pub mod residents;
+pub mod scope;
+
+pub use error::{AppError, Lang};
+
+use chrono::NaiveDateTime;
+
+use crate::domain::Id;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Parses an id that arrived in a body field, naming the field when it is malformed.
+pub fn parse_id(field: &str, text: &str) -> AppResult<Id> {
+    text.parse().map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.to_string()))
+}
+
+/// The current time as stored (UTC, no zone). Only the outermost layer calls this; everything
+/// below takes `now` as an argument.
+pub fn utc_now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+/// Checks an `If-Match` version against the stored one.
+pub fn check_version(given: Option<i64>, current: i64) -> AppResult<()> {
+    match given {
+        None => Err(AppError::PreconditionRequired),
+        Some(v) if v != current => Err(AppError::VersionConflict { given: v, current }),
+        Some(_) => Ok(()),
+    }
+}

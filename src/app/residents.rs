@@ -1,0 +1,276 @@
+//! Residents (居民) in the buildings of a grid. Phone and ID numbers are masked for everyone;
+//! those whose role needs them reveal a record explicitly, and every reveal is recorded.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::{OrgUnitRow, PiiRevealRow, ResidentRow};
+use crate::db::schema::{org_units, pii_reveals, residents};
+use crate::db::DbConn;
+use crate::domain::org::validate_name;
+use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
+use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath};
+
+use super::org::{escape_like, find_unit};
+use super::scope::{enforce, units_in_scope};
+use super::{parse_id, AppError, AppResult};
+
+/// What kind of household a resident lives in; it sets how often it must be visited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HouseholdKind {
+    Ordinary,
+    /// 独居老人
+    ElderlyAlone,
+    /// 党员中心户
+    PartyMemberHousehold,
+    Disabled,
+    LowIncome,
+}
+
+impl HouseholdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HouseholdKind::Ordinary => "ordinary",
+            HouseholdKind::ElderlyAlone => "elderly_alone",
+            HouseholdKind::PartyMemberHousehold => "party_member_household",
+            HouseholdKind::Disabled => "disabled",
+            HouseholdKind::LowIncome => "low_income",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Ordinary, Self::ElderlyAlone, Self::PartyMemberHousehold, Self::Disabled, Self::LowIncome]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A resident as everyone in scope sees him: phone and ID number masked.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ResidentView {
+    pub id: String,
+    pub building_id: String,
+    pub building_name: String,
+    pub name: String,
+    /// e.g. 138****5678
+    pub phone_masked: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub unit_no: String,
+    pub room: String,
+    pub kind: HouseholdKind,
+    pub version: i64,
+}
+
+/// The unmasked fields, returned by a recorded reveal.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct RevealedResident {
+    pub id: String,
+    pub phone: Option<String>,
+    pub id_number: Option<String>,
+    pub revealed_at: NaiveDateTime,
+}
+
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResident {
+    pub building_id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub id_number: Option<String>,
+    pub unit_no: String,
+    pub room: String,
+    pub kind: HouseholdKind,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResidentFilter {
+    /// Only residents of this building, compound or any unit's subtree.
+    pub within: Option<String>,
+    pub kind: Option<HouseholdKind>,
+    /// Text to find in the name or room.
+    pub q: Option<String>,
+    /// Cursor: ids after this one.
+    pub after: Option<String>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+}
+
+fn view(r: ResidentRow, building: &OrgUnitRow) -> ResidentView {
+    ResidentView {
+        kind: HouseholdKind::parse(&r.kind).unwrap_or(HouseholdKind::Ordinary),
+        phone_masked: r.phone.as_deref().map(mask_phone),
+        id_number_masked: r.id_number.as_deref().map(mask_id_number),
+        id: r.id,
+        building_id: r.building_id,
+        building_name: building.name.clone(),
+        name: r.name,
+        unit_no: r.unit_no,
+        room: r.room,
+        version: r.version,
+    }
+}
+
+fn resident_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<(ResidentRow, OrgUnitRow)> {
+    if id.parse::<Id>().is_err() {
+        return Err(AppError::NotFound { what: "resident" });
+    }
+    let found: Option<(ResidentRow, OrgUnitRow)> = residents::table
+        .inner_join(org_units::table)
+        .filter(residents::id.eq(id))
+        .filter(residents::active.eq(true))
+        .select((ResidentRow::as_select(), OrgUnitRow::as_select()))
+        .first(conn)
+        .optional()?;
+    let (r, b) = found.ok_or(AppError::NotFound { what: "resident" })?;
+    enforce(actor.decide(op, &OrgPath::from_db(b.path.clone())), "resident", op)?;
+    Ok((r, b))
+}
+
+pub fn get_resident(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<ResidentView> {
+    let (r, b) = resident_for(conn, actor, id, Operation::ResidentRead)?;
+    Ok(view(r, &b))
+}
+
+/// 查看完整信息: returns the unmasked phone and ID number and records who looked, in which role,
+/// when, and at which record.
+pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<RevealedResident> {
+    conn.transaction(|conn| {
+        let (r, b) = resident_for(conn, actor, id, Operation::ResidentReveal)?;
+        let path = OrgPath::from_db(b.path.clone());
+        let grant = actor
+            .grants_for(Operation::ResidentReveal)
+            .find(|g| g.org_path.contains(&path))
+            .ok_or_else(|| AppError::internal_msg("allowed without a grant".into()))?;
+        let mut fields = vec![];
+        if r.phone.is_some() {
+            fields.push("phone");
+        }
+        if r.id_number.is_some() {
+            fields.push("id_number");
+        }
+        diesel::insert_into(pii_reveals::table)
+            .values(&PiiRevealRow {
+                id: Id::new().to_string(),
+                person_id: actor.person_id.to_string(),
+                role: grant.role.as_str().into(),
+                org_unit_id: grant.org_unit_id.to_string(),
+                record_kind: "resident".into(),
+                record_id: r.id.clone(),
+                fields: fields.join(","),
+                at: now,
+            })
+            .execute(conn)?;
+        Ok(RevealedResident { id: r.id, phone: r.phone, id_number: r.id_number, revealed_at: now })
+    })
+}
+
+/// One recorded look at a resident's personal data.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RevealRecord {
+    pub person_id: String,
+    pub role: String,
+    pub org_unit_id: String,
+    pub fields: String,
+    pub at: NaiveDateTime,
+}
+
+/// Who has revealed this resident's data: visible to those who may see the resident.
+pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<RevealRecord>> {
+    let (r, _) = resident_for(conn, actor, id, Operation::ResidentRead)?;
+    let rows: Vec<PiiRevealRow> = pii_reveals::table
+        .filter(pii_reveals::record_kind.eq("resident"))
+        .filter(pii_reveals::record_id.eq(&r.id))
+        .order(pii_reveals::at.desc())
+        .select(PiiRevealRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|x| RevealRecord { person_id: x.person_id, role: x.role, org_unit_id: x.org_unit_id, fields: x.fields, at: x.at })
+        .collect())
+}
+
+/// Inserts a resident after checking his data. No scope check: callers decide.
+pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUnitRow, now: NaiveDateTime) -> AppResult<ResidentRow> {
+    if building.kind != OrgKind::Building.as_str() || !building.active {
+        return Err(AppError::validation("building_id", "residents live in an active building (楼栋)"));
+    }
+    let name = validate_name(&input.name).map_err(|e| AppError::validation("name", e))?;
+    if let Some(p) = &input.phone {
+        validate_mobile(p).map_err(|e| AppError::validation("phone", e))?;
+    }
+    if let Some(n) = &input.id_number {
+        validate_id_number(n).map_err(|e| AppError::validation("id_number", e))?;
+    }
+    let unit_no = input.unit_no.trim();
+    let room = input.room.trim();
+    if unit_no.is_empty() || unit_no.len() > 10 || room.is_empty() || room.len() > 10 {
+        return Err(AppError::validation("room", "unit_no and room are required, at most 10 characters each"));
+    }
+    let row = ResidentRow {
+        id: Id::new().to_string(),
+        building_id: building.id.clone(),
+        name,
+        phone: input.phone.clone(),
+        id_number: input.id_number.clone(),
+        unit_no: unit_no.into(),
+        room: room.into(),
+        kind: input.kind.as_str().into(),
+        active: true,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(residents::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
+pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now: NaiveDateTime) -> AppResult<ResidentView> {
+    conn.transaction(|conn| {
+        parse_id("building_id", &input.building_id)?;
+        let building = find_unit(conn, &input.building_id)?
+            .filter(|b| actor.may(Operation::ResidentRead, &OrgPath::from_db(b.path.clone())))
+            .ok_or_else(|| AppError::UnknownReference { field: "building_id".into(), detail: "no such building in your scope".into() })?;
+        enforce(actor.decide(Operation::ResidentManage, &OrgPath::from_db(building.path.clone())), "org unit", Operation::ResidentManage)?;
+        let row = insert_resident(conn, &input, &building, now)?;
+        Ok(view(row, &building))
+    })
+}
+
+/// The residents in the actor's scope, masked.
+pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> AppResult<Vec<ResidentView>> {
+    let limit = f.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 500"));
+    }
+    let mut q = residents::table
+        .inner_join(org_units::table)
+        .filter(units_in_scope(actor, Operation::ResidentRead))
+        .filter(residents::active.eq(true))
+        .into_boxed();
+    if let Some(within) = f.within {
+        parse_id("within", &within)?;
+        match find_unit(conn, &within)? {
+            Some(u) => {
+                let p = OrgPath::from_db(u.path);
+                q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound()));
+            }
+            None => return Ok(vec![]),
+        }
+    }
+    if let Some(kind) = f.kind {
+        q = q.filter(residents::kind.eq(kind.as_str()));
+    }
+    if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
+        let pattern = format!("%{}%", escape_like(text.trim()));
+        q = q.filter(residents::name.like(pattern.clone()).escape('\\').or(residents::room.like(pattern).escape('\\')));
+    }
+    if let Some(after) = f.after {
+        q = q.filter(residents::id.gt(after));
+    }
+    let rows: Vec<(ResidentRow, OrgUnitRow)> =
+        q.order(residents::id).limit(limit).select((ResidentRow::as_select(), OrgUnitRow::as_select())).load(conn)?;
+    Ok(rows.into_iter().map(|(r, b)| view(r, &b)).collect())
+}

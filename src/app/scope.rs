@@ -1,0 +1,50 @@
+//! Turns an actor's grants into SQL filters, so that lists return exactly the in-scope set in one
+//! indexed query, and single objects outside scope look exactly like missing ones.
+
+use diesel::prelude::*;
+
+use crate::db::schema::org_units;
+use crate::domain::roles::Decision;
+use crate::domain::{Actor, Operation, OrgPath};
+
+use super::{AppError, AppResult};
+
+pub type Db = <crate::db::DbConn as diesel::Connection>::Backend;
+
+type BoolExpr<QS> = Box<dyn BoxableExpression<QS, Db, SqlType = diesel::sql_types::Bool>>;
+
+/// `org_units.path` lies in one of the subtrees where the actor may do `op`. An actor with no
+/// such grant gets a filter that matches nothing. Usable on any query that has `org_units` in
+/// its FROM clause (alone or joined).
+pub fn units_in_scope<QS: 'static>(actor: &Actor, op: Operation) -> BoolExpr<QS>
+where
+    org_units::path: SelectableExpression<QS> + AppearsOnTable<QS>,
+{
+    paths_in(actor.scope_roots(op))
+}
+
+/// `org_units.path` lies in the subtree of one of `roots`.
+pub fn paths_in<QS: 'static>(roots: Vec<OrgPath>) -> BoolExpr<QS>
+where
+    org_units::path: SelectableExpression<QS> + AppearsOnTable<QS>,
+{
+    let mut expr: BoolExpr<QS> = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    for root in roots {
+        let upper = root.subtree_upper_bound();
+        expr = Box::new(expr.or(org_units::path.ge(root.as_str().to_string()).and(org_units::path.lt(upper))));
+    }
+    expr
+}
+
+/// Turns a decision into the error the API reports.
+pub fn enforce(decision: Decision, what: &'static str, op: Operation) -> AppResult<()> {
+    match decision {
+        Decision::Allowed => Ok(()),
+        Decision::Forbidden => Err(AppError::forbidden(format!(
+            "{} requires one of the roles {} over this {what}",
+            op.as_str(),
+            op.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+        Decision::Hidden => Err(AppError::NotFound { what }),
+    }
+}

@@ -1,0 +1,312 @@
+//! The `gridloop` command line: serve, migrate, demo, check-config, and the admin's `org` and
+//! `user` commands. Every failure prints one clear line and exits non-zero.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::demo::{database_is_empty, load_demo, DemoSummary, DEMO_PASSWORD};
+use crate::app::error::Plain;
+use crate::app::people::{find_person_by_login, insert_person, set_password_unchecked, NewPerson};
+use crate::app::{org, utc_now};
+use crate::config::{self, Settings};
+use crate::db::{self, DbConn};
+use crate::domain::{OrgKind, Role};
+use crate::startup::Application;
+
+#[derive(Parser, Debug)]
+#[command(name = "gridloop", version, about = "Gridloop: residents' requests through grid-based community governance (网格化治理)")]
+pub struct Cli {
+    /// Folder holding default.toml and <env>.toml [env: GRIDLOOP_CONFIG_DIR; default: config]
+    #[arg(long, global = true)]
+    pub config_dir: Option<PathBuf>,
+    /// Environment whose file overrides the defaults [env: GRIDLOOP_ENV; default: development]
+    #[arg(long = "env", global = true)]
+    pub environment: Option<String>,
+    /// Database URL, overriding the configuration: a SQLite file path or postgres://…
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Load the demo city into an empty database.
+    Demo,
+    /// Load and validate the configuration, print the effective values with secrets hidden.
+    CheckConfig,
+    /// Org tree administration.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// People administration.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Load the demo city first when the database is empty, and print the demo logins.
+    #[arg(long)]
+    pub demo: bool,
+    /// Listen address, overriding server.bind (e.g. 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Add an org unit; without --parent it becomes a root (a city or district).
+    Add {
+        #[arg(long)]
+        kind: OrgKind,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// Code of the parent unit.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a person with one role bound to an org unit. Reads the password from stdin with
+    /// --password-stdin; otherwise generates one and prints it once.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        role: Role,
+        /// Code of the org unit the role is bound to.
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (clears a lockout and ends the person's sessions).
+    ResetPassword {
+        /// Login name or phone number.
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+impl std::str::FromStr for OrgKindArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(OrgKindArg)
+    }
+}
+
+/// Wrapper so clap can parse org kinds.
+#[derive(Clone, Debug)]
+pub struct OrgKindArg(pub OrgKind);
+
+/// A failure with the exit code to leave with.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+fn fail(code: i32, message: impl Into<String>) -> Failure {
+    Failure { code, message: message.into() }
+}
+
+/// Loads settings with the command line's overrides.
+pub fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
+    let (dir, env) = config::locate();
+    let dir = cli.config_dir.clone().unwrap_or(dir);
+    let env = cli.environment.clone().unwrap_or(env);
+    let mut settings = Settings::load(&dir, &env).map_err(|e| fail(2, e.to_string()))?;
+    if let Some(url) = &cli.database_url {
+        settings.database.url = url.clone();
+    }
+    if let Some(Command::Serve(ServeArgs { bind: Some(bind), .. })) = &cli.command.as_serve() {
+        settings.server.bind = bind.clone();
+        settings.server.public_url = format!("http://{bind}");
+    }
+    settings.validate().map_err(|e| fail(2, e.to_string()))?;
+    Ok(settings)
+}
+
+impl Command {
+    fn as_serve(&self) -> Option<&Command> {
+        matches!(self, Command::Serve(_)).then_some(self)
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let env = env_logger::Env::default().default_filter_or(settings.log.level.clone());
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+}
+
+fn open_database(settings: &Settings) -> Result<(db::DbPool, DbConnGuard), Failure> {
+    let pool = db::build_pool(&settings.database).map_err(|e| fail(3, e.to_string()))?;
+    let conn = pool.get().map_err(|e| fail(3, format!("cannot open the database: {e}")))?;
+    Ok((pool, DbConnGuard(conn)))
+}
+
+struct DbConnGuard(db::PooledConn);
+
+impl std::ops::Deref for DbConnGuard {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for DbConnGuard {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.0
+    }
+}
+
+fn migrate(conn: &mut DbConn) -> Result<Vec<String>, Failure> {
+    db::run_migrations(conn).map_err(|e| fail(3, e.to_string()))
+}
+
+fn print_demo(summary: &DemoSummary, url: &str) {
+    println!("Demo city loaded: {} org units, {} categories, {} residents.", summary.units, summary.categories, summary.residents);
+    print_logins(summary, url);
+}
+
+fn print_logins(summary: &DemoSummary, url: &str) {
+    println!();
+    println!("Log in at {url}/api/v1/auth/login with any of these (password: {DEMO_PASSWORD}):");
+    for l in &summary.logins {
+        let roles: Vec<String> = l.roles.iter().map(|(r, unit)| format!("{} {} @ {unit}", r.name_zh(), r.as_str())).collect();
+        println!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
+    }
+    println!();
+}
+
+fn read_password(from_stdin: bool) -> Result<(String, bool), Failure> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| fail(1, format!("cannot read the password from stdin: {e}")))?;
+        return Ok((line.trim_end_matches(['\r', '\n']).to_string(), false));
+    }
+    if std::io::stdin().is_terminal() || true {
+        use rand::Rng;
+        const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut rng = rand::thread_rng();
+        let pw: String = (0..14).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
+        return Ok((pw, true));
+    }
+    unreachable!()
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let settings = load_settings(&cli)?;
+    init_logging(&settings);
+    match cli.command {
+        Command::CheckConfig => {
+            println!("# configuration is valid; effective values (secrets hidden):\n");
+            print!("{}", settings.render_redacted());
+            Ok(())
+        }
+        Command::Migrate => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            let applied = migrate(&mut conn)?;
+            if applied.is_empty() {
+                println!("The database is up to date.");
+            } else {
+                println!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
+            }
+            Ok(())
+        }
+        Command::Demo => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let summary = load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?;
+            print_demo(&summary, &settings.server.public_url);
+            Ok(())
+        }
+        Command::Serve(args) => serve(settings, args.demo),
+        Command::Org(OrgCommand::Add { kind, code, name, parent }) => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let parent = match parent {
+                Some(code) => Some(
+                    org::find_unit_by_code(&mut conn, &code)
+                        .map_err(|e| fail(1, Plain(&e).to_string()))?
+                        .ok_or_else(|| fail(1, format!("no org unit has the code `{code}`")))?,
+                ),
+                None => None,
+            };
+            let row = org::insert_unit(&mut conn, parent.as_ref(), kind, &code, &name, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Added {} {} ({}) with id {}", row.kind, row.name, row.code, row.id);
+            Ok(())
+        }
+        Command::User(UserCommand::Add { login, name, phone, role, unit, password_stdin }) => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let unit_row = org::find_unit_by_code(&mut conn, &unit)
+                .map_err(|e| fail(1, Plain(&e).to_string()))?
+                .ok_or_else(|| fail(1, format!("no org unit has the code `{unit}`")))?;
+            let (password, generated) = read_password(password_stdin)?;
+            let input = NewPerson { login, display_name: name, phone, password: password.clone(), role, org_unit_id: unit_row.id.clone(), locale: None };
+            let row = diesel::Connection::transaction(&mut *conn, |c| insert_person(c, &settings.auth, &input, &unit_row, utc_now()))
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Added {} ({}) as {} at {} ({}).", row.login, row.display_name, role, unit_row.name, unit_row.code);
+            if generated {
+                println!("Generated password (shown once): {password}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::ResetPassword { login, password_stdin }) => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let person = find_person_by_login(&mut conn, &login)
+                .map_err(|e| fail(1, Plain(&e).to_string()))?
+                .ok_or_else(|| fail(1, format!("no person has the login or phone `{login}`")))?;
+            let (password, generated) = read_password(password_stdin)?;
+            diesel::Connection::transaction(&mut *conn, |c| set_password_unchecked(c, &settings.auth, &person, &password, utc_now()))
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Password of {} reset; the account is unlocked and its sessions ended.", person.login);
+            if generated {
+                println!("Generated password (shown once): {password}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
+    let (pool, mut conn) = open_database(&settings)?;
+    let applied = migrate(&mut conn)?;
+    if !applied.is_empty() {
+        log::info!("applied {} migration(s)", applied.len());
+    }
+    if demo {
+        let empty = database_is_empty(&mut conn).map_err(|e| fail(3, Plain(&e).to_string()))?;
+        if empty {
+            let summary = load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?;
+            print_demo(&summary, &settings.server.public_url);
+        } else {
+            println!("The database already has data, so the demo city was not loaded again (password of demo logins: {DEMO_PASSWORD}).");
+        }
+    }
+    drop(conn);
+    let url = settings.server.public_url.clone();
+    let backend = settings.database_target().backend();
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings, pool).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
+        println!("Gridloop is listening on port {} ({backend:?}); public URL {url}. Health: {url}/healthz", app.port());
+        app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")))
+    })
+}

@@ -1,0 +1,273 @@
+//! Layered configuration: `config/default.toml`, then `config/<environment>.toml`, then
+//! `GRIDLOOP_`-prefixed environment variables (`__` separates sections). Unknown keys and bad values
+//! are refused at start with the key and the reason.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `GRIDLOOP_` prefix that are not settings.
+const NON_SETTING_VARS: &[&str] = &["env", "config_dir", "test_database_url", "bench_database_url"];
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Seconds given to in-flight requests on SIGTERM.
+    pub shutdown_timeout_s: u64,
+    /// The address people use to reach the service, printed at start.
+    pub public_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` for PostgreSQL; a file path or `sqlite://path` for SQLite.
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_s: u64,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// A token unused for this long stops working.
+    pub idle_timeout_minutes: i64,
+    /// A token stops working this long after login, however busy.
+    pub absolute_timeout_hours: i64,
+    /// Consecutive failed logins that lock an account.
+    pub max_failed_logins: i32,
+    pub lockout_minutes: i64,
+    pub cookie_name: String,
+    /// Marks the session cookie Secure; turn on whenever the service is reached over TLS.
+    pub cookie_secure: bool,
+    /// argon2id cost; the defaults follow OWASP's minimum (19 MiB, 2 passes).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// env_logger filter, e.g. `info` or `gridloop=debug,actix_web=info`. RUST_LOG wins if set.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the database lives, parsed from the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseTarget {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err("a sqlite URL needs a file path, e.g. sqlite://data/gridloop.db".into());
+            }
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(format!(
+                "unsupported database URL scheme `{scheme}://`; use postgres:// for PostgreSQL or a file path (or sqlite://path) for SQLite"
+            ));
+        }
+        if url == ":memory:" {
+            return Err("an in-memory SQLite database is not supported: each pooled connection would see its own empty database; use a file path".into());
+        }
+        Ok(DatabaseTarget::Sqlite(PathBuf::from(url)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseTarget::Sqlite(_) => Backend::Sqlite,
+            DatabaseTarget::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// The configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the layered configuration from `dir` for `environment`.
+    pub fn load(dir: &Path, environment: &str) -> Result<Settings, ConfigError> {
+        let default = dir.join("default.toml");
+        if !default.is_file() {
+            return Err(ConfigError::Invalid(format!(
+                "{} not found; run from the project folder or set GRIDLOOP_CONFIG_DIR",
+                default.display()
+            )));
+        }
+        if environment.is_empty() || !environment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ConfigError::Invalid(format!("GRIDLOOP_ENV `{environment}` is not a valid environment name")));
+        }
+        let env_file = dir.join(format!("{environment}.toml"));
+        if !env_file.is_file() {
+            return Err(ConfigError::Invalid(format!(
+                "environment `{environment}` has no file {}",
+                env_file.display()
+            )));
+        }
+        let figment = Figment::new()
+            .merge(Toml::file(&default))
+            .merge(Toml::file(&env_file))
+            .merge(
+                Env::prefixed("GRIDLOOP_")
+                    .filter(|k| !NON_SETTING_VARS.contains(&k.as_str().to_ascii_lowercase().as_str()))
+                    .split("__"),
+            );
+        let settings: Settings = figment.extract().map_err(|e| {
+            ConfigError::Invalid(
+                e.into_iter()
+                    .map(|e| {
+                        let key = if e.path.is_empty() { String::new() } else { format!("key `{}`: ", e.path.join(".")) };
+                        let source = e
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.source.as_ref().map(|s| format!(" (from {s})")).or(Some(format!(" (from {})", m.name))))
+                            .unwrap_or_default();
+                        format!("{key}{}{source}", e.kind)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("key `{key}`: {why}")));
+        if let Err(why) = DatabaseTarget::parse(&self.database.url) {
+            return bad("database.url", why);
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("server.bind", format!("`{}` is not an address:port such as 127.0.0.1:8080", self.server.bind));
+        }
+        if self.database.pool_size == 0 || self.database.pool_size > 200 {
+            return bad("database.pool_size", "must be between 1 and 200".into());
+        }
+        if self.auth.idle_timeout_minutes <= 0 {
+            return bad("auth.idle_timeout_minutes", "must be positive".into());
+        }
+        if self.auth.absolute_timeout_hours <= 0 {
+            return bad("auth.absolute_timeout_hours", "must be positive".into());
+        }
+        if self.auth.max_failed_logins <= 0 {
+            return bad("auth.max_failed_logins", "must be positive".into());
+        }
+        if self.auth.lockout_minutes <= 0 {
+            return bad("auth.lockout_minutes", "must be positive".into());
+        }
+        if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations == 0 {
+            return bad("auth.argon2_memory_kib", "argon2 needs at least 8 KiB and 1 iteration".into());
+        }
+        if self.auth.cookie_name.is_empty() || !self.auth.cookie_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return bad("auth.cookie_name", "must be non-empty ASCII letters, digits, '_' or '-'".into());
+        }
+        Ok(())
+    }
+
+    pub fn database_target(&self) -> DatabaseTarget {
+        DatabaseTarget::parse(&self.database.url).expect("validated at load")
+    }
+
+    /// The effective settings as TOML, with the database password hidden.
+    pub fn render_redacted(&self) -> String {
+        let mut copy = self.clone();
+        copy.database.url = redact_url(&copy.database.url);
+        toml_string(&copy)
+    }
+}
+
+fn toml_string(s: &Settings) -> String {
+    // figment re-exports no serializer; a small hand-rolled renderer keeps a dependency out.
+    let v = serde_json::to_value(s).expect("settings serialize");
+    let mut out = String::new();
+    if let serde_json::Value::Object(sections) = v {
+        for (name, section) in sections {
+            out.push_str(&format!("[{name}]\n"));
+            if let serde_json::Value::Object(keys) = section {
+                for (k, v) in keys {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The configuration folder and environment from the process environment.
+pub fn locate() -> (PathBuf, String) {
+    let dir = std::env::var("GRIDLOOP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
+    let env = std::env::var("GRIDLOOP_ENV").unwrap_or_else(|_| "development".into());
+    (PathBuf::from(dir), env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_choose_the_back_end_or_say_why_not() {
+        assert_eq!(DatabaseTarget::parse("data/g.db").unwrap().backend(), Backend::Sqlite);
+        assert_eq!(DatabaseTarget::parse("sqlite://data/g.db").unwrap(), DatabaseTarget::Sqlite("data/g.db".into()));
+        assert_eq!(DatabaseTarget::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
+        let err = DatabaseTarget::parse("mysql://u@h/db").unwrap_err();
+        assert!(err.contains("mysql://"), "{err}");
+        assert!(DatabaseTarget::parse(":memory:").is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/g"), "postgres://app:********@db:5432/g");
+        assert_eq!(redact_url("data/g.db"), "data/g.db");
+    }
+}

@@ -1,0 +1,11 @@
+//! Pure rules of Gridloop: identifiers, the org tree and scopes, roles and permissions, masked
+//! personal data. No actix, no diesel, no I/O; anything time-dependent takes `now` as an argument.
+
+pub mod ids;
+pub mod org;
+pub mod pii;
+pub mod roles;
+
+pub use ids::Id;
+pub use org::{OrgKind, OrgPath};
+pub use roles::{Access, Actor, Grant, Operation, Role};

@@ -1,0 +1,88 @@
+//! Turns application errors into JSON responses: `{"code", "message", "field"?}` with the message
+//! in the caller's language. 5xx causes are logged here and never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::app::{AppError, Lang};
+
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code, e.g. `not_found`, `validation_failed`.
+    pub code: String,
+    /// What was wrong and how to mend it, in zh-CN unless `Accept-Language` starts with `en`.
+    pub message: String,
+    /// The input field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For a 409 on a workflow action: extra facts such as the current state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+}
+
+/// An application error with the language to render it in.
+#[derive(Debug)]
+pub struct ApiError {
+    pub err: AppError,
+    pub lang: Lang,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.err.code())
+    }
+}
+
+impl ApiError {
+    pub fn new(err: AppError, lang: Lang) -> Self {
+        ApiError { err, lang }
+    }
+}
+
+pub fn status_of(err: &AppError) -> StatusCode {
+    match err {
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
+        AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
+        AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+        AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
+        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
+    match err {
+        AppError::Internal(cause) | AppError::Unavailable(cause) => log::error!("{}: {cause:#}", err.code()),
+        _ => {}
+    }
+    let body = ErrorBody {
+        code: err.code().to_string(),
+        message: err.message(lang),
+        field: err.field().map(Into::into),
+        current_version: match err {
+            AppError::VersionConflict { current, .. } => Some(*current),
+            _ => None,
+        },
+    };
+    let mut resp = HttpResponse::build(status_of(err));
+    if matches!(err, AppError::Unauthenticated) {
+        resp.insert_header(("WWW-Authenticate", "Bearer"));
+    }
+    resp.json(body)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(&self.err)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(&self.err, self.lang)
+    }
+}

@@ -1,0 +1,91 @@
+//! Login, logout, the session and the current person.
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::app::auth::LoginOutcome;
+use crate::app::people::PersonView;
+use crate::app::{self, utc_now};
+use crate::domain::{OrgKind, Role};
+use crate::http::context::{run, AppState, Auth, ReqLang};
+use crate::http::error::{ApiError, ErrorBody};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name or mobile phone number.
+    pub login: String,
+    pub password: String,
+}
+
+/// 登录. Returns a bearer token and sets the session cookie (HttpOnly, SameSite=Lax, Secure when
+/// configured). Every failure answers the same 401 `login_failed`.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn login(state: web::Data<AppState>, req: HttpRequest, lang: ReqLang, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+    let settings = state.settings.clone();
+    let remote = req.connection_info().realip_remote_addr().map(|s| s.to_string());
+    let LoginRequest { login, password } = body.into_inner();
+    let outcome = run(&state, lang.0, move |c| app::auth::login(c, &settings.auth, &login, &password, remote.as_deref(), utc_now())).await?;
+    let auth = &state.settings.auth;
+    let cookie = Cookie::build(auth.cookie_name.clone(), outcome.token.clone())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(auth.cookie_secure)
+        .max_age(CookieDuration::hours(auth.absolute_timeout_hours))
+        .finish();
+    Ok(HttpResponse::Ok().cookie(cookie).json(outcome))
+}
+
+/// 退出: revokes the token (and the cookie) at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let session = auth.who.session_id.clone();
+    run(&state, auth.lang, move |c| app::auth::logout(c, &session, utc_now())).await?;
+    let mut cookie = Cookie::build(state.settings.auth.cookie_name.clone(), "").path("/").http_only(true).finish();
+    cookie.make_removal();
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    pub expires_at: chrono::NaiveDateTime,
+    /// Send in `X-CSRF-Token` with every change made through the session cookie.
+    pub csrf_token: String,
+}
+
+/// The current session: its absolute expiry and CSRF token (for pages that use the cookie).
+#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
+pub async fn session(auth: Auth) -> HttpResponse {
+    HttpResponse::Ok().json(SessionInfo { expires_at: auth.who.expires_at, csrf_token: auth.who.csrf_token.clone() })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GrantView {
+    pub role: Role,
+    pub role_zh: &'static str,
+    pub org_unit_id: String,
+    pub org_kind: OrgKind,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeView {
+    pub person: PersonView,
+    /// The active roles, each reaching its unit's subtree.
+    pub grants: Vec<GrantView>,
+}
+
+/// The logged-in person and his active roles.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+pub async fn me(state: web::Data<AppState>, auth: Auth, _lang: ReqLang) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor.clone();
+    let grants = actor
+        .grants
+        .iter()
+        .map(|g| GrantView { role: g.role, role_zh: g.role.name_zh(), org_unit_id: g.org_unit_id.to_string(), org_kind: g.org_kind })
+        .collect();
+    let person = run(&state, auth.lang, move |c| app::people::me(c, &actor)).await?;
+    Ok(HttpResponse::Ok().json(MeView { person, grants }))
+}

@@ -1,0 +1,8 @@
+//! Handlers: parse input into use-case arguments, call one use case through `run`, shape the response.
+
+pub mod auth;
+pub mod catalogue;
+pub mod org;
+pub mod people;
+pub mod residents;
+pub mod system;

@@ -1,0 +1,43 @@
+//! Health and the API document.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use crate::http::context::{AppState, ReqLang};
+use crate::http::error::error_response;
+use crate::http::routes::ApiDoc;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub database: &'static str,
+}
+
+/// Reports whether the database answers: 200, or 503 when it does not.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses(
+    (status = 200, description = "The service and its database are up", body = Health),
+    (status = 503, description = "The database does not answer", body = crate::http::error::ErrorBody)))]
+pub async fn healthz(state: web::Data<AppState>, lang: ReqLang) -> HttpResponse {
+    let pool = state.pool.clone();
+    let ok = web::block(move || {
+        // A short wait: a health check that hangs is worse than one that says no.
+        match pool.get_timeout(std::time::Duration::from_secs(2)) {
+            Ok(mut c) => crate::db::ping(&mut c),
+            Err(_) => false,
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if ok {
+        HttpResponse::Ok().json(Health { status: "ok", database: "ok" })
+    } else {
+        error_response(&crate::app::AppError::Unavailable(anyhow::anyhow!("health check: database did not answer")), lang.0)
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "The OpenAPI 3 document")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,101 @@
+//! The HTTP layer: the route table (every route with its declared access rule), the access guard
+//! that enforces it before any handler runs, and the handlers that parse input, call one use case
+//! and shape the response.
+
+pub mod context;
+pub mod error;
+pub mod handlers;
+pub mod routes;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse};
+
+use crate::app::auth::{authenticate, Authenticated};
+use crate::app::{utc_now, AppError};
+use crate::domain::Access;
+
+pub use context::AppState;
+use context::lang_of;
+use error::error_response;
+
+/// The header carrying the CSRF token for changes made through the session cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+fn bearer_token(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Enforces each route's declared access rule before its handler runs: public routes pass;
+/// every other route needs a valid token (bearer header or session cookie), and a change made
+/// with the cookie needs the CSRF header. A route missing from the table is refused outright, so
+/// a handler registered by some other path can never be reached unguarded.
+pub async fn access_guard(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let lang = lang_of(req.request());
+    let Some(pattern) = req.match_pattern() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let method = req.method().as_str().to_string();
+    let specs = routes::route_specs();
+    let Some(spec) = specs.iter().find(|s| s.path == pattern && s.method == method) else {
+        if specs.iter().any(|s| s.path == pattern) {
+            // Known path, undeclared method: actix answers 405 itself.
+            return Ok(next.call(req).await?.map_into_boxed_body());
+        }
+        log::error!("route {method} {pattern} has no declared access rule; refusing");
+        let resp = HttpResponse::Forbidden().json(error::ErrorBody {
+            code: "no_access_rule".into(),
+            message: "this route has no declared access rule and is refused".into(),
+            field: None,
+            current_version: None,
+        });
+        return Ok(req.into_response(resp).map_into_boxed_body());
+    };
+    if spec.access == Access::Public {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("state missing"));
+    };
+    let cookie_name = state.settings.auth.cookie_name.clone();
+    let (token, via_cookie) = match bearer_token(&req) {
+        Some(t) => (Some(t), false),
+        None => (req.cookie(&cookie_name).map(|c| c.value().to_string()), true),
+    };
+    let Some(token) = token else {
+        let resp = error_response(&AppError::Unauthenticated, lang);
+        return Ok(req.into_response(resp).map_into_boxed_body());
+    };
+    let settings = state.settings.clone();
+    let pool = state.pool.clone();
+    let outcome: Result<Authenticated, AppError> = web::block(move || {
+        let mut conn = pool.get()?;
+        authenticate(&mut conn, &settings.auth, &token, utc_now())
+    })
+    .await
+    .unwrap_or_else(|e| Err(AppError::internal_msg(format!("blocking task failed: {e}"))));
+    let who = match outcome {
+        Ok(who) => who,
+        Err(e) => {
+            let resp = error_response(&e, lang);
+            return Ok(req.into_response(resp).map_into_boxed_body());
+        }
+    };
+    let unsafe_method = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    if via_cookie && unsafe_method {
+        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
+            let resp = error_response(&AppError::CsrfRejected, lang);
+            return Ok(req.into_response(resp).map_into_boxed_body());
+        }
+    }
+    req.extensions_mut().insert(who);
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

@@ -1,0 +1,93 @@
+//! The route table: each route once, with its method, path, handler and declared access rule.
+//! Registration, the access guard, the OpenAPI document and docs/permissions.md all read it.
+
+use std::sync::OnceLock;
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+use crate::domain::{Access, Operation};
+
+use super::handlers::{auth, catalogue, org, people, residents, system};
+
+/// One declared route.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
+        /// Every route the server answers, with its access rule.
+        pub fn route_specs() -> &'static [RouteSpec] {
+            static SPECS: OnceLock<Vec<RouteSpec>> = OnceLock::new();
+            SPECS.get_or_init(|| vec![$( RouteSpec { method: stringify!($method), path: $path, access: $access } ),*])
+        }
+
+        /// Registers every route of the table; there is no other place where routes are added.
+        pub fn register(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::method(actix_web::http::Method::$method).to($handler)); )*
+        }
+
+        /// The OpenAPI 3 document, generated from the handlers' annotations.
+        #[derive(OpenApi)]
+        #[openapi(
+            info(title = "Gridloop API", description = "Residents' requests through grid-based community governance (网格化治理). Errors are JSON {code, message, field?}; messages are zh-CN unless Accept-Language starts with en."),
+            paths($($handler),*),
+            modifiers(&SecurityAddon),
+            tags(
+                (name = "system", description = "Health and the API document"),
+                (name = "auth", description = "Login, logout and the current person"),
+                (name = "org", description = "The org tree (组织架构)"),
+                (name = "people", description = "People and their role memberships (人员与任职)"),
+                (name = "catalogue", description = "The task catalogue (任务目录)"),
+                (name = "residents", description = "Residents, with masked personal data (居民)"),
+            )
+        )]
+        pub struct ApiDoc;
+    };
+}
+
+routes! {
+    GET "/healthz" => system::healthz, Access::Public;
+    GET "/api/v1/openapi.json" => system::openapi, Access::Public;
+    POST "/api/v1/auth/login" => auth::login, Access::Public;
+    POST "/api/v1/auth/logout" => auth::logout, Access::Authenticated;
+    GET "/api/v1/auth/session" => auth::session, Access::Authenticated;
+    GET "/api/v1/me" => auth::me, Access::Authenticated;
+    GET "/api/v1/org-units" => org::list, Access::Scoped(Operation::OrgUnitRead);
+    POST "/api/v1/org-units" => org::create, Access::Scoped(Operation::OrgUnitManage);
+    GET "/api/v1/org-units/{id}" => org::get, Access::Scoped(Operation::OrgUnitRead);
+    PATCH "/api/v1/org-units/{id}" => org::update, Access::Scoped(Operation::OrgUnitManage);
+    GET "/api/v1/people" => people::list, Access::Scoped(Operation::PersonRead);
+    POST "/api/v1/people" => people::create, Access::Scoped(Operation::PersonManage);
+    GET "/api/v1/people/{id}" => people::get, Access::Scoped(Operation::PersonRead);
+    PATCH "/api/v1/people/{id}" => people::update, Access::Scoped(Operation::PersonManage);
+    POST "/api/v1/people/{id}/disable" => people::disable, Access::Scoped(Operation::PersonManage);
+    POST "/api/v1/people/{id}/enable" => people::enable, Access::Scoped(Operation::PersonManage);
+    POST "/api/v1/people/{id}/password" => people::reset_password, Access::Scoped(Operation::PersonManage);
+    POST "/api/v1/people/{id}/memberships" => people::add_membership, Access::Scoped(Operation::PersonManage);
+    POST "/api/v1/people/{id}/memberships/{membership_id}/end" => people::end_membership, Access::Scoped(Operation::PersonManage);
+    GET "/api/v1/categories" => catalogue::list, Access::Authenticated;
+    POST "/api/v1/categories" => catalogue::create, Access::Scoped(Operation::CatalogueManage);
+    GET "/api/v1/categories/{id}" => catalogue::get, Access::Authenticated;
+    PATCH "/api/v1/categories/{id}" => catalogue::update, Access::Scoped(Operation::CatalogueManage);
+    GET "/api/v1/residents" => residents::list, Access::Scoped(Operation::ResidentRead);
+    POST "/api/v1/residents" => residents::create, Access::Scoped(Operation::ResidentManage);
+    GET "/api/v1/residents/{id}" => residents::get, Access::Scoped(Operation::ResidentRead);
+    POST "/api/v1/residents/{id}/reveal" => residents::reveal, Access::Scoped(Operation::ResidentReveal);
+    GET "/api/v1/residents/{id}/reveals" => residents::reveals, Access::Scoped(Operation::ResidentRead);
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("gridloop_session"))));
+    }
+}

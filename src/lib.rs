@@ -1,0 +1,10 @@
+//! Gridloop: residents' requests through grid-based community governance (网格化治理).
+//! Layers point one way: `http → app → {domain, db}`, and `db → domain`. See docs/ARCHITECTURE.md.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod startup;

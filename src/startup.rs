@@ -1,0 +1,78 @@
+//! Builds and runs the HTTP server: binds the listener, wires state, middleware and routes.
+//! Tests start the same `Application` on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Logger};
+use actix_web::{web, App, HttpRequest, HttpServer};
+
+use crate::app::AppError;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::http::context::lang_of;
+use crate::http::error::{error_response, ApiError};
+use crate::http::{access_guard, routes, AppState};
+
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+/// Bodies larger than this are refused with 413.
+const MAX_JSON_BYTES: usize = 256 * 1024;
+
+fn bad_request(detail: String, req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(AppError::BadRequest { detail }, lang_of(req)).into()
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks a free one) and prepares the server.
+    pub fn build(settings: Settings, pool: DbPool) -> std::io::Result<Application> {
+        let listener = TcpListener::bind(&settings.server.bind)?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.server.workers;
+        let shutdown = settings.server.shutdown_timeout_s;
+        let state = web::Data::new(AppState { pool, settings: Arc::new(settings) });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_JSON_BYTES)
+                        .error_handler(|e, req| bad_request(format!("the JSON body could not be read: {e}"), req)),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))
+                .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(format!("a path parameter is wrong: {e}"), req)))
+                .wrap(from_fn(access_guard))
+                // Path only, never the query string: searches may carry residents' names.
+                .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
+                .configure(routes::register)
+                .default_service(web::to(|req: HttpRequest| async move {
+                    error_response(&AppError::NotFound { what: "route" }, lang_of(&req))
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(shutdown);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Application { server: server.run(), port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle to stop the server from elsewhere (tests).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
