@@ -1,0 +1,176 @@
+//! The test harness: a real server on port 0 over a real database of its own — a fresh SQLite file,
+//! or a fresh schema in the PostgreSQL database named by GRIDLOOP_TEST_DATABASE_URL — dropped at the end.
+
+use std::path::PathBuf;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use gridloop::config::Settings;
+use gridloop::db::{self, DbConn, DbPool};
+use gridloop::startup::Application;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Names the PostgreSQL database to test against; unset means SQLite.
+pub const PG_ENV: &str = "GRIDLOOP_TEST_DATABASE_URL";
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A database of one test's own.
+pub struct TestDb {
+    pub url: String,
+    pg_base: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        match std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) {
+            Some(base) => {
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = diesel::PgConnection::establish(&base).unwrap_or_else(|e| panic!("cannot reach {PG_ENV}: {e}"));
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+                TestDb { url, pg_base: Some((base, schema)), _dir: None }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("gridloop.db").to_string_lossy().into_owned();
+                TestDb { url, pg_base: None, _dir: Some(dir) }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg_base.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg_base {
+            if let Ok(mut conn) = diesel::PgConnection::establish(base) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// The settings of the test environment (config/test.toml), pointed at `db`.
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut s = Settings::load(&project_dir().join("config"), "test").expect("test settings");
+    s.database.url = db.url.clone();
+    s.database.pool_size = 4;
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.workers = 1;
+    s.server.shutdown_timeout_s = 1;
+    s
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pool: DbPool,
+    pub settings: Settings,
+    pub db: TestDb,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// Starts a server over a freshly migrated, empty database.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server after `seed` has run on the migrated database.
+    pub async fn spawn_with(seed: impl FnOnce(&mut DbConn)) -> TestApp {
+        let db = TestDb::new();
+        let settings = test_settings(&db);
+        let pool = db::build_pool(&settings.database).expect("pool");
+        {
+            let mut conn = pool.get().expect("conn");
+            db::run_migrations(&mut conn).expect("migrations");
+            seed(&mut conn);
+        }
+        let app = Application::build(settings.clone(), pool.clone()).expect("build app");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp { base, client: client(), pool, settings, db, handle }
+    }
+
+    pub fn conn(&self) -> db::PooledConn {
+        self.pool.get().expect("conn")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Logs in and returns the bearer token.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let r = self.post_json("/api/v1/auth/login", None, &json!({"login": login, "password": password})).await;
+        assert_eq!(r.status(), StatusCode::OK, "login of {login} failed");
+        let body: Value = r.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>, if_match: Option<i64>) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(v) = if_match {
+            req = req.header("If-Match", format!("\"{v}\""));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::POST, path, token, Some(body), None).await
+    }
+
+    pub async fn patch_json(&self, path: &str, token: Option<&str>, version: Option<i64>, body: &Value) -> Response {
+        self.request(Method::PATCH, path, token, Some(body), version).await
+    }
+
+    /// GETs a JSON body, asserting 200.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let r = self.get(path, Some(token)).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting; the runtime of the test ends right after and takes the workers along.
+        let _ = self.handle.stop(false);
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Asserts an error response: status, stable code, and a non-empty message.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
+    let got = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
+    body
+}

@@ -1,0 +1,6 @@
+//! One integration binary: each test starts the real server over a database of its own.
+//! SQLite by default; PostgreSQL when GRIDLOOP_TEST_DATABASE_URL names a database.
+
+mod fixture;
+mod helpers;
+mod permissions;

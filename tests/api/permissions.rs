@@ -1,0 +1,318 @@
+//! The permission matrix: roles × (in-scope, out-of-scope, missing) objects × operations → outcome.
+//! It runs on both back ends and is the single source of docs/permissions.md (checked here;
+//! regenerate with GRIDLOOP_UPDATE_DOCS=1 cargo test permission).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use gridloop::domain::Access;
+use gridloop::http::routes::route_specs;
+
+use crate::fixture::{spawn_fixture, Fixture, PASSWORD};
+use crate::helpers::{project_dir, TestApp};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scope {
+    In,
+    Out,
+    Missing,
+}
+
+/// The roles under test, each logged in as a person of the first district, with the unit it is
+/// bound to ("home"), and the second-district mirror used as its out-of-scope object.
+const ACTORS: &[(&str, &str, &str, &str)] = &[
+    // (role, login, home unit, mirror unit)
+    ("grid_worker", "gw1", "B1", "B2"),
+    ("branch_secretary", "bs1", "Y1", "Y2"),
+    ("community_staff", "cs1", "K1", "K2"),
+    ("department_liaison", "dl1", "P1", "P2"),
+    ("supervisor", "sup1", "D1", "D2"),
+    ("admin", "admin1", "D1", "D2"),
+];
+
+/// Expected status per operation and role, for (in-scope, out-of-scope, missing) objects.
+/// The in-scope object is: for org units, the role's own unit; for people, a grid worker of
+/// building B1 (a liaison of P1 for the department liaison); for residents, a resident of B1.
+const MATRIX: &[(&str, &str, [u16; 3])] = &[
+    ("org_unit.read", "grid_worker", [200, 404, 404]),
+    ("org_unit.read", "branch_secretary", [200, 404, 404]),
+    ("org_unit.read", "community_staff", [200, 404, 404]),
+    ("org_unit.read", "department_liaison", [200, 404, 404]),
+    ("org_unit.read", "supervisor", [200, 404, 404]),
+    ("org_unit.read", "admin", [200, 404, 404]),
+    ("org_unit.update", "grid_worker", [403, 404, 404]),
+    ("org_unit.update", "branch_secretary", [403, 404, 404]),
+    ("org_unit.update", "community_staff", [403, 404, 404]),
+    ("org_unit.update", "department_liaison", [403, 404, 404]),
+    ("org_unit.update", "supervisor", [403, 404, 404]),
+    ("org_unit.update", "admin", [200, 404, 404]),
+    ("person.read", "grid_worker", [404, 404, 404]),
+    ("person.read", "branch_secretary", [200, 404, 404]),
+    ("person.read", "community_staff", [200, 404, 404]),
+    ("person.read", "department_liaison", [404, 404, 404]),
+    ("person.read", "supervisor", [200, 404, 404]),
+    ("person.read", "admin", [200, 404, 404]),
+    ("person.update", "grid_worker", [404, 404, 404]),
+    ("person.update", "branch_secretary", [403, 404, 404]),
+    ("person.update", "community_staff", [403, 404, 404]),
+    ("person.update", "department_liaison", [404, 404, 404]),
+    ("person.update", "supervisor", [403, 404, 404]),
+    ("person.update", "admin", [200, 404, 404]),
+    ("person.disable", "grid_worker", [404, 404, 404]),
+    ("person.disable", "branch_secretary", [403, 404, 404]),
+    ("person.disable", "community_staff", [403, 404, 404]),
+    ("person.disable", "department_liaison", [404, 404, 404]),
+    ("person.disable", "supervisor", [403, 404, 404]),
+    ("person.disable", "admin", [200, 404, 404]),
+    ("resident.read", "grid_worker", [200, 404, 404]),
+    ("resident.read", "branch_secretary", [200, 404, 404]),
+    ("resident.read", "community_staff", [200, 404, 404]),
+    ("resident.read", "department_liaison", [404, 404, 404]),
+    ("resident.read", "supervisor", [200, 404, 404]),
+    ("resident.read", "admin", [404, 404, 404]),
+    ("resident.reveal", "grid_worker", [200, 404, 404]),
+    ("resident.reveal", "branch_secretary", [200, 404, 404]),
+    ("resident.reveal", "community_staff", [200, 404, 404]),
+    ("resident.reveal", "department_liaison", [404, 404, 404]),
+    ("resident.reveal", "supervisor", [403, 404, 404]),
+    ("resident.reveal", "admin", [404, 404, 404]),
+];
+
+const MISSING_ID: &str = "00000000-0000-7000-8000-000000000000";
+
+fn target(fx: &Fixture, op: &str, role: &str, home: &str, mirror: &str, scope: Scope) -> String {
+    if scope == Scope::Missing {
+        return MISSING_ID.into();
+    }
+    let in_scope = scope == Scope::In;
+    match op.split('.').next().unwrap() {
+        "org_unit" => fx.unit(if in_scope { home } else { mirror }).into(),
+        "person" => {
+            let key = match (role, in_scope) {
+                ("department_liaison", true) => "dl1b",
+                ("department_liaison", false) => "dl2",
+                (_, true) => "gw1b",
+                (_, false) => "gw2",
+            };
+            fx.person(key).into()
+        }
+        "resident" => fx.resident(if in_scope { "r1" } else { "r2" }).into(),
+        other => panic!("no target for {other}"),
+    }
+}
+
+/// The current version of an object, read with the root admin's or a worker's token.
+async fn version_of(app: &TestApp, path: &str, token: &str) -> Option<i64> {
+    let r = app.get(path, Some(token)).await;
+    if r.status() != StatusCode::OK {
+        return None;
+    }
+    r.json::<Value>().await.ok()?["version"].as_i64()
+}
+
+async fn perform(app: &TestApp, op: &str, token: &str, id: &str, root: &str) -> (u16, Value) {
+    let (method, path, body, versioned) = match op {
+        "org_unit.read" => (Method::GET, format!("/api/v1/org-units/{id}"), None, None),
+        "org_unit.update" => (Method::PATCH, format!("/api/v1/org-units/{id}"), Some(json!({"name": "改名测试"})), Some(format!("/api/v1/org-units/{id}"))),
+        "person.read" => (Method::GET, format!("/api/v1/people/{id}"), None, None),
+        "person.update" => (Method::PATCH, format!("/api/v1/people/{id}"), Some(json!({"display_name": "改名测试"})), Some(format!("/api/v1/people/{id}"))),
+        "person.disable" => (Method::POST, format!("/api/v1/people/{id}/disable"), None, None),
+        "resident.read" => (Method::GET, format!("/api/v1/residents/{id}"), None, None),
+        "resident.reveal" => (Method::POST, format!("/api/v1/residents/{id}/reveal"), None, None),
+        other => panic!("unknown operation {other}"),
+    };
+    let version = match &versioned {
+        Some(p) => Some(version_of(app, p, root).await.unwrap_or(1)),
+        None => None,
+    };
+    let r = app.request(method, &path, Some(token), body.as_ref(), version).await;
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    if op == "person.disable" && status == 200 {
+        // Undo, so that later cells find the same world.
+        let r = app.request(Method::POST, &format!("/api/v1/people/{id}/enable"), Some(root), None, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_permission_matrix_holds_for_every_role_scope_and_operation() {
+    let (app, fx) = spawn_fixture().await;
+    let root = app.login("root", PASSWORD).await;
+    let mut tokens = std::collections::HashMap::new();
+    for (role, login, _, _) in ACTORS {
+        tokens.insert(*role, app.login(login, PASSWORD).await);
+    }
+    let mut failures = vec![];
+    for (op, role, expected) in MATRIX {
+        let (_, _, home, mirror) = ACTORS.iter().find(|a| a.0 == *role).unwrap();
+        let mut not_found_bodies = vec![];
+        for (i, scope) in [Scope::In, Scope::Out, Scope::Missing].into_iter().enumerate() {
+            let id = target(&fx, op, role, home, mirror, scope);
+            let (status, body) = perform(&app, op, &tokens[role], &id, &root).await;
+            if status != expected[i] {
+                failures.push(format!("{op} by {role} on {scope:?} object: expected {}, got {status} {body}", expected[i]));
+            }
+            if status == 404 {
+                not_found_bodies.push(body);
+            }
+        }
+        // Out of scope must be indistinguishable from missing: the same body, byte for byte.
+        if not_found_bodies.windows(2).any(|w| w[0] != w[1]) {
+            failures.push(format!("{op} by {role}: 404 bodies differ: {not_found_bodies:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} cells failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Renders docs/permissions.md from the matrix and the route table.
+fn render_permissions_doc() -> String {
+    let mut out = String::from(
+        "# Permissions\n\n\
+         Generated from `tests/api/permissions.rs` (the permission matrix the test suite runs on SQLite and\n\
+         PostgreSQL) and from the route table in `src/http/routes.rs`. Do not edit by hand: run\n\
+         `GRIDLOOP_UPDATE_DOCS=1 cargo test permission` to regenerate; the suite fails while this file differs.\n\n\
+         ## Rules\n\n\
+         - A role is bound to one org unit and reaches that unit's whole subtree.\n\
+         - An object outside every scope of the caller answers **404 with exactly the body of a missing object**.\n\
+         - An object the caller can see but may not change answers **403**.\n\
+         - Lists return exactly the in-scope set.\n\n\
+         ## Matrix\n\n\
+         Each cell is the HTTP status for an object in the role's scope / outside it / missing.\n\
+         In-scope objects: org unit = the role's own unit; person = a grid worker of a building in scope\n\
+         (for the department liaison, another liaison of his department); resident = a resident of a building in scope.\n\n",
+    );
+    let ops: Vec<&str> = {
+        let mut v: Vec<&str> = MATRIX.iter().map(|m| m.0).collect();
+        v.dedup();
+        v
+    };
+    out.push_str("| operation |");
+    for (role, ..) in ACTORS {
+        out.push_str(&format!(" {role} |"));
+    }
+    out.push_str("\n|---|");
+    for _ in ACTORS {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for op in ops {
+        out.push_str(&format!("| `{op}` |"));
+        for (role, ..) in ACTORS {
+            let (_, _, e) = MATRIX.iter().find(|m| m.0 == op && m.1 == *role).unwrap();
+            out.push_str(&format!(" {} / {} / {} |", e[0], e[1], e[2]));
+        }
+        out.push('\n');
+    }
+    out.push_str("\n## Routes and their declared access rules\n\n| method | path | access |\n|---|---|---|\n");
+    for r in route_specs() {
+        let roles = match r.access {
+            Access::Scoped(op) => format!(" — roles: {}", op.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")),
+            _ => String::new(),
+        };
+        out.push_str(&format!("| {} | `{}` | {}{roles} |\n", r.method, r.path, r.access.describe()));
+    }
+    out
+}
+
+#[test]
+fn docs_permissions_md_is_generated_from_the_matrix() {
+    let path = project_dir().join("docs/permissions.md");
+    let rendered = render_permissions_doc();
+    if std::env::var("GRIDLOOP_UPDATE_DOCS").is_ok() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(on_disk == rendered, "docs/permissions.md is stale; run GRIDLOOP_UPDATE_DOCS=1 cargo test permission");
+}
+
+#[tokio::test]
+async fn every_route_declares_an_access_rule_and_the_guard_enforces_it() {
+    let app = TestApp::spawn().await;
+    // The OpenAPI document is generated from the handlers; the route table is what is registered.
+    // They must list the same routes, so that nothing is served that the table does not declare.
+    let doc = app.get_ok_public("/api/v1/openapi.json").await;
+    let mut documented: Vec<String> = vec![];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let mut declared: Vec<String> = route_specs().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    documented.sort();
+    declared.sort();
+    assert_eq!(documented, declared, "routes in the OpenAPI document and the route table differ");
+
+    // Without credentials, every route that is not public answers 401 before its handler runs.
+    for r in route_specs() {
+        let path = r.path.replace("{id}", MISSING_ID).replace("{membership_id}", MISSING_ID);
+        let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+        let resp = app.request(method, &path, None, Some(&json!({})), None).await;
+        let status = resp.status();
+        match r.access {
+            Access::Public => assert_ne!(status, StatusCode::UNAUTHORIZED, "{} {} is public", r.method, r.path),
+            _ => assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {} must need a login", r.method, r.path),
+        }
+    }
+}
+
+/// The ids a list returns.
+async fn listed_ids(app: &TestApp, path: &str, token: &str) -> Vec<String> {
+    let body = app.get_ok(path, token).await;
+    let mut ids: Vec<String> = body.as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn lists_return_exactly_the_in_scope_set() {
+    let (app, fx) = spawn_fixture().await;
+    let units = |keys: &[&str]| {
+        let mut v: Vec<String> = keys.iter().map(|k| fx.unit(k).to_string()).collect();
+        v.sort();
+        v
+    };
+    let people = |keys: &[&str]| {
+        let mut v: Vec<String> = keys.iter().map(|k| fx.person(k).to_string()).collect();
+        v.sort();
+        v
+    };
+    let residents = |keys: &[&str]| {
+        let mut v: Vec<String> = keys.iter().map(|k| fx.resident(k).to_string()).collect();
+        v.sort();
+        v
+    };
+    let cases: &[(&str, Vec<String>, Vec<String>, Vec<String>)] = &[
+        ("gw1", units(&["B1"]), people(&["gw1"]), residents(&["r1"])),
+        ("bs1", units(&["Y1", "B1"]), people(&["bs1", "gw1", "gw1b"]), residents(&["r1"])),
+        ("cs1", units(&["K1", "Y1", "B1"]), people(&["cs1", "bs1", "gw1", "gw1b"]), residents(&["r1"])),
+        ("dl1", units(&["P1"]), people(&["dl1"]), residents(&[])),
+        (
+            "sup1",
+            units(&["D1", "S1", "K1", "Y1", "B1", "P1"]),
+            people(&["admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b"]),
+            residents(&["r1"]),
+        ),
+        (
+            "admin1",
+            units(&["D1", "S1", "K1", "Y1", "B1", "P1"]),
+            people(&["admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b"]),
+            residents(&[]),
+        ),
+    ];
+    for (login, want_units, want_people, want_residents) in cases {
+        let token = app.login(login, PASSWORD).await;
+        assert_eq!(&listed_ids(&app, "/api/v1/org-units", &token).await, want_units, "org units of {login}");
+        assert_eq!(&listed_ids(&app, "/api/v1/people", &token).await, want_people, "people of {login}");
+        assert_eq!(&listed_ids(&app, "/api/v1/residents", &token).await, want_residents, "residents of {login}");
+    }
+}
+
+impl TestApp {
+    async fn get_ok_public(&self, path: &str) -> Value {
+        let r = self.get(path, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+}
