@@ -292,21 +292,35 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     if !applied.is_empty() {
         log::info!("applied {} migration(s)", applied.len());
     }
+    let mut demo_summary = None;
+    let mut demo_note = None;
     if demo {
         let empty = database_is_empty(&mut conn).map_err(|e| fail(3, Plain(&e).to_string()))?;
         if empty {
-            let summary = load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?;
-            print_demo(&summary, &settings.server.public_url);
+            demo_summary = Some(load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?);
         } else {
-            println!("The database already has data, so the demo city was not loaded again (password of demo logins: {DEMO_PASSWORD}).");
+            demo_note = Some(format!(
+                "The database already has data, so the demo city was not loaded again (demo logins keep the password {DEMO_PASSWORD})."
+            ));
         }
     }
     drop(conn);
-    let url = settings.server.public_url.clone();
     let backend = settings.database_target().backend();
+    let configured_url = settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings, pool).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
-        println!("Gridloop is listening on port {} ({backend:?}); public URL {url}. Health: {url}/healthz", app.port());
+        // With port 0 the real port is known only now.
+        let url = match configured_url.strip_suffix(":0") {
+            Some(host) => format!("{host}:{}", app.port()),
+            None => configured_url,
+        };
+        if let Some(summary) = &demo_summary {
+            print_demo(summary, &url);
+        }
+        if let Some(note) = demo_note {
+            println!("{note}");
+        }
+        println!("Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz", app.port());
         app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")))
     })
 }

@@ -187,7 +187,16 @@ fn person_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppR
     if op == Operation::PersonRead && is_self {
         return Ok((person, ms));
     }
-    let mut decision = actor.decide_all(op, &places);
+    // Reading needs one membership in scope; changing needs all of them.
+    let mut decision = if op == Operation::PersonRead {
+        if places.iter().any(|p| actor.may(op, p)) {
+            crate::domain::roles::Decision::Allowed
+        } else {
+            crate::domain::roles::Decision::Hidden
+        }
+    } else {
+        actor.decide_all(op, &places)
+    };
     if is_self && decision == crate::domain::roles::Decision::Hidden {
         decision = crate::domain::roles::Decision::Forbidden;
     }
@@ -436,7 +445,7 @@ pub fn list_people(conn: &mut DbConn, actor: &Actor, f: PeopleFilter) -> AppResu
     let me = actor.person_id.to_string();
     let mut q = people::table
         .inner_join(memberships::table.inner_join(org_units::table))
-        .filter(units_in_scope(actor, Operation::PersonRead).or(people::id.eq(me)))
+        .filter(units_in_scope(actor, Operation::PersonRead).and(memberships::active.eq(true)).or(people::id.eq(me)))
         .distinct()
         .into_boxed();
     if let Some(role) = f.role {

@@ -70,9 +70,14 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s
 }
 
-pub struct TestApp {
+/// An HTTP client pointed at one server.
+pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+pub struct TestApp {
+    pub api: Api,
     pub pool: DbPool,
     pub settings: Settings,
     pub db: TestDb,
@@ -99,11 +104,24 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        TestApp { base, client: client(), pool, settings, db, handle }
+        TestApp { api: Api { base, client: client() }, pool, settings, db, handle }
     }
 
     pub fn conn(&self) -> db::PooledConn {
         self.pool.get().expect("conn")
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api { base: base.to_string(), client: client() }
     }
 
     pub fn url(&self, path: &str) -> String {

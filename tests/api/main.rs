@@ -4,3 +4,7 @@
 mod fixture;
 mod helpers;
 mod permissions;
+mod auth;
+mod admin;
+mod residents;
+mod cli;
