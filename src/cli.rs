@@ -1,7 +1,7 @@
 //! The `gridloop` command line: serve, migrate, demo, check-config, and the admin's `org` and
 //! `user` commands. Every failure prints one clear line and exits non-zero.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +16,11 @@ use crate::domain::{OrgKind, Role};
 use crate::startup::Application;
 
 #[derive(Parser, Debug)]
-#[command(name = "gridloop", version, about = "Gridloop: residents' requests through grid-based community governance (网格化治理)")]
+#[command(
+    name = "gridloop",
+    version,
+    about = "Gridloop: residents' requests through grid-based community governance (网格化治理)"
+)]
 pub struct Cli {
     /// Folder holding default.toml and <env>.toml [env: GRIDLOOP_CONFIG_DIR; default: config]
     #[arg(long, global = true)]
@@ -123,7 +127,10 @@ pub struct Failure {
 }
 
 fn fail(code: i32, message: impl Into<String>) -> Failure {
-    Failure { code, message: message.into() }
+    Failure {
+        code,
+        message: message.into(),
+    }
 }
 
 /// Loads settings with the command line's overrides.
@@ -135,7 +142,10 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
     if let Some(url) = &cli.database_url {
         settings.database.url = url.clone();
     }
-    if let Some(Command::Serve(ServeArgs { bind: Some(bind), .. })) = &cli.command.as_serve() {
+    if let Some(Command::Serve(ServeArgs {
+        bind: Some(bind), ..
+    })) = &cli.command.as_serve()
+    {
         settings.server.bind = bind.clone();
         settings.server.public_url = format!("http://{bind}");
     }
@@ -151,12 +161,16 @@ impl Command {
 
 fn init_logging(settings: &Settings) {
     let env = env_logger::Env::default().default_filter_or(settings.log.level.clone());
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
 }
 
 fn open_database(settings: &Settings) -> Result<(db::DbPool, DbConnGuard), Failure> {
     let pool = db::build_pool(&settings.database).map_err(|e| fail(3, e.to_string()))?;
-    let conn = pool.get().map_err(|e| fail(3, format!("cannot open the database: {e}")))?;
+    let conn = pool
+        .get()
+        .map_err(|e| fail(3, format!("cannot open the database: {e}")))?;
     Ok((pool, DbConnGuard(conn)))
 }
 
@@ -179,7 +193,10 @@ fn migrate(conn: &mut DbConn) -> Result<Vec<String>, Failure> {
 }
 
 fn print_demo(summary: &DemoSummary, url: &str) {
-    println!("Demo city loaded: {} org units, {} categories, {} residents.", summary.units, summary.categories, summary.residents);
+    println!(
+        "Demo city loaded: {} org units, {} categories, {} residents.",
+        summary.units, summary.categories, summary.residents
+    );
     print_logins(summary, url);
 }
 
@@ -187,7 +204,11 @@ fn print_logins(summary: &DemoSummary, url: &str) {
     println!();
     println!("Log in at {url}/api/v1/auth/login with any of these (password: {DEMO_PASSWORD}):");
     for l in &summary.logins {
-        let roles: Vec<String> = l.roles.iter().map(|(r, unit)| format!("{} {} @ {unit}", r.name_zh(), r.as_str())).collect();
+        let roles: Vec<String> = l
+            .roles
+            .iter()
+            .map(|(r, unit)| format!("{} {} @ {unit}", r.name_zh(), r.as_str()))
+            .collect();
         println!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
     }
     println!();
@@ -196,17 +217,20 @@ fn print_logins(summary: &DemoSummary, url: &str) {
 fn read_password(from_stdin: bool) -> Result<(String, bool), Failure> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| fail(1, format!("cannot read the password from stdin: {e}")))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| fail(1, format!("cannot read the password from stdin: {e}")))?;
         return Ok((line.trim_end_matches(['\r', '\n']).to_string(), false));
     }
-    if std::io::stdin().is_terminal() || true {
-        use rand::Rng;
-        const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut rng = rand::thread_rng();
-        let pw: String = (0..14).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
-        return Ok((pw, true));
-    }
-    unreachable!()
+    use rand::Rng;
+    // No ambiguous characters (0/O, 1/l/I): it is read off a screen and typed on a phone.
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let pw: String = (0..14)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect();
+    Ok((pw, true))
 }
 
 /// Runs the parsed command.
@@ -225,19 +249,29 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if applied.is_empty() {
                 println!("The database is up to date.");
             } else {
-                println!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
+                println!(
+                    "Applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                );
             }
             Ok(())
         }
         Command::Demo => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
-            let summary = load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?;
+            let summary = load_demo(&mut conn, &settings.auth, utc_now())
+                .map_err(|e| fail(4, Plain(&e).to_string()))?;
             print_demo(&summary, &settings.server.public_url);
             Ok(())
         }
         Command::Serve(args) => serve(settings, args.demo),
-        Command::Org(OrgCommand::Add { kind, code, name, parent }) => {
+        Command::Org(OrgCommand::Add {
+            kind,
+            code,
+            name,
+            parent,
+        }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let parent = match parent {
@@ -248,36 +282,68 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 None => None,
             };
-            let row = org::insert_unit(&mut conn, parent.as_ref(), kind, &code, &name, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Added {} {} ({}) with id {}", row.kind, row.name, row.code, row.id);
+            let row = org::insert_unit(&mut conn, parent.as_ref(), kind, &code, &name, utc_now())
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!(
+                "Added {} {} ({}) with id {}",
+                row.kind, row.name, row.code, row.id
+            );
             Ok(())
         }
-        Command::User(UserCommand::Add { login, name, phone, role, unit, password_stdin }) => {
+        Command::User(UserCommand::Add {
+            login,
+            name,
+            phone,
+            role,
+            unit,
+            password_stdin,
+        }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let unit_row = org::find_unit_by_code(&mut conn, &unit)
                 .map_err(|e| fail(1, Plain(&e).to_string()))?
                 .ok_or_else(|| fail(1, format!("no org unit has the code `{unit}`")))?;
             let (password, generated) = read_password(password_stdin)?;
-            let input = NewPerson { login, display_name: name, phone, password: password.clone(), role, org_unit_id: unit_row.id.clone(), locale: None };
-            let row = diesel::Connection::transaction(&mut *conn, |c| insert_person(c, &settings.auth, &input, &unit_row, utc_now()))
-                .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Added {} ({}) as {} at {} ({}).", row.login, row.display_name, role, unit_row.name, unit_row.code);
+            let input = NewPerson {
+                login,
+                display_name: name,
+                phone,
+                password: password.clone(),
+                role,
+                org_unit_id: unit_row.id.clone(),
+                locale: None,
+            };
+            let row = diesel::Connection::transaction(&mut *conn, |c| {
+                insert_person(c, &settings.auth, &input, &unit_row, utc_now())
+            })
+            .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!(
+                "Added {} ({}) as {} at {} ({}).",
+                row.login, row.display_name, role, unit_row.name, unit_row.code
+            );
             if generated {
                 println!("Generated password (shown once): {password}");
             }
             Ok(())
         }
-        Command::User(UserCommand::ResetPassword { login, password_stdin }) => {
+        Command::User(UserCommand::ResetPassword {
+            login,
+            password_stdin,
+        }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let person = find_person_by_login(&mut conn, &login)
                 .map_err(|e| fail(1, Plain(&e).to_string()))?
                 .ok_or_else(|| fail(1, format!("no person has the login or phone `{login}`")))?;
             let (password, generated) = read_password(password_stdin)?;
-            diesel::Connection::transaction(&mut *conn, |c| set_password_unchecked(c, &settings.auth, &person, &password, utc_now()))
-                .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Password of {} reset; the account is unlocked and its sessions ended.", person.login);
+            diesel::Connection::transaction(&mut *conn, |c| {
+                set_password_unchecked(c, &settings.auth, &person, &password, utc_now())
+            })
+            .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!(
+                "Password of {} reset; the account is unlocked and its sessions ended.",
+                person.login
+            );
             if generated {
                 println!("Generated password (shown once): {password}");
             }
@@ -297,7 +363,10 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     if demo {
         let empty = database_is_empty(&mut conn).map_err(|e| fail(3, Plain(&e).to_string()))?;
         if empty {
-            demo_summary = Some(load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?);
+            demo_summary = Some(
+                load_demo(&mut conn, &settings.auth, utc_now())
+                    .map_err(|e| fail(4, Plain(&e).to_string()))?,
+            );
         } else {
             demo_note = Some(format!(
                 "The database already has data, so the demo city was not loaded again (demo logins keep the password {DEMO_PASSWORD})."
@@ -308,7 +377,8 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let backend = settings.database_target().backend();
     let configured_url = settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings, pool).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
+        let app = Application::build(settings, pool)
+            .map_err(|e| fail(5, format!("cannot listen: {e}")))?;
         // With port 0 the real port is known only now.
         let url = match configured_url.strip_suffix(":0") {
             Some(host) => format!("{host}:{}", app.port()),
@@ -320,7 +390,12 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         if let Some(note) = demo_note {
             println!("{note}");
         }
-        println!("Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz", app.port());
-        app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")))
+        println!(
+            "Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz",
+            app.port()
+        );
+        app.run_until_stopped()
+            .await
+            .map_err(|e| fail(5, format!("server stopped with an error: {e}")))
     })
 }

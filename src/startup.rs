@@ -34,20 +34,32 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_s;
-        let state = web::Data::new(AppState { pool, settings: Arc::new(settings) });
+        let state = web::Data::new(AppState {
+            pool,
+            settings: Arc::new(settings),
+        });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(MAX_JSON_BYTES)
-                        .error_handler(|e, req| bad_request(format!("the JSON body could not be read: {e}"), req)),
+                        .error_handler(|e, req| {
+                            bad_request(format!("the JSON body could not be read: {e}"), req)
+                        }),
                 )
-                .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))
-                .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(format!("a path parameter is wrong: {e}"), req)))
+                .app_data(web::QueryConfig::default().error_handler(|e, req| {
+                    bad_request(format!("a query parameter is wrong: {e}"), req)
+                }))
+                .app_data(web::PathConfig::default().error_handler(|e, req| {
+                    bad_request(format!("a path parameter is wrong: {e}"), req)
+                }))
                 .wrap(from_fn(access_guard))
                 // Path only, never the query string: searches may carry residents' names.
-                .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
+                .wrap(
+                    Logger::new("%{method}xi %U %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
                 .configure(routes::register)
                 .default_service(web::to(|req: HttpRequest| async move {
                     error_response(&AppError::NotFound { what: "route" }, lang_of(&req))
@@ -58,7 +70,10 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Application { server: server.run(), port })
+        Ok(Application {
+            server: server.run(),
+            port,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -75,4 +90,3 @@ impl Application {
         self.server.handle()
     }
 }
-

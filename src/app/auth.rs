@@ -42,17 +42,27 @@ pub fn hash_password(auth: &AuthSettings, password: &str) -> AppResult<String> {
 /// does not lock anybody out.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 pub fn validate_password(password: &str) -> AppResult<()> {
     let n = password.chars().count();
     if n < 8 {
-        return Err(AppError::validation("password", "must be at least 8 characters"));
+        return Err(AppError::validation(
+            "password",
+            "must be at least 8 characters",
+        ));
     }
     if n > 200 {
-        return Err(AppError::validation("password", "must be at most 200 characters"));
+        return Err(AppError::validation(
+            "password",
+            "must be at most 200 characters",
+        ));
     }
     Ok(())
 }
@@ -104,7 +114,14 @@ impl Failure {
     }
 }
 
-fn record_attempt(conn: &mut DbConn, login: &str, person_id: Option<&str>, reason: &str, remote: Option<&str>, now: NaiveDateTime) -> AppResult<()> {
+fn record_attempt(
+    conn: &mut DbConn,
+    login: &str,
+    person_id: Option<&str>,
+    reason: &str,
+    remote: Option<&str>,
+    now: NaiveDateTime,
+) -> AppResult<()> {
     let row = LoginAttemptRow {
         id: Id::new().to_string(),
         login: login.chars().take(64).collect(),
@@ -114,50 +131,82 @@ fn record_attempt(conn: &mut DbConn, login: &str, person_id: Option<&str>, reaso
         remote_addr: remote.map(Into::into),
         at: now,
     };
-    diesel::insert_into(login_attempts::table).values(&row).execute(conn)?;
+    diesel::insert_into(login_attempts::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(())
 }
 
 /// 登录 with a login name or phone number. Every failure gives the same error; the attempt and
 /// its real reason are recorded, and the failure counter is kept even though the call fails.
-pub fn login(conn: &mut DbConn, auth: &AuthSettings, login: &str, password: &str, remote: Option<&str>, now: NaiveDateTime) -> AppResult<LoginOutcome> {
+pub fn login(
+    conn: &mut DbConn,
+    auth: &AuthSettings,
+    login: &str,
+    password: &str,
+    remote: Option<&str>,
+    now: NaiveDateTime,
+) -> AppResult<LoginOutcome> {
     let login = login.trim();
-    let result: Result<PersonRow, Failure> = conn.transaction(|conn| -> AppResult<Result<PersonRow, Failure>> {
-        let Some(person) = find_person_by_login(conn, login)? else {
-            verify_password(dummy_hash(auth), password);
-            record_attempt(conn, login, None, Failure::UnknownLogin.as_str(), remote, now)?;
-            return Ok(Err(Failure::UnknownLogin));
-        };
-        let password_ok = verify_password(&person.password_hash, password);
-        let failure = if !person.active {
-            Some(Failure::Disabled)
-        } else if person.locked_until.is_some_and(|t| t > now) {
-            Some(Failure::Locked)
-        } else if !password_ok {
-            Some(Failure::BadPassword)
-        } else {
-            None
-        };
-        if let Some(f) = failure {
-            if matches!(f, Failure::BadPassword) {
-                diesel::update(people::table.find(&person.id)).set(people::failed_logins.eq(people::failed_logins + 1)).execute(conn)?;
-                let failures: i32 = people::table.find(&person.id).select(people::failed_logins).first(conn)?;
-                if failures >= auth.max_failed_logins {
+    let result: Result<PersonRow, Failure> =
+        conn.transaction(|conn| -> AppResult<Result<PersonRow, Failure>> {
+            let Some(person) = find_person_by_login(conn, login)? else {
+                verify_password(dummy_hash(auth), password);
+                record_attempt(
+                    conn,
+                    login,
+                    None,
+                    Failure::UnknownLogin.as_str(),
+                    remote,
+                    now,
+                )?;
+                return Ok(Err(Failure::UnknownLogin));
+            };
+            let password_ok = verify_password(&person.password_hash, password);
+            let failure = if !person.active {
+                Some(Failure::Disabled)
+            } else if person.locked_until.is_some_and(|t| t > now) {
+                Some(Failure::Locked)
+            } else if !password_ok {
+                Some(Failure::BadPassword)
+            } else {
+                None
+            };
+            if let Some(f) = failure {
+                if matches!(f, Failure::BadPassword) {
                     diesel::update(people::table.find(&person.id))
-                        .set((people::failed_logins.eq(0), people::locked_until.eq(Some(now + Duration::minutes(auth.lockout_minutes)))))
+                        .set(people::failed_logins.eq(people::failed_logins + 1))
                         .execute(conn)?;
-                    log::warn!("account {} locked after {failures} failed logins", person.id);
+                    let failures: i32 = people::table
+                        .find(&person.id)
+                        .select(people::failed_logins)
+                        .first(conn)?;
+                    if failures >= auth.max_failed_logins {
+                        diesel::update(people::table.find(&person.id))
+                            .set((
+                                people::failed_logins.eq(0),
+                                people::locked_until
+                                    .eq(Some(now + Duration::minutes(auth.lockout_minutes))),
+                            ))
+                            .execute(conn)?;
+                        log::warn!(
+                            "account {} locked after {failures} failed logins",
+                            person.id
+                        );
+                    }
                 }
+                record_attempt(conn, login, Some(&person.id), f.as_str(), remote, now)?;
+                return Ok(Err(f));
             }
-            record_attempt(conn, login, Some(&person.id), f.as_str(), remote, now)?;
-            return Ok(Err(f));
-        }
-        diesel::update(people::table.find(&person.id))
-            .set((people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
-            .execute(conn)?;
-        record_attempt(conn, login, Some(&person.id), "ok", remote, now)?;
-        Ok(Ok(person))
-    })?;
+            diesel::update(people::table.find(&person.id))
+                .set((
+                    people::failed_logins.eq(0),
+                    people::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            record_attempt(conn, login, Some(&person.id), "ok", remote, now)?;
+            Ok(Ok(person))
+        })?;
     let person = result.map_err(|_| AppError::LoginFailed)?;
     conn.transaction(|conn| {
         let token = random_token();
@@ -173,11 +222,25 @@ pub fn login(conn: &mut DbConn, auth: &AuthSettings, login: &str, password: &str
             expires_at,
             revoked_at: None,
         };
-        diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+        diesel::insert_into(sessions::table)
+            .values(&row)
+            .execute(conn)?;
         let grants = load_grants(conn, &person.id)?;
-        let actor = Actor { person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?, login: person.login.clone(), grants };
+        let actor = Actor {
+            person_id: person
+                .id
+                .parse()
+                .map_err(|_| AppError::internal_msg("bad person id".into()))?,
+            login: person.login.clone(),
+            grants,
+        };
         let view = super::people::me(conn, &actor)?;
-        Ok(LoginOutcome { token, csrf_token, expires_at, person: view })
+        Ok(LoginOutcome {
+            token,
+            csrf_token,
+            expires_at,
+            person: view,
+        })
     })
 }
 
@@ -192,7 +255,12 @@ pub struct Authenticated {
 
 /// Resolves a bearer token or session cookie to an actor, or `Unauthenticated` for a token that
 /// is unknown, revoked, idle too long, past its absolute limit, or whose person was disabled.
-pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: NaiveDateTime) -> AppResult<Authenticated> {
+pub fn authenticate(
+    conn: &mut DbConn,
+    auth: &AuthSettings,
+    token: &str,
+    now: NaiveDateTime,
+) -> AppResult<Authenticated> {
     let idle_cutoff = now - Duration::minutes(auth.idle_timeout_minutes);
     let found: Option<(SessionRow, PersonRow)> = sessions::table
         .inner_join(people::table)
@@ -208,12 +276,17 @@ pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: Na
         return Err(AppError::Unauthenticated);
     };
     if now - session.last_seen_at > Duration::seconds(TOUCH_EVERY_SECONDS) {
-        diesel::update(sessions::table.find(&session.id)).set(sessions::last_seen_at.eq(now)).execute(conn)?;
+        diesel::update(sessions::table.find(&session.id))
+            .set(sessions::last_seen_at.eq(now))
+            .execute(conn)?;
     }
     let grants = load_grants(conn, &person.id)?;
     Ok(Authenticated {
         actor: Actor {
-            person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?,
+            person_id: person
+                .id
+                .parse()
+                .map_err(|_| AppError::internal_msg("bad person id".into()))?,
             login: person.login,
             grants,
         },
@@ -225,8 +298,12 @@ pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: Na
 
 /// 退出: revokes the session; the token stops working at once.
 pub fn logout(conn: &mut DbConn, session_id: &str, now: NaiveDateTime) -> AppResult<()> {
-    diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
-        .set(sessions::revoked_at.eq(Some(now)))
-        .execute(conn)?;
+    diesel::update(
+        sessions::table
+            .find(session_id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(Some(now)))
+    .execute(conn)?;
     Ok(())
 }

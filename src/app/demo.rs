@@ -108,7 +108,11 @@ pub fn database_is_empty(conn: &mut DbConn) -> AppResult<bool> {
 }
 
 /// Loads the demo city in one transaction; refuses a database that already holds data.
-pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> AppResult<DemoSummary> {
+pub fn load_demo(
+    conn: &mut DbConn,
+    auth: &AuthSettings,
+    now: NaiveDateTime,
+) -> AppResult<DemoSummary> {
     let city: DemoCity = Figment::from(Toml::string(CITY))
         .extract()
         .map_err(|e| AppError::internal_msg(format!("config/demo/city.toml is malformed: {e}")))?;

@@ -63,11 +63,16 @@ impl Lang {
 
 impl AppError {
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        AppError::Validation { field: field.into(), detail: detail.into() }
+        AppError::Validation {
+            field: field.into(),
+            detail: detail.into(),
+        }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        AppError::Forbidden { detail: detail.into() }
+        AppError::Forbidden {
+            detail: detail.into(),
+        }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -100,7 +105,9 @@ impl AppError {
     /// The field the error is about, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => Some(field),
+            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }
@@ -173,9 +180,14 @@ impl From<diesel::result::Error> for AppError {
             Error::NotFound => AppError::NotFound { what: "object" },
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
                 code: "already_exists",
-                detail: format!("a record with the same unique value already exists ({})", info.message()),
+                detail: format!(
+                    "a record with the same unique value already exists ({})",
+                    info.message()
+                ),
             },
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(e.into()),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                AppError::Unavailable(e.into())
+            }
             other => AppError::Internal(other.into()),
         }
     }

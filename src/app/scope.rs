@@ -31,7 +31,11 @@ where
     let mut expr: BoolExpr<QS> = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
     for root in roots {
         let upper = root.subtree_upper_bound();
-        expr = Box::new(expr.or(org_units::path.ge(root.as_str().to_string()).and(org_units::path.lt(upper))));
+        expr = Box::new(
+            expr.or(org_units::path
+                .ge(root.as_str().to_string())
+                .and(org_units::path.lt(upper))),
+        );
     }
     expr
 }
@@ -43,7 +47,11 @@ pub fn enforce(decision: Decision, what: &'static str, op: Operation) -> AppResu
         Decision::Forbidden => Err(AppError::forbidden(format!(
             "{} requires one of the roles {} over this {what}",
             op.as_str(),
-            op.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            op.roles()
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
         Decision::Hidden => Err(AppError::NotFound { what }),
     }

@@ -28,13 +28,23 @@ pub fn live_columns(conn: &mut DbConn, table: &str) -> QueryResult<Vec<(String, 
     }
     match conn {
         DbConn::Sqlite(c) => {
-            if !table.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            if !table
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
                 return Ok(vec![]);
             }
-            let cols: Vec<SqliteCol> = diesel::sql_query(format!("PRAGMA table_info({table})")).load(c)?;
+            let cols: Vec<SqliteCol> =
+                diesel::sql_query(format!("PRAGMA table_info({table})")).load(c)?;
             Ok(cols
                 .into_iter()
-                .map(|c| (c.name, normalise_type(&c.r#type), c.notnull == 0 && c.pk == 0))
+                .map(|c| {
+                    (
+                        c.name,
+                        normalise_type(&c.r#type),
+                        c.notnull == 0 && c.pk == 0,
+                    )
+                })
                 .collect())
         }
         DbConn::Postgresql(c) => {
@@ -46,7 +56,13 @@ pub fn live_columns(conn: &mut DbConn, table: &str) -> QueryResult<Vec<(String, 
             .load(c)?;
             Ok(cols
                 .into_iter()
-                .map(|c| (c.column_name, normalise_type(&c.data_type), c.is_nullable == "YES"))
+                .map(|c| {
+                    (
+                        c.column_name,
+                        normalise_type(&c.data_type),
+                        c.is_nullable == "YES",
+                    )
+                })
                 .collect())
         }
     }

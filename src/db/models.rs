@@ -40,7 +40,10 @@ pub struct PersonRow {
 
 impl std::fmt::Debug for PersonRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PersonRow").field("id", &self.id).field("login", &self.login).finish_non_exhaustive()
+        f.debug_struct("PersonRow")
+            .field("id", &self.id)
+            .field("login", &self.login)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,7 +93,9 @@ pub struct ResidentRow {
 
 impl std::fmt::Debug for ResidentRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResidentRow").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ResidentRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 use super::{Id, OrgKind, OrgPath};
 
 /// The roles of DOMAIN.md.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 网格员: visits the households of his grid, files requests, does return visits.
@@ -76,7 +88,10 @@ impl Role {
     pub fn allows(self, op: Operation) -> bool {
         use Operation::*;
         match self {
-            Role::GridWorker => matches!(op, OrgUnitRead | ResidentRead | ResidentReveal | ResidentManage),
+            Role::GridWorker => matches!(
+                op,
+                OrgUnitRead | ResidentRead | ResidentReveal | ResidentManage
+            ),
             Role::BranchSecretary | Role::CommunityStaff => matches!(
                 op,
                 OrgUnitRead | PersonRead | ResidentRead | ResidentReveal | ResidentManage
@@ -100,12 +115,15 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            format!(
-                "unknown role `{s}`; expected one of: {}",
-                Role::ALL.map(|r| r.as_str()).join(", ")
-            )
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown role `{s}`; expected one of: {}",
+                    Role::ALL.map(|r| r.as_str()).join(", ")
+                )
+            })
     }
 }
 
@@ -227,7 +245,7 @@ impl Actor {
     /// that a scoped query has as few ranges as possible.
     pub fn scope_roots(&self, op: Operation) -> Vec<OrgPath> {
         let mut paths: Vec<OrgPath> = self.grants_for(op).map(|g| g.org_path.clone()).collect();
-        paths.sort_by(|a, b| a.as_str().len().cmp(&b.as_str().len()));
+        paths.sort_by_key(|p| p.as_str().len());
         let mut roots: Vec<OrgPath> = Vec::new();
         for p in paths {
             if !roots.iter().any(|r| r.contains(&p)) {
@@ -294,10 +312,19 @@ mod tests {
             login: "bs".into(),
             grants: vec![grant(Role::BranchSecretary, &y1)],
         };
-        assert_eq!(actor.decide(Operation::ResidentRead, &b1), Decision::Allowed);
+        assert_eq!(
+            actor.decide(Operation::ResidentRead, &b1),
+            Decision::Allowed
+        );
         assert_eq!(actor.decide(Operation::ResidentRead, &y2), Decision::Hidden);
-        assert_eq!(actor.decide(Operation::OrgUnitManage, &b1), Decision::Forbidden);
-        assert_eq!(actor.decide(Operation::OrgUnitManage, &city), Decision::Hidden);
+        assert_eq!(
+            actor.decide(Operation::OrgUnitManage, &b1),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            actor.decide(Operation::OrgUnitManage, &city),
+            Decision::Hidden
+        );
     }
 
     #[test]
@@ -310,12 +337,18 @@ mod tests {
             grants: vec![grant(Role::Admin, &y1)],
         };
         let inside = y1.child(Id::new());
-        assert_eq!(admin.decide_all(Operation::PersonManage, &[inside.clone()]), Decision::Allowed);
+        assert_eq!(
+            admin.decide_all(Operation::PersonManage, std::slice::from_ref(&inside)),
+            Decision::Allowed
+        );
         assert_eq!(
             admin.decide_all(Operation::PersonManage, &[inside, city.clone()]),
             Decision::Forbidden
         );
-        assert_eq!(admin.decide_all(Operation::PersonManage, &[city]), Decision::Hidden);
+        assert_eq!(
+            admin.decide_all(Operation::PersonManage, &[city]),
+            Decision::Hidden
+        );
     }
 
     #[test]
@@ -325,7 +358,10 @@ mod tests {
         let actor = Actor {
             person_id: Id::new(),
             login: "x".into(),
-            grants: vec![grant(Role::GridWorker, &y1), grant(Role::CommunityStaff, &city)],
+            grants: vec![
+                grant(Role::GridWorker, &y1),
+                grant(Role::CommunityStaff, &city),
+            ],
         };
         assert_eq!(actor.scope_roots(Operation::ResidentRead), vec![city]);
     }

@@ -23,7 +23,11 @@ pub struct AppState {
 }
 
 pub fn lang_of(req: &HttpRequest) -> Lang {
-    Lang::from_accept_language(req.headers().get("accept-language").and_then(|v| v.to_str().ok()))
+    Lang::from_accept_language(
+        req.headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// The language to answer in.
@@ -50,7 +54,10 @@ impl FromRequest for Auth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let lang = lang_of(req);
         ready(match req.extensions().get::<Authenticated>() {
-            Some(who) => Ok(Auth { who: who.clone(), lang }),
+            Some(who) => Ok(Auth {
+                who: who.clone(),
+                lang,
+            }),
             None => Err(ApiError::new(AppError::Unauthenticated, lang)),
         })
     }
@@ -70,7 +77,13 @@ impl FromRequest for IfMatch {
         let text = raw.to_str().unwrap_or("").trim();
         let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
         ready(text.parse::<i64>().map(|v| IfMatch(Some(v))).map_err(|_| {
-            ApiError::new(AppError::validation("If-Match", "must be the version number from the ETag, e.g. \"3\""), lang)
+            ApiError::new(
+                AppError::validation(
+                    "If-Match",
+                    "must be the version number from the ETag, e.g. \"3\"",
+                ),
+                lang,
+            )
         }))
     }
 }
@@ -87,7 +100,12 @@ where
         f(&mut conn)
     })
     .await
-    .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
+    .map_err(|e| {
+        ApiError::new(
+            AppError::internal_msg(format!("blocking task failed: {e}")),
+            lang,
+        )
+    })?
     .map_err(|e| ApiError::new(e, lang))
 }
 

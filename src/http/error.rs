@@ -47,7 +47,9 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
         AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
         AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-        AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Validation { .. } | AppError::UnknownReference { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         AppError::Conflict { .. } => StatusCode::CONFLICT,
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
@@ -58,7 +60,9 @@ pub fn status_of(err: &AppError) -> StatusCode {
 
 pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
     match err {
-        AppError::Internal(cause) | AppError::Unavailable(cause) => log::error!("{}: {cause:#}", err.code()),
+        AppError::Internal(cause) | AppError::Unavailable(cause) => {
+            log::error!("{}: {cause:#}", err.code())
+        }
         _ => {}
     }
     let body = ErrorBody {

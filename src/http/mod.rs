@@ -16,8 +16,8 @@ use crate::app::auth::{authenticate, Authenticated};
 use crate::app::{utc_now, AppError};
 use crate::domain::Access;
 
-pub use context::AppState;
 use context::lang_of;
+pub use context::AppState;
 use error::error_response;
 
 /// The header carrying the CSRF token for changes made through the session cookie.
@@ -26,7 +26,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 fn bearer_token(req: &ServiceRequest) -> Option<String> {
     let value = req.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -37,14 +39,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// every other route needs a valid token (bearer header or session cookie), and a change made
 /// with the cookie needs the CSRF header. A route missing from the table is refused outright, so
 /// a handler registered by some other path can never be reached unguarded.
-pub async fn access_guard(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn access_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let lang = lang_of(req.request());
     let Some(pattern) = req.match_pattern() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let method = req.method().as_str().to_string();
     let specs = routes::route_specs();
-    let Some(spec) = specs.iter().find(|s| s.path == pattern && s.method == method) else {
+    let Some(spec) = specs
+        .iter()
+        .find(|s| s.path == pattern && s.method == method)
+    else {
         if specs.iter().any(|s| s.path == pattern) {
             // Known path, undeclared method: actix answers 405 itself.
             return Ok(next.call(req).await?.map_into_boxed_body());
@@ -67,7 +75,10 @@ pub async fn access_guard(req: ServiceRequest, next: Next<impl MessageBody + 'st
     let cookie_name = state.settings.auth.cookie_name.clone();
     let (token, via_cookie) = match bearer_token(&req) {
         Some(t) => (Some(t), false),
-        None => (req.cookie(&cookie_name).map(|c| c.value().to_string()), true),
+        None => (
+            req.cookie(&cookie_name).map(|c| c.value().to_string()),
+            true,
+        ),
     };
     let Some(token) = token else {
         let resp = error_response(&AppError::Unauthenticated, lang);
@@ -90,7 +101,11 @@ pub async fn access_guard(req: ServiceRequest, next: Next<impl MessageBody + 'st
     };
     let unsafe_method = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     if via_cookie && unsafe_method {
-        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
             let resp = error_response(&AppError::CsrfRejected, lang);
             return Ok(req.into_response(resp).map_into_boxed_body());

@@ -1,10 +1,12 @@
 //! One integration binary: each test starts the real server over a database of its own.
 //! SQLite by default; PostgreSQL when GRIDLOOP_TEST_DATABASE_URL names a database.
 
+mod admin;
+mod auth;
+mod cli;
+mod demo;
 mod fixture;
 mod helpers;
 mod permissions;
-mod auth;
-mod admin;
 mod residents;
-mod cli;
+mod schema;

@@ -1,0 +1,99 @@
+//! Migrations go up, down and up again on both back ends, and schema.rs matches the live schema.
+
+use std::collections::BTreeMap;
+
+use gridloop::db::{self, backend};
+
+use crate::helpers::{project_dir, test_settings, TestDb};
+
+/// Tables of schema.rs as text: table → [(column, type, nullable)].
+fn schema_rs_tables() -> BTreeMap<String, Vec<(String, String, bool)>> {
+    let text = std::fs::read_to_string(project_dir().join("src/db/schema.rs")).unwrap();
+    let mut tables = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_suffix('{').map(str::trim) {
+            if let Some((name, _)) = rest.split_once(" (") {
+                current = Some(name.trim().to_string());
+                tables.insert(name.trim().to_string(), vec![]);
+                continue;
+            }
+        }
+        if line == "}" {
+            current = None;
+            continue;
+        }
+        if let (Some(t), Some((col, ty))) =
+            (&current, line.trim_end_matches(',').split_once(" -> "))
+        {
+            let (ty, nullable) = match ty
+                .strip_prefix("Nullable<")
+                .and_then(|s| s.strip_suffix('>'))
+            {
+                Some(inner) => (inner.to_string(), true),
+                None => (ty.to_string(), false),
+            };
+            tables
+                .get_mut(t)
+                .unwrap()
+                .push((col.to_string(), ty, nullable));
+        }
+    }
+    tables
+}
+
+#[test]
+fn schema_rs_matches_the_live_database() {
+    let db = TestDb::new();
+    let pool = db::build_pool(&test_settings(&db).database).unwrap();
+    let mut conn = pool.get().unwrap();
+    db::run_migrations(&mut conn).unwrap();
+    let expected = schema_rs_tables();
+    assert!(
+        expected.len() >= 8,
+        "parsed {} tables from schema.rs",
+        expected.len()
+    );
+    let live_tables = backend::live_tables(&mut conn).unwrap();
+    assert_eq!(
+        live_tables,
+        expected.keys().cloned().collect::<Vec<_>>(),
+        "tables differ"
+    );
+    for (table, columns) in &expected {
+        let live = backend::live_columns(&mut conn, table).unwrap();
+        assert_eq!(
+            &live, columns,
+            "columns of {table} differ between schema.rs and the migrated database"
+        );
+    }
+}
+
+#[test]
+fn migrations_go_up_down_and_up_again() {
+    let db = TestDb::new();
+    let pool = db::build_pool(&test_settings(&db).database).unwrap();
+    let mut conn = pool.get().unwrap();
+    let up = db::run_migrations(&mut conn).unwrap();
+    assert!(up.len() >= 2);
+    let down = db::revert_all_migrations(&mut conn).unwrap();
+    assert_eq!(down.len(), up.len());
+    assert!(
+        backend::live_tables(&mut conn).unwrap().is_empty(),
+        "down migrations leave tables behind"
+    );
+    assert_eq!(db::run_migrations(&mut conn).unwrap(), up);
+}
+
+#[test]
+fn both_back_ends_have_the_same_migrations() {
+    let list = |dir: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(project_dir().join("migrations").join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list("sqlite"), list("postgres"));
+}
