@@ -108,17 +108,6 @@ pub enum UserCommand {
     },
 }
 
-impl std::str::FromStr for OrgKindArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(OrgKindArg)
-    }
-}
-
-/// Wrapper so clap can parse org kinds.
-#[derive(Clone, Debug)]
-pub struct OrgKindArg(pub OrgKind);
-
 /// A failure with the exit code to leave with.
 #[derive(Debug)]
 pub struct Failure {
@@ -147,7 +136,11 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
     })) = &cli.command.as_serve()
     {
         settings.server.bind = bind.clone();
-        settings.server.public_url = format!("http://{bind}");
+        // The address people use: a wildcard bind is reached through the loopback here.
+        let reach = bind
+            .replacen("0.0.0.0:", "127.0.0.1:", 1)
+            .replacen("[::]:", "[::1]:", 1);
+        settings.server.public_url = format!("http://{reach}");
     }
     settings.validate().map_err(|e| fail(2, e.to_string()))?;
     Ok(settings)

@@ -96,6 +96,9 @@ impl DatabaseTarget {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(DatabaseTarget::Postgres(url.to_string()));
         }
+        if url.ends_with(":memory:") || url.contains("mode=memory") {
+            return Err("an in-memory SQLite database is not supported: each pooled connection would see its own empty database; use a file path".into());
+        }
         if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -228,11 +231,31 @@ impl Settings {
         if self.auth.lockout_minutes <= 0 {
             return bad("auth.lockout_minutes", "must be positive".into());
         }
-        if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations == 0 {
+        if self.auth.argon2_memory_kib < 8 {
             return bad(
                 "auth.argon2_memory_kib",
-                "argon2 needs at least 8 KiB and 1 iteration".into(),
+                "argon2 needs at least 8 KiB".into(),
             );
+        }
+        if self.auth.argon2_iterations == 0 {
+            return bad(
+                "auth.argon2_iterations",
+                "argon2 needs at least 1 iteration".into(),
+            );
+        }
+        if !self.server.public_url.starts_with("http://")
+            && !self.server.public_url.starts_with("https://")
+        {
+            return bad(
+                "server.public_url",
+                format!(
+                    "`{}` must start with http:// or https://",
+                    self.server.public_url
+                ),
+            );
+        }
+        if self.log.level.trim().is_empty() {
+            return bad("log.level", "must not be empty (e.g. info)".into());
         }
         if self.auth.cookie_name.is_empty()
             || !self
@@ -320,6 +343,8 @@ mod tests {
         let err = DatabaseTarget::parse("mysql://u@h/db").unwrap_err();
         assert!(err.contains("mysql://"), "{err}");
         assert!(DatabaseTarget::parse(":memory:").is_err());
+        assert!(DatabaseTarget::parse("sqlite::memory:").is_err());
+        assert!(DatabaseTarget::parse("sqlite://:memory:").is_err());
     }
 
     #[test]

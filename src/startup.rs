@@ -20,7 +20,7 @@ pub struct Application {
     port: u16,
 }
 
-/// Bodies larger than this are refused with 413.
+/// Bodies larger than this are refused with 413 `payload_too_large`.
 const MAX_JSON_BYTES: usize = 256 * 1024;
 
 fn bad_request(detail: String, req: &HttpRequest) -> actix_web::Error {
@@ -44,8 +44,18 @@ impl Application {
                 .app_data(
                     web::JsonConfig::default()
                         .limit(MAX_JSON_BYTES)
-                        .error_handler(|e, req| {
-                            bad_request(format!("the JSON body could not be read: {e}"), req)
+                        .error_handler(|e, req| match e {
+                            actix_web::error::JsonPayloadError::Overflow { .. }
+                            | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                                ApiError::new(
+                                    AppError::PayloadTooLarge {
+                                        limit: MAX_JSON_BYTES,
+                                    },
+                                    lang_of(req),
+                                )
+                                .into()
+                            }
+                            e => bad_request(format!("the JSON body could not be read: {e}"), req),
                         }),
                 )
                 .app_data(web::QueryConfig::default().error_handler(|e, req| {
@@ -80,7 +90,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains in-flight requests (graceful shutdown).
+    /// Serves until a signal: SIGTERM drains in-flight requests for up to `server.shutdown_timeout_s`
+    /// (graceful); SIGINT and SIGQUIT stop at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

@@ -244,13 +244,22 @@ pub fn login(
     })
 }
 
-/// The session behind a token, if it is still valid.
-#[derive(Clone, Debug)]
+/// The session behind a token, if it is still valid. `Debug` omits the CSRF token.
+#[derive(Clone)]
 pub struct Authenticated {
     pub actor: Actor,
     pub session_id: String,
     pub csrf_token: String,
     pub expires_at: NaiveDateTime,
+}
+
+impl std::fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("actor", &self.actor.login)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Resolves a bearer token or session cookie to an actor, or `Unauthenticated` for a token that

@@ -249,9 +249,13 @@ pub fn update_category(
         ))
         .execute(conn)?;
         if n == 0 {
+            let current = categories::table
+                .find(&row.id)
+                .select(categories::version)
+                .first(conn)?;
             return Err(AppError::VersionConflict {
                 given: row.version,
-                current: row.version + 1,
+                current,
             });
         }
         row.version += 1;

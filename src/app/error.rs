@@ -22,6 +22,9 @@ pub enum AppError {
     /// The request could not be parsed (malformed JSON, a wrong query parameter).
     #[error("bad request: {detail}")]
     BadRequest { detail: String },
+    /// The body is larger than the server accepts.
+    #[error("payload larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     /// Input parsed but broke a rule; `field` names the input.
     #[error("invalid {field}: {detail}")]
     Validation { field: String, detail: String },
@@ -92,6 +95,7 @@ impl AppError {
             AppError::LoginFailed => "login_failed",
             AppError::CsrfRejected => "csrf_rejected",
             AppError::BadRequest { .. } => "bad_request",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Validation { .. } => "validation_failed",
             AppError::UnknownReference { .. } => "unknown_reference",
             AppError::Conflict { code, .. } => code,
@@ -135,6 +139,8 @@ impl AppError {
             }
             (AppError::BadRequest { detail }, Lang::Zh) => format!("请求格式有误：{detail}"),
             (AppError::BadRequest { detail }, Lang::En) => format!("Malformed request: {detail}"),
+            (AppError::PayloadTooLarge { limit }, Lang::Zh) => format!("请求体过大：最多 {limit} 字节"),
+            (AppError::PayloadTooLarge { limit }, Lang::En) => format!("The body is too large: at most {limit} bytes"),
             (AppError::Validation { field, detail }, Lang::Zh) => format!("输入有误（{field}）：{detail}"),
             (AppError::Validation { field, detail }, Lang::En) => format!("Invalid {field}: {detail}"),
             (AppError::UnknownReference { field, detail }, Lang::Zh) => format!("引用的对象不存在（{field}）：{detail}"),

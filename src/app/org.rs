@@ -300,9 +300,13 @@ pub fn update_unit(
         ))
         .execute(conn)?;
         if updated == 0 {
+            let current = org_units::table
+                .find(&row.id)
+                .select(org_units::version)
+                .first(conn)?;
             return Err(AppError::VersionConflict {
                 given: row.version,
-                current: row.version + 1,
+                current,
             });
         }
         if !row.active {

@@ -197,24 +197,44 @@ fn person_for(
         .optional()?
         .ok_or(AppError::NotFound { what: "person" })?;
     let ms = memberships_of(conn, std::slice::from_ref(&person.id))?;
-    let places: Vec<OrgPath> = ms
+    // Where the person sits: his active memberships; for someone whose memberships have all
+    // ended, the ended ones, so that the admin who ended them can still find and re-grant him.
+    let active: Vec<OrgPath> = ms
         .iter()
         .filter(|(m, _)| m.active)
         .map(|(_, u)| OrgPath::from_db(u.path.clone()))
         .collect();
+    let places = if active.is_empty() {
+        ms.iter()
+            .map(|(_, u)| OrgPath::from_db(u.path.clone()))
+            .collect()
+    } else {
+        active
+    };
     let is_self = actor.person_id.to_string() == person.id;
     if op == Operation::PersonRead && is_self {
         return Ok((person, ms));
     }
-    // Reading needs one membership in scope; changing needs all of them.
+    // Reading needs one membership (active or ended) in scope; changing needs all active ones.
+    let everywhere: Vec<OrgPath> = ms
+        .iter()
+        .map(|(_, u)| OrgPath::from_db(u.path.clone()))
+        .collect();
     let mut decision = if op == Operation::PersonRead {
-        if places.iter().any(|p| actor.may(op, p)) {
+        if everywhere.iter().any(|p| actor.may(op, p)) {
             crate::domain::roles::Decision::Allowed
         } else {
             crate::domain::roles::Decision::Hidden
         }
     } else {
-        actor.decide_all(op, &places)
+        match actor.decide_all(op, &places) {
+            crate::domain::roles::Decision::Hidden
+                if everywhere.iter().any(|p| actor.may(op.visibility(), p)) =>
+            {
+                crate::domain::roles::Decision::Forbidden
+            }
+            d => d,
+        }
     };
     if is_self && decision == crate::domain::roles::Decision::Hidden {
         decision = crate::domain::roles::Decision::Forbidden;
@@ -609,15 +629,12 @@ pub fn list_people(
         return Err(AppError::validation("limit", "must be between 1 and 500"));
     }
     // One query over people ⋈ memberships ⋈ org_units: a person is in the list once, whichever
-    // of his memberships brought him into scope. (MultiConnection cannot box a subselect.)
+    // of his memberships (active or ended, as in `person_for`) brought him into scope.
+    // (MultiConnection cannot box a subselect.)
     let me = actor.person_id.to_string();
     let mut q = people::table
         .inner_join(memberships::table.inner_join(org_units::table))
-        .filter(
-            units_in_scope(actor, Operation::PersonRead)
-                .and(memberships::active.eq(true))
-                .or(people::id.eq(me)),
-        )
+        .filter(units_in_scope(actor, Operation::PersonRead).or(people::id.eq(me)))
         .distinct()
         .into_boxed();
     if let Some(role) = f.role {

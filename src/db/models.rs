@@ -99,7 +99,7 @@ impl std::fmt::Debug for ResidentRow {
     }
 }
 
-#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub id: String,
@@ -110,6 +110,15 @@ pub struct SessionRow {
     pub last_seen_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("person_id", &self.person_id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

@@ -17,7 +17,7 @@ pub struct ErrorBody {
     /// The input field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// For a 409 on a workflow action: extra facts such as the current state.
+    /// With 412 `version_conflict`: the object's current version, to reload and retry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
 }
@@ -47,6 +47,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
         AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
         AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Validation { .. } | AppError::UnknownReference { .. } => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -54,7 +54,7 @@ pub async fn access_guard(
         .find(|s| s.path == pattern && s.method == method)
     else {
         if specs.iter().any(|s| s.path == pattern) {
-            // Known path, undeclared method: actix answers 405 itself.
+            // Known path, undeclared method: no route matches, so the default service answers 404.
             return Ok(next.call(req).await?.map_into_boxed_body());
         }
         log::error!("route {method} {pattern} has no declared access rule; refusing");

@@ -16,7 +16,8 @@ use crate::http::error::{ApiError, ErrorBody};
 pub struct LoginRequest {
     /// Login name or mobile phone number.
     pub login: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: crate::domain::pii::Sensitive<String>,
 }
 
 /// 登录. Returns a bearer token and sets the session cookie (HttpOnly, SameSite=Lax, Secure when
@@ -30,17 +31,14 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = state.settings.clone();
-    let remote = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(|s| s.to_string());
+    let remote = req.connection_info().peer_addr().map(|s| s.to_string());
     let LoginRequest { login, password } = body.into_inner();
     let outcome = run(&state, lang.0, move |c| {
         app::auth::login(
             c,
             &settings.auth,
             &login,
-            &password,
+            password.expose(),
             remote.as_deref(),
             utc_now(),
         )

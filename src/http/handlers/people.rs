@@ -117,7 +117,8 @@ pub async fn enable(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: crate::domain::pii::Sensitive<String>,
 }
 
 /// 重置密码: also clears a lockout and ends the person's sessions.
@@ -132,7 +133,14 @@ pub async fn reset_password(
     let actor = auth.who.actor;
     let settings = state.settings.clone();
     run(&state, auth.lang, move |c| {
-        app::people::reset_password(c, &settings.auth, &actor, &id, &body.password, utc_now())
+        app::people::reset_password(
+            c,
+            &settings.auth,
+            &actor,
+            &id,
+            body.password.expose(),
+            utc_now(),
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
