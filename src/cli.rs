@@ -51,6 +51,25 @@ pub enum Command {
     /// People administration.
     #[command(subcommand)]
     User(UserCommand),
+    /// The tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check every hash chain; names the first broken event and exits 6 if one is broken.
+    Verify {
+        /// A checkpoint exported earlier: also proves the chains were not rewritten since.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Export the head of every chain as JSON, to be kept outside the database.
+    Checkpoint {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -259,6 +278,71 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve(args) => serve(settings, args.demo),
+        Command::Audit(AuditCommand::Verify { checkpoint }) => {
+            let cp = match checkpoint {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| fail(1, format!("cannot read {}: {e}", path.display())))?;
+                    Some(
+                        serde_json::from_str::<crate::app::audit::Checkpoint>(&text).map_err(
+                            |e| fail(1, format!("{} is not a checkpoint: {e}", path.display())),
+                        )?,
+                    )
+                }
+                None => None,
+            };
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            match crate::app::audit::verify(&mut conn, cp.as_ref())
+                .map_err(|e| fail(1, Plain(&e).to_string()))?
+            {
+                Ok(v) => {
+                    println!(
+                        "Audit trail intact: {} events in {} chains{}.",
+                        v.events,
+                        v.chains,
+                        if cp.is_some() {
+                            ", consistent with the checkpoint"
+                        } else {
+                            ""
+                        }
+                    );
+                    Ok(())
+                }
+                Err(b) => Err(fail(
+                    6,
+                    format!(
+                        "audit trail BROKEN at chain {} event {}{}: {}",
+                        b.shard,
+                        b.seq,
+                        b.event_id
+                            .map(|id| format!(" (id {id})"))
+                            .unwrap_or_default(),
+                        b.reason
+                    ),
+                )),
+            }
+        }
+        Command::Audit(AuditCommand::Checkpoint { out }) => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let cp = crate::app::audit::checkpoint(&mut conn, utc_now())
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            let json = serde_json::to_string_pretty(&cp).map_err(|e| fail(1, e.to_string()))?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, json)
+                        .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
+                    println!(
+                        "Checkpoint of {} events written to {}.",
+                        cp.events,
+                        path.display()
+                    );
+                }
+                None => println!("{json}"),
+            }
+            Ok(())
+        }
         Command::Org(OrgCommand::Add {
             kind,
             code,

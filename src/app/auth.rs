@@ -148,8 +148,11 @@ pub fn login(
     now: NaiveDateTime,
 ) -> AppResult<LoginOutcome> {
     let login = login.trim();
-    let result: Result<PersonRow, Failure> =
-        conn.transaction(|conn| -> AppResult<Result<PersonRow, Failure>> {
+    // The bookkeeping of a failure commits although the call fails: the outcome leaves the
+    // transaction as a value and becomes an error only after the commit.
+    let result: Result<PersonRow, Failure> = crate::db::backend::immediate_transaction(
+        conn,
+        |conn| -> AppResult<Result<PersonRow, Failure>> {
             let Some(person) = find_person_by_login(conn, login)? else {
                 verify_password(dummy_hash(auth), password);
                 record_attempt(
@@ -206,9 +209,10 @@ pub fn login(
                 .execute(conn)?;
             record_attempt(conn, login, Some(&person.id), "ok", remote, now)?;
             Ok(Ok(person))
-        })?;
+        },
+    )?;
     let person = result.map_err(|_| AppError::LoginFailed)?;
-    conn.transaction(|conn| {
+    crate::db::backend::immediate_transaction(conn, |conn| {
         let token = random_token();
         let csrf_token = random_token();
         let expires_at = now + Duration::hours(auth.absolute_timeout_hours);

@@ -34,6 +34,16 @@ pub enum AppError {
     /// The request clashes with existing data (a taken code or login).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// The action is not allowed in the ticket's current state (409 with what is allowed now).
+    #[error("{action} is not allowed in state {state}")]
+    IllegalAction {
+        action: String,
+        state: String,
+        allowed: Vec<String>,
+    },
+    /// The same Idempotency-Key was sent with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
     /// A state-changing request without `If-Match`.
     #[error("If-Match header required")]
     PreconditionRequired,
@@ -99,6 +109,8 @@ impl AppError {
             AppError::Validation { .. } => "validation_failed",
             AppError::UnknownReference { .. } => "unknown_reference",
             AppError::Conflict { code, .. } => code,
+            AppError::IllegalAction { .. } => "illegal_action",
+            AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::PreconditionRequired => "precondition_required",
             AppError::VersionConflict { .. } => "version_conflict",
             AppError::Unavailable(_) => "service_unavailable",
@@ -147,6 +159,16 @@ impl AppError {
             (AppError::UnknownReference { field, detail }, Lang::En) => format!("Unknown {field}: {detail}"),
             (AppError::Conflict { detail, .. }, Lang::Zh) => format!("与现有数据冲突：{detail}"),
             (AppError::Conflict { detail, .. }, Lang::En) => format!("Conflicts with existing data: {detail}"),
+            (AppError::IllegalAction { action, state, allowed }, Lang::Zh) => {
+                format!("当前状态（{state}）不允许执行 {action}；现在可执行：{}", list_or_none(allowed, "无"))
+            }
+            (AppError::IllegalAction { action, state, allowed }, Lang::En) => {
+                format!("{action} is not allowed in state {state}; allowed now: {}", list_or_none(allowed, "none"))
+            }
+            (AppError::IdempotencyKeyReused, Lang::Zh) => "该 Idempotency-Key 已用于另一个不同的请求，请为新请求生成新的键".into(),
+            (AppError::IdempotencyKeyReused, Lang::En) => {
+                "This Idempotency-Key was already used for a different request; use a new key for a new request".into()
+            }
             (AppError::PreconditionRequired, Lang::Zh) => {
                 "修改需要 If-Match 请求头，值为对象当前的版本号（见 ETag）".into()
             }
@@ -167,6 +189,14 @@ impl AppError {
     }
 }
 
+fn list_or_none(v: &[String], none: &str) -> String {
+    if v.is_empty() {
+        none.to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
 fn what_zh(what: &str) -> &'static str {
     match what {
         "org unit" => "组织单元",
@@ -175,6 +205,9 @@ fn what_zh(what: &str) -> &'static str {
         "category" => "诉求类别",
         "resident" => "居民",
         "route" => "该接口",
+        "ticket" => "诉求",
+        "extension" => "延期申请",
+        "department" => "部门",
         _ => "对象",
     }
 }

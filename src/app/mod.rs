@@ -1,14 +1,17 @@
 //! Use cases: one function per command or query, each owning one transaction:
 //! load → apply a domain rule → write rows → return a view.
 
+pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod demo;
 pub mod error;
+pub mod idempotency;
 pub mod org;
 pub mod people;
 pub mod residents;
 pub mod scope;
+pub mod tickets;
 
 pub use error::{AppError, Lang};
 
@@ -27,7 +30,14 @@ pub fn parse_id(field: &str, text: &str) -> AppResult<Id> {
 /// The current time as stored (UTC, no zone). Only the outermost layer calls this; everything
 /// below takes `now` as an argument.
 pub fn utc_now() -> NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+    truncate_to_micros(chrono::Utc::now().naive_utc())
+}
+
+/// Both back ends store microseconds; anything finer would not survive a round trip (and would
+/// break the audit hash of a timestamp read back).
+pub fn truncate_to_micros(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
 }
 
 /// Checks an `If-Match` version against the stored one.

@@ -76,6 +76,7 @@ fn normalise_type(t: &str) -> String {
         "bigint" | "int8" => "BigInt",
         "boolean" | "bool" => "Bool",
         "timestamp" | "timestamp without time zone" => "Timestamp",
+        "double precision" | "double" | "real" => "Double",
         other => return format!("unknown({other})"),
     }
     .to_string()
@@ -100,4 +101,89 @@ pub fn live_tables(conn: &mut DbConn) -> QueryResult<Vec<String>> {
         .load(c)?,
     };
     Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+/// Takes the next ticket number of `day` (1, 2, …): one upsert, in its own short statement so
+/// that the counter row is locked only for that statement, not for a whole filing.
+pub fn next_ticket_number(conn: &mut DbConn, day: &str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last: i64,
+    }
+    let sql = |p: &str| {
+        format!("INSERT INTO ticket_counters (day, last) VALUES ({p}, 1) ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last")
+    };
+    let row: Last = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql("?"))
+            .bind::<diesel::sql_types::Text, _>(day)
+            .get_result(c)?,
+        DbConn::Postgresql(c) => diesel::sql_query(sql("$1"))
+            .bind::<diesel::sql_types::Text, _>(day)
+            .get_result(c)?,
+    };
+    Ok(row.last)
+}
+
+/// Runs a command that writes. On SQLite the whole command takes the write lock up front
+/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing with
+/// "database is locked" when both try to upgrade a read lock. On PostgreSQL the command's own
+/// transactions are used as they are (row locks do the queueing).
+pub fn write_transaction<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    sqlite_immediate(conn, f, false)
+}
+
+/// One transaction on both back ends, taking SQLite's write lock up front.
+pub fn immediate_transaction<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    sqlite_immediate(conn, f, true)
+}
+
+fn sqlite_immediate<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    transaction_on_postgres: bool,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if !matches!(conn, DbConn::Sqlite(_)) {
+        return if transaction_on_postgres {
+            conn.transaction(f)
+        } else {
+            f(conn)
+        };
+    }
+    if let DbConn::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    }
+    let result = f(conn);
+    let DbConn::Sqlite(c) = conn else {
+        unreachable!("checked above")
+    };
+    match result {
+        Ok(v) => match <AnsiTransactionManager as TransactionManager<diesel::SqliteConnection>>::commit_transaction(c) {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = <AnsiTransactionManager as TransactionManager<diesel::SqliteConnection>>::rollback_transaction(c);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = <AnsiTransactionManager as TransactionManager<diesel::SqliteConnection>>::rollback_transaction(c);
+            Err(e)
+        }
+    }
 }

@@ -145,3 +145,116 @@ pub struct PiiRevealRow {
     pub fields: String,
     pub at: NaiveDateTime,
 }
+
+#[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = tickets)]
+pub struct TicketRow {
+    pub id: String,
+    pub number: String,
+    pub category_id: String,
+    pub urgency: String,
+    pub title: String,
+    pub description: String,
+    pub place_id: String,
+    pub place_path: String,
+    pub compound_id: String,
+    pub community_id: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub resident_name: Option<String>,
+    pub resident_phone: Option<String>,
+    pub channel: String,
+    pub filed_by: String,
+    pub visit_log_id: Option<String>,
+    pub state: String,
+    pub solved_level: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub whistle_type: Option<String>,
+    pub reopen_count: i32,
+    pub satisfaction: Option<String>,
+    pub resolution: Option<String>,
+    pub due_at: Option<NaiveDateTime>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for TicketRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketRow")
+            .field("id", &self.id)
+            .field("number", &self.number)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = ticket_assignments)]
+pub struct AssignmentRow {
+    pub id: String,
+    pub ticket_id: String,
+    pub department_id: String,
+    pub lead: bool,
+    pub state: String,
+    pub overruled: bool,
+    pub dispatched_at: NaiveDateTime,
+    pub ack_due_at: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub due_at: NaiveDateTime,
+    pub original_due_at: Option<NaiveDateTime>,
+    pub return_reason: Option<String>,
+    pub return_note: Option<String>,
+    pub done_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = ticket_extensions)]
+pub struct ExtensionRow {
+    pub id: String,
+    pub ticket_id: String,
+    pub assignment_id: String,
+    pub requested_by: String,
+    pub reason: String,
+    pub proposed_due_at: NaiveDateTime,
+    pub original_due_at: NaiveDateTime,
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub requested_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEventRow {
+    pub id: String,
+    pub shard: i32,
+    pub seq: i64,
+    pub entity_kind: String,
+    pub entity_id: String,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub actor_unit_id: Option<String>,
+    pub at: NaiveDateTime,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub reason: Option<String>,
+    pub changes: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    pub person_id: String,
+    pub key: String,
+    pub request_hash: String,
+    pub status: i32,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}

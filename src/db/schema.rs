@@ -116,12 +116,133 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tickets (id) {
+        id -> Text,
+        number -> Text,
+        category_id -> Text,
+        urgency -> Text,
+        title -> Text,
+        description -> Text,
+        place_id -> Text,
+        place_path -> Text,
+        compound_id -> Text,
+        community_id -> Text,
+        address -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        resident_name -> Nullable<Text>,
+        resident_phone -> Nullable<Text>,
+        channel -> Text,
+        filed_by -> Text,
+        visit_log_id -> Nullable<Text>,
+        state -> Text,
+        solved_level -> Nullable<Text>,
+        duplicate_of -> Nullable<Text>,
+        whistle_type -> Nullable<Text>,
+        reopen_count -> Integer,
+        satisfaction -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+        due_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ticket_counters (day) {
+        day -> Text,
+        last -> BigInt,
+    }
+}
+
+diesel::table! {
+    ticket_assignments (id) {
+        id -> Text,
+        ticket_id -> Text,
+        department_id -> Text,
+        lead -> Bool,
+        state -> Text,
+        overruled -> Bool,
+        dispatched_at -> Timestamp,
+        ack_due_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        due_at -> Timestamp,
+        original_due_at -> Nullable<Timestamp>,
+        return_reason -> Nullable<Text>,
+        return_note -> Nullable<Text>,
+        done_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_extensions (id) {
+        id -> Text,
+        ticket_id -> Text,
+        assignment_id -> Text,
+        requested_by -> Text,
+        reason -> Text,
+        proposed_due_at -> Timestamp,
+        original_due_at -> Timestamp,
+        state -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        requested_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        shard -> Integer,
+        seq -> BigInt,
+        entity_kind -> Text,
+        entity_id -> Text,
+        actor_id -> Nullable<Text>,
+        actor_role -> Nullable<Text>,
+        actor_unit_id -> Nullable<Text>,
+        at -> Timestamp,
+        action -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        changes -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_heads (shard) {
+        shard -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (person_id, key) {
+        person_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> people (person_id));
 diesel::joinable!(memberships -> org_units (org_unit_id));
 diesel::joinable!(categories -> org_units (default_department_id));
 diesel::joinable!(residents -> org_units (building_id));
 diesel::joinable!(sessions -> people (person_id));
 diesel::joinable!(pii_reveals -> people (person_id));
+diesel::joinable!(tickets -> categories (category_id));
+diesel::joinable!(ticket_assignments -> tickets (ticket_id));
+diesel::joinable!(ticket_extensions -> ticket_assignments (assignment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     org_units,
@@ -132,4 +253,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_attempts,
     pii_reveals,
+    tickets,
+    ticket_counters,
+    ticket_assignments,
+    ticket_extensions,
+    audit_events,
+    audit_heads,
+    idempotency_keys,
 );

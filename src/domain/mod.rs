@@ -1,10 +1,13 @@
 //! Pure rules of Gridloop: identifiers, the org tree and scopes, roles and permissions, masked
 //! personal data. No actix, no diesel, no I/O; anything time-dependent takes `now` as an argument.
 
+pub mod audit;
 pub mod ids;
 pub mod org;
 pub mod pii;
 pub mod roles;
+pub mod sla;
+pub mod workflow;
 
 pub use ids::Id;
 pub use org::{OrgKind, OrgPath};

@@ -109,7 +109,114 @@ where
     .map_err(|e| ApiError::new(e, lang))
 }
 
+/// Like [`run`], for commands that write (see `backend::write_transaction`).
+pub async fn run_write<T, F>(state: &AppState, lang: Lang, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+{
+    run(state, lang, move |conn| {
+        crate::db::backend::write_transaction(conn, f)
+    })
+    .await
+}
+
 /// An `ETag` value for a version.
 pub fn etag(version: i64) -> (&'static str, String) {
     ("ETag", format!("\"{version}\""))
+}
+
+/// How an idempotent call ended: freshly done, or replayed from the first time.
+enum Outcome {
+    Fresh(String),
+    Replay(crate::app::idempotency::Stored),
+}
+
+/// Runs a creating POST so that a retry with the same `Idempotency-Key` returns the first
+/// response and changes nothing. The key and the response are stored in the transaction that
+/// made the change; a concurrent twin loses on the key's primary key and replays the winner.
+///
+/// `prepare` runs outside that transaction, after the key was found fresh: work that must not
+/// hold locks until commit (taking a ticket number) goes there.
+pub async fn run_idempotent<T, P, Prep, F>(
+    state: &AppState,
+    auth: &Auth,
+    req: &HttpRequest,
+    canonical_body: String,
+    status: actix_web::http::StatusCode,
+    prepare: Prep,
+    f: F,
+) -> Result<actix_web::HttpResponse, ApiError>
+where
+    T: serde::Serialize + Send + 'static,
+    P: Send + 'static,
+    Prep: FnOnce(&mut DbConn) -> AppResult<P> + Send + 'static,
+    F: FnOnce(&mut DbConn, P) -> AppResult<T> + Send + 'static,
+{
+    use crate::app::idempotency;
+    let lang = auth.lang;
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().unwrap_or("").to_string();
+            idempotency::validate_key(&k).map_err(|e| ApiError::new(e, lang))?;
+            Some(k)
+        }
+    };
+    let Some(key) = key else {
+        let v = run_write(state, lang, move |conn| {
+            let p = prepare(conn)?;
+            f(conn, p)
+        })
+        .await?;
+        return Ok(actix_web::HttpResponse::build(status).json(v));
+    };
+    let hash = idempotency::request_hash(req.method().as_str(), req.path(), &canonical_body);
+    let person = auth.who.actor.person_id.to_string();
+    let outcome = run_write(state, lang, move |conn| {
+        if let Some(stored) = idempotency::lookup(conn, &person, &key, &hash)? {
+            return Ok(Outcome::Replay(stored));
+        }
+        let prepared = prepare(conn)?;
+        let done = diesel::Connection::transaction(conn, |conn| {
+            let v = f(conn, prepared)?;
+            let body = serde_json::to_string(&v).map_err(AppError::internal)?;
+            idempotency::store(
+                conn,
+                &person,
+                &key,
+                &hash,
+                status.as_u16(),
+                &body,
+                crate::app::utc_now(),
+            )?;
+            Ok(body)
+        });
+        match done {
+            Ok(body) => Ok(Outcome::Fresh(body)),
+            Err(AppError::Conflict {
+                code: "already_exists",
+                ..
+            }) => match idempotency::lookup(conn, &person, &key, &hash)? {
+                Some(stored) => Ok(Outcome::Replay(stored)),
+                None => Err(AppError::Conflict {
+                    code: "already_exists",
+                    detail: "a record with the same unique value already exists".into(),
+                }),
+            },
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    Ok(match outcome {
+        Outcome::Fresh(body) => actix_web::HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body),
+        Outcome::Replay(s) => actix_web::HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(s.status).unwrap_or(status),
+        )
+        .content_type("application/json")
+        .insert_header(("Idempotent-Replayed", "true"))
+        .body(s.body),
+    })
 }

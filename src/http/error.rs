@@ -20,6 +20,12 @@ pub struct ErrorBody {
     /// With 412 `version_conflict`: the object's current version, to reload and retry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// With 409 `illegal_action`: the ticket's state now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_state: Option<String>,
+    /// With 409 `illegal_action`: the actions the table allows in that state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<String>>,
 }
 
 /// An application error with the language to render it in.
@@ -51,7 +57,8 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Validation { .. } | AppError::UnknownReference { .. } => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::Conflict { .. } | AppError::IllegalAction { .. } => StatusCode::CONFLICT,
+        AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -72,6 +79,14 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         field: err.field().map(Into::into),
         current_version: match err {
             AppError::VersionConflict { current, .. } => Some(*current),
+            _ => None,
+        },
+        current_state: match err {
+            AppError::IllegalAction { state, .. } => Some(state.clone()),
+            _ => None,
+        },
+        allowed_actions: match err {
+            AppError::IllegalAction { allowed, .. } => Some(allowed.clone()),
             _ => None,
         },
     };

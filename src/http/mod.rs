@@ -63,6 +63,8 @@ pub async fn access_guard(
             message: "this route has no declared access rule and is refused".into(),
             field: None,
             current_version: None,
+            current_state: None,
+            allowed_actions: None,
         });
         return Ok(req.into_response(resp).map_into_boxed_body());
     };

@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 
 use crate::domain::{Access, Operation};
 
-use super::handlers::{auth, catalogue, org, people, residents, system};
+use super::handlers::{auth, catalogue, org, people, residents, system, tickets};
 
 /// One declared route.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +44,7 @@ macro_rules! routes {
                 (name = "people", description = "People and their role memberships (人员与任职)"),
                 (name = "catalogue", description = "The task catalogue (任务目录)"),
                 (name = "residents", description = "Residents, with masked personal data (居民)"),
+                (name = "tickets", description = "Tickets through the closed loop (诉求：走访—反馈—跟踪，吹哨报到)"),
             )
         )]
         pub struct ApiDoc;
@@ -79,6 +80,15 @@ routes! {
     GET "/api/v1/residents/{id}" => residents::get, Access::Scoped(Operation::ResidentRead);
     POST "/api/v1/residents/{id}/reveal" => residents::reveal, Access::Scoped(Operation::ResidentReveal);
     GET "/api/v1/residents/{id}/reveals" => residents::reveals, Access::Scoped(Operation::ResidentRead);
+    POST "/api/v1/tickets" => tickets::file, Access::Scoped(Operation::TicketFile);
+    GET "/api/v1/tickets" => tickets::list, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/tickets/{id}" => tickets::get, Access::Scoped(Operation::TicketRead);
+    POST "/api/v1/tickets/{id}/actions" => tickets::act, Access::Scoped(Operation::TicketAct);
+    POST "/api/v1/tickets/{id}/comments" => tickets::comment, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/tickets/{id}/timeline" => tickets::timeline, Access::Scoped(Operation::TicketRead);
+    POST "/api/v1/tickets/{id}/reveal" => tickets::reveal, Access::Scoped(Operation::TicketReveal);
+    GET "/api/v1/tickets/{id}/departments" => tickets::departments, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/inbox" => tickets::inbox, Access::Authenticated;
 }
 
 struct SecurityAddon;

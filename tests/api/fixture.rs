@@ -47,6 +47,7 @@ const UNITS: &[(&str, OrgKind, Option<&str>)] = &[
     ("Y1", OrgKind::Compound, Some("K1")),
     ("B1", OrgKind::Building, Some("Y1")),
     ("P1", OrgKind::Department, Some("D1")),
+    ("P3", OrgKind::Department, Some("D1")),
     ("D2", OrgKind::District, Some("C")),
     ("S2", OrgKind::Street, Some("D2")),
     ("K2", OrgKind::Community, Some("S2")),
@@ -72,6 +73,7 @@ pub const PEOPLE: &[(&str, Role, &str)] = &[
     ("dl1", Role::DepartmentLiaison, "P1"),
     ("dl1b", Role::DepartmentLiaison, "P1"),
     ("dl2", Role::DepartmentLiaison, "P2"),
+    ("dl3", Role::DepartmentLiaison, "P3"),
 ];
 
 pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {

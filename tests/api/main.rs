@@ -10,3 +10,4 @@ mod helpers;
 mod permissions;
 mod residents;
 mod schema;
+mod tickets;

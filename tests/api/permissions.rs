@@ -388,14 +388,18 @@ async fn lists_return_exactly_the_in_scope_set() {
         ("dl1", units(&["P1"]), people(&["dl1"]), residents(&[])),
         (
             "sup1",
-            units(&["D1", "S1", "K1", "Y1", "B1", "P1"]),
-            people(&["admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b"]),
+            units(&["D1", "S1", "K1", "Y1", "B1", "P1", "P3"]),
+            people(&[
+                "admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b", "dl3",
+            ]),
             residents(&["r1"]),
         ),
         (
             "admin1",
-            units(&["D1", "S1", "K1", "Y1", "B1", "P1"]),
-            people(&["admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b"]),
+            units(&["D1", "S1", "K1", "Y1", "B1", "P1", "P3"]),
+            people(&[
+                "admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b", "dl3",
+            ]),
             residents(&[]),
         ),
     ];

@@ -8,7 +8,7 @@ use crate::app::auth::LoginOutcome;
 use crate::app::people::PersonView;
 use crate::app::{self, utc_now};
 use crate::domain::{OrgKind, Role};
-use crate::http::context::{run, AppState, Auth, ReqLang};
+use crate::http::context::{run, run_write, AppState, Auth, ReqLang};
 use crate::http::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -59,7 +59,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let session = auth.who.session_id.clone();
-    run(&state, auth.lang, move |c| {
+    run_write(&state, auth.lang, move |c| {
         app::auth::logout(c, &session, utc_now())
     })
     .await?;

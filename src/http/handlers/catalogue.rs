@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::app::catalogue::{CategoryChanges, CategoryView, NewCategory};
 use crate::app::{self, utc_now};
-use crate::http::context::{etag, run, AppState, Auth, IfMatch};
+use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -40,7 +40,7 @@ pub async fn create(
     body: web::Json<NewCategory>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run(&state, auth.lang, move |c| {
+    let cat = run_write(&state, auth.lang, move |c| {
         app::catalogue::create_category(c, &actor, body.into_inner(), utc_now())
     })
     .await?;
@@ -78,7 +78,7 @@ pub async fn update(
     body: web::Json<CategoryChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run(&state, auth.lang, move |c| {
+    let cat = run_write(&state, auth.lang, move |c| {
         app::catalogue::update_category(c, &actor, &id, version.0, body.into_inner(), utc_now())
     })
     .await?;

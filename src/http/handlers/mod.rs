@@ -6,3 +6,4 @@ pub mod org;
 pub mod people;
 pub mod residents;
 pub mod system;
+pub mod tickets;

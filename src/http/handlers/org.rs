@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::app::org::{NewOrgUnit, OrgUnitChanges, OrgUnitFilter, OrgUnitView};
 use crate::app::{self, utc_now};
-use crate::http::context::{etag, run, AppState, Auth, IfMatch};
+use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
 
 /// The org units in the caller's scope, in code order.
@@ -32,7 +32,7 @@ pub async fn create(
     body: web::Json<NewOrgUnit>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run(&state, auth.lang, move |c| {
+    let unit = run_write(&state, auth.lang, move |c| {
         app::org::create_unit(c, &actor, body.into_inner(), utc_now())
     })
     .await?;
@@ -71,7 +71,7 @@ pub async fn update(
     body: web::Json<OrgUnitChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run(&state, auth.lang, move |c| {
+    let unit = run_write(&state, auth.lang, move |c| {
         app::org::update_unit(c, &actor, &id, version.0, body.into_inner(), utc_now())
     })
     .await?;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::app::people::{NewMembership, NewPerson, PeopleFilter, PersonChanges, PersonView};
 use crate::app::{self, utc_now};
-use crate::http::context::{etag, run, AppState, Auth, IfMatch};
+use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
 
 /// People with a membership in the caller's scope (and the caller himself).
@@ -34,7 +34,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
-    let person = run(&state, auth.lang, move |c| {
+    let person = run_write(&state, auth.lang, move |c| {
         app::people::create_person(c, &settings.auth, &actor, body.into_inner(), utc_now())
     })
     .await?;
@@ -73,7 +73,7 @@ pub async fn update(
     body: web::Json<PersonChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run(&state, auth.lang, move |c| {
+    let person = run_write(&state, auth.lang, move |c| {
         app::people::update_person(c, &actor, &id, version.0, body.into_inner(), utc_now())
     })
     .await?;
@@ -91,7 +91,7 @@ pub async fn disable(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run(&state, auth.lang, move |c| {
+    let person = run_write(&state, auth.lang, move |c| {
         app::people::set_person_active(c, &actor, &id, false, utc_now())
     })
     .await?;
@@ -107,7 +107,7 @@ pub async fn enable(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run(&state, auth.lang, move |c| {
+    let person = run_write(&state, auth.lang, move |c| {
         app::people::set_person_active(c, &actor, &id, true, utc_now())
     })
     .await?;
@@ -132,7 +132,7 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
-    run(&state, auth.lang, move |c| {
+    run_write(&state, auth.lang, move |c| {
         app::people::reset_password(
             c,
             &settings.auth,
@@ -156,7 +156,7 @@ pub async fn add_membership(
     body: web::Json<NewMembership>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run(&state, auth.lang, move |c| {
+    let person = run_write(&state, auth.lang, move |c| {
         app::people::add_membership(c, &actor, &id, body.into_inner(), utc_now())
     })
     .await?;
@@ -174,7 +174,7 @@ pub async fn end_membership(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let (id, mid) = path.into_inner();
-    let person = run(&state, auth.lang, move |c| {
+    let person = run_write(&state, auth.lang, move |c| {
         app::people::end_membership(c, &actor, &id, &mid, utc_now())
     })
     .await?;

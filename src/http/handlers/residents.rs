@@ -6,7 +6,7 @@ use crate::app::residents::{
     NewResident, ResidentFilter, ResidentView, RevealRecord, RevealedResident,
 };
 use crate::app::{self, utc_now};
-use crate::http::context::{etag, run, AppState, Auth};
+use crate::http::context::{etag, run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 
 /// Residents in the caller's scope, with phone and ID number masked.
@@ -34,7 +34,7 @@ pub async fn create(
     body: web::Json<NewResident>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| {
+    let r = run_write(&state, auth.lang, move |c| {
         app::residents::create_resident(c, &actor, body.into_inner(), utc_now())
     })
     .await?;
@@ -68,7 +68,7 @@ pub async fn reveal(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| {
+    let r = run_write(&state, auth.lang, move |c| {
         app::residents::reveal_resident(c, &actor, &id, utc_now())
     })
     .await?;

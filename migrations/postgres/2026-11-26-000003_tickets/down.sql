@@ -1,0 +1,8 @@
+DROP TABLE idempotency_keys;
+DROP TABLE audit_heads;
+DROP TABLE audit_events;
+DROP TABLE ticket_extensions;
+DROP TABLE ticket_assignments;
+DROP TABLE ticket_counters;
+DROP TABLE tickets;
+DROP FUNCTION audit_events_append_only();

@@ -1,0 +1,256 @@
+//! Writing, reading and verifying the audit trail. Every change to a ticket appends an event here
+//! in the same transaction as the change itself.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::AuditEventRow;
+use crate::db::schema::{audit_events, audit_heads};
+use crate::db::DbConn;
+use crate::domain::audit::{
+    event_hash, shard_of, verify_chain, Break, EventContent, StoredEvent, SHARDS,
+};
+use crate::domain::{Grant, Id};
+
+use super::{AppError, AppResult};
+
+/// Who did it: the person and the grant (role at unit) he acted under; `None` for the system.
+#[derive(Clone, Debug, Default)]
+pub struct ActedBy {
+    pub person_id: Option<String>,
+    pub role: Option<String>,
+    pub unit_id: Option<String>,
+}
+
+impl ActedBy {
+    pub fn person(person_id: Id, grant: Option<&Grant>) -> Self {
+        ActedBy {
+            person_id: Some(person_id.to_string()),
+            role: grant.map(|g| g.role.as_str().to_string()),
+            unit_id: grant.map(|g| g.org_unit_id.to_string()),
+        }
+    }
+}
+
+/// An event to append.
+pub struct Draft<'a> {
+    pub entity_kind: &'a str,
+    pub entity_id: &'a str,
+    pub by: &'a ActedBy,
+    pub action: &'a str,
+    pub from_state: Option<&'a str>,
+    pub to_state: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// `{"field": [old, new], …}`
+    pub changes: serde_json::Value,
+}
+
+/// Appends an event to its entity's chain. Locks only that chain's head row until the caller's
+/// transaction ends: bump the head's seq first (taking the row lock), then read the previous hash.
+pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<AuditEventRow> {
+    let shard = shard_of(d.entity_id);
+    diesel::update(audit_heads::table.find(shard))
+        .set(audit_heads::seq.eq(audit_heads::seq + 1))
+        .execute(conn)?;
+    let (seq, prev): (i64, String) = audit_heads::table
+        .find(shard)
+        .select((audit_heads::seq, audit_heads::hash))
+        .first(conn)?;
+    let content = EventContent {
+        shard,
+        seq,
+        entity_kind: d.entity_kind.into(),
+        entity_id: d.entity_id.into(),
+        actor_id: d.by.person_id.clone(),
+        actor_role: d.by.role.clone(),
+        actor_unit_id: d.by.unit_id.clone(),
+        at: now,
+        action: d.action.into(),
+        from_state: d.from_state.map(Into::into),
+        to_state: d.to_state.map(Into::into),
+        reason: d.reason.map(Into::into),
+        changes: serde_json::to_string(&d.changes).map_err(AppError::internal)?,
+    };
+    let hash = event_hash(&prev, &content);
+    let row = AuditEventRow {
+        id: Id::new().to_string(),
+        shard,
+        seq,
+        entity_kind: content.entity_kind,
+        entity_id: content.entity_id,
+        actor_id: content.actor_id,
+        actor_role: content.actor_role,
+        actor_unit_id: content.actor_unit_id,
+        at: now,
+        action: content.action,
+        from_state: content.from_state,
+        to_state: content.to_state,
+        reason: content.reason,
+        changes: content.changes,
+        prev_hash: prev,
+        hash: hash.clone(),
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
+    diesel::update(audit_heads::table.find(shard))
+        .set(audit_heads::hash.eq(hash))
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// An entity's events, oldest first (one entity's events share a chain, so seq orders them).
+pub fn events_of(
+    conn: &mut DbConn,
+    entity_kind: &str,
+    entity_id: &str,
+) -> AppResult<Vec<AuditEventRow>> {
+    Ok(audit_events::table
+        .filter(audit_events::entity_kind.eq(entity_kind))
+        .filter(audit_events::entity_id.eq(entity_id))
+        .order(audit_events::seq.asc())
+        .select(AuditEventRow::as_select())
+        .load(conn)?)
+}
+
+/// The head of every chain, to be kept outside the database.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub created_at: NaiveDateTime,
+    pub events: i64,
+    pub heads: Vec<Head>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Head {
+    pub shard: i32,
+    pub seq: i64,
+    pub hash: String,
+}
+
+pub fn checkpoint(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Checkpoint> {
+    let heads: Vec<(i32, i64, String)> = audit_heads::table
+        .order(audit_heads::shard)
+        .select((audit_heads::shard, audit_heads::seq, audit_heads::hash))
+        .load(conn)?;
+    Ok(Checkpoint {
+        created_at: now,
+        events: heads.iter().map(|h| h.1).sum(),
+        heads: heads
+            .into_iter()
+            .map(|(shard, seq, hash)| Head { shard, seq, hash })
+            .collect(),
+    })
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub events: i64,
+    pub chains: i32,
+}
+
+fn stored(r: AuditEventRow) -> StoredEvent {
+    StoredEvent {
+        id: r.id,
+        prev_hash: r.prev_hash,
+        hash: r.hash,
+        content: EventContent {
+            shard: r.shard,
+            seq: r.seq,
+            entity_kind: r.entity_kind,
+            entity_id: r.entity_id,
+            actor_id: r.actor_id,
+            actor_role: r.actor_role,
+            actor_unit_id: r.actor_unit_id,
+            at: r.at,
+            action: r.action,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            reason: r.reason,
+            changes: r.changes,
+        },
+    }
+}
+
+/// Walks every chain: contiguous sequence, each previous-hash equal to the hash before it, each
+/// hash recomputed from content, the recorded head equal to the last event, and (given a
+/// checkpoint) every checkpointed head still present with the same hash. Reports the first break.
+pub fn verify(
+    conn: &mut DbConn,
+    checkpoint: Option<&Checkpoint>,
+) -> AppResult<Result<Verified, Break>> {
+    let heads: Vec<(i32, i64, String)> = audit_heads::table
+        .order(audit_heads::shard)
+        .select((audit_heads::shard, audit_heads::seq, audit_heads::hash))
+        .load(conn)?;
+    if heads.len() as i32 != SHARDS {
+        return Ok(Err(Break {
+            shard: -1,
+            seq: 0,
+            event_id: None,
+            reason: format!("expected {SHARDS} chain heads, found {}", heads.len()),
+        }));
+    }
+    let stray: i64 = audit_events::table
+        .filter(audit_events::shard.lt(0).or(audit_events::shard.ge(SHARDS)))
+        .count()
+        .get_result(conn)?;
+    if stray > 0 {
+        return Ok(Err(Break {
+            shard: -1,
+            seq: 0,
+            event_id: None,
+            reason: format!("{stray} events sit outside every chain"),
+        }));
+    }
+    let mut total = 0;
+    for (shard, head_seq, head_hash) in heads {
+        let rows: Vec<AuditEventRow> = audit_events::table
+            .filter(audit_events::shard.eq(shard))
+            .order(audit_events::seq.asc())
+            .select(AuditEventRow::as_select())
+            .load(conn)?;
+        let (last_seq, last_hash) = match verify_chain(shard, rows.into_iter().map(stored)) {
+            Ok(v) => v,
+            Err(b) => return Ok(Err(b)),
+        };
+        if last_seq != head_seq || last_hash != head_hash {
+            return Ok(Err(Break {
+                shard,
+                seq: last_seq,
+                event_id: None,
+                reason: format!("the chain's head records event {head_seq} but the chain ends at event {last_seq} (events removed from the end, or the head edited)"),
+            }));
+        }
+        if let Some(cp) = checkpoint {
+            if let Some(h) = cp.heads.iter().find(|h| h.shard == shard) {
+                let at: Option<(String, String)> = audit_events::table
+                    .filter(audit_events::shard.eq(shard))
+                    .filter(audit_events::seq.eq(h.seq))
+                    .select((audit_events::id, audit_events::hash))
+                    .first(conn)
+                    .optional()?;
+                let ok = match &at {
+                    Some((_, hash)) => *hash == h.hash,
+                    None => h.seq == 0,
+                };
+                if !ok {
+                    return Ok(Err(Break {
+                        shard,
+                        seq: h.seq,
+                        event_id: at.map(|a| a.0),
+                        reason: "differs from the exported checkpoint (the chain was rewritten)"
+                            .into(),
+                    }));
+                }
+            }
+        }
+        total += last_seq;
+    }
+    Ok(Ok(Verified {
+        events: total,
+        chains: SHARDS,
+    }))
+}

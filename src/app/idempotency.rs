@@ -1,0 +1,80 @@
+//! Idempotency keys: a retried POST with the same key returns the first response and changes
+//! nothing; the same key with a different body is refused.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::db::models::IdempotencyRow;
+use crate::db::schema::idempotency_keys;
+use crate::db::DbConn;
+
+use super::{AppError, AppResult};
+
+/// What a key already answered.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub status: u16,
+    pub body: String,
+}
+
+pub fn request_hash(method: &str, path: &str, body: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("{method} {path}\n{body}").as_bytes(),
+    ))
+}
+
+pub fn validate_key(key: &str) -> AppResult<()> {
+    if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(AppError::validation(
+            "Idempotency-Key",
+            "must be 1–100 visible ASCII characters, e.g. a UUID",
+        ));
+    }
+    Ok(())
+}
+
+/// The stored answer for this key, or an error if the key was used for a different request.
+pub fn lookup(
+    conn: &mut DbConn,
+    person_id: &str,
+    key: &str,
+    hash: &str,
+) -> AppResult<Option<Stored>> {
+    let row: Option<IdempotencyRow> = idempotency_keys::table
+        .find((person_id, key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some(r) if r.request_hash == hash => Ok(Some(Stored {
+            status: r.status as u16,
+            body: r.body,
+        })),
+        Some(_) => Err(AppError::IdempotencyKeyReused),
+    }
+}
+
+/// Records the answer, in the transaction that made the change.
+pub fn store(
+    conn: &mut DbConn,
+    person_id: &str,
+    key: &str,
+    hash: &str,
+    status: u16,
+    body: &str,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    diesel::insert_into(idempotency_keys::table)
+        .values(&IdempotencyRow {
+            person_id: person_id.into(),
+            key: key.into(),
+            request_hash: hash.into(),
+            status: status as i32,
+            body: body.into(),
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(())
+}

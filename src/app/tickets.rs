@@ -1,0 +1,1773 @@
+//! Tickets (诉求) through the closed loop: filing, the named workflow actions, comments, the
+//! timeline, lists and the per-role inbox. Each command is one transaction that changes the
+//! ticket, bumps its version and appends its audit event together.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::db::models::{
+    AssignmentRow, AuditEventRow, CategoryRow, ExtensionRow, OrgUnitRow, PiiRevealRow, TicketRow,
+};
+use crate::db::schema::{
+    categories, org_units, pii_reveals, ticket_assignments, ticket_extensions, tickets,
+};
+use crate::db::{backend, DbConn};
+use crate::domain::pii::{mask_phone, validate_mobile};
+use crate::domain::sla::{default_limit, stage_of, Stage};
+use crate::domain::workflow::{
+    actions_in, allowed_for, authorize, can_see, own_parts, reopened_state, ActionKind,
+    AssignmentState, Channel, DepartmentPart, Level, Refusal, ReturnReason, Satisfaction,
+    TicketPlace, TicketState, WhistleType,
+};
+use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath, Role};
+
+use super::audit::{self, ActedBy, Draft};
+use super::catalogue::Urgency;
+use super::org::{escape_like, find_unit};
+use super::scope::Db;
+use super::{check_version, parse_id, AppError, AppResult};
+
+// ---------------------------------------------------------------- input and output
+
+/// A request to file (登记) a ticket.
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    pub category_id: String,
+    #[serde(default = "normal")]
+    pub urgency: Urgency,
+    pub title: String,
+    pub description: String,
+    /// The building (small grid) the request is about; or give `compound_id` for a whole compound.
+    pub building_id: Option<String>,
+    pub compound_id: Option<String>,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// The resident; leave both out with `anonymous: true`.
+    pub resident_name: Option<String>,
+    pub resident_phone: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default = "visit")]
+    pub channel: Channel,
+    /// The visit log the request was raised in, when filed from a visit.
+    pub visit_log_id: Option<String>,
+}
+
+fn normal() -> Urgency {
+    Urgency::Normal
+}
+fn visit() -> Channel {
+    Channel::Visit
+}
+
+/// The community's decision on a returned case.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnRuling {
+    /// The return stands: the department leaves the case (optionally replaced by another).
+    Accept,
+    /// The department must take the case after all.
+    Overrule,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionRuling {
+    Grant,
+    Refuse,
+}
+
+/// One workflow action with its arguments; `action` names it.
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActionRequest {
+    AcceptAtCompound {
+        note: Option<String>,
+    },
+    ReportToCommunity {
+        reason: String,
+    },
+    MarkDuplicate {
+        duplicate_of: String,
+        reason: Option<String>,
+    },
+    Decline {
+        reason: String,
+    },
+    AcceptAtCommunity {
+        note: Option<String>,
+    },
+    Whistle {
+        lead_department_id: String,
+        #[serde(default)]
+        co_department_ids: Vec<String>,
+        whistle_type: WhistleType,
+        reason: String,
+    },
+    AddDepartment {
+        department_id: String,
+        reason: Option<String>,
+    },
+    RemoveDepartment {
+        department_id: String,
+        reason: String,
+    },
+    Acknowledge {
+        /// Which of the caller's departments, when he speaks for several on this ticket.
+        department_id: Option<String>,
+    },
+    ReturnCase {
+        department_id: Option<String>,
+        reason_code: ReturnReason,
+        note: String,
+    },
+    RequestExtension {
+        department_id: Option<String>,
+        reason: String,
+        proposed_due_at: DateTime<Utc>,
+    },
+    AddProgress {
+        department_id: Option<String>,
+        note: String,
+    },
+    CompletePart {
+        department_id: Option<String>,
+        note: String,
+    },
+    MarkSolved {
+        resolution: String,
+    },
+    RuleOnReturn {
+        department_id: String,
+        decision: ReturnRuling,
+        /// With `accept`: the department that takes over (required when the lead returned it).
+        new_department_id: Option<String>,
+        reason: String,
+    },
+    RuleOnExtension {
+        extension_id: String,
+        decision: ExtensionRuling,
+        reason: Option<String>,
+    },
+    RecordReturnVisit {
+        satisfaction: Satisfaction,
+        note: Option<String>,
+    },
+}
+
+impl ActionRequest {
+    pub fn kind(&self) -> ActionKind {
+        use ActionRequest as R;
+        match self {
+            R::AcceptAtCompound { .. } => ActionKind::AcceptAtCompound,
+            R::ReportToCommunity { .. } => ActionKind::ReportToCommunity,
+            R::MarkDuplicate { .. } => ActionKind::MarkDuplicate,
+            R::Decline { .. } => ActionKind::Decline,
+            R::AcceptAtCommunity { .. } => ActionKind::AcceptAtCommunity,
+            R::Whistle { .. } => ActionKind::Whistle,
+            R::AddDepartment { .. } => ActionKind::AddDepartment,
+            R::RemoveDepartment { .. } => ActionKind::RemoveDepartment,
+            R::Acknowledge { .. } => ActionKind::Acknowledge,
+            R::ReturnCase { .. } => ActionKind::ReturnCase,
+            R::RequestExtension { .. } => ActionKind::RequestExtension,
+            R::AddProgress { .. } => ActionKind::AddProgress,
+            R::CompletePart { .. } => ActionKind::CompletePart,
+            R::MarkSolved { .. } => ActionKind::MarkSolved,
+            R::RuleOnReturn { .. } => ActionKind::RuleOnReturn,
+            R::RuleOnExtension { .. } => ActionKind::RuleOnExtension,
+            R::RecordReturnVisit { .. } => ActionKind::RecordReturnVisit,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DepartmentPartView {
+    pub assignment_id: String,
+    pub department_id: String,
+    pub department_name: String,
+    pub lead: bool,
+    pub state: AssignmentState,
+    pub overruled: bool,
+    pub dispatched_at: NaiveDateTime,
+    /// 签收时限
+    pub ack_due_at: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    /// A late acknowledgement stays recorded as late.
+    pub acknowledged_late: bool,
+    pub due_at: NaiveDateTime,
+    /// The deadline before a granted extension.
+    pub original_due_at: Option<NaiveDateTime>,
+    pub return_reason: Option<ReturnReason>,
+    pub return_note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ExtensionView {
+    pub id: String,
+    pub assignment_id: String,
+    pub reason: String,
+    pub proposed_due_at: NaiveDateTime,
+    pub original_due_at: NaiveDateTime,
+    pub state: String,
+    pub requested_at: NaiveDateTime,
+    pub decided_at: Option<NaiveDateTime>,
+}
+
+/// A ticket as the API shows it. The resident's phone is masked; reveal it with the recorded action.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    /// e.g. GL-20261126-0042
+    pub number: String,
+    pub category_id: String,
+    pub category_code: String,
+    pub category_name_zh: String,
+    pub urgency: Urgency,
+    pub title: String,
+    pub description: String,
+    pub place_id: String,
+    pub place_name: String,
+    pub compound_id: String,
+    pub community_id: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub anonymous: bool,
+    pub resident_name: Option<String>,
+    pub resident_phone_masked: Option<String>,
+    pub channel: Channel,
+    pub filed_by: String,
+    pub visit_log_id: Option<String>,
+    pub state: TicketState,
+    pub state_zh: &'static str,
+    pub solved_level: Option<Level>,
+    pub duplicate_of: Option<String>,
+    pub whistle_type: Option<WhistleType>,
+    pub reopen_count: i32,
+    pub satisfaction: Option<Satisfaction>,
+    pub resolution: Option<String>,
+    /// Deadline of the current stage.
+    pub due_at: Option<NaiveDateTime>,
+    pub overdue: bool,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+    pub departments: Vec<DepartmentPartView>,
+    pub extensions: Vec<ExtensionView>,
+    /// What the caller may do now.
+    pub allowed_actions: Vec<ActionKind>,
+}
+
+/// A ticket in a list: the fields a list shows, nothing personal beyond the masked phone.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TicketSummary {
+    pub id: String,
+    pub number: String,
+    pub category_id: String,
+    pub urgency: Urgency,
+    pub title: String,
+    pub place_id: String,
+    pub state: TicketState,
+    pub state_zh: &'static str,
+    pub due_at: Option<NaiveDateTime>,
+    pub overdue: bool,
+    pub reopen_count: i32,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TicketPage {
+    pub items: Vec<TicketSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One event of a ticket's timeline.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineEvent {
+    pub id: String,
+    pub seq: i64,
+    pub at: NaiveDateTime,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub actor_unit_id: Option<String>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub changes: Value,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TicketFilter {
+    /// Comma-separated states, e.g. `at_compound,compound_handling`.
+    pub state: Option<String>,
+    pub category_id: Option<String>,
+    /// Only tickets whose place lies in this unit's subtree.
+    pub within: Option<String>,
+    pub urgency: Option<Urgency>,
+    /// true: only open tickets past their stage deadline; false: only those not overdue.
+    pub overdue: Option<bool>,
+    /// Filed on or after this date (Asia/Shanghai), YYYY-MM-DD.
+    pub from: Option<NaiveDate>,
+    /// Filed on or before this date (Asia/Shanghai), YYYY-MM-DD.
+    pub to: Option<NaiveDate>,
+    /// Text in the number, title or description.
+    pub q: Option<String>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+}
+
+// ---------------------------------------------------------------- loading and scope
+
+/// A ticket with everything the rules need.
+struct Loaded {
+    row: TicketRow,
+    place: TicketPlace,
+    parts: Vec<AssignmentRow>,
+}
+
+impl Loaded {
+    fn state(&self) -> AppResult<TicketState> {
+        self.row.state.parse().map_err(AppError::internal_msg)
+    }
+
+    fn domain_parts(&self) -> Vec<DepartmentPart> {
+        self.parts
+            .iter()
+            .map(|p| DepartmentPart {
+                department_id: p.department_id.parse().unwrap_or_default(),
+                lead: p.lead,
+                state: p.state.parse().unwrap_or(AssignmentState::Removed),
+            })
+            .collect()
+    }
+}
+
+/// The path of `unit_id` on `path`, cut after it: the ancestor's own path.
+fn ancestor_path(path: &str, unit_id: &str) -> OrgPath {
+    match path.find(unit_id) {
+        Some(i) => OrgPath::from_db(path[..i + unit_id.len() + 1].to_string()),
+        None => OrgPath::from_db(path.to_string()),
+    }
+}
+
+fn place_of(row: &TicketRow) -> TicketPlace {
+    TicketPlace {
+        place: OrgPath::from_db(row.place_path.clone()),
+        compound: ancestor_path(&row.place_path, &row.compound_id),
+        community: ancestor_path(&row.place_path, &row.community_id),
+    }
+}
+
+fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
+    if id.parse::<Id>().is_err() {
+        return Ok(None);
+    }
+    let Some(row) = tickets::table
+        .find(id)
+        .select(TicketRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let parts: Vec<AssignmentRow> = ticket_assignments::table
+        .filter(ticket_assignments::ticket_id.eq(id))
+        .order(ticket_assignments::dispatched_at)
+        .select(AssignmentRow::as_select())
+        .load(conn)?;
+    Ok(Some(Loaded {
+        place: place_of(&row),
+        row,
+        parts,
+    }))
+}
+
+/// Loads a ticket the actor can see, or reports it missing (the same answer either way).
+fn load_visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Loaded> {
+    let t = load(conn, id)?.ok_or(AppError::NotFound { what: "ticket" })?;
+    if !can_see(actor, &t.place, &t.domain_parts()) {
+        return Err(AppError::NotFound { what: "ticket" });
+    }
+    Ok(t)
+}
+
+type BoolExpr = Box<dyn BoxableExpression<tickets::table, Db, SqlType = diesel::sql_types::Bool>>;
+
+/// Tickets the actor can see: by place for residential roles and supervisors, and by whistle for
+/// department liaisons. One filter, evaluated in the database.
+fn tickets_in_scope(actor: &Actor) -> BoolExpr {
+    let mut expr: BoolExpr = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    let by_place: Vec<OrgPath> = {
+        let mut a = actor.clone();
+        a.grants.retain(|g| {
+            matches!(
+                g.role,
+                Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor
+            )
+        });
+        a.scope_roots(Operation::TicketRead)
+    };
+    for root in by_place {
+        expr = Box::new(
+            expr.or(tickets::place_path
+                .ge(root.as_str().to_string())
+                .and(tickets::place_path.lt(root.subtree_upper_bound()))),
+        );
+    }
+    let departments: Vec<String> = actor
+        .grants
+        .iter()
+        .filter(|g| g.role == Role::DepartmentLiaison)
+        .map(|g| g.org_unit_id.to_string())
+        .collect();
+    if !departments.is_empty() {
+        expr = Box::new(expr.or(assigned_to(&departments, None)));
+    }
+    expr
+}
+
+/// `tickets.id IN (SELECT ticket_id FROM ticket_assignments WHERE department_id = ? [AND state IN (…)])`
+/// per department, OR-ed: written as SQL because diesel's multi-backend connection cannot box a
+/// sub-select. The states are our own constants; the department ids are bound, never spliced.
+fn assigned_to(departments: &[String], states: Option<&[AssignmentState]>) -> BoolExpr {
+    let state_sql = match states {
+        Some(states) => format!(
+            " AND state IN ({}))",
+            states
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => ")".to_string(),
+    };
+    let mut expr: BoolExpr = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    for d in departments {
+        let one = diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "tickets.id IN (SELECT ticket_id FROM ticket_assignments WHERE department_id = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(d.clone())
+        .sql(&state_sql);
+        expr = Box::new(expr.or(one));
+    }
+    expr
+}
+
+/// Tickets with a part waiting for the whistling level: a return or an extension request.
+fn waiting_for_ruling() -> BoolExpr {
+    Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "(tickets.id IN (SELECT ticket_id FROM ticket_assignments WHERE state = 'returned') \
+         OR tickets.id IN (SELECT ticket_id FROM ticket_extensions WHERE state = 'pending'))",
+    ))
+}
+
+// ---------------------------------------------------------------- views
+
+fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> DepartmentPartView {
+    DepartmentPartView {
+        assignment_id: p.id.clone(),
+        department_id: p.department_id.clone(),
+        department_name: names.get(&p.department_id).cloned().unwrap_or_default(),
+        lead: p.lead,
+        state: p.state.parse().unwrap_or(AssignmentState::Removed),
+        overruled: p.overruled,
+        dispatched_at: p.dispatched_at,
+        ack_due_at: p.ack_due_at,
+        acknowledged_at: p.acknowledged_at,
+        acknowledged_late: p.acknowledged_at.is_some_and(|a| a > p.ack_due_at),
+        due_at: p.due_at,
+        original_due_at: p.original_due_at,
+        return_reason: p.return_reason.as_deref().and_then(|r| r.parse().ok()),
+        return_note: p.return_note.clone(),
+    }
+}
+
+fn is_overdue(state: TicketState, due: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    !state.is_final() && due.is_some_and(|d| d < now)
+}
+
+fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> AppResult<TicketView> {
+    let r = &t.row;
+    let state = t.state()?;
+    let cat: CategoryRow = categories::table
+        .find(&r.category_id)
+        .select(CategoryRow::as_select())
+        .first(conn)?;
+    let mut unit_ids: Vec<String> = t.parts.iter().map(|p| p.department_id.clone()).collect();
+    unit_ids.push(r.place_id.clone());
+    let names: HashMap<String, String> = org_units::table
+        .filter(org_units::id.eq_any(&unit_ids))
+        .select((org_units::id, org_units::name))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let extensions: Vec<ExtensionRow> = ticket_extensions::table
+        .filter(ticket_extensions::ticket_id.eq(&r.id))
+        .order(ticket_extensions::requested_at)
+        .select(ExtensionRow::as_select())
+        .load(conn)?;
+    Ok(TicketView {
+        id: r.id.clone(),
+        number: r.number.clone(),
+        category_id: cat.id,
+        category_code: cat.code,
+        category_name_zh: cat.name_zh,
+        urgency: if r.urgency == "urgent" {
+            Urgency::Urgent
+        } else {
+            Urgency::Normal
+        },
+        title: r.title.clone(),
+        description: r.description.clone(),
+        place_id: r.place_id.clone(),
+        place_name: names.get(&r.place_id).cloned().unwrap_or_default(),
+        compound_id: r.compound_id.clone(),
+        community_id: r.community_id.clone(),
+        address: r.address.clone(),
+        latitude: r.latitude,
+        longitude: r.longitude,
+        anonymous: r.resident_name.is_none() && r.resident_phone.is_none(),
+        resident_name: r.resident_name.clone(),
+        resident_phone_masked: r.resident_phone.as_deref().map(mask_phone),
+        channel: r.channel.parse().unwrap_or(Channel::Visit),
+        filed_by: r.filed_by.clone(),
+        visit_log_id: r.visit_log_id.clone(),
+        state,
+        state_zh: state.name_zh(),
+        solved_level: r.solved_level.as_deref().and_then(|l| l.parse().ok()),
+        duplicate_of: r.duplicate_of.clone(),
+        whistle_type: r.whistle_type.as_deref().and_then(|w| w.parse().ok()),
+        reopen_count: r.reopen_count,
+        satisfaction: r.satisfaction.as_deref().and_then(|s| s.parse().ok()),
+        resolution: r.resolution.clone(),
+        due_at: r.due_at,
+        overdue: is_overdue(state, r.due_at, now),
+        version: r.version,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        closed_at: r.closed_at,
+        departments: t.parts.iter().map(|p| part_view(p, &names)).collect(),
+        extensions: extensions
+            .into_iter()
+            .map(|e| ExtensionView {
+                id: e.id,
+                assignment_id: e.assignment_id,
+                reason: e.reason,
+                proposed_due_at: e.proposed_due_at,
+                original_due_at: e.original_due_at,
+                state: e.state,
+                requested_at: e.requested_at,
+                decided_at: e.decided_at,
+            })
+            .collect(),
+        allowed_actions: allowed_for(actor, state, &t.place, &t.domain_parts()),
+    })
+}
+
+fn summary(r: TicketRow, now: NaiveDateTime) -> TicketSummary {
+    let state: TicketState = r.state.parse().unwrap_or(TicketState::AtCompound);
+    TicketSummary {
+        overdue: is_overdue(state, r.due_at, now),
+        id: r.id,
+        number: r.number,
+        category_id: r.category_id,
+        urgency: if r.urgency == "urgent" {
+            Urgency::Urgent
+        } else {
+            Urgency::Normal
+        },
+        title: r.title,
+        place_id: r.place_id,
+        state,
+        state_zh: state.name_zh(),
+        due_at: r.due_at,
+        reopen_count: r.reopen_count,
+        version: r.version,
+        created_at: r.created_at,
+    }
+}
+
+// ---------------------------------------------------------------- filing
+
+fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::validation(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => text(field, v, max).map(Some),
+    }
+}
+
+/// The grant an actor files under for a place: the narrowest residential grant that covers it.
+fn filing_grant<'a>(actor: &'a Actor, place: &OrgPath) -> Option<&'a Grant> {
+    actor
+        .grants
+        .iter()
+        .filter(|g| g.role.allows(Operation::TicketFile) && g.org_path.contains(place))
+        .max_by_key(|g| g.org_path.depth())
+}
+
+/// The day a ticket number belongs to, in China's time zone.
+pub fn number_day(now: NaiveDateTime) -> String {
+    now.and_utc()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y%m%d")
+        .to_string()
+}
+
+/// A checked filing with its number taken, ready to insert.
+pub struct PreparedFiling {
+    row: TicketRow,
+    grant: Grant,
+    category_code: String,
+}
+
+/// 登记: files a ticket at the compound of its place.
+pub fn file_ticket(
+    conn: &mut DbConn,
+    actor: &Actor,
+    input: NewTicket,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    let prepared = prepare_filing(conn, actor, input, now)?;
+    insert_filing(conn, actor, prepared, now)
+}
+
+/// Checks a filing and takes its number. The number comes from its own short statement, outside
+/// the filing's transaction, so that the per-day counter row is never held until a commit: a
+/// filing that fails afterwards leaves a gap in the day's numbers, as any sequence would.
+pub fn prepare_filing(
+    conn: &mut DbConn,
+    actor: &Actor,
+    input: NewTicket,
+    now: NaiveDateTime,
+) -> AppResult<PreparedFiling> {
+    let title = text("title", &input.title, 100)?;
+    let description = text("description", &input.description, 4000)?;
+    let address = opt_text("address", &input.address, 200)?;
+    let resident_name = opt_text("resident_name", &input.resident_name, 50)?;
+    let resident_phone = opt_text("resident_phone", &input.resident_phone, 20)?;
+    if let Some(p) = &resident_phone {
+        validate_mobile(p).map_err(|e| AppError::validation("resident_phone", e))?;
+    }
+    if input.anonymous && (resident_name.is_some() || resident_phone.is_some()) {
+        return Err(AppError::validation(
+            "anonymous",
+            "an anonymous request carries no resident name or phone",
+        ));
+    }
+    if !input.anonymous && resident_name.is_none() && resident_phone.is_none() {
+        return Err(AppError::validation(
+            "resident_name",
+            "give the resident's name or phone, or set anonymous: true",
+        ));
+    }
+    for (field, v, lim) in [
+        ("latitude", input.latitude, 90.0),
+        ("longitude", input.longitude, 180.0),
+    ] {
+        if v.is_some_and(|x| !x.is_finite() || x.abs() > lim) {
+            return Err(AppError::validation(
+                field,
+                format!("must be between -{lim} and {lim}"),
+            ));
+        }
+    }
+    let place_id = match (&input.building_id, &input.compound_id) {
+        (Some(b), None) => parse_id("building_id", b).map(|_| b.clone())?,
+        (None, Some(c)) => parse_id("compound_id", c).map(|_| c.clone())?,
+        _ => {
+            return Err(AppError::validation(
+                "building_id",
+                "give exactly one of building_id or compound_id",
+            ))
+        }
+    };
+    let place_field = if input.building_id.is_some() {
+        "building_id"
+    } else {
+        "compound_id"
+    };
+    let unknown_place = || AppError::UnknownReference {
+        field: place_field.into(),
+        detail: "no such building or compound in your scope".into(),
+    };
+    let place: OrgUnitRow = find_unit(conn, &place_id)?.ok_or_else(unknown_place)?;
+    let place_path = OrgPath::from_db(place.path.clone());
+    if !actor.may(Operation::TicketRead, &place_path) {
+        return Err(unknown_place());
+    }
+    let want_kind = if input.building_id.is_some() {
+        OrgKind::Building
+    } else {
+        OrgKind::Compound
+    };
+    if place.kind != want_kind.as_str() || !place.active {
+        return Err(AppError::validation(
+            place_field,
+            format!("must name an active {want_kind}"),
+        ));
+    }
+    let Some(grant) = filing_grant(actor, &place_path).cloned() else {
+        return Err(AppError::forbidden("only a grid worker, branch secretary or community staff of this grid files tickets for it"));
+    };
+    let compound = if want_kind == OrgKind::Building {
+        find_unit(conn, place.parent_id.as_deref().unwrap_or_default())?
+            .ok_or_else(|| AppError::internal_msg("building without compound".into()))?
+    } else {
+        place.clone()
+    };
+    let community_id = compound
+        .parent_id
+        .clone()
+        .ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
+    parse_id("category_id", &input.category_id)?;
+    let cat: CategoryRow = categories::table
+        .find(&input.category_id)
+        .filter(categories::active.eq(true))
+        .select(CategoryRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::UnknownReference {
+            field: "category_id".into(),
+            detail: "no such active category in the catalogue".into(),
+        })?;
+    if !cat
+        .urgencies
+        .split(',')
+        .any(|u| u == input.urgency.as_str())
+    {
+        return Err(AppError::validation(
+            "urgency",
+            format!("category {} allows only: {}", cat.code, cat.urgencies),
+        ));
+    }
+    if let Some(v) = &input.visit_log_id {
+        parse_id("visit_log_id", v)?;
+    }
+    let day = number_day(now);
+    let n = backend::next_ticket_number(conn, &day)?;
+    let number = format!("GL-{day}-{n:04}");
+    let urgent = input.urgency == Urgency::Urgent;
+    let row = TicketRow {
+        id: Id::new().to_string(),
+        number,
+        category_id: cat.id.clone(),
+        urgency: input.urgency.as_str().into(),
+        title,
+        description,
+        place_id: place.id.clone(),
+        place_path: place.path.clone(),
+        compound_id: compound.id.clone(),
+        community_id,
+        address,
+        latitude: input.latitude,
+        longitude: input.longitude,
+        resident_name,
+        resident_phone,
+        channel: input.channel.as_str().into(),
+        filed_by: actor.person_id.to_string(),
+        visit_log_id: input.visit_log_id.clone(),
+        state: TicketState::AtCompound.as_str().into(),
+        solved_level: None,
+        duplicate_of: None,
+        whistle_type: None,
+        reopen_count: 0,
+        satisfaction: None,
+        resolution: None,
+        due_at: Some(now + default_limit(Stage::CompoundTriage, urgent)),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    };
+    Ok(PreparedFiling {
+        row,
+        grant,
+        category_code: cat.code,
+    })
+}
+
+/// Inserts a prepared filing with its audit event, in one transaction.
+pub fn insert_filing(
+    conn: &mut DbConn,
+    actor: &Actor,
+    p: PreparedFiling,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    let PreparedFiling {
+        row,
+        grant,
+        category_code,
+    } = p;
+    conn.transaction(|conn| {
+        diesel::insert_into(tickets::table)
+            .values(&row)
+            .execute(conn)?;
+        let changes = json!({
+            "number": [null, row.number],
+            "category": [null, category_code],
+            "urgency": [null, row.urgency],
+            "title": [null, row.title],
+            "place_id": [null, row.place_id],
+            "channel": [null, row.channel],
+            "resident_phone": [null, row.resident_phone.as_deref().map(mask_phone)],
+            "due_at": [null, row.due_at],
+        });
+        let by = ActedBy::person(actor.person_id, Some(&grant));
+        audit::append(
+            conn,
+            Draft {
+                entity_kind: "ticket",
+                entity_id: &row.id,
+                by: &by,
+                action: "file",
+                from_state: None,
+                to_state: Some(&row.state),
+                reason: None,
+                changes,
+            },
+            now,
+        )?;
+        let t = Loaded {
+            place: place_of(&row),
+            row,
+            parts: vec![],
+        };
+        view(conn, actor, &t, now)
+    })
+}
+
+// ---------------------------------------------------------------- actions
+
+fn refusal(e: Refusal, action: ActionKind, state: TicketState) -> AppError {
+    match e {
+        Refusal::Hidden => AppError::NotFound { what: "ticket" },
+        Refusal::WrongRole(why) => AppError::forbidden(why),
+        Refusal::WrongState => AppError::IllegalAction {
+            action: action.as_str().into(),
+            state: state.as_str().into(),
+            allowed: actions_in(state)
+                .iter()
+                .map(|a| a.as_str().to_string())
+                .collect(),
+        },
+    }
+}
+
+/// The grant the actor acts under for this action, for the audit event.
+fn acting_grant<'a>(
+    actor: &'a Actor,
+    kind: ActionKind,
+    state: TicketState,
+    t: &Loaded,
+) -> Option<&'a Grant> {
+    use crate::domain::workflow::{rule, Taker};
+    let role_at = |role: Role, at: &OrgPath| {
+        actor
+            .grants
+            .iter()
+            .find(|g| g.role == role && g.org_path.contains(at))
+    };
+    let dept = || {
+        actor.grants.iter().find(|g| {
+            g.role == Role::DepartmentLiaison
+                && t.parts
+                    .iter()
+                    .any(|p| p.department_id == g.org_unit_id.to_string())
+        })
+    };
+    match rule(kind).taker {
+        Taker::Compound => role_at(Role::BranchSecretary, &t.place.compound),
+        Taker::Community => role_at(Role::CommunityStaff, &t.place.community),
+        Taker::AnyDepartment => dept(),
+        Taker::GridWorker => role_at(Role::GridWorker, &t.place.place),
+        Taker::HandlingLevel => match crate::domain::workflow::handling_level(state) {
+            Some(Level::Compound) => role_at(Role::BranchSecretary, &t.place.compound),
+            Some(Level::Community) => role_at(Role::CommunityStaff, &t.place.community),
+            Some(Level::Department) => dept(),
+            None => role_at(Role::BranchSecretary, &t.place.compound)
+                .or_else(|| role_at(Role::CommunityStaff, &t.place.community)),
+        },
+    }
+}
+
+/// The caller's own live part on the ticket, chosen by `department_id` when he speaks for several.
+fn own_part<'a>(
+    actor: &Actor,
+    t: &'a Loaded,
+    department_id: &Option<String>,
+) -> AppResult<&'a AssignmentRow> {
+    let parts = t.domain_parts();
+    let mine: Vec<String> = own_parts(actor, &parts)
+        .iter()
+        .map(|p| p.department_id.to_string())
+        .collect();
+    let candidates: Vec<&AssignmentRow> = t
+        .parts
+        .iter()
+        .filter(|p| p.state != AssignmentState::Removed.as_str() && mine.contains(&p.department_id))
+        .filter(|p| department_id.as_ref().is_none_or(|d| &p.department_id == d))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one),
+        [] => Err(AppError::validation(
+            "department_id",
+            "none of your departments has a live part on this ticket",
+        )),
+        _ => Err(AppError::validation(
+            "department_id",
+            "you speak for several departments on this ticket: name one",
+        )),
+    }
+}
+
+fn part_state(p: &AssignmentRow) -> AssignmentState {
+    p.state.parse().unwrap_or(AssignmentState::Removed)
+}
+
+fn wrong_part_state(p: &AssignmentRow, action: ActionKind, needs: &str) -> AppError {
+    AppError::Conflict {
+        code: "illegal_part_state",
+        detail: format!(
+            "{} needs the department's part to be {needs}, but it is {}",
+            action.as_str(),
+            p.state
+        ),
+    }
+}
+
+/// A department that this ticket's community may whistle: an active department hanging off one
+/// of the community's ancestors (the street, district or city it belongs to).
+fn whistleable_department(
+    conn: &mut DbConn,
+    t: &Loaded,
+    field: &str,
+    id: &str,
+) -> AppResult<OrgUnitRow> {
+    parse_id(field, id)?;
+    let unknown = || AppError::UnknownReference {
+        field: field.into(),
+        detail: "no such department serving this community".into(),
+    };
+    let d = find_unit(conn, id)?.ok_or_else(unknown)?;
+    if d.kind != OrgKind::Department.as_str() || !d.active {
+        return Err(unknown());
+    }
+    let parent = d
+        .parent_id
+        .as_deref()
+        .and_then(|p| find_unit(conn, p).transpose())
+        .transpose()?
+        .ok_or_else(unknown)?;
+    if !OrgPath::from_db(parent.path).contains(&t.place.community) {
+        return Err(unknown());
+    }
+    Ok(d)
+}
+
+fn new_part(
+    ticket_id: &str,
+    department_id: &str,
+    lead: bool,
+    urgent: bool,
+    now: NaiveDateTime,
+) -> AssignmentRow {
+    AssignmentRow {
+        id: Id::new().to_string(),
+        ticket_id: ticket_id.into(),
+        department_id: department_id.into(),
+        lead,
+        state: AssignmentState::Dispatched.as_str().into(),
+        overruled: false,
+        dispatched_at: now,
+        ack_due_at: now + default_limit(Stage::DepartmentAcknowledgement, urgent),
+        acknowledged_at: None,
+        due_at: now + default_limit(Stage::Resolution, urgent),
+        original_due_at: None,
+        return_reason: None,
+        return_note: None,
+        done_at: None,
+        updated_at: now,
+    }
+}
+
+fn set_part(conn: &mut DbConn, p: &AssignmentRow) -> AppResult<()> {
+    diesel::update(ticket_assignments::table.find(&p.id))
+        .set((
+            ticket_assignments::state.eq(&p.state),
+            ticket_assignments::lead.eq(p.lead),
+            ticket_assignments::overruled.eq(p.overruled),
+            ticket_assignments::acknowledged_at.eq(p.acknowledged_at),
+            ticket_assignments::due_at.eq(p.due_at),
+            ticket_assignments::original_due_at.eq(p.original_due_at),
+            ticket_assignments::return_reason.eq(&p.return_reason),
+            ticket_assignments::return_note.eq(&p.return_note),
+            ticket_assignments::done_at.eq(p.done_at),
+            ticket_assignments::updated_at.eq(p.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What an action changes, collected for the ticket row and the audit event.
+struct Change {
+    to: TicketState,
+    reason: Option<String>,
+    changes: serde_json::Map<String, Value>,
+}
+
+impl Change {
+    fn note(&mut self, field: &str, old: impl Serialize, new: impl Serialize) {
+        self.changes.insert(field.into(), json!([old, new]));
+    }
+}
+
+fn required(field: &str, v: &str) -> AppResult<String> {
+    text(field, v, 2000)
+}
+
+/// Takes one workflow action on a ticket, guarded by the version the caller last saw.
+pub fn act(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    version: Option<i64>,
+    req: ActionRequest,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    conn.transaction(|conn| {
+        let mut t = load_visible(conn, actor, id)?;
+        check_version(version, t.row.version)?;
+        let kind = req.kind();
+        let state = t.state()?;
+        authorize(actor, kind, state, &t.place, &t.domain_parts()).map_err(|e| refusal(e, kind, state))?;
+        let grant = acting_grant(actor, kind, state, &t).cloned();
+        let urgent = t.row.urgency == "urgent";
+        let mut c = Change { to: state, reason: None, changes: serde_json::Map::new() };
+        let mut solved_level = t.row.solved_level.clone();
+        let mut satisfaction = t.row.satisfaction.clone();
+        let mut resolution = t.row.resolution.clone();
+        let mut duplicate_of = t.row.duplicate_of.clone();
+        let mut whistle_type = t.row.whistle_type.clone();
+        let mut reopen_count = t.row.reopen_count;
+        let mut closed_at = t.row.closed_at;
+        use ActionRequest as R;
+        match req {
+            R::AcceptAtCompound { note } | R::AcceptAtCommunity { note } => {
+                c.to = if kind == ActionKind::AcceptAtCompound { TicketState::CompoundHandling } else { TicketState::CommunityHandling };
+                c.reason = opt_text("note", &note, 2000)?;
+            }
+            R::ReportToCommunity { reason } => {
+                c.to = TicketState::AtCommunity;
+                c.reason = Some(required("reason", &reason)?);
+            }
+            R::MarkDuplicate { duplicate_of: original, reason } => {
+                parse_id("duplicate_of", &original)?;
+                if original == t.row.id {
+                    return Err(AppError::validation("duplicate_of", "a ticket cannot duplicate itself"));
+                }
+                let o = load(conn, &original)?
+                    .filter(|o| can_see(actor, &o.place, &o.domain_parts()))
+                    .ok_or_else(|| AppError::UnknownReference { field: "duplicate_of".into(), detail: "no such ticket in your scope".into() })?;
+                // Point at the original, never at another duplicate.
+                let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
+                c.to = TicketState::Duplicate;
+                c.reason = opt_text("reason", &reason, 2000)?;
+                c.note("duplicate_of", &duplicate_of, &target);
+                duplicate_of = Some(target);
+                closed_at = Some(now);
+            }
+            R::Decline { reason } => {
+                c.to = TicketState::Declined;
+                c.reason = Some(required("reason", &reason)?);
+                closed_at = Some(now);
+            }
+            R::Whistle { lead_department_id, co_department_ids, whistle_type: wt, reason } => {
+                c.reason = Some(required("reason", &reason)?);
+                let mut all = vec![lead_department_id.clone()];
+                for d in &co_department_ids {
+                    if all.contains(d) {
+                        return Err(AppError::validation("co_department_ids", "each department may be named once, and the lead not again"));
+                    }
+                    all.push(d.clone());
+                }
+                let mut created = vec![];
+                for (i, d) in all.iter().enumerate() {
+                    let field = if i == 0 { "lead_department_id" } else { "co_department_ids" };
+                    let dept = whistleable_department(conn, &t, field, d)?;
+                    let p = new_part(&t.row.id, &dept.id, i == 0, urgent, now);
+                    diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
+                    created.push(json!({"department_id": dept.id, "lead": i == 0}));
+                    t.parts.push(p);
+                }
+                c.to = TicketState::Whistled;
+                c.note("departments", Value::Null, created);
+                c.note("whistle_type", &whistle_type, wt.as_str());
+                whistle_type = Some(wt.as_str().into());
+            }
+            R::AddDepartment { department_id, reason } => {
+                let dept = whistleable_department(conn, &t, "department_id", &department_id)?;
+                if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
+                    return Err(AppError::Conflict { code: "already_whistled", detail: "that department already has a live part on this ticket".into() });
+                }
+                let p = new_part(&t.row.id, &dept.id, false, urgent, now);
+                diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
+                c.reason = opt_text("reason", &reason, 2000)?;
+                c.note("department_added", Value::Null, &dept.id);
+                t.parts.push(p);
+            }
+            R::RemoveDepartment { department_id, reason } => {
+                c.reason = Some(required("reason", &reason)?);
+                let p = t
+                    .parts
+                    .iter_mut()
+                    .find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str())
+                    .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: "no live part of that department on this ticket".into() })?;
+                if p.lead {
+                    return Err(AppError::validation("department_id", "the lead department cannot be removed; rule on its return to replace it"));
+                }
+                c.note("department_removed", &p.state, AssignmentState::Removed.as_str());
+                p.state = AssignmentState::Removed.as_str().into();
+                p.updated_at = now;
+                set_part(conn, p)?;
+            }
+            R::Acknowledge { department_id } => {
+                let p = own_part(actor, &t, &department_id)?.clone();
+                if part_state(&p) != AssignmentState::Dispatched {
+                    return Err(wrong_part_state(&p, kind, "dispatched"));
+                }
+                let mut p = p;
+                p.state = AssignmentState::Acknowledged.as_str().into();
+                p.acknowledged_at = Some(now);
+                p.updated_at = now;
+                c.note("department", Value::Null, &p.department_id);
+                c.note("acknowledged_late", Value::Null, now > p.ack_due_at);
+                set_part(conn, &p)?;
+            }
+            R::ReturnCase { department_id, reason_code, note } => {
+                let mut p = own_part(actor, &t, &department_id)?.clone();
+                if !matches!(part_state(&p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
+                    return Err(wrong_part_state(&p, kind, "dispatched or acknowledged"));
+                }
+                if p.overruled {
+                    return Err(AppError::Conflict { code: "return_overruled", detail: "the community overruled this department's return; it must take the case".into() });
+                }
+                c.reason = Some(required("note", &note)?);
+                c.note("department", Value::Null, &p.department_id);
+                c.note("part_state", &p.state, AssignmentState::Returned.as_str());
+                c.note("reason_code", Value::Null, reason_code.as_str());
+                p.state = AssignmentState::Returned.as_str().into();
+                p.return_reason = Some(reason_code.as_str().into());
+                p.return_note = c.reason.clone();
+                p.updated_at = now;
+                set_part(conn, &p)?;
+            }
+            R::RequestExtension { department_id, reason, proposed_due_at } => {
+                let p = own_part(actor, &t, &department_id)?.clone();
+                if part_state(&p) != AssignmentState::Acknowledged {
+                    return Err(wrong_part_state(&p, kind, "acknowledged"));
+                }
+                let proposed = super::truncate_to_micros(proposed_due_at.naive_utc());
+                if proposed <= p.due_at {
+                    return Err(AppError::validation("proposed_due_at", "must be later than the current deadline"));
+                }
+                let pending: i64 = ticket_extensions::table
+                    .filter(ticket_extensions::assignment_id.eq(&p.id))
+                    .filter(ticket_extensions::state.eq("pending"))
+                    .count()
+                    .get_result(conn)?;
+                if pending > 0 {
+                    return Err(AppError::Conflict { code: "extension_pending", detail: "an extension request of this department is already waiting".into() });
+                }
+                c.reason = Some(required("reason", &reason)?);
+                let e = ExtensionRow {
+                    id: Id::new().to_string(),
+                    ticket_id: t.row.id.clone(),
+                    assignment_id: p.id.clone(),
+                    requested_by: actor.person_id.to_string(),
+                    reason: c.reason.clone().unwrap_or_default(),
+                    proposed_due_at: proposed,
+                    original_due_at: p.due_at,
+                    state: "pending".into(),
+                    decided_by: None,
+                    decided_at: None,
+                    requested_at: now,
+                };
+                diesel::insert_into(ticket_extensions::table).values(&e).execute(conn)?;
+                c.note("extension_requested", Value::Null, json!({"extension_id": e.id, "department": p.department_id, "proposed_due_at": proposed}));
+            }
+            R::AddProgress { department_id, note } => {
+                let p = own_part(actor, &t, &department_id)?;
+                if !matches!(part_state(p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
+                    return Err(wrong_part_state(p, kind, "dispatched or acknowledged"));
+                }
+                c.note("department", Value::Null, &p.department_id);
+                c.reason = Some(required("note", &note)?);
+            }
+            R::CompletePart { department_id, note } => {
+                let mut p = own_part(actor, &t, &department_id)?.clone();
+                if p.lead {
+                    return Err(AppError::validation("department_id", "the lead department closes the case with mark_solved"));
+                }
+                if part_state(&p) != AssignmentState::Acknowledged {
+                    return Err(wrong_part_state(&p, kind, "acknowledged"));
+                }
+                c.reason = Some(required("note", &note)?);
+                c.note("department", Value::Null, &p.department_id);
+                c.note("part_state", &p.state, AssignmentState::Done.as_str());
+                p.state = AssignmentState::Done.as_str().into();
+                p.done_at = Some(now);
+                p.updated_at = now;
+                set_part(conn, &p)?;
+            }
+            R::MarkSolved { resolution: how } => {
+                let level = crate::domain::workflow::handling_level(state).ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
+                if level == Level::Department {
+                    let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
+                    if !lead.is_some_and(|p| part_state(p) == AssignmentState::Acknowledged) {
+                        return Err(AppError::Conflict { code: "illegal_part_state", detail: "the lead department must acknowledge the case before solving it".into() });
+                    }
+                }
+                let how = required("resolution", &how)?;
+                c.to = TicketState::Solved;
+                c.note("solved_level", &solved_level, level.as_str());
+                c.note("resolution", &resolution, &how);
+                solved_level = Some(level.as_str().into());
+                resolution = Some(how);
+            }
+            R::RuleOnReturn { department_id, decision, new_department_id, reason } => {
+                c.reason = Some(required("reason", &reason)?);
+                let idx = t
+                    .parts
+                    .iter()
+                    .position(|p| p.department_id == department_id && p.state == AssignmentState::Returned.as_str())
+                    .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: "that department has no return waiting on this ticket".into() })?;
+                let mut p = t.parts[idx].clone();
+                c.note("department", Value::Null, &p.department_id);
+                c.note("ruling", Value::Null, json!(decision));
+                match decision {
+                    ReturnRuling::Overrule => {
+                        let back = if p.acknowledged_at.is_some() { AssignmentState::Acknowledged } else { AssignmentState::Dispatched };
+                        c.note("part_state", &p.state, back.as_str());
+                        p.state = back.as_str().into();
+                        p.overruled = true;
+                        p.updated_at = now;
+                        set_part(conn, &p)?;
+                    }
+                    ReturnRuling::Accept => {
+                        let was_lead = p.lead;
+                        if was_lead && new_department_id.is_none() {
+                            return Err(AppError::validation("new_department_id", "the lead department returned the case: name the department that takes over"));
+                        }
+                        c.note("part_state", &p.state, AssignmentState::Removed.as_str());
+                        p.state = AssignmentState::Removed.as_str().into();
+                        p.lead = false;
+                        p.updated_at = now;
+                        set_part(conn, &p)?;
+                        if let Some(new_id) = new_department_id {
+                            let dept = whistleable_department(conn, &t, "new_department_id", &new_id)?;
+                            if t.parts.iter().any(|q| q.department_id == dept.id && q.state != AssignmentState::Removed.as_str()) {
+                                return Err(AppError::Conflict { code: "already_whistled", detail: "that department already has a live part on this ticket".into() });
+                            }
+                            let np = new_part(&t.row.id, &dept.id, was_lead, urgent, now);
+                            diesel::insert_into(ticket_assignments::table).values(&np).execute(conn)?;
+                            c.note("redispatched_to", Value::Null, json!({"department_id": dept.id, "lead": was_lead}));
+                        }
+                    }
+                }
+            }
+            R::RuleOnExtension { extension_id, decision, reason } => {
+                c.reason = opt_text("reason", &reason, 2000)?;
+                let e: ExtensionRow = ticket_extensions::table
+                    .find(&extension_id)
+                    .filter(ticket_extensions::ticket_id.eq(&t.row.id))
+                    .filter(ticket_extensions::state.eq("pending"))
+                    .select(ExtensionRow::as_select())
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| AppError::UnknownReference { field: "extension_id".into(), detail: "no pending extension request with that id on this ticket".into() })?;
+                let new_state = if decision == ExtensionRuling::Grant { "granted" } else { "refused" };
+                diesel::update(ticket_extensions::table.find(&e.id))
+                    .set((
+                        ticket_extensions::state.eq(new_state),
+                        ticket_extensions::decided_by.eq(Some(actor.person_id.to_string())),
+                        ticket_extensions::decided_at.eq(Some(now)),
+                    ))
+                    .execute(conn)?;
+                c.note("extension", "pending", json!({"extension_id": e.id, "decision": new_state}));
+                if decision == ExtensionRuling::Grant {
+                    if let Some(p) = t.parts.iter_mut().find(|p| p.id == e.assignment_id) {
+                        c.note("department_due_at", p.due_at, e.proposed_due_at);
+                        // The first deadline is kept, however many extensions follow.
+                        p.original_due_at = Some(p.original_due_at.unwrap_or(p.due_at));
+                        p.due_at = e.proposed_due_at;
+                        p.updated_at = now;
+                        set_part(conn, p)?;
+                    }
+                }
+            }
+            R::RecordReturnVisit { satisfaction: verdict, note } => {
+                c.reason = opt_text("note", &note, 2000)?;
+                c.note("satisfaction", &satisfaction, verdict.as_str());
+                satisfaction = Some(verdict.as_str().into());
+                if verdict == Satisfaction::NotSatisfied {
+                    let level: Level = solved_level.as_deref().and_then(|l| l.parse().ok()).unwrap_or(Level::Compound);
+                    c.to = reopened_state(level);
+                    c.note("reopen_count", reopen_count, reopen_count + 1);
+                    reopen_count += 1;
+                } else {
+                    c.to = TicketState::Closed;
+                    closed_at = Some(now);
+                }
+            }
+        }
+        // The clock of the stage the ticket is in now (natural time until the SLA policies).
+        let due_at = if c.to == state && !matches!(kind, ActionKind::Whistle) {
+            t.row.due_at
+        } else {
+            match c.to {
+                TicketState::Whistled => t.parts.iter().filter(|p| p.lead && p.state != AssignmentState::Removed.as_str()).map(|p| p.due_at).min(),
+                s => stage_of(s).map(|st| now + default_limit(st, urgent)),
+            }
+        };
+        if due_at != t.row.due_at {
+            c.note("due_at", t.row.due_at, due_at);
+        }
+        if c.to != state {
+            c.note("state", state.as_str(), c.to.as_str());
+        }
+        let updated = diesel::update(tickets::table.find(&t.row.id).filter(tickets::version.eq(t.row.version)))
+            .set((
+                tickets::state.eq(c.to.as_str()),
+                tickets::solved_level.eq(&solved_level),
+                tickets::satisfaction.eq(&satisfaction),
+                tickets::resolution.eq(&resolution),
+                tickets::duplicate_of.eq(&duplicate_of),
+                tickets::whistle_type.eq(&whistle_type),
+                tickets::reopen_count.eq(reopen_count),
+                tickets::closed_at.eq(closed_at),
+                tickets::due_at.eq(due_at),
+                tickets::version.eq(t.row.version + 1),
+                tickets::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            let current = tickets::table.find(&t.row.id).select(tickets::version).first(conn)?;
+            return Err(AppError::VersionConflict { given: t.row.version, current });
+        }
+        let by = ActedBy::person(actor.person_id, grant.as_ref());
+        audit::append(
+            conn,
+            Draft {
+                entity_kind: "ticket",
+                entity_id: &t.row.id,
+                by: &by,
+                action: kind.as_str(),
+                from_state: Some(state.as_str()),
+                to_state: Some(c.to.as_str()),
+                reason: c.reason.as_deref(),
+                changes: Value::Object(c.changes),
+            },
+            now,
+        )?;
+        let t = load(conn, id)?.ok_or(AppError::NotFound { what: "ticket" })?;
+        view(conn, actor, &t, now)
+    })
+}
+
+/// 留言: anyone who can see the ticket may comment; the ticket itself does not change.
+pub fn comment(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    body: &str,
+    now: NaiveDateTime,
+) -> AppResult<TimelineEvent> {
+    conn.transaction(|conn| {
+        let t = load_visible(conn, actor, id)?;
+        let body = required("text", body)?;
+        let grant = actor
+            .grants
+            .iter()
+            .filter(|g| {
+                g.org_path.contains(&t.place.place)
+                    || t.parts
+                        .iter()
+                        .any(|p| p.department_id == g.org_unit_id.to_string())
+            })
+            .max_by_key(|g| g.org_path.depth())
+            .cloned();
+        let by = ActedBy::person(actor.person_id, grant.as_ref());
+        let e = audit::append(
+            conn,
+            Draft {
+                entity_kind: "ticket",
+                entity_id: &t.row.id,
+                by: &by,
+                action: "comment",
+                from_state: None,
+                to_state: None,
+                reason: Some(&body),
+                changes: json!({}),
+            },
+            now,
+        )?;
+        Ok(timeline_event(e))
+    })
+}
+
+fn timeline_event(e: AuditEventRow) -> TimelineEvent {
+    TimelineEvent {
+        changes: serde_json::from_str(&e.changes).unwrap_or(Value::Null),
+        id: e.id,
+        seq: e.seq,
+        at: e.at,
+        actor_id: e.actor_id,
+        actor_role: e.actor_role,
+        actor_unit_id: e.actor_unit_id,
+        action: e.action,
+        from_state: e.from_state,
+        to_state: e.to_state,
+        reason: e.reason,
+        hash: e.hash,
+    }
+}
+
+// ---------------------------------------------------------------- queries
+
+pub fn get_ticket(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    let t = load_visible(conn, actor, id)?;
+    view(conn, actor, &t, now)
+}
+
+/// A ticket's whole history in one call.
+pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
+    let t = load_visible(conn, actor, id)?;
+    Ok(audit::events_of(conn, "ticket", &t.row.id)?
+        .into_iter()
+        .map(timeline_event)
+        .collect())
+}
+
+/// The unmasked phone, for those who must call the resident; recorded like every reveal.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct RevealedContact {
+    pub id: String,
+    pub resident_name: Option<String>,
+    pub resident_phone: Option<String>,
+    pub revealed_at: NaiveDateTime,
+}
+
+pub fn reveal_contact(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    now: NaiveDateTime,
+) -> AppResult<RevealedContact> {
+    conn.transaction(|conn| {
+        let t = load_visible(conn, actor, id)?;
+        let live_depts: Vec<String> = t.parts.iter().filter(|p| p.state != AssignmentState::Removed.as_str()).map(|p| p.department_id.clone()).collect();
+        let grant = actor
+            .grants
+            .iter()
+            .find(|g| match g.role {
+                Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff => g.org_path.contains(&t.place.place),
+                Role::DepartmentLiaison => live_depts.contains(&g.org_unit_id.to_string()),
+                _ => false,
+            })
+            .cloned()
+            .ok_or_else(|| AppError::forbidden("only the grid, the compound, the community and the departments working on the case may see the resident's phone"))?;
+        diesel::insert_into(pii_reveals::table)
+            .values(&PiiRevealRow {
+                id: Id::new().to_string(),
+                person_id: actor.person_id.to_string(),
+                role: grant.role.as_str().into(),
+                org_unit_id: grant.org_unit_id.to_string(),
+                record_kind: "ticket".into(),
+                record_id: t.row.id.clone(),
+                fields: "resident_phone".into(),
+                at: now,
+            })
+            .execute(conn)?;
+        Ok(RevealedContact { id: t.row.id, resident_name: t.row.resident_name, resident_phone: t.row.resident_phone, revealed_at: now })
+    })
+}
+
+fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}|{id}", crate::domain::audit::canonical_time(at)))
+}
+
+fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
+    let bad = || AppError::validation("cursor", "not a cursor from a previous page");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let (at, id) = s.split_once('|').ok_or_else(bad)?;
+    let at = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| bad())?;
+    Ok((at, id.to_string()))
+}
+
+/// Start of a China-time day, as stored (UTC).
+fn day_start_utc(d: NaiveDate) -> NaiveDateTime {
+    d.and_hms_opt(0, 0, 0).expect("midnight") - Duration::hours(8)
+}
+
+/// The tickets in the caller's scope, newest first, filtered, one page at a time.
+pub fn list_tickets(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: TicketFilter,
+    now: NaiveDateTime,
+) -> AppResult<TicketPage> {
+    let limit = f.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 200"));
+    }
+    let mut q = tickets::table.filter(tickets_in_scope(actor)).into_boxed();
+    if let Some(states) = f.state.as_deref().filter(|s| !s.is_empty()) {
+        let parsed: Vec<String> = states
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<TicketState>()
+                    .map(|s| s.as_str().to_string())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| AppError::validation("state", e))?;
+        q = q.filter(tickets::state.eq_any(parsed));
+    }
+    if let Some(c) = f.category_id {
+        q = q.filter(tickets::category_id.eq(c));
+    }
+    if let Some(u) = f.urgency {
+        q = q.filter(tickets::urgency.eq(u.as_str()));
+    }
+    if let Some(within) = f.within {
+        parse_id("within", &within)?;
+        match find_unit(conn, &within)? {
+            Some(u) => {
+                let p = OrgPath::from_db(u.path);
+                q = q
+                    .filter(tickets::place_path.ge(p.as_str().to_string()))
+                    .filter(tickets::place_path.lt(p.subtree_upper_bound()));
+            }
+            None => {
+                return Ok(TicketPage {
+                    items: vec![],
+                    next_cursor: None,
+                })
+            }
+        }
+    }
+    let finals: Vec<&str> = TicketState::ALL
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str())
+        .collect();
+    match f.overdue {
+        Some(true) => {
+            q = q
+                .filter(tickets::due_at.lt(now))
+                .filter(tickets::state.ne_all(finals))
+        }
+        Some(false) => {
+            q = q.filter(
+                tickets::due_at
+                    .ge(now)
+                    .or(tickets::due_at.is_null())
+                    .or(tickets::state.eq_any(finals)),
+            )
+        }
+        None => {}
+    }
+    if let Some(from) = f.from {
+        q = q.filter(tickets::created_at.ge(day_start_utc(from)));
+    }
+    if let Some(to) = f.to {
+        q = q.filter(tickets::created_at.lt(day_start_utc(to) + Duration::days(1)));
+    }
+    if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
+        let pattern = format!("%{}%", escape_like(text.trim()));
+        q = q.filter(
+            tickets::number
+                .like(pattern.clone())
+                .escape('\\')
+                .or(tickets::title.like(pattern.clone()).escape('\\'))
+                .or(tickets::description.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(c) = f.cursor {
+        let (at, id) = decode_cursor(&c)?;
+        q = q.filter(
+            tickets::created_at
+                .lt(at)
+                .or(tickets::created_at.eq(at).and(tickets::id.lt(id))),
+        );
+    }
+    let rows: Vec<TicketRow> = q
+        .order((tickets::created_at.desc(), tickets::id.desc()))
+        .limit(limit + 1)
+        .select(TicketRow::as_select())
+        .load(conn)?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if more {
+        items.last().map(|r| encode_cursor(r.created_at, &r.id))
+    } else {
+        None
+    };
+    Ok(TicketPage {
+        items: items.into_iter().map(|r| summary(r, now)).collect(),
+        next_cursor,
+    })
+}
+
+/// "My work" (我的待办): what waits on the caller in each of his roles, soonest deadline first.
+pub fn inbox(
+    conn: &mut DbConn,
+    actor: &Actor,
+    limit: Option<i64>,
+    now: NaiveDateTime,
+) -> AppResult<Vec<TicketSummary>> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 500"));
+    }
+    let mut expr: BoolExpr = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    for g in &actor.grants {
+        let (lo, hi) = (
+            g.org_path.as_str().to_string(),
+            g.org_path.subtree_upper_bound(),
+        );
+        let here = tickets::place_path.ge(lo).and(tickets::place_path.lt(hi));
+        let finals: Vec<&str> = TicketState::ALL
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect();
+        expr = match g.role {
+            Role::GridWorker => {
+                Box::new(expr.or(here.and(tickets::state.eq(TicketState::Solved.as_str()))))
+            }
+            Role::BranchSecretary => Box::new(expr.or(here.and(tickets::state.eq_any([
+                TicketState::AtCompound.as_str(),
+                TicketState::CompoundHandling.as_str(),
+            ])))),
+            Role::CommunityStaff => Box::new(
+                expr.or(here.clone().and(tickets::state.eq_any([
+                    TicketState::AtCommunity.as_str(),
+                    TicketState::CommunityHandling.as_str(),
+                ])))
+                .or(here
+                    .and(tickets::state.eq(TicketState::Whistled.as_str()))
+                    .and(waiting_for_ruling())),
+            ),
+            Role::DepartmentLiaison => Box::new(
+                expr.or(tickets::state
+                    .eq(TicketState::Whistled.as_str())
+                    .and(assigned_to(
+                        &[g.org_unit_id.to_string()],
+                        Some(&[AssignmentState::Dispatched, AssignmentState::Acknowledged]),
+                    ))),
+            ),
+            Role::Supervisor => Box::new(
+                expr.or(here
+                    .and(tickets::due_at.assume_not_null().lt(now))
+                    .and(tickets::state.ne_all(finals))),
+            ),
+            Role::Admin => expr,
+        };
+    }
+    let rows: Vec<TicketRow> = tickets::table
+        .filter(expr)
+        .order((
+            tickets::due_at.is_null(),
+            tickets::due_at.asc(),
+            tickets::id.asc(),
+        ))
+        .limit(limit)
+        .select(TicketRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| summary(r, now)).collect())
+}
+
+/// The departments a ticket's community may whistle.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DepartmentChoice {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    /// Whether the ticket's category names this department as its usual handler.
+    pub default_for_category: bool,
+}
+
+pub fn whistle_choices(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+) -> AppResult<Vec<DepartmentChoice>> {
+    let t = load_visible(conn, actor, id)?;
+    let ancestors: Vec<String> = t
+        .place
+        .community
+        .ids()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    let default: Option<String> = categories::table
+        .find(&t.row.category_id)
+        .select(categories::default_department_id)
+        .first(conn)?;
+    let rows: Vec<OrgUnitRow> = org_units::table
+        .filter(org_units::kind.eq(OrgKind::Department.as_str()))
+        .filter(org_units::active.eq(true))
+        .filter(org_units::parent_id.eq_any(ancestors))
+        .order(org_units::code)
+        .select(OrgUnitRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|d| DepartmentChoice {
+            default_for_category: default.as_deref() == Some(d.id.as_str()),
+            id: d.id,
+            code: d.code,
+            name: d.name,
+        })
+        .collect())
+}

@@ -1,0 +1,214 @@
+//! Tickets: filing, workflow actions, comments, timeline, lists and the inbox.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::app::tickets::{
+    ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage,
+    TicketSummary, TicketView, TimelineEvent,
+};
+use crate::app::{self, utc_now};
+use crate::http::context::{etag, run, run_idempotent, run_write, AppState, Auth, IfMatch};
+use crate::http::error::{ApiError, ErrorBody};
+
+fn canonical<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// 登记诉求. Send an `Idempotency-Key` so that a retry on a bad network files nothing twice.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the first response")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = TicketView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn file(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Json<NewTicket>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor.clone();
+    let input = body.into_inner();
+    let canon = canonical(&input);
+    let actor2 = actor.clone();
+    run_idempotent(
+        &state,
+        &auth,
+        &req,
+        canon,
+        StatusCode::CREATED,
+        move |c| app::tickets::prepare_filing(c, &actor, input, utc_now()),
+        move |c, prepared| app::tickets::insert_filing(c, &actor2, prepared, utc_now()),
+    )
+    .await
+}
+
+/// Tickets in the caller's scope, newest first, with filters and cursor pagination.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(TicketFilter), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<TicketFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let page = run(&state, auth.lang, move |c| {
+        app::tickets::list_tickets(c, &actor, q.into_inner(), utc_now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One ticket, with its departments, extensions and the actions the caller may take now.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = TicketView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let t = run(&state, auth.lang, move |c| {
+        app::tickets::get_ticket(c, &actor, &id, utc_now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().insert_header(etag(t.version)).json(t))
+}
+
+/// Takes one workflow action. Needs `If-Match` with the version last seen; an action the state
+/// does not allow answers 409 with the current state and the allowed actions.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/actions", tag = "tickets", request_body = ActionRequest,
+    params(("id" = String, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = TicketView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
+pub async fn act(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    id: web::Path<String>,
+    version: IfMatch,
+    body: web::Json<ActionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor.clone();
+    let input = body.into_inner();
+    let canon = format!("{}|{}", version.0.unwrap_or(-1), canonical(&input));
+    let id = id.into_inner();
+    run_idempotent(
+        &state,
+        &auth,
+        &req,
+        canon,
+        StatusCode::OK,
+        |_| Ok(()),
+        move |c, ()| app::tickets::act(c, &actor, &id, version.0, input, utc_now()),
+    )
+    .await
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    pub text: String,
+}
+
+/// 留言 on a ticket in scope.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "tickets", request_body = NewComment,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = TimelineEvent), (status = 404, body = ErrorBody)))]
+pub async fn comment(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<NewComment>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor.clone();
+    let input = body.into_inner();
+    let canon = canonical(&input);
+    let id = id.into_inner();
+    run_idempotent(
+        &state,
+        &auth,
+        &req,
+        canon,
+        StatusCode::CREATED,
+        |_| Ok(()),
+        move |c, ()| app::tickets::comment(c, &actor, &id, &input.text, utc_now()),
+    )
+    .await
+}
+
+/// The ticket's whole history, oldest first: who, in which role and unit, when, what, why.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<TimelineEvent>), (status = 404, body = ErrorBody)))]
+pub async fn timeline(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let events = run(&state, auth.lang, move |c| {
+        app::tickets::timeline(c, &actor, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(events))
+}
+
+/// The resident's unmasked phone, for those who must call; the look is recorded.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/reveal", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = RevealedContact), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reveal(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let r = run_write(&state, auth.lang, move |c| {
+        app::tickets::reveal_contact(c, &actor, &id, utc_now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(r))
+}
+
+/// The departments this ticket's community may whistle, the category's usual one marked.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/departments", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<DepartmentChoice>), (status = 404, body = ErrorBody)))]
+pub async fn departments(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let r = run(&state, auth.lang, move |c| {
+        app::tickets::whistle_choices(c, &actor, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxParams {
+    /// At most this many, 1–500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// 我的待办: what waits on the caller in each of his roles, soonest deadline first.
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "tickets", params(InboxParams), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<TicketSummary>)))]
+pub async fn inbox(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<InboxParams>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let limit = q.limit;
+    let items = run(&state, auth.lang, move |c| {
+        app::tickets::inbox(c, &actor, limit, utc_now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(items))
+}
