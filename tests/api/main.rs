@@ -8,6 +8,7 @@ mod demo;
 mod fixture;
 mod helpers;
 mod permissions;
+mod property;
 mod residents;
 mod schema;
 mod tickets;
