@@ -16,11 +16,7 @@ use crate::domain::{OrgKind, Role};
 use crate::startup::Application;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "gridloop",
-    version,
-    about = "Gridloop: residents' requests through grid-based community governance (网格化治理)"
-)]
+#[command(name = "gridloop", version, about = "Gridloop: residents' requests through grid-based community governance (网格化治理)")]
 pub struct Cli {
     /// Folder holding default.toml and <env>.toml [env: GRIDLOOP_CONFIG_DIR; default: config]
     #[arg(long, global = true)]
@@ -135,10 +131,7 @@ pub struct Failure {
 }
 
 fn fail(code: i32, message: impl Into<String>) -> Failure {
-    Failure {
-        code,
-        message: message.into(),
-    }
+    Failure { code, message: message.into() }
 }
 
 /// Loads settings with the command line's overrides.
@@ -150,15 +143,10 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
     if let Some(url) = &cli.database_url {
         settings.database.url = url.clone();
     }
-    if let Some(Command::Serve(ServeArgs {
-        bind: Some(bind), ..
-    })) = &cli.command.as_serve()
-    {
+    if let Some(Command::Serve(ServeArgs { bind: Some(bind), .. })) = &cli.command.as_serve() {
         settings.server.bind = bind.clone();
         // The address people use: a wildcard bind is reached through the loopback here.
-        let reach = bind
-            .replacen("0.0.0.0:", "127.0.0.1:", 1)
-            .replacen("[::]:", "[::1]:", 1);
+        let reach = bind.replacen("0.0.0.0:", "127.0.0.1:", 1).replacen("[::]:", "[::1]:", 1);
         settings.server.public_url = format!("http://{reach}");
     }
     settings.validate().map_err(|e| fail(2, e.to_string()))?;
@@ -173,16 +161,12 @@ impl Command {
 
 fn init_logging(settings: &Settings) {
     let env = env_logger::Env::default().default_filter_or(settings.log.level.clone());
-    let _ = env_logger::Builder::from_env(env)
-        .format_timestamp_millis()
-        .try_init();
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
 }
 
 fn open_database(settings: &Settings) -> Result<(db::DbPool, DbConnGuard), Failure> {
     let pool = db::build_pool(&settings.database).map_err(|e| fail(3, e.to_string()))?;
-    let conn = pool
-        .get()
-        .map_err(|e| fail(3, format!("cannot open the database: {e}")))?;
+    let conn = pool.get().map_err(|e| fail(3, format!("cannot open the database: {e}")))?;
     Ok((pool, DbConnGuard(conn)))
 }
 
@@ -205,10 +189,7 @@ fn migrate(conn: &mut DbConn) -> Result<Vec<String>, Failure> {
 }
 
 fn print_demo(summary: &DemoSummary, url: &str) {
-    println!(
-        "Demo city loaded: {} org units, {} categories, {} residents.",
-        summary.units, summary.categories, summary.residents
-    );
+    println!("Demo city loaded: {} org units, {} categories, {} residents.", summary.units, summary.categories, summary.residents);
     print_logins(summary, url);
 }
 
@@ -216,11 +197,7 @@ fn print_logins(summary: &DemoSummary, url: &str) {
     println!();
     println!("Log in at {url}/api/v1/auth/login with any of these (password: {DEMO_PASSWORD}):");
     for l in &summary.logins {
-        let roles: Vec<String> = l
-            .roles
-            .iter()
-            .map(|(r, unit)| format!("{} {} @ {unit}", r.name_zh(), r.as_str()))
-            .collect();
+        let roles: Vec<String> = l.roles.iter().map(|(r, unit)| format!("{} {} @ {unit}", r.name_zh(), r.as_str())).collect();
         println!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
     }
     println!();
@@ -229,19 +206,14 @@ fn print_logins(summary: &DemoSummary, url: &str) {
 fn read_password(from_stdin: bool) -> Result<(String, bool), Failure> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| fail(1, format!("cannot read the password from stdin: {e}")))?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| fail(1, format!("cannot read the password from stdin: {e}")))?;
         return Ok((line.trim_end_matches(['\r', '\n']).to_string(), false));
     }
     use rand::Rng;
     // No ambiguous characters (0/O, 1/l/I): it is read off a screen and typed on a phone.
     const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    let pw: String = (0..14)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect();
+    let pw: String = (0..14).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
     Ok((pw, true))
 }
 
@@ -261,19 +233,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if applied.is_empty() {
                 println!("The database is up to date.");
             } else {
-                println!(
-                    "Applied {} migration(s): {}",
-                    applied.len(),
-                    applied.join(", ")
-                );
+                println!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
             Ok(())
         }
         Command::Demo => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
-            let summary = load_demo(&mut conn, &settings.auth, utc_now())
-                .map_err(|e| fail(4, Plain(&e).to_string()))?;
+            let summary = load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?;
             print_demo(&summary, &settings.server.public_url);
             Ok(())
         }
@@ -281,31 +248,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
             let cp = match checkpoint {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| fail(1, format!("cannot read {}: {e}", path.display())))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| fail(1, format!("cannot read {}: {e}", path.display())))?;
                     Some(
-                        serde_json::from_str::<crate::app::audit::Checkpoint>(&text).map_err(
-                            |e| fail(1, format!("{} is not a checkpoint: {e}", path.display())),
-                        )?,
+                        serde_json::from_str::<crate::app::audit::Checkpoint>(&text)
+                            .map_err(|e| fail(1, format!("{} is not a checkpoint: {e}", path.display())))?,
                     )
                 }
                 None => None,
             };
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
-            match crate::app::audit::verify(&mut conn, cp.as_ref())
-                .map_err(|e| fail(1, Plain(&e).to_string()))?
-            {
+            match crate::app::audit::verify(&mut conn, cp.as_ref()).map_err(|e| fail(1, Plain(&e).to_string()))? {
                 Ok(v) => {
                     println!(
                         "Audit trail intact: {} events in {} chains{}.",
                         v.events,
                         v.chains,
-                        if cp.is_some() {
-                            ", consistent with the checkpoint"
-                        } else {
-                            ""
-                        }
+                        if cp.is_some() { ", consistent with the checkpoint" } else { "" }
                     );
                     Ok(())
                 }
@@ -315,9 +274,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                         "audit trail BROKEN at chain {} event {}{}: {}",
                         b.shard,
                         b.seq,
-                        b.event_id
-                            .map(|id| format!(" (id {id})"))
-                            .unwrap_or_default(),
+                        b.event_id.map(|id| format!(" (id {id})")).unwrap_or_default(),
                         b.reason
                     ),
                 )),
@@ -326,29 +283,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit(AuditCommand::Checkpoint { out }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
-            let cp = crate::app::audit::checkpoint(&mut conn, utc_now())
-                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            let cp = crate::app::audit::checkpoint(&mut conn, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))?;
             let json = serde_json::to_string_pretty(&cp).map_err(|e| fail(1, e.to_string()))?;
             match out {
                 Some(path) => {
-                    std::fs::write(&path, json)
-                        .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
-                    println!(
-                        "Checkpoint of {} events written to {}.",
-                        cp.events,
-                        path.display()
-                    );
+                    std::fs::write(&path, json).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
+                    println!("Checkpoint of {} events written to {}.", cp.events, path.display());
                 }
                 None => println!("{json}"),
             }
             Ok(())
         }
-        Command::Org(OrgCommand::Add {
-            kind,
-            code,
-            name,
-            parent,
-        }) => {
+        Command::Org(OrgCommand::Add { kind, code, name, parent }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let parent = match parent {
@@ -359,22 +305,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 None => None,
             };
-            let row = org::insert_unit(&mut conn, parent.as_ref(), kind, &code, &name, utc_now())
-                .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!(
-                "Added {} {} ({}) with id {}",
-                row.kind, row.name, row.code, row.id
-            );
+            let row =
+                org::insert_unit(&mut conn, parent.as_ref(), kind, &code, &name, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Added {} {} ({}) with id {}", row.kind, row.name, row.code, row.id);
             Ok(())
         }
-        Command::User(UserCommand::Add {
-            login,
-            name,
-            phone,
-            role,
-            unit,
-            password_stdin,
-        }) => {
+        Command::User(UserCommand::Add { login, name, phone, role, unit, password_stdin }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let unit_row = org::find_unit_by_code(&mut conn, &unit)
@@ -390,37 +326,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 org_unit_id: unit_row.id.clone(),
                 locale: None,
             };
-            let row = diesel::Connection::transaction(&mut *conn, |c| {
-                insert_person(c, &settings.auth, &input, &unit_row, utc_now())
-            })
-            .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!(
-                "Added {} ({}) as {} at {} ({}).",
-                row.login, row.display_name, role, unit_row.name, unit_row.code
-            );
+            let row = diesel::Connection::transaction(&mut *conn, |c| insert_person(c, &settings.auth, &input, &unit_row, utc_now()))
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Added {} ({}) as {} at {} ({}).", row.login, row.display_name, role, unit_row.name, unit_row.code);
             if generated {
                 println!("Generated password (shown once): {password}");
             }
             Ok(())
         }
-        Command::User(UserCommand::ResetPassword {
-            login,
-            password_stdin,
-        }) => {
+        Command::User(UserCommand::ResetPassword { login, password_stdin }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let person = find_person_by_login(&mut conn, &login)
                 .map_err(|e| fail(1, Plain(&e).to_string()))?
                 .ok_or_else(|| fail(1, format!("no person has the login or phone `{login}`")))?;
             let (password, generated) = read_password(password_stdin)?;
-            diesel::Connection::transaction(&mut *conn, |c| {
-                set_password_unchecked(c, &settings.auth, &person, &password, utc_now())
-            })
-            .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!(
-                "Password of {} reset; the account is unlocked and its sessions ended.",
-                person.login
-            );
+            diesel::Connection::transaction(&mut *conn, |c| set_password_unchecked(c, &settings.auth, &person, &password, utc_now()))
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Password of {} reset; the account is unlocked and its sessions ended.", person.login);
             if generated {
                 println!("Generated password (shown once): {password}");
             }
@@ -440,10 +363,7 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     if demo {
         let empty = database_is_empty(&mut conn).map_err(|e| fail(3, Plain(&e).to_string()))?;
         if empty {
-            demo_summary = Some(
-                load_demo(&mut conn, &settings.auth, utc_now())
-                    .map_err(|e| fail(4, Plain(&e).to_string()))?,
-            );
+            demo_summary = Some(load_demo(&mut conn, &settings.auth, utc_now()).map_err(|e| fail(4, Plain(&e).to_string()))?);
         } else {
             demo_note = Some(format!(
                 "The database already has data, so the demo city was not loaded again (demo logins keep the password {DEMO_PASSWORD})."
@@ -454,8 +374,7 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let backend = settings.database_target().backend();
     let configured_url = settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings, pool)
-            .map_err(|e| fail(5, format!("cannot listen: {e}")))?;
+        let app = Application::build(settings, pool).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
         // With port 0 the real port is known only now.
         let url = match configured_url.strip_suffix(":0") {
             Some(host) => format!("{host}:{}", app.port()),
@@ -467,12 +386,7 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         if let Some(note) = demo_note {
             println!("{note}");
         }
-        println!(
-            "Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz",
-            app.port()
-        );
-        app.run_until_stopped()
-            .await
-            .map_err(|e| fail(5, format!("server stopped with an error: {e}")))
+        println!("Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz", app.port());
+        app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")))
     })
 }

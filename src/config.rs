@@ -9,13 +9,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables with the `GRIDLOOP_` prefix that are not settings.
-const NON_SETTING_VARS: &[&str] = &[
-    "env",
-    "config_dir",
-    "test_database_url",
-    "bench_database_url",
-    "update_docs",
-];
+const NON_SETTING_VARS: &[&str] = &["env", "config_dir", "test_database_url", "bench_database_url", "update_docs"];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -97,16 +91,14 @@ impl DatabaseTarget {
             return Ok(DatabaseTarget::Postgres(url.to_string()));
         }
         if url.ends_with(":memory:") || url.contains("mode=memory") {
-            return Err("an in-memory SQLite database is not supported: each pooled connection would see its own empty database; use a file path".into());
+            return Err(
+                "an in-memory SQLite database is not supported: each pooled connection would see its own empty database; use a file path"
+                    .into(),
+            );
         }
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             if path.is_empty() {
-                return Err(
-                    "a sqlite URL needs a file path, e.g. sqlite://data/gridloop.db".into(),
-                );
+                return Err("a sqlite URL needs a file path, e.g. sqlite://data/gridloop.db".into());
             }
             return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
         }
@@ -116,7 +108,10 @@ impl DatabaseTarget {
             ));
         }
         if url == ":memory:" {
-            return Err("an in-memory SQLite database is not supported: each pooled connection would see its own empty database; use a file path".into());
+            return Err(
+                "an in-memory SQLite database is not supported: each pooled connection would see its own empty database; use a file path"
+                    .into(),
+            );
         }
         Ok(DatabaseTarget::Sqlite(PathBuf::from(url)))
     }
@@ -146,50 +141,25 @@ impl Settings {
                 default.display()
             )));
         }
-        if environment.is_empty()
-            || !environment
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(ConfigError::Invalid(format!(
-                "GRIDLOOP_ENV `{environment}` is not a valid environment name"
-            )));
+        if environment.is_empty() || !environment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ConfigError::Invalid(format!("GRIDLOOP_ENV `{environment}` is not a valid environment name")));
         }
         let env_file = dir.join(format!("{environment}.toml"));
         if !env_file.is_file() {
-            return Err(ConfigError::Invalid(format!(
-                "environment `{environment}` has no file {}",
-                env_file.display()
-            )));
+            return Err(ConfigError::Invalid(format!("environment `{environment}` has no file {}", env_file.display())));
         }
-        let figment = Figment::new()
-            .merge(Toml::file(&default))
-            .merge(Toml::file(&env_file))
-            .merge(
-                Env::prefixed("GRIDLOOP_")
-                    .filter(|k| {
-                        !NON_SETTING_VARS.contains(&k.as_str().to_ascii_lowercase().as_str())
-                    })
-                    .split("__"),
-            );
+        let figment = Figment::new().merge(Toml::file(&default)).merge(Toml::file(&env_file)).merge(
+            Env::prefixed("GRIDLOOP_").filter(|k| !NON_SETTING_VARS.contains(&k.as_str().to_ascii_lowercase().as_str())).split("__"),
+        );
         let settings: Settings = figment.extract().map_err(|e| {
             ConfigError::Invalid(
                 e.into_iter()
                     .map(|e| {
-                        let key = if e.path.is_empty() {
-                            String::new()
-                        } else {
-                            format!("key `{}`: ", e.path.join("."))
-                        };
+                        let key = if e.path.is_empty() { String::new() } else { format!("key `{}`: ", e.path.join(".")) };
                         let source = e
                             .metadata
                             .as_ref()
-                            .and_then(|m| {
-                                m.source
-                                    .as_ref()
-                                    .map(|s| format!(" (from {s})"))
-                                    .or(Some(format!(" (from {})", m.name)))
-                            })
+                            .and_then(|m| m.source.as_ref().map(|s| format!(" (from {s})")).or(Some(format!(" (from {})", m.name))))
                             .unwrap_or_default();
                         format!("{key}{}{source}", e.kind)
                     })
@@ -208,13 +178,7 @@ impl Settings {
             return bad("database.url", why);
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return bad(
-                "server.bind",
-                format!(
-                    "`{}` is not an address:port such as 127.0.0.1:8080",
-                    self.server.bind
-                ),
-            );
+            return bad("server.bind", format!("`{}` is not an address:port such as 127.0.0.1:8080", self.server.bind));
         }
         if self.database.pool_size == 0 || self.database.pool_size > 200 {
             return bad("database.pool_size", "must be between 1 and 200".into());
@@ -232,42 +196,19 @@ impl Settings {
             return bad("auth.lockout_minutes", "must be positive".into());
         }
         if self.auth.argon2_memory_kib < 8 {
-            return bad(
-                "auth.argon2_memory_kib",
-                "argon2 needs at least 8 KiB".into(),
-            );
+            return bad("auth.argon2_memory_kib", "argon2 needs at least 8 KiB".into());
         }
         if self.auth.argon2_iterations == 0 {
-            return bad(
-                "auth.argon2_iterations",
-                "argon2 needs at least 1 iteration".into(),
-            );
+            return bad("auth.argon2_iterations", "argon2 needs at least 1 iteration".into());
         }
-        if !self.server.public_url.starts_with("http://")
-            && !self.server.public_url.starts_with("https://")
-        {
-            return bad(
-                "server.public_url",
-                format!(
-                    "`{}` must start with http:// or https://",
-                    self.server.public_url
-                ),
-            );
+        if !self.server.public_url.starts_with("http://") && !self.server.public_url.starts_with("https://") {
+            return bad("server.public_url", format!("`{}` must start with http:// or https://", self.server.public_url));
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty (e.g. info)".into());
         }
-        if self.auth.cookie_name.is_empty()
-            || !self
-                .auth
-                .cookie_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return bad(
-                "auth.cookie_name",
-                "must be non-empty ASCII letters, digits, '_' or '-'".into(),
-            );
+        if self.auth.cookie_name.is_empty() || !self.auth.cookie_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return bad("auth.cookie_name", "must be non-empty ASCII letters, digits, '_' or '-'".into());
         }
         Ok(())
     }
@@ -326,20 +267,9 @@ mod tests {
 
     #[test]
     fn database_urls_choose_the_back_end_or_say_why_not() {
-        assert_eq!(
-            DatabaseTarget::parse("data/g.db").unwrap().backend(),
-            Backend::Sqlite
-        );
-        assert_eq!(
-            DatabaseTarget::parse("sqlite://data/g.db").unwrap(),
-            DatabaseTarget::Sqlite("data/g.db".into())
-        );
-        assert_eq!(
-            DatabaseTarget::parse("postgres://u@h/db")
-                .unwrap()
-                .backend(),
-            Backend::Postgres
-        );
+        assert_eq!(DatabaseTarget::parse("data/g.db").unwrap().backend(), Backend::Sqlite);
+        assert_eq!(DatabaseTarget::parse("sqlite://data/g.db").unwrap(), DatabaseTarget::Sqlite("data/g.db".into()));
+        assert_eq!(DatabaseTarget::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
         let err = DatabaseTarget::parse("mysql://u@h/db").unwrap_err();
         assert!(err.contains("mysql://"), "{err}");
         assert!(DatabaseTarget::parse(":memory:").is_err());
@@ -349,10 +279,7 @@ mod tests {
 
     #[test]
     fn passwords_in_urls_are_hidden() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/g"),
-            "postgres://app:********@db:5432/g"
-        );
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/g"), "postgres://app:********@db:5432/g");
         assert_eq!(redact_url("data/g.db"), "data/g.db");
     }
 }

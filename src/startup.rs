@@ -34,56 +34,37 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_s;
-        let state = web::Data::new(AppState {
-            pool,
-            settings: Arc::new(settings),
-        });
+        let pool_size = settings.database.pool_size as usize;
+        let state = web::Data::new(AppState { pool, settings: Arc::new(settings) });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(MAX_JSON_BYTES)
-                        .error_handler(|e, req| match e {
-                            actix_web::error::JsonPayloadError::Overflow { .. }
-                            | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                                ApiError::new(
-                                    AppError::PayloadTooLarge {
-                                        limit: MAX_JSON_BYTES,
-                                    },
-                                    lang_of(req),
-                                )
-                                .into()
-                            }
-                            e => bad_request(format!("the JSON body could not be read: {e}"), req),
-                        }),
-                )
-                .app_data(web::QueryConfig::default().error_handler(|e, req| {
-                    bad_request(format!("a query parameter is wrong: {e}"), req)
+                .app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES).error_handler(|e, req| match e {
+                    actix_web::error::JsonPayloadError::Overflow { .. }
+                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                        ApiError::new(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }, lang_of(req)).into()
+                    }
+                    e => bad_request(format!("the JSON body could not be read: {e}"), req),
                 }))
-                .app_data(web::PathConfig::default().error_handler(|e, req| {
-                    bad_request(format!("a path parameter is wrong: {e}"), req)
-                }))
+                .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))
+                .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(format!("a path parameter is wrong: {e}"), req)))
                 .wrap(from_fn(access_guard))
                 // Path only, never the query string: searches may carry residents' names.
-                .wrap(
-                    Logger::new("%{method}xi %U %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
                 .configure(routes::register)
-                .default_service(web::to(|req: HttpRequest| async move {
-                    error_response(&AppError::NotFound { what: "route" }, lang_of(&req))
-                }))
+                .default_service(web::to(
+                    |req: HttpRequest| async move { error_response(&AppError::NotFound { what: "route" }, lang_of(&req)) },
+                ))
         })
         .listen(listener)?
-        .shutdown_timeout(shutdown);
+        .shutdown_timeout(shutdown)
+        // Database work runs on blocking threads; more of them than pooled connections would only
+        // wait for a connection while holding memory.
+        .worker_max_blocking_threads(pool_size);
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Application {
-            server: server.run(),
-            port,
-        })
+        Ok(Application { server: server.run(), port })
     }
 
     pub fn port(&self) -> u16 {

@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::models::AuditEventRow;
 use crate::db::schema::{audit_events, audit_heads};
 use crate::db::DbConn;
-use crate::domain::audit::{
-    event_hash, shard_of, verify_chain, Break, EventContent, StoredEvent, SHARDS,
-};
+use crate::domain::audit::{event_hash, shard_of, verify_chain, Break, EventContent, StoredEvent, SHARDS};
 use crate::domain::{Grant, Id};
 
 use super::{AppError, AppResult};
@@ -50,13 +48,8 @@ pub struct Draft<'a> {
 /// transaction ends: bump the head's seq first (taking the row lock), then read the previous hash.
 pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<AuditEventRow> {
     let shard = shard_of(d.entity_id);
-    diesel::update(audit_heads::table.find(shard))
-        .set(audit_heads::seq.eq(audit_heads::seq + 1))
-        .execute(conn)?;
-    let (seq, prev): (i64, String) = audit_heads::table
-        .find(shard)
-        .select((audit_heads::seq, audit_heads::hash))
-        .first(conn)?;
+    diesel::update(audit_heads::table.find(shard)).set(audit_heads::seq.eq(audit_heads::seq + 1)).execute(conn)?;
+    let (seq, prev): (i64, String) = audit_heads::table.find(shard).select((audit_heads::seq, audit_heads::hash)).first(conn)?;
     let content = EventContent {
         shard,
         seq,
@@ -91,21 +84,13 @@ pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<
         prev_hash: prev,
         hash: hash.clone(),
     };
-    diesel::insert_into(audit_events::table)
-        .values(&row)
-        .execute(conn)?;
-    diesel::update(audit_heads::table.find(shard))
-        .set(audit_heads::hash.eq(hash))
-        .execute(conn)?;
+    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
+    diesel::update(audit_heads::table.find(shard)).set(audit_heads::hash.eq(hash)).execute(conn)?;
     Ok(row)
 }
 
 /// An entity's events, oldest first (one entity's events share a chain, so seq orders them).
-pub fn events_of(
-    conn: &mut DbConn,
-    entity_kind: &str,
-    entity_id: &str,
-) -> AppResult<Vec<AuditEventRow>> {
+pub fn events_of(conn: &mut DbConn, entity_kind: &str, entity_id: &str) -> AppResult<Vec<AuditEventRow>> {
     Ok(audit_events::table
         .filter(audit_events::entity_kind.eq(entity_kind))
         .filter(audit_events::entity_id.eq(entity_id))
@@ -130,17 +115,12 @@ pub struct Head {
 }
 
 pub fn checkpoint(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Checkpoint> {
-    let heads: Vec<(i32, i64, String)> = audit_heads::table
-        .order(audit_heads::shard)
-        .select((audit_heads::shard, audit_heads::seq, audit_heads::hash))
-        .load(conn)?;
+    let heads: Vec<(i32, i64, String)> =
+        audit_heads::table.order(audit_heads::shard).select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(conn)?;
     Ok(Checkpoint {
         created_at: now,
         events: heads.iter().map(|h| h.1).sum(),
-        heads: heads
-            .into_iter()
-            .map(|(shard, seq, hash)| Head { shard, seq, hash })
-            .collect(),
+        heads: heads.into_iter().map(|(shard, seq, hash)| Head { shard, seq, hash }).collect(),
     })
 }
 
@@ -177,14 +157,9 @@ fn stored(r: AuditEventRow) -> StoredEvent {
 /// Walks every chain: contiguous sequence, each previous-hash equal to the hash before it, each
 /// hash recomputed from content, the recorded head equal to the last event, and (given a
 /// checkpoint) every checkpointed head still present with the same hash. Reports the first break.
-pub fn verify(
-    conn: &mut DbConn,
-    checkpoint: Option<&Checkpoint>,
-) -> AppResult<Result<Verified, Break>> {
-    let heads: Vec<(i32, i64, String)> = audit_heads::table
-        .order(audit_heads::shard)
-        .select((audit_heads::shard, audit_heads::seq, audit_heads::hash))
-        .load(conn)?;
+pub fn verify(conn: &mut DbConn, checkpoint: Option<&Checkpoint>) -> AppResult<Result<Verified, Break>> {
+    let heads: Vec<(i32, i64, String)> =
+        audit_heads::table.order(audit_heads::shard).select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(conn)?;
     if heads.len() as i32 != SHARDS {
         return Ok(Err(Break {
             shard: -1,
@@ -193,17 +168,9 @@ pub fn verify(
             reason: format!("expected {SHARDS} chain heads, found {}", heads.len()),
         }));
     }
-    let stray: i64 = audit_events::table
-        .filter(audit_events::shard.lt(0).or(audit_events::shard.ge(SHARDS)))
-        .count()
-        .get_result(conn)?;
+    let stray: i64 = audit_events::table.filter(audit_events::shard.lt(0).or(audit_events::shard.ge(SHARDS))).count().get_result(conn)?;
     if stray > 0 {
-        return Ok(Err(Break {
-            shard: -1,
-            seq: 0,
-            event_id: None,
-            reason: format!("{stray} events sit outside every chain"),
-        }));
+        return Ok(Err(Break { shard: -1, seq: 0, event_id: None, reason: format!("{stray} events sit outside every chain") }));
     }
     let mut total = 0;
     for (shard, head_seq, head_hash) in heads {
@@ -241,16 +208,12 @@ pub fn verify(
                         shard,
                         seq: h.seq,
                         event_id: at.map(|a| a.0),
-                        reason: "differs from the exported checkpoint (the chain was rewritten)"
-                            .into(),
+                        reason: "differs from the exported checkpoint (the chain was rewritten)".into(),
                     }));
                 }
             }
         }
         total += last_seq;
     }
-    Ok(Ok(Verified {
-        events: total,
-        chains: SHARDS,
-    }))
+    Ok(Ok(Verified { events: total, chains: SHARDS }))
 }

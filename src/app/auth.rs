@@ -41,28 +41,16 @@ pub fn hash_password(auth: &AuthSettings, password: &str) -> AppResult<String> {
 /// Verifies with the parameters stored in the hash itself, so that changing the configured cost
 /// does not lock anybody out.
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 pub fn validate_password(password: &str) -> AppResult<()> {
     let n = password.chars().count();
     if n < 8 {
-        return Err(AppError::validation(
-            "password",
-            "must be at least 8 characters",
-        ));
+        return Err(AppError::validation("password", "must be at least 8 characters"));
     }
     if n > 200 {
-        return Err(AppError::validation(
-            "password",
-            "must be at most 200 characters",
-        ));
+        return Err(AppError::validation("password", "must be at most 200 characters"));
     }
     Ok(())
 }
@@ -131,9 +119,7 @@ fn record_attempt(
         remote_addr: remote.map(Into::into),
         at: now,
     };
-    diesel::insert_into(login_attempts::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(login_attempts::table).values(&row).execute(conn)?;
     Ok(())
 }
 
@@ -150,19 +136,11 @@ pub fn login(
     let login = login.trim();
     // The bookkeeping of a failure commits although the call fails: the outcome leaves the
     // transaction as a value and becomes an error only after the commit.
-    let result: Result<PersonRow, Failure> = crate::db::backend::immediate_transaction(
-        conn,
-        |conn| -> AppResult<Result<PersonRow, Failure>> {
+    let result: Result<PersonRow, Failure> =
+        crate::db::backend::immediate_transaction(conn, |conn| -> AppResult<Result<PersonRow, Failure>> {
             let Some(person) = find_person_by_login(conn, login)? else {
                 verify_password(dummy_hash(auth), password);
-                record_attempt(
-                    conn,
-                    login,
-                    None,
-                    Failure::UnknownLogin.as_str(),
-                    remote,
-                    now,
-                )?;
+                record_attempt(conn, login, None, Failure::UnknownLogin.as_str(), remote, now)?;
                 return Ok(Err(Failure::UnknownLogin));
             };
             let password_ok = verify_password(&person.password_hash, password);
@@ -180,37 +158,26 @@ pub fn login(
                     diesel::update(people::table.find(&person.id))
                         .set(people::failed_logins.eq(people::failed_logins + 1))
                         .execute(conn)?;
-                    let failures: i32 = people::table
-                        .find(&person.id)
-                        .select(people::failed_logins)
-                        .first(conn)?;
+                    let failures: i32 = people::table.find(&person.id).select(people::failed_logins).first(conn)?;
                     if failures >= auth.max_failed_logins {
                         diesel::update(people::table.find(&person.id))
                             .set((
                                 people::failed_logins.eq(0),
-                                people::locked_until
-                                    .eq(Some(now + Duration::minutes(auth.lockout_minutes))),
+                                people::locked_until.eq(Some(now + Duration::minutes(auth.lockout_minutes))),
                             ))
                             .execute(conn)?;
-                        log::warn!(
-                            "account {} locked after {failures} failed logins",
-                            person.id
-                        );
+                        log::warn!("account {} locked after {failures} failed logins", person.id);
                     }
                 }
                 record_attempt(conn, login, Some(&person.id), f.as_str(), remote, now)?;
                 return Ok(Err(f));
             }
             diesel::update(people::table.find(&person.id))
-                .set((
-                    people::failed_logins.eq(0),
-                    people::locked_until.eq(None::<NaiveDateTime>),
-                ))
+                .set((people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
                 .execute(conn)?;
             record_attempt(conn, login, Some(&person.id), "ok", remote, now)?;
             Ok(Ok(person))
-        },
-    )?;
+        })?;
     let person = result.map_err(|_| AppError::LoginFailed)?;
     crate::db::backend::immediate_transaction(conn, |conn| {
         let token = random_token();
@@ -226,25 +193,15 @@ pub fn login(
             expires_at,
             revoked_at: None,
         };
-        diesel::insert_into(sessions::table)
-            .values(&row)
-            .execute(conn)?;
+        diesel::insert_into(sessions::table).values(&row).execute(conn)?;
         let grants = load_grants(conn, &person.id)?;
         let actor = Actor {
-            person_id: person
-                .id
-                .parse()
-                .map_err(|_| AppError::internal_msg("bad person id".into()))?,
+            person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?,
             login: person.login.clone(),
             grants,
         };
         let view = super::people::me(conn, &actor)?;
-        Ok(LoginOutcome {
-            token,
-            csrf_token,
-            expires_at,
-            person: view,
-        })
+        Ok(LoginOutcome { token, csrf_token, expires_at, person: view })
     })
 }
 
@@ -259,21 +216,13 @@ pub struct Authenticated {
 
 impl std::fmt::Debug for Authenticated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticated")
-            .field("actor", &self.actor.login)
-            .field("session_id", &self.session_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Authenticated").field("actor", &self.actor.login).field("session_id", &self.session_id).finish_non_exhaustive()
     }
 }
 
 /// Resolves a bearer token or session cookie to an actor, or `Unauthenticated` for a token that
 /// is unknown, revoked, idle too long, past its absolute limit, or whose person was disabled.
-pub fn authenticate(
-    conn: &mut DbConn,
-    auth: &AuthSettings,
-    token: &str,
-    now: NaiveDateTime,
-) -> AppResult<Authenticated> {
+pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: NaiveDateTime) -> AppResult<Authenticated> {
     let idle_cutoff = now - Duration::minutes(auth.idle_timeout_minutes);
     let found: Option<(SessionRow, PersonRow)> = sessions::table
         .inner_join(people::table)
@@ -289,17 +238,12 @@ pub fn authenticate(
         return Err(AppError::Unauthenticated);
     };
     if now - session.last_seen_at > Duration::seconds(TOUCH_EVERY_SECONDS) {
-        diesel::update(sessions::table.find(&session.id))
-            .set(sessions::last_seen_at.eq(now))
-            .execute(conn)?;
+        diesel::update(sessions::table.find(&session.id)).set(sessions::last_seen_at.eq(now)).execute(conn)?;
     }
     let grants = load_grants(conn, &person.id)?;
     Ok(Authenticated {
         actor: Actor {
-            person_id: person
-                .id
-                .parse()
-                .map_err(|_| AppError::internal_msg("bad person id".into()))?,
+            person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?,
             login: person.login,
             grants,
         },
@@ -311,12 +255,8 @@ pub fn authenticate(
 
 /// 退出: revokes the session; the token stops working at once.
 pub fn logout(conn: &mut DbConn, session_id: &str, now: NaiveDateTime) -> AppResult<()> {
-    diesel::update(
-        sessions::table
-            .find(session_id)
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set(sessions::revoked_at.eq(Some(now)))
-    .execute(conn)?;
+    diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(conn)?;
     Ok(())
 }

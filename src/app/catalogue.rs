@@ -89,10 +89,7 @@ pub struct CategoryChanges {
 
 fn encode_urgencies(u: &[Urgency]) -> AppResult<String> {
     if u.is_empty() {
-        return Err(AppError::validation(
-            "urgencies",
-            "list at least one of: normal, urgent",
-        ));
+        return Err(AppError::validation("urgencies", "list at least one of: normal, urgent"));
     }
     let mut v: Vec<&str> = u.iter().map(|u| u.as_str()).collect();
     v.sort();
@@ -102,15 +99,10 @@ fn encode_urgencies(u: &[Urgency]) -> AppResult<String> {
 
 /// Only an admin bound to a root unit (the whole city) may change the city-wide catalogue.
 fn ensure_catalogue_admin(actor: &Actor) -> AppResult<()> {
-    if actor
-        .grants_for(Operation::CatalogueManage)
-        .any(|g| g.org_path.depth() == 0)
-    {
+    if actor.grants_for(Operation::CatalogueManage).any(|g| g.org_path.depth() == 0) {
         Ok(())
     } else {
-        Err(AppError::forbidden(
-            "the task catalogue is city-wide; only an admin bound to the top unit may change it",
-        ))
+        Err(AppError::forbidden("the task catalogue is city-wide; only an admin bound to the top unit may change it"))
     }
 }
 
@@ -118,30 +110,19 @@ fn department(conn: &mut DbConn, id: &str) -> AppResult<String> {
     parse_id("default_department_id", id)?;
     match find_unit(conn, id)? {
         Some(u) if u.kind == OrgKind::Department.as_str() && u.active => Ok(u.id),
-        _ => Err(AppError::UnknownReference {
-            field: "default_department_id".into(),
-            detail: "no such active department".into(),
-        }),
+        _ => Err(AppError::UnknownReference { field: "default_department_id".into(), detail: "no such active department".into() }),
     }
 }
 
 /// Inserts a category. No permission check: callers decide.
-pub fn insert_category(
-    conn: &mut DbConn,
-    input: &NewCategory,
-    now: NaiveDateTime,
-) -> AppResult<CategoryRow> {
+pub fn insert_category(conn: &mut DbConn, input: &NewCategory, now: NaiveDateTime) -> AppResult<CategoryRow> {
     let code = input.code.trim().to_string();
     validate_code(&code).map_err(|e| AppError::validation("code", e))?;
     let row = CategoryRow {
         id: Id::new().to_string(),
         name_zh: validate_name(&input.name_zh).map_err(|e| AppError::validation("name_zh", e))?,
         name_en: validate_name(&input.name_en).map_err(|e| AppError::validation("name_en", e))?,
-        default_department_id: input
-            .default_department_id
-            .as_deref()
-            .map(|d| department(conn, d))
-            .transpose()?,
+        default_department_id: input.default_department_id.as_deref().map(|d| department(conn, d)).transpose()?,
         urgencies: encode_urgencies(&input.urgencies)?,
         code,
         active: true,
@@ -149,28 +130,15 @@ pub fn insert_category(
         created_at: now,
         updated_at: now,
     };
-    let taken = categories::table
-        .filter(categories::code.eq(&row.code))
-        .count()
-        .get_result::<i64>(conn)?;
+    let taken = categories::table.filter(categories::code.eq(&row.code)).count().get_result::<i64>(conn)?;
     if taken > 0 {
-        return Err(AppError::Conflict {
-            code: "code_taken",
-            detail: format!("category code `{}` is already used", row.code),
-        });
+        return Err(AppError::Conflict { code: "code_taken", detail: format!("category code `{}` is already used", row.code) });
     }
-    diesel::insert_into(categories::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(categories::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
-pub fn create_category(
-    conn: &mut DbConn,
-    actor: &Actor,
-    input: NewCategory,
-    now: NaiveDateTime,
-) -> AppResult<CategoryView> {
+pub fn create_category(conn: &mut DbConn, actor: &Actor, input: NewCategory, now: NaiveDateTime) -> AppResult<CategoryView> {
     ensure_catalogue_admin(actor)?;
     conn.transaction(|conn| insert_category(conn, &input, now).map(Into::into))
 }
@@ -180,10 +148,7 @@ pub fn list_categories(conn: &mut DbConn, include_inactive: bool) -> AppResult<V
     if !include_inactive {
         q = q.filter(categories::active.eq(true));
     }
-    let rows: Vec<CategoryRow> = q
-        .order(categories::code)
-        .select(CategoryRow::as_select())
-        .load(conn)?;
+    let rows: Vec<CategoryRow> = q.order(categories::code).select(CategoryRow::as_select()).load(conn)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
@@ -221,11 +186,7 @@ pub fn update_category(
             row.name_en = validate_name(&n).map_err(|e| AppError::validation("name_en", e))?;
         }
         if let Some(d) = c.default_department_id {
-            row.default_department_id = if d.is_empty() {
-                None
-            } else {
-                Some(department(conn, &d)?)
-            };
+            row.default_department_id = if d.is_empty() { None } else { Some(department(conn, &d)?) };
         }
         if let Some(u) = c.urgencies {
             row.urgencies = encode_urgencies(&u)?;
@@ -233,30 +194,20 @@ pub fn update_category(
         if let Some(a) = c.active {
             row.active = a;
         }
-        let n = diesel::update(
-            categories::table
-                .find(&row.id)
-                .filter(categories::version.eq(row.version)),
-        )
-        .set((
-            categories::name_zh.eq(&row.name_zh),
-            categories::name_en.eq(&row.name_en),
-            categories::default_department_id.eq(&row.default_department_id),
-            categories::urgencies.eq(&row.urgencies),
-            categories::active.eq(row.active),
-            categories::version.eq(row.version + 1),
-            categories::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+        let n = diesel::update(categories::table.find(&row.id).filter(categories::version.eq(row.version)))
+            .set((
+                categories::name_zh.eq(&row.name_zh),
+                categories::name_en.eq(&row.name_en),
+                categories::default_department_id.eq(&row.default_department_id),
+                categories::urgencies.eq(&row.urgencies),
+                categories::active.eq(row.active),
+                categories::version.eq(row.version + 1),
+                categories::updated_at.eq(now),
+            ))
+            .execute(conn)?;
         if n == 0 {
-            let current = categories::table
-                .find(&row.id)
-                .select(categories::version)
-                .first(conn)?;
-            return Err(AppError::VersionConflict {
-                given: row.version,
-                current,
-            });
+            let current = categories::table.find(&row.id).select(categories::version).first(conn)?;
+            return Err(AppError::VersionConflict { given: row.version, current });
         }
         row.version += 1;
         Ok(row.into())

@@ -108,11 +108,7 @@ pub fn database_is_empty(conn: &mut DbConn) -> AppResult<bool> {
 }
 
 /// Loads the demo city in one transaction; refuses a database that already holds data.
-pub fn load_demo(
-    conn: &mut DbConn,
-    auth: &AuthSettings,
-    now: NaiveDateTime,
-) -> AppResult<DemoSummary> {
+pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> AppResult<DemoSummary> {
     let city: DemoCity = Figment::from(Toml::string(CITY))
         .extract()
         .map_err(|e| AppError::internal_msg(format!("config/demo/city.toml is malformed: {e}")))?;
@@ -126,13 +122,19 @@ pub fn load_demo(
         let mut units: HashMap<String, OrgUnitRow> = HashMap::new();
         for u in &city.units {
             let parent = match &u.parent {
-                Some(code) => Some(units.get(code).ok_or_else(|| AppError::internal_msg(format!("demo unit {} names unknown parent {code}", u.code)))?.clone()),
+                Some(code) => Some(
+                    units
+                        .get(code)
+                        .ok_or_else(|| AppError::internal_msg(format!("demo unit {} names unknown parent {code}", u.code)))?
+                        .clone(),
+                ),
                 None => None,
             };
             let row = insert_unit(conn, parent.as_ref(), u.kind, &u.code, &u.name, now)?;
             units.insert(u.code.clone(), row);
         }
-        let unit = |code: &str| units.get(code).cloned().ok_or_else(|| AppError::internal_msg(format!("demo data names unknown unit {code}")));
+        let unit =
+            |code: &str| units.get(code).cloned().ok_or_else(|| AppError::internal_msg(format!("demo data names unknown unit {code}")));
         for c in &city.categories {
             let dept = unit(&c.department)?;
             insert_category(

@@ -36,11 +36,7 @@ pub enum AppError {
     Conflict { code: &'static str, detail: String },
     /// The action is not allowed in the ticket's current state (409 with what is allowed now).
     #[error("{action} is not allowed in state {state}")]
-    IllegalAction {
-        action: String,
-        state: String,
-        allowed: Vec<String>,
-    },
+    IllegalAction { action: String, state: String, allowed: Vec<String> },
     /// The same Idempotency-Key was sent with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
@@ -76,16 +72,11 @@ impl Lang {
 
 impl AppError {
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        AppError::Validation {
-            field: field.into(),
-            detail: detail.into(),
-        }
+        AppError::Validation { field: field.into(), detail: detail.into() }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        AppError::Forbidden {
-            detail: detail.into(),
-        }
+        AppError::Forbidden { detail: detail.into() }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -121,9 +112,7 @@ impl AppError {
     /// The field the error is about, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => {
-                Some(field)
-            }
+            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -136,16 +125,10 @@ impl AppError {
             (AppError::Forbidden { detail }, Lang::Zh) => format!("无权执行此操作：{detail}"),
             (AppError::Forbidden { detail }, Lang::En) => format!("You may not do this: {detail}"),
             (AppError::Unauthenticated, Lang::Zh) => "请先登录（缺少有效的令牌或会话，或会话已过期）".into(),
-            (AppError::Unauthenticated, Lang::En) => {
-                "Log in first: the token or session is missing, expired or revoked".into()
-            }
+            (AppError::Unauthenticated, Lang::En) => "Log in first: the token or session is missing, expired or revoked".into(),
             (AppError::LoginFailed, Lang::Zh) => "登录失败：账号或密码错误，或账号暂不可用".into(),
-            (AppError::LoginFailed, Lang::En) => {
-                "Login failed: wrong login or password, or the account is not available now".into()
-            }
-            (AppError::CsrfRejected, Lang::Zh) => {
-                "请求缺少正确的 X-CSRF-Token 请求头（使用会话 Cookie 修改数据时必需）".into()
-            }
+            (AppError::LoginFailed, Lang::En) => "Login failed: wrong login or password, or the account is not available now".into(),
+            (AppError::CsrfRejected, Lang::Zh) => "请求缺少正确的 X-CSRF-Token 请求头（使用会话 Cookie 修改数据时必需）".into(),
             (AppError::CsrfRejected, Lang::En) => {
                 "Missing or wrong X-CSRF-Token header, required for changes made with the session cookie".into()
             }
@@ -169,18 +152,16 @@ impl AppError {
             (AppError::IdempotencyKeyReused, Lang::En) => {
                 "This Idempotency-Key was already used for a different request; use a new key for a new request".into()
             }
-            (AppError::PreconditionRequired, Lang::Zh) => {
-                "修改需要 If-Match 请求头，值为对象当前的版本号（见 ETag）".into()
-            }
+            (AppError::PreconditionRequired, Lang::Zh) => "修改需要 If-Match 请求头，值为对象当前的版本号（见 ETag）".into(),
             (AppError::PreconditionRequired, Lang::En) => {
                 "Changes need an If-Match header carrying the object's current version (see its ETag)".into()
             }
             (AppError::VersionConflict { given, current }, Lang::Zh) => {
                 format!("数据已被他人修改：您提交的版本为 {given}，当前版本为 {current}，请刷新后重试")
             }
-            (AppError::VersionConflict { given, current }, Lang::En) => format!(
-                "Someone else changed this first: you sent version {given}, the current version is {current}; reload and try again"
-            ),
+            (AppError::VersionConflict { given, current }, Lang::En) => {
+                format!("Someone else changed this first: you sent version {given}, the current version is {current}; reload and try again")
+            }
             (AppError::Unavailable(_), Lang::Zh) => "数据库暂时不可用，请稍后重试".into(),
             (AppError::Unavailable(_), Lang::En) => "The database is unavailable; try again shortly".into(),
             (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),
@@ -219,14 +200,9 @@ impl From<diesel::result::Error> for AppError {
             Error::NotFound => AppError::NotFound { what: "object" },
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
                 code: "already_exists",
-                detail: format!(
-                    "a record with the same unique value already exists ({})",
-                    info.message()
-                ),
+                detail: format!("a record with the same unique value already exists ({})", info.message()),
             },
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                AppError::Unavailable(e.into())
-            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(e.into()),
             other => AppError::Internal(other.into()),
         }
     }

@@ -19,53 +19,29 @@ pub struct Stored {
 }
 
 pub fn request_hash(method: &str, path: &str, body: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("{method} {path}\n{body}").as_bytes(),
-    ))
+    hex::encode(Sha256::digest(format!("{method} {path}\n{body}").as_bytes()))
 }
 
 pub fn validate_key(key: &str) -> AppResult<()> {
     if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(AppError::validation(
-            "Idempotency-Key",
-            "must be 1–100 visible ASCII characters, e.g. a UUID",
-        ));
+        return Err(AppError::validation("Idempotency-Key", "must be 1–100 visible ASCII characters, e.g. a UUID"));
     }
     Ok(())
 }
 
 /// The stored answer for this key, or an error if the key was used for a different request.
-pub fn lookup(
-    conn: &mut DbConn,
-    person_id: &str,
-    key: &str,
-    hash: &str,
-) -> AppResult<Option<Stored>> {
-    let row: Option<IdempotencyRow> = idempotency_keys::table
-        .find((person_id, key))
-        .select(IdempotencyRow::as_select())
-        .first(conn)
-        .optional()?;
+pub fn lookup(conn: &mut DbConn, person_id: &str, key: &str, hash: &str) -> AppResult<Option<Stored>> {
+    let row: Option<IdempotencyRow> =
+        idempotency_keys::table.find((person_id, key)).select(IdempotencyRow::as_select()).first(conn).optional()?;
     match row {
         None => Ok(None),
-        Some(r) if r.request_hash == hash => Ok(Some(Stored {
-            status: r.status as u16,
-            body: r.body,
-        })),
+        Some(r) if r.request_hash == hash => Ok(Some(Stored { status: r.status as u16, body: r.body })),
         Some(_) => Err(AppError::IdempotencyKeyReused),
     }
 }
 
 /// Records the answer, in the transaction that made the change.
-pub fn store(
-    conn: &mut DbConn,
-    person_id: &str,
-    key: &str,
-    hash: &str,
-    status: u16,
-    body: &str,
-    now: NaiveDateTime,
-) -> AppResult<()> {
+pub fn store(conn: &mut DbConn, person_id: &str, key: &str, hash: &str, status: u16, body: &str, now: NaiveDateTime) -> AppResult<()> {
     diesel::insert_into(idempotency_keys::table)
         .values(&IdempotencyRow {
             person_id: person_id.into(),

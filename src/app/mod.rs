@@ -23,8 +23,7 @@ pub type AppResult<T> = Result<T, AppError>;
 
 /// Parses an id that arrived in a body field, naming the field when it is malformed.
 pub fn parse_id(field: &str, text: &str) -> AppResult<Id> {
-    text.parse()
-        .map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.to_string()))
+    text.parse().map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.to_string()))
 }
 
 /// The current time as stored (UTC, no zone). Only the outermost layer calls this; everything

@@ -84,19 +84,11 @@ pub struct OrgUnitFilter {
 }
 
 pub fn find_unit(conn: &mut DbConn, id: &str) -> AppResult<Option<OrgUnitRow>> {
-    Ok(org_units::table
-        .find(id)
-        .select(OrgUnitRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(org_units::table.find(id).select(OrgUnitRow::as_select()).first(conn).optional()?)
 }
 
 pub fn find_unit_by_code(conn: &mut DbConn, code: &str) -> AppResult<Option<OrgUnitRow>> {
-    Ok(org_units::table
-        .filter(org_units::code.eq(code))
-        .select(OrgUnitRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(org_units::table.filter(org_units::code.eq(code)).select(OrgUnitRow::as_select()).first(conn).optional()?)
 }
 
 /// Inserts a unit under `parent` (or as a root) after checking the shape of the tree.
@@ -111,43 +103,26 @@ pub fn insert_unit(
 ) -> AppResult<OrgUnitRow> {
     validate_code(code).map_err(|e| AppError::validation("code", e))?;
     let name = validate_name(name).map_err(|e| AppError::validation("name", e))?;
-    let parent_kind = parent
-        .map(|p| p.kind.parse::<OrgKind>())
-        .transpose()
-        .map_err(AppError::internal_msg)?;
+    let parent_kind = parent.map(|p| p.kind.parse::<OrgKind>()).transpose().map_err(AppError::internal_msg)?;
     if !kind.may_hang_under(parent_kind) {
-        let allowed: Vec<String> = kind
-            .allowed_parents()
-            .iter()
-            .map(|p| {
-                p.map(|k| k.as_str().to_string())
-                    .unwrap_or_else(|| "(none: a root)".into())
-            })
-            .collect();
+        let allowed: Vec<String> =
+            kind.allowed_parents().iter().map(|p| p.map(|k| k.as_str().to_string()).unwrap_or_else(|| "(none: a root)".into())).collect();
         return Err(AppError::validation(
             "parent_id",
             format!(
                 "a {kind} cannot hang under {}; allowed parents: {}",
-                parent_kind
-                    .map(|k| k.as_str())
-                    .unwrap_or("nothing (as a root)"),
+                parent_kind.map(|k| k.as_str()).unwrap_or("nothing (as a root)"),
                 allowed.join(", ")
             ),
         ));
     }
     if let Some(p) = parent {
         if !p.active {
-            return Err(AppError::validation(
-                "parent_id",
-                "the parent unit is deactivated",
-            ));
+            return Err(AppError::validation("parent_id", "the parent unit is deactivated"));
         }
     }
     if find_unit_by_code(conn, code)?.is_some() {
-        return Err(AppError::Conflict {
-            code: "code_taken",
-            detail: format!("org unit code `{code}` is already used"),
-        });
+        return Err(AppError::Conflict { code: "code_taken", detail: format!("org unit code `{code}` is already used") });
     }
     let id = Id::new();
     let path = match parent {
@@ -167,63 +142,30 @@ pub fn insert_unit(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(org_units::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(org_units::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
 /// 新建组织单元: an admin adds a unit under a parent within his scope.
-pub fn create_unit(
-    conn: &mut DbConn,
-    actor: &Actor,
-    input: NewOrgUnit,
-    now: NaiveDateTime,
-) -> AppResult<OrgUnitView> {
+pub fn create_unit(conn: &mut DbConn, actor: &Actor, input: NewOrgUnit, now: NaiveDateTime) -> AppResult<OrgUnitView> {
     conn.transaction(|conn| {
         let Some(parent_id) = input.parent_id.as_deref() else {
-            return Err(AppError::validation(
-                "parent_id",
-                "a parent is required; root units are created with `gridloop org add`",
-            ));
+            return Err(AppError::validation("parent_id", "a parent is required; root units are created with `gridloop org add`"));
         };
         parse_id("parent_id", parent_id)?;
-        let parent = find_unit(conn, parent_id)?
-            .filter(|p| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(p.path.clone())));
+        let parent = find_unit(conn, parent_id)?.filter(|p| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(p.path.clone())));
         let Some(parent) = parent else {
-            return Err(AppError::UnknownReference {
-                field: "parent_id".into(),
-                detail: "no such org unit in your scope".into(),
-            });
+            return Err(AppError::UnknownReference { field: "parent_id".into(), detail: "no such org unit in your scope".into() });
         };
-        enforce(
-            actor.decide(
-                Operation::OrgUnitManage,
-                &OrgPath::from_db(parent.path.clone()),
-            ),
-            "org unit",
-            Operation::OrgUnitManage,
-        )?;
-        insert_unit(
-            conn,
-            Some(&parent),
-            input.kind,
-            input.code.trim(),
-            &input.name,
-            now,
-        )
-        .map(Into::into)
+        enforce(actor.decide(Operation::OrgUnitManage, &OrgPath::from_db(parent.path.clone())), "org unit", Operation::OrgUnitManage)?;
+        insert_unit(conn, Some(&parent), input.kind, input.code.trim(), &input.name, now).map(Into::into)
     })
 }
 
 /// Loads a unit the actor may see with `op`, or reports it missing.
 fn unit_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<OrgUnitRow> {
     let row = find_unit(conn, id)?.ok_or(AppError::NotFound { what: "org unit" })?;
-    enforce(
-        actor.decide(op, &OrgPath::from_db(row.path.clone())),
-        "org unit",
-        op,
-    )?;
+    enforce(actor.decide(op, &OrgPath::from_db(row.path.clone())), "org unit", op)?;
     Ok(row)
 }
 
@@ -250,64 +192,35 @@ pub fn update_unit(
             let code = code.trim().to_string();
             validate_code(&code).map_err(|e| AppError::validation("code", e))?;
             if code != row.code && find_unit_by_code(conn, &code)?.is_some() {
-                return Err(AppError::Conflict {
-                    code: "code_taken",
-                    detail: format!("org unit code `{code}` is already used"),
-                });
+                return Err(AppError::Conflict { code: "code_taken", detail: format!("org unit code `{code}` is already used") });
             }
             row.code = code;
         }
         if let Some(active) = changes.active {
-            if !active
-                && actor.grants.iter().any(|g| {
-                    g.org_unit_id.to_string() == row.id && g.role == crate::domain::Role::Admin
-                })
-            {
-                return Err(AppError::validation(
-                    "active",
-                    "you cannot deactivate the unit your own admin role is bound to",
-                ));
+            if !active && actor.grants.iter().any(|g| g.org_unit_id.to_string() == row.id && g.role == crate::domain::Role::Admin) {
+                return Err(AppError::validation("active", "you cannot deactivate the unit your own admin role is bound to"));
             }
             if active && !row.active {
-                if let Some(parent) = row
-                    .parent_id
-                    .as_deref()
-                    .map(|p| find_unit(conn, p))
-                    .transpose()?
-                    .flatten()
-                {
+                if let Some(parent) = row.parent_id.as_deref().map(|p| find_unit(conn, p)).transpose()?.flatten() {
                     if !parent.active {
-                        return Err(AppError::validation(
-                            "active",
-                            "reactivate the parent unit first",
-                        ));
+                        return Err(AppError::validation("active", "reactivate the parent unit first"));
                     }
                 }
             }
             row.active = active;
         }
-        let updated = diesel::update(
-            org_units::table
-                .find(&row.id)
-                .filter(org_units::version.eq(row.version)),
-        )
-        .set((
-            org_units::name.eq(&row.name),
-            org_units::code.eq(&row.code),
-            org_units::active.eq(row.active),
-            org_units::version.eq(row.version + 1),
-            org_units::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+        let updated = diesel::update(org_units::table.find(&row.id).filter(org_units::version.eq(row.version)))
+            .set((
+                org_units::name.eq(&row.name),
+                org_units::code.eq(&row.code),
+                org_units::active.eq(row.active),
+                org_units::version.eq(row.version + 1),
+                org_units::updated_at.eq(now),
+            ))
+            .execute(conn)?;
         if updated == 0 {
-            let current = org_units::table
-                .find(&row.id)
-                .select(org_units::version)
-                .first(conn)?;
-            return Err(AppError::VersionConflict {
-                given: row.version,
-                current,
-            });
+            let current = org_units::table.find(&row.id).select(org_units::version).first(conn)?;
+            return Err(AppError::VersionConflict { given: row.version, current });
         }
         if !row.active {
             // Deactivation reaches the whole subtree: nothing below a closed unit stays open.
@@ -318,11 +231,7 @@ pub fn update_unit(
                     .filter(org_units::path.lt(path.subtree_upper_bound()))
                     .filter(org_units::active.eq(true)),
             )
-            .set((
-                org_units::active.eq(false),
-                org_units::version.eq(org_units::version + 1),
-                org_units::updated_at.eq(now),
-            ))
+            .set((org_units::active.eq(false), org_units::version.eq(org_units::version + 1), org_units::updated_at.eq(now)))
             .execute(conn)?;
         }
         row.version += 1;
@@ -332,18 +241,12 @@ pub fn update_unit(
 }
 
 /// The units the actor may see, filtered, in code order, one page at a time.
-pub fn list_units(
-    conn: &mut DbConn,
-    actor: &Actor,
-    f: OrgUnitFilter,
-) -> AppResult<Vec<OrgUnitView>> {
+pub fn list_units(conn: &mut DbConn, actor: &Actor, f: OrgUnitFilter) -> AppResult<Vec<OrgUnitView>> {
     let limit = f.limit.unwrap_or(200);
     if !(1..=500).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 500"));
     }
-    let mut q = org_units::table
-        .filter(units_in_scope(actor, Operation::OrgUnitRead))
-        .into_boxed();
+    let mut q = org_units::table.filter(units_in_scope(actor, Operation::OrgUnitRead)).into_boxed();
     if let Some(kind) = f.kind {
         q = q.filter(org_units::kind.eq(kind.as_str()));
     }
@@ -356,22 +259,13 @@ pub fn list_units(
         // An unknown or out-of-scope unit simply yields nothing.
         let path = find_unit(conn, &within)?.map(|u| OrgPath::from_db(u.path));
         match path {
-            Some(p) => {
-                q = q
-                    .filter(org_units::path.ge(p.as_str().to_string()))
-                    .filter(org_units::path.lt(p.subtree_upper_bound()))
-            }
+            Some(p) => q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound())),
             None => return Ok(vec![]),
         }
     }
     if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
         let pattern = format!("%{}%", escape_like(text.trim()));
-        q = q.filter(
-            org_units::name
-                .like(pattern.clone())
-                .escape('\\')
-                .or(org_units::code.like(pattern).escape('\\')),
-        );
+        q = q.filter(org_units::name.like(pattern.clone()).escape('\\').or(org_units::code.like(pattern).escape('\\')));
     }
     if !f.include_inactive.unwrap_or(false) {
         q = q.filter(org_units::active.eq(true));
@@ -379,17 +273,11 @@ pub fn list_units(
     if let Some(after) = f.after {
         q = q.filter(org_units::code.gt(after));
     }
-    let rows: Vec<OrgUnitRow> = q
-        .order(org_units::code.asc())
-        .limit(limit)
-        .select(OrgUnitRow::as_select())
-        .load(conn)?;
+    let rows: Vec<OrgUnitRow> = q.order(org_units::code.asc()).limit(limit).select(OrgUnitRow::as_select()).load(conn)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
 pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

@@ -93,18 +93,13 @@ fn validate_locale(l: &str) -> AppResult<()> {
     if LOCALES.contains(&l) {
         Ok(())
     } else {
-        Err(AppError::validation(
-            "locale",
-            format!("must be one of {}", LOCALES.join(", ")),
-        ))
+        Err(AppError::validation("locale", format!("must be one of {}", LOCALES.join(", "))))
     }
 }
 
 pub fn validate_login(login: &str) -> AppResult<()> {
     let ok = (2..=40).contains(&login.len())
-        && login.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_' || c == '-'
-        })
+        && login.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_' || c == '-')
         && !login.chars().all(|c| c.is_ascii_digit());
     if ok {
         Ok(())
@@ -129,9 +124,7 @@ pub fn load_grants(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<Grant>> 
         .map(|(m, u)| {
             Ok(Grant {
                 role: m.role.parse().map_err(AppError::internal_msg)?,
-                org_unit_id: u.id.parse().map_err(|e: crate::domain::ids::BadId| {
-                    AppError::internal_msg(e.to_string())
-                })?,
+                org_unit_id: u.id.parse().map_err(|e: crate::domain::ids::BadId| AppError::internal_msg(e.to_string()))?,
                 org_kind: u.kind.parse().map_err(AppError::internal_msg)?,
                 org_path: OrgPath::from_db(u.path),
             })
@@ -139,10 +132,7 @@ pub fn load_grants(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<Grant>> 
         .collect()
 }
 
-fn memberships_of(
-    conn: &mut DbConn,
-    person_ids: &[String],
-) -> AppResult<Vec<(MembershipRow, OrgUnitRow)>> {
+fn memberships_of(conn: &mut DbConn, person_ids: &[String]) -> AppResult<Vec<(MembershipRow, OrgUnitRow)>> {
     Ok(memberships::table
         .inner_join(org_units::table)
         .filter(memberships::person_id.eq_any(person_ids))
@@ -181,45 +171,23 @@ fn view(p: PersonRow, ms: &[(MembershipRow, OrgUnitRow)]) -> PersonView {
 
 /// Loads a person and decides `op` on him: visible when any membership is in the actor's scope
 /// (or he is the actor), manageable only when every membership is.
-fn person_for(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    op: Operation,
-) -> AppResult<(PersonRow, Vec<(MembershipRow, OrgUnitRow)>)> {
+fn person_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<(PersonRow, Vec<(MembershipRow, OrgUnitRow)>)> {
     if id.parse::<Id>().is_err() {
         return Err(AppError::NotFound { what: "person" });
     }
-    let person: PersonRow = people::table
-        .find(id)
-        .select(PersonRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound { what: "person" })?;
+    let person: PersonRow =
+        people::table.find(id).select(PersonRow::as_select()).first(conn).optional()?.ok_or(AppError::NotFound { what: "person" })?;
     let ms = memberships_of(conn, std::slice::from_ref(&person.id))?;
     // Where the person sits: his active memberships; for someone whose memberships have all
     // ended, the ended ones, so that the admin who ended them can still find and re-grant him.
-    let active: Vec<OrgPath> = ms
-        .iter()
-        .filter(|(m, _)| m.active)
-        .map(|(_, u)| OrgPath::from_db(u.path.clone()))
-        .collect();
-    let places = if active.is_empty() {
-        ms.iter()
-            .map(|(_, u)| OrgPath::from_db(u.path.clone()))
-            .collect()
-    } else {
-        active
-    };
+    let active: Vec<OrgPath> = ms.iter().filter(|(m, _)| m.active).map(|(_, u)| OrgPath::from_db(u.path.clone())).collect();
+    let places = if active.is_empty() { ms.iter().map(|(_, u)| OrgPath::from_db(u.path.clone())).collect() } else { active };
     let is_self = actor.person_id.to_string() == person.id;
     if op == Operation::PersonRead && is_self {
         return Ok((person, ms));
     }
     // Reading needs one membership (active or ended) in scope; changing needs all active ones.
-    let everywhere: Vec<OrgPath> = ms
-        .iter()
-        .map(|(_, u)| OrgPath::from_db(u.path.clone()))
-        .collect();
+    let everywhere: Vec<OrgPath> = ms.iter().map(|(_, u)| OrgPath::from_db(u.path.clone())).collect();
     let mut decision = if op == Operation::PersonRead {
         if everywhere.iter().any(|p| actor.may(op, p)) {
             crate::domain::roles::Decision::Allowed
@@ -228,9 +196,7 @@ fn person_for(
         }
     } else {
         match actor.decide_all(op, &places) {
-            crate::domain::roles::Decision::Hidden
-                if everywhere.iter().any(|p| actor.may(op.visibility(), p)) =>
-            {
+            crate::domain::roles::Decision::Hidden if everywhere.iter().any(|p| actor.may(op.visibility(), p)) => {
                 crate::domain::roles::Decision::Forbidden
             }
             d => d,
@@ -258,8 +224,7 @@ pub fn insert_person(
 ) -> AppResult<PersonRow> {
     let login = input.login.trim().to_string();
     validate_login(&login)?;
-    let display_name =
-        validate_name(&input.display_name).map_err(|e| AppError::validation("display_name", e))?;
+    let display_name = validate_name(&input.display_name).map_err(|e| AppError::validation("display_name", e))?;
     if let Some(phone) = &input.phone {
         validate_mobile(phone).map_err(|e| AppError::validation("phone", e))?;
     }
@@ -268,11 +233,7 @@ pub fn insert_person(
     validate_locale(&locale)?;
     check_binding(input.role, unit)?;
     let taken = people::table
-        .filter(
-            people::login
-                .eq(&login)
-                .or(people::phone.eq(input.phone.clone().unwrap_or_default())),
-        )
+        .filter(people::login.eq(&login).or(people::phone.eq(input.phone.clone().unwrap_or_default())))
         .count()
         .get_result::<i64>(conn)?;
     if taken > 0 {
@@ -295,9 +256,7 @@ pub fn insert_person(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(people::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(people::table).values(&row).execute(conn)?;
     insert_membership(conn, &row.id, input.role, &unit.id, now)?;
     Ok(row)
 }
@@ -309,30 +268,17 @@ fn check_binding(role: Role, unit: &OrgUnitRow) -> AppResult<()> {
             "role",
             format!(
                 "a {role} is bound to a unit of kind {}, not to a {kind}",
-                role.bindable_kinds()
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                role.bindable_kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ")
             ),
         ));
     }
     if !unit.active {
-        return Err(AppError::validation(
-            "org_unit_id",
-            "the unit is deactivated",
-        ));
+        return Err(AppError::validation("org_unit_id", "the unit is deactivated"));
     }
     Ok(())
 }
 
-pub fn insert_membership(
-    conn: &mut DbConn,
-    person_id: &str,
-    role: Role,
-    unit_id: &str,
-    now: NaiveDateTime,
-) -> AppResult<MembershipRow> {
+pub fn insert_membership(conn: &mut DbConn, person_id: &str, role: Role, unit_id: &str, now: NaiveDateTime) -> AppResult<MembershipRow> {
     let existing: Option<MembershipRow> = memberships::table
         .filter(memberships::person_id.eq(person_id))
         .filter(memberships::org_unit_id.eq(unit_id))
@@ -344,10 +290,7 @@ pub fn insert_membership(
         // A membership is never duplicated: granting it again reactivates the old row.
         if !m.active {
             diesel::update(memberships::table.find(&m.id))
-                .set((
-                    memberships::active.eq(true),
-                    memberships::updated_at.eq(now),
-                ))
+                .set((memberships::active.eq(true), memberships::updated_at.eq(now)))
                 .execute(conn)?;
             m.active = true;
         }
@@ -362,9 +305,7 @@ pub fn insert_membership(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(memberships::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(memberships::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
@@ -373,29 +314,13 @@ fn unit_for_membership(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppRe
     parse_id("org_unit_id", unit_id)?;
     let unit = find_unit(conn, unit_id)?
         .filter(|u| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(u.path.clone())))
-        .ok_or_else(|| AppError::UnknownReference {
-            field: "org_unit_id".into(),
-            detail: "no such org unit in your scope".into(),
-        })?;
-    enforce(
-        actor.decide(
-            Operation::PersonManage,
-            &OrgPath::from_db(unit.path.clone()),
-        ),
-        "org unit",
-        Operation::PersonManage,
-    )?;
+        .ok_or_else(|| AppError::UnknownReference { field: "org_unit_id".into(), detail: "no such org unit in your scope".into() })?;
+    enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "org unit", Operation::PersonManage)?;
     Ok(unit)
 }
 
 /// 新增人员: an admin adds a person with a first role in his scope.
-pub fn create_person(
-    conn: &mut DbConn,
-    auth: &AuthSettings,
-    actor: &Actor,
-    input: NewPerson,
-    now: NaiveDateTime,
-) -> AppResult<PersonView> {
+pub fn create_person(conn: &mut DbConn, auth: &AuthSettings, actor: &Actor, input: NewPerson, now: NaiveDateTime) -> AppResult<PersonView> {
     conn.transaction(|conn| {
         let unit = unit_for_membership(conn, actor, &input.org_unit_id)?;
         let row = insert_person(conn, auth, &input, &unit, now)?;
@@ -416,19 +341,14 @@ pub fn update_person(
         let (mut p, _) = person_for(conn, actor, id, Operation::PersonManage)?;
         check_version(version, p.version)?;
         if let Some(name) = changes.display_name {
-            p.display_name =
-                validate_name(&name).map_err(|e| AppError::validation("display_name", e))?;
+            p.display_name = validate_name(&name).map_err(|e| AppError::validation("display_name", e))?;
         }
         if let Some(phone) = changes.phone {
             if phone.is_empty() {
                 p.phone = None;
             } else {
                 validate_mobile(&phone).map_err(|e| AppError::validation("phone", e))?;
-                let taken = people::table
-                    .filter(people::phone.eq(&phone))
-                    .filter(people::id.ne(&p.id))
-                    .count()
-                    .get_result::<i64>(conn)?;
+                let taken = people::table.filter(people::phone.eq(&phone)).filter(people::id.ne(&p.id)).count().get_result::<i64>(conn)?;
                 if taken > 0 {
                     return Err(AppError::Conflict {
                         code: "login_taken",
@@ -444,11 +364,7 @@ pub fn update_person(
         }
         bump_person(conn, &p, now)?;
         diesel::update(people::table.find(&p.id))
-            .set((
-                people::display_name.eq(&p.display_name),
-                people::phone.eq(&p.phone),
-                people::locale.eq(&p.locale),
-            ))
+            .set((people::display_name.eq(&p.display_name), people::phone.eq(&p.phone), people::locale.eq(&p.locale)))
             .execute(conn)?;
         let (p, ms) = person_for(conn, actor, id, Operation::PersonRead)?;
         Ok(view(p, &ms))
@@ -458,37 +374,18 @@ pub fn update_person(
 /// Bumps the person's version, refusing if someone else bumped it first. Called inside the
 /// transaction that then writes the change itself.
 fn bump_person(conn: &mut DbConn, p: &PersonRow, now: NaiveDateTime) -> AppResult<()> {
-    let n = diesel::update(
-        people::table
-            .find(&p.id)
-            .filter(people::version.eq(p.version)),
-    )
-    .set((
-        people::version.eq(p.version + 1),
-        people::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(people::table.find(&p.id).filter(people::version.eq(p.version)))
+        .set((people::version.eq(p.version + 1), people::updated_at.eq(now)))
+        .execute(conn)?;
     if n == 0 {
-        let current = people::table
-            .find(&p.id)
-            .select(people::version)
-            .first::<i64>(conn)?;
-        return Err(AppError::VersionConflict {
-            given: p.version,
-            current,
-        });
+        let current = people::table.find(&p.id).select(people::version).first::<i64>(conn)?;
+        return Err(AppError::VersionConflict { given: p.version, current });
     }
     Ok(())
 }
 
 /// 停用 / 启用: a disabled person's tokens stop working at once (they are revoked too).
-pub fn set_person_active(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    active: bool,
-    now: NaiveDateTime,
-) -> AppResult<PersonView> {
+pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: bool, now: NaiveDateTime) -> AppResult<PersonView> {
     conn.transaction(|conn| {
         let (p, _) = person_for(conn, actor, id, Operation::PersonManage)?;
         if !active && p.id == actor.person_id.to_string() {
@@ -497,11 +394,7 @@ pub fn set_person_active(
         if p.active != active {
             bump_person(conn, &p, now)?;
             diesel::update(people::table.find(&p.id))
-                .set((
-                    people::active.eq(active),
-                    people::failed_logins.eq(0),
-                    people::locked_until.eq(None::<NaiveDateTime>),
-                ))
+                .set((people::active.eq(active), people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
                 .execute(conn)?;
         }
         if !active {
@@ -512,18 +405,10 @@ pub fn set_person_active(
     })
 }
 
-pub fn revoke_all_sessions(
-    conn: &mut DbConn,
-    person_id: &str,
-    now: NaiveDateTime,
-) -> AppResult<usize> {
-    Ok(diesel::update(
-        sessions::table
-            .filter(sessions::person_id.eq(person_id))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set(sessions::revoked_at.eq(Some(now)))
-    .execute(conn)?)
+pub fn revoke_all_sessions(conn: &mut DbConn, person_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+    Ok(diesel::update(sessions::table.filter(sessions::person_id.eq(person_id)).filter(sessions::revoked_at.is_null()))
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(conn)?)
 }
 
 /// 重置密码: sets a new password, clears any lockout and ends the person's sessions.
@@ -541,22 +426,12 @@ pub fn reset_password(
     })
 }
 
-pub fn set_password_unchecked(
-    conn: &mut DbConn,
-    auth: &AuthSettings,
-    p: &PersonRow,
-    password: &str,
-    now: NaiveDateTime,
-) -> AppResult<()> {
+pub fn set_password_unchecked(conn: &mut DbConn, auth: &AuthSettings, p: &PersonRow, password: &str, now: NaiveDateTime) -> AppResult<()> {
     validate_password(password)?;
     let hash = hash_password(auth, password)?;
     bump_person(conn, p, now)?;
     diesel::update(people::table.find(&p.id))
-        .set((
-            people::password_hash.eq(hash),
-            people::failed_logins.eq(0),
-            people::locked_until.eq(None::<NaiveDateTime>),
-        ))
+        .set((people::password_hash.eq(hash), people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
         .execute(conn)?;
     revoke_all_sessions(conn, &p.id, now)?;
     Ok(())
@@ -580,38 +455,16 @@ pub fn add_membership(
 }
 
 /// Ends a membership (it is kept, inactive, for the record).
-pub fn end_membership(
-    conn: &mut DbConn,
-    actor: &Actor,
-    person_id: &str,
-    membership_id: &str,
-    now: NaiveDateTime,
-) -> AppResult<PersonView> {
+pub fn end_membership(conn: &mut DbConn, actor: &Actor, person_id: &str, membership_id: &str, now: NaiveDateTime) -> AppResult<PersonView> {
     conn.transaction(|conn| {
         let (p, ms) = person_for(conn, actor, person_id, Operation::PersonRead)?;
-        let (m, unit) = ms
-            .iter()
-            .find(|(m, _)| m.id == membership_id)
-            .ok_or(AppError::NotFound { what: "membership" })?;
-        enforce(
-            actor.decide(
-                Operation::PersonManage,
-                &OrgPath::from_db(unit.path.clone()),
-            ),
-            "membership",
-            Operation::PersonManage,
-        )?;
+        let (m, unit) = ms.iter().find(|(m, _)| m.id == membership_id).ok_or(AppError::NotFound { what: "membership" })?;
+        enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "membership", Operation::PersonManage)?;
         if p.id == actor.person_id.to_string() && m.role == Role::Admin.as_str() {
-            return Err(AppError::validation(
-                "membership_id",
-                "you cannot end your own admin membership",
-            ));
+            return Err(AppError::validation("membership_id", "you cannot end your own admin membership"));
         }
         diesel::update(memberships::table.find(&m.id))
-            .set((
-                memberships::active.eq(false),
-                memberships::updated_at.eq(now),
-            ))
+            .set((memberships::active.eq(false), memberships::updated_at.eq(now)))
             .execute(conn)?;
         let (p, ms) = person_for(conn, actor, person_id, Operation::PersonRead)?;
         Ok(view(p, &ms))
@@ -619,11 +472,7 @@ pub fn end_membership(
 }
 
 /// The people the actor may see: those with a membership in his scope, and himself.
-pub fn list_people(
-    conn: &mut DbConn,
-    actor: &Actor,
-    f: PeopleFilter,
-) -> AppResult<Vec<PersonView>> {
+pub fn list_people(conn: &mut DbConn, actor: &Actor, f: PeopleFilter) -> AppResult<Vec<PersonView>> {
     let limit = f.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 500"));
@@ -645,12 +494,7 @@ pub fn list_people(
     }
     if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
         let pattern = format!("%{}%", escape_like(text.trim()));
-        q = q.filter(
-            people::login
-                .like(pattern.clone())
-                .escape('\\')
-                .or(people::display_name.like(pattern).escape('\\')),
-        );
+        q = q.filter(people::login.like(pattern.clone()).escape('\\').or(people::display_name.like(pattern).escape('\\')));
     }
     if !f.include_inactive.unwrap_or(false) {
         q = q.filter(people::active.eq(true));
@@ -658,26 +502,15 @@ pub fn list_people(
     if let Some(after) = f.after {
         q = q.filter(people::login.gt(after));
     }
-    let rows: Vec<PersonRow> = q
-        .order(people::login.asc())
-        .limit(limit)
-        .select(PersonRow::as_select())
-        .load(conn)?;
+    let rows: Vec<PersonRow> = q.order(people::login.asc()).limit(limit).select(PersonRow::as_select()).load(conn)?;
     let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
     let ms = memberships_of(conn, &ids)?;
     Ok(rows.into_iter().map(|p| view(p, &ms)).collect())
 }
 
-pub fn find_person_by_login(
-    conn: &mut DbConn,
-    login_or_phone: &str,
-) -> AppResult<Option<PersonRow>> {
+pub fn find_person_by_login(conn: &mut DbConn, login_or_phone: &str) -> AppResult<Option<PersonRow>> {
     Ok(people::table
-        .filter(
-            people::login
-                .eq(login_or_phone)
-                .or(people::phone.eq(login_or_phone)),
-        )
+        .filter(people::login.eq(login_or_phone).or(people::phone.eq(login_or_phone)))
         .select(PersonRow::as_select())
         .first(conn)
         .optional()?)

@@ -41,15 +41,9 @@ impl HouseholdKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Ordinary,
-            Self::ElderlyAlone,
-            Self::PartyMemberHousehold,
-            Self::Disabled,
-            Self::LowIncome,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [Self::Ordinary, Self::ElderlyAlone, Self::PartyMemberHousehold, Self::Disabled, Self::LowIncome]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -119,12 +113,7 @@ fn view(r: ResidentRow, building: &OrgUnitRow) -> ResidentView {
     }
 }
 
-fn resident_for(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    op: Operation,
-) -> AppResult<(ResidentRow, OrgUnitRow)> {
+fn resident_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<(ResidentRow, OrgUnitRow)> {
     if id.parse::<Id>().is_err() {
         return Err(AppError::NotFound { what: "resident" });
     }
@@ -136,11 +125,7 @@ fn resident_for(
         .first(conn)
         .optional()?;
     let (r, b) = found.ok_or(AppError::NotFound { what: "resident" })?;
-    enforce(
-        actor.decide(op, &OrgPath::from_db(b.path.clone())),
-        "resident",
-        op,
-    )?;
+    enforce(actor.decide(op, &OrgPath::from_db(b.path.clone())), "resident", op)?;
     Ok((r, b))
 }
 
@@ -151,12 +136,7 @@ pub fn get_resident(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Res
 
 /// 查看完整信息: returns the unmasked phone and ID number and records who looked, in which role,
 /// when, and at which record.
-pub fn reveal_resident(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    now: NaiveDateTime,
-) -> AppResult<RevealedResident> {
+pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<RevealedResident> {
     conn.transaction(|conn| {
         let (r, b) = resident_for(conn, actor, id, Operation::ResidentReveal)?;
         let path = OrgPath::from_db(b.path.clone());
@@ -183,12 +163,7 @@ pub fn reveal_resident(
                 at: now,
             })
             .execute(conn)?;
-        Ok(RevealedResident {
-            id: r.id,
-            phone: r.phone,
-            id_number: r.id_number,
-            revealed_at: now,
-        })
+        Ok(RevealedResident { id: r.id, phone: r.phone, id_number: r.id_number, revealed_at: now })
     })
 }
 
@@ -213,28 +188,14 @@ pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|x| RevealRecord {
-            person_id: x.person_id,
-            role: x.role,
-            org_unit_id: x.org_unit_id,
-            fields: x.fields,
-            at: x.at,
-        })
+        .map(|x| RevealRecord { person_id: x.person_id, role: x.role, org_unit_id: x.org_unit_id, fields: x.fields, at: x.at })
         .collect())
 }
 
 /// Inserts a resident after checking his data. No scope check: callers decide.
-pub fn insert_resident(
-    conn: &mut DbConn,
-    input: &NewResident,
-    building: &OrgUnitRow,
-    now: NaiveDateTime,
-) -> AppResult<ResidentRow> {
+pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUnitRow, now: NaiveDateTime) -> AppResult<ResidentRow> {
     if building.kind != OrgKind::Building.as_str() || !building.active {
-        return Err(AppError::validation(
-            "building_id",
-            "residents live in an active building (楼栋)",
-        ));
+        return Err(AppError::validation("building_id", "residents live in an active building (楼栋)"));
     }
     let name = validate_name(&input.name).map_err(|e| AppError::validation("name", e))?;
     if let Some(p) = &input.phone {
@@ -246,10 +207,7 @@ pub fn insert_resident(
     let unit_no = input.unit_no.trim();
     let room = input.room.trim();
     if unit_no.is_empty() || unit_no.len() > 10 || room.is_empty() || room.len() > 10 {
-        return Err(AppError::validation(
-            "room",
-            "unit_no and room are required, at most 10 characters each",
-        ));
+        return Err(AppError::validation("room", "unit_no and room are required, at most 10 characters each"));
     }
     let row = ResidentRow {
         id: Id::new().to_string(),
@@ -265,45 +223,24 @@ pub fn insert_resident(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(residents::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(residents::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
-pub fn create_resident(
-    conn: &mut DbConn,
-    actor: &Actor,
-    input: NewResident,
-    now: NaiveDateTime,
-) -> AppResult<ResidentView> {
+pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now: NaiveDateTime) -> AppResult<ResidentView> {
     conn.transaction(|conn| {
         parse_id("building_id", &input.building_id)?;
         let building = find_unit(conn, &input.building_id)?
             .filter(|b| actor.may(Operation::ResidentRead, &OrgPath::from_db(b.path.clone())))
-            .ok_or_else(|| AppError::UnknownReference {
-                field: "building_id".into(),
-                detail: "no such building in your scope".into(),
-            })?;
-        enforce(
-            actor.decide(
-                Operation::ResidentManage,
-                &OrgPath::from_db(building.path.clone()),
-            ),
-            "org unit",
-            Operation::ResidentManage,
-        )?;
+            .ok_or_else(|| AppError::UnknownReference { field: "building_id".into(), detail: "no such building in your scope".into() })?;
+        enforce(actor.decide(Operation::ResidentManage, &OrgPath::from_db(building.path.clone())), "org unit", Operation::ResidentManage)?;
         let row = insert_resident(conn, &input, &building, now)?;
         Ok(view(row, &building))
     })
 }
 
 /// The residents in the actor's scope, masked.
-pub fn list_residents(
-    conn: &mut DbConn,
-    actor: &Actor,
-    f: ResidentFilter,
-) -> AppResult<Vec<ResidentView>> {
+pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> AppResult<Vec<ResidentView>> {
     let limit = f.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 500"));
@@ -318,9 +255,7 @@ pub fn list_residents(
         match find_unit(conn, &within)? {
             Some(u) => {
                 let p = OrgPath::from_db(u.path);
-                q = q
-                    .filter(org_units::path.ge(p.as_str().to_string()))
-                    .filter(org_units::path.lt(p.subtree_upper_bound()));
+                q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound()));
             }
             None => return Ok(vec![]),
         }
@@ -330,20 +265,12 @@ pub fn list_residents(
     }
     if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
         let pattern = format!("%{}%", escape_like(text.trim()));
-        q = q.filter(
-            residents::name
-                .like(pattern.clone())
-                .escape('\\')
-                .or(residents::room.like(pattern).escape('\\')),
-        );
+        q = q.filter(residents::name.like(pattern.clone()).escape('\\').or(residents::room.like(pattern).escape('\\')));
     }
     if let Some(after) = f.after {
         q = q.filter(residents::id.gt(after));
     }
-    let rows: Vec<(ResidentRow, OrgUnitRow)> = q
-        .order(residents::id)
-        .limit(limit)
-        .select((ResidentRow::as_select(), OrgUnitRow::as_select()))
-        .load(conn)?;
+    let rows: Vec<(ResidentRow, OrgUnitRow)> =
+        q.order(residents::id).limit(limit).select((ResidentRow::as_select(), OrgUnitRow::as_select())).load(conn)?;
     Ok(rows.into_iter().map(|(r, b)| view(r, &b)).collect())
 }

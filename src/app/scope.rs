@@ -28,16 +28,15 @@ pub fn paths_in<QS: 'static>(roots: Vec<OrgPath>) -> BoolExpr<QS>
 where
     org_units::path: SelectableExpression<QS> + AppearsOnTable<QS>,
 {
-    let mut expr: BoolExpr<QS> = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
-    for root in roots {
+    // No constant-false seed: a leading `1 = 0 OR` keeps SQLite from using the path index.
+    let mut terms = roots.into_iter().map(|root| -> BoolExpr<QS> {
         let upper = root.subtree_upper_bound();
-        expr = Box::new(
-            expr.or(org_units::path
-                .ge(root.as_str().to_string())
-                .and(org_units::path.lt(upper))),
-        );
+        Box::new(org_units::path.ge(root.as_str().to_string()).and(org_units::path.lt(upper)))
+    });
+    match terms.next() {
+        None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
+        Some(first) => terms.fold(first, |acc, t| Box::new(acc.or(t))),
     }
-    expr
 }
 
 /// Turns a decision into the error the API reports.
@@ -47,11 +46,7 @@ pub fn enforce(decision: Decision, what: &'static str, op: Operation) -> AppResu
         Decision::Forbidden => Err(AppError::forbidden(format!(
             "{} requires one of the roles {} over this {what}",
             op.as_str(),
-            op.roles()
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            op.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
         ))),
         Decision::Hidden => Err(AppError::NotFound { what }),
     }

@@ -10,19 +10,14 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::db::models::{
-    AssignmentRow, AuditEventRow, CategoryRow, ExtensionRow, OrgUnitRow, PiiRevealRow, TicketRow,
-};
-use crate::db::schema::{
-    categories, org_units, pii_reveals, ticket_assignments, ticket_extensions, tickets,
-};
+use crate::db::models::{AssignmentRow, AuditEventRow, CategoryRow, ExtensionRow, OrgUnitRow, PiiRevealRow, TicketRow};
+use crate::db::schema::{categories, org_units, pii_reveals, ticket_assignments, ticket_extensions, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::pii::{mask_phone, validate_mobile};
 use crate::domain::sla::{default_limit, stage_of, Stage};
 use crate::domain::workflow::{
-    actions_in, allowed_for, authorize, can_see, own_parts, reopened_state, ActionKind,
-    AssignmentState, Channel, DepartmentPart, Level, Refusal, ReturnReason, Satisfaction,
-    TicketPlace, TicketState, WhistleType,
+    actions_in, allowed_for, authorize, can_see, own_parts, reopened_state, ActionKind, AssignmentState, Channel, DepartmentPart, Level,
+    Refusal, ReturnReason, Satisfaction, TicketPlace, TicketState, WhistleType,
 };
 use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath, Role};
 
@@ -378,12 +373,7 @@ fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
     if id.parse::<Id>().is_err() {
         return Ok(None);
     }
-    let Some(row) = tickets::table
-        .find(id)
-        .select(TicketRow::as_select())
-        .first(conn)
-        .optional()?
-    else {
+    let Some(row) = tickets::table.find(id).select(TicketRow::as_select()).first(conn).optional()? else {
         return Ok(None);
     };
     let parts: Vec<AssignmentRow> = ticket_assignments::table
@@ -391,11 +381,7 @@ fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
         .order(ticket_assignments::dispatched_at)
         .select(AssignmentRow::as_select())
         .load(conn)?;
-    Ok(Some(Loaded {
-        place: place_of(&row),
-        row,
-        parts,
-    }))
+    Ok(Some(Loaded { place: place_of(&row), row, parts }))
 }
 
 /// Loads a ticket the actor can see, or reports it missing (the same answer either way).
@@ -409,37 +395,45 @@ fn load_visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Loaded>
 
 type BoolExpr = Box<dyn BoxableExpression<tickets::table, Db, SqlType = diesel::sql_types::Bool>>;
 
+/// ORs the terms together; no term matches nothing. (No constant-false seed: a leading `1 = 0 OR`
+/// keeps SQLite from using an index for the terms.)
+fn any_of(terms: Vec<BoolExpr>) -> BoolExpr {
+    let mut it = terms.into_iter();
+    match it.next() {
+        None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
+        Some(first) => it.fold(first, |acc, t| Box::new(acc.or(t))),
+    }
+}
+
 /// Tickets the actor can see: by place for residential roles and supervisors, and by whistle for
 /// department liaisons. One filter, evaluated in the database.
 fn tickets_in_scope(actor: &Actor) -> BoolExpr {
-    let mut expr: BoolExpr = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
-    let by_place: Vec<OrgPath> = {
-        let mut a = actor.clone();
-        a.grants.retain(|g| {
-            matches!(
-                g.role,
-                Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor
-            )
-        });
-        a.scope_roots(Operation::TicketRead)
-    };
-    for root in by_place {
-        expr = Box::new(
-            expr.or(tickets::place_path
-                .ge(root.as_str().to_string())
-                .and(tickets::place_path.lt(root.subtree_upper_bound()))),
-        );
-    }
-    let departments: Vec<String> = actor
-        .grants
+    let mut residential = actor.clone();
+    residential.grants.retain(|g| matches!(g.role, Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor));
+    let roots = residential.scope_roots(Operation::TicketRead);
+    let mut terms: Vec<BoolExpr> = roots
         .iter()
-        .filter(|g| g.role == Role::DepartmentLiaison)
-        .map(|g| g.org_unit_id.to_string())
+        .filter_map(|root| residential.grants.iter().find(|g| &g.org_path == root))
+        .map(|g| place_within(g.org_kind, &g.org_unit_id.to_string(), &g.org_path))
         .collect();
+    let departments: Vec<String> =
+        actor.grants.iter().filter(|g| g.role == Role::DepartmentLiaison).map(|g| g.org_unit_id.to_string()).collect();
     if !departments.is_empty() {
-        expr = Box::new(expr.or(assigned_to(&departments, None)));
+        terms.push(assigned_to(&departments, None));
     }
-    expr
+    any_of(terms)
+}
+
+/// Tickets whose place lies in the subtree of a unit. A building, compound or community is an
+/// equality on its own column, so that "the latest tickets here" is an ordered index scan that stops
+/// after one page; wider units (street and up) match most tickets anyway and use the path range.
+fn place_within(kind: OrgKind, id: &str, path: &OrgPath) -> BoolExpr {
+    match kind {
+        OrgKind::Building => Box::new(tickets::place_id.eq(id.to_string())),
+        OrgKind::Compound => Box::new(tickets::compound_id.eq(id.to_string())),
+        OrgKind::Community => Box::new(tickets::community_id.eq(id.to_string())),
+        _ => Box::new(tickets::place_path.ge(path.as_str().to_string()).and(tickets::place_path.lt(path.subtree_upper_bound()))),
+    }
 }
 
 /// `tickets.id IN (SELECT ticket_id FROM ticket_assignments WHERE department_id = ? [AND state IN (…)])`
@@ -447,26 +441,23 @@ fn tickets_in_scope(actor: &Actor) -> BoolExpr {
 /// sub-select. The states are our own constants; the department ids are bound, never spliced.
 fn assigned_to(departments: &[String], states: Option<&[AssignmentState]>) -> BoolExpr {
     let state_sql = match states {
-        Some(states) => format!(
-            " AND state IN ({}))",
-            states
-                .iter()
-                .map(|s| format!("'{}'", s.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(states) => format!(" AND state IN ({}))", states.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")),
         None => ")".to_string(),
     };
-    let mut expr: BoolExpr = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
-    for d in departments {
-        let one = diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "tickets.id IN (SELECT ticket_id FROM ticket_assignments WHERE department_id = ",
-        )
-        .bind::<diesel::sql_types::Text, _>(d.clone())
-        .sql(&state_sql);
-        expr = Box::new(expr.or(one));
-    }
-    expr
+    any_of(
+        departments
+            .iter()
+            .map(|d| -> BoolExpr {
+                Box::new(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "tickets.id IN (SELECT ticket_id FROM ticket_assignments WHERE department_id = ",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(d.clone())
+                    .sql(&state_sql),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Tickets with a part waiting for the whistling level: a return or an extension request.
@@ -505,18 +496,11 @@ fn is_overdue(state: TicketState, due: Option<NaiveDateTime>, now: NaiveDateTime
 fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> AppResult<TicketView> {
     let r = &t.row;
     let state = t.state()?;
-    let cat: CategoryRow = categories::table
-        .find(&r.category_id)
-        .select(CategoryRow::as_select())
-        .first(conn)?;
+    let cat: CategoryRow = categories::table.find(&r.category_id).select(CategoryRow::as_select()).first(conn)?;
     let mut unit_ids: Vec<String> = t.parts.iter().map(|p| p.department_id.clone()).collect();
     unit_ids.push(r.place_id.clone());
-    let names: HashMap<String, String> = org_units::table
-        .filter(org_units::id.eq_any(&unit_ids))
-        .select((org_units::id, org_units::name))
-        .load(conn)?
-        .into_iter()
-        .collect();
+    let names: HashMap<String, String> =
+        org_units::table.filter(org_units::id.eq_any(&unit_ids)).select((org_units::id, org_units::name)).load(conn)?.into_iter().collect();
     let extensions: Vec<ExtensionRow> = ticket_extensions::table
         .filter(ticket_extensions::ticket_id.eq(&r.id))
         .order(ticket_extensions::requested_at)
@@ -528,11 +512,7 @@ fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> App
         category_id: cat.id,
         category_code: cat.code,
         category_name_zh: cat.name_zh,
-        urgency: if r.urgency == "urgent" {
-            Urgency::Urgent
-        } else {
-            Urgency::Normal
-        },
+        urgency: if r.urgency == "urgent" { Urgency::Urgent } else { Urgency::Normal },
         title: r.title.clone(),
         description: r.description.clone(),
         place_id: r.place_id.clone(),
@@ -587,11 +567,7 @@ fn summary(r: TicketRow, now: NaiveDateTime) -> TicketSummary {
         id: r.id,
         number: r.number,
         category_id: r.category_id,
-        urgency: if r.urgency == "urgent" {
-            Urgency::Urgent
-        } else {
-            Urgency::Normal
-        },
+        urgency: if r.urgency == "urgent" { Urgency::Urgent } else { Urgency::Normal },
         title: r.title,
         place_id: r.place_id,
         state,
@@ -611,10 +587,7 @@ fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
         return Err(AppError::validation(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(AppError::validation(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(AppError::validation(field, format!("must be at most {max} characters")));
     }
     Ok(v.to_string())
 }
@@ -628,19 +601,12 @@ fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Option
 
 /// The grant an actor files under for a place: the narrowest residential grant that covers it.
 fn filing_grant<'a>(actor: &'a Actor, place: &OrgPath) -> Option<&'a Grant> {
-    actor
-        .grants
-        .iter()
-        .filter(|g| g.role.allows(Operation::TicketFile) && g.org_path.contains(place))
-        .max_by_key(|g| g.org_path.depth())
+    actor.grants.iter().filter(|g| g.role.allows(Operation::TicketFile) && g.org_path.contains(place)).max_by_key(|g| g.org_path.depth())
 }
 
 /// The day a ticket number belongs to, in China's time zone.
 pub fn number_day(now: NaiveDateTime) -> String {
-    now.and_utc()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y%m%d")
-        .to_string()
+    now.and_utc().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y%m%d").to_string()
 }
 
 /// A checked filing with its number taken, ready to insert.
@@ -651,12 +617,7 @@ pub struct PreparedFiling {
 }
 
 /// 登记: files a ticket at the compound of its place.
-pub fn file_ticket(
-    conn: &mut DbConn,
-    actor: &Actor,
-    input: NewTicket,
-    now: NaiveDateTime,
-) -> AppResult<TicketView> {
+pub fn file_ticket(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<TicketView> {
     let prepared = prepare_filing(conn, actor, input, now)?;
     insert_filing(conn, actor, prepared, now)
 }
@@ -664,12 +625,7 @@ pub fn file_ticket(
 /// Checks a filing and takes its number. The number comes from its own short statement, outside
 /// the filing's transaction, so that the per-day counter row is never held until a commit: a
 /// filing that fails afterwards leaves a gap in the day's numbers, as any sequence would.
-pub fn prepare_filing(
-    conn: &mut DbConn,
-    actor: &Actor,
-    input: NewTicket,
-    now: NaiveDateTime,
-) -> AppResult<PreparedFiling> {
+pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<PreparedFiling> {
     let title = text("title", &input.title, 100)?;
     let description = text("description", &input.description, 4000)?;
     let address = opt_text("address", &input.address, 200)?;
@@ -679,62 +635,32 @@ pub fn prepare_filing(
         validate_mobile(p).map_err(|e| AppError::validation("resident_phone", e))?;
     }
     if input.anonymous && (resident_name.is_some() || resident_phone.is_some()) {
-        return Err(AppError::validation(
-            "anonymous",
-            "an anonymous request carries no resident name or phone",
-        ));
+        return Err(AppError::validation("anonymous", "an anonymous request carries no resident name or phone"));
     }
     if !input.anonymous && resident_name.is_none() && resident_phone.is_none() {
-        return Err(AppError::validation(
-            "resident_name",
-            "give the resident's name or phone, or set anonymous: true",
-        ));
+        return Err(AppError::validation("resident_name", "give the resident's name or phone, or set anonymous: true"));
     }
-    for (field, v, lim) in [
-        ("latitude", input.latitude, 90.0),
-        ("longitude", input.longitude, 180.0),
-    ] {
+    for (field, v, lim) in [("latitude", input.latitude, 90.0), ("longitude", input.longitude, 180.0)] {
         if v.is_some_and(|x| !x.is_finite() || x.abs() > lim) {
-            return Err(AppError::validation(
-                field,
-                format!("must be between -{lim} and {lim}"),
-            ));
+            return Err(AppError::validation(field, format!("must be between -{lim} and {lim}")));
         }
     }
     let place_id = match (&input.building_id, &input.compound_id) {
         (Some(b), None) => parse_id("building_id", b).map(|_| b.clone())?,
         (None, Some(c)) => parse_id("compound_id", c).map(|_| c.clone())?,
-        _ => {
-            return Err(AppError::validation(
-                "building_id",
-                "give exactly one of building_id or compound_id",
-            ))
-        }
+        _ => return Err(AppError::validation("building_id", "give exactly one of building_id or compound_id")),
     };
-    let place_field = if input.building_id.is_some() {
-        "building_id"
-    } else {
-        "compound_id"
-    };
-    let unknown_place = || AppError::UnknownReference {
-        field: place_field.into(),
-        detail: "no such building or compound in your scope".into(),
-    };
+    let place_field = if input.building_id.is_some() { "building_id" } else { "compound_id" };
+    let unknown_place =
+        || AppError::UnknownReference { field: place_field.into(), detail: "no such building or compound in your scope".into() };
     let place: OrgUnitRow = find_unit(conn, &place_id)?.ok_or_else(unknown_place)?;
     let place_path = OrgPath::from_db(place.path.clone());
     if !actor.may(Operation::TicketRead, &place_path) {
         return Err(unknown_place());
     }
-    let want_kind = if input.building_id.is_some() {
-        OrgKind::Building
-    } else {
-        OrgKind::Compound
-    };
+    let want_kind = if input.building_id.is_some() { OrgKind::Building } else { OrgKind::Compound };
     if place.kind != want_kind.as_str() || !place.active {
-        return Err(AppError::validation(
-            place_field,
-            format!("must name an active {want_kind}"),
-        ));
+        return Err(AppError::validation(place_field, format!("must name an active {want_kind}")));
     }
     let Some(grant) = filing_grant(actor, &place_path).cloned() else {
         return Err(AppError::forbidden("only a grid worker, branch secretary or community staff of this grid files tickets for it"));
@@ -745,10 +671,7 @@ pub fn prepare_filing(
     } else {
         place.clone()
     };
-    let community_id = compound
-        .parent_id
-        .clone()
-        .ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
+    let community_id = compound.parent_id.clone().ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
     parse_id("category_id", &input.category_id)?;
     let cat: CategoryRow = categories::table
         .find(&input.category_id)
@@ -760,15 +683,8 @@ pub fn prepare_filing(
             field: "category_id".into(),
             detail: "no such active category in the catalogue".into(),
         })?;
-    if !cat
-        .urgencies
-        .split(',')
-        .any(|u| u == input.urgency.as_str())
-    {
-        return Err(AppError::validation(
-            "urgency",
-            format!("category {} allows only: {}", cat.code, cat.urgencies),
-        ));
+    if !cat.urgencies.split(',').any(|u| u == input.urgency.as_str()) {
+        return Err(AppError::validation("urgency", format!("category {} allows only: {}", cat.code, cat.urgencies)));
     }
     if let Some(v) = &input.visit_log_id {
         parse_id("visit_log_id", v)?;
@@ -809,29 +725,14 @@ pub fn prepare_filing(
         updated_at: now,
         closed_at: None,
     };
-    Ok(PreparedFiling {
-        row,
-        grant,
-        category_code: cat.code,
-    })
+    Ok(PreparedFiling { row, grant, category_code: cat.code })
 }
 
 /// Inserts a prepared filing with its audit event, in one transaction.
-pub fn insert_filing(
-    conn: &mut DbConn,
-    actor: &Actor,
-    p: PreparedFiling,
-    now: NaiveDateTime,
-) -> AppResult<TicketView> {
-    let PreparedFiling {
-        row,
-        grant,
-        category_code,
-    } = p;
+pub fn insert_filing(conn: &mut DbConn, actor: &Actor, p: PreparedFiling, now: NaiveDateTime) -> AppResult<TicketView> {
+    let PreparedFiling { row, grant, category_code } = p;
     conn.transaction(|conn| {
-        diesel::insert_into(tickets::table)
-            .values(&row)
-            .execute(conn)?;
+        diesel::insert_into(tickets::table).values(&row).execute(conn)?;
         let changes = json!({
             "number": [null, row.number],
             "category": [null, category_code],
@@ -857,11 +758,7 @@ pub fn insert_filing(
             },
             now,
         )?;
-        let t = Loaded {
-            place: place_of(&row),
-            row,
-            parts: vec![],
-        };
+        let t = Loaded { place: place_of(&row), row, parts: vec![] };
         view(conn, actor, &t, now)
     })
 }
@@ -875,35 +772,20 @@ fn refusal(e: Refusal, action: ActionKind, state: TicketState) -> AppError {
         Refusal::WrongState => AppError::IllegalAction {
             action: action.as_str().into(),
             state: state.as_str().into(),
-            allowed: actions_in(state)
-                .iter()
-                .map(|a| a.as_str().to_string())
-                .collect(),
+            allowed: actions_in(state).iter().map(|a| a.as_str().to_string()).collect(),
         },
     }
 }
 
 /// The grant the actor acts under for this action, for the audit event.
-fn acting_grant<'a>(
-    actor: &'a Actor,
-    kind: ActionKind,
-    state: TicketState,
-    t: &Loaded,
-) -> Option<&'a Grant> {
+fn acting_grant<'a>(actor: &'a Actor, kind: ActionKind, state: TicketState, t: &Loaded) -> Option<&'a Grant> {
     use crate::domain::workflow::{rule, Taker};
-    let role_at = |role: Role, at: &OrgPath| {
+    let role_at = |role: Role, at: &OrgPath| actor.grants.iter().find(|g| g.role == role && g.org_path.contains(at));
+    let dept = || {
         actor
             .grants
             .iter()
-            .find(|g| g.role == role && g.org_path.contains(at))
-    };
-    let dept = || {
-        actor.grants.iter().find(|g| {
-            g.role == Role::DepartmentLiaison
-                && t.parts
-                    .iter()
-                    .any(|p| p.department_id == g.org_unit_id.to_string())
-        })
+            .find(|g| g.role == Role::DepartmentLiaison && t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string()))
     };
     match rule(kind).taker {
         Taker::Compound => role_at(Role::BranchSecretary, &t.place.compound),
@@ -914,23 +796,15 @@ fn acting_grant<'a>(
             Some(Level::Compound) => role_at(Role::BranchSecretary, &t.place.compound),
             Some(Level::Community) => role_at(Role::CommunityStaff, &t.place.community),
             Some(Level::Department) => dept(),
-            None => role_at(Role::BranchSecretary, &t.place.compound)
-                .or_else(|| role_at(Role::CommunityStaff, &t.place.community)),
+            None => role_at(Role::BranchSecretary, &t.place.compound).or_else(|| role_at(Role::CommunityStaff, &t.place.community)),
         },
     }
 }
 
 /// The caller's own live part on the ticket, chosen by `department_id` when he speaks for several.
-fn own_part<'a>(
-    actor: &Actor,
-    t: &'a Loaded,
-    department_id: &Option<String>,
-) -> AppResult<&'a AssignmentRow> {
+fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) -> AppResult<&'a AssignmentRow> {
     let parts = t.domain_parts();
-    let mine: Vec<String> = own_parts(actor, &parts)
-        .iter()
-        .map(|p| p.department_id.to_string())
-        .collect();
+    let mine: Vec<String> = own_parts(actor, &parts).iter().map(|p| p.department_id.to_string()).collect();
     let candidates: Vec<&AssignmentRow> = t
         .parts
         .iter()
@@ -939,14 +813,8 @@ fn own_part<'a>(
         .collect();
     match candidates.as_slice() {
         [one] => Ok(one),
-        [] => Err(AppError::validation(
-            "department_id",
-            "none of your departments has a live part on this ticket",
-        )),
-        _ => Err(AppError::validation(
-            "department_id",
-            "you speak for several departments on this ticket: name one",
-        )),
+        [] => Err(AppError::validation("department_id", "none of your departments has a live part on this ticket")),
+        _ => Err(AppError::validation("department_id", "you speak for several departments on this ticket: name one")),
     }
 }
 
@@ -957,50 +825,27 @@ fn part_state(p: &AssignmentRow) -> AssignmentState {
 fn wrong_part_state(p: &AssignmentRow, action: ActionKind, needs: &str) -> AppError {
     AppError::Conflict {
         code: "illegal_part_state",
-        detail: format!(
-            "{} needs the department's part to be {needs}, but it is {}",
-            action.as_str(),
-            p.state
-        ),
+        detail: format!("{} needs the department's part to be {needs}, but it is {}", action.as_str(), p.state),
     }
 }
 
 /// A department that this ticket's community may whistle: an active department hanging off one
 /// of the community's ancestors (the street, district or city it belongs to).
-fn whistleable_department(
-    conn: &mut DbConn,
-    t: &Loaded,
-    field: &str,
-    id: &str,
-) -> AppResult<OrgUnitRow> {
+fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) -> AppResult<OrgUnitRow> {
     parse_id(field, id)?;
-    let unknown = || AppError::UnknownReference {
-        field: field.into(),
-        detail: "no such department serving this community".into(),
-    };
+    let unknown = || AppError::UnknownReference { field: field.into(), detail: "no such department serving this community".into() };
     let d = find_unit(conn, id)?.ok_or_else(unknown)?;
     if d.kind != OrgKind::Department.as_str() || !d.active {
         return Err(unknown());
     }
-    let parent = d
-        .parent_id
-        .as_deref()
-        .and_then(|p| find_unit(conn, p).transpose())
-        .transpose()?
-        .ok_or_else(unknown)?;
+    let parent = d.parent_id.as_deref().and_then(|p| find_unit(conn, p).transpose()).transpose()?.ok_or_else(unknown)?;
     if !OrgPath::from_db(parent.path).contains(&t.place.community) {
         return Err(unknown());
     }
     Ok(d)
 }
 
-fn new_part(
-    ticket_id: &str,
-    department_id: &str,
-    lead: bool,
-    urgent: bool,
-    now: NaiveDateTime,
-) -> AssignmentRow {
+fn new_part(ticket_id: &str, department_id: &str, lead: bool, urgent: bool, now: NaiveDateTime) -> AssignmentRow {
     AssignmentRow {
         id: Id::new().to_string(),
         ticket_id: ticket_id.into(),
@@ -1095,9 +940,9 @@ pub fn act(
                 if original == t.row.id {
                     return Err(AppError::validation("duplicate_of", "a ticket cannot duplicate itself"));
                 }
-                let o = load(conn, &original)?
-                    .filter(|o| can_see(actor, &o.place, &o.domain_parts()))
-                    .ok_or_else(|| AppError::UnknownReference { field: "duplicate_of".into(), detail: "no such ticket in your scope".into() })?;
+                let o = load(conn, &original)?.filter(|o| can_see(actor, &o.place, &o.domain_parts())).ok_or_else(|| {
+                    AppError::UnknownReference { field: "duplicate_of".into(), detail: "no such ticket in your scope".into() }
+                })?;
                 // Point at the original, never at another duplicate.
                 let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
                 c.to = TicketState::Duplicate;
@@ -1137,7 +982,10 @@ pub fn act(
             R::AddDepartment { department_id, reason } => {
                 let dept = whistleable_department(conn, &t, "department_id", &department_id)?;
                 if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
-                    return Err(AppError::Conflict { code: "already_whistled", detail: "that department already has a live part on this ticket".into() });
+                    return Err(AppError::Conflict {
+                        code: "already_whistled",
+                        detail: "that department already has a live part on this ticket".into(),
+                    });
                 }
                 let p = new_part(&t.row.id, &dept.id, false, urgent, now);
                 diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
@@ -1151,9 +999,15 @@ pub fn act(
                     .parts
                     .iter_mut()
                     .find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str())
-                    .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: "no live part of that department on this ticket".into() })?;
+                    .ok_or_else(|| AppError::UnknownReference {
+                        field: "department_id".into(),
+                        detail: "no live part of that department on this ticket".into(),
+                    })?;
                 if p.lead {
-                    return Err(AppError::validation("department_id", "the lead department cannot be removed; rule on its return to replace it"));
+                    return Err(AppError::validation(
+                        "department_id",
+                        "the lead department cannot be removed; rule on its return to replace it",
+                    ));
                 }
                 c.note("department_removed", &p.state, AssignmentState::Removed.as_str());
                 p.state = AssignmentState::Removed.as_str().into();
@@ -1179,7 +1033,10 @@ pub fn act(
                     return Err(wrong_part_state(&p, kind, "dispatched or acknowledged"));
                 }
                 if p.overruled {
-                    return Err(AppError::Conflict { code: "return_overruled", detail: "the community overruled this department's return; it must take the case".into() });
+                    return Err(AppError::Conflict {
+                        code: "return_overruled",
+                        detail: "the community overruled this department's return; it must take the case".into(),
+                    });
                 }
                 c.reason = Some(required("note", &note)?);
                 c.note("department", Value::Null, &p.department_id);
@@ -1206,7 +1063,10 @@ pub fn act(
                     .count()
                     .get_result(conn)?;
                 if pending > 0 {
-                    return Err(AppError::Conflict { code: "extension_pending", detail: "an extension request of this department is already waiting".into() });
+                    return Err(AppError::Conflict {
+                        code: "extension_pending",
+                        detail: "an extension request of this department is already waiting".into(),
+                    });
                 }
                 c.reason = Some(required("reason", &reason)?);
                 let e = ExtensionRow {
@@ -1223,7 +1083,11 @@ pub fn act(
                     requested_at: now,
                 };
                 diesel::insert_into(ticket_extensions::table).values(&e).execute(conn)?;
-                c.note("extension_requested", Value::Null, json!({"extension_id": e.id, "department": p.department_id, "proposed_due_at": proposed}));
+                c.note(
+                    "extension_requested",
+                    Value::Null,
+                    json!({"extension_id": e.id, "department": p.department_id, "proposed_due_at": proposed}),
+                );
             }
             R::AddProgress { department_id, note } => {
                 let p = own_part(actor, &t, &department_id)?;
@@ -1250,11 +1114,15 @@ pub fn act(
                 set_part(conn, &p)?;
             }
             R::MarkSolved { resolution: how } => {
-                let level = crate::domain::workflow::handling_level(state).ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
+                let level = crate::domain::workflow::handling_level(state)
+                    .ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
                 if level == Level::Department {
                     let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
                     if !lead.is_some_and(|p| part_state(p) == AssignmentState::Acknowledged) {
-                        return Err(AppError::Conflict { code: "illegal_part_state", detail: "the lead department must acknowledge the case before solving it".into() });
+                        return Err(AppError::Conflict {
+                            code: "illegal_part_state",
+                            detail: "the lead department must acknowledge the case before solving it".into(),
+                        });
                     }
                 }
                 let how = required("resolution", &how)?;
@@ -1270,7 +1138,10 @@ pub fn act(
                     .parts
                     .iter()
                     .position(|p| p.department_id == department_id && p.state == AssignmentState::Returned.as_str())
-                    .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: "that department has no return waiting on this ticket".into() })?;
+                    .ok_or_else(|| AppError::UnknownReference {
+                        field: "department_id".into(),
+                        detail: "that department has no return waiting on this ticket".into(),
+                    })?;
                 let mut p = t.parts[idx].clone();
                 c.note("department", Value::Null, &p.department_id);
                 c.note("ruling", Value::Null, json!(decision));
@@ -1286,7 +1157,10 @@ pub fn act(
                     ReturnRuling::Accept => {
                         let was_lead = p.lead;
                         if was_lead && new_department_id.is_none() {
-                            return Err(AppError::validation("new_department_id", "the lead department returned the case: name the department that takes over"));
+                            return Err(AppError::validation(
+                                "new_department_id",
+                                "the lead department returned the case: name the department that takes over",
+                            ));
                         }
                         c.note("part_state", &p.state, AssignmentState::Removed.as_str());
                         p.state = AssignmentState::Removed.as_str().into();
@@ -1296,7 +1170,10 @@ pub fn act(
                         if let Some(new_id) = new_department_id {
                             let dept = whistleable_department(conn, &t, "new_department_id", &new_id)?;
                             if t.parts.iter().any(|q| q.department_id == dept.id && q.state != AssignmentState::Removed.as_str()) {
-                                return Err(AppError::Conflict { code: "already_whistled", detail: "that department already has a live part on this ticket".into() });
+                                return Err(AppError::Conflict {
+                                    code: "already_whistled",
+                                    detail: "that department already has a live part on this ticket".into(),
+                                });
                             }
                             let np = new_part(&t.row.id, &dept.id, was_lead, urgent, now);
                             diesel::insert_into(ticket_assignments::table).values(&np).execute(conn)?;
@@ -1314,7 +1191,10 @@ pub fn act(
                     .select(ExtensionRow::as_select())
                     .first(conn)
                     .optional()?
-                    .ok_or_else(|| AppError::UnknownReference { field: "extension_id".into(), detail: "no pending extension request with that id on this ticket".into() })?;
+                    .ok_or_else(|| AppError::UnknownReference {
+                        field: "extension_id".into(),
+                        detail: "no pending extension request with that id on this ticket".into(),
+                    })?;
                 let new_state = if decision == ExtensionRuling::Grant { "granted" } else { "refused" };
                 diesel::update(ticket_extensions::table.find(&e.id))
                     .set((
@@ -1355,7 +1235,9 @@ pub fn act(
             t.row.due_at
         } else {
             match c.to {
-                TicketState::Whistled => t.parts.iter().filter(|p| p.lead && p.state != AssignmentState::Removed.as_str()).map(|p| p.due_at).min(),
+                TicketState::Whistled => {
+                    t.parts.iter().filter(|p| p.lead && p.state != AssignmentState::Removed.as_str()).map(|p| p.due_at).min()
+                }
                 s => stage_of(s).map(|st| now + default_limit(st, urgent)),
             }
         };
@@ -1405,25 +1287,14 @@ pub fn act(
 }
 
 /// 留言: anyone who can see the ticket may comment; the ticket itself does not change.
-pub fn comment(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    body: &str,
-    now: NaiveDateTime,
-) -> AppResult<TimelineEvent> {
+pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: NaiveDateTime) -> AppResult<TimelineEvent> {
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
         let body = required("text", body)?;
         let grant = actor
             .grants
             .iter()
-            .filter(|g| {
-                g.org_path.contains(&t.place.place)
-                    || t.parts
-                        .iter()
-                        .any(|p| p.department_id == g.org_unit_id.to_string())
-            })
+            .filter(|g| g.org_path.contains(&t.place.place) || t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string()))
             .max_by_key(|g| g.org_path.depth())
             .cloned();
         let by = ActedBy::person(actor.person_id, grant.as_ref());
@@ -1464,12 +1335,7 @@ fn timeline_event(e: AuditEventRow) -> TimelineEvent {
 
 // ---------------------------------------------------------------- queries
 
-pub fn get_ticket(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    now: NaiveDateTime,
-) -> AppResult<TicketView> {
+pub fn get_ticket(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<TicketView> {
     let t = load_visible(conn, actor, id)?;
     view(conn, actor, &t, now)
 }
@@ -1477,10 +1343,7 @@ pub fn get_ticket(
 /// A ticket's whole history in one call.
 pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
     let t = load_visible(conn, actor, id)?;
-    Ok(audit::events_of(conn, "ticket", &t.row.id)?
-        .into_iter()
-        .map(timeline_event)
-        .collect())
+    Ok(audit::events_of(conn, "ticket", &t.row.id)?.into_iter().map(timeline_event).collect())
 }
 
 /// The unmasked phone, for those who must call the resident; recorded like every reveal.
@@ -1492,15 +1355,11 @@ pub struct RevealedContact {
     pub revealed_at: NaiveDateTime,
 }
 
-pub fn reveal_contact(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-    now: NaiveDateTime,
-) -> AppResult<RevealedContact> {
+pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<RevealedContact> {
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
-        let live_depts: Vec<String> = t.parts.iter().filter(|p| p.state != AssignmentState::Removed.as_str()).map(|p| p.department_id.clone()).collect();
+        let live_depts: Vec<String> =
+            t.parts.iter().filter(|p| p.state != AssignmentState::Removed.as_str()).map(|p| p.department_id.clone()).collect();
         let grant = actor
             .grants
             .iter()
@@ -1510,7 +1369,11 @@ pub fn reveal_contact(
                 _ => false,
             })
             .cloned()
-            .ok_or_else(|| AppError::forbidden("only the grid, the compound, the community and the departments working on the case may see the resident's phone"))?;
+            .ok_or_else(|| {
+                AppError::forbidden(
+                    "only the grid, the compound, the community and the departments working on the case may see the resident's phone",
+                )
+            })?;
         diesel::insert_into(pii_reveals::table)
             .values(&PiiRevealRow {
                 id: Id::new().to_string(),
@@ -1528,15 +1391,12 @@ pub fn reveal_contact(
 }
 
 fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}|{id}", crate::domain::audit::canonical_time(at)))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", crate::domain::audit::canonical_time(at)))
 }
 
 fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
     let bad = || AppError::validation("cursor", "not a cursor from a previous page");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
     let (at, id) = s.split_once('|').ok_or_else(bad)?;
     let at = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| bad())?;
@@ -1549,12 +1409,7 @@ fn day_start_utc(d: NaiveDate) -> NaiveDateTime {
 }
 
 /// The tickets in the caller's scope, newest first, filtered, one page at a time.
-pub fn list_tickets(
-    conn: &mut DbConn,
-    actor: &Actor,
-    f: TicketFilter,
-    now: NaiveDateTime,
-) -> AppResult<TicketPage> {
+pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: NaiveDateTime) -> AppResult<TicketPage> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 200"));
@@ -1563,11 +1418,7 @@ pub fn list_tickets(
     if let Some(states) = f.state.as_deref().filter(|s| !s.is_empty()) {
         let parsed: Vec<String> = states
             .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse::<TicketState>()
-                    .map(|s| s.as_str().to_string())
-            })
+            .map(|s| s.trim().parse::<TicketState>().map(|s| s.as_str().to_string()))
             .collect::<Result<_, _>>()
             .map_err(|e| AppError::validation("state", e))?;
         q = q.filter(tickets::state.eq_any(parsed));
@@ -1582,38 +1433,19 @@ pub fn list_tickets(
         parse_id("within", &within)?;
         match find_unit(conn, &within)? {
             Some(u) => {
-                let p = OrgPath::from_db(u.path);
-                q = q
-                    .filter(tickets::place_path.ge(p.as_str().to_string()))
-                    .filter(tickets::place_path.lt(p.subtree_upper_bound()));
+                let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
+                q = q.filter(place_within(kind, &u.id, &OrgPath::from_db(u.path.clone())));
             }
-            None => {
-                return Ok(TicketPage {
-                    items: vec![],
-                    next_cursor: None,
-                })
-            }
+            None => return Ok(TicketPage { items: vec![], next_cursor: None }),
         }
     }
-    let finals: Vec<&str> = TicketState::ALL
-        .iter()
-        .filter(|s| s.is_final())
-        .map(|s| s.as_str())
-        .collect();
+    let finals: Vec<&str> = TicketState::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
     match f.overdue {
         Some(true) => {
-            q = q
-                .filter(tickets::due_at.lt(now))
-                .filter(tickets::state.ne_all(finals))
+            let open: Vec<&str> = TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect();
+            q = q.filter(tickets::state.eq_any(open)).filter(tickets::due_at.lt(now))
         }
-        Some(false) => {
-            q = q.filter(
-                tickets::due_at
-                    .ge(now)
-                    .or(tickets::due_at.is_null())
-                    .or(tickets::state.eq_any(finals)),
-            )
-        }
+        Some(false) => q = q.filter(tickets::due_at.ge(now).or(tickets::due_at.is_null()).or(tickets::state.eq_any(finals))),
         None => {}
     }
     if let Some(from) = f.from {
@@ -1634,93 +1466,53 @@ pub fn list_tickets(
     }
     if let Some(c) = f.cursor {
         let (at, id) = decode_cursor(&c)?;
-        q = q.filter(
-            tickets::created_at
-                .lt(at)
-                .or(tickets::created_at.eq(at).and(tickets::id.lt(id))),
-        );
+        q = q.filter(tickets::created_at.lt(at).or(tickets::created_at.eq(at).and(tickets::id.lt(id))));
     }
-    let rows: Vec<TicketRow> = q
-        .order((tickets::created_at.desc(), tickets::id.desc()))
-        .limit(limit + 1)
-        .select(TicketRow::as_select())
-        .load(conn)?;
+    let rows: Vec<TicketRow> =
+        q.order((tickets::created_at.desc(), tickets::id.desc())).limit(limit + 1).select(TicketRow::as_select()).load(conn)?;
     let more = rows.len() as i64 > limit;
     let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more {
-        items.last().map(|r| encode_cursor(r.created_at, &r.id))
-    } else {
-        None
-    };
-    Ok(TicketPage {
-        items: items.into_iter().map(|r| summary(r, now)).collect(),
-        next_cursor,
-    })
+    let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
+    Ok(TicketPage { items: items.into_iter().map(|r| summary(r, now)).collect(), next_cursor })
 }
 
 /// "My work" (我的待办): what waits on the caller in each of his roles, soonest deadline first.
-pub fn inbox(
-    conn: &mut DbConn,
-    actor: &Actor,
-    limit: Option<i64>,
-    now: NaiveDateTime,
-) -> AppResult<Vec<TicketSummary>> {
+pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
     let limit = limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 500"));
     }
-    let mut expr: BoolExpr = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    let open: Vec<&str> = TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect();
+    let mut terms: Vec<BoolExpr> = vec![];
     for g in &actor.grants {
-        let (lo, hi) = (
-            g.org_path.as_str().to_string(),
-            g.org_path.subtree_upper_bound(),
-        );
+        let (lo, hi) = (g.org_path.as_str().to_string(), g.org_path.subtree_upper_bound());
         let here = tickets::place_path.ge(lo).and(tickets::place_path.lt(hi));
-        let finals: Vec<&str> = TicketState::ALL
-            .iter()
-            .filter(|s| s.is_final())
-            .map(|s| s.as_str())
-            .collect();
-        expr = match g.role {
-            Role::GridWorker => {
-                Box::new(expr.or(here.and(tickets::state.eq(TicketState::Solved.as_str()))))
+        match g.role {
+            Role::GridWorker => terms.push(Box::new(here.and(tickets::state.eq(TicketState::Solved.as_str())))),
+            Role::BranchSecretary => terms.push(Box::new(
+                here.and(tickets::state.eq_any([TicketState::AtCompound.as_str(), TicketState::CompoundHandling.as_str()])),
+            )),
+            Role::CommunityStaff => {
+                terms.push(Box::new(
+                    here.clone().and(tickets::state.eq_any([TicketState::AtCommunity.as_str(), TicketState::CommunityHandling.as_str()])),
+                ));
+                terms.push(Box::new(here.and(tickets::state.eq(TicketState::Whistled.as_str())).and(waiting_for_ruling())));
             }
-            Role::BranchSecretary => Box::new(expr.or(here.and(tickets::state.eq_any([
-                TicketState::AtCompound.as_str(),
-                TicketState::CompoundHandling.as_str(),
-            ])))),
-            Role::CommunityStaff => Box::new(
-                expr.or(here.clone().and(tickets::state.eq_any([
-                    TicketState::AtCommunity.as_str(),
-                    TicketState::CommunityHandling.as_str(),
-                ])))
-                .or(here
-                    .and(tickets::state.eq(TicketState::Whistled.as_str()))
-                    .and(waiting_for_ruling())),
-            ),
-            Role::DepartmentLiaison => Box::new(
-                expr.or(tickets::state
+            Role::DepartmentLiaison => terms.push(Box::new(
+                tickets::state
                     .eq(TicketState::Whistled.as_str())
-                    .and(assigned_to(
-                        &[g.org_unit_id.to_string()],
-                        Some(&[AssignmentState::Dispatched, AssignmentState::Acknowledged]),
-                    ))),
-            ),
-            Role::Supervisor => Box::new(
-                expr.or(here
-                    .and(tickets::due_at.assume_not_null().lt(now))
-                    .and(tickets::state.ne_all(finals))),
-            ),
-            Role::Admin => expr,
-        };
+                    .and(assigned_to(&[g.org_unit_id.to_string()], Some(&[AssignmentState::Dispatched, AssignmentState::Acknowledged]))),
+            )),
+            // Open states spelled out, so that (state, due_at) serves the overdue range.
+            Role::Supervisor => {
+                terms.push(Box::new(tickets::state.eq_any(open.clone()).and(tickets::due_at.assume_not_null().lt(now)).and(here)))
+            }
+            Role::Admin => {}
+        }
     }
     let rows: Vec<TicketRow> = tickets::table
-        .filter(expr)
-        .order((
-            tickets::due_at.is_null(),
-            tickets::due_at.asc(),
-            tickets::id.asc(),
-        ))
+        .filter(any_of(terms))
+        .order((tickets::due_at.is_null(), tickets::due_at.asc(), tickets::id.asc()))
         .limit(limit)
         .select(TicketRow::as_select())
         .load(conn)?;
@@ -1737,23 +1529,10 @@ pub struct DepartmentChoice {
     pub default_for_category: bool,
 }
 
-pub fn whistle_choices(
-    conn: &mut DbConn,
-    actor: &Actor,
-    id: &str,
-) -> AppResult<Vec<DepartmentChoice>> {
+pub fn whistle_choices(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<DepartmentChoice>> {
     let t = load_visible(conn, actor, id)?;
-    let ancestors: Vec<String> = t
-        .place
-        .community
-        .ids()
-        .iter()
-        .map(|i| i.to_string())
-        .collect();
-    let default: Option<String> = categories::table
-        .find(&t.row.category_id)
-        .select(categories::default_department_id)
-        .first(conn)?;
+    let ancestors: Vec<String> = t.place.community.ids().iter().map(|i| i.to_string()).collect();
+    let default: Option<String> = categories::table.find(&t.row.category_id).select(categories::default_department_id).first(conn)?;
     let rows: Vec<OrgUnitRow> = org_units::table
         .filter(org_units::kind.eq(OrgKind::Department.as_str()))
         .filter(org_units::active.eq(true))
@@ -1763,11 +1542,6 @@ pub fn whistle_choices(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|d| DepartmentChoice {
-            default_for_category: default.as_deref() == Some(d.id.as_str()),
-            id: d.id,
-            code: d.code,
-            name: d.name,
-        })
+        .map(|d| DepartmentChoice { default_for_category: default.as_deref() == Some(d.id.as_str()), id: d.id, code: d.code, name: d.name })
         .collect())
 }

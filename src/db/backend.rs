@@ -28,24 +28,11 @@ pub fn live_columns(conn: &mut DbConn, table: &str) -> QueryResult<Vec<(String, 
     }
     match conn {
         DbConn::Sqlite(c) => {
-            if !table
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-            {
+            if !table.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
                 return Ok(vec![]);
             }
-            let cols: Vec<SqliteCol> =
-                diesel::sql_query(format!("PRAGMA table_info({table})")).load(c)?;
-            Ok(cols
-                .into_iter()
-                .map(|c| {
-                    (
-                        c.name,
-                        normalise_type(&c.r#type),
-                        c.notnull == 0 && c.pk == 0,
-                    )
-                })
-                .collect())
+            let cols: Vec<SqliteCol> = diesel::sql_query(format!("PRAGMA table_info({table})")).load(c)?;
+            Ok(cols.into_iter().map(|c| (c.name, normalise_type(&c.r#type), c.notnull == 0 && c.pk == 0)).collect())
         }
         DbConn::Postgresql(c) => {
             let cols: Vec<PgCol> = diesel::sql_query(
@@ -54,16 +41,7 @@ pub fn live_columns(conn: &mut DbConn, table: &str) -> QueryResult<Vec<(String, 
             )
             .bind::<diesel::sql_types::Text, _>(table)
             .load(c)?;
-            Ok(cols
-                .into_iter()
-                .map(|c| {
-                    (
-                        c.column_name,
-                        normalise_type(&c.data_type),
-                        c.is_nullable == "YES",
-                    )
-                })
-                .collect())
+            Ok(cols.into_iter().map(|c| (c.column_name, normalise_type(&c.data_type), c.is_nullable == "YES")).collect())
         }
     }
 }
@@ -115,24 +93,19 @@ pub fn next_ticket_number(conn: &mut DbConn, day: &str) -> QueryResult<i64> {
         format!("INSERT INTO ticket_counters (day, last) VALUES ({p}, 1) ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last")
     };
     let row: Last = match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(sql("?"))
-            .bind::<diesel::sql_types::Text, _>(day)
-            .get_result(c)?,
-        DbConn::Postgresql(c) => diesel::sql_query(sql("$1"))
-            .bind::<diesel::sql_types::Text, _>(day)
-            .get_result(c)?,
+        DbConn::Sqlite(c) => diesel::sql_query(sql("?")).bind::<diesel::sql_types::Text, _>(day).get_result(c)?,
+        DbConn::Postgresql(c) => diesel::sql_query(sql("$1")).bind::<diesel::sql_types::Text, _>(day).get_result(c)?,
     };
     Ok(row.last)
 }
+
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs a command that writes. On SQLite the whole command takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing with
 /// "database is locked" when both try to upgrade a read lock. On PostgreSQL the command's own
 /// transactions are used as they are (row locks do the queueing).
-pub fn write_transaction<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E>
+pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
@@ -140,39 +113,30 @@ where
 }
 
 /// One transaction on both back ends, taking SQLite's write lock up front.
-pub fn immediate_transaction<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E>
+pub fn immediate_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
     sqlite_immediate(conn, f, true)
 }
 
-fn sqlite_immediate<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-    transaction_on_postgres: bool,
-) -> Result<T, E>
+fn sqlite_immediate<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>, transaction_on_postgres: bool) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     if !matches!(conn, DbConn::Sqlite(_)) {
-        return if transaction_on_postgres {
-            conn.transaction(f)
-        } else {
-            f(conn)
-        };
+        return if transaction_on_postgres { conn.transaction(f) } else { f(conn) };
     }
+    // Writers of this process queue on a mutex, in order, instead of polling SQLite's busy
+    // handler (which sleeps with back-off and gives long tail latencies); other processes on the
+    // same file still meet the busy timeout.
+    let _turn = SQLITE_WRITER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let DbConn::Sqlite(c) = conn {
         AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
     }
     let result = f(conn);
-    let DbConn::Sqlite(c) = conn else {
-        unreachable!("checked above")
-    };
+    let DbConn::Sqlite(c) = conn else { unreachable!("checked above") };
     match result {
         Ok(v) => match <AnsiTransactionManager as TransactionManager<diesel::SqliteConnection>>::commit_transaction(c) {
             Ok(()) => Ok(v),

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{
-    ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection,
-};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::{DatabaseSettings, DatabaseTarget};
@@ -69,11 +67,8 @@ pub fn connection_url(target: &DatabaseTarget) -> String {
 
 /// Builds the pool, failing fast (within the connect timeout) when the database is unreachable.
 pub fn build_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
-    let target =
-        DatabaseTarget::parse(&settings.url).map_err(|reason| DbSetupError::Unreachable {
-            target: crate::config::redact_url(&settings.url),
-            reason,
-        })?;
+    let target = DatabaseTarget::parse(&settings.url)
+        .map_err(|reason| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason })?;
     if let DatabaseTarget::Sqlite(path) = &target {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| DbSetupError::Unreachable {
@@ -84,31 +79,22 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
     }
     let manager = ConnectionManager::<DbConn>::new(connection_url(&target));
     // Check once by hand so that the error says why (r2d2 only reports a timeout).
-    let mut probe = manager.connect().map_err(|e| DbSetupError::Unreachable {
-        target: crate::config::redact_url(&settings.url),
-        reason: e.to_string(),
-    })?;
+    let mut probe = manager
+        .connect()
+        .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })?;
     if let DbConn::Sqlite(c) = &mut probe {
         // WAL is a property of the file; set it once before the pool opens more connections.
         c.batch_execute("PRAGMA journal_mode = WAL;")
-            .map_err(|e| DbSetupError::Unreachable {
-                target: connection_url(&target),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| DbSetupError::Unreachable { target: connection_url(&target), reason: e.to_string() })?;
     }
     drop(probe);
     Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(settings.connect_timeout_s.max(1)))
-        .connection_customizer(Box::new(SqlitePragmas {
-            busy_timeout_ms: settings.sqlite_busy_timeout_ms,
-        }))
+        .connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }))
         .build(manager)
-        .map_err(|e| DbSetupError::Unreachable {
-            target: crate::config::redact_url(&settings.url),
-            reason: e.to_string(),
-        })
+        .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })
 }
 
 /// Applies pending migrations; returns the versions applied.

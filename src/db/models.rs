@@ -40,10 +40,7 @@ pub struct PersonRow {
 
 impl std::fmt::Debug for PersonRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PersonRow")
-            .field("id", &self.id)
-            .field("login", &self.login)
-            .finish_non_exhaustive()
+        f.debug_struct("PersonRow").field("id", &self.id).field("login", &self.login).finish_non_exhaustive()
     }
 }
 
@@ -93,9 +90,7 @@ pub struct ResidentRow {
 
 impl std::fmt::Debug for ResidentRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResidentRow")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("ResidentRow").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -114,10 +109,7 @@ pub struct SessionRow {
 
 impl std::fmt::Debug for SessionRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRow")
-            .field("id", &self.id)
-            .field("person_id", &self.person_id)
-            .finish_non_exhaustive()
+        f.debug_struct("SessionRow").field("id", &self.id).field("person_id", &self.person_id).finish_non_exhaustive()
     }
 }
 
@@ -183,11 +175,7 @@ pub struct TicketRow {
 
 impl std::fmt::Debug for TicketRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TicketRow")
-            .field("id", &self.id)
-            .field("number", &self.number)
-            .field("state", &self.state)
-            .finish_non_exhaustive()
+        f.debug_struct("TicketRow").field("id", &self.id).field("number", &self.number).field("state", &self.state).finish_non_exhaustive()
     }
 }
 

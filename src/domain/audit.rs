@@ -108,31 +108,16 @@ pub struct Break {
 }
 
 /// Walks one chain in seq order. Returns the last (seq, hash), or the first break.
-pub fn verify_chain(
-    shard: i32,
-    events: impl IntoIterator<Item = StoredEvent>,
-) -> Result<(i64, String), Break> {
+pub fn verify_chain(shard: i32, events: impl IntoIterator<Item = StoredEvent>) -> Result<(i64, String), Break> {
     let mut prev = genesis_hash(shard);
     let mut expected_seq = 1;
     for e in events {
-        let brk = |reason: String| Break {
-            shard,
-            seq: e.content.seq,
-            event_id: Some(e.id.clone()),
-            reason,
-        };
+        let brk = |reason: String| Break { shard, seq: e.content.seq, event_id: Some(e.id.clone()), reason };
         if e.content.shard != shard {
-            return Err(brk(format!(
-                "event claims chain {} but is stored in chain {shard}",
-                e.content.shard
-            )));
+            return Err(brk(format!("event claims chain {} but is stored in chain {shard}", e.content.shard)));
         }
         if e.content.seq != expected_seq {
-            return Err(brk(format!(
-                "sequence jumps from {} to {} (an event is missing or moved)",
-                expected_seq - 1,
-                e.content.seq
-            )));
+            return Err(brk(format!("sequence jumps from {} to {} (an event is missing or moved)", expected_seq - 1, e.content.seq)));
         }
         if e.prev_hash != prev {
             return Err(brk("its previous-hash does not match the event before it (reordered, inserted or deleted)".into()));
@@ -154,9 +139,7 @@ mod tests {
     fn chain(n: i64) -> Vec<StoredEvent> {
         let shard = 3;
         let mut prev = genesis_hash(shard);
-        let at = chrono::DateTime::from_timestamp(1_790_000_000, 123_456_000)
-            .unwrap()
-            .naive_utc();
+        let at = chrono::DateTime::from_timestamp(1_790_000_000, 123_456_000).unwrap().naive_utc();
         (1..=n)
             .map(|seq| {
                 let content = EventContent {
@@ -175,12 +158,7 @@ mod tests {
                     changes: "{}".into(),
                 };
                 let hash = event_hash(&prev, &content);
-                let e = StoredEvent {
-                    id: format!("e{seq}"),
-                    content,
-                    prev_hash: prev.clone(),
-                    hash: hash.clone(),
-                };
+                let e = StoredEvent { id: format!("e{seq}"), content, prev_hash: prev.clone(), hash: hash.clone() };
                 prev = hash;
                 e
             })
@@ -205,8 +183,7 @@ mod tests {
     #[test]
     fn shards_spread_and_stay_stable() {
         assert_eq!(shard_of("abc"), shard_of("abc"));
-        let used: std::collections::HashSet<i32> =
-            (0..1000).map(|i| shard_of(&format!("t{i}"))).collect();
+        let used: std::collections::HashSet<i32> = (0..1000).map(|i| shard_of(&format!("t{i}"))).collect();
         assert!(used.len() > 50);
     }
 }

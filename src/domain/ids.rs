@@ -48,9 +48,7 @@ pub struct BadId(pub String);
 impl FromStr for Id {
     type Err = BadId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s)
-            .map(Id)
-            .map_err(|_| BadId(s.chars().take(64).collect()))
+        uuid::Uuid::parse_str(s).map(Id).map_err(|_| BadId(s.chars().take(64).collect()))
     }
 }
 

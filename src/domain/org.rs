@@ -29,15 +29,8 @@ pub enum OrgKind {
 }
 
 impl OrgKind {
-    pub const ALL: [OrgKind; 7] = [
-        OrgKind::City,
-        OrgKind::District,
-        OrgKind::Street,
-        OrgKind::Community,
-        OrgKind::Compound,
-        OrgKind::Building,
-        OrgKind::Department,
-    ];
+    pub const ALL: [OrgKind; 7] =
+        [OrgKind::City, OrgKind::District, OrgKind::Street, OrgKind::Community, OrgKind::Compound, OrgKind::Building, OrgKind::Department];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,12 +87,7 @@ impl FromStr for OrgKind {
         OrgKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown org unit kind `{s}`; expected one of: {}",
-                    OrgKind::ALL.map(|k| k.as_str()).join(", ")
-                )
-            })
+            .ok_or_else(|| format!("unknown org unit kind `{s}`; expected one of: {}", OrgKind::ALL.map(|k| k.as_str()).join(", ")))
     }
 }
 
@@ -150,11 +138,7 @@ impl OrgPath {
 
     /// The ids on the path, root first.
     pub fn ids(&self) -> Vec<Id> {
-        self.0
-            .split('/')
-            .filter(|p| !p.is_empty())
-            .filter_map(|p| p.parse().ok())
-            .collect()
+        self.0.split('/').filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
     }
 }
 
@@ -163,13 +147,8 @@ pub fn validate_code(code: &str) -> Result<(), String> {
     if code.is_empty() || code.len() > 32 {
         return Err("a code must be 1 to 32 characters long".into());
     }
-    if !code
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(format!(
-            "code `{code}` may contain only ASCII letters, digits, '-' and '_'"
-        ));
+    if !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("code `{code}` may contain only ASCII letters, digits, '-' and '_'"));
     }
     Ok(())
 }

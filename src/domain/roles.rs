@@ -9,19 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Id, OrgKind, OrgPath};
 
 /// The roles of DOMAIN.md.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 网格员: visits the households of his grid, files requests, does return visits.
@@ -39,14 +27,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::GridWorker,
-        Role::BranchSecretary,
-        Role::CommunityStaff,
-        Role::DepartmentLiaison,
-        Role::Supervisor,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 6] =
+        [Role::GridWorker, Role::BranchSecretary, Role::CommunityStaff, Role::DepartmentLiaison, Role::Supervisor, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,14 +72,7 @@ impl Role {
         match self {
             Role::GridWorker => matches!(
                 op,
-                OrgUnitRead
-                    | ResidentRead
-                    | ResidentReveal
-                    | ResidentManage
-                    | TicketRead
-                    | TicketFile
-                    | TicketAct
-                    | TicketReveal
+                OrgUnitRead | ResidentRead | ResidentReveal | ResidentManage | TicketRead | TicketFile | TicketAct | TicketReveal
             ),
             Role::BranchSecretary | Role::CommunityStaff => matches!(
                 op,
@@ -116,10 +91,7 @@ impl Role {
                 matches!(op, OrgUnitRead | TicketRead | TicketAct | TicketReveal)
             }
             Role::Supervisor => matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead),
-            Role::Admin => matches!(
-                op,
-                OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage
-            ),
+            Role::Admin => matches!(op, OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage),
         }
     }
 }
@@ -136,12 +108,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown role `{s}`; expected one of: {}",
-                    Role::ALL.map(|r| r.as_str()).join(", ")
-                )
-            })
+            .ok_or_else(|| format!("unknown role `{s}`; expected one of: {}", Role::ALL.map(|r| r.as_str()).join(", ")))
     }
 }
 
@@ -328,12 +295,7 @@ mod tests {
     use super::*;
 
     fn grant(role: Role, path: &OrgPath) -> Grant {
-        Grant {
-            role,
-            org_unit_id: *path.ids().last().unwrap(),
-            org_kind: OrgKind::Compound,
-            org_path: path.clone(),
-        }
+        Grant { role, org_unit_id: *path.ids().last().unwrap(), org_kind: OrgKind::Compound, org_path: path.clone() }
     }
 
     #[test]
@@ -342,48 +304,22 @@ mod tests {
         let y1 = city.child(Id::new());
         let b1 = y1.child(Id::new());
         let y2 = city.child(Id::new());
-        let actor = Actor {
-            person_id: Id::new(),
-            login: "bs".into(),
-            grants: vec![grant(Role::BranchSecretary, &y1)],
-        };
-        assert_eq!(
-            actor.decide(Operation::ResidentRead, &b1),
-            Decision::Allowed
-        );
+        let actor = Actor { person_id: Id::new(), login: "bs".into(), grants: vec![grant(Role::BranchSecretary, &y1)] };
+        assert_eq!(actor.decide(Operation::ResidentRead, &b1), Decision::Allowed);
         assert_eq!(actor.decide(Operation::ResidentRead, &y2), Decision::Hidden);
-        assert_eq!(
-            actor.decide(Operation::OrgUnitManage, &b1),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            actor.decide(Operation::OrgUnitManage, &city),
-            Decision::Hidden
-        );
+        assert_eq!(actor.decide(Operation::OrgUnitManage, &b1), Decision::Forbidden);
+        assert_eq!(actor.decide(Operation::OrgUnitManage, &city), Decision::Hidden);
     }
 
     #[test]
     fn managing_a_person_needs_every_membership_in_scope() {
         let city = OrgPath::root(Id::new());
         let y1 = city.child(Id::new());
-        let admin = Actor {
-            person_id: Id::new(),
-            login: "a".into(),
-            grants: vec![grant(Role::Admin, &y1)],
-        };
+        let admin = Actor { person_id: Id::new(), login: "a".into(), grants: vec![grant(Role::Admin, &y1)] };
         let inside = y1.child(Id::new());
-        assert_eq!(
-            admin.decide_all(Operation::PersonManage, std::slice::from_ref(&inside)),
-            Decision::Allowed
-        );
-        assert_eq!(
-            admin.decide_all(Operation::PersonManage, &[inside, city.clone()]),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            admin.decide_all(Operation::PersonManage, &[city]),
-            Decision::Hidden
-        );
+        assert_eq!(admin.decide_all(Operation::PersonManage, std::slice::from_ref(&inside)), Decision::Allowed);
+        assert_eq!(admin.decide_all(Operation::PersonManage, &[inside, city.clone()]), Decision::Forbidden);
+        assert_eq!(admin.decide_all(Operation::PersonManage, &[city]), Decision::Hidden);
     }
 
     #[test]
@@ -393,10 +329,7 @@ mod tests {
         let actor = Actor {
             person_id: Id::new(),
             login: "x".into(),
-            grants: vec![
-                grant(Role::GridWorker, &y1),
-                grant(Role::CommunityStaff, &city),
-            ],
+            grants: vec![grant(Role::GridWorker, &y1), grant(Role::CommunityStaff, &city)],
         };
         assert_eq!(actor.scope_roots(Operation::ResidentRead), vec![city]);
     }

@@ -26,9 +26,7 @@ pub fn stage_of(state: TicketState) -> Option<Stage> {
     match state {
         TicketState::AtCompound => Some(Stage::CompoundTriage),
         TicketState::AtCommunity => Some(Stage::CommunityAcceptance),
-        TicketState::CompoundHandling | TicketState::CommunityHandling | TicketState::Whistled => {
-            Some(Stage::Resolution)
-        }
+        TicketState::CompoundHandling | TicketState::CommunityHandling | TicketState::Whistled => Some(Stage::Resolution),
         TicketState::Solved => Some(Stage::ReturnVisit),
         _ => None,
     }
@@ -37,9 +35,9 @@ pub fn stage_of(state: TicketState) -> Option<Stage> {
 /// Default limit of a stage: urgent (急难愁盼) matters get hours, ordinary ones days.
 pub fn default_limit(stage: Stage, urgent: bool) -> Duration {
     match (stage, urgent) {
-        (Stage::CompoundTriage, false)
-        | (Stage::CommunityAcceptance, false)
-        | (Stage::DepartmentAcknowledgement, false) => Duration::hours(24),
+        (Stage::CompoundTriage, false) | (Stage::CommunityAcceptance, false) | (Stage::DepartmentAcknowledgement, false) => {
+            Duration::hours(24)
+        }
         (Stage::CompoundTriage, true) | (Stage::CommunityAcceptance, true) => Duration::hours(2),
         (Stage::DepartmentAcknowledgement, true) => Duration::hours(1),
         (Stage::Resolution, false) => Duration::days(5),

@@ -70,10 +70,7 @@ string_enum!(
 impl TicketState {
     /// No further work: only comments remain possible.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            TicketState::Closed | TicketState::Duplicate | TicketState::Declined
-        )
+        matches!(self, TicketState::Closed | TicketState::Duplicate | TicketState::Declined)
     }
 }
 
@@ -218,12 +215,7 @@ use TicketState as S;
 
 /// The whole transition table.
 pub const RULES: &[Rule] = &[
-    Rule {
-        action: A::AcceptAtCompound,
-        from: &[S::AtCompound],
-        taker: Taker::Compound,
-        outcome: Outcome::To(S::CompoundHandling),
-    },
+    Rule { action: A::AcceptAtCompound, from: &[S::AtCompound], taker: Taker::Compound, outcome: Outcome::To(S::CompoundHandling) },
     Rule {
         action: A::ReportToCommunity,
         from: &[S::AtCompound, S::CompoundHandling],
@@ -236,106 +228,34 @@ pub const RULES: &[Rule] = &[
         taker: Taker::HandlingLevel,
         outcome: Outcome::To(S::Duplicate),
     },
-    Rule {
-        action: A::Decline,
-        from: &[S::AtCompound, S::AtCommunity],
-        taker: Taker::HandlingLevel,
-        outcome: Outcome::To(S::Declined),
-    },
-    Rule {
-        action: A::AcceptAtCommunity,
-        from: &[S::AtCommunity],
-        taker: Taker::Community,
-        outcome: Outcome::To(S::CommunityHandling),
-    },
-    Rule {
-        action: A::Whistle,
-        from: &[S::AtCommunity, S::CommunityHandling],
-        taker: Taker::Community,
-        outcome: Outcome::To(S::Whistled),
-    },
-    Rule {
-        action: A::AddDepartment,
-        from: &[S::Whistled],
-        taker: Taker::Community,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::RemoveDepartment,
-        from: &[S::Whistled],
-        taker: Taker::Community,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::Acknowledge,
-        from: &[S::Whistled],
-        taker: Taker::AnyDepartment,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::ReturnCase,
-        from: &[S::Whistled],
-        taker: Taker::AnyDepartment,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::RequestExtension,
-        from: &[S::Whistled],
-        taker: Taker::AnyDepartment,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::AddProgress,
-        from: &[S::Whistled],
-        taker: Taker::AnyDepartment,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::CompletePart,
-        from: &[S::Whistled],
-        taker: Taker::AnyDepartment,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::RuleOnReturn,
-        from: &[S::Whistled],
-        taker: Taker::Community,
-        outcome: Outcome::Stay,
-    },
-    Rule {
-        action: A::RuleOnExtension,
-        from: &[S::Whistled],
-        taker: Taker::Community,
-        outcome: Outcome::Stay,
-    },
+    Rule { action: A::Decline, from: &[S::AtCompound, S::AtCommunity], taker: Taker::HandlingLevel, outcome: Outcome::To(S::Declined) },
+    Rule { action: A::AcceptAtCommunity, from: &[S::AtCommunity], taker: Taker::Community, outcome: Outcome::To(S::CommunityHandling) },
+    Rule { action: A::Whistle, from: &[S::AtCommunity, S::CommunityHandling], taker: Taker::Community, outcome: Outcome::To(S::Whistled) },
+    Rule { action: A::AddDepartment, from: &[S::Whistled], taker: Taker::Community, outcome: Outcome::Stay },
+    Rule { action: A::RemoveDepartment, from: &[S::Whistled], taker: Taker::Community, outcome: Outcome::Stay },
+    Rule { action: A::Acknowledge, from: &[S::Whistled], taker: Taker::AnyDepartment, outcome: Outcome::Stay },
+    Rule { action: A::ReturnCase, from: &[S::Whistled], taker: Taker::AnyDepartment, outcome: Outcome::Stay },
+    Rule { action: A::RequestExtension, from: &[S::Whistled], taker: Taker::AnyDepartment, outcome: Outcome::Stay },
+    Rule { action: A::AddProgress, from: &[S::Whistled], taker: Taker::AnyDepartment, outcome: Outcome::Stay },
+    Rule { action: A::CompletePart, from: &[S::Whistled], taker: Taker::AnyDepartment, outcome: Outcome::Stay },
+    Rule { action: A::RuleOnReturn, from: &[S::Whistled], taker: Taker::Community, outcome: Outcome::Stay },
+    Rule { action: A::RuleOnExtension, from: &[S::Whistled], taker: Taker::Community, outcome: Outcome::Stay },
     Rule {
         action: A::MarkSolved,
         from: &[S::CompoundHandling, S::CommunityHandling, S::Whistled],
         taker: Taker::HandlingLevel,
         outcome: Outcome::Solve,
     },
-    Rule {
-        action: A::RecordReturnVisit,
-        from: &[S::Solved],
-        taker: Taker::GridWorker,
-        outcome: Outcome::ReturnVisit,
-    },
+    Rule { action: A::RecordReturnVisit, from: &[S::Solved], taker: Taker::GridWorker, outcome: Outcome::ReturnVisit },
 ];
 
 pub fn rule(action: ActionKind) -> &'static Rule {
-    RULES
-        .iter()
-        .find(|r| r.action == action)
-        .expect("every action has a rule")
+    RULES.iter().find(|r| r.action == action).expect("every action has a rule")
 }
 
 /// The actions the table allows in a state (for anyone).
 pub fn actions_in(state: TicketState) -> Vec<ActionKind> {
-    RULES
-        .iter()
-        .filter(|r| r.from.contains(&state))
-        .map(|r| r.action)
-        .collect()
+    RULES.iter().filter(|r| r.from.contains(&state)).map(|r| r.action).collect()
 }
 
 /// The level that handles a ticket in this state.
@@ -395,32 +315,21 @@ pub enum Refusal {
 /// ever whistled on it.
 pub fn can_see(actor: &Actor, place: &TicketPlace, departments: &[DepartmentPart]) -> bool {
     actor.grants.iter().any(|g| match g.role {
-        Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor => {
-            g.org_path.contains(&place.place)
-        }
+        Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor => g.org_path.contains(&place.place),
         Role::DepartmentLiaison => departments.iter().any(|d| d.department_id == g.org_unit_id),
         Role::Admin => false,
     })
 }
 
 fn holds(actor: &Actor, role: Role, at: &OrgPath) -> bool {
-    actor
-        .grants
-        .iter()
-        .any(|g| g.role == role && g.org_path.contains(at))
+    actor.grants.iter().any(|g| g.role == role && g.org_path.contains(at))
 }
 
 /// The departments among the live parts that the actor speaks for.
 pub fn own_parts<'a>(actor: &Actor, departments: &'a [DepartmentPart]) -> Vec<&'a DepartmentPart> {
     departments
         .iter()
-        .filter(|d| {
-            d.is_live()
-                && actor
-                    .grants
-                    .iter()
-                    .any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id == d.department_id)
-        })
+        .filter(|d| d.is_live() && actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id == d.department_id))
         .collect()
 }
 
@@ -446,10 +355,7 @@ pub fn authorize(
             Some(Level::Compound) => holds(actor, Role::BranchSecretary, &place.compound),
             Some(Level::Community) => holds(actor, Role::CommunityStaff, &place.community),
             Some(Level::Department) => own_parts(actor, departments).iter().any(|d| d.lead),
-            None => {
-                holds(actor, Role::BranchSecretary, &place.compound)
-                    || holds(actor, Role::CommunityStaff, &place.community)
-            }
+            None => holds(actor, Role::BranchSecretary, &place.compound) || holds(actor, Role::CommunityStaff, &place.community),
         },
     };
     if !r.from.contains(&state) {
@@ -463,31 +369,17 @@ pub fn authorize(
             Taker::GridWorker => "a grid worker of the ticket's grid".to_string(),
             Taker::HandlingLevel => format!(
                 "the level handling the ticket now ({})",
-                handling_level(state)
-                    .map(|l| l.as_str())
-                    .unwrap_or("compound or community")
+                handling_level(state).map(|l| l.as_str()).unwrap_or("compound or community")
             ),
         };
-        return Err(Refusal::WrongRole(format!(
-            "{} may be taken only by {who}",
-            action.as_str()
-        )));
+        return Err(Refusal::WrongRole(format!("{} may be taken only by {who}", action.as_str())));
     }
     Ok(())
 }
 
 /// The actions this actor may take now, for the UI and for 409 answers.
-pub fn allowed_for(
-    actor: &Actor,
-    state: TicketState,
-    place: &TicketPlace,
-    departments: &[DepartmentPart],
-) -> Vec<ActionKind> {
-    ActionKind::ALL
-        .iter()
-        .copied()
-        .filter(|a| authorize(actor, *a, state, place, departments).is_ok())
-        .collect()
+pub fn allowed_for(actor: &Actor, state: TicketState, place: &TicketPlace, departments: &[DepartmentPart]) -> Vec<ActionKind> {
+    ActionKind::ALL.iter().copied().filter(|a| authorize(actor, *a, state, place, departments).is_ok()).collect()
 }
 
 #[cfg(test)]
@@ -500,27 +392,14 @@ mod tests {
         let community = city.child(Id::new());
         let compound = community.child(Id::new());
         let building = compound.child(Id::new());
-        (
-            TicketPlace {
-                place: building,
-                compound: compound.clone(),
-                community: community.clone(),
-            },
-            compound,
-            community,
-        )
+        (TicketPlace { place: building, compound: compound.clone(), community: community.clone() }, compound, community)
     }
 
     fn actor(role: Role, at: &OrgPath) -> Actor {
         Actor {
             person_id: Id::new(),
             login: "x".into(),
-            grants: vec![Grant {
-                role,
-                org_unit_id: *at.ids().last().unwrap(),
-                org_kind: OrgKind::Compound,
-                org_path: at.clone(),
-            }],
+            grants: vec![Grant { role, org_unit_id: *at.ids().last().unwrap(), org_kind: OrgKind::Compound, org_path: at.clone() }],
         }
     }
 
@@ -539,23 +418,11 @@ mod tests {
         let (p, compound, community) = place();
         let bs = actor(Role::BranchSecretary, &compound);
         let cs = actor(Role::CommunityStaff, &community);
-        assert_eq!(
-            authorize(&bs, A::AcceptAtCompound, S::AtCompound, &p, &[]),
-            Ok(())
-        );
-        assert!(matches!(
-            authorize(&cs, A::AcceptAtCompound, S::AtCompound, &p, &[]),
-            Err(Refusal::WrongRole(_))
-        ));
-        assert_eq!(
-            authorize(&bs, A::Whistle, S::AtCompound, &p, &[]),
-            Err(Refusal::WrongState)
-        );
+        assert_eq!(authorize(&bs, A::AcceptAtCompound, S::AtCompound, &p, &[]), Ok(()));
+        assert!(matches!(authorize(&cs, A::AcceptAtCompound, S::AtCompound, &p, &[]), Err(Refusal::WrongRole(_))));
+        assert_eq!(authorize(&bs, A::Whistle, S::AtCompound, &p, &[]), Err(Refusal::WrongState));
         assert_eq!(authorize(&cs, A::Whistle, S::AtCommunity, &p, &[]), Ok(()));
-        assert!(matches!(
-            authorize(&bs, A::Whistle, S::AtCommunity, &p, &[]),
-            Err(Refusal::WrongRole(_))
-        ));
+        assert!(matches!(authorize(&bs, A::Whistle, S::AtCommunity, &p, &[]), Err(Refusal::WrongRole(_))));
     }
 
     #[test]
@@ -564,29 +431,12 @@ mod tests {
         let dept = OrgPath::root(Id::new());
         let other = OrgPath::root(Id::new());
         let dl = actor(Role::DepartmentLiaison, &dept);
-        let parts = vec![DepartmentPart {
-            department_id: *other.ids().last().unwrap(),
-            lead: true,
-            state: AssignmentState::Dispatched,
-        }];
-        assert_eq!(
-            authorize(&dl, A::Acknowledge, S::Whistled, &p, &parts),
-            Err(Refusal::Hidden)
-        );
-        let parts = vec![DepartmentPart {
-            department_id: *dept.ids().last().unwrap(),
-            lead: false,
-            state: AssignmentState::Acknowledged,
-        }];
-        assert_eq!(
-            authorize(&dl, A::Acknowledge, S::Whistled, &p, &parts),
-            Ok(())
-        );
+        let parts = vec![DepartmentPart { department_id: *other.ids().last().unwrap(), lead: true, state: AssignmentState::Dispatched }];
+        assert_eq!(authorize(&dl, A::Acknowledge, S::Whistled, &p, &parts), Err(Refusal::Hidden));
+        let parts = vec![DepartmentPart { department_id: *dept.ids().last().unwrap(), lead: false, state: AssignmentState::Acknowledged }];
+        assert_eq!(authorize(&dl, A::Acknowledge, S::Whistled, &p, &parts), Ok(()));
         // Only the lead department marks the case solved.
-        assert!(matches!(
-            authorize(&dl, A::MarkSolved, S::Whistled, &p, &parts),
-            Err(Refusal::WrongRole(_))
-        ));
+        assert!(matches!(authorize(&dl, A::MarkSolved, S::Whistled, &p, &parts), Err(Refusal::WrongRole(_))));
     }
 
     #[test]

@@ -23,11 +23,7 @@ pub struct AppState {
 }
 
 pub fn lang_of(req: &HttpRequest) -> Lang {
-    Lang::from_accept_language(
-        req.headers()
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok()),
-    )
+    Lang::from_accept_language(req.headers().get("accept-language").and_then(|v| v.to_str().ok()))
 }
 
 /// The language to answer in.
@@ -54,10 +50,7 @@ impl FromRequest for Auth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let lang = lang_of(req);
         ready(match req.extensions().get::<Authenticated>() {
-            Some(who) => Ok(Auth {
-                who: who.clone(),
-                lang,
-            }),
+            Some(who) => Ok(Auth { who: who.clone(), lang }),
             None => Err(ApiError::new(AppError::Unauthenticated, lang)),
         })
     }
@@ -76,15 +69,11 @@ impl FromRequest for IfMatch {
         };
         let text = raw.to_str().unwrap_or("").trim();
         let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-        ready(text.parse::<i64>().map(|v| IfMatch(Some(v))).map_err(|_| {
-            ApiError::new(
-                AppError::validation(
-                    "If-Match",
-                    "must be the version number from the ETag, e.g. \"3\"",
-                ),
-                lang,
-            )
-        }))
+        ready(
+            text.parse::<i64>()
+                .map(|v| IfMatch(Some(v)))
+                .map_err(|_| ApiError::new(AppError::validation("If-Match", "must be the version number from the ETag, e.g. \"3\""), lang)),
+        )
     }
 }
 
@@ -100,12 +89,7 @@ where
         f(&mut conn)
     })
     .await
-    .map_err(|e| {
-        ApiError::new(
-            AppError::internal_msg(format!("blocking task failed: {e}")),
-            lang,
-        )
-    })?
+    .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
     .map_err(|e| ApiError::new(e, lang))
 }
 
@@ -115,10 +99,7 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
 {
-    run(state, lang, move |conn| {
-        crate::db::backend::write_transaction(conn, f)
-    })
-    .await
+    run(state, lang, move |conn| crate::db::backend::write_transaction(conn, f)).await
 }
 
 /// An `ETag` value for a version.
@@ -181,42 +162,26 @@ where
         let done = diesel::Connection::transaction(conn, |conn| {
             let v = f(conn, prepared)?;
             let body = serde_json::to_string(&v).map_err(AppError::internal)?;
-            idempotency::store(
-                conn,
-                &person,
-                &key,
-                &hash,
-                status.as_u16(),
-                &body,
-                crate::app::utc_now(),
-            )?;
+            idempotency::store(conn, &person, &key, &hash, status.as_u16(), &body, crate::app::utc_now())?;
             Ok(body)
         });
         match done {
             Ok(body) => Ok(Outcome::Fresh(body)),
-            Err(AppError::Conflict {
-                code: "already_exists",
-                ..
-            }) => match idempotency::lookup(conn, &person, &key, &hash)? {
+            Err(AppError::Conflict { code: "already_exists", .. }) => match idempotency::lookup(conn, &person, &key, &hash)? {
                 Some(stored) => Ok(Outcome::Replay(stored)),
-                None => Err(AppError::Conflict {
-                    code: "already_exists",
-                    detail: "a record with the same unique value already exists".into(),
-                }),
+                None => {
+                    Err(AppError::Conflict { code: "already_exists", detail: "a record with the same unique value already exists".into() })
+                }
             },
             Err(e) => Err(e),
         }
     })
     .await?;
     Ok(match outcome {
-        Outcome::Fresh(body) => actix_web::HttpResponse::build(status)
+        Outcome::Fresh(body) => actix_web::HttpResponse::build(status).content_type("application/json").body(body),
+        Outcome::Replay(s) => actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(s.status).unwrap_or(status))
             .content_type("application/json")
-            .body(body),
-        Outcome::Replay(s) => actix_web::HttpResponse::build(
-            actix_web::http::StatusCode::from_u16(s.status).unwrap_or(status),
-        )
-        .content_type("application/json")
-        .insert_header(("Idempotent-Replayed", "true"))
-        .body(s.body),
+            .insert_header(("Idempotent-Replayed", "true"))
+            .body(s.body),
     })
 }

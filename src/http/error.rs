@@ -54,9 +54,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
         AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        AppError::Validation { .. } | AppError::UnknownReference { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Conflict { .. } | AppError::IllegalAction { .. } => StatusCode::CONFLICT,
         AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,

@@ -26,9 +26,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 fn bearer_token(req: &ServiceRequest) -> Option<String> {
     let value = req.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -49,10 +47,7 @@ pub async fn access_guard(
     };
     let method = req.method().as_str().to_string();
     let specs = routes::route_specs();
-    let Some(spec) = specs
-        .iter()
-        .find(|s| s.path == pattern && s.method == method)
-    else {
+    let Some(spec) = specs.iter().find(|s| s.path == pattern && s.method == method) else {
         if specs.iter().any(|s| s.path == pattern) {
             // Known path, undeclared method: no route matches, so the default service answers 404.
             return Ok(next.call(req).await?.map_into_boxed_body());
@@ -77,10 +72,7 @@ pub async fn access_guard(
     let cookie_name = state.settings.auth.cookie_name.clone();
     let (token, via_cookie) = match bearer_token(&req) {
         Some(t) => (Some(t), false),
-        None => (
-            req.cookie(&cookie_name).map(|c| c.value().to_string()),
-            true,
-        ),
+        None => (req.cookie(&cookie_name).map(|c| c.value().to_string()), true),
     };
     let Some(token) = token else {
         let resp = error_response(&AppError::Unauthenticated, lang);
@@ -103,11 +95,7 @@ pub async fn access_guard(
     };
     let unsafe_method = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     if via_cookie && unsafe_method {
-        let sent = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
             let resp = error_response(&AppError::CsrfRejected, lang);
             return Ok(req.into_response(resp).map_into_boxed_body());

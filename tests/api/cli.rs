@@ -23,28 +23,13 @@ pub fn gridloop() -> Command {
 
 /// Runs a command to its end: (exit code, stdout, stderr).
 pub fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = gridloop()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = gridloop().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// A `gridloop serve --demo` process on a free port.
@@ -57,17 +42,10 @@ pub struct Server {
 impl Server {
     pub fn start(db: &TestDb, extra_env: &[(&str, &str)]) -> Server {
         let mut cmd = gridloop();
-        cmd.args([
-            "--database-url",
-            &db.url,
-            "serve",
-            "--demo",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .env("GRIDLOOP_LOG__LEVEL", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.args(["--database-url", &db.url, "serve", "--demo", "--bind", "127.0.0.1:0"])
+            .env("GRIDLOOP_LOG__LEVEL", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -78,41 +56,24 @@ impl Server {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap() == 0 {
                 let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
                 panic!("server exited before listening: {stdout}\n{err}");
             }
             stdout.push_str(&line);
             if let Some(rest) = line.split("listening on port ").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse::<u16>()
-                    .unwrap();
+                break rest.split_whitespace().next().unwrap().parse::<u16>().unwrap();
             }
         };
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&base);
-        Server {
-            child,
-            base,
-            stdout,
-        }
+        Server { child, base, stdout }
     }
 
     /// Sends SIGTERM and waits for the exit: (exit code, how long it took).
     pub fn terminate(&mut self) -> (Option<i32>, Duration) {
         let t = Instant::now();
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -127,12 +88,7 @@ impl Server {
     pub fn stop_and_read_log(&mut self) -> String {
         self.terminate();
         let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         err
     }
 }
@@ -164,33 +120,18 @@ fn wait_healthy(base: &str) {
 fn serve_demo_prints_where_to_log_in_and_stops_gracefully_on_sigterm() {
     let db = TestDb::new();
     let mut server = Server::start(&db, &[]);
-    assert!(
-        server.stdout.contains("password: gridloop-demo"),
-        "{}",
-        server.stdout
-    );
+    assert!(server.stdout.contains("password: gridloop-demo"), "{}", server.stdout);
     for login in ["admin", "sup.zhao", "cs.liu", "bs.yang", "gw.wang", "dl.cg"] {
-        assert!(
-            server.stdout.contains(login),
-            "demo login {login} not printed"
-        );
+        assert!(server.stdout.contains(login), "demo login {login} not printed");
     }
-    assert!(
-        server.stdout.contains(&server.base),
-        "the printed URL is the one served: {}",
-        server.stdout
-    );
+    assert!(server.stdout.contains(&server.base), "the printed URL is the one served: {}", server.stdout);
     let (code, took) = server.terminate();
     assert_eq!(code, Some(0), "a SIGTERM stop is a clean exit");
     assert!(took < Duration::from_secs(15));
 
     // A second start on the same database keeps the data and says so.
     let server = Server::start(&db, &[]);
-    assert!(
-        server.stdout.contains("already has data"),
-        "{}",
-        server.stdout
-    );
+    assert!(server.stdout.contains("already has data"), "{}", server.stdout);
 }
 
 #[test]
@@ -207,15 +148,10 @@ fn demo_refuses_a_database_that_already_has_data() {
 #[test]
 fn migrate_applies_once_and_then_reports_up_to_date() {
     let db = TestDb::new();
-    let count = std::fs::read_dir(project_dir().join("migrations/sqlite"))
-        .unwrap()
-        .count();
+    let count = std::fs::read_dir(project_dir().join("migrations/sqlite")).unwrap().count();
     let (code, out, _) = run(&["--database-url", &db.url, "migrate"], None);
     assert_eq!(code, 0);
-    assert!(
-        out.contains(&format!("Applied {count} migration(s)")),
-        "{out}"
-    );
+    assert!(out.contains(&format!("Applied {count} migration(s)")), "{out}");
     let (code, out, _) = run(&["--database-url", &db.url, "migrate"], None);
     assert_eq!(code, 0);
     assert!(out.contains("up to date"), "{out}");
@@ -223,59 +159,34 @@ fn migrate_applies_once_and_then_reports_up_to_date() {
 
 #[test]
 fn check_config_prints_effective_values_with_the_password_hidden() {
-    let (code, out, err) = run(
-        &[
-            "--database-url",
-            "postgres://app:s3cret@db.example:5432/gridloop",
-            "check-config",
-        ],
-        None,
-    );
+    let (code, out, err) = run(&["--database-url", "postgres://app:s3cret@db.example:5432/gridloop", "check-config"], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("pool_size"), "{out}");
-    assert!(
-        out.contains("postgres://app:********@db.example:5432/gridloop"),
-        "{out}"
-    );
+    assert!(out.contains("postgres://app:********@db.example:5432/gridloop"), "{out}");
     assert!(!out.contains("s3cret"));
 }
 
 #[test]
 fn bad_configuration_is_refused_with_the_key_and_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        project_dir().join("config/default.toml"),
-        dir.path().join("default.toml"),
-    )
-    .unwrap();
+    std::fs::copy(project_dir().join("config/default.toml"), dir.path().join("default.toml")).unwrap();
     std::fs::write(dir.path().join("test.toml"), "[database]\npool_sise = 3\n").unwrap();
     let dir_arg = dir.path().to_string_lossy().to_string();
     let (code, _, err) = run(&["--config-dir", &dir_arg, "check-config"], None);
     assert_eq!(code, 2);
     assert!(err.contains("pool_sise"), "{err}");
 
-    std::fs::write(
-        dir.path().join("test.toml"),
-        "[auth]\nmax_failed_logins = \"five\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("test.toml"), "[auth]\nmax_failed_logins = \"five\"\n").unwrap();
     let (code, _, err) = run(&["--config-dir", &dir_arg, "check-config"], None);
     assert_eq!(code, 2);
     assert!(err.contains("auth.max_failed_logins"), "{err}");
 
-    let (code, _, err) = run(
-        &["--database-url", "mysql://root@localhost/g", "check-config"],
-        None,
-    );
+    let (code, _, err) = run(&["--database-url", "mysql://root@localhost/g", "check-config"], None);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("mysql://") && err.contains("database.url"),
-        "{err}"
-    );
+    assert!(err.contains("mysql://") && err.contains("database.url"), "{err}");
 
     let mut cmd = gridloop();
-    cmd.env("GRIDLOOP_DATABASE__POOL_SIZE", "0")
-        .arg("check-config");
+    cmd.env("GRIDLOOP_DATABASE__POOL_SIZE", "0").arg("check-config");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("database.pool_size"));
@@ -284,14 +195,7 @@ fn bad_configuration_is_refused_with_the_key_and_the_reason() {
 #[test]
 fn an_unreachable_database_fails_fast_with_a_clear_message() {
     let started = Instant::now();
-    let (code, _, err) = run(
-        &[
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/none",
-            "migrate",
-        ],
-        None,
-    );
+    let (code, _, err) = run(&["--database-url", "postgres://nobody@127.0.0.1:1/none", "migrate"], None);
     assert_eq!(code, 3);
     assert!(err.contains("cannot open the database"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -300,25 +204,7 @@ fn an_unreachable_database_fails_fast_with_a_clear_message() {
 #[test]
 fn user_add_and_reset_password_work_from_the_command_line() {
     let db = TestDb::new();
-    assert_eq!(
-        run(
-            &[
-                "--database-url",
-                &db.url,
-                "org",
-                "add",
-                "--kind",
-                "city",
-                "--code",
-                "SZ",
-                "--name",
-                "示范市"
-            ],
-            None
-        )
-        .0,
-        0
-    );
+    assert_eq!(run(&["--database-url", &db.url, "org", "add", "--kind", "city", "--code", "SZ", "--name", "示范市"], None).0, 0);
     let (code, out, err) = run(
         &[
             "--database-url",
@@ -338,24 +224,9 @@ fn user_add_and_reset_password_work_from_the_command_line() {
         Some("first-password\n"),
     );
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, _) = run(
-        &[
-            "--database-url",
-            &db.url,
-            "user",
-            "reset-password",
-            "--login",
-            "ops",
-        ],
-        None,
-    );
+    let (code, out, _) = run(&["--database-url", &db.url, "user", "reset-password", "--login", "ops"], None);
     assert_eq!(code, 0);
-    let generated = out
-        .split("shown once): ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
+    let generated = out.split("shown once): ").nth(1).unwrap().trim().to_string();
     assert_eq!(generated.len(), 14);
     // The new password works against the real server.
     let settings = {
@@ -372,45 +243,12 @@ fn user_add_and_reset_password_work_from_the_command_line() {
         api.login("ops", &generated).await;
     });
     // Wrong input is refused clearly.
-    let (code, _, err) = run(
-        &[
-            "--database-url",
-            &db.url,
-            "user",
-            "add",
-            "--login",
-            "x",
-            "--name",
-            "X",
-            "--role",
-            "mayor",
-            "--unit",
-            "SZ",
-        ],
-        None,
-    );
+    let (code, _, err) =
+        run(&["--database-url", &db.url, "user", "add", "--login", "x", "--name", "X", "--role", "mayor", "--unit", "SZ"], None);
     assert_ne!(code, 0);
     assert!(err.contains("mayor"), "{err}");
-    let (code, _, err) = run(
-        &[
-            "--database-url",
-            &db.url,
-            "user",
-            "add",
-            "--login",
-            "xy",
-            "--name",
-            "X",
-            "--role",
-            "grid_worker",
-            "--unit",
-            "SZ",
-        ],
-        None,
-    );
+    let (code, _, err) =
+        run(&["--database-url", &db.url, "user", "add", "--login", "xy", "--name", "X", "--role", "grid_worker", "--unit", "SZ"], None);
     assert_ne!(code, 0);
-    assert!(
-        err.contains("building"),
-        "a grid worker belongs to a building or compound: {err}"
-    );
+    assert!(err.contains("building"), "a grid worker belongs to a building or compound: {err}");
 }

@@ -83,14 +83,7 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
         let mut rows: HashMap<&str, OrgUnitRow> = HashMap::new();
         for (key, kind, parent) in UNITS {
             let parent = parent.map(|p| rows[p].clone());
-            let row = insert_unit(
-                conn,
-                parent.as_ref(),
-                *kind,
-                &format!("T-{key}"),
-                &format!("测试{key}"),
-                now,
-            )?;
+            let row = insert_unit(conn, parent.as_ref(), *kind, &format!("T-{key}"), &format!("测试{key}"), now)?;
             fx.units.insert(key, row.id.clone());
             rows.insert(key, row);
         }
@@ -112,10 +105,9 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
             )?;
             fx.people.insert(login, p.id);
         }
-        for (key, building, phone, idn) in [
-            ("r1", "B1", "13712345678", "11010519491231002X"),
-            ("r2", "B2", "13787654321", "110105195001010039"),
-        ] {
+        for (key, building, phone, idn) in
+            [("r1", "B1", "13712345678", "11010519491231002X"), ("r2", "B2", "13787654321", "110105195001010039")]
+        {
             let r = insert_resident(
                 conn,
                 &NewResident {
@@ -152,10 +144,7 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
 /// A server over the fixture.
 pub async fn spawn_fixture() -> (TestApp, Fixture) {
     let mut fx = None;
-    let auth =
-        gridloop::config::Settings::load(&crate::helpers::project_dir().join("config"), "test")
-            .unwrap()
-            .auth;
+    let auth = gridloop::config::Settings::load(&crate::helpers::project_dir().join("config"), "test").unwrap().auth;
     let app = TestApp::spawn_with(|c| fx = Some(seed(c, &auth))).await;
     (app, fx.unwrap())
 }

@@ -30,30 +30,16 @@ impl TestDb {
         match std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) {
             Some(base) => {
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = diesel::PgConnection::establish(&base)
-                    .unwrap_or_else(|e| panic!("cannot reach {PG_ENV}: {e}"));
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .expect("create schema");
+                let mut conn = diesel::PgConnection::establish(&base).unwrap_or_else(|e| panic!("cannot reach {PG_ENV}: {e}"));
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
                 let sep = if base.contains('?') { '&' } else { '?' };
                 let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-                TestDb {
-                    url,
-                    pg_base: Some((base, schema)),
-                    _dir: None,
-                }
+                TestDb { url, pg_base: Some((base, schema)), _dir: None }
             }
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = dir
-                    .path()
-                    .join("gridloop.db")
-                    .to_string_lossy()
-                    .into_owned();
-                TestDb {
-                    url,
-                    pg_base: None,
-                    _dir: Some(dir),
-                }
+                let url = dir.path().join("gridloop.db").to_string_lossy().into_owned();
+                TestDb { url, pg_base: None, _dir: Some(dir) }
             }
         }
     }
@@ -115,16 +101,7 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
-        TestApp {
-            api: Api {
-                base,
-                client: client(),
-            },
-            pool,
-            settings,
-            _db: db,
-            handle,
-        }
+        TestApp { api: Api { base, client: client() }, pool, settings, _db: db, handle }
     }
 
     pub fn conn(&self) -> db::PooledConn {
@@ -141,10 +118,7 @@ impl std::ops::Deref for TestApp {
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        Api {
-            base: base.to_string(),
-            client: client(),
-        }
+        Api { base: base.to_string(), client: client() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -153,26 +127,13 @@ impl Api {
 
     /// Logs in and returns the bearer token.
     pub async fn login(&self, login: &str, password: &str) -> String {
-        let r = self
-            .post_json(
-                "/api/v1/auth/login",
-                None,
-                &json!({"login": login, "password": password}),
-            )
-            .await;
+        let r = self.post_json("/api/v1/auth/login", None, &json!({"login": login, "password": password})).await;
         assert_eq!(r.status(), StatusCode::OK, "login of {login} failed");
         let body: Value = r.json().await.unwrap();
         body["token"].as_str().unwrap().to_string()
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-        if_match: Option<i64>,
-    ) -> Response {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>, if_match: Option<i64>) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -191,19 +152,11 @@ impl Api {
     }
 
     pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
-        self.request(Method::POST, path, token, Some(body), None)
-            .await
+        self.request(Method::POST, path, token, Some(body), None).await
     }
 
-    pub async fn patch_json(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        version: Option<i64>,
-        body: &Value,
-    ) -> Response {
-        self.request(Method::PATCH, path, token, Some(body), version)
-            .await
+    pub async fn patch_json(&self, path: &str, token: Option<&str>, version: Option<i64>, body: &Value) -> Response {
+        self.request(Method::PATCH, path, token, Some(body), version).await
     }
 
     /// GETs a JSON body, asserting 200.
@@ -225,10 +178,7 @@ impl Drop for TestApp {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// Asserts an error response: status, stable code, and a non-empty message.
@@ -237,9 +187,6 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
     let body: Value = r.json().await.unwrap_or(Value::Null);
     assert_eq!(got, status, "body: {body}");
     assert_eq!(body["code"], code, "body: {body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without a message: {body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
     body
 }

@@ -113,54 +113,28 @@ async fn version_of(app: &TestApp, path: &str, token: &str) -> Option<i64> {
 async fn perform(app: &TestApp, op: &str, token: &str, id: &str, root: &str) -> (u16, Value) {
     let (method, path, body, versioned) = match op {
         "org_unit.read" => (Method::GET, format!("/api/v1/org-units/{id}"), None, None),
-        "org_unit.update" => (
-            Method::PATCH,
-            format!("/api/v1/org-units/{id}"),
-            Some(json!({"name": "改名测试"})),
-            Some(format!("/api/v1/org-units/{id}")),
-        ),
+        "org_unit.update" => {
+            (Method::PATCH, format!("/api/v1/org-units/{id}"), Some(json!({"name": "改名测试"})), Some(format!("/api/v1/org-units/{id}")))
+        }
         "person.read" => (Method::GET, format!("/api/v1/people/{id}"), None, None),
-        "person.update" => (
-            Method::PATCH,
-            format!("/api/v1/people/{id}"),
-            Some(json!({"display_name": "改名测试"})),
-            Some(format!("/api/v1/people/{id}")),
-        ),
-        "person.disable" => (
-            Method::POST,
-            format!("/api/v1/people/{id}/disable"),
-            None,
-            None,
-        ),
+        "person.update" => {
+            (Method::PATCH, format!("/api/v1/people/{id}"), Some(json!({"display_name": "改名测试"})), Some(format!("/api/v1/people/{id}")))
+        }
+        "person.disable" => (Method::POST, format!("/api/v1/people/{id}/disable"), None, None),
         "resident.read" => (Method::GET, format!("/api/v1/residents/{id}"), None, None),
-        "resident.reveal" => (
-            Method::POST,
-            format!("/api/v1/residents/{id}/reveal"),
-            None,
-            None,
-        ),
+        "resident.reveal" => (Method::POST, format!("/api/v1/residents/{id}/reveal"), None, None),
         other => panic!("unknown operation {other}"),
     };
     let version = match &versioned {
         Some(p) => Some(version_of(app, p, root).await.unwrap_or(1)),
         None => None,
     };
-    let r = app
-        .request(method, &path, Some(token), body.as_ref(), version)
-        .await;
+    let r = app.request(method, &path, Some(token), body.as_ref(), version).await;
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     if op == "person.disable" && status == 200 {
         // Undo, so that later cells find the same world.
-        let r = app
-            .request(
-                Method::POST,
-                &format!("/api/v1/people/{id}/enable"),
-                Some(root),
-                None,
-                None,
-            )
-            .await;
+        let r = app.request(Method::POST, &format!("/api/v1/people/{id}/enable"), Some(root), None, None).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     (status, body)
@@ -178,17 +152,11 @@ async fn the_permission_matrix_holds_for_every_role_scope_and_operation() {
     for (op, role, expected) in MATRIX {
         let (_, _, home, mirror) = ACTORS.iter().find(|a| a.0 == *role).unwrap();
         let mut not_found_bodies = vec![];
-        for (i, scope) in [Scope::In, Scope::Out, Scope::Missing]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, scope) in [Scope::In, Scope::Out, Scope::Missing].into_iter().enumerate() {
             let id = target(&fx, op, role, home, mirror, scope);
             let (status, body) = perform(&app, op, &tokens[role], &id, &root).await;
             if status != expected[i] {
-                failures.push(format!(
-                    "{op} by {role} on {scope:?} object: expected {}, got {status} {body}",
-                    expected[i]
-                ));
+                failures.push(format!("{op} by {role} on {scope:?} object: expected {}, got {status} {body}", expected[i]));
             }
             if status == 404 {
                 not_found_bodies.push(body);
@@ -196,17 +164,10 @@ async fn the_permission_matrix_holds_for_every_role_scope_and_operation() {
         }
         // Out of scope must be indistinguishable from missing: the same body, byte for byte.
         if not_found_bodies.windows(2).any(|w| w[0] != w[1]) {
-            failures.push(format!(
-                "{op} by {role}: 404 bodies differ: {not_found_bodies:?}"
-            ));
+            failures.push(format!("{op} by {role}: 404 bodies differ: {not_found_bodies:?}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} cells failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} cells failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Renders docs/permissions.md from the matrix and the route table.
@@ -251,22 +212,10 @@ fn render_permissions_doc() -> String {
     out.push_str("\n## Routes and their declared access rules\n\n| method | path | access |\n|---|---|---|\n");
     for r in route_specs() {
         let roles = match r.access {
-            Access::Scoped(op) => format!(
-                " — roles: {}",
-                op.roles()
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Access::Scoped(op) => format!(" — roles: {}", op.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")),
             _ => String::new(),
         };
-        out.push_str(&format!(
-            "| {} | `{}` | {}{roles} |\n",
-            r.method,
-            r.path,
-            r.access.describe()
-        ));
+        out.push_str(&format!("| {} | `{}` | {}{roles} |\n", r.method, r.path, r.access.describe()));
     }
     out
 }
@@ -279,10 +228,7 @@ fn docs_permissions_md_is_generated_from_the_matrix() {
         std::fs::write(&path, &rendered).unwrap();
     }
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == rendered,
-        "docs/permissions.md is stale; run GRIDLOOP_UPDATE_DOCS=1 cargo test permission"
-    );
+    assert!(on_disk == rendered, "docs/permissions.md is stale; run GRIDLOOP_UPDATE_DOCS=1 cargo test permission");
 }
 
 #[tokio::test]
@@ -297,43 +243,20 @@ async fn every_route_declares_an_access_rule_and_the_guard_enforces_it() {
             documented.push(format!("{} {path}", method.to_uppercase()));
         }
     }
-    let mut declared: Vec<String> = route_specs()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
+    let mut declared: Vec<String> = route_specs().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     documented.sort();
     declared.sort();
-    assert_eq!(
-        documented, declared,
-        "routes in the OpenAPI document and the route table differ"
-    );
+    assert_eq!(documented, declared, "routes in the OpenAPI document and the route table differ");
 
     // Without credentials, every route that is not public answers 401 before its handler runs.
     for r in route_specs() {
-        let path = r
-            .path
-            .replace("{id}", MISSING_ID)
-            .replace("{membership_id}", MISSING_ID);
+        let path = r.path.replace("{id}", MISSING_ID).replace("{membership_id}", MISSING_ID);
         let method = Method::from_bytes(r.method.as_bytes()).unwrap();
-        let resp = app
-            .request(method, &path, None, Some(&json!({})), None)
-            .await;
+        let resp = app.request(method, &path, None, Some(&json!({})), None).await;
         let status = resp.status();
         match r.access {
-            Access::Public => assert_ne!(
-                status,
-                StatusCode::UNAUTHORIZED,
-                "{} {} is public",
-                r.method,
-                r.path
-            ),
-            _ => assert_eq!(
-                status,
-                StatusCode::UNAUTHORIZED,
-                "{} {} must need a login",
-                r.method,
-                r.path
-            ),
+            Access::Public => assert_ne!(status, StatusCode::UNAUTHORIZED, "{} {} is public", r.method, r.path),
+            _ => assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {} must need a login", r.method, r.path),
         }
     }
 }
@@ -341,12 +264,7 @@ async fn every_route_declares_an_access_rule_and_the_guard_enforces_it() {
 /// The ids a list returns.
 async fn listed_ids(app: &TestApp, path: &str, token: &str) -> Vec<String> {
     let body = app.get_ok(path, token).await;
-    let mut ids: Vec<String> = body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_string())
-        .collect();
+    let mut ids: Vec<String> = body.as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
     ids.sort();
     ids
 }
@@ -373,53 +291,27 @@ async fn lists_return_exactly_the_in_scope_set() {
     type Case<'a> = (&'a str, Vec<String>, Vec<String>, Vec<String>);
     let cases: &[Case] = &[
         ("gw1", units(&["B1"]), people(&["gw1"]), residents(&["r1"])),
-        (
-            "bs1",
-            units(&["Y1", "B1"]),
-            people(&["bs1", "gw1", "gw1b"]),
-            residents(&["r1"]),
-        ),
-        (
-            "cs1",
-            units(&["K1", "Y1", "B1"]),
-            people(&["cs1", "bs1", "gw1", "gw1b"]),
-            residents(&["r1"]),
-        ),
+        ("bs1", units(&["Y1", "B1"]), people(&["bs1", "gw1", "gw1b"]), residents(&["r1"])),
+        ("cs1", units(&["K1", "Y1", "B1"]), people(&["cs1", "bs1", "gw1", "gw1b"]), residents(&["r1"])),
         ("dl1", units(&["P1"]), people(&["dl1"]), residents(&[])),
         (
             "sup1",
             units(&["D1", "S1", "K1", "Y1", "B1", "P1", "P3"]),
-            people(&[
-                "admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b", "dl3",
-            ]),
+            people(&["admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b", "dl3"]),
             residents(&["r1"]),
         ),
         (
             "admin1",
             units(&["D1", "S1", "K1", "Y1", "B1", "P1", "P3"]),
-            people(&[
-                "admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b", "dl3",
-            ]),
+            people(&["admin1", "sup1", "cs1", "bs1", "gw1", "gw1b", "dl1", "dl1b", "dl3"]),
             residents(&[]),
         ),
     ];
     for (login, want_units, want_people, want_residents) in cases {
         let token = app.login(login, PASSWORD).await;
-        assert_eq!(
-            &listed_ids(&app, "/api/v1/org-units", &token).await,
-            want_units,
-            "org units of {login}"
-        );
-        assert_eq!(
-            &listed_ids(&app, "/api/v1/people", &token).await,
-            want_people,
-            "people of {login}"
-        );
-        assert_eq!(
-            &listed_ids(&app, "/api/v1/residents", &token).await,
-            want_residents,
-            "residents of {login}"
-        );
+        assert_eq!(&listed_ids(&app, "/api/v1/org-units", &token).await, want_units, "org units of {login}");
+        assert_eq!(&listed_ids(&app, "/api/v1/people", &token).await, want_people, "people of {login}");
+        assert_eq!(&listed_ids(&app, "/api/v1/residents", &token).await, want_residents, "residents of {login}");
     }
 }
 

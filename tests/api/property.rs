@@ -5,24 +5,17 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 
-use gridloop::app::tickets::{
-    act, file_ticket, ActionRequest, ExtensionRuling, NewTicket, ReturnRuling,
-};
+use gridloop::app::tickets::{act, file_ticket, ActionRequest, ExtensionRuling, NewTicket, ReturnRuling};
 use gridloop::app::{audit, people, AppError};
 use gridloop::db::DbConn;
-use gridloop::domain::workflow::{
-    reopened_state, rule, ActionKind, Level, Outcome, ReturnReason, Satisfaction, TicketState,
-    WhistleType,
-};
+use gridloop::domain::workflow::{reopened_state, rule, ActionKind, Level, Outcome, ReturnReason, Satisfaction, TicketState, WhistleType};
 use gridloop::domain::Actor;
 
 use crate::fixture::{seed, Fixture};
 use crate::helpers::{project_dir, test_settings, TestDb};
 
 /// People who may try anything: in scope, out of scope, departments and onlookers.
-const ACTORS: &[&str] = &[
-    "gw1", "gw2", "bs1", "bs2", "cs1", "cs2", "dl1", "dl3", "dl2", "sup1", "admin1",
-];
+const ACTORS: &[&str] = &["gw1", "gw2", "bs1", "bs2", "cs1", "cs2", "dl1", "dl3", "dl2", "sup1", "admin1"];
 
 fn actor(conn: &mut DbConn, fx: &Fixture, login: &str) -> Actor {
     Actor {
@@ -33,20 +26,9 @@ fn actor(conn: &mut DbConn, fx: &Fixture, login: &str) -> Actor {
 }
 
 /// Builds an action of kind `k` with arguments drawn from `seed`, using what the ticket holds now.
-fn request(
-    k: usize,
-    seed: u32,
-    fx: &Fixture,
-    view: &gridloop::app::tickets::TicketView,
-) -> ActionRequest {
+fn request(k: usize, seed: u32, fx: &Fixture, view: &gridloop::app::tickets::TicketView) -> ActionRequest {
     // P2 serves another district and may never be whistled here: named now and then.
-    let depts = [
-        fx.unit("P1"),
-        fx.unit("P3"),
-        fx.unit("P1"),
-        fx.unit("P3"),
-        fx.unit("P2"),
-    ];
+    let depts = [fx.unit("P1"), fx.unit("P3"), fx.unit("P1"), fx.unit("P3"), fx.unit("P2")];
     let d = |s: u32| depts[(s % 5) as usize].to_string();
     let pending_ext = view
         .extensions
@@ -54,105 +36,52 @@ fn request(
         .find(|e| e.state == "pending")
         .map(|e| e.id.clone())
         .unwrap_or_else(|| "00000000-0000-7000-8000-000000000000".into());
-    let due = view
-        .departments
-        .iter()
-        .map(|p| p.due_at)
-        .max()
-        .unwrap_or(view.created_at);
+    let due = view.departments.iter().map(|p| p.due_at).max().unwrap_or(view.created_at);
     match ActionKind::ALL[k % ActionKind::ALL.len()] {
         ActionKind::AcceptAtCompound => ActionRequest::AcceptAtCompound { note: None },
-        ActionKind::ReportToCommunity => ActionRequest::ReportToCommunity {
-            reason: "上报".into(),
-        },
-        ActionKind::MarkDuplicate => ActionRequest::MarkDuplicate {
-            duplicate_of: view.id.clone(),
-            reason: None,
-        },
-        ActionKind::Decline => ActionRequest::Decline {
-            reason: "不予受理".into(),
-        },
+        ActionKind::ReportToCommunity => ActionRequest::ReportToCommunity { reason: "上报".into() },
+        ActionKind::MarkDuplicate => ActionRequest::MarkDuplicate { duplicate_of: view.id.clone(), reason: None },
+        ActionKind::Decline => ActionRequest::Decline { reason: "不予受理".into() },
         ActionKind::AcceptAtCommunity => ActionRequest::AcceptAtCommunity { note: None },
         ActionKind::Whistle => ActionRequest::Whistle {
             lead_department_id: d(seed),
-            co_department_ids: if seed % 2 == 0 {
-                vec![d(seed + 1)]
-            } else {
-                vec![]
-            },
+            co_department_ids: if seed % 2 == 0 { vec![d(seed + 1)] } else { vec![] },
             whistle_type: WhistleType::ALL[(seed % 3) as usize],
             reason: "吹哨".into(),
         },
-        ActionKind::AddDepartment => ActionRequest::AddDepartment {
-            department_id: d(seed),
-            reason: None,
-        },
-        ActionKind::RemoveDepartment => ActionRequest::RemoveDepartment {
-            department_id: d(seed),
-            reason: "撤回".into(),
-        },
-        ActionKind::Acknowledge => ActionRequest::Acknowledge {
-            department_id: None,
-        },
-        ActionKind::ReturnCase => ActionRequest::ReturnCase {
-            department_id: None,
-            reason_code: ReturnReason::ALL[(seed % 4) as usize],
-            note: "退单".into(),
-        },
+        ActionKind::AddDepartment => ActionRequest::AddDepartment { department_id: d(seed), reason: None },
+        ActionKind::RemoveDepartment => ActionRequest::RemoveDepartment { department_id: d(seed), reason: "撤回".into() },
+        ActionKind::Acknowledge => ActionRequest::Acknowledge { department_id: None },
+        ActionKind::ReturnCase => {
+            ActionRequest::ReturnCase { department_id: None, reason_code: ReturnReason::ALL[(seed % 4) as usize], note: "退单".into() }
+        }
         ActionKind::RequestExtension => ActionRequest::RequestExtension {
             department_id: None,
             reason: "延期".into(),
             proposed_due_at: (due + chrono::Duration::days(1 + (seed % 5) as i64)).and_utc(),
         },
-        ActionKind::AddProgress => ActionRequest::AddProgress {
-            department_id: None,
-            note: "进展".into(),
-        },
-        ActionKind::CompletePart => ActionRequest::CompletePart {
-            department_id: None,
-            note: "完成".into(),
-        },
-        ActionKind::MarkSolved => ActionRequest::MarkSolved {
-            resolution: "已解决".into(),
-        },
+        ActionKind::AddProgress => ActionRequest::AddProgress { department_id: None, note: "进展".into() },
+        ActionKind::CompletePart => ActionRequest::CompletePart { department_id: None, note: "完成".into() },
+        ActionKind::MarkSolved => ActionRequest::MarkSolved { resolution: "已解决".into() },
         ActionKind::RuleOnReturn => ActionRequest::RuleOnReturn {
             department_id: d(seed),
-            decision: if seed % 2 == 0 {
-                ReturnRuling::Overrule
-            } else {
-                ReturnRuling::Accept
-            },
-            new_department_id: if seed % 3 == 0 {
-                None
-            } else {
-                Some(d(seed + 1))
-            },
+            decision: if seed % 2 == 0 { ReturnRuling::Overrule } else { ReturnRuling::Accept },
+            new_department_id: if seed % 3 == 0 { None } else { Some(d(seed + 1)) },
             reason: "裁定".into(),
         },
         ActionKind::RuleOnExtension => ActionRequest::RuleOnExtension {
             extension_id: pending_ext,
-            decision: if seed % 2 == 0 {
-                ExtensionRuling::Grant
-            } else {
-                ExtensionRuling::Refuse
-            },
+            decision: if seed % 2 == 0 { ExtensionRuling::Grant } else { ExtensionRuling::Refuse },
             reason: None,
         },
-        ActionKind::RecordReturnVisit => ActionRequest::RecordReturnVisit {
-            satisfaction: Satisfaction::ALL[(seed % 3) as usize],
-            note: None,
-        },
+        ActionKind::RecordReturnVisit => {
+            ActionRequest::RecordReturnVisit { satisfaction: Satisfaction::ALL[(seed % 3) as usize], note: None }
+        }
     }
 }
 
 /// The index in ACTORS of the person whose job `kind` is in `state`.
-fn right_person(
-    kind: ActionKind,
-    state: TicketState,
-    seed: u32,
-    view: &gridloop::app::tickets::TicketView,
-    fx: &Fixture,
-) -> usize {
+fn right_person(kind: ActionKind, state: TicketState, seed: u32, view: &gridloop::app::tickets::TicketView, fx: &Fixture) -> usize {
     use gridloop::domain::workflow::{handling_level, AssignmentState, Taker};
     let idx = |l: &str| ACTORS.iter().position(|a| *a == l).unwrap();
     // A liaison of a department with a live part, when there is one.
@@ -209,48 +138,23 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
     let pool = gridloop::db::build_pool(&settings.database).unwrap();
     let mut conn = pool.get().unwrap();
     gridloop::db::run_migrations(&mut conn).unwrap();
-    let auth = gridloop::config::Settings::load(&project_dir().join("config"), "test")
-        .unwrap()
-        .auth;
+    let auth = gridloop::config::Settings::load(&project_dir().join("config"), "test").unwrap().auth;
     let fx = seed(&mut conn, &auth);
     let actors: Vec<Actor> = ACTORS.iter().map(|l| actor(&mut conn, &fx, l)).collect();
     let cases = 64;
     // A fixed seed: every run walks the same sequences on both back ends, so a failure is
     // reproducible and the coverage check below cannot flake.
     let mut runner = proptest::test_runner::TestRunner::new_with_rng(
-        ProptestConfig {
-            cases,
-            ..ProptestConfig::default()
-        },
-        proptest::test_runner::TestRng::deterministic_rng(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-        ),
+        ProptestConfig { cases, ..ProptestConfig::default() },
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
     );
-    let succeeded =
-        std::cell::RefCell::new(std::collections::BTreeMap::<&'static str, usize>::new());
+    let succeeded = std::cell::RefCell::new(std::collections::BTreeMap::<&'static str, usize>::new());
     // (anyone at all?, which actor, which action, argument seed). Three steps in four go to the
     // person whose job the action is, so that runs get deep into the loop; the rest to anyone.
     let kinds: Vec<(u32, usize)> = (0..ActionKind::ALL.len())
-        .map(|k| {
-            (
-                if matches!(
-                    ActionKind::ALL[k],
-                    ActionKind::Decline | ActionKind::MarkDuplicate
-                ) {
-                    1
-                } else {
-                    6
-                },
-                k,
-            )
-        })
+        .map(|k| (if matches!(ActionKind::ALL[k], ActionKind::Decline | ActionKind::MarkDuplicate) { 1 } else { 6 }, k))
         .collect();
-    let kind = proptest::strategy::Union::new_weighted(
-        kinds
-            .into_iter()
-            .map(|(w, k)| (w, Just(k).boxed()))
-            .collect(),
-    );
+    let kind = proptest::strategy::Union::new_weighted(kinds.into_iter().map(|(w, k)| (w, Just(k).boxed())).collect());
     let steps = proptest::collection::vec((0..4u8, 0..ACTORS.len(), kind, any::<u32>()), 1..40);
     runner
         .run(&steps, |steps| {
@@ -285,64 +189,35 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
                 // then anything at all, by anyone.
                 let open = gridloop::domain::workflow::actions_in(view.state);
                 // Ending a ticket early (decline, duplicate) is kept rare so that runs go deep.
-                let open: Vec<ActionKind> = open
-                    .into_iter()
-                    .filter(|a| {
-                        seed % 8 == 0
-                            || !matches!(a, ActionKind::Decline | ActionKind::MarkDuplicate)
-                    })
-                    .collect();
+                let open: Vec<ActionKind> =
+                    open.into_iter().filter(|a| seed % 8 == 0 || !matches!(a, ActionKind::Decline | ActionKind::MarkDuplicate)).collect();
                 let k = if anyone != 0 && !open.is_empty() {
                     let chosen = open[(seed as usize / 7) % open.len()];
                     ActionKind::ALL.iter().position(|x| *x == chosen).unwrap()
                 } else {
                     k
                 };
-                let who = if anyone == 0 {
-                    random_who
-                } else {
-                    right_person(ActionKind::ALL[k], view.state, seed, &view, &fx)
-                };
+                let who = if anyone == 0 { random_who } else { right_person(ActionKind::ALL[k], view.state, seed, &view, &fx) };
                 let a = &actors[who];
                 let login = ACTORS[who];
                 let req = request(k, seed, &fx, &view);
                 let kind = req.kind();
                 let before = view.state;
-                match act(
-                    &mut conn,
-                    a,
-                    &view.id,
-                    Some(view.version),
-                    req,
-                    gridloop::app::utc_now(),
-                ) {
+                match act(&mut conn, a, &view.id, Some(view.version), req, gridloop::app::utc_now()) {
                     Ok(after) => {
-                        prop_assert!(
-                            may_see(login, &whistled, &fx),
-                            "{login} acted ({kind}) on a ticket outside his scope"
-                        );
+                        prop_assert!(may_see(login, &whistled, &fx), "{login} acted ({kind}) on a ticket outside his scope");
                         let r = rule(kind);
-                        prop_assert!(
-                            r.from.contains(&before),
-                            "{kind} succeeded from {before}, which the table does not allow"
-                        );
+                        prop_assert!(r.from.contains(&before), "{kind} succeeded from {before}, which the table does not allow");
                         let expected_ok = match r.outcome {
                             Outcome::To(s) => after.state == s,
                             Outcome::Stay => after.state == before,
                             Outcome::Solve => after.state == TicketState::Solved,
                             Outcome::ReturnVisit => {
                                 after.state == TicketState::Closed
-                                    || after.state
-                                        == reopened_state(
-                                            view.solved_level.unwrap_or(Level::Compound),
-                                        )
+                                    || after.state == reopened_state(view.solved_level.unwrap_or(Level::Compound))
                             }
                         };
-                        prop_assert!(
-                            expected_ok,
-                            "{kind} led from {before} to {}, not where the table says",
-                            after.state
-                        );
+                        prop_assert!(expected_ok, "{kind} led from {before} to {}, not where the table says", after.state);
                         prop_assert_eq!(after.version, view.version + 1);
                         *succeeded.borrow_mut().entry(kind.as_str()).or_default() += 1;
                         for p in &after.departments {
@@ -351,23 +226,14 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
                         view = after;
                     }
                     Err(AppError::NotFound { .. }) => {
-                        prop_assert!(
-                            !may_see(login, &whistled, &fx),
-                            "{login} was told a ticket he can see does not exist"
-                        );
+                        prop_assert!(!may_see(login, &whistled, &fx), "{login} was told a ticket he can see does not exist");
                     }
                     Err(AppError::Internal(e)) | Err(AppError::Unavailable(e)) => {
                         prop_assert!(false, "{kind} by {login} in {before} failed inside: {e:#}");
                     }
                     Err(_) => {
                         // Refused (403, 409, 422): nothing may have changed.
-                        let again = gridloop::app::tickets::get_ticket(
-                            &mut conn,
-                            &actors[0],
-                            &view.id,
-                            gridloop::app::utc_now(),
-                        )
-                        .unwrap();
+                        let again = gridloop::app::tickets::get_ticket(&mut conn, &actors[0], &view.id, gridloop::app::utc_now()).unwrap();
                         prop_assert_eq!(again.version, view.version);
                         prop_assert_eq!(again.state, view.state);
                     }
@@ -376,15 +242,10 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
             Ok(())
         })
         .unwrap();
-    let verified = audit::verify(&mut conn, None)
-        .unwrap()
-        .expect("the chain verifies after every random run");
+    let verified = audit::verify(&mut conn, None).unwrap().expect("the chain verifies after every random run");
     // The runs must really walk the loop, not just bounce off refusals.
     let succeeded = succeeded.into_inner();
     eprintln!("actions that succeeded: {succeeded:?}");
-    assert!(
-        succeeded.len() >= 12,
-        "too few kinds of action ever succeeded: {succeeded:?}"
-    );
+    assert!(succeeded.len() >= 12, "too few kinds of action ever succeeded: {succeeded:?}");
     assert!(verified.events >= cases as i64);
 }

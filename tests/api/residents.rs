@@ -15,16 +15,13 @@ async fn phones_and_id_numbers_are_masked_in_every_read() {
     let (app, fx) = spawn_fixture().await;
     for login in ["gw1", "bs1", "cs1", "sup1"] {
         let token = app.login(login, PASSWORD).await;
-        let one = app
-            .get_ok(&format!("/api/v1/residents/{}", fx.resident("r1")), &token)
-            .await;
+        let one = app.get_ok(&format!("/api/v1/residents/{}", fx.resident("r1")), &token).await;
         let list = app.get_ok("/api/v1/residents", &token).await;
         for r in [&one, &list[0]] {
             assert_eq!(r["phone_masked"], "137****5678", "{login}: {r}");
             assert_eq!(r["id_number_masked"], "1101**********002X", "{login}: {r}");
             assert!(
-                !r.to_string().contains("13712345678")
-                    && !r.to_string().contains("11010519491231002X"),
+                !r.to_string().contains("13712345678") && !r.to_string().contains("11010519491231002X"),
                 "{login} saw unmasked data: {r}"
             );
         }
@@ -44,45 +41,20 @@ async fn a_reveal_shows_the_data_and_records_who_looked_in_which_role() {
     assert_eq!(revealed["id_number"], "11010519491231002X");
 
     let rows: Vec<(String, String, String, String, String)> = pii_reveals::table
-        .select((
-            pii_reveals::person_id,
-            pii_reveals::role,
-            pii_reveals::org_unit_id,
-            pii_reveals::record_id,
-            pii_reveals::fields,
-        ))
+        .select((pii_reveals::person_id, pii_reveals::role, pii_reveals::org_unit_id, pii_reveals::record_id, pii_reveals::fields))
         .load(&mut app.conn())
         .unwrap();
     assert_eq!(
         rows,
-        vec![(
-            fx.person("gw1").into(),
-            "grid_worker".into(),
-            fx.unit("B1").into(),
-            fx.resident("r1").into(),
-            "phone,id_number".into()
-        )]
+        vec![(fx.person("gw1").into(), "grid_worker".into(), fx.unit("B1").into(), fx.resident("r1").into(), "phone,id_number".into())]
     );
     // The secretary can read the record of reveals; a supervisor may look at it too but not reveal.
     let bs = app.login("bs1", PASSWORD).await;
-    let log = app
-        .get_ok(
-            &format!("/api/v1/residents/{}/reveals", fx.resident("r1")),
-            &bs,
-        )
-        .await;
+    let log = app.get_ok(&format!("/api/v1/residents/{}/reveals", fx.resident("r1")), &bs).await;
     assert_eq!(log[0]["person_id"], fx.person("gw1"));
     let sup = app.login("sup1", PASSWORD).await;
-    assert_error(
-        app.post_json(&path, Some(&sup), &json!({})).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
-    let count: i64 = pii_reveals::table
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
+    assert_error(app.post_json(&path, Some(&sup), &json!({})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let count: i64 = pii_reveals::table.count().get_result(&mut app.conn()).unwrap();
     assert_eq!(count, 1, "a refused reveal is not a reveal");
 }
 
@@ -91,25 +63,17 @@ async fn a_grid_worker_registers_residents_only_in_his_own_building() {
     let (app, fx) = spawn_fixture().await;
     let worker = app.login("gw1", PASSWORD).await;
     let body = |b: &str| json!({"building_id": b, "name": "新住户", "phone": "13700001111", "unit_no": "2", "room": "301", "kind": "party_member_household"});
-    let r = app
-        .post_json("/api/v1/residents", Some(&worker), &body(fx.unit("B1")))
-        .await;
+    let r = app.post_json("/api/v1/residents", Some(&worker), &body(fx.unit("B1"))).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: Value = r.json().await.unwrap();
     assert_eq!(created["phone_masked"], "137****1111");
-    let r = app
-        .post_json("/api/v1/residents", Some(&worker), &body(fx.unit("B2")))
-        .await;
+    let r = app.post_json("/api/v1/residents", Some(&worker), &body(fx.unit("B2"))).await;
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference").await;
     let mut bad = body(fx.unit("B1"));
     bad["id_number"] = json!("110105194912310021");
-    let e = assert_error(
-        app.post_json("/api/v1/residents", Some(&worker), &bad)
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
+    let e =
+        assert_error(app.post_json("/api/v1/residents", Some(&worker), &bad).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .await;
     assert_eq!(e["field"], "id_number");
 }
 
@@ -121,40 +85,19 @@ fn the_server_log_never_carries_residents_data() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let app = crate::helpers::Api::new(&server.base);
-        let token = app
-            .login("gw.wang", gridloop::app::demo::DEMO_PASSWORD)
-            .await;
+        let token = app.login("gw.wang", gridloop::app::demo::DEMO_PASSWORD).await;
         let list = app.get_ok("/api/v1/residents?q=%E6%9D%8E", &token).await;
         let id = list[0]["id"].as_str().unwrap().to_string();
-        let r = app
-            .post_json(
-                &format!("/api/v1/residents/{id}/reveal"),
-                Some(&token),
-                &json!({}),
-            )
-            .await;
+        let r = app.post_json(&format!("/api/v1/residents/{id}/reveal"), Some(&token), &json!({})).await;
         let revealed: Value = r.json().await.unwrap();
         let phone = revealed["phone"].as_str().unwrap().to_string();
         let idn = revealed["id_number"].as_str().unwrap().to_string();
         let name = list[0]["name"].as_str().unwrap().to_string();
         let log = server.stop_and_read_log();
-        assert!(
-            log.contains("/api/v1/residents"),
-            "the request log is on: {log}"
-        );
+        assert!(log.contains("/api/v1/residents"), "the request log is on: {log}");
         // The search went out as ?q=%E6%9D%8E: neither the query nor its value may be logged.
-        for secret in [
-            phone.as_str(),
-            idn.as_str(),
-            name.as_str(),
-            token.as_str(),
-            "%E6%9D%8E",
-            "q=",
-        ] {
-            assert!(
-                !log.contains(secret),
-                "the log carries personal data, a query string or a token"
-            );
+        for secret in [phone.as_str(), idn.as_str(), name.as_str(), token.as_str(), "%E6%9D%8E", "q="] {
+            assert!(!log.contains(secret), "the log carries personal data, a query string or a token");
         }
     });
 }

@@ -23,20 +23,12 @@ fn schema_rs_tables() -> BTreeMap<String, Vec<(String, String, bool)>> {
             current = None;
             continue;
         }
-        if let (Some(t), Some((col, ty))) =
-            (&current, line.trim_end_matches(',').split_once(" -> "))
-        {
-            let (ty, nullable) = match ty
-                .strip_prefix("Nullable<")
-                .and_then(|s| s.strip_suffix('>'))
-            {
+        if let (Some(t), Some((col, ty))) = (&current, line.trim_end_matches(',').split_once(" -> ")) {
+            let (ty, nullable) = match ty.strip_prefix("Nullable<").and_then(|s| s.strip_suffix('>')) {
                 Some(inner) => (inner.to_string(), true),
                 None => (ty.to_string(), false),
             };
-            tables
-                .get_mut(t)
-                .unwrap()
-                .push((col.to_string(), ty, nullable));
+            tables.get_mut(t).unwrap().push((col.to_string(), ty, nullable));
         }
     }
     tables
@@ -49,23 +41,12 @@ fn schema_rs_matches_the_live_database() {
     let mut conn = pool.get().unwrap();
     db::run_migrations(&mut conn).unwrap();
     let expected = schema_rs_tables();
-    assert!(
-        expected.len() >= 8,
-        "parsed {} tables from schema.rs",
-        expected.len()
-    );
+    assert!(expected.len() >= 8, "parsed {} tables from schema.rs", expected.len());
     let live_tables = backend::live_tables(&mut conn).unwrap();
-    assert_eq!(
-        live_tables,
-        expected.keys().cloned().collect::<Vec<_>>(),
-        "tables differ"
-    );
+    assert_eq!(live_tables, expected.keys().cloned().collect::<Vec<_>>(), "tables differ");
     for (table, columns) in &expected {
         let live = backend::live_columns(&mut conn, table).unwrap();
-        assert_eq!(
-            &live, columns,
-            "columns of {table} differ between schema.rs and the migrated database"
-        );
+        assert_eq!(&live, columns, "columns of {table} differ between schema.rs and the migrated database");
     }
 }
 
@@ -78,10 +59,7 @@ fn migrations_go_up_down_and_up_again() {
     assert!(up.len() >= 2);
     let down = db::revert_all_migrations(&mut conn).unwrap();
     assert_eq!(down.len(), up.len());
-    assert!(
-        backend::live_tables(&mut conn).unwrap().is_empty(),
-        "down migrations leave tables behind"
-    );
+    assert!(backend::live_tables(&mut conn).unwrap().is_empty(), "down migrations leave tables behind");
     assert_eq!(db::run_migrations(&mut conn).unwrap(), up);
 }
 

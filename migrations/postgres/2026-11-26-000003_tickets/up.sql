@@ -34,9 +34,14 @@ CREATE TABLE tickets (
     updated_at TIMESTAMP NOT NULL,
     closed_at TIMESTAMP
 );
-CREATE INDEX tickets_place ON tickets(place_path, created_at);
+-- "the latest tickets of this building / compound / community": an ordered index scan each
+CREATE INDEX tickets_place ON tickets(place_id, created_at, id);
+CREATE INDEX tickets_compound ON tickets(compound_id, created_at, id);
+CREATE INDEX tickets_community ON tickets(community_id, created_at, id);
 CREATE INDEX tickets_created ON tickets(created_at, id);
 CREATE INDEX tickets_state_due ON tickets(state, due_at);
+-- inboxes: a state, within a subtree
+CREATE INDEX tickets_state_place ON tickets(state, place_path);
 
 CREATE TABLE ticket_counters (
     day TEXT PRIMARY KEY NOT NULL,

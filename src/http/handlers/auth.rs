@@ -33,17 +33,8 @@ pub async fn login(
     let settings = state.settings.clone();
     let remote = req.connection_info().peer_addr().map(|s| s.to_string());
     let LoginRequest { login, password } = body.into_inner();
-    let outcome = run(&state, lang.0, move |c| {
-        app::auth::login(
-            c,
-            &settings.auth,
-            &login,
-            password.expose(),
-            remote.as_deref(),
-            utc_now(),
-        )
-    })
-    .await?;
+    let outcome =
+        run(&state, lang.0, move |c| app::auth::login(c, &settings.auth, &login, password.expose(), remote.as_deref(), utc_now())).await?;
     let auth = &state.settings.auth;
     let cookie = Cookie::build(auth.cookie_name.clone(), outcome.token.clone())
         .path("/")
@@ -59,14 +50,8 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let session = auth.who.session_id.clone();
-    run_write(&state, auth.lang, move |c| {
-        app::auth::logout(c, &session, utc_now())
-    })
-    .await?;
-    let mut cookie = Cookie::build(state.settings.auth.cookie_name.clone(), "")
-        .path("/")
-        .http_only(true)
-        .finish();
+    run_write(&state, auth.lang, move |c| app::auth::logout(c, &session, utc_now())).await?;
+    let mut cookie = Cookie::build(state.settings.auth.cookie_name.clone(), "").path("/").http_only(true).finish();
     cookie.make_removal();
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
@@ -81,10 +66,7 @@ pub struct SessionInfo {
 /// The current session: its absolute expiry and CSRF token (for pages that use the cookie).
 #[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
 pub async fn session(auth: Auth) -> HttpResponse {
-    HttpResponse::Ok().json(SessionInfo {
-        expires_at: auth.who.expires_at,
-        csrf_token: auth.who.csrf_token.clone(),
-    })
+    HttpResponse::Ok().json(SessionInfo { expires_at: auth.who.expires_at, csrf_token: auth.who.csrf_token.clone() })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -104,21 +86,12 @@ pub struct MeView {
 
 /// The logged-in person and his active roles.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
-pub async fn me(
-    state: web::Data<AppState>,
-    auth: Auth,
-    _lang: ReqLang,
-) -> Result<HttpResponse, ApiError> {
+pub async fn me(state: web::Data<AppState>, auth: Auth, _lang: ReqLang) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor.clone();
     let grants = actor
         .grants
         .iter()
-        .map(|g| GrantView {
-            role: g.role,
-            role_zh: g.role.name_zh(),
-            org_unit_id: g.org_unit_id.to_string(),
-            org_kind: g.org_kind,
-        })
+        .map(|g| GrantView { role: g.role, role_zh: g.role.name_zh(), org_unit_id: g.org_unit_id.to_string(), org_kind: g.org_kind })
         .collect();
     let person = run(&state, auth.lang, move |c| app::people::me(c, &actor)).await?;
     Ok(HttpResponse::Ok().json(MeView { person, grants }))

@@ -18,52 +18,27 @@ pub struct CategoryFilter {
 /// The request categories, city-wide.
 #[utoipa::path(get, path = "/api/v1/categories", tag = "catalogue", params(CategoryFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<CategoryView>)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: Auth,
-    q: web::Query<CategoryFilter>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<CategoryFilter>) -> Result<HttpResponse, ApiError> {
     let all = q.include_inactive.unwrap_or(false);
-    let cats = run(&state, auth.lang, move |c| {
-        app::catalogue::list_categories(c, all)
-    })
-    .await?;
+    let cats = run(&state, auth.lang, move |c| app::catalogue::list_categories(c, all)).await?;
     Ok(HttpResponse::Ok().json(cats))
 }
 
 /// Adds a category (admin of the top unit only).
 #[utoipa::path(post, path = "/api/v1/categories", tag = "catalogue", request_body = NewCategory, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = CategoryView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(
-    state: web::Data<AppState>,
-    auth: Auth,
-    body: web::Json<NewCategory>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewCategory>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run_write(&state, auth.lang, move |c| {
-        app::catalogue::create_category(c, &actor, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(cat.version))
-        .json(cat))
+    let cat = run_write(&state, auth.lang, move |c| app::catalogue::create_category(c, &actor, body.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Created().insert_header(etag(cat.version)).json(cat))
 }
 
 /// One category.
 #[utoipa::path(get, path = "/api/v1/categories/{id}", tag = "catalogue", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = CategoryView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let cat = run(&state, auth.lang, move |c| {
-        app::catalogue::get_category(c, &id)
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(cat.version))
-        .json(cat))
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let cat = run(&state, auth.lang, move |c| app::catalogue::get_category(c, &id)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(cat.version)).json(cat))
 }
 
 /// Changes or deactivates a category. Needs `If-Match`.
@@ -78,11 +53,8 @@ pub async fn update(
     body: web::Json<CategoryChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run_write(&state, auth.lang, move |c| {
-        app::catalogue::update_category(c, &actor, &id, version.0, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(cat.version))
-        .json(cat))
+    let cat =
+        run_write(&state, auth.lang, move |c| app::catalogue::update_category(c, &actor, &id, version.0, body.into_inner(), utc_now()))
+            .await?;
+    Ok(HttpResponse::Ok().insert_header(etag(cat.version)).json(cat))
 }

@@ -10,53 +10,28 @@ use crate::http::error::{ApiError, ErrorBody};
 /// The org units in the caller's scope, in code order.
 #[utoipa::path(get, path = "/api/v1/org-units", tag = "org", params(OrgUnitFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<OrgUnitView>), (status = 422, body = ErrorBody)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: Auth,
-    q: web::Query<OrgUnitFilter>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<OrgUnitFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let units = run(&state, auth.lang, move |c| {
-        app::org::list_units(c, &actor, q.into_inner())
-    })
-    .await?;
+    let units = run(&state, auth.lang, move |c| app::org::list_units(c, &actor, q.into_inner())).await?;
     Ok(HttpResponse::Ok().json(units))
 }
 
 /// 新建组织单元 under a parent in the admin's scope.
 #[utoipa::path(post, path = "/api/v1/org-units", tag = "org", request_body = NewOrgUnit, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = OrgUnitView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(
-    state: web::Data<AppState>,
-    auth: Auth,
-    body: web::Json<NewOrgUnit>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewOrgUnit>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run_write(&state, auth.lang, move |c| {
-        app::org::create_unit(c, &actor, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(unit.version))
-        .json(unit))
+    let unit = run_write(&state, auth.lang, move |c| app::org::create_unit(c, &actor, body.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Created().insert_header(etag(unit.version)).json(unit))
 }
 
 /// One org unit.
 #[utoipa::path(get, path = "/api/v1/org-units/{id}", tag = "org", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run(&state, auth.lang, move |c| {
-        app::org::get_unit(c, &actor, &id)
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(unit.version))
-        .json(unit))
+    let unit = run(&state, auth.lang, move |c| app::org::get_unit(c, &actor, &id)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(unit.version)).json(unit))
 }
 
 /// Renames, recodes, deactivates (with its subtree) or reactivates a unit. Needs `If-Match`.
@@ -71,11 +46,7 @@ pub async fn update(
     body: web::Json<OrgUnitChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run_write(&state, auth.lang, move |c| {
-        app::org::update_unit(c, &actor, &id, version.0, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(unit.version))
-        .json(unit))
+    let unit =
+        run_write(&state, auth.lang, move |c| app::org::update_unit(c, &actor, &id, version.0, body.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(unit.version)).json(unit))
 }

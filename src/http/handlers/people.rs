@@ -11,54 +11,30 @@ use crate::http::error::{ApiError, ErrorBody};
 /// People with a membership in the caller's scope (and the caller himself).
 #[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PeopleFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<PersonView>), (status = 422, body = ErrorBody)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: Auth,
-    q: web::Query<PeopleFilter>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<PeopleFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let people = run(&state, auth.lang, move |c| {
-        app::people::list_people(c, &actor, q.into_inner())
-    })
-    .await?;
+    let people = run(&state, auth.lang, move |c| app::people::list_people(c, &actor, q.into_inner())).await?;
     Ok(HttpResponse::Ok().json(people))
 }
 
 /// 新增人员 with a first role at a unit in the admin's scope.
 #[utoipa::path(post, path = "/api/v1/people", tag = "people", request_body = NewPerson, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = PersonView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(
-    state: web::Data<AppState>,
-    auth: Auth,
-    body: web::Json<NewPerson>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewPerson>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
-    let person = run_write(&state, auth.lang, move |c| {
-        app::people::create_person(c, &settings.auth, &actor, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(person.version))
-        .json(person))
+    let person =
+        run_write(&state, auth.lang, move |c| app::people::create_person(c, &settings.auth, &actor, body.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Created().insert_header(etag(person.version)).json(person))
 }
 
 /// One person.
 #[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run(&state, auth.lang, move |c| {
-        app::people::get_person(c, &actor, &id)
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(person.version))
-        .json(person))
+    let person = run(&state, auth.lang, move |c| app::people::get_person(c, &actor, &id)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
 /// Changes a person's name, phone or language. Needs `If-Match`.
@@ -73,44 +49,26 @@ pub async fn update(
     body: web::Json<PersonChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| {
-        app::people::update_person(c, &actor, &id, version.0, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(person.version))
-        .json(person))
+    let person =
+        run_write(&state, auth.lang, move |c| app::people::update_person(c, &actor, &id, version.0, body.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
 /// 停用: the person's tokens stop working at once.
 #[utoipa::path(post, path = "/api/v1/people/{id}/disable", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
-pub async fn disable(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn disable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| {
-        app::people::set_person_active(c, &actor, &id, false, utc_now())
-    })
-    .await?;
+    let person = run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id, false, utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
 /// 启用 a disabled person again.
 #[utoipa::path(post, path = "/api/v1/people/{id}/enable", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
-pub async fn enable(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn enable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| {
-        app::people::set_person_active(c, &actor, &id, true, utc_now())
-    })
-    .await?;
+    let person = run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id, true, utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
@@ -132,17 +90,8 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
-    run_write(&state, auth.lang, move |c| {
-        app::people::reset_password(
-            c,
-            &settings.auth,
-            &actor,
-            &id,
-            body.password.expose(),
-            utc_now(),
-        )
-    })
-    .await?;
+    run_write(&state, auth.lang, move |c| app::people::reset_password(c, &settings.auth, &actor, &id, body.password.expose(), utc_now()))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -156,10 +105,7 @@ pub async fn add_membership(
     body: web::Json<NewMembership>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| {
-        app::people::add_membership(c, &actor, &id, body.into_inner(), utc_now())
-    })
-    .await?;
+    let person = run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id, body.into_inner(), utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
@@ -167,16 +113,9 @@ pub async fn add_membership(
 #[utoipa::path(post, path = "/api/v1/people/{id}/memberships/{membership_id}/end", tag = "people",
     params(("id" = String, Path), ("membership_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
-pub async fn end_membership(
-    state: web::Data<AppState>,
-    auth: Auth,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn end_membership(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let (id, mid) = path.into_inner();
-    let person = run_write(&state, auth.lang, move |c| {
-        app::people::end_membership(c, &actor, &id, &mid, utc_now())
-    })
-    .await?;
+    let person = run_write(&state, auth.lang, move |c| app::people::end_membership(c, &actor, &id, &mid, utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }

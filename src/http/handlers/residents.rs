@@ -2,9 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::residents::{
-    NewResident, ResidentFilter, ResidentView, RevealRecord, RevealedResident,
-};
+use crate::app::residents::{NewResident, ResidentFilter, ResidentView, RevealRecord, RevealedResident};
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
@@ -12,83 +10,44 @@ use crate::http::error::{ApiError, ErrorBody};
 /// Residents in the caller's scope, with phone and ID number masked.
 #[utoipa::path(get, path = "/api/v1/residents", tag = "residents", params(ResidentFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<ResidentView>), (status = 422, body = ErrorBody)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: Auth,
-    q: web::Query<ResidentFilter>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<ResidentFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let rs = run(&state, auth.lang, move |c| {
-        app::residents::list_residents(c, &actor, q.into_inner())
-    })
-    .await?;
+    let rs = run(&state, auth.lang, move |c| app::residents::list_residents(c, &actor, q.into_inner())).await?;
     Ok(HttpResponse::Ok().json(rs))
 }
 
 /// Registers a resident in a building of the caller's grid.
 #[utoipa::path(post, path = "/api/v1/residents", tag = "residents", request_body = NewResident, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = ResidentView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(
-    state: web::Data<AppState>,
-    auth: Auth,
-    body: web::Json<NewResident>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewResident>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| {
-        app::residents::create_resident(c, &actor, body.into_inner(), utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(etag(r.version))
-        .json(r))
+    let r = run_write(&state, auth.lang, move |c| app::residents::create_resident(c, &actor, body.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Created().insert_header(etag(r.version)).json(r))
 }
 
 /// One resident, masked.
 #[utoipa::path(get, path = "/api/v1/residents/{id}", tag = "residents", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ResidentView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| {
-        app::residents::get_resident(c, &actor, &id)
-    })
-    .await?;
+    let r = run(&state, auth.lang, move |c| app::residents::get_resident(c, &actor, &id)).await?;
     Ok(HttpResponse::Ok().insert_header(etag(r.version)).json(r))
 }
 
 /// 查看完整信息: the unmasked phone and ID number; the look is recorded.
 #[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", tag = "residents", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = RevealedResident), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn reveal(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| {
-        app::residents::reveal_resident(c, &actor, &id, utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(r))
+    let r = run_write(&state, auth.lang, move |c| app::residents::reveal_resident(c, &actor, &id, utc_now())).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(r))
 }
 
 /// Who revealed this resident's data, newest first.
 #[utoipa::path(get, path = "/api/v1/residents/{id}/reveals", tag = "residents", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<RevealRecord>), (status = 404, body = ErrorBody)))]
-pub async fn reveals(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn reveals(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| {
-        app::residents::list_reveals(c, &actor, &id)
-    })
-    .await?;
+    let r = run(&state, auth.lang, move |c| app::residents::list_reveals(c, &actor, &id)).await?;
     Ok(HttpResponse::Ok().json(r))
 }

@@ -30,17 +30,9 @@ pub async fn healthz(state: web::Data<AppState>, lang: ReqLang) -> HttpResponse 
     .await
     .unwrap_or(false);
     if ok {
-        HttpResponse::Ok().json(Health {
-            status: "ok",
-            database: "ok",
-        })
+        HttpResponse::Ok().json(Health { status: "ok", database: "ok" })
     } else {
-        error_response(
-            &crate::app::AppError::Unavailable(anyhow::anyhow!(
-                "health check: database did not answer"
-            )),
-            lang.0,
-        )
+        error_response(&crate::app::AppError::Unavailable(anyhow::anyhow!("health check: database did not answer")), lang.0)
     }
 }
 

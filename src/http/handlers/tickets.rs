@@ -5,8 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::app::tickets::{
-    ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage,
-    TicketSummary, TicketView, TimelineEvent,
+    ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage, TicketSummary, TicketView, TimelineEvent,
 };
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_idempotent, run_write, AppState, Auth, IfMatch};
@@ -21,12 +20,7 @@ fn canonical<T: Serialize>(v: &T) -> String {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the first response")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = TicketView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn file(
-    state: web::Data<AppState>,
-    auth: Auth,
-    req: HttpRequest,
-    body: web::Json<NewTicket>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body: web::Json<NewTicket>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor.clone();
     let input = body.into_inner();
     let canon = canonical(&input);
@@ -46,32 +40,18 @@ pub async fn file(
 /// Tickets in the caller's scope, newest first, with filters and cursor pagination.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(TicketFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody)))]
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: Auth,
-    q: web::Query<TicketFilter>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<TicketFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let page = run(&state, auth.lang, move |c| {
-        app::tickets::list_tickets(c, &actor, q.into_inner(), utc_now())
-    })
-    .await?;
+    let page = run(&state, auth.lang, move |c| app::tickets::list_tickets(c, &actor, q.into_inner(), utc_now())).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
 /// One ticket, with its departments, extensions and the actions the caller may take now.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = TicketView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let t = run(&state, auth.lang, move |c| {
-        app::tickets::get_ticket(c, &actor, &id, utc_now())
-    })
-    .await?;
+    let t = run(&state, auth.lang, move |c| app::tickets::get_ticket(c, &actor, &id, utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(t.version)).json(t))
 }
 
@@ -142,50 +122,27 @@ pub async fn comment(
 /// The ticket's whole history, oldest first: who, in which role and unit, when, what, why.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<TimelineEvent>), (status = 404, body = ErrorBody)))]
-pub async fn timeline(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn timeline(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let events = run(&state, auth.lang, move |c| {
-        app::tickets::timeline(c, &actor, &id)
-    })
-    .await?;
+    let events = run(&state, auth.lang, move |c| app::tickets::timeline(c, &actor, &id)).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
 /// The resident's unmasked phone, for those who must call; the look is recorded.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/reveal", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = RevealedContact), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn reveal(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| {
-        app::tickets::reveal_contact(c, &actor, &id, utc_now())
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(r))
+    let r = run_write(&state, auth.lang, move |c| app::tickets::reveal_contact(c, &actor, &id, utc_now())).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(r))
 }
 
 /// The departments this ticket's community may whistle, the category's usual one marked.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/departments", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<DepartmentChoice>), (status = 404, body = ErrorBody)))]
-pub async fn departments(
-    state: web::Data<AppState>,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn departments(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| {
-        app::tickets::whistle_choices(c, &actor, &id)
-    })
-    .await?;
+    let r = run(&state, auth.lang, move |c| app::tickets::whistle_choices(c, &actor, &id)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -199,16 +156,9 @@ pub struct InboxParams {
 /// 我的待办: what waits on the caller in each of his roles, soonest deadline first.
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "tickets", params(InboxParams), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<TicketSummary>)))]
-pub async fn inbox(
-    state: web::Data<AppState>,
-    auth: Auth,
-    q: web::Query<InboxParams>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn inbox(state: web::Data<AppState>, auth: Auth, q: web::Query<InboxParams>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let limit = q.limit;
-    let items = run(&state, auth.lang, move |c| {
-        app::tickets::inbox(c, &actor, limit, utc_now())
-    })
-    .await?;
+    let items = run(&state, auth.lang, move |c| app::tickets::inbox(c, &actor, limit, utc_now())).await?;
     Ok(HttpResponse::Ok().json(items))
 }

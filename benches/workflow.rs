@@ -1,0 +1,371 @@
+//! Workflow throughput and latency, measured against the release server over HTTP on this machine.
+//!
+//! `bash bench/workflow.sh` (PostgreSQL, 1,000,000 tickets present) or
+//! `BENCH_BACKEND=sqlite bash bench/workflow.sh`. Environment:
+//! BENCH_BACKEND (postgres|sqlite), BENCH_TICKETS (pre-existing tickets, default 1,000,000),
+//! BENCH_SECONDS per phase (default 10), BENCH_CLIENTS concurrent writers (default 32),
+//! BENCH_READ_CLIENTS concurrent readers (default 8),
+//! GRIDLOOP_BENCH_DATABASE_URL (an admin URL of the PostgreSQL server; a fresh database
+//! `gridloop_bench` is made on it).
+//!
+//! Phases: filing (POST /api/v1/tickets with an Idempotency-Key), state changes (accept_at_compound
+//! with If-Match), then reads (inbox and ticket list). Prints throughput, latency percentiles and
+//! the server's resident memory, and for PostgreSQL runs pgbench with a script of the same
+//! transaction shape as a filing to show the service's overhead.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use serde_json::{json, Value};
+
+fn env_or(k: &str, d: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| d.to_string())
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let get = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Phase {
+    name: &'static str,
+    ok: usize,
+    failed: usize,
+    seconds: f64,
+    latencies_ms: Vec<f64>,
+}
+
+impl Phase {
+    fn report(&mut self) {
+        self.latencies_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "{:<28} {:>8.0} req/s  ({} ok, {} failed in {:.1} s)  latency p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            self.name,
+            self.ok as f64 / self.seconds,
+            self.ok,
+            self.failed,
+            self.seconds,
+            percentile(&self.latencies_ms, 0.5),
+            percentile(&self.latencies_ms, 0.99),
+            self.latencies_ms.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+}
+
+/// Runs `clients` loops of `call` for `seconds`; each call returns whether it succeeded.
+async fn drive<F, Fut>(name: &'static str, clients: usize, seconds: u64, call: F) -> Phase
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<bool>> + Send,
+{
+    let call = Arc::new(call);
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut tasks = vec![];
+    for c in 0..clients {
+        let (call, lat, failed) = (call.clone(), lat.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            let mut mine = vec![];
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match call(c, i).await {
+                    Some(true) => mine.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Some(false) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => break,
+                }
+                i += 1;
+            }
+            lat.lock().unwrap().extend(mine);
+        }));
+    }
+    let finished = Arc::new(Mutex::new(0.0f64));
+    for t in tasks {
+        t.await.unwrap();
+        *finished.lock().unwrap() = start.elapsed().as_secs_f64();
+    }
+    let seconds = start.elapsed().as_secs_f64().min(seconds as f64).max(*finished.lock().unwrap());
+    let latencies_ms = std::mem::take(&mut *lat.lock().unwrap());
+    Phase { name, ok: latencies_ms.len(), failed: failed.load(Ordering::Relaxed), seconds, latencies_ms }
+}
+
+fn seed_tickets(url: &str, postgres: bool, n: u64) {
+    let started = Instant::now();
+    let mut conn = gridloop::db::DbConn::establish(url).unwrap();
+    // Historic tickets over the past year, most closed, a few open, spread over every building.
+    let (ids, days) = if postgres {
+        (
+            "lpad(to_hex(s.i), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(s.i), 12, '0')",
+            "(timestamp '2026-11-26 00:00:00' - (s.i % 365) * interval '1 day' - (s.i % 86400) * interval '1 second')",
+        )
+    } else {
+        (
+            "printf('%08x-0000-7000-8000-%012x', s.i, s.i)",
+            "strftime('%Y-%m-%d %H:%M:%f', '2026-11-26', '-' || (s.i % 365) || ' days', '-' || (s.i % 86400) || ' seconds')",
+        )
+    };
+    let sql = format!(
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}),
+         b AS (SELECT u.id, u.path, u.parent_id AS compound_id, y.parent_id AS community_id,
+                      row_number() OVER (ORDER BY u.code) - 1 AS k FROM org_units u JOIN org_units y ON y.id = u.parent_id
+               WHERE u.kind = 'building'),
+         nb AS (SELECT count(*) AS c FROM b),
+         cat AS (SELECT id FROM categories ORDER BY code LIMIT 1),
+         who AS (SELECT id FROM people WHERE login = 'gw.wang')
+         INSERT INTO tickets (id, number, category_id, urgency, title, description, place_id, place_path, compound_id, community_id,
+                              resident_name, resident_phone, channel, filed_by, state, reopen_count, due_at, version, created_at, updated_at, closed_at)
+         SELECT {ids}, 'H-' || s.i, (SELECT id FROM cat), CASE WHEN s.i % 10 = 0 THEN 'urgent' ELSE 'normal' END,
+                '历史诉求', '基准数据', b.id, b.path, b.compound_id, b.community_id, '居民', '13700000000', 'visit', (SELECT id FROM who),
+                CASE WHEN s.i % 100 = 0 THEN 'solved' WHEN s.i % 100 = 1 THEN 'compound_handling' ELSE 'closed' END,
+                0, {days}, 3, {days}, {days}, CASE WHEN s.i % 100 > 1 THEN {days} ELSE NULL END
+         FROM s JOIN b ON b.k = s.i % (SELECT c FROM nb)"
+    );
+    conn.batch_execute(&sql).unwrap();
+    if postgres {
+        conn.batch_execute("ANALYZE").unwrap();
+    }
+    println!("seeded {n} historic tickets in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn start_server(url: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridloop"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GRIDLOOP_ENV", "development")
+        .env("GRIDLOOP_LOG__LEVEL", "warn")
+        .env("GRIDLOOP_DATABASE__POOL_SIZE", env_or("BENCH_POOL", "16"))
+        .args(["--database-url", url, "serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let port = loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited");
+        if let Some(rest) = line.split("listening on port ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    Server { child, base: format!("http://127.0.0.1:{port}") }
+}
+
+fn pgbench(url: &str, clients: usize, seconds: u64) -> Option<f64> {
+    // One filing's transaction shape: the number (own statement), then ticket + audit event + head.
+    let script = r#"
+\set n random(1, 1000000000)
+\set shard random(0, 63)
+INSERT INTO ticket_counters (day, last) VALUES ('pgbench', 1) ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last;
+BEGIN;
+INSERT INTO tickets (id, number, category_id, urgency, title, description, place_id, place_path, compound_id, community_id, resident_name, resident_phone, channel, filed_by, state, reopen_count, due_at, version, created_at, updated_at)
+  SELECT gen_random_uuid()::text, 'P-' || :n || '-' || gen_random_uuid()::text, category_id, urgency, title, description, place_id, place_path, compound_id, community_id, resident_name, resident_phone, channel, filed_by, 'at_compound', 0, now(), 1, now(), now() FROM tickets WHERE id = '00000001-0000-7000-8000-000000000001';
+UPDATE audit_heads SET seq = seq + 1 WHERE shard = :shard;
+SELECT seq, hash FROM audit_heads WHERE shard = :shard;
+INSERT INTO audit_events (id, shard, seq, entity_kind, entity_id, actor_id, actor_role, actor_unit_id, at, action, from_state, to_state, reason, changes, prev_hash, hash)
+  SELECT gen_random_uuid()::text, :shard, seq, 'pgbench', 'x', NULL, NULL, NULL, now(), 'file', NULL, 'at_compound', NULL, '{}', hash, md5(random()::text) FROM audit_heads WHERE shard = :shard;
+UPDATE audit_heads SET hash = md5(random()::text) WHERE shard = :shard;
+COMMIT;
+"#;
+    let path = std::env::temp_dir().join("gridloop-pgbench.sql");
+    std::fs::write(&path, script).ok()?;
+    let out = Command::new("pgbench")
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f", &path.to_string_lossy(), url])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::main]
+async fn main() {
+    let backend = env_or("BENCH_BACKEND", "postgres");
+    let postgres = backend == "postgres";
+    let n: u64 = env_or("BENCH_TICKETS", "1000000").parse().unwrap();
+    let seconds: u64 = env_or("BENCH_SECONDS", "10").parse().unwrap();
+    let clients: usize = env_or("BENCH_CLIENTS", "32").parse().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = match std::env::var("BENCH_KEEP_DIR") {
+        Ok(d) => std::path::PathBuf::from(d),
+        Err(_) => tmp.path().to_path_buf(),
+    };
+    let url = if postgres {
+        let admin = env_or("GRIDLOOP_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+        let mut c = diesel::PgConnection::establish(&admin).expect("PostgreSQL for the benchmark");
+        c.batch_execute("DROP DATABASE IF EXISTS gridloop_bench").unwrap();
+        c.batch_execute("CREATE DATABASE gridloop_bench").unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        format!("{base}/gridloop_bench")
+    } else {
+        tmp_path.join("bench.db").to_string_lossy().into_owned()
+    };
+    println!("== Gridloop workflow benchmark: {backend}, {n} tickets present, {clients} clients, {seconds} s per phase");
+    {
+        let (dir, _) = (std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), ());
+        let settings = gridloop::config::Settings::load(&dir, "development").unwrap();
+        let mut conn =
+            gridloop::db::DbConn::establish(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()))
+                .unwrap();
+        gridloop::db::run_migrations(&mut conn).unwrap();
+        gridloop::app::demo::load_demo(&mut conn, &settings.auth, gridloop::app::utc_now()).unwrap();
+    }
+    seed_tickets(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()), postgres, n);
+    let server = start_server(&url);
+    let pid = server.child.id();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let login = |l: &'static str| {
+        let (client, base) = (client.clone(), server.base.clone());
+        async move {
+            let r: Value = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"login": l, "password": gridloop::app::demo::DEMO_PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["token"].as_str().unwrap().to_string()
+        }
+    };
+    // The grid workers of the first compound, one per building, and their secretary.
+    let workers = ["gw.wang", "gw.li", "gw.zhang", "gw.song", "gw.ma", "gw.hu"];
+    let mut tokens = vec![];
+    for w in workers {
+        tokens.push(login(w).await);
+    }
+    let secretary = login("bs.yang").await;
+    let me: Value = client.get(format!("{}/api/v1/me", server.base)).bearer_auth(&tokens[0]).send().await.unwrap().json().await.unwrap();
+    let _ = me;
+    let mut buildings = vec![];
+    for t in &tokens {
+        let me: Value = client.get(format!("{}/api/v1/me", server.base)).bearer_auth(t).send().await.unwrap().json().await.unwrap();
+        buildings.push(me["grants"][0]["org_unit_id"].as_str().unwrap().to_string());
+    }
+    let cats: Value =
+        client.get(format!("{}/api/v1/categories", server.base)).bearer_auth(&tokens[0]).send().await.unwrap().json().await.unwrap();
+    let category = cats[0]["id"].as_str().unwrap().to_string();
+    let (idle_rss, _) = rss_mib(pid);
+
+    // Phase 1: filing.
+    let filed: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(vec![]));
+    let (c, base, toks, bs, cat, f) =
+        (client.clone(), server.base.clone(), tokens.clone(), buildings.clone(), category.clone(), filed.clone());
+    let mut filing = drive("file a ticket (POST)", clients, seconds, move |cl, i| {
+        let (c, base, cat, f) = (c.clone(), base.clone(), cat.clone(), f.clone());
+        let w = cl % toks.len();
+        let (tok, b) = (toks[w].clone(), bs[w].clone());
+        async move {
+            let body = json!({"category_id": cat, "title": "楼道堆物", "description": "基准测试", "building_id": b, "resident_name": "居民", "resident_phone": "13700001234"});
+            match c.post(format!("{base}/api/v1/tickets")).bearer_auth(&tok).header("Idempotency-Key", format!("bench-{cl}-{i}")).json(&body).send().await {
+                Ok(r) if r.status() == 201 => {
+                    if let Ok(v) = r.json::<Value>().await {
+                        f.lock().unwrap().push(v["id"].as_str().unwrap_or_default().to_string());
+                    }
+                    Some(true)
+                }
+                _ => Some(false),
+            }
+        }
+    })
+    .await;
+    filing.report();
+    let (_, peak_after_filing) = rss_mib(pid);
+
+    // Phase 2: state changes, each ticket accepted once by its secretary.
+    let queue: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(std::mem::take(&mut *filed.lock().unwrap())));
+    let (c, base, q, sec) = (client.clone(), server.base.clone(), queue.clone(), secretary.clone());
+    let mut acting = drive("accept a ticket (POST action)", clients, seconds, move |_, _| {
+        let (c, base, q, sec) = (c.clone(), base.clone(), q.clone(), sec.clone());
+        async move {
+            let id = q.lock().unwrap().pop()?;
+            Some(matches!(
+                c.post(format!("{base}/api/v1/tickets/{id}/actions"))
+                    .bearer_auth(&sec)
+                    .header("If-Match", "1")
+                    .json(&json!({"action": "accept_at_compound"}))
+                    .send()
+                    .await,
+                Ok(r) if r.status() == 200
+            ))
+        }
+    })
+    .await;
+    acting.report();
+
+    // Phase 3: reads — each worker's and the secretary's inbox, and list pages.
+    let (c, base, toks, sec) = (client.clone(), server.base.clone(), tokens.clone(), secretary.clone());
+    let read_clients: usize = env_or("BENCH_READ_CLIENTS", "8").parse().unwrap();
+    let mut reading = drive("inbox + list (GET)", read_clients, seconds, move |cl, i| {
+        let (c, base) = (c.clone(), base.clone());
+        let tok = if cl % 4 == 0 { sec.clone() } else { toks[cl % toks.len()].clone() };
+        async move {
+            let path = match i % 3 {
+                0 => "/api/v1/inbox?limit=50".to_string(),
+                1 => "/api/v1/tickets?limit=50".to_string(),
+                _ => "/api/v1/tickets?limit=50&state=compound_handling,at_compound".to_string(),
+            };
+            Some(match c.get(format!("{base}{path}")).bearer_auth(&tok).send().await {
+                Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                _ => false,
+            })
+        }
+    })
+    .await;
+    reading.report();
+    let (rss, peak) = rss_mib(pid);
+    println!("server memory: idle {idle_rss:.0} MiB before load, peak {peak_after_filing:.0} MiB after filing, peak {peak:.0} MiB overall, {rss:.0} MiB now");
+    drop(server);
+    if postgres {
+        let pg_url = url.clone();
+        match tokio::task::spawn_blocking(move || pgbench(&pg_url, clients, seconds)).await.unwrap() {
+            Some(tps) => {
+                let filing_rate = filing.ok as f64 / filing.seconds;
+                println!(
+                    "pgbench, same transaction shape as a filing: {tps:.0} tx/s; the service files at {filing_rate:.0}/s = {:.0}% of the database alone",
+                    100.0 * filing_rate / tps
+                );
+            }
+            None => println!("pgbench not available: no ratio"),
+        }
+    }
+}
