@@ -48,8 +48,10 @@ pub struct Draft<'a> {
 /// transaction ends: bump the head's seq first (taking the row lock), then read the previous hash.
 pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<AuditEventRow> {
     let shard = shard_of(d.entity_id);
-    diesel::update(audit_heads::table.find(shard)).set(audit_heads::seq.eq(audit_heads::seq + 1)).execute(conn)?;
-    let (seq, prev): (i64, String) = audit_heads::table.find(shard).select((audit_heads::seq, audit_heads::hash)).first(conn)?;
+    let (seq, prev): (i64, String) = diesel::update(audit_heads::table.find(shard))
+        .set(audit_heads::seq.eq(audit_heads::seq + 1))
+        .returning((audit_heads::seq, audit_heads::hash))
+        .get_result(conn)?;
     let content = EventContent {
         shard,
         seq,

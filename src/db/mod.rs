@@ -90,7 +90,10 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
     drop(probe);
     Pool::builder()
         .max_size(settings.pool_size)
-        .min_idle(Some(1))
+        // No idle minimum: a minimum makes r2d2 open replacement connections on background threads,
+        // and one still connecting when a one-shot command exits can crash in the TLS library's
+        // exit handlers. Connections are made on demand and kept once made.
+        .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(settings.connect_timeout_s.max(1)))
         .connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }))
         .build(manager)

@@ -2,6 +2,7 @@
 //! personal data. No actix, no diesel, no I/O; anything time-dependent takes `now` as an argument.
 
 pub mod audit;
+pub mod calendar;
 pub mod ids;
 pub mod org;
 pub mod pii;

@@ -252,3 +252,43 @@ fn user_add_and_reset_password_work_from_the_command_line() {
     assert_ne!(code, 0);
     assert!(err.contains("building"), "a grid worker belongs to a building or compound: {err}");
 }
+
+#[test]
+fn audit_verify_and_checkpoint_work_from_the_command_line() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    let db = TestDb::new();
+    let settings = crate::helpers::test_settings(&db);
+    let pool = gridloop::db::build_pool(&settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    gridloop::db::run_migrations(&mut conn).unwrap();
+    let fx = crate::fixture::seed(&mut conn, &settings.auth);
+    let actor = gridloop::domain::Actor {
+        person_id: fx.person("gw1").parse().unwrap(),
+        login: "gw1".into(),
+        grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
+    };
+    let body: gridloop::app::tickets::NewTicket = serde_json::from_value(crate::tickets::new_ticket(&fx)).unwrap();
+    gridloop::app::tickets::file_ticket(&mut conn, &actor, body, gridloop::app::utc_now()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("checkpoint.json").to_string_lossy().to_string();
+    let (code, out, err) = run(&["--database-url", &db.url, "audit", "checkpoint", "--out", &cp], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["--database-url", &db.url, "audit", "verify", "--checkpoint", &cp], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("intact: 1 events") && out.contains("checkpoint"), "{out}");
+
+    let drop = match &mut *conn {
+        gridloop::db::DbConn::Sqlite(_) => "DROP TRIGGER audit_events_no_update",
+        gridloop::db::DbConn::Postgresql(_) => "DROP TRIGGER audit_events_no_update ON audit_events",
+    };
+    conn.batch_execute(drop).unwrap();
+    diesel::update(gridloop::db::schema::audit_events::table)
+        .set(gridloop::db::schema::audit_events::reason.eq(Some("改过")))
+        .execute(&mut conn)
+        .unwrap();
+    let (code, _, err) = run(&["--database-url", &db.url, "audit", "verify"], None);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("BROKEN") && err.contains("edited"), "{err}");
+}

@@ -76,11 +76,29 @@ const MATRIX: &[(&str, &str, [u16; 3])] = &[
     ("resident.reveal", "department_liaison", [404, 404, 404]),
     ("resident.reveal", "supervisor", [403, 404, 404]),
     ("resident.reveal", "admin", [404, 404, 404]),
+    ("ticket.read", "grid_worker", [200, 404, 404]),
+    ("ticket.read", "branch_secretary", [200, 404, 404]),
+    ("ticket.read", "community_staff", [200, 404, 404]),
+    ("ticket.read", "department_liaison", [200, 404, 404]),
+    ("ticket.read", "supervisor", [200, 404, 404]),
+    ("ticket.read", "admin", [404, 404, 404]),
+    ("ticket.comment", "grid_worker", [201, 404, 404]),
+    ("ticket.comment", "branch_secretary", [201, 404, 404]),
+    ("ticket.comment", "community_staff", [201, 404, 404]),
+    ("ticket.comment", "department_liaison", [201, 404, 404]),
+    ("ticket.comment", "supervisor", [201, 404, 404]),
+    ("ticket.comment", "admin", [404, 404, 404]),
+    ("ticket.reveal", "grid_worker", [200, 404, 404]),
+    ("ticket.reveal", "branch_secretary", [200, 404, 404]),
+    ("ticket.reveal", "community_staff", [200, 404, 404]),
+    ("ticket.reveal", "department_liaison", [200, 404, 404]),
+    ("ticket.reveal", "supervisor", [403, 404, 404]),
+    ("ticket.reveal", "admin", [404, 404, 404]),
 ];
 
 const MISSING_ID: &str = "00000000-0000-7000-8000-000000000000";
 
-fn target(fx: &Fixture, op: &str, role: &str, home: &str, mirror: &str, scope: Scope) -> String {
+fn target(fx: &Fixture, tickets: &(String, String), op: &str, role: &str, home: &str, mirror: &str, scope: Scope) -> String {
     if scope == Scope::Missing {
         return MISSING_ID.into();
     }
@@ -97,6 +115,13 @@ fn target(fx: &Fixture, op: &str, role: &str, home: &str, mirror: &str, scope: S
             fx.person(key).into()
         }
         "resident" => fx.resident(if in_scope { "r1" } else { "r2" }).into(),
+        "ticket" => {
+            if in_scope {
+                tickets.0.clone()
+            } else {
+                tickets.1.clone()
+            }
+        }
         other => panic!("no target for {other}"),
     }
 }
@@ -123,6 +148,9 @@ async fn perform(app: &TestApp, op: &str, token: &str, id: &str, root: &str) -> 
         "person.disable" => (Method::POST, format!("/api/v1/people/{id}/disable"), None, None),
         "resident.read" => (Method::GET, format!("/api/v1/residents/{id}"), None, None),
         "resident.reveal" => (Method::POST, format!("/api/v1/residents/{id}/reveal"), None, None),
+        "ticket.read" => (Method::GET, format!("/api/v1/tickets/{id}"), None, None),
+        "ticket.comment" => (Method::POST, format!("/api/v1/tickets/{id}/comments"), Some(json!({"text": "跟进"})), None),
+        "ticket.reveal" => (Method::POST, format!("/api/v1/tickets/{id}/reveal"), None, None),
         other => panic!("unknown operation {other}"),
     };
     let version = match &versioned {
@@ -148,12 +176,34 @@ async fn the_permission_matrix_holds_for_every_role_scope_and_operation() {
     for (role, login, _, _) in ACTORS {
         tokens.insert(*role, app.login(login, PASSWORD).await);
     }
+    // A ticket in each district, whistled to that district's department.
+    let mut tickets = vec![];
+    for (gw, bs, cs, building, dept) in [("gw1", "bs1", "cs1", "B1", "P1"), ("gw2", "bs2", "cs2", "B2", "P2")] {
+        let mut body = crate::tickets::new_ticket(&fx);
+        body["building_id"] = json!(fx.unit(building));
+        let t = crate::tickets::file(&app, &app.login(gw, PASSWORD).await, &body).await;
+        let id = t["id"].as_str().unwrap().to_string();
+        let (s1, _) =
+            crate::tickets::act(&app, &app.login(bs, PASSWORD).await, &id, 1, json!({"action": "report_to_community", "reason": "上报"}))
+                .await;
+        let (s2, _) = crate::tickets::act(
+            &app,
+            &app.login(cs, PASSWORD).await,
+            &id,
+            2,
+            json!({"action": "whistle", "lead_department_id": fx.unit(dept), "whistle_type": "enforcement_needed", "reason": "吹哨"}),
+        )
+        .await;
+        assert_eq!((s1.as_u16(), s2.as_u16()), (200, 200));
+        tickets.push(id);
+    }
+    let tickets = (tickets[0].clone(), tickets[1].clone());
     let mut failures = vec![];
     for (op, role, expected) in MATRIX {
         let (_, _, home, mirror) = ACTORS.iter().find(|a| a.0 == *role).unwrap();
         let mut not_found_bodies = vec![];
         for (i, scope) in [Scope::In, Scope::Out, Scope::Missing].into_iter().enumerate() {
-            let id = target(&fx, op, role, home, mirror, scope);
+            let id = target(&fx, &tickets, op, role, home, mirror, scope);
             let (status, body) = perform(&app, op, &tokens[role], &id, &root).await;
             if status != expected[i] {
                 failures.push(format!("{op} by {role} on {scope:?} object: expected {}, got {status} {body}", expected[i]));
@@ -185,7 +235,8 @@ fn render_permissions_doc() -> String {
          ## Matrix\n\n\
          Each cell is the HTTP status for an object in the role's scope / outside it / missing.\n\
          In-scope objects: org unit = the role's own unit; person = a grid worker of a building in scope\n\
-         (for the department liaison, another liaison of his department); resident = a resident of a building in scope.\n\n",
+         (for the department liaison, another liaison of his department); resident = a resident of a building in scope;\n\
+         ticket = a ticket of a building in scope, whistled to the liaison's department.\n\n",
     );
     let ops: Vec<&str> = {
         let mut v: Vec<&str> = MATRIX.iter().map(|m| m.0).collect();

@@ -40,8 +40,8 @@ CREATE INDEX tickets_compound ON tickets(compound_id, created_at, id);
 CREATE INDEX tickets_community ON tickets(community_id, created_at, id);
 CREATE INDEX tickets_created ON tickets(created_at, id);
 CREATE INDEX tickets_state_due ON tickets(state, due_at);
--- inboxes: a state, within a subtree
-CREATE INDEX tickets_state_place ON tickets(state, place_path);
+-- inboxes: a state within a subtree, in deadline order, answered from the index alone
+CREATE INDEX tickets_state_place ON tickets(state, place_path, due_at, id);
 
 CREATE TABLE ticket_counters (
     day TEXT PRIMARY KEY NOT NULL,
