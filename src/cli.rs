@@ -50,6 +50,19 @@ pub enum Command {
     /// The tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Time limits: fire the clocks that came due, once (the server does this every interval).
+    #[command(subcommand)]
+    Sla(SlaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlaCommand {
+    /// Fire every warning, breach and reminder that came due; exactly once across all schedulers.
+    Tick {
+        /// Pretend it is this instant (RFC 3339, e.g. 2026-11-27T09:00:00+08:00); default now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -245,6 +258,19 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve(args) => serve(settings, args.demo),
+        Command::Sla(SlaCommand::Tick { now }) => {
+            let calendars = load_calendars(&settings)?;
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
+            let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
+            let r = crate::app::sla::tick(&mut conn, ctx, now, &scheduler_name()).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!(
+                "{} warnings, {} breaches, {} reminders fired ({} already taken by another scheduler).",
+                r.warnings, r.breaches, r.reminders, r.lost_races
+            );
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
             let cp = match checkpoint {
                 Some(path) => {
@@ -352,7 +378,52 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// Loads the working calendars and refuses to go on without the current year.
+fn load_calendars(settings: &Settings) -> Result<crate::app::calendars::Calendars, Failure> {
+    let calendars =
+        crate::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).map_err(|e| fail(2, e))?;
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    for warning in calendars.check_years(today).map_err(|e| fail(2, e))? {
+        log::warn!("{warning}");
+        eprintln!("WARNING: {warning}");
+    }
+    Ok(calendars)
+}
+
+/// Names this scheduler in the fire records: host and process.
+fn scheduler_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The scheduler inside `serve`: fires due clocks at once (those that came due while the service
+/// was down), then every `sla.scheduler_interval_s`.
+fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate::app::calendars::Calendars) {
+    let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
+    let name = scheduler_name();
+    std::thread::Builder::new()
+        .name("sla-scheduler".into())
+        .spawn(move || loop {
+            match pool.get() {
+                Ok(mut conn) => {
+                    let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
+                    match crate::app::sla::tick(&mut conn, ctx, utc_now(), &name) {
+                        Ok(r) if r.warnings + r.breaches + r.reminders > 0 => {
+                            log::info!("sla: {} warnings, {} breaches, {} reminders", r.warnings, r.breaches, r.reminders)
+                        }
+                        Ok(_) => {}
+                        Err(e) => log::error!("sla tick failed: {}", Plain(&e)),
+                    }
+                }
+                Err(e) => log::error!("sla tick: no database connection: {e}"),
+            }
+            std::thread::sleep(interval);
+        })
+        .expect("scheduler thread starts");
+}
+
 fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
+    let calendars = load_calendars(&settings)?;
     let (pool, mut conn) = open_database(&settings)?;
     let applied = migrate(&mut conn)?;
     if !applied.is_empty() {
@@ -371,6 +442,7 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         }
     }
     drop(conn);
+    spawn_scheduler(pool.clone(), settings.clone(), calendars);
     let backend = settings.database_target().backend();
     let configured_url = settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {

@@ -18,6 +18,40 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub sla: SlaSettings,
+    /// The folder the settings were loaded from (calendars live under it).
+    #[serde(skip)]
+    pub config_dir: PathBuf,
+}
+
+/// Time limits (时限) and the clocks that watch them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// The calendar (a folder under config/calendars) used where no unit names another.
+    pub calendar: String,
+    /// Org unit code → calendar name, for districts or streets that keep their own.
+    #[serde(default)]
+    pub unit_calendars: std::collections::BTreeMap<String, String>,
+    /// The holder is warned when this fraction of the limit has passed.
+    pub warn_fraction: f64,
+    /// How often the scheduler inside `serve` looks for clocks that came due (seconds).
+    pub scheduler_interval_s: u64,
+    /// After a breach, the holder and the supervisors are reminded this often (minutes).
+    pub reminder_interval_minutes: i64,
+    /// What the scheduler does on its own when a limit passes: `none`, or `escalate` (a ticket
+    /// still waiting at the compound is reported to the community).
+    pub breach_action: String,
+    /// Default limits per stage: `{ normal = "…", urgent = "…" }` with limits such as
+    /// "3 working_days", "4 working_hours", "24 hours", "90 seconds".
+    pub limits: std::collections::BTreeMap<String, StageLimits>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageLimits {
+    pub normal: String,
+    pub urgent: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -167,6 +201,8 @@ impl Settings {
                     .join("; "),
             )
         })?;
+        let mut settings = settings;
+        settings.config_dir = dir.to_path_buf();
         settings.validate()?;
         Ok(settings)
     }
@@ -203,6 +239,34 @@ impl Settings {
         }
         if !self.server.public_url.starts_with("http://") && !self.server.public_url.starts_with("https://") {
             return bad("server.public_url", format!("`{}` must start with http:// or https://", self.server.public_url));
+        }
+        if !(self.sla.warn_fraction > 0.0 && self.sla.warn_fraction < 1.0) {
+            return bad("sla.warn_fraction", "must be between 0 and 1 (e.g. 0.8)".into());
+        }
+        if self.sla.scheduler_interval_s == 0 {
+            return bad("sla.scheduler_interval_s", "must be at least 1".into());
+        }
+        if self.sla.reminder_interval_minutes <= 0 {
+            return bad("sla.reminder_interval_minutes", "must be positive".into());
+        }
+        if !matches!(self.sla.breach_action.as_str(), "none" | "escalate") {
+            return bad("sla.breach_action", format!("`{}`: use none or escalate", self.sla.breach_action));
+        }
+        for stage in crate::domain::sla::Stage::ALL {
+            let Some(l) = self.sla.limits.get(stage.as_str()) else {
+                return bad(&format!("sla.limits.{}", stage.as_str()), "missing: every stage needs its limits".into());
+            };
+            for (which, text) in [("normal", &l.normal), ("urgent", &l.urgent)] {
+                if let Err(why) = crate::domain::sla::Limit::parse(text) {
+                    return bad(&format!("sla.limits.{}.{which}", stage.as_str()), why);
+                }
+            }
+        }
+        if let Some(k) = self.sla.limits.keys().find(|k| crate::domain::sla::Stage::parse(k).is_none()) {
+            return bad(
+                &format!("sla.limits.{k}"),
+                format!("unknown stage; the stages are {}", crate::domain::sla::Stage::ALL.map(|s| s.as_str()).join(", ")),
+            );
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty (e.g. info)".into());

@@ -35,7 +35,9 @@ impl Application {
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_s;
         let pool_size = settings.database.pool_size as usize;
-        let state = web::Data::new(AppState { pool, settings: Arc::new(settings) });
+        let calendars =
+            crate::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).map_err(std::io::Error::other)?;
+        let state = web::Data::new(AppState { pool, settings: Arc::new(settings), calendars: Arc::new(calendars) });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -46,6 +46,9 @@ pub enum AppError {
     /// The `If-Match` version is not the current one.
     #[error("version {given} is stale; the current version is {current}")]
     VersionConflict { given: i64, current: i64 },
+    /// A deadline reaches into a year the working calendar does not cover.
+    #[error("calendar {calendar} does not cover {year}")]
+    CalendarMissing { calendar: String, year: i32 },
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -104,6 +107,7 @@ impl AppError {
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::PreconditionRequired => "precondition_required",
             AppError::VersionConflict { .. } => "version_conflict",
+            AppError::CalendarMissing { .. } => "calendar_missing",
             AppError::Unavailable(_) => "service_unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -162,6 +166,12 @@ impl AppError {
             (AppError::VersionConflict { given, current }, Lang::En) => {
                 format!("Someone else changed this first: you sent version {given}, the current version is {current}; reload and try again")
             }
+            (AppError::CalendarMissing { calendar, year }, Lang::Zh) => {
+                format!("工作日历 {calendar} 尚未包含 {year} 年的节假日安排，无法计算时限；请管理员补充 config/calendars/{calendar}/{year}.toml")
+            }
+            (AppError::CalendarMissing { calendar, year }, Lang::En) => format!(
+                "The working calendar {calendar} has no {year} schedule, so the time limit cannot be computed; an administrator must add config/calendars/{calendar}/{year}.toml"
+            ),
             (AppError::Unavailable(_), Lang::Zh) => "数据库暂时不可用，请稍后重试".into(),
             (AppError::Unavailable(_), Lang::En) => "The database is unavailable; try again shortly".into(),
             (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),

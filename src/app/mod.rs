@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod calendars;
 pub mod catalogue;
 pub mod demo;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod org;
 pub mod people;
 pub mod residents;
 pub mod scope;
+pub mod sla;
 pub mod tickets;
 
 pub use error::{AppError, Lang};

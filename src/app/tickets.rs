@@ -10,11 +10,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::db::models::{AssignmentRow, AuditEventRow, CategoryRow, ExtensionRow, OrgUnitRow, PiiRevealRow, TicketRow};
-use crate::db::schema::{categories, org_units, pii_reveals, ticket_assignments, ticket_extensions, tickets};
+use crate::db::models::{AssignmentRow, AuditEventRow, CategoryRow, ClockRow, ExtensionRow, OrgUnitRow, PiiRevealRow, TicketRow};
+use crate::db::schema::{categories, org_units, pii_reveals, sla_clocks, ticket_assignments, ticket_extensions, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::pii::{mask_phone, validate_mobile};
-use crate::domain::sla::{default_limit, stage_of, Stage};
+use crate::domain::sla::Stage;
 use crate::domain::workflow::{
     actions_in, allowed_for, authorize, can_see, own_parts, reopened_state, ActionKind, AssignmentState, Channel, DepartmentPart, Level,
     Refusal, ReturnReason, Satisfaction, TicketPlace, TicketState, WhistleType,
@@ -25,6 +25,7 @@ use super::audit::{self, ActedBy, Draft};
 use super::catalogue::Urgency;
 use super::org::{escape_like, find_unit};
 use super::scope::Db;
+use super::sla::{self, SlaContext, Which};
 use super::{check_version, parse_id, AppError, AppResult};
 
 // ---------------------------------------------------------------- input and output
@@ -617,9 +618,9 @@ pub struct PreparedFiling {
 }
 
 /// 登记: files a ticket at the compound of its place.
-pub fn file_ticket(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<TicketView> {
+pub fn file_ticket(conn: &mut DbConn, ctx: SlaContext<'_>, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<TicketView> {
     let prepared = prepare_filing(conn, actor, input, now)?;
-    insert_filing(conn, actor, prepared, now)
+    insert_filing(conn, ctx, actor, prepared, now)
 }
 
 /// Checks a filing and takes its number. The number comes from its own short statement, outside
@@ -692,7 +693,6 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
     let day = number_day(now);
     let n = backend::next_ticket_number(conn, &day)?;
     let number = format!("GL-{day}-{n:04}");
-    let urgent = input.urgency == Urgency::Urgent;
     let row = TicketRow {
         id: Id::new().to_string(),
         number,
@@ -719,7 +719,8 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
         reopen_count: 0,
         satisfaction: None,
         resolution: None,
-        due_at: Some(now + default_limit(Stage::CompoundTriage, urgent)),
+        // Set by the triage clock when the filing is inserted.
+        due_at: None,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -729,10 +730,21 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
 }
 
 /// Inserts a prepared filing with its audit event, in one transaction.
-pub fn insert_filing(conn: &mut DbConn, actor: &Actor, p: PreparedFiling, now: NaiveDateTime) -> AppResult<TicketView> {
-    let PreparedFiling { row, grant, category_code } = p;
+pub fn insert_filing(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    actor: &Actor,
+    p: PreparedFiling,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    let PreparedFiling { mut row, grant, category_code } = p;
     conn.transaction(|conn| {
         diesel::insert_into(tickets::table).values(&row).execute(conn)?;
+        // The triage clock starts now, held by the compound.
+        let compound_path = ancestor_path(&row.place_path, &row.compound_id);
+        let clock = sla::start_clock(conn, ctx, &row, None, Stage::CompoundTriage, (&row.compound_id, compound_path.as_str()), now)?;
+        row.due_at = Some(clock.due_at);
+        diesel::update(tickets::table.find(&row.id)).set(tickets::due_at.eq(row.due_at)).execute(conn)?;
         let changes = json!({
             "number": [null, row.number],
             "category": [null, category_code],
@@ -845,24 +857,43 @@ fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) 
     Ok(d)
 }
 
-fn new_part(ticket_id: &str, department_id: &str, lead: bool, urgent: bool, now: NaiveDateTime) -> AssignmentRow {
-    AssignmentRow {
+/// Whistles a department onto the ticket: its part, and its two clocks started now (签收 and 办理),
+/// held by the department. The part's deadlines are the clocks'.
+fn dispatch_part(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    ticket: &TicketRow,
+    dept: &OrgUnitRow,
+    lead: bool,
+    now: NaiveDateTime,
+) -> AppResult<AssignmentRow> {
+    let mut p = AssignmentRow {
         id: Id::new().to_string(),
-        ticket_id: ticket_id.into(),
-        department_id: department_id.into(),
+        ticket_id: ticket.id.clone(),
+        department_id: dept.id.clone(),
         lead,
         state: AssignmentState::Dispatched.as_str().into(),
         overruled: false,
         dispatched_at: now,
-        ack_due_at: now + default_limit(Stage::DepartmentAcknowledgement, urgent),
+        ack_due_at: now,
         acknowledged_at: None,
-        due_at: now + default_limit(Stage::Resolution, urgent),
+        due_at: now,
         original_due_at: None,
         return_reason: None,
         return_note: None,
         done_at: None,
         updated_at: now,
-    }
+    };
+    diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
+    let holder = (dept.id.as_str(), dept.path.as_str());
+    let ack = sla::start_clock(conn, ctx, ticket, Some(&p.id), Stage::DepartmentAcknowledgement, holder, now)?;
+    let resolve = sla::start_clock(conn, ctx, ticket, Some(&p.id), Stage::Resolution, holder, now)?;
+    p.ack_due_at = ack.due_at;
+    p.due_at = resolve.due_at;
+    diesel::update(ticket_assignments::table.find(&p.id))
+        .set((ticket_assignments::ack_due_at.eq(p.ack_due_at), ticket_assignments::due_at.eq(p.due_at)))
+        .execute(conn)?;
+    Ok(p)
 }
 
 fn set_part(conn: &mut DbConn, p: &AssignmentRow) -> AppResult<()> {
@@ -903,6 +934,7 @@ fn required(field: &str, v: &str) -> AppResult<String> {
 /// Takes one workflow action on a ticket, guarded by the version the caller last saw.
 pub fn act(
     conn: &mut DbConn,
+    ctx: SlaContext<'_>,
     actor: &Actor,
     id: &str,
     version: Option<i64>,
@@ -916,7 +948,6 @@ pub fn act(
         let state = t.state()?;
         authorize(actor, kind, state, &t.place, &t.domain_parts()).map_err(|e| refusal(e, kind, state))?;
         let grant = acting_grant(actor, kind, state, &t).cloned();
-        let urgent = t.row.urgency == "urgent";
         let mut c = Change { to: state, reason: None, changes: serde_json::Map::new() };
         let mut solved_level = t.row.solved_level.clone();
         let mut satisfaction = t.row.satisfaction.clone();
@@ -969,8 +1000,7 @@ pub fn act(
                 for (i, d) in all.iter().enumerate() {
                     let field = if i == 0 { "lead_department_id" } else { "co_department_ids" };
                     let dept = whistleable_department(conn, &t, field, d)?;
-                    let p = new_part(&t.row.id, &dept.id, i == 0, urgent, now);
-                    diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
+                    let p = dispatch_part(conn, ctx, &t.row, &dept, i == 0, now)?;
                     created.push(json!({"department_id": dept.id, "lead": i == 0}));
                     t.parts.push(p);
                 }
@@ -987,8 +1017,7 @@ pub fn act(
                         detail: "that department already has a live part on this ticket".into(),
                     });
                 }
-                let p = new_part(&t.row.id, &dept.id, false, urgent, now);
-                diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
+                let p = dispatch_part(conn, ctx, &t.row, &dept, false, now)?;
                 c.reason = opt_text("reason", &reason, 2000)?;
                 c.note("department_added", Value::Null, &dept.id);
                 t.parts.push(p);
@@ -1013,6 +1042,7 @@ pub fn act(
                 p.state = AssignmentState::Removed.as_str().into();
                 p.updated_at = now;
                 set_part(conn, p)?;
+                sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
             }
             R::Acknowledge { department_id } => {
                 let p = own_part(actor, &t, &department_id)?.clone();
@@ -1026,6 +1056,8 @@ pub fn act(
                 c.note("department", Value::Null, &p.department_id);
                 c.note("acknowledged_late", Value::Null, now > p.ack_due_at);
                 set_part(conn, &p)?;
+                // Both times stay on the clock: dispatched (started) and acknowledged.
+                sla::stop_clocks(conn, &t.row.id, Which::AssignmentStage(&p.id, Stage::DepartmentAcknowledgement), true, now)?;
             }
             R::ReturnCase { department_id, reason_code, note } => {
                 let mut p = own_part(actor, &t, &department_id)?.clone();
@@ -1112,6 +1144,7 @@ pub fn act(
                 p.done_at = Some(now);
                 p.updated_at = now;
                 set_part(conn, &p)?;
+                sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
             }
             R::MarkSolved { resolution: how } => {
                 let level = crate::domain::workflow::handling_level(state)
@@ -1167,6 +1200,7 @@ pub fn act(
                         p.lead = false;
                         p.updated_at = now;
                         set_part(conn, &p)?;
+                        sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
                         if let Some(new_id) = new_department_id {
                             let dept = whistleable_department(conn, &t, "new_department_id", &new_id)?;
                             if t.parts.iter().any(|q| q.department_id == dept.id && q.state != AssignmentState::Removed.as_str()) {
@@ -1175,8 +1209,7 @@ pub fn act(
                                     detail: "that department already has a live part on this ticket".into(),
                                 });
                             }
-                            let np = new_part(&t.row.id, &dept.id, was_lead, urgent, now);
-                            diesel::insert_into(ticket_assignments::table).values(&np).execute(conn)?;
+                            dispatch_part(conn, ctx, &t.row, &dept, was_lead, now)?;
                             c.note("redispatched_to", Value::Null, json!({"department_id": dept.id, "lead": was_lead}));
                         }
                     }
@@ -1212,6 +1245,16 @@ pub fn act(
                         p.due_at = e.proposed_due_at;
                         p.updated_at = now;
                         set_part(conn, p)?;
+                        let running: Option<ClockRow> = sla_clocks::table
+                            .filter(sla_clocks::assignment_id.eq(&p.id))
+                            .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
+                            .filter(sla_clocks::stopped_at.is_null())
+                            .select(ClockRow::as_select())
+                            .first(conn)
+                            .optional()?;
+                        if let Some(clock) = running {
+                            sla::move_deadline(conn, ctx, &clock, e.proposed_due_at, now)?;
+                        }
                     }
                 }
             }
@@ -1230,17 +1273,41 @@ pub fn act(
                 }
             }
         }
-        // The clock of the stage the ticket is in now (natural time until the SLA policies).
-        let due_at = if c.to == state && !matches!(kind, ActionKind::Whistle) {
-            t.row.due_at
-        } else {
-            match c.to {
-                TicketState::Whistled => {
-                    t.parts.iter().filter(|p| p.lead && p.state != AssignmentState::Removed.as_str()).map(|p| p.due_at).min()
-                }
-                s => stage_of(s).map(|st| now + default_limit(st, urgent)),
+        // The clocks: a new stage starts its own clock now; a finished stage stops its clocks.
+        if c.to != state {
+            sla::stop_clocks(conn, &t.row.id, Which::TicketLevel, false, now)?;
+            if c.to == TicketState::Solved || c.to.is_final() {
+                sla::stop_clocks(conn, &t.row.id, Which::All, false, now)?;
             }
-        };
+            let compound_path = t.place.compound.as_str().to_string();
+            let community_path = t.place.community.as_str().to_string();
+            let place_path = t.row.place_path.clone();
+            let start =
+                |conn: &mut DbConn, stage: Stage, holder: (&str, &str)| sla::start_clock(conn, ctx, &t.row, None, stage, holder, now);
+            match c.to {
+                TicketState::AtCommunity => drop(start(conn, Stage::CommunityAcceptance, (&t.row.community_id, &community_path))?),
+                TicketState::CompoundHandling => drop(start(conn, Stage::Resolution, (&t.row.compound_id, &compound_path))?),
+                TicketState::CommunityHandling => drop(start(conn, Stage::Resolution, (&t.row.community_id, &community_path))?),
+                TicketState::Solved => drop(start(conn, Stage::ReturnVisit, (&t.row.place_id, &place_path))?),
+                TicketState::Whistled if state == TicketState::Solved => {
+                    // Reopened at the department level: the lead department's resolution clock runs again.
+                    let lead = ticket_assignments::table
+                        .filter(ticket_assignments::ticket_id.eq(&t.row.id))
+                        .filter(ticket_assignments::lead.eq(true))
+                        .filter(ticket_assignments::state.ne(AssignmentState::Removed.as_str()))
+                        .select(AssignmentRow::as_select())
+                        .first(conn)
+                        .optional()?;
+                    if let Some(lead) = lead {
+                        if let Some(dept) = find_unit(conn, &lead.department_id)? {
+                            sla::start_clock(conn, ctx, &t.row, Some(&lead.id), Stage::Resolution, (&dept.id, &dept.path), now)?;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let due_at = sla::ticket_due(conn, &t.row.id)?;
         if due_at != t.row.due_at {
             c.note("due_at", t.row.due_at, due_at);
         }

@@ -246,3 +246,43 @@ pub struct IdempotencyRow {
     pub body: String,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = sla_clocks)]
+pub struct ClockRow {
+    pub id: String,
+    pub ticket_id: String,
+    pub assignment_id: Option<String>,
+    pub stage: String,
+    pub holder_unit_id: String,
+    pub holder_path: String,
+    pub calendar: String,
+    pub limit_text: String,
+    pub started_at: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub warn_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub original_due_at: NaiveDateTime,
+    pub warned_at: Option<NaiveDateTime>,
+    pub breached_at: Option<NaiveDateTime>,
+    pub reminders: i32,
+    pub paused_at: Option<NaiveDateTime>,
+    pub pause_reason: Option<String>,
+    pub paused_seconds: i64,
+    pub stopped_at: Option<NaiveDateTime>,
+    pub next_fire_at: Option<NaiveDateTime>,
+    pub fire_seq: i64,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = supervision)]
+pub struct SupervisionRow {
+    pub id: String,
+    pub ticket_id: String,
+    pub clock_id: String,
+    pub stage: String,
+    pub holder_unit_id: String,
+    pub holder_path: String,
+    pub breached_at: NaiveDateTime,
+    pub resolved_at: Option<NaiveDateTime>,
+}

@@ -234,6 +234,79 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sla_clocks (id) {
+        id -> Text,
+        ticket_id -> Text,
+        assignment_id -> Nullable<Text>,
+        stage -> Text,
+        holder_unit_id -> Text,
+        holder_path -> Text,
+        calendar -> Text,
+        limit_text -> Text,
+        started_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        warn_at -> Timestamp,
+        due_at -> Timestamp,
+        original_due_at -> Timestamp,
+        warned_at -> Nullable<Timestamp>,
+        breached_at -> Nullable<Timestamp>,
+        reminders -> Integer,
+        paused_at -> Nullable<Timestamp>,
+        pause_reason -> Nullable<Text>,
+        paused_seconds -> BigInt,
+        stopped_at -> Nullable<Timestamp>,
+        next_fire_at -> Nullable<Timestamp>,
+        fire_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    sla_fires (clock_id, seq) {
+        clock_id -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        fired_at -> Timestamp,
+        fired_by -> Text,
+    }
+}
+
+diesel::table! {
+    supervision (id) {
+        id -> Text,
+        ticket_id -> Text,
+        clock_id -> Text,
+        stage -> Text,
+        holder_unit_id -> Text,
+        holder_path -> Text,
+        breached_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        unit_id -> Text,
+        ticket_id -> Nullable<Text>,
+        kind -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sla_policies (id) {
+        id -> Text,
+        category_id -> Text,
+        urgency -> Text,
+        stage -> Text,
+        limit_text -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> people (person_id));
 diesel::joinable!(memberships -> org_units (org_unit_id));
 diesel::joinable!(categories -> org_units (default_department_id));
@@ -243,6 +316,8 @@ diesel::joinable!(pii_reveals -> people (person_id));
 diesel::joinable!(tickets -> categories (category_id));
 diesel::joinable!(ticket_assignments -> tickets (ticket_id));
 diesel::joinable!(ticket_extensions -> ticket_assignments (assignment_id));
+diesel::joinable!(sla_clocks -> tickets (ticket_id));
+diesel::joinable!(supervision -> tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     org_units,
@@ -260,4 +335,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_heads,
     idempotency_keys,
+    sla_clocks,
+    sla_fires,
+    supervision,
+    notifications,
+    sla_policies,
 );

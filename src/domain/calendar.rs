@@ -96,6 +96,11 @@ impl WorkCalendar {
         Ok(WorkCalendar { name: name.into(), tz, periods, day_seconds, years: built })
     }
 
+    /// Working seconds in one working day (one "working day" of a limit).
+    pub fn day_seconds(&self) -> i64 {
+        self.day_seconds
+    }
+
     /// The years this calendar covers.
     pub fn years(&self) -> Vec<i32> {
         self.years.keys().copied().collect()

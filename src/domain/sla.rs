@@ -46,3 +46,84 @@ pub fn default_limit(stage: Stage, urgent: bool) -> Duration {
         (Stage::ReturnVisit, true) => Duration::hours(24),
     }
 }
+
+impl Stage {
+    pub const ALL: [Stage; 5] =
+        [Stage::CompoundTriage, Stage::CommunityAcceptance, Stage::DepartmentAcknowledgement, Stage::Resolution, Stage::ReturnVisit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::CompoundTriage => "compound_triage",
+            Stage::CommunityAcceptance => "community_acceptance",
+            Stage::DepartmentAcknowledgement => "department_acknowledgement",
+            Stage::Resolution => "resolution",
+            Stage::ReturnVisit => "return_visit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A time limit: in working time on a calendar, or in natural time (24/7), down to seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Whole working days: a day's office hours each.
+    WorkingDays(i64),
+    /// Working seconds.
+    WorkingSeconds(i64),
+    /// Natural seconds.
+    Natural(i64),
+}
+
+impl Limit {
+    /// Parses `"3 working_days"`, `"4 working_hours"`, `"30 working_minutes"`, `"24 hours"`,
+    /// `"2 days"`, `"15 minutes"`, `"90 seconds"`.
+    pub fn parse(text: &str) -> Result<Limit, String> {
+        let mut parts = text.split_whitespace();
+        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("`{text}` is not a limit such as \"3 working_days\", \"4 working_hours\" or \"24 hours\""));
+        };
+        let n: i64 = n.parse().map_err(|_| format!("`{n}` in `{text}` is not a whole number"))?;
+        if n <= 0 {
+            return Err(format!("`{text}`: a limit must be positive"));
+        }
+        Ok(match unit.trim_end_matches('s') {
+            "working_day" => Limit::WorkingDays(n),
+            "working_hour" => Limit::WorkingSeconds(n * 3600),
+            "working_minute" => Limit::WorkingSeconds(n * 60),
+            "working_second" => Limit::WorkingSeconds(n),
+            "day" => Limit::Natural(n * 86_400),
+            "hour" => Limit::Natural(n * 3600),
+            "minute" => Limit::Natural(n * 60),
+            "second" => Limit::Natural(n),
+            _ => {
+                return Err(format!(
+                    "`{unit}` in `{text}`: use working_days, working_hours, working_minutes, days, hours, minutes or seconds"
+                ))
+            }
+        })
+    }
+
+    pub fn is_working(self) -> bool {
+        !matches!(self, Limit::Natural(_))
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_people_write_them() {
+        assert_eq!(Limit::parse("3 working_days"), Ok(Limit::WorkingDays(3)));
+        assert_eq!(Limit::parse("1 working_day"), Ok(Limit::WorkingDays(1)));
+        assert_eq!(Limit::parse("4 working_hours"), Ok(Limit::WorkingSeconds(14_400)));
+        assert_eq!(Limit::parse("24 hours"), Ok(Limit::Natural(86_400)));
+        assert_eq!(Limit::parse("90 seconds"), Ok(Limit::Natural(90)));
+        assert!(Limit::parse("soon").is_err());
+        assert!(Limit::parse("0 hours").is_err());
+        assert!(Limit::parse("3 fortnights").is_err());
+    }
+}

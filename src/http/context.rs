@@ -20,6 +20,14 @@ use super::error::ApiError;
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
+    pub calendars: Arc<crate::app::calendars::Calendars>,
+}
+
+impl AppState {
+    /// What the SLA code needs: the limits and the calendars.
+    pub fn sla(&self) -> crate::app::sla::SlaContext<'_> {
+        crate::app::sla::SlaContext { settings: &self.settings.sla, calendars: &self.calendars }
+    }
 }
 
 pub fn lang_of(req: &HttpRequest) -> Lang {

@@ -59,7 +59,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
-        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Unavailable(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -69,6 +69,7 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         AppError::Internal(cause) | AppError::Unavailable(cause) => {
             log::error!("{}: {cause:#}", err.code())
         }
+        AppError::CalendarMissing { calendar, year } => log::error!("calendar {calendar} does not cover {year}: add its schedule"),
         _ => {}
     }
     let body = ErrorBody {

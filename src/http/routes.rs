@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 
 use crate::domain::{Access, Operation};
 
-use super::handlers::{auth, catalogue, org, people, residents, system, tickets};
+use super::handlers::{auth, catalogue, org, people, residents, sla, system, tickets};
 
 /// One declared route.
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +45,7 @@ macro_rules! routes {
                 (name = "catalogue", description = "The task catalogue (任务目录)"),
                 (name = "residents", description = "Residents, with masked personal data (居民)"),
                 (name = "tickets", description = "Tickets through the closed loop (诉求：走访—反馈—跟踪，吹哨报到)"),
+                (name = "sla", description = "Time limits, supervision and overdue counts (时限与督办)"),
             )
         )]
         pub struct ApiDoc;
@@ -89,6 +90,10 @@ routes! {
     POST "/api/v1/tickets/{id}/reveal" => tickets::reveal, Access::Scoped(Operation::TicketReveal);
     GET "/api/v1/tickets/{id}/departments" => tickets::departments, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/inbox" => tickets::inbox, Access::Authenticated;
+    GET "/api/v1/tickets/{id}/clocks" => sla::clocks, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/supervision" => sla::supervision, Access::Authenticated;
+    GET "/api/v1/overdue-counts" => sla::overdue_counts, Access::Authenticated;
+    PUT "/api/v1/categories/{id}/limits" => sla::set_limit, Access::Scoped(Operation::CatalogueManage);
 }
 
 struct SecurityAddon;

@@ -267,3 +267,21 @@ async fn health_reports_the_database() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["database"], "ok");
 }
+
+#[tokio::test]
+async fn health_answers_503_when_the_database_cannot_be_reached() {
+    // A pool whose every checkout fails: PostgreSQL on a port where nothing listens.
+    let manager = diesel::r2d2::ConnectionManager::<gridloop::db::DbConn>::new("postgres://nobody@127.0.0.1:1/none");
+    let pool = diesel::r2d2::Pool::builder().connection_timeout(std::time::Duration::from_millis(500)).build_unchecked(manager);
+    let mut settings = gridloop::config::Settings::load(&crate::helpers::project_dir().join("config"), "test").unwrap();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    let app = gridloop::startup::Application::build(settings, pool).unwrap();
+    let api = crate::helpers::Api::new(&format!("http://127.0.0.1:{}", app.port()));
+    tokio::spawn(app.run_until_stopped());
+    let r = api.get("/healthz", None).await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    // Other routes say the same, never a 500.
+    let r = api.post_json("/api/v1/auth/login", None, &json!({"login": "x", "password": "y"})).await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+}

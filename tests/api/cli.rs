@@ -269,7 +269,9 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
         grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
     };
     let body: gridloop::app::tickets::NewTicket = serde_json::from_value(crate::tickets::new_ticket(&fx)).unwrap();
-    gridloop::app::tickets::file_ticket(&mut conn, &actor, body, gridloop::app::utc_now()).unwrap();
+    let cals = crate::helpers::calendars(&settings);
+    let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
+    gridloop::app::tickets::file_ticket(&mut conn, ctx, &actor, body, gridloop::app::utc_now()).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let cp = dir.path().join("checkpoint.json").to_string_lossy().to_string();

@@ -18,6 +18,11 @@ pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The working calendars of the project's configuration.
+pub fn calendars(settings: &Settings) -> gridloop::app::calendars::Calendars {
+    gridloop::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).expect("calendars")
+}
+
 /// A database of one test's own.
 pub struct TestDb {
     pub url: String,

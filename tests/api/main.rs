@@ -11,4 +11,5 @@ mod permissions;
 mod property;
 mod residents;
 mod schema;
+mod sla;
 pub mod tickets;

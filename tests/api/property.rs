@@ -140,6 +140,8 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
     gridloop::db::run_migrations(&mut conn).unwrap();
     let auth = gridloop::config::Settings::load(&project_dir().join("config"), "test").unwrap().auth;
     let fx = seed(&mut conn, &auth);
+    let cals = crate::helpers::calendars(&settings);
+    let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
     let actors: Vec<Actor> = ACTORS.iter().map(|l| actor(&mut conn, &fx, l)).collect();
     let cases = 64;
     // A fixed seed: every run walks the same sequences on both back ends, so a failure is
@@ -163,6 +165,7 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
             let filer = &actors[0];
             let mut view = file_ticket(
                 &mut conn,
+                ctx,
                 filer,
                 NewTicket {
                     category_id: fx.category.clone(),
@@ -203,7 +206,7 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
                 let req = request(k, seed, &fx, &view);
                 let kind = req.kind();
                 let before = view.state;
-                match act(&mut conn, a, &view.id, Some(view.version), req, gridloop::app::utc_now()) {
+                match act(&mut conn, ctx, a, &view.id, Some(view.version), req, gridloop::app::utc_now()) {
                     Ok(after) => {
                         prop_assert!(may_see(login, &whistled, &fx), "{login} acted ({kind}) on a ticket outside his scope");
                         let r = rule(kind);

@@ -5,5 +5,6 @@ pub mod catalogue;
 pub mod org;
 pub mod people;
 pub mod residents;
+pub mod sla;
 pub mod system;
 pub mod tickets;

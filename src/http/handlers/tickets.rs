@@ -25,6 +25,7 @@ pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body
     let input = body.into_inner();
     let canon = canonical(&input);
     let actor2 = actor.clone();
+    let st = state.clone();
     run_idempotent(
         &state,
         &auth,
@@ -32,7 +33,7 @@ pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body
         canon,
         StatusCode::CREATED,
         move |c| app::tickets::prepare_filing(c, &actor, input, utc_now()),
-        move |c, prepared| app::tickets::insert_filing(c, &actor2, prepared, utc_now()),
+        move |c, prepared| app::tickets::insert_filing(c, st.sla(), &actor2, prepared, utc_now()),
     )
     .await
 }
@@ -73,6 +74,7 @@ pub async fn act(
     let actor = auth.who.actor.clone();
     let input = body.into_inner();
     let canon = format!("{}|{}", version.0.unwrap_or(-1), canonical(&input));
+    let st = state.clone();
     let id = id.into_inner();
     run_idempotent(
         &state,
@@ -81,7 +83,7 @@ pub async fn act(
         canon,
         StatusCode::OK,
         |_| Ok(()),
-        move |c, ()| app::tickets::act(c, &actor, &id, version.0, input, utc_now()),
+        move |c, ()| app::tickets::act(c, st.sla(), &actor, &id, version.0, input, utc_now()),
     )
     .await
 }
