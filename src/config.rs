@@ -39,6 +39,8 @@ pub struct SlaSettings {
     pub scheduler_interval_s: u64,
     /// After a breach, the holder and the supervisors are reminded this often (minutes).
     pub reminder_interval_minutes: i64,
+    /// The longest a resolution clock may wait for the resident (等待居民) before it resumes by itself.
+    pub max_pause_hours: i64,
     /// What the scheduler does on its own when a limit passes: `none`, or `escalate` (a ticket
     /// still waiting at the compound is reported to the community).
     pub breach_action: String,
@@ -242,6 +244,9 @@ impl Settings {
         }
         if !(self.sla.warn_fraction > 0.0 && self.sla.warn_fraction < 1.0) {
             return bad("sla.warn_fraction", "must be between 0 and 1 (e.g. 0.8)".into());
+        }
+        if self.sla.max_pause_hours <= 0 {
+            return bad("sla.max_pause_hours", "must be positive".into());
         }
         if self.sla.scheduler_interval_s == 0 {
             return bad("sla.scheduler_interval_s", "must be at least 1".into());

@@ -235,8 +235,10 @@ fn next_fire(
     }
 }
 
-/// 等待居民: pauses the resolution clocks of a ticket (with a reason); they stop counting until resumed.
-pub fn pause(conn: &mut DbConn, ticket_id: &str, reason: &str, now: NaiveDateTime) -> AppResult<usize> {
+/// 等待居民: pauses the running resolution clocks of a ticket, with a reason, for at most
+/// `sla.max_pause_hours`; the scheduler resumes them when that runs out.
+pub fn pause(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, reason: &str, now: NaiveDateTime) -> AppResult<usize> {
+    let until = now + Duration::hours(ctx.settings.max_pause_hours);
     Ok(diesel::update(
         sla_clocks::table
             .filter(sla_clocks::ticket_id.eq(ticket_id))
@@ -244,16 +246,11 @@ pub fn pause(conn: &mut DbConn, ticket_id: &str, reason: &str, now: NaiveDateTim
             .filter(sla_clocks::paused_at.is_null())
             .filter(sla_clocks::stage.eq(Stage::Resolution.as_str())),
     )
-    .set((
-        sla_clocks::paused_at.eq(Some(now)),
-        sla_clocks::pause_reason.eq(Some(reason)),
-        sla_clocks::next_fire_at.eq(None::<NaiveDateTime>),
-    ))
+    .set((sla_clocks::paused_at.eq(Some(now)), sla_clocks::pause_reason.eq(Some(reason)), sla_clocks::next_fire_at.eq(Some(until))))
     .execute(conn)?)
 }
 
-/// Resumes paused clocks: the paused span (in the clock's own time) is added to the deadline and
-/// to the clock's pause total, which later policy changes keep.
+/// Resumes a ticket's paused clocks.
 pub fn resume(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, now: NaiveDateTime) -> AppResult<usize> {
     let paused: Vec<ClockRow> = sla_clocks::table
         .filter(sla_clocks::ticket_id.eq(ticket_id))
@@ -262,29 +259,39 @@ pub fn resume(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, now: Naiv
         .select(ClockRow::as_select())
         .load(conn)?;
     for c in &paused {
-        let since = c.paused_at.expect("filtered");
-        let cal = ctx.calendars.get(&c.calendar).ok_or_else(|| AppError::internal_msg(format!("calendar {} gone", c.calendar)))?;
-        let natural = matches!(Limit::parse(&c.limit_text), Ok(Limit::Natural(_)));
-        let span = if natural { (now - since).num_seconds() } else { cal.working_between(since, now)? };
-        let shift = |t: NaiveDateTime| -> AppResult<NaiveDateTime> {
-            if t <= since {
-                return Ok(t);
-            }
-            Ok(if natural { t + Duration::seconds(span) } else { cal.add_working(t, span)? })
-        };
-        let (due, warn) = (shift(c.due_at)?, shift(c.warn_at)?);
-        let next = next_fire(c.warned_at.is_some(), c.breached_at, warn, due, false).or_else(|| c.breached_at.map(|_| now));
-        diesel::update(sla_clocks::table.find(&c.id))
-            .set((
-                sla_clocks::paused_at.eq(None::<NaiveDateTime>),
-                sla_clocks::paused_seconds.eq(c.paused_seconds + span),
-                sla_clocks::due_at.eq(due),
-                sla_clocks::warn_at.eq(warn),
-                sla_clocks::next_fire_at.eq(next),
-            ))
-            .execute(conn)?;
+        resume_clock(conn, ctx, c, now)?;
     }
     Ok(paused.len())
+}
+
+/// The paused span (in the clock's own time) is added to its deadline and to its pause total,
+/// which later policy changes keep.
+fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDateTime) -> AppResult<()> {
+    let Some(since) = c.paused_at else { return Ok(()) };
+    let cal = ctx.calendars.get(&c.calendar).ok_or_else(|| AppError::internal_msg(format!("calendar {} gone", c.calendar)))?;
+    let natural = matches!(Limit::parse(&c.limit_text), Ok(Limit::Natural(_)));
+    let span = if natural { (now - since).num_seconds() } else { cal.working_between(since, now)? };
+    let shift = |t: NaiveDateTime| -> AppResult<NaiveDateTime> {
+        if t <= since {
+            return Ok(t);
+        }
+        Ok(if natural { t + Duration::seconds(span) } else { cal.add_working(t, span)? })
+    };
+    let (due, warn) = (shift(c.due_at)?, shift(c.warn_at)?);
+    let next = next_fire(c.warned_at.is_some(), c.breached_at, warn, due, false).or_else(|| c.breached_at.map(|_| now));
+    diesel::update(sla_clocks::table.find(&c.id))
+        .set((
+            sla_clocks::paused_at.eq(None::<NaiveDateTime>),
+            sla_clocks::pause_reason.eq(None::<String>),
+            sla_clocks::paused_seconds.eq(c.paused_seconds + span),
+            sla_clocks::due_at.eq(due),
+            sla_clocks::warn_at.eq(warn),
+            sla_clocks::next_fire_at.eq(next),
+        ))
+        .execute(conn)?;
+    let tdue = ticket_due(conn, &c.ticket_id)?;
+    diesel::update(tickets::table.find(&c.ticket_id)).set(tickets::due_at.eq(tdue)).execute(conn)?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- the scheduler
@@ -295,6 +302,8 @@ pub struct TickReport {
     pub warnings: usize,
     pub breaches: usize,
     pub reminders: usize,
+    /// Pauses ("waiting for the resident") that reached their maximum and resumed.
+    pub pauses_expired: usize,
     /// Firings another scheduler claimed first.
     pub lost_races: usize,
 }
@@ -304,6 +313,21 @@ enum Firing {
     Warning,
     Breach,
     Reminder,
+    PauseExpired,
+}
+
+/// The unique (clock, seq) row: the last guard against a second firing.
+fn record_fire(conn: &mut DbConn, c: &ClockRow, kind: &str, now: NaiveDateTime, who: &str) -> AppResult<()> {
+    diesel::insert_into(sla_fires::table)
+        .values((
+            sla_fires::clock_id.eq(&c.id),
+            sla_fires::seq.eq(c.fire_seq + 1),
+            sla_fires::kind.eq(kind),
+            sla_fires::fired_at.eq(now),
+            sla_fires::fired_by.eq(who),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 impl Firing {
@@ -312,6 +336,7 @@ impl Firing {
             Firing::Warning => "sla_warning",
             Firing::Breach => "sla_breach",
             Firing::Reminder => "sla_reminder",
+            Firing::PauseExpired => "sla_pause_expired",
         }
     }
 }
@@ -321,36 +346,57 @@ impl Firing {
 pub fn tick(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime, who: &str) -> AppResult<TickReport> {
     let mut report = TickReport::default();
     loop {
-        let due: Vec<ClockRow> = sla_clocks::table
-            .filter(sla_clocks::next_fire_at.le(now))
-            .order(sla_clocks::next_fire_at.asc())
-            .limit(500)
-            .select(ClockRow::as_select())
-            .load(conn)?;
-        if due.is_empty() {
-            break;
-        }
-        let before = report.clone();
-        for clock in &due {
-            match fire_one(conn, ctx, clock, now, who)? {
-                Some(Firing::Warning) => report.warnings += 1,
-                Some(Firing::Breach) => report.breaches += 1,
-                Some(Firing::Reminder) => report.reminders += 1,
-                None => report.lost_races += 1,
+        // One batch per transaction: firings commit together (one disk flush for a hundred).
+        let batch = crate::db::backend::immediate_transaction(conn, |conn| -> AppResult<(usize, TickReport)> {
+            let mut due = crate::db::backend::claim_due_clocks(conn, now, TICK_BATCH)?;
+            // Firings append audit events; taking the chains' head rows in one order keeps two
+            // schedulers' batches from deadlocking on them.
+            due.sort_by_key(|c| crate::domain::audit::shard_of(&c.ticket_id));
+            let mut r = TickReport::default();
+            for clock in &due {
+                match fire_one(conn, ctx, clock, now, who)? {
+                    Some(Firing::Warning) => r.warnings += 1,
+                    Some(Firing::Breach) => r.breaches += 1,
+                    Some(Firing::Reminder) => r.reminders += 1,
+                    Some(Firing::PauseExpired) => r.pauses_expired += 1,
+                    None => r.lost_races += 1,
+                }
             }
-        }
-        if report == before {
+            Ok((due.len(), r))
+        })?;
+        let (seen, r) = batch;
+        report.warnings += r.warnings;
+        report.breaches += r.breaches;
+        report.reminders += r.reminders;
+        report.pauses_expired += r.pauses_expired;
+        report.lost_races += r.lost_races;
+        if seen < TICK_BATCH as usize || r.warnings + r.breaches + r.reminders + r.pauses_expired == 0 {
             break;
         }
     }
     Ok(report)
 }
 
+/// Clocks fired per transaction.
+const TICK_BATCH: i64 = 200;
+
 /// Claims and fires one clock in one transaction. The claim is a conditional update on the
 /// clock's firing sequence: of several schedulers that saw the same row, one wins and the others
 /// update nothing; the (clock, seq) key of `sla_fires` guards the rest.
 fn fire_one(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDateTime, who: &str) -> AppResult<Option<Firing>> {
-    crate::db::backend::immediate_transaction(conn, |conn| {
+    {
+        if c.paused_at.is_some() {
+            // Waiting for the resident ran out its maximum: the clock resumes on its own.
+            let claimed = diesel::update(sla_clocks::table.find(&c.id).filter(sla_clocks::fire_seq.eq(c.fire_seq)))
+                .set(sla_clocks::fire_seq.eq(c.fire_seq + 1))
+                .execute(conn)?;
+            if claimed == 0 {
+                return Ok(None);
+            }
+            record_fire(conn, c, "sla_pause_expired", now, who)?;
+            resume_clock(conn, ctx, c, now)?;
+            return Ok(Some(Firing::PauseExpired));
+        }
         let kind = if c.breached_at.is_some() {
             Firing::Reminder
         } else if c.due_at <= now {
@@ -362,7 +408,7 @@ fn fire_one(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDate
         let (next, warned_at, breached_at, reminders) = match kind {
             Firing::Warning => (Some(c.due_at), Some(now), None, c.reminders),
             Firing::Breach => (Some(now + reminder_every), Some(c.warned_at.unwrap_or(now)), Some(now), c.reminders),
-            Firing::Reminder => (Some(now + reminder_every), c.warned_at, c.breached_at, c.reminders + 1),
+            Firing::Reminder | Firing::PauseExpired => (Some(now + reminder_every), c.warned_at, c.breached_at, c.reminders + 1),
         };
         let claimed = diesel::update(
             sla_clocks::table.find(&c.id).filter(sla_clocks::fire_seq.eq(c.fire_seq)).filter(sla_clocks::stopped_at.is_null()),
@@ -378,15 +424,7 @@ fn fire_one(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDate
         if claimed == 0 {
             return Ok(None);
         }
-        diesel::insert_into(sla_fires::table)
-            .values((
-                sla_fires::clock_id.eq(&c.id),
-                sla_fires::seq.eq(c.fire_seq + 1),
-                sla_fires::kind.eq(kind.as_str()),
-                sla_fires::fired_at.eq(now),
-                sla_fires::fired_by.eq(who),
-            ))
-            .execute(conn)?;
+        record_fire(conn, c, kind.as_str(), now, who)?;
         let overdue_minutes = (now - c.due_at).num_minutes().max(0);
         let changes = json!({
             "stage": [null, c.stage],
@@ -436,7 +474,7 @@ fn fire_one(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDate
             }
         }
         Ok(Some(kind))
-    })
+    }
 }
 
 /// The policy's own action on a breached triage: the ticket goes up to the community.

@@ -156,6 +156,13 @@ pub enum ActionRequest {
         satisfaction: Satisfaction,
         note: Option<String>,
     },
+    /// 等待居民: stops the resolution clock until resumed (or until its maximum runs out).
+    PauseForResident {
+        reason: String,
+    },
+    ResumeWork {
+        note: Option<String>,
+    },
 }
 
 impl ActionRequest {
@@ -179,6 +186,8 @@ impl ActionRequest {
             R::RuleOnReturn { .. } => ActionKind::RuleOnReturn,
             R::RuleOnExtension { .. } => ActionKind::RuleOnExtension,
             R::RecordReturnVisit { .. } => ActionKind::RecordReturnVisit,
+            R::PauseForResident { .. } => ActionKind::PauseForResident,
+            R::ResumeWork { .. } => ActionKind::ResumeWork,
         }
     }
 }
@@ -1256,6 +1265,22 @@ pub fn act(
                             sla::move_deadline(conn, ctx, &clock, e.proposed_due_at, now)?;
                         }
                     }
+                }
+            }
+            R::PauseForResident { reason } => {
+                c.reason = Some(required("reason", &reason)?);
+                if sla::pause(conn, ctx, &t.row.id, c.reason.as_deref().unwrap_or_default(), now)? == 0 {
+                    return Err(AppError::Conflict {
+                        code: "nothing_to_pause",
+                        detail: "no running resolution clock to pause (already paused?)".into(),
+                    });
+                }
+                c.note("paused_until_at_most", Value::Null, now + chrono::Duration::hours(ctx.settings.max_pause_hours));
+            }
+            R::ResumeWork { note } => {
+                c.reason = opt_text("note", &note, 2000)?;
+                if sla::resume(conn, ctx, &t.row.id, now)? == 0 {
+                    return Err(AppError::Conflict { code: "not_paused", detail: "no clock of this ticket is paused".into() });
                 }
             }
             R::RecordReturnVisit { satisfaction: verdict, note } => {

@@ -158,3 +158,28 @@ where
         }
     }
 }
+
+/// The clocks due by `now`, at most `limit`, locked for this transaction. PostgreSQL skips rows
+/// another scheduler has locked (`FOR UPDATE SKIP LOCKED`), so concurrent schedulers share the
+/// work instead of queueing on it; SQLite has one writer at a time anyway. Either way each firing
+/// is still claimed by a conditional update and guarded by a unique key.
+pub fn claim_due_clocks(conn: &mut DbConn, now: chrono::NaiveDateTime, limit: i64) -> QueryResult<Vec<super::models::ClockRow>> {
+    use super::models::ClockRow;
+    use super::schema::sla_clocks;
+    match conn {
+        DbConn::Postgresql(c) => sla_clocks::table
+            .filter(sla_clocks::next_fire_at.le(now))
+            .order(sla_clocks::next_fire_at.asc())
+            .limit(limit)
+            .for_update()
+            .skip_locked()
+            .select(ClockRow::as_select())
+            .load(c),
+        DbConn::Sqlite(c) => sla_clocks::table
+            .filter(sla_clocks::next_fire_at.le(now))
+            .order(sla_clocks::next_fire_at.asc())
+            .limit(limit)
+            .select(ClockRow::as_select())
+            .load(c),
+    }
+}

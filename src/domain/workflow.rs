@@ -120,6 +120,10 @@ string_enum!(
         RuleOnExtension = "rule_on_extension" / "延期审批",
         /// 回访
         RecordReturnVisit = "record_return_visit" / "回访",
+        /// 等待居民: the resolution clock stops counting (with a reason, for a limited time)
+        PauseForResident = "pause_for_resident" / "等待居民",
+        /// 恢复办理
+        ResumeWork = "resume_work" / "恢复办理",
     }
 );
 
@@ -247,6 +251,18 @@ pub const RULES: &[Rule] = &[
         outcome: Outcome::Solve,
     },
     Rule { action: A::RecordReturnVisit, from: &[S::Solved], taker: Taker::GridWorker, outcome: Outcome::ReturnVisit },
+    Rule {
+        action: A::PauseForResident,
+        from: &[S::CompoundHandling, S::CommunityHandling, S::Whistled],
+        taker: Taker::HandlingLevel,
+        outcome: Outcome::Stay,
+    },
+    Rule {
+        action: A::ResumeWork,
+        from: &[S::CompoundHandling, S::CommunityHandling, S::Whistled],
+        taker: Taker::HandlingLevel,
+        outcome: Outcome::Stay,
+    },
 ];
 
 pub fn rule(action: ActionKind) -> &'static Rule {

@@ -77,6 +77,8 @@ fn request(k: usize, seed: u32, fx: &Fixture, view: &gridloop::app::tickets::Tic
         ActionKind::RecordReturnVisit => {
             ActionRequest::RecordReturnVisit { satisfaction: Satisfaction::ALL[(seed % 3) as usize], note: None }
         }
+        ActionKind::PauseForResident => ActionRequest::PauseForResident { reason: "等居民回家".into() },
+        ActionKind::ResumeWork => ActionRequest::ResumeWork { note: None },
     }
 }
 

@@ -300,3 +300,37 @@ fn two_server_processes_fire_each_clock_exactly_once() {
     assert_eq!(events, n);
     assert!(gridloop::app::audit::verify(&mut conn, None).unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn waiting_for_the_resident_pauses_only_the_resolution_clock_and_resumes_at_its_maximum() {
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let bs = app.login("bs1", PASSWORD).await;
+    let t = file(&app, &gw, &new_ticket(&fx)).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    act(&app, &bs, &id, 1, json!({"action": "accept_at_compound"})).await;
+    let (status, e) = act(&app, &bs, &id, 2, json!({"action": "pause_for_resident", "reason": ""})).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")));
+    let (status, _) = act(&app, &bs, &id, 2, json!({"action": "pause_for_resident", "reason": "居民外出，下周回来"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, e) = act(&app, &bs, &id, 3, json!({"action": "pause_for_resident", "reason": "再停"})).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("nothing_to_pause")));
+    let c = clocks(&app, &bs, &id).await;
+    let resolution = c.iter().find(|c| c["stage"] == "resolution").unwrap().clone();
+    assert!(resolution["paused_at"].is_string());
+    let (paused_at, due) = (at(&resolution["paused_at"]), at(&resolution["due_at"]));
+    // Nothing fires while paused, not even past the old deadline…
+    assert_eq!(tick(&app, due + Duration::hours(1)).breaches, 0);
+    // …until the longest allowed pause runs out: the clock resumes by itself, its deadline moved
+    // by the time it stood still, which is kept in its pause total.
+    let max = Duration::hours(app.settings.sla.max_pause_hours);
+    let r = tick(&app, paused_at + max);
+    assert_eq!(r.pauses_expired, 1);
+    let c = clocks(&app, &bs, &id).await;
+    let resolution = c.iter().find(|c| c["stage"] == "resolution").unwrap();
+    assert!(resolution["paused_at"].is_null());
+    assert_eq!(resolution["paused_seconds"], max.num_seconds());
+    assert_eq!(at(&resolution["due_at"]), due + max);
+    let (status, e) = act(&app, &bs, &id, 3, json!({"action": "resume_work"})).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("not_paused")));
+}
