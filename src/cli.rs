@@ -63,6 +63,8 @@ pub enum SlaCommand {
         #[arg(long)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// After editing a calendar or the default limits: recompute the deadlines of open clocks.
+    Recompute,
 }
 
 #[derive(Subcommand, Debug)]
@@ -258,6 +260,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve(args) => serve(settings, args.demo),
+        Command::Sla(SlaCommand::Recompute) => {
+            let calendars = load_calendars(&settings)?;
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
+            let n = crate::db::backend::immediate_transaction(&mut *conn, |c| crate::app::sla::recompute_open(c, ctx, utc_now()))
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("{n} open clocks got new deadlines.");
+            Ok(())
+        }
         Command::Sla(SlaCommand::Tick { now }) => {
             let calendars = load_calendars(&settings)?;
             let (_pool, mut conn) = open_database(&settings)?;

@@ -749,3 +749,43 @@ pub fn set_category_limit(
         Ok(open.len())
     })
 }
+
+/// After a calendar file or the configured default limits changed: recomputes the deadlines of
+/// every running clock that has not breached yet, from its start, with the limit that applies
+/// now and its pause total kept. What already fired stays; history is not rewritten.
+pub fn recompute_open(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime) -> AppResult<usize> {
+    let open: Vec<(ClockRow, String, String)> = sla_clocks::table
+        .inner_join(tickets::table)
+        .filter(sla_clocks::stopped_at.is_null())
+        .filter(sla_clocks::breached_at.is_null())
+        .select((ClockRow::as_select(), tickets::category_id, tickets::urgency))
+        .load(conn)?;
+    let mut changed = 0;
+    for (c, category, urgency) in &open {
+        let stage = Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
+        let (limit, text) = limit_for(conn, ctx, category, urgency == "urgent", stage)?;
+        let holder = OrgPath::from_db(c.holder_path.clone());
+        let cal = calendar_of(conn, ctx, &holder)?;
+        let base = deadline(cal, c.started_at, limit, 1.0)?;
+        let due = if limit.is_working() { cal.add_working(base, c.paused_seconds)? } else { base + Duration::seconds(c.paused_seconds) };
+        let warn = deadline(cal, c.started_at, limit, ctx.settings.warn_fraction)?.min(due);
+        if due == c.due_at && warn == c.warn_at && text == c.limit_text && cal.name == c.calendar {
+            continue;
+        }
+        let next = if c.paused_at.is_some() { c.next_fire_at } else { next_fire(c.warned_at.is_some(), None, warn, due, false) };
+        diesel::update(sla_clocks::table.find(&c.id))
+            .set((
+                sla_clocks::due_at.eq(due),
+                sla_clocks::warn_at.eq(warn),
+                sla_clocks::limit_text.eq(&text),
+                sla_clocks::calendar.eq(&cal.name),
+                sla_clocks::next_fire_at.eq(next),
+            ))
+            .execute(conn)?;
+        let tdue = ticket_due(conn, &c.ticket_id)?;
+        diesel::update(tickets::table.find(&c.ticket_id)).set(tickets::due_at.eq(tdue)).execute(conn)?;
+        changed += 1;
+    }
+    let _ = now;
+    Ok(changed)
+}

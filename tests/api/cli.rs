@@ -294,3 +294,43 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("BROKEN") && err.contains("edited"), "{err}");
 }
+
+#[test]
+fn sla_tick_and_recompute_work_from_the_command_line() {
+    use diesel::prelude::*;
+    let db = TestDb::new();
+    let settings = crate::helpers::test_settings(&db);
+    let pool = gridloop::db::build_pool(&settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    gridloop::db::run_migrations(&mut conn).unwrap();
+    let fx = crate::fixture::seed(&mut conn, &settings.auth);
+    let actor = gridloop::domain::Actor {
+        person_id: fx.person("gw1").parse().unwrap(),
+        login: "gw1".into(),
+        grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
+    };
+    let cals = crate::helpers::calendars(&settings);
+    let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
+    let body: gridloop::app::tickets::NewTicket = serde_json::from_value(crate::tickets::new_ticket(&fx)).unwrap();
+    let t = gridloop::app::tickets::file_ticket(&mut conn, ctx, &actor, body, gridloop::app::utc_now()).unwrap();
+    use gridloop::db::schema::sla_clocks;
+    let started: chrono::NaiveDateTime = sla_clocks::table.select(sla_clocks::started_at).first(&mut conn).unwrap();
+
+    // The default triage limit changes from 24 to 48 hours in the configuration.
+    let mut cmd = gridloop();
+    cmd.env("GRIDLOOP_SLA__LIMITS__COMPOUND_TRIAGE__NORMAL", "48 hours").args(["--database-url", &db.url, "sla", "recompute"]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 open clocks"));
+    let due: chrono::NaiveDateTime = sla_clocks::table.select(sla_clocks::due_at).first(&mut conn).unwrap();
+    assert_eq!(due - started, chrono::Duration::hours(48));
+    assert_eq!(t.state, gridloop::domain::workflow::TicketState::AtCompound);
+
+    // A one-shot tick "three days later" breaches it, once.
+    let later = (due + chrono::Duration::hours(1)).and_utc().to_rfc3339();
+    let (code, out, err) = run(&["--database-url", &db.url, "sla", "tick", "--now", &later], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("0 warnings, 1 breaches"), "{out}");
+    let (_, out, _) = run(&["--database-url", &db.url, "sla", "tick", "--now", &later], None);
+    assert!(out.starts_with("0 warnings, 0 breaches"), "{out}");
+}

@@ -1,0 +1,45 @@
+//! Shared by the benchmarks: bulk historic tickets, made in the database itself.
+
+use std::time::Instant;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+/// Inserts `n` historic tickets spread over every building of the demo city, most closed.
+pub fn seed_tickets(url: &str, postgres: bool, n: u64) {
+    let started = Instant::now();
+    let mut conn = gridloop::db::DbConn::establish(url).unwrap();
+    // Historic tickets over the past year, most closed, a few open, spread over every building.
+    let (ids, days) = if postgres {
+        (
+            "lpad(to_hex(s.i), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(s.i), 12, '0')",
+            "(timestamp '2026-11-26 00:00:00' - (s.i % 365) * interval '1 day' - (s.i % 86400) * interval '1 second')",
+        )
+    } else {
+        (
+            "printf('%08x-0000-7000-8000-%012x', s.i, s.i)",
+            "strftime('%Y-%m-%d %H:%M:%f', '2026-11-26', '-' || (s.i % 365) || ' days', '-' || (s.i % 86400) || ' seconds')",
+        )
+    };
+    let sql = format!(
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}),
+         b AS (SELECT u.id, u.path, u.parent_id AS compound_id, y.parent_id AS community_id,
+                      row_number() OVER (ORDER BY u.code) - 1 AS k FROM org_units u JOIN org_units y ON y.id = u.parent_id
+               WHERE u.kind = 'building'),
+         nb AS (SELECT count(*) AS c FROM b),
+         cat AS (SELECT id FROM categories ORDER BY code LIMIT 1),
+         who AS (SELECT id FROM people WHERE login = 'gw.wang')
+         INSERT INTO tickets (id, number, category_id, urgency, title, description, place_id, place_path, compound_id, community_id,
+                              resident_name, resident_phone, channel, filed_by, state, reopen_count, due_at, version, created_at, updated_at, closed_at)
+         SELECT {ids}, 'H-' || s.i, (SELECT id FROM cat), CASE WHEN s.i % 10 = 0 THEN 'urgent' ELSE 'normal' END,
+                '历史诉求', '基准数据', b.id, b.path, b.compound_id, b.community_id, '居民', '13700000000', 'visit', (SELECT id FROM who),
+                CASE WHEN s.i % 100 = 0 THEN 'solved' WHEN s.i % 100 = 1 THEN 'compound_handling' ELSE 'closed' END,
+                0, {days}, 3, {days}, {days}, CASE WHEN s.i % 100 > 1 THEN {days} ELSE NULL END
+         FROM s JOIN b ON b.k = s.i % (SELECT c FROM nb)"
+    );
+    conn.batch_execute(&sql).unwrap();
+    if postgres {
+        conn.batch_execute("ANALYZE").unwrap();
+    }
+    println!("seeded {n} historic tickets in {:.1} s", started.elapsed().as_secs_f64());
+}
