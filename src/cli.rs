@@ -265,7 +265,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
             let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
-            let n = crate::db::backend::immediate_transaction(&mut *conn, |c| crate::app::sla::recompute_open(c, ctx, utc_now()))
+            let n = crate::db::backend::immediate_transaction(&mut conn, |c| crate::app::sla::recompute_open(c, ctx, utc_now()))
                 .map_err(|e| fail(1, Plain(&e).to_string()))?;
             println!("{n} open clocks got new deadlines.");
             Ok(())
