@@ -263,11 +263,7 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
     let mut conn = pool.get().unwrap();
     gridloop::db::run_migrations(&mut conn).unwrap();
     let fx = crate::fixture::seed(&mut conn, &settings.auth);
-    let actor = gridloop::domain::Actor {
-        person_id: fx.person("gw1").parse().unwrap(),
-        login: "gw1".into(),
-        grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
-    };
+    let actor = crate::fixture::actor(&mut conn, &fx, "gw1");
     let body: gridloop::app::tickets::NewTicket = serde_json::from_value(crate::tickets::new_ticket(&fx)).unwrap();
     let cals = crate::helpers::calendars(&settings);
     let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
@@ -304,11 +300,7 @@ fn sla_tick_and_recompute_work_from_the_command_line() {
     let mut conn = pool.get().unwrap();
     gridloop::db::run_migrations(&mut conn).unwrap();
     let fx = crate::fixture::seed(&mut conn, &settings.auth);
-    let actor = gridloop::domain::Actor {
-        person_id: fx.person("gw1").parse().unwrap(),
-        login: "gw1".into(),
-        grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
-    };
+    let actor = crate::fixture::actor(&mut conn, &fx, "gw1");
     let cals = crate::helpers::calendars(&settings);
     let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
     let body: gridloop::app::tickets::NewTicket = serde_json::from_value(crate::tickets::new_ticket(&fx)).unwrap();

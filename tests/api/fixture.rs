@@ -148,3 +148,12 @@ pub async fn spawn_fixture() -> (TestApp, Fixture) {
     let app = TestApp::spawn_with(|c| fx = Some(seed(c, &auth))).await;
     (app, fx.unwrap())
 }
+
+/// A fixture person as the app layer sees him: id, login and active grants.
+pub fn actor(conn: &mut DbConn, fx: &Fixture, login: &str) -> gridloop::domain::Actor {
+    gridloop::domain::Actor {
+        person_id: fx.person(login).parse().unwrap(),
+        login: login.into(),
+        grants: gridloop::app::people::load_grants(conn, fx.person(login)).unwrap(),
+    }
+}

@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 
 use gridloop::app::tickets::{act, file_ticket, ActionRequest, ExtensionRuling, NewTicket, ReturnRuling};
-use gridloop::app::{audit, people, AppError};
-use gridloop::db::DbConn;
+use gridloop::app::{audit, AppError};
 use gridloop::domain::workflow::{reopened_state, rule, ActionKind, Level, Outcome, ReturnReason, Satisfaction, TicketState, WhistleType};
 use gridloop::domain::Actor;
 
@@ -16,14 +15,6 @@ use crate::helpers::{project_dir, test_settings, TestDb};
 
 /// People who may try anything: in scope, out of scope, departments and onlookers.
 const ACTORS: &[&str] = &["gw1", "gw2", "bs1", "bs2", "cs1", "cs2", "dl1", "dl3", "dl2", "sup1", "admin1"];
-
-fn actor(conn: &mut DbConn, fx: &Fixture, login: &str) -> Actor {
-    Actor {
-        person_id: fx.person(login).parse().unwrap(),
-        login: login.into(),
-        grants: people::load_grants(conn, fx.person(login)).unwrap(),
-    }
-}
 
 /// Builds an action of kind `k` with arguments drawn from `seed`, using what the ticket holds now.
 fn request(k: usize, seed: u32, fx: &Fixture, view: &gridloop::app::tickets::TicketView) -> ActionRequest {
@@ -144,7 +135,7 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
     let fx = seed(&mut conn, &auth);
     let cals = crate::helpers::calendars(&settings);
     let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
-    let actors: Vec<Actor> = ACTORS.iter().map(|l| actor(&mut conn, &fx, l)).collect();
+    let actors: Vec<Actor> = ACTORS.iter().map(|l| crate::fixture::actor(&mut conn, &fx, l)).collect();
     let cases = 64;
     // A fixed seed: every run walks the same sequences on both back ends, so a failure is
     // reproducible and the coverage check below cannot flake.

@@ -229,11 +229,7 @@ async fn working_time_limits_follow_the_2026_calendar() {
     let cals = calendars(&settings);
     let ctx = SlaContext { settings: &settings.sla, calendars: &cals };
     let mut conn = app.conn();
-    let actor = gridloop::domain::Actor {
-        person_id: fx.person("gw1").parse().unwrap(),
-        login: "gw1".into(),
-        grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
-    };
+    let actor = crate::fixture::actor(&mut conn, &fx, "gw1");
     let china = |d: u32, h: u32, m: u32| NaiveDate::from_ymd_opt(2026, 9, d).unwrap().and_hms_opt(h, m, 0).unwrap() - Duration::hours(8);
     // Filed Wednesday Sep 30 at 17:00 China time: half an hour left that day, then the National
     // Day holiday (Oct 1–7); the day's remaining 6.5 working hours run on Thursday Oct 8.
@@ -255,11 +251,7 @@ fn two_server_processes_fire_each_clock_exactly_once() {
     let fx = crate::fixture::seed(&mut conn, &settings.auth);
     let cals = calendars(&settings);
     let ctx = SlaContext { settings: &settings.sla, calendars: &cals };
-    let actor = gridloop::domain::Actor {
-        person_id: fx.person("gw1").parse().unwrap(),
-        login: "gw1".into(),
-        grants: gridloop::app::people::load_grants(&mut conn, fx.person("gw1")).unwrap(),
-    };
+    let actor = crate::fixture::actor(&mut conn, &fx, "gw1");
     let long_ago = gridloop::app::utc_now() - Duration::days(10);
     let n = 40;
     for _ in 0..n {
