@@ -154,16 +154,21 @@ fn start_server(url: &str) -> Server {
 }
 
 fn pgbench(url: &str, clients: usize, seconds: u64) -> Option<f64> {
-    // One filing's transaction shape: the number (own statement), then ticket + audit event + head.
+    // One filing's writes: the number (its own transaction, committed without waiting for its
+    // flush, as the service does), then ticket + triage clock + audit event + chain head.
     let script = r#"
 \set n random(1, 1000000000)
 \set shard random(0, 63)
+BEGIN;
+SET LOCAL synchronous_commit TO OFF;
 INSERT INTO ticket_counters (day, last) VALUES ('pgbench', 1) ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last;
+COMMIT;
 BEGIN;
 INSERT INTO tickets (id, number, category_id, urgency, title, description, place_id, place_path, compound_id, community_id, resident_name, resident_phone, channel, filed_by, state, reopen_count, due_at, version, created_at, updated_at)
   SELECT gen_random_uuid()::text, 'P-' || :n || '-' || gen_random_uuid()::text, category_id, urgency, title, description, place_id, place_path, compound_id, community_id, resident_name, resident_phone, channel, filed_by, 'at_compound', 0, now(), 1, now(), now() FROM tickets WHERE id = '00000001-0000-7000-8000-000000000001';
-UPDATE audit_heads SET seq = seq + 1 WHERE shard = :shard;
-SELECT seq, hash FROM audit_heads WHERE shard = :shard;
+INSERT INTO sla_clocks (id, ticket_id, stage, holder_unit_id, holder_path, calendar, limit_text, started_at, warn_at, due_at, original_due_at, reminders, paused_seconds, next_fire_at, fire_seq)
+  SELECT gen_random_uuid()::text, id, 'compound_triage', compound_id, place_path, 'cn', '1 working_days', now(), now(), now(), now(), 0, 0, now() + interval '1 day', 0 FROM tickets WHERE id = '00000001-0000-7000-8000-000000000001';
+UPDATE audit_heads SET seq = seq + 1 WHERE shard = :shard RETURNING seq, hash;
 INSERT INTO audit_events (id, shard, seq, entity_kind, entity_id, actor_id, actor_role, actor_unit_id, at, action, from_state, to_state, reason, changes, prev_hash, hash)
   SELECT gen_random_uuid()::text, :shard, seq, 'pgbench', 'x', NULL, NULL, NULL, now(), 'file', NULL, 'at_compound', NULL, '{}', hash, md5(random()::text) FROM audit_heads WHERE shard = :shard;
 UPDATE audit_heads SET hash = md5(random()::text) WHERE shard = :shard;
