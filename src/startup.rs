@@ -48,6 +48,8 @@ impl Application {
                     }
                     e => bad_request(format!("the JSON body could not be read: {e}"), req),
                 }))
+                // CSV imports of the household ledger.
+                .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
                 .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))
                 .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(format!("a path parameter is wrong: {e}"), req)))
                 .wrap(from_fn(access_guard))

@@ -37,6 +37,9 @@ pub enum AppError {
     /// The action is not allowed in the ticket's current state (409 with what is allowed now).
     #[error("{action} is not allowed in state {state}")]
     IllegalAction { action: String, state: String, allowed: Vec<String> },
+    /// An import file with bad rows: nothing was imported; each row's line and reason.
+    #[error("import rejected: {} bad rows", errors.len())]
+    ImportRejected { errors: Vec<(u64, String)> },
     /// The same Idempotency-Key was sent with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
@@ -105,6 +108,7 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::IllegalAction { .. } => "illegal_action",
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
+            AppError::ImportRejected { .. } => "import_rejected",
             AppError::PreconditionRequired => "precondition_required",
             AppError::VersionConflict { .. } => "version_conflict",
             AppError::CalendarMissing { .. } => "calendar_missing",
@@ -151,6 +155,10 @@ impl AppError {
             }
             (AppError::IllegalAction { action, state, allowed }, Lang::En) => {
                 format!("{action} is not allowed in state {state}; allowed now: {}", list_or_none(allowed, "none"))
+            }
+            (AppError::ImportRejected { errors }, Lang::Zh) => format!("导入未执行：{} 行有误，请改正后重新导入整个文件（见 errors）", errors.len()),
+            (AppError::ImportRejected { errors }, Lang::En) => {
+                format!("Nothing was imported: {} rows are wrong; fix them and import the whole file again (see errors)", errors.len())
             }
             (AppError::IdempotencyKeyReused, Lang::Zh) => "该 Idempotency-Key 已用于另一个不同的请求，请为新请求生成新的键".into(),
             (AppError::IdempotencyKeyReused, Lang::En) => {

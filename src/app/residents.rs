@@ -274,3 +274,138 @@ pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> Ap
         q.order(residents::id).limit(limit).select((ResidentRow::as_select(), OrgUnitRow::as_select())).load(conn)?;
     Ok(rows.into_iter().map(|(r, b)| view(r, &b)).collect())
 }
+
+/// The result of an import.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    pub imported: usize,
+}
+
+/// The most rows one file may hold.
+pub const MAX_IMPORT_ROWS: usize = 5_000;
+
+fn kind_from(text: &str) -> Option<HouseholdKind> {
+    HouseholdKind::parse(text).or(match text {
+        "普通" | "普通户" => Some(HouseholdKind::Ordinary),
+        "独居老人" => Some(HouseholdKind::ElderlyAlone),
+        "党员中心户" => Some(HouseholdKind::PartyMemberHousehold),
+        "残疾人" | "残疾" => Some(HouseholdKind::Disabled),
+        "低保户" | "低保" => Some(HouseholdKind::LowIncome),
+        _ => None,
+    })
+}
+
+/// 台账导入: households from the CSV ledger an office keeps, with the header
+/// `building_code,unit_no,room,name,phone,id_number,kind`. Every row is checked first; a file
+/// with any bad row imports nothing and reports each bad row with its line and reason.
+pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: NaiveDateTime) -> AppResult<ImportResult> {
+    const HEADER: [&str; 7] = ["building_code", "unit_no", "room", "name", "phone", "id_number", "kind"];
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(csv_text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| AppError::validation("file", format!("cannot read the header line: {e}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    if header != HEADER {
+        return Err(AppError::validation("file", format!("the first line must be the header {}", HEADER.join(","))));
+    }
+    let mut errors: Vec<(u64, String)> = vec![];
+    let mut rows: Vec<(NewResident, OrgUnitRow)> = vec![];
+    let mut buildings: std::collections::HashMap<String, Option<OrgUnitRow>> = Default::default();
+    let mut seen: std::collections::HashSet<(String, String, String, String)> = Default::default();
+    for (i, record) in reader.records().enumerate() {
+        if i >= MAX_IMPORT_ROWS {
+            return Err(AppError::validation("file", format!("at most {MAX_IMPORT_ROWS} rows per file")));
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
+                errors.push((line, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
+        let f = |k: usize| record.get(k).unwrap_or("").to_string();
+        let (code, unit_no, room, name, phone, id_number, kind) = (f(0), f(1), f(2), f(3), f(4), f(5), f(6));
+        let building = match buildings.get(&code) {
+            Some(b) => b.clone(),
+            None => {
+                let b = super::org::find_unit_by_code(conn, &code)?.filter(|u| {
+                    u.kind == OrgKind::Building.as_str()
+                        && u.active
+                        && actor.may(Operation::ResidentManage, &OrgPath::from_db(u.path.clone()))
+                });
+                buildings.insert(code.clone(), b.clone());
+                b
+            }
+        };
+        let Some(building) = building else {
+            errors.push((line, format!("building `{code}`: no such active building (楼栋) that you may register residents in")));
+            continue;
+        };
+        let Some(kind) = kind_from(&kind) else {
+            errors.push((line, format!("kind `{kind}`: use ordinary, elderly_alone, party_member_household, disabled or low_income (or 普通, 独居老人, 党员中心户, 残疾人, 低保户)")));
+            continue;
+        };
+        if !seen.insert((building.id.clone(), unit_no.clone(), room.clone(), name.clone())) {
+            errors.push((line, "the same resident appears twice in this file".into()));
+            continue;
+        }
+        let input = NewResident {
+            building_id: building.id.clone(),
+            name,
+            phone: Some(phone).filter(|p| !p.is_empty()),
+            id_number: Some(id_number).filter(|n| !n.is_empty()),
+            unit_no,
+            room,
+            kind,
+        };
+        if let Err(e) = check_resident(&input) {
+            errors.push((line, e));
+            continue;
+        }
+        let exists: i64 = residents::table
+            .filter(residents::building_id.eq(&building.id))
+            .filter(residents::unit_no.eq(&input.unit_no))
+            .filter(residents::room.eq(&input.room))
+            .filter(residents::name.eq(input.name.trim()))
+            .filter(residents::active.eq(true))
+            .count()
+            .get_result(conn)?;
+        if exists > 0 {
+            errors.push((line, "already registered at this address".into()));
+            continue;
+        }
+        rows.push((input, building));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::ImportRejected { errors });
+    }
+    if rows.is_empty() {
+        return Err(AppError::validation("file", "the file holds no rows"));
+    }
+    conn.transaction(|conn| {
+        for (input, building) in &rows {
+            insert_resident(conn, input, building, now)?;
+        }
+        Ok(ImportResult { imported: rows.len() })
+    })
+}
+
+/// The checks of `insert_resident` that need no database, as one message for an import row.
+fn check_resident(input: &NewResident) -> Result<(), String> {
+    validate_name(&input.name).map_err(|e| format!("name: {e}"))?;
+    if let Some(p) = &input.phone {
+        validate_mobile(p).map_err(|e| format!("phone: {e}"))?;
+    }
+    if let Some(n) = &input.id_number {
+        validate_id_number(n).map_err(|e| format!("id_number: {e}"))?;
+    }
+    let (u, r) = (input.unit_no.trim(), input.room.trim());
+    if u.is_empty() || u.len() > 10 || r.is_empty() || r.len() > 10 {
+        return Err("unit_no and room are required, at most 10 characters each".into());
+    }
+    Ok(())
+}

@@ -26,6 +26,16 @@ pub struct ErrorBody {
     /// With 409 `illegal_action`: the actions the table allows in that state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_actions: Option<Vec<String>>,
+    /// With 422 `import_rejected`: every bad row, by line of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<RowError>>,
+}
+
+/// One bad row of an import file.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
 }
 
 /// An application error with the language to render it in.
@@ -56,7 +66,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Conflict { .. } | AppError::IllegalAction { .. } => StatusCode::CONFLICT,
-        AppError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::IdempotencyKeyReused | AppError::ImportRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
         AppError::Unavailable(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +96,12 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         },
         allowed_actions: match err {
             AppError::IllegalAction { allowed, .. } => Some(allowed.clone()),
+            _ => None,
+        },
+        errors: match err {
+            AppError::ImportRejected { errors } => {
+                Some(errors.iter().map(|(line, reason)| RowError { line: *line, reason: reason.clone() }).collect())
+            }
             _ => None,
         },
     };

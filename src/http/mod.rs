@@ -60,6 +60,7 @@ pub async fn access_guard(
             current_version: None,
             current_state: None,
             allowed_actions: None,
+            errors: None,
         });
         return Ok(req.into_response(resp).map_into_boxed_body());
     };

@@ -78,6 +78,7 @@ routes! {
     PATCH "/api/v1/categories/{id}" => catalogue::update, Access::Scoped(Operation::CatalogueManage);
     GET "/api/v1/residents" => residents::list, Access::Scoped(Operation::ResidentRead);
     POST "/api/v1/residents" => residents::create, Access::Scoped(Operation::ResidentManage);
+    POST "/api/v1/residents/import" => residents::import, Access::Scoped(Operation::ResidentManage);
     GET "/api/v1/residents/{id}" => residents::get, Access::Scoped(Operation::ResidentRead);
     POST "/api/v1/residents/{id}/reveal" => residents::reveal, Access::Scoped(Operation::ResidentReveal);
     GET "/api/v1/residents/{id}/reveals" => residents::reveals, Access::Scoped(Operation::ResidentRead);

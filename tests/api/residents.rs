@@ -101,3 +101,51 @@ fn the_server_log_never_carries_residents_data() {
         }
     });
 }
+
+#[tokio::test]
+async fn a_ledger_file_imports_whole_or_not_at_all_and_names_every_bad_row() {
+    let (app, _) = spawn_fixture().await;
+    let worker = app.login("gw1", PASSWORD).await;
+    let post = |body: &'static str, key: Option<&'static str>| {
+        let mut r = app.client.post(app.url("/api/v1/residents/import")).bearer_auth(&worker).header("content-type", "text/csv").body(body);
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        r.send()
+    };
+    let count = || gridloop::db::schema::residents::table.count().get_result::<i64>(&mut app.conn()).unwrap();
+    let before = count();
+    let bad = "building_code,unit_no,room,name,phone,id_number,kind\n\
+               T-B1,1,201,张大爷,13700002222,,独居老人\n\
+               T-NOPE,1,202,李四,,,ordinary\n\
+               T-B1,2,301,王阿姨,,11010519491231002X,党员中心户\n\
+               T-B1,2,302,赵五,12345,,ordinary\n\
+               T-B2,1,101,越权,,,ordinary\n\
+               T-B1,3,101,钱六,,,vip\n";
+    let r = post(bad, None).await.unwrap();
+    let e = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "import_rejected").await;
+    let lines: Vec<u64> = e["errors"].as_array().unwrap().iter().map(|x| x["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 5, 6, 7], "{e}");
+    assert!(e["errors"][1]["reason"].as_str().unwrap().starts_with("phone"), "{e}");
+    assert!(e["errors"][2]["reason"].as_str().unwrap().contains("T-B2"), "outside his grid reads like missing: {e}");
+    assert_eq!(count(), before, "a file with errors imports nothing");
+
+    let good = "building_code,unit_no,room,name,phone,id_number,kind\n\
+                T-B1,1,201,张大爷,13700002222,,独居老人\n\
+                T-B1,2,301,王阿姨,,11010519491231002X,党员中心户\n";
+    let r = post(good, Some("ledger-2026-11")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["imported"], 2);
+    assert_eq!(count(), before + 2);
+    let listed = app.get_ok("/api/v1/residents?q=%E5%BC%A0", &worker).await;
+    assert_eq!(listed[0]["kind"], "elderly_alone");
+    assert_eq!(listed[0]["phone_masked"], "137****2222");
+    // A retry of the same upload replays; without the key it meets the already registered rows.
+    let r = post(good, Some("ledger-2026-11")).await.unwrap();
+    assert_eq!((r.status(), r.headers().contains_key("idempotent-replayed")), (StatusCode::CREATED, true));
+    let e = assert_error(post(good, None).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "import_rejected").await;
+    assert!(e["errors"][0]["reason"].as_str().unwrap().contains("already registered"));
+    assert_eq!(count(), before + 2);
+    let e = assert_error(post("name,room\n张,1\n", None).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(e["field"], "file");
+}

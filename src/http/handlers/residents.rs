@@ -51,3 +51,32 @@ pub async fn reveals(state: web::Data<AppState>, auth: Auth, id: web::Path<Strin
     let r = run(&state, auth.lang, move |c| app::residents::list_reveals(c, &actor, &id)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
+
+/// 台账导入: households from CSV (UTF-8, header `building_code,unit_no,room,name,phone,id_number,kind`,
+/// at most 5,000 rows). Every row is checked first; with any bad row nothing is imported and the
+/// answer lists each bad row's line and reason. Send an `Idempotency-Key` to make a retry safe.
+#[utoipa::path(post, path = "/api/v1/residents/import", tag = "residents", request_body(content = String, content_type = "text/csv"),
+    params(("Idempotency-Key" = Option<String>, Header)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = crate::app::residents::ImportResult), (status = 422, body = ErrorBody)))]
+pub async fn import(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::new(crate::app::AppError::validation("file", "must be UTF-8 text (save the spreadsheet as CSV UTF-8)"), auth.lang)
+    })?;
+    let actor = auth.who.actor.clone();
+    let canon = text.clone();
+    crate::http::context::run_idempotent(
+        &state,
+        &auth,
+        &req,
+        canon,
+        actix_web::http::StatusCode::CREATED,
+        |_| Ok(()),
+        move |c, ()| app::residents::import_residents(c, &actor, &text, utc_now()),
+    )
+    .await
+}
