@@ -41,6 +41,16 @@ pub fn truncate_to_micros(t: NaiveDateTime) -> NaiveDateTime {
     t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
 }
 
+/// A list's page size: `default` when absent, refused outside 1..=`max`.
+pub fn page_limit(given: Option<i64>, default: i64, max: i64) -> AppResult<i64> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(AppError::validation("limit", format!("must be between 1 and {max}")))
+    }
+}
+
 /// Checks an `If-Match` version against the stored one.
 pub fn check_version(given: Option<i64>, current: i64) -> AppResult<()> {
     match given {

@@ -242,10 +242,7 @@ pub fn update_unit(
 
 /// The units the actor may see, filtered, in code order, one page at a time.
 pub fn list_units(conn: &mut DbConn, actor: &Actor, f: OrgUnitFilter) -> AppResult<Vec<OrgUnitView>> {
-    let limit = f.limit.unwrap_or(200);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page_limit(f.limit, 200, 500)?;
     let mut q = org_units::table.filter(units_in_scope(actor, Operation::OrgUnitRead)).into_boxed();
     if let Some(kind) = f.kind {
         q = q.filter(org_units::kind.eq(kind.as_str()));

@@ -473,10 +473,7 @@ pub fn end_membership(conn: &mut DbConn, actor: &Actor, person_id: &str, members
 
 /// The people the actor may see: those with a membership in his scope, and himself.
 pub fn list_people(conn: &mut DbConn, actor: &Actor, f: PeopleFilter) -> AppResult<Vec<PersonView>> {
-    let limit = f.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page_limit(f.limit, 100, 500)?;
     // One query over people ⋈ memberships ⋈ org_units: a person is in the list once, whichever
     // of his memberships (active or ended, as in `person_for`) brought him into scope.
     // (MultiConnection cannot box a subselect.)

@@ -241,10 +241,7 @@ pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now
 
 /// The residents in the actor's scope, masked.
 pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> AppResult<Vec<ResidentView>> {
-    let limit = f.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page_limit(f.limit, 100, 500)?;
     let mut q = residents::table
         .inner_join(org_units::table)
         .filter(units_in_scope(actor, Operation::ResidentRead))

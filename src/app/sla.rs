@@ -177,6 +177,13 @@ pub fn ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<Option<NaiveD
         .first::<Option<NaiveDateTime>>(conn)?)
 }
 
+/// Sets a ticket's `due_at` to the earliest deadline of its running clocks.
+pub fn refresh_ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<()> {
+    let due = ticket_due(conn, ticket_id)?;
+    diesel::update(tickets::table.find(ticket_id)).set(tickets::due_at.eq(due)).execute(conn)?;
+    Ok(())
+}
+
 /// Moves a running clock's deadline (a granted extension); the original stays recorded. A clock
 /// moved past now is no longer overdue: it leaves the supervision queue and can breach again
 /// later, while the breach it had stays in the trail.
@@ -289,8 +296,7 @@ fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: Naive
             sla_clocks::next_fire_at.eq(next),
         ))
         .execute(conn)?;
-    let tdue = ticket_due(conn, &c.ticket_id)?;
-    diesel::update(tickets::table.find(&c.ticket_id)).set(tickets::due_at.eq(tdue)).execute(conn)?;
+    refresh_ticket_due(conn, &c.ticket_id)?;
     Ok(())
 }
 
@@ -493,8 +499,7 @@ fn escalate_to_community(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str
         p[..i].to_string()
     };
     start_clock(conn, ctx, &t, None, Stage::CommunityAcceptance, (&t.community_id, &community_path), now)?;
-    let due = ticket_due(conn, ticket_id)?;
-    diesel::update(tickets::table.find(ticket_id)).set(tickets::due_at.eq(due)).execute(conn)?;
+    refresh_ticket_due(conn, ticket_id)?;
     audit::append(
         conn,
         Draft {
@@ -743,8 +748,7 @@ pub fn set_category_limit(
                     sla_clocks::next_fire_at.eq(next),
                 ))
                 .execute(conn)?;
-            let tdue = ticket_due(conn, &c.ticket_id)?;
-            diesel::update(tickets::table.find(&c.ticket_id)).set(tickets::due_at.eq(tdue)).execute(conn)?;
+            refresh_ticket_due(conn, &c.ticket_id)?;
         }
         Ok(open.len())
     })
@@ -782,8 +786,7 @@ pub fn recompute_open(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime
                 sla_clocks::next_fire_at.eq(next),
             ))
             .execute(conn)?;
-        let tdue = ticket_due(conn, &c.ticket_id)?;
-        diesel::update(tickets::table.find(&c.ticket_id)).set(tickets::due_at.eq(tdue)).execute(conn)?;
+        refresh_ticket_due(conn, &c.ticket_id)?;
         changed += 1;
     }
     let _ = now;

@@ -1502,10 +1502,7 @@ fn day_start_utc(d: NaiveDate) -> NaiveDateTime {
 
 /// The tickets in the caller's scope, newest first, filtered, one page at a time.
 pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: NaiveDateTime) -> AppResult<TicketPage> {
-    let limit = f.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 200"));
-    }
+    let limit = super::page_limit(f.limit, 50, 200)?;
     let mut q = tickets::table.filter(tickets_in_scope(actor)).into_boxed();
     if let Some(states) = f.state.as_deref().filter(|s| !s.is_empty()) {
         let parsed: Vec<String> = states
@@ -1570,10 +1567,7 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
 
 /// "My work" (我的待办): what waits on the caller in each of his roles, soonest deadline first.
 pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 500"));
-    }
+    let limit = super::page_limit(limit, 100, 500)?;
     let open: Vec<&str> = TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect();
     let mut terms: Vec<BoolExpr> = vec![];
     for g in &actor.grants {
