@@ -53,6 +53,20 @@ pub enum Command {
     /// Time limits: fire the clocks that came due, once (the server does this every interval).
     #[command(subcommand)]
     Sla(SlaCommand),
+    /// Visit logs: record reminders for logs not filed by the deadline (the server does this too).
+    #[command(subcommand)]
+    Visits(VisitsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VisitsCommand {
+    /// After the day's `visits.log_deadline`, record one reminder per grid worker and grid whose
+    /// log is missing; exactly once per worker, grid and day.
+    Remind {
+        /// Pretend it is this instant (RFC 3339, e.g. 2026-11-27T18:30:00+08:00); default now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -283,6 +297,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Visits(VisitsCommand::Remind { now }) => {
+            let calendars = load_calendars(&settings)?;
+            let rules = visit_rules(&settings, &calendars)?;
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
+            let ctx = crate::app::visits::VisitContext {
+                rules: &rules,
+                sla: crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars },
+            };
+            let n = crate::app::visits::remind_missing_logs(&mut conn, ctx, now).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("{n} reminders recorded for visit logs not filed by the deadline.");
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
             let cp = match checkpoint {
                 Some(path) => {
@@ -402,6 +430,10 @@ fn load_calendars(settings: &Settings) -> Result<crate::app::calendars::Calendar
     Ok(calendars)
 }
 
+fn visit_rules(settings: &Settings, calendars: &crate::app::calendars::Calendars) -> Result<crate::domain::visits::VisitRules, Failure> {
+    crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz).map_err(|e| fail(2, e))
+}
+
 /// Names this scheduler in the fire records: host and process.
 fn scheduler_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
@@ -413,6 +445,7 @@ fn scheduler_name() -> String {
 fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate::app::calendars::Calendars) {
     let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
     let name = scheduler_name();
+    let rules = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz);
     std::thread::Builder::new()
         .name("sla-scheduler".into())
         .spawn(move || loop {
@@ -425,6 +458,14 @@ fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate
                         }
                         Ok(_) => {}
                         Err(e) => log::error!("sla tick failed: {}", Plain(&e)),
+                    }
+                    if let Ok(rules) = &rules {
+                        let vctx = crate::app::visits::VisitContext { rules, sla: ctx };
+                        match crate::app::visits::remind_missing_logs(&mut conn, vctx, utc_now()) {
+                            Ok(0) => {}
+                            Ok(n) => log::info!("visits: {n} reminders for logs not filed by the deadline"),
+                            Err(e) => log::error!("visit-log reminders failed: {}", Plain(&e)),
+                        }
                     }
                 }
                 Err(e) => log::error!("sla tick: no database connection: {e}"),

@@ -19,6 +19,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub sla: SlaSettings,
+    pub visits: VisitSettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -47,6 +48,21 @@ pub struct SlaSettings {
     /// Default limits per stage: `{ normal = "…", urgent = "…" }` with limits such as
     /// "3 working_days", "4 working_hours", "24 hours", "90 seconds".
     pub limits: std::collections::BTreeMap<String, StageLimits>,
+}
+
+/// Visit logs (走访日志) and how often households must be visited.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitSettings {
+    /// Local time ("HH:MM", in the default calendar's time zone) by which a grid worker should have
+    /// filed the day's log; after it he is listed on the secretary's board and notified.
+    pub log_deadline: String,
+    /// The days a log is expected on: `working_days` (the working calendar) or `every_day`.
+    pub log_days: String,
+    /// How many days back a worker who was offline may still file a log (0 = today only).
+    pub backfill_days: i64,
+    /// Days between visits, per household kind (every kind must be listed).
+    pub frequency_days: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -272,6 +288,27 @@ impl Settings {
                 &format!("sla.limits.{k}"),
                 format!("unknown stage; the stages are {}", crate::domain::sla::Stage::ALL.map(|s| s.as_str()).join(", ")),
             );
+        }
+        if chrono::NaiveTime::parse_from_str(&self.visits.log_deadline, "%H:%M").is_err() {
+            return bad("visits.log_deadline", format!("`{}` is not a time such as 18:00", self.visits.log_deadline));
+        }
+        if !matches!(self.visits.log_days.as_str(), "working_days" | "every_day") {
+            return bad("visits.log_days", format!("`{}`: use working_days or every_day", self.visits.log_days));
+        }
+        if !(0..=31).contains(&self.visits.backfill_days) {
+            return bad("visits.backfill_days", "must be between 0 and 31".into());
+        }
+        for kind in crate::domain::visits::HouseholdKind::ALL {
+            match self.visits.frequency_days.get(kind.as_str()) {
+                None => return bad(&format!("visits.frequency_days.{}", kind.as_str()), "missing: every household kind needs one".into()),
+                Some(d) if !(1..=366).contains(d) => {
+                    return bad(&format!("visits.frequency_days.{}", kind.as_str()), "must be between 1 and 366 days".into())
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(k) = self.visits.frequency_days.keys().find(|k| crate::domain::visits::HouseholdKind::parse(k).is_none()) {
+            return bad(&format!("visits.frequency_days.{k}"), "unknown household kind".into());
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty (e.g. info)".into());

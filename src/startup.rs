@@ -37,7 +37,10 @@ impl Application {
         let pool_size = settings.database.pool_size as usize;
         let calendars =
             crate::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).map_err(std::io::Error::other)?;
-        let state = web::Data::new(AppState { pool, settings: Arc::new(settings), calendars: Arc::new(calendars) });
+        let visits = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz)
+            .map_err(std::io::Error::other)?;
+        let state =
+            web::Data::new(AppState { pool, settings: Arc::new(settings), calendars: Arc::new(calendars), visits: Arc::new(visits) });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -106,6 +106,11 @@ impl Calendars {
         &self.calendars[name]
     }
 
+    /// The calendar named by `sla.calendar`.
+    pub fn default_calendar(&self) -> &WorkCalendar {
+        &self.calendars[&self.default]
+    }
+
     pub fn get(&self, name: &str) -> Option<&WorkCalendar> {
         self.calendars.get(name)
     }

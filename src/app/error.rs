@@ -207,6 +207,9 @@ fn what_zh(what: &str) -> &'static str {
         "ticket" => "诉求",
         "extension" => "延期申请",
         "department" => "部门",
+        "visit log" => "走访日志",
+        "household" => "住户",
+        "compound" => "小区",
         _ => "对象",
     }
 }

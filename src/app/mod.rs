@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod board;
 pub mod calendars;
 pub mod catalogue;
 pub mod demo;
@@ -14,6 +15,7 @@ pub mod residents;
 pub mod scope;
 pub mod sla;
 pub mod tickets;
+pub mod visits;
 
 pub use error::{AppError, Lang};
 

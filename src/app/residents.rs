@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::models::{OrgUnitRow, PiiRevealRow, ResidentRow};
-use crate::db::schema::{org_units, pii_reveals, residents};
+use crate::db::models::{HouseholdRow, OrgUnitRow, PiiRevealRow, ResidentRow};
+use crate::db::schema::{households, org_units, pii_reveals, residents};
 use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
@@ -16,36 +16,7 @@ use super::org::{escape_like, find_unit};
 use super::scope::{enforce, units_in_scope};
 use super::{parse_id, AppError, AppResult};
 
-/// What kind of household a resident lives in; it sets how often it must be visited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HouseholdKind {
-    Ordinary,
-    /// 独居老人
-    ElderlyAlone,
-    /// 党员中心户
-    PartyMemberHousehold,
-    Disabled,
-    LowIncome,
-}
-
-impl HouseholdKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HouseholdKind::Ordinary => "ordinary",
-            HouseholdKind::ElderlyAlone => "elderly_alone",
-            HouseholdKind::PartyMemberHousehold => "party_member_household",
-            HouseholdKind::Disabled => "disabled",
-            HouseholdKind::LowIncome => "low_income",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Ordinary, Self::ElderlyAlone, Self::PartyMemberHousehold, Self::Disabled, Self::LowIncome]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+pub use crate::domain::visits::HouseholdKind;
 
 /// A resident as everyone in scope sees him: phone and ID number masked.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -60,6 +31,8 @@ pub struct ResidentView {
     pub unit_no: String,
     pub room: String,
     pub kind: HouseholdKind,
+    /// The household (户) at this address.
+    pub household_id: Option<String>,
     pub version: i64,
 }
 
@@ -109,6 +82,7 @@ fn view(r: ResidentRow, building: &OrgUnitRow) -> ResidentView {
         name: r.name,
         unit_no: r.unit_no,
         room: r.room,
+        household_id: r.household_id,
         version: r.version,
     }
 }
@@ -209,7 +183,9 @@ pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUni
     if unit_no.is_empty() || unit_no.len() > 10 || room.is_empty() || room.len() > 10 {
         return Err(AppError::validation("room", "unit_no and room are required, at most 10 characters each"));
     }
+    let household = household_at(conn, building, unit_no, room, input.kind, now)?;
     let row = ResidentRow {
+        household_id: Some(household.id),
         id: Id::new().to_string(),
         building_id: building.id.clone(),
         name,
@@ -225,6 +201,61 @@ pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUni
     };
     diesel::insert_into(residents::table).values(&row).execute(conn)?;
     Ok(row)
+}
+
+/// The household at an address, registered on first use. A resident whose kind needs closer care
+/// than the household's raises the household's kind (see `HouseholdKind::care_rank`).
+pub fn household_at(
+    conn: &mut DbConn,
+    building: &OrgUnitRow,
+    unit_no: &str,
+    room: &str,
+    kind: HouseholdKind,
+    now: NaiveDateTime,
+) -> AppResult<HouseholdRow> {
+    let found: Option<HouseholdRow> = households::table
+        .filter(households::building_id.eq(&building.id))
+        .filter(households::unit_no.eq(unit_no))
+        .filter(households::room.eq(room))
+        .select(HouseholdRow::as_select())
+        .first(conn)
+        .optional()?;
+    match found {
+        Some(mut h) => {
+            let current = HouseholdKind::parse(&h.kind).unwrap_or(HouseholdKind::Ordinary);
+            if kind.care_rank() > current.care_rank() || !h.active {
+                let kind = if kind.care_rank() > current.care_rank() { kind } else { current };
+                diesel::update(households::table.find(&h.id))
+                    .set((
+                        households::kind.eq(kind.as_str()),
+                        households::active.eq(true),
+                        households::version.eq(h.version + 1),
+                        households::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                h.kind = kind.as_str().into();
+                h.active = true;
+                h.version += 1;
+            }
+            Ok(h)
+        }
+        None => {
+            let h = HouseholdRow {
+                id: Id::new().to_string(),
+                building_id: building.id.clone(),
+                unit_no: unit_no.into(),
+                room: room.into(),
+                kind: kind.as_str().into(),
+                last_visited_on: None,
+                active: true,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            diesel::insert_into(households::table).values(&h).execute(conn)?;
+            Ok(h)
+        }
+    }
 }
 
 pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now: NaiveDateTime) -> AppResult<ResidentView> {

@@ -570,7 +570,7 @@ fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> App
     })
 }
 
-fn summary(r: TicketRow, now: NaiveDateTime) -> TicketSummary {
+pub fn summary(r: TicketRow, now: NaiveDateTime) -> TicketSummary {
     let state: TicketState = r.state.parse().unwrap_or(TicketState::AtCompound);
     TicketSummary {
         overdue: is_overdue(state, r.due_at, now),
@@ -624,6 +624,18 @@ pub struct PreparedFiling {
     row: TicketRow,
     grant: Grant,
     category_code: String,
+}
+
+impl PreparedFiling {
+    /// The materialised path of the ticket's place.
+    pub fn place_path(&self) -> &str {
+        &self.row.place_path
+    }
+    /// Links the filing to the visit log it was raised in.
+    pub fn link_visit_log(&mut self, log_id: &str) {
+        self.row.visit_log_id = Some(log_id.to_string());
+        self.row.channel = Channel::Visit.as_str().into();
+    }
 }
 
 /// 登记: files a ticket at the compound of its place.
@@ -1408,7 +1420,7 @@ pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: Naiv
     })
 }
 
-fn timeline_event(e: AuditEventRow) -> TimelineEvent {
+pub fn timeline_event(e: AuditEventRow) -> TimelineEvent {
     TimelineEvent {
         changes: serde_json::from_str(&e.changes).unwrap_or(Value::Null),
         id: e.id,

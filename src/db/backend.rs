@@ -56,6 +56,7 @@ fn normalise_type(t: &str) -> String {
         "boolean" | "bool" => "Bool",
         "timestamp" | "timestamp without time zone" => "Timestamp",
         "double precision" | "double" | "real" => "Double",
+        "date" => "Date",
         other => return format!("unknown({other})"),
     }
     .to_string()

@@ -86,6 +86,7 @@ pub struct ResidentRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub household_id: Option<String>,
 }
 
 impl std::fmt::Debug for ResidentRow {
@@ -285,4 +286,50 @@ pub struct SupervisionRow {
     pub holder_path: String,
     pub breached_at: NaiveDateTime,
     pub resolved_at: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = households)]
+pub struct HouseholdRow {
+    pub id: String,
+    pub building_id: String,
+    pub unit_no: String,
+    pub room: String,
+    pub kind: String,
+    pub last_visited_on: Option<chrono::NaiveDate>,
+    pub active: bool,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
+#[diesel(table_name = visit_logs)]
+pub struct VisitLogRow {
+    pub id: String,
+    pub client_id: String,
+    pub author_id: String,
+    pub grid_id: String,
+    pub grid_path: String,
+    pub compound_id: String,
+    pub visit_date: chrono::NaiveDate,
+    pub households_visited: i32,
+    pub observations: String,
+    pub notes: Option<String>,
+    pub submission_hash: String,
+    pub late: bool,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = visit_log_return_visits)]
+pub struct ReturnVisitRow {
+    pub id: String,
+    pub log_id: String,
+    pub ticket_id: String,
+    pub satisfaction: String,
+    pub note: Option<String>,
+    pub recorded_at: NaiveDateTime,
 }

@@ -75,6 +75,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        household_id -> Nullable<Text>,
     }
 }
 
@@ -293,6 +294,8 @@ diesel::table! {
         payload -> Text,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        person_id -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
     }
 }
 
@@ -307,7 +310,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    households (id) {
+        id -> Text,
+        building_id -> Text,
+        unit_no -> Text,
+        room -> Text,
+        kind -> Text,
+        last_visited_on -> Nullable<Date>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    visit_logs (id) {
+        id -> Text,
+        client_id -> Text,
+        author_id -> Text,
+        grid_id -> Text,
+        grid_path -> Text,
+        compound_id -> Text,
+        visit_date -> Date,
+        households_visited -> Integer,
+        observations -> Text,
+        notes -> Nullable<Text>,
+        submission_hash -> Text,
+        late -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    visit_log_households (log_id, household_id) {
+        log_id -> Text,
+        household_id -> Text,
+    }
+}
+
+diesel::table! {
+    visit_log_return_visits (id) {
+        id -> Text,
+        log_id -> Text,
+        ticket_id -> Text,
+        satisfaction -> Text,
+        note -> Nullable<Text>,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> people (person_id));
+diesel::joinable!(households -> org_units (building_id));
+diesel::joinable!(residents -> households (household_id));
+diesel::joinable!(visit_logs -> people (author_id));
+diesel::joinable!(visit_log_households -> visit_logs (log_id));
+diesel::joinable!(visit_log_households -> households (household_id));
+diesel::joinable!(visit_log_return_visits -> visit_logs (log_id));
+diesel::joinable!(visit_log_return_visits -> tickets (ticket_id));
 diesel::joinable!(memberships -> org_units (org_unit_id));
 diesel::joinable!(categories -> org_units (default_department_id));
 diesel::joinable!(residents -> org_units (building_id));
@@ -340,4 +403,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     supervision,
     notifications,
     sla_policies,
+    households,
+    visit_logs,
+    visit_log_households,
+    visit_log_return_visits,
 );

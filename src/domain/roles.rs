@@ -72,7 +72,16 @@ impl Role {
         match self {
             Role::GridWorker => matches!(
                 op,
-                OrgUnitRead | ResidentRead | ResidentReveal | ResidentManage | TicketRead | TicketFile | TicketAct | TicketReveal
+                OrgUnitRead
+                    | ResidentRead
+                    | ResidentReveal
+                    | ResidentManage
+                    | TicketRead
+                    | TicketFile
+                    | TicketAct
+                    | TicketReveal
+                    | VisitLogRead
+                    | VisitLogFile
             ),
             Role::BranchSecretary | Role::CommunityStaff => matches!(
                 op,
@@ -85,12 +94,14 @@ impl Role {
                     | TicketFile
                     | TicketAct
                     | TicketReveal
+                    | VisitLogRead
+                    | BoardRead
             ),
             // A liaison reaches tickets only through the departments whistled on them (workflow::can_see).
             Role::DepartmentLiaison => {
                 matches!(op, OrgUnitRead | TicketRead | TicketAct | TicketReveal)
             }
-            Role::Supervisor => matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead),
+            Role::Supervisor => matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead | VisitLogRead | BoardRead),
             Role::Admin => matches!(op, OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage),
         }
     }
@@ -135,10 +146,16 @@ pub enum Operation {
     TicketAct,
     /// Show a ticket's unmasked resident phone; recorded.
     TicketReveal,
+    /// Read visit logs (走访日志) and the households' visit status.
+    VisitLogRead,
+    /// File and amend one's own visit logs for one's own grid (grid workers only).
+    VisitLogFile,
+    /// The secretary's board of a compound and log compliance (网格员日志督促).
+    BoardRead,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 15] = [
         Operation::OrgUnitRead,
         Operation::OrgUnitManage,
         Operation::PersonRead,
@@ -151,6 +168,9 @@ impl Operation {
         Operation::TicketFile,
         Operation::TicketAct,
         Operation::TicketReveal,
+        Operation::VisitLogRead,
+        Operation::VisitLogFile,
+        Operation::BoardRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +187,9 @@ impl Operation {
             Operation::TicketFile => "ticket.file",
             Operation::TicketAct => "ticket.act",
             Operation::TicketReveal => "ticket.reveal",
+            Operation::VisitLogRead => "visit_log.read",
+            Operation::VisitLogFile => "visit_log.file",
+            Operation::BoardRead => "board.read",
         }
     }
 
@@ -179,6 +202,8 @@ impl Operation {
             CatalogueManage => CatalogueManage,
             ResidentRead | ResidentReveal | ResidentManage => ResidentRead,
             TicketRead | TicketFile | TicketAct | TicketReveal => TicketRead,
+            VisitLogRead | VisitLogFile => VisitLogRead,
+            BoardRead => OrgUnitRead,
         }
     }
 

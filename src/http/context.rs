@@ -21,12 +21,18 @@ pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
     pub calendars: Arc<crate::app::calendars::Calendars>,
+    pub visits: Arc<crate::domain::visits::VisitRules>,
 }
 
 impl AppState {
     /// What the SLA code needs: the limits and the calendars.
     pub fn sla(&self) -> crate::app::sla::SlaContext<'_> {
         crate::app::sla::SlaContext { settings: &self.settings.sla, calendars: &self.calendars }
+    }
+
+    /// What the visit-log code needs: the visit rules and the SLA context.
+    pub fn visits(&self) -> crate::app::visits::VisitContext<'_> {
+        crate::app::visits::VisitContext { rules: &self.visits, sla: self.sla() }
     }
 }
 

@@ -13,3 +13,4 @@ mod residents;
 mod schema;
 mod sla;
 pub mod tickets;
+mod visits;

@@ -94,11 +94,48 @@ const MATRIX: &[(&str, &str, [u16; 3])] = &[
     ("ticket.reveal", "department_liaison", [200, 404, 404]),
     ("ticket.reveal", "supervisor", [403, 404, 404]),
     ("ticket.reveal", "admin", [404, 404, 404]),
+    ("visit_log.read", "grid_worker", [200, 404, 404]),
+    ("visit_log.read", "branch_secretary", [200, 404, 404]),
+    ("visit_log.read", "community_staff", [200, 404, 404]),
+    ("visit_log.read", "department_liaison", [404, 404, 404]),
+    ("visit_log.read", "supervisor", [200, 404, 404]),
+    ("visit_log.read", "admin", [404, 404, 404]),
+    ("visit_log.amend", "grid_worker", [200, 404, 404]),
+    ("visit_log.amend", "branch_secretary", [403, 404, 404]),
+    ("visit_log.amend", "community_staff", [403, 404, 404]),
+    ("visit_log.amend", "department_liaison", [404, 404, 404]),
+    ("visit_log.amend", "supervisor", [403, 404, 404]),
+    ("visit_log.amend", "admin", [404, 404, 404]),
+    ("household.read", "grid_worker", [200, 404, 404]),
+    ("household.read", "branch_secretary", [200, 404, 404]),
+    ("household.read", "community_staff", [200, 404, 404]),
+    ("household.read", "department_liaison", [404, 404, 404]),
+    ("household.read", "supervisor", [200, 404, 404]),
+    ("household.read", "admin", [404, 404, 404]),
+    ("household.update", "grid_worker", [200, 404, 404]),
+    ("household.update", "branch_secretary", [200, 404, 404]),
+    ("household.update", "community_staff", [200, 404, 404]),
+    ("household.update", "department_liaison", [404, 404, 404]),
+    ("household.update", "supervisor", [403, 404, 404]),
+    ("household.update", "admin", [404, 404, 404]),
+    ("board.read", "grid_worker", [404, 404, 404]),
+    ("board.read", "branch_secretary", [200, 404, 404]),
+    ("board.read", "community_staff", [200, 404, 404]),
+    ("board.read", "department_liaison", [404, 404, 404]),
+    ("board.read", "supervisor", [200, 404, 404]),
+    ("board.read", "admin", [403, 404, 404]),
 ];
+
+/// The objects of the first district (in scope) and of the second (out of scope), per kind.
+struct Targets {
+    tickets: (String, String),
+    logs: (String, String),
+    households: (String, String),
+}
 
 const MISSING_ID: &str = "00000000-0000-7000-8000-000000000000";
 
-fn target(fx: &Fixture, tickets: &(String, String), op: &str, role: &str, home: &str, mirror: &str, scope: Scope) -> String {
+fn target(fx: &Fixture, t: &Targets, op: &str, role: &str, home: &str, mirror: &str, scope: Scope) -> String {
     if scope == Scope::Missing {
         return MISSING_ID.into();
     }
@@ -115,14 +152,19 @@ fn target(fx: &Fixture, tickets: &(String, String), op: &str, role: &str, home: 
             fx.person(key).into()
         }
         "resident" => fx.resident(if in_scope { "r1" } else { "r2" }).into(),
-        "ticket" => {
-            if in_scope {
-                tickets.0.clone()
-            } else {
-                tickets.1.clone()
-            }
-        }
+        "ticket" => pick(&t.tickets, in_scope),
+        "visit_log" => pick(&t.logs, in_scope),
+        "household" => pick(&t.households, in_scope),
+        "board" => fx.unit(if in_scope { "Y1" } else { "Y2" }).into(),
         other => panic!("no target for {other}"),
+    }
+}
+
+fn pick(pair: &(String, String), in_scope: bool) -> String {
+    if in_scope {
+        pair.0.clone()
+    } else {
+        pair.1.clone()
     }
 }
 
@@ -151,10 +193,26 @@ async fn perform(app: &TestApp, op: &str, token: &str, id: &str, root: &str) -> 
         "ticket.read" => (Method::GET, format!("/api/v1/tickets/{id}"), None, None),
         "ticket.comment" => (Method::POST, format!("/api/v1/tickets/{id}/comments"), Some(json!({"text": "跟进"})), None),
         "ticket.reveal" => (Method::POST, format!("/api/v1/tickets/{id}/reveal"), None, None),
+        "visit_log.read" => (Method::GET, format!("/api/v1/visit-logs/{id}"), None, None),
+        "visit_log.amend" => (
+            Method::PATCH,
+            format!("/api/v1/visit-logs/{id}"),
+            Some(json!({"observations": format!("补充 {}", gridloop::domain::Id::new())})),
+            Some(format!("/api/v1/visit-logs/{id}")),
+        ),
+        "household.read" => (Method::GET, format!("/api/v1/households/{id}"), None, None),
+        "household.update" => {
+            (Method::PATCH, format!("/api/v1/households/{id}"), Some(json!({"kind": "disabled"})), Some(format!("/api/v1/households/{id}")))
+        }
+        "board.read" => (Method::GET, format!("/api/v1/compounds/{id}/board"), None, None),
         other => panic!("unknown operation {other}"),
     };
     let version = match &versioned {
-        Some(p) => Some(version_of(app, p, root).await.unwrap_or(1)),
+        // Read with the actor's own token where he can, else with the root admin's.
+        Some(p) => Some(match version_of(app, p, token).await {
+            Some(v) => v,
+            None => version_of(app, p, root).await.unwrap_or(1),
+        }),
         None => None,
     };
     let r = app.request(method, &path, Some(token), body.as_ref(), version).await;
@@ -198,12 +256,28 @@ async fn the_permission_matrix_holds_for_every_role_scope_and_operation() {
         tickets.push(id);
     }
     let tickets = (tickets[0].clone(), tickets[1].clone());
+    // A visit log of today in each district, and the households of the two fixture residents.
+    let mut logs = vec![];
+    for (gw, building) in [("gw1", "B1"), ("gw2", "B2")] {
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        let body = json!({"client_id": gridloop::domain::Id::new().to_string(), "grid_id": fx.unit(building), "visit_date": today,
+            "households_visited": 1, "observations": "走访"});
+        let r = app.post_json("/api/v1/visit-logs", Some(&app.login(gw, PASSWORD).await), &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        logs.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    let mut households = vec![];
+    for (gw, r) in [("gw1", "r1"), ("gw2", "r2")] {
+        let v = app.get_ok(&format!("/api/v1/residents/{}", fx.resident(r)), &app.login(gw, PASSWORD).await).await;
+        households.push(v["household_id"].as_str().unwrap().to_string());
+    }
+    let targets = Targets { tickets, logs: (logs[0].clone(), logs[1].clone()), households: (households[0].clone(), households[1].clone()) };
     let mut failures = vec![];
     for (op, role, expected) in MATRIX {
         let (_, _, home, mirror) = ACTORS.iter().find(|a| a.0 == *role).unwrap();
         let mut not_found_bodies = vec![];
         for (i, scope) in [Scope::In, Scope::Out, Scope::Missing].into_iter().enumerate() {
-            let id = target(&fx, &tickets, op, role, home, mirror, scope);
+            let id = target(&fx, &targets, op, role, home, mirror, scope);
             let (status, body) = perform(&app, op, &tokens[role], &id, &root).await;
             if status != expected[i] {
                 failures.push(format!("{op} by {role} on {scope:?} object: expected {}, got {status} {body}", expected[i]));
@@ -236,7 +310,9 @@ fn render_permissions_doc() -> String {
          Each cell is the HTTP status for an object in the role's scope / outside it / missing.\n\
          In-scope objects: org unit = the role's own unit; person = a grid worker of a building in scope\n\
          (for the department liaison, another liaison of his department); resident = a resident of a building in scope;\n\
-         ticket = a ticket of a building in scope, whistled to the liaison's department.\n\n",
+         ticket = a ticket of a building in scope, whistled to the liaison's department; visit log = today's log of\n\
+         a grid worker of a building in scope; household = the household of a resident in scope; board = the\n\
+         secretary's board of the compound in scope (`GET /api/v1/compounds/{id}/board`).\n\n",
     );
     let ops: Vec<&str> = {
         let mut v: Vec<&str> = MATRIX.iter().map(|m| m.0).collect();

@@ -8,3 +8,4 @@ pub mod residents;
 pub mod sla;
 pub mod system;
 pub mod tickets;
+pub mod visits;

@@ -1,0 +1,480 @@
+//! The secretary's board (网格长工作台), one per compound: who filed today's visit log, the
+//! compound's open tickets by stage and deadline, where every request raised on a visit stands in
+//! the closed loop, and log compliance per worker over a date range.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::TicketRow;
+use crate::db::schema::{notifications, tickets, visit_logs};
+use crate::db::DbConn;
+use crate::domain::visits::LoopStage;
+use crate::domain::workflow::TicketState;
+use crate::domain::{Actor, Operation, OrgKind, OrgPath};
+
+use super::org::find_unit;
+use super::scope::enforce;
+use super::tickets::{summary, TicketSummary};
+use super::visits::{logged_ticket, reminder_key, worker_grids, LoggedTicket, VisitContext, WorkerGrid};
+use super::{AppError, AppResult};
+
+/// The longest date range a compliance report covers.
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Open tickets and open visit requests listed on the board (the counts cover all of them).
+pub const BOARD_ITEMS: i64 = 50;
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BoardQuery {
+    /// The day whose logs are shown (default today, local time).
+    pub date: Option<NaiveDate>,
+    /// First day of the compliance and visit-request range (default 29 days before `date`).
+    pub from: Option<NaiveDate>,
+    /// Last day of that range (default `date`).
+    pub to: Option<NaiveDate>,
+}
+
+/// How one worker's log for one grid stands on the day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStatus {
+    /// Filed by the deadline.
+    Filed,
+    /// Filed after the deadline.
+    FiledLate,
+    /// Not filed, and the deadline has not passed yet.
+    Pending,
+    /// Not filed by the deadline (未按时填写).
+    Missing,
+    /// No log is expected that day (a rest day under `visits.log_days`).
+    NotExpected,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkerLog {
+    pub person_id: String,
+    pub name: String,
+    pub grid_id: String,
+    pub grid_name: String,
+    pub status: LogStatus,
+    pub log_id: Option<String>,
+    pub filed_at: Option<NaiveDateTime>,
+    pub households_visited: Option<i32>,
+    /// When the reminder for a missing log was recorded.
+    pub reminded_at: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DayLogs {
+    pub date: NaiveDate,
+    pub expected: bool,
+    /// The day's deadline (UTC).
+    pub deadline_at: NaiveDateTime,
+    pub past_deadline: bool,
+    pub workers: usize,
+    pub filed: usize,
+    pub missing: usize,
+    pub entries: Vec<WorkerLog>,
+    /// Workers who had not filed when the deadline passed (督促名单).
+    pub not_filed_by_deadline: Vec<WorkerLog>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StateCount {
+    pub state: TicketState,
+    pub state_zh: &'static str,
+    pub count: i64,
+    pub overdue: i64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OpenTickets {
+    pub total: i64,
+    pub overdue: i64,
+    pub by_state: Vec<StateCount>,
+    /// The open tickets with the nearest deadlines first (at most 50).
+    pub nearest_deadlines: Vec<TicketSummary>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StageCount {
+    pub stage: LoopStage,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct VisitRequests {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub total: i64,
+    /// visited → fed back → followed up → closed (with a return visit); `ended` = declined or duplicate.
+    pub by_stage: Vec<StageCount>,
+    /// Requests not yet closed, the oldest first (at most 50).
+    pub open: Vec<VisitRequest>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct VisitRequest {
+    #[serde(flatten)]
+    pub ticket: LoggedTicket,
+    pub visit_log_id: String,
+    pub filed_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkerCompliance {
+    pub person_id: String,
+    pub name: String,
+    pub grid_id: String,
+    pub grid_name: String,
+    /// Days a log was expected (from the later of `from` and the day he took the grid, to the
+    /// earlier of `to` and today).
+    pub expected: i64,
+    pub on_time: i64,
+    pub late: i64,
+    pub missing: i64,
+    /// (on time + late) / expected, 0–1; 1 when nothing was expected.
+    pub rate: f64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Compliance {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub expected: i64,
+    pub filed: i64,
+    pub rate: f64,
+    pub workers: Vec<WorkerCompliance>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Board {
+    pub compound_id: String,
+    pub compound_name: String,
+    pub generated_at: NaiveDateTime,
+    pub logs: DayLogs,
+    pub open_tickets: OpenTickets,
+    pub visit_requests: VisitRequests,
+    pub compliance: Compliance,
+}
+
+fn compound_for(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<(String, String, OrgPath)> {
+    let c = if id.parse::<crate::domain::Id>().is_ok() { find_unit(conn, id)? } else { None }
+        .filter(|u| u.kind == OrgKind::Compound.as_str())
+        .ok_or(AppError::NotFound { what: "compound" })?;
+    let path = OrgPath::from_db(c.path.clone());
+    enforce(actor.decide(Operation::BoardRead, &path), "compound", Operation::BoardRead)?;
+    Ok((c.id, c.name, path))
+}
+
+fn range(q: &BoardQuery, date: NaiveDate) -> AppResult<(NaiveDate, NaiveDate)> {
+    let to = q.to.unwrap_or(date);
+    let from = q.from.unwrap_or(to - Duration::days(29));
+    if from > to {
+        return Err(AppError::validation("from", "must not be after `to`"));
+    }
+    if (to - from).num_days() >= MAX_RANGE_DAYS {
+        return Err(AppError::validation("from", format!("the range may cover at most {MAX_RANGE_DAYS} days")));
+    }
+    Ok((from, to))
+}
+
+/// The board of one compound.
+pub fn board(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    actor: &Actor,
+    compound_id: &str,
+    q: BoardQuery,
+    now: NaiveDateTime,
+) -> AppResult<Board> {
+    let (id, name, path) = compound_for(conn, actor, compound_id)?;
+    let today = ctx.rules.local_date(now);
+    let date = q.date.unwrap_or(today);
+    if date > today {
+        return Err(AppError::validation("date", format!("{date} is in the future")));
+    }
+    let (from, to) = range(&q, date)?;
+    let workers = worker_grids(conn, Some(&path))?;
+    let logs = day_logs(conn, ctx, &id, &workers, date, now)?;
+    let open_tickets = open_tickets(conn, &id, now)?;
+    let visit_requests = visit_requests(conn, ctx, &id, from, to)?;
+    let compliance = compliance_of(conn, ctx, &id, &workers, from, to, now)?;
+    Ok(Board { compound_id: id, compound_name: name, generated_at: now, logs, open_tickets, visit_requests, compliance })
+}
+
+/// Log compliance per worker over a date range (日志填报率).
+pub fn compliance(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    actor: &Actor,
+    compound_id: &str,
+    q: BoardQuery,
+    now: NaiveDateTime,
+) -> AppResult<Compliance> {
+    let (id, _, path) = compound_for(conn, actor, compound_id)?;
+    let today = ctx.rules.local_date(now);
+    let (from, to) = range(&q, q.date.unwrap_or(today))?;
+    let workers = worker_grids(conn, Some(&path))?;
+    compliance_of(conn, ctx, &id, &workers, from, to, now)
+}
+
+fn day_logs(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    compound_id: &str,
+    workers: &[WorkerGrid],
+    date: NaiveDate,
+    now: NaiveDateTime,
+) -> AppResult<DayLogs> {
+    let rules = ctx.rules;
+    let expected = ctx.log_expected(date)?;
+    let deadline_at = rules.deadline_of(date);
+    let past_deadline = now > deadline_at;
+    let rows: Vec<(String, String, String, NaiveDateTime, bool, i32)> = visit_logs::table
+        .filter(visit_logs::compound_id.eq(compound_id))
+        .filter(visit_logs::visit_date.eq(date))
+        .select((
+            visit_logs::id,
+            visit_logs::author_id,
+            visit_logs::grid_id,
+            visit_logs::created_at,
+            visit_logs::late,
+            visit_logs::households_visited,
+        ))
+        .load(conn)?;
+    let filed: HashMap<(String, String), (String, NaiveDateTime, bool, i32)> =
+        rows.into_iter().map(|(id, a, g, at, late, n)| ((a, g), (id, at, late, n))).collect();
+    let keys: Vec<String> = workers.iter().map(|w| reminder_key(&w.person_id, &w.grid_id, date)).collect();
+    let reminded: HashMap<String, NaiveDateTime> = notifications::table
+        .filter(notifications::dedupe_key.eq_any(&keys))
+        .select((notifications::dedupe_key, notifications::created_at))
+        .load::<(Option<String>, NaiveDateTime)>(conn)?
+        .into_iter()
+        .filter_map(|(k, at)| k.map(|k| (k, at)))
+        .collect();
+    let mut entries = vec![];
+    for w in workers {
+        if rules.local_date(w.since) > date {
+            continue;
+        }
+        let log = filed.get(&(w.person_id.clone(), w.grid_id.clone()));
+        let status = match log {
+            Some((_, _, false, _)) => LogStatus::Filed,
+            Some((_, _, true, _)) => LogStatus::FiledLate,
+            None if !expected => LogStatus::NotExpected,
+            None if past_deadline => LogStatus::Missing,
+            None => LogStatus::Pending,
+        };
+        entries.push(WorkerLog {
+            person_id: w.person_id.clone(),
+            name: w.name.clone(),
+            grid_id: w.grid_id.clone(),
+            grid_name: w.grid_name.clone(),
+            status,
+            log_id: log.map(|l| l.0.clone()),
+            filed_at: log.map(|l| l.1),
+            households_visited: log.map(|l| l.3),
+            reminded_at: reminded.get(&reminder_key(&w.person_id, &w.grid_id, date)).copied(),
+        });
+    }
+    let filed_n = entries.iter().filter(|e| matches!(e.status, LogStatus::Filed | LogStatus::FiledLate)).count();
+    let not_filed_by_deadline: Vec<WorkerLog> =
+        entries.iter().filter(|e| e.status == LogStatus::Missing || e.status == LogStatus::FiledLate).cloned().collect();
+    let missing = entries.iter().filter(|e| e.status == LogStatus::Missing).count();
+    Ok(DayLogs {
+        date,
+        expected,
+        deadline_at,
+        past_deadline,
+        workers: entries.len(),
+        filed: filed_n,
+        missing,
+        entries,
+        not_filed_by_deadline,
+    })
+}
+
+fn open_states() -> Vec<&'static str> {
+    TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
+}
+
+fn open_tickets(conn: &mut DbConn, compound_id: &str, now: NaiveDateTime) -> AppResult<OpenTickets> {
+    let open = open_states();
+    let counts: Vec<(String, i64)> = tickets::table
+        .filter(tickets::compound_id.eq(compound_id))
+        .filter(tickets::state.eq_any(&open))
+        .group_by(tickets::state)
+        .select((tickets::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let overdue: Vec<(String, i64)> = tickets::table
+        .filter(tickets::compound_id.eq(compound_id))
+        .filter(tickets::state.eq_any(&open))
+        .filter(tickets::due_at.lt(now))
+        .group_by(tickets::state)
+        .select((tickets::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let overdue: HashMap<String, i64> = overdue.into_iter().collect();
+    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    let by_state: Vec<StateCount> = TicketState::ALL
+        .iter()
+        .filter(|s| !s.is_final())
+        .map(|s| StateCount {
+            state: *s,
+            state_zh: s.name_zh(),
+            count: counts.get(s.as_str()).copied().unwrap_or(0),
+            overdue: overdue.get(s.as_str()).copied().unwrap_or(0),
+        })
+        .collect();
+    let nearest: Vec<TicketRow> = tickets::table
+        .filter(tickets::compound_id.eq(compound_id))
+        .filter(tickets::state.eq_any(&open))
+        .filter(tickets::due_at.is_not_null())
+        .order((tickets::due_at.asc(), tickets::id))
+        .limit(BOARD_ITEMS)
+        .select(TicketRow::as_select())
+        .load(conn)?;
+    Ok(OpenTickets {
+        total: by_state.iter().map(|s| s.count).sum(),
+        overdue: by_state.iter().map(|s| s.overdue).sum(),
+        by_state,
+        nearest_deadlines: nearest.into_iter().map(|t| summary(t, now)).collect(),
+    })
+}
+
+fn visit_requests(conn: &mut DbConn, ctx: VisitContext<'_>, compound_id: &str, from: NaiveDate, to: NaiveDate) -> AppResult<VisitRequests> {
+    let start = ctx.rules.utc_of(from, chrono::NaiveTime::MIN);
+    let end = ctx.rules.utc_of(to + Duration::days(1), chrono::NaiveTime::MIN);
+    let counts: Vec<(String, i64)> = tickets::table
+        .filter(tickets::compound_id.eq(compound_id))
+        .filter(tickets::created_at.ge(start))
+        .filter(tickets::created_at.lt(end))
+        .filter(tickets::visit_log_id.is_not_null())
+        .group_by(tickets::state)
+        .select((tickets::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut stages: BTreeMap<LoopStage, i64> = LoopStage::ALL.iter().map(|s| (*s, 0)).collect();
+    for (state, n) in counts {
+        if let Ok(s) = state.parse::<TicketState>() {
+            *stages.entry(LoopStage::of(s)).or_default() += n;
+        }
+    }
+    let open = open_states();
+    let rows: Vec<TicketRow> = tickets::table
+        .filter(tickets::compound_id.eq(compound_id))
+        .filter(tickets::created_at.ge(start))
+        .filter(tickets::created_at.lt(end))
+        .filter(tickets::visit_log_id.is_not_null())
+        .filter(tickets::state.eq_any(&open))
+        .order((tickets::created_at.asc(), tickets::id))
+        .limit(BOARD_ITEMS)
+        .select(TicketRow::as_select())
+        .load(conn)?;
+    Ok(VisitRequests {
+        from,
+        to,
+        total: stages.values().sum(),
+        by_stage: stages.into_iter().map(|(stage, count)| StageCount { stage, count }).collect(),
+        open: rows
+            .into_iter()
+            .map(|t| VisitRequest {
+                visit_log_id: t.visit_log_id.clone().unwrap_or_default(),
+                filed_at: t.created_at,
+                due_at: t.due_at,
+                ticket: logged_ticket(t),
+            })
+            .collect(),
+    })
+}
+
+fn compliance_of(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    compound_id: &str,
+    workers: &[WorkerGrid],
+    from: NaiveDate,
+    to: NaiveDate,
+    now: NaiveDateTime,
+) -> AppResult<Compliance> {
+    let today = ctx.rules.local_date(now);
+    let last = to.min(today);
+    // The expected days of the range, computed once.
+    let mut expected_days: Vec<NaiveDate> = vec![];
+    let mut d = from;
+    while d <= last {
+        if ctx.log_expected(d)? {
+            expected_days.push(d);
+        }
+        d += Duration::days(1);
+    }
+    // Only logs of expected days count; those are few distinct dates, so count per worker in SQL
+    // over the whole range and subtract the logs of rest days, which are rare.
+    let rest_days: Vec<NaiveDate> = {
+        let mut v = vec![];
+        let mut d = from;
+        while d <= last {
+            if expected_days.binary_search(&d).is_err() {
+                v.push(d);
+            }
+            d += Duration::days(1);
+        }
+        v
+    };
+    type Row = (String, String, bool, i64);
+    let counted = |conn: &mut DbConn, dates: Option<&[NaiveDate]>| -> AppResult<Vec<Row>> {
+        let base = visit_logs::table
+            .filter(visit_logs::compound_id.eq(compound_id))
+            .filter(visit_logs::visit_date.ge(from))
+            .filter(visit_logs::visit_date.le(last))
+            .group_by((visit_logs::author_id, visit_logs::grid_id, visit_logs::late))
+            .select((visit_logs::author_id, visit_logs::grid_id, visit_logs::late, diesel::dsl::count_star()));
+        Ok(match dates {
+            None => base.load(conn)?,
+            Some(dates) => base.filter(visit_logs::visit_date.eq_any(dates.to_vec())).load(conn)?,
+        })
+    };
+    let mut tally: HashMap<(String, String), (i64, i64)> = HashMap::new();
+    for (a, g, late, n) in counted(conn, None)? {
+        let e = tally.entry((a, g)).or_default();
+        if late {
+            e.1 += n
+        } else {
+            e.0 += n
+        }
+    }
+    if !rest_days.is_empty() {
+        for (a, g, late, n) in counted(conn, Some(&rest_days))? {
+            let e = tally.entry((a, g)).or_default();
+            if late {
+                e.1 -= n
+            } else {
+                e.0 -= n
+            }
+        }
+    }
+    let mut out = vec![];
+    for w in workers {
+        let since = ctx.rules.local_date(w.since);
+        let expected = expected_days.iter().filter(|d| **d >= since).count() as i64;
+        let (on_time, late) = tally.get(&(w.person_id.clone(), w.grid_id.clone())).copied().unwrap_or((0, 0));
+        let missing = (expected - on_time - late).max(0);
+        out.push(WorkerCompliance {
+            person_id: w.person_id.clone(),
+            name: w.name.clone(),
+            grid_id: w.grid_id.clone(),
+            grid_name: w.grid_name.clone(),
+            expected,
+            on_time,
+            late,
+            missing,
+            rate: if expected == 0 { 1.0 } else { ((on_time + late) as f64 / expected as f64).min(1.0) },
+        });
+    }
+    let expected: i64 = out.iter().map(|w| w.expected).sum();
+    let filed: i64 = out.iter().map(|w| (w.on_time + w.late).min(w.expected)).sum();
+    Ok(Compliance { from, to, expected, filed, rate: if expected == 0 { 1.0 } else { filed as f64 / expected as f64 }, workers: out })
+}
