@@ -1,5 +1,9 @@
-//! Shared by the benchmarks: bulk historic tickets, made in the database itself.
+//! Shared by the benchmarks: bulk historic tickets made in the database itself, and the release
+//! server started as a child process.
+#![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
@@ -42,4 +46,60 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64) {
         conn.batch_execute("ANALYZE").unwrap();
     }
     println!("seeded {n} historic tickets in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let get = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn start_server(url: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridloop"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GRIDLOOP_ENV", "development")
+        .env("GRIDLOOP_LOG__LEVEL", "warn")
+        .env("GRIDLOOP_DATABASE__POOL_SIZE", std::env::var("BENCH_POOL").unwrap_or_else(|_| "16".into()))
+        .args(["--database-url", url, "serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let port = loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited");
+        if let Some(rest) = line.split("listening on port ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    Server { child, base: format!("http://127.0.0.1:{port}") }
 }

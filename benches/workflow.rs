@@ -13,8 +13,7 @@
 //! the server's resident memory, and for PostgreSQL runs pgbench with a script of the same
 //! transaction shape as a filing to show the service's overhead.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,43 +24,10 @@ use serde_json::{json, Value};
 
 #[path = "common.rs"]
 mod common;
-use common::seed_tickets;
+use common::{percentile, rss_mib, seed_tickets, start_server};
 
 fn env_or(k: &str, d: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| d.to_string())
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let get = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (get("VmRSS:"), get("VmHWM:"))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 struct Phase {
@@ -128,29 +94,6 @@ where
     let seconds = start.elapsed().as_secs_f64().min(seconds as f64).max(*finished.lock().unwrap());
     let latencies_ms = std::mem::take(&mut *lat.lock().unwrap());
     Phase { name, ok: latencies_ms.len(), failed: failed.load(Ordering::Relaxed), seconds, latencies_ms }
-}
-
-fn start_server(url: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridloop"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("GRIDLOOP_ENV", "development")
-        .env("GRIDLOOP_LOG__LEVEL", "warn")
-        .env("GRIDLOOP_DATABASE__POOL_SIZE", env_or("BENCH_POOL", "16"))
-        .args(["--database-url", url, "serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let port = loop {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited");
-        if let Some(rest) = line.split("listening on port ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    Server { child, base: format!("http://127.0.0.1:{port}") }
 }
 
 fn pgbench(url: &str, clients: usize, seconds: u64) -> Option<f64> {

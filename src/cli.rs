@@ -218,7 +218,10 @@ fn migrate(conn: &mut DbConn) -> Result<Vec<String>, Failure> {
 }
 
 fn print_demo(summary: &DemoSummary, url: &str) {
-    println!("Demo city loaded: {} org units, {} categories, {} residents.", summary.units, summary.categories, summary.residents);
+    println!(
+        "Demo city loaded: {} org units, {} categories, {} residents, {} visit logs of the last two weeks.",
+        summary.units, summary.categories, summary.residents, summary.visit_logs
+    );
     print_logins(summary, url);
 }
 

@@ -411,8 +411,8 @@ fn compliance_of(
         }
         d += Duration::days(1);
     }
-    // Only logs of expected days count; those are few distinct dates, so count per worker in SQL
-    // over the whole range and subtract the logs of rest days, which are rare.
+    // Only logs of expected days count: the rest days of the range (weekends, holidays) are few,
+    // so they are excluded by list and the rest is counted per worker in one indexed pass.
     let rest_days: Vec<NaiveDate> = {
         let mut v = vec![];
         let mut d = from;
@@ -424,36 +424,21 @@ fn compliance_of(
         }
         v
     };
-    type Row = (String, String, bool, i64);
-    let counted = |conn: &mut DbConn, dates: Option<&[NaiveDate]>| -> AppResult<Vec<Row>> {
-        let base = visit_logs::table
-            .filter(visit_logs::compound_id.eq(compound_id))
-            .filter(visit_logs::visit_date.ge(from))
-            .filter(visit_logs::visit_date.le(last))
-            .group_by((visit_logs::author_id, visit_logs::grid_id, visit_logs::late))
-            .select((visit_logs::author_id, visit_logs::grid_id, visit_logs::late, diesel::dsl::count_star()));
-        Ok(match dates {
-            None => base.load(conn)?,
-            Some(dates) => base.filter(visit_logs::visit_date.eq_any(dates.to_vec())).load(conn)?,
-        })
-    };
+    let rows: Vec<(String, String, bool, i64)> = visit_logs::table
+        .filter(visit_logs::compound_id.eq(compound_id))
+        .filter(visit_logs::visit_date.ge(from))
+        .filter(visit_logs::visit_date.le(last))
+        .filter(visit_logs::visit_date.ne_all(rest_days))
+        .group_by((visit_logs::author_id, visit_logs::grid_id, visit_logs::late))
+        .select((visit_logs::author_id, visit_logs::grid_id, visit_logs::late, diesel::dsl::count_star()))
+        .load(conn)?;
     let mut tally: HashMap<(String, String), (i64, i64)> = HashMap::new();
-    for (a, g, late, n) in counted(conn, None)? {
+    for (a, g, late, n) in rows {
         let e = tally.entry((a, g)).or_default();
         if late {
             e.1 += n
         } else {
             e.0 += n
-        }
-    }
-    if !rest_days.is_empty() {
-        for (a, g, late, n) in counted(conn, Some(&rest_days))? {
-            let e = tally.entry((a, g)).or_default();
-            if late {
-                e.1 -= n
-            } else {
-                e.0 -= n
-            }
         }
     }
     let mut out = vec![];

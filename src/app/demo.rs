@@ -97,6 +97,8 @@ pub struct DemoSummary {
     pub units: usize,
     pub categories: usize,
     pub residents: usize,
+    /// Visit logs of the last two weeks.
+    pub visit_logs: usize,
     pub logins: Vec<DemoLogin>,
 }
 
@@ -199,6 +201,87 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
                 now,
             )?;
         }
-        Ok(DemoSummary { units: city.units.len(), categories: city.categories.len(), residents: city.residents.len(), logins })
+        let logs = seed_visit_history(conn, now)?;
+        Ok(DemoSummary {
+            units: city.units.len(),
+            categories: city.categories.len(),
+            residents: city.residents.len(),
+            visit_logs: logs,
+            logins,
+        })
     })
+}
+
+/// Two weeks of visit logs (走访日志) for every grid worker, so that the secretaries' boards and the
+/// compliance reports have something to show: about one day in six missed, one in five filed the
+/// next morning (late), today's logs filed by every other worker (not the first, gw.wang, who files his in the README tour). Each log lists up to two
+/// households of its building.
+fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize> {
+    use crate::db::models::VisitLogRow;
+    use crate::db::schema::{households, memberships, visit_log_households, visit_logs};
+    let tz = chrono_tz::Asia::Shanghai;
+    let today = now.and_utc().with_timezone(&tz).date_naive();
+    let local = |d: chrono::NaiveDate, h: u32| {
+        use chrono::TimeZone;
+        tz.from_local_datetime(&d.and_hms_opt(h, 30, 0).unwrap_or_default()).earliest().map(|t| t.naive_utc()).unwrap_or(now)
+    };
+    let since = now - chrono::Duration::days(14);
+    let workers: Vec<(String, String, OrgUnitRow)> = memberships::table
+        .inner_join(org_units::table)
+        .filter(memberships::role.eq(Role::GridWorker.as_str()))
+        .order(org_units::code)
+        .select((memberships::id, memberships::person_id, OrgUnitRow::as_select()))
+        .load(conn)?;
+    let mut n = 0;
+    for (k, (membership, person, grid)) in workers.iter().enumerate() {
+        diesel::update(memberships::table.find(membership)).set(memberships::created_at.eq(since)).execute(conn)?;
+        let compound_id =
+            if grid.kind == OrgKind::Compound.as_str() { grid.id.clone() } else { grid.parent_id.clone().unwrap_or_default() };
+        let homes: Vec<String> = households::table
+            .filter(households::building_id.eq(&grid.id))
+            .order(households::room)
+            .select(households::id)
+            .limit(2)
+            .load(conn)?;
+        for back in 0..14i64 {
+            let date = today - chrono::Duration::days(back);
+            let skip = if back == 0 { k % 2 == 0 } else { (back as usize + k) % 6 == 0 };
+            if skip {
+                continue;
+            }
+            let late = back > 0 && (back as usize + k) % 5 == 0;
+            let at = if late { local(date + chrono::Duration::days(1), 8) } else { local(date, 9) }.min(now);
+            let log = VisitLogRow {
+                id: Id::new().to_string(),
+                client_id: Id::new().to_string(),
+                author_id: person.clone(),
+                grid_id: grid.id.clone(),
+                grid_path: grid.path.clone(),
+                compound_id: compound_id.clone(),
+                visit_date: date,
+                households_visited: 8 + (back as i32 % 5),
+                observations: ["楼道整洁，消防通道畅通。", "2单元楼道灯不亮，已记录。", "走访独居老人，身体状况良好。"]
+                    [(back as usize + k) % 3]
+                    .into(),
+                notes: None,
+                submission_hash: "demo".into(),
+                late,
+                version: 1,
+                created_at: at,
+                updated_at: at,
+            };
+            diesel::insert_into(visit_logs::table).values(&log).execute(conn)?;
+            for h in &homes {
+                diesel::insert_into(visit_log_households::table)
+                    .values((visit_log_households::log_id.eq(&log.id), visit_log_households::household_id.eq(h)))
+                    .execute(conn)?;
+                diesel::update(households::table.find(h))
+                    .filter(households::last_visited_on.is_null().or(households::last_visited_on.lt(date)))
+                    .set(households::last_visited_on.eq(date))
+                    .execute(conn)?;
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
 }

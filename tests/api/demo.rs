@@ -37,4 +37,18 @@ async fn the_demo_city_is_shaped_like_the_luan_practice_and_every_login_works() 
         }
     }
     assert_eq!(roles_seen.len(), 6, "one login per role: {roles_seen:?}");
+
+    // Two weeks of visit logs: the secretary's board has workers, some logs filed and some missed.
+    assert!(summary.visit_logs > 0);
+    let bs = app.login("bs.yang", DEMO_PASSWORD).await;
+    let me = app.get_ok("/api/v1/me", &bs).await;
+    let compound = me["grants"][0]["org_unit_id"].as_str().unwrap().to_string();
+    let board = app.get_ok(&format!("/api/v1/compounds/{compound}/board"), &bs).await;
+    assert!(board["logs"]["workers"].as_u64().unwrap() >= 2, "{}", board["logs"]);
+    let (expected, filed) = (board["compliance"]["expected"].as_i64().unwrap(), board["compliance"]["filed"].as_i64().unwrap());
+    assert!(filed > 0 && filed < expected, "some logs filed, some missed: {filed}/{expected}");
+    // The grid worker's list shows his grid and whether today's log is in.
+    let gw = app.login("gw.wang", DEMO_PASSWORD).await;
+    let list = app.get_ok("/api/v1/my/visit-list", &gw).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
 }

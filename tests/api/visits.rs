@@ -407,3 +407,46 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     let r = app.get(&format!("/api/v1/compounds/{}/board", fx.unit("B1")), Some(&bs)).await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[tokio::test]
+async fn with_working_day_logs_rest_days_expect_none_and_their_logs_do_not_count() {
+    let (app, fx) = spawn_fixture().await;
+    let cals = calendars(&app.settings);
+    let mut settings = app.settings.visits.clone();
+    settings.log_days = "working_days".into();
+    let rules = VisitRules::from_settings(&settings, cals.default_calendar().tz).unwrap();
+    let ctx = VisitContext { rules: &rules, sla: gridloop::app::sla::SlaContext { settings: &app.settings.sla, calendars: &cals } };
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    // The make-up Saturday after National Day is a working day; the holiday and a plain Saturday are not.
+    assert!(ctx.log_expected(d("2026-10-10")).unwrap());
+    assert!(!ctx.log_expected(d("2026-10-03")).unwrap());
+    assert!(!ctx.log_expected(d("2026-11-21")).unwrap());
+    assert!(ctx.log_expected(d("2026-11-20")).unwrap());
+
+    let mut conn = app.conn();
+    diesel::update(memberships::table)
+        .set(memberships::created_at.eq(rules.utc_of(d("2026-11-01"), NaiveTime::MIN)))
+        .execute(&mut conn)
+        .unwrap();
+    let gw1 = actor(&mut conn, &fx, "gw1");
+    // gw1 files on Friday the 20th and also on Saturday the 21st; nothing on Sunday.
+    for day in ["2026-11-20", "2026-11-21"] {
+        let body: gridloop::app::visits::NewVisitLog = serde_json::from_value(log_body(&fx, d(day))).unwrap();
+        let filed =
+            visits::submit_log(&mut conn, ctx, &gw1, body, rules.utc_of(d(day), NaiveTime::from_hms_opt(9, 0, 0).unwrap())).unwrap();
+        assert!(!filed.log.late);
+    }
+    let bs1 = actor(&mut conn, &fx, "bs1");
+    let monday = rules.utc_of(d("2026-11-23"), NaiveTime::from_hms_opt(9, 0, 0).unwrap());
+    let q = BoardQuery { date: None, from: Some(d("2026-11-20")), to: Some(d("2026-11-22")) };
+    let c = board::compliance(&mut conn, ctx, &bs1, fx.unit("Y1"), q, monday).unwrap();
+    let w = c.workers.iter().find(|w| w.person_id == fx.person("gw1")).unwrap();
+    assert_eq!((w.expected, w.on_time, w.late, w.missing), (1, 1, 0, 0), "only Friday was expected; Saturday's log does not count");
+    let w = c.workers.iter().find(|w| w.person_id == fx.person("gw1b")).unwrap();
+    assert_eq!((w.expected, w.missing), (1, 1));
+    // No reminders on a rest day, even after the deadline.
+    let saturday_evening = rules.utc_of(d("2026-11-21"), NaiveTime::from_hms_opt(20, 0, 0).unwrap());
+    assert_eq!(visits::remind_missing_logs(&mut conn, ctx, saturday_evening).unwrap(), 0);
+    let friday_evening = rules.utc_of(d("2026-11-20"), NaiveTime::from_hms_opt(20, 0, 0).unwrap());
+    assert_eq!(visits::remind_missing_logs(&mut conn, ctx, friday_evening).unwrap(), 2, "gw1b and gw2 had not filed on Friday");
+}

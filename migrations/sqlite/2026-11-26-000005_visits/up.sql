@@ -57,7 +57,8 @@ CREATE TABLE visit_logs (
     UNIQUE (author_id, client_id),
     UNIQUE (author_id, grid_id, visit_date)
 );
-CREATE INDEX visit_logs_compound_date ON visit_logs(compound_id, visit_date);
+-- covering the board's per-day and per-range counts, so they never touch the rows
+CREATE INDEX visit_logs_compound_date ON visit_logs(compound_id, visit_date, author_id, grid_id, late);
 CREATE INDEX visit_logs_grid_date ON visit_logs(grid_path, visit_date);
 
 CREATE TABLE visit_log_households (
@@ -79,6 +80,8 @@ CREATE TABLE visit_log_return_visits (
 CREATE INDEX visit_log_return_visits_log ON visit_log_return_visits(log_id);
 
 CREATE INDEX tickets_visit_log ON tickets(visit_log_id);
+-- requests raised on visits, per compound and filing time: covers the board's closed-loop counts
+CREATE INDEX tickets_visit_requests ON tickets(compound_id, created_at, id, state) WHERE visit_log_id IS NOT NULL;
 CREATE INDEX tickets_compound_state ON tickets(compound_id, state, due_at);
 
 -- Notifications for one person (a reminder to file the day's log), written once per dedupe key.
