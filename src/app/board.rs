@@ -203,7 +203,7 @@ pub fn board(
     let logs = day_logs(conn, ctx, &id, &workers, date, now)?;
     let open_tickets = open_tickets(conn, &id, now)?;
     let visit_requests = visit_requests(conn, ctx, &id, from, to)?;
-    let compliance = compliance_of(conn, ctx, &id, &workers, from, to, now)?;
+    let compliance = compliance_of(conn, ctx, LogScope::Compound(&id), &workers, from, to, now)?;
     Ok(Board { compound_id: id, compound_name: name, generated_at: now, logs, open_tickets, visit_requests, compliance })
 }
 
@@ -220,7 +220,94 @@ pub fn compliance(
     let today = ctx.rules.local_date(now);
     let (from, to) = range(&q, q.date.unwrap_or(today))?;
     let workers = worker_grids(conn, Some(&path))?;
-    compliance_of(conn, ctx, &id, &workers, from, to, now)
+    compliance_of(conn, ctx, LogScope::Compound(&id), &workers, from, to, now)
+}
+
+/// One compound's line in a wider compliance report.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CompoundCompliance {
+    pub compound_id: String,
+    pub compound_name: String,
+    pub workers: usize,
+    pub expected: i64,
+    pub filed: i64,
+    pub rate: f64,
+}
+
+/// Log compliance of every grid worker under a unit, rolled up per compound (lowest rate first).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct UnitCompliance {
+    pub unit_id: String,
+    pub unit_name: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub expected: i64,
+    pub filed: i64,
+    pub rate: f64,
+    pub compounds: Vec<CompoundCompliance>,
+    pub workers: Vec<WorkerCompliance>,
+}
+
+/// 日志填报率 for any unit of the residential tree (a community, street, district…): the
+/// aggregate that community staff and supervisors rank compounds by, with every worker's line.
+pub fn unit_compliance(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    actor: &Actor,
+    unit_id: &str,
+    q: BoardQuery,
+    now: NaiveDateTime,
+) -> AppResult<UnitCompliance> {
+    let unit = if unit_id.parse::<crate::domain::Id>().is_ok() { find_unit(conn, unit_id)? } else { None }
+        .filter(|u| u.kind != OrgKind::Department.as_str())
+        .ok_or(AppError::NotFound { what: "org unit" })?;
+    let path = OrgPath::from_db(unit.path.clone());
+    enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
+    let today = ctx.rules.local_date(now);
+    let (from, to) = range(&q, q.date.unwrap_or(today))?;
+    let workers = worker_grids(conn, Some(&path))?;
+    let c = compliance_of(conn, ctx, LogScope::Subtree(&path), &workers, from, to, now)?;
+    let mut per: BTreeMap<String, CompoundCompliance> = BTreeMap::new();
+    for (w, line) in workers.iter().zip(&c.workers) {
+        let e = per.entry(w.compound_id.clone()).or_insert_with(|| CompoundCompliance {
+            compound_id: w.compound_id.clone(),
+            compound_name: String::new(),
+            workers: 0,
+            expected: 0,
+            filed: 0,
+            rate: 1.0,
+        });
+        e.workers += 1;
+        e.expected += line.expected;
+        e.filed += (line.on_time + line.late).min(line.expected);
+    }
+    let ids: Vec<String> = per.keys().cloned().collect();
+    let names: HashMap<String, String> = crate::db::schema::org_units::table
+        .filter(crate::db::schema::org_units::id.eq_any(&ids))
+        .select((crate::db::schema::org_units::id, crate::db::schema::org_units::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    let mut compounds: Vec<CompoundCompliance> = per
+        .into_values()
+        .map(|mut c| {
+            c.compound_name = names.get(&c.compound_id).cloned().unwrap_or_default();
+            c.rate = if c.expected == 0 { 1.0 } else { c.filed as f64 / c.expected as f64 };
+            c
+        })
+        .collect();
+    compounds.sort_by(|a, b| a.rate.partial_cmp(&b.rate).unwrap_or(std::cmp::Ordering::Equal).then(a.compound_name.cmp(&b.compound_name)));
+    Ok(UnitCompliance {
+        unit_id: unit.id,
+        unit_name: unit.name,
+        from: c.from,
+        to: c.to,
+        expected: c.expected,
+        filed: c.filed,
+        rate: c.rate,
+        compounds,
+        workers: c.workers,
+    })
 }
 
 fn day_logs(
@@ -391,10 +478,16 @@ fn visit_requests(conn: &mut DbConn, ctx: VisitContext<'_>, compound_id: &str, f
     })
 }
 
+/// Whose logs a compliance report counts.
+enum LogScope<'a> {
+    Compound(&'a str),
+    Subtree(&'a OrgPath),
+}
+
 fn compliance_of(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
-    compound_id: &str,
+    scope: LogScope<'_>,
     workers: &[WorkerGrid],
     from: NaiveDate,
     to: NaiveDate,
@@ -424,14 +517,21 @@ fn compliance_of(
         }
         v
     };
-    let rows: Vec<(String, String, bool, i64)> = visit_logs::table
-        .filter(visit_logs::compound_id.eq(compound_id))
-        .filter(visit_logs::visit_date.ge(from))
-        .filter(visit_logs::visit_date.le(last))
-        .filter(visit_logs::visit_date.ne_all(rest_days))
-        .group_by((visit_logs::author_id, visit_logs::grid_id, visit_logs::late))
-        .select((visit_logs::author_id, visit_logs::grid_id, visit_logs::late, diesel::dsl::count_star()))
-        .load(conn)?;
+    let in_range = visit_logs::visit_date.ge(from).and(visit_logs::visit_date.le(last)).and(visit_logs::visit_date.ne_all(rest_days));
+    let counts = (visit_logs::author_id, visit_logs::grid_id, visit_logs::late, diesel::dsl::count_star());
+    let grouping = (visit_logs::author_id, visit_logs::grid_id, visit_logs::late);
+    let rows: Vec<(String, String, bool, i64)> = match scope {
+        LogScope::Compound(id) => {
+            visit_logs::table.filter(visit_logs::compound_id.eq(id)).filter(in_range).group_by(grouping).select(counts).load(conn)?
+        }
+        LogScope::Subtree(root) => visit_logs::table
+            .filter(visit_logs::grid_path.ge(root.as_str().to_string()))
+            .filter(visit_logs::grid_path.lt(root.subtree_upper_bound()))
+            .filter(in_range)
+            .group_by(grouping)
+            .select(counts)
+            .load(conn)?,
+    };
     let mut tally: HashMap<(String, String), (i64, i64)> = HashMap::new();
     for (a, g, late, n) in rows {
         let e = tally.entry((a, g)).or_default();

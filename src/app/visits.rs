@@ -1144,6 +1144,8 @@ pub struct WorkerGrid {
     pub name: String,
     pub grid_id: String,
     pub grid_name: String,
+    /// The compound the grid is, or lies in.
+    pub compound_id: String,
     pub since: NaiveDateTime,
 }
 
@@ -1160,13 +1162,29 @@ pub fn worker_grids(conn: &mut DbConn, root: Option<&OrgPath>) -> AppResult<Vec<
     if let Some(r) = root {
         q = q.filter(org_units::path.ge(r.as_str().to_string())).filter(org_units::path.lt(r.subtree_upper_bound()));
     }
-    let rows: Vec<(String, String, String, String, NaiveDateTime)> = q
+    type Row = (String, String, String, String, String, Option<String>, NaiveDateTime);
+    let rows: Vec<Row> = q
         .order((people::display_name, people::id, org_units::name))
-        .select((people::id, people::display_name, org_units::id, org_units::name, memberships::created_at))
+        .select((
+            people::id,
+            people::display_name,
+            org_units::id,
+            org_units::name,
+            org_units::kind,
+            org_units::parent_id,
+            memberships::created_at,
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(person_id, name, grid_id, grid_name, since)| WorkerGrid { person_id, name, grid_id, grid_name, since })
+        .map(|(person_id, name, grid_id, grid_name, kind, parent, since)| WorkerGrid {
+            compound_id: if kind == OrgKind::Compound.as_str() { grid_id.clone() } else { parent.unwrap_or_default() },
+            person_id,
+            name,
+            grid_id,
+            grid_name,
+            since,
+        })
         .collect())
 }
 

@@ -107,6 +107,7 @@ routes! {
     PATCH "/api/v1/households/{id}" => visits::change_household, Access::Scoped(Operation::ResidentManage);
     GET "/api/v1/compounds/{id}/board" => visits::board, Access::Scoped(Operation::BoardRead);
     GET "/api/v1/compounds/{id}/log-compliance" => visits::compliance, Access::Scoped(Operation::BoardRead);
+    GET "/api/v1/org-units/{id}/log-compliance" => visits::unit_compliance, Access::Scoped(Operation::BoardRead);
 }
 
 struct SecurityAddon;

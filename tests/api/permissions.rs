@@ -124,6 +124,18 @@ const MATRIX: &[(&str, &str, [u16; 3])] = &[
     ("board.read", "department_liaison", [404, 404, 404]),
     ("board.read", "supervisor", [200, 404, 404]),
     ("board.read", "admin", [403, 404, 404]),
+    ("visit_log.file", "grid_worker", [201, 422, 422]),
+    ("visit_log.file", "branch_secretary", [403, 422, 422]),
+    ("visit_log.file", "community_staff", [403, 422, 422]),
+    ("visit_log.file", "department_liaison", [422, 422, 422]),
+    ("visit_log.file", "supervisor", [403, 422, 422]),
+    ("visit_log.file", "admin", [422, 422, 422]),
+    ("org_unit.log_compliance", "grid_worker", [403, 404, 404]),
+    ("org_unit.log_compliance", "branch_secretary", [200, 404, 404]),
+    ("org_unit.log_compliance", "community_staff", [200, 404, 404]),
+    ("org_unit.log_compliance", "department_liaison", [404, 404, 404]),
+    ("org_unit.log_compliance", "supervisor", [200, 404, 404]),
+    ("org_unit.log_compliance", "admin", [403, 404, 404]),
 ];
 
 /// The objects of the first district (in scope) and of the second (out of scope), per kind.
@@ -140,6 +152,10 @@ fn target(fx: &Fixture, t: &Targets, op: &str, role: &str, home: &str, mirror: &
         return MISSING_ID.into();
     }
     let in_scope = scope == Scope::In;
+    if op == "visit_log.file" {
+        // Filing names its grid in the body: the in-scope grid is the worker's building.
+        return fx.unit(if in_scope { "B1" } else { "B2" }).into();
+    }
     match op.split('.').next().unwrap() {
         "org_unit" => fx.unit(if in_scope { home } else { mirror }).into(),
         "person" => {
@@ -205,6 +221,13 @@ async fn perform(app: &TestApp, op: &str, token: &str, id: &str, root: &str) -> 
             (Method::PATCH, format!("/api/v1/households/{id}"), Some(json!({"kind": "disabled"})), Some(format!("/api/v1/households/{id}")))
         }
         "board.read" => (Method::GET, format!("/api/v1/compounds/{id}/board"), None, None),
+        "visit_log.file" => {
+            let yesterday = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive() - chrono::Duration::days(1);
+            let body = json!({"client_id": gridloop::domain::Id::new().to_string(), "grid_id": id, "visit_date": yesterday,
+                "households_visited": 2, "observations": "走访"});
+            (Method::POST, "/api/v1/visit-logs".to_string(), Some(body), None)
+        }
+        "org_unit.log_compliance" => (Method::GET, format!("/api/v1/org-units/{id}/log-compliance"), None, None),
         other => panic!("unknown operation {other}"),
     };
     let version = match &versioned {
@@ -312,7 +335,10 @@ fn render_permissions_doc() -> String {
          (for the department liaison, another liaison of his department); resident = a resident of a building in scope;\n\
          ticket = a ticket of a building in scope, whistled to the liaison's department; visit log = today's log of\n\
          a grid worker of a building in scope; household = the household of a resident in scope; board = the\n\
-         secretary's board of the compound in scope (`GET /api/v1/compounds/{id}/board`).\n\n",
+         secretary's board of the compound in scope (`GET /api/v1/compounds/{id}/board`); `visit_log.file` files a log\n\
+         for the grid named in the body (the worker's building in scope; grids one may not see answer 422\n\
+         `unknown_reference`, as every body reference does); `org_unit.log_compliance` is\n\
+         `GET /api/v1/org-units/{id}/log-compliance` on the role's own unit.\n\n",
     );
     let ops: Vec<&str> = {
         let mut v: Vec<&str> = MATRIX.iter().map(|m| m.0).collect();

@@ -148,4 +148,15 @@ async fn a_ledger_file_imports_whole_or_not_at_all_and_names_every_bad_row() {
     assert_eq!(count(), before + 2);
     let e = assert_error(post("name,room\n张,1\n", None).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(e["field"], "file");
+
+    // Each address is one household (户); a second resident at 2-301 joins it, and a kind that
+    // needs closer care (elderly living alone over a Party-member household) raises the household's.
+    let more = "building_code,unit_no,room,name,phone,id_number,kind\n\
+                T-B1,2,301,王大爷,,,独居老人\n";
+    assert_eq!(post(more, None).await.unwrap().status(), StatusCode::CREATED);
+    let at_301 = app.get_ok("/api/v1/residents?q=301", &worker).await;
+    let homes: std::collections::BTreeSet<&str> = at_301.as_array().unwrap().iter().map(|r| r["household_id"].as_str().unwrap()).collect();
+    assert_eq!((at_301.as_array().unwrap().len(), homes.len()), (2, 1), "{at_301}");
+    let h = app.get_ok(&format!("/api/v1/households/{}", homes.iter().next().unwrap()), &worker).await;
+    assert_eq!((h["kind"].as_str(), h["residents"].as_i64(), h["visit_every_days"].as_i64()), (Some("elderly_alone"), Some(2), Some(7)));
 }

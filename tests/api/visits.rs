@@ -390,6 +390,17 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     assert_eq!((w("gw1b").expected, w("gw1b").missing), (3, 3));
     assert!((w("gw1").rate - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!((c.expected, c.filed), (6, 2));
+    // The community sees the same figures rolled up per compound; the second district's worker
+    // is not in it.
+    let cs1 = actor(&mut conn, &fx, "cs1");
+    let q = BoardQuery { date: None, from: Some(d - Duration::days(2)), to: Some(d) };
+    let k = with_ctx(&app, |ctx| board::unit_compliance(&mut conn, ctx, &cs1, fx.unit("K1"), q, evening)).unwrap();
+    assert_eq!(k.compounds.len(), 1);
+    assert_eq!(
+        (k.compounds[0].compound_id.as_str(), k.compounds[0].workers, k.compounds[0].expected, k.compounds[0].filed),
+        (y1.as_str(), 2, 6, 2)
+    );
+    assert_eq!(k.workers.len(), 2);
 
     // Over HTTP: who may see the board of Y1.
     for (login, want) in [("bs1", 200), ("cs1", 200), ("sup1", 200), ("gw1", 404), ("bs2", 404), ("dl1", 404), ("admin1", 403)] {

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::app::board::{Board, BoardQuery, Compliance};
+use crate::app::board::{Board, BoardQuery, Compliance, UnitCompliance};
 use crate::app::tickets::TimelineEvent;
 use crate::app::visits::{
     GridVisitList, HouseholdChange, HouseholdFilter, HouseholdView, NewVisitLog, VisitLogAmendment, VisitLogFilter, VisitLogPage,
@@ -176,4 +176,21 @@ pub async fn compliance(
     let st = state.clone();
     let b = run(&state, auth.lang, move |c| app::board::compliance(c, st.visits(), &actor, &id, q.into_inner(), utc_now())).await?;
     Ok(HttpResponse::Ok().json(b))
+}
+
+/// 日志填报率 of every grid worker under any unit (community, street, district…), rolled up per
+/// compound, lowest rate first, with each worker's line; over `from`–`to` (default the last 30 days).
+#[utoipa::path(get, path = "/api/v1/org-units/{id}/log-compliance", tag = "visits", params(("id" = String, Path), BoardQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = UnitCompliance), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn unit_compliance(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<String>,
+    q: web::Query<BoardQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let st = state.clone();
+    let c = run(&state, auth.lang, move |c| app::board::unit_compliance(c, st.visits(), &actor, &id, q.into_inner(), utc_now())).await?;
+    Ok(HttpResponse::Ok().json(c))
 }
