@@ -76,6 +76,10 @@ pub fn limit_for(conn: &mut DbConn, ctx: SlaContext<'_>, category_id: &str, urge
 }
 
 fn calendar_of<'a>(conn: &mut DbConn, ctx: SlaContext<'a>, holder_path: &OrgPath) -> AppResult<&'a WorkCalendar> {
+    if ctx.calendars.by_unit_code.is_empty() {
+        // One calendar for every unit: no need to look up the holder's ancestors.
+        return Ok(ctx.calendars.default_calendar());
+    }
     let ids: Vec<String> = holder_path.ids().iter().map(|i| i.to_string()).collect();
     let mut codes: Vec<(String, i32)> =
         org_units::table.filter(org_units::id.eq_any(&ids)).select((org_units::code, org_units::depth)).load(conn)?;
@@ -94,12 +98,28 @@ pub fn start_clock(
     holder: (&str, &str),
     now: NaiveDateTime,
 ) -> AppResult<ClockRow> {
+    let row = plan_clock(conn, ctx, ticket, assignment_id, stage, holder, now)?;
+    diesel::insert_into(sla_clocks::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
+/// The clock `start_clock` would insert, computed but not yet stored: a new ticket takes its
+/// deadline before its own row is inserted, and its clock is inserted right after it.
+pub fn plan_clock(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    ticket: &TicketRow,
+    assignment_id: Option<&str>,
+    stage: Stage,
+    holder: (&str, &str),
+    now: NaiveDateTime,
+) -> AppResult<ClockRow> {
     let (limit, text) = limit_for(conn, ctx, &ticket.category_id, ticket.urgency == "urgent", stage)?;
     let holder_path = OrgPath::from_db(holder.1.to_string());
     let cal = calendar_of(conn, ctx, &holder_path)?;
     let due = deadline(cal, now, limit, 1.0)?;
     let warn = deadline(cal, now, limit, ctx.settings.warn_fraction)?.min(due);
-    let row = ClockRow {
+    Ok(ClockRow {
         id: Id::new().to_string(),
         ticket_id: ticket.id.clone(),
         assignment_id: assignment_id.map(Into::into),
@@ -122,9 +142,7 @@ pub fn start_clock(
         stopped_at: None,
         next_fire_at: Some(warn),
         fire_seq: 0,
-    };
-    diesel::insert_into(sla_clocks::table).values(&row).execute(conn)?;
-    Ok(row)
+    })
 }
 
 /// Which running clocks of a ticket to stop.

@@ -511,11 +511,16 @@ fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> App
     unit_ids.push(r.place_id.clone());
     let names: HashMap<String, String> =
         org_units::table.filter(org_units::id.eq_any(&unit_ids)).select((org_units::id, org_units::name)).load(conn)?.into_iter().collect();
-    let extensions: Vec<ExtensionRow> = ticket_extensions::table
-        .filter(ticket_extensions::ticket_id.eq(&r.id))
-        .order(ticket_extensions::requested_at)
-        .select(ExtensionRow::as_select())
-        .load(conn)?;
+    // Extensions belong to department parts: a ticket never whistled has none.
+    let extensions: Vec<ExtensionRow> = if t.parts.is_empty() {
+        vec![]
+    } else {
+        ticket_extensions::table
+            .filter(ticket_extensions::ticket_id.eq(&r.id))
+            .order(ticket_extensions::requested_at)
+            .select(ExtensionRow::as_select())
+            .load(conn)?
+    };
     Ok(TicketView {
         id: r.id.clone(),
         number: r.number.clone(),
@@ -759,13 +764,14 @@ pub fn insert_filing(
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
     let PreparedFiling { mut row, grant, category_code } = p;
-    conn.transaction(|conn| {
-        diesel::insert_into(tickets::table).values(&row).execute(conn)?;
-        // The triage clock starts now, held by the compound.
+    backend::within_transaction(conn, |conn| {
+        // The triage clock starts now, held by the compound; the ticket carries its deadline from
+        // its first insert.
         let compound_path = ancestor_path(&row.place_path, &row.compound_id);
-        let clock = sla::start_clock(conn, ctx, &row, None, Stage::CompoundTriage, (&row.compound_id, compound_path.as_str()), now)?;
+        let clock = sla::plan_clock(conn, ctx, &row, None, Stage::CompoundTriage, (&row.compound_id, compound_path.as_str()), now)?;
         row.due_at = Some(clock.due_at);
-        diesel::update(tickets::table.find(&row.id)).set(tickets::due_at.eq(row.due_at)).execute(conn)?;
+        diesel::insert_into(tickets::table).values(&row).execute(conn)?;
+        diesel::insert_into(sla_clocks::table).values(&clock).execute(conn)?;
         let changes = json!({
             "number": [null, row.number],
             "category": [null, category_code],

@@ -184,3 +184,26 @@ pub fn claim_due_clocks(conn: &mut DbConn, now: chrono::NaiveDateTime, limit: i6
             .load(c),
     }
 }
+
+/// Whether `conn` is inside a transaction already.
+pub fn in_transaction(conn: &mut DbConn) -> bool {
+    use diesel::connection::TransactionManager;
+    <<DbConn as Connection>::TransactionManager as TransactionManager<DbConn>>::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// Runs `f` in the caller's transaction when there is one, else in a transaction of its own: a
+/// savepoint would cost two round trips for nothing when the outer transaction is all or nothing.
+pub fn within_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if in_transaction(conn) {
+        f(conn)
+    } else {
+        conn.transaction(f)
+    }
+}

@@ -75,3 +75,30 @@ fn both_back_ends_have_the_same_migrations() {
     };
     assert_eq!(list("sqlite"), list("postgres"));
 }
+
+#[test]
+fn nested_work_joins_the_callers_transaction_on_both_back_ends() {
+    use diesel::Connection;
+    let db = TestDb::new();
+    let settings = test_settings(&db);
+    let pool = db::build_pool(&settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    db::run_migrations(&mut conn).unwrap();
+    assert!(!backend::in_transaction(&mut conn));
+    conn.transaction::<_, diesel::result::Error, _>(|c| {
+        assert!(backend::in_transaction(c));
+        Ok(())
+    })
+    .unwrap();
+    // The write lock SQLite takes up front (BEGIN IMMEDIATE) counts as a transaction too.
+    backend::write_transaction::<_, diesel::result::Error>(&mut conn, |c| {
+        let inside = backend::in_transaction(c);
+        assert_eq!(inside, matches!(c, db::DbConn::Sqlite(_)), "PostgreSQL writers open their own transactions");
+        backend::within_transaction::<_, diesel::result::Error>(c, |c| {
+            assert!(backend::in_transaction(c));
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert!(!backend::in_transaction(&mut conn));
+}

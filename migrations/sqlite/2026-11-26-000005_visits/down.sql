@@ -1,6 +1,7 @@
 DROP INDEX notifications_dedupe;
 ALTER TABLE notifications DROP COLUMN dedupe_key;
 ALTER TABLE notifications DROP COLUMN person_id;
+DROP INDEX tickets_place_state;
 DROP INDEX tickets_compound_state;
 DROP INDEX tickets_visit_requests;
 DROP INDEX tickets_visit_log;

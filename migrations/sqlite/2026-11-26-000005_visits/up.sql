@@ -83,6 +83,8 @@ CREATE INDEX tickets_visit_log ON tickets(visit_log_id);
 -- requests raised on visits, per compound and filing time: covers the board's closed-loop counts
 CREATE INDEX tickets_visit_requests ON tickets(compound_id, created_at, id, state) WHERE visit_log_id IS NOT NULL;
 CREATE INDEX tickets_compound_state ON tickets(compound_id, state, due_at);
+-- a building's tickets in some states, newest first (a grid worker's filtered list)
+CREATE INDEX tickets_place_state ON tickets(place_id, state, created_at);
 
 -- Notifications for one person (a reminder to file the day's log), written once per dedupe key.
 ALTER TABLE notifications ADD COLUMN person_id TEXT;
