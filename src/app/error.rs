@@ -40,6 +40,12 @@ pub enum AppError {
     /// An import file with bad rows: nothing was imported; each row's line and reason.
     #[error("import rejected: {} bad rows", errors.len())]
     ImportRejected { errors: Vec<(u64, String)> },
+    /// A grid's log of that day was already filed under another client id: amend it instead.
+    #[error("the log of {date} was already filed ({log_id})")]
+    LogExists { date: chrono::NaiveDate, log_id: String },
+    /// A visit log can be changed only on its own day.
+    #[error("the log of {date} is locked")]
+    LogLocked { date: chrono::NaiveDate },
     /// The same Idempotency-Key was sent with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
@@ -107,6 +113,8 @@ impl AppError {
             AppError::UnknownReference { .. } => "unknown_reference",
             AppError::Conflict { code, .. } => code,
             AppError::IllegalAction { .. } => "illegal_action",
+            AppError::LogExists { .. } => "log_exists",
+            AppError::LogLocked { .. } => "log_locked",
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::ImportRejected { .. } => "import_rejected",
             AppError::PreconditionRequired => "precondition_required",
@@ -156,6 +164,14 @@ impl AppError {
             (AppError::IllegalAction { action, state, allowed }, Lang::En) => {
                 format!("{action} is not allowed in state {state}; allowed now: {}", list_or_none(allowed, "none"))
             }
+            (AppError::LogExists { date, log_id }, Lang::Zh) => {
+                format!("该网格 {date} 的走访日志已提交（{log_id}），请修改已有日志，不要重复提交")
+            }
+            (AppError::LogExists { date, log_id }, Lang::En) => {
+                format!("The log of {date} for this grid was already filed ({log_id}); amend it instead of filing another")
+            }
+            (AppError::LogLocked { date }, Lang::Zh) => format!("{date} 的走访日志已在当日结束时锁定，不能再修改"),
+            (AppError::LogLocked { date }, Lang::En) => format!("The log of {date} was locked when its day ended; it can no longer be changed"),
             (AppError::ImportRejected { errors }, Lang::Zh) => format!("导入未执行：{} 行有误，请改正后重新导入整个文件（见 errors）", errors.len()),
             (AppError::ImportRejected { errors }, Lang::En) => {
                 format!("Nothing was imported: {} rows are wrong; fix them and import the whole file again (see errors)", errors.len())

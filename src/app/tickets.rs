@@ -714,7 +714,24 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
         return Err(AppError::validation("urgency", format!("category {} allows only: {}", cat.code, cat.urgencies)));
     }
     if let Some(v) = &input.visit_log_id {
+        // A request linked to a visit log comes from the filer's own log, for a place in its grid.
         parse_id("visit_log_id", v)?;
+        use crate::db::schema::visit_logs;
+        let log: Option<(String, String)> =
+            visit_logs::table.find(v).select((visit_logs::author_id, visit_logs::grid_path)).first(conn).optional()?;
+        match log {
+            Some((author, grid_path)) if author == actor.person_id.to_string() => {
+                if !OrgPath::from_db(grid_path).contains(&place_path) {
+                    return Err(AppError::validation("visit_log_id", "the request's place must lie in the log's grid"));
+                }
+                if input.channel != Channel::Visit {
+                    return Err(AppError::validation("channel", "a request from a visit log comes through the visit channel"));
+                }
+            }
+            _ => {
+                return Err(AppError::UnknownReference { field: "visit_log_id".into(), detail: "no such visit log of yours".into() });
+            }
+        }
     }
     let day = number_day(now);
     let n = backend::next_ticket_number(conn, &day)?;

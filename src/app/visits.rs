@@ -536,10 +536,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         .first(conn)
         .optional()?;
     if let Some(id) = existing {
-        return Err(AppError::Conflict {
-            code: "log_exists",
-            detail: format!("the log of {} for this grid was already filed ({id}); amend it instead", input.visit_date),
-        });
+        return Err(AppError::LogExists { date: input.visit_date, log_id: id });
     }
     check_count(input.households_visited, input.household_ids.len())?;
     let observations = text("observations", &input.observations, 4000)?;
@@ -609,10 +606,19 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         // A concurrent twin of this submission won the race: answer as its retry.
         Err(AppError::Conflict { code: "already_exists", detail }) => match find_by_client_id(conn, &author, &input.client_id)? {
             Some(found) => replay_or_refuse(conn, ctx.rules, found, &hash, now),
-            None => Err(AppError::Conflict {
-                code: "log_exists",
-                detail: format!("the log of {} for this grid was already filed; amend it instead ({detail})", input.visit_date),
-            }),
+            None => {
+                let existing: Option<String> = visit_logs::table
+                    .filter(visit_logs::author_id.eq(&author))
+                    .filter(visit_logs::grid_id.eq(&input.grid_id))
+                    .filter(visit_logs::visit_date.eq(input.visit_date))
+                    .select(visit_logs::id)
+                    .first(conn)
+                    .optional()?;
+                match existing {
+                    Some(log_id) => Err(AppError::LogExists { date: input.visit_date, log_id }),
+                    None => Err(AppError::Conflict { code: "already_exists", detail }),
+                }
+            }
         },
         Err(e) => Err(e),
     }
@@ -662,10 +668,7 @@ pub fn amend_log(
         _ => return Err(AppError::forbidden("only the grid worker who filed a log amends it")),
     };
     if ctx.rules.is_locked(log.visit_date, now) {
-        return Err(AppError::Conflict {
-            code: "log_locked",
-            detail: format!("the log of {} was locked when its day ended; it can no longer be changed", log.visit_date),
-        });
+        return Err(AppError::LogLocked { date: log.visit_date });
     }
     check_version(version, log.version)?;
     let grid = find_unit(conn, &log.grid_id)?.ok_or_else(|| AppError::internal_msg("log grid missing".into()))?;

@@ -65,7 +65,9 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AppError::Conflict { .. } | AppError::IllegalAction { .. } => StatusCode::CONFLICT,
+        AppError::Conflict { .. } | AppError::IllegalAction { .. } | AppError::LogExists { .. } | AppError::LogLocked { .. } => {
+            StatusCode::CONFLICT
+        }
         AppError::IdempotencyKeyReused | AppError::ImportRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,

@@ -125,6 +125,7 @@ async fn one_submission_files_the_log_its_requests_and_return_visits_and_a_retry
     assert_eq!(count_tickets(&app), before + 1);
     let logs: i64 = visit_logs::table.count().get_result(&mut app.conn()).unwrap();
     assert_eq!(logs, 1);
+    assert!(again["tickets"].as_array().unwrap().len() == 1);
 
     // The same client id for a different log is refused, naming the field.
     let mut other = body.clone();
@@ -138,6 +139,21 @@ async fn one_submission_files_the_log_its_requests_and_return_visits_and_a_retry
     second["observations"] = json!("重复提交");
     let v = assert_error(app.post_json("/api/v1/visit-logs", Some(&gw), &second).await, StatusCode::CONFLICT, "log_exists").await;
     assert!(v["message"].as_str().unwrap().contains(&log_id), "{v}");
+
+    // A request filed on its own can join the worker's own log, never another's.
+    let mut linked = new_ticket(&fx);
+    linked["visit_log_id"] = json!(log_id);
+    let t = file(&app, &gw, &linked).await;
+    assert_eq!(t["visit_log_id"], log_id.as_str());
+    let v = assert_error(
+        app.post_json("/api/v1/tickets", Some(&app.login("gw1b", PASSWORD).await), &linked).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_reference",
+    )
+    .await;
+    assert_eq!(v["field"], "visit_log_id");
+    let log_now = app.get_ok(&format!("/api/v1/visit-logs/{log_id}"), &gw).await;
+    assert_eq!(log_now["tickets"].as_array().unwrap().len(), 2);
 
     // Scope: the secretary and community see it; the other district's people do not.
     for (login, want) in [("bs1", 200), ("cs1", 200), ("sup1", 200), ("gw2", 404), ("bs2", 404), ("dl1", 404), ("admin1", 404)] {
@@ -253,7 +269,7 @@ async fn a_log_is_amended_on_its_day_with_each_change_audited_and_locked_afterwa
             tomorrow,
         )
     });
-    assert!(matches!(locked, Err(AppError::Conflict { code: "log_locked", .. })), "{:?}", locked.err());
+    assert!(matches!(locked, Err(AppError::LogLocked { .. })), "{:?}", locked.err());
     // Every event of the trail still verifies.
     assert!(gridloop::app::audit::verify(&mut conn, None).unwrap().is_ok());
 }
