@@ -477,3 +477,28 @@ async fn with_working_day_logs_rest_days_expect_none_and_their_logs_do_not_count
     let friday_evening = rules.utc_of(d("2026-11-20"), NaiveTime::from_hms_opt(20, 0, 0).unwrap());
     assert_eq!(visits::remind_missing_logs(&mut conn, ctx, friday_evening).unwrap(), 2, "gw1b and gw2 had not filed on Friday");
 }
+
+#[tokio::test]
+async fn concurrent_retries_of_one_submission_file_one_log_and_its_requests_once() {
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let mut body = log_body(&fx, today(&app));
+    body["tickets"] = json!([new_ticket(&fx)]);
+    let before = count_tickets(&app);
+    let send = || async {
+        let r = app.post_json("/api/v1/visit-logs", Some(&gw), &body).await;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        (status, v["id"].as_str().map(String::from))
+    };
+    let (a, b, c, d) = tokio::join!(send(), send(), send(), send());
+    let results = [a, b, c, d];
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 201], "{results:?}");
+    let ids: std::collections::BTreeSet<_> = results.iter().map(|r| r.1.clone().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "every answer names the same log");
+    assert_eq!(count_tickets(&app), before + 1, "its request was filed once");
+    let logs: i64 = visit_logs::table.count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(logs, 1);
+}
