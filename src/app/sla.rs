@@ -167,22 +167,29 @@ pub fn stop_clocks(conn: &mut DbConn, ticket_id: &str, which: Which<'_>, acknowl
         Which::AssignmentStage(a, s) => q.filter(sla_clocks::assignment_id.eq(a.to_string())).filter(sla_clocks::stage.eq(s.as_str())),
         Which::All => q,
     };
-    let ids: Vec<String> = q.select(sla_clocks::id).load(conn)?;
-    if ids.is_empty() {
+    let running: Vec<(String, Option<NaiveDateTime>)> = q.select((sla_clocks::id, sla_clocks::breached_at)).load(conn)?;
+    if running.is_empty() {
         return Ok(0);
     }
+    let ids: Vec<String> = running.iter().map(|r| r.0.clone()).collect();
+    let stop = diesel::update(sla_clocks::table.filter(sla_clocks::id.eq_any(&ids)));
     if acknowledged {
-        diesel::update(sla_clocks::table.filter(sla_clocks::id.eq_any(&ids)))
-            .set(sla_clocks::acknowledged_at.eq(Some(now)))
+        stop.set((
+            sla_clocks::acknowledged_at.eq(Some(now)),
+            sla_clocks::stopped_at.eq(Some(now)),
+            sla_clocks::next_fire_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    } else {
+        stop.set((sla_clocks::stopped_at.eq(Some(now)), sla_clocks::next_fire_at.eq(None::<NaiveDateTime>))).execute(conn)?;
+    }
+    // A supervised (breached) clock that stops leaves the queue; the entry stays for the record.
+    let breached: Vec<&String> = running.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
+    if !breached.is_empty() {
+        diesel::update(supervision::table.filter(supervision::clock_id.eq_any(breached)).filter(supervision::resolved_at.is_null()))
+            .set(supervision::resolved_at.eq(Some(now)))
             .execute(conn)?;
     }
-    diesel::update(sla_clocks::table.filter(sla_clocks::id.eq_any(&ids)))
-        .set((sla_clocks::stopped_at.eq(Some(now)), sla_clocks::next_fire_at.eq(None::<NaiveDateTime>)))
-        .execute(conn)?;
-    // A supervised clock that stops leaves the queue; the entry stays for the record.
-    diesel::update(supervision::table.filter(supervision::clock_id.eq_any(&ids)).filter(supervision::resolved_at.is_null()))
-        .set(supervision::resolved_at.eq(Some(now)))
-        .execute(conn)?;
     Ok(ids.len())
 }
 

@@ -1408,7 +1408,25 @@ pub fn act(
             },
             now,
         )?;
-        let t = load(conn, id)?.ok_or(AppError::NotFound { what: "ticket" })?;
+        // The row as just written, without reading it back; the parts only when they may have changed.
+        t.row.state = c.to.as_str().into();
+        t.row.solved_level = solved_level;
+        t.row.satisfaction = satisfaction;
+        t.row.resolution = resolution;
+        t.row.duplicate_of = duplicate_of;
+        t.row.whistle_type = whistle_type;
+        t.row.reopen_count = reopen_count;
+        t.row.closed_at = closed_at;
+        t.row.due_at = due_at;
+        t.row.version += 1;
+        t.row.updated_at = now;
+        if !t.parts.is_empty() || matches!(kind, ActionKind::Whistle | ActionKind::AddDepartment) {
+            t.parts = ticket_assignments::table
+                .filter(ticket_assignments::ticket_id.eq(&t.row.id))
+                .order(ticket_assignments::dispatched_at)
+                .select(AssignmentRow::as_select())
+                .load(conn)?;
+        }
         view(conn, actor, &t, now)
     })
 }
