@@ -1068,6 +1068,24 @@ pub fn change_household(
         if n == 0 {
             return Err(AppError::VersionConflict { given: h.version, current: h.version + 1 });
         }
+        // The change is in the audit trail: who, in which role, old kind → new kind.
+        let path = OrgPath::from_db(b.path.clone());
+        let grant = actor.grants_for(Operation::ResidentManage).filter(|g| g.org_path.contains(&path)).max_by_key(|g| g.org_path.depth());
+        let by = ActedBy::person(actor.person_id, grant);
+        audit::append(
+            conn,
+            Draft {
+                entity_kind: "household",
+                entity_id: &h.id,
+                by: &by,
+                action: "change_kind",
+                from_state: None,
+                to_state: None,
+                reason: None,
+                changes: json!({"kind": [h.kind, input.kind.as_str()]}),
+            },
+            now,
+        )?;
         let h = households::table.find(&h.id).select(HouseholdRow::as_select()).first(conn)?;
         let counts = resident_counts(conn, std::slice::from_ref(&h.id))?;
         let n = counts.get(&h.id).copied().unwrap_or(0);

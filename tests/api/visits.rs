@@ -322,6 +322,11 @@ async fn overdue_households_show_on_the_workers_list_until_visited() {
     assert_eq!(r.status(), StatusCode::OK);
     let h: Value = r.json().await.unwrap();
     assert_eq!((h["visit_every_days"].as_i64(), h["overdue_days"].as_i64()), (Some(90), Some(0)));
+    // The change is in the audit trail, with who made it in which role.
+    let events = gridloop::app::audit::events_of(&mut app.conn(), "household", &h1).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].action.as_str(), events[0].actor_role.as_deref()), ("change_kind", Some("branch_secretary")));
+    assert_eq!(serde_json::from_str::<Value>(&events[0].changes).unwrap()["kind"], json!(["elderly_alone", "ordinary"]));
     assert_error(
         app.patch_json(&format!("/api/v1/households/{h1}"), Some(&bs), Some(1), &json!({"kind": "ordinary"})).await,
         StatusCode::PRECONDITION_FAILED,
