@@ -495,28 +495,18 @@ fn compliance_of(
 ) -> AppResult<Compliance> {
     let today = ctx.rules.local_date(now);
     let last = to.min(today);
-    // The expected days of the range, computed once.
-    let mut expected_days: Vec<NaiveDate> = vec![];
+    // The range's days split once into expected days and rest days (weekends, holidays). Rest
+    // days are few, so their logs are excluded by list and the rest counted per worker in one pass.
+    let (mut expected_days, mut rest_days): (Vec<NaiveDate>, Vec<NaiveDate>) = (vec![], vec![]);
     let mut d = from;
     while d <= last {
         if ctx.log_expected(d)? {
             expected_days.push(d);
+        } else {
+            rest_days.push(d);
         }
         d += Duration::days(1);
     }
-    // Only logs of expected days count: the rest days of the range (weekends, holidays) are few,
-    // so they are excluded by list and the rest is counted per worker in one indexed pass.
-    let rest_days: Vec<NaiveDate> = {
-        let mut v = vec![];
-        let mut d = from;
-        while d <= last {
-            if expected_days.binary_search(&d).is_err() {
-                v.push(d);
-            }
-            d += Duration::days(1);
-        }
-        v
-    };
     let in_range = visit_logs::visit_date.ge(from).and(visit_logs::visit_date.le(last)).and(visit_logs::visit_date.ne_all(rest_days));
     let counts = (visit_logs::author_id, visit_logs::grid_id, visit_logs::late, diesel::dsl::count_star());
     let grouping = (visit_logs::author_id, visit_logs::grid_id, visit_logs::late);

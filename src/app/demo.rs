@@ -218,7 +218,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
 /// households of its building.
 fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize> {
     use crate::db::models::VisitLogRow;
-    use crate::db::schema::{households, memberships, visit_log_households, visit_logs};
+    use crate::db::schema::{households, memberships, visit_logs};
     let tz = chrono_tz::Asia::Shanghai;
     let today = now.and_utc().with_timezone(&tz).date_naive();
     let local = |d: chrono::NaiveDate, h: u32| {
@@ -271,15 +271,8 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
                 updated_at: at,
             };
             diesel::insert_into(visit_logs::table).values(&log).execute(conn)?;
-            for h in &homes {
-                diesel::insert_into(visit_log_households::table)
-                    .values((visit_log_households::log_id.eq(&log.id), visit_log_households::household_id.eq(h)))
-                    .execute(conn)?;
-                diesel::update(households::table.find(h))
-                    .filter(households::last_visited_on.is_null().or(households::last_visited_on.lt(date)))
-                    .set(households::last_visited_on.eq(date))
-                    .execute(conn)?;
-            }
+            super::visits::link_households(conn, &log.id, &homes)?;
+            super::visits::mark_visited(conn, &homes, date)?;
             n += 1;
         }
     }

@@ -28,10 +28,20 @@ pub fn paths_in<QS: 'static>(roots: Vec<OrgPath>) -> BoolExpr<QS>
 where
     org_units::path: SelectableExpression<QS> + AppearsOnTable<QS>,
 {
+    column_in_subtrees(org_units::path, roots)
+}
+
+/// A materialised-path column (`org_units.path`, `visit_logs.grid_path`, …) lies in the subtree of
+/// one of `roots`: one range per root, so each is an index range scan.
+pub fn column_in_subtrees<QS: 'static, C>(column: C, roots: Vec<OrgPath>) -> BoolExpr<QS>
+where
+    C: diesel::Column<SqlType = diesel::sql_types::Text> + SelectableExpression<QS> + AppearsOnTable<QS> + Copy + Send + 'static,
+    C: diesel::query_builder::QueryFragment<Db> + diesel::expression::ValidGrouping<(), IsAggregate = diesel::expression::is_aggregate::No>,
+{
     // No constant-false seed: a leading `1 = 0 OR` keeps SQLite from using the path index.
     let mut terms = roots.into_iter().map(|root| -> BoolExpr<QS> {
         let upper = root.subtree_upper_bound();
-        Box::new(org_units::path.ge(root.as_str().to_string()).and(org_units::path.lt(upper)))
+        Box::new(column.ge(root.as_str().to_string()).and(column.lt(upper)))
     });
     match terms.next() {
         None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),

@@ -596,7 +596,8 @@ pub fn summary(r: TicketRow, now: NaiveDateTime) -> TicketSummary {
 
 // ---------------------------------------------------------------- filing
 
-fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
+/// A required text field, trimmed, at most `max` characters.
+pub(crate) fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let v = value.trim();
     if v.is_empty() {
         return Err(AppError::validation(field, "must not be empty"));
@@ -607,7 +608,8 @@ fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     Ok(v.to_string())
 }
 
-fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Option<String>> {
+/// An optional text field: blank counts as absent.
+pub(crate) fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Option<String>> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => text(field, v, max).map(Some),

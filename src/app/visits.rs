@@ -23,7 +23,7 @@ use super::audit::{self, ActedBy, Draft};
 use super::org::find_unit;
 use super::scope::{enforce, paths_in};
 use super::sla::SlaContext;
-use super::tickets::{self as ticket_cases, ActionRequest, NewTicket, TimelineEvent};
+use super::tickets::{self as ticket_cases, opt_text, text, ActionRequest, NewTicket, TimelineEvent};
 use super::{check_version, parse_id, AppError, AppResult};
 
 /// What the visit use cases need besides a connection.
@@ -200,24 +200,6 @@ pub struct VisitLogFilter {
 
 // ---------------------------------------------------------------- helpers
 
-fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(AppError::validation(field, "must not be empty"));
-    }
-    if v.chars().count() > max {
-        return Err(AppError::validation(field, format!("must be at most {max} characters")));
-    }
-    Ok(v.to_string())
-}
-
-fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Option<String>> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => text(field, v, max).map(Some),
-    }
-}
-
 fn submission_hash(input: &NewVisitLog) -> String {
     let body = serde_json::to_string(input).unwrap_or_default();
     hex::encode(Sha256::digest(body.as_bytes()))
@@ -282,7 +264,7 @@ fn grid_households(conn: &mut DbConn, grid_path: &OrgPath, ids: &[String]) -> Ap
 }
 
 /// Raises the households' last visit date to `date`.
-fn mark_visited(conn: &mut DbConn, ids: &[String], date: NaiveDate) -> AppResult<()> {
+pub(crate) fn mark_visited(conn: &mut DbConn, ids: &[String], date: NaiveDate) -> AppResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -474,6 +456,17 @@ pub fn logged_ticket(t: TicketRow) -> LoggedTicket {
     }
 }
 
+/// The id of an author's log of one grid and day, if filed.
+fn log_of_day(conn: &mut DbConn, author: &str, grid_id: &str, date: NaiveDate) -> AppResult<Option<String>> {
+    Ok(visit_logs::table
+        .filter(visit_logs::author_id.eq(author))
+        .filter(visit_logs::grid_id.eq(grid_id))
+        .filter(visit_logs::visit_date.eq(date))
+        .select(visit_logs::id)
+        .first(conn)
+        .optional()?)
+}
+
 fn find_by_client_id(conn: &mut DbConn, author: &str, client_id: &str) -> AppResult<Option<VisitLogRow>> {
     Ok(visit_logs::table
         .filter(visit_logs::author_id.eq(author))
@@ -528,14 +521,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         return Err(AppError::validation("grid_id", "the grid is no longer active"));
     }
     ctx.rules.check_filing_date(input.visit_date, now).map_err(|e| AppError::validation("visit_date", e))?;
-    let existing: Option<String> = visit_logs::table
-        .filter(visit_logs::author_id.eq(&author))
-        .filter(visit_logs::grid_id.eq(&grid.id))
-        .filter(visit_logs::visit_date.eq(input.visit_date))
-        .select(visit_logs::id)
-        .first(conn)
-        .optional()?;
-    if let Some(id) = existing {
+    if let Some(id) = log_of_day(conn, &author, &grid.id, input.visit_date)? {
         return Err(AppError::LogExists { date: input.visit_date, log_id: id });
     }
     check_count(input.households_visited, input.household_ids.len())?;
@@ -606,25 +592,16 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         // A concurrent twin of this submission won the race: answer as its retry.
         Err(AppError::Conflict { code: "already_exists", detail }) => match find_by_client_id(conn, &author, &input.client_id)? {
             Some(found) => replay_or_refuse(conn, ctx.rules, found, &hash, now),
-            None => {
-                let existing: Option<String> = visit_logs::table
-                    .filter(visit_logs::author_id.eq(&author))
-                    .filter(visit_logs::grid_id.eq(&input.grid_id))
-                    .filter(visit_logs::visit_date.eq(input.visit_date))
-                    .select(visit_logs::id)
-                    .first(conn)
-                    .optional()?;
-                match existing {
-                    Some(log_id) => Err(AppError::LogExists { date: input.visit_date, log_id }),
-                    None => Err(AppError::Conflict { code: "already_exists", detail }),
-                }
-            }
+            None => match log_of_day(conn, &author, &input.grid_id, input.visit_date)? {
+                Some(log_id) => Err(AppError::LogExists { date: input.visit_date, log_id }),
+                None => Err(AppError::Conflict { code: "already_exists", detail }),
+            },
         },
         Err(e) => Err(e),
     }
 }
 
-fn link_households(conn: &mut DbConn, log_id: &str, ids: &[String]) -> AppResult<()> {
+pub(crate) fn link_households(conn: &mut DbConn, log_id: &str, ids: &[String]) -> AppResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -823,7 +800,7 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
             .collect();
     }
     let mut q = visit_logs::table.into_boxed();
-    q = q.filter(grid_paths_in(roots));
+    q = q.filter(super::scope::column_in_subtrees(visit_logs::grid_path, roots));
     if let Some(a) = &f.author_id {
         parse_id("author_id", a)?;
         q = q.filter(visit_logs::author_id.eq(a.clone()));
@@ -857,20 +834,6 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
         .collect();
     let next_cursor = if more { items.last().map(|l| encode_cursor(l.visit_date, &l.id)) } else { None };
     Ok(VisitLogPage { items, next_cursor })
-}
-
-type LogBool = Box<dyn BoxableExpression<visit_logs::table, super::scope::Db, SqlType = diesel::sql_types::Bool>>;
-
-/// `visit_logs.grid_path` in one of the subtrees.
-fn grid_paths_in(roots: Vec<OrgPath>) -> LogBool {
-    let mut terms = roots.into_iter().map(|root| -> LogBool {
-        let upper = root.subtree_upper_bound();
-        Box::new(visit_logs::grid_path.ge(root.as_str().to_string()).and(visit_logs::grid_path.lt(upper)))
-    });
-    match terms.next() {
-        None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
-        Some(first) => terms.fold(first, |acc, t| Box::new(acc.or(t))),
-    }
 }
 
 // ---------------------------------------------------------------- households
@@ -1117,13 +1080,7 @@ pub fn my_visit_list(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, no
     for g in actor.grants.iter().filter(|g| g.role == Role::GridWorker) {
         let grid_id = g.org_unit_id.to_string();
         let grid_name: String = org_units::table.find(&grid_id).select(org_units::name).first(conn)?;
-        let todays_log_id: Option<String> = visit_logs::table
-            .filter(visit_logs::author_id.eq(actor.person_id.to_string()))
-            .filter(visit_logs::grid_id.eq(&grid_id))
-            .filter(visit_logs::visit_date.eq(today))
-            .select(visit_logs::id)
-            .first(conn)
-            .optional()?;
+        let todays_log_id = log_of_day(conn, &actor.person_id.to_string(), &grid_id, today)?;
         // Due today counts too: the threshold is tomorrow.
         let rows: Vec<(HouseholdRow, String)> = households::table
             .inner_join(org_units::table)
