@@ -521,8 +521,13 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         return Err(AppError::validation("grid_id", "the grid is no longer active"));
     }
     ctx.rules.check_filing_date(input.visit_date, now).map_err(|e| AppError::validation("visit_date", e))?;
-    if let Some(id) = log_of_day(conn, &author, &grid.id, input.visit_date)? {
-        return Err(AppError::LogExists { date: input.visit_date, log_id: id });
+    if let Some(log_id) = log_of_day(conn, &author, &grid.id, input.visit_date)? {
+        // The day's log may be this very submission, committed by a concurrent twin after the
+        // client-id lookup above: answer that as a retry, anything else as a conflict.
+        return match find_by_client_id(conn, &author, &input.client_id)? {
+            Some(found) => replay_or_refuse(conn, ctx.rules, found, &hash, now),
+            None => Err(AppError::LogExists { date: input.visit_date, log_id }),
+        };
     }
     check_count(input.households_visited, input.household_ids.len())?;
     let observations = text("observations", &input.observations, 4000)?;
