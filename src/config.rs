@@ -93,6 +93,11 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub connect_timeout_s: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// Writer threads of the filing intake (group commit of new tickets); each holds a pooled
+    /// connection while it writes, so keep it below `pool_size`.
+    pub filing_writers: usize,
+    /// The most filings one intake transaction writes.
+    pub filing_batch_max: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -236,6 +241,15 @@ impl Settings {
         }
         if self.database.pool_size == 0 || self.database.pool_size > 200 {
             return bad("database.pool_size", "must be between 1 and 200".into());
+        }
+        if self.database.filing_writers == 0 || self.database.filing_writers as u32 >= self.database.pool_size {
+            return bad(
+                "database.filing_writers",
+                format!("must be at least 1 and below database.pool_size ({}), which also serves the reads", self.database.pool_size),
+            );
+        }
+        if self.database.filing_batch_max == 0 || self.database.filing_batch_max > 500 {
+            return bad("database.filing_batch_max", "must be between 1 and 500".into());
         }
         if self.auth.idle_timeout_minutes <= 0 {
             return bad("auth.idle_timeout_minutes", "must be positive".into());

@@ -39,8 +39,15 @@ impl Application {
             crate::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).map_err(std::io::Error::other)?;
         let visits = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz)
             .map_err(std::io::Error::other)?;
-        let state =
-            web::Data::new(AppState { pool, settings: Arc::new(settings), calendars: Arc::new(calendars), visits: Arc::new(visits) });
+        let (settings, calendars) = (Arc::new(settings), Arc::new(calendars));
+        let intake = crate::app::intake::Intake::start(
+            pool.clone(),
+            settings.clone(),
+            calendars.clone(),
+            settings.database.filing_writers,
+            settings.database.filing_batch_max,
+        );
+        let state = web::Data::new(AppState { pool, settings, calendars, visits: Arc::new(visits), intake });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

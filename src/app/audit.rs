@@ -52,6 +52,63 @@ pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<
         .set(audit_heads::seq.eq(audit_heads::seq + 1))
         .returning((audit_heads::seq, audit_heads::hash))
         .get_result(conn)?;
+    let row = sealed(d, shard, seq, prev, now)?;
+    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
+    diesel::update(audit_heads::table.find(shard)).set(audit_heads::hash.eq(&row.hash)).execute(conn)?;
+    Ok(row)
+}
+
+/// Appends several events at once (a batch of filings): each goes to its entity's chain exactly
+/// as [`append`] would put it, with one lock-and-read of the chain heads involved, one insert of
+/// all events and one update of the heads. The heads are locked in shard order, so two batches
+/// never deadlock on each other.
+pub fn append_all(conn: &mut DbConn, drafts: Vec<Draft<'_>>, now: NaiveDateTime) -> AppResult<Vec<AuditEventRow>> {
+    use std::collections::BTreeMap;
+    if drafts.is_empty() {
+        return Ok(vec![]);
+    }
+    let shards: Vec<i32> = drafts.iter().map(|d| shard_of(d.entity_id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let heads = audit_heads::table.filter(audit_heads::shard.eq_any(&shards)).order(audit_heads::shard.asc());
+    let locked: Vec<(i32, i64, String)> = match conn {
+        DbConn::Postgresql(c) => heads.for_update().select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(c)?,
+        // SQLite's writer holds the whole database already.
+        DbConn::Sqlite(c) => heads.select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(c)?,
+    };
+    let mut head: BTreeMap<i32, (i64, String)> = locked.into_iter().map(|(s, q, h)| (s, (q, h))).collect();
+    let mut rows = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let shard = shard_of(d.entity_id);
+        let (seq, prev) = head.get_mut(&shard).ok_or_else(|| AppError::internal_msg(format!("no audit chain head {shard}")))?;
+        *seq += 1;
+        let row = sealed(d, shard, *seq, std::mem::take(prev), now)?;
+        prev.clone_from(&row.hash);
+        rows.push(row);
+    }
+    crate::db::backend::insert_all!(conn, audit_events::table, &rows)?;
+    match conn {
+        DbConn::Postgresql(c) => {
+            let (s, (q, h)): (Vec<i32>, (Vec<i64>, Vec<String>)) = head.into_iter().unzip();
+            diesel::sql_query(
+                "UPDATE audit_heads SET seq = v.seq, hash = v.hash \
+                 FROM (SELECT unnest($1::int[]) AS shard, unnest($2::bigint[]) AS seq, unnest($3::text[]) AS hash) AS v \
+                 WHERE audit_heads.shard = v.shard",
+            )
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(s)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(q)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(h)
+            .execute(c)?;
+        }
+        DbConn::Sqlite(c) => {
+            for (shard, (seq, hash)) in head {
+                diesel::update(audit_heads::table.find(shard)).set((audit_heads::seq.eq(seq), audit_heads::hash.eq(hash))).execute(c)?;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// An event's row, hashed onto `prev`.
+fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) -> AppResult<AuditEventRow> {
     let content = EventContent {
         shard,
         seq,
@@ -68,7 +125,7 @@ pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<
         changes: serde_json::to_string(&d.changes).map_err(AppError::internal)?,
     };
     let hash = event_hash(&prev, &content);
-    let row = AuditEventRow {
+    Ok(AuditEventRow {
         id: Id::new().to_string(),
         shard,
         seq,
@@ -84,11 +141,8 @@ pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<
         reason: content.reason,
         changes: content.changes,
         prev_hash: prev,
-        hash: hash.clone(),
-    };
-    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
-    diesel::update(audit_heads::table.find(shard)).set(audit_heads::hash.eq(hash)).execute(conn)?;
-    Ok(row)
+        hash,
+    })
 }
 
 /// An entity's events, oldest first (one entity's events share a chain, so seq orders them).

@@ -54,3 +54,23 @@ pub fn store(conn: &mut DbConn, person_id: &str, key: &str, hash: &str, status: 
         .execute(conn)?;
     Ok(())
 }
+
+/// Records the answers of several requests (a batch of filings) in one statement.
+pub fn store_all(conn: &mut DbConn, keys: &[(&crate::app::intake::KeyRecord, &str)], status: u16, now: NaiveDateTime) -> AppResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<IdempotencyRow> = keys
+        .iter()
+        .map(|(k, body)| IdempotencyRow {
+            person_id: k.person_id.clone(),
+            key: k.key.clone(),
+            request_hash: k.request_hash.clone(),
+            status: status as i32,
+            body: body.to_string(),
+            created_at: now,
+        })
+        .collect();
+    crate::db::backend::insert_all!(conn, idempotency_keys::table, &rows)?;
+    Ok(())
+}

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod demo;
 pub mod error;
 pub mod idempotency;
+pub mod intake;
 pub mod org;
 pub mod people;
 pub mod residents;

@@ -505,7 +505,6 @@ fn is_overdue(state: TicketState, due: Option<NaiveDateTime>, now: NaiveDateTime
 
 fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> AppResult<TicketView> {
     let r = &t.row;
-    let state = t.state()?;
     let cat: CategoryRow = categories::table.find(&r.category_id).select(CategoryRow::as_select()).first(conn)?;
     let mut unit_ids: Vec<String> = t.parts.iter().map(|p| p.department_id.clone()).collect();
     unit_ids.push(r.place_id.clone());
@@ -521,12 +520,32 @@ fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> App
             .select(ExtensionRow::as_select())
             .load(conn)?
     };
+    render(actor, t, &cat, &names, extensions, now)
+}
+
+/// The view of a ticket just filed, from what its filing already read: no query needed.
+fn filed_view(actor: &Actor, row: TicketRow, cat: &CategoryRow, place_name: &str, now: NaiveDateTime) -> AppResult<TicketView> {
+    let names = HashMap::from([(row.place_id.clone(), place_name.to_string())]);
+    let t = Loaded { place: place_of(&row), row, parts: vec![] };
+    render(actor, &t, cat, &names, vec![], now)
+}
+
+fn render(
+    actor: &Actor,
+    t: &Loaded,
+    cat: &CategoryRow,
+    names: &HashMap<String, String>,
+    extensions: Vec<ExtensionRow>,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    let r = &t.row;
+    let state = t.state()?;
     Ok(TicketView {
         id: r.id.clone(),
         number: r.number.clone(),
-        category_id: cat.id,
-        category_code: cat.code,
-        category_name_zh: cat.name_zh,
+        category_id: cat.id.clone(),
+        category_code: cat.code.clone(),
+        category_name_zh: cat.name_zh.clone(),
         urgency: if r.urgency == "urgent" { Urgency::Urgent } else { Urgency::Normal },
         title: r.title.clone(),
         description: r.description.clone(),
@@ -557,7 +576,7 @@ fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> App
         created_at: r.created_at,
         updated_at: r.updated_at,
         closed_at: r.closed_at,
-        departments: t.parts.iter().map(|p| part_view(p, &names)).collect(),
+        departments: t.parts.iter().map(|p| part_view(p, names)).collect(),
         extensions: extensions
             .into_iter()
             .map(|e| ExtensionView {
@@ -627,10 +646,12 @@ pub fn number_day(now: NaiveDateTime) -> String {
 }
 
 /// A checked filing with its number taken, ready to insert.
+#[derive(Clone)]
 pub struct PreparedFiling {
     row: TicketRow,
     grant: Grant,
-    category_code: String,
+    category: CategoryRow,
+    place_name: String,
 }
 
 impl PreparedFiling {
@@ -655,6 +676,16 @@ pub fn file_ticket(conn: &mut DbConn, ctx: SlaContext<'_>, actor: &Actor, input:
 /// the filing's transaction, so that the per-day counter row is never held until a commit: a
 /// filing that fails afterwards leaves a gap in the day's numbers, as any sequence would.
 pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<PreparedFiling> {
+    let mut p = check_filing(conn, actor, input, now)?;
+    let day = number_day(now);
+    let n = backend::take_ticket_numbers(conn, &day, 1)?;
+    p.row.number = format!("GL-{day}-{n:04}");
+    Ok(p)
+}
+
+/// Checks a filing: everything but its number, which [`prepare_filing`] or the intake's batch
+/// ([`insert_filings`]) takes.
+pub fn check_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<PreparedFiling> {
     let title = text("title", &input.title, 100)?;
     let description = text("description", &input.description, 4000)?;
     let address = opt_text("address", &input.address, 200)?;
@@ -735,12 +766,9 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
             }
         }
     }
-    let day = number_day(now);
-    let n = backend::next_ticket_number(conn, &day)?;
-    let number = format!("GL-{day}-{n:04}");
     let row = TicketRow {
         id: Id::new().to_string(),
-        number,
+        number: String::new(),
         category_id: cat.id.clone(),
         urgency: input.urgency.as_str().into(),
         title,
@@ -771,7 +799,7 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
         updated_at: now,
         closed_at: None,
     };
-    Ok(PreparedFiling { row, grant, category_code: cat.code })
+    Ok(PreparedFiling { row, grant, category: cat, place_name: place.name })
 }
 
 /// Inserts a prepared filing with its audit event, in one transaction.
@@ -782,7 +810,7 @@ pub fn insert_filing(
     p: PreparedFiling,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
-    let PreparedFiling { mut row, grant, category_code } = p;
+    let PreparedFiling { mut row, grant, category, place_name } = p;
     backend::within_transaction(conn, |conn| {
         // The triage clock starts now, held by the compound; the ticket carries its deadline from
         // its first insert.
@@ -791,34 +819,83 @@ pub fn insert_filing(
         row.due_at = Some(clock.due_at);
         diesel::insert_into(tickets::table).values(&row).execute(conn)?;
         diesel::insert_into(sla_clocks::table).values(&clock).execute(conn)?;
-        let changes = json!({
+        let by = ActedBy::person(actor.person_id, Some(&grant));
+        audit::append(conn, filing_event(&row, &category, &by), now)?;
+        filed_view(actor, row, &category, &place_name, now)
+    })
+}
+
+/// The audit event of a filing.
+fn filing_event<'a>(row: &'a TicketRow, category: &CategoryRow, by: &'a ActedBy) -> Draft<'a> {
+    Draft {
+        entity_kind: "ticket",
+        entity_id: &row.id,
+        by,
+        action: "file",
+        from_state: None,
+        to_state: Some(&row.state),
+        reason: None,
+        changes: json!({
             "number": [null, row.number],
-            "category": [null, category_code],
+            "category": [null, category.code],
             "urgency": [null, row.urgency],
             "title": [null, row.title],
             "place_id": [null, row.place_id],
             "channel": [null, row.channel],
             "resident_phone": [null, row.resident_phone.as_deref().map(mask_phone)],
             "due_at": [null, row.due_at],
-        });
-        let by = ActedBy::person(actor.person_id, Some(&grant));
-        audit::append(
-            conn,
-            Draft {
-                entity_kind: "ticket",
-                entity_id: &row.id,
-                by: &by,
-                action: "file",
-                from_state: None,
-                to_state: Some(&row.state),
-                reason: None,
-                changes,
-            },
-            now,
-        )?;
-        let t = Loaded { place: place_of(&row), row, parts: vec![] };
-        view(conn, actor, &t, now)
-    })
+        }),
+    }
+}
+
+/// Files checked filings together (the intake's group commit): their numbers from one counter
+/// update, then, in the caller's transaction, all tickets in one insert, all triage clocks in one,
+/// all audit events appended together. Every filing gets exactly what [`insert_filing`] would
+/// give it; all or none are stored.
+pub fn insert_filings(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    filings: Vec<(&Actor, PreparedFiling)>,
+    now: NaiveDateTime,
+) -> AppResult<Vec<TicketView>> {
+    if filings.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut rows = Vec::with_capacity(filings.len());
+    let mut clocks = Vec::with_capacity(filings.len());
+    // Filings of one category, urgency and compound share their clock's limit and calendar.
+    let mut planned: HashMap<(String, String, String), ClockRow> = HashMap::new();
+    for (_, p) in &filings {
+        let mut row = p.row.clone();
+        row.created_at = now;
+        row.updated_at = now;
+        let key = (row.category_id.clone(), row.urgency.clone(), row.compound_id.clone());
+        let clock = match planned.get(&key) {
+            Some(c) => ClockRow { id: Id::new().to_string(), ticket_id: row.id.clone(), ..c.clone() },
+            None => {
+                let compound_path = ancestor_path(&row.place_path, &row.compound_id);
+                let c = sla::plan_clock(conn, ctx, &row, None, Stage::CompoundTriage, (&row.compound_id, compound_path.as_str()), now)?;
+                planned.insert(key, c.clone());
+                c
+            }
+        };
+        row.due_at = Some(clock.due_at);
+        rows.push(row);
+        clocks.push(clock);
+    }
+    backend::insert_all!(conn, tickets::table, &rows)?;
+    backend::insert_all!(conn, sla_clocks::table, &clocks)?;
+    let by: Vec<ActedBy> = filings.iter().map(|(a, p)| ActedBy::person(a.person_id, Some(&p.grant))).collect();
+    let drafts = rows.iter().zip(&filings).zip(&by).map(|((r, (_, p)), by)| filing_event(r, &p.category, by)).collect();
+    audit::append_all(conn, drafts, now)?;
+    rows.into_iter().zip(filings).map(|(row, (actor, p))| filed_view(actor, row, &p.category, &p.place_name, now)).collect()
+}
+
+impl PreparedFiling {
+    /// Gives the filing its number (see [`backend::take_ticket_numbers`]).
+    pub fn set_number(&mut self, day: &str, n: i64) {
+        self.row.number = format!("GL-{day}-{n:04}");
+    }
 }
 
 // ---------------------------------------------------------------- actions

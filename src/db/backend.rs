@@ -83,25 +83,29 @@ pub fn live_tables(conn: &mut DbConn) -> QueryResult<Vec<String>> {
     Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
-/// Takes the next ticket number of `day` (1, 2, …): one upsert, in its own short statement so
-/// that the counter row is locked only for that statement, not for a whole filing.
-pub fn next_ticket_number(conn: &mut DbConn, day: &str) -> QueryResult<i64> {
+/// Takes the next `n` ticket numbers of `day` and answers the last of them (the first is
+/// `last - n + 1`): one upsert, in its own short statement so that the counter row is locked only
+/// for that statement, not for a whole filing.
+pub fn take_ticket_numbers(conn: &mut DbConn, day: &str, n: i64) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Last {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         last: i64,
     }
-    let sql = |p: &str| {
-        format!("INSERT INTO ticket_counters (day, last) VALUES ({p}, 1) ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last")
+    let sql = |p: &str, q: &str| {
+        format!("INSERT INTO ticket_counters (day, last) VALUES ({p}, {q}) ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + excluded.last RETURNING last")
     };
     let row: Last = match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(sql("?")).bind::<diesel::sql_types::Text, _>(day).get_result(c)?,
+        DbConn::Sqlite(c) => diesel::sql_query(sql("?", "?"))
+            .bind::<diesel::sql_types::Text, _>(day)
+            .bind::<diesel::sql_types::BigInt, _>(n)
+            .get_result(c)?,
         // The counter's own commit need not wait for its WAL flush: the filing that uses the number
         // commits synchronously afterwards, and WAL is flushed in order, so a filing that survives a
         // crash implies its number's increment survived too. That saves one disk flush per filing.
         DbConn::Postgresql(c) => c.transaction(|c| {
             c.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
-            diesel::sql_query(sql("$1")).bind::<diesel::sql_types::Text, _>(day).get_result(c)
+            diesel::sql_query(sql("$1", "$2")).bind::<diesel::sql_types::Text, _>(day).bind::<diesel::sql_types::BigInt, _>(n).get_result(c)
         })?,
     };
     Ok(row.last)
@@ -207,3 +211,17 @@ where
         conn.transaction(f)
     }
 }
+
+/// Inserts `rows` into `table`: one multi-row statement on PostgreSQL, one statement per row on
+/// SQLite (an in-process call each, and diesel builds SQLite's multi-row inserts only for rows
+/// without defaults).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        use diesel::RunQueryDsl;
+        match $conn {
+            $crate::db::DbConn::Postgresql(c) => diesel::insert_into($table).values($rows).execute(c).map(|_| ()),
+            $crate::db::DbConn::Sqlite(c) => $rows.iter().try_for_each(|r| diesel::insert_into($table).values(r).execute(c).map(|_| ())),
+        }
+    }};
+}
+pub(crate) use insert_all;

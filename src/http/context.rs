@@ -22,6 +22,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub calendars: Arc<crate::app::calendars::Calendars>,
     pub visits: Arc<crate::domain::visits::VisitRules>,
+    /// Where `POST /tickets` hands its checked filings to be written together.
+    pub intake: crate::app::intake::Intake,
 }
 
 impl AppState {
@@ -121,10 +123,29 @@ pub fn etag(version: i64) -> (&'static str, String) {
     ("ETag", format!("\"{version}\""))
 }
 
-/// How an idempotent call ended: freshly done, or replayed from the first time.
-enum Outcome {
-    Fresh(String),
-    Replay(crate::app::idempotency::Stored),
+use crate::app::intake::Filed as Outcome;
+
+/// The request's `Idempotency-Key`, checked, if it has one.
+pub fn idempotency_key(req: &HttpRequest, lang: Lang) -> Result<Option<String>, ApiError> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k = v.to_str().unwrap_or("").to_string();
+            crate::app::idempotency::validate_key(&k).map_err(|e| ApiError::new(e, lang))?;
+            Ok(Some(k))
+        }
+    }
+}
+
+/// The response of a creating POST: the fresh body with `status`, or the first answer replayed.
+pub fn filed_response(status: actix_web::http::StatusCode, outcome: Outcome) -> actix_web::HttpResponse {
+    match outcome {
+        Outcome::Fresh(body) => actix_web::HttpResponse::build(status).content_type("application/json").body(body),
+        Outcome::Replay(s) => actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(s.status).unwrap_or(status))
+            .content_type("application/json")
+            .insert_header(("Idempotent-Replayed", "true"))
+            .body(s.body),
+    }
 }
 
 /// Runs a creating POST so that a retry with the same `Idempotency-Key` returns the first
@@ -150,14 +171,7 @@ where
 {
     use crate::app::idempotency;
     let lang = auth.lang;
-    let key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v.to_str().unwrap_or("").to_string();
-            idempotency::validate_key(&k).map_err(|e| ApiError::new(e, lang))?;
-            Some(k)
-        }
-    };
+    let key = idempotency_key(req, lang)?;
     let Some(key) = key else {
         let v = run_write(state, lang, move |conn| {
             let p = prepare(conn)?;
@@ -191,11 +205,5 @@ where
         }
     })
     .await?;
-    Ok(match outcome {
-        Outcome::Fresh(body) => actix_web::HttpResponse::build(status).content_type("application/json").body(body),
-        Outcome::Replay(s) => actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(s.status).unwrap_or(status))
-            .content_type("application/json")
-            .insert_header(("Idempotent-Replayed", "true"))
-            .body(s.body),
-    })
+    Ok(filed_response(status, outcome))
 }

@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 pub mod fixture;
 mod helpers;
+mod intake;
 mod permissions;
 mod property;
 mod residents;

@@ -8,7 +8,7 @@ use crate::app::tickets::{
     ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage, TicketSummary, TicketView, TimelineEvent,
 };
 use crate::app::{self, utc_now};
-use crate::http::context::{etag, run, run_idempotent, run_write, AppState, Auth, IfMatch};
+use crate::http::context::{etag, filed_response, idempotency_key, run, run_idempotent, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
 
 fn canonical<T: Serialize>(v: &T) -> String {
@@ -21,21 +21,31 @@ fn canonical<T: Serialize>(v: &T) -> String {
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = TicketView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body: web::Json<NewTicket>) -> Result<HttpResponse, ApiError> {
-    let actor = auth.who.actor.clone();
+    use crate::app::intake::{Filed, KeyRecord};
+    let (actor, lang) = (auth.who.actor.clone(), auth.lang);
     let input = body.into_inner();
-    let canon = canonical(&input);
-    let actor2 = actor.clone();
-    let st = state.clone();
-    run_idempotent(
-        &state,
-        &auth,
-        &req,
-        canon,
-        StatusCode::CREATED,
-        move |c| app::tickets::prepare_filing(c, &actor, input, utc_now()),
-        move |c, prepared| app::tickets::insert_filing(c, st.sla(), &actor2, prepared, utc_now()),
-    )
-    .await
+    let key = idempotency_key(&req, lang)?.map(|key| KeyRecord {
+        person_id: actor.person_id.to_string(),
+        key,
+        request_hash: app::idempotency::request_hash(req.method().as_str(), req.path(), &canonical(&input)),
+    });
+    // The checks only read, on the request's own connection: a replay answers here, and a bad
+    // filing is refused before it reaches the intake's writers.
+    let (a, k) = (actor.clone(), key.clone());
+    let checked = run(&state, lang, move |c| {
+        if let Some(k) = &k {
+            if let Some(stored) = app::idempotency::lookup(c, &k.person_id, &k.key, &k.request_hash)? {
+                return Ok(Err(stored));
+            }
+        }
+        app::tickets::check_filing(c, &a, input, utc_now()).map(Ok)
+    })
+    .await?;
+    let filed = match checked {
+        Err(stored) => Filed::Replay(stored),
+        Ok(filing) => state.intake.file(actor, filing, key).await.map_err(|e| ApiError::new(e, lang))?,
+    };
+    Ok(filed_response(StatusCode::CREATED, filed))
 }
 
 /// Tickets in the caller's scope, newest first, with filters and cursor pagination.

@@ -1,0 +1,223 @@
+//! The intake (受理) of new tickets: a group commit for filings.
+//!
+//! A filing's checks (scope, place, category, text) run on the request's own connection and
+//! only read. The checked filing then goes to the intake's writers, who write whatever filings
+//! are waiting together: one counter update numbers them all, and one transaction inserts all
+//! their tickets, triage clocks, audit events and idempotency keys with a handful of multi-row
+//! statements. Under load a batch holds many filings, so the database does a few statements per
+//! batch instead of a dozen per filing; a lone filing is written at once, with no waiting.
+//!
+//! Nothing changes for the caller: every filing gets its own number, clock, audit event and
+//! stored answer, exactly as [`tickets::insert_filing`] would give it. A batch is all or nothing;
+//! if it fails (a twin request's key won the race, say), each of its filings is written again on
+//! its own, so one bad filing never fails the others.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex};
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+
+use crate::config::Settings;
+use crate::db::{backend, DbConn, DbPool};
+use crate::domain::Actor;
+
+use super::calendars::Calendars;
+use super::idempotency::{self, Stored};
+use super::sla::SlaContext;
+use super::tickets::{self, PreparedFiling};
+use super::{AppError, AppResult};
+
+/// An `Idempotency-Key` and the request it came with.
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub person_id: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// How a filing ended: written now (the response body), or replayed from its key's first use.
+#[derive(Debug)]
+pub enum Filed {
+    Fresh(String),
+    Replay(Stored),
+}
+
+/// One checked filing waiting to be written, with its idempotency key if the request had one.
+pub struct Filing {
+    pub actor: Actor,
+    pub filing: PreparedFiling,
+    pub key: Option<KeyRecord>,
+}
+
+struct Job {
+    filing: Filing,
+    reply: tokio::sync::oneshot::Sender<AppResult<Filed>>,
+}
+
+/// The handle requests hand their filings to. Cloning it shares the same writers.
+#[derive(Clone)]
+pub struct Intake {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Intake {
+    /// Starts `writers` writer threads, each writing up to `max_batch` filings per transaction.
+    /// They stop when the last handle is dropped.
+    pub fn start(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, writers: usize, max_batch: usize) -> Intake {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..writers.max(1) {
+            let (pool, settings, calendars, rx) = (pool.clone(), settings.clone(), calendars.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("intake-{i}"))
+                .spawn(move || writer(pool, settings, calendars, rx, max_batch.max(1)))
+                .expect("start an intake writer thread");
+        }
+        Intake { tx }
+    }
+
+    /// Files a checked filing (see [`tickets::check_filing`]) and waits for it to be written.
+    pub async fn file(&self, actor: Actor, filing: PreparedFiling, key: Option<KeyRecord>) -> AppResult<Filed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Job { filing: Filing { actor, filing, key }, reply })
+            .map_err(|_| AppError::internal_msg("the intake has stopped".into()))?;
+        answer.await.map_err(|_| AppError::internal_msg("an intake writer failed while writing this filing".into()))?
+    }
+}
+
+fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
+    loop {
+        // Wait for one filing, then take whatever else is already waiting.
+        let jobs = {
+            let rx = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Ok(first) = rx.recv() else { return };
+            let mut jobs = vec![first];
+            while jobs.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let ctx = SlaContext { settings: &settings.sla, calendars: &calendars };
+        // A panic fails this batch's requests (their reply channels drop), not the writer.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match pool.get() {
+            Ok(mut conn) => {
+                let (filings, replies): (Vec<Filing>, Vec<_>) = jobs.into_iter().map(|j| (j.filing, j.reply)).unzip();
+                for (answer, reply) in write_batch(&mut conn, ctx, filings, super::utc_now()).into_iter().zip(replies) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for j in jobs {
+                    let _ = j.reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
+                }
+            }
+        }));
+    }
+}
+
+/// Writes a batch of filings and answers each, in order. Two or more are written together; if
+/// that fails, or for a lone filing, each is written on its own ([`write_one`]).
+pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>, now: NaiveDateTime) -> Vec<AppResult<Filed>> {
+    // A key twice in one batch: the first is written with the batch, the second replays it after.
+    let mut seen = HashSet::new();
+    let (mut together, mut alone) = (vec![], vec![]);
+    for (i, f) in filings.into_iter().enumerate() {
+        match &f.key {
+            Some(k) if !seen.insert((k.person_id.clone(), k.key.clone())) => alone.push((i, f)),
+            _ => together.push((i, f)),
+        }
+    }
+    let mut answers: Vec<Option<AppResult<Filed>>> = (0..together.len() + alone.len()).map(|_| None).collect();
+    if together.len() > 1 {
+        match write_together(conn, ctx, &together, now) {
+            Ok(bodies) => {
+                for ((i, _), body) in together.drain(..).zip(bodies) {
+                    answers[i] = Some(Ok(Filed::Fresh(body)));
+                }
+            }
+            Err(e) => log::info!("a batch of {} filings failed ({}); writing them one by one", together.len(), e.code()),
+        }
+    }
+    together.append(&mut alone);
+    for (i, f) in together {
+        answers[i] = Some(write_one(conn, ctx, &f.actor, f.filing, f.key.as_ref(), now));
+    }
+    answers.into_iter().map(|a| a.unwrap_or_else(|| Err(AppError::internal_msg("a filing was left unanswered".into())))).collect()
+}
+
+/// All filings of a batch in one transaction; answers their response bodies in order.
+fn write_together(conn: &mut DbConn, ctx: SlaContext<'_>, batch: &[(usize, Filing)], now: NaiveDateTime) -> AppResult<Vec<String>> {
+    backend::write_transaction(conn, |conn| {
+        let day = tickets::number_day(now);
+        let n = batch.len() as i64;
+        let last = backend::take_ticket_numbers(conn, &day, n)?;
+        let filings = batch
+            .iter()
+            .enumerate()
+            .map(|(i, (_, j))| {
+                let mut f = j.filing.clone();
+                f.set_number(&day, last - n + 1 + i as i64);
+                (&j.actor, f)
+            })
+            .collect();
+        // Inside SQLite's write transaction this is a savepoint: a failed batch leaves only its
+        // numbers taken, a gap as any sequence leaves.
+        conn.transaction(|conn| {
+            let views = tickets::insert_filings(conn, ctx, filings, now)?;
+            let bodies = views.iter().map(|v| serde_json::to_string(v).map_err(AppError::internal)).collect::<AppResult<Vec<_>>>()?;
+            let keys: Vec<_> = batch.iter().zip(&bodies).filter_map(|((_, j), b)| j.key.as_ref().map(|k| (k, b.as_str()))).collect();
+            idempotency::store_all(conn, &keys, 201, now)?;
+            Ok(bodies)
+        })
+    })
+}
+
+/// One filing on its own, as `POST /tickets` always did: a stored key replays; a twin that
+/// commits first wins the key and this one replays it.
+pub fn write_one(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    actor: &Actor,
+    mut filing: PreparedFiling,
+    key: Option<&KeyRecord>,
+    now: NaiveDateTime,
+) -> AppResult<Filed> {
+    backend::write_transaction(conn, |conn| {
+        if let Some(k) = key {
+            if let Some(stored) = idempotency::lookup(conn, &k.person_id, &k.key, &k.request_hash)? {
+                return Ok(Filed::Replay(stored));
+            }
+        }
+        let day = tickets::number_day(now);
+        let n = backend::take_ticket_numbers(conn, &day, 1)?;
+        filing.set_number(&day, n);
+        let done = conn.transaction(|conn| {
+            let v = tickets::insert_filing(conn, ctx, actor, filing, now)?;
+            let body = serde_json::to_string(&v).map_err(AppError::internal)?;
+            if let Some(k) = key {
+                idempotency::store_all(conn, &[(k, body.as_str())], 201, now)?;
+            }
+            Ok(body)
+        });
+        match (done, key) {
+            (Ok(body), _) => Ok(Filed::Fresh(body)),
+            (Err(AppError::Conflict { code: "already_exists", .. }), Some(k)) => {
+                match idempotency::lookup(conn, &k.person_id, &k.key, &k.request_hash)? {
+                    Some(stored) => Ok(Filed::Replay(stored)),
+                    None => Err(AppError::Conflict {
+                        code: "already_exists",
+                        detail: "a record with the same unique value already exists".into(),
+                    }),
+                }
+            }
+            (Err(e), _) => Err(e),
+        }
+    })
+}

@@ -1,0 +1,200 @@
+//! The filing intake's group commit: filings written together get exactly what each would get
+//! alone, a failing batch falls back to one-by-one, and concurrent filings through HTTP stay
+//! whole. Runs on both back ends like every test here.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use gridloop::app::audit;
+use gridloop::app::idempotency::request_hash;
+use gridloop::app::intake::{write_batch, Filed, Filing, KeyRecord};
+use gridloop::app::sla::SlaContext;
+use gridloop::app::tickets::{check_filing, number_day, NewTicket};
+use gridloop::app::utc_now;
+use gridloop::db::schema::{audit_events, idempotency_keys, sla_clocks, tickets};
+
+use crate::fixture::{actor, spawn_fixture, Fixture, PASSWORD};
+use crate::helpers::{calendars, TestApp};
+use crate::tickets::new_ticket;
+
+fn body_titled(fx: &Fixture, title: &str) -> Value {
+    let mut b = new_ticket(fx);
+    b["title"] = json!(title);
+    b
+}
+
+/// The key record `POST /api/v1/tickets` makes of this body and key.
+fn key_of(app: &TestApp, login: &str, fx: &Fixture, body: &Value, key: &str) -> KeyRecord {
+    let input: NewTicket = serde_json::from_value(body.clone()).unwrap();
+    KeyRecord {
+        person_id: actor(&mut app.conn(), fx, login).person_id.to_string(),
+        key: key.into(),
+        request_hash: request_hash("POST", "/api/v1/tickets", &serde_json::to_string(&input).unwrap()),
+    }
+}
+
+fn checked(app: &TestApp, fx: &Fixture, login: &str, body: &Value, key: Option<KeyRecord>) -> Filing {
+    let mut conn = app.conn();
+    let a = actor(&mut conn, fx, login);
+    let filing = check_filing(&mut conn, &a, serde_json::from_value(body.clone()).unwrap(), utc_now()).unwrap();
+    Filing { actor: a, filing, key }
+}
+
+fn write(app: &TestApp, filings: Vec<Filing>) -> Vec<Filed> {
+    let cals = calendars(&app.settings);
+    let ctx = SlaContext { settings: &app.settings.sla, calendars: &cals };
+    write_batch(&mut app.conn(), ctx, filings, utc_now()).into_iter().map(|r| r.unwrap()).collect()
+}
+
+fn fresh(f: &Filed) -> Value {
+    match f {
+        Filed::Fresh(body) => serde_json::from_str(body).unwrap(),
+        Filed::Replay(_) => panic!("expected a fresh filing, got a replay"),
+    }
+}
+
+fn count(app: &TestApp) -> (i64, i64, i64, i64) {
+    let mut c = app.conn();
+    (
+        tickets::table.count().get_result(&mut c).unwrap(),
+        sla_clocks::table.count().get_result(&mut c).unwrap(),
+        audit_events::table.filter(audit_events::entity_kind.eq("ticket")).count().get_result(&mut c).unwrap(),
+        idempotency_keys::table.count().get_result(&mut c).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn filings_written_together_get_what_each_would_get_alone() {
+    let (app, fx) = spawn_fixture().await;
+    let gw1 = app.login("gw1", PASSWORD).await;
+    let bodies: Vec<Value> = (0..5).map(|i| body_titled(&fx, &format!("批量登记 {i}"))).collect();
+    let mut filings = vec![];
+    for (i, b) in bodies.iter().enumerate() {
+        let login = if i % 2 == 0 { "gw1" } else { "gw1b" };
+        let key = (i < 3).then(|| key_of(&app, login, &fx, b, &format!("batch-{i}")));
+        filings.push(checked(&app, &fx, login, b, key));
+    }
+    let filed = write(&app, filings);
+    let views: Vec<Value> = filed.iter().map(fresh).collect();
+
+    let day = number_day(utc_now());
+    let numbers: Vec<&str> = views.iter().map(|v| v["number"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (1..=5).map(|n| format!("GL-{day}-{n:04}")).collect();
+    assert_eq!(numbers, expected, "one counter update numbers the batch in order");
+    assert_eq!(count(&app), (5, 5, 5, 3), "a ticket, a triage clock and a filing event each; a stored answer per key");
+    let all: i64 = audit_events::table.count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(audit::verify(&mut app.conn(), None).unwrap().unwrap().events, all, "the chain verifies, every event");
+
+    for (i, v) in views.iter().enumerate() {
+        assert_eq!(v["title"], format!("批量登记 {i}"));
+        assert_eq!(v["state"], "at_compound");
+        assert!(v["due_at"].is_string(), "the triage clock's deadline is on the ticket");
+        let id = v["id"].as_str().unwrap();
+        // What the batch answered is what the ticket reads as afterwards.
+        if i % 2 == 0 {
+            assert_eq!(&app.get_ok(&format!("/api/v1/tickets/{id}"), &gw1).await, v);
+        }
+        let timeline = app.get_ok(&format!("/api/v1/tickets/{id}/timeline"), &gw1).await;
+        let events = timeline.as_array().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["action"], "file");
+        assert_eq!(events[0]["actor_id"], actor(&mut app.conn(), &fx, if i % 2 == 0 { "gw1" } else { "gw1b" }).person_id.to_string());
+        let clock_due: Vec<chrono::NaiveDateTime> =
+            sla_clocks::table.filter(sla_clocks::ticket_id.eq(id)).select(sla_clocks::due_at).load(&mut app.conn()).unwrap();
+        assert_eq!(clock_due.len(), 1);
+        assert_eq!(serde_json::to_value(clock_due[0]).unwrap(), v["due_at"]);
+    }
+
+    // A retry through HTTP of a request the batch wrote replays the batch's answer.
+    let r = app
+        .client
+        .post(app.url("/api/v1/tickets"))
+        .bearer_auth(&gw1)
+        .header("Idempotency-Key", "batch-0")
+        .json(&bodies[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    assert_eq!(r.json::<Value>().await.unwrap(), views[0]);
+    assert_eq!(count(&app).0, 5);
+}
+
+#[tokio::test]
+async fn a_failing_batch_is_written_one_by_one_and_twins_replay() {
+    let (app, fx) = spawn_fixture().await;
+    let gw1 = app.login("gw1", PASSWORD).await;
+    // A key answered before: writing the batch hits its stored answer and fails as a whole.
+    let old = body_titled(&fx, "早先登记");
+    let r =
+        app.client.post(app.url("/api/v1/tickets")).bearer_auth(&gw1).header("Idempotency-Key", "k-old").json(&old).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    let before = count(&app);
+
+    let a = body_titled(&fx, "甲");
+    let d = body_titled(&fx, "丁");
+    let filings = vec![
+        checked(&app, &fx, "gw1", &a, Some(key_of(&app, "gw1", &fx, &a, "k-a"))),
+        // The same request twice in one batch (a retry that overtook its original).
+        checked(&app, &fx, "gw1", &a, Some(key_of(&app, "gw1", &fx, &a, "k-a"))),
+        // A retry of the earlier request, checked before its key was seen.
+        checked(&app, &fx, "gw1", &old, Some(key_of(&app, "gw1", &fx, &old, "k-old"))),
+        checked(&app, &fx, "gw1b", &d, None),
+    ];
+    let filed = write(&app, filings);
+    let va = fresh(&filed[0]);
+    match &filed[1] {
+        Filed::Replay(s) => assert_eq!(serde_json::from_str::<Value>(&s.body).unwrap(), va, "the twin replays the first"),
+        Filed::Fresh(_) => panic!("the twin was filed twice"),
+    }
+    match &filed[2] {
+        Filed::Replay(s) => assert_eq!(serde_json::from_str::<Value>(&s.body).unwrap(), first),
+        Filed::Fresh(_) => panic!("a stored key was filed again"),
+    }
+    let vd = fresh(&filed[3]);
+    assert_eq!(vd["title"], "丁");
+    assert_ne!(va["number"], vd["number"]);
+    assert_eq!(
+        count(&app),
+        (before.0 + 2, before.1 + 2, before.2 + 2, before.3 + 1),
+        "two new tickets, each whole; nothing of the failed batch left"
+    );
+    assert!(audit::verify(&mut app.conn(), None).unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn many_concurrent_filings_each_get_one_ticket_and_a_number_of_their_own() {
+    let (app, fx) = spawn_fixture().await;
+    let (gw1, gw2) = (app.login("gw1", PASSWORD).await, app.login("gw2", PASSWORD).await);
+    let before = count(&app);
+    let send = |i: usize| {
+        let (token, mut body) =
+            if i % 2 == 0 { (&gw1, body_titled(&fx, &format!("并发 {i}"))) } else { (&gw2, body_titled(&fx, &format!("并发 {i}"))) };
+        if i % 2 == 1 {
+            body["building_id"] = json!(fx.unit("B2"));
+            body["resident_name"] = json!("居民r2");
+        }
+        // Every third request is sent twice under one key, as a retry racing its original.
+        let key = format!("c-{}", if i % 3 == 0 { i / 3 * 3 } else { i });
+        let req = app.client.post(app.url("/api/v1/tickets")).bearer_auth(token).header("Idempotency-Key", key).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Requests 0..24, plus a second copy of 0, 3, 6, … under the same key and body.
+    let mut futures: Vec<_> = (0..24).map(send).collect();
+    futures.extend((0..24).step_by(3).map(send));
+    let answers = futures_util::future::join_all(futures).await;
+    for (status, v) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{v}");
+    }
+    let ids: std::collections::BTreeSet<&str> = answers.iter().map(|(_, v)| v["id"].as_str().unwrap()).collect();
+    let numbers: std::collections::BTreeSet<&str> = answers.iter().map(|(_, v)| v["number"].as_str().unwrap()).collect();
+    assert_eq!((ids.len(), numbers.len()), (24, 24), "24 requests, 24 tickets with numbers of their own; the retries replayed");
+    assert_eq!(count(&app), (before.0 + 24, before.1 + 24, before.2 + 24, before.3 + 24));
+    assert!(audit::verify(&mut app.conn(), None).unwrap().is_ok());
+}
