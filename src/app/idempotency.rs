@@ -33,11 +33,7 @@ pub fn validate_key(key: &str) -> AppResult<()> {
 pub fn lookup(conn: &mut DbConn, person_id: &str, key: &str, hash: &str) -> AppResult<Option<Stored>> {
     let row: Option<IdempotencyRow> =
         idempotency_keys::table.find((person_id, key)).select(IdempotencyRow::as_select()).first(conn).optional()?;
-    match row {
-        None => Ok(None),
-        Some(r) if r.request_hash == hash => Ok(Some(Stored { status: r.status as u16, body: r.body })),
-        Some(_) => Err(AppError::IdempotencyKeyReused),
-    }
+    row.map(|r| answer(&r, hash)).transpose()
 }
 
 /// Records the answer, in the transaction that made the change.
@@ -73,4 +69,32 @@ pub fn store_all(conn: &mut DbConn, keys: &[(&crate::app::intake::KeyRecord, &st
         .collect();
     crate::db::backend::insert_all!(conn, idempotency_keys::table, &rows)?;
     Ok(())
+}
+
+/// The stored answers of several keys at once (a batch of filings), by (person, key). A key's
+/// request hash is not compared here: see [`lookup`] for that rule.
+pub fn lookup_all(
+    conn: &mut DbConn,
+    keys: &[&crate::app::intake::KeyRecord],
+) -> AppResult<std::collections::HashMap<(String, String), IdempotencyRow>> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+    let people: Vec<&str> = keys.iter().map(|k| k.person_id.as_str()).collect();
+    let rows: Vec<IdempotencyRow> = idempotency_keys::table
+        .filter(idempotency_keys::key.eq_any(&names))
+        .filter(idempotency_keys::person_id.eq_any(&people))
+        .select(IdempotencyRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| ((r.person_id.clone(), r.key.clone()), r)).collect())
+}
+
+/// What a stored row answers for a request with `hash`.
+pub fn answer(row: &IdempotencyRow, hash: &str) -> AppResult<Stored> {
+    if row.request_hash == hash {
+        Ok(Stored { status: row.status as u16, body: row.body.clone() })
+    } else {
+        Err(AppError::IdempotencyKeyReused)
+    }
 }

@@ -1,11 +1,14 @@
 //! The intake (受理) of new tickets: a group commit for filings.
 //!
-//! A filing's checks (scope, place, category, text) run on the request's own connection and
-//! only read. The checked filing then goes to the intake's writers, who write whatever filings
-//! are waiting together: one counter update numbers them all, and one transaction inserts all
-//! their tickets, triage clocks, audit events and idempotency keys with a handful of multi-row
-//! statements. Under load a batch holds many filings, so the database does a few statements per
-//! batch instead of a dozen per filing; a lone filing is written at once, with no waiting.
+//! A request hands its filing to the intake's writers, who take whatever filings are waiting and
+//! handle them together: one query finds which idempotency keys were answered before, one or two
+//! read the places, compounds and categories all filings name, each filing is checked (scope,
+//! place, category, text) against those, and the good ones are written: one counter update
+//! numbers them all, and one transaction inserts all their tickets, triage clocks, audit events
+//! and idempotency keys with a handful of multi-row statements. Under load a batch holds many
+//! filings, so the database does a few statements per batch instead of a dozen per filing; a lone
+//! filing is handled at once, with no waiting. Each request gets its own answer: its ticket, the
+//! replay of its key, or the error of its own check.
 //!
 //! Nothing changes for the caller: every filing gets its own number, clock, audit event and
 //! stored answer, exactly as [`tickets::insert_filing`] would give it. A batch is all or nothing;
@@ -26,7 +29,7 @@ use crate::domain::Actor;
 use super::calendars::Calendars;
 use super::idempotency::{self, Stored};
 use super::sla::SlaContext;
-use super::tickets::{self, PreparedFiling};
+use super::tickets::{self, FilingRefs, NewTicket, PreparedFiling};
 use super::{AppError, AppResult};
 
 /// An `Idempotency-Key` and the request it came with.
@@ -51,8 +54,15 @@ pub struct Filing {
     pub key: Option<KeyRecord>,
 }
 
+/// A filing as the request sent it.
+pub struct Request {
+    pub actor: Actor,
+    pub input: NewTicket,
+    pub key: Option<KeyRecord>,
+}
+
 struct Job {
-    filing: Filing,
+    request: Request,
     reply: tokio::sync::oneshot::Sender<AppResult<Filed>>,
 }
 
@@ -78,11 +88,11 @@ impl Intake {
         Intake { tx }
     }
 
-    /// Files a checked filing (see [`tickets::check_filing`]) and waits for it to be written.
-    pub async fn file(&self, actor: Actor, filing: PreparedFiling, key: Option<KeyRecord>) -> AppResult<Filed> {
+    /// Files a ticket and waits for its answer.
+    pub async fn file(&self, actor: Actor, input: NewTicket, key: Option<KeyRecord>) -> AppResult<Filed> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
-            .send(Job { filing: Filing { actor, filing, key }, reply })
+            .send(Job { request: Request { actor, input, key }, reply })
             .map_err(|_| AppError::internal_msg("the intake has stopped".into()))?;
         answer.await.map_err(|_| AppError::internal_msg("an intake writer failed while writing this filing".into()))?
     }
@@ -107,8 +117,8 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: 
         // A panic fails this batch's requests (their reply channels drop), not the writer.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match pool.get() {
             Ok(mut conn) => {
-                let (filings, replies): (Vec<Filing>, Vec<_>) = jobs.into_iter().map(|j| (j.filing, j.reply)).unzip();
-                for (answer, reply) in write_batch(&mut conn, ctx, filings, super::utc_now()).into_iter().zip(replies) {
+                let (requests, replies): (Vec<Request>, Vec<_>) = jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+                for (answer, reply) in file_batch(&mut conn, ctx, requests, super::utc_now()).into_iter().zip(replies) {
                     let _ = reply.send(answer);
                 }
             }
@@ -122,7 +132,64 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: 
     }
 }
 
-/// Writes a batch of filings and answers each, in order. Two or more are written together; if
+/// Handles a batch of requests and answers each, in order: replays of keys answered before,
+/// check errors, and the checked filings written by [`write_batch`].
+pub fn file_batch(conn: &mut DbConn, ctx: SlaContext<'_>, requests: Vec<Request>, now: NaiveDateTime) -> Vec<AppResult<Filed>> {
+    let mut answers: Vec<Option<AppResult<Filed>>> = requests.iter().map(|_| None).collect();
+    let keys: Vec<&KeyRecord> = requests.iter().filter_map(|r| r.key.as_ref()).collect();
+    let stored = match idempotency::lookup_all(conn, &keys) {
+        Ok(s) => s,
+        Err(e) => return failed(&e, requests.len()),
+    };
+    let mut pending = vec![];
+    for (i, r) in requests.into_iter().enumerate() {
+        match r.key.as_ref().and_then(|k| stored.get(&(k.person_id.clone(), k.key.clone())).map(|row| (k, row))) {
+            Some((k, row)) => answers[i] = Some(idempotency::answer(row, &k.request_hash).map(Filed::Replay)),
+            None => pending.push((i, r)),
+        }
+    }
+    let refs = match FilingRefs::load(conn, pending.iter().map(|(_, r)| &r.input)) {
+        Ok(refs) => refs,
+        Err(e) => {
+            for (i, _) in &pending {
+                answers[*i] = failed(&e, 1).pop();
+            }
+            return answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect();
+        }
+    };
+    let (mut index, mut filings) = (vec![], vec![]);
+    for (i, r) in pending {
+        match tickets::check_filing_with(&refs, &r.actor, r.input, now) {
+            Ok(filing) => {
+                index.push(i);
+                filings.push(Filing { actor: r.actor, filing, key: r.key });
+            }
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    for (i, a) in index.into_iter().zip(write_batch(conn, ctx, filings, now)) {
+        answers[i] = Some(a);
+    }
+    answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
+}
+
+fn unanswered() -> AppError {
+    AppError::internal_msg("a filing was left unanswered".into())
+}
+
+/// `n` answers of a database failure: unavailable stays unavailable, anything else is internal.
+fn failed(e: &AppError, n: usize) -> Vec<AppResult<Filed>> {
+    (0..n)
+        .map(|_| {
+            Err(match e {
+                AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why}")),
+                other => AppError::internal_msg(other.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// Writes a batch of checked filings and answers each, in order. Two or more are written together; if
 /// that fails, or for a lone filing, each is written on its own ([`write_one`]).
 pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>, now: NaiveDateTime) -> Vec<AppResult<Filed>> {
     // A key twice in one batch: the first is written with the batch, the second replays it after.
@@ -149,7 +216,7 @@ pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>,
     for (i, f) in together {
         answers[i] = Some(write_one(conn, ctx, &f.actor, f.filing, f.key.as_ref(), now));
     }
-    answers.into_iter().map(|a| a.unwrap_or_else(|| Err(AppError::internal_msg("a filing was left unanswered".into())))).collect()
+    answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
 }
 
 /// All filings of a batch in one transaction; answers their response bodies in order.

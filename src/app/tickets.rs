@@ -686,6 +686,69 @@ pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: N
 /// Checks a filing: everything but its number, which [`prepare_filing`] or the intake's batch
 /// ([`insert_filings`]) takes.
 pub fn check_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<PreparedFiling> {
+    let refs = FilingRefs::load(conn, [&input])?;
+    check_filing_with(&refs, actor, input, now)
+}
+
+/// What filings refer to (places with their compounds, categories, visit logs), read for many
+/// filings at once: three queries at most, however many filings.
+#[derive(Default)]
+pub struct FilingRefs {
+    units: HashMap<String, OrgUnitRow>,
+    categories: HashMap<String, CategoryRow>,
+    /// visit log id → (author id, grid path)
+    logs: HashMap<String, (String, String)>,
+}
+
+impl FilingRefs {
+    pub fn load<'a>(conn: &mut DbConn, inputs: impl IntoIterator<Item = &'a NewTicket>) -> AppResult<FilingRefs> {
+        use crate::db::schema::visit_logs;
+        let (mut places, mut cats, mut logs) = (vec![], vec![], vec![]);
+        for i in inputs {
+            places.extend(i.building_id.iter().chain(i.compound_id.iter()).filter(|id| id.parse::<Id>().is_ok()).cloned());
+            cats.extend(Some(&i.category_id).filter(|id| id.parse::<Id>().is_ok()).cloned());
+            logs.extend(i.visit_log_id.iter().filter(|id| id.parse::<Id>().is_ok()).cloned());
+        }
+        let mut refs = FilingRefs::default();
+        places.sort();
+        places.dedup();
+        if !places.is_empty() {
+            // The places, then the compounds of buildings.
+            let units = |conn: &mut DbConn, ids: &[String]| -> AppResult<Vec<OrgUnitRow>> {
+                Ok(org_units::table.filter(org_units::id.eq_any(ids)).select(OrgUnitRow::as_select()).load(conn)?)
+            };
+            refs.units = units(conn, &places)?.into_iter().map(|u| (u.id.clone(), u)).collect();
+            let mut parents: Vec<String> = refs
+                .units
+                .values()
+                .filter(|u| u.kind == OrgKind::Building.as_str())
+                .filter_map(|u| u.parent_id.clone())
+                .filter(|p| !refs.units.contains_key(p))
+                .collect();
+            parents.sort();
+            parents.dedup();
+            if !parents.is_empty() {
+                refs.units.extend(units(conn, &parents)?.into_iter().map(|u| (u.id.clone(), u)));
+            }
+        }
+        if !cats.is_empty() {
+            let rows: Vec<CategoryRow> =
+                categories::table.filter(categories::id.eq_any(&cats)).select(CategoryRow::as_select()).load(conn)?;
+            refs.categories = rows.into_iter().map(|c| (c.id.clone(), c)).collect();
+        }
+        if !logs.is_empty() {
+            let rows: Vec<(String, String, String)> = visit_logs::table
+                .filter(visit_logs::id.eq_any(&logs))
+                .select((visit_logs::id, visit_logs::author_id, visit_logs::grid_path))
+                .load(conn)?;
+            refs.logs = rows.into_iter().map(|(id, a, g)| (id, (a, g))).collect();
+        }
+        Ok(refs)
+    }
+}
+
+/// [`check_filing`] over references read beforehand.
+pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<PreparedFiling> {
     let title = text("title", &input.title, 100)?;
     let description = text("description", &input.description, 4000)?;
     let address = opt_text("address", &input.address, 200)?;
@@ -713,7 +776,7 @@ pub fn check_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: Nai
     let place_field = if input.building_id.is_some() { "building_id" } else { "compound_id" };
     let unknown_place =
         || AppError::UnknownReference { field: place_field.into(), detail: "no such building or compound in your scope".into() };
-    let place: OrgUnitRow = find_unit(conn, &place_id)?.ok_or_else(unknown_place)?;
+    let place: OrgUnitRow = refs.units.get(&place_id).cloned().ok_or_else(unknown_place)?;
     let place_path = OrgPath::from_db(place.path.clone());
     if !actor.may(Operation::TicketRead, &place_path) {
         return Err(unknown_place());
@@ -726,33 +789,25 @@ pub fn check_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: Nai
         return Err(AppError::forbidden("only a grid worker, branch secretary or community staff of this grid files tickets for it"));
     };
     let compound = if want_kind == OrgKind::Building {
-        find_unit(conn, place.parent_id.as_deref().unwrap_or_default())?
+        refs.units
+            .get(place.parent_id.as_deref().unwrap_or_default())
+            .cloned()
             .ok_or_else(|| AppError::internal_msg("building without compound".into()))?
     } else {
         place.clone()
     };
     let community_id = compound.parent_id.clone().ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
     parse_id("category_id", &input.category_id)?;
-    let cat: CategoryRow = categories::table
-        .find(&input.category_id)
-        .filter(categories::active.eq(true))
-        .select(CategoryRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::UnknownReference {
-            field: "category_id".into(),
-            detail: "no such active category in the catalogue".into(),
-        })?;
+    let cat: CategoryRow = refs.categories.get(&input.category_id).filter(|c| c.active).cloned().ok_or_else(|| {
+        AppError::UnknownReference { field: "category_id".into(), detail: "no such active category in the catalogue".into() }
+    })?;
     if !cat.urgencies.split(',').any(|u| u == input.urgency.as_str()) {
         return Err(AppError::validation("urgency", format!("category {} allows only: {}", cat.code, cat.urgencies)));
     }
     if let Some(v) = &input.visit_log_id {
         // A request linked to a visit log comes from the filer's own log, for a place in its grid.
         parse_id("visit_log_id", v)?;
-        use crate::db::schema::visit_logs;
-        let log: Option<(String, String)> =
-            visit_logs::table.find(v).select((visit_logs::author_id, visit_logs::grid_path)).first(conn).optional()?;
-        match log {
+        match refs.logs.get(v).cloned() {
             Some((author, grid_path)) if author == actor.person_id.to_string() => {
                 if !OrgPath::from_db(grid_path).contains(&place_path) {
                     return Err(AppError::validation("visit_log_id", "the request's place must lie in the log's grid"));

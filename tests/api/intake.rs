@@ -198,3 +198,52 @@ async fn many_concurrent_filings_each_get_one_ticket_and_a_number_of_their_own()
     assert_eq!(count(&app), (before.0 + 24, before.1 + 24, before.2 + 24, before.3 + 24));
     assert!(audit::verify(&mut app.conn(), None).unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn each_request_of_a_batch_gets_its_own_answer_replay_or_error() {
+    use gridloop::app::intake::{file_batch, Request};
+    use gridloop::app::AppError;
+    let (app, fx) = spawn_fixture().await;
+    let gw1 = app.login("gw1", PASSWORD).await;
+    let old = body_titled(&fx, "早先登记");
+    let r =
+        app.client.post(app.url("/api/v1/tickets")).bearer_auth(&gw1).header("Idempotency-Key", "k-old").json(&old).send().await.unwrap();
+    let first: Value = r.json().await.unwrap();
+    let before = count(&app);
+
+    let request = |login: &str, body: &Value, key: Option<&str>| Request {
+        actor: actor(&mut app.conn(), &fx, login),
+        input: serde_json::from_value(body.clone()).unwrap(),
+        key: key.map(|k| key_of(&app, login, &fx, body, k)),
+    };
+    let mut bad_category = body_titled(&fx, "类别不存在");
+    bad_category["category_id"] = json!(gridloop::domain::Id::new().to_string());
+    let mut other_grid = body_titled(&fx, "别人的网格");
+    other_grid["building_id"] = json!(fx.unit("B2"));
+    let requests = vec![
+        request("gw1", &body_titled(&fx, "甲"), Some("k-a")),
+        request("gw1", &old, Some("k-old")),
+        request("gw1", &bad_category, None),
+        request("gw1", &body_titled(&fx, "换了内容"), Some("k-old")),
+        request("gw1", &other_grid, None),
+        request("gw2", &other_grid, Some("k-b")),
+    ];
+    let cals = calendars(&app.settings);
+    let ctx = SlaContext { settings: &app.settings.sla, calendars: &cals };
+    let answers = file_batch(&mut app.conn(), ctx, requests, utc_now());
+    assert_eq!(fresh(answers[0].as_ref().unwrap())["title"], "甲");
+    match answers[1].as_ref().unwrap() {
+        Filed::Replay(s) => assert_eq!(serde_json::from_str::<Value>(&s.body).unwrap(), first),
+        Filed::Fresh(_) => panic!("a stored key was filed again"),
+    }
+    assert!(
+        matches!(&answers[2], Err(AppError::UnknownReference { field, .. }) if field == "category_id"),
+        "{:?}",
+        answers[2].as_ref().err()
+    );
+    assert!(matches!(&answers[3], Err(AppError::IdempotencyKeyReused)), "{:?}", answers[3].as_ref().err());
+    assert!(matches!(&answers[4], Err(AppError::UnknownReference { field, .. }) if field == "building_id"), "gw1 cannot file for B2");
+    let b = fresh(answers[5].as_ref().unwrap());
+    assert_eq!(b["place_id"], json!(fx.unit("B2")));
+    assert_eq!(count(&app), (before.0 + 2, before.1 + 2, before.2 + 2, before.3 + 2), "the two good filings, nothing of the rest");
+}

@@ -21,7 +21,7 @@ fn canonical<T: Serialize>(v: &T) -> String {
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = TicketView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body: web::Json<NewTicket>) -> Result<HttpResponse, ApiError> {
-    use crate::app::intake::{Filed, KeyRecord};
+    use crate::app::intake::KeyRecord;
     let (actor, lang) = (auth.who.actor.clone(), auth.lang);
     let input = body.into_inner();
     let key = idempotency_key(&req, lang)?.map(|key| KeyRecord {
@@ -29,22 +29,7 @@ pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body
         key,
         request_hash: app::idempotency::request_hash(req.method().as_str(), req.path(), &canonical(&input)),
     });
-    // The checks only read, on the request's own connection: a replay answers here, and a bad
-    // filing is refused before it reaches the intake's writers.
-    let (a, k) = (actor.clone(), key.clone());
-    let checked = run(&state, lang, move |c| {
-        if let Some(k) = &k {
-            if let Some(stored) = app::idempotency::lookup(c, &k.person_id, &k.key, &k.request_hash)? {
-                return Ok(Err(stored));
-            }
-        }
-        app::tickets::check_filing(c, &a, input, utc_now()).map(Ok)
-    })
-    .await?;
-    let filed = match checked {
-        Err(stored) => Filed::Replay(stored),
-        Ok(filing) => state.intake.file(actor, filing, key).await.map_err(|e| ApiError::new(e, lang))?,
-    };
+    let filed = state.intake.file(actor, input, key).await.map_err(|e| ApiError::new(e, lang))?;
     Ok(filed_response(StatusCode::CREATED, filed))
 }
 
