@@ -1756,42 +1756,46 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
 pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
     let limit = super::page_limit(limit, 100, 500)?;
     let open: Vec<&str> = TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect();
-    let mut terms: Vec<BoolExpr> = vec![];
+    // One source per open state of each grant's scope (and one for each condition that is not a
+    // plain state), each read in deadline order from an index that has that order, e.g.
+    // (compound_id, state, due_at, id): at most one page of index entries per source however
+    // large the backlog, merged here. Open tickets always carry a deadline.
+    let mut sources: Vec<BoolExpr> = vec![];
     for g in &actor.grants {
-        let (lo, hi) = (g.org_path.as_str().to_string(), g.org_path.subtree_upper_bound());
-        let here = tickets::place_path.ge(lo).and(tickets::place_path.lt(hi));
+        let here = || place_within(g.org_kind, &g.org_unit_id.to_string(), &g.org_path);
+        let in_state = |s: TicketState| -> BoolExpr { Box::new(here().and(tickets::state.eq(s.as_str()))) };
         match g.role {
-            Role::GridWorker => terms.push(Box::new(here.and(tickets::state.eq(TicketState::Solved.as_str())))),
-            Role::BranchSecretary => terms.push(Box::new(
-                here.and(tickets::state.eq_any([TicketState::AtCompound.as_str(), TicketState::CompoundHandling.as_str()])),
-            )),
+            Role::GridWorker => sources.push(in_state(TicketState::Solved)),
+            Role::BranchSecretary => sources.extend([TicketState::AtCompound, TicketState::CompoundHandling].map(in_state)),
             Role::CommunityStaff => {
-                terms.push(Box::new(
-                    here.clone().and(tickets::state.eq_any([TicketState::AtCommunity.as_str(), TicketState::CommunityHandling.as_str()])),
-                ));
-                terms.push(Box::new(here.and(tickets::state.eq(TicketState::Whistled.as_str())).and(waiting_for_ruling())));
+                sources.extend([TicketState::AtCommunity, TicketState::CommunityHandling].map(in_state));
+                sources.push(Box::new(here().and(tickets::state.eq(TicketState::Whistled.as_str())).and(waiting_for_ruling())));
             }
-            Role::DepartmentLiaison => terms.push(Box::new(
+            Role::DepartmentLiaison => sources.push(Box::new(
                 tickets::state
                     .eq(TicketState::Whistled.as_str())
                     .and(assigned_to(&[g.org_unit_id.to_string()], Some(&[AssignmentState::Dispatched, AssignmentState::Acknowledged]))),
             )),
             // Open states spelled out, so that (state, due_at) serves the overdue range.
             Role::Supervisor => {
-                terms.push(Box::new(tickets::state.eq_any(open.clone()).and(tickets::due_at.assume_not_null().lt(now)).and(here)))
+                sources.push(Box::new(tickets::state.eq_any(open.clone()).and(tickets::due_at.assume_not_null().lt(now)).and(here())))
             }
             Role::Admin => {}
         }
     }
-    // Ids first, from the covering (state, place_path, due_at, id) index, then only those rows:
-    // ordering thousands of open tickets by deadline then costs index entries, not table rows.
-    // Open tickets always carry a deadline, so plain `due_at` order needs no NULL handling.
-    let ids: Vec<String> = tickets::table
-        .filter(any_of(terms))
-        .order((tickets::due_at.asc(), tickets::id.asc()))
-        .limit(limit)
-        .select(tickets::id)
-        .load(conn)?;
+    let mut heads: Vec<(Option<NaiveDateTime>, String)> = vec![];
+    for f in sources {
+        let page: Vec<(Option<NaiveDateTime>, String)> = tickets::table
+            .filter(f)
+            .order((tickets::due_at.asc(), tickets::id.asc()))
+            .limit(limit)
+            .select((tickets::due_at, tickets::id))
+            .load(conn)?;
+        heads.extend(page);
+    }
+    heads.sort();
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<String> = heads.into_iter().map(|(_, id)| id).filter(|id| seen.insert(id.clone())).take(limit as usize).collect();
     let mut rows: Vec<TicketRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketRow::as_select()).load(conn)?;
     rows.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
     Ok(rows.into_iter().map(|r| summary(r, now)).collect())

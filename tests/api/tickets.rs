@@ -369,6 +369,21 @@ async fn inboxes_hold_what_waits_on_each_role_soonest_deadline_first() {
     let inbox = app.get_ok("/api/v1/inbox", &bs).await;
     let ids: Vec<&str> = inbox.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![urgent["id"].as_str().unwrap(), normal["id"].as_str().unwrap()], "the urgent one is due first");
+    // One being handled at the compound (another state, a later deadline) merges in its place.
+    let handled = file(&app, &gw, &new_ticket(&fx)).await;
+    let handled = ok(&app, &bs, &handled, json!({"action": "accept_at_compound"})).await;
+    assert_eq!(handled["state"], "compound_handling");
+    let inbox = app.get_ok("/api/v1/inbox", &bs).await;
+    let ids: Vec<&str> = inbox.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    let by_deadline = {
+        let mut all = vec![&urgent, &normal, &handled];
+        all.sort_by_key(|t| t["due_at"].as_str().unwrap().to_string());
+        all.into_iter().map(|t| t["id"].as_str().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids, by_deadline, "both open states of the compound, soonest deadline first");
+    let first_two = app.get_ok("/api/v1/inbox?limit=2", &bs).await;
+    let ids: Vec<&str> = first_two.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, by_deadline[..2]);
     assert!(app.get_ok("/api/v1/inbox", &bs2).await.as_array().unwrap().is_empty());
     assert!(app.get_ok("/api/v1/inbox", &gw).await.as_array().unwrap().is_empty(), "nothing to revisit yet");
 }
