@@ -14,11 +14,11 @@ use sha2::{Digest, Sha256};
 
 use crate::config::AuthSettings;
 use crate::db::models::{LoginAttemptRow, PersonRow, SessionRow};
-use crate::db::schema::{login_attempts, people, sessions};
+use crate::db::schema::{login_attempts, memberships, org_units, people, sessions};
 use crate::db::DbConn;
 use crate::domain::{Actor, Id};
 
-use super::people::{find_person_by_login, load_grants, PersonView};
+use super::people::{find_person_by_login, grant_of, load_grants, PersonView};
 use super::{AppError, AppResult};
 
 /// Last-seen times are written at most this often, so that reads do not each cost a write.
@@ -224,23 +224,35 @@ impl std::fmt::Debug for Authenticated {
 /// is unknown, revoked, idle too long, past its absolute limit, or whose person was disabled.
 pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: NaiveDateTime) -> AppResult<Authenticated> {
     let idle_cutoff = now - Duration::minutes(auth.idle_timeout_minutes);
-    let found: Option<(SessionRow, PersonRow)> = sessions::table
+    // The session, its person and his active grants in one round trip (every request pays it).
+    type GrantCols = (Option<String>, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<(SessionRow, PersonRow, GrantCols)> = sessions::table
         .inner_join(people::table)
+        .left_join(memberships::table.on(memberships::person_id.eq(people::id).and(memberships::active.eq(true))))
+        .left_join(org_units::table.on(org_units::id.eq(memberships::org_unit_id).and(org_units::active.eq(true))))
         .filter(sessions::token_hash.eq(token_hash(token)))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(sessions::last_seen_at.gt(idle_cutoff))
         .filter(people::active.eq(true))
-        .select((SessionRow::as_select(), PersonRow::as_select()))
-        .first(conn)
-        .optional()?;
-    let Some((session, person)) = found else {
+        .select((
+            SessionRow::as_select(),
+            PersonRow::as_select(),
+            (memberships::role.nullable(), org_units::id.nullable(), org_units::kind.nullable(), org_units::path.nullable()),
+        ))
+        .load(conn)?;
+    let Some((session, person, _)) = rows.first().cloned() else {
         return Err(AppError::Unauthenticated);
     };
     if now - session.last_seen_at > Duration::seconds(TOUCH_EVERY_SECONDS) {
         diesel::update(sessions::table.find(&session.id)).set(sessions::last_seen_at.eq(now)).execute(conn)?;
     }
-    let grants = load_grants(conn, &person.id)?;
+    // A membership of an inactive unit comes without its unit: no grant.
+    let grants = rows
+        .into_iter()
+        .filter_map(|(_, _, (role, unit, kind, path))| Some((role?, unit?, kind?, path?)))
+        .map(|(role, unit, kind, path)| grant_of(&role, &unit, &kind, path))
+        .collect::<AppResult<Vec<_>>>()?;
     Ok(Authenticated {
         actor: Actor {
             person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?,

@@ -120,16 +120,17 @@ pub fn load_grants(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<Grant>> 
         .filter(org_units::active.eq(true))
         .select((MembershipRow::as_select(), OrgUnitRow::as_select()))
         .load(conn)?;
-    rows.into_iter()
-        .map(|(m, u)| {
-            Ok(Grant {
-                role: m.role.parse().map_err(AppError::internal_msg)?,
-                org_unit_id: u.id.parse().map_err(|e: crate::domain::ids::BadId| AppError::internal_msg(e.to_string()))?,
-                org_kind: u.kind.parse().map_err(AppError::internal_msg)?,
-                org_path: OrgPath::from_db(u.path),
-            })
-        })
-        .collect()
+    rows.into_iter().map(|(m, u)| grant_of(&m.role, &u.id, &u.kind, u.path)).collect()
+}
+
+/// The grant of a membership's role at its unit (the unit's id, kind and path).
+pub fn grant_of(role: &str, unit_id: &str, unit_kind: &str, unit_path: String) -> AppResult<Grant> {
+    Ok(Grant {
+        role: role.parse().map_err(AppError::internal_msg)?,
+        org_unit_id: unit_id.parse().map_err(|e: crate::domain::ids::BadId| AppError::internal_msg(e.to_string()))?,
+        org_kind: unit_kind.parse().map_err(AppError::internal_msg)?,
+        org_path: OrgPath::from_db(unit_path),
+    })
 }
 
 fn memberships_of(conn: &mut DbConn, person_ids: &[String]) -> AppResult<Vec<(MembershipRow, OrgUnitRow)>> {

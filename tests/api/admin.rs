@@ -102,6 +102,8 @@ async fn deactivating_a_unit_closes_its_subtree_and_deletes_nothing() {
     assert_eq!(active.as_array().unwrap().len(), 0);
     // The secretary bound to the closed compound has lost that scope.
     assert_eq!(app.get_ok("/api/v1/residents", &bs).await.as_array().unwrap().len(), 0);
+    let me = app.get_ok("/api/v1/me", &bs).await;
+    assert_eq!(me["grants"].as_array().unwrap().len(), 0, "still logged in, with no grant at the closed compound: {me}");
     // There is no delete route at all.
     let r = app.request(reqwest::Method::DELETE, &format!("/api/v1/org-units/{}", fx.unit("Y1")), Some(&admin), None, None).await;
     assert!(matches!(r.status(), StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_FOUND), "{}", r.status());
