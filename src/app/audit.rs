@@ -58,6 +58,26 @@ pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<
     Ok(row)
 }
 
+/// Locks the chains the events of `entity_ids` will go to, in shard order, for the rest of the
+/// caller's transaction. A transaction that appends to several chains (a visit log with its
+/// requests and return visits) takes them this way first, so that it never holds one chain while
+/// waiting for another that a batch of filings ([`append_all`], which locks in the same order)
+/// holds while waiting for the first. SQLite has one writer at a time: nothing to do there.
+pub fn lock_chains<'a>(conn: &mut DbConn, entity_ids: impl IntoIterator<Item = &'a str>) -> AppResult<()> {
+    let DbConn::Postgresql(c) = conn else { return Ok(()) };
+    let shards: std::collections::BTreeSet<i32> = entity_ids.into_iter().map(shard_of).collect();
+    if shards.len() > 1 {
+        let shards: Vec<i32> = shards.into_iter().collect();
+        audit_heads::table
+            .filter(audit_heads::shard.eq_any(&shards))
+            .order(audit_heads::shard.asc())
+            .for_update()
+            .select(audit_heads::shard)
+            .load::<i32>(c)?;
+    }
+    Ok(())
+}
+
 /// Appends several events at once (a batch of filings): each goes to its entity's chain exactly
 /// as [`append`] would put it, with one lock-and-read of the chain heads involved, one insert of
 /// all events and one update of the heads. The heads are locked in shard order, so two batches

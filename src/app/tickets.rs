@@ -947,6 +947,11 @@ pub fn insert_filings(
 }
 
 impl PreparedFiling {
+    /// The id the ticket will have.
+    pub fn ticket_id(&self) -> &str {
+        &self.row.id
+    }
+
     /// Gives the filing its number (see [`backend::take_ticket_numbers`]).
     pub fn set_number(&mut self, day: &str, n: i64) {
         self.row.number = format!("GL-{day}-{n:04}");

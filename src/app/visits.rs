@@ -554,6 +554,8 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         updated_at: now,
     };
     let done = conn.transaction(|conn| {
+        let chains = filings.iter().map(|f| f.ticket_id()).chain(input.return_visits.iter().map(|r| r.ticket_id.as_str()));
+        audit::lock_chains(conn, chains.chain([row.id.as_str()]))?;
         diesel::insert_into(visit_logs::table).values(&row).execute(conn)?;
         let ids: Vec<String> = visited.iter().map(|h| h.id.clone()).collect();
         link_households(conn, &row.id, &ids)?;
@@ -703,6 +705,8 @@ pub fn amend_log(
         return Err(AppError::validation("body", "nothing to change"));
     }
     conn.transaction(|conn| {
+        let chains = filings.iter().map(|f| f.ticket_id()).chain(input.add_return_visits.iter().map(|r| r.ticket_id.as_str()));
+        audit::lock_chains(conn, chains.chain([log.id.as_str()]))?;
         let n = diesel::update(visit_logs::table.find(&log.id))
             .filter(visit_logs::version.eq(log.version))
             .set((

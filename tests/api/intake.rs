@@ -247,3 +247,30 @@ async fn each_request_of_a_batch_gets_its_own_answer_replay_or_error() {
     assert_eq!(b["place_id"], json!(fx.unit("B2")));
     assert_eq!(count(&app), (before.0 + 2, before.1 + 2, before.2 + 2, before.3 + 2), "the two good filings, nothing of the rest");
 }
+
+#[tokio::test]
+async fn a_transaction_over_several_chains_locks_them_all_up_front_in_shard_order() {
+    use diesel::connection::SimpleConnection;
+    use gridloop::db::DbConn;
+    use gridloop::domain::audit::shard_of;
+    let (app, _fx) = spawn_fixture().await;
+    let ids = ["visit-log-a", "ticket-b", "ticket-c"];
+    let mut holder = app.conn();
+    let mut other = app.conn();
+    let postgres = matches!(&*holder, DbConn::Postgresql(_));
+    holder
+        .transaction(|c| {
+            audit::lock_chains(c, ids).unwrap();
+            if postgres {
+                // Every chain involved is held: another writer cannot take any of them now.
+                for id in ids {
+                    let r = other.batch_execute(&format!("SELECT shard FROM audit_heads WHERE shard = {} FOR UPDATE NOWAIT", shard_of(id)));
+                    assert!(r.is_err(), "chain of {id} is not locked");
+                }
+                let free = (0..64).find(|s| !ids.iter().any(|id| shard_of(id) == *s)).unwrap();
+                other.batch_execute(&format!("SELECT shard FROM audit_heads WHERE shard = {free} FOR UPDATE NOWAIT")).unwrap();
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap();
+}
