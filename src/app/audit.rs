@@ -60,9 +60,12 @@ pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<
 
 /// Locks the chains the events of `entity_ids` will go to, in shard order, for the rest of the
 /// caller's transaction. A transaction that appends to several chains (a visit log with its
-/// requests and return visits) takes them this way first, so that it never holds one chain while
+/// requests and return visits) takes them this way, so that it never holds one chain while
 /// waiting for another that a batch of filings ([`append_all`], which locks in the same order)
-/// holds while waiting for the first. SQLite has one writer at a time: nothing to do there.
+/// holds while waiting for the first. The order across the whole service is: existing ticket rows
+/// first (an action updates its ticket, then appends), then chains in shard order; so a caller
+/// that will also update existing tickets locks their rows before calling this. SQLite has one
+/// writer at a time: nothing to do there.
 pub fn lock_chains<'a>(conn: &mut DbConn, entity_ids: impl IntoIterator<Item = &'a str>) -> AppResult<()> {
     let DbConn::Postgresql(c) = conn else { return Ok(()) };
     let shards: std::collections::BTreeSet<i32> = entity_ids.into_iter().map(shard_of).collect();

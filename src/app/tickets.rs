@@ -880,6 +880,21 @@ pub fn insert_filing(
     })
 }
 
+/// Locks existing tickets' rows, in id order, for the rest of the caller's transaction: the first
+/// step of a transaction that will act on several tickets and append to several audit chains (see
+/// [`audit::lock_chains`] for the order). Unknown ids are skipped; SQLite needs nothing.
+pub fn lock_rows(conn: &mut DbConn, ids: &[&str]) -> AppResult<()> {
+    let DbConn::Postgresql(c) = conn else { return Ok(()) };
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    tickets::table.filter(tickets::id.eq_any(&ids)).order(tickets::id.asc()).for_update().select(tickets::id).load::<String>(c)?;
+    Ok(())
+}
+
 /// The audit event of a filing.
 fn filing_event<'a>(row: &'a TicketRow, category: &CategoryRow, by: &'a ActedBy) -> Draft<'a> {
     Draft {

@@ -554,7 +554,10 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         updated_at: now,
     };
     let done = conn.transaction(|conn| {
-        let chains = filings.iter().map(|f| f.ticket_id()).chain(input.return_visits.iter().map(|r| r.ticket_id.as_str()));
+        // Lock order (see audit::lock_chains): the tickets revisited, then every chain involved.
+        let revisited: Vec<&str> = input.return_visits.iter().map(|r| r.ticket_id.as_str()).collect();
+        ticket_cases::lock_rows(conn, &revisited)?;
+        let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
         audit::lock_chains(conn, chains.chain([row.id.as_str()]))?;
         diesel::insert_into(visit_logs::table).values(&row).execute(conn)?;
         let ids: Vec<String> = visited.iter().map(|h| h.id.clone()).collect();
@@ -705,7 +708,9 @@ pub fn amend_log(
         return Err(AppError::validation("body", "nothing to change"));
     }
     conn.transaction(|conn| {
-        let chains = filings.iter().map(|f| f.ticket_id()).chain(input.add_return_visits.iter().map(|r| r.ticket_id.as_str()));
+        let revisited: Vec<&str> = input.add_return_visits.iter().map(|r| r.ticket_id.as_str()).collect();
+        ticket_cases::lock_rows(conn, &revisited)?;
+        let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
         audit::lock_chains(conn, chains.chain([log.id.as_str()]))?;
         let n = diesel::update(visit_logs::table.find(&log.id))
             .filter(visit_logs::version.eq(log.version))

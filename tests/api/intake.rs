@@ -249,19 +249,25 @@ async fn each_request_of_a_batch_gets_its_own_answer_replay_or_error() {
 }
 
 #[tokio::test]
-async fn a_transaction_over_several_chains_locks_them_all_up_front_in_shard_order() {
+async fn a_transaction_over_several_chains_locks_its_tickets_then_all_its_chains_up_front() {
     use diesel::connection::SimpleConnection;
     use gridloop::db::DbConn;
     use gridloop::domain::audit::shard_of;
-    let (app, _fx) = spawn_fixture().await;
+    let (app, fx) = spawn_fixture().await;
+    let gw1 = app.login("gw1", PASSWORD).await;
+    let revisited = crate::tickets::file(&app, &gw1, &new_ticket(&fx)).await["id"].as_str().unwrap().to_string();
     let ids = ["visit-log-a", "ticket-b", "ticket-c"];
     let mut holder = app.conn();
     let mut other = app.conn();
     let postgres = matches!(&*holder, DbConn::Postgresql(_));
     holder
         .transaction(|c| {
+            // The service's lock order: existing ticket rows first, then the chains.
+            gridloop::app::tickets::lock_rows(c, &[revisited.as_str()]).unwrap();
             audit::lock_chains(c, ids).unwrap();
             if postgres {
+                let r = other.batch_execute(&format!("SELECT id FROM tickets WHERE id = '{revisited}' FOR UPDATE NOWAIT"));
+                assert!(r.is_err(), "the revisited ticket's row is not locked");
                 // Every chain involved is held: another writer cannot take any of them now.
                 for id in ids {
                     let r = other.batch_execute(&format!("SELECT shard FROM audit_heads WHERE shard = {} FOR UPDATE NOWAIT", shard_of(id)));
