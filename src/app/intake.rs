@@ -11,7 +11,7 @@
 //! replay of its key, or the error of its own check.
 //!
 //! Nothing changes for the caller: every filing gets its own number, clock, audit event and
-//! stored answer, exactly as [`tickets::insert_filing`] would give it. A batch is all or nothing;
+//! stored answer, from the same [`tickets::insert_filings`] a lone filing goes through. A batch is all or nothing;
 //! if it fails (a twin request's key won the race, say), each of its filings is written again on
 //! its own, so one bad filing never fails the others.
 
@@ -139,7 +139,7 @@ pub fn file_batch(conn: &mut DbConn, ctx: SlaContext<'_>, requests: Vec<Request>
     let keys: Vec<&KeyRecord> = requests.iter().filter_map(|r| r.key.as_ref()).collect();
     let stored = match idempotency::lookup_all(conn, &keys) {
         Ok(s) => s,
-        Err(e) => return failed(&e, requests.len()),
+        Err(e) => return requests.iter().map(|_| Err(copy_of(&e))).collect(),
     };
     let mut pending = vec![];
     for (i, r) in requests.into_iter().enumerate() {
@@ -152,7 +152,7 @@ pub fn file_batch(conn: &mut DbConn, ctx: SlaContext<'_>, requests: Vec<Request>
         Ok(refs) => refs,
         Err(e) => {
             for (i, _) in &pending {
-                answers[*i] = failed(&e, 1).pop();
+                answers[*i] = Some(Err(copy_of(&e)));
             }
             return answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect();
         }
@@ -177,16 +177,13 @@ fn unanswered() -> AppError {
     AppError::internal_msg("a filing was left unanswered".into())
 }
 
-/// `n` answers of a database failure: unavailable stays unavailable, anything else is internal.
-fn failed(e: &AppError, n: usize) -> Vec<AppResult<Filed>> {
-    (0..n)
-        .map(|_| {
-            Err(match e {
-                AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why}")),
-                other => AppError::internal_msg(other.to_string()),
-            })
-        })
-        .collect()
+/// A database failure for each request it failed: unavailable stays unavailable, anything else
+/// is internal.
+fn copy_of(e: &AppError) -> AppError {
+    match e {
+        AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why}")),
+        other => AppError::internal_msg(other.to_string()),
+    }
 }
 
 /// Writes a batch of checked filings and answers each, in order. Two or more are written together; if
@@ -262,9 +259,7 @@ pub fn write_one(
                 return Ok(Filed::Replay(stored));
             }
         }
-        let day = tickets::number_day(now);
-        let n = backend::take_ticket_numbers(conn, &day, 1)?;
-        filing.set_number(&day, n);
+        filing.take_number(conn, now)?;
         let done = conn.transaction(|conn| {
             let v = tickets::insert_filing(conn, ctx, actor, filing, now)?;
             let body = serde_json::to_string(&v).map_err(AppError::internal)?;
@@ -276,13 +271,7 @@ pub fn write_one(
         match (done, key) {
             (Ok(body), _) => Ok(Filed::Fresh(body)),
             (Err(AppError::Conflict { code: "already_exists", .. }), Some(k)) => {
-                match idempotency::lookup(conn, &k.person_id, &k.key, &k.request_hash)? {
-                    Some(stored) => Ok(Filed::Replay(stored)),
-                    None => Err(AppError::Conflict {
-                        code: "already_exists",
-                        detail: "a record with the same unique value already exists".into(),
-                    }),
-                }
+                idempotency::twin_answer(conn, &k.person_id, &k.key, &k.request_hash).map(Filed::Replay)
             }
             (Err(e), _) => Err(e),
         }

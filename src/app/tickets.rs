@@ -677,9 +677,7 @@ pub fn file_ticket(conn: &mut DbConn, ctx: SlaContext<'_>, actor: &Actor, input:
 /// filing that fails afterwards leaves a gap in the day's numbers, as any sequence would.
 pub fn prepare_filing(conn: &mut DbConn, actor: &Actor, input: NewTicket, now: NaiveDateTime) -> AppResult<PreparedFiling> {
     let mut p = check_filing(conn, actor, input, now)?;
-    let day = number_day(now);
-    let n = backend::take_ticket_numbers(conn, &day, 1)?;
-    p.row.number = format!("GL-{day}-{n:04}");
+    p.take_number(conn, now)?;
     Ok(p)
 }
 
@@ -857,7 +855,8 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     Ok(PreparedFiling { row, grant, category: cat, place_name: place.name })
 }
 
-/// Inserts a prepared filing with its audit event, in one transaction.
+/// Inserts a prepared filing with its triage clock and audit event, in one transaction (the
+/// caller's, if it has one).
 pub fn insert_filing(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
@@ -865,19 +864,8 @@ pub fn insert_filing(
     p: PreparedFiling,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
-    let PreparedFiling { mut row, grant, category, place_name } = p;
-    backend::within_transaction(conn, |conn| {
-        // The triage clock starts now, held by the compound; the ticket carries its deadline from
-        // its first insert.
-        let compound_path = ancestor_path(&row.place_path, &row.compound_id);
-        let clock = sla::plan_clock(conn, ctx, &row, None, Stage::CompoundTriage, (&row.compound_id, compound_path.as_str()), now)?;
-        row.due_at = Some(clock.due_at);
-        diesel::insert_into(tickets::table).values(&row).execute(conn)?;
-        diesel::insert_into(sla_clocks::table).values(&clock).execute(conn)?;
-        let by = ActedBy::person(actor.person_id, Some(&grant));
-        audit::append(conn, filing_event(&row, &category, &by), now)?;
-        filed_view(actor, row, &category, &place_name, now)
-    })
+    let mut views = backend::within_transaction(conn, |conn| insert_filings(conn, ctx, vec![(actor, p)], now))?;
+    views.pop().ok_or_else(|| AppError::internal_msg("a filing was inserted without a view".into()))
 }
 
 /// Locks existing tickets' rows, in id order, for the rest of the caller's transaction: the first
@@ -918,10 +906,9 @@ fn filing_event<'a>(row: &'a TicketRow, category: &CategoryRow, by: &'a ActedBy)
     }
 }
 
-/// Files checked filings together (the intake's group commit): their numbers from one counter
-/// update, then, in the caller's transaction, all tickets in one insert, all triage clocks in one,
-/// all audit events appended together. Every filing gets exactly what [`insert_filing`] would
-/// give it; all or none are stored.
+/// Inserts numbered filings in the caller's transaction: all tickets in one insert, all triage
+/// clocks in one, all audit events appended together (the intake's group commit, a visit log's
+/// requests, or one filing). All or none are stored.
 pub fn insert_filings(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
@@ -970,6 +957,14 @@ impl PreparedFiling {
     /// Gives the filing its number (see [`backend::take_ticket_numbers`]).
     pub fn set_number(&mut self, day: &str, n: i64) {
         self.row.number = format!("GL-{day}-{n:04}");
+    }
+
+    /// Takes the next number of the day for this filing alone.
+    pub fn take_number(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<()> {
+        let day = number_day(now);
+        let n = backend::take_ticket_numbers(conn, &day, 1)?;
+        self.set_number(&day, n);
+        Ok(())
     }
 }
 

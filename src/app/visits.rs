@@ -564,10 +564,14 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         link_households(conn, &row.id, &ids)?;
         mark_visited(conn, &ids, row.visit_date)?;
         let n_tickets = filings.len();
-        for mut f in filings.drain(..) {
-            f.link_visit_log(&row.id);
-            ticket_cases::insert_filing(conn, ctx.sla, actor, f, now)?;
-        }
+        let linked = filings
+            .drain(..)
+            .map(|mut f| {
+                f.link_visit_log(&row.id);
+                (actor, f)
+            })
+            .collect();
+        ticket_cases::insert_filings(conn, ctx.sla, linked, now)?;
         let n_visits = input.return_visits.len();
         record_return_visits(conn, ctx, actor, &row.id, input.return_visits.clone(), "return_visits", now)?;
         let by = ActedBy::person(actor.person_id, Some(&grant));
@@ -739,10 +743,14 @@ pub fn amend_log(
             mark_visited(conn, &added, log.visit_date)?;
             recompute_visited(conn, &removed)?;
         }
-        for mut f in filings.drain(..) {
-            f.link_visit_log(&log.id);
-            ticket_cases::insert_filing(conn, ctx.sla, actor, f, now)?;
-        }
+        let linked = filings
+            .drain(..)
+            .map(|mut f| {
+                f.link_visit_log(&log.id);
+                (actor, f)
+            })
+            .collect();
+        ticket_cases::insert_filings(conn, ctx.sla, linked, now)?;
         record_return_visits(conn, ctx, actor, &log.id, input.add_return_visits.clone(), "add_return_visits", now)?;
         let by = ActedBy::person(actor.person_id, Some(&grant));
         audit::append(

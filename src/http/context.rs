@@ -195,12 +195,9 @@ where
         });
         match done {
             Ok(body) => Ok(Outcome::Fresh(body)),
-            Err(AppError::Conflict { code: "already_exists", .. }) => match idempotency::lookup(conn, &person, &key, &hash)? {
-                Some(stored) => Ok(Outcome::Replay(stored)),
-                None => {
-                    Err(AppError::Conflict { code: "already_exists", detail: "a record with the same unique value already exists".into() })
-                }
-            },
+            Err(AppError::Conflict { code: "already_exists", .. }) => {
+                idempotency::twin_answer(conn, &person, &key, &hash).map(Outcome::Replay)
+            }
             Err(e) => Err(e),
         }
     })
