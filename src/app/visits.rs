@@ -535,7 +535,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
     let visited = grid_households(conn, &grid_path, &input.household_ids)?;
     check_return_visits(&input.return_visits, "return_visits")?;
     let compound_id = compound_of(conn, &grid)?;
-    let mut filings = prepare_tickets(conn, actor, &grid, input.tickets.clone(), "tickets", now)?;
+    let filings = prepare_tickets(conn, actor, &grid, input.tickets.clone(), "tickets", now)?;
     let row = VisitLogRow {
         id: Id::new().to_string(),
         client_id: input.client_id.clone(),
@@ -554,24 +554,13 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         updated_at: now,
     };
     let done = conn.transaction(|conn| {
-        // Lock order (see audit::lock_chains): the tickets revisited, then every chain involved.
-        let revisited: Vec<&str> = input.return_visits.iter().map(|r| r.ticket_id.as_str()).collect();
-        ticket_cases::lock_rows(conn, &revisited)?;
-        let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
-        audit::lock_chains(conn, chains.chain([row.id.as_str()]))?;
+        lock_for_log(conn, &row.id, &filings, &input.return_visits)?;
         diesel::insert_into(visit_logs::table).values(&row).execute(conn)?;
         let ids: Vec<String> = visited.iter().map(|h| h.id.clone()).collect();
         link_households(conn, &row.id, &ids)?;
         mark_visited(conn, &ids, row.visit_date)?;
         let n_tickets = filings.len();
-        let linked = filings
-            .drain(..)
-            .map(|mut f| {
-                f.link_visit_log(&row.id);
-                (actor, f)
-            })
-            .collect();
-        ticket_cases::insert_filings(conn, ctx.sla, linked, now)?;
+        insert_log_requests(conn, ctx, actor, &row.id, filings, now)?;
         let n_visits = input.return_visits.len();
         record_return_visits(conn, ctx, actor, &row.id, input.return_visits.clone(), "return_visits", now)?;
         let by = ActedBy::person(actor.person_id, Some(&grant));
@@ -613,6 +602,35 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         },
         Err(e) => Err(e),
     }
+}
+
+/// The first step of a log's transaction, in the service's lock order (see `audit::lock_chains`):
+/// the tickets revisited, then every audit chain the log will append to.
+fn lock_for_log(conn: &mut DbConn, log_id: &str, filings: &[ticket_cases::PreparedFiling], visits: &[ReturnVisitInput]) -> AppResult<()> {
+    let revisited: Vec<&str> = visits.iter().map(|r| r.ticket_id.as_str()).collect();
+    ticket_cases::lock_rows(conn, &revisited)?;
+    let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
+    audit::lock_chains(conn, chains.chain([log_id]))
+}
+
+/// Files the requests collected on a visit, linked to its log.
+fn insert_log_requests(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    actor: &Actor,
+    log_id: &str,
+    filings: Vec<ticket_cases::PreparedFiling>,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    let linked = filings
+        .into_iter()
+        .map(|mut f| {
+            f.link_visit_log(log_id);
+            (actor, f)
+        })
+        .collect();
+    ticket_cases::insert_filings(conn, ctx.sla, linked, now)?;
+    Ok(())
 }
 
 pub(crate) fn link_households(conn: &mut DbConn, log_id: &str, ids: &[String]) -> AppResult<()> {
@@ -688,7 +706,7 @@ pub fn amend_log(
         None => log.notes.clone(),
     };
     check_return_visits(&input.add_return_visits, "add_return_visits")?;
-    let mut filings = prepare_tickets(conn, actor, &grid, input.add_tickets.clone(), "add_tickets", now)?;
+    let filings = prepare_tickets(conn, actor, &grid, input.add_tickets.clone(), "add_tickets", now)?;
     let mut changes = serde_json::Map::new();
     if count != log.households_visited {
         changes.insert("households_visited".into(), json!([log.households_visited, count]));
@@ -712,10 +730,7 @@ pub fn amend_log(
         return Err(AppError::validation("body", "nothing to change"));
     }
     conn.transaction(|conn| {
-        let revisited: Vec<&str> = input.add_return_visits.iter().map(|r| r.ticket_id.as_str()).collect();
-        ticket_cases::lock_rows(conn, &revisited)?;
-        let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
-        audit::lock_chains(conn, chains.chain([log.id.as_str()]))?;
+        lock_for_log(conn, &log.id, &filings, &input.add_return_visits)?;
         let n = diesel::update(visit_logs::table.find(&log.id))
             .filter(visit_logs::version.eq(log.version))
             .set((
@@ -743,14 +758,7 @@ pub fn amend_log(
             mark_visited(conn, &added, log.visit_date)?;
             recompute_visited(conn, &removed)?;
         }
-        let linked = filings
-            .drain(..)
-            .map(|mut f| {
-                f.link_visit_log(&log.id);
-                (actor, f)
-            })
-            .collect();
-        ticket_cases::insert_filings(conn, ctx.sla, linked, now)?;
+        insert_log_requests(conn, ctx, actor, &log.id, filings, now)?;
         record_return_visits(conn, ctx, actor, &log.id, input.add_return_visits.clone(), "add_return_visits", now)?;
         let by = ActedBy::person(actor.person_id, Some(&grant));
         audit::append(
