@@ -3,6 +3,8 @@
 //! The scheduler claims each firing with a conditional update and records it under a unique key,
 //! so every warning and breach fires exactly once however many servers run.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -46,33 +48,49 @@ pub fn deadline(cal: &WorkCalendar, start: NaiveDateTime, limit: Limit, fraction
     }
 }
 
+/// The categories' own limits (`sla_policies`), read once for all the clocks a batch starts.
+#[derive(Default)]
+pub struct Policies(HashMap<(String, String, String), String>);
+
+impl Policies {
+    /// The own limits of these categories, in one query.
+    pub fn load(conn: &mut DbConn, category_ids: &[&str]) -> AppResult<Policies> {
+        if category_ids.is_empty() {
+            return Ok(Policies::default());
+        }
+        let rows: Vec<(String, String, String, String)> = sla_policies::table
+            .filter(sla_policies::category_id.eq_any(category_ids))
+            .select((sla_policies::category_id, sla_policies::urgency, sla_policies::stage, sla_policies::limit_text))
+            .load(conn)?;
+        Ok(Policies(rows.into_iter().map(|(c, u, s, t)| ((c, u, s), t)).collect()))
+    }
+
+    /// The limit for a stage of a ticket: the category's own, or the configured default.
+    pub fn limit(&self, ctx: SlaContext<'_>, category_id: &str, urgent: bool, stage: Stage) -> AppResult<(Limit, String)> {
+        let urgency = if urgent { "urgent" } else { "normal" };
+        let text = match self.0.get(&(category_id.to_string(), urgency.to_string(), stage.as_str().to_string())) {
+            Some(t) => t.clone(),
+            None => {
+                let l = ctx
+                    .settings
+                    .limits
+                    .get(stage.as_str())
+                    .ok_or_else(|| AppError::internal_msg(format!("no limit for {}", stage.as_str())))?;
+                if urgent {
+                    l.urgent.clone()
+                } else {
+                    l.normal.clone()
+                }
+            }
+        };
+        let limit = Limit::parse(&text).map_err(AppError::internal_msg)?;
+        Ok((limit, text))
+    }
+}
+
 /// The limit for a stage of a ticket: the category's own, or the configured default.
 pub fn limit_for(conn: &mut DbConn, ctx: SlaContext<'_>, category_id: &str, urgent: bool, stage: Stage) -> AppResult<(Limit, String)> {
-    let urgency = if urgent { "urgent" } else { "normal" };
-    let own: Option<String> = sla_policies::table
-        .filter(sla_policies::category_id.eq(category_id))
-        .filter(sla_policies::urgency.eq(urgency))
-        .filter(sla_policies::stage.eq(stage.as_str()))
-        .select(sla_policies::limit_text)
-        .first(conn)
-        .optional()?;
-    let text = match own {
-        Some(t) => t,
-        None => {
-            let l = ctx
-                .settings
-                .limits
-                .get(stage.as_str())
-                .ok_or_else(|| AppError::internal_msg(format!("no limit for {}", stage.as_str())))?;
-            if urgent {
-                l.urgent.clone()
-            } else {
-                l.normal.clone()
-            }
-        }
-    };
-    let limit = Limit::parse(&text).map_err(AppError::internal_msg)?;
-    Ok((limit, text))
+    Policies::load(conn, &[category_id])?.limit(ctx, category_id, urgent, stage)
 }
 
 fn calendar_of<'a>(conn: &mut DbConn, ctx: SlaContext<'a>, holder_path: &OrgPath) -> AppResult<&'a WorkCalendar> {
@@ -114,7 +132,23 @@ pub fn plan_clock(
     holder: (&str, &str),
     now: NaiveDateTime,
 ) -> AppResult<ClockRow> {
-    let (limit, text) = limit_for(conn, ctx, &ticket.category_id, ticket.urgency == "urgent", stage)?;
+    let policies = Policies::load(conn, &[ticket.category_id.as_str()])?;
+    plan_clock_in(conn, ctx, &policies, ticket, assignment_id, stage, holder, now)
+}
+
+/// [`plan_clock`] with the category limits already read.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_clock_in(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    policies: &Policies,
+    ticket: &TicketRow,
+    assignment_id: Option<&str>,
+    stage: Stage,
+    holder: (&str, &str),
+    now: NaiveDateTime,
+) -> AppResult<ClockRow> {
+    let (limit, text) = policies.limit(ctx, &ticket.category_id, ticket.urgency == "urgent", stage)?;
     let holder_path = OrgPath::from_db(holder.1.to_string());
     let cal = calendar_of(conn, ctx, &holder_path)?;
     let due = deadline(cal, now, limit, 1.0)?;
@@ -191,6 +225,43 @@ pub fn stop_clocks(conn: &mut DbConn, ticket_id: &str, which: Which<'_>, acknowl
             .execute(conn)?;
     }
     Ok(ids.len())
+}
+
+/// Stops the ticket-level clocks of several tickets at once (with `all`, every running clock of
+/// them): one update, plus one for the supervision entries of breached clocks among them.
+pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now: NaiveDateTime) -> AppResult<usize> {
+    if ticket_ids.is_empty() {
+        return Ok(0);
+    }
+    let running = sla_clocks::table.filter(sla_clocks::ticket_id.eq_any(ticket_ids)).filter(sla_clocks::stopped_at.is_null());
+    let set = (sla_clocks::stopped_at.eq(Some(now)), sla_clocks::next_fire_at.eq(None::<NaiveDateTime>));
+    let returning = (sla_clocks::id, sla_clocks::breached_at);
+    let stopped: Vec<(String, Option<NaiveDateTime>)> = if all {
+        diesel::update(running).set(set).returning(returning).load(conn)?
+    } else {
+        diesel::update(running.filter(sla_clocks::assignment_id.is_null())).set(set).returning(returning).load(conn)?
+    };
+    let breached: Vec<&String> = stopped.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
+    if !breached.is_empty() {
+        diesel::update(supervision::table.filter(supervision::clock_id.eq_any(breached)).filter(supervision::resolved_at.is_null()))
+            .set(supervision::resolved_at.eq(Some(now)))
+            .execute(conn)?;
+    }
+    Ok(stopped.len())
+}
+
+/// The earliest deadline among the running clocks of each of these tickets (absent: none runs).
+pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, NaiveDateTime>> {
+    if ticket_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Option<NaiveDateTime>)> = sla_clocks::table
+        .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
+        .filter(sla_clocks::stopped_at.is_null())
+        .group_by(sla_clocks::ticket_id)
+        .select((sla_clocks::ticket_id, diesel::dsl::min(sla_clocks::due_at)))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, due)| due.map(|d| (id, d))).collect())
 }
 
 /// The earliest deadline among a ticket's running clocks: the ticket's `due_at`.

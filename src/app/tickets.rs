@@ -383,15 +383,7 @@ fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
     if id.parse::<Id>().is_err() {
         return Ok(None);
     }
-    let Some(row) = tickets::table.find(id).select(TicketRow::as_select()).first(conn).optional()? else {
-        return Ok(None);
-    };
-    let parts: Vec<AssignmentRow> = ticket_assignments::table
-        .filter(ticket_assignments::ticket_id.eq(id))
-        .order(ticket_assignments::dispatched_at)
-        .select(AssignmentRow::as_select())
-        .load(conn)?;
-    Ok(Some(Loaded { place: place_of(&row), row, parts }))
+    Ok(load_all(conn, &[id], false)?.remove(id))
 }
 
 /// Loads a ticket the actor can see, or reports it missing (the same answer either way).
@@ -504,23 +496,48 @@ fn is_overdue(state: TicketState, due: Option<NaiveDateTime>, now: NaiveDateTime
 }
 
 fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> AppResult<TicketView> {
-    let r = &t.row;
-    let cat: CategoryRow = categories::table.find(&r.category_id).select(CategoryRow::as_select()).first(conn)?;
-    let mut unit_ids: Vec<String> = t.parts.iter().map(|p| p.department_id.clone()).collect();
-    unit_ids.push(r.place_id.clone());
+    views(conn, &[(actor, t)], now)?.pop().ok_or_else(|| AppError::internal_msg("a view went missing".into()))
+}
+
+/// The views of several tickets, each for its actor: their categories, unit names and
+/// extensions read with one query each.
+fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> AppResult<Vec<TicketView>> {
+    let mut cat_ids: Vec<&str> = items.iter().map(|(_, t)| t.row.category_id.as_str()).collect();
+    cat_ids.sort_unstable();
+    cat_ids.dedup();
+    let cats: HashMap<String, CategoryRow> = categories::table
+        .filter(categories::id.eq_any(&cat_ids))
+        .select(CategoryRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|c: CategoryRow| (c.id.clone(), c))
+        .collect();
+    let mut unit_ids: Vec<&str> =
+        items.iter().flat_map(|(_, t)| t.parts.iter().map(|p| p.department_id.as_str()).chain([t.row.place_id.as_str()])).collect();
+    unit_ids.sort_unstable();
+    unit_ids.dedup();
     let names: HashMap<String, String> =
         org_units::table.filter(org_units::id.eq_any(&unit_ids)).select((org_units::id, org_units::name)).load(conn)?.into_iter().collect();
     // Extensions belong to department parts: a ticket never whistled has none.
-    let extensions: Vec<ExtensionRow> = if t.parts.is_empty() {
-        vec![]
-    } else {
-        ticket_extensions::table
-            .filter(ticket_extensions::ticket_id.eq(&r.id))
+    let whistled: Vec<&str> = items.iter().filter(|(_, t)| !t.parts.is_empty()).map(|(_, t)| t.row.id.as_str()).collect();
+    let mut extensions: HashMap<String, Vec<ExtensionRow>> = HashMap::new();
+    if !whistled.is_empty() {
+        let rows: Vec<ExtensionRow> = ticket_extensions::table
+            .filter(ticket_extensions::ticket_id.eq_any(&whistled))
             .order(ticket_extensions::requested_at)
             .select(ExtensionRow::as_select())
-            .load(conn)?
-    };
-    render(actor, t, &cat, &names, extensions, now)
+            .load(conn)?;
+        for e in rows {
+            extensions.entry(e.ticket_id.clone()).or_default().push(e);
+        }
+    }
+    items
+        .iter()
+        .map(|(actor, t)| {
+            let cat = cats.get(&t.row.category_id).ok_or_else(|| AppError::internal_msg(format!("category {} gone", t.row.category_id)))?;
+            render(actor, t, cat, &names, extensions.remove(&t.row.id).unwrap_or_default(), now)
+        })
+        .collect()
 }
 
 /// The view of a ticket just filed, from what its filing already read: no query needed.
@@ -1124,7 +1141,27 @@ fn required(field: &str, v: &str) -> AppResult<String> {
     text(field, v, 2000)
 }
 
-/// Takes one workflow action on a ticket, guarded by the version the caller last saw.
+/// One workflow action as a request asked for it.
+pub struct ActRequest {
+    pub actor: Actor,
+    pub ticket_id: String,
+    /// The version the caller last saw (`If-Match`).
+    pub version: Option<i64>,
+    pub action: ActionRequest,
+}
+
+/// An action checked, with the writes of its own kind done (parts, extensions, department
+/// clocks). The ticket row, the stage clocks and the audit event are written afterwards, for all
+/// actions of a batch together ([`finish`]).
+struct Decided {
+    t: Loaded,
+    from: TicketState,
+    kind: ActionKind,
+    grant: Option<Grant>,
+    c: Change,
+}
+
+/// 办理: takes one workflow action, in the caller's transaction if there is one.
 pub fn act(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
@@ -1134,450 +1171,638 @@ pub fn act(
     req: ActionRequest,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
+    let r = ActRequest { actor: actor.clone(), ticket_id: id.to_string(), version, action: req };
+    act_together(conn, ctx, &[&r], now)?.pop().unwrap_or_else(|| Err(AppError::internal_msg("an action was left unanswered".into())))
+}
+
+/// Takes several actions, on distinct tickets, in one transaction: the intake's group commit for
+/// state changes. The tickets are read and locked together (in id order, before any audit chain:
+/// the service's lock order), each action is checked and its own writes done, then the stage
+/// clocks, the ticket rows, the audit events and the answers are written and read for all of them
+/// with a few statements. An action refused (its version stale, its state or scope wrong) gets its
+/// own error and changes nothing; the others go on. The outer error means the whole transaction
+/// failed and nothing was written.
+pub fn act_together(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    requests: &[&ActRequest],
+    now: NaiveDateTime,
+) -> AppResult<Vec<AppResult<TicketView>>> {
     conn.transaction(|conn| {
-        let mut t = load_visible(conn, actor, id)?;
-        check_version(version, t.row.version)?;
-        let kind = req.kind();
-        let state = t.state()?;
-        authorize(actor, kind, state, &t.place, &t.domain_parts()).map_err(|e| refusal(e, kind, state))?;
-        let grant = acting_grant(actor, kind, state, &t).cloned();
-        let mut c = Change { to: state, reason: None, changes: serde_json::Map::new() };
-        let mut solved_level = t.row.solved_level.clone();
-        let mut satisfaction = t.row.satisfaction.clone();
-        let mut resolution = t.row.resolution.clone();
-        let mut duplicate_of = t.row.duplicate_of.clone();
-        let mut whistle_type = t.row.whistle_type.clone();
-        let mut reopen_count = t.row.reopen_count;
-        let mut closed_at = t.row.closed_at;
-        use ActionRequest as R;
-        match req {
-            R::AcceptAtCompound { note } | R::AcceptAtCommunity { note } => {
-                c.to = if kind == ActionKind::AcceptAtCompound { TicketState::CompoundHandling } else { TicketState::CommunityHandling };
-                c.reason = opt_text("note", &note, 2000)?;
+        let ids: Vec<&str> = requests.iter().map(|r| r.ticket_id.as_str()).filter(|id| id.parse::<Id>().is_ok()).collect();
+        let mut loaded = load_all(conn, &ids, true)?;
+        let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
+        let mut decided = vec![];
+        for (i, r) in requests.iter().enumerate() {
+            let Some(t) = loaded.remove(&r.ticket_id).filter(|t| can_see(&r.actor, &t.place, &t.domain_parts())) else {
+                answers[i] = Some(Err(AppError::NotFound { what: "ticket" }));
+                continue;
+            };
+            let kind = r.action.kind();
+            // An action that writes while it is checked does so in a savepoint, so that its
+            // refusal undoes its writes and leaves the batch's others alone.
+            let d = if writes_while_deciding(kind) {
+                conn.transaction(|conn| decide(conn, ctx, &r.actor, t, r.version, r.action.clone(), now))
+            } else {
+                decide(conn, ctx, &r.actor, t, r.version, r.action.clone(), now)
+            };
+            match d {
+                Ok(d) => decided.push((i, d)),
+                Err(e) => answers[i] = Some(Err(e)),
             }
-            R::ReportToCommunity { reason } => {
-                c.to = TicketState::AtCommunity;
-                c.reason = Some(required("reason", &reason)?);
+        }
+        let (index, decided): (Vec<usize>, Vec<Decided>) = decided.into_iter().unzip();
+        let actors: Vec<&Actor> = index.iter().map(|&i| &requests[i].actor).collect();
+        let views = finish(conn, ctx, &actors, decided, now)?;
+        for (i, v) in index.into_iter().zip(views) {
+            answers[i] = Some(Ok(v));
+        }
+        Ok(answers.into_iter().map(|a| a.unwrap_or_else(|| Err(AppError::internal_msg("an action was left unanswered".into())))).collect())
+    })
+}
+
+/// Whether checking an action of this kind writes (departments dispatched, parts changed, clocks
+/// of a part stopped, extensions recorded). The others only read until [`finish`].
+fn writes_while_deciding(kind: ActionKind) -> bool {
+    !matches!(
+        kind,
+        ActionKind::AcceptAtCompound
+            | ActionKind::AcceptAtCommunity
+            | ActionKind::ReportToCommunity
+            | ActionKind::MarkDuplicate
+            | ActionKind::Decline
+            | ActionKind::AddProgress
+            | ActionKind::MarkSolved
+            | ActionKind::RecordReturnVisit
+    )
+}
+
+/// Reads tickets with their department parts; on PostgreSQL `lock` takes their rows, in id order.
+fn load_all(conn: &mut DbConn, ids: &[&str], lock: bool) -> AppResult<HashMap<String, Loaded>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let q = tickets::table.filter(tickets::id.eq_any(ids)).order(tickets::id.asc());
+    let rows: Vec<TicketRow> = match conn {
+        DbConn::Postgresql(c) if lock => q.for_update().select(TicketRow::as_select()).load(c)?,
+        _ => q.select(TicketRow::as_select()).load(conn)?,
+    };
+    let mut parts = parts_of(conn, &rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let parts = parts.remove(&row.id).unwrap_or_default();
+            (row.id.clone(), Loaded { place: place_of(&row), row, parts })
+        })
+        .collect())
+}
+
+/// The department parts of tickets, each ticket's in dispatch order.
+fn parts_of(conn: &mut DbConn, ids: &[&str]) -> AppResult<HashMap<String, Vec<AssignmentRow>>> {
+    let mut by_ticket: HashMap<String, Vec<AssignmentRow>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_ticket);
+    }
+    let rows: Vec<AssignmentRow> = ticket_assignments::table
+        .filter(ticket_assignments::ticket_id.eq_any(ids))
+        .order((ticket_assignments::ticket_id, ticket_assignments::dispatched_at))
+        .select(AssignmentRow::as_select())
+        .load(conn)?;
+    for p in rows {
+        by_ticket.entry(p.ticket_id.clone()).or_default().push(p);
+    }
+    Ok(by_ticket)
+}
+
+/// Checks one action against its ticket (version, role, scope, state, arguments) and does the
+/// writes of its own kind.
+fn decide(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    actor: &Actor,
+    mut t: Loaded,
+    version: Option<i64>,
+    req: ActionRequest,
+    now: NaiveDateTime,
+) -> AppResult<Decided> {
+    check_version(version, t.row.version)?;
+    let kind = req.kind();
+    let state = t.state()?;
+    authorize(actor, kind, state, &t.place, &t.domain_parts()).map_err(|e| refusal(e, kind, state))?;
+    let grant = acting_grant(actor, kind, state, &t).cloned();
+    let mut c = Change { to: state, reason: None, changes: serde_json::Map::new() };
+    let mut solved_level = t.row.solved_level.clone();
+    let mut satisfaction = t.row.satisfaction.clone();
+    let mut resolution = t.row.resolution.clone();
+    let mut duplicate_of = t.row.duplicate_of.clone();
+    let mut whistle_type = t.row.whistle_type.clone();
+    let mut reopen_count = t.row.reopen_count;
+    let mut closed_at = t.row.closed_at;
+    use ActionRequest as R;
+    match req {
+        R::AcceptAtCompound { note } | R::AcceptAtCommunity { note } => {
+            c.to = if kind == ActionKind::AcceptAtCompound { TicketState::CompoundHandling } else { TicketState::CommunityHandling };
+            c.reason = opt_text("note", &note, 2000)?;
+        }
+        R::ReportToCommunity { reason } => {
+            c.to = TicketState::AtCommunity;
+            c.reason = Some(required("reason", &reason)?);
+        }
+        R::MarkDuplicate { duplicate_of: original, reason } => {
+            parse_id("duplicate_of", &original)?;
+            if original == t.row.id {
+                return Err(AppError::validation("duplicate_of", "a ticket cannot duplicate itself"));
             }
-            R::MarkDuplicate { duplicate_of: original, reason } => {
-                parse_id("duplicate_of", &original)?;
-                if original == t.row.id {
-                    return Err(AppError::validation("duplicate_of", "a ticket cannot duplicate itself"));
+            let o = load(conn, &original)?.filter(|o| can_see(actor, &o.place, &o.domain_parts())).ok_or_else(|| {
+                AppError::UnknownReference { field: "duplicate_of".into(), detail: "no such ticket in your scope".into() }
+            })?;
+            // Point at the original, never at another duplicate.
+            let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
+            c.to = TicketState::Duplicate;
+            c.reason = opt_text("reason", &reason, 2000)?;
+            c.note("duplicate_of", &duplicate_of, &target);
+            duplicate_of = Some(target);
+            closed_at = Some(now);
+        }
+        R::Decline { reason } => {
+            c.to = TicketState::Declined;
+            c.reason = Some(required("reason", &reason)?);
+            closed_at = Some(now);
+        }
+        R::Whistle { lead_department_id, co_department_ids, whistle_type: wt, reason } => {
+            c.reason = Some(required("reason", &reason)?);
+            let mut all = vec![lead_department_id.clone()];
+            for d in &co_department_ids {
+                if all.contains(d) {
+                    return Err(AppError::validation("co_department_ids", "each department may be named once, and the lead not again"));
                 }
-                let o = load(conn, &original)?.filter(|o| can_see(actor, &o.place, &o.domain_parts())).ok_or_else(|| {
-                    AppError::UnknownReference { field: "duplicate_of".into(), detail: "no such ticket in your scope".into() }
-                })?;
-                // Point at the original, never at another duplicate.
-                let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
-                c.to = TicketState::Duplicate;
-                c.reason = opt_text("reason", &reason, 2000)?;
-                c.note("duplicate_of", &duplicate_of, &target);
-                duplicate_of = Some(target);
-                closed_at = Some(now);
+                all.push(d.clone());
             }
-            R::Decline { reason } => {
-                c.to = TicketState::Declined;
-                c.reason = Some(required("reason", &reason)?);
-                closed_at = Some(now);
-            }
-            R::Whistle { lead_department_id, co_department_ids, whistle_type: wt, reason } => {
-                c.reason = Some(required("reason", &reason)?);
-                let mut all = vec![lead_department_id.clone()];
-                for d in &co_department_ids {
-                    if all.contains(d) {
-                        return Err(AppError::validation("co_department_ids", "each department may be named once, and the lead not again"));
-                    }
-                    all.push(d.clone());
-                }
-                let mut created = vec![];
-                for (i, d) in all.iter().enumerate() {
-                    let field = if i == 0 { "lead_department_id" } else { "co_department_ids" };
-                    let dept = whistleable_department(conn, &t, field, d)?;
-                    let p = dispatch_part(conn, ctx, &t.row, &dept, i == 0, now)?;
-                    created.push(json!({"department_id": dept.id, "lead": i == 0}));
-                    t.parts.push(p);
-                }
-                c.to = TicketState::Whistled;
-                c.note("departments", Value::Null, created);
-                c.note("whistle_type", &whistle_type, wt.as_str());
-                whistle_type = Some(wt.as_str().into());
-            }
-            R::AddDepartment { department_id, reason } => {
-                let dept = whistleable_department(conn, &t, "department_id", &department_id)?;
-                if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
-                    return Err(AppError::Conflict {
-                        code: "already_whistled",
-                        detail: "that department already has a live part on this ticket".into(),
-                    });
-                }
-                let p = dispatch_part(conn, ctx, &t.row, &dept, false, now)?;
-                c.reason = opt_text("reason", &reason, 2000)?;
-                c.note("department_added", Value::Null, &dept.id);
+            let mut created = vec![];
+            for (i, d) in all.iter().enumerate() {
+                let field = if i == 0 { "lead_department_id" } else { "co_department_ids" };
+                let dept = whistleable_department(conn, &t, field, d)?;
+                let p = dispatch_part(conn, ctx, &t.row, &dept, i == 0, now)?;
+                created.push(json!({"department_id": dept.id, "lead": i == 0}));
                 t.parts.push(p);
             }
-            R::RemoveDepartment { department_id, reason } => {
-                c.reason = Some(required("reason", &reason)?);
-                let p = t
-                    .parts
-                    .iter_mut()
-                    .find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str())
-                    .ok_or_else(|| AppError::UnknownReference {
+            c.to = TicketState::Whistled;
+            c.note("departments", Value::Null, created);
+            c.note("whistle_type", &whistle_type, wt.as_str());
+            whistle_type = Some(wt.as_str().into());
+        }
+        R::AddDepartment { department_id, reason } => {
+            let dept = whistleable_department(conn, &t, "department_id", &department_id)?;
+            if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
+                return Err(AppError::Conflict {
+                    code: "already_whistled",
+                    detail: "that department already has a live part on this ticket".into(),
+                });
+            }
+            let p = dispatch_part(conn, ctx, &t.row, &dept, false, now)?;
+            c.reason = opt_text("reason", &reason, 2000)?;
+            c.note("department_added", Value::Null, &dept.id);
+            t.parts.push(p);
+        }
+        R::RemoveDepartment { department_id, reason } => {
+            c.reason = Some(required("reason", &reason)?);
+            let p =
+                t.parts.iter_mut().find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str()).ok_or_else(
+                    || AppError::UnknownReference {
                         field: "department_id".into(),
                         detail: "no live part of that department on this ticket".into(),
-                    })?;
-                if p.lead {
-                    return Err(AppError::validation(
-                        "department_id",
-                        "the lead department cannot be removed; rule on its return to replace it",
-                    ));
-                }
-                c.note("department_removed", &p.state, AssignmentState::Removed.as_str());
-                p.state = AssignmentState::Removed.as_str().into();
-                p.updated_at = now;
-                set_part(conn, p)?;
-                sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
+                    },
+                )?;
+            if p.lead {
+                return Err(AppError::validation(
+                    "department_id",
+                    "the lead department cannot be removed; rule on its return to replace it",
+                ));
             }
-            R::Acknowledge { department_id } => {
-                let p = own_part(actor, &t, &department_id)?.clone();
-                if part_state(&p) != AssignmentState::Dispatched {
-                    return Err(wrong_part_state(&p, kind, "dispatched"));
-                }
-                let mut p = p;
-                p.state = AssignmentState::Acknowledged.as_str().into();
-                p.acknowledged_at = Some(now);
-                p.updated_at = now;
-                c.note("department", Value::Null, &p.department_id);
-                c.note("acknowledged_late", Value::Null, now > p.ack_due_at);
-                set_part(conn, &p)?;
-                // Both times stay on the clock: dispatched (started) and acknowledged.
-                sla::stop_clocks(conn, &t.row.id, Which::AssignmentStage(&p.id, Stage::DepartmentAcknowledgement), true, now)?;
+            c.note("department_removed", &p.state, AssignmentState::Removed.as_str());
+            p.state = AssignmentState::Removed.as_str().into();
+            p.updated_at = now;
+            set_part(conn, p)?;
+            sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
+        }
+        R::Acknowledge { department_id } => {
+            let p = own_part(actor, &t, &department_id)?.clone();
+            if part_state(&p) != AssignmentState::Dispatched {
+                return Err(wrong_part_state(&p, kind, "dispatched"));
             }
-            R::ReturnCase { department_id, reason_code, note } => {
-                let mut p = own_part(actor, &t, &department_id)?.clone();
-                if !matches!(part_state(&p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
-                    return Err(wrong_part_state(&p, kind, "dispatched or acknowledged"));
-                }
-                if p.overruled {
+            let mut p = p;
+            p.state = AssignmentState::Acknowledged.as_str().into();
+            p.acknowledged_at = Some(now);
+            p.updated_at = now;
+            c.note("department", Value::Null, &p.department_id);
+            c.note("acknowledged_late", Value::Null, now > p.ack_due_at);
+            set_part(conn, &p)?;
+            // Both times stay on the clock: dispatched (started) and acknowledged.
+            sla::stop_clocks(conn, &t.row.id, Which::AssignmentStage(&p.id, Stage::DepartmentAcknowledgement), true, now)?;
+        }
+        R::ReturnCase { department_id, reason_code, note } => {
+            let mut p = own_part(actor, &t, &department_id)?.clone();
+            if !matches!(part_state(&p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
+                return Err(wrong_part_state(&p, kind, "dispatched or acknowledged"));
+            }
+            if p.overruled {
+                return Err(AppError::Conflict {
+                    code: "return_overruled",
+                    detail: "the community overruled this department's return; it must take the case".into(),
+                });
+            }
+            c.reason = Some(required("note", &note)?);
+            c.note("department", Value::Null, &p.department_id);
+            c.note("part_state", &p.state, AssignmentState::Returned.as_str());
+            c.note("reason_code", Value::Null, reason_code.as_str());
+            p.state = AssignmentState::Returned.as_str().into();
+            p.return_reason = Some(reason_code.as_str().into());
+            p.return_note = c.reason.clone();
+            p.updated_at = now;
+            set_part(conn, &p)?;
+        }
+        R::RequestExtension { department_id, reason, proposed_due_at } => {
+            let p = own_part(actor, &t, &department_id)?.clone();
+            if part_state(&p) != AssignmentState::Acknowledged {
+                return Err(wrong_part_state(&p, kind, "acknowledged"));
+            }
+            let proposed = super::truncate_to_micros(proposed_due_at.naive_utc());
+            if proposed <= p.due_at {
+                return Err(AppError::validation("proposed_due_at", "must be later than the current deadline"));
+            }
+            let pending: i64 = ticket_extensions::table
+                .filter(ticket_extensions::assignment_id.eq(&p.id))
+                .filter(ticket_extensions::state.eq("pending"))
+                .count()
+                .get_result(conn)?;
+            if pending > 0 {
+                return Err(AppError::Conflict {
+                    code: "extension_pending",
+                    detail: "an extension request of this department is already waiting".into(),
+                });
+            }
+            c.reason = Some(required("reason", &reason)?);
+            let e = ExtensionRow {
+                id: Id::new().to_string(),
+                ticket_id: t.row.id.clone(),
+                assignment_id: p.id.clone(),
+                requested_by: actor.person_id.to_string(),
+                reason: c.reason.clone().unwrap_or_default(),
+                proposed_due_at: proposed,
+                original_due_at: p.due_at,
+                state: "pending".into(),
+                decided_by: None,
+                decided_at: None,
+                requested_at: now,
+            };
+            diesel::insert_into(ticket_extensions::table).values(&e).execute(conn)?;
+            c.note(
+                "extension_requested",
+                Value::Null,
+                json!({"extension_id": e.id, "department": p.department_id, "proposed_due_at": proposed}),
+            );
+        }
+        R::AddProgress { department_id, note } => {
+            let p = own_part(actor, &t, &department_id)?;
+            if !matches!(part_state(p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
+                return Err(wrong_part_state(p, kind, "dispatched or acknowledged"));
+            }
+            c.note("department", Value::Null, &p.department_id);
+            c.reason = Some(required("note", &note)?);
+        }
+        R::CompletePart { department_id, note } => {
+            let mut p = own_part(actor, &t, &department_id)?.clone();
+            if p.lead {
+                return Err(AppError::validation("department_id", "the lead department closes the case with mark_solved"));
+            }
+            if part_state(&p) != AssignmentState::Acknowledged {
+                return Err(wrong_part_state(&p, kind, "acknowledged"));
+            }
+            c.reason = Some(required("note", &note)?);
+            c.note("department", Value::Null, &p.department_id);
+            c.note("part_state", &p.state, AssignmentState::Done.as_str());
+            p.state = AssignmentState::Done.as_str().into();
+            p.done_at = Some(now);
+            p.updated_at = now;
+            set_part(conn, &p)?;
+            sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
+        }
+        R::MarkSolved { resolution: how } => {
+            let level =
+                crate::domain::workflow::handling_level(state).ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
+            if level == Level::Department {
+                let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
+                if !lead.is_some_and(|p| part_state(p) == AssignmentState::Acknowledged) {
                     return Err(AppError::Conflict {
-                        code: "return_overruled",
-                        detail: "the community overruled this department's return; it must take the case".into(),
+                        code: "illegal_part_state",
+                        detail: "the lead department must acknowledge the case before solving it".into(),
                     });
                 }
-                c.reason = Some(required("note", &note)?);
-                c.note("department", Value::Null, &p.department_id);
-                c.note("part_state", &p.state, AssignmentState::Returned.as_str());
-                c.note("reason_code", Value::Null, reason_code.as_str());
-                p.state = AssignmentState::Returned.as_str().into();
-                p.return_reason = Some(reason_code.as_str().into());
-                p.return_note = c.reason.clone();
-                p.updated_at = now;
-                set_part(conn, &p)?;
             }
-            R::RequestExtension { department_id, reason, proposed_due_at } => {
-                let p = own_part(actor, &t, &department_id)?.clone();
-                if part_state(&p) != AssignmentState::Acknowledged {
-                    return Err(wrong_part_state(&p, kind, "acknowledged"));
-                }
-                let proposed = super::truncate_to_micros(proposed_due_at.naive_utc());
-                if proposed <= p.due_at {
-                    return Err(AppError::validation("proposed_due_at", "must be later than the current deadline"));
-                }
-                let pending: i64 = ticket_extensions::table
-                    .filter(ticket_extensions::assignment_id.eq(&p.id))
-                    .filter(ticket_extensions::state.eq("pending"))
-                    .count()
-                    .get_result(conn)?;
-                if pending > 0 {
-                    return Err(AppError::Conflict {
-                        code: "extension_pending",
-                        detail: "an extension request of this department is already waiting".into(),
-                    });
-                }
-                c.reason = Some(required("reason", &reason)?);
-                let e = ExtensionRow {
-                    id: Id::new().to_string(),
-                    ticket_id: t.row.id.clone(),
-                    assignment_id: p.id.clone(),
-                    requested_by: actor.person_id.to_string(),
-                    reason: c.reason.clone().unwrap_or_default(),
-                    proposed_due_at: proposed,
-                    original_due_at: p.due_at,
-                    state: "pending".into(),
-                    decided_by: None,
-                    decided_at: None,
-                    requested_at: now,
-                };
-                diesel::insert_into(ticket_extensions::table).values(&e).execute(conn)?;
-                c.note(
-                    "extension_requested",
-                    Value::Null,
-                    json!({"extension_id": e.id, "department": p.department_id, "proposed_due_at": proposed}),
-                );
-            }
-            R::AddProgress { department_id, note } => {
-                let p = own_part(actor, &t, &department_id)?;
-                if !matches!(part_state(p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
-                    return Err(wrong_part_state(p, kind, "dispatched or acknowledged"));
-                }
-                c.note("department", Value::Null, &p.department_id);
-                c.reason = Some(required("note", &note)?);
-            }
-            R::CompletePart { department_id, note } => {
-                let mut p = own_part(actor, &t, &department_id)?.clone();
-                if p.lead {
-                    return Err(AppError::validation("department_id", "the lead department closes the case with mark_solved"));
-                }
-                if part_state(&p) != AssignmentState::Acknowledged {
-                    return Err(wrong_part_state(&p, kind, "acknowledged"));
-                }
-                c.reason = Some(required("note", &note)?);
-                c.note("department", Value::Null, &p.department_id);
-                c.note("part_state", &p.state, AssignmentState::Done.as_str());
-                p.state = AssignmentState::Done.as_str().into();
-                p.done_at = Some(now);
-                p.updated_at = now;
-                set_part(conn, &p)?;
-                sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
-            }
-            R::MarkSolved { resolution: how } => {
-                let level = crate::domain::workflow::handling_level(state)
-                    .ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
-                if level == Level::Department {
-                    let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
-                    if !lead.is_some_and(|p| part_state(p) == AssignmentState::Acknowledged) {
-                        return Err(AppError::Conflict {
-                            code: "illegal_part_state",
-                            detail: "the lead department must acknowledge the case before solving it".into(),
-                        });
-                    }
-                }
-                let how = required("resolution", &how)?;
-                c.to = TicketState::Solved;
-                c.note("solved_level", &solved_level, level.as_str());
-                c.note("resolution", &resolution, &how);
-                solved_level = Some(level.as_str().into());
-                resolution = Some(how);
-            }
-            R::RuleOnReturn { department_id, decision, new_department_id, reason } => {
-                c.reason = Some(required("reason", &reason)?);
-                let idx = t
-                    .parts
-                    .iter()
-                    .position(|p| p.department_id == department_id && p.state == AssignmentState::Returned.as_str())
-                    .ok_or_else(|| AppError::UnknownReference {
+            let how = required("resolution", &how)?;
+            c.to = TicketState::Solved;
+            c.note("solved_level", &solved_level, level.as_str());
+            c.note("resolution", &resolution, &how);
+            solved_level = Some(level.as_str().into());
+            resolution = Some(how);
+        }
+        R::RuleOnReturn { department_id, decision, new_department_id, reason } => {
+            c.reason = Some(required("reason", &reason)?);
+            let idx =
+                t.parts.iter().position(|p| p.department_id == department_id && p.state == AssignmentState::Returned.as_str()).ok_or_else(
+                    || AppError::UnknownReference {
                         field: "department_id".into(),
                         detail: "that department has no return waiting on this ticket".into(),
-                    })?;
-                let mut p = t.parts[idx].clone();
-                c.note("department", Value::Null, &p.department_id);
-                c.note("ruling", Value::Null, json!(decision));
-                match decision {
-                    ReturnRuling::Overrule => {
-                        let back = if p.acknowledged_at.is_some() { AssignmentState::Acknowledged } else { AssignmentState::Dispatched };
-                        c.note("part_state", &p.state, back.as_str());
-                        p.state = back.as_str().into();
-                        p.overruled = true;
-                        p.updated_at = now;
-                        set_part(conn, &p)?;
+                    },
+                )?;
+            let mut p = t.parts[idx].clone();
+            c.note("department", Value::Null, &p.department_id);
+            c.note("ruling", Value::Null, json!(decision));
+            match decision {
+                ReturnRuling::Overrule => {
+                    let back = if p.acknowledged_at.is_some() { AssignmentState::Acknowledged } else { AssignmentState::Dispatched };
+                    c.note("part_state", &p.state, back.as_str());
+                    p.state = back.as_str().into();
+                    p.overruled = true;
+                    p.updated_at = now;
+                    set_part(conn, &p)?;
+                }
+                ReturnRuling::Accept => {
+                    let was_lead = p.lead;
+                    if was_lead && new_department_id.is_none() {
+                        return Err(AppError::validation(
+                            "new_department_id",
+                            "the lead department returned the case: name the department that takes over",
+                        ));
                     }
-                    ReturnRuling::Accept => {
-                        let was_lead = p.lead;
-                        if was_lead && new_department_id.is_none() {
-                            return Err(AppError::validation(
-                                "new_department_id",
-                                "the lead department returned the case: name the department that takes over",
-                            ));
+                    c.note("part_state", &p.state, AssignmentState::Removed.as_str());
+                    p.state = AssignmentState::Removed.as_str().into();
+                    p.lead = false;
+                    p.updated_at = now;
+                    set_part(conn, &p)?;
+                    sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
+                    if let Some(new_id) = new_department_id {
+                        let dept = whistleable_department(conn, &t, "new_department_id", &new_id)?;
+                        if t.parts.iter().any(|q| q.department_id == dept.id && q.state != AssignmentState::Removed.as_str()) {
+                            return Err(AppError::Conflict {
+                                code: "already_whistled",
+                                detail: "that department already has a live part on this ticket".into(),
+                            });
                         }
-                        c.note("part_state", &p.state, AssignmentState::Removed.as_str());
-                        p.state = AssignmentState::Removed.as_str().into();
-                        p.lead = false;
-                        p.updated_at = now;
-                        set_part(conn, &p)?;
-                        sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
-                        if let Some(new_id) = new_department_id {
-                            let dept = whistleable_department(conn, &t, "new_department_id", &new_id)?;
-                            if t.parts.iter().any(|q| q.department_id == dept.id && q.state != AssignmentState::Removed.as_str()) {
-                                return Err(AppError::Conflict {
-                                    code: "already_whistled",
-                                    detail: "that department already has a live part on this ticket".into(),
-                                });
-                            }
-                            dispatch_part(conn, ctx, &t.row, &dept, was_lead, now)?;
-                            c.note("redispatched_to", Value::Null, json!({"department_id": dept.id, "lead": was_lead}));
-                        }
+                        dispatch_part(conn, ctx, &t.row, &dept, was_lead, now)?;
+                        c.note("redispatched_to", Value::Null, json!({"department_id": dept.id, "lead": was_lead}));
                     }
-                }
-            }
-            R::RuleOnExtension { extension_id, decision, reason } => {
-                c.reason = opt_text("reason", &reason, 2000)?;
-                let e: ExtensionRow = ticket_extensions::table
-                    .find(&extension_id)
-                    .filter(ticket_extensions::ticket_id.eq(&t.row.id))
-                    .filter(ticket_extensions::state.eq("pending"))
-                    .select(ExtensionRow::as_select())
-                    .first(conn)
-                    .optional()?
-                    .ok_or_else(|| AppError::UnknownReference {
-                        field: "extension_id".into(),
-                        detail: "no pending extension request with that id on this ticket".into(),
-                    })?;
-                let new_state = if decision == ExtensionRuling::Grant { "granted" } else { "refused" };
-                diesel::update(ticket_extensions::table.find(&e.id))
-                    .set((
-                        ticket_extensions::state.eq(new_state),
-                        ticket_extensions::decided_by.eq(Some(actor.person_id.to_string())),
-                        ticket_extensions::decided_at.eq(Some(now)),
-                    ))
-                    .execute(conn)?;
-                c.note("extension", "pending", json!({"extension_id": e.id, "decision": new_state}));
-                if decision == ExtensionRuling::Grant {
-                    if let Some(p) = t.parts.iter_mut().find(|p| p.id == e.assignment_id) {
-                        c.note("department_due_at", p.due_at, e.proposed_due_at);
-                        // The first deadline is kept, however many extensions follow.
-                        p.original_due_at = Some(p.original_due_at.unwrap_or(p.due_at));
-                        p.due_at = e.proposed_due_at;
-                        p.updated_at = now;
-                        set_part(conn, p)?;
-                        let running: Option<ClockRow> = sla_clocks::table
-                            .filter(sla_clocks::assignment_id.eq(&p.id))
-                            .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
-                            .filter(sla_clocks::stopped_at.is_null())
-                            .select(ClockRow::as_select())
-                            .first(conn)
-                            .optional()?;
-                        if let Some(clock) = running {
-                            sla::move_deadline(conn, ctx, &clock, e.proposed_due_at, now)?;
-                        }
-                    }
-                }
-            }
-            R::PauseForResident { reason } => {
-                c.reason = Some(required("reason", &reason)?);
-                if sla::pause(conn, ctx, &t.row.id, c.reason.as_deref().unwrap_or_default(), now)? == 0 {
-                    return Err(AppError::Conflict {
-                        code: "nothing_to_pause",
-                        detail: "no running resolution clock to pause (already paused?)".into(),
-                    });
-                }
-                c.note("paused_until_at_most", Value::Null, now + chrono::Duration::hours(ctx.settings.max_pause_hours));
-            }
-            R::ResumeWork { note } => {
-                c.reason = opt_text("note", &note, 2000)?;
-                if sla::resume(conn, ctx, &t.row.id, now)? == 0 {
-                    return Err(AppError::Conflict { code: "not_paused", detail: "no clock of this ticket is paused".into() });
-                }
-            }
-            R::RecordReturnVisit { satisfaction: verdict, note } => {
-                c.reason = opt_text("note", &note, 2000)?;
-                c.note("satisfaction", &satisfaction, verdict.as_str());
-                satisfaction = Some(verdict.as_str().into());
-                if verdict == Satisfaction::NotSatisfied {
-                    let level: Level = solved_level.as_deref().and_then(|l| l.parse().ok()).unwrap_or(Level::Compound);
-                    c.to = reopened_state(level);
-                    c.note("reopen_count", reopen_count, reopen_count + 1);
-                    reopen_count += 1;
-                } else {
-                    c.to = TicketState::Closed;
-                    closed_at = Some(now);
                 }
             }
         }
-        // The clocks: a new stage starts its own clock now; a finished stage stops its clocks.
-        if c.to != state {
-            sla::stop_clocks(conn, &t.row.id, Which::TicketLevel, false, now)?;
-            if c.to == TicketState::Solved || c.to.is_final() {
-                sla::stop_clocks(conn, &t.row.id, Which::All, false, now)?;
-            }
-            let compound_path = t.place.compound.as_str().to_string();
-            let community_path = t.place.community.as_str().to_string();
-            let place_path = t.row.place_path.clone();
-            let start =
-                |conn: &mut DbConn, stage: Stage, holder: (&str, &str)| sla::start_clock(conn, ctx, &t.row, None, stage, holder, now);
-            match c.to {
-                TicketState::AtCommunity => drop(start(conn, Stage::CommunityAcceptance, (&t.row.community_id, &community_path))?),
-                TicketState::CompoundHandling => drop(start(conn, Stage::Resolution, (&t.row.compound_id, &compound_path))?),
-                TicketState::CommunityHandling => drop(start(conn, Stage::Resolution, (&t.row.community_id, &community_path))?),
-                TicketState::Solved => drop(start(conn, Stage::ReturnVisit, (&t.row.place_id, &place_path))?),
-                TicketState::Whistled if state == TicketState::Solved => {
-                    // Reopened at the department level: the lead department's resolution clock runs again.
-                    let lead = ticket_assignments::table
-                        .filter(ticket_assignments::ticket_id.eq(&t.row.id))
-                        .filter(ticket_assignments::lead.eq(true))
-                        .filter(ticket_assignments::state.ne(AssignmentState::Removed.as_str()))
-                        .select(AssignmentRow::as_select())
+        R::RuleOnExtension { extension_id, decision, reason } => {
+            c.reason = opt_text("reason", &reason, 2000)?;
+            let e: ExtensionRow = ticket_extensions::table
+                .find(&extension_id)
+                .filter(ticket_extensions::ticket_id.eq(&t.row.id))
+                .filter(ticket_extensions::state.eq("pending"))
+                .select(ExtensionRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| AppError::UnknownReference {
+                    field: "extension_id".into(),
+                    detail: "no pending extension request with that id on this ticket".into(),
+                })?;
+            let new_state = if decision == ExtensionRuling::Grant { "granted" } else { "refused" };
+            diesel::update(ticket_extensions::table.find(&e.id))
+                .set((
+                    ticket_extensions::state.eq(new_state),
+                    ticket_extensions::decided_by.eq(Some(actor.person_id.to_string())),
+                    ticket_extensions::decided_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+            c.note("extension", "pending", json!({"extension_id": e.id, "decision": new_state}));
+            if decision == ExtensionRuling::Grant {
+                if let Some(p) = t.parts.iter_mut().find(|p| p.id == e.assignment_id) {
+                    c.note("department_due_at", p.due_at, e.proposed_due_at);
+                    // The first deadline is kept, however many extensions follow.
+                    p.original_due_at = Some(p.original_due_at.unwrap_or(p.due_at));
+                    p.due_at = e.proposed_due_at;
+                    p.updated_at = now;
+                    set_part(conn, p)?;
+                    let running: Option<ClockRow> = sla_clocks::table
+                        .filter(sla_clocks::assignment_id.eq(&p.id))
+                        .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
+                        .filter(sla_clocks::stopped_at.is_null())
+                        .select(ClockRow::as_select())
                         .first(conn)
                         .optional()?;
-                    if let Some(lead) = lead {
-                        if let Some(dept) = find_unit(conn, &lead.department_id)? {
-                            sla::start_clock(conn, ctx, &t.row, Some(&lead.id), Stage::Resolution, (&dept.id, &dept.path), now)?;
-                        }
+                    if let Some(clock) = running {
+                        sla::move_deadline(conn, ctx, &clock, e.proposed_due_at, now)?;
                     }
                 }
-                _ => {}
             }
         }
-        let due_at = sla::ticket_due(conn, &t.row.id)?;
-        if due_at != t.row.due_at {
-            c.note("due_at", t.row.due_at, due_at);
+        R::PauseForResident { reason } => {
+            c.reason = Some(required("reason", &reason)?);
+            if sla::pause(conn, ctx, &t.row.id, c.reason.as_deref().unwrap_or_default(), now)? == 0 {
+                return Err(AppError::Conflict {
+                    code: "nothing_to_pause",
+                    detail: "no running resolution clock to pause (already paused?)".into(),
+                });
+            }
+            c.note("paused_until_at_most", Value::Null, now + chrono::Duration::hours(ctx.settings.max_pause_hours));
         }
-        if c.to != state {
-            c.note("state", state.as_str(), c.to.as_str());
+        R::ResumeWork { note } => {
+            c.reason = opt_text("note", &note, 2000)?;
+            if sla::resume(conn, ctx, &t.row.id, now)? == 0 {
+                return Err(AppError::Conflict { code: "not_paused", detail: "no clock of this ticket is paused".into() });
+            }
         }
-        let updated = diesel::update(tickets::table.find(&t.row.id).filter(tickets::version.eq(t.row.version)))
-            .set((
-                tickets::state.eq(c.to.as_str()),
-                tickets::solved_level.eq(&solved_level),
-                tickets::satisfaction.eq(&satisfaction),
-                tickets::resolution.eq(&resolution),
-                tickets::duplicate_of.eq(&duplicate_of),
-                tickets::whistle_type.eq(&whistle_type),
-                tickets::reopen_count.eq(reopen_count),
-                tickets::closed_at.eq(closed_at),
-                tickets::due_at.eq(due_at),
-                tickets::version.eq(t.row.version + 1),
-                tickets::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            let current = tickets::table.find(&t.row.id).select(tickets::version).first(conn)?;
-            return Err(AppError::VersionConflict { given: t.row.version, current });
+        R::RecordReturnVisit { satisfaction: verdict, note } => {
+            c.reason = opt_text("note", &note, 2000)?;
+            c.note("satisfaction", &satisfaction, verdict.as_str());
+            satisfaction = Some(verdict.as_str().into());
+            if verdict == Satisfaction::NotSatisfied {
+                let level: Level = solved_level.as_deref().and_then(|l| l.parse().ok()).unwrap_or(Level::Compound);
+                c.to = reopened_state(level);
+                c.note("reopen_count", reopen_count, reopen_count + 1);
+                reopen_count += 1;
+            } else {
+                c.to = TicketState::Closed;
+                closed_at = Some(now);
+            }
         }
-        let by = ActedBy::person(actor.person_id, grant.as_ref());
-        audit::append(
-            conn,
-            Draft {
-                entity_kind: "ticket",
-                entity_id: &t.row.id,
-                by: &by,
-                action: kind.as_str(),
-                from_state: Some(state.as_str()),
-                to_state: Some(c.to.as_str()),
-                reason: c.reason.as_deref(),
-                changes: Value::Object(c.changes),
-            },
-            now,
-        )?;
-        // The row as just written, without reading it back; the parts only when they may have changed.
-        t.row.state = c.to.as_str().into();
-        t.row.solved_level = solved_level;
-        t.row.satisfaction = satisfaction;
-        t.row.resolution = resolution;
-        t.row.duplicate_of = duplicate_of;
-        t.row.whistle_type = whistle_type;
-        t.row.reopen_count = reopen_count;
-        t.row.closed_at = closed_at;
-        t.row.due_at = due_at;
-        t.row.version += 1;
-        t.row.updated_at = now;
-        if !t.parts.is_empty() || matches!(kind, ActionKind::Whistle | ActionKind::AddDepartment) {
-            t.parts = ticket_assignments::table
-                .filter(ticket_assignments::ticket_id.eq(&t.row.id))
-                .order(ticket_assignments::dispatched_at)
-                .select(AssignmentRow::as_select())
-                .load(conn)?;
+    }
+    t.row.solved_level = solved_level;
+    t.row.satisfaction = satisfaction;
+    t.row.resolution = resolution;
+    t.row.duplicate_of = duplicate_of;
+    t.row.whistle_type = whistle_type;
+    t.row.reopen_count = reopen_count;
+    t.row.closed_at = closed_at;
+    Ok(Decided { t, from: state, kind, grant, c })
+}
+
+/// Writes what the decided actions of a batch share: each ticket's stage clocks (a new stage
+/// starts its own clock now; a finished stage stops its clocks), its deadline, its row (the
+/// version checked and bumped), its audit event; then reads their views.
+fn finish(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    actors: &[&Actor],
+    mut items: Vec<Decided>,
+    now: NaiveDateTime,
+) -> AppResult<Vec<TicketView>> {
+    if items.is_empty() {
+        return Ok(vec![]);
+    }
+    let moving: Vec<&Decided> = items.iter().filter(|d| d.c.to != d.from).collect();
+    let moving_ids: Vec<&str> = moving.iter().map(|d| d.t.row.id.as_str()).collect();
+    sla::stop_ticket_clocks(conn, &moving_ids, false, now)?;
+    let ending: Vec<&str> =
+        moving.iter().filter(|d| d.c.to == TicketState::Solved || d.c.to.is_final()).map(|d| d.t.row.id.as_str()).collect();
+    sla::stop_ticket_clocks(conn, &ending, true, now)?;
+    let mut categories: Vec<&str> = moving.iter().map(|d| d.t.row.category_id.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let policies = sla::Policies::load(conn, &categories)?;
+    let mut clocks = vec![];
+    for d in &moving {
+        let (t, now) = (&d.t, now);
+        let mut plan = |conn: &mut DbConn, stage: Stage, holder: (&str, &str)| -> AppResult<()> {
+            clocks.push(sla::plan_clock_in(conn, ctx, &policies, &t.row, None, stage, holder, now)?);
+            Ok(())
+        };
+        match d.c.to {
+            TicketState::AtCommunity => plan(conn, Stage::CommunityAcceptance, (&t.row.community_id, t.place.community.as_str()))?,
+            TicketState::CompoundHandling => plan(conn, Stage::Resolution, (&t.row.compound_id, t.place.compound.as_str()))?,
+            TicketState::CommunityHandling => plan(conn, Stage::Resolution, (&t.row.community_id, t.place.community.as_str()))?,
+            TicketState::Solved => plan(conn, Stage::ReturnVisit, (&t.row.place_id, &t.row.place_path))?,
+            TicketState::Whistled if d.from == TicketState::Solved => {
+                // Reopened at the department level: the lead department's resolution clock runs again.
+                let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
+                if let Some(lead) = lead {
+                    if let Some(dept) = find_unit(conn, &lead.department_id)? {
+                        let holder = (dept.id.as_str(), dept.path.as_str());
+                        clocks.push(sla::plan_clock_in(conn, ctx, &policies, &t.row, Some(&lead.id), Stage::Resolution, holder, now)?);
+                    }
+                }
+            }
+            _ => {}
         }
-        view(conn, actor, &t, now)
-    })
+    }
+    backend::insert_all!(conn, sla_clocks::table, &clocks)?;
+    let dues = sla::tickets_due(conn, &items.iter().map(|d| d.t.row.id.as_str()).collect::<Vec<_>>())?;
+    for d in &mut items {
+        let due_at = dues.get(&d.t.row.id).copied();
+        if due_at != d.t.row.due_at {
+            d.c.note("due_at", d.t.row.due_at, due_at);
+        }
+        if d.c.to != d.from {
+            d.c.note("state", d.from.as_str(), d.c.to.as_str());
+        }
+        d.t.row.due_at = due_at;
+        d.t.row.state = d.c.to.as_str().into();
+    }
+    update_rows(conn, &items.iter().map(|d| &d.t.row).collect::<Vec<_>>(), now)?;
+    let by: Vec<ActedBy> = actors.iter().zip(&items).map(|(a, d)| ActedBy::person(a.person_id, d.grant.as_ref())).collect();
+    let changes: Vec<Value> = items.iter_mut().map(|d| Value::Object(std::mem::take(&mut d.c.changes))).collect();
+    let drafts = items
+        .iter()
+        .zip(&by)
+        .zip(changes)
+        .map(|((d, by), changes)| Draft {
+            entity_kind: "ticket",
+            entity_id: &d.t.row.id,
+            by,
+            action: d.kind.as_str(),
+            from_state: Some(d.from.as_str()),
+            to_state: Some(d.c.to.as_str()),
+            reason: d.c.reason.as_deref(),
+            changes,
+        })
+        .collect();
+    audit::append_all(conn, drafts, now)?;
+    // The rows as just written, without reading them back; the parts only where they may have changed.
+    let reread: Vec<&str> = items
+        .iter()
+        .filter(|d| !d.t.parts.is_empty() || matches!(d.kind, ActionKind::Whistle | ActionKind::AddDepartment))
+        .map(|d| d.t.row.id.as_str())
+        .collect();
+    let mut parts = parts_of(conn, &reread)?;
+    for d in &mut items {
+        d.t.row.version += 1;
+        d.t.row.updated_at = now;
+        if let Some(p) = parts.remove(&d.t.row.id) {
+            d.t.parts = p;
+        }
+    }
+    views(conn, &actors.iter().copied().zip(items.iter().map(|d| &d.t)).collect::<Vec<_>>(), now)
+}
+
+/// Writes the acted-on ticket rows, each only if its version is still the one read (and bumps
+/// it): one statement for all on PostgreSQL, one per row on SQLite (whose writer holds the
+/// database). A version that moved is a conflict.
+fn update_rows(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime) -> AppResult<()> {
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+    let updated = match conn {
+        DbConn::Postgresql(c) => {
+            let texts = |f: fn(&TicketRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+            diesel::sql_query(
+                "UPDATE tickets SET state = v.state, solved_level = v.solved_level, satisfaction = v.satisfaction, \
+                 resolution = v.resolution, duplicate_of = v.duplicate_of, whistle_type = v.whistle_type, \
+                 reopen_count = v.reopen_count, closed_at = v.closed_at, due_at = v.due_at, version = v.version + 1, updated_at = $12 \
+                 FROM (SELECT unnest($1::text[]) AS id, unnest($2::bigint[]) AS version, unnest($3::text[]) AS state, \
+                 unnest($4::text[]) AS solved_level, unnest($5::text[]) AS satisfaction, unnest($6::text[]) AS resolution, \
+                 unnest($7::text[]) AS duplicate_of, unnest($8::text[]) AS whistle_type, unnest($9::int[]) AS reopen_count, \
+                 unnest($10::timestamp[]) AS closed_at, unnest($11::timestamp[]) AS due_at) AS v \
+                 WHERE tickets.id = v.id AND tickets.version = v.version",
+            )
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.solved_level.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.resolution.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.duplicate_of.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.whistle_type.clone()))
+            .bind::<Array<Integer>, _>(rows.iter().map(|r| r.reopen_count).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .bind::<Timestamp, _>(now)
+            .execute(c)?
+        }
+        DbConn::Sqlite(c) => {
+            let mut n = 0;
+            for r in rows {
+                n += diesel::update(tickets::table.find(&r.id).filter(tickets::version.eq(r.version)))
+                    .set((
+                        tickets::state.eq(&r.state),
+                        tickets::solved_level.eq(&r.solved_level),
+                        tickets::satisfaction.eq(&r.satisfaction),
+                        tickets::resolution.eq(&r.resolution),
+                        tickets::duplicate_of.eq(&r.duplicate_of),
+                        tickets::whistle_type.eq(&r.whistle_type),
+                        tickets::reopen_count.eq(r.reopen_count),
+                        tickets::closed_at.eq(r.closed_at),
+                        tickets::due_at.eq(r.due_at),
+                        tickets::version.eq(r.version + 1),
+                        tickets::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+            n
+        }
+    };
+    if updated != rows.len() {
+        // Only possible without the row locks (SQLite's single writer, or PostgreSQL's locks
+        // taken by `load_all`, rule it out): answer the first moved version.
+        let given: HashMap<&str, i64> = rows.iter().map(|r| (r.id.as_str(), r.version)).collect();
+        let current: Vec<(String, i64)> = tickets::table
+            .filter(tickets::id.eq_any(given.keys().copied().collect::<Vec<_>>()))
+            .select((tickets::id, tickets::version))
+            .load(conn)?;
+        let moved = current.into_iter().find(|(id, v)| given.get(id.as_str()) != Some(v));
+        let (id, current) = moved.unwrap_or_default();
+        return Err(AppError::VersionConflict { given: given.get(id.as_str()).copied().unwrap_or_default(), current });
+    }
+    Ok(())
 }
 
 /// 留言: anyone who can see the ticket may comment; the ticket itself does not change.
