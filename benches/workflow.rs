@@ -333,7 +333,7 @@ async fn main() {
         .map(|m| m.mean)
         .unwrap_or(1.0);
         let writers = gridloop::config::Settings::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), "development")
-            .map(|s| s.database.filing_writers)
+            .map(|s| s.database.intake_writers)
             .unwrap_or(2);
         let filing_rate = filing.ok as f64 / filing.seconds;
         let b = mean.round().max(1.0) as usize;

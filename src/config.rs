@@ -93,11 +93,11 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub connect_timeout_s: u64,
     pub sqlite_busy_timeout_ms: u64,
-    /// Writer threads of the filing intake (group commit of new tickets); each holds a pooled
+    /// Writer threads of the intake (group commit of filings and state changes); each holds a pooled
     /// connection while it writes, so keep it below `pool_size`.
-    pub filing_writers: usize,
-    /// The most filings one intake transaction writes.
-    pub filing_batch_max: usize,
+    pub intake_writers: usize,
+    /// The most filings, or state changes, one intake transaction writes.
+    pub intake_batch_max: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -242,14 +242,14 @@ impl Settings {
         if self.database.pool_size == 0 || self.database.pool_size > 200 {
             return bad("database.pool_size", "must be between 1 and 200".into());
         }
-        if self.database.filing_writers == 0 || self.database.filing_writers as u32 >= self.database.pool_size {
+        if self.database.intake_writers == 0 || self.database.intake_writers as u32 >= self.database.pool_size {
             return bad(
-                "database.filing_writers",
+                "database.intake_writers",
                 format!("must be at least 1 and below database.pool_size ({}), which also serves the reads", self.database.pool_size),
             );
         }
-        if self.database.filing_batch_max == 0 || self.database.filing_batch_max > 500 {
-            return bad("database.filing_batch_max", "must be between 1 and 500".into());
+        if self.database.intake_batch_max == 0 || self.database.intake_batch_max > 500 {
+            return bad("database.intake_batch_max", "must be between 1 and 500".into());
         }
         if self.auth.idle_timeout_minutes <= 0 {
             return bad("auth.idle_timeout_minutes", "must be positive".into());

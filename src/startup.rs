@@ -44,8 +44,8 @@ impl Application {
             pool.clone(),
             settings.clone(),
             calendars.clone(),
-            settings.database.filing_writers,
-            settings.database.filing_batch_max,
+            settings.database.intake_writers,
+            settings.database.intake_batch_max,
         );
         let state = web::Data::new(AppState { pool, settings, calendars, visits: Arc::new(visits), intake });
         let mut server = HttpServer::new(move || {

@@ -1,4 +1,4 @@
-//! The intake (受理) of new tickets: a group commit for filings.
+//! The intake (受理): a group commit for filings and for workflow actions (state changes).
 //!
 //! A request hands its filing to the intake's writers, who take whatever filings are waiting and
 //! handle them together: one query finds which idempotency keys were answered before, one or two
@@ -14,6 +14,12 @@
 //! stored answer, from the same [`tickets::insert_filings`] a lone filing goes through. A batch is all or nothing;
 //! if it fails (a twin request's key won the race, say), each of its filings is written again on
 //! its own, so one bad filing never fails the others.
+//!
+//! Workflow actions go the same way ([`act_batch`]): the waiting actions, one per ticket, are
+//! taken in one transaction by [`tickets::act_together`] (tickets read and locked together, each
+//! action checked on its own, clocks, rows, audit events and views written together), with their
+//! idempotency keys; an action refused gets its own error and the others go on. A second action on
+//! the same ticket waits for the next round, so it sees the first one's version.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -29,7 +35,7 @@ use crate::domain::Actor;
 use super::calendars::Calendars;
 use super::idempotency::{self, Stored};
 use super::sla::SlaContext;
-use super::tickets::{self, FilingRefs, NewTicket, PreparedFiling};
+use super::tickets::{self, ActRequest, FilingRefs, NewTicket, PreparedFiling};
 use super::{AppError, AppResult};
 
 /// An `Idempotency-Key` and the request it came with.
@@ -40,7 +46,7 @@ pub struct KeyRecord {
     pub request_hash: String,
 }
 
-/// How a filing ended: written now (the response body), or replayed from its key's first use.
+/// How a write ended: done now (the response body), or replayed from its key's first use.
 #[derive(Debug)]
 pub enum Filed {
     Fresh(String),
@@ -61,9 +67,17 @@ pub struct Request {
     pub key: Option<KeyRecord>,
 }
 
-struct Job {
-    request: Request,
-    reply: tokio::sync::oneshot::Sender<AppResult<Filed>>,
+/// A workflow action as the request sent it.
+pub struct ActJob {
+    pub request: ActRequest,
+    pub key: Option<KeyRecord>,
+}
+
+type Reply = tokio::sync::oneshot::Sender<AppResult<Filed>>;
+
+enum Job {
+    File(Request, Reply),
+    Act(ActJob, Reply),
 }
 
 /// The handle requests hand their filings to. Cloning it shares the same writers.
@@ -73,7 +87,7 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Starts `writers` writer threads, each writing up to `max_batch` filings per transaction.
+    /// Starts `writers` writer threads, each writing up to `max_batch` filings (or actions) per transaction.
     /// They stop when the last handle is dropped.
     pub fn start(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, writers: usize, max_batch: usize) -> Intake {
         let (tx, rx) = mpsc::channel::<Job>();
@@ -91,16 +105,25 @@ impl Intake {
     /// Files a ticket and waits for its answer.
     pub async fn file(&self, actor: Actor, input: NewTicket, key: Option<KeyRecord>) -> AppResult<Filed> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Job { request: Request { actor, input, key }, reply })
-            .map_err(|_| AppError::internal_msg("the intake has stopped".into()))?;
+        self.send(Job::File(Request { actor, input, key }, reply))?;
         answer.await.map_err(|_| AppError::internal_msg("an intake writer failed while writing this filing".into()))?
+    }
+
+    /// Takes a workflow action and waits for its answer (the ticket's view as a body).
+    pub async fn act(&self, request: ActRequest, key: Option<KeyRecord>) -> AppResult<Filed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Act(ActJob { request, key }, reply))?;
+        answer.await.map_err(|_| AppError::internal_msg("an intake writer failed while taking this action".into()))?
+    }
+
+    fn send(&self, job: Job) -> AppResult<()> {
+        self.tx.send(job).map_err(|_| AppError::internal_msg("the intake has stopped".into()))
     }
 }
 
 fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
     loop {
-        // Wait for one filing, then take whatever else is already waiting.
+        // Wait for one job, then take whatever else is already waiting.
         let jobs = {
             let rx = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let Ok(first) = rx.recv() else { return };
@@ -117,15 +140,37 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: 
         // A panic fails this batch's requests (their reply channels drop), not the writer.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match pool.get() {
             Ok(mut conn) => {
-                let (requests, replies): (Vec<Request>, Vec<_>) = jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
-                for (answer, reply) in file_batch(&mut conn, ctx, requests, super::utc_now()).into_iter().zip(replies) {
-                    let _ = reply.send(answer);
+                let (mut filings, mut filing_replies, mut actions, mut action_replies) = (vec![], vec![], vec![], vec![]);
+                for j in jobs {
+                    match j {
+                        Job::File(r, reply) => {
+                            filings.push(r);
+                            filing_replies.push(reply);
+                        }
+                        Job::Act(a, reply) => {
+                            actions.push(a);
+                            action_replies.push(reply);
+                        }
+                    }
+                }
+                if !filings.is_empty() {
+                    for (answer, reply) in file_batch(&mut conn, ctx, filings, super::utc_now()).into_iter().zip(filing_replies) {
+                        let _ = reply.send(answer);
+                    }
+                }
+                if !actions.is_empty() {
+                    for (answer, reply) in act_batch(&mut conn, ctx, actions, super::utc_now()).into_iter().zip(action_replies) {
+                        let _ = reply.send(answer);
+                    }
                 }
             }
             Err(e) => {
                 let why = e.to_string();
                 for j in jobs {
-                    let _ = j.reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
+                    let reply = match j {
+                        Job::File(_, r) | Job::Act(_, r) => r,
+                    };
+                    let _ = reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
                 }
             }
         }));
@@ -249,9 +294,40 @@ pub fn write_one(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
     actor: &Actor,
-    mut filing: PreparedFiling,
+    filing: PreparedFiling,
     key: Option<&KeyRecord>,
     now: NaiveDateTime,
+) -> AppResult<Filed> {
+    keyed_write(
+        conn,
+        key,
+        201,
+        now,
+        |conn| {
+            let mut filing = filing;
+            filing.take_number(conn, now)?;
+            Ok(filing)
+        },
+        |conn, filing| to_body(&tickets::insert_filing(conn, ctx, actor, filing, now)?),
+    )
+}
+
+/// A response body.
+pub fn to_body<T: serde::Serialize>(v: &T) -> AppResult<String> {
+    serde_json::to_string(v).map_err(AppError::internal)
+}
+
+/// A write with an optional idempotency key, in one write transaction: a key answered before
+/// replays its answer; otherwise `prepare` runs (outside the inner transaction: a filing's number
+/// is taken there), then `write` and the key's record commit together. A twin request that
+/// commits the same key first wins, and this one replays its answer.
+pub fn keyed_write<P>(
+    conn: &mut DbConn,
+    key: Option<&KeyRecord>,
+    status: u16,
+    now: NaiveDateTime,
+    prepare: impl FnOnce(&mut DbConn) -> AppResult<P>,
+    write: impl FnOnce(&mut DbConn, P) -> AppResult<String>,
 ) -> AppResult<Filed> {
     backend::write_transaction(conn, |conn| {
         if let Some(k) = key {
@@ -259,12 +335,11 @@ pub fn write_one(
                 return Ok(Filed::Replay(stored));
             }
         }
-        filing.take_number(conn, now)?;
+        let prepared = prepare(conn)?;
         let done = conn.transaction(|conn| {
-            let v = tickets::insert_filing(conn, ctx, actor, filing, now)?;
-            let body = serde_json::to_string(&v).map_err(AppError::internal)?;
+            let body = write(conn, prepared)?;
             if let Some(k) = key {
-                idempotency::store_all(conn, &[(k, body.as_str())], 201, now)?;
+                idempotency::store_all(conn, &[(k, body.as_str())], status, now)?;
             }
             Ok(body)
         });
@@ -275,5 +350,92 @@ pub fn write_one(
             }
             (Err(e), _) => Err(e),
         }
+    })
+}
+
+/// Takes a batch of actions and answers each, in order: replays of keys answered before, then
+/// rounds of actions on distinct tickets (and distinct keys), each round in one transaction
+/// ([`tickets::act_together`]) with its keys stored. If a round fails as a whole (a twin's key
+/// won the race, say), each of its actions is taken again on its own.
+pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now: NaiveDateTime) -> Vec<AppResult<Filed>> {
+    let mut answers: Vec<Option<AppResult<Filed>>> = jobs.iter().map(|_| None).collect();
+    let keys: Vec<&KeyRecord> = jobs.iter().filter_map(|j| j.key.as_ref()).collect();
+    let stored = match idempotency::lookup_all(conn, &keys) {
+        Ok(s) => s,
+        Err(e) => return jobs.iter().map(|_| Err(copy_of(&e))).collect(),
+    };
+    let mut pending: Vec<usize> = vec![];
+    for (i, j) in jobs.iter().enumerate() {
+        match j.key.as_ref().and_then(|k| stored.get(&(k.person_id.clone(), k.key.clone())).map(|row| (k, row))) {
+            Some((k, row)) => answers[i] = Some(idempotency::answer(row, &k.request_hash).map(Filed::Replay)),
+            None => pending.push(i),
+        }
+    }
+    while !pending.is_empty() {
+        let (mut tickets_seen, mut keys_seen) = (HashSet::new(), HashSet::new());
+        let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {
+            let j = &jobs[i];
+            let key_free = j.key.as_ref().is_none_or(|k| !keys_seen.contains(&(k.person_id.as_str(), k.key.as_str())));
+            let first = key_free && !tickets_seen.contains(j.request.ticket_id.as_str());
+            if first {
+                tickets_seen.insert(j.request.ticket_id.as_str());
+                if let Some(k) = &j.key {
+                    keys_seen.insert((k.person_id.as_str(), k.key.as_str()));
+                }
+            }
+            first
+        });
+        let mut alone = round.clone();
+        if round.len() > 1 {
+            match act_round(conn, ctx, &round.iter().map(|&i| &jobs[i]).collect::<Vec<_>>(), now) {
+                Ok(done) => {
+                    for (&i, a) in round.iter().zip(done) {
+                        answers[i] = Some(a);
+                    }
+                    alone.clear();
+                }
+                Err(e) => log::info!("a batch of {} actions failed ({}); taking them one by one", round.len(), e.code()),
+            }
+        }
+        for i in alone {
+            let j = &jobs[i];
+            let r = &j.request;
+            answers[i] = Some(keyed_write(
+                conn,
+                j.key.as_ref(),
+                200,
+                now,
+                |_| Ok(()),
+                |conn, ()| to_body(&tickets::act(conn, ctx, &r.actor, &r.ticket_id, r.version, r.action.clone(), now)?),
+            ));
+        }
+        pending = later;
+    }
+    answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
+}
+
+/// One round of actions on distinct tickets in one transaction, with the keys of those done.
+fn act_round(conn: &mut DbConn, ctx: SlaContext<'_>, round: &[&ActJob], now: NaiveDateTime) -> AppResult<Vec<AppResult<Filed>>> {
+    backend::write_transaction(conn, |conn| {
+        conn.transaction(|conn| {
+            let requests: Vec<&ActRequest> = round.iter().map(|j| &j.request).collect();
+            let done = tickets::act_together(conn, ctx, &requests, now)?;
+            let mut answers = Vec::with_capacity(round.len());
+            let mut bodies = vec![];
+            for (j, a) in round.iter().zip(done) {
+                match a.and_then(|v| to_body(&v)) {
+                    Ok(body) => {
+                        if let Some(k) = &j.key {
+                            bodies.push((k, body.clone()));
+                        }
+                        answers.push(Ok(Filed::Fresh(body)));
+                    }
+                    Err(e) => answers.push(Err(e)),
+                }
+            }
+            let keys: Vec<(&KeyRecord, &str)> = bodies.iter().map(|(k, b)| (*k, b.as_str())).collect();
+            idempotency::store_all(conn, &keys, 200, now)?;
+            Ok(answers)
+        })
     })
 }

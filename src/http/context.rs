@@ -181,25 +181,11 @@ where
         return Ok(actix_web::HttpResponse::build(status).json(v));
     };
     let hash = idempotency::request_hash(req.method().as_str(), req.path(), &canonical_body);
-    let person = auth.who.actor.person_id.to_string();
-    let outcome = run_write(state, lang, move |conn| {
-        if let Some(stored) = idempotency::lookup(conn, &person, &key, &hash)? {
-            return Ok(Outcome::Replay(stored));
-        }
-        let prepared = prepare(conn)?;
-        let done = diesel::Connection::transaction(conn, |conn| {
-            let v = f(conn, prepared)?;
-            let body = serde_json::to_string(&v).map_err(AppError::internal)?;
-            idempotency::store(conn, &person, &key, &hash, status.as_u16(), &body, crate::app::utc_now())?;
-            Ok(body)
-        });
-        match done {
-            Ok(body) => Ok(Outcome::Fresh(body)),
-            Err(AppError::Conflict { code: "already_exists", .. }) => {
-                idempotency::twin_answer(conn, &person, &key, &hash).map(Outcome::Replay)
-            }
-            Err(e) => Err(e),
-        }
+    let key = crate::app::intake::KeyRecord { person_id: auth.who.actor.person_id.to_string(), key, request_hash: hash };
+    let outcome = run(state, lang, move |conn| {
+        crate::app::intake::keyed_write(conn, Some(&key), status.as_u16(), crate::app::utc_now(), prepare, |conn, p| {
+            crate::app::intake::to_body(&f(conn, p)?)
+        })
     })
     .await?;
     Ok(filed_response(status, outcome))

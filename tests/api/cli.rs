@@ -193,11 +193,11 @@ fn bad_configuration_is_refused_with_the_key_and_the_reason() {
 
     // The intake's writers need connections of their own and leave some for the reads.
     let mut cmd = gridloop();
-    cmd.env("GRIDLOOP_DATABASE__POOL_SIZE", "2").env("GRIDLOOP_DATABASE__FILING_WRITERS", "2").arg("check-config");
+    cmd.env("GRIDLOOP_DATABASE__POOL_SIZE", "2").env("GRIDLOOP_DATABASE__INTAKE_WRITERS", "2").arg("check-config");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("database.filing_writers") && err.contains("pool_size"), "{err}");
+    assert!(err.contains("database.intake_writers") && err.contains("pool_size"), "{err}");
 }
 
 #[test]

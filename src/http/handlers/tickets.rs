@@ -66,21 +66,23 @@ pub async fn act(
     version: IfMatch,
     body: web::Json<ActionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = auth.who.actor.clone();
+    use crate::app::intake::KeyRecord;
+    use crate::app::tickets::ActRequest;
+    let (actor, lang) = (auth.who.actor.clone(), auth.lang);
     let input = body.into_inner();
-    let canon = format!("{}|{}", version.0.unwrap_or(-1), canonical(&input));
-    let st = state.clone();
-    let id = id.into_inner();
-    run_idempotent(
-        &state,
-        &auth,
-        &req,
-        canon,
-        StatusCode::OK,
-        |_| Ok(()),
-        move |c, ()| app::tickets::act(c, st.sla(), &actor, &id, version.0, input, utc_now()),
-    )
-    .await
+    let key = idempotency_key(&req, lang)?.map(|key| KeyRecord {
+        person_id: actor.person_id.to_string(),
+        key,
+        request_hash: app::idempotency::request_hash(
+            req.method().as_str(),
+            req.path(),
+            &format!("{}|{}", version.0.unwrap_or(-1), canonical(&input)),
+        ),
+    });
+    // Through the intake: actions waiting together are taken in one transaction.
+    let request = ActRequest { actor, ticket_id: id.into_inner(), version: version.0, action: input };
+    let done = state.intake.act(request, key).await.map_err(|e| ApiError::new(e, lang))?;
+    Ok(filed_response(StatusCode::OK, done))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
