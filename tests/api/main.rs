@@ -8,6 +8,7 @@ mod demo;
 pub mod fixture;
 mod helpers;
 mod intake;
+mod intake_actions;
 mod permissions;
 mod property;
 mod residents;
