@@ -1161,7 +1161,7 @@ struct Decided {
     c: Change,
 }
 
-/// 办理: takes one workflow action, in the caller's transaction if there is one.
+/// 办理: takes one workflow action, in the caller's transaction if there is one (else in its own).
 pub fn act(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
@@ -1181,14 +1181,14 @@ pub fn act(
 /// clocks, the ticket rows, the audit events and the answers are written and read for all of them
 /// with a few statements. An action refused (its version stale, its state or scope wrong) gets its
 /// own error and changes nothing; the others go on. The outer error means the whole transaction
-/// failed and nothing was written.
+/// failed and nothing was written. Runs in the caller's transaction, or in one of its own.
 pub fn act_together(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
     requests: &[&ActRequest],
     now: NaiveDateTime,
 ) -> AppResult<Vec<AppResult<TicketView>>> {
-    conn.transaction(|conn| {
+    backend::within_transaction(conn, |conn| {
         let ids: Vec<&str> = requests.iter().map(|r| r.ticket_id.as_str()).filter(|id| id.parse::<Id>().is_ok()).collect();
         let mut loaded = load_all(conn, &ids, true)?;
         let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
