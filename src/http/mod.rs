@@ -42,27 +42,37 @@ pub async fn access_guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let lang = lang_of(req.request());
-    let Some(pattern) = req.match_pattern() else {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    };
     let method = req.method().as_str().to_string();
-    let specs = routes::route_specs();
-    let Some(spec) = specs.iter().find(|s| s.path == pattern && s.method == method) else {
-        if specs.iter().any(|s| s.path == pattern) {
-            // Known path, undeclared method: no route matches, so the default service answers 404.
-            return Ok(next.call(req).await?.map_into_boxed_body());
+    // The route the router will pick, found by comparing segments with the table; anything else
+    // (an unknown path or method, a percent-encoded segment) goes by the router's own matching.
+    let spec = match routes::find_route(req.match_info().as_str(), &method) {
+        Some(spec) => spec,
+        None => {
+            let Some(pattern) = req.match_pattern() else {
+                return Ok(next.call(req).await?.map_into_boxed_body());
+            };
+            let specs = routes::route_specs();
+            match specs.iter().find(|s| s.path == pattern && s.method == method) {
+                Some(spec) => spec,
+                None => {
+                    if specs.iter().any(|s| s.path == pattern) {
+                        // Known path, undeclared method: no route matches, so the default service answers 404.
+                        return Ok(next.call(req).await?.map_into_boxed_body());
+                    }
+                    log::error!("route {method} {pattern} has no declared access rule; refusing");
+                    let resp = HttpResponse::Forbidden().json(error::ErrorBody {
+                        code: "no_access_rule".into(),
+                        message: "this route has no declared access rule and is refused".into(),
+                        field: None,
+                        current_version: None,
+                        current_state: None,
+                        allowed_actions: None,
+                        errors: None,
+                    });
+                    return Ok(req.into_response(resp).map_into_boxed_body());
+                }
+            }
         }
-        log::error!("route {method} {pattern} has no declared access rule; refusing");
-        let resp = HttpResponse::Forbidden().json(error::ErrorBody {
-            code: "no_access_rule".into(),
-            message: "this route has no declared access rule and is refused".into(),
-            field: None,
-            current_version: None,
-            current_state: None,
-            allowed_actions: None,
-            errors: None,
-        });
-        return Ok(req.into_response(resp).map_into_boxed_body());
     };
     if spec.access == Access::Public {
         return Ok(next.call(req).await?.map_into_boxed_body());

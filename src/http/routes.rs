@@ -110,6 +110,31 @@ routes! {
     GET "/api/v1/org-units/{id}/log-compliance" => visits::unit_compliance, Access::Scoped(Operation::BoardRead);
 }
 
+/// Whether a declared pattern matches a request path as the router matches it: the same
+/// segments, each `{name}` standing for one non-empty segment (the router's `[^/]+`).
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.starts_with('{') && a.ends_with('}') => {
+                if b.is_empty() {
+                    return false;
+                }
+            }
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The declared route the router picks for this path and method: the first of the table (the
+/// router's order) whose method and pattern match, found by comparing segments instead of
+/// running the router's regular expressions a second time for every request.
+pub fn find_route(path: &str, method: &str) -> Option<&'static RouteSpec> {
+    route_specs().iter().find(|s| s.method == method && pattern_matches(s.path, path))
+}
+
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
@@ -118,5 +143,27 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("gridloop_session"))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_is_found_as_the_router_finds_it() {
+        let id = "01a2183a-4e2e-7018-bccf-fe7848ae3a3e";
+        let f = |path: &str, method: &str| find_route(path, method).map(|s| s.path);
+        assert_eq!(f(&format!("/api/v1/tickets/{id}/actions"), "POST"), Some("/api/v1/tickets/{id}/actions"));
+        assert_eq!(f(&format!("/api/v1/tickets/{id}"), "GET"), Some("/api/v1/tickets/{id}"));
+        assert_eq!(f("/api/v1/tickets", "POST"), Some("/api/v1/tickets"));
+        // A static segment declared before a parameter wins, as in the router.
+        assert_eq!(f("/api/v1/residents/import", "POST"), Some("/api/v1/residents/import"));
+        // No empty parameter, no trailing slash, no extra segment, no undeclared method.
+        assert_eq!(f("/api/v1/tickets//actions", "POST"), None);
+        assert_eq!(f("/api/v1/tickets/", "GET"), None);
+        assert_eq!(f(&format!("/api/v1/tickets/{id}/actions/x"), "POST"), None);
+        assert_eq!(f(&format!("/api/v1/tickets/{id}/actions"), "DELETE"), None);
+        assert_eq!(f("/api/v1/ticket", "GET"), None);
     }
 }
