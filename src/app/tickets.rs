@@ -1930,30 +1930,76 @@ fn day_start_utc(d: NaiveDate) -> NaiveDateTime {
 /// The tickets in the caller's scope, newest first, filtered, one page at a time.
 pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: NaiveDateTime) -> AppResult<TicketPage> {
     let limit = super::page_limit(f.limit, 50, 200)?;
-    let mut q = tickets::table.filter(tickets_in_scope(actor)).into_boxed();
-    if let Some(states) = f.state.as_deref().filter(|s| !s.is_empty()) {
-        let parsed: Vec<String> = states
-            .split(',')
-            .map(|s| s.trim().parse::<TicketState>().map(|s| s.as_str().to_string()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| AppError::validation("state", e))?;
-        q = q.filter(tickets::state.eq_any(parsed));
+    let states: Option<Vec<String>> = match f.state.as_deref().filter(|s| !s.is_empty()) {
+        Some(states) => Some(
+            states
+                .split(',')
+                .map(|s| s.trim().parse::<TicketState>().map(|s| s.as_str().to_string()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| AppError::validation("state", e))
+                .map(|mut v: Vec<String>| {
+                    v.sort();
+                    v.dedup();
+                    v
+                })?,
+        ),
+        None => None,
+    };
+    let within = match &f.within {
+        Some(within) => {
+            parse_id("within", within)?;
+            match find_unit(conn, within)? {
+                Some(u) => Some(u),
+                None => return Ok(TicketPage { items: vec![], next_cursor: None }),
+            }
+        }
+        None => None,
+    };
+    let cursor = f.cursor.as_deref().map(decode_cursor).transpose()?;
+    // Several states are read one state at a time, each newest first from an index in that
+    // order (a building's `(place_id, state, created_at)`), and merged: a page of index entries
+    // per state, where one query for all of them sorts every match of the scope.
+    let groups: Vec<Option<Vec<String>>> = match states {
+        Some(v) if v.len() > 1 => v.into_iter().map(|s| Some(vec![s])).collect(),
+        other => vec![other],
+    };
+    let mut rows: Vec<TicketRow> = vec![];
+    for states in groups {
+        let q = list_query(actor, &f, states, within.as_ref(), cursor.as_ref(), now)?;
+        rows.extend(q.order((tickets::created_at.desc(), tickets::id.desc())).limit(limit + 1).select(TicketRow::as_select()).load(conn)?);
     }
-    if let Some(c) = f.category_id {
-        q = q.filter(tickets::category_id.eq(c));
+    rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let more = rows.len() as i64 > limit;
+    let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
+    Ok(TicketPage { items: items.into_iter().map(|r| summary(r, now)).collect(), next_cursor })
+}
+
+/// The list's filters as one query, for the given states (all when `None`).
+fn list_query(
+    actor: &Actor,
+    f: &TicketFilter,
+    states: Option<Vec<String>>,
+    within: Option<&OrgUnitRow>,
+    cursor: Option<&(NaiveDateTime, String)>,
+    now: NaiveDateTime,
+) -> AppResult<tickets::BoxedQuery<'static, Db>> {
+    let mut q = tickets::table.filter(tickets_in_scope(actor)).into_boxed();
+    match states.as_deref() {
+        // One state as an equality: `= ANY(array)` would keep the index from giving the order.
+        Some([one]) => q = q.filter(tickets::state.eq(one.clone())),
+        Some(several) => q = q.filter(tickets::state.eq_any(several.to_vec())),
+        None => {}
+    }
+    if let Some(c) = &f.category_id {
+        q = q.filter(tickets::category_id.eq(c.clone()));
     }
     if let Some(u) = f.urgency {
         q = q.filter(tickets::urgency.eq(u.as_str()));
     }
-    if let Some(within) = f.within {
-        parse_id("within", &within)?;
-        match find_unit(conn, &within)? {
-            Some(u) => {
-                let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
-                q = q.filter(place_within(kind, &u.id, &OrgPath::from_db(u.path.clone())));
-            }
-            None => return Ok(TicketPage { items: vec![], next_cursor: None }),
-        }
+    if let Some(u) = within {
+        let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
+        q = q.filter(place_within(kind, &u.id, &OrgPath::from_db(u.path.clone())));
     }
     let finals: Vec<&str> = TicketState::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
     match f.overdue {
@@ -1970,7 +2016,7 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
     if let Some(to) = f.to {
         q = q.filter(tickets::created_at.lt(day_start_utc(to) + Duration::days(1)));
     }
-    if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
+    if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
         let pattern = format!("%{}%", escape_like(text.trim()));
         q = q.filter(
             tickets::number
@@ -1980,16 +2026,10 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
                 .or(tickets::description.like(pattern).escape('\\')),
         );
     }
-    if let Some(c) = f.cursor {
-        let (at, id) = decode_cursor(&c)?;
-        q = q.filter(tickets::created_at.lt(at).or(tickets::created_at.eq(at).and(tickets::id.lt(id))));
+    if let Some((at, id)) = cursor {
+        q = q.filter(tickets::created_at.lt(*at).or(tickets::created_at.eq(*at).and(tickets::id.lt(id.clone()))));
     }
-    let rows: Vec<TicketRow> =
-        q.order((tickets::created_at.desc(), tickets::id.desc())).limit(limit + 1).select(TicketRow::as_select()).load(conn)?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
-    Ok(TicketPage { items: items.into_iter().map(|r| summary(r, now)).collect(), next_cursor })
+    Ok(q)
 }
 
 /// "My work" (我的待办): what waits on the caller in each of his roles, soonest deadline first.

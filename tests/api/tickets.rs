@@ -415,6 +415,23 @@ async fn the_list_filters_and_pages_with_a_cursor() {
     assert_eq!(all, want, "newest first, each once");
     let declined = app.get_ok("/api/v1/tickets?state=declined", &bs).await;
     assert_eq!(declined["items"].as_array().unwrap().len(), 1);
+    // Several states (one named twice) are read state by state and merged: still newest first,
+    // each once, across pages, for the worker's building and for the secretary's compound.
+    ok(&app, &bs, &filed[2], json!({"action": "accept_at_compound"})).await;
+    let open: Vec<String> = want.iter().filter(|id| *id != filed[0]["id"].as_str().unwrap()).cloned().collect();
+    for token in [&gw, &bs] {
+        let mut seen: Vec<String> = vec![];
+        let mut cursor = String::new();
+        loop {
+            let page = app.get_ok(&format!("/api/v1/tickets?limit=2&state=at_compound,compound_handling,at_compound{cursor}"), token).await;
+            seen.extend(page["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()));
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, open);
+    }
     let urgent = app.get_ok("/api/v1/tickets?urgency=urgent", &bs).await;
     assert_eq!(urgent["items"][0]["id"], filed[4]["id"]);
     let found = app.get_ok(&format!("/api/v1/tickets?q={}", urlencode("第3件")), &bs).await;
