@@ -180,19 +180,12 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: 
 /// Handles a batch of requests and answers each, in order: replays of keys answered before,
 /// check errors, and the checked filings written by [`write_batch`].
 pub fn file_batch(conn: &mut DbConn, ctx: SlaContext<'_>, requests: Vec<Request>, now: NaiveDateTime) -> Vec<AppResult<Filed>> {
-    let mut answers: Vec<Option<AppResult<Filed>>> = requests.iter().map(|_| None).collect();
-    let keys: Vec<&KeyRecord> = requests.iter().filter_map(|r| r.key.as_ref()).collect();
-    let stored = match idempotency::lookup_all(conn, &keys) {
-        Ok(s) => s,
+    let keys: Vec<Option<&KeyRecord>> = requests.iter().map(|r| r.key.as_ref()).collect();
+    let mut answers = match replays(conn, &keys) {
+        Ok(a) => a,
         Err(e) => return requests.iter().map(|_| Err(copy_of(&e))).collect(),
     };
-    let mut pending = vec![];
-    for (i, r) in requests.into_iter().enumerate() {
-        match r.key.as_ref().and_then(|k| stored.get(&(k.person_id.clone(), k.key.clone())).map(|row| (k, row))) {
-            Some((k, row)) => answers[i] = Some(idempotency::answer(row, &k.request_hash).map(Filed::Replay)),
-            None => pending.push((i, r)),
-        }
-    }
+    let pending: Vec<(usize, Request)> = requests.into_iter().enumerate().filter(|(i, _)| answers[*i].is_none()).collect();
     let refs = match FilingRefs::load(conn, pending.iter().map(|(_, r)| &r.input)) {
         Ok(refs) => refs,
         Err(e) => {
@@ -216,6 +209,21 @@ pub fn file_batch(conn: &mut DbConn, ctx: SlaContext<'_>, requests: Vec<Request>
         answers[i] = Some(a);
     }
     answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
+}
+
+/// The answers of the requests whose keys were answered before (a replay, or 422 for another
+/// body), `None` for the others: one query for all.
+fn replays(conn: &mut DbConn, keys: &[Option<&KeyRecord>]) -> AppResult<Vec<Option<AppResult<Filed>>>> {
+    let present: Vec<&KeyRecord> = keys.iter().flatten().copied().collect();
+    let stored = idempotency::lookup_all(conn, &present)?;
+    Ok(keys
+        .iter()
+        .map(|k| {
+            k.and_then(|k| {
+                stored.get(&(k.person_id.clone(), k.key.clone())).map(|row| idempotency::answer(row, &k.request_hash).map(Filed::Replay))
+            })
+        })
+        .collect())
 }
 
 fn unanswered() -> AppError {
@@ -358,19 +366,12 @@ pub fn keyed_write<P>(
 /// ([`tickets::act_together`]) with its keys stored. If a round fails as a whole (a twin's key
 /// won the race, say), each of its actions is taken again on its own.
 pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now: NaiveDateTime) -> Vec<AppResult<Filed>> {
-    let mut answers: Vec<Option<AppResult<Filed>>> = jobs.iter().map(|_| None).collect();
-    let keys: Vec<&KeyRecord> = jobs.iter().filter_map(|j| j.key.as_ref()).collect();
-    let stored = match idempotency::lookup_all(conn, &keys) {
-        Ok(s) => s,
+    let keys: Vec<Option<&KeyRecord>> = jobs.iter().map(|j| j.key.as_ref()).collect();
+    let mut answers = match replays(conn, &keys) {
+        Ok(a) => a,
         Err(e) => return jobs.iter().map(|_| Err(copy_of(&e))).collect(),
     };
-    let mut pending: Vec<usize> = vec![];
-    for (i, j) in jobs.iter().enumerate() {
-        match j.key.as_ref().and_then(|k| stored.get(&(k.person_id.clone(), k.key.clone())).map(|row| (k, row))) {
-            Some((k, row)) => answers[i] = Some(idempotency::answer(row, &k.request_hash).map(Filed::Replay)),
-            None => pending.push(i),
-        }
-    }
+    let mut pending: Vec<usize> = (0..jobs.len()).filter(|&i| answers[i].is_none()).collect();
     while !pending.is_empty() {
         let (mut tickets_seen, mut keys_seen) = (HashSet::new(), HashSet::new());
         let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {

@@ -217,14 +217,20 @@ pub fn stop_clocks(conn: &mut DbConn, ticket_id: &str, which: Which<'_>, acknowl
     } else {
         stop.set((sla_clocks::stopped_at.eq(Some(now)), sla_clocks::next_fire_at.eq(None::<NaiveDateTime>))).execute(conn)?;
     }
-    // A supervised (breached) clock that stops leaves the queue; the entry stays for the record.
-    let breached: Vec<&String> = running.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
+    close_supervision(conn, &running, now)?;
+    Ok(ids.len())
+}
+
+/// A supervised (breached) clock that stops leaves the queue; the entry stays for the record.
+/// `stopped`: the stopped clocks' ids with their breach times.
+fn close_supervision(conn: &mut DbConn, stopped: &[(String, Option<NaiveDateTime>)], now: NaiveDateTime) -> AppResult<()> {
+    let breached: Vec<&String> = stopped.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
     if !breached.is_empty() {
         diesel::update(supervision::table.filter(supervision::clock_id.eq_any(breached)).filter(supervision::resolved_at.is_null()))
             .set(supervision::resolved_at.eq(Some(now)))
             .execute(conn)?;
     }
-    Ok(ids.len())
+    Ok(())
 }
 
 /// Stops the ticket-level clocks of several tickets at once (with `all`, every running clock of
@@ -241,12 +247,7 @@ pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now
     } else {
         diesel::update(running.filter(sla_clocks::assignment_id.is_null())).set(set).returning(returning).load(conn)?
     };
-    let breached: Vec<&String> = stopped.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
-    if !breached.is_empty() {
-        diesel::update(supervision::table.filter(supervision::clock_id.eq_any(breached)).filter(supervision::resolved_at.is_null()))
-            .set(supervision::resolved_at.eq(Some(now)))
-            .execute(conn)?;
-    }
+    close_supervision(conn, &stopped, now)?;
     Ok(stopped.len())
 }
 
