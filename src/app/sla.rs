@@ -116,29 +116,17 @@ pub fn start_clock(
     holder: (&str, &str),
     now: NaiveDateTime,
 ) -> AppResult<ClockRow> {
-    let row = plan_clock(conn, ctx, ticket, assignment_id, stage, holder, now)?;
+    let policies = Policies::load(conn, &[ticket.category_id.as_str()])?;
+    let row = plan_clock(conn, ctx, &policies, ticket, assignment_id, stage, holder, now)?;
     diesel::insert_into(sla_clocks::table).values(&row).execute(conn)?;
     Ok(row)
 }
 
 /// The clock `start_clock` would insert, computed but not yet stored: a new ticket takes its
 /// deadline before its own row is inserted, and its clock is inserted right after it.
-pub fn plan_clock(
-    conn: &mut DbConn,
-    ctx: SlaContext<'_>,
-    ticket: &TicketRow,
-    assignment_id: Option<&str>,
-    stage: Stage,
-    holder: (&str, &str),
-    now: NaiveDateTime,
-) -> AppResult<ClockRow> {
-    let policies = Policies::load(conn, &[ticket.category_id.as_str()])?;
-    plan_clock_in(conn, ctx, &policies, ticket, assignment_id, stage, holder, now)
-}
-
-/// [`plan_clock`] with the category limits already read.
+/// `policies` holds the category limits, read once for all clocks of a batch.
 #[allow(clippy::too_many_arguments)]
-pub fn plan_clock_in(
+pub fn plan_clock(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
     policies: &Policies,

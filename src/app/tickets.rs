@@ -937,7 +937,12 @@ pub fn insert_filings(
     }
     let mut rows = Vec::with_capacity(filings.len());
     let mut clocks = Vec::with_capacity(filings.len());
-    // Filings of one category, urgency and compound share their clock's limit and calendar.
+    // The categories' own limits, read once; filings of one category, urgency and compound share
+    // their clock's limit and calendar.
+    let mut categories: Vec<&str> = filings.iter().map(|(_, p)| p.row.category_id.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let policies = sla::Policies::load(conn, &categories)?;
     let mut planned: HashMap<(String, String, String), ClockRow> = HashMap::new();
     for (_, p) in &filings {
         let mut row = p.row.clone();
@@ -948,7 +953,8 @@ pub fn insert_filings(
             Some(c) => ClockRow { id: Id::new().to_string(), ticket_id: row.id.clone(), ..c.clone() },
             None => {
                 let compound_path = ancestor_path(&row.place_path, &row.compound_id);
-                let c = sla::plan_clock(conn, ctx, &row, None, Stage::CompoundTriage, (&row.compound_id, compound_path.as_str()), now)?;
+                let holder = (row.compound_id.as_str(), compound_path.as_str());
+                let c = sla::plan_clock(conn, ctx, &policies, &row, None, Stage::CompoundTriage, holder, now)?;
                 planned.insert(key, c.clone());
                 c
             }
@@ -1666,7 +1672,7 @@ fn finish(
     for d in &moving {
         let (t, now) = (&d.t, now);
         let mut plan = |conn: &mut DbConn, stage: Stage, holder: (&str, &str)| -> AppResult<()> {
-            clocks.push(sla::plan_clock_in(conn, ctx, &policies, &t.row, None, stage, holder, now)?);
+            clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, None, stage, holder, now)?);
             Ok(())
         };
         match d.c.to {
@@ -1680,7 +1686,7 @@ fn finish(
                 if let Some(lead) = lead {
                     if let Some(dept) = find_unit(conn, &lead.department_id)? {
                         let holder = (dept.id.as_str(), dept.path.as_str());
-                        clocks.push(sla::plan_clock_in(conn, ctx, &policies, &t.row, Some(&lead.id), Stage::Resolution, holder, now)?);
+                        clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, Some(&lead.id), Stage::Resolution, holder, now)?);
                     }
                 }
             }
