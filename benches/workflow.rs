@@ -6,7 +6,8 @@
 //! BENCH_SECONDS per phase (default 10), BENCH_CLIENTS concurrent writers (default 32),
 //! BENCH_READ_CLIENTS concurrent readers (default 8),
 //! GRIDLOOP_BENCH_DATABASE_URL (an admin URL of the PostgreSQL server; a fresh database
-//! `gridloop_bench` is made on it).
+//! `gridloop_bench` is made on it), BENCH_SEED_CACHE=1 (PostgreSQL: keep the seeded database as
+//! a template and copy it on later runs instead of seeding again).
 //!
 //! Phases: filing (POST /api/v1/tickets with an Idempotency-Key), state changes (accept_at_compound
 //! with If-Match), then reads (inbox and ticket list). Prints throughput, latency percentiles and
@@ -170,6 +171,12 @@ fn pgbench(url: &str, script: &str, name: &str, clients: usize, seconds: u64) ->
         .and_then(|v| v.parse().ok())
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 #[tokio::main]
 async fn main() {
     let backend = env_or("BENCH_BACKEND", "postgres");
@@ -182,18 +189,42 @@ async fn main() {
         Ok(d) => std::path::PathBuf::from(d),
         Err(_) => tmp.path().to_path_buf(),
     };
+    // BENCH_SEED_CACHE=1 (PostgreSQL): keep the seeded database as a template and copy it on the
+    // next run instead of seeding again. The template is named after the ticket count and the
+    // number of migrations; drop it by hand after changing a migration's content.
+    let seed_template = (postgres && std::env::var("BENCH_SEED_CACHE").is_ok_and(|v| v == "1")).then(|| {
+        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
+        format!("gridloop_bench_seed_{n}_{migrations}")
+    });
+    let mut seeded = false;
     let url = if postgres {
         let admin = env_or("GRIDLOOP_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
         let mut c = diesel::PgConnection::establish(&admin).expect("PostgreSQL for the benchmark");
         c.batch_execute("DROP DATABASE IF EXISTS gridloop_bench").unwrap();
-        c.batch_execute("CREATE DATABASE gridloop_bench").unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        if let Some(t) = &seed_template {
+            let exists: i64 = diesel::RunQueryDsl::get_result::<Count>(
+                diesel::sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{t}'")),
+                &mut c,
+            )
+            .unwrap()
+            .n;
+            if exists == 1 {
+                let started = Instant::now();
+                c.batch_execute(&format!("CREATE DATABASE gridloop_bench TEMPLATE {t}")).unwrap();
+                println!("copied the seeded database {t} in {:.1} s", started.elapsed().as_secs_f64());
+                seeded = true;
+            }
+        }
+        if !seeded {
+            c.batch_execute("CREATE DATABASE gridloop_bench").unwrap();
+        }
         format!("{base}/gridloop_bench")
     } else {
         tmp_path.join("bench.db").to_string_lossy().into_owned()
     };
     println!("== Gridloop workflow benchmark: {backend}, {n} tickets present, {clients} clients, {seconds} s per phase");
-    {
+    if !seeded {
         let (dir, _) = (std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), ());
         let settings = gridloop::config::Settings::load(&dir, "development").unwrap();
         let mut conn =
@@ -202,7 +233,15 @@ async fn main() {
         gridloop::db::run_migrations(&mut conn).unwrap();
         gridloop::app::demo::load_demo(&mut conn, &settings.auth, gridloop::app::utc_now()).unwrap();
     }
-    seed_tickets(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()), postgres, n);
+    if !seeded {
+        seed_tickets(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()), postgres, n);
+        if let Some(t) = &seed_template {
+            let admin = env_or("GRIDLOOP_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+            let mut c = diesel::PgConnection::establish(&admin).unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {t} TEMPLATE gridloop_bench")).unwrap();
+            println!("kept the seeded database as {t} for the next run (BENCH_SEED_CACHE)");
+        }
+    }
     let server = start_server(&url);
     let pid = server.child.id();
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
@@ -296,23 +335,31 @@ async fn main() {
     }
     let (c, base, toks, sec) = (client.clone(), server.base.clone(), tokens.clone(), secretary.clone());
     let read_clients: usize = env_or("BENCH_READ_CLIENTS", "8").parse().unwrap();
+    const READS: [&str; 3] =
+        ["/api/v1/inbox?limit=50", "/api/v1/tickets?limit=50", "/api/v1/tickets?limit=50&state=compound_handling,at_compound"];
+    let by_kind: Arc<Mutex<[Vec<f64>; 3]>> = Arc::new(Mutex::new(Default::default()));
+    let kinds = by_kind.clone();
     let mut reading = drive("inbox + list (GET)", read_clients, seconds, move |cl, i| {
-        let (c, base) = (c.clone(), base.clone());
+        let (c, base, kinds) = (c.clone(), base.clone(), kinds.clone());
         let tok = if cl % 4 == 0 { sec.clone() } else { toks[cl % toks.len()].clone() };
         async move {
-            let path = match i % 3 {
-                0 => "/api/v1/inbox?limit=50".to_string(),
-                1 => "/api/v1/tickets?limit=50".to_string(),
-                _ => "/api/v1/tickets?limit=50&state=compound_handling,at_compound".to_string(),
-            };
-            Some(match c.get(format!("{base}{path}")).bearer_auth(&tok).send().await {
+            let t = Instant::now();
+            let ok = match c.get(format!("{base}{}", READS[i % 3])).bearer_auth(&tok).send().await {
                 Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                 _ => false,
-            })
+            };
+            if ok {
+                kinds.lock().unwrap()[i % 3].push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Some(ok)
         }
     })
     .await;
     reading.report();
+    for (path, lat) in READS.iter().zip(by_kind.lock().unwrap().iter_mut()) {
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!("  {path:<62} p50 {:.1} ms  p99 {:.1} ms  ({} requests)", percentile(lat, 0.5), percentile(lat, 0.99), lat.len());
+    }
     let (rss, peak) = rss_mib(pid);
     println!("server memory: idle {idle_rss:.0} MiB before load, peak {peak_after_filing:.0} MiB after filing, peak {peak:.0} MiB overall, {rss:.0} MiB now");
     drop(server);

@@ -98,6 +98,9 @@ pub struct DatabaseSettings {
     pub intake_writers: usize,
     /// The most filings, or state changes, one intake transaction writes.
     pub intake_batch_max: usize,
+    /// How long after the database last answered on a pooled connection it is handed out without
+    /// a `SELECT 1` first, provided its last use succeeded; 0 checks at every checkout.
+    pub connection_trust_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -238,6 +241,9 @@ impl Settings {
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("server.bind", format!("`{}` is not an address:port such as 127.0.0.1:8080", self.server.bind));
+        }
+        if self.database.connection_trust_ms > 60_000 {
+            return bad("database.connection_trust_ms", "must be between 0 and 60000 (one minute)".into());
         }
         if self.database.pool_size == 0 || self.database.pool_size > 200 {
             return bad("database.pool_size", "must be between 1 and 200".into());

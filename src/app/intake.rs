@@ -153,15 +153,23 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: 
                         }
                     }
                 }
+                // The connection is vouched for only when every request succeeded: after any
+                // failure the next checkout asks the database whether it is still there.
+                let mut all_ok = true;
                 if !filings.is_empty() {
                     for (answer, reply) in file_batch(&mut conn, ctx, filings, super::utc_now()).into_iter().zip(filing_replies) {
+                        all_ok &= answer.is_ok();
                         let _ = reply.send(answer);
                     }
                 }
                 if !actions.is_empty() {
                     for (answer, reply) in act_batch(&mut conn, ctx, actions, super::utc_now()).into_iter().zip(action_replies) {
+                        all_ok &= answer.is_ok();
                         let _ = reply.send(answer);
                     }
+                }
+                if all_ok {
+                    conn.vouch();
                 }
             }
             Err(e) => {

@@ -6,7 +6,7 @@ pub mod backend;
 pub mod models;
 pub mod schema;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -25,8 +25,82 @@ pub enum DbConn {
     Sqlite(diesel::SqliteConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConn>>;
-pub type PooledConn = PooledConnection<ConnectionManager<DbConn>>;
+pub type DbPool = Pool<Manager>;
+pub type PooledConn = PooledConnection<Manager>;
+
+/// A pooled connection and what the pool knows of its health.
+pub struct Conn {
+    conn: DbConn,
+    /// When the database last answered on it: when it was opened, or its last ping.
+    checked_at: Instant,
+    /// Its user reported that the last use succeeded (see [`Conn::vouch`]).
+    clean: bool,
+}
+
+impl Conn {
+    /// Reports that this checkout's work succeeded, so that the connection may skip the ping at
+    /// its next checkout within `database.connection_trust_ms` of its last check. Work that failed leaves it
+    /// unvouched, and the next checkout asks the database first: a connection that died with a
+    /// restarted server is found and replaced, never handed out again.
+    pub fn vouch(&mut self) {
+        self.clean = true;
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
+/// diesel's r2d2 manager, with a cheaper checkout. The stock manager sends `SELECT 1` at every
+/// checkout; under load that was one statement per request beside the request's own (the
+/// guard's session lookup is one), and about a sixth of the state-change rate (measured in
+/// docs/operations.md). This one sends it only when the connection's last use failed or was
+/// never vouched for, or when the last check is older than `database.connection_trust_ms`, so a
+/// connection idle across a database restart is still checked before use. The price: a
+/// connection cut by the server within that time of its last check is handed out once, and the
+/// request on it answers 503 `service_unavailable`; the next checkout checks it and replaces it.
+pub struct Manager {
+    inner: ConnectionManager<DbConn>,
+    trust_for: Duration,
+}
+
+impl Manager {
+    /// A manager for the diesel URL `url` (see [`connection_url`]).
+    pub fn new(url: &str, trust_for: Duration) -> Manager {
+        Manager { inner: ConnectionManager::new(url), trust_for }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, Self::Error> {
+        Ok(Conn { conn: self.inner.connect()?, checked_at: Instant::now(), clean: false })
+    }
+
+    fn is_valid(&self, c: &mut Conn) -> Result<(), Self::Error> {
+        let trusted = std::mem::take(&mut c.clean) && c.checked_at.elapsed() < self.trust_for;
+        if !trusted {
+            self.inner.is_valid(&mut c.conn)?;
+            c.checked_at = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, c: &mut Conn) -> bool {
+        self.inner.has_broken(&mut c.conn)
+    }
+}
 
 /// The database could not be reached or prepared.
 #[derive(Debug, thiserror::Error)]
@@ -44,17 +118,35 @@ struct SqlitePragmas {
     busy_timeout_ms: u64,
 }
 
-impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+impl SqlitePragmas {
+    fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
         if let DbConn::Sqlite(c) = conn {
             c.batch_execute(&format!(
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 self.busy_timeout_ms
-            ))
-            .map_err(diesel::r2d2::Error::QueryError)?;
+            ))?;
         }
         Ok(())
     }
+}
+
+impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
+        self.apply(&mut conn.conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// One connection outside the pool, set up as the pool's are (tests and tools that need a plain
+/// `DbConn` to hand to diesel's generic methods).
+pub fn establish(settings: &DatabaseSettings) -> Result<DbConn, DbSetupError> {
+    let target = DatabaseTarget::parse(&settings.url)
+        .map_err(|reason| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason })?;
+    let mut conn = DbConn::establish(&connection_url(&target))
+        .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })?;
+    SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }
+        .apply(&mut conn)
+        .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })?;
+    Ok(conn)
 }
 
 /// The URL diesel is given for a target: SQLite takes a bare path.
@@ -77,12 +169,12 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
             })?;
         }
     }
-    let manager = ConnectionManager::<DbConn>::new(connection_url(&target));
+    let manager = Manager::new(&connection_url(&target), Duration::from_millis(settings.connection_trust_ms));
     // Check once by hand so that the error says why (r2d2 only reports a timeout).
     let mut probe = manager
         .connect()
         .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })?;
-    if let DbConn::Sqlite(c) = &mut probe {
+    if let DbConn::Sqlite(c) = &mut probe.conn {
         // WAL is a property of the file; set it once before the pool opens more connections.
         c.batch_execute("PRAGMA journal_mode = WAL;")
             .map_err(|e| DbSetupError::Unreachable { target: connection_url(&target), reason: e.to_string() })?;

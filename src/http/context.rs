@@ -102,7 +102,11 @@ where
     let pool = state.pool.clone();
     web::block(move || {
         let mut conn = pool.get()?;
-        f(&mut conn)
+        let done = f(&mut conn);
+        if done.is_ok() {
+            conn.vouch();
+        }
+        done
     })
     .await
     .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?

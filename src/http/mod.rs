@@ -93,7 +93,11 @@ pub async fn access_guard(
     let pool = state.pool.clone();
     let outcome: Result<Authenticated, AppError> = web::block(move || {
         let mut conn = pool.get()?;
-        authenticate(&mut conn, &settings.auth, &token, utc_now())
+        let who = authenticate(&mut conn, &settings.auth, &token, utc_now());
+        if who.is_ok() {
+            conn.vouch();
+        }
+        who
     })
     .await
     .unwrap_or_else(|e| Err(AppError::internal_msg(format!("blocking task failed: {e}"))));

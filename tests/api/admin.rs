@@ -273,7 +273,7 @@ async fn health_reports_the_database() {
 #[tokio::test]
 async fn health_answers_503_when_the_database_cannot_be_reached() {
     // A pool whose every checkout fails: PostgreSQL on a port where nothing listens.
-    let manager = diesel::r2d2::ConnectionManager::<gridloop::db::DbConn>::new("postgres://nobody@127.0.0.1:1/none");
+    let manager = gridloop::db::Manager::new("postgres://nobody@127.0.0.1:1/none", std::time::Duration::ZERO);
     let pool = diesel::r2d2::Pool::builder().connection_timeout(std::time::Duration::from_millis(500)).build_unchecked(manager);
     let mut settings = gridloop::config::Settings::load(&crate::helpers::project_dir().join("config"), "test").unwrap();
     settings.server.bind = "127.0.0.1:0".into();

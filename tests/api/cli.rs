@@ -267,8 +267,7 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
     use diesel::prelude::*;
     let db = TestDb::new();
     let settings = crate::helpers::test_settings(&db);
-    let pool = gridloop::db::build_pool(&settings.database).unwrap();
-    let mut conn = pool.get().unwrap();
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
     gridloop::db::run_migrations(&mut conn).unwrap();
     let fx = crate::fixture::seed(&mut conn, &settings.auth);
     let actor = crate::fixture::actor(&mut conn, &fx, "gw1");
@@ -285,7 +284,7 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
     assert_eq!(code, 0);
     assert!(out.contains("intact: 1 events") && out.contains("checkpoint"), "{out}");
 
-    let drop = match &mut *conn {
+    let drop = match &conn {
         gridloop::db::DbConn::Sqlite(_) => "DROP TRIGGER audit_events_no_update",
         gridloop::db::DbConn::Postgresql(_) => "DROP TRIGGER audit_events_no_update ON audit_events",
     };
@@ -304,8 +303,7 @@ fn sla_tick_and_recompute_work_from_the_command_line() {
     use diesel::prelude::*;
     let db = TestDb::new();
     let settings = crate::helpers::test_settings(&db);
-    let pool = gridloop::db::build_pool(&settings.database).unwrap();
-    let mut conn = pool.get().unwrap();
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
     gridloop::db::run_migrations(&mut conn).unwrap();
     let fx = crate::fixture::seed(&mut conn, &settings.auth);
     let actor = crate::fixture::actor(&mut conn, &fx, "gw1");

@@ -109,8 +109,9 @@ impl TestApp {
         TestApp { api: Api { base, client: client() }, pool, settings, _db: db, handle }
     }
 
-    pub fn conn(&self) -> db::PooledConn {
-        self.pool.get().expect("conn")
+    /// A connection of the test's own to the server's database, outside the server's pool.
+    pub fn conn(&self) -> DbConn {
+        db::establish(&self.settings.database).expect("conn")
     }
 }
 

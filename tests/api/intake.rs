@@ -259,7 +259,7 @@ async fn a_transaction_over_several_chains_locks_its_tickets_then_all_its_chains
     let ids = ["visit-log-a", "ticket-b", "ticket-c"];
     let mut holder = app.conn();
     let mut other = app.conn();
-    let postgres = matches!(&*holder, DbConn::Postgresql(_));
+    let postgres = matches!(&holder, DbConn::Postgresql(_));
     holder
         .transaction(|c| {
             // The service's lock order: existing ticket rows first, then the chains.

@@ -10,6 +10,7 @@ mod helpers;
 mod intake;
 mod intake_actions;
 mod permissions;
+mod pool;
 mod property;
 mod residents;
 mod schema;

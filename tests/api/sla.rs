@@ -245,8 +245,7 @@ fn two_server_processes_fire_each_clock_exactly_once() {
     // Clocks that came due while no server ran fire when the servers start — once, between both.
     let db = TestDb::new();
     let settings = crate::helpers::test_settings(&db);
-    let pool = gridloop::db::build_pool(&settings.database).unwrap();
-    let mut conn = pool.get().unwrap();
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
     gridloop::db::run_migrations(&mut conn).unwrap();
     let fx = crate::fixture::seed(&mut conn, &settings.auth);
     let cals = calendars(&settings);
@@ -264,7 +263,7 @@ fn two_server_processes_fire_each_clock_exactly_once() {
     let b = crate::cli::Server::start(&db, &env);
     // Each overdue clock owes one breach; reminders are an interval away.
     let deadline = Instant::now() + StdDuration::from_secs(30);
-    let mut conn = pool.get().unwrap();
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
     loop {
         let breaches: i64 = sla_fires::table.filter(sla_fires::kind.eq("sla_breach")).count().get_result(&mut conn).unwrap();
         if breaches >= n || Instant::now() > deadline {

@@ -366,7 +366,7 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     // Before the deadline gw1b is pending; after it he is missing, listed, and reminded once.
     let y1 = fx.unit("Y1").to_string();
     let bs1 = actor(&mut conn, &fx, "bs1");
-    let board_at = |conn: &mut gridloop::db::PooledConn, now| {
+    let board_at = |conn: &mut gridloop::db::DbConn, now| {
         with_ctx(&app, |ctx| board::board(conn, ctx, &bs1, &y1, BoardQuery::default(), now)).unwrap()
     };
     let before = board_at(&mut conn, local(&app, d, 12, 0));

@@ -1,0 +1,107 @@
+//! The pool's cheaper checkout (db::Manager): a connection is handed out without `SELECT 1` only
+//! when its last use was vouched for and its last check is recent; otherwise it is checked, and a
+//! dead one replaced. Connections cut by the server exist only on PostgreSQL: on SQLite a
+//! connection is an open file, so these tests return at once there.
+
+use diesel::prelude::*;
+use gridloop::db::{self, DbPool};
+
+use crate::helpers::{test_settings, TestDb, PG_ENV};
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+fn pool(db: &TestDb, trust_ms: u64) -> DbPool {
+    let mut s = test_settings(db);
+    s.database.pool_size = 1;
+    s.database.connection_trust_ms = trust_ms;
+    db::build_pool(&s.database).expect("pool")
+}
+
+fn backend_pid(conn: &mut db::DbConn) -> QueryResult<i32> {
+    diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result::<Pid>(conn).map(|p| p.pid)
+}
+
+/// Ends a server process from another connection, and waits until it is gone.
+fn kill_backend(db: &TestDb, pid: i32) {
+    let mut admin = diesel::PgConnection::establish(&db.url).expect("admin connection");
+    diesel::sql_query(format!("SELECT pg_terminate_backend({pid})")).execute(&mut admin).expect("terminate");
+    for _ in 0..500 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let left = diesel::sql_query(format!("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {pid}"))
+            .get_result::<N>(&mut admin)
+            .expect("pg_stat_activity")
+            .n;
+        if left == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("backend {pid} did not end");
+}
+
+#[test]
+fn a_connection_whose_last_use_failed_is_checked_and_replaced() {
+    if std::env::var(PG_ENV).map_or(true, |u| u.is_empty()) {
+        return;
+    }
+    let db = TestDb::new();
+    // A long trust window, so that only the missing vouch can make the pool check.
+    let pool = pool(&db, 60_000);
+    let first = {
+        let mut conn = pool.get().unwrap();
+        backend_pid(&mut conn).unwrap()
+        // Not vouched for: as after a request that failed.
+    };
+    kill_backend(&db, first);
+    let mut conn = pool.get().expect("the pool replaces the dead connection");
+    let second = backend_pid(&mut conn).expect("the connection handed out works");
+    assert_ne!(second, first);
+}
+
+#[test]
+fn a_vouched_connection_skips_the_check_only_inside_the_trust_window() {
+    if std::env::var(PG_ENV).map_or(true, |u| u.is_empty()) {
+        return;
+    }
+    let db = TestDb::new();
+    // Trust 0: the pool checks at every checkout, vouched or not, as r2d2 does by default.
+    let checked = pool(&db, 0);
+    let first = {
+        let mut conn = checked.get().unwrap();
+        let pid = backend_pid(&mut conn).unwrap();
+        conn.vouch();
+        pid
+    };
+    kill_backend(&db, first);
+    let mut conn = checked.get().expect("the pool replaces the dead connection");
+    assert_ne!(backend_pid(&mut conn).expect("the connection handed out works"), first);
+    drop(conn);
+
+    // Trust for a minute: a vouched connection is handed out unchecked, so one cut by the server
+    // in the meantime fails its first use (the documented price); that use is not vouched for,
+    // so the next checkout checks it and replaces it.
+    let trusting = pool(&db, 60_000);
+    let first = {
+        let mut conn = trusting.get().unwrap();
+        let pid = backend_pid(&mut conn).unwrap();
+        conn.vouch();
+        pid
+    };
+    kill_backend(&db, first);
+    {
+        let mut conn = trusting.get().unwrap();
+        let err = backend_pid(&mut conn).expect_err("a trusted connection is handed out without a check");
+        let app: gridloop::app::error::AppError = err.into();
+        assert!(matches!(app, gridloop::app::error::AppError::Unavailable(_)), "a cut connection answers 503: {app:?}");
+    }
+    let mut conn = trusting.get().expect("the pool replaces the dead connection");
+    assert_ne!(backend_pid(&mut conn).expect("the connection handed out works"), first);
+}
