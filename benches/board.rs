@@ -251,7 +251,7 @@ async fn run(backend: &str) {
         }
         id
     };
-    seed_tickets(&conn_url, postgres, background);
+    seed_tickets(&conn_url, postgres, background, false);
     let server = start_server(&url);
     let client = reqwest::Client::new();
     let login: Value = client

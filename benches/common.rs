@@ -9,8 +9,11 @@ use std::time::Instant;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 
-/// Inserts `n` historic tickets spread over every building of the demo city, most closed.
-pub fn seed_tickets(url: &str, postgres: bool, n: u64) {
+/// Inserts `n` historic tickets spread over every building of the demo city, most closed; with
+/// `clocks`, also the two time-limit clocks each would have (a stopped triage clock, and a
+/// resolution clock stopped when it was solved or still running, due within a month), so that
+/// `sla_clocks` has the size and shape it would have beside a million tickets.
+pub fn seed_tickets(url: &str, postgres: bool, n: u64, clocks: bool) {
     let started = Instant::now();
     let mut conn = gridloop::db::DbConn::establish(url).unwrap();
     // Historic tickets over the past year, most closed, a few open, spread over every building.
@@ -42,6 +45,53 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64) {
          FROM s JOIN b ON b.k = s.i % (SELECT c FROM nb)"
     );
     conn.batch_execute(&sql).unwrap();
+    if clocks {
+        let (clock_id, plus, future) = if postgres {
+            (
+                "replace(id, '-0000-7000-', '-000' || {k} || '-7000-')",
+                "({t} + interval '{d}')",
+                "((now() AT TIME ZONE 'UTC') + (CAST(substr(number, 3) AS BIGINT) % 30 + 1) * interval '1 day')",
+            )
+        } else {
+            (
+                "replace(id, '-0000-7000-', '-000' || {k} || '-7000-')",
+                "strftime('%Y-%m-%d %H:%M:%f', {t}, '+{d}')",
+                "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (CAST(substr(number, 3) AS INTEGER) % 30 + 1) || ' days')",
+            )
+        };
+        let id = |k: u8| clock_id.replace("{k}", &k.to_string());
+        let at = |t: &str, d: &str| plus.replace("{t}", t).replace("{d}", d);
+        let cols = "id, ticket_id, stage, holder_unit_id, holder_path, calendar, limit_text, started_at, warn_at, due_at, \
+                    original_due_at, reminders, paused_seconds, stopped_at, next_fire_at, fire_seq";
+        conn.batch_execute(&format!(
+            "INSERT INTO sla_clocks ({cols})
+             SELECT {}, id, 'compound_triage', compound_id, place_path, 'cn', '2 working_days', created_at, {}, {}, {}, 0, 0, {}, NULL, 0
+             FROM tickets",
+            id(1),
+            at("created_at", "1 days"),
+            at("created_at", "2 days"),
+            at("created_at", "2 days"),
+            at("created_at", "1 hours"),
+        ))
+        .unwrap();
+        conn.batch_execute(&format!(
+            "INSERT INTO sla_clocks ({cols})
+             SELECT {}, id, 'resolution', compound_id, place_path, 'cn', '5 working_days', {started},
+                    CASE WHEN state = 'compound_handling' THEN {future} ELSE {warn} END,
+                    CASE WHEN state = 'compound_handling' THEN {future} ELSE {due} END,
+                    CASE WHEN state = 'compound_handling' THEN {future} ELSE {due} END,
+                    0, 0,
+                    CASE WHEN state = 'compound_handling' THEN NULL ELSE {stopped} END,
+                    CASE WHEN state = 'compound_handling' THEN {future} ELSE NULL END, 0
+             FROM tickets",
+            id(2),
+            started = at("created_at", "1 hours"),
+            warn = at("created_at", "4 days"),
+            due = at("created_at", "5 days"),
+            stopped = at("created_at", "3 days"),
+        ))
+        .unwrap();
+    }
     if postgres {
         // As autovacuum would have done on a table of this size: statistics, and the visibility map
         // that lets index-only scans skip the table.
@@ -51,7 +101,7 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64) {
         // million rows never arrive in one minute).
         conn.batch_execute("CHECKPOINT").unwrap();
     }
-    println!("seeded {n} historic tickets in {:.1} s", started.elapsed().as_secs_f64());
+    println!("seeded {n} historic tickets{} in {:.1} s", if clocks { " and their clocks" } else { "" }, started.elapsed().as_secs_f64());
 }
 
 pub struct Server {

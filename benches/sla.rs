@@ -65,7 +65,7 @@ fn main() {
     }
     gridloop::db::run_migrations(&mut conn).unwrap();
     gridloop::app::demo::load_demo(&mut conn, &settings.auth, gridloop::app::utc_now()).unwrap();
-    common::seed_tickets(&url, postgres, tickets);
+    common::seed_tickets(&url, postgres, tickets, false);
     let now = gridloop::app::utc_now();
     // One open clock per ticket, due over the next month.
     let future = if postgres {

@@ -194,7 +194,7 @@ async fn main() {
     // number of migrations; drop it by hand after changing a migration's content.
     let seed_template = (postgres && std::env::var("BENCH_SEED_CACHE").is_ok_and(|v| v == "1")).then(|| {
         let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
-        format!("gridloop_bench_seed_{n}_{migrations}")
+        format!("gridloop_bench_seed_{n}_{migrations}_clocks")
     });
     let mut seeded = false;
     let url = if postgres {
@@ -234,7 +234,7 @@ async fn main() {
         gridloop::app::demo::load_demo(&mut conn, &settings.auth, gridloop::app::utc_now()).unwrap();
     }
     if !seeded {
-        seed_tickets(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()), postgres, n);
+        seed_tickets(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()), postgres, n, true);
         if let Some(t) = &seed_template {
             let admin = env_or("GRIDLOOP_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
             let mut c = diesel::PgConnection::establish(&admin).unwrap();
