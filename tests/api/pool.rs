@@ -47,6 +47,27 @@ fn kill_backend(db: &TestDb, pid: i32) {
     panic!("backend {pid} did not end");
 }
 
+/// Checks a connection out, uses it, vouches for it if told, returns it, and cuts it from the
+/// server's side; returns its backend pid.
+fn use_then_cut(db: &TestDb, pool: &DbPool, vouch: bool) -> i32 {
+    let pid = {
+        let mut conn = pool.get().unwrap();
+        let pid = backend_pid(&mut conn).unwrap();
+        if vouch {
+            conn.vouch();
+        }
+        pid
+    };
+    kill_backend(db, pid);
+    pid
+}
+
+/// The next checkout gives a working connection that is not the cut one.
+fn replaced(pool: &DbPool, cut: i32) {
+    let mut conn = pool.get().expect("the pool replaces the dead connection");
+    assert_ne!(backend_pid(&mut conn).expect("the connection handed out works"), cut);
+}
+
 #[test]
 fn a_connection_whose_last_use_failed_is_checked_and_replaced() {
     if std::env::var(PG_ENV).map_or(true, |u| u.is_empty()) {
@@ -55,15 +76,9 @@ fn a_connection_whose_last_use_failed_is_checked_and_replaced() {
     let db = TestDb::new();
     // A long trust window, so that only the missing vouch can make the pool check.
     let pool = pool(&db, 60_000);
-    let first = {
-        let mut conn = pool.get().unwrap();
-        backend_pid(&mut conn).unwrap()
-        // Not vouched for: as after a request that failed.
-    };
-    kill_backend(&db, first);
-    let mut conn = pool.get().expect("the pool replaces the dead connection");
-    let second = backend_pid(&mut conn).expect("the connection handed out works");
-    assert_ne!(second, first);
+    // Not vouched for: as after a request that failed.
+    let cut = use_then_cut(&db, &pool, false);
+    replaced(&pool, cut);
 }
 
 #[test]
@@ -74,34 +89,19 @@ fn a_vouched_connection_skips_the_check_only_inside_the_trust_window() {
     let db = TestDb::new();
     // Trust 0: the pool checks at every checkout, vouched or not, as r2d2 does by default.
     let checked = pool(&db, 0);
-    let first = {
-        let mut conn = checked.get().unwrap();
-        let pid = backend_pid(&mut conn).unwrap();
-        conn.vouch();
-        pid
-    };
-    kill_backend(&db, first);
-    let mut conn = checked.get().expect("the pool replaces the dead connection");
-    assert_ne!(backend_pid(&mut conn).expect("the connection handed out works"), first);
-    drop(conn);
+    let cut = use_then_cut(&db, &checked, true);
+    replaced(&checked, cut);
 
     // Trust for a minute: a vouched connection is handed out unchecked, so one cut by the server
     // in the meantime fails its first use (the documented price); that use is not vouched for,
     // so the next checkout checks it and replaces it.
     let trusting = pool(&db, 60_000);
-    let first = {
-        let mut conn = trusting.get().unwrap();
-        let pid = backend_pid(&mut conn).unwrap();
-        conn.vouch();
-        pid
-    };
-    kill_backend(&db, first);
+    let cut = use_then_cut(&db, &trusting, true);
     {
         let mut conn = trusting.get().unwrap();
         let err = backend_pid(&mut conn).expect_err("a trusted connection is handed out without a check");
         let app: gridloop::app::error::AppError = err.into();
         assert!(matches!(app, gridloop::app::error::AppError::Unavailable(_)), "a cut connection answers 503: {app:?}");
     }
-    let mut conn = trusting.get().expect("the pool replaces the dead connection");
-    assert_ne!(backend_pid(&mut conn).expect("the connection handed out works"), first);
+    replaced(&trusting, cut);
 }
