@@ -1,0 +1,2 @@
+DROP INDEX tickets_compound_state_created;
+DROP INDEX tickets_place_state_due;
