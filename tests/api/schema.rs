@@ -102,3 +102,58 @@ fn nested_work_joins_the_callers_transaction_on_both_back_ends() {
     .unwrap();
     assert!(!backend::in_transaction(&mut conn));
 }
+
+#[derive(diesel::QueryableByName)]
+struct PlanRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+/// SQLite keeps no planner statistics: the reads that must stay one page of an index whatever
+/// the size of the city (migration 8) are checked against its plans. PostgreSQL plans them from
+/// its statistics, checked by `bench/workflow.sh` at a million tickets.
+#[test]
+fn sqlite_reads_the_inbox_and_state_lists_from_an_index_in_their_order() {
+    use diesel::RunQueryDsl;
+    let db = TestDb::new();
+    let settings = test_settings(&db);
+    let mut conn = db::establish(&settings.database).unwrap();
+    db::run_migrations(&mut conn).unwrap();
+    if !matches!(conn, db::DbConn::Sqlite(_)) {
+        return;
+    }
+    let plan = |conn: &mut db::DbConn, sql: &str| -> String {
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<PlanRow>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.detail)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    for (sql, index) in [
+        // A grid worker's inbox source.
+        (
+            "SELECT due_at, id FROM tickets WHERE place_id = 'b' AND state = 'solved' ORDER BY due_at, id LIMIT 50",
+            "tickets_place_state_due",
+        ),
+        // A secretary's inbox source.
+        (
+            "SELECT due_at, id FROM tickets WHERE compound_id = 'c' AND state = 'at_compound' ORDER BY due_at, id LIMIT 50",
+            "tickets_compound_state",
+        ),
+        // Lists filtered by state, newest first.
+        (
+            "SELECT id FROM tickets WHERE place_id = 'b' AND state = 'solved' ORDER BY created_at DESC, id DESC LIMIT 51",
+            "tickets_place_state",
+        ),
+        (
+            "SELECT id FROM tickets WHERE compound_id = 'c' AND state = 'at_compound' ORDER BY created_at DESC, id DESC LIMIT 51",
+            "tickets_compound_state_created",
+        ),
+    ] {
+        let p = plan(&mut conn, sql);
+        assert!(p.contains(&format!("INDEX {index} (")), "{sql}: {p}");
+        assert!(!p.contains("TEMP B-TREE"), "{sql} sorts: {p}");
+    }
+}
