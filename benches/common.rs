@@ -46,20 +46,16 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64, clocks: bool) {
     );
     conn.batch_execute(&sql).unwrap();
     if clocks {
-        let (clock_id, plus, future) = if postgres {
-            (
-                "replace(id, '-0000-7000-', '-000' || {k} || '-7000-')",
-                "({t} + interval '{d}')",
-                "((now() AT TIME ZONE 'UTC') + (CAST(substr(number, 3) AS BIGINT) % 30 + 1) * interval '1 day')",
-            )
+        let (plus, future) = if postgres {
+            ("({t} + interval '{d}')", "((now() AT TIME ZONE 'UTC') + (CAST(substr(number, 3) AS BIGINT) % 30 + 1) * interval '1 day')")
         } else {
             (
-                "replace(id, '-0000-7000-', '-000' || {k} || '-7000-')",
                 "strftime('%Y-%m-%d %H:%M:%f', {t}, '+{d}')",
                 "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (CAST(substr(number, 3) AS INTEGER) % 30 + 1) || ' days')",
             )
         };
-        let id = |k: u8| clock_id.replace("{k}", &k.to_string());
+        // Clock k of a ticket: the ticket's id with its second group set to 000k.
+        let id = |k: u8| format!("replace(id, '-0000-7000-', '-000{k}-7000-')");
         let at = |t: &str, d: &str| plus.replace("{t}", t).replace("{d}", d);
         let cols = "id, ticket_id, stage, holder_unit_id, holder_path, calendar, limit_text, started_at, warn_at, due_at, \
                     original_due_at, reminders, paused_seconds, stopped_at, next_fire_at, fire_seq";

@@ -39,12 +39,26 @@ pub struct Conn {
 
 impl Conn {
     /// Reports that this checkout's work succeeded, so that the connection may skip the ping at
-    /// its next checkout within `database.connection_trust_ms` of its last check. Work that failed leaves it
-    /// unvouched, and the next checkout asks the database first: a connection that died with a
-    /// restarted server is found and replaced, never handed out again.
+    /// its next checkout within `database.connection_trust_ms` of its last check. Work that
+    /// failed leaves it unvouched, and the next checkout asks the database first: a connection
+    /// that died with a restarted server is found and replaced, never handed out again.
     pub fn vouch(&mut self) {
         self.clean = true;
     }
+}
+
+/// Runs `f` on a connection from `pool` and vouches for the connection when `f` succeeded (see
+/// [`Conn::vouch`]): the way request work takes its connection.
+pub fn with_pooled<T, E>(pool: &DbPool, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::r2d2::PoolError>,
+{
+    let mut conn = pool.get()?;
+    let done = f(&mut conn);
+    if done.is_ok() {
+        conn.vouch();
+    }
+    done
 }
 
 impl std::ops::Deref for Conn {
@@ -63,7 +77,7 @@ impl std::ops::DerefMut for Conn {
 /// diesel's r2d2 manager, with a cheaper checkout. The stock manager sends `SELECT 1` at every
 /// checkout; under load that was one statement per request beside the request's own (the
 /// guard's session lookup is one), and about a sixth of the state-change rate (measured in
-/// docs/operations.md). This one sends it only when the connection's last use failed or was
+/// ARCHITECTURE.md, Data layer). This one sends it only when the connection's last use failed or was
 /// never vouched for, or when the last check is older than `database.connection_trust_ms`, so a
 /// connection idle across a database restart is still checked before use. The price: a
 /// connection cut by the server within that time of its last check is handed out once, and the
@@ -139,13 +153,10 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
 /// One connection outside the pool, set up as the pool's are (tests and tools that need a plain
 /// `DbConn` to hand to diesel's generic methods).
 pub fn establish(settings: &DatabaseSettings) -> Result<DbConn, DbSetupError> {
-    let target = DatabaseTarget::parse(&settings.url)
-        .map_err(|reason| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason })?;
-    let mut conn = DbConn::establish(&connection_url(&target))
-        .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })?;
-    SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }
-        .apply(&mut conn)
-        .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })?;
+    let unreachable = |reason: String| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason };
+    let target = DatabaseTarget::parse(&settings.url).map_err(unreachable)?;
+    let mut conn = DbConn::establish(&connection_url(&target)).map_err(|e| unreachable(e.to_string()))?;
+    SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }.apply(&mut conn).map_err(|e| unreachable(e.to_string()))?;
     Ok(conn)
 }
 

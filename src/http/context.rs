@@ -100,17 +100,10 @@ where
     F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
 {
     let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        let done = f(&mut conn);
-        if done.is_ok() {
-            conn.vouch();
-        }
-        done
-    })
-    .await
-    .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
-    .map_err(|e| ApiError::new(e, lang))
+    web::block(move || crate::db::with_pooled(&pool, f))
+        .await
+        .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
+        .map_err(|e| ApiError::new(e, lang))
 }
 
 /// Like [`run`], for commands that write (see `backend::write_transaction`).

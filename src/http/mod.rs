@@ -91,16 +91,10 @@ pub async fn access_guard(
     };
     let settings = state.settings.clone();
     let pool = state.pool.clone();
-    let outcome: Result<Authenticated, AppError> = web::block(move || {
-        let mut conn = pool.get()?;
-        let who = authenticate(&mut conn, &settings.auth, &token, utc_now());
-        if who.is_ok() {
-            conn.vouch();
-        }
-        who
-    })
-    .await
-    .unwrap_or_else(|e| Err(AppError::internal_msg(format!("blocking task failed: {e}"))));
+    let outcome: Result<Authenticated, AppError> =
+        web::block(move || crate::db::with_pooled(&pool, |conn| authenticate(conn, &settings.auth, &token, utc_now())))
+            .await
+            .unwrap_or_else(|e| Err(AppError::internal_msg(format!("blocking task failed: {e}"))));
     let who = match outcome {
         Ok(who) => who,
         Err(e) => {

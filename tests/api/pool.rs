@@ -68,12 +68,14 @@ fn replaced(pool: &DbPool, cut: i32) {
     assert_ne!(backend_pid(&mut conn).expect("the connection handed out works"), cut);
 }
 
+/// A database of the test's own on PostgreSQL; none on SQLite.
+fn postgres_db() -> Option<TestDb> {
+    std::env::var(PG_ENV).is_ok_and(|u| !u.is_empty()).then(TestDb::new)
+}
+
 #[test]
 fn a_connection_whose_last_use_failed_is_checked_and_replaced() {
-    if std::env::var(PG_ENV).map_or(true, |u| u.is_empty()) {
-        return;
-    }
-    let db = TestDb::new();
+    let Some(db) = postgres_db() else { return };
     // A long trust window, so that only the missing vouch can make the pool check.
     let pool = pool(&db, 60_000);
     // Not vouched for: as after a request that failed.
@@ -83,10 +85,7 @@ fn a_connection_whose_last_use_failed_is_checked_and_replaced() {
 
 #[test]
 fn a_vouched_connection_skips_the_check_only_inside_the_trust_window() {
-    if std::env::var(PG_ENV).map_or(true, |u| u.is_empty()) {
-        return;
-    }
-    let db = TestDb::new();
+    let Some(db) = postgres_db() else { return };
     // Trust 0: the pool checks at every checkout, vouched or not, as r2d2 does by default.
     let checked = pool(&db, 0);
     let cut = use_then_cut(&db, &checked, true);
