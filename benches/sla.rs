@@ -24,7 +24,7 @@ fn env_or(k: &str, d: &str) -> String {
 fn main() {
     let settings =
         gridloop::config::Settings::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), "development").unwrap();
-    let calendars = Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).unwrap();
+    let calendars = Calendars::from_files(&settings.config_dir.join("calendars"), &settings.sla).unwrap();
     let cal = calendars.get("cn").unwrap();
 
     // 1. Deadline arithmetic.
@@ -36,7 +36,7 @@ fn main() {
     let mut sink = 0i64;
     for i in 0..n {
         let s = start + Duration::seconds(((i * 7919) % (300 * 86_400)) as i64);
-        let d = deadline(cal, s, limits[(i % 5) as usize], 1.0).unwrap();
+        let d = deadline(&cal, s, limits[(i % 5) as usize], 1.0).unwrap();
         sink ^= d.and_utc().timestamp();
     }
     let secs = t.elapsed().as_secs_f64();

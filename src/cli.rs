@@ -56,6 +56,41 @@ pub enum Command {
     /// Visit logs: record reminders for logs not filed by the deadline (the server does this too).
     #[command(subcommand)]
     Visits(VisitsCommand),
+    /// Working calendars (工作日历): import the State Council's schedule of a year, export, show.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarCommand {
+    /// Store a year from a TOML file (the format of config/calendars/<name>/<year>.toml), replacing
+    /// what is stored, and recompute the open deadlines it touches. A `calendar.toml` (time zone
+    /// and office hours) is imported too.
+    Import {
+        file: PathBuf,
+        /// The calendar, when the file does not say (default: sla.calendar, or the file's folder
+        /// for a calendar.toml).
+        #[arg(long)]
+        calendar: Option<String>,
+        /// The year, when the file does not say and is not named <year>.toml.
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// Print a year in the same TOML format (published, stored provisional, or the standing rule).
+    Export {
+        year: i32,
+        #[arg(long)]
+        calendar: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show a year: its status, holidays, make-up working days and number of working days.
+    Show {
+        year: i32,
+        #[arg(long)]
+        calendar: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +292,22 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::CheckConfig => {
             println!("# configuration is valid; effective values (secrets hidden):\n");
             print!("{}", settings.render_redacted());
+            // The calendars as the database has them when it can be read; the shipped files if not.
+            let from_db = open_database(&settings).ok().and_then(|(_pool, mut conn)| {
+                db::run_migrations(&mut conn).ok()?;
+                Some(crate::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, utc_now()))
+            });
+            let calendars = from_db
+                .unwrap_or_else(|| crate::app::calendars::Calendars::from_files(&settings.config_dir.join("calendars"), &settings.sla))
+                .map_err(|e| fail(2, e))?;
+            let warnings = calendars.warnings(local_today());
+            println!();
+            if warnings.is_empty() {
+                println!("# calendars: {} (every year in use is published)", calendars.names().join(", "));
+            }
+            for w in warnings {
+                println!("# WARNING: {}", w.log_line());
+            }
             Ok(())
         }
         Command::Migrate => {
@@ -278,19 +329,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Serve(args) => serve(settings, args.demo),
         Command::Sla(SlaCommand::Recompute) => {
-            let calendars = load_calendars(&settings)?;
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
+            let calendars = load_calendars(&mut conn, &settings)?;
             let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
-            let n = crate::db::backend::immediate_transaction(&mut conn, |c| crate::app::sla::recompute_open(c, ctx, utc_now()))
-                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            let n = crate::db::backend::immediate_transaction(&mut conn, |c| {
+                crate::app::sla::recompute(c, ctx, crate::app::sla::Recompute::All, utc_now())
+            })
+            .map_err(|e| fail(1, Plain(&e).to_string()))?;
             println!("{n} open clocks got new deadlines.");
             Ok(())
         }
         Command::Sla(SlaCommand::Tick { now }) => {
-            let calendars = load_calendars(&settings)?;
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
+            let calendars = load_calendars(&mut conn, &settings)?;
             let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
             let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
             let r = crate::app::sla::tick(&mut conn, ctx, now, &scheduler_name()).map_err(|e| fail(1, Plain(&e).to_string()))?;
@@ -301,10 +354,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Visits(VisitsCommand::Remind { now }) => {
-            let calendars = load_calendars(&settings)?;
-            let rules = visit_rules(&settings, &calendars)?;
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
+            let calendars = load_calendars(&mut conn, &settings)?;
+            let rules = visit_rules(&settings, &calendars)?;
             let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
             let ctx = crate::app::visits::VisitContext {
                 rules: &rules,
@@ -314,6 +367,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("{n} reminders recorded for visit logs not filed by the deadline.");
             Ok(())
         }
+        Command::Calendar(cmd) => calendar_command(&settings, cmd),
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
             let cp = match checkpoint {
                 Some(path) => {
@@ -421,16 +475,87 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Loads the working calendars and refuses to go on without the current year.
-fn load_calendars(settings: &Settings) -> Result<crate::app::calendars::Calendars, Failure> {
+/// Today in China (the calendars' days).
+fn local_today() -> chrono::NaiveDate {
+    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+}
+
+/// Loads the working calendars of the database (importing the shipped ones it lacks). A year
+/// without its published schedule never stops anything: it is a loud warning, and deadlines in it
+/// follow the standing rule, flagged provisional.
+fn load_calendars(conn: &mut DbConn, settings: &Settings) -> Result<crate::app::calendars::Calendars, Failure> {
     let calendars =
-        crate::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).map_err(|e| fail(2, e))?;
-    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
-    for warning in calendars.check_years(today).map_err(|e| fail(2, e))? {
-        log::warn!("{warning}");
-        eprintln!("WARNING: {warning}");
+        crate::app::calendars::Calendars::prepare(conn, &settings.config_dir, &settings.sla, utc_now()).map_err(|e| fail(2, e))?;
+    for w in calendars.warnings(local_today()) {
+        log::warn!("{}", w.log_line());
+        eprintln!("WARNING: {}", w.log_line());
     }
     Ok(calendars)
+}
+
+fn calendar_command(settings: &Settings, cmd: CalendarCommand) -> Result<(), Failure> {
+    let (_pool, mut conn) = open_database(settings)?;
+    migrate(&mut conn)?;
+    let calendars =
+        crate::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, utc_now()).map_err(|e| fail(2, e))?;
+    let name = |c: Option<String>| c.unwrap_or_else(|| settings.sla.calendar.clone());
+    match cmd {
+        CalendarCommand::Import { file, calendar, year } => {
+            let line = crate::db::backend::write_transaction(&mut conn, |c| {
+                crate::app::calendars::import_file(c, &settings.sla, &file, calendar.as_deref(), year, utc_now())
+            })
+            .map_err(|e| match &e {
+                crate::app::AppError::ScheduleRejected { year, problems } => fail(
+                    1,
+                    problems
+                        .iter()
+                        .map(|(d, p)| {
+                            format!(
+                                "{}: {}",
+                                file.display(),
+                                crate::app::error::schedule_problem_message(d, *year, *p, crate::app::Lang::En)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                _ => fail(1, Plain(&e).to_string()),
+            })?;
+            println!("{line}");
+            Ok(())
+        }
+        CalendarCommand::Export { year, calendar, out } => {
+            let v = crate::app::calendars::year_view(&mut conn, &calendars, &name(calendar), year)
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            let text = crate::app::calendars::export_toml(&v);
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
+                    println!("Calendar {}, {year} ({}) written to {}.", v.calendar, v.status.as_str(), path.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        CalendarCommand::Show { year, calendar } => {
+            let v = crate::app::calendars::year_view(&mut conn, &calendars, &name(calendar), year)
+                .map_err(|e| fail(1, Plain(&e).to_string()))?;
+            let how = match (v.status, v.stored) {
+                (crate::domain::calendar::YearStatus::Published, _) => "published (the State Council's schedule)",
+                (_, true) => "provisional (stored ahead of the official schedule)",
+                (_, false) => "provisional (the standing rule: weekdays less the statutory holidays; no make-up days)",
+            };
+            println!("Calendar {}, {}: {how}", v.calendar, v.year);
+            if let Some(s) = &v.source {
+                println!("  source:    {s}");
+            }
+            let list = |d: &[chrono::NaiveDate]| d.iter().map(|d| d.format("%m-%d").to_string()).collect::<Vec<_>>().join(" ");
+            println!("  holidays:  {}", list(&v.holidays));
+            println!("  make-up working days: {}", if v.workdays.is_empty() { "none".into() } else { list(&v.workdays) });
+            println!("  working days: {}", v.working_days);
+            Ok(())
+        }
+    }
 }
 
 fn visit_rules(settings: &Settings, calendars: &crate::app::calendars::Calendars) -> Result<crate::domain::visits::VisitRules, Failure> {
@@ -444,47 +569,100 @@ fn scheduler_name() -> String {
 }
 
 /// The scheduler inside `serve`: fires due clocks at once (those that came due while the service
-/// was down), then every `sla.scheduler_interval_s`.
+/// was down), then every `sla.scheduler_interval_s`; reloads the calendars another server changed;
+/// warns (log, notification) about unpublished calendar years once a day.
 fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate::app::calendars::Calendars) {
     let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
     let name = scheduler_name();
     let rules = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz);
     std::thread::Builder::new()
         .name("sla-scheduler".into())
-        .spawn(move || loop {
-            match pool.get() {
-                Ok(mut conn) => {
-                    let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
-                    match crate::app::sla::tick(&mut conn, ctx, utc_now(), &name) {
-                        Ok(r) if r.warnings + r.breaches + r.reminders > 0 => {
-                            log::info!("sla: {} warnings, {} breaches, {} reminders", r.warnings, r.breaches, r.reminders)
+        .spawn(move || {
+            let mut warned_on: Option<chrono::NaiveDate> = None;
+            // Years changed by another server, healed on the tick that found them and on the next.
+            let mut heal: Vec<crate::app::calendars::ChangedYear> = vec![];
+            loop {
+                match pool.get() {
+                    Ok(mut conn) => {
+                        let changed = calendars.refresh(&mut conn, &settings.sla).unwrap_or_else(|e| {
+                            log::error!("calendar reload failed: {}", Plain(&e));
+                            vec![]
+                        });
+                        if !changed.is_empty() {
+                            log::info!("calendars changed: {} stored year(s) reloaded", changed.len());
                         }
-                        Ok(_) => {}
-                        Err(e) => log::error!("sla tick failed: {}", Plain(&e)),
-                    }
-                    if let Ok(rules) = &rules {
-                        let vctx = crate::app::visits::VisitContext { rules, sla: ctx };
-                        match crate::app::visits::remind_missing_logs(&mut conn, vctx, utc_now()) {
-                            Ok(0) => {}
-                            Ok(n) => log::info!("visits: {n} reminders for logs not filed by the deadline"),
-                            Err(e) => log::error!("visit-log reminders failed: {}", Plain(&e)),
+                        let mut now_heal = std::mem::take(&mut heal);
+                        now_heal.extend(changed.iter().cloned());
+                        heal_calendar_change(&mut conn, &calendars, &settings, &now_heal);
+                        heal = changed;
+                        let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
+                        match crate::app::sla::tick(&mut conn, ctx, utc_now(), &name) {
+                            Ok(r) if r.warnings + r.breaches + r.reminders > 0 => {
+                                log::info!("sla: {} warnings, {} breaches, {} reminders", r.warnings, r.breaches, r.reminders)
+                            }
+                            Ok(_) => {}
+                            Err(e) => log::error!("sla tick failed: {}", Plain(&e)),
+                        }
+                        if let Ok(rules) = &rules {
+                            let vctx = crate::app::visits::VisitContext { rules, sla: ctx };
+                            match crate::app::visits::remind_missing_logs(&mut conn, vctx, utc_now()) {
+                                Ok(0) => {}
+                                Ok(n) => log::info!("visits: {n} reminders for logs not filed by the deadline"),
+                                Err(e) => log::error!("visit-log reminders failed: {}", Plain(&e)),
+                            }
+                        }
+                        let today = local_today();
+                        if warned_on != Some(today) {
+                            let warnings = calendars.warnings(today);
+                            for w in &warnings {
+                                log::warn!("{}", w.log_line());
+                            }
+                            match crate::app::calendars::notify_warnings(&mut conn, &warnings, utc_now()) {
+                                Ok(n) => {
+                                    if n > 0 {
+                                        log::info!("calendars: {n} notifications to admins and supervisors");
+                                    }
+                                    warned_on = Some(today);
+                                }
+                                Err(e) => log::error!("calendar warning notifications failed: {}", Plain(&e)),
+                            }
                         }
                     }
+                    Err(e) => log::error!("sla tick: no database connection: {e}"),
                 }
-                Err(e) => log::error!("sla tick: no database connection: {e}"),
+                std::thread::sleep(interval);
             }
-            std::thread::sleep(interval);
         })
         .expect("scheduler thread starts");
 }
 
+fn heal_calendar_change(
+    conn: &mut DbConn,
+    calendars: &crate::app::calendars::Calendars,
+    settings: &Settings,
+    changed: &[crate::app::calendars::ChangedYear],
+) {
+    if changed.is_empty() {
+        return;
+    }
+    let done = crate::db::backend::write_transaction(conn, |c| {
+        crate::app::calendars::heal_after_change(c, calendars, &settings.sla, changed, utc_now())
+    });
+    match done {
+        Ok(0) => {}
+        Ok(n) => log::info!("calendars: {n} deadlines computed with the old calendar were recomputed"),
+        Err(e) => log::error!("recomputing after a calendar change failed: {}", Plain(&e)),
+    }
+}
+
 fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
-    let calendars = load_calendars(&settings)?;
     let (pool, mut conn) = open_database(&settings)?;
     let applied = migrate(&mut conn)?;
     if !applied.is_empty() {
         log::info!("applied {} migration(s)", applied.len());
     }
+    // Imports the shipped calendars and says loudly what is not published; never refuses.
+    load_calendars(&mut conn, &settings)?;
     let mut demo_summary = None;
     let mut demo_note = None;
     if demo {
@@ -498,11 +676,12 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         }
     }
     drop(conn);
-    spawn_scheduler(pool.clone(), settings.clone(), calendars);
     let backend = settings.database_target().backend();
     let configured_url = settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings, pool).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
+        let scheduler_settings = settings.clone();
+        let app = Application::build(settings, pool.clone()).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
+        spawn_scheduler(pool, scheduler_settings, app.calendars());
         // With port 0 the real port is known only now.
         let url = match configured_url.strip_suffix(":0") {
             Some(host) => format!("{host}:{}", app.port()),

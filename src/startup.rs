@@ -18,6 +18,7 @@ use crate::http::{access_guard, routes, AppState};
 pub struct Application {
     server: Server,
     port: u16,
+    calendars: crate::app::calendars::Calendars,
 }
 
 /// Bodies larger than this are refused with 413 `payload_too_large`.
@@ -35,11 +36,24 @@ impl Application {
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_s;
         let pool_size = settings.database.pool_size as usize;
-        let calendars =
-            crate::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).map_err(std::io::Error::other)?;
+        // The calendars of the database, with the shipped ones it lacks imported first. A database
+        // that does not answer now does not keep the server from starting (it answers 503 until
+        // the database is back): the shipped files serve, and the scheduler's reload takes the
+        // database's calendars once it answers.
+        let calendars = match pool.get() {
+            Ok(mut conn) => {
+                crate::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, crate::app::utc_now())
+                    .map_err(std::io::Error::other)?
+            }
+            Err(e) => {
+                log::warn!("the database does not answer ({e}); using the shipped calendars until it does");
+                crate::app::calendars::Calendars::from_files(&settings.config_dir.join("calendars"), &settings.sla)
+                    .map_err(std::io::Error::other)?
+            }
+        };
         let visits = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz)
             .map_err(std::io::Error::other)?;
-        let (settings, calendars) = (Arc::new(settings), Arc::new(calendars));
+        let settings = Arc::new(settings);
         let intake = crate::app::intake::Intake::start(
             pool.clone(),
             settings.clone(),
@@ -47,7 +61,7 @@ impl Application {
             settings.database.intake_writers,
             settings.database.intake_batch_max,
         );
-        let state = web::Data::new(AppState { pool, settings, calendars, visits: Arc::new(visits), intake });
+        let state = web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -78,11 +92,17 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Application { server: server.run(), port })
+        Ok(Application { server: server.run(), port, calendars })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The calendars the server uses: the background work shares this handle, so that a change
+    /// one of them installs is the other's too.
+    pub fn calendars(&self) -> crate::app::calendars::Calendars {
+        self.calendars.clone()
     }
 
     /// Serves until a signal: SIGTERM drains in-flight requests for up to `server.shutdown_timeout_s`

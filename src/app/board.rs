@@ -17,7 +17,7 @@ use crate::domain::{Actor, Operation, OrgKind, OrgPath};
 
 use super::org::find_unit;
 use super::scope::enforce;
-use super::tickets::{summary, TicketSummary};
+use super::tickets::{summaries, TicketSummary};
 use super::visits::{logged_ticket, reminder_key, worker_grids, LoggedTicket, VisitContext, WorkerGrid};
 use super::{AppError, AppResult};
 
@@ -429,7 +429,7 @@ fn open_tickets(conn: &mut DbConn, compound_id: &str, now: NaiveDateTime) -> App
         total: by_state.iter().map(|s| s.count).sum(),
         overdue: by_state.iter().map(|s| s.overdue).sum(),
         by_state,
-        nearest_deadlines: nearest.into_iter().map(|t| summary(t, now)).collect(),
+        nearest_deadlines: summaries(conn, nearest, now)?,
     })
 }
 

@@ -55,9 +55,12 @@ pub enum AppError {
     /// The `If-Match` version is not the current one.
     #[error("version {given} is stale; the current version is {current}")]
     VersionConflict { given: i64, current: i64 },
-    /// A deadline reaches into a year the working calendar does not cover.
+    /// A deadline reaches beyond the years any calendar can compute (1902–2100).
     #[error("calendar {calendar} does not cover {year}")]
     CalendarMissing { calendar: String, year: i32 },
+    /// A year's holiday schedule was refused: every date at fault with its problem.
+    #[error("schedule of {year} rejected: {} problems", problems.len())]
+    ScheduleRejected { year: i32, problems: Vec<(String, crate::domain::calendar::ProblemKind)> },
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -120,6 +123,7 @@ impl AppError {
             AppError::PreconditionRequired => "precondition_required",
             AppError::VersionConflict { .. } => "version_conflict",
             AppError::CalendarMissing { .. } => "calendar_missing",
+            AppError::ScheduleRejected { .. } => "schedule_invalid",
             AppError::Unavailable(_) => "service_unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -171,8 +175,12 @@ impl AppError {
                 format!("The log of {date} for this grid was already filed ({log_id}); amend it instead of filing another")
             }
             (AppError::LogLocked { date }, Lang::Zh) => format!("{date} 的走访日志已在当日结束时锁定，不能再修改"),
-            (AppError::LogLocked { date }, Lang::En) => format!("The log of {date} was locked when its day ended; it can no longer be changed"),
-            (AppError::ImportRejected { errors }, Lang::Zh) => format!("导入未执行：{} 行有误，请改正后重新导入整个文件（见 errors）", errors.len()),
+            (AppError::LogLocked { date }, Lang::En) => {
+                format!("The log of {date} was locked when its day ended; it can no longer be changed")
+            }
+            (AppError::ImportRejected { errors }, Lang::Zh) => {
+                format!("导入未执行：{} 行有误，请改正后重新导入整个文件（见 errors）", errors.len())
+            }
             (AppError::ImportRejected { errors }, Lang::En) => {
                 format!("Nothing was imported: {} rows are wrong; fix them and import the whole file again (see errors)", errors.len())
             }
@@ -191,11 +199,17 @@ impl AppError {
                 format!("Someone else changed this first: you sent version {given}, the current version is {current}; reload and try again")
             }
             (AppError::CalendarMissing { calendar, year }, Lang::Zh) => {
-                format!("工作日历 {calendar} 尚未包含 {year} 年的节假日安排，无法计算时限；请管理员补充 config/calendars/{calendar}/{year}.toml")
+                format!("工作日历 {calendar} 无法计算 {year} 年的时限（仅支持 1902–2100 年）")
             }
-            (AppError::CalendarMissing { calendar, year }, Lang::En) => format!(
-                "The working calendar {calendar} has no {year} schedule, so the time limit cannot be computed; an administrator must add config/calendars/{calendar}/{year}.toml"
-            ),
+            (AppError::CalendarMissing { calendar, year }, Lang::En) => {
+                format!("The working calendar {calendar} cannot compute deadlines in {year} (1902–2100 only)")
+            }
+            (AppError::ScheduleRejected { year, problems }, Lang::Zh) => {
+                format!("{year} 年的放假安排未保存：{} 处有误，请改正后重新提交（见 problems）", problems.len())
+            }
+            (AppError::ScheduleRejected { year, problems }, Lang::En) => {
+                format!("The {year} schedule was not stored: {} problems; correct them and send it again (see problems)", problems.len())
+            }
             (AppError::Unavailable(_), Lang::Zh) => "数据库暂时不可用，请稍后重试".into(),
             (AppError::Unavailable(_), Lang::En) => "The database is unavailable; try again shortly".into(),
             (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),
@@ -226,6 +240,8 @@ fn what_zh(what: &str) -> &'static str {
         "visit log" => "走访日志",
         "household" => "住户",
         "compound" => "小区",
+        "calendar" => "工作日历",
+        "calendar year" => "工作日历年份",
         _ => "对象",
     }
 }
@@ -257,5 +273,30 @@ pub struct Plain<'a>(pub &'a AppError);
 impl fmt::Display for Plain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.0.message(Lang::En), self.0.code())
+    }
+}
+
+/// What is wrong with one date of a holiday schedule, in a person's language.
+pub fn schedule_problem_message(date: &str, year: i32, p: crate::domain::calendar::ProblemKind, lang: Lang) -> String {
+    use crate::domain::calendar::ProblemKind as P;
+    match (p, lang) {
+        (P::OutsideYear, Lang::Zh) => format!("{date} 不在 {year} 年内"),
+        (P::OutsideYear, Lang::En) => format!("{date} is not in {year}"),
+        (P::ListedTwice, Lang::Zh) => format!("{date} 重复列出"),
+        (P::ListedTwice, Lang::En) => format!("{date} is listed twice"),
+        (P::HolidayAndWorkday, Lang::Zh) => format!("{date} 同时列为放假日和调休上班日"),
+        (P::HolidayAndWorkday, Lang::En) => format!("{date} is listed both as a holiday and as a make-up working day"),
+        (P::WorkdayNotWeekend, Lang::Zh) => format!("{date} 不是周六或周日，不能作为调休上班日"),
+        (P::WorkdayNotWeekend, Lang::En) => format!("{date} is not a Saturday or Sunday, so it cannot be a make-up working day"),
+        (P::LoneWeekendHoliday, Lang::Zh) => format!("{date} 是周末且不在任何放假区间内，本就休息，可能是日期写错了"),
+        (P::LoneWeekendHoliday, Lang::En) => {
+            format!("{date} is a weekend day outside any holiday span: it is off anyway, so it is probably a wrong date")
+        }
+        (P::NoHolidays, Lang::Zh) => "未列出任何放假日期".to_string(),
+        (P::NoHolidays, Lang::En) => "no holidays are listed".to_string(),
+        (P::YearOutOfRange, Lang::Zh) => format!("年份 {year} 超出范围：须在 1902 至 2100 年之间"),
+        (P::YearOutOfRange, Lang::En) => format!("the year {year} is out of range: it must lie between 1902 and 2100"),
+        (P::NotADate, Lang::Zh) => format!("“{date}”不是 YYYY-MM-DD 格式的日期"),
+        (P::NotADate, Lang::En) => format!("\"{date}\" is not a date written YYYY-MM-DD"),
     }
 }

@@ -89,7 +89,7 @@ pub struct Intake {
 impl Intake {
     /// Starts `writers` writer threads, each writing up to `max_batch` filings (or actions) per transaction.
     /// They stop when the last handle is dropped.
-    pub fn start(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, writers: usize, max_batch: usize) -> Intake {
+    pub fn start(pool: DbPool, settings: Arc<Settings>, calendars: Calendars, writers: usize, max_batch: usize) -> Intake {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..writers.max(1) {
@@ -121,7 +121,7 @@ impl Intake {
     }
 }
 
-fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Arc<Calendars>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
+fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Calendars, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_batch: usize) {
     loop {
         // Wait for one job, then take whatever else is already waiting.
         let jobs = {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod idempotency;
 pub mod intake;
+pub mod notifications;
 pub mod org;
 pub mod people;
 pub mod residents;

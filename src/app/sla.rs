@@ -4,6 +4,7 @@
 //! so every warning and breach fires exactly once however many servers run.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -88,13 +89,8 @@ impl Policies {
     }
 }
 
-/// The limit for a stage of a ticket: the category's own, or the configured default.
-pub fn limit_for(conn: &mut DbConn, ctx: SlaContext<'_>, category_id: &str, urgent: bool, stage: Stage) -> AppResult<(Limit, String)> {
-    Policies::load(conn, &[category_id])?.limit(ctx, category_id, urgent, stage)
-}
-
-fn calendar_of<'a>(conn: &mut DbConn, ctx: SlaContext<'a>, holder_path: &OrgPath) -> AppResult<&'a WorkCalendar> {
-    if ctx.calendars.by_unit_code.is_empty() {
+fn calendar_of(conn: &mut DbConn, ctx: SlaContext<'_>, holder_path: &OrgPath) -> AppResult<Arc<WorkCalendar>> {
+    if !ctx.calendars.has_unit_calendars() {
         // One calendar for every unit: no need to look up the holder's ancestors.
         return Ok(ctx.calendars.default_calendar());
     }
@@ -139,8 +135,8 @@ pub fn plan_clock(
     let (limit, text) = policies.limit(ctx, &ticket.category_id, ticket.urgency == "urgent", stage)?;
     let holder_path = OrgPath::from_db(holder.1.to_string());
     let cal = calendar_of(conn, ctx, &holder_path)?;
-    let due = deadline(cal, now, limit, 1.0)?;
-    let warn = deadline(cal, now, limit, ctx.settings.warn_fraction)?.min(due);
+    let due = deadline(&cal, now, limit, 1.0)?;
+    let warn = deadline(&cal, now, limit, ctx.settings.warn_fraction)?.min(due);
     Ok(ClockRow {
         id: Id::new().to_string(),
         ticket_id: ticket.id.clone(),
@@ -164,6 +160,7 @@ pub fn plan_clock(
         stopped_at: None,
         next_fire_at: Some(warn),
         fire_seq: 0,
+        provisional: limit.is_working() && cal.provisional_between(now, due),
     })
 }
 
@@ -291,12 +288,16 @@ pub fn move_deadline(
         (None, Some(if clock.warned_at.is_some() { new_due } else { warn }))
     };
     let next = if clock.paused_at.is_some() { None } else { next };
+    // The new deadline is a date someone chose; it is provisional only by the warning's
+    // arithmetic, which counts working time up to it.
+    let provisional = !natural && cal.provisional_between(clock.started_at, new_due);
     diesel::update(sla_clocks::table.find(&clock.id))
         .set((
             sla_clocks::due_at.eq(new_due),
             sla_clocks::warn_at.eq(warn),
             sla_clocks::breached_at.eq(breached),
             sla_clocks::next_fire_at.eq(next),
+            sla_clocks::provisional.eq(provisional),
         ))
         .execute(conn)?;
     if new_due > now {
@@ -305,6 +306,16 @@ pub fn move_deadline(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// A deadline moved on by the time its clock spent paused. No pause leaves it as it is: adding
+/// zero working seconds to the end of a working day would move it to the next morning.
+fn with_pauses(cal: &WorkCalendar, limit: Limit, base: NaiveDateTime, paused_seconds: i64) -> AppResult<NaiveDateTime> {
+    Ok(match (limit.is_working(), paused_seconds) {
+        (_, 0) => base,
+        (true, s) => cal.add_working(base, s)?,
+        (false, s) => base + Duration::seconds(s),
+    })
 }
 
 /// When a running clock must be looked at next.
@@ -364,13 +375,14 @@ fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: Naive
     let natural = matches!(Limit::parse(&c.limit_text), Ok(Limit::Natural(_)));
     let span = if natural { (now - since).num_seconds() } else { cal.working_between(since, now)? };
     let shift = |t: NaiveDateTime| -> AppResult<NaiveDateTime> {
-        if t <= since {
+        if t <= since || span == 0 {
             return Ok(t);
         }
         Ok(if natural { t + Duration::seconds(span) } else { cal.add_working(t, span)? })
     };
     let (due, warn) = (shift(c.due_at)?, shift(c.warn_at)?);
     let next = next_fire(c.warned_at.is_some(), c.breached_at, warn, due, false).or_else(|| c.breached_at.map(|_| now));
+    let provisional = !natural && cal.provisional_between(c.started_at, due);
     diesel::update(sla_clocks::table.find(&c.id))
         .set((
             sla_clocks::paused_at.eq(None::<NaiveDateTime>),
@@ -379,6 +391,7 @@ fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: Naive
             sla_clocks::due_at.eq(due),
             sla_clocks::warn_at.eq(warn),
             sla_clocks::next_fire_at.eq(next),
+            sla_clocks::provisional.eq(provisional),
         ))
         .execute(conn)?;
     refresh_ticket_due(conn, &c.ticket_id)?;
@@ -628,6 +641,9 @@ pub struct ClockView {
     pub stopped_at: Option<NaiveDateTime>,
     /// Time past the deadline, counted against the holder (to its stop, or to now if running).
     pub overdue_seconds: i64,
+    /// The deadline reaches into a year whose official holiday schedule is not published yet: it
+    /// was computed by the standing rule and is recomputed when the year is published.
+    pub provisional: bool,
 }
 
 fn clock_view(c: ClockRow, now: NaiveDateTime) -> ClockView {
@@ -652,6 +668,7 @@ fn clock_view(c: ClockRow, now: NaiveDateTime) -> ClockView {
         paused_at: c.paused_at,
         paused_seconds: c.paused_seconds,
         stopped_at: c.stopped_at,
+        provisional: c.provisional,
     }
 }
 
@@ -820,17 +837,18 @@ pub fn set_category_limit(
         for c in &open {
             let cal = ctx.calendars.get(&c.calendar).ok_or_else(|| AppError::internal_msg(format!("calendar {} gone", c.calendar)))?;
             // The new limit, counted from the stage's start, plus the time the clock was paused.
-            let base = deadline(cal, c.started_at, limit, 1.0)?;
-            let due =
-                if limit.is_working() { cal.add_working(base, c.paused_seconds)? } else { base + Duration::seconds(c.paused_seconds) };
-            let warn = deadline(cal, c.started_at, limit, ctx.settings.warn_fraction)?.min(due);
+            let base = deadline(&cal, c.started_at, limit, 1.0)?;
+            let due = with_pauses(&cal, limit, base, c.paused_seconds)?;
+            let warn = deadline(&cal, c.started_at, limit, ctx.settings.warn_fraction)?.min(due);
             let next = if c.paused_at.is_some() { None } else { next_fire(c.warned_at.is_some(), None, warn, due, false) };
+            let provisional = limit.is_working() && cal.provisional_between(c.started_at, due);
             diesel::update(sla_clocks::table.find(&c.id))
                 .set((
                     sla_clocks::due_at.eq(due),
                     sla_clocks::warn_at.eq(warn),
                     sla_clocks::limit_text.eq(text),
                     sla_clocks::next_fire_at.eq(next),
+                    sla_clocks::provisional.eq(provisional),
                 ))
                 .execute(conn)?;
             refresh_ticket_due(conn, &c.ticket_id)?;
@@ -839,26 +857,49 @@ pub fn set_category_limit(
     })
 }
 
-/// After a calendar file or the configured default limits changed: recomputes the deadlines of
-/// every running clock that has not breached yet, from its start, with the limit that applies
-/// now and its pause total kept. What already fired stays; history is not rewritten.
-pub fn recompute_open(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime) -> AppResult<usize> {
-    let open: Vec<(ClockRow, String, String)> = sla_clocks::table
+/// Which running clocks [`recompute`] looks at.
+pub enum Recompute<'a> {
+    /// Every running clock (after the configured default limits or a calendar's office hours changed).
+    All,
+    /// The running clocks of a calendar whose deadlines touch a year (a year's schedule was
+    /// stored), or only those started since a moment (see `calendars::heal_after_change`).
+    Touching { calendar: &'a str, year: i32, started_since: Option<NaiveDateTime> },
+}
+
+/// Recomputes the deadlines of running clocks that have not breached yet, from their start, with
+/// the limit and calendar that apply now and their pause totals kept; their `provisional` flag
+/// follows. What already fired stays; history is not rewritten. Returns how many changed.
+pub fn recompute(conn: &mut DbConn, ctx: SlaContext<'_>, which: Recompute<'_>, _now: NaiveDateTime) -> AppResult<usize> {
+    let mut q = sla_clocks::table
         .inner_join(tickets::table)
         .filter(sla_clocks::stopped_at.is_null())
         .filter(sla_clocks::breached_at.is_null())
-        .select((ClockRow::as_select(), tickets::category_id, tickets::urgency))
-        .load(conn)?;
+        .into_boxed();
+    if let Recompute::Touching { calendar, year, started_since } = which {
+        let cal = ctx.calendars.get(calendar).ok_or(AppError::NotFound { what: "calendar" })?;
+        let (from, to) = cal.year_bounds(year);
+        q = q.filter(sla_clocks::calendar.eq(calendar)).filter(sla_clocks::due_at.ge(from)).filter(sla_clocks::started_at.lt(to));
+        if let Some(since) = started_since {
+            q = q.filter(sla_clocks::started_at.ge(since));
+        }
+    }
+    let open: Vec<(ClockRow, String, String)> = q.select((ClockRow::as_select(), tickets::category_id, tickets::urgency)).load(conn)?;
+    let mut categories: Vec<&str> = open.iter().map(|o| o.1.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let policies = Policies::load(conn, &categories)?;
     let mut changed = 0;
+    let mut tickets_touched = std::collections::BTreeSet::new();
     for (c, category, urgency) in &open {
         let stage = Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
-        let (limit, text) = limit_for(conn, ctx, category, urgency == "urgent", stage)?;
+        let (limit, text) = policies.limit(ctx, category, urgency == "urgent", stage)?;
         let holder = OrgPath::from_db(c.holder_path.clone());
         let cal = calendar_of(conn, ctx, &holder)?;
-        let base = deadline(cal, c.started_at, limit, 1.0)?;
-        let due = if limit.is_working() { cal.add_working(base, c.paused_seconds)? } else { base + Duration::seconds(c.paused_seconds) };
-        let warn = deadline(cal, c.started_at, limit, ctx.settings.warn_fraction)?.min(due);
-        if due == c.due_at && warn == c.warn_at && text == c.limit_text && cal.name == c.calendar {
+        let base = deadline(&cal, c.started_at, limit, 1.0)?;
+        let due = with_pauses(&cal, limit, base, c.paused_seconds)?;
+        let warn = deadline(&cal, c.started_at, limit, ctx.settings.warn_fraction)?.min(due);
+        let provisional = limit.is_working() && cal.provisional_between(c.started_at, due);
+        if due == c.due_at && warn == c.warn_at && text == c.limit_text && cal.name == c.calendar && provisional == c.provisional {
             continue;
         }
         let next = if c.paused_at.is_some() { c.next_fire_at } else { next_fire(c.warned_at.is_some(), None, warn, due, false) };
@@ -869,11 +910,14 @@ pub fn recompute_open(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime
                 sla_clocks::limit_text.eq(&text),
                 sla_clocks::calendar.eq(&cal.name),
                 sla_clocks::next_fire_at.eq(next),
+                sla_clocks::provisional.eq(provisional),
             ))
             .execute(conn)?;
-        refresh_ticket_due(conn, &c.ticket_id)?;
+        tickets_touched.insert(c.ticket_id.as_str());
         changed += 1;
     }
-    let _ = now;
+    for t in tickets_touched {
+        refresh_ticket_due(conn, t)?;
+    }
     Ok(changed)
 }

@@ -261,6 +261,9 @@ pub struct TicketView {
     /// Deadline of the current stage.
     pub due_at: Option<NaiveDateTime>,
     pub overdue: bool,
+    /// A running clock's deadline reaches into a year whose official holiday schedule is not
+    /// published yet: it follows the standing rule and moves when the year is published.
+    pub provisional: bool,
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -284,6 +287,8 @@ pub struct TicketSummary {
     pub state_zh: &'static str,
     pub due_at: Option<NaiveDateTime>,
     pub overdue: bool,
+    /// The deadline is provisional (see `TicketView::provisional`).
+    pub provisional: bool,
     pub reopen_count: i32,
     pub version: i64,
     pub created_at: NaiveDateTime,
@@ -531,20 +536,58 @@ fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> 
             extensions.entry(e.ticket_id.clone()).or_default().push(e);
         }
     }
+    let ids: Vec<&str> = items.iter().map(|(_, t)| t.row.id.as_str()).collect();
+    let provisional = provisional_among(conn, &ids)?;
     items
         .iter()
         .map(|(actor, t)| {
             let cat = cats.get(&t.row.category_id).ok_or_else(|| AppError::internal_msg(format!("category {} gone", t.row.category_id)))?;
-            render(actor, t, cat, &names, extensions.remove(&t.row.id).unwrap_or_default(), now)
+            let p = provisional.contains(&t.row.id);
+            render(actor, t, cat, &names, extensions.remove(&t.row.id).unwrap_or_default(), p, now)
         })
         .collect()
 }
 
+/// Which of these tickets have a running clock with a provisional deadline (one query).
+pub fn provisional_among(conn: &mut DbConn, ids: &[&str]) -> AppResult<std::collections::HashSet<String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(sla_clocks::table
+        .filter(sla_clocks::ticket_id.eq_any(ids))
+        .filter(sla_clocks::stopped_at.is_null())
+        .filter(sla_clocks::provisional.eq(true))
+        .select(sla_clocks::ticket_id)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// List entries of ticket rows, with their provisional flags read in one query.
+pub fn summaries(conn: &mut DbConn, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
+    let provisional = provisional_among(conn, &rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let p = provisional.contains(&r.id);
+            summary(r, p, now)
+        })
+        .collect())
+}
+
 /// The view of a ticket just filed, from what its filing already read: no query needed.
-fn filed_view(actor: &Actor, row: TicketRow, cat: &CategoryRow, place_name: &str, now: NaiveDateTime) -> AppResult<TicketView> {
+fn filed_view(
+    actor: &Actor,
+    row: TicketRow,
+    cat: &CategoryRow,
+    place_name: &str,
+    provisional: bool,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
     let names = HashMap::from([(row.place_id.clone(), place_name.to_string())]);
     let t = Loaded { place: place_of(&row), row, parts: vec![] };
-    render(actor, &t, cat, &names, vec![], now)
+    render(actor, &t, cat, &names, vec![], provisional, now)
 }
 
 fn render(
@@ -553,6 +596,7 @@ fn render(
     cat: &CategoryRow,
     names: &HashMap<String, String>,
     extensions: Vec<ExtensionRow>,
+    provisional: bool,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
     let r = &t.row;
@@ -589,6 +633,7 @@ fn render(
         resolution: r.resolution.clone(),
         due_at: r.due_at,
         overdue: is_overdue(state, r.due_at, now),
+        provisional,
         version: r.version,
         created_at: r.created_at,
         updated_at: r.updated_at,
@@ -611,10 +656,11 @@ fn render(
     })
 }
 
-pub fn summary(r: TicketRow, now: NaiveDateTime) -> TicketSummary {
+fn summary(r: TicketRow, provisional: bool, now: NaiveDateTime) -> TicketSummary {
     let state: TicketState = r.state.parse().unwrap_or(TicketState::AtCompound);
     TicketSummary {
         overdue: is_overdue(state, r.due_at, now),
+        provisional,
         id: r.id,
         number: r.number,
         category_id: r.category_id,
@@ -968,7 +1014,11 @@ pub fn insert_filings(
     let by: Vec<ActedBy> = filings.iter().map(|(a, p)| ActedBy::person(a.person_id, Some(&p.grant))).collect();
     let drafts = rows.iter().zip(&filings).zip(&by).map(|((r, (_, p)), by)| filing_event(r, &p.category, by)).collect();
     audit::append_all(conn, drafts, now)?;
-    rows.into_iter().zip(filings).map(|(row, (actor, p))| filed_view(actor, row, &p.category, &p.place_name, now)).collect()
+    rows.into_iter()
+        .zip(filings)
+        .zip(&clocks)
+        .map(|((row, (actor, p)), clock)| filed_view(actor, row, &p.category, &p.place_name, clock.provisional, now))
+        .collect()
 }
 
 impl PreparedFiling {
@@ -1978,7 +2028,7 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
     let more = rows.len() as i64 > limit;
     let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
-    Ok(TicketPage { items: items.into_iter().map(|r| summary(r, now)).collect(), next_cursor })
+    Ok(TicketPage { items: summaries(conn, items, now)?, next_cursor })
 }
 
 /// The list's filters as one query, for the given states (all when `None`).
@@ -2084,7 +2134,7 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
     let ids: Vec<String> = heads.into_iter().map(|(_, id)| id).filter(|id| seen.insert(id.clone())).take(limit as usize).collect();
     let mut rows: Vec<TicketRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketRow::as_select()).load(conn)?;
     rows.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
-    Ok(rows.into_iter().map(|r| summary(r, now)).collect())
+    summaries(conn, rows, now)
 }
 
 /// The departments a ticket's community may whistle.

@@ -1234,30 +1234,17 @@ pub fn remind_missing_logs(conn: &mut DbConn, ctx: VisitContext<'_>, now: NaiveD
         if reminded.contains(&key) {
             continue;
         }
-        let inserted = conn.transaction(|c| {
-            diesel::insert_into(notifications::table)
-                .values((
-                    notifications::id.eq(Id::new().to_string()),
-                    notifications::unit_id.eq(&w.grid_id),
-                    notifications::ticket_id.eq(None::<String>),
-                    notifications::kind.eq("visit_log_missing"),
-                    notifications::payload.eq(json!({
-                        "date": today,
-                        "grid_id": w.grid_id,
-                        "deadline": rules.deadline.format("%H:%M").to_string(),
-                    })
-                    .to_string()),
-                    notifications::created_at.eq(now),
-                    notifications::person_id.eq(Some(&w.person_id)),
-                    notifications::dedupe_key.eq(Some(&key)),
-                ))
-                .execute(c)
-        });
-        match inserted {
-            Ok(_) => written += 1,
-            // Another scheduler wrote it first.
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
-            Err(e) => return Err(e.into()),
+        let once = super::notifications::Once {
+            unit_id: &w.grid_id,
+            person_id: Some(&w.person_id),
+            ticket_id: None,
+            kind: "visit_log_missing",
+            payload: json!({"date": today, "grid_id": w.grid_id, "deadline": rules.deadline.format("%H:%M").to_string()}),
+            dedupe_key: &key,
+        };
+        // Another scheduler may have written it first.
+        if super::notifications::record_once(conn, once, now)? {
+            written += 1;
         }
     }
     Ok(written)

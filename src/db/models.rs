@@ -273,6 +273,8 @@ pub struct ClockRow {
     pub stopped_at: Option<NaiveDateTime>,
     pub next_fire_at: Option<NaiveDateTime>,
     pub fire_seq: i64,
+    /// The deadline reaches into a year whose official schedule is not published yet.
+    pub provisional: bool,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
@@ -332,4 +334,29 @@ pub struct ReturnVisitRow {
     pub satisfaction: String,
     pub note: Option<String>,
     pub recorded_at: NaiveDateTime,
+}
+
+/// A stored year of a working calendar (dates as JSON arrays).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = calendar_years)]
+pub struct CalendarYearRow {
+    pub calendar: String,
+    pub year: i32,
+    pub status: String,
+    pub holidays: String,
+    pub workdays: String,
+    pub source: Option<String>,
+    pub version: i64,
+    pub updated_at: NaiveDateTime,
+    pub updated_by: Option<String>,
+}
+
+/// A working calendar: time zone and office hours (JSON pairs of "HH:MM").
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = work_calendars)]
+pub struct WorkCalendarRow {
+    pub name: String,
+    pub time_zone: String,
+    pub office_hours: String,
+    pub updated_at: NaiveDateTime,
 }

@@ -259,6 +259,37 @@ diesel::table! {
         stopped_at -> Nullable<Timestamp>,
         next_fire_at -> Nullable<Timestamp>,
         fire_seq -> BigInt,
+        provisional -> Bool,
+    }
+}
+
+diesel::table! {
+    work_calendars (name) {
+        name -> Text,
+        time_zone -> Text,
+        office_hours -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    calendar_years (calendar, year) {
+        calendar -> Text,
+        year -> Integer,
+        status -> Text,
+        holidays -> Text,
+        workdays -> Text,
+        source -> Nullable<Text>,
+        version -> BigInt,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    calendar_revision (id) {
+        id -> Integer,
+        revision -> BigInt,
     }
 }
 
@@ -382,7 +413,12 @@ diesel::joinable!(ticket_extensions -> ticket_assignments (assignment_id));
 diesel::joinable!(sla_clocks -> tickets (ticket_id));
 diesel::joinable!(supervision -> tickets (ticket_id));
 
+diesel::joinable!(calendar_years -> work_calendars (calendar));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    work_calendars,
+    calendar_years,
+    calendar_revision,
     org_units,
     people,
     memberships,

@@ -1,11 +1,19 @@
 //! Working time on China's official calendar (工作日历): office hours with a lunch break, weekends,
-//! public holidays and the make-up working days (调休) of each year. Deadlines in working time are
-//! computed here; a year the calendar does not cover is an error, never a silent fall-back.
+//! public holidays and the make-up working days (调休) of each year. A year whose schedule the State
+//! Council has published (放假调休安排) is *published*; any other year is *provisional*, computed by
+//! the standing rule (Monday to Friday and the statutory holidays whose dates are known in advance),
+//! so that a late notice never stops a deadline from being computed. Deadlines are computed here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// The years the standing rule can compute (the range of the lunisolar tables it uses).
+pub const STANDING_RULE_YEARS: std::ops::RangeInclusive<i32> = 1902..=2100;
 
 /// The working days of one year, as a bit per day of the year (ordinal 1..=366).
 #[derive(Clone, Debug)]
@@ -14,30 +22,226 @@ struct YearDays {
 }
 
 impl YearDays {
+    fn build(year: i32, sched: &YearSchedule) -> YearDays {
+        let mut working = [0u64; 6];
+        let mut d = NaiveDate::from_ymd_opt(year, 1, 1).expect("a year in range");
+        while d.year() == year {
+            let on = if sched.workdays.contains(&d) {
+                true
+            } else if sched.holidays.contains(&d) {
+                false
+            } else {
+                !is_weekend(d)
+            };
+            if on {
+                let o = d.ordinal0();
+                working[(o / 64) as usize] |= 1 << (o % 64);
+            }
+            d = d.succ_opt().expect("dates go on");
+        }
+        YearDays { working }
+    }
+
     fn is_working(&self, ordinal0: u32) -> bool {
         self.working[(ordinal0 / 64) as usize] & (1 << (ordinal0 % 64)) != 0
     }
+
+    fn count(&self) -> u32 {
+        self.working.iter().map(|w| w.count_ones()).sum()
+    }
+}
+
+fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
 /// A calendar could not answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {
-    #[error("calendar `{calendar}` has no data for {year}: add config/calendars/{calendar}/{year}.toml with that year's holidays and make-up working days")]
+    /// Only outside the years the standing rule covers (1902–2100) and without a stored schedule.
+    #[error("calendar `{calendar}` has no data for {year}, and the standing rule covers only 1902–2100")]
     YearNotCovered { calendar: String, year: i32 },
     #[error("invalid calendar: {0}")]
     Invalid(String),
 }
 
-/// One year's official schedule.
-#[derive(Clone, Debug, Default)]
+/// Whether a year's schedule is the official one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum YearStatus {
+    /// The State Council's notice (放假调休安排) has been entered.
+    Published,
+    /// Not official: the standing rule, or a schedule entered ahead of the notice. Deadlines that
+    /// reach into such a year are flagged `provisional` and recomputed when it is published.
+    Provisional,
+}
+
+impl YearStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YearStatus::Published => "published",
+            YearStatus::Provisional => "provisional",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<YearStatus> {
+        match s {
+            "published" => Some(YearStatus::Published),
+            "provisional" => Some(YearStatus::Provisional),
+            _ => None,
+        }
+    }
+}
+
+/// One year's schedule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct YearSchedule {
-    /// Days off that would otherwise be working days (放假).
+    /// Days off that would otherwise be working days (放假), listed with the weekend days of the
+    /// same holiday span as the notice lists them.
     pub holidays: Vec<NaiveDate>,
     /// Weekend days that are working days (调休上班).
     pub workdays: Vec<NaiveDate>,
 }
 
-/// A named working calendar.
+/// The statutory holidays (法定节假日) of a year whose dates are known in advance, per the rules
+/// in force since 2025: 元旦 1 Jan; 春节 the eve and the first three days of the lunar year;
+/// 清明 the day of the Qingming solar term; 劳动节 1–2 May; 端午 lunar 5/5; 中秋 lunar 8/15;
+/// 国庆节 1–3 Oct. No make-up working days: those come only with the State Council's notice.
+pub fn standing_rule(year: i32) -> Option<YearSchedule> {
+    if !STANDING_RULE_YEARS.contains(&year) {
+        return None;
+    }
+    let d = |m, day| NaiveDate::from_ymd_opt(year, m, day);
+    let lunar =
+        |m: u8, day: u8| chinese_lunisolar_calendar::LunisolarDate::from_ymd(year as u16, m, false, day).ok().map(|l| l.to_naive_date());
+    let new_year = lunar(1, 1)?;
+    let mut holidays = vec![d(1, 1)?, new_year.pred_opt()?, new_year, new_year.succ_opt()?, new_year.succ_opt()?.succ_opt()?];
+    holidays.push(qingming(year)?);
+    holidays.extend([d(5, 1)?, d(5, 2)?, lunar(5, 5)?, lunar(8, 15)?, d(10, 1)?, d(10, 2)?, d(10, 3)?]);
+    holidays.retain(|h| h.year() == year);
+    holidays.sort();
+    holidays.dedup();
+    Some(YearSchedule { holidays, workdays: vec![] })
+}
+
+/// The day of the Qingming solar term (清明, about 4–6 April): the common formula for the 21st
+/// century (and its 20th-century constant before 2000), exact for the years it is used in here.
+fn qingming(year: i32) -> Option<NaiveDate> {
+    let (y, c) = if year >= 2000 { (year - 2000, 4.81) } else { (year - 1900, 5.59) };
+    let day = ((y as f64) * 0.2422 + c).floor() as i32 - y / 4;
+    NaiveDate::from_ymd_opt(year, 4, day.clamp(3, 6) as u32)
+}
+
+fn standing_days(year: i32) -> Option<&'static YearDays> {
+    static STANDING: OnceLock<HashMap<i32, YearDays>> = OnceLock::new();
+    STANDING.get_or_init(|| STANDING_RULE_YEARS.filter_map(|y| standing_rule(y).map(|s| (y, YearDays::build(y, &s)))).collect()).get(&year)
+}
+
+/// Why a year's schedule was refused, with the date at fault where there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ScheduleProblem {
+    #[schema(value_type = Option<String>, format = Date)]
+    pub date: Option<NaiveDate>,
+    pub problem: ProblemKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The date does not lie in the year being published.
+    OutsideYear,
+    /// The date is listed twice.
+    ListedTwice,
+    /// The date is listed both as a holiday and as a make-up working day.
+    HolidayAndWorkday,
+    /// A make-up working day (调休上班) must be a Saturday or a Sunday.
+    WorkdayNotWeekend,
+    /// A weekend day listed as a holiday outside any holiday span: it is off anyway, and most likely
+    /// a typo for another date.
+    LoneWeekendHoliday,
+    /// A published year lists at least its holidays.
+    NoHolidays,
+    /// The year lies outside 1902–2100.
+    YearOutOfRange,
+    /// The text is not a date written YYYY-MM-DD.
+    NotADate,
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProblemKind::OutsideYear => "outside_year",
+            ProblemKind::ListedTwice => "listed_twice",
+            ProblemKind::HolidayAndWorkday => "holiday_and_workday",
+            ProblemKind::WorkdayNotWeekend => "workday_not_weekend",
+            ProblemKind::LoneWeekendHoliday => "lone_weekend_holiday",
+            ProblemKind::NoHolidays => "no_holidays",
+            ProblemKind::YearOutOfRange => "year_out_of_range",
+            ProblemKind::NotADate => "not_a_date",
+        })
+    }
+}
+
+/// Every problem of a year's schedule, in date order; empty when it may be stored.
+pub fn check_schedule(year: i32, s: &YearSchedule) -> Vec<ScheduleProblem> {
+    let mut problems = vec![];
+    let mut at = |date: Option<NaiveDate>, problem| problems.push(ScheduleProblem { date, problem });
+    if !STANDING_RULE_YEARS.contains(&year) {
+        at(None, ProblemKind::YearOutOfRange);
+        return problems;
+    }
+    if s.holidays.is_empty() {
+        at(None, ProblemKind::NoHolidays);
+    }
+    for list in [&s.holidays, &s.workdays] {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in list {
+            if !seen.insert(*d) {
+                at(Some(*d), ProblemKind::ListedTwice);
+            }
+        }
+    }
+    let holidays: std::collections::BTreeSet<NaiveDate> = s.holidays.iter().copied().collect();
+    for d in &s.holidays {
+        if d.year() != year {
+            at(Some(*d), ProblemKind::OutsideYear);
+        } else if is_weekend(*d) && !in_holiday_span(*d, &holidays) {
+            at(Some(*d), ProblemKind::LoneWeekendHoliday);
+        }
+    }
+    for d in &s.workdays {
+        if d.year() != year {
+            at(Some(*d), ProblemKind::OutsideYear);
+        } else if holidays.contains(d) {
+            at(Some(*d), ProblemKind::HolidayAndWorkday);
+        } else if !is_weekend(*d) {
+            at(Some(*d), ProblemKind::WorkdayNotWeekend);
+        }
+    }
+    problems.sort_by_key(|p| (p.date, p.problem as u8));
+    problems.dedup();
+    problems
+}
+
+/// Whether a weekend holiday belongs to a run of listed holidays that takes a weekday off too, or
+/// that crosses into the next or the previous year (31 Dec – 2 Jan spans are listed in two years).
+fn in_holiday_span(d: NaiveDate, holidays: &std::collections::BTreeSet<NaiveDate>) -> bool {
+    let run = |step: fn(NaiveDate) -> Option<NaiveDate>| {
+        let mut out = vec![];
+        let mut x = d;
+        while let Some(n) = step(x).filter(|n| holidays.contains(n)) {
+            out.push(n);
+            x = n;
+        }
+        (out, x)
+    };
+    let (before, first) = run(|x| x.pred_opt());
+    let (after, last) = run(|x| x.succ_opt());
+    let at_year_edge = (first.month() == 1 && first.day() == 1) || (last.month() == 12 && last.day() == 31);
+    at_year_edge || before.iter().chain(&after).any(|x| !is_weekend(*x))
+}
+
+/// A named working calendar: its time zone, office hours, and the schedules stored for it.
 #[derive(Clone, Debug)]
 pub struct WorkCalendar {
     pub name: String,
@@ -46,12 +250,19 @@ pub struct WorkCalendar {
     periods: Vec<(u32, u32)>,
     /// Working seconds of a working day.
     day_seconds: i64,
-    years: BTreeMap<i32, YearDays>,
+    /// The schedules stored for this calendar; other years follow the standing rule.
+    stored: BTreeMap<i32, (YearSchedule, YearStatus, YearDays)>,
 }
 
 impl WorkCalendar {
-    /// Builds a calendar from office hours (e.g. 08:30–12:00 and 14:00–17:30) and yearly schedules.
-    pub fn new(name: &str, tz: Tz, hours: &[(NaiveTime, NaiveTime)], years: &BTreeMap<i32, YearSchedule>) -> Result<Self, CalendarError> {
+    /// Builds a calendar from office hours (e.g. 08:30–12:00 and 14:00–17:30) and its stored
+    /// yearly schedules; years without one are provisional, by the standing rule.
+    pub fn new(
+        name: &str,
+        tz: Tz,
+        hours: &[(NaiveTime, NaiveTime)],
+        years: &BTreeMap<i32, (YearSchedule, YearStatus)>,
+    ) -> Result<Self, CalendarError> {
         let mut periods: Vec<(u32, u32)> = hours.iter().map(|(a, b)| (secs(*a), secs(*b))).collect();
         periods.sort();
         if periods.is_empty() {
@@ -66,34 +277,19 @@ impl WorkCalendar {
             return Err(CalendarError::Invalid("an office hour period ends before it starts".into()));
         }
         let day_seconds = periods.iter().map(|(a, b)| (b - a) as i64).sum();
-        let mut built = BTreeMap::new();
-        for (year, sched) in years {
-            let mut working = [0u64; 6];
-            let first = NaiveDate::from_ymd_opt(*year, 1, 1).ok_or_else(|| CalendarError::Invalid(format!("year {year}")))?;
-            let mut d = first;
-            while d.year() == *year {
-                let weekend = matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
-                let on = if sched.workdays.contains(&d) {
-                    true
-                } else if sched.holidays.contains(&d) {
-                    false
-                } else {
-                    !weekend
-                };
-                if on {
-                    let o = d.ordinal0();
-                    working[(o / 64) as usize] |= 1 << (o % 64);
-                }
-                d = d.succ_opt().expect("dates go on");
+        let mut stored = BTreeMap::new();
+        for (year, (sched, status)) in years {
+            if NaiveDate::from_ymd_opt(*year, 1, 1).is_none() {
+                return Err(CalendarError::Invalid(format!("year {year}")));
             }
             for day in sched.holidays.iter().chain(&sched.workdays) {
                 if day.year() != *year {
                     return Err(CalendarError::Invalid(format!("{day} is listed under {year}")));
                 }
             }
-            built.insert(*year, YearDays { working });
+            stored.insert(*year, (sched.clone(), *status, YearDays::build(*year, sched)));
         }
-        Ok(WorkCalendar { name: name.into(), tz, periods, day_seconds, years: built })
+        Ok(WorkCalendar { name: name.into(), tz, periods, day_seconds, stored })
     }
 
     /// Working seconds in one working day (one "working day" of a limit).
@@ -101,19 +297,63 @@ impl WorkCalendar {
         self.day_seconds
     }
 
-    /// The years this calendar covers.
-    pub fn years(&self) -> Vec<i32> {
-        self.years.keys().copied().collect()
+    /// Office hours as "HH:MM" pairs.
+    pub fn office_hours(&self) -> Vec<(String, String)> {
+        let hm = |s: u32| format!("{:02}:{:02}", s / 3600, s % 3600 / 60);
+        self.periods.iter().map(|(a, b)| (hm(*a), hm(*b))).collect()
     }
 
-    pub fn covers(&self, year: i32) -> bool {
-        self.years.contains_key(&year)
+    /// The years with a stored schedule.
+    pub fn stored_years(&self) -> Vec<i32> {
+        self.stored.keys().copied().collect()
+    }
+
+    /// Whether the year's official schedule is in.
+    pub fn status(&self, year: i32) -> YearStatus {
+        match self.stored.get(&year) {
+            Some((_, status, _)) => *status,
+            None => YearStatus::Provisional,
+        }
+    }
+
+    /// The year's schedule as the calendar uses it: the stored one, or the standing rule's.
+    pub fn schedule(&self, year: i32) -> Option<(YearSchedule, YearStatus)> {
+        match self.stored.get(&year) {
+            Some((s, status, _)) => Some((s.clone(), *status)),
+            None => standing_rule(year).map(|s| (s, YearStatus::Provisional)),
+        }
+    }
+
+    /// The number of working days in a year.
+    pub fn working_days_in(&self, year: i32) -> Result<u32, CalendarError> {
+        Ok(self.days(year)?.count())
+    }
+
+    fn days(&self, year: i32) -> Result<&YearDays, CalendarError> {
+        match self.stored.get(&year) {
+            Some((_, _, days)) => Ok(days),
+            None => standing_days(year).ok_or_else(|| CalendarError::YearNotCovered { calendar: self.name.clone(), year }),
+        }
     }
 
     /// Is this local date a working day?
     pub fn is_working_day(&self, d: NaiveDate) -> Result<bool, CalendarError> {
-        let y = self.years.get(&d.year()).ok_or_else(|| CalendarError::YearNotCovered { calendar: self.name.clone(), year: d.year() })?;
-        Ok(y.is_working(d.ordinal0()))
+        Ok(self.days(d.year())?.is_working(d.ordinal0()))
+    }
+
+    /// Whether a span of time (UTC instants, as stored) touches a year that is not published:
+    /// a deadline computed across it is provisional.
+    pub fn provisional_between(&self, from: NaiveDateTime, to: NaiveDateTime) -> bool {
+        let (a, b) = (self.to_local(from.min(to)).year(), self.to_local(from.max(to)).year());
+        (a..=b).any(|y| self.status(y) == YearStatus::Provisional)
+    }
+
+    /// A local year as UTC instants (as stored): `[first instant, first instant of the next year)`.
+    pub fn year_bounds(&self, year: i32) -> (NaiveDateTime, NaiveDateTime) {
+        let start = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).map(|d| self.to_utc(d.and_time(NaiveTime::MIN)));
+        let lo = start(year).unwrap_or(NaiveDateTime::MIN);
+        let hi = start(year + 1).unwrap_or(NaiveDateTime::MAX);
+        (lo, hi)
     }
 
     fn to_local(&self, t: NaiveDateTime) -> NaiveDateTime {
@@ -237,8 +477,12 @@ mod tests {
 
     fn cal() -> WorkCalendar {
         let mut years = BTreeMap::new();
-        years.insert(2026, china_2026());
+        years.insert(2026, (china_2026(), YearStatus::Published));
         WorkCalendar::new("cn", chrono_tz::Asia::Shanghai, &standard_hours(), &years).unwrap()
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
 
     /// Local China time → stored UTC.
@@ -256,10 +500,95 @@ mod tests {
         assert!(!c.is_working_day(d(2, 16)).unwrap(), "Spring Festival");
         assert!(!c.is_working_day(d(11, 28)).unwrap(), "an ordinary Saturday");
         assert!(c.is_working_day(d(11, 26)).unwrap());
-        assert!(matches!(
-            c.is_working_day(NaiveDate::from_ymd_opt(2027, 1, 4).unwrap()),
-            Err(CalendarError::YearNotCovered { year: 2027, .. })
-        ));
+        // 2027 has no stored schedule: the standing rule answers, and says so.
+        assert!(c.is_working_day(NaiveDate::from_ymd_opt(2027, 1, 4).unwrap()).unwrap());
+        assert_eq!(c.status(2026), YearStatus::Published);
+        assert_eq!(c.status(2027), YearStatus::Provisional);
+    }
+
+    #[test]
+    fn the_standing_rule_knows_the_statutory_holidays_and_nothing_more() {
+        // Checked against the published 2026 schedule: every statutory day of the standing rule
+        // is a day off in the notice (the notice adds bridge days and make-up days on top).
+        let rule = standing_rule(2026).unwrap();
+        let official = china_2026();
+        for h in &rule.holidays {
+            assert!(official.holidays.contains(h), "{h} is a statutory holiday of 2026 by the rule but not in the notice");
+        }
+        let expected_2026 = [
+            d(2026, 1, 1),
+            d(2026, 2, 16), // 除夕
+            d(2026, 2, 17), // 春节
+            d(2026, 2, 18),
+            d(2026, 2, 19),
+            d(2026, 4, 5), // 清明
+            d(2026, 5, 1),
+            d(2026, 5, 2),
+            d(2026, 6, 19), // 端午
+            d(2026, 9, 25), // 中秋
+            d(2026, 10, 1),
+            d(2026, 10, 2),
+            d(2026, 10, 3),
+        ];
+        assert_eq!(rule.holidays, expected_2026);
+        assert!(rule.workdays.is_empty(), "make-up days come only with the notice");
+        // 2027: 春节 on 6 Feb (eve 5 Feb), 清明 5 Apr, 端午 9 Jun, 中秋 15 Sep.
+        let r27 = standing_rule(2027).unwrap().holidays;
+        for day in [d(2027, 1, 1), d(2027, 2, 5), d(2027, 2, 8), d(2027, 4, 5), d(2027, 6, 9), d(2027, 9, 15), d(2027, 10, 3)] {
+            assert!(r27.contains(&day), "{day} missing from the 2027 standing rule: {r27:?}");
+        }
+        // 清明 by the formula, against the known dates.
+        for (y, day) in [(2024, 4), (2025, 4), (2026, 5), (2027, 5), (2028, 4), (2029, 4), (2030, 5)] {
+            assert_eq!(qingming(y), Some(d(y, 4, day)), "清明 {y}");
+        }
+        assert!(standing_rule(2101).is_none());
+    }
+
+    #[test]
+    fn a_provisional_year_counts_mondays_to_fridays_without_its_statutory_holidays() {
+        let c = cal();
+        assert!(!c.is_working_day(d(2027, 1, 1)).unwrap(), "元旦");
+        assert!(!c.is_working_day(d(2027, 1, 2)).unwrap(), "a Saturday");
+        assert!(c.is_working_day(d(2027, 1, 4)).unwrap(), "a Monday");
+        assert!(!c.is_working_day(d(2027, 2, 8)).unwrap(), "初三 of the Spring Festival (a Monday)");
+        assert!(c.is_working_day(d(2027, 2, 9)).unwrap(), "the Tuesday after: no bridge days without the notice");
+        // 2027 has 261 weekdays, of which 10 are statutory holidays (1 Jan, 5 Feb, 8 Feb, 5 Apr, 3 May is not one: 1–2 May fall on a weekend, 9 Jun, 15 Sep, 1 Oct).
+        let weekdays = (0..365).map(|i| d(2027, 1, 1) + Duration::days(i)).filter(|x| !is_weekend(*x)).count() as u32;
+        let statutory_on_weekdays = standing_rule(2027).unwrap().holidays.iter().filter(|x| !is_weekend(**x)).count() as u32;
+        assert_eq!(c.working_days_in(2027).unwrap(), weekdays - statutory_on_weekdays);
+        // A deadline reaching into 2027 is provisional; one inside 2026 is not.
+        assert!(c.provisional_between(cn(2026, 12, 31, 17, 0), cn(2027, 1, 4, 9, 0)));
+        assert!(!c.provisional_between(cn(2026, 12, 1, 9, 0), cn(2026, 12, 31, 17, 0)));
+    }
+
+    #[test]
+    fn a_schedule_is_checked_date_by_date() {
+        let ok = YearSchedule { holidays: vec![d(2027, 1, 1), d(2027, 1, 2), d(2027, 1, 3)], workdays: vec![d(2027, 2, 20)] };
+        assert_eq!(check_schedule(2027, &ok), vec![]);
+        let bad = YearSchedule {
+            // 2026-12-31 belongs to another year; 2027-03-06 is a lone Saturday; 1 Jan twice.
+            holidays: vec![d(2027, 1, 1), d(2027, 1, 1), d(2026, 12, 31), d(2027, 3, 6)],
+            // a Wednesday, and a day that is also a holiday
+            workdays: vec![d(2027, 3, 10), d(2027, 1, 1)],
+        };
+        let problems: Vec<(Option<NaiveDate>, ProblemKind)> = check_schedule(2027, &bad).into_iter().map(|p| (p.date, p.problem)).collect();
+        assert_eq!(
+            problems,
+            vec![
+                (Some(d(2026, 12, 31)), ProblemKind::OutsideYear),
+                (Some(d(2027, 1, 1)), ProblemKind::ListedTwice),
+                (Some(d(2027, 1, 1)), ProblemKind::HolidayAndWorkday),
+                (Some(d(2027, 3, 6)), ProblemKind::LoneWeekendHoliday),
+                (Some(d(2027, 3, 10)), ProblemKind::WorkdayNotWeekend),
+            ]
+        );
+        // A span across New Year is listed in two years: its weekend end in December is fine.
+        let edge = YearSchedule { holidays: vec![d(2022, 12, 31)], workdays: vec![] };
+        assert_eq!(check_schedule(2022, &edge), vec![]);
+        assert_eq!(check_schedule(2027, &YearSchedule::default())[0].problem, ProblemKind::NoHolidays);
+        assert_eq!(check_schedule(2200, &ok)[0].problem, ProblemKind::YearOutOfRange);
+        // The shipped 2026 schedule passes.
+        assert_eq!(check_schedule(2026, &china_2026()), vec![]);
     }
 
     #[test]
@@ -277,8 +606,8 @@ mod tests {
         assert_eq!(c.add_working(cn(2026, 11, 26, 22, 0), 1800).unwrap(), cn(2026, 11, 27, 9, 0));
         // Three working days from Thursday morning.
         assert_eq!(c.add_working(cn(2026, 11, 26, 8, 30), 3 * 7 * 3600).unwrap(), cn(2026, 11, 30, 17, 30));
-        // Into a year without a calendar: a clear error.
-        assert!(matches!(c.add_working(cn(2026, 12, 31, 17, 0), 3600), Err(CalendarError::YearNotCovered { year: 2027, .. })));
+        // Into a year without a published schedule: the standing rule (1 Jan off, 2–3 Jan a weekend).
+        assert_eq!(c.add_working(cn(2026, 12, 31, 17, 0), 3600).unwrap(), cn(2027, 1, 4, 9, 0));
     }
 
     fn instant() -> impl Strategy<Value = NaiveDateTime> {

@@ -20,7 +20,8 @@ use super::error::ApiError;
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
-    pub calendars: Arc<crate::app::calendars::Calendars>,
+    /// The working calendars: a shared handle that a calendar change replaces under every thread.
+    pub calendars: crate::app::calendars::Calendars,
     pub visits: Arc<crate::domain::visits::VisitRules>,
     /// Where `POST /tickets` hands its checked filings to be written together.
     pub intake: crate::app::intake::Intake,

@@ -29,6 +29,19 @@ pub struct ErrorBody {
     /// With 422 `import_rejected`: every bad row, by line of the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<RowError>>,
+    /// With 422 `schedule_invalid`: every date of the schedule at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<DateProblem>>,
+}
+
+/// One date of a holiday schedule at fault.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DateProblem {
+    /// The date as it was sent (empty when the problem is the whole year's).
+    pub date: String,
+    pub problem: crate::domain::calendar::ProblemKind,
+    /// What is wrong, in the caller's language.
+    pub reason: String,
 }
 
 /// One bad row of an import file.
@@ -68,7 +81,9 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Conflict { .. } | AppError::IllegalAction { .. } | AppError::LogExists { .. } | AppError::LogLocked { .. } => {
             StatusCode::CONFLICT
         }
-        AppError::IdempotencyKeyReused | AppError::ImportRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::IdempotencyKeyReused | AppError::ImportRejected { .. } | AppError::ScheduleRejected { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
         AppError::Unavailable(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,6 +119,19 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
             AppError::ImportRejected { errors } => {
                 Some(errors.iter().map(|(line, reason)| RowError { line: *line, reason: reason.clone() }).collect())
             }
+            _ => None,
+        },
+        problems: match err {
+            AppError::ScheduleRejected { year, problems } => Some(
+                problems
+                    .iter()
+                    .map(|(date, p)| DateProblem {
+                        date: date.clone(),
+                        problem: *p,
+                        reason: crate::app::error::schedule_problem_message(date, *year, *p, lang),
+                    })
+                    .collect(),
+            ),
             _ => None,
         },
     };

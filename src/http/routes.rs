@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 
 use crate::domain::{Access, Operation};
 
-use super::handlers::{auth, catalogue, org, people, residents, sla, system, tickets, visits};
+use super::handlers::{auth, calendars, catalogue, org, people, residents, sla, system, tickets, visits};
 
 /// One declared route.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +46,7 @@ macro_rules! routes {
                 (name = "residents", description = "Residents, with masked personal data (居民)"),
                 (name = "tickets", description = "Tickets through the closed loop (诉求：走访—反馈—跟踪，吹哨报到)"),
                 (name = "sla", description = "Time limits, supervision and overdue counts (时限与督办)"),
+                (name = "calendars", description = "Working calendars: holidays and make-up working days per year (工作日历、放假调休安排)"),
                 (name = "visits", description = "Visit logs, households' visit status and the secretary's board (走访日志、入户走访、网格长工作台)"),
             )
         )]
@@ -96,6 +97,10 @@ routes! {
     GET "/api/v1/supervision" => sla::supervision, Access::Authenticated;
     GET "/api/v1/overdue-counts" => sla::overdue_counts, Access::Authenticated;
     PUT "/api/v1/categories/{id}/limits" => sla::set_limit, Access::Scoped(Operation::CatalogueManage);
+    GET "/api/v1/calendars" => calendars::list, Access::Authenticated;
+    GET "/api/v1/calendars/{name}/years/{year}" => calendars::year, Access::Authenticated;
+    PUT "/api/v1/calendars/{name}/years/{year}" => calendars::publish, Access::Scoped(Operation::CatalogueManage);
+    GET "/api/v1/calendars/{name}/years/{year}/history" => calendars::history, Access::Scoped(Operation::CatalogueManage);
     POST "/api/v1/visit-logs" => visits::submit, Access::Scoped(Operation::VisitLogFile);
     GET "/api/v1/visit-logs" => visits::list, Access::Scoped(Operation::VisitLogRead);
     GET "/api/v1/visit-logs/{id}" => visits::get, Access::Scoped(Operation::VisitLogRead);

@@ -332,3 +332,160 @@ fn sla_tick_and_recompute_work_from_the_command_line() {
     let (_, out, _) = run(&["--database-url", &db.url, "sla", "tick", "--now", &later], None);
     assert!(out.starts_with("0 warnings, 0 breaches"), "{out}");
 }
+
+/// libfaketime as Debian's `faketime` package installs it, if it is there.
+fn libfaketime() -> Option<String> {
+    let dirs =
+        ["/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime", "/usr/local/lib/faketime"];
+    dirs.iter()
+        .flat_map(|d| ["libfaketimeMT.so.1", "libfaketime.so.1"].map(|f| format!("{d}/{f}")))
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+/// The first year after the last one whose schedule the project ships: a year that is provisional
+/// for a fresh database, whatever today's date is.
+fn first_unshipped_year() -> i32 {
+    std::fs::read_dir(project_dir().join("config/calendars/cn"))
+        .unwrap()
+        .filter_map(|f| f.ok()?.file_name().to_string_lossy().strip_suffix(".toml")?.parse::<i32>().ok())
+        .max()
+        .unwrap()
+        + 1
+}
+
+/// The standing rule's weekday holidays of a year as a year file of the shipped format.
+fn year_file(year: i32, workdays: &[&str]) -> String {
+    use chrono::Datelike;
+    let holidays: Vec<String> = gridloop::domain::calendar::standing_rule(year)
+        .unwrap()
+        .holidays
+        .into_iter()
+        .filter(|d| d.weekday().num_days_from_monday() < 5)
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    let workdays: Vec<String> = workdays.iter().map(|d| format!("\"{d}\"")).collect();
+    format!("year = {year}\nholidays = [{}]\nworkdays = [{}]\n", holidays.join(", "), workdays.join(", "))
+}
+
+#[test]
+fn calendar_import_export_and_show_work_from_the_command_line() {
+    let db = TestDb::new();
+    let year = first_unshipped_year();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&["--database-url", &db.url, "calendar", "show", &year.to_string()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("provisional (the standing rule"), "{out}");
+    assert!(out.contains("01-01"), "New Year's Day is a statutory holiday of every year: {out}");
+
+    // A make-up day on a weekday is refused, naming the date; nothing is stored.
+    let bad = dir.path().join("bad.toml");
+    let wednesday =
+        (1..=7).map(|d| chrono::NaiveDate::from_ymd_opt(year, 3, d).unwrap()).find(|d| d.format("%a").to_string() == "Wed").unwrap();
+    std::fs::write(&bad, year_file(year, &[&wednesday.to_string()])).unwrap();
+    let (code, _, err) = run(&["--database-url", &db.url, "calendar", "import", bad.to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    assert!(err.contains(&wednesday.to_string()) && err.contains("not a Saturday or Sunday"), "{err}");
+
+    let good = dir.path().join(format!("{year}.toml"));
+    std::fs::write(&good, year_file(year, &[])).unwrap();
+    let (code, out, err) = run(&["--database-url", &db.url, "calendar", "import", good.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("published schedule stored"), "{out}");
+    let (_, out, _) = run(&["--database-url", &db.url, "calendar", "show", &year.to_string()], None);
+    assert!(out.contains("published (the State Council's schedule)"), "{out}");
+
+    // Export and import again: the same format both ways, the year replaced (and audited twice).
+    let exported = dir.path().join("exported.toml");
+    let (code, _, err) =
+        run(&["--database-url", &db.url, "calendar", "export", &year.to_string(), "--out", exported.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.contains(&format!("year = {year}")) && text.contains("status = \"published\""), "{text}");
+    let (code, _, err) = run(&["--database-url", &db.url, "calendar", "import", exported.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["--database-url", &db.url, "calendar", "export", &year.to_string()], None);
+    assert_eq!(code, 0);
+    assert_eq!(out, text, "a round trip changes nothing");
+    use diesel::prelude::*;
+    let settings = crate::helpers::test_settings(&db);
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
+    use gridloop::db::schema::audit_events;
+    let n: i64 = audit_events::table.filter(audit_events::entity_id.eq(format!("cn/{year}"))).count().get_result(&mut conn).unwrap();
+    assert_eq!(n, 2);
+    // The shipped years were imported when the database was first prepared, and export as such.
+    let (_, out, _) = run(&["--database-url", &db.url, "calendar", "export", "2026"], None);
+    assert!(out.contains("\"2026-10-10\"") && out.contains("status = \"published\""), "{out}");
+}
+
+/// The calendar issue's "done", as an operator meets it: a server whose clock reads early in a
+/// year without its published schedule starts with only the shipped calendars, says so in
+/// /healthz (still 200) and its log, files a ticket whose clocks are provisional, and recomputes
+/// them when an admin publishes the year through the API. Needs libfaketime (`faketime`); CI sets
+/// GRIDLOOP_REQUIRE_FAKETIME so that a missing one fails instead of skipping.
+#[tokio::test]
+async fn a_server_whose_clock_reads_an_unpublished_year_starts_files_and_recomputes_on_publication() {
+    let Some(libfaketime) = libfaketime() else {
+        assert!(std::env::var("GRIDLOOP_REQUIRE_FAKETIME").is_err(), "libfaketime is required here but not installed");
+        eprintln!("SKIPPED: libfaketime is not installed (apt-get install faketime)");
+        return;
+    };
+    let year = first_unshipped_year();
+    let db = TestDb::new();
+    let date = format!("{year}-01-05 10:00:00");
+    // The default limits (working days), not the test environment's natural-time ones; the
+    // server's clock starts at `date` and runs on (libfaketime preloaded into the server alone).
+    let faked = format!("@{date}");
+    let env = [
+        ("GRIDLOOP_SLA__LIMITS__COMPOUND_TRIAGE__NORMAL", "1 working_days"),
+        ("LD_PRELOAD", libfaketime.as_str()),
+        ("FAKETIME", faked.as_str()),
+    ];
+    let mut server = Server::start(&db, &env);
+    let api = crate::helpers::Api::new(&server.base);
+    let health: serde_json::Value = api.get("/healthz", None).await.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(
+        health["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "current_year_provisional" && w["year"] == year),
+        "{health}"
+    );
+
+    let gw = api.login("gw.wang", "gridloop-demo").await;
+    let me = api.get_ok("/api/v1/me", &gw).await;
+    let building = me["grants"][0]["org_unit_id"].as_str().unwrap().to_string();
+    let cats = api.get_ok("/api/v1/categories", &gw).await;
+    let cat = cats.as_array().unwrap().iter().find(|c| c["code"] == "noise").unwrap()["id"].as_str().unwrap().to_string();
+    let body = serde_json::json!({"category_id": cat, "title": "夜间噪音", "description": "楼下烧烤店", "building_id": building, "resident_name": "李秀兰"});
+    let r = api.post_json("/api/v1/tickets", Some(&gw), &body).await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let t: serde_json::Value = r.json().await.unwrap();
+    assert!(t["created_at"].as_str().unwrap().starts_with(&format!("{year}-01-0")), "the server's clock is faked: {t}");
+    let id = t["id"].as_str().unwrap();
+    let clocks = api.get_ok(&format!("/api/v1/tickets/{id}/clocks"), &gw).await;
+    assert_eq!(t["provisional"], true, "{t}\n{clocks}");
+    assert_eq!(clocks[0]["provisional"], true, "{clocks}");
+
+    let admin = api.login("admin", "gridloop-demo").await;
+    let holidays: Vec<String> = gridloop::domain::calendar::standing_rule(year)
+        .unwrap()
+        .holidays
+        .into_iter()
+        .filter(|d| chrono::Datelike::weekday(d).num_days_from_monday() < 5)
+        .map(|d| d.to_string())
+        .collect();
+    let r = api
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/calendars/cn/years/{year}"),
+            Some(&admin),
+            Some(&serde_json::json!({"holidays": holidays})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let clocks = api.get_ok(&format!("/api/v1/tickets/{id}/clocks"), &gw).await;
+    assert_eq!(clocks[0]["provisional"], false, "{clocks}");
+    let health: serde_json::Value = api.get("/healthz", None).await.json().await.unwrap();
+    assert!(!health["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "current_year_provisional"), "{health}");
+    let log = server.stop_and_read_log();
+    assert!(log.contains(&format!("has no published schedule for {year}")), "the log warns at start: {log}");
+}

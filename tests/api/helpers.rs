@@ -20,7 +20,7 @@ pub fn project_dir() -> PathBuf {
 
 /// The working calendars of the project's configuration.
 pub fn calendars(settings: &Settings) -> gridloop::app::calendars::Calendars {
-    gridloop::app::calendars::Calendars::load(&settings.config_dir.join("calendars"), &settings.sla).expect("calendars")
+    gridloop::app::calendars::Calendars::from_files(&settings.config_dir.join("calendars"), &settings.sla).expect("calendars")
 }
 
 /// A database of one test's own.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod calendars;
 mod cli;
 mod demo;
 pub mod fixture;

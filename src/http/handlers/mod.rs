@@ -1,6 +1,7 @@
 //! Handlers: parse input into use-case arguments, call one use case through `run`, shape the response.
 
 pub mod auth;
+pub mod calendars;
 pub mod catalogue;
 pub mod org;
 pub mod people;

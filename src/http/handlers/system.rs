@@ -12,9 +12,22 @@ use crate::http::routes::ApiDoc;
 pub struct Health {
     pub status: &'static str,
     pub database: &'static str,
+    /// What an operator must act on while the service goes on, e.g. a calendar year whose
+    /// official schedule is not published (`current_year_provisional`, `next_year_provisional`
+    /// from 1 November).
+    pub warnings: Vec<HealthWarning>,
 }
 
-/// Reports whether the database answers: 200, or 503 when it does not.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthWarning {
+    #[serde(flatten)]
+    pub warning: crate::app::calendars::CalendarWarning,
+    /// The warning in the caller's language.
+    pub message: String,
+}
+
+/// Reports whether the database answers: 200 (with warnings an operator must act on, such as an
+/// unpublished calendar year), or 503 when it does not.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses(
     (status = 200, description = "The service and its database are up", body = Health),
     (status = 503, description = "The database does not answer", body = crate::http::error::ErrorBody)))]
@@ -30,7 +43,10 @@ pub async fn healthz(state: web::Data<AppState>, lang: ReqLang) -> HttpResponse 
     .await
     .unwrap_or(false);
     if ok {
-        HttpResponse::Ok().json(Health { status: "ok", database: "ok" })
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        let warnings =
+            state.calendars.warnings(today).into_iter().map(|w| HealthWarning { message: w.message(lang.0), warning: w }).collect();
+        HttpResponse::Ok().json(Health { status: "ok", database: "ok", warnings })
     } else {
         error_response(&crate::app::AppError::Unavailable(anyhow::anyhow!("health check: database did not answer")), lang.0)
     }
