@@ -347,6 +347,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
             let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
             let r = crate::app::sla::tick(&mut conn, ctx, now, &scheduler_name()).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            let escalated =
+                crate::app::tickets::escalate_breached(&mut conn, ctx, &r.escalate, now).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            if escalated > 0 {
+                println!("{escalated} tickets escalated to their community.");
+            }
             println!(
                 "{} warnings, {} breaches, {} reminders fired ({} already taken by another scheduler).",
                 r.warnings, r.breaches, r.reminders, r.lost_races
@@ -597,10 +602,16 @@ fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate
                         heal = changed;
                         let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
                         match crate::app::sla::tick(&mut conn, ctx, utc_now(), &name) {
-                            Ok(r) if r.warnings + r.breaches + r.reminders > 0 => {
-                                log::info!("sla: {} warnings, {} breaches, {} reminders", r.warnings, r.breaches, r.reminders)
+                            Ok(r) => {
+                                if r.warnings + r.breaches + r.reminders > 0 {
+                                    log::info!("sla: {} warnings, {} breaches, {} reminders", r.warnings, r.breaches, r.reminders)
+                                }
+                                match crate::app::tickets::escalate_breached(&mut conn, ctx, &r.escalate, utc_now()) {
+                                    Ok(0) => {}
+                                    Ok(n) => log::info!("sla: {n} tickets escalated to their community (breach_action = escalate)"),
+                                    Err(e) => log::error!("escalating breached triage failed: {}", Plain(&e)),
+                                }
                             }
-                            Ok(_) => {}
                             Err(e) => log::error!("sla tick failed: {}", Plain(&e)),
                         }
                         if let Ok(rules) = &rules {

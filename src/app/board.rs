@@ -201,7 +201,7 @@ pub fn board(
     let (from, to) = range(&q, date)?;
     let workers = worker_grids(conn, Some(&path))?;
     let logs = day_logs(conn, ctx, &id, &workers, date, now)?;
-    let open_tickets = open_tickets(conn, &id, now)?;
+    let open_tickets = open_tickets(conn, actor, &id, now)?;
     let visit_requests = visit_requests(conn, ctx, &id, from, to)?;
     let compliance = compliance_of(conn, ctx, LogScope::Compound(&id), &workers, from, to, now)?;
     Ok(Board { compound_id: id, compound_name: name, generated_at: now, logs, open_tickets, visit_requests, compliance })
@@ -390,7 +390,7 @@ fn open_states() -> Vec<&'static str> {
     TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
 }
 
-fn open_tickets(conn: &mut DbConn, compound_id: &str, now: NaiveDateTime) -> AppResult<OpenTickets> {
+fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveDateTime) -> AppResult<OpenTickets> {
     let open = open_states();
     let counts: Vec<(String, i64)> = tickets::table
         .filter(tickets::compound_id.eq(compound_id))
@@ -429,7 +429,7 @@ fn open_tickets(conn: &mut DbConn, compound_id: &str, now: NaiveDateTime) -> App
         total: by_state.iter().map(|s| s.count).sum(),
         overdue: by_state.iter().map(|s| s.overdue).sum(),
         by_state,
-        nearest_deadlines: summaries(conn, nearest, now)?,
+        nearest_deadlines: summaries(conn, actor, nearest, now)?,
     })
 }
 

@@ -31,6 +31,17 @@ impl Urgency {
     }
 }
 
+impl std::str::FromStr for Urgency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "normal" => Ok(Urgency::Normal),
+            "urgent" => Ok(Urgency::Urgent),
+            _ => Err(format!("unknown urgency `{s}`")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CategoryView {
     pub id: String,

@@ -161,6 +161,7 @@ pub fn plan_clock(
         next_fire_at: Some(warn),
         fire_seq: 0,
         provisional: limit.is_working() && cal.provisional_between(now, due),
+        paused_for: None,
     })
 }
 
@@ -338,6 +339,10 @@ fn next_fire(
     }
 }
 
+/// Why a clock waits.
+pub const PAUSED_FOR_RESIDENT: &str = "resident";
+pub const PAUSED_FOR_RETURN: &str = "return";
+
 /// 等待居民: pauses the running resolution clocks of a ticket, with a reason, for at most
 /// `sla.max_pause_hours`; the scheduler resumes them when that runs out.
 pub fn pause(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, reason: &str, now: NaiveDateTime) -> AppResult<usize> {
@@ -349,22 +354,79 @@ pub fn pause(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, reason: &s
             .filter(sla_clocks::paused_at.is_null())
             .filter(sla_clocks::stage.eq(Stage::Resolution.as_str())),
     )
-    .set((sla_clocks::paused_at.eq(Some(now)), sla_clocks::pause_reason.eq(Some(reason)), sla_clocks::next_fire_at.eq(Some(until))))
+    .set((
+        sla_clocks::paused_at.eq(Some(now)),
+        sla_clocks::pause_reason.eq(Some(reason)),
+        sla_clocks::paused_for.eq(Some(PAUSED_FOR_RESIDENT)),
+        sla_clocks::next_fire_at.eq(Some(until)),
+    ))
     .execute(conn)?)
 }
 
-/// Resumes a ticket's paused clocks.
+/// Resumes a ticket's clocks paused for the resident.
 pub fn resume(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, now: NaiveDateTime) -> AppResult<usize> {
     let paused: Vec<ClockRow> = sla_clocks::table
         .filter(sla_clocks::ticket_id.eq(ticket_id))
         .filter(sla_clocks::stopped_at.is_null())
         .filter(sla_clocks::paused_at.is_not_null())
+        .filter(sla_clocks::paused_for.eq(PAUSED_FOR_RESIDENT))
         .select(ClockRow::as_select())
         .load(conn)?;
     for c in &paused {
         resume_clock(conn, ctx, c, now)?;
     }
     Ok(paused.len())
+}
+
+/// 退单: a department returned its part; its running clocks wait (no warning, no breach, no
+/// reminder) until the community rules. The time they wait is not counted against it.
+pub fn pause_for_return(conn: &mut DbConn, assignment_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+    Ok(diesel::update(
+        sla_clocks::table
+            .filter(sla_clocks::assignment_id.eq(assignment_id))
+            .filter(sla_clocks::stopped_at.is_null())
+            .filter(sla_clocks::paused_at.is_null()),
+    )
+    .set((
+        sla_clocks::paused_at.eq(Some(now)),
+        sla_clocks::pause_reason.eq(Some("return")),
+        sla_clocks::paused_for.eq(Some(PAUSED_FOR_RETURN)),
+        sla_clocks::next_fire_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?)
+}
+
+/// The return was overruled: the department's clocks run again from the ruling, with the time
+/// they had left when it returned the case.
+pub fn resume_after_return(conn: &mut DbConn, ctx: SlaContext<'_>, assignment_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+    let paused: Vec<ClockRow> = sla_clocks::table
+        .filter(sla_clocks::assignment_id.eq(assignment_id))
+        .filter(sla_clocks::stopped_at.is_null())
+        .filter(sla_clocks::paused_for.eq(PAUSED_FOR_RETURN))
+        .select(ClockRow::as_select())
+        .load(conn)?;
+    for c in &paused {
+        resume_clock(conn, ctx, c, now)?;
+    }
+    Ok(paused.len())
+}
+
+/// The running clocks of tickets (one query), each ticket's in start order.
+pub fn running_clocks(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, Vec<ClockRow>>> {
+    let mut by_ticket: HashMap<String, Vec<ClockRow>> = HashMap::new();
+    if ticket_ids.is_empty() {
+        return Ok(by_ticket);
+    }
+    let rows: Vec<ClockRow> = sla_clocks::table
+        .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
+        .filter(sla_clocks::stopped_at.is_null())
+        .order((sla_clocks::ticket_id, sla_clocks::started_at))
+        .select(ClockRow::as_select())
+        .load(conn)?;
+    for c in rows {
+        by_ticket.entry(c.ticket_id.clone()).or_default().push(c);
+    }
+    Ok(by_ticket)
 }
 
 /// The paused span (in the clock's own time) is added to its deadline and to its pause total,
@@ -387,6 +449,7 @@ fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: Naive
         .set((
             sla_clocks::paused_at.eq(None::<NaiveDateTime>),
             sla_clocks::pause_reason.eq(None::<String>),
+            sla_clocks::paused_for.eq(None::<String>),
             sla_clocks::paused_seconds.eq(c.paused_seconds + span),
             sla_clocks::due_at.eq(due),
             sla_clocks::warn_at.eq(warn),
@@ -410,6 +473,10 @@ pub struct TickReport {
     pub pauses_expired: usize,
     /// Firings another scheduler claimed first.
     pub lost_races: usize,
+    /// Tickets whose triage breached under `sla.breach_action = "escalate"`: the caller takes the
+    /// workflow's `escalate_to_community` on each, as the system, after the firings committed
+    /// (see `tickets::escalate_breached`).
+    pub escalate: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,7 +525,7 @@ pub fn tick(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime, who: &st
             due.sort_by_key(|c| crate::domain::audit::shard_of(&c.ticket_id));
             let mut r = TickReport::default();
             for clock in &due {
-                match fire_one(conn, ctx, clock, now, who)? {
+                match fire_one(conn, ctx, clock, now, who, &mut r.escalate)? {
                     Some(Firing::Warning) => r.warnings += 1,
                     Some(Firing::Breach) => r.breaches += 1,
                     Some(Firing::Reminder) => r.reminders += 1,
@@ -474,6 +541,7 @@ pub fn tick(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime, who: &st
         report.reminders += r.reminders;
         report.pauses_expired += r.pauses_expired;
         report.lost_races += r.lost_races;
+        report.escalate.extend(r.escalate);
         if seen < TICK_BATCH as usize || r.warnings + r.breaches + r.reminders + r.pauses_expired == 0 {
             break;
         }
@@ -487,7 +555,14 @@ const TICK_BATCH: i64 = 200;
 /// Claims and fires one clock in one transaction. The claim is a conditional update on the
 /// clock's firing sequence: of several schedulers that saw the same row, one wins and the others
 /// update nothing; the (clock, seq) key of `sla_fires` guards the rest.
-fn fire_one(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDateTime, who: &str) -> AppResult<Option<Firing>> {
+fn fire_one(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    c: &ClockRow,
+    now: NaiveDateTime,
+    who: &str,
+    escalations: &mut Vec<String>,
+) -> AppResult<Option<Firing>> {
     {
         if c.paused_at.is_some() {
             // Waiting for the resident ran out its maximum: the clock resumes on its own.
@@ -574,45 +649,11 @@ fn fire_one(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDate
                 })
                 .execute(conn)?;
             if ctx.settings.breach_action == "escalate" && c.stage == Stage::CompoundTriage.as_str() {
-                escalate_to_community(conn, ctx, &c.ticket_id, now)?;
+                escalations.push(c.ticket_id.clone());
             }
         }
         Ok(Some(kind))
     }
-}
-
-/// The policy's own action on a breached triage: the ticket goes up to the community.
-fn escalate_to_community(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, now: NaiveDateTime) -> AppResult<()> {
-    let t: TicketRow = tickets::table.find(ticket_id).select(TicketRow::as_select()).first(conn)?;
-    if t.state != "at_compound" {
-        return Ok(());
-    }
-    diesel::update(tickets::table.find(ticket_id).filter(tickets::version.eq(t.version)))
-        .set((tickets::state.eq("at_community"), tickets::version.eq(t.version + 1), tickets::updated_at.eq(now)))
-        .execute(conn)?;
-    stop_clocks(conn, ticket_id, Which::TicketLevel, false, now)?;
-    let community_path = {
-        let p = &t.place_path;
-        let i = p.find(&t.community_id).map(|i| i + t.community_id.len() + 1).unwrap_or(p.len());
-        p[..i].to_string()
-    };
-    start_clock(conn, ctx, &t, None, Stage::CommunityAcceptance, (&t.community_id, &community_path), now)?;
-    refresh_ticket_due(conn, ticket_id)?;
-    audit::append(
-        conn,
-        Draft {
-            entity_kind: "ticket",
-            entity_id: ticket_id,
-            by: &ActedBy::default(),
-            action: "auto_escalate",
-            from_state: Some("at_compound"),
-            to_state: Some("at_community"),
-            reason: Some("compound triage limit passed"),
-            changes: json!({"state": ["at_compound", "at_community"]}),
-        },
-        now,
-    )?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------- queries
@@ -674,8 +715,11 @@ fn clock_view(c: ClockRow, now: NaiveDateTime) -> ClockView {
 
 /// The clocks of a ticket the caller can see, oldest first.
 pub fn clocks_of(conn: &mut DbConn, actor: &Actor, ticket_id: &str, now: NaiveDateTime) -> AppResult<Vec<ClockView>> {
-    super::tickets::get_ticket(conn, actor, ticket_id, now)?;
+    let only_parts = super::tickets::readable_clocks(conn, actor, ticket_id)?;
     let mut rows: Vec<ClockRow> = sla_clocks::table.filter(sla_clocks::ticket_id.eq(ticket_id)).select(ClockRow::as_select()).load(conn)?;
+    if let Some(parts) = only_parts {
+        rows.retain(|c| c.assignment_id.as_ref().is_some_and(|a| parts.contains(a)));
+    }
     // In the order the stages come: clocks started together (a department's two) by stage.
     rows.sort_by_key(|c| (c.started_at, Stage::parse(&c.stage).map(|s| s as u8).unwrap_or(u8::MAX), c.id.clone()));
     Ok(rows.into_iter().map(|c| clock_view(c, now)).collect())

@@ -16,8 +16,8 @@ use crate::db::{backend, DbConn};
 use crate::domain::pii::{mask_phone, validate_mobile};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{
-    actions_in, allowed_for, authorize, can_see, own_parts, reopened_state, ActionKind, AssignmentState, Channel, DepartmentPart, Level,
-    Refusal, ReturnReason, Satisfaction, TicketPlace, TicketState, WhistleType,
+    allowed_for, authorize, holds_clock, own_parts, reopened_state, sight, ActionKind, AssignmentState, Channel, DepartmentPart, Facts,
+    Level, PartEnd, Refusal, ReturnReason, Satisfaction, Sight, TicketPlace, TicketState, WhistleType,
 };
 use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath, Role};
 
@@ -163,6 +163,14 @@ pub enum ActionRequest {
     ResumeWork {
         note: Option<String>,
     },
+    /// 解除协办: the community releases a co-department whose part is no longer needed.
+    ReleasePart {
+        department_id: String,
+        reason: String,
+    },
+    /// 超时上报社区: taken only by the service itself, when `sla.breach_action = "escalate"` and the
+    /// compound's triage limit passed.
+    EscalateToCommunity {},
 }
 
 impl ActionRequest {
@@ -188,6 +196,8 @@ impl ActionRequest {
             R::RecordReturnVisit { .. } => ActionKind::RecordReturnVisit,
             R::PauseForResident { .. } => ActionKind::PauseForResident,
             R::ResumeWork { .. } => ActionKind::ResumeWork,
+            R::ReleasePart { .. } => ActionKind::ReleasePart,
+            R::EscalateToCommunity {} => ActionKind::EscalateToCommunity,
         }
     }
 }
@@ -211,6 +221,31 @@ pub struct DepartmentPartView {
     pub original_due_at: Option<NaiveDateTime>,
     pub return_reason: Option<ReturnReason>,
     pub return_note: Option<String>,
+    /// How the part ended, when its state is `removed`: taken off, released (解除协办) or its
+    /// return accepted.
+    pub ended_as: Option<PartEnd>,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+/// A running clock of a ticket, with the unit that holds it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RunningClockView {
+    pub id: String,
+    pub stage: Stage,
+    pub holder_unit_id: String,
+    pub holder_name: String,
+    /// The department part the clock belongs to, for a department's (and a return's ruling) clocks.
+    pub assignment_id: Option<String>,
+    pub started_at: NaiveDateTime,
+    pub warn_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub overdue: bool,
+    /// Waiting: for the resident (`resident`) or for the ruling on a return (`return`); the
+    /// deadline moves on by the time it waits.
+    pub paused_for: Option<String>,
+    pub provisional: bool,
+    /// Held by a unit the caller acts for: this deadline is his.
+    pub yours: bool,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -258,12 +293,21 @@ pub struct TicketView {
     pub reopen_count: i32,
     pub satisfaction: Option<Satisfaction>,
     pub resolution: Option<String>,
-    /// Deadline of the current stage.
+    /// The caller's own next deadline: the nearest of the running clocks held by a unit he acts
+    /// for (a supervisor: of them all); absent when none is his.
     pub due_at: Option<NaiveDateTime>,
+    /// The caller's own deadline has passed.
     pub overdue: bool,
+    /// The nearest deadline of any running clock, whoever holds it.
+    pub ticket_due_at: Option<NaiveDateTime>,
     /// A running clock's deadline reaches into a year whose official holiday schedule is not
     /// published yet: it follows the standing rule and moves when the year is published.
     pub provisional: bool,
+    /// Every running clock, with its holder.
+    pub clocks: Vec<RunningClockView>,
+    /// Present when the caller's department no longer holds a part of the case: what is shown is
+    /// what happened until this moment, and nothing after.
+    pub read_until: Option<NaiveDateTime>,
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -285,9 +329,13 @@ pub struct TicketSummary {
     pub place_id: String,
     pub state: TicketState,
     pub state_zh: &'static str,
+    /// The caller's own next deadline (see `TicketView::due_at`).
     pub due_at: Option<NaiveDateTime>,
+    /// The caller's own deadline has passed.
     pub overdue: bool,
-    /// The deadline is provisional (see `TicketView::provisional`).
+    /// The nearest deadline of any running clock, whoever holds it.
+    pub ticket_due_at: Option<NaiveDateTime>,
+    /// The caller's deadline is provisional (see `TicketView::provisional`).
     pub provisional: bool,
     pub reopen_count: i32,
     pub version: i64,
@@ -344,11 +392,15 @@ pub struct TicketFilter {
 
 // ---------------------------------------------------------------- loading and scope
 
-/// A ticket with everything the rules need.
+/// A ticket with everything the rules need: its row, its department parts, its running clocks
+/// and the parts with an extension request waiting.
 struct Loaded {
     row: TicketRow,
     place: TicketPlace,
     parts: Vec<AssignmentRow>,
+    clocks: Vec<ClockRow>,
+    /// Assignment ids with a pending extension request.
+    pending_extensions: Vec<String>,
 }
 
 impl Loaded {
@@ -356,15 +408,38 @@ impl Loaded {
         self.row.state.parse().map_err(AppError::internal_msg)
     }
 
-    fn domain_parts(&self) -> Vec<DepartmentPart> {
+    /// The parts as the rules see them. A stored value the domain does not know is a corrupt row:
+    /// an error, never a guess.
+    fn domain_parts(&self) -> AppResult<Vec<DepartmentPart>> {
         self.parts
             .iter()
-            .map(|p| DepartmentPart {
-                department_id: p.department_id.parse().unwrap_or_default(),
-                lead: p.lead,
-                state: p.state.parse().unwrap_or(AssignmentState::Removed),
+            .map(|p| {
+                Ok(DepartmentPart {
+                    department_id: p.department_id.parse().map_err(|e| AppError::internal_msg(format!("part {}: {e}", p.id)))?,
+                    lead: p.lead,
+                    state: p.state.parse().map_err(AppError::internal_msg)?,
+                    overruled: p.overruled,
+                    extension_pending: self.pending_extensions.contains(&p.id),
+                    ended_at: p.ended_at,
+                })
             })
             .collect()
+    }
+
+    /// What the rules look at, over `parts` (from [`Loaded::domain_parts`]).
+    fn facts<'a>(&'a self, parts: &'a [DepartmentPart]) -> AppResult<Facts<'a>> {
+        let resolution = Stage::Resolution.as_str();
+        Ok(Facts {
+            state: self.state()?,
+            place: &self.place,
+            parts,
+            resolution_running: self.clocks.iter().any(|c| c.stage == resolution && c.paused_at.is_none()),
+            waiting_for_resident: self.clocks.iter().any(|c| c.paused_for.as_deref() == Some(sla::PAUSED_FOR_RESIDENT)),
+        })
+    }
+
+    fn sight(&self, actor: &Actor) -> AppResult<Sight> {
+        Ok(sight(actor, &self.place, &self.domain_parts()?))
     }
 }
 
@@ -391,10 +466,11 @@ fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
     Ok(load_all(conn, &[id], false)?.remove(id))
 }
 
-/// Loads a ticket the actor can see, or reports it missing (the same answer either way).
+/// Loads a ticket the actor can see (fully, or up to the end of his department's part), or
+/// reports it missing (the same answer either way).
 fn load_visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Loaded> {
     let t = load(conn, id)?.ok_or(AppError::NotFound { what: "ticket" })?;
-    if !can_see(actor, &t.place, &t.domain_parts()) {
+    if t.sight(actor)? == Sight::Hidden {
         return Err(AppError::NotFound { what: "ticket" });
     }
     Ok(t)
@@ -426,7 +502,10 @@ fn tickets_in_scope(actor: &Actor) -> BoolExpr {
     let departments: Vec<String> =
         actor.grants.iter().filter(|g| g.role == Role::DepartmentLiaison).map(|g| g.org_unit_id.to_string()).collect();
     if !departments.is_empty() {
-        terms.push(assigned_to(&departments, None));
+        // A department lists the cases it holds a part of (done included); once its part ended it
+        // may still open the ticket (up to that end) but no longer lists it.
+        let held = [AssignmentState::Dispatched, AssignmentState::Acknowledged, AssignmentState::Returned, AssignmentState::Done];
+        terms.push(assigned_to(&departments, Some(&held)));
     }
     any_of(terms)
 }
@@ -477,13 +556,13 @@ fn waiting_for_ruling() -> BoolExpr {
 
 // ---------------------------------------------------------------- views
 
-fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> DepartmentPartView {
-    DepartmentPartView {
+fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> AppResult<DepartmentPartView> {
+    Ok(DepartmentPartView {
         assignment_id: p.id.clone(),
         department_id: p.department_id.clone(),
         department_name: names.get(&p.department_id).cloned().unwrap_or_default(),
         lead: p.lead,
-        state: p.state.parse().unwrap_or(AssignmentState::Removed),
+        state: part_state(p)?,
         overruled: p.overruled,
         dispatched_at: p.dispatched_at,
         ack_due_at: p.ack_due_at,
@@ -491,21 +570,55 @@ fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> DepartmentPa
         acknowledged_late: p.acknowledged_at.is_some_and(|a| a > p.ack_due_at),
         due_at: p.due_at,
         original_due_at: p.original_due_at,
-        return_reason: p.return_reason.as_deref().and_then(|r| r.parse().ok()),
+        return_reason: p.return_reason.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
         return_note: p.return_note.clone(),
-    }
+        ended_as: p.end_reason.as_deref().and_then(PartEnd::parse),
+        ended_at: p.ended_at,
+    })
 }
 
-fn is_overdue(state: TicketState, due: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
-    !state.is_final() && due.is_some_and(|d| d < now)
+/// A caller's view of a ticket's running clocks: his own next deadline (not paused), whether it is
+/// provisional, and the nearest deadline of any holder.
+struct Deadlines {
+    mine: Option<NaiveDateTime>,
+    mine_provisional: bool,
+    any: Option<NaiveDateTime>,
+    any_provisional: bool,
+}
+
+fn stage_of(c: &ClockRow) -> AppResult<Stage> {
+    Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))
+}
+
+fn is_yours(actor: &Actor, c: &ClockRow, place: &TicketPlace) -> AppResult<bool> {
+    let holder: Id = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
+    Ok(holds_clock(actor, stage_of(c)?, holder, &OrgPath::from_db(c.holder_path.clone()), place))
+}
+
+fn deadlines(actor: &Actor, clocks: &[ClockRow], place: &TicketPlace) -> AppResult<Deadlines> {
+    let mut d = Deadlines { mine: None, mine_provisional: false, any: None, any_provisional: false };
+    for c in clocks.iter().filter(|c| c.stopped_at.is_none()) {
+        d.any_provisional |= c.provisional;
+        if c.paused_at.is_some() {
+            continue;
+        }
+        if d.any.is_none_or(|a| c.due_at < a) {
+            d.any = Some(c.due_at);
+        }
+        if is_yours(actor, c, place)? && d.mine.is_none_or(|m| c.due_at < m) {
+            d.mine = Some(c.due_at);
+            d.mine_provisional = c.provisional;
+        }
+    }
+    Ok(d)
 }
 
 fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> AppResult<TicketView> {
     views(conn, &[(actor, t)], now)?.pop().ok_or_else(|| AppError::internal_msg("a view went missing".into()))
 }
 
-/// The views of several tickets, each for its actor: their categories, unit names and
-/// extensions read with one query each.
+/// The views of several tickets, each for its actor: their categories, unit names, extensions and
+/// running clocks read with one query each (as they are now, after any change of the batch).
 fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> AppResult<Vec<TicketView>> {
     let mut cat_ids: Vec<&str> = items.iter().map(|(_, t)| t.row.category_id.as_str()).collect();
     cat_ids.sort_unstable();
@@ -517,8 +630,13 @@ fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> 
         .into_iter()
         .map(|c: CategoryRow| (c.id.clone(), c))
         .collect();
-    let mut unit_ids: Vec<&str> =
-        items.iter().flat_map(|(_, t)| t.parts.iter().map(|p| p.department_id.as_str()).chain([t.row.place_id.as_str()])).collect();
+    let ids: Vec<&str> = items.iter().map(|(_, t)| t.row.id.as_str()).collect();
+    let mut clocks = sla::running_clocks(conn, &ids)?;
+    let mut unit_ids: Vec<&str> = items
+        .iter()
+        .flat_map(|(_, t)| t.parts.iter().map(|p| p.department_id.as_str()).chain([t.row.place_id.as_str()]))
+        .chain(clocks.values().flatten().map(|c| c.holder_unit_id.as_str()))
+        .collect();
     unit_ids.sort_unstable();
     unit_ids.dedup();
     let names: HashMap<String, String> =
@@ -536,58 +654,28 @@ fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> 
             extensions.entry(e.ticket_id.clone()).or_default().push(e);
         }
     }
-    let ids: Vec<&str> = items.iter().map(|(_, t)| t.row.id.as_str()).collect();
-    let provisional = provisional_among(conn, &ids)?;
     items
         .iter()
         .map(|(actor, t)| {
             let cat = cats.get(&t.row.category_id).ok_or_else(|| AppError::internal_msg(format!("category {} gone", t.row.category_id)))?;
-            let p = provisional.contains(&t.row.id);
-            render(actor, t, cat, &names, extensions.remove(&t.row.id).unwrap_or_default(), p, now)
+            let ext = extensions.remove(&t.row.id).unwrap_or_default();
+            let live = Live { clocks: clocks.remove(&t.row.id).unwrap_or_default(), extensions: ext };
+            render(actor, t, cat, &names, live, now)
         })
         .collect()
 }
 
-/// Which of these tickets have a running clock with a provisional deadline (one query).
-pub fn provisional_among(conn: &mut DbConn, ids: &[&str]) -> AppResult<std::collections::HashSet<String>> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    Ok(sla_clocks::table
-        .filter(sla_clocks::ticket_id.eq_any(ids))
-        .filter(sla_clocks::stopped_at.is_null())
-        .filter(sla_clocks::provisional.eq(true))
-        .select(sla_clocks::ticket_id)
-        .distinct()
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
-}
-
-/// List entries of ticket rows, with their provisional flags read in one query.
-pub fn summaries(conn: &mut DbConn, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
-    let provisional = provisional_among(conn, &rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let p = provisional.contains(&r.id);
-            summary(r, p, now)
-        })
-        .collect())
+/// What changes as a ticket is worked on, as read for its view.
+struct Live {
+    clocks: Vec<ClockRow>,
+    extensions: Vec<ExtensionRow>,
 }
 
 /// The view of a ticket just filed, from what its filing already read: no query needed.
-fn filed_view(
-    actor: &Actor,
-    row: TicketRow,
-    cat: &CategoryRow,
-    place_name: &str,
-    provisional: bool,
-    now: NaiveDateTime,
-) -> AppResult<TicketView> {
-    let names = HashMap::from([(row.place_id.clone(), place_name.to_string())]);
-    let t = Loaded { place: place_of(&row), row, parts: vec![] };
-    render(actor, &t, cat, &names, vec![], provisional, now)
+fn filed_view(actor: &Actor, row: TicketRow, p: &PreparedFiling, clock: ClockRow, now: NaiveDateTime) -> AppResult<TicketView> {
+    let names = HashMap::from([(row.place_id.clone(), p.place_name.clone()), (row.compound_id.clone(), p.compound_name.clone())]);
+    let t = Loaded { place: place_of(&row), row, parts: vec![], clocks: vec![], pending_extensions: vec![] };
+    render(actor, &t, &p.category, &names, Live { clocks: vec![clock], extensions: vec![] }, now)
 }
 
 fn render(
@@ -595,19 +683,45 @@ fn render(
     t: &Loaded,
     cat: &CategoryRow,
     names: &HashMap<String, String>,
-    extensions: Vec<ExtensionRow>,
-    provisional: bool,
+    live: Live,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
     let r = &t.row;
-    let state = t.state()?;
-    Ok(TicketView {
+    let parts = t.domain_parts()?;
+    let seen = sight(actor, &t.place, &parts);
+    let pending_extensions: Vec<String> =
+        live.extensions.iter().filter(|e| e.state == "pending").map(|e| e.assignment_id.clone()).collect();
+    let fresh = Loaded { row: t.row.clone(), place: t.place.clone(), parts: t.parts.clone(), clocks: live.clocks, pending_extensions };
+    let parts = fresh.domain_parts()?;
+    let facts = fresh.facts(&parts)?;
+    let d = deadlines(actor, &fresh.clocks, &t.place)?;
+    let clocks = fresh
+        .clocks
+        .iter()
+        .map(|c| {
+            Ok(RunningClockView {
+                id: c.id.clone(),
+                stage: stage_of(c)?,
+                holder_unit_id: c.holder_unit_id.clone(),
+                holder_name: names.get(&c.holder_unit_id).cloned().unwrap_or_default(),
+                assignment_id: c.assignment_id.clone(),
+                started_at: c.started_at,
+                warn_at: c.warn_at,
+                due_at: c.due_at,
+                overdue: c.paused_at.is_none() && c.due_at < now,
+                paused_for: c.paused_for.clone(),
+                provisional: c.provisional,
+                yours: is_yours(actor, c, &t.place)?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut v = TicketView {
         id: r.id.clone(),
         number: r.number.clone(),
         category_id: cat.id.clone(),
         category_code: cat.code.clone(),
         category_name_zh: cat.name_zh.clone(),
-        urgency: if r.urgency == "urgent" { Urgency::Urgent } else { Urgency::Normal },
+        urgency: r.urgency.parse().map_err(AppError::internal_msg)?,
         title: r.title.clone(),
         description: r.description.clone(),
         place_id: r.place_id.clone(),
@@ -620,60 +734,101 @@ fn render(
         anonymous: r.resident_name.is_none() && r.resident_phone.is_none(),
         resident_name: r.resident_name.clone(),
         resident_phone_masked: r.resident_phone.as_deref().map(mask_phone),
-        channel: r.channel.parse().unwrap_or(Channel::Visit),
+        channel: r.channel.parse().map_err(AppError::internal_msg)?,
         filed_by: r.filed_by.clone(),
         visit_log_id: r.visit_log_id.clone(),
-        state,
-        state_zh: state.name_zh(),
-        solved_level: r.solved_level.as_deref().and_then(|l| l.parse().ok()),
+        state: facts.state,
+        state_zh: facts.state.name_zh(),
+        solved_level: r.solved_level.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
         duplicate_of: r.duplicate_of.clone(),
-        whistle_type: r.whistle_type.as_deref().and_then(|w| w.parse().ok()),
+        whistle_type: r.whistle_type.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
         reopen_count: r.reopen_count,
-        satisfaction: r.satisfaction.as_deref().and_then(|s| s.parse().ok()),
+        satisfaction: r.satisfaction.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
         resolution: r.resolution.clone(),
-        due_at: r.due_at,
-        overdue: is_overdue(state, r.due_at, now),
-        provisional,
+        due_at: d.mine,
+        overdue: !facts.state.is_final() && d.mine.is_some_and(|m| m < now),
+        ticket_due_at: d.any,
+        provisional: d.any_provisional,
+        clocks,
+        read_until: None,
         version: r.version,
         created_at: r.created_at,
         updated_at: r.updated_at,
         closed_at: r.closed_at,
-        departments: t.parts.iter().map(|p| part_view(p, names)).collect(),
-        extensions: extensions
-            .into_iter()
-            .map(|e| ExtensionView {
-                id: e.id,
-                assignment_id: e.assignment_id,
-                reason: e.reason,
-                proposed_due_at: e.proposed_due_at,
-                original_due_at: e.original_due_at,
-                state: e.state,
-                requested_at: e.requested_at,
-                decided_at: e.decided_at,
-            })
-            .collect(),
-        allowed_actions: allowed_for(actor, state, &t.place, &t.domain_parts()),
-    })
+        departments: t.parts.iter().map(|p| part_view(p, names)).collect::<AppResult<_>>()?,
+        extensions: vec![],
+        allowed_actions: allowed_for(actor, &facts),
+    };
+    if let Sight::Until(until) = seen {
+        // A department whose part ended reads the case as it was when its part ended (always
+        // while whistled), its own part and nothing that came after.
+        let own: Vec<&AssignmentRow> = t
+            .parts
+            .iter()
+            .filter(|p| actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id.to_string() == p.department_id))
+            .collect();
+        let own_ids: Vec<&str> = own.iter().map(|p| p.id.as_str()).collect();
+        v.state = TicketState::Whistled;
+        v.state_zh = TicketState::Whistled.name_zh();
+        v.departments = own.into_iter().map(|p| part_view(p, names)).collect::<AppResult<_>>()?;
+        v.extensions = extension_views(live.extensions.into_iter().filter(|e| own_ids.contains(&e.assignment_id.as_str())));
+        (v.solved_level, v.satisfaction, v.resolution, v.closed_at, v.duplicate_of) = (None, None, None, None, None);
+        (v.due_at, v.overdue, v.ticket_due_at, v.provisional) = (None, false, None, false);
+        v.clocks = vec![];
+        v.allowed_actions = vec![];
+        v.updated_at = until;
+        v.read_until = Some(until);
+    } else {
+        v.extensions = extension_views(live.extensions.into_iter());
+    }
+    Ok(v)
 }
 
-fn summary(r: TicketRow, provisional: bool, now: NaiveDateTime) -> TicketSummary {
-    let state: TicketState = r.state.parse().unwrap_or(TicketState::AtCompound);
-    TicketSummary {
-        overdue: is_overdue(state, r.due_at, now),
-        provisional,
+fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<ExtensionView> {
+    rows.map(|e| ExtensionView {
+        id: e.id,
+        assignment_id: e.assignment_id,
+        reason: e.reason,
+        proposed_due_at: e.proposed_due_at,
+        original_due_at: e.original_due_at,
+        state: e.state,
+        requested_at: e.requested_at,
+        decided_at: e.decided_at,
+    })
+    .collect()
+}
+
+/// List entries of ticket rows for a caller: each with his own deadline, read from the running
+/// clocks of the page in one query.
+pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
+    let mut clocks = sla::running_clocks(conn, &rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
+    rows.into_iter()
+        .map(|r| {
+            let d = deadlines(actor, &clocks.remove(&r.id).unwrap_or_default(), &place_of(&r))?;
+            summary(r, d, now)
+        })
+        .collect()
+}
+
+fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSummary> {
+    let state: TicketState = r.state.parse().map_err(AppError::internal_msg)?;
+    Ok(TicketSummary {
+        overdue: !state.is_final() && d.mine.is_some_and(|m| m < now),
+        due_at: d.mine,
+        ticket_due_at: d.any,
+        provisional: d.mine_provisional,
         id: r.id,
         number: r.number,
         category_id: r.category_id,
-        urgency: if r.urgency == "urgent" { Urgency::Urgent } else { Urgency::Normal },
+        urgency: r.urgency.parse().map_err(AppError::internal_msg)?,
         title: r.title,
         place_id: r.place_id,
         state,
         state_zh: state.name_zh(),
-        due_at: r.due_at,
         reopen_count: r.reopen_count,
         version: r.version,
         created_at: r.created_at,
-    }
+    })
 }
 
 // ---------------------------------------------------------------- filing
@@ -715,6 +870,8 @@ pub struct PreparedFiling {
     grant: Grant,
     category: CategoryRow,
     place_name: String,
+    /// The compound's name: its branch holds the triage clock.
+    compound_name: String,
 }
 
 impl PreparedFiling {
@@ -915,7 +1072,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         updated_at: now,
         closed_at: None,
     };
-    Ok(PreparedFiling { row, grant, category: cat, place_name: place.name })
+    Ok(PreparedFiling { row, grant, category: cat, place_name: place.name, compound_name: compound.name })
 }
 
 /// Inserts a prepared filing with its triage clock and audit event, in one transaction (the
@@ -1014,11 +1171,7 @@ pub fn insert_filings(
     let by: Vec<ActedBy> = filings.iter().map(|(a, p)| ActedBy::person(a.person_id, Some(&p.grant))).collect();
     let drafts = rows.iter().zip(&filings).zip(&by).map(|((r, (_, p)), by)| filing_event(r, &p.category, by)).collect();
     audit::append_all(conn, drafts, now)?;
-    rows.into_iter()
-        .zip(filings)
-        .zip(&clocks)
-        .map(|((row, (actor, p)), clock)| filed_view(actor, row, &p.category, &p.place_name, clock.provisional, now))
-        .collect()
+    rows.into_iter().zip(filings).zip(&clocks).map(|((row, (actor, p)), clock)| filed_view(actor, row, &p, clock.clone(), now)).collect()
 }
 
 impl PreparedFiling {
@@ -1043,15 +1196,35 @@ impl PreparedFiling {
 
 // ---------------------------------------------------------------- actions
 
-fn refusal(e: Refusal, action: ActionKind, state: TicketState) -> AppError {
+fn refusal(e: Refusal, actor: &Actor, action: ActionKind, f: &Facts<'_>) -> AppError {
     match e {
         Refusal::Hidden => AppError::NotFound { what: "ticket" },
         Refusal::WrongRole(why) => AppError::forbidden(why),
         Refusal::WrongState => AppError::IllegalAction {
             action: action.as_str().into(),
-            state: state.as_str().into(),
-            allowed: actions_in(state).iter().map(|a| a.as_str().to_string()).collect(),
+            state: f.state.as_str().into(),
+            allowed: allowed_for(actor, f).iter().map(|a| a.as_str().to_string()).collect(),
         },
+        Refusal::Blocked(b) => AppError::Conflict { code: b.code(), detail: blocked_detail(b, action) },
+    }
+}
+
+fn blocked_detail(b: crate::domain::workflow::Blocked, action: ActionKind) -> String {
+    use crate::domain::workflow::Blocked as B;
+    let a = action.as_str();
+    match b {
+        B::PartState => format!("{a} does not apply to your department's part as it stands"),
+        B::ReturnOverruled => "the community overruled this department's return; it must take the case".into(),
+        B::ExtensionPending => "an extension request of this department is already waiting".into(),
+        B::LeadClosesBySolving => "the lead department closes the case with mark_solved".into(),
+        B::LeadNotAcknowledged => "the lead department must acknowledge the case before solving it".into(),
+        B::CoDepartmentsOpen => {
+            "a co-department has not completed its part: it must complete it, or the community must release it (release_part)".into()
+        }
+        B::NothingToRule => format!("nothing on this ticket waits for {a}"),
+        B::NoCoDepartment => "no co-department's part can be taken off or released".into(),
+        B::NothingToPause => "no running resolution clock to pause (already paused?)".into(),
+        B::NotPaused => "no clock of this ticket waits for the resident".into(),
     }
 }
 
@@ -1060,16 +1233,17 @@ fn acting_grant<'a>(actor: &'a Actor, kind: ActionKind, state: TicketState, t: &
     use crate::domain::workflow::{rule, Taker};
     let role_at = |role: Role, at: &OrgPath| actor.grants.iter().find(|g| g.role == role && g.org_path.contains(at));
     let dept = || {
-        actor
-            .grants
-            .iter()
-            .find(|g| g.role == Role::DepartmentLiaison && t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string()))
+        actor.grants.iter().find(|g| {
+            g.role == Role::DepartmentLiaison
+                && t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string() && p.state != AssignmentState::Removed.as_str())
+        })
     };
     match rule(kind).taker {
         Taker::Compound => role_at(Role::BranchSecretary, &t.place.compound),
         Taker::Community => role_at(Role::CommunityStaff, &t.place.community),
         Taker::AnyDepartment => dept(),
         Taker::GridWorker => role_at(Role::GridWorker, &t.place.place),
+        Taker::System => None,
         Taker::HandlingLevel => match crate::domain::workflow::handling_level(state) {
             Some(Level::Compound) => role_at(Role::BranchSecretary, &t.place.compound),
             Some(Level::Community) => role_at(Role::CommunityStaff, &t.place.community),
@@ -1079,9 +1253,18 @@ fn acting_grant<'a>(actor: &'a Actor, kind: ActionKind, state: TicketState, t: &
     }
 }
 
+/// Who did it, for the audit event: a person under a grant, or the system.
+fn acted_by(actor: &Actor, grant: Option<&Grant>) -> ActedBy {
+    if actor.is_system() {
+        ActedBy::default()
+    } else {
+        ActedBy::person(actor.person_id, grant)
+    }
+}
+
 /// The caller's own live part on the ticket, chosen by `department_id` when he speaks for several.
 fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) -> AppResult<&'a AssignmentRow> {
-    let parts = t.domain_parts();
+    let parts = t.domain_parts()?;
     let mine: Vec<String> = own_parts(actor, &parts).iter().map(|p| p.department_id.to_string()).collect();
     let candidates: Vec<&AssignmentRow> = t
         .parts
@@ -1096,8 +1279,8 @@ fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) ->
     }
 }
 
-fn part_state(p: &AssignmentRow) -> AssignmentState {
-    p.state.parse().unwrap_or(AssignmentState::Removed)
+fn part_state(p: &AssignmentRow) -> AppResult<AssignmentState> {
+    p.state.parse().map_err(AppError::internal_msg)
 }
 
 fn wrong_part_state(p: &AssignmentRow, action: ActionKind, needs: &str) -> AppError {
@@ -1149,6 +1332,8 @@ fn dispatch_part(
         return_note: None,
         done_at: None,
         updated_at: now,
+        ended_at: None,
+        end_reason: None,
     };
     diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
     let holder = (dept.id.as_str(), dept.path.as_str());
@@ -1175,6 +1360,8 @@ fn set_part(conn: &mut DbConn, p: &AssignmentRow) -> AppResult<()> {
             ticket_assignments::return_note.eq(&p.return_note),
             ticket_assignments::done_at.eq(p.done_at),
             ticket_assignments::updated_at.eq(p.updated_at),
+            ticket_assignments::ended_at.eq(p.ended_at),
+            ticket_assignments::end_reason.eq(&p.end_reason),
         ))
         .execute(conn)?;
     Ok(())
@@ -1231,6 +1418,27 @@ pub fn act(
     act_together(conn, ctx, &[&r], now)?.pop().unwrap_or_else(|| Err(AppError::internal_msg("an action was left unanswered".into())))
 }
 
+/// 超时上报: the time limit's own policy (`sla.breach_action = "escalate"`) takes the workflow's
+/// `escalate_to_community` on tickets whose triage breached, as the system, each in its own
+/// transaction and through the same path as every action: a ticket someone acted on meanwhile
+/// (it left `at_compound`) is refused by the rules and left alone. Returns how many went up.
+pub fn escalate_breached(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_ids: &[String], now: NaiveDateTime) -> AppResult<usize> {
+    let system = Actor::system();
+    let mut done = 0;
+    for id in ticket_ids {
+        let Some(version) = tickets::table.find(id).select(tickets::version).first::<i64>(conn).optional()? else { continue };
+        let taken =
+            backend::write_transaction(conn, |c| act(c, ctx, &system, id, Some(version), ActionRequest::EscalateToCommunity {}, now));
+        match taken {
+            Ok(_) => done += 1,
+            // Moved on since the breach (a secretary acted): nothing to escalate.
+            Err(AppError::IllegalAction { .. } | AppError::VersionConflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Takes several actions, on distinct tickets, in one transaction: the intake's group commit for
 /// state changes. The tickets are read and locked together (in id order, before any audit chain:
 /// the service's lock order), each action is checked and its own writes done, then the stage
@@ -1250,9 +1458,12 @@ pub fn act_together(
         let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
         let mut decided = vec![];
         for (i, r) in requests.iter().enumerate() {
-            let Some(t) = loaded.remove(&r.ticket_id).filter(|t| can_see(&r.actor, &t.place, &t.domain_parts())) else {
-                answers[i] = Some(Err(AppError::NotFound { what: "ticket" }));
-                continue;
+            let t = match loaded.remove(&r.ticket_id) {
+                Some(t) if r.actor.is_system() || t.sight(&r.actor)? != Sight::Hidden => t,
+                _ => {
+                    answers[i] = Some(Err(AppError::NotFound { what: "ticket" }));
+                    continue;
+                }
             };
             let kind = r.action.kind();
             // An action that writes while it is checked does so in a savepoint, so that its
@@ -1290,6 +1501,7 @@ fn writes_while_deciding(kind: ActionKind) -> bool {
             | ActionKind::AddProgress
             | ActionKind::MarkSolved
             | ActionKind::RecordReturnVisit
+            | ActionKind::EscalateToCommunity
     )
 }
 
@@ -1303,12 +1515,29 @@ fn load_all(conn: &mut DbConn, ids: &[&str], lock: bool) -> AppResult<HashMap<St
         DbConn::Postgresql(c) if lock => q.for_update().select(TicketRow::as_select()).load(c)?,
         _ => q.select(TicketRow::as_select()).load(conn)?,
     };
-    let mut parts = parts_of(conn, &rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut parts = parts_of(conn, &ids)?;
+    let mut clocks = sla::running_clocks(conn, &ids)?;
+    // Extension requests belong to department parts: only whistled tickets can have one.
+    let whistled: Vec<&str> = ids.iter().copied().filter(|id| parts.contains_key(*id)).collect();
+    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+    if !whistled.is_empty() {
+        let rows: Vec<(String, String)> = ticket_extensions::table
+            .filter(ticket_extensions::ticket_id.eq_any(&whistled))
+            .filter(ticket_extensions::state.eq("pending"))
+            .select((ticket_extensions::ticket_id, ticket_extensions::assignment_id))
+            .load(conn)?;
+        for (t, a) in rows {
+            pending.entry(t).or_default().push(a);
+        }
+    }
     Ok(rows
         .into_iter()
         .map(|row| {
             let parts = parts.remove(&row.id).unwrap_or_default();
-            (row.id.clone(), Loaded { place: place_of(&row), row, parts })
+            let clocks = clocks.remove(&row.id).unwrap_or_default();
+            let pending_extensions = pending.remove(&row.id).unwrap_or_default();
+            (row.id.clone(), Loaded { place: place_of(&row), row, parts, clocks, pending_extensions })
         })
         .collect())
 }
@@ -1330,8 +1559,10 @@ fn parts_of(conn: &mut DbConn, ids: &[&str]) -> AppResult<HashMap<String, Vec<As
     Ok(by_ticket)
 }
 
-/// Checks one action against its ticket (version, role, scope, state, arguments) and does the
-/// writes of its own kind.
+/// Checks one action against its ticket and does the writes of its own kind. The rules (who, in
+/// which state, given the parts, pauses and pending extensions) are the domain's
+/// (`workflow::authorize`, the same rules that list `allowed_actions`); the target state comes
+/// from the rule table; what is left here is the action's arguments and its writes.
 fn decide(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
@@ -1341,12 +1572,24 @@ fn decide(
     req: ActionRequest,
     now: NaiveDateTime,
 ) -> AppResult<Decided> {
+    use crate::domain::workflow::{rule, Outcome};
     check_version(version, t.row.version)?;
     let kind = req.kind();
     let state = t.state()?;
-    authorize(actor, kind, state, &t.place, &t.domain_parts()).map_err(|e| refusal(e, kind, state))?;
+    {
+        let parts = t.domain_parts()?;
+        let facts = t.facts(&parts)?;
+        authorize(actor, kind, &facts).map_err(|e| refusal(e, actor, kind, &facts))?;
+    }
     let grant = acting_grant(actor, kind, state, &t).cloned();
-    let mut c = Change { to: state, reason: None, changes: serde_json::Map::new() };
+    let to = match rule(kind).outcome {
+        Outcome::To(s) => s,
+        Outcome::Stay => state,
+        Outcome::Solve => TicketState::Solved,
+        // Decided by the verdict below.
+        Outcome::ReturnVisit => state,
+    };
+    let mut c = Change { to, reason: None, changes: serde_json::Map::new() };
     let mut solved_level = t.row.solved_level.clone();
     let mut satisfaction = t.row.satisfaction.clone();
     let mut resolution = t.row.resolution.clone();
@@ -1354,36 +1597,36 @@ fn decide(
     let mut whistle_type = t.row.whistle_type.clone();
     let mut reopen_count = t.row.reopen_count;
     let mut closed_at = t.row.closed_at;
+    if c.to.is_final() {
+        closed_at = Some(now);
+    }
     use ActionRequest as R;
     match req {
         R::AcceptAtCompound { note } | R::AcceptAtCommunity { note } => {
-            c.to = if kind == ActionKind::AcceptAtCompound { TicketState::CompoundHandling } else { TicketState::CommunityHandling };
             c.reason = opt_text("note", &note, 2000)?;
         }
-        R::ReportToCommunity { reason } => {
-            c.to = TicketState::AtCommunity;
+        R::ReportToCommunity { reason } | R::Decline { reason } => {
             c.reason = Some(required("reason", &reason)?);
         }
+        R::EscalateToCommunity {} => {}
         R::MarkDuplicate { duplicate_of: original, reason } => {
             parse_id("duplicate_of", &original)?;
             if original == t.row.id {
                 return Err(AppError::validation("duplicate_of", "a ticket cannot duplicate itself"));
             }
-            let o = load(conn, &original)?.filter(|o| can_see(actor, &o.place, &o.domain_parts())).ok_or_else(|| {
-                AppError::UnknownReference { field: "duplicate_of".into(), detail: "no such ticket in your scope".into() }
+            let visible = match load(conn, &original)? {
+                Some(o) => Some(o.sight(actor)? == Sight::Full).filter(|v| *v).map(|_| o),
+                None => None,
+            };
+            let o = visible.ok_or_else(|| AppError::UnknownReference {
+                field: "duplicate_of".into(),
+                detail: "no such ticket in your scope".into(),
             })?;
             // Point at the original, never at another duplicate.
             let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
-            c.to = TicketState::Duplicate;
             c.reason = opt_text("reason", &reason, 2000)?;
             c.note("duplicate_of", &duplicate_of, &target);
             duplicate_of = Some(target);
-            closed_at = Some(now);
-        }
-        R::Decline { reason } => {
-            c.to = TicketState::Declined;
-            c.reason = Some(required("reason", &reason)?);
-            closed_at = Some(now);
         }
         R::Whistle { lead_department_id, co_department_ids, whistle_type: wt, reason } => {
             c.reason = Some(required("reason", &reason)?);
@@ -1398,11 +1641,16 @@ fn decide(
             for (i, d) in all.iter().enumerate() {
                 let field = if i == 0 { "lead_department_id" } else { "co_department_ids" };
                 let dept = whistleable_department(conn, &t, field, d)?;
+                if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
+                    return Err(AppError::Conflict {
+                        code: "already_whistled",
+                        detail: "that department already has a live part on this ticket".into(),
+                    });
+                }
                 let p = dispatch_part(conn, ctx, &t.row, &dept, i == 0, now)?;
                 created.push(json!({"department_id": dept.id, "lead": i == 0}));
                 t.parts.push(p);
             }
-            c.to = TicketState::Whistled;
             c.note("departments", Value::Null, created);
             c.note("whistle_type", &whistle_type, wt.as_str());
             whistle_type = Some(wt.as_str().into());
@@ -1420,8 +1668,9 @@ fn decide(
             c.note("department_added", Value::Null, &dept.id);
             t.parts.push(p);
         }
-        R::RemoveDepartment { department_id, reason } => {
+        R::RemoveDepartment { department_id, reason } | R::ReleasePart { department_id, reason } => {
             c.reason = Some(required("reason", &reason)?);
+            let end = if kind == ActionKind::ReleasePart { PartEnd::Released } else { PartEnd::Removed };
             let p =
                 t.parts.iter_mut().find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str()).ok_or_else(
                     || AppError::UnknownReference {
@@ -1432,21 +1681,32 @@ fn decide(
             if p.lead {
                 return Err(AppError::validation(
                     "department_id",
-                    "the lead department cannot be removed; rule on its return to replace it",
+                    "the lead department cannot be taken off; rule on its return to replace it",
                 ));
             }
-            c.note("department_removed", &p.state, AssignmentState::Removed.as_str());
+            let ps = part_state(p)?;
+            let open = matches!(ps, AssignmentState::Dispatched | AssignmentState::Acknowledged | AssignmentState::Returned);
+            if !open {
+                return Err(AppError::Conflict {
+                    code: "illegal_part_state",
+                    detail: format!("{} needs a co-department whose part is still open, but it is {}", kind.as_str(), p.state),
+                });
+            }
+            c.note("department", Value::Null, &p.department_id);
+            c.note("part_state", &p.state, AssignmentState::Removed.as_str());
+            c.note("part_end", Value::Null, end.as_str());
             p.state = AssignmentState::Removed.as_str().into();
+            p.ended_at = Some(now);
+            p.end_reason = Some(end.as_str().into());
             p.updated_at = now;
             set_part(conn, p)?;
             sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
         }
         R::Acknowledge { department_id } => {
-            let p = own_part(actor, &t, &department_id)?.clone();
-            if part_state(&p) != AssignmentState::Dispatched {
+            let mut p = own_part(actor, &t, &department_id)?.clone();
+            if part_state(&p)? != AssignmentState::Dispatched {
                 return Err(wrong_part_state(&p, kind, "dispatched"));
             }
-            let mut p = p;
             p.state = AssignmentState::Acknowledged.as_str().into();
             p.acknowledged_at = Some(now);
             p.updated_at = now;
@@ -1458,7 +1718,7 @@ fn decide(
         }
         R::ReturnCase { department_id, reason_code, note } => {
             let mut p = own_part(actor, &t, &department_id)?.clone();
-            if !matches!(part_state(&p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
+            if !matches!(part_state(&p)?, AssignmentState::Dispatched | AssignmentState::Acknowledged) {
                 return Err(wrong_part_state(&p, kind, "dispatched or acknowledged"));
             }
             if p.overruled {
@@ -1476,26 +1736,26 @@ fn decide(
             p.return_note = c.reason.clone();
             p.updated_at = now;
             set_part(conn, &p)?;
+            // The department's clocks wait for the ruling (its time is not counted meanwhile);
+            // the community's ruling has a clock of its own.
+            sla::pause_for_return(conn, &p.id, now)?;
+            let community = (t.row.community_id.as_str(), t.place.community.as_str());
+            sla::start_clock(conn, ctx, &t.row, Some(&p.id), Stage::ReturnRuling, community, now)?;
         }
         R::RequestExtension { department_id, reason, proposed_due_at } => {
             let p = own_part(actor, &t, &department_id)?.clone();
-            if part_state(&p) != AssignmentState::Acknowledged {
+            if part_state(&p)? != AssignmentState::Acknowledged {
                 return Err(wrong_part_state(&p, kind, "acknowledged"));
             }
-            let proposed = super::truncate_to_micros(proposed_due_at.naive_utc());
-            if proposed <= p.due_at {
-                return Err(AppError::validation("proposed_due_at", "must be later than the current deadline"));
-            }
-            let pending: i64 = ticket_extensions::table
-                .filter(ticket_extensions::assignment_id.eq(&p.id))
-                .filter(ticket_extensions::state.eq("pending"))
-                .count()
-                .get_result(conn)?;
-            if pending > 0 {
+            if t.pending_extensions.contains(&p.id) {
                 return Err(AppError::Conflict {
                     code: "extension_pending",
                     detail: "an extension request of this department is already waiting".into(),
                 });
+            }
+            let proposed = super::truncate_to_micros(proposed_due_at.naive_utc());
+            if proposed <= p.due_at {
+                return Err(AppError::validation("proposed_due_at", "must be later than the current deadline"));
             }
             c.reason = Some(required("reason", &reason)?);
             let e = ExtensionRow {
@@ -1520,7 +1780,7 @@ fn decide(
         }
         R::AddProgress { department_id, note } => {
             let p = own_part(actor, &t, &department_id)?;
-            if !matches!(part_state(p), AssignmentState::Dispatched | AssignmentState::Acknowledged) {
+            if !matches!(part_state(p)?, AssignmentState::Dispatched | AssignmentState::Acknowledged) {
                 return Err(wrong_part_state(p, kind, "dispatched or acknowledged"));
             }
             c.note("department", Value::Null, &p.department_id);
@@ -1531,7 +1791,7 @@ fn decide(
             if p.lead {
                 return Err(AppError::validation("department_id", "the lead department closes the case with mark_solved"));
             }
-            if part_state(&p) != AssignmentState::Acknowledged {
+            if part_state(&p)? != AssignmentState::Acknowledged {
                 return Err(wrong_part_state(&p, kind, "acknowledged"));
             }
             c.reason = Some(required("note", &note)?);
@@ -1546,17 +1806,7 @@ fn decide(
         R::MarkSolved { resolution: how } => {
             let level =
                 crate::domain::workflow::handling_level(state).ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
-            if level == Level::Department {
-                let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
-                if !lead.is_some_and(|p| part_state(p) == AssignmentState::Acknowledged) {
-                    return Err(AppError::Conflict {
-                        code: "illegal_part_state",
-                        detail: "the lead department must acknowledge the case before solving it".into(),
-                    });
-                }
-            }
             let how = required("resolution", &how)?;
-            c.to = TicketState::Solved;
             c.note("solved_level", &solved_level, level.as_str());
             c.note("resolution", &resolution, &how);
             solved_level = Some(level.as_str().into());
@@ -1582,6 +1832,10 @@ fn decide(
                     p.overruled = true;
                     p.updated_at = now;
                     set_part(conn, &p)?;
+                    // The ruling's clock stops; the department's clocks run again from now with
+                    // the time they had left.
+                    sla::stop_clocks(conn, &t.row.id, Which::AssignmentStage(&p.id, Stage::ReturnRuling), false, now)?;
+                    sla::resume_after_return(conn, ctx, &p.id, now)?;
                 }
                 ReturnRuling::Accept => {
                     let was_lead = p.lead;
@@ -1592,8 +1846,11 @@ fn decide(
                         ));
                     }
                     c.note("part_state", &p.state, AssignmentState::Removed.as_str());
+                    c.note("part_end", Value::Null, PartEnd::ReturnAccepted.as_str());
                     p.state = AssignmentState::Removed.as_str().into();
                     p.lead = false;
+                    p.ended_at = Some(now);
+                    p.end_reason = Some(PartEnd::ReturnAccepted.as_str().into());
                     p.updated_at = now;
                     set_part(conn, &p)?;
                     sla::stop_clocks(conn, &t.row.id, Which::Assignment(&p.id), false, now)?;
@@ -1667,7 +1924,7 @@ fn decide(
         R::ResumeWork { note } => {
             c.reason = opt_text("note", &note, 2000)?;
             if sla::resume(conn, ctx, &t.row.id, now)? == 0 {
-                return Err(AppError::Conflict { code: "not_paused", detail: "no clock of this ticket is paused".into() });
+                return Err(AppError::Conflict { code: "not_paused", detail: "no clock of this ticket waits for the resident".into() });
             }
         }
         R::RecordReturnVisit { satisfaction: verdict, note } => {
@@ -1675,7 +1932,10 @@ fn decide(
             c.note("satisfaction", &satisfaction, verdict.as_str());
             satisfaction = Some(verdict.as_str().into());
             if verdict == Satisfaction::NotSatisfied {
-                let level: Level = solved_level.as_deref().and_then(|l| l.parse().ok()).unwrap_or(Level::Compound);
+                let level: Level = match solved_level.as_deref() {
+                    Some(l) => l.parse().map_err(AppError::internal_msg)?,
+                    None => Level::Compound,
+                };
                 c.to = reopened_state(level);
                 c.note("reopen_count", reopen_count, reopen_count + 1);
                 reopen_count += 1;
@@ -1757,7 +2017,7 @@ fn finish(
         d.t.row.state = d.c.to.as_str().into();
     }
     update_rows(conn, &items.iter().map(|d| &d.t.row).collect::<Vec<_>>(), now)?;
-    let by: Vec<ActedBy> = actors.iter().zip(&items).map(|(a, d)| ActedBy::person(a.person_id, d.grant.as_ref())).collect();
+    let by: Vec<ActedBy> = actors.iter().zip(&items).map(|(a, d)| acted_by(a, d.grant.as_ref())).collect();
     let changes: Vec<Value> = items.iter_mut().map(|d| Value::Object(std::mem::take(&mut d.c.changes))).collect();
     let drafts = items
         .iter()
@@ -1865,6 +2125,11 @@ fn update_rows(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime) -> Ap
 pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: NaiveDateTime) -> AppResult<TimelineEvent> {
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
+        if t.sight(actor)? != Sight::Full {
+            return Err(AppError::forbidden(
+                "your department's part of this case has ended: it may read what happened until then, not comment",
+            ));
+        }
         let body = required("text", body)?;
         let grant = actor
             .grants
@@ -1915,10 +2180,30 @@ pub fn get_ticket(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime
     view(conn, actor, &t, now)
 }
 
-/// A ticket's whole history in one call.
+/// A ticket's whole history in one call; a department whose part ended reads it up to that end.
 pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
     let t = load_visible(conn, actor, id)?;
-    Ok(audit::events_of(conn, "ticket", &t.row.id)?.into_iter().map(timeline_event).collect())
+    let until = match t.sight(actor)? {
+        Sight::Until(at) => Some(at),
+        _ => None,
+    };
+    Ok(audit::events_of(conn, "ticket", &t.row.id)?.into_iter().filter(|e| until.is_none_or(|u| e.at <= u)).map(timeline_event).collect())
+}
+
+/// Which clocks of a ticket the caller may read: all of them, or (a department whose part ended)
+/// only its own parts' clocks. Hidden tickets answer as missing.
+pub fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Option<Vec<String>>> {
+    let t = load_visible(conn, actor, id)?;
+    Ok(match t.sight(actor)? {
+        Sight::Until(_) => Some(
+            t.parts
+                .iter()
+                .filter(|p| actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id.to_string() == p.department_id))
+                .map(|p| p.id.clone())
+                .collect(),
+        ),
+        _ => None,
+    })
 }
 
 /// The unmasked phone, for those who must call the resident; recorded like every reveal.
@@ -2028,7 +2313,7 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
     let more = rows.len() as i64 > limit;
     let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
-    Ok(TicketPage { items: summaries(conn, items, now)?, next_cursor })
+    Ok(TicketPage { items: summaries(conn, actor, items, now)?, next_cursor })
 }
 
 /// The list's filters as one query, for the given states (all when `None`).
@@ -2097,6 +2382,7 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
     // (compound_id, state, due_at, id): at most one page of index entries per source however
     // large the backlog, merged here. Open tickets always carry a deadline.
     let mut sources: Vec<BoolExpr> = vec![];
+    let mut own_heads: Vec<(Option<NaiveDateTime>, String)> = vec![];
     for g in &actor.grants {
         let here = || place_within(g.org_kind, &g.org_unit_id.to_string(), &g.org_path);
         let in_state = |s: TicketState| -> BoolExpr { Box::new(here().and(tickets::state.eq(s.as_str()))) };
@@ -2107,11 +2393,20 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
                 sources.extend([TicketState::AtCommunity, TicketState::CommunityHandling].map(in_state));
                 sources.push(Box::new(here().and(tickets::state.eq(TicketState::Whistled.as_str())).and(waiting_for_ruling())));
             }
-            Role::DepartmentLiaison => sources.push(Box::new(
-                tickets::state
-                    .eq(TicketState::Whistled.as_str())
-                    .and(assigned_to(&[g.org_unit_id.to_string()], Some(&[AssignmentState::Dispatched, AssignmentState::Acknowledged]))),
-            )),
+            // A department's work is its running clocks (acknowledge, resolve): read from the
+            // holder's index in its own deadline order. A returned part's clocks wait for the
+            // community, and wait outside this inbox.
+            Role::DepartmentLiaison => {
+                let page: Vec<(String, NaiveDateTime)> = sla_clocks::table
+                    .filter(sla_clocks::holder_unit_id.eq(g.org_unit_id.to_string()))
+                    .filter(sla_clocks::stopped_at.is_null())
+                    .filter(sla_clocks::paused_at.is_null())
+                    .order((sla_clocks::due_at.asc(), sla_clocks::id.asc()))
+                    .limit(limit * 2)
+                    .select((sla_clocks::ticket_id, sla_clocks::due_at))
+                    .load(conn)?;
+                own_heads.extend(page.into_iter().map(|(id, due)| (Some(due), id)));
+            }
             // Open states spelled out, so that (state, due_at) serves the overdue range.
             Role::Supervisor => {
                 sources.push(Box::new(tickets::state.eq_any(open.clone()).and(tickets::due_at.assume_not_null().lt(now)).and(here())))
@@ -2119,7 +2414,7 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
             Role::Admin => {}
         }
     }
-    let mut heads: Vec<(Option<NaiveDateTime>, String)> = vec![];
+    let mut heads: Vec<(Option<NaiveDateTime>, String)> = own_heads;
     for f in sources {
         let page: Vec<(Option<NaiveDateTime>, String)> = tickets::table
             .filter(f)
@@ -2134,7 +2429,10 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
     let ids: Vec<String> = heads.into_iter().map(|(_, id)| id).filter(|id| seen.insert(id.clone())).take(limit as usize).collect();
     let mut rows: Vec<TicketRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketRow::as_select()).load(conn)?;
     rows.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
-    summaries(conn, rows, now)
+    let mut items = summaries(conn, actor, rows, now)?;
+    // Each entry shows the caller's own deadline: the list is in that order (none last).
+    items.sort_by_key(|t| (t.due_at.is_none(), t.due_at));
+    Ok(items)
 }
 
 /// The departments a ticket's community may whistle.

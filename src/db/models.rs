@@ -198,6 +198,9 @@ pub struct AssignmentRow {
     pub return_note: Option<String>,
     pub done_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// When the part ended (state `removed`), and how (`removed`, `released`, `return_accepted`).
+    pub ended_at: Option<NaiveDateTime>,
+    pub end_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
@@ -275,6 +278,8 @@ pub struct ClockRow {
     pub fire_seq: i64,
     /// The deadline reaches into a year whose official schedule is not published yet.
     pub provisional: bool,
+    /// `resident` (等待居民) or `return` (waiting for the ruling on the department's return).
+    pub paused_for: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]

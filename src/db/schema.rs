@@ -176,6 +176,8 @@ diesel::table! {
         return_note -> Nullable<Text>,
         done_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
     }
 }
 
@@ -260,6 +262,7 @@ diesel::table! {
         next_fire_at -> Nullable<Timestamp>,
         fire_seq -> BigInt,
         provisional -> Bool,
+        paused_for -> Nullable<Text>,
     }
 }
 

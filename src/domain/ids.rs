@@ -13,6 +13,8 @@ pub struct Id(uuid::Uuid);
 
 impl Id {
     /// A new time-ordered id (UUIDv7), so that inserts land at the end of indexes.
+    // No `Default`: a default id would be a made-up one, and a parse failure must not turn into one.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Id(uuid::Uuid::now_v7())
     }
@@ -22,10 +24,9 @@ impl Id {
     }
 }
 
-impl Default for Id {
-    fn default() -> Self {
-        Self::new()
-    }
+impl Id {
+    /// The all-zero id: no entity has it (ids are UUIDv7); it stands for the service itself.
+    pub const NIL: Id = Id(uuid::Uuid::nil());
 }
 
 impl fmt::Display for Id {

@@ -263,6 +263,16 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The service itself, acting by a policy (a time limit's breach action): no person, no
+    /// grants; only rules whose taker is the system accept it.
+    pub fn system() -> Actor {
+        Actor { person_id: Id::NIL, login: "system".into(), grants: vec![] }
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.person_id == Id::NIL && self.grants.is_empty()
+    }
+
     /// The grants whose role allows `op` (each reaches its unit's subtree).
     pub fn grants_for(&self, op: Operation) -> impl Iterator<Item = &Grant> {
         self.grants.iter().filter(move |g| g.role.allows(op))

@@ -16,11 +16,19 @@ pub enum Stage {
     Resolution,
     /// 回访
     ReturnVisit,
+    /// 退单裁定: the community rules on a department's return while that department's clocks wait.
+    ReturnRuling,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] =
-        [Stage::CompoundTriage, Stage::CommunityAcceptance, Stage::DepartmentAcknowledgement, Stage::Resolution, Stage::ReturnVisit];
+    pub const ALL: [Stage; 6] = [
+        Stage::CompoundTriage,
+        Stage::CommunityAcceptance,
+        Stage::DepartmentAcknowledgement,
+        Stage::Resolution,
+        Stage::ReturnVisit,
+        Stage::ReturnRuling,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +37,7 @@ impl Stage {
             Stage::DepartmentAcknowledgement => "department_acknowledgement",
             Stage::Resolution => "resolution",
             Stage::ReturnVisit => "return_visit",
+            Stage::ReturnRuling => "return_ruling",
         }
     }
 

@@ -124,6 +124,11 @@ string_enum!(
         PauseForResident = "pause_for_resident" / "等待居民",
         /// 恢复办理
         ResumeWork = "resume_work" / "恢复办理",
+        /// 解除协办: the community releases a co-department whose part is no longer needed, so that
+        /// the lead department can close the case
+        ReleasePart = "release_part" / "解除协办",
+        /// 超时上报: the triage limit passed and the policy reports the ticket to the community
+        EscalateToCommunity = "escalate_to_community" / "超时上报社区",
     }
 );
 
@@ -193,6 +198,8 @@ pub enum Taker {
     HandlingLevel,
     /// A grid worker whose grid holds the ticket.
     GridWorker,
+    /// The service itself, by a time limit's own policy (`sla.breach_action`).
+    System,
 }
 
 /// Where an action leads.
@@ -263,6 +270,8 @@ pub const RULES: &[Rule] = &[
         taker: Taker::HandlingLevel,
         outcome: Outcome::Stay,
     },
+    Rule { action: A::ReleasePart, from: &[S::Whistled], taker: Taker::Community, outcome: Outcome::Stay },
+    Rule { action: A::EscalateToCommunity, from: &[S::AtCompound], taker: Taker::System, outcome: Outcome::To(S::AtCommunity) },
 ];
 
 pub fn rule(action: ActionKind) -> &'static Rule {
@@ -293,17 +302,54 @@ pub fn reopened_state(solved_at: Level) -> TicketState {
     }
 }
 
+/// How a department's part ended (its state is then `removed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PartEnd {
+    /// 撤回部门: the community took the department off the case.
+    Removed,
+    /// 解除协办: the community released a co-department whose part is no longer needed.
+    Released,
+    /// 退单成立: the community accepted the department's return.
+    ReturnAccepted,
+}
+
+impl PartEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartEnd::Removed => "removed",
+            PartEnd::Released => "released",
+            PartEnd::ReturnAccepted => "return_accepted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PartEnd> {
+        [PartEnd::Removed, PartEnd::Released, PartEnd::ReturnAccepted].into_iter().find(|e| e.as_str() == s)
+    }
+}
+
 /// One whistled department, as the rules need to see it.
 #[derive(Clone, Debug)]
 pub struct DepartmentPart {
     pub department_id: Id,
     pub lead: bool,
     pub state: AssignmentState,
+    /// The community overruled its return: it must take the case.
+    pub overruled: bool,
+    /// It asked for an extension that waits for a ruling.
+    pub extension_pending: bool,
+    /// When its part ended (taken off, released, return accepted).
+    pub ended_at: Option<chrono::NaiveDateTime>,
 }
 
 impl DepartmentPart {
     pub fn is_live(&self) -> bool {
         !matches!(self.state, AssignmentState::Removed)
+    }
+
+    /// A co-department whose part still keeps the case open: not done, not ended.
+    fn holds_the_case_open(&self) -> bool {
+        !self.lead && matches!(self.state, AssignmentState::Dispatched | AssignmentState::Acknowledged | AssignmentState::Returned)
     }
 }
 
@@ -316,6 +362,18 @@ pub struct TicketPlace {
     pub community: OrgPath,
 }
 
+/// Everything the rules look at to decide what may happen to a ticket now.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'a> {
+    pub state: TicketState,
+    pub place: &'a TicketPlace,
+    pub parts: &'a [DepartmentPart],
+    /// A resolution clock is running and not paused (等待居民 can stop it).
+    pub resolution_running: bool,
+    /// A clock is paused waiting for the resident (恢复办理 can restart it).
+    pub waiting_for_resident: bool,
+}
+
 /// Why an action is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -325,16 +383,82 @@ pub enum Refusal {
     WrongRole(String),
     /// The table does not allow the action in the current state.
     WrongState,
+    /// The state allows it, but something about the ticket now does not.
+    Blocked(Blocked),
 }
 
-/// Can the actor see this ticket? Residential roles by place; a liaison when his department was
-/// ever whistled on it.
+/// A rule of the moment that refuses an action the state table allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The caller's part is not in a state this action applies to (e.g. acknowledging twice).
+    PartState,
+    /// The community overruled this department's return: it cannot return the case again.
+    ReturnOverruled,
+    /// An extension request of this department already waits.
+    ExtensionPending,
+    /// Only a lead department's part: co-departments complete their part instead.
+    LeadClosesBySolving,
+    /// 办结 needs the lead's acknowledgement first.
+    LeadNotAcknowledged,
+    /// 办结 waits for every co-department to complete its part (or be released).
+    CoDepartmentsOpen,
+    /// Nothing of the kind waits for a ruling (a return, an extension request).
+    NothingToRule,
+    /// No co-department to take off or release.
+    NoCoDepartment,
+    /// No running resolution clock to pause (already paused?).
+    NothingToPause,
+    /// Nothing is paused.
+    NotPaused,
+}
+
+impl Blocked {
+    /// The stable error code of the refusal.
+    pub fn code(self) -> &'static str {
+        match self {
+            Blocked::PartState | Blocked::LeadNotAcknowledged | Blocked::LeadClosesBySolving => "illegal_part_state",
+            Blocked::ReturnOverruled => "return_overruled",
+            Blocked::ExtensionPending => "extension_pending",
+            Blocked::CoDepartmentsOpen => "co_departments_open",
+            Blocked::NothingToRule => "nothing_to_rule",
+            Blocked::NoCoDepartment => "no_co_department",
+            Blocked::NothingToPause => "nothing_to_pause",
+            Blocked::NotPaused => "not_paused",
+        }
+    }
+}
+
+/// What a caller may see of a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sight {
+    /// Everything, now and as it goes on.
+    Full,
+    /// A department whose every part ended (taken off, released, return accepted): what happened
+    /// while it held the case, up to that moment, and nothing after.
+    Until(chrono::NaiveDateTime),
+    Hidden,
+}
+
+/// What the caller may see of this ticket. Residential roles and supervisors by place; a liaison
+/// fully while his department holds a live part, and up to the end of its part afterwards.
+pub fn sight(actor: &Actor, place: &TicketPlace, departments: &[DepartmentPart]) -> Sight {
+    let by_place = actor.grants.iter().any(|g| {
+        matches!(g.role, Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor)
+            && g.org_path.contains(&place.place)
+    });
+    let mine = |d: &&DepartmentPart| actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id == d.department_id);
+    if by_place || departments.iter().filter(mine).any(|d| d.is_live()) {
+        return Sight::Full;
+    }
+    match departments.iter().filter(mine).filter_map(|d| d.ended_at).max() {
+        Some(until) => Sight::Until(until),
+        None => Sight::Hidden,
+    }
+}
+
+/// Can the actor see this ticket at all (fully or up to the end of his department's part)?
 pub fn can_see(actor: &Actor, place: &TicketPlace, departments: &[DepartmentPart]) -> bool {
-    actor.grants.iter().any(|g| match g.role {
-        Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor => g.org_path.contains(&place.place),
-        Role::DepartmentLiaison => departments.iter().any(|d| d.department_id == g.org_unit_id),
-        Role::Admin => false,
-    })
+    sight(actor, place, departments) != Sight::Hidden
 }
 
 fn holds(actor: &Actor, role: Role, at: &OrgPath) -> bool {
@@ -349,53 +473,118 @@ pub fn own_parts<'a>(actor: &Actor, departments: &'a [DepartmentPart]) -> Vec<&'
         .collect()
 }
 
-/// Decides whether `actor` may take `action` now. State first for those who can see the ticket,
-/// so that a wrong-state action answers 409 with what is possible instead of a role complaint.
-pub fn authorize(
-    actor: &Actor,
-    action: ActionKind,
-    state: TicketState,
-    place: &TicketPlace,
-    departments: &[DepartmentPart],
-) -> Result<(), Refusal> {
-    if !can_see(actor, place, departments) {
-        return Err(Refusal::Hidden);
-    }
-    let r = rule(action);
-    let taker_ok = match r.taker {
+/// Whether the actor is the level the rule names.
+fn is_taker(actor: &Actor, taker: Taker, state: TicketState, place: &TicketPlace, departments: &[DepartmentPart]) -> bool {
+    match taker {
         Taker::Compound => holds(actor, Role::BranchSecretary, &place.compound),
         Taker::Community => holds(actor, Role::CommunityStaff, &place.community),
         Taker::AnyDepartment => !own_parts(actor, departments).is_empty(),
         Taker::GridWorker => holds(actor, Role::GridWorker, &place.place),
+        Taker::System => actor.is_system(),
         Taker::HandlingLevel => match handling_level(state) {
             Some(Level::Compound) => holds(actor, Role::BranchSecretary, &place.compound),
             Some(Level::Community) => holds(actor, Role::CommunityStaff, &place.community),
             Some(Level::Department) => own_parts(actor, departments).iter().any(|d| d.lead),
             None => holds(actor, Role::BranchSecretary, &place.compound) || holds(actor, Role::CommunityStaff, &place.community),
         },
-    };
-    if !r.from.contains(&state) {
+    }
+}
+
+/// The rules of the moment: what about the ticket now (its departments' parts, pauses, pending
+/// extensions) allows the action, for this actor, beyond its state and role.
+fn precondition(actor: &Actor, action: ActionKind, f: &Facts<'_>) -> Result<(), Blocked> {
+    use AssignmentState as P;
+    let mine = own_parts(actor, f.parts);
+    let any_mine = |ok: &dyn Fn(&DepartmentPart) -> bool| mine.iter().any(|p| ok(p));
+    let check = |ok: bool, why: Blocked| if ok { Ok(()) } else { Err(why) };
+    match action {
+        A::Acknowledge => check(any_mine(&|p| p.state == P::Dispatched), Blocked::PartState),
+        A::AddProgress => check(any_mine(&|p| matches!(p.state, P::Dispatched | P::Acknowledged)), Blocked::PartState),
+        A::ReturnCase => {
+            check(any_mine(&|p| matches!(p.state, P::Dispatched | P::Acknowledged)), Blocked::PartState)?;
+            check(any_mine(&|p| matches!(p.state, P::Dispatched | P::Acknowledged) && !p.overruled), Blocked::ReturnOverruled)
+        }
+        A::RequestExtension => {
+            check(any_mine(&|p| p.state == P::Acknowledged), Blocked::PartState)?;
+            check(any_mine(&|p| p.state == P::Acknowledged && !p.extension_pending), Blocked::ExtensionPending)
+        }
+        A::CompletePart => {
+            check(any_mine(&|p| !p.lead), Blocked::LeadClosesBySolving)?;
+            check(any_mine(&|p| !p.lead && p.state == P::Acknowledged), Blocked::PartState)
+        }
+        A::MarkSolved if f.state == TicketState::Whistled => {
+            let lead = f.parts.iter().find(|p| p.lead && p.is_live());
+            check(lead.is_some_and(|p| p.state == P::Acknowledged), Blocked::LeadNotAcknowledged)?;
+            check(!f.parts.iter().any(DepartmentPart::holds_the_case_open), Blocked::CoDepartmentsOpen)
+        }
+        A::RuleOnReturn => check(f.parts.iter().any(|p| p.state == P::Returned), Blocked::NothingToRule),
+        A::RuleOnExtension => check(f.parts.iter().any(|p| p.is_live() && p.extension_pending), Blocked::NothingToRule),
+        A::RemoveDepartment => check(f.parts.iter().any(|p| !p.lead && p.is_live() && p.state != P::Done), Blocked::NoCoDepartment),
+        A::ReleasePart => check(f.parts.iter().any(DepartmentPart::holds_the_case_open), Blocked::NoCoDepartment),
+        A::PauseForResident => check(f.resolution_running, Blocked::NothingToPause),
+        A::ResumeWork => check(f.waiting_for_resident, Blocked::NotPaused),
+        _ => Ok(()),
+    }
+}
+
+/// Decides whether `actor` may take `action` now: he must see the ticket fully, the state must
+/// allow it, he must be the level the rule names, and the ticket now must let it happen. State
+/// first for those who can see the ticket, so that a wrong-state action answers 409 with what is
+/// possible instead of a role complaint.
+pub fn authorize(actor: &Actor, action: ActionKind, f: &Facts<'_>) -> Result<(), Refusal> {
+    let r = rule(action);
+    match sight(actor, f.place, f.parts) {
+        Sight::Hidden if !actor.is_system() => return Err(Refusal::Hidden),
+        Sight::Until(_) => {
+            return Err(Refusal::WrongRole(
+                "your department's part of this case has ended: it may only read what happened until then".into(),
+            ))
+        }
+        _ => {}
+    }
+    if !r.from.contains(&f.state) {
         return Err(Refusal::WrongState);
     }
-    if !taker_ok {
+    if !is_taker(actor, r.taker, f.state, f.place, f.parts) {
         let who = match r.taker {
             Taker::Compound => "the branch secretary of the ticket's compound".to_string(),
             Taker::Community => "community staff of the ticket's community".to_string(),
             Taker::AnyDepartment => "a liaison of a department whistled on this ticket".to_string(),
             Taker::GridWorker => "a grid worker of the ticket's grid".to_string(),
+            Taker::System => "the system (the time limit's own policy)".to_string(),
             Taker::HandlingLevel => format!(
                 "the level handling the ticket now ({})",
-                handling_level(state).map(|l| l.as_str()).unwrap_or("compound or community")
+                handling_level(f.state).map(|l| l.as_str()).unwrap_or("compound or community")
             ),
         };
         return Err(Refusal::WrongRole(format!("{} may be taken only by {who}", action.as_str())));
     }
-    Ok(())
+    precondition(actor, action, f).map_err(Refusal::Blocked)
 }
 
-/// The actions this actor may take now, for the UI and for 409 answers.
-pub fn allowed_for(actor: &Actor, state: TicketState, place: &TicketPlace, departments: &[DepartmentPart]) -> Vec<ActionKind> {
-    ActionKind::ALL.iter().copied().filter(|a| authorize(actor, *a, state, place, departments).is_ok()).collect()
+/// The actions this actor may take now: exactly those [`authorize`] lets through. Shown with every
+/// ticket (`allowed_actions`), and with 409 answers.
+pub fn allowed_for(actor: &Actor, f: &Facts<'_>) -> Vec<ActionKind> {
+    ActionKind::ALL.iter().copied().filter(|a| authorize(actor, *a, f).is_ok()).collect()
+}
+
+/// Whether a running clock is the actor's own: held by a unit he acts for, at a stage his role
+/// acts on. A supervisor watches them all. The deadline a person is shown is the nearest of his own.
+pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: Id, holder_path: &OrgPath, place: &TicketPlace) -> bool {
+    use super::sla::Stage as St;
+    let at_compound = place.compound == *holder_path;
+    let at_community = place.community == *holder_path;
+    actor.grants.iter().any(|g| {
+        let within = g.org_path.contains(holder_path);
+        match g.role {
+            Role::GridWorker => within && stage == St::ReturnVisit,
+            Role::BranchSecretary => within && at_compound,
+            Role::CommunityStaff => within && at_community,
+            Role::DepartmentLiaison => g.org_unit_id == holder_unit,
+            Role::Supervisor => within,
+            Role::Admin => false,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -429,30 +618,122 @@ mod tests {
         }
     }
 
+    fn facts<'a>(state: TicketState, p: &'a TicketPlace, parts: &'a [DepartmentPart]) -> Facts<'a> {
+        Facts { state, place: p, parts, resolution_running: true, waiting_for_resident: false }
+    }
+
+    fn part(dept: &OrgPath, lead: bool, state: AssignmentState) -> DepartmentPart {
+        DepartmentPart {
+            department_id: *dept.ids().last().unwrap(),
+            lead,
+            state,
+            overruled: false,
+            extension_pending: false,
+            ended_at: None,
+        }
+    }
+
     #[test]
     fn the_secretary_triages_and_the_community_whistles() {
         let (p, compound, community) = place();
         let bs = actor(Role::BranchSecretary, &compound);
         let cs = actor(Role::CommunityStaff, &community);
-        assert_eq!(authorize(&bs, A::AcceptAtCompound, S::AtCompound, &p, &[]), Ok(()));
-        assert!(matches!(authorize(&cs, A::AcceptAtCompound, S::AtCompound, &p, &[]), Err(Refusal::WrongRole(_))));
-        assert_eq!(authorize(&bs, A::Whistle, S::AtCompound, &p, &[]), Err(Refusal::WrongState));
-        assert_eq!(authorize(&cs, A::Whistle, S::AtCommunity, &p, &[]), Ok(()));
-        assert!(matches!(authorize(&bs, A::Whistle, S::AtCommunity, &p, &[]), Err(Refusal::WrongRole(_))));
+        assert_eq!(authorize(&bs, A::AcceptAtCompound, &facts(S::AtCompound, &p, &[])), Ok(()));
+        assert!(matches!(authorize(&cs, A::AcceptAtCompound, &facts(S::AtCompound, &p, &[])), Err(Refusal::WrongRole(_))));
+        assert_eq!(authorize(&bs, A::Whistle, &facts(S::AtCompound, &p, &[])), Err(Refusal::WrongState));
+        assert_eq!(authorize(&cs, A::Whistle, &facts(S::AtCommunity, &p, &[])), Ok(()));
+        assert!(matches!(authorize(&bs, A::Whistle, &facts(S::AtCommunity, &p, &[])), Err(Refusal::WrongRole(_))));
     }
 
     #[test]
-    fn a_department_acts_only_on_what_it_was_whistled_for() {
+    fn a_department_acts_only_on_what_it_was_whistled_for_and_as_its_part_stands() {
         let (p, _, _) = place();
         let dept = OrgPath::root(Id::new());
         let other = OrgPath::root(Id::new());
         let dl = actor(Role::DepartmentLiaison, &dept);
-        let parts = vec![DepartmentPart { department_id: *other.ids().last().unwrap(), lead: true, state: AssignmentState::Dispatched }];
-        assert_eq!(authorize(&dl, A::Acknowledge, S::Whistled, &p, &parts), Err(Refusal::Hidden));
-        let parts = vec![DepartmentPart { department_id: *dept.ids().last().unwrap(), lead: false, state: AssignmentState::Acknowledged }];
-        assert_eq!(authorize(&dl, A::Acknowledge, S::Whistled, &p, &parts), Ok(()));
+        let parts = vec![part(&other, true, AssignmentState::Dispatched)];
+        assert_eq!(authorize(&dl, A::Acknowledge, &facts(S::Whistled, &p, &parts)), Err(Refusal::Hidden));
+        // Acknowledging twice is not offered, nor complete_part to the lead.
+        let parts = vec![part(&dept, true, AssignmentState::Acknowledged)];
+        let f = facts(S::Whistled, &p, &parts);
+        assert_eq!(authorize(&dl, A::Acknowledge, &f), Err(Refusal::Blocked(Blocked::PartState)));
+        assert_eq!(authorize(&dl, A::CompletePart, &f), Err(Refusal::Blocked(Blocked::LeadClosesBySolving)));
+        assert_eq!(allowed_for(&dl, &f), vec![A::ReturnCase, A::RequestExtension, A::AddProgress, A::MarkSolved, A::PauseForResident]);
+        // Before it acknowledged: no solving, no extension.
+        let parts = vec![part(&dept, true, AssignmentState::Dispatched)];
+        let f = facts(S::Whistled, &p, &parts);
+        assert_eq!(authorize(&dl, A::MarkSolved, &f), Err(Refusal::Blocked(Blocked::LeadNotAcknowledged)));
+        assert_eq!(allowed_for(&dl, &f), vec![A::Acknowledge, A::ReturnCase, A::AddProgress, A::PauseForResident]);
         // Only the lead department marks the case solved.
-        assert!(matches!(authorize(&dl, A::MarkSolved, S::Whistled, &p, &parts), Err(Refusal::WrongRole(_))));
+        let parts = vec![part(&dept, false, AssignmentState::Acknowledged)];
+        assert!(matches!(authorize(&dl, A::MarkSolved, &facts(S::Whistled, &p, &parts)), Err(Refusal::WrongRole(_))));
+    }
+
+    #[test]
+    fn the_lead_closes_only_when_every_co_department_completed_or_was_released() {
+        let (p, _, community) = place();
+        let lead = OrgPath::root(Id::new());
+        let co = OrgPath::root(Id::new());
+        let dl = actor(Role::DepartmentLiaison, &lead);
+        let cs = actor(Role::CommunityStaff, &community);
+        for (co_state, blocked) in [
+            (AssignmentState::Dispatched, true),
+            (AssignmentState::Acknowledged, true),
+            (AssignmentState::Returned, true),
+            (AssignmentState::Done, false),
+            (AssignmentState::Removed, false),
+        ] {
+            let parts = vec![part(&lead, true, AssignmentState::Acknowledged), part(&co, false, co_state)];
+            let f = facts(S::Whistled, &p, &parts);
+            let expected = if blocked { Err(Refusal::Blocked(Blocked::CoDepartmentsOpen)) } else { Ok(()) };
+            assert_eq!(authorize(&dl, A::MarkSolved, &f), expected, "co-department {co_state}");
+            assert_eq!(authorize(&cs, A::ReleasePart, &f).is_ok(), blocked, "release offered only while the part keeps the case open");
+        }
+    }
+
+    #[test]
+    fn rulings_pauses_and_the_system_are_offered_only_when_there_is_something_to_do() {
+        let (p, compound, community) = place();
+        let cs = actor(Role::CommunityStaff, &community);
+        let bs = actor(Role::BranchSecretary, &compound);
+        let dept = OrgPath::root(Id::new());
+        let mut parts = vec![part(&dept, true, AssignmentState::Acknowledged)];
+        let f = facts(S::Whistled, &p, &parts);
+        assert_eq!(authorize(&cs, A::RuleOnReturn, &f), Err(Refusal::Blocked(Blocked::NothingToRule)));
+        assert_eq!(authorize(&cs, A::RuleOnExtension, &f), Err(Refusal::Blocked(Blocked::NothingToRule)));
+        parts[0].extension_pending = true;
+        parts[0].state = AssignmentState::Returned;
+        let f = facts(S::Whistled, &p, &parts);
+        assert_eq!(authorize(&cs, A::RuleOnReturn, &f), Ok(()));
+        assert_eq!(authorize(&cs, A::RuleOnExtension, &f), Ok(()));
+        // Pause and resume as the clocks stand.
+        let mut f = facts(S::CompoundHandling, &p, &[]);
+        assert_eq!(allowed_for(&bs, &f), vec![A::ReportToCommunity, A::MarkSolved, A::PauseForResident]);
+        f.resolution_running = false;
+        f.waiting_for_resident = true;
+        assert_eq!(allowed_for(&bs, &f), vec![A::ReportToCommunity, A::MarkSolved, A::ResumeWork]);
+        // The breach policy's escalation is the system's alone.
+        let f = facts(S::AtCompound, &p, &[]);
+        assert!(matches!(authorize(&bs, A::EscalateToCommunity, &f), Err(Refusal::WrongRole(_))));
+        assert_eq!(authorize(&Actor::system(), A::EscalateToCommunity, &f), Ok(()));
+        assert!(!allowed_for(&bs, &f).contains(&A::EscalateToCommunity));
+    }
+
+    #[test]
+    fn a_department_whose_part_ended_reads_until_then_and_acts_no_more() {
+        let (p, _, _) = place();
+        let dept = OrgPath::root(Id::new());
+        let dl = actor(Role::DepartmentLiaison, &dept);
+        let ended = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap().naive_utc();
+        let mut gone = part(&dept, false, AssignmentState::Removed);
+        gone.ended_at = Some(ended);
+        let parts = vec![gone.clone()];
+        assert_eq!(sight(&dl, &p, &parts), Sight::Until(ended));
+        assert!(matches!(authorize(&dl, A::AddProgress, &facts(S::Whistled, &p, &parts)), Err(Refusal::WrongRole(_))));
+        assert!(allowed_for(&dl, &facts(S::Whistled, &p, &parts)).is_empty());
+        // Whistled again later: a live part gives full sight back.
+        let parts = vec![gone, part(&dept, false, AssignmentState::Dispatched)];
+        assert_eq!(sight(&dl, &p, &parts), Sight::Full);
     }
 
     #[test]

@@ -121,7 +121,7 @@ async fn a_deadline_into_an_unpublished_year_is_provisional_until_the_year_is_pu
     let expected = oracle.add_working(started, days as i64 * oracle.day_seconds()).unwrap();
     assert_eq!(due_after, expected, "recomputed from the stage's start on the published schedule");
     assert!(due_after > due_before, "a bridge day off per year moves the deadline later: {due_before} -> {due_after}");
-    assert_eq!(at(&t["due_at"]), due_after, "the ticket's deadline follows its clock");
+    assert_eq!(at(&t["ticket_due_at"]), due_after, "the ticket's deadline follows its clock");
 
     // Each publication is in the audit trail, by the admin, and the chains verify.
     let events: Vec<(String, Option<String>, String)> = audit_events::table

@@ -89,7 +89,8 @@ async fn filings_written_together_get_what_each_would_get_alone() {
     for (i, v) in views.iter().enumerate() {
         assert_eq!(v["title"], format!("批量登记 {i}"));
         assert_eq!(v["state"], "at_compound");
-        assert!(v["due_at"].is_string(), "the triage clock's deadline is on the ticket");
+        assert!(v["ticket_due_at"].is_string(), "the triage clock's deadline is on the ticket");
+        assert!(v["due_at"].is_null(), "the filer holds no clock: no deadline of his own");
         let id = v["id"].as_str().unwrap();
         // What the batch answered is what the ticket reads as afterwards.
         if i % 2 == 0 {
@@ -103,7 +104,7 @@ async fn filings_written_together_get_what_each_would_get_alone() {
         let clock_due: Vec<chrono::NaiveDateTime> =
             sla_clocks::table.filter(sla_clocks::ticket_id.eq(id)).select(sla_clocks::due_at).load(&mut app.conn()).unwrap();
         assert_eq!(clock_due.len(), 1);
-        assert_eq!(serde_json::to_value(clock_due[0]).unwrap(), v["due_at"]);
+        assert_eq!(serde_json::to_value(clock_due[0]).unwrap(), v["ticket_due_at"]);
     }
 
     // A retry through HTTP of a request the batch wrote replays the batch's answer.

@@ -18,3 +18,4 @@ mod schema;
 mod sla;
 pub mod tickets;
 mod visits;
+mod workflow;

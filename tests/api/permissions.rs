@@ -328,7 +328,14 @@ fn render_permissions_doc() -> String {
          - A role is bound to one org unit and reaches that unit's whole subtree.\n\
          - An object outside every scope of the caller answers **404 with exactly the body of a missing object**.\n\
          - An object the caller can see but may not change answers **403**.\n\
-         - Lists return exactly the in-scope set.\n\n\
+         - Lists return exactly the in-scope set.\n\
+         - A department liaison sees a ticket while his department holds a part of it (dispatched,\n\
+           acknowledged, returned or done). Once the part ended (taken off, released, or its return\n\
+           accepted) he still opens the ticket, but reads it as it stood then: its own part, the\n\
+           timeline up to that moment and its own part's clocks, nothing after (`read_until`); he can no\n\
+           longer act, comment or reveal the resident's phone (403), and the ticket leaves his lists and inbox.\n\
+         - `allowed_actions` on a ticket is exactly what the caller may do now (role, state, the departments'\n\
+           parts, pauses, pending extensions): every action offered is accepted, every other refused.\n\n\
          ## Matrix\n\n\
          Each cell is the HTTP status for an object in the role's scope / outside it / missing.\n\
          In-scope objects: org unit = the role's own unit; person = a grid worker of a building in scope\n\

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 
-use gridloop::app::tickets::{act, file_ticket, ActionRequest, ExtensionRuling, NewTicket, ReturnRuling};
+use gridloop::app::tickets::{act, file_ticket, ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketView};
 use gridloop::app::{audit, AppError};
 use gridloop::domain::workflow::{reopened_state, rule, ActionKind, Level, Outcome, ReturnReason, Satisfaction, TicketState, WhistleType};
 use gridloop::domain::Actor;
@@ -70,6 +70,8 @@ fn request(k: usize, seed: u32, fx: &Fixture, view: &gridloop::app::tickets::Tic
         }
         ActionKind::PauseForResident => ActionRequest::PauseForResident { reason: "等居民回家".into() },
         ActionKind::ResumeWork => ActionRequest::ResumeWork { note: None },
+        ActionKind::ReleasePart => ActionRequest::ReleasePart { department_id: d(seed), reason: "不再需要".into() },
+        ActionKind::EscalateToCommunity => ActionRequest::EscalateToCommunity {},
     }
 }
 
@@ -106,6 +108,8 @@ fn right_person(kind: ActionKind, state: TicketState, seed: u32, view: &gridloop
         Taker::Community => idx("cs1"),
         Taker::AnyDepartment => department,
         Taker::GridWorker => idx("gw1"),
+        // Nobody here is the system: the step is refused, as it must be.
+        Taker::System => idx("bs1"),
         Taker::HandlingLevel => match handling_level(state) {
             Some(Level::Compound) | None => idx("bs1"),
             Some(Level::Community) => idx("cs1"),
@@ -244,4 +248,200 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
     eprintln!("actions that succeeded: {succeeded:?}");
     assert!(succeeded.len() >= 12, "too few kinds of action ever succeeded: {succeeded:?}");
     assert!(verified.events >= cases as i64);
+}
+
+/// A request for `kind` that is valid for this ticket as it stands (arguments drawn from what the
+/// view shows), or `None` when no valid one exists (e.g. adding a department when every department
+/// that may be whistled already holds a part).
+fn valid_request(kind: ActionKind, pick: u64, fx: &Fixture, view: &TicketView, original: &str) -> Option<ActionRequest> {
+    use gridloop::domain::workflow::AssignmentState as P;
+    let whistleable = [fx.unit("P1").to_string(), fx.unit("P3").to_string()];
+    let live = |d: &str| view.departments.iter().any(|p| p.department_id == d && p.state != P::Removed);
+    let free: Vec<String> = whistleable.iter().filter(|d| !live(d)).cloned().collect();
+    let choose = |v: &[String]| (!v.is_empty()).then(|| v[(pick as usize) % v.len()].clone());
+    let co_open: Vec<String> = view
+        .departments
+        .iter()
+        .filter(|p| !p.lead && matches!(p.state, P::Dispatched | P::Acknowledged | P::Returned))
+        .map(|p| p.department_id.clone())
+        .collect();
+    Some(match kind {
+        ActionKind::AcceptAtCompound => ActionRequest::AcceptAtCompound { note: None },
+        ActionKind::AcceptAtCommunity => ActionRequest::AcceptAtCommunity { note: Some("受理".into()) },
+        ActionKind::ReportToCommunity => ActionRequest::ReportToCommunity { reason: "上报".into() },
+        ActionKind::Decline => ActionRequest::Decline { reason: "不予受理".into() },
+        ActionKind::MarkDuplicate => ActionRequest::MarkDuplicate { duplicate_of: original.into(), reason: None },
+        ActionKind::Whistle => {
+            let lead = choose(&free)?;
+            let co: Vec<String> = free.iter().filter(|d| **d != lead && pick % 2 == 0).cloned().collect();
+            ActionRequest::Whistle {
+                lead_department_id: lead,
+                co_department_ids: co,
+                whistle_type: WhistleType::ALL[(pick % 3) as usize],
+                reason: "吹哨".into(),
+            }
+        }
+        ActionKind::AddDepartment => ActionRequest::AddDepartment { department_id: choose(&free)?, reason: None },
+        ActionKind::RemoveDepartment => {
+            let removable: Vec<String> = view
+                .departments
+                .iter()
+                .filter(|p| !p.lead && matches!(p.state, P::Dispatched | P::Acknowledged | P::Returned))
+                .map(|p| p.department_id.clone())
+                .collect();
+            ActionRequest::RemoveDepartment { department_id: choose(&removable)?, reason: "撤回".into() }
+        }
+        ActionKind::ReleasePart => ActionRequest::ReleasePart { department_id: choose(&co_open)?, reason: "不再需要协办".into() },
+        ActionKind::Acknowledge => ActionRequest::Acknowledge { department_id: None },
+        ActionKind::ReturnCase => {
+            ActionRequest::ReturnCase { department_id: None, reason_code: ReturnReason::ALL[(pick % 4) as usize], note: "退单".into() }
+        }
+        ActionKind::RequestExtension => {
+            let due = view.departments.iter().filter(|p| p.state != P::Removed).map(|p| p.due_at).max()?;
+            ActionRequest::RequestExtension {
+                department_id: None,
+                reason: "延期".into(),
+                proposed_due_at: (due + chrono::Duration::days(2)).and_utc(),
+            }
+        }
+        ActionKind::AddProgress => ActionRequest::AddProgress { department_id: None, note: "进展".into() },
+        ActionKind::CompletePart => ActionRequest::CompletePart { department_id: None, note: "完成".into() },
+        ActionKind::MarkSolved => ActionRequest::MarkSolved { resolution: "已解决".into() },
+        ActionKind::RuleOnReturn => {
+            let returned = view.departments.iter().find(|p| p.state == P::Returned)?;
+            let others: Vec<String> = free.iter().filter(|d| **d != returned.department_id).cloned().collect();
+            let accept = pick % 2 == 1 && (!returned.lead || !others.is_empty());
+            ActionRequest::RuleOnReturn {
+                department_id: returned.department_id.clone(),
+                decision: if accept { ReturnRuling::Accept } else { ReturnRuling::Overrule },
+                new_department_id: if accept && returned.lead { choose(&others) } else { None },
+                reason: "裁定".into(),
+            }
+        }
+        ActionKind::RuleOnExtension => ActionRequest::RuleOnExtension {
+            extension_id: view.extensions.iter().find(|e| e.state == "pending")?.id.clone(),
+            decision: if pick % 2 == 0 { ExtensionRuling::Grant } else { ExtensionRuling::Refuse },
+            reason: None,
+        },
+        ActionKind::RecordReturnVisit => {
+            ActionRequest::RecordReturnVisit { satisfaction: Satisfaction::ALL[(pick % 3) as usize], note: None }
+        }
+        ActionKind::PauseForResident => ActionRequest::PauseForResident { reason: "等居民回家".into() },
+        ActionKind::ResumeWork => ActionRequest::ResumeWork { note: None },
+        ActionKind::EscalateToCommunity => ActionRequest::EscalateToCommunity {},
+    })
+}
+
+/// `allowed_actions` tells the truth: every action a person is offered, taken with valid
+/// arguments, succeeds (nothing else changes the ticket in between), and every action he is not
+/// offered is refused and changes nothing. Walks many tickets through random offered actions by
+/// everyone who can see them, on a real database.
+#[test]
+fn every_offered_action_succeeds_and_every_other_is_refused() {
+    use rand::{Rng, SeedableRng};
+    let db = TestDb::new();
+    let settings = test_settings(&db);
+    let pool = gridloop::db::build_pool(&settings.database).unwrap();
+    let mut conn = pool.get().unwrap();
+    gridloop::db::run_migrations(&mut conn).unwrap();
+    let auth = gridloop::config::Settings::load(&project_dir().join("config"), "test").unwrap().auth;
+    let fx = seed(&mut conn, &auth);
+    let cals = crate::helpers::calendars(&settings);
+    let ctx = gridloop::app::sla::SlaContext { settings: &settings.sla, calendars: &cals };
+    let actors: Vec<Actor> = ACTORS.iter().map(|l| crate::fixture::actor(&mut conn, &fx, l)).collect();
+    let new = || NewTicket {
+        category_id: fx.category.clone(),
+        urgency: gridloop::app::catalogue::Urgency::Normal,
+        title: "诚实".into(),
+        description: "可执行的动作都能执行".into(),
+        building_id: Some(fx.unit("B1").into()),
+        compound_id: None,
+        address: None,
+        latitude: None,
+        longitude: None,
+        resident_name: Some("某居民".into()),
+        resident_phone: None,
+        anonymous: false,
+        channel: gridloop::domain::workflow::Channel::Visit,
+        visit_log_id: None,
+    };
+    let now = gridloop::app::utc_now;
+    let original = file_ticket(&mut conn, ctx, &actors[0], new(), now()).unwrap().id;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261130);
+    let mut taken = std::collections::BTreeMap::<&'static str, usize>::new();
+    let mut refused_checks = 0;
+    for _walk in 0..16 {
+        let id = file_ticket(&mut conn, ctx, &actors[0], new(), now()).unwrap().id;
+        for _step in 0..40 {
+            // Everyone's view of the ticket as it stands.
+            let mut offered: Vec<(usize, ActionKind, TicketView)> = vec![];
+            let mut not_offered: Vec<(usize, ActionKind, TicketView)> = vec![];
+            for (i, a) in actors.iter().enumerate() {
+                let Ok(v) = gridloop::app::tickets::get_ticket(&mut conn, a, &id, now()) else { continue };
+                for k in ActionKind::ALL {
+                    if v.allowed_actions.contains(k) {
+                        offered.push((i, *k, v.clone()));
+                    } else {
+                        not_offered.push((i, *k, v.clone()));
+                    }
+                }
+            }
+            // A few actions nobody was offered: each is refused and changes nothing.
+            for _ in 0..4 {
+                if not_offered.is_empty() {
+                    break;
+                }
+                let (i, k, v) = not_offered.swap_remove(rng.gen_range(0..not_offered.len()));
+                let req = valid_request(k, rng.gen(), &fx, &v, &original).unwrap_or_else(|| request(k as usize, rng.gen(), &fx, &v));
+                let r = act(&mut conn, ctx, &actors[i], &id, Some(v.version), req, now());
+                assert!(r.is_err(), "{} was not offered {k} in {} but took it", ACTORS[i], v.state);
+                let again = gridloop::app::tickets::get_ticket(&mut conn, &actors[i], &id, now()).unwrap();
+                assert_eq!((again.version, again.state), (v.version, v.state), "a refused {k} changed the ticket");
+                refused_checks += 1;
+            }
+            // One offered action, with valid arguments: it must be taken.
+            // Ending a ticket at once (decline, duplicate) or a department's part (remove, release)
+            // is kept rare once done, so that walks go deep.
+            let end_early = rng.gen_ratio(1, 8);
+            let drop_part = rng.gen_ratio(1, 4);
+            let picks: Vec<u64> = (0..offered.len()).map(|_| rng.gen()).collect();
+            let candidates: Vec<(usize, ActionKind, TicketView, ActionRequest)> = offered
+                .into_iter()
+                .zip(picks)
+                .filter(|((_, k, _), _)| {
+                    let fresh = !taken.contains_key(k.as_str());
+                    match k {
+                        ActionKind::Decline | ActionKind::MarkDuplicate => end_early || fresh,
+                        ActionKind::RemoveDepartment | ActionKind::ReleasePart => drop_part || fresh,
+                        _ => true,
+                    }
+                })
+                .filter_map(|((i, k, v), pick)| valid_request(k, pick, &fx, &v, &original).map(|r| (i, k, v, r)))
+                .collect();
+            if candidates.is_empty() {
+                break;
+            }
+            // Mostly a kind taken least so far (so that every kind gets exercised), now and then any.
+            let least = candidates.iter().map(|c| taken.get(c.1.as_str()).copied().unwrap_or(0)).min().unwrap_or(0);
+            let rare: Vec<&(usize, ActionKind, TicketView, ActionRequest)> =
+                candidates.iter().filter(|c| taken.get(c.1.as_str()).copied().unwrap_or(0) == least).collect();
+            let (i, k, v, req) = if rng.gen_ratio(2, 3) {
+                rare[rng.gen_range(0..rare.len())].clone()
+            } else {
+                candidates[rng.gen_range(0..candidates.len())].clone()
+            };
+            match act(&mut conn, ctx, &actors[i], &id, Some(v.version), req, now()) {
+                Ok(after) => {
+                    assert_eq!(after.version, v.version + 1);
+                    *taken.entry(k.as_str()).or_default() += 1;
+                }
+                Err(e) => panic!("{} was offered {k} in {} and it was refused: {} ({e:?})", ACTORS[i], v.state, e.code()),
+            }
+        }
+    }
+    eprintln!("offered actions taken: {taken:?}; refusals checked: {refused_checks}");
+    // The walks must reach deep into the loop: nearly every kind of action was offered and taken.
+    for k in ActionKind::ALL.iter().filter(|k| **k != ActionKind::EscalateToCommunity) {
+        assert!(taken.contains_key(k.as_str()), "{k} was never offered and taken: {taken:?}");
+    }
 }

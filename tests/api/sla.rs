@@ -45,7 +45,7 @@ async fn a_clock_starts_when_a_stage_is_entered_and_stops_when_it_ends() {
     assert_eq!((c[0]["stage"].as_str(), c[0]["holder_unit_id"].as_str()), (Some("compound_triage"), Some(fx.unit("Y1"))));
     // The test configuration gives triage 24 natural hours; the ticket's deadline is the clock's.
     assert_eq!(at(&c[0]["due_at"]) - at(&c[0]["started_at"]), Duration::hours(24));
-    assert_eq!(t["due_at"], c[0]["due_at"]);
+    assert_eq!(t["ticket_due_at"], c[0]["due_at"]);
 
     let (_, t) = act(&app, &bs, &id, 1, json!({"action": "report_to_community", "reason": "上报"})).await;
     let (_, t) = act(
@@ -213,7 +213,7 @@ async fn a_policy_change_recomputes_open_deadlines_from_now_on() {
     assert_eq!(after["started_at"], before["started_at"], "history is not rewritten");
     assert_eq!(after["original_due_at"], before["original_due_at"]);
     assert_eq!(at(&after["due_at"]) - at(&after["started_at"]), Duration::hours(48));
-    assert_eq!(app.get_ok(&format!("/api/v1/tickets/{id}"), &gw).await["due_at"], after["due_at"]);
+    assert_eq!(app.get_ok(&format!("/api/v1/tickets/{id}"), &gw).await["ticket_due_at"], after["due_at"]);
     // New tickets of the category get the new limit.
     let t2 = file(&app, &gw, &new_ticket(&fx)).await;
     let c2 = &clocks(&app, &gw, t2["id"].as_str().unwrap()).await[0];
@@ -235,7 +235,7 @@ async fn working_time_limits_follow_the_2026_calendar() {
     // Day holiday (Oct 1–7); the day's remaining 6.5 working hours run on Thursday Oct 8.
     let body: gridloop::app::tickets::NewTicket = serde_json::from_value(new_ticket(&fx)).unwrap();
     let t = gridloop::app::tickets::file_ticket(&mut conn, ctx, &actor, body, china(30, 17, 0)).unwrap();
-    let due = t.due_at.unwrap();
+    let due = t.ticket_due_at.unwrap();
     let oct8 = NaiveDate::from_ymd_opt(2026, 10, 8).unwrap().and_hms_opt(17, 0, 0).unwrap() - Duration::hours(8);
     assert_eq!(due, oct8, "08:30–12:00 and 14:00–17:00 on Oct 8 complete the working day");
 }

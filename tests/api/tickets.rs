@@ -122,7 +122,19 @@ async fn the_luan_scenario_runs_through_the_whole_loop_and_the_timeline_tells_ev
     assert_eq!(new_due, proposed.naive_utc());
     assert_eq!(original, old_due);
     assert_eq!(t["extensions"][0]["state"], "granted");
-    // 8. The lead department marks it solved (办结).
+    // 8. The lead cannot close while the co-department's part is open; the co-department
+    // completes its part (协办完成), then the lead marks it solved (办结).
+    let (status, e) = act(
+        &app,
+        &lead,
+        t["id"].as_str().unwrap(),
+        t["version"].as_i64().unwrap(),
+        json!({"action": "mark_solved", "resolution": "先办结"}),
+    )
+    .await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("co_departments_open")), "{e}");
+    let t = ok(&app, &co, &t, json!({"action": "complete_part", "note": "已配合夜间执法"})).await;
+    assert_eq!(part(&t, &p3)["state"], "done");
     let t = ok(&app, &lead, &t, json!({"action": "mark_solved", "resolution": "已约谈店主，限时整改"})).await;
     assert_eq!((t["state"].as_str(), t["solved_level"].as_str()), (Some("solved"), Some("department")));
     // 9. Return visit: not satisfied reopens it at the level that solved it.
@@ -161,6 +173,7 @@ async fn the_luan_scenario_runs_through_the_whole_loop_and_the_timeline_tells_ev
         ("acknowledge", "department_liaison", "whistled", "whistled"),
         ("request_extension", "department_liaison", "whistled", "whistled"),
         ("rule_on_extension", "community_staff", "whistled", "whistled"),
+        ("complete_part", "department_liaison", "whistled", "whistled"),
         ("mark_solved", "department_liaison", "whistled", "solved"),
         ("record_return_visit", "grid_worker", "solved", "whistled"),
         ("mark_solved", "department_liaison", "whistled", "solved"),
@@ -174,10 +187,10 @@ async fn the_luan_scenario_runs_through_the_whole_loop_and_the_timeline_tells_ev
     assert_eq!(events[1]["actor_unit_id"], fx.unit("Y1"));
     assert_eq!(events[1]["changes"]["state"], json!(["at_compound", "at_community"]));
     assert_eq!(events[3]["changes"]["reason_code"], json!([null, "outside_our_remit"]));
-    assert_eq!(events[10]["changes"]["reopen_count"], json!([0, 1]));
+    assert_eq!(events[11]["changes"]["reopen_count"], json!([0, 1]));
     assert!(!timeline.to_string().contains("13712345678"), "the timeline carries only the masked phone");
-    // The ticket's 13 events, beside the shipped calendar years the server imported at start.
-    assert_eq!(verify_chain(&app).unwrap().events, 13 + calendar_imports(&app));
+    // The ticket's 14 events, beside the shipped calendar years the server imported at start.
+    assert_eq!(verify_chain(&app).unwrap().events, 14 + calendar_imports(&app));
 }
 
 #[tokio::test]
@@ -199,6 +212,10 @@ async fn an_illegal_action_answers_409_with_the_state_and_what_is_allowed() {
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
     assert_eq!(e["code"], "illegal_action");
     assert_eq!(e["current_state"], "at_compound");
+    // What the caller himself may do now: the community, nothing while the compound triages.
+    assert_eq!(e["allowed_actions"], json!([]));
+    let (status, e) = act(&app, &bs, id, 1, json!({"action": "accept_at_community"})).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("illegal_action")));
     let allowed: Vec<&str> = e["allowed_actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(allowed, vec!["accept_at_compound", "report_to_community", "mark_duplicate", "decline"]);
     // The right state but the wrong role: 403, and nothing changed.
@@ -378,7 +395,8 @@ async fn inboxes_hold_what_waits_on_each_role_soonest_deadline_first() {
     let ids: Vec<&str> = inbox.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     let by_deadline = {
         let mut all = vec![&urgent, &normal, &handled];
-        all.sort_by_key(|t| t["due_at"].as_str().unwrap().to_string());
+        // The ticket's deadline, whoever looked: here it is the compound's, the secretary's own.
+        all.sort_by_key(|t| t["ticket_due_at"].as_str().unwrap().to_string());
         all.into_iter().map(|t| t["id"].as_str().unwrap()).collect::<Vec<_>>()
     };
     assert_eq!(ids, by_deadline, "both open states of the compound, soonest deadline first");
@@ -442,8 +460,12 @@ async fn the_list_filters_and_pages_with_a_cursor() {
     // Nothing is overdue yet; move one deadline into the past.
     assert!(app.get_ok("/api/v1/tickets?overdue=true", &bs).await["items"].as_array().unwrap().is_empty());
     let id = filed[1]["id"].as_str().unwrap();
-    diesel::update(tickets::table.find(id))
-        .set(tickets::due_at.eq(Some(gridloop::app::utc_now() - Duration::hours(1))))
+    // Its clock ran out an hour ago (the ticket's deadline is its clock's).
+    let past = gridloop::app::utc_now() - Duration::hours(1);
+    diesel::update(tickets::table.find(id)).set(tickets::due_at.eq(Some(past))).execute(&mut app.conn()).unwrap();
+    use gridloop::db::schema::sla_clocks;
+    diesel::update(sla_clocks::table.filter(sla_clocks::ticket_id.eq(id)))
+        .set(sla_clocks::due_at.eq(past))
         .execute(&mut app.conn())
         .unwrap();
     let overdue = app.get_ok("/api/v1/tickets?overdue=true", &bs).await;
