@@ -264,7 +264,11 @@ fn print_logins(summary: &DemoSummary, url: &str) {
     println!();
     println!("Log in at {url}/api/v1/auth/login with any of these (password: {DEMO_PASSWORD}):");
     for l in &summary.logins {
-        let roles: Vec<String> = l.roles.iter().map(|(r, unit)| format!("{} {} @ {unit}", r.name_zh(), r.as_str())).collect();
+        let roles: Vec<String> = l
+            .roles
+            .iter()
+            .map(|(r, unit)| format!("{} {} @ {unit}", crate::i18n::text(crate::i18n::Lang::Zh, r.label_key()), r.as_str()))
+            .collect();
         println!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
     }
     println!();

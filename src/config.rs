@@ -299,7 +299,7 @@ impl Settings {
             };
             for (which, text) in [("normal", &l.normal), ("urgent", &l.urgent)] {
                 if let Err(why) = crate::domain::sla::Limit::parse(text) {
-                    return bad(&format!("sla.limits.{}.{which}", stage.as_str()), why);
+                    return bad(&format!("sla.limits.{}.{which}", stage.as_str()), crate::i18n::render(crate::i18n::Lang::En, &why));
                 }
             }
         }

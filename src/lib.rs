@@ -7,4 +7,5 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod startup;

@@ -24,7 +24,7 @@ pub struct Application {
 /// Bodies larger than this are refused with 413 `payload_too_large`.
 const MAX_JSON_BYTES: usize = 256 * 1024;
 
-fn bad_request(detail: String, req: &HttpRequest) -> actix_web::Error {
+fn bad_request(detail: crate::domain::text::Msg, req: &HttpRequest) -> actix_web::Error {
     ApiError::new(AppError::BadRequest { detail }, lang_of(req)).into()
 }
 
@@ -70,12 +70,12 @@ impl Application {
                     | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
                         ApiError::new(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }, lang_of(req)).into()
                     }
-                    e => bad_request(format!("the JSON body could not be read: {e}"), req),
+                    e => bad_request(crate::http::input::json_problem(&e), req),
                 }))
                 // CSV imports of the household ledger.
                 .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
-                .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))
-                .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(format!("a path parameter is wrong: {e}"), req)))
+                .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(crate::http::input::query_problem(&e), req)))
+                .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(crate::http::input::path_problem(&e), req)))
                 .wrap(from_fn(access_guard))
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))

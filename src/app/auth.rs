@@ -47,10 +47,10 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 pub fn validate_password(password: &str) -> AppResult<()> {
     let n = password.chars().count();
     if n < 8 {
-        return Err(AppError::validation("password", "must be at least 8 characters"));
+        return Err(AppError::validation("password", crate::msg!("rule-min_chars", min = 8)));
     }
     if n > 200 {
-        return Err(AppError::validation("password", "must be at most 200 characters"));
+        return Err(AppError::validation("password", crate::msg!("rule-max_chars", max = 200)));
     }
     Ok(())
 }

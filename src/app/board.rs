@@ -85,7 +85,7 @@ pub struct DayLogs {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct StateCount {
     pub state: TicketState,
-    pub state_zh: &'static str,
+    pub state_zh: String,
     pub count: i64,
     pub overdue: i64,
 }
@@ -175,10 +175,10 @@ fn range(q: &BoardQuery, date: NaiveDate) -> AppResult<(NaiveDate, NaiveDate)> {
     let to = q.to.unwrap_or(date);
     let from = q.from.unwrap_or(to - Duration::days(29));
     if from > to {
-        return Err(AppError::validation("from", "must not be after `to`"));
+        return Err(AppError::validation("from", crate::msg!("rule-not_after", other = "to")));
     }
     if (to - from).num_days() >= MAX_RANGE_DAYS {
-        return Err(AppError::validation("from", format!("the range may cover at most {MAX_RANGE_DAYS} days")));
+        return Err(AppError::validation("from", crate::msg!("rule-range_days", days = MAX_RANGE_DAYS)));
     }
     Ok((from, to))
 }
@@ -196,7 +196,7 @@ pub fn board(
     let today = ctx.rules.local_date(now);
     let date = q.date.unwrap_or(today);
     if date > today {
-        return Err(AppError::validation("date", format!("{date} is in the future")));
+        return Err(AppError::validation("date", crate::msg!("rule-future_date", date = date.to_string())));
     }
     let (from, to) = range(&q, date)?;
     let workers = worker_grids(conn, Some(&path))?;
@@ -412,7 +412,7 @@ fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveD
         .filter(|s| !s.is_final())
         .map(|s| StateCount {
             state: *s,
-            state_zh: s.name_zh(),
+            state_zh: crate::i18n::text(crate::i18n::Lang::Zh, s.label_key()),
             count: counts.get(s.as_str()).copied().unwrap_or(0),
             overdue: overdue.get(s.as_str()).copied().unwrap_or(0),
         })

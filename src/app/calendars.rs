@@ -512,7 +512,7 @@ fn require_top_admin(actor: &Actor) -> AppResult<&crate::domain::Grant> {
     actor
         .grants_for(Operation::CatalogueManage)
         .find(|g| g.org_path.depth() == 0)
-        .ok_or_else(|| AppError::forbidden("working calendars are city-wide; only an admin bound to the top unit may change them"))
+        .ok_or_else(|| AppError::forbidden(crate::msg!("why-calendars_city_wide")))
 }
 
 /// What publishing a year did.
@@ -665,7 +665,7 @@ pub fn year_history(
     year: i32,
 ) -> AppResult<Vec<super::tickets::TimelineEvent>> {
     if actor.grants_for(Operation::CatalogueManage).next().is_none() {
-        return Err(AppError::forbidden("the history of a calendar is for admins"));
+        return Err(AppError::forbidden(crate::msg!("why-calendar_history_admins")));
     }
     if calendars.get(name).is_none() {
         return Err(AppError::NotFound { what: "calendar" });
@@ -762,9 +762,13 @@ pub fn import_file(
     year: Option<i32>,
     now: NaiveDateTime,
 ) -> AppResult<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| AppError::validation("file", format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        log::warn!("cannot read {}: {e}", path.display());
+        AppError::validation("file", crate::msg!("why-cannot_read_file", path = path.display().to_string()))
+    })?;
     let looks_like_head = text.lines().any(|l| l.trim_start().starts_with("office_hours"));
-    let bad = |e: String| AppError::validation("file", e);
+    // An operator's file, read on the command line: its problems are told as they come.
+    let bad = |e: String| AppError::validation("file", crate::msg!("why-file_problem", problem = e));
     if looks_like_head {
         let name =
             calendar.map(str::to_string).or_else(|| path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()));
@@ -863,16 +867,7 @@ impl CalendarWarning {
 
     /// The message in a person's language.
     pub fn message(&self, lang: super::Lang) -> String {
-        match lang {
-            super::Lang::Zh => format!(
-                "工作日历 {} 尚未录入 {} 年国务院放假调休安排：涉及该年的时限暂按常规规则（周一至周五，扣除法定节假日）计算并标记为“暂定”；请管理员录入正式安排，系统将自动重算。",
-                self.calendar, self.year
-            ),
-            super::Lang::En => format!(
-                "The working calendar {} has no published {} schedule: deadlines in that year use the standing rule (weekdays less the statutory holidays) and are marked provisional; an admin should publish the State Council's schedule, and they will be recomputed.",
-                self.calendar, self.year
-            ),
-        }
+        crate::i18n::render(lang, &crate::msg!("calendar-year_provisional", calendar = &self.calendar, year = self.year))
     }
 
     /// The dedupe key of the one notification a recipient gets for this warning.

@@ -100,7 +100,7 @@ pub struct CategoryChanges {
 
 fn encode_urgencies(u: &[Urgency]) -> AppResult<String> {
     if u.is_empty() {
-        return Err(AppError::validation("urgencies", "list at least one of: normal, urgent"));
+        return Err(AppError::validation("urgencies", crate::msg!("rule-urgencies")));
     }
     let mut v: Vec<&str> = u.iter().map(|u| u.as_str()).collect();
     v.sort();
@@ -113,7 +113,7 @@ fn ensure_catalogue_admin(actor: &Actor) -> AppResult<()> {
     if actor.grants_for(Operation::CatalogueManage).any(|g| g.org_path.depth() == 0) {
         Ok(())
     } else {
-        Err(AppError::forbidden("the task catalogue is city-wide; only an admin bound to the top unit may change it"))
+        Err(AppError::forbidden(crate::msg!("why-catalogue_city_wide")))
     }
 }
 
@@ -121,7 +121,7 @@ fn department(conn: &mut DbConn, id: &str) -> AppResult<String> {
     parse_id("default_department_id", id)?;
     match find_unit(conn, id)? {
         Some(u) if u.kind == OrgKind::Department.as_str() && u.active => Ok(u.id),
-        _ => Err(AppError::UnknownReference { field: "default_department_id".into(), detail: "no such active department".into() }),
+        _ => Err(AppError::unknown("default_department_id", crate::msg!("why-no_active_department"))),
     }
 }
 
@@ -143,7 +143,7 @@ pub fn insert_category(conn: &mut DbConn, input: &NewCategory, now: NaiveDateTim
     };
     let taken = categories::table.filter(categories::code.eq(&row.code)).count().get_result::<i64>(conn)?;
     if taken > 0 {
-        return Err(AppError::Conflict { code: "code_taken", detail: format!("category code `{}` is already used", row.code) });
+        return Err(AppError::conflict("code_taken", crate::msg!("why-category_code_taken", code = &row.code)));
     }
     diesel::insert_into(categories::table).values(&row).execute(conn)?;
     Ok(row)

@@ -116,10 +116,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
         .map_err(|e| AppError::internal_msg(format!("config/demo/city.toml is malformed: {e}")))?;
     conn.transaction(|conn| {
         if !database_is_empty(conn)? {
-            return Err(AppError::Conflict {
-                code: "database_not_empty",
-                detail: "the demo city loads only into an empty database; this one already has org units or people".into(),
-            });
+            return Err(AppError::Conflict { code: "database_not_empty", detail: crate::msg!("why-demo_needs_empty_db") });
         }
         let mut units: HashMap<String, OrgUnitRow> = HashMap::new();
         for u in &city.units {

@@ -1,17 +1,22 @@
-//! The one application error: a stable snake_case `code` per kind, a human message in zh-CN and
-//! English, and for 5xx a cause that is logged but never sent.
+//! The one application error: a stable snake_case `code` per kind, a message for the person in
+//! his language (rendered from the message catalogues, `crate::i18n`), and for 5xx a cause that is
+//! logged but never sent.
 
 use std::fmt;
+
+pub use crate::domain::text::Msg;
+pub use crate::i18n::Lang;
 
 /// Every error a use case can return. `code()` values are part of the API and never change.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The object does not exist, or is outside the actor's scope: the two are indistinguishable.
+    /// `what` names the kind of object (catalogue entry `entity-<what>`).
     #[error("{what} not found")]
     NotFound { what: &'static str },
     /// The actor sees the object but may not do this to it.
-    #[error("forbidden: {detail}")]
-    Forbidden { detail: String },
+    #[error("forbidden: {}", detail.key)]
+    Forbidden { detail: Msg },
     #[error("authentication required")]
     Unauthenticated,
     /// One generic message for every failed login, whatever the reason.
@@ -20,26 +25,26 @@ pub enum AppError {
     #[error("CSRF token missing or wrong")]
     CsrfRejected,
     /// The request could not be parsed (malformed JSON, a wrong query parameter).
-    #[error("bad request: {detail}")]
-    BadRequest { detail: String },
+    #[error("bad request: {}", detail.key)]
+    BadRequest { detail: Msg },
     /// The body is larger than the server accepts.
     #[error("payload larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// Input parsed but broke a rule; `field` names the input.
-    #[error("invalid {field}: {detail}")]
-    Validation { field: String, detail: String },
+    #[error("invalid {field}: {}", detail.key)]
+    Validation { field: String, detail: Msg },
     /// A body field refers to an object that does not exist or is out of scope.
-    #[error("unknown {field}: {detail}")]
-    UnknownReference { field: String, detail: String },
-    /// The request clashes with existing data (a taken code or login).
-    #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    #[error("unknown {field}: {}", detail.key)]
+    UnknownReference { field: String, detail: Msg },
+    /// The request clashes with existing data or with the state of things (`code` says which).
+    #[error("{code}: {}", detail.key)]
+    Conflict { code: &'static str, detail: Msg },
     /// The action is not allowed in the ticket's current state (409 with what is allowed now).
     #[error("{action} is not allowed in state {state}")]
     IllegalAction { action: String, state: String, allowed: Vec<String> },
     /// An import file with bad rows: nothing was imported; each row's line and reason.
     #[error("import rejected: {} bad rows", errors.len())]
-    ImportRejected { errors: Vec<(u64, String)> },
+    ImportRejected { errors: Vec<(u64, Msg)> },
     /// A grid's log of that day was already filed under another client id: amend it instead.
     #[error("the log of {date} was already filed ({log_id})")]
     LogExists { date: chrono::NaiveDate, log_id: String },
@@ -67,31 +72,45 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
-/// The languages user-facing text is offered in; zh-CN is the default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
-
-impl Lang {
-    /// Picks the language from an `Accept-Language` header: English only when it comes first.
-    pub fn from_accept_language(header: Option<&str>) -> Lang {
-        match header.map(|h| h.trim_start().to_ascii_lowercase()) {
-            Some(h) if h.starts_with("en") => Lang::En,
-            _ => Lang::Zh,
-        }
-    }
-}
+/// Every `code()` an error can have, for the catalogue's completeness test (each has its message).
+pub const CODES: &[&str] = &[
+    "not_found",
+    "forbidden",
+    "unauthenticated",
+    "login_failed",
+    "csrf_rejected",
+    "bad_request",
+    "payload_too_large",
+    "validation_failed",
+    "unknown_reference",
+    "illegal_action",
+    "log_exists",
+    "log_locked",
+    "idempotency_key_reused",
+    "import_rejected",
+    "precondition_required",
+    "version_conflict",
+    "calendar_missing",
+    "schedule_invalid",
+    "service_unavailable",
+    "internal_error",
+];
 
 impl AppError {
-    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        AppError::Validation { field: field.into(), detail: detail.into() }
+    pub fn validation(field: impl Into<String>, detail: Msg) -> Self {
+        AppError::Validation { field: field.into(), detail }
     }
 
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        AppError::Forbidden { detail: detail.into() }
+    pub fn forbidden(detail: Msg) -> Self {
+        AppError::Forbidden { detail }
+    }
+
+    pub fn conflict(code: &'static str, detail: Msg) -> Self {
+        AppError::Conflict { code, detail }
+    }
+
+    pub fn unknown(field: impl Into<String>, detail: Msg) -> Self {
+        AppError::UnknownReference { field: field.into(), detail }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
@@ -137,113 +156,113 @@ impl AppError {
         }
     }
 
-    /// The message shown to a person, in his language. Never contains a 5xx cause.
-    pub fn message(&self, lang: Lang) -> String {
-        match (self, lang) {
-            (AppError::NotFound { what }, Lang::Zh) => format!("未找到{}", what_zh(what)),
-            (AppError::NotFound { what }, Lang::En) => format!("{what} not found"),
-            (AppError::Forbidden { detail }, Lang::Zh) => format!("无权执行此操作：{detail}"),
-            (AppError::Forbidden { detail }, Lang::En) => format!("You may not do this: {detail}"),
-            (AppError::Unauthenticated, Lang::Zh) => "请先登录（缺少有效的令牌或会话，或会话已过期）".into(),
-            (AppError::Unauthenticated, Lang::En) => "Log in first: the token or session is missing, expired or revoked".into(),
-            (AppError::LoginFailed, Lang::Zh) => "登录失败：账号或密码错误，或账号暂不可用".into(),
-            (AppError::LoginFailed, Lang::En) => "Login failed: wrong login or password, or the account is not available now".into(),
-            (AppError::CsrfRejected, Lang::Zh) => "请求缺少正确的 X-CSRF-Token 请求头（使用会话 Cookie 修改数据时必需）".into(),
-            (AppError::CsrfRejected, Lang::En) => {
-                "Missing or wrong X-CSRF-Token header, required for changes made with the session cookie".into()
-            }
-            (AppError::BadRequest { detail }, Lang::Zh) => format!("请求格式有误：{detail}"),
-            (AppError::BadRequest { detail }, Lang::En) => format!("Malformed request: {detail}"),
-            (AppError::PayloadTooLarge { limit }, Lang::Zh) => format!("请求体过大：最多 {limit} 字节"),
-            (AppError::PayloadTooLarge { limit }, Lang::En) => format!("The body is too large: at most {limit} bytes"),
-            (AppError::Validation { field, detail }, Lang::Zh) => format!("输入有误（{field}）：{detail}"),
-            (AppError::Validation { field, detail }, Lang::En) => format!("Invalid {field}: {detail}"),
-            (AppError::UnknownReference { field, detail }, Lang::Zh) => format!("引用的对象不存在（{field}）：{detail}"),
-            (AppError::UnknownReference { field, detail }, Lang::En) => format!("Unknown {field}: {detail}"),
-            (AppError::Conflict { detail, .. }, Lang::Zh) => format!("与现有数据冲突：{detail}"),
-            (AppError::Conflict { detail, .. }, Lang::En) => format!("Conflicts with existing data: {detail}"),
-            (AppError::IllegalAction { action, state, allowed }, Lang::Zh) => {
-                format!("当前状态（{state}）不允许执行 {action}；现在可执行：{}", list_or_none(allowed, "无"))
-            }
-            (AppError::IllegalAction { action, state, allowed }, Lang::En) => {
-                format!("{action} is not allowed in state {state}; allowed now: {}", list_or_none(allowed, "none"))
-            }
-            (AppError::LogExists { date, log_id }, Lang::Zh) => {
-                format!("该网格 {date} 的走访日志已提交（{log_id}），请修改已有日志，不要重复提交")
-            }
-            (AppError::LogExists { date, log_id }, Lang::En) => {
-                format!("The log of {date} for this grid was already filed ({log_id}); amend it instead of filing another")
-            }
-            (AppError::LogLocked { date }, Lang::Zh) => format!("{date} 的走访日志已在当日结束时锁定，不能再修改"),
-            (AppError::LogLocked { date }, Lang::En) => {
-                format!("The log of {date} was locked when its day ended; it can no longer be changed")
-            }
-            (AppError::ImportRejected { errors }, Lang::Zh) => {
-                format!("导入未执行：{} 行有误，请改正后重新导入整个文件（见 errors）", errors.len())
-            }
-            (AppError::ImportRejected { errors }, Lang::En) => {
-                format!("Nothing was imported: {} rows are wrong; fix them and import the whole file again (see errors)", errors.len())
-            }
-            (AppError::IdempotencyKeyReused, Lang::Zh) => "该 Idempotency-Key 已用于另一个不同的请求，请为新请求生成新的键".into(),
-            (AppError::IdempotencyKeyReused, Lang::En) => {
-                "This Idempotency-Key was already used for a different request; use a new key for a new request".into()
-            }
-            (AppError::PreconditionRequired, Lang::Zh) => "修改需要 If-Match 请求头，值为对象当前的版本号（见 ETag）".into(),
-            (AppError::PreconditionRequired, Lang::En) => {
-                "Changes need an If-Match header carrying the object's current version (see its ETag)".into()
-            }
-            (AppError::VersionConflict { given, current }, Lang::Zh) => {
-                format!("数据已被他人修改：您提交的版本为 {given}，当前版本为 {current}，请刷新后重试")
-            }
-            (AppError::VersionConflict { given, current }, Lang::En) => {
-                format!("Someone else changed this first: you sent version {given}, the current version is {current}; reload and try again")
-            }
-            (AppError::CalendarMissing { calendar, year }, Lang::Zh) => {
-                format!("工作日历 {calendar} 无法计算 {year} 年的时限（仅支持 1902–2100 年）")
-            }
-            (AppError::CalendarMissing { calendar, year }, Lang::En) => {
-                format!("The working calendar {calendar} cannot compute deadlines in {year} (1902–2100 only)")
-            }
-            (AppError::ScheduleRejected { year, problems }, Lang::Zh) => {
-                format!("{year} 年的放假安排未保存：{} 处有误，请改正后重新提交（见 problems）", problems.len())
-            }
-            (AppError::ScheduleRejected { year, problems }, Lang::En) => {
-                format!("The {year} schedule was not stored: {} problems; correct them and send it again (see problems)", problems.len())
-            }
-            (AppError::Unavailable(_), Lang::Zh) => "数据库暂时不可用，请稍后重试".into(),
-            (AppError::Unavailable(_), Lang::En) => "The database is unavailable; try again shortly".into(),
-            (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),
-            (AppError::Internal(_), Lang::En) => "Internal error; it has been logged, try again shortly".into(),
+    /// The message shown to a person, as a catalogue entry. Never carries a 5xx cause.
+    pub fn msg(&self) -> Msg {
+        use crate::msg;
+        match self {
+            AppError::NotFound { what } => msg!("error-not_found").with("what", crate::domain::text::Arg::Key(entity_key(what))),
+            AppError::Forbidden { detail } => msg!("error-forbidden").with("detail", detail.clone()),
+            AppError::Unauthenticated => msg!("error-unauthenticated"),
+            AppError::LoginFailed => msg!("error-login_failed"),
+            AppError::CsrfRejected => msg!("error-csrf_rejected"),
+            AppError::BadRequest { detail } => msg!("error-bad_request").with("detail", detail.clone()),
+            AppError::PayloadTooLarge { limit } => msg!("error-payload_too_large", limit = *limit),
+            AppError::Validation { field, detail } => msg!("error-validation_failed", field = field).with("detail", detail.clone()),
+            AppError::UnknownReference { field, detail } => msg!("error-unknown_reference", field = field).with("detail", detail.clone()),
+            AppError::Conflict { detail, .. } => detail.clone(),
+            AppError::IllegalAction { action, state, allowed } => msg!(
+                "error-illegal_action",
+                action = crate::domain::text::Arg::Key(action_key(action)),
+                state = crate::domain::text::Arg::Key(state_key(state)),
+                allowed = allowed.len()
+            )
+            .with("list", crate::domain::text::Arg::keys(allowed.iter().map(|a| action_key(a)))),
+            AppError::LogExists { date, log_id } => msg!("error-log_exists", date = date.to_string(), log = log_id),
+            AppError::LogLocked { date } => msg!("error-log_locked", date = date.to_string()),
+            AppError::ImportRejected { errors } => msg!("error-import_rejected", rows = errors.len()),
+            AppError::IdempotencyKeyReused => msg!("error-idempotency_key_reused"),
+            AppError::PreconditionRequired => msg!("error-precondition_required"),
+            AppError::VersionConflict { given, current } => msg!("error-version_conflict", given = *given, current = *current),
+            AppError::CalendarMissing { calendar, year } => msg!("error-calendar_missing", calendar = calendar, year = *year),
+            AppError::ScheduleRejected { year, problems } => msg!("error-schedule_invalid", year = *year, count = problems.len()),
+            AppError::Unavailable(_) => msg!("error-service_unavailable"),
+            AppError::Internal(_) => msg!("error-internal_error"),
         }
     }
-}
 
-fn list_or_none(v: &[String], none: &str) -> String {
-    if v.is_empty() {
-        none.to_string()
-    } else {
-        v.join(", ")
+    /// The message shown to a person, in his language. Never contains a 5xx cause.
+    pub fn message(&self, lang: Lang) -> String {
+        crate::i18n::render(lang, &self.msg())
     }
 }
 
-fn what_zh(what: &str) -> &'static str {
+/// The catalogue entry naming a kind of object (`entity-ticket`, …).
+pub fn entity_key(what: &str) -> &'static str {
     match what {
-        "org unit" => "组织单元",
-        "person" => "人员",
-        "membership" => "任职",
-        "category" => "诉求类别",
-        "resident" => "居民",
-        "route" => "该接口",
-        "ticket" => "诉求",
-        "extension" => "延期申请",
-        "department" => "部门",
-        "visit log" => "走访日志",
-        "household" => "住户",
-        "compound" => "小区",
-        "calendar" => "工作日历",
-        "calendar year" => "工作日历年份",
-        _ => "对象",
+        "org unit" => "entity-org_unit",
+        "person" => "entity-person",
+        "membership" => "entity-membership",
+        "category" => "entity-category",
+        "resident" => "entity-resident",
+        "route" => "entity-route",
+        "ticket" => "entity-ticket",
+        "extension" => "entity-extension",
+        "department" => "entity-department",
+        "visit log" => "entity-visit_log",
+        "household" => "entity-household",
+        "compound" => "entity-compound",
+        "calendar" => "entity-calendar",
+        "calendar year" => "entity-calendar_year",
+        _ => "entity-object",
     }
+}
+
+/// Every kind of object `entity_key` names, for the catalogue's completeness test.
+pub const ENTITIES: &[&str] = &[
+    "org unit",
+    "person",
+    "membership",
+    "category",
+    "resident",
+    "route",
+    "ticket",
+    "extension",
+    "department",
+    "visit log",
+    "household",
+    "compound",
+    "calendar",
+    "calendar year",
+    "object",
+];
+
+fn action_key(action: &str) -> &'static str {
+    crate::domain::workflow::ActionKind::ALL.iter().find(|a| a.as_str() == action).map(|a| a.label_key()).unwrap_or("entity-object")
+}
+
+fn state_key(state: &str) -> &'static str {
+    crate::domain::workflow::TicketState::ALL.iter().find(|s| s.as_str() == state).map(|s| s.label_key()).unwrap_or("entity-object")
+}
+
+/// What is wrong with one date of a holiday schedule, in a person's language.
+pub fn schedule_problem_message(date: &str, year: i32, p: crate::domain::calendar::ProblemKind, lang: Lang) -> String {
+    crate::i18n::render(lang, &schedule_problem(date, year, p))
+}
+
+/// What is wrong with one date of a holiday schedule.
+pub fn schedule_problem(date: &str, year: i32, p: crate::domain::calendar::ProblemKind) -> Msg {
+    use crate::domain::calendar::ProblemKind as P;
+    let key = match p {
+        P::OutsideYear => "schedule-outside_year",
+        P::ListedTwice => "schedule-listed_twice",
+        P::HolidayAndWorkday => "schedule-holiday_and_workday",
+        P::WorkdayNotWeekend => "schedule-workday_not_weekend",
+        P::LoneWeekendHoliday => "schedule-lone_weekend_holiday",
+        P::NoHolidays => "schedule-no_holidays",
+        P::YearOutOfRange => "schedule-year_out_of_range",
+        P::NotADate => "schedule-not_a_date",
+    };
+    Msg::new(key).with("date", date).with("year", year)
 }
 
 impl From<diesel::result::Error> for AppError {
@@ -251,10 +270,10 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => AppError::NotFound { what: "object" },
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
-                code: "already_exists",
-                detail: format!("a record with the same unique value already exists ({})", info.message()),
-            },
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                log::info!("unique violation: {}", info.message());
+                AppError::Conflict { code: "already_exists", detail: crate::msg!("why-already_exists") }
+            }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(e.into()),
             other => AppError::Internal(other.into()),
         }
@@ -273,30 +292,5 @@ pub struct Plain<'a>(pub &'a AppError);
 impl fmt::Display for Plain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.0.message(Lang::En), self.0.code())
-    }
-}
-
-/// What is wrong with one date of a holiday schedule, in a person's language.
-pub fn schedule_problem_message(date: &str, year: i32, p: crate::domain::calendar::ProblemKind, lang: Lang) -> String {
-    use crate::domain::calendar::ProblemKind as P;
-    match (p, lang) {
-        (P::OutsideYear, Lang::Zh) => format!("{date} 不在 {year} 年内"),
-        (P::OutsideYear, Lang::En) => format!("{date} is not in {year}"),
-        (P::ListedTwice, Lang::Zh) => format!("{date} 重复列出"),
-        (P::ListedTwice, Lang::En) => format!("{date} is listed twice"),
-        (P::HolidayAndWorkday, Lang::Zh) => format!("{date} 同时列为放假日和调休上班日"),
-        (P::HolidayAndWorkday, Lang::En) => format!("{date} is listed both as a holiday and as a make-up working day"),
-        (P::WorkdayNotWeekend, Lang::Zh) => format!("{date} 不是周六或周日，不能作为调休上班日"),
-        (P::WorkdayNotWeekend, Lang::En) => format!("{date} is not a Saturday or Sunday, so it cannot be a make-up working day"),
-        (P::LoneWeekendHoliday, Lang::Zh) => format!("{date} 是周末且不在任何放假区间内，本就休息，可能是日期写错了"),
-        (P::LoneWeekendHoliday, Lang::En) => {
-            format!("{date} is a weekend day outside any holiday span: it is off anyway, so it is probably a wrong date")
-        }
-        (P::NoHolidays, Lang::Zh) => "未列出任何放假日期".to_string(),
-        (P::NoHolidays, Lang::En) => "no holidays are listed".to_string(),
-        (P::YearOutOfRange, Lang::Zh) => format!("年份 {year} 超出范围：须在 1902 至 2100 年之间"),
-        (P::YearOutOfRange, Lang::En) => format!("the year {year} is out of range: it must lie between 1902 and 2100"),
-        (P::NotADate, Lang::Zh) => format!("“{date}”不是 YYYY-MM-DD 格式的日期"),
-        (P::NotADate, Lang::En) => format!("\"{date}\" is not a date written YYYY-MM-DD"),
     }
 }

@@ -24,7 +24,7 @@ pub fn request_hash(method: &str, path: &str, body: &str) -> String {
 
 pub fn validate_key(key: &str) -> AppResult<()> {
     if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(AppError::validation("Idempotency-Key", "must be 1–100 visible ASCII characters, e.g. a UUID"));
+        return Err(AppError::validation("Idempotency-Key", crate::msg!("rule-idempotency_key")));
     }
     Ok(())
 }
@@ -92,8 +92,7 @@ pub fn lookup_all(
 
 /// After a write lost on the key's primary key: the answer the concurrent twin stored.
 pub fn twin_answer(conn: &mut DbConn, person_id: &str, key: &str, hash: &str) -> AppResult<Stored> {
-    lookup(conn, person_id, key, hash)?
-        .ok_or_else(|| AppError::Conflict { code: "already_exists", detail: "a record with the same unique value already exists".into() })
+    lookup(conn, person_id, key, hash)?.ok_or_else(|| AppError::conflict("already_exists", crate::msg!("why-already_exists")))
 }
 
 /// What a stored row answers for a request with `hash`.

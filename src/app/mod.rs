@@ -29,7 +29,7 @@ pub type AppResult<T> = Result<T, AppError>;
 
 /// Parses an id that arrived in a body field, naming the field when it is malformed.
 pub fn parse_id(field: &str, text: &str) -> AppResult<Id> {
-    text.parse().map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.to_string()))
+    text.parse().map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.msg()))
 }
 
 /// The current time as stored (UTC, no zone). Only the outermost layer calls this; everything
@@ -51,7 +51,7 @@ pub fn page_limit(given: Option<i64>, default: i64, max: i64) -> AppResult<i64> 
     if (1..=max).contains(&limit) {
         Ok(limit)
     } else {
-        Err(AppError::validation("limit", format!("must be between 1 and {max}")))
+        Err(AppError::validation("limit", crate::msg!("rule-page_limit", max = max)))
     }
 }
 

@@ -105,24 +105,21 @@ pub fn insert_unit(
     let name = validate_name(name).map_err(|e| AppError::validation("name", e))?;
     let parent_kind = parent.map(|p| p.kind.parse::<OrgKind>()).transpose().map_err(AppError::internal_msg)?;
     if !kind.may_hang_under(parent_kind) {
-        let allowed: Vec<String> =
-            kind.allowed_parents().iter().map(|p| p.map(|k| k.as_str().to_string()).unwrap_or_else(|| "(none: a root)".into())).collect();
+        use crate::domain::text::Arg;
+        let allowed = Arg::keys(kind.allowed_parents().iter().map(|p| p.map(|k| k.label_key()).unwrap_or("why-as_root")));
+        let parent = Arg::Key(parent_kind.map(|k| k.label_key()).unwrap_or("why-as_root"));
         return Err(AppError::validation(
             "parent_id",
-            format!(
-                "a {kind} cannot hang under {}; allowed parents: {}",
-                parent_kind.map(|k| k.as_str()).unwrap_or("nothing (as a root)"),
-                allowed.join(", ")
-            ),
+            crate::msg!("why-cannot_hang_under", kind = Arg::Key(kind.label_key()), parent = parent).with("allowed", allowed),
         ));
     }
     if let Some(p) = parent {
         if !p.active {
-            return Err(AppError::validation("parent_id", "the parent unit is deactivated"));
+            return Err(AppError::validation("parent_id", crate::msg!("why-parent_inactive")));
         }
     }
     if find_unit_by_code(conn, code)?.is_some() {
-        return Err(AppError::Conflict { code: "code_taken", detail: format!("org unit code `{code}` is already used") });
+        return Err(AppError::conflict("code_taken", crate::msg!("why-org_code_taken", code = code)));
     }
     let id = Id::new();
     let path = match parent {
@@ -150,12 +147,12 @@ pub fn insert_unit(
 pub fn create_unit(conn: &mut DbConn, actor: &Actor, input: NewOrgUnit, now: NaiveDateTime) -> AppResult<OrgUnitView> {
     conn.transaction(|conn| {
         let Some(parent_id) = input.parent_id.as_deref() else {
-            return Err(AppError::validation("parent_id", "a parent is required; root units are created with `gridloop org add`"));
+            return Err(AppError::validation("parent_id", crate::msg!("why-parent_required")));
         };
         parse_id("parent_id", parent_id)?;
         let parent = find_unit(conn, parent_id)?.filter(|p| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(p.path.clone())));
         let Some(parent) = parent else {
-            return Err(AppError::UnknownReference { field: "parent_id".into(), detail: "no such org unit in your scope".into() });
+            return Err(AppError::unknown("parent_id", crate::msg!("why-no_unit_in_scope")));
         };
         enforce(actor.decide(Operation::OrgUnitManage, &OrgPath::from_db(parent.path.clone())), "org unit", Operation::OrgUnitManage)?;
         insert_unit(conn, Some(&parent), input.kind, input.code.trim(), &input.name, now).map(Into::into)
@@ -192,18 +189,18 @@ pub fn update_unit(
             let code = code.trim().to_string();
             validate_code(&code).map_err(|e| AppError::validation("code", e))?;
             if code != row.code && find_unit_by_code(conn, &code)?.is_some() {
-                return Err(AppError::Conflict { code: "code_taken", detail: format!("org unit code `{code}` is already used") });
+                return Err(AppError::conflict("code_taken", crate::msg!("why-org_code_taken", code = &code)));
             }
             row.code = code;
         }
         if let Some(active) = changes.active {
             if !active && actor.grants.iter().any(|g| g.org_unit_id.to_string() == row.id && g.role == crate::domain::Role::Admin) {
-                return Err(AppError::validation("active", "you cannot deactivate the unit your own admin role is bound to"));
+                return Err(AppError::validation("active", crate::msg!("why-own_admin_unit")));
             }
             if active && !row.active {
                 if let Some(parent) = row.parent_id.as_deref().map(|p| find_unit(conn, p)).transpose()?.flatten() {
                     if !parent.active {
-                        return Err(AppError::validation("active", "reactivate the parent unit first"));
+                        return Err(AppError::validation("active", crate::msg!("why-reactivate_parent_first")));
                     }
                 }
             }

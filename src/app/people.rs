@@ -93,7 +93,7 @@ fn validate_locale(l: &str) -> AppResult<()> {
     if LOCALES.contains(&l) {
         Ok(())
     } else {
-        Err(AppError::validation("locale", format!("must be one of {}", LOCALES.join(", "))))
+        Err(AppError::validation("locale", crate::msg!("rule-one_of", values = LOCALES.join(", "))))
     }
 }
 
@@ -104,10 +104,7 @@ pub fn validate_login(login: &str) -> AppResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::validation(
-            "login",
-            "2–40 characters of lowercase letters, digits, '.', '_' or '-', not all digits (digits alone would clash with phone logins)",
-        ))
+        Err(AppError::validation("login", crate::msg!("rule-login")))
     }
 }
 
@@ -238,10 +235,7 @@ pub fn insert_person(
         .count()
         .get_result::<i64>(conn)?;
     if taken > 0 {
-        return Err(AppError::Conflict {
-            code: "login_taken",
-            detail: "that login or phone number is already used by another person".into(),
-        });
+        return Err(AppError::Conflict { code: "login_taken", detail: crate::msg!("why-login_taken") });
     }
     let row = PersonRow {
         id: Id::new().to_string(),
@@ -265,16 +259,15 @@ pub fn insert_person(
 fn check_binding(role: Role, unit: &OrgUnitRow) -> AppResult<()> {
     let kind: OrgKind = unit.kind.parse().map_err(AppError::internal_msg)?;
     if !role.bindable_kinds().contains(&kind) {
+        use crate::domain::text::Arg;
         return Err(AppError::validation(
             "role",
-            format!(
-                "a {role} is bound to a unit of kind {}, not to a {kind}",
-                role.bindable_kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ")
-            ),
+            crate::msg!("why-role_binding", role = Arg::Key(role.label_key()), kind = Arg::Key(kind.label_key()))
+                .with("kinds", Arg::keys(role.bindable_kinds().iter().map(|k| k.label_key()))),
         ));
     }
     if !unit.active {
-        return Err(AppError::validation("org_unit_id", "the unit is deactivated"));
+        return Err(AppError::validation("org_unit_id", crate::msg!("why-unit_inactive")));
     }
     Ok(())
 }
@@ -315,7 +308,7 @@ fn unit_for_membership(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppRe
     parse_id("org_unit_id", unit_id)?;
     let unit = find_unit(conn, unit_id)?
         .filter(|u| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(u.path.clone())))
-        .ok_or_else(|| AppError::UnknownReference { field: "org_unit_id".into(), detail: "no such org unit in your scope".into() })?;
+        .ok_or_else(|| AppError::unknown("org_unit_id", crate::msg!("why-no_unit_in_scope")))?;
     enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "org unit", Operation::PersonManage)?;
     Ok(unit)
 }
@@ -351,10 +344,7 @@ pub fn update_person(
                 validate_mobile(&phone).map_err(|e| AppError::validation("phone", e))?;
                 let taken = people::table.filter(people::phone.eq(&phone)).filter(people::id.ne(&p.id)).count().get_result::<i64>(conn)?;
                 if taken > 0 {
-                    return Err(AppError::Conflict {
-                        code: "login_taken",
-                        detail: "that phone number is already used by another person".into(),
-                    });
+                    return Err(AppError::Conflict { code: "login_taken", detail: crate::msg!("why-phone_taken") });
                 }
                 p.phone = Some(phone);
             }
@@ -390,7 +380,7 @@ pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: boo
     conn.transaction(|conn| {
         let (p, _) = person_for(conn, actor, id, Operation::PersonManage)?;
         if !active && p.id == actor.person_id.to_string() {
-            return Err(AppError::validation("id", "you cannot disable yourself"));
+            return Err(AppError::validation("id", crate::msg!("why-disable_self")));
         }
         if p.active != active {
             bump_person(conn, &p, now)?;
@@ -462,7 +452,7 @@ pub fn end_membership(conn: &mut DbConn, actor: &Actor, person_id: &str, members
         let (m, unit) = ms.iter().find(|(m, _)| m.id == membership_id).ok_or(AppError::NotFound { what: "membership" })?;
         enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "membership", Operation::PersonManage)?;
         if p.id == actor.person_id.to_string() && m.role == Role::Admin.as_str() {
-            return Err(AppError::validation("membership_id", "you cannot end your own admin membership"));
+            return Err(AppError::validation("membership_id", crate::msg!("why-end_own_admin")));
         }
         diesel::update(memberships::table.find(&m.id))
             .set((memberships::active.eq(false), memberships::updated_at.eq(now)))

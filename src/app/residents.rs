@@ -10,6 +10,7 @@ use crate::db::schema::{households, org_units, pii_reveals, residents};
 use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
+use crate::domain::text::Msg;
 use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath};
 
 use super::org::{escape_like, find_unit};
@@ -169,7 +170,7 @@ pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec
 /// Inserts a resident after checking his data. No scope check: callers decide.
 pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUnitRow, now: NaiveDateTime) -> AppResult<ResidentRow> {
     if building.kind != OrgKind::Building.as_str() || !building.active {
-        return Err(AppError::validation("building_id", "residents live in an active building (楼栋)"));
+        return Err(AppError::validation("building_id", crate::msg!("why-active_building")));
     }
     let name = validate_name(&input.name).map_err(|e| AppError::validation("name", e))?;
     if let Some(p) = &input.phone {
@@ -181,7 +182,7 @@ pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUni
     let unit_no = input.unit_no.trim();
     let room = input.room.trim();
     if unit_no.is_empty() || unit_no.len() > 10 || room.is_empty() || room.len() > 10 {
-        return Err(AppError::validation("room", "unit_no and room are required, at most 10 characters each"));
+        return Err(AppError::validation("room", crate::msg!("rule-unit_room")));
     }
     let household = household_at(conn, building, unit_no, room, input.kind, now)?;
     let row = ResidentRow {
@@ -263,7 +264,7 @@ pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now
         parse_id("building_id", &input.building_id)?;
         let building = find_unit(conn, &input.building_id)?
             .filter(|b| actor.may(Operation::ResidentRead, &OrgPath::from_db(b.path.clone())))
-            .ok_or_else(|| AppError::UnknownReference { field: "building_id".into(), detail: "no such building in your scope".into() })?;
+            .ok_or_else(|| AppError::unknown("building_id", crate::msg!("why-no_building_in_scope")))?;
         enforce(actor.decide(Operation::ResidentManage, &OrgPath::from_db(building.path.clone())), "org unit", Operation::ResidentManage)?;
         let row = insert_resident(conn, &input, &building, now)?;
         Ok(view(row, &building))
@@ -331,26 +332,30 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(csv_text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| AppError::validation("file", format!("cannot read the header line: {e}")))?
+        .map_err(|e| {
+            log::debug!("csv header: {e}");
+            AppError::validation("file", crate::msg!("import-header_unreadable"))
+        })?
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_string())
         .collect();
     if header != HEADER {
-        return Err(AppError::validation("file", format!("the first line must be the header {}", HEADER.join(","))));
+        return Err(AppError::validation("file", crate::msg!("import-header", header = HEADER.join(","))));
     }
-    let mut errors: Vec<(u64, String)> = vec![];
+    let mut errors: Vec<(u64, Msg)> = vec![];
     let mut rows: Vec<(NewResident, OrgUnitRow)> = vec![];
     let mut buildings: std::collections::HashMap<String, Option<OrgUnitRow>> = Default::default();
     let mut seen: std::collections::HashSet<(String, String, String, String)> = Default::default();
     for (i, record) in reader.records().enumerate() {
         if i >= MAX_IMPORT_ROWS {
-            return Err(AppError::validation("file", format!("at most {MAX_IMPORT_ROWS} rows per file")));
+            return Err(AppError::validation("file", crate::msg!("import-too_many_rows", max = MAX_IMPORT_ROWS)));
         }
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
-                errors.push((line, format!("unreadable row: {e}")));
+                log::debug!("csv line {line}: {e}");
+                errors.push((line, crate::msg!("import-unreadable_row")));
                 continue;
             }
         };
@@ -370,15 +375,15 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
             }
         };
         let Some(building) = building else {
-            errors.push((line, format!("building `{code}`: no such active building (楼栋) that you may register residents in")));
+            errors.push((line, crate::msg!("import-no_building", code = &code)));
             continue;
         };
         let Some(kind) = kind_from(&kind) else {
-            errors.push((line, format!("kind `{kind}`: use ordinary, elderly_alone, party_member_household, disabled or low_income (or 普通, 独居老人, 党员中心户, 残疾人, 低保户)")));
+            errors.push((line, crate::msg!("import-kind", kind = &kind)));
             continue;
         };
         if !seen.insert((building.id.clone(), unit_no.clone(), room.clone(), name.clone())) {
-            errors.push((line, "the same resident appears twice in this file".into()));
+            errors.push((line, crate::msg!("import-twice")));
             continue;
         }
         let input = NewResident {
@@ -403,7 +408,7 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
             .count()
             .get_result(conn)?;
         if exists > 0 {
-            errors.push((line, "already registered at this address".into()));
+            errors.push((line, crate::msg!("import-registered")));
             continue;
         }
         rows.push((input, building));
@@ -412,7 +417,7 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
         return Err(AppError::ImportRejected { errors });
     }
     if rows.is_empty() {
-        return Err(AppError::validation("file", "the file holds no rows"));
+        return Err(AppError::validation("file", crate::msg!("import-empty")));
     }
     conn.transaction(|conn| {
         for (input, building) in &rows {
@@ -423,17 +428,18 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
 }
 
 /// The checks of `insert_resident` that need no database, as one message for an import row.
-fn check_resident(input: &NewResident) -> Result<(), String> {
-    validate_name(&input.name).map_err(|e| format!("name: {e}"))?;
+fn check_resident(input: &NewResident) -> Result<(), Msg> {
+    let field = |f: &'static str| move |e: Msg| crate::msg!("import-field", field = f).with("detail", e);
+    validate_name(&input.name).map_err(field("name"))?;
     if let Some(p) = &input.phone {
-        validate_mobile(p).map_err(|e| format!("phone: {e}"))?;
+        validate_mobile(p).map_err(field("phone"))?;
     }
     if let Some(n) = &input.id_number {
-        validate_id_number(n).map_err(|e| format!("id_number: {e}"))?;
+        validate_id_number(n).map_err(field("id_number"))?;
     }
     let (u, r) = (input.unit_no.trim(), input.room.trim());
     if u.is_empty() || u.len() > 10 || r.is_empty() || r.len() > 10 {
-        return Err("unit_no and room are required, at most 10 characters each".into());
+        return Err(crate::msg!("rule-unit_room"));
     }
     Ok(())
 }

@@ -53,11 +53,10 @@ where
 pub fn enforce(decision: Decision, what: &'static str, op: Operation) -> AppResult<()> {
     match decision {
         Decision::Allowed => Ok(()),
-        Decision::Forbidden => Err(AppError::forbidden(format!(
-            "{} requires one of the roles {} over this {what}",
-            op.as_str(),
-            op.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
+        Decision::Forbidden => Err(AppError::forbidden(
+            crate::msg!("why-op_roles", what = crate::domain::text::Arg::Key(super::error::entity_key(what)))
+                .with("roles", crate::domain::text::Arg::keys(op.roles().iter().map(|r| r.label_key()))),
+        )),
         Decision::Hidden => Err(AppError::NotFound { what }),
     }
 }

@@ -84,7 +84,7 @@ impl Policies {
                 }
             }
         };
-        let limit = Limit::parse(&text).map_err(AppError::internal_msg)?;
+        let limit = Limit::parse(&text).map_err(|e| AppError::internal_msg(crate::i18n::render(crate::i18n::Lang::En, &e)))?;
         Ok((limit, text))
     }
 }
@@ -845,7 +845,7 @@ pub fn set_category_limit(
     now: NaiveDateTime,
 ) -> AppResult<usize> {
     if !actor.grants_for(crate::domain::Operation::CatalogueManage).any(|g| g.org_path.depth() == 0) {
-        return Err(AppError::forbidden("time limits are city-wide; only an admin bound to the top unit may change them"));
+        return Err(AppError::forbidden(crate::msg!("why-limits_city_wide")));
     }
     let (stage, urgent, text) = (change.stage, change.urgency == crate::app::catalogue::Urgency::Urgent, change.limit.as_str());
     let limit = Limit::parse(text).map_err(|e| AppError::validation("limit", e))?;

@@ -286,7 +286,7 @@ pub struct TicketView {
     pub filed_by: String,
     pub visit_log_id: Option<String>,
     pub state: TicketState,
-    pub state_zh: &'static str,
+    pub state_zh: String,
     pub solved_level: Option<Level>,
     pub duplicate_of: Option<String>,
     pub whistle_type: Option<WhistleType>,
@@ -328,7 +328,7 @@ pub struct TicketSummary {
     pub title: String,
     pub place_id: String,
     pub state: TicketState,
-    pub state_zh: &'static str,
+    pub state_zh: String,
     /// The caller's own next deadline (see `TicketView::due_at`).
     pub due_at: Option<NaiveDateTime>,
     /// The caller's own deadline has passed.
@@ -738,7 +738,7 @@ fn render(
         filed_by: r.filed_by.clone(),
         visit_log_id: r.visit_log_id.clone(),
         state: facts.state,
-        state_zh: facts.state.name_zh(),
+        state_zh: crate::i18n::text(crate::i18n::Lang::Zh, facts.state.label_key()),
         solved_level: r.solved_level.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
         duplicate_of: r.duplicate_of.clone(),
         whistle_type: r.whistle_type.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
@@ -769,7 +769,7 @@ fn render(
             .collect();
         let own_ids: Vec<&str> = own.iter().map(|p| p.id.as_str()).collect();
         v.state = TicketState::Whistled;
-        v.state_zh = TicketState::Whistled.name_zh();
+        v.state_zh = crate::i18n::text(crate::i18n::Lang::Zh, TicketState::Whistled.label_key());
         v.departments = own.into_iter().map(|p| part_view(p, names)).collect::<AppResult<_>>()?;
         v.extensions = extension_views(live.extensions.into_iter().filter(|e| own_ids.contains(&e.assignment_id.as_str())));
         (v.solved_level, v.satisfaction, v.resolution, v.closed_at, v.duplicate_of) = (None, None, None, None, None);
@@ -824,7 +824,7 @@ fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSu
         title: r.title,
         place_id: r.place_id,
         state,
-        state_zh: state.name_zh(),
+        state_zh: crate::i18n::text(crate::i18n::Lang::Zh, state.label_key()),
         reopen_count: r.reopen_count,
         version: r.version,
         created_at: r.created_at,
@@ -837,10 +837,10 @@ fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSu
 pub(crate) fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(AppError::validation(field, "must not be empty"));
+        return Err(AppError::validation(field, crate::msg!("rule-not_empty")));
     }
     if v.chars().count() > max {
-        return Err(AppError::validation(field, format!("must be at most {max} characters")));
+        return Err(AppError::validation(field, crate::msg!("rule-max_chars", max = max)));
     }
     Ok(v.to_string())
 }
@@ -976,24 +976,23 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         validate_mobile(p).map_err(|e| AppError::validation("resident_phone", e))?;
     }
     if input.anonymous && (resident_name.is_some() || resident_phone.is_some()) {
-        return Err(AppError::validation("anonymous", "an anonymous request carries no resident name or phone"));
+        return Err(AppError::validation("anonymous", crate::msg!("why-anonymous_no_contact")));
     }
     if !input.anonymous && resident_name.is_none() && resident_phone.is_none() {
-        return Err(AppError::validation("resident_name", "give the resident's name or phone, or set anonymous: true"));
+        return Err(AppError::validation("resident_name", crate::msg!("why-resident_or_anonymous")));
     }
     for (field, v, lim) in [("latitude", input.latitude, 90.0), ("longitude", input.longitude, 180.0)] {
         if v.is_some_and(|x| !x.is_finite() || x.abs() > lim) {
-            return Err(AppError::validation(field, format!("must be between -{lim} and {lim}")));
+            return Err(AppError::validation(field, crate::msg!("rule-between", min = format!("-{lim}"), max = lim.to_string())));
         }
     }
     let place_id = match (&input.building_id, &input.compound_id) {
         (Some(b), None) => parse_id("building_id", b).map(|_| b.clone())?,
         (None, Some(c)) => parse_id("compound_id", c).map(|_| c.clone())?,
-        _ => return Err(AppError::validation("building_id", "give exactly one of building_id or compound_id")),
+        _ => return Err(AppError::validation("building_id", crate::msg!("why-one_place"))),
     };
     let place_field = if input.building_id.is_some() { "building_id" } else { "compound_id" };
-    let unknown_place =
-        || AppError::UnknownReference { field: place_field.into(), detail: "no such building or compound in your scope".into() };
+    let unknown_place = || AppError::UnknownReference { field: place_field.into(), detail: crate::msg!("why-no_place_in_scope") };
     let place: OrgUnitRow = refs.units.get(&place_id).cloned().ok_or_else(unknown_place)?;
     let place_path = OrgPath::from_db(place.path.clone());
     if !actor.may(Operation::TicketRead, &place_path) {
@@ -1001,10 +1000,13 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     }
     let want_kind = if input.building_id.is_some() { OrgKind::Building } else { OrgKind::Compound };
     if place.kind != want_kind.as_str() || !place.active {
-        return Err(AppError::validation(place_field, format!("must name an active {want_kind}")));
+        return Err(AppError::validation(
+            place_field,
+            crate::msg!("why-active_place", kind = crate::domain::text::Arg::Key(want_kind.label_key())),
+        ));
     }
     let Some(grant) = filing_grant(actor, &place_path).cloned() else {
-        return Err(AppError::forbidden("only a grid worker, branch secretary or community staff of this grid files tickets for it"));
+        return Err(AppError::forbidden(crate::msg!("why-who_files")));
     };
     let compound = if want_kind == OrgKind::Building {
         refs.units
@@ -1016,11 +1018,14 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     };
     let community_id = compound.parent_id.clone().ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
     parse_id("category_id", &input.category_id)?;
-    let cat: CategoryRow = refs.categories.get(&input.category_id).filter(|c| c.active).cloned().ok_or_else(|| {
-        AppError::UnknownReference { field: "category_id".into(), detail: "no such active category in the catalogue".into() }
-    })?;
+    let cat: CategoryRow = refs
+        .categories
+        .get(&input.category_id)
+        .filter(|c| c.active)
+        .cloned()
+        .ok_or_else(|| AppError::UnknownReference { field: "category_id".into(), detail: crate::msg!("why-no_category") })?;
     if !cat.urgencies.split(',').any(|u| u == input.urgency.as_str()) {
-        return Err(AppError::validation("urgency", format!("category {} allows only: {}", cat.code, cat.urgencies)));
+        return Err(AppError::validation("urgency", crate::msg!("why-category_urgencies", code = &cat.code, allowed = &cat.urgencies)));
     }
     if let Some(v) = &input.visit_log_id {
         // A request linked to a visit log comes from the filer's own log, for a place in its grid.
@@ -1028,14 +1033,14 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         match refs.logs.get(v).cloned() {
             Some((author, grid_path)) if author == actor.person_id.to_string() => {
                 if !OrgPath::from_db(grid_path).contains(&place_path) {
-                    return Err(AppError::validation("visit_log_id", "the request's place must lie in the log's grid"));
+                    return Err(AppError::validation("visit_log_id", crate::msg!("why-place_in_log_grid")));
                 }
                 if input.channel != Channel::Visit {
-                    return Err(AppError::validation("channel", "a request from a visit log comes through the visit channel"));
+                    return Err(AppError::validation("channel", crate::msg!("why-visit_channel")));
                 }
             }
             _ => {
-                return Err(AppError::UnknownReference { field: "visit_log_id".into(), detail: "no such visit log of yours".into() });
+                return Err(AppError::UnknownReference { field: "visit_log_id".into(), detail: crate::msg!("why-no_own_log") });
             }
         }
     }
@@ -1205,26 +1210,25 @@ fn refusal(e: Refusal, actor: &Actor, action: ActionKind, f: &Facts<'_>) -> AppE
             state: f.state.as_str().into(),
             allowed: allowed_for(actor, f).iter().map(|a| a.as_str().to_string()).collect(),
         },
-        Refusal::Blocked(b) => AppError::Conflict { code: b.code(), detail: blocked_detail(b, action) },
+        Refusal::Blocked(b) => AppError::conflict(b.code(), blocked_detail(b, action)),
     }
 }
 
-fn blocked_detail(b: crate::domain::workflow::Blocked, action: ActionKind) -> String {
+fn blocked_detail(b: crate::domain::workflow::Blocked, action: ActionKind) -> crate::domain::text::Msg {
+    use crate::domain::text::Arg;
     use crate::domain::workflow::Blocked as B;
-    let a = action.as_str();
+    let a = Arg::Key(action.label_key());
     match b {
-        B::PartState => format!("{a} does not apply to your department's part as it stands"),
-        B::ReturnOverruled => "the community overruled this department's return; it must take the case".into(),
-        B::ExtensionPending => "an extension request of this department is already waiting".into(),
-        B::LeadClosesBySolving => "the lead department closes the case with mark_solved".into(),
-        B::LeadNotAcknowledged => "the lead department must acknowledge the case before solving it".into(),
-        B::CoDepartmentsOpen => {
-            "a co-department has not completed its part: it must complete it, or the community must release it (release_part)".into()
-        }
-        B::NothingToRule => format!("nothing on this ticket waits for {a}"),
-        B::NoCoDepartment => "no co-department's part can be taken off or released".into(),
-        B::NothingToPause => "no running resolution clock to pause (already paused?)".into(),
-        B::NotPaused => "no clock of this ticket waits for the resident".into(),
+        B::PartState => crate::msg!("why-illegal_part_state", action = a),
+        B::ReturnOverruled => crate::msg!("why-return_overruled"),
+        B::ExtensionPending => crate::msg!("why-extension_pending"),
+        B::LeadClosesBySolving => crate::msg!("why-lead_closes_by_solving"),
+        B::LeadNotAcknowledged => crate::msg!("why-lead_not_acknowledged"),
+        B::CoDepartmentsOpen => crate::msg!("why-co_departments_open"),
+        B::NothingToRule => crate::msg!("why-nothing_to_rule", action = a),
+        B::NoCoDepartment => crate::msg!("why-no_co_department"),
+        B::NothingToPause => crate::msg!("why-nothing_to_pause"),
+        B::NotPaused => crate::msg!("why-not_paused"),
     }
 }
 
@@ -1274,8 +1278,8 @@ fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) ->
         .collect();
     match candidates.as_slice() {
         [one] => Ok(one),
-        [] => Err(AppError::validation("department_id", "none of your departments has a live part on this ticket")),
-        _ => Err(AppError::validation("department_id", "you speak for several departments on this ticket: name one")),
+        [] => Err(AppError::validation("department_id", crate::msg!("why-no_own_part"))),
+        _ => Err(AppError::validation("department_id", crate::msg!("why-name_department"))),
     }
 }
 
@@ -1283,18 +1287,19 @@ fn part_state(p: &AssignmentRow) -> AppResult<AssignmentState> {
     p.state.parse().map_err(AppError::internal_msg)
 }
 
-fn wrong_part_state(p: &AssignmentRow, action: ActionKind, needs: &str) -> AppError {
-    AppError::Conflict {
-        code: "illegal_part_state",
-        detail: format!("{} needs the department's part to be {needs}, but it is {}", action.as_str(), p.state),
-    }
+fn wrong_part_state(p: &AssignmentRow, action: ActionKind, _needs: &str) -> AppError {
+    log::debug!("{} refused for part {} in state {}", action.as_str(), p.id, p.state);
+    AppError::conflict(
+        "illegal_part_state",
+        crate::msg!("why-illegal_part_state", action = crate::domain::text::Arg::Key(action.label_key())),
+    )
 }
 
 /// A department that this ticket's community may whistle: an active department hanging off one
 /// of the community's ancestors (the street, district or city it belongs to).
 fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) -> AppResult<OrgUnitRow> {
     parse_id(field, id)?;
-    let unknown = || AppError::UnknownReference { field: field.into(), detail: "no such department serving this community".into() };
+    let unknown = || AppError::UnknownReference { field: field.into(), detail: crate::msg!("why-no_department_for_community") };
     let d = find_unit(conn, id)?.ok_or_else(unknown)?;
     if d.kind != OrgKind::Department.as_str() || !d.active {
         return Err(unknown());
@@ -1612,7 +1617,7 @@ fn decide(
         R::MarkDuplicate { duplicate_of: original, reason } => {
             parse_id("duplicate_of", &original)?;
             if original == t.row.id {
-                return Err(AppError::validation("duplicate_of", "a ticket cannot duplicate itself"));
+                return Err(AppError::validation("duplicate_of", crate::msg!("why-duplicate_self")));
             }
             let visible = match load(conn, &original)? {
                 Some(o) => Some(o.sight(actor)? == Sight::Full).filter(|v| *v).map(|_| o),
@@ -1620,7 +1625,7 @@ fn decide(
             };
             let o = visible.ok_or_else(|| AppError::UnknownReference {
                 field: "duplicate_of".into(),
-                detail: "no such ticket in your scope".into(),
+                detail: crate::msg!("why-no_ticket_in_scope"),
             })?;
             // Point at the original, never at another duplicate.
             let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
@@ -1633,7 +1638,7 @@ fn decide(
             let mut all = vec![lead_department_id.clone()];
             for d in &co_department_ids {
                 if all.contains(d) {
-                    return Err(AppError::validation("co_department_ids", "each department may be named once, and the lead not again"));
+                    return Err(AppError::validation("co_department_ids", crate::msg!("why-department_once")));
                 }
                 all.push(d.clone());
             }
@@ -1642,10 +1647,7 @@ fn decide(
                 let field = if i == 0 { "lead_department_id" } else { "co_department_ids" };
                 let dept = whistleable_department(conn, &t, field, d)?;
                 if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
-                    return Err(AppError::Conflict {
-                        code: "already_whistled",
-                        detail: "that department already has a live part on this ticket".into(),
-                    });
+                    return Err(AppError::Conflict { code: "already_whistled", detail: crate::msg!("why-already_whistled") });
                 }
                 let p = dispatch_part(conn, ctx, &t.row, &dept, i == 0, now)?;
                 created.push(json!({"department_id": dept.id, "lead": i == 0}));
@@ -1658,10 +1660,7 @@ fn decide(
         R::AddDepartment { department_id, reason } => {
             let dept = whistleable_department(conn, &t, "department_id", &department_id)?;
             if t.parts.iter().any(|p| p.department_id == dept.id && p.state != AssignmentState::Removed.as_str()) {
-                return Err(AppError::Conflict {
-                    code: "already_whistled",
-                    detail: "that department already has a live part on this ticket".into(),
-                });
+                return Err(AppError::Conflict { code: "already_whistled", detail: crate::msg!("why-already_whistled") });
             }
             let p = dispatch_part(conn, ctx, &t.row, &dept, false, now)?;
             c.reason = opt_text("reason", &reason, 2000)?;
@@ -1671,26 +1670,21 @@ fn decide(
         R::RemoveDepartment { department_id, reason } | R::ReleasePart { department_id, reason } => {
             c.reason = Some(required("reason", &reason)?);
             let end = if kind == ActionKind::ReleasePart { PartEnd::Released } else { PartEnd::Removed };
-            let p =
-                t.parts.iter_mut().find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str()).ok_or_else(
-                    || AppError::UnknownReference {
-                        field: "department_id".into(),
-                        detail: "no live part of that department on this ticket".into(),
-                    },
-                )?;
+            let p = t
+                .parts
+                .iter_mut()
+                .find(|p| p.department_id == department_id && p.state != AssignmentState::Removed.as_str())
+                .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: crate::msg!("why-no_live_part") })?;
             if p.lead {
-                return Err(AppError::validation(
-                    "department_id",
-                    "the lead department cannot be taken off; rule on its return to replace it",
-                ));
+                return Err(AppError::validation("department_id", crate::msg!("why-lead_not_removable")));
             }
             let ps = part_state(p)?;
             let open = matches!(ps, AssignmentState::Dispatched | AssignmentState::Acknowledged | AssignmentState::Returned);
             if !open {
-                return Err(AppError::Conflict {
-                    code: "illegal_part_state",
-                    detail: format!("{} needs a co-department whose part is still open, but it is {}", kind.as_str(), p.state),
-                });
+                return Err(AppError::conflict(
+                    "illegal_part_state",
+                    crate::msg!("why-part_not_open", action = crate::domain::text::Arg::Key(kind.label_key())),
+                ));
             }
             c.note("department", Value::Null, &p.department_id);
             c.note("part_state", &p.state, AssignmentState::Removed.as_str());
@@ -1722,10 +1716,7 @@ fn decide(
                 return Err(wrong_part_state(&p, kind, "dispatched or acknowledged"));
             }
             if p.overruled {
-                return Err(AppError::Conflict {
-                    code: "return_overruled",
-                    detail: "the community overruled this department's return; it must take the case".into(),
-                });
+                return Err(AppError::Conflict { code: "return_overruled", detail: crate::msg!("why-return_overruled") });
             }
             c.reason = Some(required("note", &note)?);
             c.note("department", Value::Null, &p.department_id);
@@ -1748,14 +1739,11 @@ fn decide(
                 return Err(wrong_part_state(&p, kind, "acknowledged"));
             }
             if t.pending_extensions.contains(&p.id) {
-                return Err(AppError::Conflict {
-                    code: "extension_pending",
-                    detail: "an extension request of this department is already waiting".into(),
-                });
+                return Err(AppError::Conflict { code: "extension_pending", detail: crate::msg!("why-extension_pending") });
             }
             let proposed = super::truncate_to_micros(proposed_due_at.naive_utc());
             if proposed <= p.due_at {
-                return Err(AppError::validation("proposed_due_at", "must be later than the current deadline"));
+                return Err(AppError::validation("proposed_due_at", crate::msg!("rule-later_than_deadline")));
             }
             c.reason = Some(required("reason", &reason)?);
             let e = ExtensionRow {
@@ -1789,7 +1777,7 @@ fn decide(
         R::CompletePart { department_id, note } => {
             let mut p = own_part(actor, &t, &department_id)?.clone();
             if p.lead {
-                return Err(AppError::validation("department_id", "the lead department closes the case with mark_solved"));
+                return Err(AppError::validation("department_id", crate::msg!("why-lead_closes_by_solving")));
             }
             if part_state(&p)? != AssignmentState::Acknowledged {
                 return Err(wrong_part_state(&p, kind, "acknowledged"));
@@ -1816,10 +1804,7 @@ fn decide(
             c.reason = Some(required("reason", &reason)?);
             let idx =
                 t.parts.iter().position(|p| p.department_id == department_id && p.state == AssignmentState::Returned.as_str()).ok_or_else(
-                    || AppError::UnknownReference {
-                        field: "department_id".into(),
-                        detail: "that department has no return waiting on this ticket".into(),
-                    },
+                    || AppError::UnknownReference { field: "department_id".into(), detail: crate::msg!("why-no_return_waiting") },
                 )?;
             let mut p = t.parts[idx].clone();
             c.note("department", Value::Null, &p.department_id);
@@ -1840,10 +1825,7 @@ fn decide(
                 ReturnRuling::Accept => {
                     let was_lead = p.lead;
                     if was_lead && new_department_id.is_none() {
-                        return Err(AppError::validation(
-                            "new_department_id",
-                            "the lead department returned the case: name the department that takes over",
-                        ));
+                        return Err(AppError::validation("new_department_id", crate::msg!("why-name_new_lead")));
                     }
                     c.note("part_state", &p.state, AssignmentState::Removed.as_str());
                     c.note("part_end", Value::Null, PartEnd::ReturnAccepted.as_str());
@@ -1857,10 +1839,7 @@ fn decide(
                     if let Some(new_id) = new_department_id {
                         let dept = whistleable_department(conn, &t, "new_department_id", &new_id)?;
                         if t.parts.iter().any(|q| q.department_id == dept.id && q.state != AssignmentState::Removed.as_str()) {
-                            return Err(AppError::Conflict {
-                                code: "already_whistled",
-                                detail: "that department already has a live part on this ticket".into(),
-                            });
+                            return Err(AppError::Conflict { code: "already_whistled", detail: crate::msg!("why-already_whistled") });
                         }
                         dispatch_part(conn, ctx, &t.row, &dept, was_lead, now)?;
                         c.note("redispatched_to", Value::Null, json!({"department_id": dept.id, "lead": was_lead}));
@@ -1879,7 +1858,7 @@ fn decide(
                 .optional()?
                 .ok_or_else(|| AppError::UnknownReference {
                     field: "extension_id".into(),
-                    detail: "no pending extension request with that id on this ticket".into(),
+                    detail: crate::msg!("why-no_pending_extension"),
                 })?;
             let new_state = if decision == ExtensionRuling::Grant { "granted" } else { "refused" };
             diesel::update(ticket_extensions::table.find(&e.id))
@@ -1914,17 +1893,14 @@ fn decide(
         R::PauseForResident { reason } => {
             c.reason = Some(required("reason", &reason)?);
             if sla::pause(conn, ctx, &t.row.id, c.reason.as_deref().unwrap_or_default(), now)? == 0 {
-                return Err(AppError::Conflict {
-                    code: "nothing_to_pause",
-                    detail: "no running resolution clock to pause (already paused?)".into(),
-                });
+                return Err(AppError::Conflict { code: "nothing_to_pause", detail: crate::msg!("why-nothing_to_pause") });
             }
             c.note("paused_until_at_most", Value::Null, now + chrono::Duration::hours(ctx.settings.max_pause_hours));
         }
         R::ResumeWork { note } => {
             c.reason = opt_text("note", &note, 2000)?;
             if sla::resume(conn, ctx, &t.row.id, now)? == 0 {
-                return Err(AppError::Conflict { code: "not_paused", detail: "no clock of this ticket waits for the resident".into() });
+                return Err(AppError::Conflict { code: "not_paused", detail: crate::msg!("why-not_paused") });
             }
         }
         R::RecordReturnVisit { satisfaction: verdict, note } => {
@@ -2126,9 +2102,7 @@ pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: Naiv
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
         if t.sight(actor)? != Sight::Full {
-            return Err(AppError::forbidden(
-                "your department's part of this case has ended: it may read what happened until then, not comment",
-            ));
+            return Err(AppError::forbidden(crate::msg!("why-part_ended_no_comment")));
         }
         let body = required("text", body)?;
         let grant = actor
@@ -2229,11 +2203,7 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDate
                 _ => false,
             })
             .cloned()
-            .ok_or_else(|| {
-                AppError::forbidden(
-                    "only the grid, the compound, the community and the departments working on the case may see the resident's phone",
-                )
-            })?;
+            .ok_or_else(|| AppError::forbidden(crate::msg!("why-who_reveals")))?;
         diesel::insert_into(pii_reveals::table)
             .values(&PiiRevealRow {
                 id: Id::new().to_string(),
@@ -2255,7 +2225,7 @@ fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
 }
 
 fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
-    let bad = || AppError::validation("cursor", "not a cursor from a previous page");
+    let bad = || AppError::validation("cursor", crate::msg!("rule-cursor"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
     let (at, id) = s.split_once('|').ok_or_else(bad)?;
@@ -2277,7 +2247,10 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
                 .split(',')
                 .map(|s| s.trim().parse::<TicketState>().map(|s| s.as_str().to_string()))
                 .collect::<Result<_, _>>()
-                .map_err(|e| AppError::validation("state", e))
+                .map_err(|_| {
+                    let all: Vec<&str> = TicketState::ALL.iter().map(|s| s.as_str()).collect();
+                    AppError::validation("state", crate::msg!("rule-one_of", values = all.join(", ")))
+                })
                 .map(|mut v: Vec<String>| {
                     v.sort();
                     v.dedup();

@@ -221,10 +221,16 @@ fn compound_of(conn: &mut DbConn, grid: &OrgUnitRow) -> AppResult<String> {
 
 fn check_count(households_visited: i32, listed: usize) -> AppResult<()> {
     if !(0..=MAX_LOG_HOUSEHOLDS as i32).contains(&households_visited) {
-        return Err(AppError::validation("households_visited", format!("must be between 0 and {MAX_LOG_HOUSEHOLDS}")));
+        return Err(AppError::validation(
+            "households_visited",
+            crate::msg!("rule-between", min = "0", max = MAX_LOG_HOUSEHOLDS.to_string()),
+        ));
     }
     if (households_visited as usize) < listed {
-        return Err(AppError::validation("households_visited", format!("is {households_visited} but household_ids lists {listed}")));
+        return Err(AppError::validation(
+            "households_visited",
+            crate::msg!("why-households_count", visited = households_visited, listed = listed),
+        ));
     }
     Ok(())
 }
@@ -232,13 +238,13 @@ fn check_count(households_visited: i32, listed: usize) -> AppResult<()> {
 /// Checks that every listed household exists, is active and lies in the grid; returns them.
 fn grid_households(conn: &mut DbConn, grid_path: &OrgPath, ids: &[String]) -> AppResult<Vec<HouseholdRow>> {
     if ids.len() > MAX_LOG_HOUSEHOLDS {
-        return Err(AppError::validation("household_ids", format!("at most {MAX_LOG_HOUSEHOLDS} households per log")));
+        return Err(AppError::validation("household_ids", crate::msg!("rule-at_most_items", max = MAX_LOG_HOUSEHOLDS)));
     }
     let mut seen = BTreeSet::new();
     for (i, id) in ids.iter().enumerate() {
         parse_id(&format!("household_ids[{i}]"), id)?;
         if !seen.insert(id.as_str()) {
-            return Err(AppError::validation(format!("household_ids[{i}]"), "listed twice"));
+            return Err(AppError::validation(format!("household_ids[{i}]"), crate::msg!("rule-listed_twice")));
         }
     }
     let found: Vec<(HouseholdRow, String)> = households::table
@@ -255,7 +261,7 @@ fn grid_households(conn: &mut DbConn, grid_path: &OrgPath, ids: &[String]) -> Ap
             _ => {
                 return Err(AppError::UnknownReference {
                     field: format!("household_ids[{i}]"),
-                    detail: "no such active household in this grid".into(),
+                    detail: crate::msg!("why-no_household_in_grid"),
                 })
             }
         }
@@ -298,7 +304,7 @@ fn prepare_tickets(
     now: NaiveDateTime,
 ) -> AppResult<Vec<ticket_cases::PreparedFiling>> {
     if inputs.len() > MAX_LOG_TICKETS {
-        return Err(AppError::validation(field, format!("at most {MAX_LOG_TICKETS} requests per submission")));
+        return Err(AppError::validation(field, crate::msg!("rule-at_most_items", max = MAX_LOG_TICKETS)));
     }
     let grid_path = OrgPath::from_db(grid.path.clone());
     let mut out = vec![];
@@ -313,7 +319,7 @@ fn prepare_tickets(
             }
         };
         if t.visit_log_id.is_some() {
-            return Err(AppError::validation(format!("{field}[{i}].visit_log_id"), "leave it out: the log links its own requests"));
+            return Err(AppError::validation(format!("{field}[{i}].visit_log_id"), crate::msg!("why-log_links_requests")));
         }
         if t.building_id.is_none() && t.compound_id.is_none() {
             if grid.kind == OrgKind::Building.as_str() {
@@ -324,7 +330,7 @@ fn prepare_tickets(
         }
         let p = ticket_cases::prepare_filing(conn, actor, t, now).map_err(at)?;
         if !grid_path.contains(&OrgPath::from_db(p.place_path().to_string())) {
-            return Err(AppError::validation(format!("{field}[{i}]"), "the place must lie in the log's grid"));
+            return Err(AppError::validation(format!("{field}[{i}]"), crate::msg!("why-place_in_log_grid")));
         }
         out.push(p);
     }
@@ -333,13 +339,13 @@ fn prepare_tickets(
 
 fn check_return_visits(v: &[ReturnVisitInput], field: &str) -> AppResult<()> {
     if v.len() > MAX_LOG_RETURN_VISITS {
-        return Err(AppError::validation(field, format!("at most {MAX_LOG_RETURN_VISITS} return visits per submission")));
+        return Err(AppError::validation(field, crate::msg!("rule-at_most_items", max = MAX_LOG_RETURN_VISITS)));
     }
     let mut seen = BTreeSet::new();
     for (i, r) in v.iter().enumerate() {
         parse_id(&format!("{field}[{i}].ticket_id"), &r.ticket_id)?;
         if !seen.insert(r.ticket_id.as_str()) {
-            return Err(AppError::validation(format!("{field}[{i}].ticket_id"), "listed twice"));
+            return Err(AppError::validation(format!("{field}[{i}].ticket_id"), crate::msg!("rule-listed_twice")));
         }
         opt_text(&format!("{field}[{i}].note"), &r.note, 2000)?;
     }
@@ -361,14 +367,20 @@ fn record_return_visits(
         let f = format!("{field}[{i}].ticket_id");
         let version: Option<i64> = tickets::table.find(&r.ticket_id).select(tickets::version).first(conn).optional()?;
         let Some(version) = version else {
-            return Err(AppError::UnknownReference { field: f, detail: "no such ticket in your grid".into() });
+            return Err(AppError::UnknownReference { field: f, detail: crate::msg!("why-no_ticket_in_grid") });
         };
         let req = ActionRequest::RecordReturnVisit { satisfaction: r.satisfaction, note: r.note.clone() };
         ticket_cases::act(conn, ctx.sla, actor, &r.ticket_id, Some(version), req, now).map_err(|e| match e {
-            AppError::NotFound { .. } => AppError::UnknownReference { field: f.clone(), detail: "no such ticket in your grid".into() },
-            AppError::IllegalAction { state, .. } => {
-                AppError::validation(f.clone(), format!("the ticket is in state {state}; a return visit needs a solved ticket (待回访)"))
-            }
+            AppError::NotFound { .. } => AppError::UnknownReference { field: f.clone(), detail: crate::msg!("why-no_ticket_in_grid") },
+            AppError::IllegalAction { state, .. } => AppError::validation(
+                f.clone(),
+                crate::msg!(
+                    "why-return_visit_needs_solved",
+                    state = crate::domain::text::Arg::Key(
+                        state.parse::<crate::domain::workflow::TicketState>().map(|s| s.label_key()).unwrap_or("entity-object")
+                    )
+                ),
+            ),
             other => other,
         })?;
         diesel::insert_into(visit_log_return_visits::table)
@@ -479,10 +491,7 @@ fn find_by_client_id(conn: &mut DbConn, author: &str, client_id: &str) -> AppRes
 /// A replayed retry or a client id reused for a different log.
 fn replay_or_refuse(conn: &mut DbConn, rules: &VisitRules, found: VisitLogRow, hash: &str, now: NaiveDateTime) -> AppResult<Filed> {
     if found.submission_hash != hash {
-        return Err(AppError::validation(
-            "client_id",
-            format!("this client_id was already used for another log ({}); generate a new id for a new log", found.visit_date),
-        ));
+        return Err(AppError::validation("client_id", crate::msg!("why-client_id_used", date = found.visit_date.to_string())));
     }
     Ok(Filed { replayed: true, log: view(conn, rules, found, now)? })
 }
@@ -506,19 +515,17 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         return replay_or_refuse(conn, ctx.rules, found, &hash, now);
     }
     parse_id("grid_id", &input.grid_id)?;
-    let unknown_grid = || AppError::UnknownReference { field: "grid_id".into(), detail: "no such grid in your scope".into() };
+    let unknown_grid = || AppError::UnknownReference { field: "grid_id".into(), detail: crate::msg!("why-no_grid_in_scope") };
     let grid = find_unit(conn, &input.grid_id)?.ok_or_else(unknown_grid)?;
     let grid_path = OrgPath::from_db(grid.path.clone());
     if !actor.may(Operation::VisitLogRead, &grid_path) {
         return Err(unknown_grid());
     }
     let Some(grant) = worker_grant(actor, &grid.id).cloned() else {
-        return Err(AppError::forbidden(
-            "a visit log is filed by a grid worker for his own grid (the unit his grid-worker role is bound to)",
-        ));
+        return Err(AppError::forbidden(crate::msg!("why-own_grid_log")));
     };
     if !grid.active {
-        return Err(AppError::validation("grid_id", "the grid is no longer active"));
+        return Err(AppError::validation("grid_id", crate::msg!("why-grid_inactive")));
     }
     ctx.rules.check_filing_date(input.visit_date, now).map_err(|e| AppError::validation("visit_date", e))?;
     if let Some(log_id) = log_of_day(conn, &author, &grid.id, input.visit_date)? {
@@ -674,7 +681,7 @@ pub fn amend_log(
     let grid_path = OrgPath::from_db(log.grid_path.clone());
     let grant = match worker_grant(actor, &log.grid_id) {
         Some(g) if log.author_id == actor.person_id.to_string() => g.clone(),
-        _ => return Err(AppError::forbidden("only the grid worker who filed a log amends it")),
+        _ => return Err(AppError::forbidden(crate::msg!("why-log_author_amends"))),
     };
     if ctx.rules.is_locked(log.visit_date, now) {
         return Err(AppError::LogLocked { date: log.visit_date });
@@ -727,7 +734,7 @@ pub fn amend_log(
         changes.insert("return_visits".into(), json!([null, input.add_return_visits.len()]));
     }
     if changes.is_empty() {
-        return Err(AppError::validation("body", "nothing to change"));
+        return Err(AppError::validation("body", crate::msg!("why-nothing_to_change")));
     }
     conn.transaction(|conn| {
         lock_for_log(conn, &log.id, &filings, &input.add_return_visits)?;
@@ -799,7 +806,7 @@ fn encode_cursor(date: NaiveDate, id: &str) -> String {
 }
 
 fn decode_cursor(c: &str) -> AppResult<(NaiveDate, String)> {
-    let bad = || AppError::validation("cursor", "not a cursor this list returned");
+    let bad = || AppError::validation("cursor", crate::msg!("rule-cursor"));
     let (d, id) = c.split_once('_').ok_or_else(bad)?;
     let d: NaiveDate = d.parse().map_err(|_| bad())?;
     id.parse::<Id>().map_err(|_| bad())?;

@@ -46,6 +46,13 @@ impl fmt::Debug for Id {
 #[error("`{0}` is not a valid id (expected a UUID such as 0192f0c2-7a4e-7b8e-9d2a-3c4b5d6e7f80)")]
 pub struct BadId(pub String);
 
+impl BadId {
+    /// What to tell a person who sent it.
+    pub fn msg(&self) -> crate::domain::text::Msg {
+        crate::msg!("rule-uuid", value = &self.0)
+    }
+}
+
 impl FromStr for Id {
     type Err = BadId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -8,6 +8,7 @@ pub mod org;
 pub mod pii;
 pub mod roles;
 pub mod sla;
+pub mod text;
 pub mod visits;
 pub mod workflow;
 

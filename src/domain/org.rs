@@ -44,15 +44,16 @@ impl OrgKind {
         }
     }
 
-    pub fn name_zh(self) -> &'static str {
+    /// Its name for people: the message catalogue's `OrgKind-<code>` entry.
+    pub fn label_key(self) -> &'static str {
         match self {
-            OrgKind::City => "市",
-            OrgKind::District => "区县",
-            OrgKind::Street => "街道",
-            OrgKind::Community => "社区",
-            OrgKind::Compound => "小区",
-            OrgKind::Building => "楼栋",
-            OrgKind::Department => "职能部门",
+            OrgKind::City => "OrgKind-city",
+            OrgKind::District => "OrgKind-district",
+            OrgKind::Street => "OrgKind-street",
+            OrgKind::Community => "OrgKind-community",
+            OrgKind::Compound => "OrgKind-compound",
+            OrgKind::Building => "OrgKind-building",
+            OrgKind::Department => "OrgKind-department",
         }
     }
 
@@ -143,24 +144,24 @@ impl OrgPath {
 }
 
 /// A short, stable code that people type (e.g. `LA-JA-XF-C1`).
-pub fn validate_code(code: &str) -> Result<(), String> {
+pub fn validate_code(code: &str) -> Result<(), crate::domain::text::Msg> {
     if code.is_empty() || code.len() > 32 {
-        return Err("a code must be 1 to 32 characters long".into());
+        return Err(crate::msg!("rule-code_length", max = 32));
     }
     if !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(format!("code `{code}` may contain only ASCII letters, digits, '-' and '_'"));
+        return Err(crate::msg!("rule-code_chars", code = code));
     }
     Ok(())
 }
 
 /// A display name: trimmed, not empty, at most 100 characters.
-pub fn validate_name(name: &str) -> Result<String, String> {
+pub fn validate_name(name: &str) -> Result<String, crate::domain::text::Msg> {
     let name = name.trim();
     if name.is_empty() {
-        return Err("the name must not be empty".into());
+        return Err(crate::msg!("rule-not_empty"));
     }
     if name.chars().count() > 100 {
-        return Err("the name must be at most 100 characters".into());
+        return Err(crate::msg!("rule-max_chars", max = 100));
     }
     Ok(name.to_string())
 }

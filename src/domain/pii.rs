@@ -67,27 +67,27 @@ fn mask_keep_tail(chars: &[char], keep: usize) -> String {
 }
 
 /// Checks a mainland mobile number: 11 digits starting with 1.
-pub fn validate_mobile(phone: &str) -> Result<(), String> {
+pub fn validate_mobile(phone: &str) -> Result<(), crate::domain::text::Msg> {
     if phone.len() == 11 && phone.starts_with('1') && phone.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
     } else {
-        Err("a phone number must be an 11-digit mainland mobile number starting with 1".into())
+        Err(crate::msg!("rule-mobile"))
     }
 }
 
 /// Checks the form of an 18-character resident identity number, including its check digit
 /// (GB 11643-1999).
-pub fn validate_id_number(id: &str) -> Result<(), String> {
+pub fn validate_id_number(id: &str) -> Result<(), crate::domain::text::Msg> {
     let bytes = id.as_bytes();
     let form_ok = bytes.len() == 18 && bytes[..17].iter().all(u8::is_ascii_digit) && (bytes[17].is_ascii_digit() || bytes[17] == b'X');
     if !form_ok {
-        return Err("an ID number must be 17 digits followed by a digit or X".into());
+        return Err(crate::msg!("rule-id_number_form"));
     }
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
     let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
     if CHECK[(sum % 11) as usize] != bytes[17] {
-        return Err("the ID number's check digit does not match".into());
+        return Err(crate::msg!("rule-id_number_check"));
     }
     Ok(())
 }

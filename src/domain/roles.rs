@@ -41,14 +41,15 @@ impl Role {
         }
     }
 
-    pub fn name_zh(self) -> &'static str {
+    /// Its name for people: the message catalogue's `Role-<code>` entry.
+    pub fn label_key(self) -> &'static str {
         match self {
-            Role::GridWorker => "网格员",
-            Role::BranchSecretary => "小区党支部书记",
-            Role::CommunityStaff => "社区工作人员",
-            Role::DepartmentLiaison => "部门联络员",
-            Role::Supervisor => "指挥中心督办",
-            Role::Admin => "系统管理员",
+            Role::GridWorker => "Role-grid_worker",
+            Role::BranchSecretary => "Role-branch_secretary",
+            Role::CommunityStaff => "Role-community_staff",
+            Role::DepartmentLiaison => "Role-department_liaison",
+            Role::Supervisor => "Role-supervisor",
+            Role::Admin => "Role-admin",
         }
     }
 

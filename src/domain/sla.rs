@@ -44,6 +44,18 @@ impl Stage {
     pub fn parse(s: &str) -> Option<Stage> {
         Stage::ALL.into_iter().find(|x| x.as_str() == s)
     }
+
+    /// Its name for people: the message catalogue's `Stage-<code>` entry.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Stage::CompoundTriage => "Stage-compound_triage",
+            Stage::CommunityAcceptance => "Stage-community_acceptance",
+            Stage::DepartmentAcknowledgement => "Stage-department_acknowledgement",
+            Stage::Resolution => "Stage-resolution",
+            Stage::ReturnVisit => "Stage-return_visit",
+            Stage::ReturnRuling => "Stage-return_ruling",
+        }
+    }
 }
 
 /// A time limit: in working time on a calendar, or in natural time (24/7), down to seconds.
@@ -60,14 +72,14 @@ pub enum Limit {
 impl Limit {
     /// Parses `"3 working_days"`, `"4 working_hours"`, `"30 working_minutes"`, `"24 hours"`,
     /// `"2 days"`, `"15 minutes"`, `"90 seconds"`.
-    pub fn parse(text: &str) -> Result<Limit, String> {
+    pub fn parse(text: &str) -> Result<Limit, crate::domain::text::Msg> {
         let mut parts = text.split_whitespace();
         let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(format!("`{text}` is not a limit such as \"3 working_days\", \"4 working_hours\" or \"24 hours\""));
+            return Err(crate::msg!("rule-limit_form", text = text));
         };
-        let n: i64 = n.parse().map_err(|_| format!("`{n}` in `{text}` is not a whole number"))?;
+        let n: i64 = n.parse().map_err(|_| crate::msg!("rule-limit_number", text = text))?;
         if n <= 0 {
-            return Err(format!("`{text}`: a limit must be positive"));
+            return Err(crate::msg!("rule-limit_positive", text = text));
         }
         Ok(match unit.trim_end_matches('s') {
             "working_day" => Limit::WorkingDays(n),
@@ -78,11 +90,7 @@ impl Limit {
             "hour" => Limit::Natural(n * 3600),
             "minute" => Limit::Natural(n * 60),
             "second" => Limit::Natural(n),
-            _ => {
-                return Err(format!(
-                    "`{unit}` in `{text}`: use working_days, working_hours, working_minutes, days, hours, minutes or seconds"
-                ))
-            }
+            _ => return Err(crate::msg!("rule-limit_unit", unit = unit, text = text)),
         })
     }
 

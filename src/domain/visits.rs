@@ -116,13 +116,13 @@ impl VisitRules {
 
     /// Whether a log for `date` may be submitted at `now`: today, or up to `backfill_days` back;
     /// never in the future.
-    pub fn check_filing_date(&self, date: NaiveDate, now: NaiveDateTime) -> Result<(), String> {
+    pub fn check_filing_date(&self, date: NaiveDate, now: NaiveDateTime) -> Result<(), crate::domain::text::Msg> {
         let today = self.local_date(now);
         if date > today {
-            return Err(format!("{date} is in the future; today is {today}"));
+            return Err(crate::msg!("rule-date_in_future", date = date.to_string(), today = today.to_string()));
         }
         if (today - date).num_days() > self.backfill_days {
-            return Err(format!("a log may be filed at most {} days after its date; {date} is too long ago", self.backfill_days));
+            return Err(crate::msg!("rule-backfill", days = self.backfill_days, date = date.to_string()));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Actor, Id, OrgPath, Role};
 
 macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal / $zh:literal),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),* $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
@@ -20,8 +20,9 @@ macro_rules! string_enum {
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),* }
             }
-            pub fn name_zh(self) -> &'static str {
-                match self { $($name::$variant => $zh),* }
+            /// Its name for people: the message catalogue's `<Type>-<code>` entry.
+            pub fn label_key(self) -> &'static str {
+                match self { $($name::$variant => concat!(stringify!($name), "-", $text)),* }
             }
         }
 
@@ -47,23 +48,23 @@ string_enum!(
     /// Where a ticket stands in the loop.
     TicketState {
         /// Filed; waiting for the compound branch to triage it (待小区处理).
-        AtCompound = "at_compound" / "待小区处理",
+        AtCompound = "at_compound",
         /// Taken on by the compound branch (小区办理中).
-        CompoundHandling = "compound_handling" / "小区办理中",
+        CompoundHandling = "compound_handling",
         /// Reported up; waiting for the community to take it (待社区受理).
-        AtCommunity = "at_community" / "待社区受理",
+        AtCommunity = "at_community",
         /// Taken on by the community (社区办理中).
-        CommunityHandling = "community_handling" / "社区办理中",
+        CommunityHandling = "community_handling",
         /// Departments whistled (吹哨) and handling it (部门办理中).
-        Whistled = "whistled" / "部门办理中",
+        Whistled = "whistled",
         /// Marked solved; waiting for the grid worker's return visit (待回访).
-        Solved = "solved" / "待回访",
+        Solved = "solved",
         /// Return visit done, resident satisfied or basically satisfied (已办结).
-        Closed = "closed" / "已办结",
+        Closed = "closed",
         /// Closed as a duplicate of another ticket (重复件).
-        Duplicate = "duplicate" / "重复件",
+        Duplicate = "duplicate",
         /// Declined as not actionable, with a reason (不予受理).
-        Declined = "declined" / "不予受理",
+        Declined = "declined",
     }
 );
 
@@ -77,9 +78,9 @@ impl TicketState {
 string_enum!(
     /// The level that handles a ticket, and that a not-satisfied return visit reopens it at.
     Level {
-        Compound = "compound" / "小区",
-        Community = "community" / "社区",
-        Department = "department" / "职能部门",
+        Compound = "compound",
+        Community = "community",
+        Department = "department",
     }
 );
 
@@ -87,48 +88,48 @@ string_enum!(
     /// Every named action on a ticket.
     ActionKind {
         /// 小区受理
-        AcceptAtCompound = "accept_at_compound" / "小区受理",
+        AcceptAtCompound = "accept_at_compound",
         /// 上报社区
-        ReportToCommunity = "report_to_community" / "上报社区",
+        ReportToCommunity = "report_to_community",
         /// 标记重复
-        MarkDuplicate = "mark_duplicate" / "标记重复",
+        MarkDuplicate = "mark_duplicate",
         /// 不予受理
-        Decline = "decline" / "不予受理",
+        Decline = "decline",
         /// 社区受理
-        AcceptAtCommunity = "accept_at_community" / "社区受理",
+        AcceptAtCommunity = "accept_at_community",
         /// 吹哨: dispatch a lead department and optional co-departments
-        Whistle = "whistle" / "吹哨派单",
+        Whistle = "whistle",
         /// 追加部门
-        AddDepartment = "add_department" / "追加部门",
+        AddDepartment = "add_department",
         /// 撤回部门
-        RemoveDepartment = "remove_department" / "撤回部门",
+        RemoveDepartment = "remove_department",
         /// 签收 / 报到
-        Acknowledge = "acknowledge" / "签收报到",
+        Acknowledge = "acknowledge",
         /// 退单: a department returns a misrouted case
-        ReturnCase = "return_case" / "退单",
+        ReturnCase = "return_case",
         /// 申请延期
-        RequestExtension = "request_extension" / "申请延期",
+        RequestExtension = "request_extension",
         /// 办理进展
-        AddProgress = "add_progress" / "办理进展",
+        AddProgress = "add_progress",
         /// 协办完成: a co-department marks its part done
-        CompletePart = "complete_part" / "协办完成",
+        CompletePart = "complete_part",
         /// 办结: the handling level marks the case solved
-        MarkSolved = "mark_solved" / "办结",
+        MarkSolved = "mark_solved",
         /// 退单裁定: accept the return (and re-dispatch) or overrule it
-        RuleOnReturn = "rule_on_return" / "退单裁定",
+        RuleOnReturn = "rule_on_return",
         /// 延期审批
-        RuleOnExtension = "rule_on_extension" / "延期审批",
+        RuleOnExtension = "rule_on_extension",
         /// 回访
-        RecordReturnVisit = "record_return_visit" / "回访",
+        RecordReturnVisit = "record_return_visit",
         /// 等待居民: the resolution clock stops counting (with a reason, for a limited time)
-        PauseForResident = "pause_for_resident" / "等待居民",
+        PauseForResident = "pause_for_resident",
         /// 恢复办理
-        ResumeWork = "resume_work" / "恢复办理",
+        ResumeWork = "resume_work",
         /// 解除协办: the community releases a co-department whose part is no longer needed, so that
         /// the lead department can close the case
-        ReleasePart = "release_part" / "解除协办",
+        ReleasePart = "release_part",
         /// 超时上报: the triage limit passed and the policy reports the ticket to the community
-        EscalateToCommunity = "escalate_to_community" / "超时上报社区",
+        EscalateToCommunity = "escalate_to_community",
     }
 );
 
@@ -136,52 +137,52 @@ string_enum!(
     /// A whistled department's part of a ticket.
     AssignmentState {
         /// 已派单: waiting for the department to acknowledge (签收).
-        Dispatched = "dispatched" / "待签收",
-        Acknowledged = "acknowledged" / "办理中",
+        Dispatched = "dispatched",
+        Acknowledged = "acknowledged",
         /// 已退单: waiting for the whistling level to rule.
-        Returned = "returned" / "已退单",
+        Returned = "returned",
         /// A co-department's part is done.
-        Done = "done" / "协办完成",
+        Done = "done",
         /// Taken off the case (return accepted, or removed by the community).
-        Removed = "removed" / "已撤回",
+        Removed = "removed",
     }
 );
 
 string_enum!(
     /// Why a department returns a case (退单原因), a closed list.
     ReturnReason {
-        NotOurTerritory = "not_our_territory" / "不属于本辖区",
-        UnclearOwnership = "unclear_ownership" / "权属不清",
-        OverlappingDuties = "overlapping_duties" / "职责交叉",
-        OutsideOurRemit = "outside_our_remit" / "不属于本部门职责",
+        NotOurTerritory = "not_our_territory",
+        UnclearOwnership = "unclear_ownership",
+        OverlappingDuties = "overlapping_duties",
+        OutsideOurRemit = "outside_our_remit",
     }
 );
 
 string_enum!(
     /// Why the community whistles (吹哨类型).
     WhistleType {
-        BeyondStreetPower = "beyond_street_power" / "超出街道职权",
-        EnforcementNeeded = "enforcement_needed" / "需要执法",
-        Emergency = "emergency" / "应急处置",
+        BeyondStreetPower = "beyond_street_power",
+        EnforcementNeeded = "enforcement_needed",
+        Emergency = "emergency",
     }
 );
 
 string_enum!(
     /// The resident's verdict at the return visit (回访满意度).
     Satisfaction {
-        Satisfied = "satisfied" / "满意",
-        BasicallySatisfied = "basically_satisfied" / "基本满意",
-        NotSatisfied = "not_satisfied" / "不满意",
+        Satisfied = "satisfied",
+        BasicallySatisfied = "basically_satisfied",
+        NotSatisfied = "not_satisfied",
     }
 );
 
 string_enum!(
     /// How a request reached Gridloop.
     Channel {
-        Visit = "visit" / "入户走访",
-        Hotline = "hotline" / "热线",
-        WalkIn = "walk_in" / "来访",
-        Online = "online" / "网上",
+        Visit = "visit",
+        Hotline = "hotline",
+        WalkIn = "walk_in",
+        Online = "online",
     }
 );
 
@@ -380,7 +381,7 @@ pub enum Refusal {
     /// The actor cannot see the ticket at all (report as missing).
     Hidden,
     /// The actor sees the ticket but is not the right role at the right level.
-    WrongRole(String),
+    WrongRole(crate::domain::text::Msg),
     /// The table does not allow the action in the current state.
     WrongState,
     /// The state allows it, but something about the ticket now does not.
@@ -535,29 +536,26 @@ pub fn authorize(actor: &Actor, action: ActionKind, f: &Facts<'_>) -> Result<(),
     let r = rule(action);
     match sight(actor, f.place, f.parts) {
         Sight::Hidden if !actor.is_system() => return Err(Refusal::Hidden),
-        Sight::Until(_) => {
-            return Err(Refusal::WrongRole(
-                "your department's part of this case has ended: it may only read what happened until then".into(),
-            ))
-        }
+        Sight::Until(_) => return Err(Refusal::WrongRole(crate::msg!("why-part_ended"))),
         _ => {}
     }
     if !r.from.contains(&f.state) {
         return Err(Refusal::WrongState);
     }
     if !is_taker(actor, r.taker, f.state, f.place, f.parts) {
+        use crate::domain::text::Arg;
         let who = match r.taker {
-            Taker::Compound => "the branch secretary of the ticket's compound".to_string(),
-            Taker::Community => "community staff of the ticket's community".to_string(),
-            Taker::AnyDepartment => "a liaison of a department whistled on this ticket".to_string(),
-            Taker::GridWorker => "a grid worker of the ticket's grid".to_string(),
-            Taker::System => "the system (the time limit's own policy)".to_string(),
-            Taker::HandlingLevel => format!(
-                "the level handling the ticket now ({})",
-                handling_level(f.state).map(|l| l.as_str()).unwrap_or("compound or community")
-            ),
+            Taker::Compound => crate::msg!("taker-compound"),
+            Taker::Community => crate::msg!("taker-community"),
+            Taker::AnyDepartment => crate::msg!("taker-department"),
+            Taker::GridWorker => crate::msg!("taker-grid_worker"),
+            Taker::System => crate::msg!("taker-system"),
+            Taker::HandlingLevel => match handling_level(f.state) {
+                Some(l) => crate::msg!("taker-handling_level", level = Arg::Key(l.label_key())),
+                None => crate::msg!("taker-compound_or_community"),
+            },
         };
-        return Err(Refusal::WrongRole(format!("{} may be taken only by {who}", action.as_str())));
+        return Err(Refusal::WrongRole(crate::msg!("why-taker", action = Arg::Key(action.label_key())).with("who", who)));
     }
     precondition(actor, action, f).map_err(Refusal::Blocked)
 }

@@ -89,7 +89,7 @@ impl FromRequest for IfMatch {
         ready(
             text.parse::<i64>()
                 .map(|v| IfMatch(Some(v)))
-                .map_err(|_| ApiError::new(AppError::validation("If-Match", "must be the version number from the ETag, e.g. \"3\""), lang)),
+                .map_err(|_| ApiError::new(AppError::validation("If-Match", crate::msg!("rule-if_match")), lang)),
         )
     }
 }

@@ -117,7 +117,7 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         },
         errors: match err {
             AppError::ImportRejected { errors } => {
-                Some(errors.iter().map(|(line, reason)| RowError { line: *line, reason: reason.clone() }).collect())
+                Some(errors.iter().map(|(line, reason)| RowError { line: *line, reason: crate::i18n::render(lang, reason) }).collect())
             }
             _ => None,
         },

@@ -144,7 +144,7 @@ async fn a_ledger_file_imports_whole_or_not_at_all_and_names_every_bad_row() {
     let r = post(good, Some("ledger-2026-11")).await.unwrap();
     assert_eq!((r.status(), r.headers().contains_key("idempotent-replayed")), (StatusCode::CREATED, true));
     let e = assert_error(post(good, None).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "import_rejected").await;
-    assert!(e["errors"][0]["reason"].as_str().unwrap().contains("already registered"));
+    assert!(e["errors"][0]["reason"].as_str().unwrap().contains("已登记"), "{e}");
     assert_eq!(count(), before + 2);
     let e = assert_error(post("name,room\n张,1\n", None).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(e["field"], "file");

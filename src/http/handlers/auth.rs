@@ -72,7 +72,7 @@ pub async fn session(auth: Auth) -> HttpResponse {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct GrantView {
     pub role: Role,
-    pub role_zh: &'static str,
+    pub role_zh: String,
     pub org_unit_id: String,
     pub org_kind: OrgKind,
 }
@@ -91,7 +91,12 @@ pub async fn me(state: web::Data<AppState>, auth: Auth, _lang: ReqLang) -> Resul
     let grants = actor
         .grants
         .iter()
-        .map(|g| GrantView { role: g.role, role_zh: g.role.name_zh(), org_unit_id: g.org_unit_id.to_string(), org_kind: g.org_kind })
+        .map(|g| GrantView {
+            role: g.role,
+            role_zh: crate::i18n::text(crate::i18n::Lang::Zh, g.role.label_key()),
+            org_unit_id: g.org_unit_id.to_string(),
+            org_kind: g.org_kind,
+        })
         .collect();
     let person = run(&state, auth.lang, move |c| app::people::me(c, &actor)).await?;
     Ok(HttpResponse::Ok().json(MeView { person, grants }))

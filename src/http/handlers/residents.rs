@@ -64,9 +64,8 @@ pub async fn import(
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let text = String::from_utf8(body.to_vec()).map_err(|_| {
-        ApiError::new(crate::app::AppError::validation("file", "must be UTF-8 text (save the spreadsheet as CSV UTF-8)"), auth.lang)
-    })?;
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::new(crate::app::AppError::validation("file", crate::msg!("rule-utf8_csv")), auth.lang))?;
     let actor = auth.who.actor.clone();
     let canon = text.clone();
     crate::http::context::run_idempotent(
