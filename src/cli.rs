@@ -349,18 +349,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             migrate(&mut conn)?;
             let calendars = load_calendars(&mut conn, &settings)?;
             let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
-            let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
-            let r = crate::app::sla::tick(&mut conn, ctx, now, &scheduler_name()).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            let escalated =
-                crate::app::tickets::escalate_breached(&mut conn, ctx, &r.escalate, now).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            if escalated > 0 {
-                println!("{escalated} tickets escalated to their community.");
+            // The scheduler's own task, run once.
+            let mut task = crate::worker::tasks::SlaTick {
+                settings: std::sync::Arc::new(settings.clone()),
+                calendars,
+                who: crate::worker::tasks::scheduler_name(),
+            };
+            match crate::worker::run_guarded(&mut task, &mut conn, now) {
+                crate::worker::Ran::Done(o) => {
+                    println!("{}.", o.summary);
+                    Ok(())
+                }
+                crate::worker::Ran::Failed(e) => Err(fail(1, Plain(&e).to_string())),
+                crate::worker::Ran::Panicked(why) => Err(fail(1, format!("the tick failed: {why}"))),
             }
-            println!(
-                "{} warnings, {} breaches, {} reminders fired ({} already taken by another scheduler).",
-                r.warnings, r.breaches, r.reminders, r.lost_races
-            );
-            Ok(())
         }
         Command::Visits(VisitsCommand::Remind { now }) => {
             let (_pool, mut conn) = open_database(&settings)?;
@@ -368,13 +370,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let calendars = load_calendars(&mut conn, &settings)?;
             let rules = visit_rules(&settings, &calendars)?;
             let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
-            let ctx = crate::app::visits::VisitContext {
-                rules: &rules,
-                sla: crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars },
-            };
-            let n = crate::app::visits::remind_missing_logs(&mut conn, ctx, now).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("{n} reminders recorded for visit logs not filed by the deadline.");
-            Ok(())
+            let mut task = crate::worker::tasks::VisitReminders { settings: std::sync::Arc::new(settings.clone()), calendars, rules };
+            match crate::worker::run_guarded(&mut task, &mut conn, now) {
+                crate::worker::Ran::Done(o) => {
+                    println!("{}.", o.summary.replace("reminders for", "reminders recorded for"));
+                    Ok(())
+                }
+                crate::worker::Ran::Failed(e) => Err(fail(1, Plain(&e).to_string())),
+                crate::worker::Ran::Panicked(why) => Err(fail(1, format!("the reminders failed: {why}"))),
+            }
         }
         Command::Calendar(cmd) => calendar_command(&settings, cmd),
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
@@ -571,105 +575,6 @@ fn visit_rules(settings: &Settings, calendars: &crate::app::calendars::Calendars
     crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz).map_err(|e| fail(2, e))
 }
 
-/// Names this scheduler in the fire records: host and process.
-fn scheduler_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
-    format!("{host}:{}", std::process::id())
-}
-
-/// The scheduler inside `serve`: fires due clocks at once (those that came due while the service
-/// was down), then every `sla.scheduler_interval_s`; reloads the calendars another server changed;
-/// warns (log, notification) about unpublished calendar years once a day.
-fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate::app::calendars::Calendars) {
-    let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
-    let name = scheduler_name();
-    let rules = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz);
-    std::thread::Builder::new()
-        .name("sla-scheduler".into())
-        .spawn(move || {
-            let mut warned_on: Option<chrono::NaiveDate> = None;
-            // Years changed by another server, healed on the tick that found them and on the next.
-            let mut heal: Vec<crate::app::calendars::ChangedYear> = vec![];
-            loop {
-                match pool.get() {
-                    Ok(mut conn) => {
-                        let changed = calendars.refresh(&mut conn, &settings.sla).unwrap_or_else(|e| {
-                            log::error!("calendar reload failed: {}", Plain(&e));
-                            vec![]
-                        });
-                        if !changed.is_empty() {
-                            log::info!("calendars changed: {} stored year(s) reloaded", changed.len());
-                        }
-                        let mut now_heal = std::mem::take(&mut heal);
-                        now_heal.extend(changed.iter().cloned());
-                        heal_calendar_change(&mut conn, &calendars, &settings, &now_heal);
-                        heal = changed;
-                        let ctx = crate::app::sla::SlaContext { settings: &settings.sla, calendars: &calendars };
-                        match crate::app::sla::tick(&mut conn, ctx, utc_now(), &name) {
-                            Ok(r) => {
-                                if r.warnings + r.breaches + r.reminders > 0 {
-                                    log::info!("sla: {} warnings, {} breaches, {} reminders", r.warnings, r.breaches, r.reminders)
-                                }
-                                match crate::app::tickets::escalate_breached(&mut conn, ctx, &r.escalate, utc_now()) {
-                                    Ok(0) => {}
-                                    Ok(n) => log::info!("sla: {n} tickets escalated to their community (breach_action = escalate)"),
-                                    Err(e) => log::error!("escalating breached triage failed: {}", Plain(&e)),
-                                }
-                            }
-                            Err(e) => log::error!("sla tick failed: {}", Plain(&e)),
-                        }
-                        if let Ok(rules) = &rules {
-                            let vctx = crate::app::visits::VisitContext { rules, sla: ctx };
-                            match crate::app::visits::remind_missing_logs(&mut conn, vctx, utc_now()) {
-                                Ok(0) => {}
-                                Ok(n) => log::info!("visits: {n} reminders for logs not filed by the deadline"),
-                                Err(e) => log::error!("visit-log reminders failed: {}", Plain(&e)),
-                            }
-                        }
-                        let today = local_today();
-                        if warned_on != Some(today) {
-                            let warnings = calendars.warnings(today);
-                            for w in &warnings {
-                                log::warn!("{}", w.log_line());
-                            }
-                            match crate::app::calendars::notify_warnings(&mut conn, &warnings, utc_now()) {
-                                Ok(n) => {
-                                    if n > 0 {
-                                        log::info!("calendars: {n} notifications to admins and supervisors");
-                                    }
-                                    warned_on = Some(today);
-                                }
-                                Err(e) => log::error!("calendar warning notifications failed: {}", Plain(&e)),
-                            }
-                        }
-                    }
-                    Err(e) => log::error!("sla tick: no database connection: {e}"),
-                }
-                std::thread::sleep(interval);
-            }
-        })
-        .expect("scheduler thread starts");
-}
-
-fn heal_calendar_change(
-    conn: &mut DbConn,
-    calendars: &crate::app::calendars::Calendars,
-    settings: &Settings,
-    changed: &[crate::app::calendars::ChangedYear],
-) {
-    if changed.is_empty() {
-        return;
-    }
-    let done = crate::db::backend::write_transaction(conn, |c| {
-        crate::app::calendars::heal_after_change(c, calendars, &settings.sla, changed, utc_now())
-    });
-    match done {
-        Ok(0) => {}
-        Ok(n) => log::info!("calendars: {n} deadlines computed with the old calendar were recomputed"),
-        Err(e) => log::error!("recomputing after a calendar change failed: {}", Plain(&e)),
-    }
-}
-
 fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let (pool, mut conn) = open_database(&settings)?;
     let applied = migrate(&mut conn)?;
@@ -694,9 +599,11 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let backend = settings.database_target().backend();
     let configured_url = settings.server.public_url.clone();
     actix_web::rt::System::new().block_on(async move {
-        let scheduler_settings = settings.clone();
+        let worker_settings = std::sync::Arc::new(settings.clone());
+        let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
         let app = Application::build(settings, pool.clone()).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
-        spawn_scheduler(pool, scheduler_settings, app.calendars());
+        let rules = visit_rules(&worker_settings, &app.calendars())?;
+        let worker = crate::worker::Worker::start(pool, crate::worker::tasks::all(worker_settings, app.calendars(), rules), interval);
         // With port 0 the real port is known only now.
         let url = match configured_url.strip_suffix(":0") {
             Some(host) => format!("{host}:{}", app.port()),
@@ -709,6 +616,9 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
             println!("{note}");
         }
         println!("Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz", app.port());
-        app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")))
+        let served = app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")));
+        // The server has drained its requests: let the background work finish its round.
+        worker.stop();
+        served
     })
 }

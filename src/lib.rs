@@ -9,3 +9,4 @@ pub mod domain;
 pub mod http;
 pub mod i18n;
 pub mod startup;
+pub mod worker;

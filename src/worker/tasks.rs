@@ -1,0 +1,158 @@
+//! The background tasks of a server, each the same code that `gridloop sla tick` and
+//! `gridloop visits remind` run once.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::app::calendars::{Calendars, ChangedYear};
+use crate::app::sla::SlaContext;
+use crate::app::AppResult;
+use crate::config::Settings;
+use crate::db::{backend, DbConn};
+use crate::domain::visits::VisitRules;
+
+use super::{Outcome, Task};
+
+/// Today in China (the calendars' days).
+pub fn local_today(now: NaiveDateTime) -> NaiveDate {
+    now.and_utc().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+}
+
+/// Reloads the calendars when another server changed them, and recomputes the deadlines a server
+/// holding the old calendars may have computed around the change (on the round that found the
+/// change and the next, for requests that were still in flight).
+pub struct CalendarReload {
+    pub settings: Arc<Settings>,
+    pub calendars: Calendars,
+    pending: Vec<ChangedYear>,
+}
+
+impl CalendarReload {
+    pub fn new(settings: Arc<Settings>, calendars: Calendars) -> CalendarReload {
+        CalendarReload { settings, calendars, pending: vec![] }
+    }
+}
+
+impl Task for CalendarReload {
+    fn name(&self) -> &'static str {
+        "calendars"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        let changed = self.calendars.refresh(conn, &self.settings.sla)?;
+        let mut heal = std::mem::take(&mut self.pending);
+        heal.extend(changed.iter().cloned());
+        let n = if heal.is_empty() {
+            0
+        } else {
+            backend::write_transaction(conn, |c| {
+                crate::app::calendars::heal_after_change(c, &self.calendars, &self.settings.sla, &heal, now)
+            })?
+        };
+        self.pending = changed.clone();
+        Ok(Outcome::did(
+            changed.len() + n,
+            format!("{} stored year(s) reloaded, {n} deadlines computed with the old calendar recomputed", changed.len()),
+        ))
+    }
+}
+
+/// Fires the clocks that came due (warnings, breaches, reminders, expired pauses), then takes the
+/// breach policy's escalations through the workflow.
+pub struct SlaTick {
+    pub settings: Arc<Settings>,
+    pub calendars: Calendars,
+    /// Names this scheduler in the fire records.
+    pub who: String,
+}
+
+impl Task for SlaTick {
+    fn name(&self) -> &'static str {
+        "sla"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        let ctx = SlaContext { settings: &self.settings.sla, calendars: &self.calendars };
+        let r = crate::app::sla::tick(conn, ctx, now, &self.who)?;
+        let escalated = crate::app::tickets::escalate_breached(conn, ctx, &r.escalate, now)?;
+        Ok(Outcome::did(
+            r.warnings + r.breaches + r.reminders + r.pauses_expired + escalated,
+            format!(
+                "{} warnings, {} breaches, {} reminders, {} pauses expired, {escalated} escalated ({} taken by another scheduler)",
+                r.warnings, r.breaches, r.reminders, r.pauses_expired, r.lost_races
+            ),
+        ))
+    }
+}
+
+/// After the day's deadline, one reminder per grid worker and grid whose visit log is missing.
+pub struct VisitReminders {
+    pub settings: Arc<Settings>,
+    pub calendars: Calendars,
+    pub rules: VisitRules,
+}
+
+impl Task for VisitReminders {
+    fn name(&self) -> &'static str {
+        "visits"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        let ctx = crate::app::visits::VisitContext {
+            rules: &self.rules,
+            sla: SlaContext { settings: &self.settings.sla, calendars: &self.calendars },
+        };
+        let n = crate::app::visits::remind_missing_logs(conn, ctx, now)?;
+        Ok(Outcome::did(n, format!("{n} reminders for visit logs not filed by the deadline")))
+    }
+}
+
+/// Once a day (and at start): a calendar year without its published schedule is a warning in the
+/// log and one notification to each top admin and supervisor.
+pub struct CalendarWarnings {
+    pub calendars: Calendars,
+    warned_on: Option<NaiveDate>,
+}
+
+impl CalendarWarnings {
+    pub fn new(calendars: Calendars) -> CalendarWarnings {
+        CalendarWarnings { calendars, warned_on: None }
+    }
+}
+
+impl Task for CalendarWarnings {
+    fn name(&self) -> &'static str {
+        "calendar_warnings"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        let today = local_today(now);
+        if self.warned_on == Some(today) {
+            return Ok(Outcome::nothing());
+        }
+        let warnings = self.calendars.warnings(today);
+        for w in &warnings {
+            log::warn!("{}", w.log_line());
+        }
+        let n = crate::app::calendars::notify_warnings(conn, &warnings, now)?;
+        self.warned_on = Some(today);
+        Ok(Outcome::did(n, format!("{n} notifications of unpublished calendar years to admins and supervisors")))
+    }
+}
+
+/// Names this scheduler in the fire records: host and process.
+pub fn scheduler_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Every task of a server, in the order they run.
+pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> Vec<Box<dyn Task>> {
+    vec![
+        Box::new(CalendarReload::new(settings.clone(), calendars.clone())),
+        Box::new(SlaTick { settings: settings.clone(), calendars: calendars.clone(), who: scheduler_name() }),
+        Box::new(VisitReminders { settings, calendars: calendars.clone(), rules }),
+        Box::new(CalendarWarnings::new(calendars)),
+    ]
+}
