@@ -22,7 +22,6 @@ use gridloop::app::residents::{insert_resident, HouseholdKind, NewResident};
 use gridloop::db::models::{OrgUnitRow, TicketRow, VisitLogRow};
 use gridloop::db::schema::{categories, households, memberships, org_units, tickets, visit_log_households, visit_logs};
 use gridloop::db::DbConn;
-use gridloop::domain::visits::VisitRules;
 use gridloop::domain::{Id, OrgKind, Role};
 
 #[path = "common.rs"]
@@ -39,7 +38,7 @@ fn env_or(k: &str, d: &str) -> String {
 /// Builds the bench compound and a year of logs; returns (compound id, secretary login).
 fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: NaiveDateTime) -> String {
     let started = Instant::now();
-    let rules = VisitRules::from_settings(&settings.visits, chrono_tz::Asia::Shanghai).unwrap();
+    let rules = settings.visits.rules(chrono_tz::Asia::Shanghai);
     let today = rules.local_date(now);
     let community: OrgUnitRow = org_units::table
         .filter(org_units::kind.eq("community"))

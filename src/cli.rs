@@ -572,7 +572,7 @@ fn calendar_command(settings: &Settings, cmd: CalendarCommand) -> Result<(), Fai
 }
 
 fn visit_rules(settings: &Settings, calendars: &crate::app::calendars::Calendars) -> Result<crate::domain::visits::VisitRules, Failure> {
-    crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz).map_err(|e| fail(2, e))
+    Ok(settings.visits.rules(calendars.default_calendar().tz))
 }
 
 fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {

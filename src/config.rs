@@ -44,10 +44,10 @@ pub struct SlaSettings {
     pub max_pause_hours: i64,
     /// What the scheduler does on its own when a limit passes: `none`, or `escalate` (a ticket
     /// still waiting at the compound is reported to the community).
-    pub breach_action: String,
+    pub breach_action: crate::domain::sla::BreachAction,
     /// Default limits per stage: `{ normal = "…", urgent = "…" }` with limits such as
     /// "3 working_days", "4 working_hours", "24 hours", "90 seconds".
-    pub limits: std::collections::BTreeMap<String, StageLimits>,
+    pub limits: std::collections::BTreeMap<crate::domain::sla::Stage, StageLimits>,
 }
 
 /// Visit logs (走访日志) and how often households must be visited.
@@ -56,20 +56,72 @@ pub struct SlaSettings {
 pub struct VisitSettings {
     /// Local time ("HH:MM", in the default calendar's time zone) by which a grid worker should have
     /// filed the day's log; after it he is listed on the secretary's board and notified.
-    pub log_deadline: String,
+    #[serde(with = "hour_minute")]
+    pub log_deadline: chrono::NaiveTime,
     /// The days a log is expected on: `working_days` (the working calendar) or `every_day`.
-    pub log_days: String,
+    pub log_days: crate::domain::visits::LogDays,
     /// How many days back a worker who was offline may still file a log (0 = today only).
     pub backfill_days: i64,
     /// Days between visits, per household kind (every kind must be listed).
-    pub frequency_days: std::collections::BTreeMap<String, i64>,
+    pub frequency_days: std::collections::BTreeMap<crate::domain::visits::HouseholdKind, i64>,
+}
+
+impl VisitSettings {
+    /// The visit rules these settings give, in the default calendar's time zone.
+    pub fn rules(&self, tz: chrono_tz::Tz) -> crate::domain::visits::VisitRules {
+        crate::domain::visits::VisitRules {
+            tz,
+            deadline: self.log_deadline,
+            log_days: self.log_days,
+            backfill_days: self.backfill_days,
+            frequency: self.frequency_days.clone(),
+        }
+    }
+}
+
+/// `HH:MM` times in the configuration.
+mod hour_minute {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &chrono::NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveTime, D::Error> {
+        let text = String::deserialize(d)?;
+        chrono::NaiveTime::parse_from_str(&text, "%H:%M")
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a time such as 18:00")))
+    }
+}
+
+/// A limit in the configuration, as people write it ("3 working_days", "24 hours"), parsed once
+/// at start (a limit that does not parse is refused there), its text kept for the clocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfiguredLimit {
+    pub limit: crate::domain::sla::Limit,
+    pub text: String,
+}
+
+impl Serialize for ConfiguredLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfiguredLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::domain::sla::Limit::parse(&text)
+            .map(|limit| ConfiguredLimit { limit, text: text.trim().to_string() })
+            .map_err(|why| serde::de::Error::custom(crate::i18n::render(crate::i18n::Lang::En, &why)))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageLimits {
-    pub normal: String,
-    pub urgent: String,
+    pub normal: ConfiguredLimit,
+    pub urgent: ConfiguredLimit,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -290,45 +342,22 @@ impl Settings {
         if self.sla.reminder_interval_minutes <= 0 {
             return bad("sla.reminder_interval_minutes", "must be positive".into());
         }
-        if !matches!(self.sla.breach_action.as_str(), "none" | "escalate") {
-            return bad("sla.breach_action", format!("`{}`: use none or escalate", self.sla.breach_action));
-        }
         for stage in crate::domain::sla::Stage::ALL {
-            let Some(l) = self.sla.limits.get(stage.as_str()) else {
+            if !self.sla.limits.contains_key(&stage) {
                 return bad(&format!("sla.limits.{}", stage.as_str()), "missing: every stage needs its limits".into());
-            };
-            for (which, text) in [("normal", &l.normal), ("urgent", &l.urgent)] {
-                if let Err(why) = crate::domain::sla::Limit::parse(text) {
-                    return bad(&format!("sla.limits.{}.{which}", stage.as_str()), crate::i18n::render(crate::i18n::Lang::En, &why));
-                }
             }
-        }
-        if let Some(k) = self.sla.limits.keys().find(|k| crate::domain::sla::Stage::parse(k).is_none()) {
-            return bad(
-                &format!("sla.limits.{k}"),
-                format!("unknown stage; the stages are {}", crate::domain::sla::Stage::ALL.map(|s| s.as_str()).join(", ")),
-            );
-        }
-        if chrono::NaiveTime::parse_from_str(&self.visits.log_deadline, "%H:%M").is_err() {
-            return bad("visits.log_deadline", format!("`{}` is not a time such as 18:00", self.visits.log_deadline));
-        }
-        if !matches!(self.visits.log_days.as_str(), "working_days" | "every_day") {
-            return bad("visits.log_days", format!("`{}`: use working_days or every_day", self.visits.log_days));
         }
         if !(0..=31).contains(&self.visits.backfill_days) {
             return bad("visits.backfill_days", "must be between 0 and 31".into());
         }
         for kind in crate::domain::visits::HouseholdKind::ALL {
-            match self.visits.frequency_days.get(kind.as_str()) {
+            match self.visits.frequency_days.get(&kind) {
                 None => return bad(&format!("visits.frequency_days.{}", kind.as_str()), "missing: every household kind needs one".into()),
                 Some(d) if !(1..=366).contains(d) => {
                     return bad(&format!("visits.frequency_days.{}", kind.as_str()), "must be between 1 and 366 days".into())
                 }
                 Some(_) => {}
             }
-        }
-        if let Some(k) = self.visits.frequency_days.keys().find(|k| crate::domain::visits::HouseholdKind::parse(k).is_none()) {
-            return bad(&format!("visits.frequency_days.{k}"), "unknown household kind".into());
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty (e.g. info)".into());

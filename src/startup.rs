@@ -51,8 +51,7 @@ impl Application {
                     .map_err(std::io::Error::other)?
             }
         };
-        let visits = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz)
-            .map_err(std::io::Error::other)?;
+        let visits = settings.visits.rules(calendars.default_calendar().tz);
         let settings = Arc::new(settings);
         let intake = crate::app::intake::Intake::start(
             pool.clone(),

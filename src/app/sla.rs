@@ -69,23 +69,20 @@ impl Policies {
     /// The limit for a stage of a ticket: the category's own, or the configured default.
     pub fn limit(&self, ctx: SlaContext<'_>, category_id: &str, urgent: bool, stage: Stage) -> AppResult<(Limit, String)> {
         let urgency = if urgent { "urgent" } else { "normal" };
-        let text = match self.0.get(&(category_id.to_string(), urgency.to_string(), stage.as_str().to_string())) {
-            Some(t) => t.clone(),
-            None => {
-                let l = ctx
-                    .settings
-                    .limits
-                    .get(stage.as_str())
-                    .ok_or_else(|| AppError::internal_msg(format!("no limit for {}", stage.as_str())))?;
-                if urgent {
-                    l.urgent.clone()
-                } else {
-                    l.normal.clone()
-                }
+        match self.0.get(&(category_id.to_string(), urgency.to_string(), stage.as_str().to_string())) {
+            Some(text) => {
+                // Stored by an admin through the API, where it was checked.
+                let limit = Limit::parse(text).map_err(|e| AppError::internal_msg(crate::i18n::render(crate::i18n::Lang::En, &e)))?;
+                Ok((limit, text.clone()))
             }
-        };
-        let limit = Limit::parse(&text).map_err(|e| AppError::internal_msg(crate::i18n::render(crate::i18n::Lang::En, &e)))?;
-        Ok((limit, text))
+            None => {
+                // Every stage is configured: Settings::validate refuses a configuration without it.
+                let l =
+                    ctx.settings.limits.get(&stage).ok_or_else(|| AppError::internal_msg(format!("no limit for {}", stage.as_str())))?;
+                let c = if urgent { &l.urgent } else { &l.normal };
+                Ok((c.limit, c.text.clone()))
+            }
+        }
     }
 }
 
@@ -648,7 +645,7 @@ fn fire_one(
                     resolved_at: None,
                 })
                 .execute(conn)?;
-            if ctx.settings.breach_action == "escalate" && c.stage == Stage::CompoundTriage.as_str() {
+            if ctx.settings.breach_action == crate::domain::sla::BreachAction::Escalate && c.stage == Stage::CompoundTriage.as_str() {
                 escalations.push(c.ticket_id.clone());
             }
         }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// 小区分拨
@@ -97,6 +97,31 @@ impl Limit {
     pub fn is_working(self) -> bool {
         !matches!(self, Limit::Natural(_))
     }
+
+    /// The limit as people write it (what [`Limit::parse`] reads back).
+    pub fn to_text(self) -> String {
+        let (n, unit) = match self {
+            Limit::WorkingDays(d) => (d, "working_days"),
+            Limit::WorkingSeconds(s) if s % 3600 == 0 => (s / 3600, "working_hours"),
+            Limit::WorkingSeconds(s) if s % 60 == 0 => (s / 60, "working_minutes"),
+            Limit::WorkingSeconds(s) => (s, "working_seconds"),
+            Limit::Natural(s) if s % 86_400 == 0 => (s / 86_400, "days"),
+            Limit::Natural(s) if s % 3600 == 0 => (s / 3600, "hours"),
+            Limit::Natural(s) if s % 60 == 0 => (s / 60, "minutes"),
+            Limit::Natural(s) => (s, "seconds"),
+        };
+        format!("{n} {unit}")
+    }
+}
+
+/// What the scheduler does on its own when a limit passes (`sla.breach_action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachAction {
+    /// Warn and supervise only.
+    None,
+    /// A ticket still waiting at the compound goes up to the community (超时上报社区).
+    Escalate,
 }
 
 #[cfg(test)]
@@ -113,5 +138,8 @@ mod limit_tests {
         assert!(Limit::parse("soon").is_err());
         assert!(Limit::parse("0 hours").is_err());
         assert!(Limit::parse("3 fortnights").is_err());
+        for text in ["3 working_days", "4 working_hours", "30 working_minutes", "24 hours", "2 days", "90 seconds", "7 minutes"] {
+            assert_eq!(Limit::parse(&Limit::parse(text).unwrap().to_text()), Limit::parse(text), "{text}");
+        }
     }
 }

@@ -56,7 +56,8 @@ impl HouseholdKind {
 }
 
 /// Which days a log is expected on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogDays {
     WorkingDays,
     EveryDay,
@@ -74,21 +75,6 @@ pub struct VisitRules {
 }
 
 impl VisitRules {
-    pub fn from_settings(s: &crate::config::VisitSettings, tz: Tz) -> Result<VisitRules, String> {
-        let deadline = NaiveTime::parse_from_str(&s.log_deadline, "%H:%M").map_err(|e| format!("visits.log_deadline: {e}"))?;
-        let log_days = match s.log_days.as_str() {
-            "working_days" => LogDays::WorkingDays,
-            "every_day" => LogDays::EveryDay,
-            other => return Err(format!("visits.log_days: unknown `{other}`")),
-        };
-        let mut frequency = BTreeMap::new();
-        for kind in HouseholdKind::ALL {
-            let d = *s.frequency_days.get(kind.as_str()).ok_or_else(|| format!("visits.frequency_days.{} missing", kind.as_str()))?;
-            frequency.insert(kind, d);
-        }
-        Ok(VisitRules { tz, deadline, log_days, backfill_days: s.backfill_days, frequency })
-    }
-
     /// The local calendar day of an instant (stored times are UTC).
     pub fn local_date(&self, t: NaiveDateTime) -> NaiveDate {
         t.and_utc().with_timezone(&self.tz).date_naive()
@@ -193,17 +179,14 @@ mod tests {
     use super::*;
 
     fn rules() -> VisitRules {
-        let mut f = BTreeMap::new();
-        for k in HouseholdKind::ALL {
-            f.insert(k.as_str().to_string(), if k == HouseholdKind::ElderlyAlone { 7 } else { 30 });
-        }
-        let s = crate::config::VisitSettings {
-            log_deadline: "18:00".into(),
-            log_days: "working_days".into(),
+        let frequency = HouseholdKind::ALL.into_iter().map(|k| (k, if k == HouseholdKind::ElderlyAlone { 7 } else { 30 })).collect();
+        VisitRules {
+            tz: chrono_tz::Asia::Shanghai,
+            deadline: NaiveTime::from_hms_opt(18, 0, 0).unwrap(),
+            log_days: LogDays::WorkingDays,
             backfill_days: 2,
-            frequency_days: f,
-        };
-        VisitRules::from_settings(&s, chrono_tz::Asia::Shanghai).unwrap()
+            frequency,
+        }
     }
 
     fn utc(s: &str) -> NaiveDateTime {

@@ -19,7 +19,7 @@ use crate::helpers::{assert_error, calendars, TestApp};
 use crate::tickets::{act, file, new_ticket};
 
 fn rules(app: &TestApp) -> VisitRules {
-    VisitRules::from_settings(&app.settings.visits, calendars(&app.settings).default_calendar().tz).unwrap()
+    app.settings.visits.rules(calendars(&app.settings).default_calendar().tz)
 }
 
 /// Runs `f` with a visit context over the app's settings.
@@ -445,8 +445,8 @@ async fn with_working_day_logs_rest_days_expect_none_and_their_logs_do_not_count
     let (app, fx) = spawn_fixture().await;
     let cals = calendars(&app.settings);
     let mut settings = app.settings.visits.clone();
-    settings.log_days = "working_days".into();
-    let rules = VisitRules::from_settings(&settings, cals.default_calendar().tz).unwrap();
+    settings.log_days = gridloop::domain::visits::LogDays::WorkingDays;
+    let rules = settings.rules(cals.default_calendar().tz);
     let ctx = VisitContext { rules: &rules, sla: gridloop::app::sla::SlaContext { settings: &app.settings.sla, calendars: &cals } };
     let d = |s: &str| s.parse::<NaiveDate>().unwrap();
     // The make-up Saturday after National Day is a working day; the holiday and a plain Saturday are not.

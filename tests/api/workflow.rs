@@ -362,7 +362,7 @@ async fn a_department_taken_off_a_case_reads_until_then_and_nothing_after() {
 #[tokio::test]
 async fn a_breached_triage_escalates_through_the_workflow_as_the_system_and_never_over_a_secretarys_action() {
     let (mut app, fx) = spawn_fixture().await;
-    app.settings.sla.breach_action = "escalate".into();
+    app.settings.sla.breach_action = gridloop::domain::sla::BreachAction::Escalate;
     let desk = Desk { app: &app, fx: &fx, cals: calendars(&app.settings) };
     let t0 = gridloop::app::utc_now();
     let waiting = desk.file(t0);
