@@ -177,7 +177,7 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set a new password (clears a lockout and ends the person's sessions).
+    /// Set a new password (lifts the login throttling of the account and ends the person's sessions).
     ResetPassword {
         /// Login name or phone number.
         #[arg(long)]
@@ -466,7 +466,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let (password, generated) = read_password(password_stdin)?;
             diesel::Connection::transaction(&mut *conn, |c| set_password_unchecked(c, &settings.auth, &person, &password, utc_now()))
                 .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Password of {} reset; the account is unlocked and its sessions ended.", person.login);
+            println!("Password of {} reset; the account's login throttling is lifted and its sessions ended.", person.login);
             if generated {
                 println!("Generated password (shown once): {password}");
             }
@@ -570,7 +570,8 @@ fn scheduler_name() -> String {
 
 /// The scheduler inside `serve`: fires due clocks at once (those that came due while the service
 /// was down), then every `sla.scheduler_interval_s`; reloads the calendars another server changed;
-/// warns (log, notification) about unpublished calendar years once a day.
+/// deletes login throttle counters that hold nothing any more; warns (log, notification) about
+/// unpublished calendar years once a day.
 fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate::app::calendars::Calendars) {
     let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
     let name = scheduler_name();
@@ -610,6 +611,12 @@ fn spawn_scheduler(pool: crate::db::DbPool, settings: Settings, calendars: crate
                                 Ok(n) => log::info!("visits: {n} reminders for logs not filed by the deadline"),
                                 Err(e) => log::error!("visit-log reminders failed: {}", Plain(&e)),
                             }
+                        }
+                        let pruned = crate::db::backend::write_transaction(&mut conn, |c| {
+                            crate::app::auth::prune_throttle(c, &settings.auth, utc_now())
+                        });
+                        if let Err(e) = pruned {
+                            log::error!("pruning the login throttle failed: {}", Plain(&e));
                         }
                         let today = local_today();
                         if warned_on != Some(today) {

@@ -53,6 +53,7 @@ impl Application {
         };
         let visits = crate::domain::visits::VisitRules::from_settings(&settings.visits, calendars.default_calendar().tz)
             .map_err(std::io::Error::other)?;
+        let trusted_proxies = Arc::new(settings.server.trusted_proxy_ranges().map_err(std::io::Error::other)?);
         let settings = Arc::new(settings);
         let intake = crate::app::intake::Intake::start(
             pool.clone(),
@@ -61,7 +62,8 @@ impl Application {
             settings.database.intake_writers,
             settings.database.intake_batch_max,
         );
-        let state = web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake });
+        let state =
+            web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake, trusted_proxies });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

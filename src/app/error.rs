@@ -17,6 +17,10 @@ pub enum AppError {
     /// One generic message for every failed login, whatever the reason.
     #[error("login failed")]
     LoginFailed,
+    /// Too many failed logins from this address or on this account: refused before the password
+    /// was looked at; the next attempt may come after `retry_after_seconds` (登录限流).
+    #[error("too many failed logins; retry after {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: i64 },
     #[error("CSRF token missing or wrong")]
     CsrfRejected,
     /// The request could not be parsed (malformed JSON, a wrong query parameter).
@@ -109,6 +113,7 @@ impl AppError {
             AppError::Forbidden { .. } => "forbidden",
             AppError::Unauthenticated => "unauthenticated",
             AppError::LoginFailed => "login_failed",
+            AppError::TooManyAttempts { .. } => "too_many_attempts",
             AppError::CsrfRejected => "csrf_rejected",
             AppError::BadRequest { .. } => "bad_request",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
@@ -148,6 +153,13 @@ impl AppError {
             (AppError::Unauthenticated, Lang::En) => "Log in first: the token or session is missing, expired or revoked".into(),
             (AppError::LoginFailed, Lang::Zh) => "登录失败：账号或密码错误，或账号暂不可用".into(),
             (AppError::LoginFailed, Lang::En) => "Login failed: wrong login or password, or the account is not available now".into(),
+            (AppError::TooManyAttempts { retry_after_seconds }, Lang::Zh) => {
+                format!("登录失败次数过多，请在 {}后再试；忘记密码请联系管理员重置", wait_zh(*retry_after_seconds))
+            }
+            (AppError::TooManyAttempts { retry_after_seconds }, Lang::En) => format!(
+                "Too many failed logins: try again in {}; if you forgot the password, ask an administrator to reset it",
+                wait_en(*retry_after_seconds)
+            ),
             (AppError::CsrfRejected, Lang::Zh) => "请求缺少正确的 X-CSRF-Token 请求头（使用会话 Cookie 修改数据时必需）".into(),
             (AppError::CsrfRejected, Lang::En) => {
                 "Missing or wrong X-CSRF-Token header, required for changes made with the session cookie".into()
@@ -215,6 +227,23 @@ impl AppError {
             (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),
             (AppError::Internal(_), Lang::En) => "Internal error; it has been logged, try again shortly".into(),
         }
+    }
+}
+
+/// A wait in words: seconds under two minutes, whole minutes (rounded up) beyond.
+fn wait_zh(seconds: i64) -> String {
+    if seconds < 120 {
+        format!("{seconds} 秒")
+    } else {
+        format!("{} 分钟", (seconds + 59) / 60)
+    }
+}
+
+fn wait_en(seconds: i64) -> String {
+    match seconds {
+        1 => "1 second".into(),
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", (s + 59) / 60),
     }
 }
 

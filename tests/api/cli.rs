@@ -176,10 +176,10 @@ fn bad_configuration_is_refused_with_the_key_and_the_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("pool_sise"), "{err}");
 
-    std::fs::write(dir.path().join("test.toml"), "[auth]\nmax_failed_logins = \"five\"\n").unwrap();
+    std::fs::write(dir.path().join("test.toml"), "[auth]\nthrottle_account_address_failures = \"five\"\n").unwrap();
     let (code, _, err) = run(&["--config-dir", &dir_arg, "check-config"], None);
     assert_eq!(code, 2);
-    assert!(err.contains("auth.max_failed_logins"), "{err}");
+    assert!(err.contains("auth.throttle_account_address_failures"), "{err}");
 
     let (code, _, err) = run(&["--database-url", "mysql://root@localhost/g", "check-config"], None);
     assert_eq!(code, 2);
@@ -198,6 +198,20 @@ fn bad_configuration_is_refused_with_the_key_and_the_reason() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("database.intake_writers") && err.contains("pool_size"), "{err}");
+
+    // Login throttling: a proxy that is not an address, a cap below the first wait.
+    let mut cmd = gridloop();
+    cmd.env("GRIDLOOP_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8", "proxy.local"]"#).arg("check-config");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.trusted_proxies") && err.contains("proxy.local"), "{err}");
+    let mut cmd = gridloop();
+    cmd.env("GRIDLOOP_AUTH__THROTTLE_MAX_DELAY_SECONDS", "10").arg("check-config");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.throttle_max_delay_seconds") && err.contains("throttle_first_delay_seconds"), "{err}");
 }
 
 #[test]
