@@ -246,6 +246,8 @@ pub struct AuditEventRow {
     pub changes: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The canonical form `hash` was computed in (`domain::audit::HASH_VERSION` for new events).
+    pub hash_version: i32,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

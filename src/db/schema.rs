@@ -230,6 +230,7 @@ diesel::table! {
         changes -> Text,
         prev_hash -> Text,
         hash -> Text,
+        hash_version -> Integer,
     }
 }
 

@@ -313,6 +313,27 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
 }
 
 #[test]
+fn migrate_seals_the_version_1_audit_events_of_an_upgraded_database_once() {
+    let db = TestDb::new();
+    let settings = crate::helpers::test_settings(&db);
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
+    gridloop::db::run_migrations(&mut conn).unwrap();
+    // Events as an older Gridloop wrote them, on three chains at most.
+    let legacy = crate::tickets::write_version_1_events(&mut conn, &["old-a", "old-b", "old-c"]);
+    let chains: std::collections::BTreeSet<i32> = legacy.iter().map(|e| e.1).collect();
+    let (code, out, err) = run(&["--database-url", &db.url, "migrate"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Sealed the version-1 audit events of {} chain(s)", chains.len())), "{out}");
+    let (code, out, _) = run(&["--database-url", &db.url, "migrate"], None);
+    assert_eq!(code, 0);
+    assert!(!out.contains("Sealed"), "sealed twice: {out}");
+    assert_eq!(crate::tickets::seals(&mut conn).len(), chains.len());
+    let (code, out, err) = run(&["--database-url", &db.url, "audit", "verify"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("intact: {} events", legacy.len() + chains.len())), "{out}");
+}
+
+#[test]
 fn sla_tick_and_recompute_work_from_the_command_line() {
     use diesel::prelude::*;
     let db = TestDb::new();
