@@ -177,7 +177,7 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set a new password (clears a lockout and ends the person's sessions).
+    /// Set a new password (lifts the login throttling of the account and ends the person's sessions).
     ResetPassword {
         /// Login name or phone number.
         #[arg(long)]
@@ -248,8 +248,27 @@ impl std::ops::DerefMut for DbConnGuard {
     }
 }
 
-fn migrate(conn: &mut DbConn) -> Result<Vec<String>, Failure> {
-    db::run_migrations(conn).map_err(|e| fail(3, e.to_string()))
+/// What bringing a database up to date did.
+struct Upgrade {
+    /// The migrations applied.
+    applied: Vec<String>,
+    /// The audit chains whose version-1 events were sealed (see `app::audit::seal_version_1_events`),
+    /// or why that failed.
+    sealed: Result<usize, String>,
+}
+
+/// Applies pending migrations, then completes what they need done with data: seals the audit
+/// chains' version-1 events (once, after the upgrade to hash version 2; cheap afterwards). A
+/// failure to seal is logged and left to the caller: `migrate` fails on it, other commands and
+/// `serve` go on (`audit verify` names what is unsealed; the next start tries again).
+fn migrate(conn: &mut DbConn) -> Result<Upgrade, Failure> {
+    let applied = db::run_migrations(conn).map_err(|e| fail(3, e.to_string()))?;
+    let sealed = crate::app::audit::seal_version_1_events(conn, utc_now()).map_err(|e| {
+        let why = format!("sealing the audit chains failed: {}", Plain(&e));
+        log::error!("{why}");
+        why
+    });
+    Ok(Upgrade { applied, sealed })
 }
 
 fn print_demo(summary: &DemoSummary, url: &str) {
@@ -316,11 +335,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Migrate => {
             let (_pool, mut conn) = open_database(&settings)?;
-            let applied = migrate(&mut conn)?;
+            let Upgrade { applied, sealed } = migrate(&mut conn)?;
             if applied.is_empty() {
                 println!("The database is up to date.");
             } else {
                 println!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
+            }
+            match sealed {
+                Ok(0) => {}
+                Ok(n) => println!("Sealed the version-1 audit events of {n} chain(s): `gridloop audit verify` now covers their ids."),
+                Err(why) => return Err(fail(3, why)),
             }
             Ok(())
         }
@@ -479,7 +503,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let (password, generated) = read_password(password_stdin)?;
             diesel::Connection::transaction(&mut *conn, |c| set_password_unchecked(c, &settings.auth, &person, &password, utc_now()))
                 .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Password of {} reset; the account is unlocked and its sessions ended.", person.login);
+            println!("Password of {} reset; the account's login throttling is lifted and its sessions ended.", person.login);
             if generated {
                 println!("Generated password (shown once): {password}");
             }
@@ -577,7 +601,7 @@ fn visit_rules(settings: &Settings, calendars: &crate::app::calendars::Calendars
 
 fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     let (pool, mut conn) = open_database(&settings)?;
-    let applied = migrate(&mut conn)?;
+    let applied = migrate(&mut conn)?.applied;
     if !applied.is_empty() {
         log::info!("applied {} migration(s)", applied.len());
     }

@@ -135,6 +135,17 @@ pub struct ServerSettings {
     pub shutdown_timeout_s: u64,
     /// The address people use to reach the service, printed at start.
     pub public_url: String,
+    /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For` is
+    /// believed. From any other peer the header is ignored and the peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl ServerSettings {
+    /// The trusted proxies, parsed (refused at load when one does not parse).
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<crate::domain::net::IpRange>, String> {
+        self.trusted_proxies.iter().map(|t| crate::domain::net::IpRange::parse(t)).collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -162,15 +173,44 @@ pub struct AuthSettings {
     pub idle_timeout_minutes: i64,
     /// A token stops working this long after login, however busy.
     pub absolute_timeout_hours: i64,
-    /// Consecutive failed logins that lock an account.
-    pub max_failed_logins: i32,
-    pub lockout_minutes: i64,
+    /// Failed logins from one client address, whatever the accounts, answered without a wait;
+    /// each further one makes the next attempt from that address wait (登录限流).
+    pub throttle_address_failures: i32,
+    /// Failed logins against one account from one address answered without a wait.
+    pub throttle_account_address_failures: i32,
+    /// Failed logins against one account from addresses that are not its usual ones answered
+    /// without a wait; past them, attempts on the account from unusual addresses wait too.
+    pub throttle_unusual_address_failures: i32,
+    /// The first wait; each further failure doubles it.
+    pub throttle_first_delay_seconds: i64,
+    /// The longest wait.
+    pub throttle_max_delay_seconds: i64,
+    /// One counted failure is forgotten per this many minutes.
+    pub throttle_decay_minutes: i64,
+    /// An address the account logged in from successfully within this many days is one of its
+    /// usual addresses.
+    pub usual_address_days: i64,
     pub cookie_name: String,
     /// Marks the session cookie Secure; turn on whenever the service is reached over TLS.
     pub cookie_secure: bool,
     /// argon2id cost; the defaults follow OWASP's minimum (19 MiB, 2 passes).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+}
+
+impl AuthSettings {
+    /// The throttling limits as the domain takes them.
+    pub fn throttle_rules(&self) -> crate::domain::throttle::ThrottleRules {
+        use chrono::Duration;
+        crate::domain::throttle::ThrottleRules {
+            address_failures: self.throttle_address_failures,
+            account_address_failures: self.throttle_account_address_failures,
+            unusual_address_failures: self.throttle_unusual_address_failures,
+            first_delay: Duration::seconds(self.throttle_first_delay_seconds),
+            max_delay: Duration::seconds(self.throttle_max_delay_seconds),
+            decay: Duration::minutes(self.throttle_decay_minutes),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -315,11 +355,35 @@ impl Settings {
         if self.auth.absolute_timeout_hours <= 0 {
             return bad("auth.absolute_timeout_hours", "must be positive".into());
         }
-        if self.auth.max_failed_logins <= 0 {
-            return bad("auth.max_failed_logins", "must be positive".into());
+        if let Err(why) = self.server.trusted_proxy_ranges() {
+            return bad("server.trusted_proxies", why);
         }
-        if self.auth.lockout_minutes <= 0 {
-            return bad("auth.lockout_minutes", "must be positive".into());
+        for (key, value, max) in [
+            ("auth.throttle_address_failures", self.auth.throttle_address_failures, 10_000),
+            ("auth.throttle_account_address_failures", self.auth.throttle_account_address_failures, 1_000),
+            ("auth.throttle_unusual_address_failures", self.auth.throttle_unusual_address_failures, 10_000),
+        ] {
+            if !(1..=max).contains(&value) {
+                return bad(key, format!("must be between 1 and {max}"));
+            }
+        }
+        if !(1..=3600).contains(&self.auth.throttle_first_delay_seconds) {
+            return bad("auth.throttle_first_delay_seconds", "must be between 1 and 3600 (one hour)".into());
+        }
+        if !(self.auth.throttle_first_delay_seconds..=86_400).contains(&self.auth.throttle_max_delay_seconds) {
+            return bad(
+                "auth.throttle_max_delay_seconds",
+                format!(
+                    "must be between auth.throttle_first_delay_seconds ({}) and 86400 (one day)",
+                    self.auth.throttle_first_delay_seconds
+                ),
+            );
+        }
+        if !(1..=10_080).contains(&self.auth.throttle_decay_minutes) {
+            return bad("auth.throttle_decay_minutes", "must be between 1 and 10080 (one week)".into());
+        }
+        if !(1..=366).contains(&self.auth.usual_address_days) {
+            return bad("auth.usual_address_days", "must be between 1 and 366".into());
         }
         if self.auth.argon2_memory_kib < 8 {
             return bad("auth.argon2_memory_kib", "argon2 needs at least 8 KiB".into());

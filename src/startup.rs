@@ -36,12 +36,18 @@ impl Application {
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_s;
         let pool_size = settings.database.pool_size as usize;
-        // The calendars of the database, with the shipped ones it lacks imported first. A database
-        // that does not answer now does not keep the server from starting (it answers 503 until
-        // the database is back): the shipped files serve, and the scheduler's reload takes the
-        // database's calendars once it answers.
+        // The calendars of the database, with the shipped ones it lacks imported first, and the
+        // audit chains sealed after an upgrade. A database that does not answer now does not keep
+        // the server from starting (it answers 503 until the database is back): the shipped files
+        // serve, the scheduler's reload takes the database's calendars once it answers, and the
+        // next start (or `gridloop migrate`) seals.
         let calendars = match pool.get() {
             Ok(mut conn) => {
+                // Completes an upgrade to audit hash version 2 (a database written by an older
+                // Gridloop). Not fatal: `audit verify` names any version-1 event left unsealed.
+                if let Err(e) = crate::app::audit::seal_version_1_events(&mut conn, crate::app::utc_now()) {
+                    log::error!("sealing the audit chains failed: {}", crate::app::error::Plain(&e));
+                }
                 crate::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, crate::app::utc_now())
                     .map_err(std::io::Error::other)?
             }
@@ -52,6 +58,7 @@ impl Application {
             }
         };
         let visits = settings.visits.rules(calendars.default_calendar().tz);
+        let trusted_proxies = Arc::new(settings.server.trusted_proxy_ranges().map_err(std::io::Error::other)?);
         let settings = Arc::new(settings);
         let intake = crate::app::intake::Intake::start(
             pool.clone(),
@@ -60,7 +67,8 @@ impl Application {
             settings.database.intake_writers,
             settings.database.intake_batch_max,
         );
-        let state = web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake });
+        let state =
+            web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake, trusted_proxies });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::db::models::AuditEventRow;
 use crate::db::schema::{audit_events, audit_heads};
 use crate::db::DbConn;
-use crate::domain::audit::{event_hash, shard_of, verify_chain, Break, EventContent, StoredEvent, SHARDS};
+use crate::domain::audit::{
+    event_hash, seal_changes, shard_of, verify_chain, Break, EventContent, SealDigest, StoredEvent, HASH_VERSION, SEAL_ACTION,
+    SEAL_ENTITY_KIND, SHARDS,
+};
 use crate::domain::{Grant, Id};
 
 use super::{AppError, AppResult};
@@ -47,7 +50,11 @@ pub struct Draft<'a> {
 /// Appends an event to its entity's chain. Locks only that chain's head row until the caller's
 /// transaction ends: bump the head's seq first (taking the row lock), then read the previous hash.
 pub fn append(conn: &mut DbConn, d: Draft<'_>, now: NaiveDateTime) -> AppResult<AuditEventRow> {
-    let shard = shard_of(d.entity_id);
+    append_to(conn, shard_of(d.entity_id), d, now)
+}
+
+/// Appends an event to the chain `shard`, whatever its entity (a chain's own seal).
+fn append_to(conn: &mut DbConn, shard: i32, d: Draft<'_>, now: NaiveDateTime) -> AppResult<AuditEventRow> {
     let (seq, prev): (i64, String) = diesel::update(audit_heads::table.find(shard))
         .set(audit_heads::seq.eq(audit_heads::seq + 1))
         .returning((audit_heads::seq, audit_heads::hash))
@@ -130,9 +137,11 @@ pub fn append_all(conn: &mut DbConn, drafts: Vec<Draft<'_>>, now: NaiveDateTime)
     Ok(rows)
 }
 
-/// An event's row, hashed onto `prev`.
+/// An event's row, hashed onto `prev` in the current canonical form (its id included).
 fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) -> AppResult<AuditEventRow> {
     let content = EventContent {
+        hash_version: HASH_VERSION,
+        id: Id::new().to_string(),
         shard,
         seq,
         entity_kind: d.entity_kind.into(),
@@ -149,7 +158,7 @@ fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) 
     };
     let hash = event_hash(&prev, &content);
     Ok(AuditEventRow {
-        id: Id::new().to_string(),
+        id: content.id,
         shard,
         seq,
         entity_kind: content.entity_kind,
@@ -165,7 +174,96 @@ fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) 
         changes: content.changes,
         prev_hash: prev,
         hash,
+        hash_version: content.hash_version,
     })
+}
+
+/// Completes the upgrade to hash version 2 (migration 2026-11-30-000012): every chain holding
+/// version-1 events that no seal covers yet gets one seal event, which carries a digest of those
+/// events' ids (`domain::audit::Seal`), so that `verify` notices a changed id there too. Normally
+/// that is once per chain, at the first start after the upgrade; again only for version-1 events
+/// an older Gridloop wrote during a rolling upgrade. Answers the number of chains sealed.
+///
+/// Cheap when there is nothing to do: one indexed query on a database without version-1 events,
+/// two per chain on one whose events are all sealed. A chain is sealed in a transaction of its
+/// own that holds only its head row, so appends to other chains go on meanwhile, and two servers
+/// starting together seal each chain once.
+pub fn seal_version_1_events(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize> {
+    let any: Option<i64> = audit_events::table.filter(version_1()).select(audit_events::seq).first(conn).optional()?;
+    if any.is_none() {
+        return Ok(0);
+    }
+    let mut sealed = 0;
+    for shard in 0..SHARDS {
+        if unsealed_since(conn, shard)?.is_none() {
+            continue;
+        }
+        if crate::db::backend::immediate_transaction(conn, |c| seal_chain(c, shard, now))? {
+            sealed += 1;
+        }
+    }
+    if sealed > 0 {
+        log::info!("audit: sealed the version-1 events of {sealed} chains (their ids are now covered by `audit verify`)");
+    }
+    Ok(sealed)
+}
+
+/// `hash_version = 1` with the 1 written into the SQL, so that the planner can always tell that
+/// the partial index `audit_events_v1` serves it (PostgreSQL may plan a bound parameter
+/// generically, and then walk a chain's newer events instead).
+fn version_1() -> diesel::dsl::Eq<audit_events::hash_version, diesel::expression::SqlLiteral<diesel::sql_types::Integer>> {
+    audit_events::hash_version.eq(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
+}
+
+/// The seq after which the chain's version-1 events are not sealed yet, when some are not.
+fn unsealed_since(conn: &mut DbConn, shard: i32) -> AppResult<Option<i64>> {
+    let last_v1: Option<i64> = audit_events::table
+        .filter(audit_events::shard.eq(shard))
+        .filter(version_1())
+        .select(diesel::dsl::max(audit_events::seq))
+        .first(conn)?;
+    let Some(last_v1) = last_v1 else { return Ok(None) };
+    let last_seal: i64 = audit_events::table
+        .filter(audit_events::entity_kind.eq(SEAL_ENTITY_KIND))
+        .filter(audit_events::entity_id.eq(shard.to_string()))
+        .filter(audit_events::action.eq(SEAL_ACTION))
+        .select(diesel::dsl::max(audit_events::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0);
+    Ok((last_v1 > last_seal).then_some(last_seal))
+}
+
+/// Seals one chain, holding its head: false when another server sealed it first.
+fn seal_chain(conn: &mut DbConn, shard: i32, now: NaiveDateTime) -> AppResult<bool> {
+    if let DbConn::Postgresql(c) = conn {
+        audit_heads::table.find(shard).for_update().select(audit_heads::shard).first::<i32>(c)?;
+    }
+    let Some(since) = unsealed_since(conn, shard)? else { return Ok(false) };
+    let ids: Vec<(i64, String)> = audit_events::table
+        .filter(audit_events::shard.eq(shard))
+        .filter(version_1())
+        .filter(audit_events::seq.gt(since))
+        .order(audit_events::seq.asc())
+        .select((audit_events::seq, audit_events::id))
+        .load(conn)?;
+    let mut digest = SealDigest::default();
+    for (seq, id) in &ids {
+        digest.add(*seq, id);
+    }
+    let Some(seal) = digest.finish() else { return Ok(false) };
+    let chain = shard.to_string();
+    let draft = Draft {
+        entity_kind: SEAL_ENTITY_KIND,
+        entity_id: &chain,
+        by: &ActedBy::default(),
+        action: SEAL_ACTION,
+        from_state: None,
+        to_state: None,
+        reason: Some("hash version 2: the ids of the chain's earlier version-1 events are sealed"),
+        changes: seal_changes(&seal),
+    };
+    append_to(conn, shard, draft, now)?;
+    Ok(true)
 }
 
 /// An entity's events, oldest first (one entity's events share a chain, so seq orders them).
@@ -212,10 +310,11 @@ pub struct Verified {
 
 fn stored(r: AuditEventRow) -> StoredEvent {
     StoredEvent {
-        id: r.id,
         prev_hash: r.prev_hash,
         hash: r.hash,
         content: EventContent {
+            hash_version: r.hash_version,
+            id: r.id,
             shard: r.shard,
             seq: r.seq,
             entity_kind: r.entity_kind,

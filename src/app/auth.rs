@@ -1,6 +1,7 @@
 //! Logging in and out (登录): argon2id passwords, opaque bearer tokens stored only as hashes,
-//! idle and absolute expiry, lockout after repeated failures, and a record of every attempt.
+//! idle and absolute expiry, throttling of repeated failures, and a record of every attempt.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -13,9 +14,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::AuthSettings;
-use crate::db::models::{LoginAttemptRow, PersonRow, SessionRow};
-use crate::db::schema::{login_attempts, memberships, org_units, people, sessions};
+use crate::db::models::{LoginAttemptRow, LoginThrottleRow, PersonRow, SessionRow};
+use crate::db::schema::{login_attempts, login_throttle, login_usual_addresses, memberships, org_units, people, sessions};
 use crate::db::DbConn;
+use crate::domain::net::address_key;
+use crate::domain::throttle::{retry_after_seconds, Counter, Scope, ThrottleRules};
 use crate::domain::{Actor, Id};
 
 use super::people::{find_person_by_login, grant_of, load_grants, PersonView};
@@ -87,7 +90,6 @@ pub struct LoginOutcome {
 enum Failure {
     UnknownLogin,
     Disabled,
-    Locked,
     BadPassword,
 }
 
@@ -96,10 +98,17 @@ impl Failure {
         match self {
             Failure::UnknownLogin => "unknown_login",
             Failure::Disabled => "disabled",
-            Failure::Locked => "locked",
             Failure::BadPassword => "bad_password",
         }
     }
+}
+
+/// Why a login was not let in, as the caller learns it.
+enum Refusal {
+    /// 401: every failure reads the same.
+    Failed,
+    /// 429: refused before the password was looked at; try again after this many seconds.
+    Throttled(i64),
 }
 
 fn record_attempt(
@@ -123,62 +132,172 @@ fn record_attempt(
     Ok(())
 }
 
-/// 登录 with a login name or phone number. Every failure gives the same error; the attempt and
-/// its real reason are recorded, and the failure counter is kept even though the call fails.
+/// A usual address is recorded again at most this often, so that logins do not each cost a write.
+const USUAL_ADDRESS_REFRESH_HOURS: i64 = 1;
+
+/// One counter that applies to an attempt: its scope, its key, its state and whether it is stored.
+struct Applicable {
+    scope: Scope,
+    account: String,
+    address: String,
+    counter: Counter,
+    stored: bool,
+}
+
+/// The counters an attempt against `account` from `address` answers to: the address's own, the
+/// account's from this address and, unless the address is one of the account's usual ones, the
+/// account's counter of unusual addresses.
+fn applicable_counters(conn: &mut DbConn, account: &str, address: &str, usual: bool, now: NaiveDateTime) -> AppResult<Vec<Applicable>> {
+    let mut keys = vec![(Scope::Address, String::new(), address.to_string()), (Scope::AccountAddress, account.into(), address.into())];
+    if !usual {
+        keys.push((Scope::UnusualAddresses, account.into(), String::new()));
+    }
+    let accounts: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let addresses: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+    let rows: Vec<LoginThrottleRow> = login_throttle::table
+        .filter(login_throttle::account.eq_any(&accounts))
+        .filter(login_throttle::address.eq_any(&addresses))
+        .select(LoginThrottleRow::as_select())
+        .load(conn)?;
+    Ok(keys
+        .into_iter()
+        .map(|(scope, account, address)| {
+            let row = rows.iter().find(|r| r.account == account && r.address == address);
+            let counter = row.map_or(Counter::new(now), |r| Counter {
+                failures: r.failures,
+                decayed_at: r.decayed_at,
+                blocked_until: r.blocked_until,
+            });
+            Applicable { scope, account, address, counter, stored: row.is_some() }
+        })
+        .collect())
+}
+
+/// The rows of `counters` after a failure at `now`. Says so in the log when an account's counter
+/// of unusual addresses starts to impose waits: the account is being attacked from many places.
+fn counters_after_failure(
+    counters: &[Applicable],
+    rules: &ThrottleRules,
+    person_id: Option<&str>,
+    now: NaiveDateTime,
+) -> Vec<LoginThrottleRow> {
+    counters
+        .iter()
+        .map(|c| {
+            let after = c.counter.after_failure(now, c.scope.free_failures(rules), rules);
+            if c.scope == Scope::UnusualAddresses && after.failures == c.scope.free_failures(rules) {
+                if let Some(id) = person_id {
+                    log::warn!(
+                        "account {id}: {} failed logins from addresses it does not usually use; such attempts now wait",
+                        after.failures
+                    );
+                }
+            }
+            LoginThrottleRow {
+                account: c.account.clone(),
+                address: c.address.clone(),
+                failures: after.failures,
+                decayed_at: after.decayed_at,
+                blocked_until: after.blocked_until,
+                expires_at: after.expires_at(rules.decay),
+            }
+        })
+        .collect()
+}
+
+/// Whether `address` is one of the person's usual addresses, and when he last logged in from it.
+fn last_success_from(conn: &mut DbConn, person_id: &str, address: &str) -> AppResult<Option<NaiveDateTime>> {
+    Ok(login_usual_addresses::table.find((person_id, address)).select(login_usual_addresses::last_success_at).first(conn).optional()?)
+}
+
+/// 登录 with a login name or phone number, from the client address `client`.
+///
+/// Throttling (登录限流) comes first: while a counter that applies to this attempt still imposes a
+/// wait, the attempt is refused at once with 429 and the password is not looked at. Otherwise the
+/// password is checked; a failure counts on every counter that applies (and may impose a wait on
+/// the next attempt), a success clears the account's counter for this address and marks the
+/// address as one of the account's usual ones. Every failure gives the same 401; the attempt and
+/// its real reason are recorded, and the counters are kept even though the call fails.
 pub fn login(
     conn: &mut DbConn,
     auth: &AuthSettings,
     login: &str,
     password: &str,
-    remote: Option<&str>,
+    client: Option<IpAddr>,
     now: NaiveDateTime,
 ) -> AppResult<LoginOutcome> {
     let login = login.trim();
+    let rules = auth.throttle_rules();
+    let address = address_key(client);
+    let remote = client.map(|ip| ip.to_string());
+    let remote = remote.as_deref();
     // The bookkeeping of a failure commits although the call fails: the outcome leaves the
     // transaction as a value and becomes an error only after the commit.
-    let result: Result<PersonRow, Failure> =
-        crate::db::backend::immediate_transaction(conn, |conn| -> AppResult<Result<PersonRow, Failure>> {
-            let Some(person) = find_person_by_login(conn, login)? else {
-                verify_password(dummy_hash(auth), password);
-                record_attempt(conn, login, None, Failure::UnknownLogin.as_str(), remote, now)?;
-                return Ok(Err(Failure::UnknownLogin));
+    let result: Result<PersonRow, Refusal> =
+        crate::db::backend::immediate_transaction(conn, |conn| -> AppResult<Result<PersonRow, Refusal>> {
+            let person = find_person_by_login(conn, login)?;
+            // A login that names nobody is throttled as an account of its own, exactly like a
+            // known one without usual addresses, so that the answers do not tell which logins exist.
+            let account = match &person {
+                Some(p) => p.id.clone(),
+                None => format!("login:{}", login.chars().take(64).collect::<String>()),
             };
-            let password_ok = verify_password(&person.password_hash, password);
-            let failure = if !person.active {
-                Some(Failure::Disabled)
-            } else if person.locked_until.is_some_and(|t| t > now) {
-                Some(Failure::Locked)
-            } else if !password_ok {
-                Some(Failure::BadPassword)
-            } else {
-                None
+            // Attempts on the same address or account wait for each other, on every server, so
+            // that parallel guesses each see the failures before them.
+            crate::db::backend::lock_keys(conn, "login_throttle", &[&account, &address])?;
+            let last_success = match &person {
+                Some(p) => last_success_from(conn, &p.id, &address)?,
+                None => None,
             };
-            if let Some(f) = failure {
-                if matches!(f, Failure::BadPassword) {
-                    diesel::update(people::table.find(&person.id))
-                        .set(people::failed_logins.eq(people::failed_logins + 1))
-                        .execute(conn)?;
-                    let failures: i32 = people::table.find(&person.id).select(people::failed_logins).first(conn)?;
-                    if failures >= auth.max_failed_logins {
-                        diesel::update(people::table.find(&person.id))
-                            .set((
-                                people::failed_logins.eq(0),
-                                people::locked_until.eq(Some(now + Duration::minutes(auth.lockout_minutes))),
-                            ))
-                            .execute(conn)?;
-                        log::warn!("account {} locked after {failures} failed logins", person.id);
+            let usual = last_success.is_some_and(|t| t > now - Duration::days(auth.usual_address_days));
+            let counters = applicable_counters(conn, &account, &address, usual, now)?;
+            let person_id = person.as_ref().map(|p| p.id.clone());
+            let person_id = person_id.as_deref();
+            if let Some((scope, wait)) = counters.iter().filter_map(|c| Some((c.scope, c.counter.wait(now)?))).max_by_key(|(_, w)| *w) {
+                record_attempt(conn, login, person_id, scope.refusal_reason(), remote, now)?;
+                return Ok(Err(Refusal::Throttled(retry_after_seconds(wait))));
+            }
+            let verdict = match person {
+                None => {
+                    verify_password(dummy_hash(auth), password);
+                    Err(Failure::UnknownLogin)
+                }
+                Some(p) => {
+                    let password_ok = verify_password(&p.password_hash, password);
+                    if !p.active {
+                        Err(Failure::Disabled)
+                    } else if !password_ok {
+                        Err(Failure::BadPassword)
+                    } else {
+                        Ok(p)
                     }
                 }
-                record_attempt(conn, login, Some(&person.id), f.as_str(), remote, now)?;
-                return Ok(Err(f));
+            };
+            let person = match verdict {
+                Ok(person) => person,
+                Err(f) => {
+                    let rows = counters_after_failure(&counters, &rules, person_id, now);
+                    crate::db::backend::upsert_throttle(conn, &rows)?;
+                    record_attempt(conn, login, person_id, f.as_str(), remote, now)?;
+                    return Ok(Err(Refusal::Failed));
+                }
+            };
+            // The right password from this address: its guesses on this account are over. The
+            // address's own counter and the account's counter of unusual addresses stay: a
+            // success must not wipe out the failures of an attack still going on.
+            if counters.iter().any(|c| c.scope == Scope::AccountAddress && c.stored) {
+                diesel::delete(login_throttle::table.find((&person.id, &address))).execute(conn)?;
             }
-            diesel::update(people::table.find(&person.id))
-                .set((people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
-                .execute(conn)?;
+            if last_success.is_none_or(|t| t <= now - Duration::hours(USUAL_ADDRESS_REFRESH_HOURS)) {
+                crate::db::backend::upsert_usual_address(conn, &person.id, &address, now)?;
+            }
             record_attempt(conn, login, Some(&person.id), "ok", remote, now)?;
             Ok(Ok(person))
         })?;
-    let person = result.map_err(|_| AppError::LoginFailed)?;
+    let person = result.map_err(|r| match r {
+        Refusal::Failed => AppError::LoginFailed,
+        Refusal::Throttled(seconds) => AppError::TooManyAttempts { retry_after_seconds: seconds },
+    })?;
     crate::db::backend::immediate_transaction(conn, |conn| {
         let token = random_token();
         let csrf_token = random_token();
@@ -271,4 +390,23 @@ pub fn logout(conn: &mut DbConn, session_id: &str, now: NaiveDateTime) -> AppRes
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?;
     Ok(())
+}
+
+/// Lifts the login throttling of a person's account (an admin's password reset or enable): his
+/// counter of unusual addresses and his counters per address. The addresses' own counters stay:
+/// they belong to whoever is behind those addresses.
+pub fn clear_throttle(conn: &mut DbConn, person_id: &str) -> AppResult<()> {
+    diesel::delete(login_throttle::table.filter(login_throttle::account.eq(person_id))).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes what throttling no longer needs: counters that hold nothing any more, and usual
+/// addresses older than `auth.usual_address_days`. The scheduler runs it on each tick.
+pub fn prune_throttle(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> AppResult<usize> {
+    let counters = diesel::delete(login_throttle::table.filter(login_throttle::expires_at.lt(now))).execute(conn)?;
+    let usual = diesel::delete(
+        login_usual_addresses::table.filter(login_usual_addresses::last_success_at.lt(now - Duration::days(auth.usual_address_days))),
+    )
+    .execute(conn)?;
+    Ok(counters + usual)
 }

@@ -162,8 +162,6 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
                 password_hash: hash.clone(),
                 locale: "zh-CN".into(),
                 active: true,
-                failed_logins: 0,
-                locked_until: None,
                 version: 1,
                 created_at: now,
                 updated_at: now,

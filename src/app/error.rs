@@ -22,6 +22,10 @@ pub enum AppError {
     /// One generic message for every failed login, whatever the reason.
     #[error("login failed")]
     LoginFailed,
+    /// Too many failed logins from this address or on this account: refused before the password
+    /// was looked at; the next attempt may come after `retry_after_seconds` (登录限流).
+    #[error("too many failed logins; retry after {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: i64 },
     #[error("CSRF token missing or wrong")]
     CsrfRejected,
     /// The request could not be parsed (malformed JSON, a wrong query parameter).
@@ -78,6 +82,7 @@ pub const CODES: &[&str] = &[
     "forbidden",
     "unauthenticated",
     "login_failed",
+    "too_many_attempts",
     "csrf_rejected",
     "bad_request",
     "payload_too_large",
@@ -128,6 +133,7 @@ impl AppError {
             AppError::Forbidden { .. } => "forbidden",
             AppError::Unauthenticated => "unauthenticated",
             AppError::LoginFailed => "login_failed",
+            AppError::TooManyAttempts { .. } => "too_many_attempts",
             AppError::CsrfRejected => "csrf_rejected",
             AppError::BadRequest { .. } => "bad_request",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
@@ -164,6 +170,11 @@ impl AppError {
             AppError::Forbidden { detail } => msg!("error-forbidden").with("detail", detail.clone()),
             AppError::Unauthenticated => msg!("error-unauthenticated"),
             AppError::LoginFailed => msg!("error-login_failed"),
+            AppError::TooManyAttempts { retry_after_seconds } => {
+                let s = *retry_after_seconds;
+                let wait = if s < 120 { msg!("wait-seconds", n = s) } else { msg!("wait-minutes", n = (s + 59) / 60) };
+                msg!("error-too_many_attempts").with("wait", wait)
+            }
             AppError::CsrfRejected => msg!("error-csrf_rejected"),
             AppError::BadRequest { detail } => msg!("error-bad_request").with("detail", detail.clone()),
             AppError::PayloadTooLarge { limit } => msg!("error-payload_too_large", limit = *limit),

@@ -37,7 +37,6 @@ pub struct PersonView {
     pub phone: Option<String>,
     pub locale: String,
     pub active: bool,
-    pub locked_until: Option<NaiveDateTime>,
     pub version: i64,
     pub memberships: Vec<MembershipView>,
     pub created_at: NaiveDateTime,
@@ -160,7 +159,6 @@ fn view(p: PersonRow, ms: &[(MembershipRow, OrgUnitRow)]) -> PersonView {
         phone: p.phone,
         locale: p.locale,
         active: p.active,
-        locked_until: p.locked_until,
         version: p.version,
         created_at: p.created_at,
         updated_at: p.updated_at,
@@ -245,8 +243,6 @@ pub fn insert_person(
         password_hash: hash_password(auth, &input.password)?,
         locale,
         active: true,
-        failed_logins: 0,
-        locked_until: None,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -375,7 +371,8 @@ fn bump_person(conn: &mut DbConn, p: &PersonRow, now: NaiveDateTime) -> AppResul
     Ok(())
 }
 
-/// 停用 / 启用: a disabled person's tokens stop working at once (they are revoked too).
+/// 停用 / 启用: a disabled person's tokens stop working at once (they are revoked too). Enabling,
+/// also a person who is active already, lifts the login throttling of his account.
 pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: bool, now: NaiveDateTime) -> AppResult<PersonView> {
     conn.transaction(|conn| {
         let (p, _) = person_for(conn, actor, id, Operation::PersonManage)?;
@@ -384,11 +381,11 @@ pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: boo
         }
         if p.active != active {
             bump_person(conn, &p, now)?;
-            diesel::update(people::table.find(&p.id))
-                .set((people::active.eq(active), people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
-                .execute(conn)?;
+            diesel::update(people::table.find(&p.id)).set(people::active.eq(active)).execute(conn)?;
         }
-        if !active {
+        if active {
+            super::auth::clear_throttle(conn, &p.id)?;
+        } else {
             revoke_all_sessions(conn, &p.id, now)?;
         }
         let (p, ms) = person_for(conn, actor, id, Operation::PersonRead)?;
@@ -402,7 +399,8 @@ pub fn revoke_all_sessions(conn: &mut DbConn, person_id: &str, now: NaiveDateTim
         .execute(conn)?)
 }
 
-/// 重置密码: sets a new password, clears any lockout and ends the person's sessions.
+/// 重置密码: sets a new password, lifts the login throttling of the account and ends the person's
+/// sessions.
 pub fn reset_password(
     conn: &mut DbConn,
     auth: &AuthSettings,
@@ -421,9 +419,8 @@ pub fn set_password_unchecked(conn: &mut DbConn, auth: &AuthSettings, p: &Person
     validate_password(password)?;
     let hash = hash_password(auth, password)?;
     bump_person(conn, p, now)?;
-    diesel::update(people::table.find(&p.id))
-        .set((people::password_hash.eq(hash), people::failed_logins.eq(0), people::locked_until.eq(None::<NaiveDateTime>)))
-        .execute(conn)?;
+    diesel::update(people::table.find(&p.id)).set(people::password_hash.eq(hash)).execute(conn)?;
+    super::auth::clear_throttle(conn, &p.id)?;
     revoke_all_sessions(conn, &p.id, now)?;
     Ok(())
 }

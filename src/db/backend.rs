@@ -189,6 +189,74 @@ pub fn claim_due_clocks(conn: &mut DbConn, now: chrono::NaiveDateTime, limit: i6
     }
 }
 
+/// Serialises, across every server on the database, the transactions that name the same `keys`
+/// (login attempts sharing a client address or an account), until the caller's transaction ends.
+/// PostgreSQL: transaction-level advisory locks on a 64-bit digest of `namespace` and each key,
+/// taken in ascending order so that two transactions never wait on each other in a cycle; they
+/// need no row to exist, so a first attempt locks as well as the hundredth. SQLite: the caller's
+/// `BEGIN IMMEDIATE` holds the whole database already.
+pub fn lock_keys(conn: &mut DbConn, namespace: &str, keys: &[&str]) -> QueryResult<()> {
+    use sha2::{Digest, Sha256};
+    let DbConn::Postgresql(c) = conn else { return Ok(()) };
+    let mut ids: Vec<i64> = keys
+        .iter()
+        .map(|k| {
+            let d = Sha256::new().chain_update(namespace.as_bytes()).chain_update([0]).chain_update(k.as_bytes()).finalize();
+            i64::from_be_bytes(d[..8].try_into().expect("eight bytes"))
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<diesel::sql_types::BigInt, _>(id).execute(c)?;
+    }
+    Ok(())
+}
+
+/// Writes login failure counters, inserting or replacing each by its key.
+pub fn upsert_throttle(conn: &mut DbConn, rows: &[super::models::LoginThrottleRow]) -> QueryResult<()> {
+    use super::schema::login_throttle::dsl::*;
+    use diesel::upsert::excluded;
+    macro_rules! upsert {
+        ($c:expr, $values:expr) => {
+            diesel::insert_into(login_throttle)
+                .values($values)
+                .on_conflict((account, address))
+                .do_update()
+                .set((
+                    failures.eq(excluded(failures)),
+                    decayed_at.eq(excluded(decayed_at)),
+                    blocked_until.eq(excluded(blocked_until)),
+                    expires_at.eq(excluded(expires_at)),
+                ))
+                .execute($c)
+        };
+    }
+    match conn {
+        DbConn::Postgresql(c) => upsert!(c, rows).map(|_| ()),
+        DbConn::Sqlite(c) => rows.iter().try_for_each(|r| upsert!(c, r).map(|_| ())),
+    }
+}
+
+/// Records that `person` logged in successfully from `address_key` at `at`.
+pub fn upsert_usual_address(conn: &mut DbConn, person: &str, address_key: &str, at: chrono::NaiveDateTime) -> QueryResult<()> {
+    use super::schema::login_usual_addresses::dsl::*;
+    macro_rules! upsert {
+        ($c:expr) => {
+            diesel::insert_into(login_usual_addresses)
+                .values((person_id.eq(person), address.eq(address_key), last_success_at.eq(at)))
+                .on_conflict((person_id, address))
+                .do_update()
+                .set(last_success_at.eq(at))
+                .execute($c)
+        };
+    }
+    match conn {
+        DbConn::Postgresql(c) => upsert!(c).map(|_| ()),
+        DbConn::Sqlite(c) => upsert!(c).map(|_| ()),
+    }
+}
+
 /// Whether `conn` is inside a transaction already.
 pub fn in_transaction(conn: &mut DbConn) -> bool {
     use diesel::connection::TransactionManager;

@@ -31,8 +31,6 @@ pub struct PersonRow {
     pub password_hash: String,
     pub locale: String,
     pub active: bool,
-    pub failed_logins: i32,
-    pub locked_until: Option<NaiveDateTime>,
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -124,6 +122,19 @@ pub struct LoginAttemptRow {
     pub reason: String,
     pub remote_addr: Option<String>,
     pub at: NaiveDateTime,
+}
+
+/// One login failure counter (see `domain::throttle`): `account` empty for a client address's
+/// own counter, `address` empty for an account's counter of unusual addresses.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_throttle)]
+pub struct LoginThrottleRow {
+    pub account: String,
+    pub address: String,
+    pub failures: i32,
+    pub decayed_at: NaiveDateTime,
+    pub blocked_until: Option<NaiveDateTime>,
+    pub expires_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -238,6 +249,8 @@ pub struct AuditEventRow {
     pub changes: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The canonical form `hash` was computed in (`domain::audit::HASH_VERSION` for new events).
+    pub hash_version: i32,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

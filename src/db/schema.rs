@@ -26,8 +26,6 @@ diesel::table! {
         password_hash -> Text,
         locale -> Text,
         active -> Bool,
-        failed_logins -> Integer,
-        locked_until -> Nullable<Timestamp>,
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
@@ -101,6 +99,25 @@ diesel::table! {
         reason -> Text,
         remote_addr -> Nullable<Text>,
         at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttle (account, address) {
+        account -> Text,
+        address -> Text,
+        failures -> Integer,
+        decayed_at -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_usual_addresses (person_id, address) {
+        person_id -> Text,
+        address -> Text,
+        last_success_at -> Timestamp,
     }
 }
 
@@ -215,6 +232,7 @@ diesel::table! {
         changes -> Text,
         prev_hash -> Text,
         hash -> Text,
+        hash_version -> Integer,
     }
 }
 
@@ -398,6 +416,7 @@ diesel::table! {
 }
 
 diesel::joinable!(memberships -> people (person_id));
+diesel::joinable!(login_usual_addresses -> people (person_id));
 diesel::joinable!(households -> org_units (building_id));
 diesel::joinable!(residents -> households (household_id));
 diesel::joinable!(visit_logs -> people (author_id));
@@ -429,6 +448,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     residents,
     sessions,
     login_attempts,
+    login_throttle,
+    login_usual_addresses,
     pii_reveals,
     tickets,
     ticket_counters,

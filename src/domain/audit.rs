@@ -4,7 +4,7 @@
 //! order within one chain.
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Number of independent chains. A writer locks only its chain's head row, so with 64 chains two
@@ -28,9 +28,19 @@ pub fn canonical_time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
+/// The canonical form new events are hashed in. Version 1 (events written before migration
+/// 2026-11-30-000012) left the event's id out, so an id could be changed unnoticed; version 2
+/// covers every column of `audit_events` except the hash itself, the version included. Version-1
+/// events keep their hashes and are covered by a [`Seal`] of their chain.
+pub const HASH_VERSION: i32 = 2;
+
 /// The content of one event, in the order it is hashed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EventContent {
+    /// Which canonical form the hash uses (1 or 2): itself hashed, so flipping it shows.
+    pub hash_version: i32,
+    /// The event's id: hashed from version 2 on.
+    pub id: String,
     pub shard: i32,
     pub seq: i64,
     pub entity_kind: String,
@@ -47,8 +57,9 @@ pub struct EventContent {
     pub changes: String,
 }
 
+/// Version 1, byte for byte as it was: no id.
 #[derive(Serialize)]
-struct Canonical<'a> {
+struct CanonicalV1<'a> {
     v: u8,
     prev: &'a str,
     shard: i32,
@@ -66,33 +77,150 @@ struct Canonical<'a> {
     changes: &'a str,
 }
 
+/// Version 2: every column but the hash. `v` is the `hash_version` column, `prev` the `prev_hash`
+/// column; the other names are the columns' own.
+#[derive(Serialize)]
+struct CanonicalV2<'a> {
+    v: i32,
+    prev: &'a str,
+    id: &'a str,
+    shard: i32,
+    seq: i64,
+    entity_kind: &'a str,
+    entity_id: &'a str,
+    actor_id: Option<&'a str>,
+    actor_role: Option<&'a str>,
+    actor_unit_id: Option<&'a str>,
+    at: String,
+    action: &'a str,
+    from_state: Option<&'a str>,
+    to_state: Option<&'a str>,
+    reason: Option<&'a str>,
+    changes: &'a str,
+}
+
+/// The canonical JSON an event is hashed over, in the form its `hash_version` names (any version
+/// but 1 takes the version-2 form with its own number, so an unknown version never verifies).
+pub fn canonical_json(prev: &str, e: &EventContent) -> String {
+    let at = canonical_time(e.at);
+    let json = if e.hash_version == 1 {
+        serde_json::to_string(&CanonicalV1 {
+            v: 1,
+            prev,
+            shard: e.shard,
+            seq: e.seq,
+            entity_kind: &e.entity_kind,
+            entity_id: &e.entity_id,
+            actor_id: e.actor_id.as_deref(),
+            actor_role: e.actor_role.as_deref(),
+            actor_unit_id: e.actor_unit_id.as_deref(),
+            at,
+            action: &e.action,
+            from_state: e.from_state.as_deref(),
+            to_state: e.to_state.as_deref(),
+            reason: e.reason.as_deref(),
+            changes: &e.changes,
+        })
+    } else {
+        serde_json::to_string(&CanonicalV2 {
+            v: e.hash_version,
+            prev,
+            id: &e.id,
+            shard: e.shard,
+            seq: e.seq,
+            entity_kind: &e.entity_kind,
+            entity_id: &e.entity_id,
+            actor_id: e.actor_id.as_deref(),
+            actor_role: e.actor_role.as_deref(),
+            actor_unit_id: e.actor_unit_id.as_deref(),
+            at,
+            action: &e.action,
+            from_state: e.from_state.as_deref(),
+            to_state: e.to_state.as_deref(),
+            reason: e.reason.as_deref(),
+            changes: &e.changes,
+        })
+    };
+    json.expect("canonical event serializes")
+}
+
 /// SHA-256 over the previous hash and the event's canonical JSON.
 pub fn event_hash(prev: &str, e: &EventContent) -> String {
-    let c = Canonical {
-        v: 1,
-        prev,
-        shard: e.shard,
-        seq: e.seq,
-        entity_kind: &e.entity_kind,
-        entity_id: &e.entity_id,
-        actor_id: e.actor_id.as_deref(),
-        actor_role: e.actor_role.as_deref(),
-        actor_unit_id: e.actor_unit_id.as_deref(),
-        at: canonical_time(e.at),
-        action: &e.action,
-        from_state: e.from_state.as_deref(),
-        to_state: e.to_state.as_deref(),
-        reason: e.reason.as_deref(),
-        changes: &e.changes,
-    };
-    let json = serde_json::to_string(&c).expect("canonical event serializes");
-    hex::encode(Sha256::digest(json.as_bytes()))
+    hex::encode(Sha256::digest(canonical_json(prev, e).as_bytes()))
+}
+
+/// The action of a seal event (封存), the one event per chain, appended when a database is
+/// upgraded to hash version 2, that covers the ids of the chain's version-1 events before it.
+pub const SEAL_ACTION: &str = "audit_sealed";
+/// The entity kind of a seal; its entity id is the chain's number.
+pub const SEAL_ENTITY_KIND: &str = "audit_chain";
+/// The field of a seal's `changes` (`{"sealed_v1_ids": [null, Seal]}`) that carries the seal.
+pub const SEAL_FIELD: &str = "sealed_v1_ids";
+
+/// What a seal says about the version-1 events of its chain since the previous seal (or the
+/// chain's start): how many, their first and last seq, and a SHA-256 over "seq:id\n" of each in
+/// seq order. The seal is itself a version-2 event, hashed into the chain, so none of this can be
+/// changed unnoticed; changing a covered event's id changes the digest the verifier computes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub count: i64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub ids_sha256: String,
+}
+
+/// Builds a [`Seal`] from the version-1 events it covers, one at a time in seq order.
+#[derive(Clone, Default)]
+pub struct SealDigest {
+    hasher: Sha256,
+    count: i64,
+    first_seq: i64,
+    last_seq: i64,
+}
+
+impl SealDigest {
+    pub fn add(&mut self, seq: i64, id: &str) {
+        if self.count == 0 {
+            self.first_seq = seq;
+        }
+        self.last_seq = seq;
+        self.count += 1;
+        self.hasher.update(format!("{seq}:{id}\n").as_bytes());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The seal of what was added, or `None` when nothing was.
+    pub fn finish(self) -> Option<Seal> {
+        (self.count > 0).then(|| Seal {
+            count: self.count,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            ids_sha256: hex::encode(self.hasher.finalize()),
+        })
+    }
+}
+
+/// The `changes` of a seal event.
+pub fn seal_changes(seal: &Seal) -> serde_json::Value {
+    serde_json::json!({ SEAL_FIELD: [serde_json::Value::Null, seal] })
+}
+
+fn seal_of(changes: &str) -> Option<Seal> {
+    let v: serde_json::Value = serde_json::from_str(changes).ok()?;
+    serde_json::from_value(v.get(SEAL_FIELD)?.get(1)?.clone()).ok()
+}
+
+fn is_seal(c: &EventContent) -> bool {
+    c.action == SEAL_ACTION && c.entity_kind == SEAL_ENTITY_KIND
 }
 
 /// A stored event as the verifier reads it.
 #[derive(Clone, Debug)]
 pub struct StoredEvent {
-    pub id: String,
+    /// Everything hashed, the event's id included.
     pub content: EventContent,
     pub prev_hash: String,
     pub hash: String,
@@ -107,12 +235,16 @@ pub struct Break {
     pub reason: String,
 }
 
-/// Walks one chain in seq order. Returns the last (seq, hash), or the first break.
+/// Walks one chain in seq order. Returns the last (seq, hash), or the first break. Besides the
+/// links and hashes it checks the seals: every version-1 event must be covered by a later seal of
+/// its chain whose digest matches the version-1 events' ids as they are now.
 pub fn verify_chain(shard: i32, events: impl IntoIterator<Item = StoredEvent>) -> Result<(i64, String), Break> {
     let mut prev = genesis_hash(shard);
     let mut expected_seq = 1;
+    let mut unsealed = SealDigest::default();
+    let mut first_unsealed: Option<(i64, String)> = None;
     for e in events {
-        let brk = |reason: String| Break { shard, seq: e.content.seq, event_id: Some(e.id.clone()), reason };
+        let brk = |reason: String| Break { shard, seq: e.content.seq, event_id: Some(e.content.id.clone()), reason };
         if e.content.shard != shard {
             return Err(brk(format!("event claims chain {} but is stored in chain {shard}", e.content.shard)));
         }
@@ -122,12 +254,42 @@ pub fn verify_chain(shard: i32, events: impl IntoIterator<Item = StoredEvent>) -
         if e.prev_hash != prev {
             return Err(brk("its previous-hash does not match the event before it (reordered, inserted or deleted)".into()));
         }
+        if !(1..=HASH_VERSION).contains(&e.content.hash_version) {
+            return Err(brk(format!("unknown hash version {} (edited)", e.content.hash_version)));
+        }
         let recomputed = event_hash(&prev, &e.content);
         if recomputed != e.hash {
-            return Err(brk("its content does not match its hash (edited)".into()));
+            return Err(brk(format!(
+                "its content does not match its hash (edited: a column, its id or its hash version {} was changed)",
+                e.content.hash_version
+            )));
+        }
+        if e.content.hash_version == 1 {
+            unsealed.add(e.content.seq, &e.content.id);
+            first_unsealed.get_or_insert_with(|| (e.content.seq, e.content.id.clone()));
+        } else if is_seal(&e.content) {
+            let Some(claimed) = seal_of(&e.content.changes) else {
+                return Err(brk("a seal whose content cannot be read".into()));
+            };
+            let found = std::mem::take(&mut unsealed).finish();
+            if found.as_ref() != Some(&claimed) {
+                return Err(brk(format!(
+                    "the seal does not match the version-1 events it covers (seq {}–{}, {} events): an id was changed, or such an event added, removed or moved",
+                    claimed.first_seq, claimed.last_seq, claimed.count
+                )));
+            }
+            first_unsealed = None;
         }
         prev = e.hash.clone();
         expected_seq += 1;
+    }
+    if let Some((seq, id)) = first_unsealed {
+        return Err(Break {
+            shard,
+            seq,
+            event_id: Some(id),
+            reason: "a version-1 event that no seal covers, so its id is unprotected: written by an older Gridloop after the upgrade (run `gridloop migrate` to seal it), or its hash version was changed".into(),
+        });
     }
     Ok((expected_seq - 1, prev))
 }
@@ -143,6 +305,8 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let content = EventContent {
+                    hash_version: HASH_VERSION,
+                    id: format!("e{seq}"),
                     shard,
                     seq,
                     entity_kind: "ticket".into(),
@@ -158,7 +322,7 @@ mod tests {
                     changes: "{}".into(),
                 };
                 let hash = event_hash(&prev, &content);
-                let e = StoredEvent { id: format!("e{seq}"), content, prev_hash: prev.clone(), hash: hash.clone() };
+                let e = StoredEvent { content, prev_hash: prev.clone(), hash: hash.clone() };
                 prev = hash;
                 e
             })
@@ -178,6 +342,85 @@ mod tests {
         let mut swapped = c.clone();
         swapped.swap(1, 2);
         assert!(verify_chain(3, swapped).is_err());
+    }
+
+    /// Re-hashes `c` from `from` on, as someone rewriting the chain consistently would.
+    fn rehash(c: &mut [StoredEvent], from: usize) {
+        for i in from..c.len() {
+            let prev = if i == 0 { genesis_hash(3) } else { c[i - 1].hash.clone() };
+            c[i].prev_hash = prev.clone();
+            c[i].hash = event_hash(&prev, &c[i].content);
+        }
+    }
+
+    #[test]
+    fn a_changed_id_breaks_a_version_2_event() {
+        let mut c = chain(3);
+        c[1].content.id = "someone-else".into();
+        let b = verify_chain(3, c).unwrap_err();
+        assert_eq!((b.seq, b.event_id.as_deref()), (2, Some("someone-else")));
+        assert!(b.reason.contains("edited"), "{}", b.reason);
+    }
+
+    /// A chain of `n` version-1 events followed by a seal covering them and one version-2 event.
+    fn sealed_chain(n: i64) -> Vec<StoredEvent> {
+        let mut c = chain(n + 2);
+        let mut digest = SealDigest::default();
+        for e in c.iter_mut().take(n as usize) {
+            e.content.hash_version = 1;
+            digest.add(e.content.seq, &e.content.id);
+        }
+        let seal = &mut c[n as usize].content;
+        (seal.action, seal.entity_kind, seal.entity_id) = (SEAL_ACTION.into(), SEAL_ENTITY_KIND.into(), "3".into());
+        seal.changes = seal_changes(&digest.finish().unwrap()).to_string();
+        rehash(&mut c, 0);
+        c
+    }
+
+    #[test]
+    fn version_1_events_verify_under_their_seal_and_a_changed_id_breaks_the_seal() {
+        let c = sealed_chain(3);
+        assert_eq!(verify_chain(3, c.clone()).unwrap().0, 5);
+        // The version-1 hash leaves the id out: only the seal notices.
+        let mut changed = c.clone();
+        changed[1].content.id = "someone-else".into();
+        let b = verify_chain(3, changed).unwrap_err();
+        assert_eq!((b.seq, b.event_id.as_deref()), (4, Some("e4")), "the seal is named");
+        assert!(b.reason.contains("seq 1–3"), "{}", b.reason);
+    }
+
+    #[test]
+    fn flipping_a_hash_version_breaks_the_event_either_way() {
+        let c = sealed_chain(2);
+        let mut up = c.clone();
+        up[0].content.hash_version = 2;
+        assert_eq!(verify_chain(3, up).unwrap_err().seq, 1);
+        let mut down = c.clone();
+        down[3].content.hash_version = 1;
+        assert_eq!(verify_chain(3, down).unwrap_err().seq, 4);
+        let mut unknown = c;
+        unknown[3].content.hash_version = 7;
+        assert!(verify_chain(3, unknown).unwrap_err().reason.contains("unknown hash version 7"));
+    }
+
+    #[test]
+    fn a_version_1_event_without_a_seal_after_it_is_reported() {
+        let mut c = chain(3);
+        c[2].content.hash_version = 1;
+        rehash(&mut c, 2);
+        let b = verify_chain(3, c).unwrap_err();
+        assert_eq!((b.seq, b.event_id.as_deref()), (3, Some("e3")));
+        assert!(b.reason.contains("no seal covers"), "{}", b.reason);
+    }
+
+    #[test]
+    fn the_version_1_form_is_the_one_old_databases_were_hashed_with() {
+        let mut e = chain(1).remove(0).content;
+        e.hash_version = 1;
+        let json = canonical_json(&genesis_hash(3), &e);
+        assert!(json.starts_with(r#"{"v":1,"prev":"0000"#) && !json.contains(r#""id""#), "{json}");
+        e.hash_version = 2;
+        assert!(canonical_json(&genesis_hash(3), &e).contains(r#""id":"e1""#));
     }
 
     #[test]

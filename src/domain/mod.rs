@@ -4,11 +4,13 @@
 pub mod audit;
 pub mod calendar;
 pub mod ids;
+pub mod net;
 pub mod org;
 pub mod pii;
 pub mod roles;
 pub mod sla;
 pub mod text;
+pub mod throttle;
 pub mod visits;
 pub mod workflow;
 

@@ -25,6 +25,8 @@ pub struct AppState {
     pub visits: Arc<crate::domain::visits::VisitRules>,
     /// Where `POST /tickets` hands its checked filings to be written together.
     pub intake: crate::app::intake::Intake,
+    /// `server.trusted_proxies`, parsed: the peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<crate::domain::net::IpRange>>,
 }
 
 impl AppState {

@@ -29,6 +29,9 @@ pub struct ErrorBody {
     /// With 422 `import_rejected`: every bad row, by line of the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<RowError>>,
+    /// With 429 `too_many_attempts`: seconds to wait before trying again (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<i64>,
     /// With 422 `schedule_invalid`: every date of the schedule at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problems: Option<Vec<DateProblem>>,
@@ -75,6 +78,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
         AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
+        AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -121,6 +125,10 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
             }
             _ => None,
         },
+        retry_after_seconds: match err {
+            AppError::TooManyAttempts { retry_after_seconds } => Some(*retry_after_seconds),
+            _ => None,
+        },
         problems: match err {
             AppError::ScheduleRejected { year, problems } => Some(
                 problems
@@ -138,6 +146,9 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
     let mut resp = HttpResponse::build(status_of(err));
     if matches!(err, AppError::Unauthenticated) {
         resp.insert_header(("WWW-Authenticate", "Bearer"));
+    }
+    if let AppError::TooManyAttempts { retry_after_seconds } = err {
+        resp.insert_header(("Retry-After", retry_after_seconds.to_string()));
     }
     resp.json(body)
 }

@@ -69,6 +69,7 @@ pub async fn access_guard(
                         current_state: None,
                         allowed_actions: None,
                         errors: None,
+                        retry_after_seconds: None,
                         problems: None,
                     });
                     return Ok(req.into_response(resp).map_into_boxed_body());

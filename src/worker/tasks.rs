@@ -141,6 +141,22 @@ impl Task for CalendarWarnings {
     }
 }
 
+/// Deletes login throttle counters that hold nothing any more.
+pub struct ThrottlePrune {
+    pub settings: Arc<Settings>,
+}
+
+impl Task for ThrottlePrune {
+    fn name(&self) -> &'static str {
+        "login_throttle"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        backend::write_transaction(conn, |c| crate::app::auth::prune_throttle(c, &self.settings.auth, now))?;
+        Ok(Outcome::nothing())
+    }
+}
+
 /// Names this scheduler in the fire records: host and process.
 pub fn scheduler_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
@@ -152,7 +168,8 @@ pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> 
     vec![
         Box::new(CalendarReload::new(settings.clone(), calendars.clone())),
         Box::new(SlaTick { settings: settings.clone(), calendars: calendars.clone(), who: scheduler_name() }),
-        Box::new(VisitReminders { settings, calendars: calendars.clone(), rules }),
+        Box::new(VisitReminders { settings: settings.clone(), calendars: calendars.clone(), rules }),
         Box::new(CalendarWarnings::new(calendars)),
+        Box::new(ThrottlePrune { settings }),
     ]
 }

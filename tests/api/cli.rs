@@ -176,10 +176,10 @@ fn bad_configuration_is_refused_with_the_key_and_the_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("pool_sise"), "{err}");
 
-    std::fs::write(dir.path().join("test.toml"), "[auth]\nmax_failed_logins = \"five\"\n").unwrap();
+    std::fs::write(dir.path().join("test.toml"), "[auth]\nthrottle_account_address_failures = \"five\"\n").unwrap();
     let (code, _, err) = run(&["--config-dir", &dir_arg, "check-config"], None);
     assert_eq!(code, 2);
-    assert!(err.contains("auth.max_failed_logins"), "{err}");
+    assert!(err.contains("auth.throttle_account_address_failures"), "{err}");
 
     let (code, _, err) = run(&["--database-url", "mysql://root@localhost/g", "check-config"], None);
     assert_eq!(code, 2);
@@ -198,6 +198,20 @@ fn bad_configuration_is_refused_with_the_key_and_the_reason() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("database.intake_writers") && err.contains("pool_size"), "{err}");
+
+    // Login throttling: a proxy that is not an address, a cap below the first wait.
+    let mut cmd = gridloop();
+    cmd.env("GRIDLOOP_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8", "proxy.local"]"#).arg("check-config");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.trusted_proxies") && err.contains("proxy.local"), "{err}");
+    let mut cmd = gridloop();
+    cmd.env("GRIDLOOP_AUTH__THROTTLE_MAX_DELAY_SECONDS", "10").arg("check-config");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.throttle_max_delay_seconds") && err.contains("throttle_first_delay_seconds"), "{err}");
 }
 
 #[test]
@@ -296,6 +310,27 @@ fn audit_verify_and_checkpoint_work_from_the_command_line() {
     let (code, _, err) = run(&["--database-url", &db.url, "audit", "verify"], None);
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("BROKEN") && err.contains("edited"), "{err}");
+}
+
+#[test]
+fn migrate_seals_the_version_1_audit_events_of_an_upgraded_database_once() {
+    let db = TestDb::new();
+    let settings = crate::helpers::test_settings(&db);
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
+    gridloop::db::run_migrations(&mut conn).unwrap();
+    // Events as an older Gridloop wrote them, on three chains at most.
+    let legacy = crate::tickets::write_version_1_events(&mut conn, &["old-a", "old-b", "old-c"]);
+    let chains: std::collections::BTreeSet<i32> = legacy.iter().map(|e| e.1).collect();
+    let (code, out, err) = run(&["--database-url", &db.url, "migrate"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Sealed the version-1 audit events of {} chain(s)", chains.len())), "{out}");
+    let (code, out, _) = run(&["--database-url", &db.url, "migrate"], None);
+    assert_eq!(code, 0);
+    assert!(!out.contains("Sealed"), "sealed twice: {out}");
+    assert_eq!(crate::tickets::seals(&mut conn).len(), chains.len());
+    let (code, out, err) = run(&["--database-url", &db.url, "audit", "verify"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("intact: {} events", legacy.len() + chains.len())), "{out}");
 }
 
 #[test]

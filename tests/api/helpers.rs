@@ -94,8 +94,15 @@ impl TestApp {
 
     /// Starts a server after `seed` has run on the migrated database.
     pub async fn spawn_with(seed: impl FnOnce(&mut DbConn)) -> TestApp {
+        Self::spawn_configured(|_| {}, seed).await
+    }
+
+    /// Starts a server with the test settings changed by `configure`, after `seed` has run.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut Settings), seed: impl FnOnce(&mut DbConn)) -> TestApp {
         let db = TestDb::new();
-        let settings = test_settings(&db);
+        let mut settings = test_settings(&db);
+        configure(&mut settings);
+        settings.validate().expect("test settings");
         let pool = db::build_pool(&settings.database).expect("pool");
         {
             let mut conn = pool.get().expect("conn");
@@ -185,6 +192,12 @@ impl Drop for TestApp {
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A client whose connections come from `ip`: every 127.x.y.z address is the loopback, so a test
+/// server on 127.0.0.1 sees each such client as a different peer.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).local_address(Some(ip.parse().unwrap())).build().unwrap()
 }
 
 /// Asserts an error response: status, stable code, and a non-empty message.

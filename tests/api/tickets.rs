@@ -607,6 +607,8 @@ async fn a_checkpoint_exposes_a_chain_rewritten_consistently() {
     let row: gridloop::db::models::AuditEventRow =
         audit_events::table.find(&last.0).select(gridloop::db::models::AuditEventRow::as_select()).first(&mut conn).unwrap();
     let mut content = gridloop::domain::audit::EventContent {
+        hash_version: row.hash_version,
+        id: row.id.clone(),
         shard: row.shard,
         seq: row.seq,
         entity_kind: row.entity_kind.clone(),
@@ -635,6 +637,184 @@ async fn a_checkpoint_exposes_a_chain_rewritten_consistently() {
     let b = audit::verify(&mut conn, Some(&cp)).unwrap().unwrap_err();
     assert_eq!(b.seq, last.2);
     assert!(b.reason.contains("checkpoint"));
+}
+
+#[tokio::test]
+async fn verify_finds_an_event_whose_id_was_changed_and_names_it() {
+    let (app, fx) = spawn_fixture().await;
+    let (_, events) = ticket_with_history(&app, &fx).await;
+    let mut conn = app.conn();
+    drop_triggers(&mut conn);
+    let forged = gridloop::domain::Id::new().to_string();
+    diesel::update(audit_events::table.find(&events[1].0)).set(audit_events::id.eq(&forged)).execute(&mut conn).unwrap();
+    let b = verify_chain(&app).unwrap_err();
+    assert_eq!((b.shard, b.seq, b.event_id.as_deref()), (events[1].1, events[1].2, Some(forged.as_str())));
+    assert!(b.reason.contains("edited"), "{}", b.reason);
+}
+
+#[tokio::test]
+async fn every_column_of_an_audit_event_is_in_its_hash_or_is_the_hash() {
+    let app = TestApp::spawn().await;
+    let live: std::collections::BTreeSet<String> =
+        gridloop::db::backend::live_columns(&mut app.conn(), "audit_events").unwrap().into_iter().map(|c| c.0).collect();
+    let content = gridloop::domain::audit::EventContent {
+        hash_version: gridloop::domain::audit::HASH_VERSION,
+        id: "i".into(),
+        shard: 0,
+        seq: 1,
+        entity_kind: "k".into(),
+        entity_id: "e".into(),
+        actor_id: None,
+        actor_role: None,
+        actor_unit_id: None,
+        at: gridloop::app::utc_now(),
+        action: "a".into(),
+        from_state: None,
+        to_state: None,
+        reason: None,
+        changes: "{}".into(),
+    };
+    let canonical: serde_json::Map<String, Value> = serde_json::from_str(&gridloop::domain::audit::canonical_json("p", &content)).unwrap();
+    let mut hashed: std::collections::BTreeSet<String> = canonical
+        .keys()
+        .map(|k| match k.as_str() {
+            "v" => "hash_version".to_string(),
+            "prev" => "prev_hash".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    hashed.insert("hash".into());
+    assert_eq!(live, hashed, "a column of audit_events is neither hashed nor the hash (or the hash names a column that is gone)");
+}
+
+/// Writes events as Gridloop did before hash version 2: their hashes leave the id out. One event
+/// per entry, on its entity's chain; answers (id, shard, seq) of each.
+pub fn write_version_1_events(conn: &mut DbConn, entity_ids: &[&str]) -> Vec<(String, i32, i64)> {
+    use gridloop::db::schema::audit_heads;
+    use gridloop::domain::audit::{event_hash, shard_of, EventContent};
+    let at = gridloop::app::utc_now();
+    entity_ids
+        .iter()
+        .map(|entity| {
+            let shard = shard_of(entity);
+            let (seq, prev): (i64, String) =
+                audit_heads::table.find(shard).select((audit_heads::seq, audit_heads::hash)).first(conn).unwrap();
+            let content = EventContent {
+                hash_version: 1,
+                id: gridloop::domain::Id::new().to_string(),
+                shard,
+                seq: seq + 1,
+                entity_kind: "ticket".into(),
+                entity_id: entity.to_string(),
+                actor_id: None,
+                actor_role: None,
+                actor_unit_id: None,
+                at,
+                action: "file".into(),
+                from_state: None,
+                to_state: Some("at_compound".into()),
+                reason: None,
+                changes: "{}".into(),
+            };
+            let hash = event_hash(&prev, &content);
+            let row = gridloop::db::models::AuditEventRow {
+                id: content.id.clone(),
+                shard,
+                seq: content.seq,
+                entity_kind: content.entity_kind,
+                entity_id: content.entity_id,
+                actor_id: None,
+                actor_role: None,
+                actor_unit_id: None,
+                at,
+                action: content.action,
+                from_state: None,
+                to_state: content.to_state,
+                reason: None,
+                changes: content.changes,
+                prev_hash: prev,
+                hash: hash.clone(),
+                hash_version: 1,
+            };
+            diesel::insert_into(audit_events::table).values(&row).execute(conn).unwrap();
+            diesel::update(audit_heads::table.find(shard))
+                .set((audit_heads::seq.eq(row.seq), audit_heads::hash.eq(&hash)))
+                .execute(conn)
+                .unwrap();
+            (row.id, shard, row.seq)
+        })
+        .collect()
+}
+
+/// The seal events: (id, chain, seq).
+pub fn seals(conn: &mut DbConn) -> Vec<(String, i32, i64)> {
+    audit_events::table
+        .filter(audit_events::action.eq(gridloop::domain::audit::SEAL_ACTION))
+        .order((audit_events::shard, audit_events::seq))
+        .select((audit_events::id, audit_events::shard, audit_events::seq))
+        .load(conn)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_upgraded_database_seals_its_version_1_events_once_and_a_changed_id_among_them_is_found() {
+    // A database written by an older Gridloop: its events are hashed in version 1.
+    let mut legacy = vec![];
+    let app = TestApp::spawn_with(|c| legacy = write_version_1_events(c, &["legacy-a", "legacy-a", "legacy-b", "legacy-c"])).await;
+    let mut conn = app.conn();
+    // The server sealed each chain holding them at start: one seal per chain, after its events.
+    let chains: std::collections::BTreeSet<i32> = legacy.iter().map(|e| e.1).collect();
+    let sealed = seals(&mut conn);
+    assert_eq!(sealed.iter().map(|s| s.1).collect::<std::collections::BTreeSet<_>>(), chains);
+    assert_eq!(sealed.len(), chains.len());
+    for (_, shard, seq) in &sealed {
+        assert!(legacy.iter().filter(|e| e.1 == *shard).all(|e| e.2 < *seq));
+    }
+    // Later starts (and `gridloop migrate`) find nothing more to seal.
+    assert_eq!(audit::seal_version_1_events(&mut conn, gridloop::app::utc_now()).unwrap(), 0);
+    assert_eq!(seals(&mut conn), sealed);
+    let all: i64 = audit_events::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(verify_chain(&app).unwrap().events, all);
+    assert_eq!(all, legacy.len() as i64 + sealed.len() as i64 + calendar_imports(&app));
+
+    // A version-1 hash does not cover the id; the chain's seal does.
+    drop_triggers(&mut conn);
+    diesel::update(audit_events::table.find(&legacy[1].0)).set(audit_events::id.eq("forged-id")).execute(&mut conn).unwrap();
+    let b = verify_chain(&app).unwrap_err();
+    let seal = sealed.iter().find(|s| s.1 == legacy[1].1).unwrap();
+    assert_eq!((b.shard, b.seq, b.event_id.as_deref()), (seal.1, seal.2, Some(seal.0.as_str())));
+    assert!(b.reason.contains("version-1") && b.reason.contains("id was changed"), "{}", b.reason);
+}
+
+#[tokio::test]
+async fn flipping_an_events_hash_version_is_found_and_a_late_version_1_event_is_sealed_at_the_next_start() {
+    let (app, fx) = spawn_fixture().await;
+    let (_, events) = ticket_with_history(&app, &fx).await;
+    let mut conn = app.conn();
+    // An older Gridloop still running during a rolling upgrade writes a version-1 event: until it
+    // is sealed, verify names it; the next start seals it.
+    let late = write_version_1_events(&mut conn, &["legacy-late"]);
+    let b = verify_chain(&app).unwrap_err();
+    assert_eq!((b.seq, b.event_id.as_deref()), (late[0].2, Some(late[0].0.as_str())));
+    assert!(b.reason.contains("no seal covers"), "{}", b.reason);
+    assert_eq!(audit::seal_version_1_events(&mut conn, gridloop::app::utc_now()).unwrap(), 1);
+    assert!(verify_chain(&app).is_ok());
+
+    drop_triggers(&mut conn);
+    let flip = |conn: &mut DbConn, id: &str, version: i32| {
+        diesel::update(audit_events::table.find(id)).set(audit_events::hash_version.eq(version)).execute(conn).unwrap();
+    };
+    // A version-2 event presented as version 1 (whose hash would not cover its id)...
+    flip(&mut conn, &events[1].0, 1);
+    let b = verify_chain(&app).unwrap_err();
+    assert_eq!((b.seq, b.event_id.as_deref()), (events[1].2, Some(events[1].0.as_str())));
+    assert!(b.reason.contains("edited"), "{}", b.reason);
+    flip(&mut conn, &events[1].0, 2);
+    assert!(verify_chain(&app).is_ok());
+    // ... and a version-1 event presented as version 2.
+    flip(&mut conn, &late[0].0, 2);
+    let b = verify_chain(&app).unwrap_err();
+    assert_eq!((b.seq, b.event_id.as_deref()), (late[0].2, Some(late[0].0.as_str())));
 }
 
 /// The audit events the server wrote at start, importing the shipped calendar years.

@@ -21,9 +21,12 @@ pub struct LoginRequest {
 }
 
 /// 登录. Returns a bearer token and sets the session cookie (HttpOnly, SameSite=Lax, Secure when
-/// configured). Every failure answers the same 401 `login_failed`.
+/// configured). Every failure answers the same 401 `login_failed`; after repeated failures from the
+/// client's address or on the account, attempts are refused with 429 `too_many_attempts` and a
+/// `Retry-After` header until the wait passes (see the API guide, Authentication).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody)))]
+    (status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody,
+    headers(("Retry-After" = i64, description = "seconds to wait"))), (status = 400, body = ErrorBody)))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -31,10 +34,9 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = state.settings.clone();
-    let remote = req.connection_info().peer_addr().map(|s| s.to_string());
+    let client = client_of(&req, &state.trusted_proxies);
     let LoginRequest { login, password } = body.into_inner();
-    let outcome =
-        run(&state, lang.0, move |c| app::auth::login(c, &settings.auth, &login, password.expose(), remote.as_deref(), utc_now())).await?;
+    let outcome = run(&state, lang.0, move |c| app::auth::login(c, &settings.auth, &login, password.expose(), client, utc_now())).await?;
     let auth = &state.settings.auth;
     let cookie = Cookie::build(auth.cookie_name.clone(), outcome.token.clone())
         .path("/")
@@ -44,6 +46,12 @@ pub async fn login(
         .max_age(CookieDuration::hours(auth.absolute_timeout_hours))
         .finish();
     Ok(HttpResponse::Ok().cookie(cookie).json(outcome))
+}
+
+/// The client's address: the TCP peer, or what a trusted reverse proxy says in `X-Forwarded-For`.
+fn client_of(req: &HttpRequest, trusted: &[crate::domain::net::IpRange]) -> Option<std::net::IpAddr> {
+    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
+    crate::domain::net::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trusted)
 }
 
 /// 退出: revokes the token (and the cookie) at once.

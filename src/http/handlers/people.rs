@@ -63,7 +63,7 @@ pub async fn disable(state: web::Data<AppState>, auth: Auth, id: web::Path<Strin
     Ok(HttpResponse::Ok().json(person))
 }
 
-/// 启用 a disabled person again.
+/// 启用 a disabled person again; on any person, also lifts the login throttling of his account.
 #[utoipa::path(post, path = "/api/v1/people/{id}/enable", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
 pub async fn enable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -79,7 +79,7 @@ pub struct PasswordReset {
     pub password: crate::domain::pii::Sensitive<String>,
 }
 
-/// 重置密码: also clears a lockout and ends the person's sessions.
+/// 重置密码: also lifts the login throttling of the account and ends the person's sessions.
 #[utoipa::path(post, path = "/api/v1/people/{id}/password", tag = "people", params(("id" = String, Path)), request_body = PasswordReset,
     security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reset_password(

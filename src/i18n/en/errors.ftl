@@ -6,6 +6,15 @@ error-not_found = { $what } not found
 error-forbidden = You may not do this: { $detail }
 error-unauthenticated = Log in first: the token or session is missing, expired or revoked
 error-login_failed = Login failed: wrong login or password, or the account is not available now
+error-too_many_attempts = Too many failed logins: try again in { $wait }; if you forgot the password, ask an administrator to reset it
+wait-seconds = { $n ->
+    [one] { $n } second
+   *[other] { $n } seconds
+}
+wait-minutes = { $n ->
+    [one] { $n } minute
+   *[other] { $n } minutes
+}
 error-csrf_rejected = Missing or wrong X-CSRF-Token header, required for changes made with the session cookie
 error-bad_request = Malformed request: { $detail }
 error-payload_too_large = The body is too large: at most { $limit } bytes
