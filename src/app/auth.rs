@@ -2,10 +2,7 @@
 //! idle and absolute expiry, throttling of repeated failures, and a record of every attempt.
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -21,49 +18,12 @@ use crate::domain::net::address_key;
 use crate::domain::throttle::{retry_after_seconds, Counter, Scope, ThrottleRules};
 use crate::domain::{Actor, Id};
 
+use super::passwords::{dummy_hash, verify_password};
 use super::people::{find_person_by_login, grant_of, load_grants, PersonView};
 use super::{AppError, AppResult};
 
 /// Last-seen times are written at most this often, so that reads do not each cost a write.
 const TOUCH_EVERY_SECONDS: i64 = 60;
-
-fn argon2(auth: &AuthSettings) -> AppResult<Argon2<'static>> {
-    let params = Params::new(auth.argon2_memory_kib, auth.argon2_iterations, 1, None)
-        .map_err(|e| AppError::internal_msg(format!("argon2 parameters: {e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-pub fn hash_password(auth: &AuthSettings, password: &str) -> AppResult<String> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2(auth)?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AppError::internal_msg(format!("hashing failed: {e}")))
-}
-
-/// Verifies with the parameters stored in the hash itself, so that changing the configured cost
-/// does not lock anybody out.
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
-}
-
-pub fn validate_password(password: &str) -> AppResult<()> {
-    let n = password.chars().count();
-    if n < 8 {
-        return Err(AppError::validation("password", crate::msg!("rule-min_chars", min = 8)));
-    }
-    if n > 200 {
-        return Err(AppError::validation("password", crate::msg!("rule-max_chars", max = 200)));
-    }
-    Ok(())
-}
-
-/// A hash to verify against when the login is unknown, so that the answer takes as long as for a
-/// known login and timing does not tell which logins exist.
-fn dummy_hash(auth: &AuthSettings) -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_password(auth, "dummy-password-for-timing").unwrap_or_default())
-}
 
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -390,23 +350,4 @@ pub fn logout(conn: &mut DbConn, session_id: &str, now: NaiveDateTime) -> AppRes
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?;
     Ok(())
-}
-
-/// Lifts the login throttling of a person's account (an admin's password reset or enable): his
-/// counter of unusual addresses and his counters per address. The addresses' own counters stay:
-/// they belong to whoever is behind those addresses.
-pub fn clear_throttle(conn: &mut DbConn, person_id: &str) -> AppResult<()> {
-    diesel::delete(login_throttle::table.filter(login_throttle::account.eq(person_id))).execute(conn)?;
-    Ok(())
-}
-
-/// Deletes what throttling no longer needs: counters that hold nothing any more, and usual
-/// addresses older than `auth.usual_address_days`. The scheduler runs it on each tick.
-pub fn prune_throttle(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> AppResult<usize> {
-    let counters = diesel::delete(login_throttle::table.filter(login_throttle::expires_at.lt(now))).execute(conn)?;
-    let usual = diesel::delete(
-        login_usual_addresses::table.filter(login_usual_addresses::last_success_at.lt(now - Duration::days(auth.usual_address_days))),
-    )
-    .execute(conn)?;
-    Ok(counters + usual)
 }

@@ -15,9 +15,9 @@ use crate::db::schema::{org_units, people};
 use crate::db::DbConn;
 use crate::domain::{Id, OrgKind, Role};
 
-use super::auth::hash_password;
 use super::catalogue::{insert_category, NewCategory, Urgency};
 use super::org::insert_unit;
+use super::passwords::hash_password;
 use super::people::{insert_membership, validate_login};
 use super::residents::{insert_resident, HouseholdKind, NewResident};
 use super::{AppError, AppResult};

@@ -11,6 +11,14 @@ use crate::db::DbConn;
 
 use super::{AppError, AppResult};
 
+/// An `Idempotency-Key` and the request it came with.
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub person_id: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
 /// What a key already answered.
 #[derive(Clone, Debug)]
 pub struct Stored {
@@ -52,7 +60,7 @@ pub fn store(conn: &mut DbConn, person_id: &str, key: &str, hash: &str, status: 
 }
 
 /// Records the answers of several requests (a batch of filings) in one statement.
-pub fn store_all(conn: &mut DbConn, keys: &[(&crate::app::intake::KeyRecord, &str)], status: u16, now: NaiveDateTime) -> AppResult<()> {
+pub fn store_all(conn: &mut DbConn, keys: &[(&KeyRecord, &str)], status: u16, now: NaiveDateTime) -> AppResult<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -73,10 +81,7 @@ pub fn store_all(conn: &mut DbConn, keys: &[(&crate::app::intake::KeyRecord, &st
 
 /// The stored answers of several keys at once (a batch of filings), by (person, key). A key's
 /// request hash is not compared here: see [`lookup`] for that rule.
-pub fn lookup_all(
-    conn: &mut DbConn,
-    keys: &[&crate::app::intake::KeyRecord],
-) -> AppResult<std::collections::HashMap<(String, String), IdempotencyRow>> {
+pub fn lookup_all(conn: &mut DbConn, keys: &[&KeyRecord]) -> AppResult<std::collections::HashMap<(String, String), IdempotencyRow>> {
     if keys.is_empty() {
         return Ok(Default::default());
     }

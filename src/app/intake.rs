@@ -38,13 +38,7 @@ use super::sla::SlaContext;
 use super::tickets::{self, ActRequest, FilingRefs, NewTicket, PreparedFiling};
 use super::{AppError, AppResult};
 
-/// An `Idempotency-Key` and the request it came with.
-#[derive(Clone, Debug)]
-pub struct KeyRecord {
-    pub person_id: String,
-    pub key: String,
-    pub request_hash: String,
-}
+pub use super::idempotency::KeyRecord;
 
 /// How a write ended: done now (the response body), or replayed from its key's first use.
 #[derive(Debug)]

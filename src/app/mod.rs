@@ -12,10 +12,12 @@ pub mod idempotency;
 pub mod intake;
 pub mod notifications;
 pub mod org;
+pub mod passwords;
 pub mod people;
 pub mod residents;
 pub mod scope;
 pub mod sla;
+pub mod throttle;
 pub mod tickets;
 pub mod visits;
 

@@ -12,8 +12,8 @@ use crate::domain::org::validate_name;
 use crate::domain::pii::validate_mobile;
 use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath, Role};
 
-use super::auth::{hash_password, validate_password};
 use super::org::{escape_like, find_unit};
+use super::passwords::{hash_password, validate_password};
 use super::scope::{enforce, units_in_scope};
 use super::{check_version, parse_id, AppError, AppResult};
 
@@ -384,7 +384,7 @@ pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: boo
             diesel::update(people::table.find(&p.id)).set(people::active.eq(active)).execute(conn)?;
         }
         if active {
-            super::auth::clear_throttle(conn, &p.id)?;
+            super::throttle::clear_throttle(conn, &p.id)?;
         } else {
             revoke_all_sessions(conn, &p.id, now)?;
         }
@@ -420,7 +420,7 @@ pub fn set_password_unchecked(conn: &mut DbConn, auth: &AuthSettings, p: &Person
     let hash = hash_password(auth, password)?;
     bump_person(conn, p, now)?;
     diesel::update(people::table.find(&p.id)).set(people::password_hash.eq(hash)).execute(conn)?;
-    super::auth::clear_throttle(conn, &p.id)?;
+    super::throttle::clear_throttle(conn, &p.id)?;
     revoke_all_sessions(conn, &p.id, now)?;
     Ok(())
 }

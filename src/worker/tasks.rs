@@ -152,7 +152,7 @@ impl Task for ThrottlePrune {
     }
 
     fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
-        backend::write_transaction(conn, |c| crate::app::auth::prune_throttle(c, &self.settings.auth, now))?;
+        backend::write_transaction(conn, |c| crate::app::throttle::prune_throttle(c, &self.settings.auth, now))?;
         Ok(Outcome::nothing())
     }
 }

@@ -86,7 +86,7 @@ async fn thirty_rapid_wrong_passwords_from_one_address_are_refused_after_the_thr
     // A password hash as costly as production's, so that checking it shows in the time taken.
     let mut costly = app.settings.auth.clone();
     (costly.argon2_memory_kib, costly.argon2_iterations) = (19_456, 4);
-    let hash = gridloop::app::auth::hash_password(&costly, PASSWORD).unwrap();
+    let hash = gridloop::app::passwords::hash_password(&costly, PASSWORD).unwrap();
     diesel::update(people::table.filter(people::login.eq("gw1"))).set(people::password_hash.eq(hash)).execute(&mut app.conn()).unwrap();
     let free = app.settings.auth.throttle_account_address_failures as usize;
     let first_delay = app.settings.auth.throttle_first_delay_seconds;
@@ -211,7 +211,7 @@ async fn the_wait_doubles_with_each_failure_past_the_threshold_up_to_the_cap() {
     }
     // Counters whose failures are all forgotten are deleted by the scheduler's pruning.
     let later = Utc::now().naive_utc() + Duration::days(2);
-    let pruned = gridloop::app::auth::prune_throttle(&mut app.conn(), &app.settings.auth, later).unwrap();
+    let pruned = gridloop::app::throttle::prune_throttle(&mut app.conn(), &app.settings.auth, later).unwrap();
     assert!(pruned >= 2, "{pruned}");
     assert_eq!(login_throttle::table.count().get_result::<i64>(&mut app.conn()).unwrap(), 0);
 }
