@@ -61,6 +61,8 @@ pub enum AppError {
     /// A year's holiday schedule was refused: every date at fault with its problem.
     #[error("schedule of {year} rejected: {} problems", problems.len())]
     ScheduleRejected { year: i32, problems: Vec<(String, crate::domain::calendar::ProblemKind)> },
+    /// The database cannot be reached: the server is down, a connection was cut, the pool had
+    /// no connection in time, SQLite's file stayed locked past the busy timeout.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -246,16 +248,20 @@ fn what_zh(what: &str) -> &'static str {
     }
 }
 
+/// The one place a database error becomes an application error: a lost or unreachable database
+/// is 503 (never 500); what counts as one is decided in `db::backend::is_unavailable`.
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if crate::db::backend::is_unavailable(&e) {
+            return AppError::Unavailable(e.into());
+        }
         match e {
             Error::NotFound => AppError::NotFound { what: "object" },
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::Conflict {
                 code: "already_exists",
                 detail: format!("a record with the same unique value already exists ({})", info.message()),
             },
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(e.into()),
             other => AppError::Internal(other.into()),
         }
     }
@@ -264,6 +270,13 @@ impl From<diesel::result::Error> for AppError {
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         AppError::Unavailable(e.into())
+    }
+}
+
+impl AppError {
+    /// The database is away: the request may be sent again as it is.
+    pub fn is_database_failure(&self) -> bool {
+        matches!(self, AppError::Unavailable(_))
     }
 }
 

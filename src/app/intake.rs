@@ -138,50 +138,54 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Calendars, rx: Arc<M
         };
         let ctx = SlaContext { settings: &settings.sla, calendars: &calendars };
         // A panic fails this batch's requests (their reply channels drop), not the writer.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match pool.get() {
-            Ok(mut conn) => {
-                let (mut filings, mut filing_replies, mut actions, mut action_replies) = (vec![], vec![], vec![], vec![]);
-                for j in jobs {
-                    match j {
-                        Job::File(r, reply) => {
-                            filings.push(r);
-                            filing_replies.push(reply);
-                        }
-                        Job::Act(a, reply) => {
-                            actions.push(a);
-                            action_replies.push(reply);
-                        }
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let (mut filings, mut filing_replies, mut actions, mut action_replies) = (vec![], vec![], vec![], vec![]);
+            for j in jobs {
+                match j {
+                    Job::File(r, reply) => {
+                        filings.push(r);
+                        filing_replies.push(reply);
                     }
-                }
-                // The connection is vouched for only when every request succeeded: after any
-                // failure the next checkout asks the database whether it is still there.
-                let mut all_ok = true;
-                if !filings.is_empty() {
-                    for (answer, reply) in file_batch(&mut conn, ctx, filings, super::utc_now()).into_iter().zip(filing_replies) {
-                        all_ok &= answer.is_ok();
-                        let _ = reply.send(answer);
+                    Job::Act(a, reply) => {
+                        actions.push(a);
+                        action_replies.push(reply);
                     }
-                }
-                if !actions.is_empty() {
-                    for (answer, reply) in act_batch(&mut conn, ctx, actions, super::utc_now()).into_iter().zip(action_replies) {
-                        all_ok &= answer.is_ok();
-                        let _ = reply.send(answer);
-                    }
-                }
-                if all_ok {
-                    conn.vouch();
                 }
             }
-            Err(e) => {
-                let why = e.to_string();
-                for j in jobs {
-                    let reply = match j {
-                        Job::File(_, r) | Job::Act(_, r) => r,
-                    };
-                    let _ = reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
-                }
+            // Filings and actions each on a connection of their own checkout: when the filings
+            // found their connection gone, the actions do not try it again (the pool checks an
+            // unvouched connection and replaces it if dead).
+            if !filings.is_empty() {
+                write_on_pooled(&pool, filing_replies, |conn| file_batch(conn, ctx, filings, super::utc_now()));
+            }
+            if !actions.is_empty() {
+                write_on_pooled(&pool, action_replies, |conn| act_batch(conn, ctx, actions, super::utc_now()));
             }
         }));
+    }
+}
+
+/// Answers `replies` with what `work` answers on a pooled connection, or 503 for all when no
+/// connection comes in time. The connection is vouched for only when every request succeeded:
+/// after any failure the next checkout asks the database whether it is still there.
+fn write_on_pooled(pool: &DbPool, replies: Vec<Reply>, work: impl FnOnce(&mut DbConn) -> Vec<AppResult<Filed>>) {
+    match pool.get() {
+        Ok(mut conn) => {
+            let mut all_ok = true;
+            for (answer, reply) in work(&mut conn).into_iter().zip(replies) {
+                all_ok &= answer.is_ok();
+                let _ = reply.send(answer);
+            }
+            if all_ok {
+                conn.vouch();
+            }
+        }
+        Err(e) => {
+            let why = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
+            }
+        }
     }
 }
 
@@ -242,8 +246,17 @@ fn unanswered() -> AppError {
 /// is internal.
 fn copy_of(e: &AppError) -> AppError {
     match e {
-        AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why}")),
+        AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why:#}")),
         other => AppError::internal_msg(other.to_string()),
+    }
+}
+
+/// Whether the connection is known to be gone: every later request on it would fail the same
+/// way (or, before the error was classified, with a 500), so they are answered 503 at once.
+fn connection_lost(answer: &AppResult<Filed>) -> Option<AppError> {
+    match answer {
+        Err(e @ AppError::Unavailable(_)) => Some(copy_of(e)),
+        _ => None,
     }
 }
 
@@ -260,6 +273,7 @@ pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>,
         }
     }
     let mut answers: Vec<Option<AppResult<Filed>>> = (0..together.len() + alone.len()).map(|_| None).collect();
+    let mut lost = None;
     if together.len() > 1 {
         match write_together(conn, ctx, &together, now) {
             Ok(bodies) => {
@@ -267,12 +281,18 @@ pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>,
                     answers[i] = Some(Ok(Filed::Fresh(body)));
                 }
             }
+            Err(e @ AppError::Unavailable(_)) => lost = Some(e),
             Err(e) => log::info!("a batch of {} filings failed ({}); writing them one by one", together.len(), e.code()),
         }
     }
     together.append(&mut alone);
     for (i, f) in together {
-        answers[i] = Some(write_one(conn, ctx, &f.actor, f.filing, f.key.as_ref(), now));
+        let answer = match &lost {
+            Some(e) => Err(copy_of(e)),
+            None => write_one(conn, ctx, &f.actor, f.filing, f.key.as_ref(), now),
+        };
+        lost = lost.or_else(|| connection_lost(&answer));
+        answers[i] = Some(answer);
     }
     answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
 }
@@ -380,6 +400,7 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
         Err(e) => return jobs.iter().map(|_| Err(copy_of(&e))).collect(),
     };
     let mut pending: Vec<usize> = (0..jobs.len()).filter(|&i| answers[i].is_none()).collect();
+    let mut lost = None;
     while !pending.is_empty() {
         let (mut tickets_seen, mut keys_seen) = (HashSet::new(), HashSet::new());
         let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {
@@ -395,7 +416,7 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
             first
         });
         let mut alone = round.clone();
-        if round.len() > 1 {
+        if round.len() > 1 && lost.is_none() {
             match act_round(conn, ctx, &round.iter().map(|&i| &jobs[i]).collect::<Vec<_>>(), now) {
                 Ok(done) => {
                     for (&i, a) in round.iter().zip(done) {
@@ -403,20 +424,26 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
                     }
                     alone.clear();
                 }
+                Err(e @ AppError::Unavailable(_)) => lost = Some(e),
                 Err(e) => log::info!("a batch of {} actions failed ({}); taking them one by one", round.len(), e.code()),
             }
         }
         for i in alone {
             let j = &jobs[i];
             let r = &j.request;
-            answers[i] = Some(keyed_write(
-                conn,
-                j.key.as_ref(),
-                200,
-                now,
-                |_| Ok(()),
-                |conn, ()| to_body(&tickets::act(conn, ctx, &r.actor, &r.ticket_id, r.version, r.action.clone(), now)?),
-            ));
+            let answer = match &lost {
+                Some(e) => Err(copy_of(e)),
+                None => keyed_write(
+                    conn,
+                    j.key.as_ref(),
+                    200,
+                    now,
+                    |_| Ok(()),
+                    |conn, ()| to_body(&tickets::act(conn, ctx, &r.actor, &r.ticket_id, r.version, r.action.clone(), now)?),
+                ),
+            };
+            lost = lost.or_else(|| connection_lost(&answer));
+            answers[i] = Some(answer);
         }
         pending = later;
     }

@@ -111,6 +111,51 @@ pub fn take_ticket_numbers(conn: &mut DbConn, day: &str, n: i64) -> QueryResult<
     Ok(row.last)
 }
 
+/// What libpq and PostgreSQL say when the connection is gone or the server is not there:
+/// libpq's own messages (untranslated: a Rust program runs in the C locale), the server's
+/// FATAL messages for a terminated session and for a server shutting down or starting up.
+const CONNECTION_LOST: &[&str] = &[
+    "no connection to the server",
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "could not receive data from server",
+    "could not send data to server",
+    "connection refused",
+    "connection reset by peer",
+    "broken pipe",
+    "lost synchronization with server",
+    "ssl connection has been closed unexpectedly",
+    "ssl syscall error",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+];
+
+/// What SQLite says when another process held the file's lock past the busy timeout.
+const SQLITE_BUSY: &[&str] = &["database is locked", "database table is locked", "database schema is locked"];
+
+/// Whether an error means the database cannot be reached now (a cut connection, a server
+/// stopped or restarting, SQLite's file locked past the busy timeout), rather than a fault of
+/// the request or of the code. Such a request may be sent again as it is: it answers 503.
+pub fn is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        // "no connection to the server" comes as UnableToSendCommand, a terminated session as
+        // Unknown (with its connection already marked bad), a busy SQLite file as Unknown.
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            CONNECTION_LOST.iter().chain(SQLITE_BUSY).any(|p| m.contains(p))
+        }
+        // A rollback failed, which happens when the connection died inside the transaction: the
+        // connection is unusable (the pool drops it), and the work may be sent again.
+        Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_unavailable(commit_error),
+        _ => false,
+    }
+}
+
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs a command that writes. On SQLite the whole command takes the write lock up front

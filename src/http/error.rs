@@ -91,6 +91,11 @@ pub fn status_of(err: &AppError) -> StatusCode {
     }
 }
 
+/// Seconds a client should wait before sending again a request answered 503 because the
+/// database was away (`Retry-After`). A PostgreSQL restart takes 2–3 s (operations.md,
+/// "Database restarts"); a cut connection is replaced at the next checkout.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
 pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
     match err {
         AppError::Internal(cause) | AppError::Unavailable(cause) => {
@@ -136,8 +141,14 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         },
     };
     let mut resp = HttpResponse::build(status_of(err));
-    if matches!(err, AppError::Unauthenticated) {
-        resp.insert_header(("WWW-Authenticate", "Bearer"));
+    match err {
+        AppError::Unauthenticated => {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        AppError::Unavailable(_) => {
+            resp.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        _ => {}
     }
     resp.json(body)
 }

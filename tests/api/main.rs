@@ -10,6 +10,7 @@ pub mod fixture;
 mod helpers;
 mod intake;
 mod intake_actions;
+mod outage;
 mod permissions;
 mod pool;
 mod property;
