@@ -65,6 +65,10 @@ pub enum AppError {
     /// no connection in time, SQLite's file stayed locked past the busy timeout.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The database broke the transaction off to resolve a conflict with another (a deadlock
+    /// victim, a serialization failure), and it was broken off again on every retry.
+    #[error("database conflict")]
+    Contention(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -126,7 +130,7 @@ impl AppError {
             AppError::VersionConflict { .. } => "version_conflict",
             AppError::CalendarMissing { .. } => "calendar_missing",
             AppError::ScheduleRejected { .. } => "schedule_invalid",
-            AppError::Unavailable(_) => "service_unavailable",
+            AppError::Unavailable(_) | AppError::Contention(_) => "service_unavailable",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -212,6 +216,11 @@ impl AppError {
             (AppError::ScheduleRejected { year, problems }, Lang::En) => {
                 format!("The {year} schedule was not stored: {} problems; correct them and send it again (see problems)", problems.len())
             }
+            (AppError::Contention(_), Lang::Zh) => "数据库为解决与其他操作的冲突中止了本次修改，重试后仍未成功，请稍后重试".into(),
+            (AppError::Contention(_), Lang::En) => {
+                "The database broke this change off to resolve a conflict with another one, and retrying did not help; try again shortly"
+                    .into()
+            }
             (AppError::Unavailable(_), Lang::Zh) => "数据库暂时不可用，请稍后重试".into(),
             (AppError::Unavailable(_), Lang::En) => "The database is unavailable; try again shortly".into(),
             (AppError::Internal(_), Lang::Zh) => "服务器内部错误，已记录，请稍后重试".into(),
@@ -249,12 +258,17 @@ fn what_zh(what: &str) -> &'static str {
 }
 
 /// The one place a database error becomes an application error: a lost or unreachable database
-/// is 503 (never 500); what counts as one is decided in `db::backend::is_unavailable`.
+/// is 503 (never 500), a transaction broken off by a conflict is 503 after its retries
+/// (`backend::retry_conflicts` runs it again first). What tells them apart is in
+/// `db::backend::is_unavailable` and `db::backend::is_conflict`.
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         if crate::db::backend::is_unavailable(&e) {
             return AppError::Unavailable(e.into());
+        }
+        if crate::db::backend::is_conflict(&e) {
+            return AppError::Contention(e.into());
         }
         match e {
             Error::NotFound => AppError::NotFound { what: "object" },
@@ -273,10 +287,16 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
+impl crate::db::backend::Transient for AppError {
+    fn is_transient(&self) -> bool {
+        matches!(self, AppError::Contention(_))
+    }
+}
+
 impl AppError {
-    /// The database is away: the request may be sent again as it is.
+    /// The database is away or broke the work off: the request may be sent again as it is.
     pub fn is_database_failure(&self) -> bool {
-        matches!(self, AppError::Unavailable(_))
+        matches!(self, AppError::Unavailable(_) | AppError::Contention(_))
     }
 }
 

@@ -242,11 +242,12 @@ fn unanswered() -> AppError {
     AppError::internal_msg("a filing was left unanswered".into())
 }
 
-/// A database failure for each request it failed: unavailable stays unavailable, anything else
-/// is internal.
+/// A database failure for each request it failed: unavailable stays unavailable, a conflict
+/// stays a conflict, anything else is internal.
 fn copy_of(e: &AppError) -> AppError {
     match e {
         AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why:#}")),
+        AppError::Contention(why) => AppError::Contention(anyhow::anyhow!("{why:#}")),
         other => AppError::internal_msg(other.to_string()),
     }
 }
@@ -340,7 +341,7 @@ pub fn write_one(
         201,
         now,
         |conn| {
-            let mut filing = filing;
+            let mut filing = filing.clone();
             filing.take_number(conn, now)?;
             Ok(filing)
         },
@@ -362,8 +363,8 @@ pub fn keyed_write<P>(
     key: Option<&KeyRecord>,
     status: u16,
     now: NaiveDateTime,
-    prepare: impl FnOnce(&mut DbConn) -> AppResult<P>,
-    write: impl FnOnce(&mut DbConn, P) -> AppResult<String>,
+    mut prepare: impl FnMut(&mut DbConn) -> AppResult<P>,
+    mut write: impl FnMut(&mut DbConn, P) -> AppResult<String>,
 ) -> AppResult<Filed> {
     backend::write_transaction(conn, |conn| {
         if let Some(k) = key {

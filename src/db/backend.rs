@@ -156,25 +156,83 @@ pub fn is_unavailable(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Whether the database broke a transaction off to resolve a conflict with another: a deadlock
+/// victim (SQLSTATE 40P01) or a serialization failure (40001). Run again, it normally goes
+/// through. diesel reports 40001 by kind but 40P01 only by its message, so the server's messages
+/// must be in English (`lc_messages` = `C` or `en_…`, see operations.md).
+pub fn is_conflict(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => info.message().starts_with("deadlock detected"),
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_conflict(commit_error),
+        _ => false,
+    }
+}
+
+/// An error that says whether the transaction that met it may simply be run again, because the
+/// database broke it off to resolve a conflict ([`is_conflict`]).
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for diesel::result::Error {
+    fn is_transient(&self) -> bool {
+        is_conflict(self)
+    }
+}
+
+/// How many times a transaction the database broke off is run again before its error is answered.
+pub const CONFLICT_RETRIES: u32 = 3;
+
+/// Runs `f`, and runs it again, at most [`CONFLICT_RETRIES`] times after a short random pause,
+/// while the database breaks it off to resolve a conflict (deadlock victims, serialization
+/// failures); the last error is answered (503). The one place where transactions are retried:
+/// [`write_transaction`] and [`immediate_transaction`], which wrap every command, the intake's
+/// batches and rounds, and `run_write`, go through it. Only a whole transaction can be run again:
+/// inside a transaction of the caller's, `f` runs once and its error goes up to whoever opened it.
+pub fn retry_conflicts<T, E: Transient>(conn: &mut DbConn, mut f: impl FnMut(&mut DbConn) -> Result<T, E>) -> Result<T, E> {
+    if in_transaction(conn) {
+        return f(conn);
+    }
+    let mut retries = 0;
+    loop {
+        match f(conn) {
+            Err(e) if e.is_transient() && retries < CONFLICT_RETRIES => {
+                retries += 1;
+                // Apart by a random pause, the two sides of a deadlock rarely meet again.
+                let pause = std::time::Duration::from_millis(rand::Rng::gen_range(&mut rand::thread_rng(), 5..=25) * u64::from(retries));
+                log::warn!("the database broke a transaction off to resolve a conflict; running it again ({retries} of {CONFLICT_RETRIES}) in {pause:?}");
+                std::thread::sleep(pause);
+            }
+            done => return done,
+        }
+    }
+}
+
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs a command that writes. On SQLite the whole command takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing with
 /// "database is locked" when both try to upgrade a read lock. On PostgreSQL the command's own
-/// transactions are used as they are (row locks do the queueing).
-pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+/// transactions are used as they are (row locks do the queueing). A command the database broke
+/// off (a deadlock victim) runs again ([`retry_conflicts`]), so `f` may run more than once:
+/// what it commits before the transaction that was broken off is done again (a filing takes
+/// another number, leaving a gap, as any failed filing does).
+pub fn write_transaction<T, E>(conn: &mut DbConn, mut f: impl FnMut(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
-    E: From<diesel::result::Error>,
+    E: From<diesel::result::Error> + Transient,
 {
-    sqlite_immediate(conn, f, false)
+    retry_conflicts(conn, |conn| sqlite_immediate(conn, &mut f, false))
 }
 
-/// One transaction on both back ends, taking SQLite's write lock up front.
-pub fn immediate_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+/// One transaction on both back ends, taking SQLite's write lock up front; run again when the
+/// database breaks it off ([`retry_conflicts`]).
+pub fn immediate_transaction<T, E>(conn: &mut DbConn, mut f: impl FnMut(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
-    E: From<diesel::result::Error>,
+    E: From<diesel::result::Error> + Transient,
 {
-    sqlite_immediate(conn, f, true)
+    retry_conflicts(conn, |conn| sqlite_immediate(conn, &mut f, true))
 }
 
 fn sqlite_immediate<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>, transaction_on_postgres: bool) -> Result<T, E>

@@ -86,19 +86,19 @@ pub fn status_of(err: &AppError) -> StatusCode {
         }
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
-        AppError::Unavailable(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Unavailable(_) | AppError::Contention(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 /// Seconds a client should wait before sending again a request answered 503 because the
-/// database was away (`Retry-After`). A PostgreSQL restart takes 2–3 s (operations.md,
-/// "Database restarts"); a cut connection is replaced at the next checkout.
+/// database was away or broke the work off (`Retry-After`). A PostgreSQL restart takes 2–3 s
+/// (operations.md, "Database restarts"); a cut connection is replaced at the next checkout.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
 
 pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
     match err {
-        AppError::Internal(cause) | AppError::Unavailable(cause) => {
+        AppError::Internal(cause) | AppError::Unavailable(cause) | AppError::Contention(cause) => {
             log::error!("{}: {cause:#}", err.code())
         }
         AppError::CalendarMissing { calendar, year } => log::error!("calendar {calendar} does not cover {year}: add its schedule"),
@@ -145,7 +145,7 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         AppError::Unauthenticated => {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        AppError::Unavailable(_) => {
+        AppError::Unavailable(_) | AppError::Contention(_) => {
             resp.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
         }
         _ => {}

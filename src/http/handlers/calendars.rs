@@ -69,7 +69,7 @@ pub async fn publish(
     let actor = auth.who.actor;
     let st = state.clone();
     let published = run_write(&state, auth.lang, move |c| {
-        app::calendars::publish_year(c, &st.calendars, &st.settings.sla, &actor, &name, year, body.into_inner(), version.0, utc_now())
+        app::calendars::publish_year(c, &st.calendars, &st.settings.sla, &actor, &name, year, body.0.clone(), version.0, utc_now())
     })
     .await?;
     let stored_at = published.view.updated_at.unwrap_or_else(utc_now);

@@ -29,7 +29,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<Category
     responses((status = 201, body = CategoryView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewCategory>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run_write(&state, auth.lang, move |c| app::catalogue::create_category(c, &actor, body.into_inner(), utc_now())).await?;
+    let cat = run_write(&state, auth.lang, move |c| app::catalogue::create_category(c, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(cat.version)).json(cat))
 }
 
@@ -53,8 +53,7 @@ pub async fn update(
     body: web::Json<CategoryChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat =
-        run_write(&state, auth.lang, move |c| app::catalogue::update_category(c, &actor, &id, version.0, body.into_inner(), utc_now()))
-            .await?;
+    let cat = run_write(&state, auth.lang, move |c| app::catalogue::update_category(c, &actor, &id, version.0, body.0.clone(), utc_now()))
+        .await?;
     Ok(HttpResponse::Ok().insert_header(etag(cat.version)).json(cat))
 }

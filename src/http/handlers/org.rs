@@ -21,7 +21,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<OrgUnitF
     responses((status = 201, body = OrgUnitView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewOrgUnit>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run_write(&state, auth.lang, move |c| app::org::create_unit(c, &actor, body.into_inner(), utc_now())).await?;
+    let unit = run_write(&state, auth.lang, move |c| app::org::create_unit(c, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(unit.version)).json(unit))
 }
 
@@ -46,7 +46,6 @@ pub async fn update(
     body: web::Json<OrgUnitChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit =
-        run_write(&state, auth.lang, move |c| app::org::update_unit(c, &actor, &id, version.0, body.into_inner(), utc_now())).await?;
+    let unit = run_write(&state, auth.lang, move |c| app::org::update_unit(c, &actor, &id, version.0, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(unit.version)).json(unit))
 }

@@ -24,7 +24,7 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewP
     let actor = auth.who.actor;
     let settings = state.settings.clone();
     let person =
-        run_write(&state, auth.lang, move |c| app::people::create_person(c, &settings.auth, &actor, body.into_inner(), utc_now())).await?;
+        run_write(&state, auth.lang, move |c| app::people::create_person(c, &settings.auth, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(person.version)).json(person))
 }
 
@@ -50,7 +50,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let person =
-        run_write(&state, auth.lang, move |c| app::people::update_person(c, &actor, &id, version.0, body.into_inner(), utc_now())).await?;
+        run_write(&state, auth.lang, move |c| app::people::update_person(c, &actor, &id, version.0, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
@@ -105,7 +105,7 @@ pub async fn add_membership(
     body: web::Json<NewMembership>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id, body.into_inner(), utc_now())).await?;
+    let person = run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 

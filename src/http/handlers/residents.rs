@@ -21,7 +21,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<Resident
     responses((status = 201, body = ResidentView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewResident>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| app::residents::create_resident(c, &actor, body.into_inner(), utc_now())).await?;
+    let r = run_write(&state, auth.lang, move |c| app::residents::create_resident(c, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(r.version)).json(r))
 }
 

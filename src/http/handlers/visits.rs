@@ -23,8 +23,7 @@ use crate::http::error::{ApiError, ErrorBody};
 pub async fn submit(state: web::Data<AppState>, auth: Auth, body: web::Json<NewVisitLog>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let filed =
-        run_write(&state, auth.lang, move |c| app::visits::submit_log(c, st.visits(), &actor, body.into_inner(), utc_now())).await?;
+    let filed = run_write(&state, auth.lang, move |c| app::visits::submit_log(c, st.visits(), &actor, body.0.clone(), utc_now())).await?;
     let mut resp = if filed.replayed { HttpResponse::Ok() } else { HttpResponse::Created() };
     if filed.replayed {
         resp.insert_header(("Idempotent-Replayed", "true"));
@@ -78,7 +77,7 @@ pub async fn amend(
         canon,
         StatusCode::OK,
         |_| Ok(()),
-        move |c, ()| app::visits::amend_log(c, st.visits(), &actor, &id, version.0, input, utc_now()),
+        move |c, ()| app::visits::amend_log(c, st.visits(), &actor, &id, version.0, input.clone(), utc_now()),
     )
     .await
 }
@@ -138,7 +137,7 @@ pub async fn change_household(
     let actor = auth.who.actor;
     let st = state.clone();
     let h = run_write(&state, auth.lang, move |c| {
-        app::visits::change_household(c, &st.visits, &actor, &id, version.0, body.into_inner(), utc_now())
+        app::visits::change_household(c, &st.visits, &actor, &id, version.0, body.0.clone(), utc_now())
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header(etag(h.version)).json(h))
