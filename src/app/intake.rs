@@ -357,7 +357,9 @@ pub fn to_body<T: serde::Serialize>(v: &T) -> AppResult<String> {
 /// A write with an optional idempotency key, in one write transaction: a key answered before
 /// replays its answer; otherwise `prepare` runs (outside the inner transaction: a filing's number
 /// is taken there), then `write` and the key's record commit together. A twin request that
-/// commits the same key first wins, and this one replays its answer.
+/// commits the same key first wins, and this one replays its answer: whether it lost on the
+/// key itself or was refused because of what the twin did (the version it moved, the state it
+/// left), the key is looked up again after any refusal.
 pub fn keyed_write<P>(
     conn: &mut DbConn,
     key: Option<&KeyRecord>,
@@ -373,7 +375,7 @@ pub fn keyed_write<P>(
             }
         }
         let prepared = prepare(conn)?;
-        let done = conn.transaction(|conn| {
+        let done: AppResult<String> = conn.transaction(|conn| {
             let body = write(conn, prepared)?;
             if let Some(k) = key {
                 idempotency::store_all(conn, &[(k, body.as_str())], status, now)?;
@@ -382,9 +384,10 @@ pub fn keyed_write<P>(
         });
         match (done, key) {
             (Ok(body), _) => Ok(Filed::Fresh(body)),
-            (Err(AppError::Conflict { code: "already_exists", .. }), Some(k)) => {
-                idempotency::twin_answer(conn, &k.person_id, &k.key, &k.request_hash).map(Filed::Replay)
-            }
+            (Err(e), Some(k)) if !e.is_database_failure() => match idempotency::lookup(conn, &k.person_id, &k.key, &k.request_hash)? {
+                Some(stored) => Ok(Filed::Replay(stored)),
+                None => Err(e),
+            },
             (Err(e), _) => Err(e),
         }
     })
@@ -423,6 +426,7 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
                     for (&i, a) in round.iter().zip(done) {
                         answers[i] = Some(a);
                     }
+                    answer_twins(conn, &jobs, &round, &mut answers);
                     alone.clear();
                 }
                 Err(e @ AppError::Unavailable(_)) => lost = Some(e),
@@ -449,6 +453,29 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
         pending = later;
     }
     answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
+}
+
+/// Keyed actions a round refused although their key is stored now: a twin (the same request
+/// sent twice at once) committed first, and what it did (the version it moved, the state it
+/// left) refused this one. They answer what the twin answered, as a replay. One query for all.
+fn answer_twins(conn: &mut DbConn, jobs: &[ActJob], round: &[usize], answers: &mut [Option<AppResult<Filed>>]) {
+    let refused: Vec<usize> = round
+        .iter()
+        .copied()
+        .filter(|&i| jobs[i].key.is_some() && matches!(&answers[i], Some(Err(e)) if !e.is_database_failure()))
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    let keys: Vec<Option<&KeyRecord>> = refused.iter().map(|&i| jobs[i].key.as_ref()).collect();
+    // If the lookup fails, the refusals stand: they are true, if less helpful.
+    if let Ok(found) = replays(conn, &keys) {
+        for (i, replay) in refused.into_iter().zip(found) {
+            if replay.is_some() {
+                answers[i] = replay;
+            }
+        }
+    }
 }
 
 /// One round of actions on distinct tickets in one transaction, with the keys of those done.
