@@ -21,9 +21,6 @@ pub struct Application {
     calendars: crate::app::calendars::Calendars,
 }
 
-/// Bodies larger than this are refused with 413 `payload_too_large`.
-const MAX_JSON_BYTES: usize = 256 * 1024;
-
 fn bad_request(detail: String, req: &HttpRequest) -> actix_web::Error {
     ApiError::new(AppError::BadRequest { detail }, lang_of(req)).into()
 }
@@ -65,13 +62,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES).error_handler(|e, req| match e {
-                    actix_web::error::JsonPayloadError::Overflow { .. }
-                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                        ApiError::new(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }, lang_of(req)).into()
-                    }
-                    e => bad_request(format!("the JSON body could not be read: {e}"), req),
-                }))
+                // JSON bodies are read by `http::input::Json` (its own limit and errors).
                 // CSV imports of the household ledger.
                 .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
                 .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))

@@ -61,6 +61,10 @@ pub enum AppError {
     /// A year's holiday schedule was refused: every date at fault with its problem.
     #[error("schedule of {year} rejected: {} problems", problems.len())]
     ScheduleRejected { year: i32, problems: Vec<(String, crate::domain::calendar::ProblemKind)> },
+    /// A NUL character (U+0000) in text, which no column can store: refused at the edge.
+    /// `field` is a JSON pointer, a parameter's name, or `file` with the `line` of an import.
+    #[error("NUL character in {field}")]
+    NulCharacter { field: String, line: Option<u64> },
     /// The database cannot be reached: the server is down, a connection was cut, the pool had
     /// no connection in time, SQLite's file stayed locked past the busy timeout.
     #[error("database unavailable")]
@@ -130,6 +134,7 @@ impl AppError {
             AppError::VersionConflict { .. } => "version_conflict",
             AppError::CalendarMissing { .. } => "calendar_missing",
             AppError::ScheduleRejected { .. } => "schedule_invalid",
+            AppError::NulCharacter { .. } => "nul_character",
             AppError::Unavailable(_) | AppError::Contention(_) => "service_unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -138,7 +143,9 @@ impl AppError {
     /// The field the error is about, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => Some(field),
+            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } | AppError::NulCharacter { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }
@@ -215,6 +222,18 @@ impl AppError {
             }
             (AppError::ScheduleRejected { year, problems }, Lang::En) => {
                 format!("The {year} schedule was not stored: {} problems; correct them and send it again (see problems)", problems.len())
+            }
+            (AppError::NulCharacter { line: Some(line), .. }, Lang::Zh) => {
+                format!("导入文件第 {line} 行含有空字符（U+0000），无法保存；请删除该字符后重新导入整个文件")
+            }
+            (AppError::NulCharacter { line: Some(line), .. }, Lang::En) => {
+                format!("The file contains a NUL character (U+0000) on line {line}, which cannot be stored; remove it and import the file again")
+            }
+            (AppError::NulCharacter { field, line: None }, Lang::Zh) => {
+                format!("输入含有空字符（U+0000）：{field}；该字符无法保存，请删除后重新提交")
+            }
+            (AppError::NulCharacter { field, line: None }, Lang::En) => {
+                format!("{field} contains a NUL character (U+0000), which cannot be stored; remove it and send again")
             }
             (AppError::Contention(_), Lang::Zh) => "数据库为解决与其他操作的冲突中止了本次修改，重试后仍未成功，请稍后重试".into(),
             (AppError::Contention(_), Lang::En) => {

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod error;
 pub mod handlers;
+pub mod input;
 pub mod routes;
 
 use actix_web::body::MessageBody;
@@ -42,6 +43,11 @@ pub async fn access_guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let lang = lang_of(req.request());
+    // A NUL in the query or the path is refused before anything looks it up (see `input`).
+    if let Some(e) = input::nul_in_url(&req) {
+        let resp = error_response(&e, lang);
+        return Ok(req.into_response(resp).map_into_boxed_body());
+    }
     let method = req.method().as_str().to_string();
     // The route the router will pick, found by comparing segments with the table; anything else
     // (an unknown path or method, a percent-encoded segment) goes by the router's own matching.

@@ -117,7 +117,7 @@ routes! {
 
 /// Whether a declared pattern matches a request path as the router matches it: the same
 /// segments, each `{name}` standing for one non-empty segment (the router's `[^/]+`).
-fn pattern_matches(pattern: &str, path: &str) -> bool {
+pub fn pattern_matches(pattern: &str, path: &str) -> bool {
     let (mut p, mut q) = (pattern.split('/'), path.split('/'));
     loop {
         match (p.next(), q.next()) {

@@ -11,6 +11,7 @@ pub mod fixture;
 mod helpers;
 mod intake;
 mod intake_actions;
+mod nul;
 mod outage;
 mod permissions;
 mod pool;

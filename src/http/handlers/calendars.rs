@@ -7,6 +7,7 @@ use crate::app::calendars::{CalendarView, PublishYear, YearView};
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 fn local_today() -> chrono::NaiveDate {
     chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
@@ -63,7 +64,7 @@ pub async fn publish(
     auth: Auth,
     path: web::Path<(String, i32)>,
     version: IfMatch,
-    body: web::Json<PublishYear>,
+    body: Json<PublishYear>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, year) = path.into_inner();
     let actor = auth.who.actor;
