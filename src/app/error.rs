@@ -65,6 +65,9 @@ pub enum AppError {
     /// `field` is a JSON pointer, a parameter's name, or `file` with the `line` of an import.
     #[error("NUL character in {field}")]
     NulCharacter { field: String, line: Option<u64> },
+    /// The path exists but does not declare this method; `allowed` are the ones it declares.
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String, allowed: Vec<&'static str> },
     /// The database cannot be reached: the server is down, a connection was cut, the pool had
     /// no connection in time, SQLite's file stayed locked past the busy timeout.
     #[error("database unavailable")]
@@ -135,6 +138,7 @@ impl AppError {
             AppError::CalendarMissing { .. } => "calendar_missing",
             AppError::ScheduleRejected { .. } => "schedule_invalid",
             AppError::NulCharacter { .. } => "nul_character",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Unavailable(_) | AppError::Contention(_) => "service_unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -234,6 +238,12 @@ impl AppError {
             }
             (AppError::NulCharacter { field, line: None }, Lang::En) => {
                 format!("{field} contains a NUL character (U+0000), which cannot be stored; remove it and send again")
+            }
+            (AppError::MethodNotAllowed { method, allowed }, Lang::Zh) => {
+                format!("此路径不支持 {method} 方法；支持的方法：{}", allowed.join(", "))
+            }
+            (AppError::MethodNotAllowed { method, allowed }, Lang::En) => {
+                format!("{method} is not allowed on this path; allowed: {}", allowed.join(", "))
             }
             (AppError::Contention(_), Lang::Zh) => "数据库为解决与其他操作的冲突中止了本次修改，重试后仍未成功，请稍后重试".into(),
             (AppError::Contention(_), Lang::En) => {

@@ -76,6 +76,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
         AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
         AppError::BadRequest { .. } | AppError::NulCharacter { .. } => StatusCode::BAD_REQUEST,
+        AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Conflict { .. } | AppError::IllegalAction { .. } | AppError::LogExists { .. } | AppError::LogLocked { .. } => {
@@ -147,6 +148,9 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         }
         AppError::Unavailable(_) | AppError::Contention(_) => {
             resp.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        AppError::MethodNotAllowed { allowed, .. } => {
+            resp.insert_header(("Allow", allowed.join(", ")));
         }
         _ => {}
     }

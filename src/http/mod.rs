@@ -62,8 +62,13 @@ pub async fn access_guard(
                 Some(spec) => spec,
                 None => {
                     if specs.iter().any(|s| s.path == pattern) {
-                        // Known path, undeclared method: no route matches, so the default service answers 404.
-                        return Ok(next.call(req).await?.map_into_boxed_body());
+                        // Known path, undeclared method: 405 with the methods the path declares.
+                        let mut allowed = routes::methods_of(req.match_info().as_str());
+                        if allowed.is_empty() {
+                            allowed = specs.iter().filter(|s| s.path == pattern).map(|s| s.method).collect();
+                        }
+                        let resp = error_response(&AppError::MethodNotAllowed { method, allowed }, lang);
+                        return Ok(req.into_response(resp).map_into_boxed_body());
                     }
                     log::error!("route {method} {pattern} has no declared access rule; refusing");
                     let resp = HttpResponse::Forbidden().json(error::ErrorBody {

@@ -140,6 +140,18 @@ pub fn find_route(path: &str, method: &str) -> Option<&'static RouteSpec> {
     route_specs().iter().find(|s| s.method == method && pattern_matches(s.path, path))
 }
 
+/// The methods the table declares for a request path, as the router would serve them (the
+/// `Allow` of a 405), in the table's order.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = vec![];
+    for s in route_specs() {
+        if pattern_matches(s.path, path) && !methods.contains(&s.method) {
+            methods.push(s.method);
+        }
+    }
+    methods
+}
+
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {

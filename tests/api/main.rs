@@ -16,6 +16,7 @@ mod outage;
 mod permissions;
 mod pool;
 mod property;
+mod protocol;
 mod residents;
 mod schema;
 mod sla;
