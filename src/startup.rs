@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::db::DbPool;
 use crate::http::context::lang_of;
 use crate::http::error::{error_response, ApiError};
-use crate::http::{access_guard, routes, AppState};
+use crate::http::{access_guard, routes, security_headers, AppState};
 
 pub struct Application {
     server: Server,
@@ -68,6 +68,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(format!("a query parameter is wrong: {e}"), req)))
                 .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(format!("a path parameter is wrong: {e}"), req)))
                 .wrap(from_fn(access_guard))
+                .wrap(from_fn(security_headers))
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
                 .configure(routes::register)

@@ -125,3 +125,27 @@ pub async fn access_guard(
     req.extensions_mut().insert(who);
     Ok(next.call(req).await?.map_into_boxed_body())
 }
+
+/// Headers every response carries, errors included:
+/// - `X-Content-Type-Options: nosniff`: a browser never guesses another type than the one sent;
+/// - `Referrer-Policy: no-referrer`: URLs carry ticket and resident ids, and nothing the service
+///   serves needs to tell another site where a visitor came from;
+/// - `Cache-Control: no-store` on every response of the API except the OpenAPI document (one
+///   rule, because almost every answer of the API carries personal data or a scope's view of
+///   it, and a shared or browser cache must keep none of it); a handler's own `Cache-Control`
+///   stays.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+    let api_data = req.path().starts_with("/api/") && req.path() != "/api/v1/openapi.json";
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if api_data && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
