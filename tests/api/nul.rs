@@ -310,3 +310,28 @@ async fn a_nul_character_in_the_login_the_csv_import_or_a_key_is_refused_and_an_
     let filed = crate::tickets::file(&app, &gw1, &t).await;
     assert_eq!(filed["title"], "路径 C:\\u0000 与反斜杠");
 }
+
+#[tokio::test]
+async fn json_bodies_keep_their_size_limit_and_content_type_rule() {
+    let (app, fx) = spawn_fixture().await;
+    let gw1 = app.login("gw1", PASSWORD).await;
+    let mut t = crate::tickets::new_ticket(&fx);
+    let post = |body: Vec<u8>, content_type: &'static str| {
+        app.client.post(app.url("/api/v1/tickets")).bearer_auth(&gw1).header("Content-Type", content_type).body(body).send()
+    };
+    // Over 256 KiB: 413.
+    t["description"] = json!("噪".repeat(100_000));
+    let r = post(serde_json::to_vec(&t).unwrap(), "application/json").await.unwrap();
+    crate::helpers::assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // Not JSON by its type, malformed, or missing a field: 400 bad_request.
+    let ok = serde_json::to_vec(&crate::tickets::new_ticket(&fx)).unwrap();
+    let r = post(ok.clone(), "text/plain").await.unwrap();
+    crate::helpers::assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+    let r = post(b"{\"title\": ".to_vec(), "application/json").await.unwrap();
+    crate::helpers::assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+    let r = post(b"{}".to_vec(), "application/json").await.unwrap();
+    crate::helpers::assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+    // A `+json` type is JSON, as with actix's own extractor.
+    let r = post(ok, "application/merged-patch+json; charset=utf-8").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
