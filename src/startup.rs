@@ -13,16 +13,13 @@ use crate::config::Settings;
 use crate::db::DbPool;
 use crate::http::context::lang_of;
 use crate::http::error::{error_response, ApiError};
-use crate::http::{access_guard, routes, AppState};
+use crate::http::{access_guard, routes, security_headers, AppState};
 
 pub struct Application {
     server: Server,
     port: u16,
     calendars: crate::app::calendars::Calendars,
 }
-
-/// Bodies larger than this are refused with 413 `payload_too_large`.
-const MAX_JSON_BYTES: usize = 256 * 1024;
 
 fn bad_request(detail: crate::domain::text::Msg, req: &HttpRequest) -> actix_web::Error {
     ApiError::new(AppError::BadRequest { detail }, lang_of(req)).into()
@@ -72,18 +69,13 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES).error_handler(|e, req| match e {
-                    actix_web::error::JsonPayloadError::Overflow { .. }
-                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                        ApiError::new(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }, lang_of(req)).into()
-                    }
-                    e => bad_request(crate::http::input::json_problem(&e), req),
-                }))
+                // JSON bodies are read by `http::input::Json` (its own limit and errors).
                 // CSV imports of the household ledger.
                 .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
                 .app_data(web::QueryConfig::default().error_handler(|e, req| bad_request(crate::http::input::query_problem(&e), req)))
                 .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(crate::http::input::path_problem(&e), req)))
                 .wrap(from_fn(access_guard))
+                .wrap(from_fn(security_headers))
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
                 .configure(routes::register)

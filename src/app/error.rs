@@ -70,8 +70,21 @@ pub enum AppError {
     /// A year's holiday schedule was refused: every date at fault with its problem.
     #[error("schedule of {year} rejected: {} problems", problems.len())]
     ScheduleRejected { year: i32, problems: Vec<(String, crate::domain::calendar::ProblemKind)> },
+    /// A NUL character (U+0000) in text, which no column can store: refused at the edge.
+    /// `field` is a JSON pointer, a parameter's name, or `file` with the `line` of an import.
+    #[error("NUL character in {field}")]
+    NulCharacter { field: String, line: Option<u64> },
+    /// The path exists but does not declare this method; `allowed` are the ones it declares.
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String, allowed: Vec<&'static str> },
+    /// The database cannot be reached: the server is down, a connection was cut, the pool had
+    /// no connection in time, SQLite's file stayed locked past the busy timeout.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The database broke the transaction off to resolve a conflict with another (a deadlock
+    /// victim, a serialization failure), and it was broken off again on every retry.
+    #[error("database conflict")]
+    Contention(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -97,6 +110,8 @@ pub const CODES: &[&str] = &[
     "version_conflict",
     "calendar_missing",
     "schedule_invalid",
+    "nul_character",
+    "method_not_allowed",
     "service_unavailable",
     "internal_error",
 ];
@@ -149,7 +164,9 @@ impl AppError {
             AppError::VersionConflict { .. } => "version_conflict",
             AppError::CalendarMissing { .. } => "calendar_missing",
             AppError::ScheduleRejected { .. } => "schedule_invalid",
-            AppError::Unavailable(_) => "service_unavailable",
+            AppError::NulCharacter { .. } => "nul_character",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::Unavailable(_) | AppError::Contention(_) => "service_unavailable",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -157,7 +174,9 @@ impl AppError {
     /// The field the error is about, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } => Some(field),
+            AppError::Validation { field, .. } | AppError::UnknownReference { field, .. } | AppError::NulCharacter { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }
@@ -196,6 +215,12 @@ impl AppError {
             AppError::VersionConflict { given, current } => msg!("error-version_conflict", given = *given, current = *current),
             AppError::CalendarMissing { calendar, year } => msg!("error-calendar_missing", calendar = calendar, year = *year),
             AppError::ScheduleRejected { year, problems } => msg!("error-schedule_invalid", year = *year, count = problems.len()),
+            AppError::NulCharacter { line: Some(line), .. } => msg!("error-nul_character_line", line = *line),
+            AppError::NulCharacter { field, line: None } => msg!("error-nul_character", field = field),
+            AppError::MethodNotAllowed { method, allowed } => {
+                msg!("error-method_not_allowed", method = method, allowed = allowed.join(", "))
+            }
+            AppError::Contention(_) => msg!("error-contention"),
             AppError::Unavailable(_) => msg!("error-service_unavailable"),
             AppError::Internal(_) => msg!("error-internal_error"),
         }
@@ -276,9 +301,19 @@ pub fn schedule_problem(date: &str, year: i32, p: crate::domain::calendar::Probl
     Msg::new(key).with("date", date).with("year", year)
 }
 
+/// The one place a database error becomes an application error: a lost or unreachable database
+/// is 503 (never 500), a transaction broken off by a conflict is 503 after its retries
+/// (`backend::retry_conflicts` runs it again first). What tells them apart is in
+/// `db::backend::is_unavailable` and `db::backend::is_conflict`.
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if crate::db::backend::is_unavailable(&e) {
+            return AppError::Unavailable(e.into());
+        }
+        if crate::db::backend::is_conflict(&e) {
+            return AppError::Contention(e.into());
+        }
         match e {
             Error::NotFound => AppError::NotFound { what: "object" },
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -294,6 +329,19 @@ impl From<diesel::result::Error> for AppError {
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         AppError::Unavailable(e.into())
+    }
+}
+
+impl crate::db::backend::Transient for AppError {
+    fn is_transient(&self) -> bool {
+        matches!(self, AppError::Contention(_))
+    }
+}
+
+impl AppError {
+    /// The database is away or broke the work off: the request may be sent again as it is.
+    pub fn is_database_failure(&self) -> bool {
+        matches!(self, AppError::Unavailable(_) | AppError::Contention(_))
     }
 }
 

@@ -95,11 +95,6 @@ pub fn lookup_all(conn: &mut DbConn, keys: &[&KeyRecord]) -> AppResult<std::coll
     Ok(rows.into_iter().map(|r| ((r.person_id.clone(), r.key.clone()), r)).collect())
 }
 
-/// After a write lost on the key's primary key: the answer the concurrent twin stored.
-pub fn twin_answer(conn: &mut DbConn, person_id: &str, key: &str, hash: &str) -> AppResult<Stored> {
-    lookup(conn, person_id, key, hash)?.ok_or_else(|| AppError::conflict("already_exists", crate::msg!("why-already_exists")))
-}
-
 /// What a stored row answers for a request with `hash`.
 pub fn answer(row: &IdempotencyRow, hash: &str) -> AppResult<Stored> {
     if row.request_hash == hash {

@@ -132,50 +132,54 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Calendars, rx: Arc<M
         };
         let ctx = SlaContext { settings: &settings.sla, calendars: &calendars };
         // A panic fails this batch's requests (their reply channels drop), not the writer.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match pool.get() {
-            Ok(mut conn) => {
-                let (mut filings, mut filing_replies, mut actions, mut action_replies) = (vec![], vec![], vec![], vec![]);
-                for j in jobs {
-                    match j {
-                        Job::File(r, reply) => {
-                            filings.push(r);
-                            filing_replies.push(reply);
-                        }
-                        Job::Act(a, reply) => {
-                            actions.push(a);
-                            action_replies.push(reply);
-                        }
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let (mut filings, mut filing_replies, mut actions, mut action_replies) = (vec![], vec![], vec![], vec![]);
+            for j in jobs {
+                match j {
+                    Job::File(r, reply) => {
+                        filings.push(r);
+                        filing_replies.push(reply);
                     }
-                }
-                // The connection is vouched for only when every request succeeded: after any
-                // failure the next checkout asks the database whether it is still there.
-                let mut all_ok = true;
-                if !filings.is_empty() {
-                    for (answer, reply) in file_batch(&mut conn, ctx, filings, super::utc_now()).into_iter().zip(filing_replies) {
-                        all_ok &= answer.is_ok();
-                        let _ = reply.send(answer);
+                    Job::Act(a, reply) => {
+                        actions.push(a);
+                        action_replies.push(reply);
                     }
-                }
-                if !actions.is_empty() {
-                    for (answer, reply) in act_batch(&mut conn, ctx, actions, super::utc_now()).into_iter().zip(action_replies) {
-                        all_ok &= answer.is_ok();
-                        let _ = reply.send(answer);
-                    }
-                }
-                if all_ok {
-                    conn.vouch();
                 }
             }
-            Err(e) => {
-                let why = e.to_string();
-                for j in jobs {
-                    let reply = match j {
-                        Job::File(_, r) | Job::Act(_, r) => r,
-                    };
-                    let _ = reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
-                }
+            // Filings and actions each on a connection of their own checkout: when the filings
+            // found their connection gone, the actions do not try it again (the pool checks an
+            // unvouched connection and replaces it if dead).
+            if !filings.is_empty() {
+                write_on_pooled(&pool, filing_replies, |conn| file_batch(conn, ctx, filings, super::utc_now()));
+            }
+            if !actions.is_empty() {
+                write_on_pooled(&pool, action_replies, |conn| act_batch(conn, ctx, actions, super::utc_now()));
             }
         }));
+    }
+}
+
+/// Answers `replies` with what `work` answers on a pooled connection, or 503 for all when no
+/// connection comes in time. The connection is vouched for only when every request succeeded:
+/// after any failure the next checkout asks the database whether it is still there.
+fn write_on_pooled(pool: &DbPool, replies: Vec<Reply>, work: impl FnOnce(&mut DbConn) -> Vec<AppResult<Filed>>) {
+    match pool.get() {
+        Ok(mut conn) => {
+            let mut all_ok = true;
+            for (answer, reply) in work(&mut conn).into_iter().zip(replies) {
+                all_ok &= answer.is_ok();
+                let _ = reply.send(answer);
+            }
+            if all_ok {
+                conn.vouch();
+            }
+        }
+        Err(e) => {
+            let why = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(AppError::Unavailable(anyhow::anyhow!("no database connection: {why}"))));
+            }
+        }
     }
 }
 
@@ -232,12 +236,22 @@ fn unanswered() -> AppError {
     AppError::internal_msg("a filing was left unanswered".into())
 }
 
-/// A database failure for each request it failed: unavailable stays unavailable, anything else
-/// is internal.
+/// A database failure for each request it failed: unavailable stays unavailable, a conflict
+/// stays a conflict, anything else is internal.
 fn copy_of(e: &AppError) -> AppError {
     match e {
-        AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why}")),
+        AppError::Unavailable(why) => AppError::Unavailable(anyhow::anyhow!("{why:#}")),
+        AppError::Contention(why) => AppError::Contention(anyhow::anyhow!("{why:#}")),
         other => AppError::internal_msg(other.to_string()),
+    }
+}
+
+/// Whether the connection is known to be gone: every later request on it would fail the same
+/// way (or, before the error was classified, with a 500), so they are answered 503 at once.
+fn connection_lost(answer: &AppResult<Filed>) -> Option<AppError> {
+    match answer {
+        Err(e @ AppError::Unavailable(_)) => Some(copy_of(e)),
+        _ => None,
     }
 }
 
@@ -254,6 +268,7 @@ pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>,
         }
     }
     let mut answers: Vec<Option<AppResult<Filed>>> = (0..together.len() + alone.len()).map(|_| None).collect();
+    let mut lost = None;
     if together.len() > 1 {
         match write_together(conn, ctx, &together, now) {
             Ok(bodies) => {
@@ -261,12 +276,18 @@ pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>,
                     answers[i] = Some(Ok(Filed::Fresh(body)));
                 }
             }
+            Err(e @ AppError::Unavailable(_)) => lost = Some(e),
             Err(e) => log::info!("a batch of {} filings failed ({}); writing them one by one", together.len(), e.code()),
         }
     }
     together.append(&mut alone);
     for (i, f) in together {
-        answers[i] = Some(write_one(conn, ctx, &f.actor, f.filing, f.key.as_ref(), now));
+        let answer = match &lost {
+            Some(e) => Err(copy_of(e)),
+            None => write_one(conn, ctx, &f.actor, f.filing, f.key.as_ref(), now),
+        };
+        lost = lost.or_else(|| connection_lost(&answer));
+        answers[i] = Some(answer);
     }
     answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
 }
@@ -314,7 +335,7 @@ pub fn write_one(
         201,
         now,
         |conn| {
-            let mut filing = filing;
+            let mut filing = filing.clone();
             filing.take_number(conn, now)?;
             Ok(filing)
         },
@@ -330,14 +351,16 @@ pub fn to_body<T: serde::Serialize>(v: &T) -> AppResult<String> {
 /// A write with an optional idempotency key, in one write transaction: a key answered before
 /// replays its answer; otherwise `prepare` runs (outside the inner transaction: a filing's number
 /// is taken there), then `write` and the key's record commit together. A twin request that
-/// commits the same key first wins, and this one replays its answer.
+/// commits the same key first wins, and this one replays its answer: whether it lost on the
+/// key itself or was refused because of what the twin did (the version it moved, the state it
+/// left), the key is looked up again after any refusal.
 pub fn keyed_write<P>(
     conn: &mut DbConn,
     key: Option<&KeyRecord>,
     status: u16,
     now: NaiveDateTime,
-    prepare: impl FnOnce(&mut DbConn) -> AppResult<P>,
-    write: impl FnOnce(&mut DbConn, P) -> AppResult<String>,
+    mut prepare: impl FnMut(&mut DbConn) -> AppResult<P>,
+    mut write: impl FnMut(&mut DbConn, P) -> AppResult<String>,
 ) -> AppResult<Filed> {
     backend::write_transaction(conn, |conn| {
         if let Some(k) = key {
@@ -346,7 +369,7 @@ pub fn keyed_write<P>(
             }
         }
         let prepared = prepare(conn)?;
-        let done = conn.transaction(|conn| {
+        let done: AppResult<String> = conn.transaction(|conn| {
             let body = write(conn, prepared)?;
             if let Some(k) = key {
                 idempotency::store_all(conn, &[(k, body.as_str())], status, now)?;
@@ -355,9 +378,10 @@ pub fn keyed_write<P>(
         });
         match (done, key) {
             (Ok(body), _) => Ok(Filed::Fresh(body)),
-            (Err(AppError::Conflict { code: "already_exists", .. }), Some(k)) => {
-                idempotency::twin_answer(conn, &k.person_id, &k.key, &k.request_hash).map(Filed::Replay)
-            }
+            (Err(e), Some(k)) if !e.is_database_failure() => match idempotency::lookup(conn, &k.person_id, &k.key, &k.request_hash)? {
+                Some(stored) => Ok(Filed::Replay(stored)),
+                None => Err(e),
+            },
             (Err(e), _) => Err(e),
         }
     })
@@ -374,6 +398,7 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
         Err(e) => return jobs.iter().map(|_| Err(copy_of(&e))).collect(),
     };
     let mut pending: Vec<usize> = (0..jobs.len()).filter(|&i| answers[i].is_none()).collect();
+    let mut lost = None;
     while !pending.is_empty() {
         let (mut tickets_seen, mut keys_seen) = (HashSet::new(), HashSet::new());
         let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {
@@ -389,32 +414,62 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
             first
         });
         let mut alone = round.clone();
-        if round.len() > 1 {
+        if round.len() > 1 && lost.is_none() {
             match act_round(conn, ctx, &round.iter().map(|&i| &jobs[i]).collect::<Vec<_>>(), now) {
                 Ok(done) => {
                     for (&i, a) in round.iter().zip(done) {
                         answers[i] = Some(a);
                     }
+                    answer_twins(conn, &jobs, &round, &mut answers);
                     alone.clear();
                 }
+                Err(e @ AppError::Unavailable(_)) => lost = Some(e),
                 Err(e) => log::info!("a batch of {} actions failed ({}); taking them one by one", round.len(), e.code()),
             }
         }
         for i in alone {
             let j = &jobs[i];
             let r = &j.request;
-            answers[i] = Some(keyed_write(
-                conn,
-                j.key.as_ref(),
-                200,
-                now,
-                |_| Ok(()),
-                |conn, ()| to_body(&tickets::act(conn, ctx, &r.actor, &r.ticket_id, r.version, r.action.clone(), now)?),
-            ));
+            let answer = match &lost {
+                Some(e) => Err(copy_of(e)),
+                None => keyed_write(
+                    conn,
+                    j.key.as_ref(),
+                    200,
+                    now,
+                    |_| Ok(()),
+                    |conn, ()| to_body(&tickets::act(conn, ctx, &r.actor, &r.ticket_id, r.version, r.action.clone(), now)?),
+                ),
+            };
+            lost = lost.or_else(|| connection_lost(&answer));
+            answers[i] = Some(answer);
         }
         pending = later;
     }
     answers.into_iter().map(|a| a.unwrap_or_else(|| Err(unanswered()))).collect()
+}
+
+/// Keyed actions a round refused although their key is stored now: a twin (the same request
+/// sent twice at once) committed first, and what it did (the version it moved, the state it
+/// left) refused this one. They answer what the twin answered, as a replay. One query for all.
+fn answer_twins(conn: &mut DbConn, jobs: &[ActJob], round: &[usize], answers: &mut [Option<AppResult<Filed>>]) {
+    let refused: Vec<usize> = round
+        .iter()
+        .copied()
+        .filter(|&i| jobs[i].key.is_some() && matches!(&answers[i], Some(Err(e)) if !e.is_database_failure()))
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    let keys: Vec<Option<&KeyRecord>> = refused.iter().map(|&i| jobs[i].key.as_ref()).collect();
+    // If the lookup fails, the refusals stand: they are true, if less helpful.
+    if let Ok(found) = replays(conn, &keys) {
+        for (i, replay) in refused.into_iter().zip(found) {
+            if replay.is_some() {
+                answers[i] = replay;
+            }
+        }
+    }
 }
 
 /// One round of actions on distinct tickets in one transaction, with the keys of those done.

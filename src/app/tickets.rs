@@ -1480,6 +1480,9 @@ pub fn act_together(
             };
             match d {
                 Ok(d) => decided.push((i, d)),
+                // The database is away or broke the transaction off: not this action's refusal,
+                // but the whole round's failure (run again, or answered 503).
+                Err(e) if e.is_database_failure() => return Err(e),
                 Err(e) => answers[i] = Some(Err(e)),
             }
         }

@@ -84,13 +84,27 @@ impl std::ops::DerefMut for Conn {
 /// request on it answers 503 `service_unavailable`; the next checkout checks it and replaces it.
 pub struct Manager {
     inner: ConnectionManager<DbConn>,
+    url: String,
     trust_for: Duration,
 }
 
 impl Manager {
     /// A manager for the diesel URL `url` (see [`connection_url`]).
     pub fn new(url: &str, trust_for: Duration) -> Manager {
-        Manager { inner: ConnectionManager::new(url), trust_for }
+        Manager { inner: ConnectionManager::new(url), url: url.to_string(), trust_for }
+    }
+}
+
+/// Opens a connection to the back end the diesel URL names (see [`connection_url`]). diesel's
+/// `MultiConnection::establish` tries each back end in turn and, when all fail, reports only
+/// "Invalid connection url for multiconnection"; asking the one the URL names reports the real
+/// cause (connection refused, password authentication failed, unable to open database file),
+/// and that is what the pool logs while the database is away.
+fn connect_url(url: &str) -> diesel::ConnectionResult<DbConn> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        diesel::PgConnection::establish(url).map(DbConn::Postgresql)
+    } else {
+        diesel::SqliteConnection::establish(url).map(DbConn::Sqlite)
     }
 }
 
@@ -99,7 +113,8 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<Conn, Self::Error> {
-        Ok(Conn { conn: self.inner.connect()?, checked_at: Instant::now(), clean: false })
+        let conn = connect_url(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+        Ok(Conn { conn, checked_at: Instant::now(), clean: false })
     }
 
     fn is_valid(&self, c: &mut Conn) -> Result<(), Self::Error> {
@@ -155,7 +170,7 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
 pub fn establish(settings: &DatabaseSettings) -> Result<DbConn, DbSetupError> {
     let unreachable = |reason: String| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason };
     let target = DatabaseTarget::parse(&settings.url).map_err(unreachable)?;
-    let mut conn = DbConn::establish(&connection_url(&target)).map_err(|e| unreachable(e.to_string()))?;
+    let mut conn = connect_url(&connection_url(&target)).map_err(|e| unreachable(e.to_string()))?;
     SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }.apply(&mut conn).map_err(|e| unreachable(e.to_string()))?;
     Ok(conn)
 }

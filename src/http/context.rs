@@ -109,11 +109,12 @@ where
         .map_err(|e| ApiError::new(e, lang))
 }
 
-/// Like [`run`], for commands that write (see `backend::write_transaction`).
+/// Like [`run`], for commands that write (see `backend::write_transaction`). `f` runs again if
+/// the database breaks its transaction off to resolve a conflict (a deadlock victim).
 pub async fn run_write<T, F>(state: &AppState, lang: Lang, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+    F: FnMut(&mut DbConn) -> AppResult<T> + Send + 'static,
 {
     run(state, lang, move |conn| crate::db::backend::write_transaction(conn, f)).await
 }
@@ -166,12 +167,13 @@ pub async fn run_idempotent<T, P, Prep, F>(
 where
     T: serde::Serialize + Send + 'static,
     P: Send + 'static,
-    Prep: FnOnce(&mut DbConn) -> AppResult<P> + Send + 'static,
-    F: FnOnce(&mut DbConn, P) -> AppResult<T> + Send + 'static,
+    Prep: FnMut(&mut DbConn) -> AppResult<P> + Send + 'static,
+    F: FnMut(&mut DbConn, P) -> AppResult<T> + Send + 'static,
 {
     use crate::app::idempotency;
     let lang = auth.lang;
     let key = idempotency_key(req, lang)?;
+    let (mut prepare, mut f) = (prepare, f);
     let Some(key) = key else {
         let v = run_write(state, lang, move |conn| {
             let p = prepare(conn)?;

@@ -79,7 +79,8 @@ pub fn status_of(err: &AppError) -> StatusCode {
         AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
         AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
         AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        AppError::BadRequest { .. } | AppError::NulCharacter { .. } => StatusCode::BAD_REQUEST,
+        AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Validation { .. } | AppError::UnknownReference { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Conflict { .. } | AppError::IllegalAction { .. } | AppError::LogExists { .. } | AppError::LogLocked { .. } => {
@@ -90,14 +91,19 @@ pub fn status_of(err: &AppError) -> StatusCode {
         }
         AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         AppError::VersionConflict { .. } => StatusCode::PRECONDITION_FAILED,
-        AppError::Unavailable(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Unavailable(_) | AppError::Contention(_) | AppError::CalendarMissing { .. } => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
+/// Seconds a client should wait before sending again a request answered 503 because the
+/// database was away or broke the work off (`Retry-After`). A PostgreSQL restart takes 2–3 s
+/// (operations.md, "Database restarts"); a cut connection is replaced at the next checkout.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
 pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
     match err {
-        AppError::Internal(cause) | AppError::Unavailable(cause) => {
+        AppError::Internal(cause) | AppError::Unavailable(cause) | AppError::Contention(cause) => {
             log::error!("{}: {cause:#}", err.code())
         }
         AppError::CalendarMissing { calendar, year } => log::error!("calendar {calendar} does not cover {year}: add its schedule"),
@@ -144,8 +150,17 @@ pub fn error_response(err: &AppError, lang: Lang) -> HttpResponse {
         },
     };
     let mut resp = HttpResponse::build(status_of(err));
-    if matches!(err, AppError::Unauthenticated) {
-        resp.insert_header(("WWW-Authenticate", "Bearer"));
+    match err {
+        AppError::Unauthenticated => {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        AppError::Unavailable(_) | AppError::Contention(_) => {
+            resp.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        AppError::MethodNotAllowed { allowed, .. } => {
+            resp.insert_header(("Allow", allowed.join(", ")));
+        }
+        _ => {}
     }
     if let AppError::TooManyAttempts { retry_after_seconds } = err {
         resp.insert_header(("Retry-After", retry_after_seconds.to_string()));

@@ -43,6 +43,11 @@ pub async fn access_guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let lang = lang_of(req.request());
+    // A NUL in the query or the path is refused before anything looks it up (see `input`).
+    if let Some(e) = input::nul_in_url(&req) {
+        let resp = error_response(&e, lang);
+        return Ok(req.into_response(resp).map_into_boxed_body());
+    }
     let method = req.method().as_str().to_string();
     // The route the router will pick, found by comparing segments with the table; anything else
     // (an unknown path or method, a percent-encoded segment) goes by the router's own matching.
@@ -57,8 +62,13 @@ pub async fn access_guard(
                 Some(spec) => spec,
                 None => {
                     if specs.iter().any(|s| s.path == pattern) {
-                        // Known path, undeclared method: no route matches, so the default service answers 404.
-                        return Ok(next.call(req).await?.map_into_boxed_body());
+                        // Known path, undeclared method: 405 with the methods the path declares.
+                        let mut allowed = routes::methods_of(req.match_info().as_str());
+                        if allowed.is_empty() {
+                            allowed = specs.iter().filter(|s| s.path == pattern).map(|s| s.method).collect();
+                        }
+                        let resp = error_response(&AppError::MethodNotAllowed { method, allowed }, lang);
+                        return Ok(req.into_response(resp).map_into_boxed_body());
                     }
                     log::error!("route {method} {pattern} has no declared access rule; refusing");
                     let resp = HttpResponse::Forbidden().json(error::ErrorBody {
@@ -115,4 +125,28 @@ pub async fn access_guard(
     }
     req.extensions_mut().insert(who);
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Headers every response carries, errors included:
+/// - `X-Content-Type-Options: nosniff`: a browser never guesses another type than the one sent;
+/// - `Referrer-Policy: no-referrer`: URLs carry ticket and resident ids, and nothing the service
+///   serves needs to tell another site where a visitor came from;
+/// - `Cache-Control: no-store` on every response of the API except the OpenAPI document (one
+///   rule, because almost every answer of the API carries personal data or a scope's view of
+///   it, and a shared or browser cache must keep none of it); a handler's own `Cache-Control`
+///   stays.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+    let api_data = req.path().starts_with("/api/") && req.path() != "/api/v1/openapi.json";
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if api_data && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
 }

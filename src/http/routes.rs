@@ -117,7 +117,7 @@ routes! {
 
 /// Whether a declared pattern matches a request path as the router matches it: the same
 /// segments, each `{name}` standing for one non-empty segment (the router's `[^/]+`).
-fn pattern_matches(pattern: &str, path: &str) -> bool {
+pub fn pattern_matches(pattern: &str, path: &str) -> bool {
     let (mut p, mut q) = (pattern.split('/'), path.split('/'));
     loop {
         match (p.next(), q.next()) {
@@ -138,6 +138,18 @@ fn pattern_matches(pattern: &str, path: &str) -> bool {
 /// running the router's regular expressions a second time for every request.
 pub fn find_route(path: &str, method: &str) -> Option<&'static RouteSpec> {
     route_specs().iter().find(|s| s.method == method && pattern_matches(s.path, path))
+}
+
+/// The methods the table declares for a request path, as the router would serve them (the
+/// `Allow` of a 405), in the table's order.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = vec![];
+    for s in route_specs() {
+        if pattern_matches(s.path, path) && !methods.contains(&s.method) {
+            methods.push(s.method);
+        }
+    }
+    methods
 }
 
 struct SecurityAddon;

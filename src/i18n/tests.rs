@@ -139,6 +139,7 @@ const VERBATIM: &[&str] = &[
     "CSV",
     "UTF-8",
     "YYYY-MM-DD",
+    "U+0000",
     "UUID",
     "ASCII",
     "gridloop org add",

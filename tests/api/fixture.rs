@@ -143,14 +143,19 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
 
 /// A server over the fixture.
 pub async fn spawn_fixture() -> (TestApp, Fixture) {
-    spawn_fixture_configured(|_| {}).await
+    spawn_fixture_on(crate::helpers::TestDb::new(), |_| {}).await
 }
 
 /// The fixture on a server whose test settings `configure` changed first.
 pub async fn spawn_fixture_configured(configure: impl FnOnce(&mut gridloop::config::Settings)) -> (TestApp, Fixture) {
+    spawn_fixture_on(crate::helpers::TestDb::new(), configure).await
+}
+
+/// A server over the fixture in `db`, with the test settings changed by `configure`.
+pub async fn spawn_fixture_on(db: crate::helpers::TestDb, configure: impl FnOnce(&mut gridloop::config::Settings)) -> (TestApp, Fixture) {
     let mut fx = None;
     let auth = gridloop::config::Settings::load(&crate::helpers::project_dir().join("config"), "test").unwrap().auth;
-    let app = TestApp::spawn_configured(configure, |c| fx = Some(seed(c, &auth))).await;
+    let app = TestApp::spawn_on(db, configure, |c| fx = Some(seed(c, &auth))).await;
     (app, fx.unwrap())
 }
 

@@ -33,20 +33,32 @@ pub struct TestDb {
 impl TestDb {
     pub fn new() -> TestDb {
         match std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) {
-            Some(base) => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = diesel::PgConnection::establish(&base).unwrap_or_else(|e| panic!("cannot reach {PG_ENV}: {e}"));
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
-                let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-                TestDb { url, pg_base: Some((base, schema)), _dir: None }
-            }
+            Some(base) => TestDb::postgres(&base),
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = dir.path().join("gridloop.db").to_string_lossy().into_owned();
                 TestDb { url, pg_base: None, _dir: Some(dir) }
             }
         }
+    }
+}
+
+impl TestDb {
+    /// A fresh schema in the PostgreSQL database `base`. The server's connections carry the
+    /// schema's name as their `application_name`, so that a test can find (and cut) them.
+    pub fn postgres(base: &str) -> TestDb {
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(base).unwrap_or_else(|e| panic!("cannot reach {base}: {e}"));
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{schema}&application_name={schema}");
+        TestDb { url, pg_base: Some((base.to_string(), schema)), _dir: None }
+    }
+
+    /// The PostgreSQL database the schema lives in and the schema's name (also the
+    /// `application_name` of every connection made with `url`); `None` on SQLite.
+    pub fn postgres_schema(&self) -> Option<(&str, &str)> {
+        self.pg_base.as_ref().map(|(b, s)| (b.as_str(), s.as_str()))
     }
 }
 
@@ -94,12 +106,17 @@ impl TestApp {
 
     /// Starts a server after `seed` has run on the migrated database.
     pub async fn spawn_with(seed: impl FnOnce(&mut DbConn)) -> TestApp {
-        Self::spawn_configured(|_| {}, seed).await
+        Self::spawn_on(TestDb::new(), |_| {}, seed).await
     }
 
     /// Starts a server with the test settings changed by `configure`, after `seed` has run.
     pub async fn spawn_configured(configure: impl FnOnce(&mut Settings), seed: impl FnOnce(&mut DbConn)) -> TestApp {
-        let db = TestDb::new();
+        Self::spawn_on(TestDb::new(), configure, seed).await
+    }
+
+    /// Starts a server over `db` with the test settings changed by `configure`, after `seed`
+    /// has run on the migrated database.
+    pub async fn spawn_on(db: TestDb, configure: impl FnOnce(&mut Settings), seed: impl FnOnce(&mut DbConn)) -> TestApp {
         let mut settings = test_settings(&db);
         configure(&mut settings);
         settings.validate().expect("test settings");

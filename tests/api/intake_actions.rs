@@ -233,3 +233,52 @@ async fn concurrent_actions_through_http_never_overwrite_each_other() {
     }
     assert!(audit::verify(&mut app.conn(), None).unwrap().is_ok());
 }
+
+/// Sends one action with an `Idempotency-Key`; returns (status, replayed, body).
+async fn send_keyed(app: &TestApp, token: &str, id: &str, version: i64, key: &str, body: &Value) -> (StatusCode, bool, Value) {
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/tickets/{id}/actions")))
+        .bearer_auth(token)
+        .header("If-Match", format!("\"{version}\""))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    let replayed = r.headers().get("Idempotent-Replayed").is_some_and(|v| v == "true");
+    (status, replayed, r.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_action_sent_twice_at_once_with_one_key_gets_the_same_success_twice() {
+    let (app, fx) = spawn_fixture().await;
+    let t = file_some(&app, &fx, 100).await;
+    let bs1 = app.login("bs1", PASSWORD).await;
+    let accept = json!({"action": "accept_at_compound", "note": "马上处理"});
+    // A phone on a flaky network sends the same click twice at once: same key, same body, same
+    // If-Match. Ten tickets at a time, so that twins meet in one writer's batch, in two writers'
+    // batches, and in rounds with other tickets' actions.
+    for wave in t.chunks(10) {
+        let sends = wave.iter().flat_map(|id| {
+            let key = format!("twin-{id}");
+            let (app, bs1, accept) = (&app, &bs1, &accept);
+            [0, 1].map(move |_| {
+                let (id, key) = (id.clone(), key.clone());
+                async move { send_keyed(app, bs1, &id, 1, &key, accept).await }
+            })
+        });
+        let answers = futures_util::future::join_all(sends).await;
+        for (id, pair) in wave.iter().zip(answers.chunks(2)) {
+            let (a, b) = (&pair[0], &pair[1]);
+            assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "both twins succeed: {pair:?}");
+            assert_eq!(a.2, b.2, "the twins get the same answer");
+            assert!(a.1 ^ b.1, "exactly one of the twins is the replay: {pair:?}");
+            assert_eq!((a.2["state"].as_str(), a.2["version"].as_i64()), (Some("compound_handling"), Some(2)));
+            assert_eq!(row(&app, id), ("compound_handling".into(), 2), "the version moved by exactly one");
+            assert_eq!(events(&app, id), ["file", "accept_at_compound"]);
+        }
+    }
+    assert!(audit::verify(&mut app.conn(), None).unwrap().is_ok());
+}

@@ -104,3 +104,20 @@ fn a_vouched_connection_skips_the_check_only_inside_the_trust_window() {
     }
     replaced(&trusting, cut);
 }
+
+#[test]
+fn a_connection_the_pool_cannot_make_is_reported_with_its_real_cause() {
+    use diesel::r2d2::ManageConnection;
+    // Nothing listens on a port just freed. The pool logs the error of each failed attempt, so
+    // the error must say what happened, whichever back end the URL names.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let manager = db::Manager::new(&format!("postgres://postgres@127.0.0.1:{port}/gridloop"), std::time::Duration::from_secs(1));
+    let Err(e) = manager.connect() else { panic!("nothing listens on {port}") };
+    assert!(e.to_string().to_lowercase().contains("connection refused"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder/gridloop.db");
+    let manager = db::Manager::new(missing.to_str().unwrap(), std::time::Duration::from_secs(1));
+    let Err(e) = manager.connect() else { panic!("the folder does not exist") };
+    assert!(e.to_string().to_lowercase().contains("unable to open the database file"), "{e}");
+}

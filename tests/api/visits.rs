@@ -351,9 +351,10 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     let morning = local(&app, d, 9, 0);
     let mut today_log: gridloop::app::visits::NewVisitLog = serde_json::from_value(log_body(&fx, d)).unwrap();
     today_log.tickets = vec![serde_json::from_value(new_ticket(&fx)).unwrap(), serde_json::from_value(new_ticket(&fx)).unwrap()];
-    let filed =
-        with_ctx(&app, |ctx| gridloop::db::backend::write_transaction(&mut conn, |c| visits::submit_log(c, ctx, &gw1, today_log, morning)))
-            .unwrap();
+    let filed = with_ctx(&app, |ctx| {
+        gridloop::db::backend::write_transaction(&mut conn, |c| visits::submit_log(c, ctx, &gw1, today_log.clone(), morning))
+    })
+    .unwrap();
     assert!(!filed.log.late);
     let yesterday: gridloop::app::visits::NewVisitLog = serde_json::from_value(log_body(&fx, d - Duration::days(1))).unwrap();
     let late = with_ctx(&app, |ctx| visits::submit_log(&mut conn, ctx, &gw1, yesterday, morning)).unwrap();

@@ -10,6 +10,7 @@ use crate::app::{self, utc_now};
 use crate::domain::{OrgKind, Role};
 use crate::http::context::{run, run_write, AppState, Auth, ReqLang};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +32,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     lang: ReqLang,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = state.settings.clone();
     let client = client_of(&req, &state.trusted_proxies);

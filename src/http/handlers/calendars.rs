@@ -7,6 +7,7 @@ use crate::app::calendars::{CalendarView, PublishYear, YearView};
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 fn local_today() -> chrono::NaiveDate {
     chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
@@ -63,13 +64,13 @@ pub async fn publish(
     auth: Auth,
     path: web::Path<(String, i32)>,
     version: IfMatch,
-    body: web::Json<PublishYear>,
+    body: Json<PublishYear>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, year) = path.into_inner();
     let actor = auth.who.actor;
     let st = state.clone();
     let published = run_write(&state, auth.lang, move |c| {
-        app::calendars::publish_year(c, &st.calendars, &st.settings.sla, &actor, &name, year, body.into_inner(), version.0, utc_now())
+        app::calendars::publish_year(c, &st.calendars, &st.settings.sla, &actor, &name, year, body.0.clone(), version.0, utc_now())
     })
     .await?;
     let stored_at = published.view.updated_at.unwrap_or_else(utc_now);

@@ -7,6 +7,7 @@ use crate::app::catalogue::{CategoryChanges, CategoryView, NewCategory};
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -27,9 +28,9 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<Category
 /// Adds a category (admin of the top unit only).
 #[utoipa::path(post, path = "/api/v1/categories", tag = "catalogue", request_body = NewCategory, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = CategoryView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewCategory>) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewCategory>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run_write(&state, auth.lang, move |c| app::catalogue::create_category(c, &actor, body.into_inner(), utc_now())).await?;
+    let cat = run_write(&state, auth.lang, move |c| app::catalogue::create_category(c, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(cat.version)).json(cat))
 }
 
@@ -50,11 +51,10 @@ pub async fn update(
     auth: Auth,
     id: web::Path<String>,
     version: IfMatch,
-    body: web::Json<CategoryChanges>,
+    body: Json<CategoryChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat =
-        run_write(&state, auth.lang, move |c| app::catalogue::update_category(c, &actor, &id, version.0, body.into_inner(), utc_now()))
-            .await?;
+    let cat = run_write(&state, auth.lang, move |c| app::catalogue::update_category(c, &actor, &id, version.0, body.0.clone(), utc_now()))
+        .await?;
     Ok(HttpResponse::Ok().insert_header(etag(cat.version)).json(cat))
 }

@@ -6,6 +6,7 @@ use crate::app::org::{NewOrgUnit, OrgUnitChanges, OrgUnitFilter, OrgUnitView};
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 /// The org units in the caller's scope, in code order.
 #[utoipa::path(get, path = "/api/v1/org-units", tag = "org", params(OrgUnitFilter), security(("bearer" = []), ("cookie" = [])),
@@ -19,9 +20,9 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<OrgUnitF
 /// 新建组织单元 under a parent in the admin's scope.
 #[utoipa::path(post, path = "/api/v1/org-units", tag = "org", request_body = NewOrgUnit, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = OrgUnitView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewOrgUnit>) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewOrgUnit>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run_write(&state, auth.lang, move |c| app::org::create_unit(c, &actor, body.into_inner(), utc_now())).await?;
+    let unit = run_write(&state, auth.lang, move |c| app::org::create_unit(c, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(unit.version)).json(unit))
 }
 
@@ -43,10 +44,9 @@ pub async fn update(
     auth: Auth,
     id: web::Path<String>,
     version: IfMatch,
-    body: web::Json<OrgUnitChanges>,
+    body: Json<OrgUnitChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit =
-        run_write(&state, auth.lang, move |c| app::org::update_unit(c, &actor, &id, version.0, body.into_inner(), utc_now())).await?;
+    let unit = run_write(&state, auth.lang, move |c| app::org::update_unit(c, &actor, &id, version.0, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(unit.version)).json(unit))
 }

@@ -7,6 +7,7 @@ use crate::app::people::{NewMembership, NewPerson, PeopleFilter, PersonChanges, 
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 /// People with a membership in the caller's scope (and the caller himself).
 #[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PeopleFilter), security(("bearer" = []), ("cookie" = [])),
@@ -20,11 +21,11 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<PeopleFi
 /// 新增人员 with a first role at a unit in the admin's scope.
 #[utoipa::path(post, path = "/api/v1/people", tag = "people", request_body = NewPerson, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = PersonView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewPerson>) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewPerson>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
     let person =
-        run_write(&state, auth.lang, move |c| app::people::create_person(c, &settings.auth, &actor, body.into_inner(), utc_now())).await?;
+        run_write(&state, auth.lang, move |c| app::people::create_person(c, &settings.auth, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(person.version)).json(person))
 }
 
@@ -46,11 +47,11 @@ pub async fn update(
     auth: Auth,
     id: web::Path<String>,
     version: IfMatch,
-    body: web::Json<PersonChanges>,
+    body: Json<PersonChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let person =
-        run_write(&state, auth.lang, move |c| app::people::update_person(c, &actor, &id, version.0, body.into_inner(), utc_now())).await?;
+        run_write(&state, auth.lang, move |c| app::people::update_person(c, &actor, &id, version.0, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
@@ -86,7 +87,7 @@ pub async fn reset_password(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<PasswordReset>,
+    body: Json<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
@@ -102,10 +103,10 @@ pub async fn add_membership(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<NewMembership>,
+    body: Json<NewMembership>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id, body.into_inner(), utc_now())).await?;
+    let person = run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 

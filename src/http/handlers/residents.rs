@@ -6,6 +6,7 @@ use crate::app::residents::{NewResident, ResidentFilter, ResidentView, RevealRec
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 /// Residents in the caller's scope, with phone and ID number masked.
 #[utoipa::path(get, path = "/api/v1/residents", tag = "residents", params(ResidentFilter), security(("bearer" = []), ("cookie" = [])),
@@ -19,9 +20,9 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<Resident
 /// Registers a resident in a building of the caller's grid.
 #[utoipa::path(post, path = "/api/v1/residents", tag = "residents", request_body = NewResident, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = ResidentView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewResident>) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewResident>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| app::residents::create_resident(c, &actor, body.into_inner(), utc_now())).await?;
+    let r = run_write(&state, auth.lang, move |c| app::residents::create_resident(c, &actor, body.0.clone(), utc_now())).await?;
     Ok(HttpResponse::Created().insert_header(etag(r.version)).json(r))
 }
 
@@ -66,6 +67,9 @@ pub async fn import(
 ) -> Result<HttpResponse, ApiError> {
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(crate::app::AppError::validation("file", crate::msg!("rule-utf8_csv")), auth.lang))?;
+    if let Some(line) = crate::http::input::nul_line(&text) {
+        return Err(ApiError::new(crate::app::AppError::NulCharacter { field: "file".into(), line: Some(line) }, auth.lang));
+    }
     let actor = auth.who.actor.clone();
     let canon = text.clone();
     crate::http::context::run_idempotent(

@@ -7,6 +7,7 @@ use crate::app::sla::{ClockView, LimitChange, OverdueCount, SupervisionItem};
 use crate::app::{self, utc_now};
 use crate::http::context::{run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 /// A ticket's clocks, one per stage entered: started (dispatch), acknowledged, warned, breached,
 /// paused, stopped, and the original deadline next to the current one.
@@ -51,7 +52,7 @@ pub async fn set_limit(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<LimitChange>,
+    body: Json<LimitChange>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();

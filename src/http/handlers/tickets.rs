@@ -10,6 +10,7 @@ use crate::app::tickets::{
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, filed_response, idempotency_key, run, run_idempotent, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 fn canonical<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -20,7 +21,7 @@ fn canonical<T: Serialize>(v: &T) -> String {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the first response")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = TicketView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body: web::Json<NewTicket>) -> Result<HttpResponse, ApiError> {
+pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body: Json<NewTicket>) -> Result<HttpResponse, ApiError> {
     use crate::app::intake::KeyRecord;
     let (actor, lang) = (auth.who.actor.clone(), auth.lang);
     let input = body.into_inner();
@@ -64,7 +65,7 @@ pub async fn act(
     req: HttpRequest,
     id: web::Path<String>,
     version: IfMatch,
-    body: web::Json<ActionRequest>,
+    body: Json<ActionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::app::intake::KeyRecord;
     use crate::app::tickets::ActRequest;
@@ -100,7 +101,7 @@ pub async fn comment(
     auth: Auth,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<NewComment>,
+    body: Json<NewComment>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor.clone();
     let input = body.into_inner();

@@ -12,6 +12,7 @@ use crate::app::visits::{
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, run, run_idempotent, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::Json;
 
 /// 提交走访日志: the day's log for one of the caller's grids, with the requests collected (filed as
 /// tickets linked to the log) and the return visits made, in one step. Safe to retry offline: the
@@ -20,11 +21,10 @@ use crate::http::error::{ApiError, ErrorBody};
     responses((status = 201, body = VisitLogView), (status = 200, description = "a retry: the log filed the first time", body = VisitLogView),
         (status = 403, body = ErrorBody), (status = 409, description = "log_exists: this grid's log of that day was filed under another client_id", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn submit(state: web::Data<AppState>, auth: Auth, body: web::Json<NewVisitLog>) -> Result<HttpResponse, ApiError> {
+pub async fn submit(state: web::Data<AppState>, auth: Auth, body: Json<NewVisitLog>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let filed =
-        run_write(&state, auth.lang, move |c| app::visits::submit_log(c, st.visits(), &actor, body.into_inner(), utc_now())).await?;
+    let filed = run_write(&state, auth.lang, move |c| app::visits::submit_log(c, st.visits(), &actor, body.0.clone(), utc_now())).await?;
     let mut resp = if filed.replayed { HttpResponse::Ok() } else { HttpResponse::Created() };
     if filed.replayed {
         resp.insert_header(("Idempotent-Replayed", "true"));
@@ -64,7 +64,7 @@ pub async fn amend(
     req: HttpRequest,
     id: web::Path<String>,
     version: IfMatch,
-    body: web::Json<VisitLogAmendment>,
+    body: Json<VisitLogAmendment>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor.clone();
     let input = body.into_inner();
@@ -78,7 +78,7 @@ pub async fn amend(
         canon,
         StatusCode::OK,
         |_| Ok(()),
-        move |c, ()| app::visits::amend_log(c, st.visits(), &actor, &id, version.0, input, utc_now()),
+        move |c, ()| app::visits::amend_log(c, st.visits(), &actor, &id, version.0, input.clone(), utc_now()),
     )
     .await
 }
@@ -133,12 +133,12 @@ pub async fn change_household(
     auth: Auth,
     id: web::Path<String>,
     version: IfMatch,
-    body: web::Json<HouseholdChange>,
+    body: Json<HouseholdChange>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
     let h = run_write(&state, auth.lang, move |c| {
-        app::visits::change_household(c, &st.visits, &actor, &id, version.0, body.into_inner(), utc_now())
+        app::visits::change_household(c, &st.visits, &actor, &id, version.0, body.0.clone(), utc_now())
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header(etag(h.version)).json(h))

@@ -89,3 +89,7 @@ bad-content_type = the body must be JSON (Content-Type: application/json)
 bad-path = a parameter in the address is malformed
 bad-whole_body = body
 bad-whole_query = query string
+error-nul_character = { $field } contains a NUL character (U+0000), which cannot be stored; remove it and send again
+error-nul_character_line = The file contains a NUL character (U+0000) on line { $line }, which cannot be stored; remove it and import the file again
+error-method_not_allowed = { $method } is not allowed on this path; allowed: { $allowed }
+error-contention = The database broke this change off to resolve a conflict with another one, and retrying did not help; try again shortly

@@ -83,3 +83,7 @@ bad-content_type = 请求体须为 JSON（Content-Type: application/json）
 bad-path = 网址中的参数格式不对
 bad-whole_body = 请求体
 bad-whole_query = 查询参数
+error-nul_character = 输入含有空字符（U+0000）：{ $field }；该字符无法保存，请删除后重新提交
+error-nul_character_line = 导入文件第 { $line } 行含有空字符（U+0000），无法保存；请删除该字符后重新导入整个文件
+error-method_not_allowed = 此路径不支持 { $method } 方法；支持的方法：{ $allowed }
+error-contention = 数据库为解决与其他操作的冲突中止了本次修改，重试后仍未成功，请稍后重试
