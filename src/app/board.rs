@@ -28,6 +28,7 @@ pub const BOARD_ITEMS: i64 = 50;
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     /// The day whose logs are shown (default today, local time).
     pub date: Option<NaiveDate>,
@@ -61,9 +62,11 @@ pub struct WorkerLog {
     pub grid_name: String,
     pub status: LogStatus,
     pub log_id: Option<String>,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub filed_at: Option<NaiveDateTime>,
     pub households_visited: Option<i32>,
     /// When the reminder for a missing log was recorded.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub reminded_at: Option<NaiveDateTime>,
 }
 
@@ -72,6 +75,7 @@ pub struct DayLogs {
     pub date: NaiveDate,
     pub expected: bool,
     /// The day's deadline (UTC).
+    #[serde(with = "crate::app::rfc3339")]
     pub deadline_at: NaiveDateTime,
     pub past_deadline: bool,
     pub workers: usize,
@@ -121,7 +125,9 @@ pub struct VisitRequest {
     #[serde(flatten)]
     pub ticket: LoggedTicket,
     pub visit_log_id: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub filed_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub due_at: Option<NaiveDateTime>,
 }
 
@@ -155,6 +161,7 @@ pub struct Compliance {
 pub struct Board {
     pub compound_id: String,
     pub compound_name: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub generated_at: NaiveDateTime,
     pub logs: DayLogs,
     pub open_tickets: OpenTickets,

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod org;
 pub mod people;
 pub mod residents;
+pub mod rfc3339;
 pub mod scope;
 pub mod sla;
 pub mod tickets;

@@ -34,25 +34,36 @@ use super::{check_version, parse_id, AppError, AppResult};
 #[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
+    #[schema(format = Uuid)]
     pub category_id: String,
     #[serde(default = "normal")]
     pub urgency: Urgency,
+    #[schema(min_length = 1, max_length = 100)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 4000)]
     pub description: String,
     /// The building (small grid) the request is about; or give `compound_id` for a whole compound.
+    #[schema(format = Uuid)]
     pub building_id: Option<String>,
+    #[schema(format = Uuid)]
     pub compound_id: Option<String>,
+    #[schema(max_length = 200)]
     pub address: Option<String>,
+    #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
     /// The resident; leave both out with `anonymous: true`.
+    #[schema(max_length = 50)]
     pub resident_name: Option<String>,
+    #[schema(max_length = 20)]
     pub resident_phone: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
     #[serde(default = "visit")]
     pub channel: Channel,
     /// The visit log the request was raised in, when filed from a visit.
+    #[schema(format = Uuid)]
     pub visit_log_id: Option<String>,
 }
 
@@ -85,82 +96,113 @@ pub enum ExtensionRuling {
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionRequest {
     AcceptAtCompound {
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     ReportToCommunity {
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     MarkDuplicate {
+        #[schema(format = Uuid)]
         duplicate_of: String,
+        #[schema(max_length = 2000)]
         reason: Option<String>,
     },
     Decline {
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     AcceptAtCommunity {
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     Whistle {
+        #[schema(format = Uuid)]
         lead_department_id: String,
         #[serde(default)]
+        #[schema(inline, value_type = Vec<uuid::Uuid>)]
         co_department_ids: Vec<String>,
         whistle_type: WhistleType,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     AddDepartment {
+        #[schema(format = Uuid)]
         department_id: String,
+        #[schema(max_length = 2000)]
         reason: Option<String>,
     },
     RemoveDepartment {
+        #[schema(format = Uuid)]
         department_id: String,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     Acknowledge {
         /// Which of the caller's departments, when he speaks for several on this ticket.
+        #[schema(format = Uuid)]
         department_id: Option<String>,
     },
     ReturnCase {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
         reason_code: ReturnReason,
+        #[schema(min_length = 1, max_length = 2000)]
         note: String,
     },
     RequestExtension {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
         proposed_due_at: DateTime<Utc>,
     },
     AddProgress {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         note: String,
     },
     CompletePart {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         note: String,
     },
     MarkSolved {
+        #[schema(min_length = 1, max_length = 2000)]
         resolution: String,
     },
     RuleOnReturn {
+        #[schema(format = Uuid)]
         department_id: String,
         decision: ReturnRuling,
         /// With `accept`: the department that takes over (required when the lead returned it).
+        #[schema(format = Uuid)]
         new_department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     RuleOnExtension {
+        #[schema(format = Uuid)]
         extension_id: String,
         decision: ExtensionRuling,
+        #[schema(max_length = 2000)]
         reason: Option<String>,
     },
     RecordReturnVisit {
         satisfaction: Satisfaction,
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     /// 等待居民: stops the resolution clock until resumed (or until its maximum runs out).
     PauseForResident {
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     ResumeWork {
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
 }
@@ -200,14 +242,19 @@ pub struct DepartmentPartView {
     pub lead: bool,
     pub state: AssignmentState,
     pub overruled: bool,
+    #[serde(with = "crate::app::rfc3339")]
     pub dispatched_at: NaiveDateTime,
     /// 签收时限
+    #[serde(with = "crate::app::rfc3339")]
     pub ack_due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub acknowledged_at: Option<NaiveDateTime>,
     /// A late acknowledgement stays recorded as late.
     pub acknowledged_late: bool,
+    #[serde(with = "crate::app::rfc3339")]
     pub due_at: NaiveDateTime,
     /// The deadline before a granted extension.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub original_due_at: Option<NaiveDateTime>,
     pub return_reason: Option<ReturnReason>,
     pub return_note: Option<String>,
@@ -218,10 +265,14 @@ pub struct ExtensionView {
     pub id: String,
     pub assignment_id: String,
     pub reason: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub proposed_due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub original_due_at: NaiveDateTime,
     pub state: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub requested_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub decided_at: Option<NaiveDateTime>,
 }
 
@@ -259,14 +310,18 @@ pub struct TicketView {
     pub satisfaction: Option<Satisfaction>,
     pub resolution: Option<String>,
     /// Deadline of the current stage.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub due_at: Option<NaiveDateTime>,
     pub overdue: bool,
     /// A running clock's deadline reaches into a year whose official holiday schedule is not
     /// published yet: it follows the standing rule and moves when the year is published.
     pub provisional: bool,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub updated_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub closed_at: Option<NaiveDateTime>,
     pub departments: Vec<DepartmentPartView>,
     pub extensions: Vec<ExtensionView>,
@@ -285,12 +340,14 @@ pub struct TicketSummary {
     pub place_id: String,
     pub state: TicketState,
     pub state_zh: &'static str,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub due_at: Option<NaiveDateTime>,
     pub overdue: bool,
     /// The deadline is provisional (see `TicketView::provisional`).
     pub provisional: bool,
     pub reopen_count: i32,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
 }
 
@@ -306,6 +363,7 @@ pub struct TicketPage {
 pub struct TimelineEvent {
     pub id: String,
     pub seq: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub at: NaiveDateTime,
     pub actor_id: Option<String>,
     pub actor_role: Option<String>,
@@ -321,11 +379,15 @@ pub struct TimelineEvent {
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TicketFilter {
     /// Comma-separated states, e.g. `at_compound,compound_handling`.
+    #[param(value_type = Option<Vec<TicketState>>, style = Form, explode = false)]
     pub state: Option<String>,
+    #[param(format = Uuid)]
     pub category_id: Option<String>,
     /// Only tickets whose place lies in this unit's subtree.
+    #[param(format = Uuid)]
     pub within: Option<String>,
     pub urgency: Option<Urgency>,
     /// true: only open tickets past their stage deadline; false: only those not overdue.
@@ -339,6 +401,7 @@ pub struct TicketFilter {
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -1927,6 +1990,7 @@ pub struct RevealedContact {
     pub id: String,
     pub resident_name: Option<String>,
     pub resident_phone: Option<String>,
+    #[serde(with = "crate::app::rfc3339")]
     pub revealed_at: NaiveDateTime,
 }
 
@@ -2001,6 +2065,9 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
         ),
         None => None,
     };
+    if let Some(c) = &f.category_id {
+        parse_id("category_id", c)?;
+    }
     let within = match &f.within {
         Some(within) => {
             parse_id("within", within)?;

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 pub mod routes;
 
 use actix_web::body::MessageBody;

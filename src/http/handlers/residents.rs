@@ -8,7 +8,7 @@ use crate::http::context::{etag, run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 
 /// Residents in the caller's scope, with phone and ID number masked.
-#[utoipa::path(get, path = "/api/v1/residents", tag = "residents", params(ResidentFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/residents", operation_id = "list_residents", tag = "residents", params(ResidentFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<ResidentView>), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<ResidentFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -17,7 +17,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<Resident
 }
 
 /// Registers a resident in a building of the caller's grid.
-#[utoipa::path(post, path = "/api/v1/residents", tag = "residents", request_body = NewResident, security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/residents", operation_id = "create_resident", tag = "residents", request_body = NewResident, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = ResidentView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewResident>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -26,7 +26,7 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: web::Json<NewR
 }
 
 /// One resident, masked.
-#[utoipa::path(get, path = "/api/v1/residents/{id}", tag = "residents", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/residents/{id}", operation_id = "get_resident", tag = "residents", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ResidentView), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -35,7 +35,7 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 }
 
 /// 查看完整信息: the unmasked phone and ID number; the look is recorded.
-#[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", tag = "residents", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", operation_id = "reveal_resident", tag = "residents", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = RevealedResident), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -44,7 +44,7 @@ pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String
 }
 
 /// Who revealed this resident's data, newest first.
-#[utoipa::path(get, path = "/api/v1/residents/{id}/reveals", tag = "residents", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/residents/{id}/reveals", operation_id = "list_resident_reveals", tag = "residents", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<RevealRecord>), (status = 404, body = ErrorBody)))]
 pub async fn reveals(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -55,7 +55,7 @@ pub async fn reveals(state: web::Data<AppState>, auth: Auth, id: web::Path<Strin
 /// 台账导入: households from CSV (UTF-8, header `building_code,unit_no,room,name,phone,id_number,kind`,
 /// at most 5,000 rows). Every row is checked first; with any bad row nothing is imported and the
 /// answer lists each bad row's line and reason. Send an `Idempotency-Key` to make a retry safe.
-#[utoipa::path(post, path = "/api/v1/residents/import", tag = "residents", request_body(content = String, content_type = "text/csv"),
+#[utoipa::path(post, path = "/api/v1/residents/import", operation_id = "import_residents", tag = "residents", request_body(content = String, content_type = "text/csv"),
     params(("Idempotency-Key" = Option<String>, Header)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = crate::app::residents::ImportResult), (status = 422, body = ErrorBody)))]
 pub async fn import(
