@@ -109,10 +109,10 @@ pub async fn add_membership(
     Ok(HttpResponse::Ok().json(person))
 }
 
-/// Ends a membership; the record is kept, inactive.
+/// Ends a membership; the record is kept, inactive. An admin does not end his own admin membership (422).
 #[utoipa::path(post, path = "/api/v1/people/{id}/memberships/{membership_id}/end", operation_id = "end_membership", tag = "people",
     params(("id" = uuid::Uuid, Path), ("membership_id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn end_membership(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let (id, mid) = path.into_inner();
