@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::TicketRow;
 use crate::db::schema::{notifications, tickets, visit_logs};
 use crate::db::DbConn;
+use crate::domain::calendar::STANDING_RULE_YEARS;
 use crate::domain::visits::LoopStage;
 use crate::domain::workflow::TicketState;
 use crate::domain::{Actor, Operation, OrgKind, OrgPath};
@@ -179,8 +180,19 @@ fn compound_for(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<(String
 }
 
 fn range(q: &BoardQuery, date: NaiveDate) -> AppResult<(NaiveDate, NaiveDate)> {
-    let to = q.to.unwrap_or(date);
-    let from = q.from.unwrap_or(to - Duration::days(29));
+    // Only days a working calendar counts: outside 1902–2100 no rest day is known, which is the
+    // caller's mistake (422), not a calendar the service lacks (503).
+    let covered = |field: &str, d: NaiveDate| {
+        if STANDING_RULE_YEARS.contains(&d.year()) {
+            Ok(d)
+        } else {
+            let (first, last) = (STANDING_RULE_YEARS.start(), STANDING_RULE_YEARS.end());
+            Err(AppError::validation(field, format!("must lie in {first}–{last}, the years the working calendars cover")))
+        }
+    };
+    covered("date", date)?;
+    let to = covered("to", q.to.unwrap_or(date))?;
+    let from = covered("from", q.from.unwrap_or(to - Duration::days(29)))?;
     if from > to {
         return Err(AppError::validation("from", "must not be after `to`"));
     }

@@ -2042,9 +2042,13 @@ fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
     Ok((at, id.to_string()))
 }
 
-/// Start of a China-time day, as stored (UTC).
-fn day_start_utc(d: NaiveDate) -> NaiveDateTime {
-    d.and_hms_opt(0, 0, 0).expect("midnight") - Duration::hours(8)
+/// Start of a China-time day, as stored (UTC), `days` after `d`; a day at the ends of the date
+/// type (year ±262143) has none and is refused as the filter `field`.
+fn day_start_utc(field: &str, d: NaiveDate, days: i64) -> AppResult<NaiveDateTime> {
+    d.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.checked_sub_signed(Duration::hours(8)))
+        .and_then(|t| t.checked_add_signed(Duration::days(days)))
+        .ok_or_else(|| AppError::validation(field, "is not a day tickets can be filed on"))
 }
 
 /// The tickets in the caller's scope, newest first, filtered, one page at a time.
@@ -2134,10 +2138,10 @@ fn list_query(
         None => {}
     }
     if let Some(from) = f.from {
-        q = q.filter(tickets::created_at.ge(day_start_utc(from)));
+        q = q.filter(tickets::created_at.ge(day_start_utc("from", from, 0)?));
     }
     if let Some(to) = f.to {
-        q = q.filter(tickets::created_at.lt(day_start_utc(to) + Duration::days(1)));
+        q = q.filter(tickets::created_at.lt(day_start_utc("to", to, 1)?));
     }
     if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
         let pattern = format!("%{}%", escape_like(text.trim()));

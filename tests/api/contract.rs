@@ -217,3 +217,28 @@ async fn every_timestamp_the_api_writes_is_rfc3339_with_its_offset() {
     }
     assert!(seen >= 21);
 }
+
+/// What the conformance run (and a look beyond it) found answering wrongly, kept answering right.
+#[tokio::test]
+async fn malformed_or_extreme_input_is_refused_as_such_and_never_crashes() {
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let nowhere = uuid::Uuid::now_v7();
+    for (path, field) in [
+        // Days at the ends of the date type overflowed the China-day arithmetic: 500.
+        ("/api/v1/tickets?from=-262143-01-01".to_string(), "from"),
+        ("/api/v1/tickets?to=-262143-01-01".to_string(), "to"),
+        // A malformed id after an unknown unit was answered with an empty page.
+        (format!("/api/v1/tickets?within={nowhere}&category_id=not-an-id"), "category_id"),
+        (format!("/api/v1/visit-logs?within={nowhere}&author_id=not-an-id"), "author_id"),
+    ] {
+        let r = app.get(&path, Some(&gw)).await;
+        let e = crate::helpers::assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_eq!(e["field"], field, "{path}: {e}");
+    }
+    // A unit the grid worker sees, where he may not add people: 403, not "no such unit".
+    let body = json!({"login": "gw.new", "display_name": "新人", "password": "long-enough-1", "role": "grid_worker",
+                      "org_unit_id": fx.unit("B1")});
+    let r = app.post_json("/api/v1/people", Some(&gw), &body).await;
+    crate::helpers::assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+}

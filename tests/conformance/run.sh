@@ -169,7 +169,8 @@ fuzz() {
   # NUL characters are left out: refusing them with 400 is another change's work. One worker:
   # with two, schemathesis's lazy imports raced in CPython 3.11 ("AST constructor recursion
   # depth mismatch") once in a few runs, a tool error and not an API one.
-  if ! "$venv/bin/schemathesis" --config-file "$work/$name/schemathesis.toml" --no-color run "$base/api/v1/openapi.json" \
+  # From the run's own folder: schemathesis keeps its crash files (for `st replay`) in ./.schemathesis.
+  if ! (cd "$work/$name" && "$venv/bin/schemathesis" --config-file schemathesis.toml --no-color run "$base/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks "$checks" \
     --phases examples,coverage,fuzzing \
@@ -181,7 +182,7 @@ fuzz() {
     --workers 1 \
     --request-timeout 30 \
     --exclude-operation-id logout \
-    "$@"; then
+    "$@"); then
     failed+=("$name")
   fi
   if grep -q "panicked" "$work/$name/server.log"; then
