@@ -36,7 +36,7 @@ else
   bin="${CARGO_TARGET_DIR:-target}/debug/gridloop"
 fi
 
-work=$(mktemp -d)
+work=$(mktemp -d "${TMPDIR:-/tmp}/gridloop-conformance.XXXXXX")
 server=""
 stop_server() {
   if [ -n "$server" ]; then

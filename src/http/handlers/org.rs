@@ -37,7 +37,9 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 /// Renames, recodes, deactivates (with its subtree) or reactivates a unit. Needs `If-Match`.
 #[utoipa::path(patch, path = "/api/v1/org-units/{id}", operation_id = "update_org_unit", tag = "org", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = OrgUnitChanges,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
+    responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody),
+        (status = 409, description = "code_taken: the new code is another unit's", body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 428, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,

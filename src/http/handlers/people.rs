@@ -40,7 +40,9 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 /// Changes a person's name, phone or language. Needs `If-Match`.
 #[utoipa::path(patch, path = "/api/v1/people/{id}", operation_id = "update_person", tag = "people", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = PersonChanges,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody),
+        (status = 409, description = "login_taken: the phone number is another person's", body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 428, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
@@ -97,7 +99,9 @@ pub async fn reset_password(
 
 /// Grants a role at a unit in the admin's scope (granting an ended one again reactivates it).
 #[utoipa::path(post, path = "/api/v1/people/{id}/memberships", operation_id = "add_membership", tag = "people", params(("id" = uuid::Uuid, Path)), request_body = NewMembership,
-    security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody),
+        (status = 409, description = "already_exists: the same grant was made at the same moment", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_membership(
     state: web::Data<AppState>,
     auth: Auth,
