@@ -242,3 +242,22 @@ async fn malformed_or_extreme_input_is_refused_as_such_and_never_crashes() {
     let r = app.post_json("/api/v1/people", Some(&gw), &body).await;
     crate::helpers::assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+/// Every refusal is the API's error body, also where a body is too large for an extractor.
+#[tokio::test]
+async fn an_import_file_over_the_limit_is_refused_in_the_error_shape() {
+    let (app, _fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let csv = format!("building_code,unit_no,room,name,phone,id_number,kind\n{}", "x".repeat(2 * 1024 * 1024));
+    let r = app
+        .client
+        .post(app.url("/api/v1/residents/import"))
+        .bearer_auth(&gw)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    crate::helpers::assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}

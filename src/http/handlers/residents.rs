@@ -62,9 +62,10 @@ pub async fn import(
     state: web::Data<AppState>,
     auth: Auth,
     req: actix_web::HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+    let body = read_limited(body, MAX_IMPORT_BYTES, auth.lang).await?;
+    let text = String::from_utf8(body).map_err(|_| {
         ApiError::new(crate::app::AppError::validation("file", "must be UTF-8 text (save the spreadsheet as CSV UTF-8)"), auth.lang)
     })?;
     let actor = auth.who.actor.clone();
@@ -79,4 +80,24 @@ pub async fn import(
         move |c, ()| app::residents::import_residents(c, &actor, &text, utc_now()),
     )
     .await
+}
+
+/// The largest import file (2 MiB).
+pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Reads a body of at most `limit` bytes. Over it the answer is 413 `payload_too_large` as every
+/// error is written (the `Bytes` extractor's own refusal is plain text, which the API document
+/// does not declare).
+async fn read_limited(mut payload: web::Payload, limit: usize, lang: crate::app::Lang) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::new(crate::app::AppError::BadRequest { detail: format!("the body could not be read: {e}") }, lang))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(crate::app::AppError::PayloadTooLarge { limit }, lang));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
