@@ -41,6 +41,7 @@ pub struct LoginOutcome {
     pub token: String,
     /// Send this in `X-CSRF-Token` with any change made through the session cookie.
     pub csrf_token: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub expires_at: NaiveDateTime,
     pub person: PersonView,
 }

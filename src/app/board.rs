@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::TicketRow;
 use crate::db::schema::{notifications, tickets, visit_logs};
 use crate::db::DbConn;
+use crate::domain::calendar::STANDING_RULE_YEARS;
 use crate::domain::visits::LoopStage;
 use crate::domain::workflow::TicketState;
 use crate::domain::{Actor, Operation, OrgKind, OrgPath};
@@ -28,6 +29,7 @@ pub const BOARD_ITEMS: i64 = 50;
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     /// The day whose logs are shown (default today, local time).
     pub date: Option<NaiveDate>,
@@ -61,9 +63,11 @@ pub struct WorkerLog {
     pub grid_name: String,
     pub status: LogStatus,
     pub log_id: Option<String>,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub filed_at: Option<NaiveDateTime>,
     pub households_visited: Option<i32>,
     /// When the reminder for a missing log was recorded.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub reminded_at: Option<NaiveDateTime>,
 }
 
@@ -72,6 +76,7 @@ pub struct DayLogs {
     pub date: NaiveDate,
     pub expected: bool,
     /// The day's deadline (UTC).
+    #[serde(with = "crate::app::rfc3339")]
     pub deadline_at: NaiveDateTime,
     pub past_deadline: bool,
     pub workers: usize,
@@ -121,7 +126,9 @@ pub struct VisitRequest {
     #[serde(flatten)]
     pub ticket: LoggedTicket,
     pub visit_log_id: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub filed_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub due_at: Option<NaiveDateTime>,
 }
 
@@ -155,6 +162,7 @@ pub struct Compliance {
 pub struct Board {
     pub compound_id: String,
     pub compound_name: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub generated_at: NaiveDateTime,
     pub logs: DayLogs,
     pub open_tickets: OpenTickets,
@@ -172,8 +180,19 @@ fn compound_for(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<(String
 }
 
 fn range(q: &BoardQuery, date: NaiveDate) -> AppResult<(NaiveDate, NaiveDate)> {
-    let to = q.to.unwrap_or(date);
-    let from = q.from.unwrap_or(to - Duration::days(29));
+    // Only days a working calendar counts: outside 1902–2100 no rest day is known, which is the
+    // caller's mistake (422), not a calendar the service lacks (503).
+    let covered = |field: &str, d: NaiveDate| {
+        if STANDING_RULE_YEARS.contains(&d.year()) {
+            Ok(d)
+        } else {
+            let (first, last) = (STANDING_RULE_YEARS.start(), STANDING_RULE_YEARS.end());
+            Err(AppError::validation(field, crate::msg!("rule-calendar_years", first = *first, last = *last)))
+        }
+    };
+    covered("date", date)?;
+    let to = covered("to", q.to.unwrap_or(date))?;
+    let from = covered("from", q.from.unwrap_or(to - Duration::days(29)))?;
     if from > to {
         return Err(AppError::validation("from", crate::msg!("rule-not_after", other = "to")));
     }

@@ -481,15 +481,18 @@ pub fn calendar_entity(calendar: &str, year: i32) -> String {
 #[serde(deny_unknown_fields)]
 pub struct PublishYear {
     /// Every day off (放假) that is listed in the notice, weekend days of a holiday span included.
+    #[schema(value_type = Vec<chrono::NaiveDate>)]
     pub holidays: Vec<String>,
     /// The weekend days that are working days (调休上班).
     #[serde(default)]
+    #[schema(value_type = Vec<chrono::NaiveDate>)]
     pub workdays: Vec<String>,
     /// `published` (default): the State Council's notice; `provisional`: entered ahead of it.
     #[serde(default)]
     pub status: Option<YearStatus>,
     /// Where it comes from, e.g. the notice's number (国办发明电〔2026〕N号).
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub source: Option<String>,
 }
 
@@ -631,6 +634,7 @@ pub struct YearView {
     pub source: Option<String>,
     /// The stored version (send it as `If-Match` to replace the year); absent when none is stored.
     pub version: Option<i64>,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub updated_at: Option<NaiveDateTime>,
     pub updated_by: Option<String>,
 }

@@ -80,20 +80,28 @@ impl From<CategoryRow> for CategoryView {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name_zh: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name_en: String,
+    #[schema(format = Uuid)]
     pub default_department_id: Option<String>,
+    #[schema(min_items = 1)]
     pub urgencies: Vec<Urgency>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryChanges {
+    #[schema(min_length = 1, max_length = 100)]
     pub name_zh: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub name_en: Option<String>,
     /// An empty string clears the default department.
     pub default_department_id: Option<String>,
+    #[schema(min_items = 1)]
     pub urgencies: Option<Vec<Urgency>>,
     pub active: Option<bool>,
 }

@@ -15,6 +15,7 @@ pub mod org;
 pub mod passwords;
 pub mod people;
 pub mod residents;
+pub mod rfc3339;
 pub mod scope;
 pub mod sla;
 pub mod throttle;

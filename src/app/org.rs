@@ -24,7 +24,9 @@ pub struct OrgUnitView {
     pub depth: i32,
     pub active: bool,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub updated_at: NaiveDateTime,
 }
 
@@ -49,16 +51,21 @@ impl From<OrgUnitRow> for OrgUnitView {
 #[serde(deny_unknown_fields)]
 pub struct NewOrgUnit {
     /// The parent unit; omitted only for a root (which only the CLI or demo loader may create).
+    #[schema(format = Uuid)]
     pub parent_id: Option<String>,
     pub kind: OrgKind,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgUnitChanges {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub code: Option<String>,
     /// false deactivates the unit (it is never deleted); true reactivates it.
     pub active: Option<bool>,
@@ -66,12 +73,15 @@ pub struct OrgUnitChanges {
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OrgUnitFilter {
     /// Only units of this kind.
     pub kind: Option<OrgKind>,
     /// Only the direct children of this unit.
+    #[param(format = Uuid)]
     pub parent_id: Option<String>,
     /// Only units in this unit's subtree (itself included).
+    #[param(format = Uuid)]
     pub within: Option<String>,
     /// Text to find in the name or code.
     pub q: Option<String>,
@@ -80,6 +90,7 @@ pub struct OrgUnitFilter {
     /// Return units whose code sorts after this one (cursor).
     pub after: Option<String>,
     /// Page size, 1–500 (default 200).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

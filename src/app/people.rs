@@ -10,6 +10,7 @@ use crate::db::schema::{memberships, org_units, people, sessions};
 use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::validate_mobile;
+use crate::domain::roles::Decision;
 use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath, Role};
 
 use super::org::{escape_like, find_unit};
@@ -39,29 +40,40 @@ pub struct PersonView {
     pub active: bool,
     pub version: i64,
     pub memberships: Vec<MembershipView>,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub updated_at: NaiveDateTime,
 }
 
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
+    #[schema(pattern = "^[a-z0-9._-]{2,40}$")]
     pub login: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: String,
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone: Option<String>,
+    #[schema(min_length = 8, max_length = 200)]
     pub password: String,
     /// The first role, bound to a unit within the admin's scope.
     pub role: Role,
+    #[schema(format = Uuid)]
     pub org_unit_id: String,
+    #[schema(pattern = "^(zh-CN|en)$")]
     pub locale: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonChanges {
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: Option<String>,
     /// An empty string clears the phone.
+    #[schema(pattern = "^(1[0-9]{10})?$")]
     pub phone: Option<String>,
+    #[schema(pattern = "^(zh-CN|en)$")]
     pub locale: Option<String>,
 }
 
@@ -69,11 +81,13 @@ pub struct PersonChanges {
 #[serde(deny_unknown_fields)]
 pub struct NewMembership {
     pub role: Role,
+    #[schema(format = Uuid)]
     pub org_unit_id: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeopleFilter {
     /// Only people holding this role (active membership).
     pub role: Option<Role>,
@@ -83,6 +97,7 @@ pub struct PeopleFilter {
     /// Cursor: logins sorting after this one.
     pub after: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -305,7 +320,13 @@ fn unit_for_membership(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppRe
     let unit = find_unit(conn, unit_id)?
         .filter(|u| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(u.path.clone())))
         .ok_or_else(|| AppError::unknown("org_unit_id", crate::msg!("why-no_unit_in_scope")))?;
-    enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "org unit", Operation::PersonManage)?;
+    // The unit is visible to the caller (above), so a role that may not manage people there is
+    // refused with 403; a 404 would deny that a unit he can see exists.
+    let decision = match actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())) {
+        Decision::Hidden => Decision::Forbidden,
+        d => d,
+    };
+    enforce(decision, "org unit", Operation::PersonManage)?;
     Ok(unit)
 }
 

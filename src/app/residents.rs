@@ -43,15 +43,20 @@ pub struct RevealedResident {
     pub id: String,
     pub phone: Option<String>,
     pub id_number: Option<String>,
+    #[serde(with = "crate::app::rfc3339")]
     pub revealed_at: NaiveDateTime,
 }
 
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewResident {
+    #[schema(format = Uuid)]
     pub building_id: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(pattern = "^1[0-9]{10}$")]
     pub phone: Option<String>,
+    #[schema(pattern = "^[0-9]{17}[0-9X]$")]
     pub id_number: Option<String>,
     pub unit_no: String,
     pub room: String,
@@ -60,8 +65,10 @@ pub struct NewResident {
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ResidentFilter {
     /// Only residents of this building, compound or any unit's subtree.
+    #[param(format = Uuid)]
     pub within: Option<String>,
     pub kind: Option<HouseholdKind>,
     /// Text to find in the name or room.
@@ -69,6 +76,7 @@ pub struct ResidentFilter {
     /// Cursor: ids after this one.
     pub after: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -149,6 +157,7 @@ pub struct RevealRecord {
     pub role: String,
     pub org_unit_id: String,
     pub fields: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub at: NaiveDateTime,
 }
 

@@ -664,18 +664,27 @@ pub struct ClockView {
     pub holder_unit_id: String,
     pub calendar: String,
     pub limit: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub started_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub acknowledged_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::app::rfc3339")]
     pub warn_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub original_due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub warned_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub breached_at: Option<NaiveDateTime>,
     /// Acknowledged (or stopped) after its deadline: stays recorded as late.
     pub late: bool,
     pub reminders: i32,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub paused_at: Option<NaiveDateTime>,
     pub paused_seconds: i64,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub stopped_at: Option<NaiveDateTime>,
     /// Time past the deadline, counted against the holder (to its stop, or to now if running).
     pub overdue_seconds: i64,
@@ -731,6 +740,7 @@ pub struct SupervisionItem {
     pub state: String,
     pub stage: String,
     pub holder_unit_id: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub breached_at: NaiveDateTime,
     pub overdue_seconds: i64,
 }

@@ -34,25 +34,36 @@ use super::{check_version, parse_id, AppError, AppResult};
 #[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
+    #[schema(format = Uuid)]
     pub category_id: String,
     #[serde(default = "normal")]
     pub urgency: Urgency,
+    #[schema(min_length = 1, max_length = 100)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 4000)]
     pub description: String,
     /// The building (small grid) the request is about; or give `compound_id` for a whole compound.
+    #[schema(format = Uuid)]
     pub building_id: Option<String>,
+    #[schema(format = Uuid)]
     pub compound_id: Option<String>,
+    #[schema(max_length = 200)]
     pub address: Option<String>,
+    #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
     /// The resident; leave both out with `anonymous: true`.
+    #[schema(max_length = 50)]
     pub resident_name: Option<String>,
+    #[schema(max_length = 20)]
     pub resident_phone: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
     #[serde(default = "visit")]
     pub channel: Channel,
     /// The visit log the request was raised in, when filed from a visit.
+    #[schema(format = Uuid)]
     pub visit_log_id: Option<String>,
 }
 
@@ -85,89 +96,117 @@ pub enum ExtensionRuling {
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionRequest {
     AcceptAtCompound {
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     ReportToCommunity {
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     MarkDuplicate {
+        #[schema(format = Uuid)]
         duplicate_of: String,
+        #[schema(max_length = 2000)]
         reason: Option<String>,
     },
     Decline {
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     AcceptAtCommunity {
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     Whistle {
+        #[schema(format = Uuid)]
         lead_department_id: String,
         #[serde(default)]
+        #[schema(inline, value_type = Vec<uuid::Uuid>)]
         co_department_ids: Vec<String>,
         whistle_type: WhistleType,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     AddDepartment {
+        #[schema(format = Uuid)]
         department_id: String,
+        #[schema(max_length = 2000)]
         reason: Option<String>,
     },
     RemoveDepartment {
+        #[schema(format = Uuid)]
         department_id: String,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     Acknowledge {
         /// Which of the caller's departments, when he speaks for several on this ticket.
+        #[schema(format = Uuid)]
         department_id: Option<String>,
     },
     ReturnCase {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
         reason_code: ReturnReason,
+        #[schema(min_length = 1, max_length = 2000)]
         note: String,
     },
     RequestExtension {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
         proposed_due_at: DateTime<Utc>,
     },
     AddProgress {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         note: String,
     },
     CompletePart {
+        #[schema(format = Uuid)]
         department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         note: String,
     },
     MarkSolved {
+        #[schema(min_length = 1, max_length = 2000)]
         resolution: String,
     },
     RuleOnReturn {
+        #[schema(format = Uuid)]
         department_id: String,
         decision: ReturnRuling,
         /// With `accept`: the department that takes over (required when the lead returned it).
+        #[schema(format = Uuid)]
         new_department_id: Option<String>,
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     RuleOnExtension {
+        #[schema(format = Uuid)]
         extension_id: String,
         decision: ExtensionRuling,
+        #[schema(max_length = 2000)]
         reason: Option<String>,
     },
     RecordReturnVisit {
         satisfaction: Satisfaction,
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     /// 等待居民: stops the resolution clock until resumed (or until its maximum runs out).
     PauseForResident {
+        #[schema(min_length = 1, max_length = 2000)]
         reason: String,
     },
     ResumeWork {
+        #[schema(max_length = 2000)]
         note: Option<String>,
     },
     /// 解除协办: the community releases a co-department whose part is no longer needed.
-    ReleasePart {
-        department_id: String,
-        reason: String,
-    },
+    ReleasePart { department_id: String, reason: String },
     /// 超时上报社区: taken only by the service itself, when `sla.breach_action = "escalate"` and the
     /// compound's triage limit passed.
     EscalateToCommunity {},
@@ -210,20 +249,26 @@ pub struct DepartmentPartView {
     pub lead: bool,
     pub state: AssignmentState,
     pub overruled: bool,
+    #[serde(with = "crate::app::rfc3339")]
     pub dispatched_at: NaiveDateTime,
     /// 签收时限
+    #[serde(with = "crate::app::rfc3339")]
     pub ack_due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub acknowledged_at: Option<NaiveDateTime>,
     /// A late acknowledgement stays recorded as late.
     pub acknowledged_late: bool,
+    #[serde(with = "crate::app::rfc3339")]
     pub due_at: NaiveDateTime,
     /// The deadline before a granted extension.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub original_due_at: Option<NaiveDateTime>,
     pub return_reason: Option<ReturnReason>,
     pub return_note: Option<String>,
     /// How the part ended, when its state is `removed`: taken off, released (解除协办) or its
     /// return accepted.
     pub ended_as: Option<PartEnd>,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub ended_at: Option<NaiveDateTime>,
 }
 
@@ -236,8 +281,11 @@ pub struct RunningClockView {
     pub holder_name: String,
     /// The department part the clock belongs to, for a department's (and a return's ruling) clocks.
     pub assignment_id: Option<String>,
+    #[serde(with = "crate::app::rfc3339")]
     pub started_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub warn_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub due_at: NaiveDateTime,
     pub overdue: bool,
     /// Waiting: for the resident (`resident`) or for the ruling on a return (`return`); the
@@ -253,10 +301,14 @@ pub struct ExtensionView {
     pub id: String,
     pub assignment_id: String,
     pub reason: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub proposed_due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub original_due_at: NaiveDateTime,
     pub state: String,
+    #[serde(with = "crate::app::rfc3339")]
     pub requested_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub decided_at: Option<NaiveDateTime>,
 }
 
@@ -295,10 +347,12 @@ pub struct TicketView {
     pub resolution: Option<String>,
     /// The caller's own next deadline: the nearest of the running clocks held by a unit he acts
     /// for (a supervisor: of them all); absent when none is his.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub due_at: Option<NaiveDateTime>,
     /// The caller's own deadline has passed.
     pub overdue: bool,
     /// The nearest deadline of any running clock, whoever holds it.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub ticket_due_at: Option<NaiveDateTime>,
     /// A running clock's deadline reaches into a year whose official holiday schedule is not
     /// published yet: it follows the standing rule and moves when the year is published.
@@ -307,10 +361,14 @@ pub struct TicketView {
     pub clocks: Vec<RunningClockView>,
     /// Present when the caller's department no longer holds a part of the case: what is shown is
     /// what happened until this moment, and nothing after.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub read_until: Option<NaiveDateTime>,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub updated_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
     pub closed_at: Option<NaiveDateTime>,
     pub departments: Vec<DepartmentPartView>,
     pub extensions: Vec<ExtensionView>,
@@ -330,15 +388,18 @@ pub struct TicketSummary {
     pub state: TicketState,
     pub state_zh: String,
     /// The caller's own next deadline (see `TicketView::due_at`).
+    #[serde(with = "crate::app::rfc3339::option")]
     pub due_at: Option<NaiveDateTime>,
     /// The caller's own deadline has passed.
     pub overdue: bool,
     /// The nearest deadline of any running clock, whoever holds it.
+    #[serde(with = "crate::app::rfc3339::option")]
     pub ticket_due_at: Option<NaiveDateTime>,
     /// The caller's deadline is provisional (see `TicketView::provisional`).
     pub provisional: bool,
     pub reopen_count: i32,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
 }
 
@@ -354,6 +415,7 @@ pub struct TicketPage {
 pub struct TimelineEvent {
     pub id: String,
     pub seq: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub at: NaiveDateTime,
     pub actor_id: Option<String>,
     pub actor_role: Option<String>,
@@ -369,11 +431,15 @@ pub struct TimelineEvent {
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TicketFilter {
     /// Comma-separated states, e.g. `at_compound,compound_handling`.
+    #[param(value_type = Option<Vec<TicketState>>, style = Form, explode = false)]
     pub state: Option<String>,
+    #[param(format = Uuid)]
     pub category_id: Option<String>,
     /// Only tickets whose place lies in this unit's subtree.
+    #[param(format = Uuid)]
     pub within: Option<String>,
     pub urgency: Option<Urgency>,
     /// true: only open tickets past their stage deadline; false: only those not overdue.
@@ -387,6 +453,7 @@ pub struct TicketFilter {
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -2189,6 +2256,7 @@ pub struct RevealedContact {
     pub id: String,
     pub resident_name: Option<String>,
     pub resident_phone: Option<String>,
+    #[serde(with = "crate::app::rfc3339")]
     pub revealed_at: NaiveDateTime,
 }
 
@@ -2236,9 +2304,13 @@ fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
     Ok((at, id.to_string()))
 }
 
-/// Start of a China-time day, as stored (UTC).
-fn day_start_utc(d: NaiveDate) -> NaiveDateTime {
-    d.and_hms_opt(0, 0, 0).expect("midnight") - Duration::hours(8)
+/// Start of a China-time day, as stored (UTC), `days` after `d`; a day at the ends of the date
+/// type (year ±262143) has none and is refused as the filter `field`.
+fn day_start_utc(field: &str, d: NaiveDate, days: i64) -> AppResult<NaiveDateTime> {
+    d.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.checked_sub_signed(Duration::hours(8)))
+        .and_then(|t| t.checked_add_signed(Duration::days(days)))
+        .ok_or_else(|| AppError::validation(field, crate::msg!("rule-filing_day")))
 }
 
 /// The tickets in the caller's scope, newest first, filtered, one page at a time.
@@ -2262,6 +2334,9 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
         ),
         None => None,
     };
+    if let Some(c) = &f.category_id {
+        parse_id("category_id", c)?;
+    }
     let within = match &f.within {
         Some(within) => {
             parse_id("within", within)?;
@@ -2328,10 +2403,10 @@ fn list_query(
         None => {}
     }
     if let Some(from) = f.from {
-        q = q.filter(tickets::created_at.ge(day_start_utc(from)));
+        q = q.filter(tickets::created_at.ge(day_start_utc("from", from, 0)?));
     }
     if let Some(to) = f.to {
-        q = q.filter(tickets::created_at.lt(day_start_utc(to) + Duration::days(1)));
+        q = q.filter(tickets::created_at.lt(day_start_utc("to", to, 1)?));
     }
     if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
         let pattern = format!("%{}%", escape_like(text.trim()));

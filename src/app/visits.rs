@@ -58,8 +58,10 @@ pub const MAX_LOG_HOUSEHOLDS: usize = 500;
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnVisitInput {
+    #[schema(format = Uuid)]
     pub ticket_id: String,
     pub satisfaction: Satisfaction,
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -69,25 +71,33 @@ pub struct ReturnVisitInput {
 pub struct NewVisitLog {
     /// A UUID the device generates once per log: a retried submission with the same id returns
     /// the first log and files nothing twice.
+    #[schema(format = Uuid)]
     pub client_id: String,
     /// The grid (building or compound) the log is for: one of the worker's own grids.
+    #[schema(format = Uuid)]
     pub grid_id: String,
     /// The day of the visit (local date). Today, or up to `visits.backfill_days` back.
     pub visit_date: NaiveDate,
     /// Households visited, at least as many as `household_ids` lists.
+    #[schema(minimum = 0, maximum = 500)]
     pub households_visited: i32,
     /// Which households were visited, when the worker records them.
     #[serde(default)]
+    #[schema(inline, value_type = Vec<uuid::Uuid>, max_items = 500)]
     pub household_ids: Vec<String>,
     /// What was observed (走访情况).
+    #[schema(min_length = 1, max_length = 4000)]
     pub observations: String,
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     /// Requests collected on the visit, filed as tickets with the log. `building_id` /
     /// `compound_id` may be left out: the log's grid is used.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tickets: Vec<NewTicket>,
     /// Return visits made on the round.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub return_visits: Vec<ReturnVisitInput>,
 }
 
@@ -95,14 +105,20 @@ pub struct NewVisitLog {
 #[derive(Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisitLogAmendment {
+    #[schema(minimum = 0, maximum = 500)]
     pub households_visited: Option<i32>,
     /// Replaces the list of visited households.
+    #[schema(inline, value_type = Option<Vec<uuid::Uuid>>, max_items = 500)]
     pub household_ids: Option<Vec<String>>,
+    #[schema(min_length = 1, max_length = 4000)]
     pub observations: Option<String>,
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub add_tickets: Vec<NewTicket>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub add_return_visits: Vec<ReturnVisitInput>,
 }
 
@@ -133,6 +149,7 @@ pub struct ReturnVisitView {
     pub ticket_number: String,
     pub satisfaction: Satisfaction,
     pub note: Option<String>,
+    #[serde(with = "crate::app::rfc3339")]
     pub recorded_at: NaiveDateTime,
 }
 
@@ -158,7 +175,9 @@ pub struct VisitLogView {
     pub tickets: Vec<LoggedTicket>,
     pub return_visits: Vec<ReturnVisitView>,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
     pub updated_at: NaiveDateTime,
 }
 
@@ -172,6 +191,7 @@ pub struct VisitLogSummary {
     pub households_visited: i32,
     pub late: bool,
     pub version: i64,
+    #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
 }
 
@@ -184,10 +204,13 @@ pub struct VisitLogPage {
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct VisitLogFilter {
     /// Only logs of grids in this unit's subtree.
+    #[param(format = Uuid)]
     pub within: Option<String>,
     /// Only logs of this grid worker.
+    #[param(format = Uuid)]
     pub author_id: Option<String>,
     /// First visit date (inclusive).
     pub from: Option<NaiveDate>,
@@ -195,6 +218,7 @@ pub struct VisitLogFilter {
     pub to: Option<NaiveDate>,
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -816,6 +840,10 @@ fn decode_cursor(c: &str) -> AppResult<(NaiveDate, String)> {
 /// Logs in the caller's scope, newest day first.
 pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResult<VisitLogPage> {
     let limit = super::page_limit(f.limit, 50, 200)?;
+    // Every parameter is checked before an unknown unit answers an empty page.
+    if let Some(a) = &f.author_id {
+        parse_id("author_id", a)?;
+    }
     let mut roots = actor.scope_roots(Operation::VisitLogRead);
     if let Some(within) = &f.within {
         parse_id("within", within)?;
@@ -839,7 +867,6 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
     let mut q = visit_logs::table.into_boxed();
     q = q.filter(super::scope::column_in_subtrees(visit_logs::grid_path, roots));
     if let Some(a) = &f.author_id {
-        parse_id("author_id", a)?;
         q = q.filter(visit_logs::author_id.eq(a.clone()));
     }
     if let Some(from) = f.from {
@@ -897,8 +924,10 @@ pub struct HouseholdView {
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HouseholdFilter {
     /// Only households in this unit's subtree.
+    #[param(format = Uuid)]
     pub within: Option<String>,
     pub kind: Option<HouseholdKind>,
     /// Only households overdue for a visit (true) or not (false).
@@ -906,6 +935,7 @@ pub struct HouseholdFilter {
     /// Cursor: ids after this one.
     pub after: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -1102,6 +1132,7 @@ pub struct GridVisitList {
     /// Today's log, once filed.
     pub todays_log_id: Option<String>,
     /// When today's log is due (UTC).
+    #[serde(with = "crate::app::rfc3339")]
     pub log_due_at: NaiveDateTime,
     pub log_expected_today: bool,
     /// Households overdue or due today, the most overdue first.

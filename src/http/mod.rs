@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod handlers;
 pub mod input;
+pub mod openapi;
 pub mod routes;
 
 use actix_web::body::MessageBody;

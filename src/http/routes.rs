@@ -9,6 +9,7 @@ use utoipa::OpenApi;
 use crate::domain::{Access, Operation};
 
 use super::handlers::{auth, calendars, catalogue, org, people, residents, sla, system, tickets, visits};
+use super::openapi::LayerResponses;
 
 /// One declared route.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +37,7 @@ macro_rules! routes {
         #[openapi(
             info(title = "Gridloop API", description = "Residents' requests through grid-based community governance (网格化治理). Errors are JSON {code, message, field?}; messages are zh-CN unless Accept-Language starts with en."),
             paths($($handler),*),
-            modifiers(&SecurityAddon),
+            modifiers(&SecurityAddon, &LayerResponses),
             tags(
                 (name = "system", description = "Health and the API document"),
                 (name = "auth", description = "Login, logout and the current person"),

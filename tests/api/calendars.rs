@@ -15,10 +15,10 @@ use gridloop::db::schema::{audit_events, notifications};
 use gridloop::domain::calendar::{standard_hours, standing_rule, WorkCalendar, YearSchedule, YearStatus};
 
 use crate::fixture::{spawn_fixture, PASSWORD};
-use crate::helpers::{assert_error, TestApp};
+use crate::helpers::{assert_error, instant, TestApp};
 
 fn at(v: &Value) -> NaiveDateTime {
-    NaiveDateTime::parse_from_str(v.as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.f").unwrap()
+    instant(v)
 }
 
 fn weekend(d: NaiveDate) -> bool {

@@ -226,3 +226,12 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "error without a message: {body}");
     body
 }
+
+/// A timestamp of a response as the stored UTC time. The API writes RFC 3339 in UTC (`…Z`): a
+/// time without its offset, or in another zone, fails here.
+pub fn instant(v: &Value) -> chrono::NaiveDateTime {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    let t = chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("`{text}` is not RFC 3339 with an offset: {e}"));
+    assert!(text.ends_with('Z') && t.offset().local_minus_utc() == 0, "the API writes UTC with `Z`: {text}");
+    t.naive_utc()
+}

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod calendars;
 mod cli;
+mod contract;
 mod deadlock;
 mod demo;
 pub mod fixture;

@@ -14,11 +14,11 @@ use gridloop::app::sla::{self, SlaContext, TickReport};
 use gridloop::db::schema::{notifications, sla_clocks, sla_fires};
 
 use crate::fixture::{spawn_fixture, PASSWORD};
-use crate::helpers::{assert_error, calendars, TestApp, TestDb};
+use crate::helpers::{assert_error, calendars, instant, TestApp, TestDb};
 use crate::tickets::{act, file, new_ticket};
 
 fn at(v: &Value) -> NaiveDateTime {
-    serde_json::from_value(v.clone()).unwrap()
+    instant(v)
 }
 
 fn tick(app: &TestApp, now: NaiveDateTime) -> TickReport {

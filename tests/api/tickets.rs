@@ -13,7 +13,7 @@ use gridloop::db::schema::{audit_events, tickets};
 use gridloop::db::DbConn;
 
 use crate::fixture::{spawn_fixture, Fixture, PASSWORD};
-use crate::helpers::{assert_error, TestApp};
+use crate::helpers::{assert_error, instant, TestApp};
 
 pub fn new_ticket(fx: &Fixture) -> Value {
     json!({
@@ -112,13 +112,17 @@ async fn the_luan_scenario_runs_through_the_whole_loop_and_the_timeline_tells_ev
     assert_eq!(part(&t, &p1)["state"], "acknowledged");
     assert_eq!(part(&t, &p1)["acknowledged_late"], false);
     // 7. The lead asks for more time and the community grants it: the deadline moves, the original stays.
-    let old_due: NaiveDateTime = serde_json::from_value(part(&t, &p1)["due_at"].clone()).unwrap();
+    let old_due: NaiveDateTime = instant(&part(&t, &p1)["due_at"]);
     let proposed = (old_due + Duration::days(2)).and_utc();
-    let t = ok(&app, &lead, &t, json!({"action": "request_extension", "reason": "需协调业主", "proposed_due_at": proposed})).await;
+    // Sent in China time: any offset names the instant.
+    let china = proposed.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
+    assert!(china.ends_with("+08:00"), "{china}");
+    let t = ok(&app, &lead, &t, json!({"action": "request_extension", "reason": "需协调业主", "proposed_due_at": china})).await;
+    assert_eq!(instant(&t["extensions"][0]["proposed_due_at"]), proposed.naive_utc());
     let ext = t["extensions"][0]["id"].as_str().unwrap().to_string();
     let t = ok(&app, &cs, &t, json!({"action": "rule_on_extension", "extension_id": ext, "decision": "grant"})).await;
-    let new_due: NaiveDateTime = serde_json::from_value(part(&t, &p1)["due_at"].clone()).unwrap();
-    let original: NaiveDateTime = serde_json::from_value(part(&t, &p1)["original_due_at"].clone()).unwrap();
+    let new_due: NaiveDateTime = instant(&part(&t, &p1)["due_at"]);
+    let original: NaiveDateTime = instant(&part(&t, &p1)["original_due_at"]);
     assert_eq!(new_due, proposed.naive_utc());
     assert_eq!(original, old_due);
     assert_eq!(t["extensions"][0]["state"], "granted");

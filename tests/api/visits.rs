@@ -508,3 +508,26 @@ async fn concurrent_retries_of_one_submission_file_one_log_and_its_requests_once
     let logs: i64 = visit_logs::table.count().get_result(&mut app.conn()).unwrap();
     assert_eq!(logs, 1);
 }
+
+#[tokio::test]
+async fn the_board_refuses_days_no_working_calendar_counts() {
+    let (app, fx) = spawn_fixture().await;
+    let bs1 = app.login("bs1", PASSWORD).await;
+    let y1 = fx.unit("Y1");
+    // A range ending in 1758 (found by the conformance run) used to answer 503 calendar_missing,
+    // as if the service lacked a calendar; the mistake is the caller's.
+    for (query, field) in [("to=1758-10-14", "to"), ("date=1800-01-01", "date"), ("from=1901-12-31&to=1902-01-02", "from")] {
+        for route in ["board", "log-compliance"] {
+            let r = app.get(&format!("/api/v1/compounds/{y1}/{route}?{query}"), Some(&bs1)).await;
+            let e = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+            assert_eq!(e["field"], field, "{route}?{query}: {e}");
+        }
+    }
+    let r = app
+        .get(&format!("/api/v1/org-units/{}/log-compliance?to=2101-01-01", fx.unit("K1")), Some(&app.login("cs1", PASSWORD).await))
+        .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // The first and last years the calendars count are fine.
+    app.get_ok(&format!("/api/v1/compounds/{y1}/log-compliance?from=1902-01-01&to=1902-01-31"), &bs1).await;
+    app.get_ok(&format!("/api/v1/compounds/{y1}/log-compliance?from=2100-12-01&to=2100-12-31"), &bs1).await;
+}

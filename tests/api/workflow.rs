@@ -20,7 +20,7 @@ use crate::helpers::{assert_error, calendars, TestApp};
 use crate::tickets::{act as http_act, file, new_ticket};
 
 fn at(v: &Value) -> NaiveDateTime {
-    serde_json::from_value(v.clone()).unwrap()
+    crate::helpers::instant(v)
 }
 
 /// The app layer over the test server's database, with the clock in the test's hand.

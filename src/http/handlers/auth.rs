@@ -25,9 +25,10 @@ pub struct LoginRequest {
 /// configured). Every failure answers the same 401 `login_failed`; after repeated failures from the
 /// client's address or on the account, attempts are refused with 429 `too_many_attempts` and a
 /// `Retry-After` header until the wait passes (see the API guide, Authentication).
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody,
-    headers(("Retry-After" = i64, description = "seconds to wait"))), (status = 400, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 400, body = ErrorBody),
+    (status = 429, description = "too_many_attempts: too many failed logins from this address or on this account; retry after `Retry-After`", body = ErrorBody,
+    headers(("Retry-After" = i64, description = "seconds to wait")))))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -56,7 +57,7 @@ fn client_of(req: &HttpRequest, trusted: &[crate::domain::net::IpRange]) -> Opti
 }
 
 /// 退出: revokes the token (and the cookie) at once.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let session = auth.who.session_id.clone();
     run_write(&state, auth.lang, move |c| app::auth::logout(c, &session, utc_now())).await?;
@@ -67,13 +68,14 @@ pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
+    #[serde(with = "crate::app::rfc3339")]
     pub expires_at: chrono::NaiveDateTime,
     /// Send in `X-CSRF-Token` with every change made through the session cookie.
     pub csrf_token: String,
 }
 
 /// The current session: its absolute expiry and CSRF token (for pages that use the cookie).
-#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/auth/session", operation_id = "get_session", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
 pub async fn session(auth: Auth) -> HttpResponse {
     HttpResponse::Ok().json(SessionInfo { expires_at: auth.who.expires_at, csrf_token: auth.who.csrf_token.clone() })
 }
@@ -94,7 +96,7 @@ pub struct MeView {
 }
 
 /// The logged-in person and his active roles.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "get_me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, auth: Auth, _lang: ReqLang) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor.clone();
     let grants = actor

@@ -15,7 +15,7 @@ fn local_today() -> chrono::NaiveDate {
 
 /// Every working calendar with its office hours and its years (stored ones, this year and next),
 /// each published or provisional.
-#[utoipa::path(get, path = "/api/v1/calendars", tag = "calendars", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/calendars", operation_id = "list_calendars", tag = "calendars", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<CalendarView>)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let v = app::calendars::list(&state.calendars, local_today()).map_err(|e| ApiError::new(e, auth.lang))?;
@@ -24,7 +24,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse
 
 /// One year of a calendar: its holidays, make-up working days and status; a year without a
 /// stored schedule shows the standing rule's (provisional).
-#[utoipa::path(get, path = "/api/v1/calendars/{name}/years/{year}", tag = "calendars",
+#[utoipa::path(get, path = "/api/v1/calendars/{name}/years/{year}", operation_id = "get_calendar_year", tag = "calendars",
     params(("name" = String, Path), ("year" = i32, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = YearView), (status = 404, body = ErrorBody)))]
 pub async fn year(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, i32)>) -> Result<HttpResponse, ApiError> {
@@ -39,7 +39,7 @@ pub async fn year(state: web::Data<AppState>, auth: Auth, path: web::Path<(Strin
 }
 
 /// Every change of a year's stored schedule, oldest first, from the audit trail (admins).
-#[utoipa::path(get, path = "/api/v1/calendars/{name}/years/{year}/history", tag = "calendars",
+#[utoipa::path(get, path = "/api/v1/calendars/{name}/years/{year}/history", operation_id = "get_calendar_year_history", tag = "calendars",
     params(("name" = String, Path), ("year" = i32, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<crate::app::tickets::TimelineEvent>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn history(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, i32)>) -> Result<HttpResponse, ApiError> {
@@ -54,7 +54,7 @@ pub async fn history(state: web::Data<AppState>, auth: Auth, path: web::Path<(St
 /// checked and each one at fault is named; the change is audited; every open deadline that
 /// touches the year is recomputed at once (what already fired stays) and loses its
 /// `provisional` flag.
-#[utoipa::path(put, path = "/api/v1/calendars/{name}/years/{year}", tag = "calendars", request_body = PublishYear,
+#[utoipa::path(put, path = "/api/v1/calendars/{name}/years/{year}", operation_id = "publish_calendar_year", tag = "calendars", request_body = PublishYear,
     params(("name" = String, Path), ("year" = i32, Path), ("If-Match" = Option<String>, Header, description = "The stored version, to replace a stored year")),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = YearView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),

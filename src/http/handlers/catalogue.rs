@@ -11,13 +11,14 @@ use crate::http::input::Json;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CategoryFilter {
     /// Include deactivated categories (default false).
     pub include_inactive: Option<bool>,
 }
 
 /// The request categories, city-wide.
-#[utoipa::path(get, path = "/api/v1/categories", tag = "catalogue", params(CategoryFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/categories", operation_id = "list_categories", tag = "catalogue", params(CategoryFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<CategoryView>)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<CategoryFilter>) -> Result<HttpResponse, ApiError> {
     let all = q.include_inactive.unwrap_or(false);
@@ -26,7 +27,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<Category
 }
 
 /// Adds a category (admin of the top unit only).
-#[utoipa::path(post, path = "/api/v1/categories", tag = "catalogue", request_body = NewCategory, security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/categories", operation_id = "create_category", tag = "catalogue", request_body = NewCategory, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = CategoryView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewCategory>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -35,7 +36,7 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewCatego
 }
 
 /// One category.
-#[utoipa::path(get, path = "/api/v1/categories/{id}", tag = "catalogue", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/categories/{id}", operation_id = "get_category", tag = "catalogue", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = CategoryView), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let cat = run(&state, auth.lang, move |c| app::catalogue::get_category(c, &id)).await?;
@@ -43,7 +44,7 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 }
 
 /// Changes or deactivates a category. Needs `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/categories/{id}", tag = "catalogue", params(("id" = String, Path), ("If-Match" = String, Header)), request_body = CategoryChanges,
+#[utoipa::path(patch, path = "/api/v1/categories/{id}", operation_id = "update_category", tag = "catalogue", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = CategoryChanges,
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = CategoryView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn update(

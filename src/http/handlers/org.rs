@@ -9,7 +9,7 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::input::Json;
 
 /// The org units in the caller's scope, in code order.
-#[utoipa::path(get, path = "/api/v1/org-units", tag = "org", params(OrgUnitFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/org-units", operation_id = "list_org_units", tag = "org", params(OrgUnitFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<OrgUnitView>), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<OrgUnitFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -18,7 +18,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<OrgUnitF
 }
 
 /// 新建组织单元 under a parent in the admin's scope.
-#[utoipa::path(post, path = "/api/v1/org-units", tag = "org", request_body = NewOrgUnit, security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/org-units", operation_id = "create_org_unit", tag = "org", request_body = NewOrgUnit, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = OrgUnitView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewOrgUnit>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -27,7 +27,7 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewOrgUni
 }
 
 /// One org unit.
-#[utoipa::path(get, path = "/api/v1/org-units/{id}", tag = "org", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/org-units/{id}", operation_id = "get_org_unit", tag = "org", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -36,9 +36,11 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 }
 
 /// Renames, recodes, deactivates (with its subtree) or reactivates a unit. Needs `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/org-units/{id}", tag = "org", params(("id" = String, Path), ("If-Match" = String, Header)), request_body = OrgUnitChanges,
+#[utoipa::path(patch, path = "/api/v1/org-units/{id}", operation_id = "update_org_unit", tag = "org", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = OrgUnitChanges,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
+    responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody),
+        (status = 409, description = "code_taken: the new code is another unit's", body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 428, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,

@@ -10,7 +10,7 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::input::Json;
 
 /// People with a membership in the caller's scope (and the caller himself).
-#[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PeopleFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/people", operation_id = "list_people", tag = "people", params(PeopleFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<PersonView>), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<PeopleFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -19,7 +19,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<PeopleFi
 }
 
 /// 新增人员 with a first role at a unit in the admin's scope.
-#[utoipa::path(post, path = "/api/v1/people", tag = "people", request_body = NewPerson, security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/people", operation_id = "create_person", tag = "people", request_body = NewPerson, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = PersonView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewPerson>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -30,7 +30,7 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewPerson
 }
 
 /// One person.
-#[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/people/{id}", operation_id = "get_person", tag = "people", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -39,9 +39,11 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 }
 
 /// Changes a person's name, phone or language. Needs `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/people/{id}", tag = "people", params(("id" = String, Path), ("If-Match" = String, Header)), request_body = PersonChanges,
+#[utoipa::path(patch, path = "/api/v1/people/{id}", operation_id = "update_person", tag = "people", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = PersonChanges,
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody),
+        (status = 409, description = "login_taken: the phone number is another person's", body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 428, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
@@ -55,9 +57,9 @@ pub async fn update(
     Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
-/// 停用: the person's tokens stop working at once.
-#[utoipa::path(post, path = "/api/v1/people/{id}/disable", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
+/// 停用: the person's tokens stop working at once. Nobody disables himself (422).
+#[utoipa::path(post, path = "/api/v1/people/{id}/disable", operation_id = "disable_person", tag = "people", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn disable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let person = run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id, false, utc_now())).await?;
@@ -65,7 +67,7 @@ pub async fn disable(state: web::Data<AppState>, auth: Auth, id: web::Path<Strin
 }
 
 /// 启用 a disabled person again; on any person, also lifts the login throttling of his account.
-#[utoipa::path(post, path = "/api/v1/people/{id}/enable", tag = "people", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/people/{id}/enable", operation_id = "enable_person", tag = "people", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
 pub async fn enable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -76,12 +78,12 @@ pub async fn enable(state: web::Data<AppState>, auth: Auth, id: web::Path<String
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 200)]
     pub password: crate::domain::pii::Sensitive<String>,
 }
 
 /// 重置密码: also lifts the login throttling of the account and ends the person's sessions.
-#[utoipa::path(post, path = "/api/v1/people/{id}/password", tag = "people", params(("id" = String, Path)), request_body = PasswordReset,
+#[utoipa::path(post, path = "/api/v1/people/{id}/password", operation_id = "reset_password", tag = "people", params(("id" = uuid::Uuid, Path)), request_body = PasswordReset,
     security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reset_password(
     state: web::Data<AppState>,
@@ -97,8 +99,10 @@ pub async fn reset_password(
 }
 
 /// Grants a role at a unit in the admin's scope (granting an ended one again reactivates it).
-#[utoipa::path(post, path = "/api/v1/people/{id}/memberships", tag = "people", params(("id" = String, Path)), request_body = NewMembership,
-    security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/people/{id}/memberships", operation_id = "add_membership", tag = "people", params(("id" = uuid::Uuid, Path)), request_body = NewMembership,
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody),
+        (status = 409, description = "already_exists: the same grant was made at the same moment", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_membership(
     state: web::Data<AppState>,
     auth: Auth,
@@ -110,10 +114,10 @@ pub async fn add_membership(
     Ok(HttpResponse::Ok().json(person))
 }
 
-/// Ends a membership; the record is kept, inactive.
-#[utoipa::path(post, path = "/api/v1/people/{id}/memberships/{membership_id}/end", tag = "people",
-    params(("id" = String, Path), ("membership_id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
+/// Ends a membership; the record is kept, inactive. An admin does not end his own admin membership (422).
+#[utoipa::path(post, path = "/api/v1/people/{id}/memberships/{membership_id}/end", operation_id = "end_membership", tag = "people",
+    params(("id" = uuid::Uuid, Path), ("membership_id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn end_membership(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let (id, mid) = path.into_inner();

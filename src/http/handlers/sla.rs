@@ -11,7 +11,7 @@ use crate::http::input::Json;
 
 /// A ticket's clocks, one per stage entered: started (dispatch), acknowledged, warned, breached,
 /// paused, stopped, and the original deadline next to the current one.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/clocks", tag = "sla", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/clocks", operation_id = "list_ticket_clocks", tag = "sla", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<ClockView>), (status = 404, body = ErrorBody)))]
 pub async fn clocks(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -20,7 +20,7 @@ pub async fn clocks(state: web::Data<AppState>, auth: Auth, id: web::Path<String
 }
 
 /// 督办: breached clocks still running, held by units in the caller's supervisor or community scope.
-#[utoipa::path(get, path = "/api/v1/supervision", tag = "sla", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/supervision", operation_id = "list_supervision", tag = "sla", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<SupervisionItem>)))]
 pub async fn supervision(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -29,7 +29,7 @@ pub async fn supervision(state: web::Data<AppState>, auth: Auth) -> Result<HttpR
 }
 
 /// Overdue counts per holding unit in the caller's supervisor or community scope, worst first.
-#[utoipa::path(get, path = "/api/v1/overdue-counts", tag = "sla", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/overdue-counts", operation_id = "list_overdue_counts", tag = "sla", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<OverdueCount>)))]
 pub async fn overdue_counts(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -45,7 +45,7 @@ pub struct LimitChanged {
 
 /// Sets a category's own limit for one stage and urgency (admin of the top unit). Open clocks of
 /// that category get new deadlines from now on; what already fired stays.
-#[utoipa::path(put, path = "/api/v1/categories/{id}/limits", tag = "sla", params(("id" = String, Path)), request_body = LimitChange,
+#[utoipa::path(put, path = "/api/v1/categories/{id}/limits", operation_id = "set_category_limit", tag = "sla", params(("id" = uuid::Uuid, Path)), request_body = LimitChange,
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = LimitChanged), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_limit(

@@ -28,7 +28,7 @@ pub struct HealthWarning {
 
 /// Reports whether the database answers: 200 (with warnings an operator must act on, such as an
 /// unpublished calendar year), or 503 when it does not.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses(
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "system", responses(
     (status = 200, description = "The service and its database are up", body = Health),
     (status = 503, description = "The database does not answer", body = crate::http::error::ErrorBody)))]
 pub async fn healthz(state: web::Data<AppState>, lang: ReqLang) -> HttpResponse {
@@ -53,7 +53,7 @@ pub async fn healthz(state: web::Data<AppState>, lang: ReqLang) -> HttpResponse 
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "The OpenAPI 3 document")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "get_openapi_document", tag = "system", responses((status = 200, description = "The OpenAPI 3 document")))]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -17,8 +17,8 @@ fn canonical<T: Serialize>(v: &T) -> String {
 }
 
 /// 登记诉求. Send an `Idempotency-Key` so that a retry on a bad network files nothing twice.
-#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the first response")),
+#[utoipa::path(post, path = "/api/v1/tickets", operation_id = "file_ticket", tag = "tickets", request_body = NewTicket,
+    params(("Idempotency-Key" = Option<String>, Header)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = TicketView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body: Json<NewTicket>) -> Result<HttpResponse, ApiError> {
@@ -35,7 +35,7 @@ pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body
 }
 
 /// Tickets in the caller's scope, newest first, with filters and cursor pagination.
-#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(TicketFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets", operation_id = "list_tickets", tag = "tickets", params(TicketFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<TicketFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -44,7 +44,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<TicketFi
 }
 
 /// One ticket, with its departments, extensions and the actions the caller may take now.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", operation_id = "get_ticket", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = TicketView), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -54,8 +54,8 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 
 /// Takes one workflow action. Needs `If-Match` with the version last seen; an action the state
 /// does not allow answers 409 with the current state and the allowed actions.
-#[utoipa::path(post, path = "/api/v1/tickets/{id}/actions", tag = "tickets", request_body = ActionRequest,
-    params(("id" = String, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/actions", operation_id = "act_on_ticket", tag = "tickets", request_body = ActionRequest,
+    params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = TicketView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
@@ -89,12 +89,13 @@ pub async fn act(
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
+    #[schema(min_length = 1, max_length = 2000)]
     pub text: String,
 }
 
 /// 留言 on a ticket in scope.
-#[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "tickets", request_body = NewComment,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", operation_id = "comment_on_ticket", tag = "tickets", request_body = NewComment,
+    params(("id" = uuid::Uuid, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = TimelineEvent), (status = 404, body = ErrorBody)))]
 pub async fn comment(
     state: web::Data<AppState>,
@@ -120,7 +121,7 @@ pub async fn comment(
 }
 
 /// The ticket's whole history, oldest first: who, in which role and unit, when, what, why.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", operation_id = "get_ticket_timeline", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<TimelineEvent>), (status = 404, body = ErrorBody)))]
 pub async fn timeline(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -129,7 +130,7 @@ pub async fn timeline(state: web::Data<AppState>, auth: Auth, id: web::Path<Stri
 }
 
 /// The resident's unmasked phone, for those who must call; the look is recorded.
-#[utoipa::path(post, path = "/api/v1/tickets/{id}/reveal", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/reveal", operation_id = "reveal_ticket_contact", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = RevealedContact), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -138,7 +139,7 @@ pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String
 }
 
 /// The departments this ticket's community may whistle, the category's usual one marked.
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/departments", tag = "tickets", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/departments", operation_id = "list_whistle_departments", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<DepartmentChoice>), (status = 404, body = ErrorBody)))]
 pub async fn departments(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -148,14 +149,16 @@ pub async fn departments(state: web::Data<AppState>, auth: Auth, id: web::Path<S
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InboxParams {
     /// At most this many, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 /// 我的待办: what waits on the caller in each of his roles, soonest deadline first.
-#[utoipa::path(get, path = "/api/v1/inbox", tag = "tickets", params(InboxParams), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Vec<TicketSummary>)))]
+#[utoipa::path(get, path = "/api/v1/inbox", operation_id = "get_inbox", tag = "tickets", params(InboxParams), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<TicketSummary>), (status = 422, body = ErrorBody)))]
 pub async fn inbox(state: web::Data<AppState>, auth: Auth, q: web::Query<InboxParams>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let limit = q.limit;

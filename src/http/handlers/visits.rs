@@ -17,7 +17,7 @@ use crate::http::input::Json;
 /// 提交走访日志: the day's log for one of the caller's grids, with the requests collected (filed as
 /// tickets linked to the log) and the return visits made, in one step. Safe to retry offline: the
 /// same `client_id` returns the first log (200, `Idempotent-Replayed: true`) and files nothing twice.
-#[utoipa::path(post, path = "/api/v1/visit-logs", tag = "visits", request_body = NewVisitLog, security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/api/v1/visit-logs", operation_id = "submit_visit_log", tag = "visits", request_body = NewVisitLog, security(("bearer" = []), ("cookie" = [])),
     responses((status = 201, body = VisitLogView), (status = 200, description = "a retry: the log filed the first time", body = VisitLogView),
         (status = 403, body = ErrorBody), (status = 409, description = "log_exists: this grid's log of that day was filed under another client_id", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -33,7 +33,7 @@ pub async fn submit(state: web::Data<AppState>, auth: Auth, body: Json<NewVisitL
 }
 
 /// Visit logs in the caller's scope, newest day first.
-#[utoipa::path(get, path = "/api/v1/visit-logs", tag = "visits", params(VisitLogFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/visit-logs", operation_id = "list_visit_logs", tag = "visits", params(VisitLogFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = VisitLogPage), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<VisitLogFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -42,7 +42,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<VisitLog
 }
 
 /// One log with its households, requests (and where each stands) and return visits.
-#[utoipa::path(get, path = "/api/v1/visit-logs/{id}", tag = "visits", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/visit-logs/{id}", operation_id = "get_visit_log", tag = "visits", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = VisitLogView), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -53,8 +53,8 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 
 /// 修改走访日志: the author amends his log on its own day (needs `If-Match`); each amendment is
 /// audited with the fields it changed. After the day the log is locked (409 `log_locked`).
-#[utoipa::path(patch, path = "/api/v1/visit-logs/{id}", tag = "visits", request_body = VisitLogAmendment,
-    params(("id" = String, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(patch, path = "/api/v1/visit-logs/{id}", operation_id = "amend_visit_log", tag = "visits", request_body = VisitLogAmendment,
+    params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = VisitLogView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody), (status = 428, body = ErrorBody)))]
@@ -84,7 +84,7 @@ pub async fn amend(
 }
 
 /// The log's filing and every amendment, from the audit trail.
-#[utoipa::path(get, path = "/api/v1/visit-logs/{id}/history", tag = "visits", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/visit-logs/{id}/history", operation_id = "get_visit_log_history", tag = "visits", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<TimelineEvent>), (status = 404, body = ErrorBody)))]
 pub async fn history(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -94,7 +94,7 @@ pub async fn history(state: web::Data<AppState>, auth: Auth, id: web::Path<Strin
 
 /// 我的走访清单: for each of the caller's grids, whether today's log is filed and the households due
 /// or overdue for a visit, the most overdue first.
-#[utoipa::path(get, path = "/api/v1/my/visit-list", tag = "visits", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/my/visit-list", operation_id = "get_my_visit_list", tag = "visits", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<GridVisitList>)))]
 pub async fn my_visit_list(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -104,7 +104,7 @@ pub async fn my_visit_list(state: web::Data<AppState>, auth: Auth) -> Result<Htt
 }
 
 /// Households (户) in scope with their kind and visit status; `overdue=true` lists those overdue.
-#[utoipa::path(get, path = "/api/v1/households", tag = "visits", params(HouseholdFilter), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/households", operation_id = "list_households", tag = "visits", params(HouseholdFilter), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<HouseholdView>), (status = 422, body = ErrorBody)))]
 pub async fn households(state: web::Data<AppState>, auth: Auth, q: web::Query<HouseholdFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -114,7 +114,7 @@ pub async fn households(state: web::Data<AppState>, auth: Auth, q: web::Query<Ho
 }
 
 /// One household with its visit status.
-#[utoipa::path(get, path = "/api/v1/households/{id}", tag = "visits", params(("id" = String, Path)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/api/v1/households/{id}", operation_id = "get_household", tag = "visits", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = HouseholdView), (status = 404, body = ErrorBody)))]
 pub async fn household(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
@@ -124,8 +124,8 @@ pub async fn household(state: web::Data<AppState>, auth: Auth, id: web::Path<Str
 }
 
 /// Sets a household's kind, and with it how often it must be visited. Needs `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/households/{id}", tag = "visits", request_body = HouseholdChange,
-    params(("id" = String, Path), ("If-Match" = String, Header)), security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(patch, path = "/api/v1/households/{id}", operation_id = "change_household", tag = "visits", request_body = HouseholdChange,
+    params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = HouseholdView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody),
         (status = 428, body = ErrorBody)))]
 pub async fn change_household(
@@ -147,7 +147,7 @@ pub async fn change_household(
 /// 网格长工作台: the compound's board — today's log compliance (who filed, who did not by the
 /// deadline), open tickets by stage and deadline, the closed-loop status of requests raised on
 /// visits, and log compliance per worker over `from`–`to` (default the last 30 days).
-#[utoipa::path(get, path = "/api/v1/compounds/{id}/board", tag = "visits", params(("id" = String, Path), BoardQuery),
+#[utoipa::path(get, path = "/api/v1/compounds/{id}/board", operation_id = "get_compound_board", tag = "visits", params(("id" = uuid::Uuid, Path), BoardQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Board), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn board(
@@ -163,7 +163,7 @@ pub async fn board(
 }
 
 /// Log compliance (日志填报率) per grid worker of the compound over `from`–`to` (at most 366 days).
-#[utoipa::path(get, path = "/api/v1/compounds/{id}/log-compliance", tag = "visits", params(("id" = String, Path), BoardQuery),
+#[utoipa::path(get, path = "/api/v1/compounds/{id}/log-compliance", operation_id = "get_compound_log_compliance", tag = "visits", params(("id" = uuid::Uuid, Path), BoardQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Compliance), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn compliance(
@@ -180,7 +180,7 @@ pub async fn compliance(
 
 /// 日志填报率 of every grid worker under any unit (community, street, district…), rolled up per
 /// compound, lowest rate first, with each worker's line; over `from`–`to` (default the last 30 days).
-#[utoipa::path(get, path = "/api/v1/org-units/{id}/log-compliance", tag = "visits", params(("id" = String, Path), BoardQuery),
+#[utoipa::path(get, path = "/api/v1/org-units/{id}/log-compliance", operation_id = "get_unit_log_compliance", tag = "visits", params(("id" = uuid::Uuid, Path), BoardQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = UnitCompliance), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn unit_compliance(

@@ -113,3 +113,5 @@ why-own_grid_log = a visit log is filed by a grid worker for his own grid (the u
 rule-if_match = must be the version number from the ETag, e.g. "3"
 why-cannot_read_file = cannot read { $path }
 why-file_problem = { $problem }
+rule-calendar_years = must lie in { $first }–{ $last }, the years the working calendars cover
+rule-filing_day = is not a day tickets can be filed on

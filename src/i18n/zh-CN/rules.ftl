@@ -113,3 +113,5 @@ why-own_grid_log = 走访日志由网格员为自己的网格（其网格员角�
 rule-if_match = 须为 ETag 中的版本号，例如 "3"
 why-cannot_read_file = 无法读取文件 { $path }
 why-file_problem = { $problem }
+rule-calendar_years = 须在 { $first }–{ $last } 年之间（工作日历覆盖的年份）
+rule-filing_day = 不是可以登记诉求的日期
