@@ -553,7 +553,7 @@ pub fn publish_year(
         return Err(AppError::ScheduleRejected { year, problems });
     }
     let source = match input.source.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => Some(super::tickets::text("source", s, 200)?),
+        Some(s) => Some(super::text("source", s, 200)?),
         None => None,
     };
     let by = ActedBy::person(actor.person_id, Some(&grant));

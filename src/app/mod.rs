@@ -35,6 +35,26 @@ pub fn parse_id(field: &str, text: &str) -> AppResult<Id> {
     text.parse().map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.msg()))
 }
 
+/// A required text field, trimmed, at most `max` characters.
+pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::validation(field, crate::msg!("rule-not_empty")));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::validation(field, crate::msg!("rule-max_chars", max = max)));
+    }
+    Ok(v.to_string())
+}
+
+/// An optional text field: blank counts as absent.
+pub fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => text(field, v, max).map(Some),
+    }
+}
+
 /// The current time as stored (UTC, no zone). Only the outermost layer calls this; everything
 /// below takes `now` as an argument.
 pub fn utc_now() -> NaiveDateTime {

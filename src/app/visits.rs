@@ -23,8 +23,9 @@ use super::audit::{self, ActedBy, Draft};
 use super::org::find_unit;
 use super::scope::{enforce, paths_in};
 use super::sla::SlaContext;
-use super::tickets::{self as ticket_cases, opt_text, text, ActionRequest, NewTicket, TimelineEvent};
+use super::tickets::{self as ticket_cases, ActionRequest, NewTicket, TimelineEvent};
 use super::{check_version, parse_id, AppError, AppResult};
+use super::{opt_text, text};
 
 /// What the visit use cases need besides a connection.
 #[derive(Clone, Copy)]

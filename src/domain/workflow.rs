@@ -354,6 +354,60 @@ impl DepartmentPart {
     }
 }
 
+/// What an action does to one department's part (部门环节). The ticket-level rules
+/// ([`authorize`]) check that the actor has some part the action applies to; this is the
+/// part-level table, applied to the very part acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartStep {
+    /// 签收.
+    Acknowledge,
+    /// 退单.
+    Return,
+    /// 申请延期: the part stays where it is.
+    RequestExtension,
+    /// 进展: the part stays where it is.
+    Progress,
+    /// 协办完成: a co-department's part is done.
+    Complete,
+    /// 撤回部门 or 解除协办: a co-department whose part is open is taken off.
+    TakeOff,
+    /// 退单不成立: back to where the part was before the return.
+    Overrule { acknowledged: bool },
+    /// 退单成立: the part ends.
+    AcceptReturn,
+}
+
+/// The state `step` leaves the part in, or why it cannot be taken on this part.
+pub fn part_step(step: PartStep, p: &DepartmentPart) -> Result<AssignmentState, Blocked> {
+    use AssignmentState as P;
+    let need = |ok: bool, why: Blocked| if ok { Ok(()) } else { Err(why) };
+    let working = matches!(p.state, P::Dispatched | P::Acknowledged);
+    match step {
+        PartStep::Acknowledge => need(p.state == P::Dispatched, Blocked::PartState).map(|_| P::Acknowledged),
+        PartStep::Return => {
+            need(working, Blocked::PartState)?;
+            need(!p.overruled, Blocked::ReturnOverruled).map(|_| P::Returned)
+        }
+        PartStep::RequestExtension => {
+            need(p.state == P::Acknowledged, Blocked::PartState)?;
+            need(!p.extension_pending, Blocked::ExtensionPending).map(|_| p.state)
+        }
+        PartStep::Progress => need(working, Blocked::PartState).map(|_| p.state),
+        PartStep::Complete => {
+            need(!p.lead, Blocked::LeadClosesBySolving)?;
+            need(p.state == P::Acknowledged, Blocked::PartState).map(|_| P::Done)
+        }
+        PartStep::TakeOff => {
+            need(!p.lead, Blocked::LeadNotRemovable)?;
+            need(p.holds_the_case_open(), Blocked::PartNotOpen).map(|_| P::Removed)
+        }
+        PartStep::Overrule { acknowledged } => {
+            need(p.state == P::Returned, Blocked::NothingToRule).map(|_| if acknowledged { P::Acknowledged } else { P::Dispatched })
+        }
+        PartStep::AcceptReturn => need(p.state == P::Returned, Blocked::NothingToRule).map(|_| P::Removed),
+    }
+}
+
 /// What the rules need to know about a ticket.
 #[derive(Clone, Debug)]
 pub struct TicketPlace {
@@ -411,13 +465,18 @@ pub enum Blocked {
     NothingToPause,
     /// Nothing is paused.
     NotPaused,
+    /// The lead department cannot be taken off or released (a return ruling replaces it).
+    LeadNotRemovable,
+    /// The part is no longer open (done or ended): it cannot be taken off or released.
+    PartNotOpen,
 }
 
 impl Blocked {
     /// The stable error code of the refusal.
     pub fn code(self) -> &'static str {
         match self {
-            Blocked::PartState | Blocked::LeadNotAcknowledged | Blocked::LeadClosesBySolving => "illegal_part_state",
+            Blocked::PartState | Blocked::LeadNotAcknowledged | Blocked::LeadClosesBySolving | Blocked::PartNotOpen => "illegal_part_state",
+            Blocked::LeadNotRemovable => "lead_not_removable",
             Blocked::ReturnOverruled => "return_overruled",
             Blocked::ExtensionPending => "extension_pending",
             Blocked::CoDepartmentsOpen => "co_departments_open",
@@ -738,5 +797,45 @@ mod tests {
     fn a_not_satisfied_visit_reopens_where_it_was_solved() {
         assert_eq!(reopened_state(Level::Compound), S::CompoundHandling);
         assert_eq!(reopened_state(Level::Department), S::Whistled);
+    }
+
+    #[test]
+    fn each_part_step_moves_a_part_from_the_states_it_applies_to_and_refuses_the_rest() {
+        use AssignmentState as P;
+        let dept = OrgPath::root(Id::new());
+        let at = |state: P, lead: bool| part(&dept, lead, state);
+        let all = [P::Dispatched, P::Acknowledged, P::Returned, P::Done, P::Removed];
+        // (step, lead, the states it applies to, where each leads)
+        let table: &[(PartStep, bool, &[(P, P)])] = &[
+            (PartStep::Acknowledge, false, &[(P::Dispatched, P::Acknowledged)]),
+            (PartStep::Return, true, &[(P::Dispatched, P::Returned), (P::Acknowledged, P::Returned)]),
+            (PartStep::RequestExtension, true, &[(P::Acknowledged, P::Acknowledged)]),
+            (PartStep::Progress, true, &[(P::Dispatched, P::Dispatched), (P::Acknowledged, P::Acknowledged)]),
+            (PartStep::Complete, false, &[(P::Acknowledged, P::Done)]),
+            (PartStep::TakeOff, false, &[(P::Dispatched, P::Removed), (P::Acknowledged, P::Removed), (P::Returned, P::Removed)]),
+            (PartStep::Overrule { acknowledged: true }, true, &[(P::Returned, P::Acknowledged)]),
+            (PartStep::Overrule { acknowledged: false }, true, &[(P::Returned, P::Dispatched)]),
+            (PartStep::AcceptReturn, true, &[(P::Returned, P::Removed)]),
+        ];
+        for (step, lead, moves) in table {
+            for from in all {
+                let got = part_step(*step, &at(from, *lead));
+                match moves.iter().find(|(f, _)| *f == from) {
+                    Some((_, to)) => assert_eq!(got, Ok(*to), "{step:?} from {from:?}"),
+                    None => assert!(got.is_err(), "{step:?} from {from:?} should be refused, got {got:?}"),
+                }
+            }
+        }
+        // The lead closes by solving and cannot be taken off; an overruled return is final; one
+        // extension request at a time.
+        assert_eq!(part_step(PartStep::Complete, &at(P::Acknowledged, true)), Err(Blocked::LeadClosesBySolving));
+        assert_eq!(part_step(PartStep::TakeOff, &at(P::Acknowledged, true)), Err(Blocked::LeadNotRemovable));
+        assert_eq!(part_step(PartStep::TakeOff, &at(P::Done, false)), Err(Blocked::PartNotOpen));
+        let mut overruled = at(P::Acknowledged, false);
+        overruled.overruled = true;
+        assert_eq!(part_step(PartStep::Return, &overruled), Err(Blocked::ReturnOverruled));
+        let mut asked = at(P::Acknowledged, false);
+        asked.extension_pending = true;
+        assert_eq!(part_step(PartStep::RequestExtension, &asked), Err(Blocked::ExtensionPending));
     }
 }

@@ -1,0 +1,310 @@
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::db::models::TicketRow;
+use crate::db::schema::{sla_clocks, tickets};
+use crate::db::{backend, DbConn};
+use crate::domain::sla::Stage;
+use crate::domain::workflow::{ActionKind, AssignmentState, Sight, TicketState};
+use crate::domain::{Actor, Grant, Id};
+
+use crate::app::audit::{self, ActedBy, Draft};
+use crate::app::org::find_unit;
+use crate::app::sla::{self, SlaContext};
+use crate::app::{AppError, AppResult};
+
+use super::decide::{decide, Decided};
+use super::loaded::{load_all, parts_of};
+use super::requests::ActionRequest;
+use super::views::{views, TicketView};
+
+/// Who did it, for the audit event: a person under a grant, or the system.
+pub(super) fn acted_by(actor: &Actor, grant: Option<&Grant>) -> ActedBy {
+    if actor.is_system() {
+        ActedBy::default()
+    } else {
+        ActedBy::person(actor.person_id, grant)
+    }
+}
+
+/// One workflow action as a request asked for it.
+pub struct ActRequest {
+    pub actor: Actor,
+    pub ticket_id: String,
+    /// The version the caller last saw (`If-Match`).
+    pub version: Option<i64>,
+    pub action: ActionRequest,
+}
+
+/// 办理: takes one workflow action, in the caller's transaction if there is one (else in its own).
+pub fn act(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    actor: &Actor,
+    id: &str,
+    version: Option<i64>,
+    req: ActionRequest,
+    now: NaiveDateTime,
+) -> AppResult<TicketView> {
+    let r = ActRequest { actor: actor.clone(), ticket_id: id.to_string(), version, action: req };
+    act_together(conn, ctx, &[&r], now)?.pop().unwrap_or_else(|| Err(AppError::internal_msg("an action was left unanswered".into())))
+}
+
+/// 超时上报: the time limit's own policy (`sla.breach_action = "escalate"`) takes the workflow's
+/// `escalate_to_community` on tickets whose triage breached, as the system, each in its own
+/// transaction and through the same path as every action: a ticket someone acted on meanwhile
+/// (it left `at_compound`) is refused by the rules and left alone. Returns how many went up.
+pub fn escalate_breached(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_ids: &[String], now: NaiveDateTime) -> AppResult<usize> {
+    let system = Actor::system();
+    let mut done = 0;
+    for id in ticket_ids {
+        let Some(version) = tickets::table.find(id).select(tickets::version).first::<i64>(conn).optional()? else { continue };
+        let taken =
+            backend::write_transaction(conn, |c| act(c, ctx, &system, id, Some(version), ActionRequest::EscalateToCommunity {}, now));
+        match taken {
+            Ok(_) => done += 1,
+            // Moved on since the breach (a secretary acted): nothing to escalate.
+            Err(AppError::IllegalAction { .. } | AppError::VersionConflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Takes several actions, on distinct tickets, in one transaction: the intake's group commit for
+/// state changes. The tickets are read and locked together (in id order, before any audit chain:
+/// the service's lock order), each action is checked and its own writes done, then the stage
+/// clocks, the ticket rows, the audit events and the answers are written and read for all of them
+/// with a few statements. An action refused (its version stale, its state or scope wrong) gets its
+/// own error and changes nothing; the others go on. The outer error means the whole transaction
+/// failed and nothing was written. Runs in the caller's transaction, or in one of its own.
+pub fn act_together(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    requests: &[&ActRequest],
+    now: NaiveDateTime,
+) -> AppResult<Vec<AppResult<TicketView>>> {
+    backend::within_transaction(conn, |conn| {
+        let ids: Vec<&str> = requests.iter().map(|r| r.ticket_id.as_str()).filter(|id| id.parse::<Id>().is_ok()).collect();
+        let mut loaded = load_all(conn, &ids, true)?;
+        let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
+        let mut decided = vec![];
+        for (i, r) in requests.iter().enumerate() {
+            let t = match loaded.remove(&r.ticket_id) {
+                Some(t) if r.actor.is_system() || t.sight(&r.actor)? != Sight::Hidden => t,
+                _ => {
+                    answers[i] = Some(Err(AppError::NotFound { what: "ticket" }));
+                    continue;
+                }
+            };
+            let kind = r.action.kind();
+            // An action that writes while it is checked does so in a savepoint, so that its
+            // refusal undoes its writes and leaves the batch's others alone.
+            let d = if writes_while_deciding(kind) {
+                conn.transaction(|conn| decide(conn, ctx, &r.actor, t, r.version, r.action.clone(), now))
+            } else {
+                decide(conn, ctx, &r.actor, t, r.version, r.action.clone(), now)
+            };
+            match d {
+                Ok(d) => decided.push((i, d)),
+                // The database is away or broke the transaction off: not this action's refusal,
+                // but the whole round's failure (run again, or answered 503).
+                Err(e) if e.is_database_failure() => return Err(e),
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+        let (index, decided): (Vec<usize>, Vec<Decided>) = decided.into_iter().unzip();
+        let actors: Vec<&Actor> = index.iter().map(|&i| &requests[i].actor).collect();
+        let views = finish(conn, ctx, &actors, decided, now)?;
+        for (i, v) in index.into_iter().zip(views) {
+            answers[i] = Some(Ok(v));
+        }
+        Ok(answers.into_iter().map(|a| a.unwrap_or_else(|| Err(AppError::internal_msg("an action was left unanswered".into())))).collect())
+    })
+}
+
+/// Whether checking an action of this kind writes (departments dispatched, parts changed, clocks
+/// of a part stopped, extensions recorded). The others only read until [`finish`].
+pub(super) fn writes_while_deciding(kind: ActionKind) -> bool {
+    !matches!(
+        kind,
+        ActionKind::AcceptAtCompound
+            | ActionKind::AcceptAtCommunity
+            | ActionKind::ReportToCommunity
+            | ActionKind::MarkDuplicate
+            | ActionKind::Decline
+            | ActionKind::AddProgress
+            | ActionKind::MarkSolved
+            | ActionKind::RecordReturnVisit
+            | ActionKind::EscalateToCommunity
+    )
+}
+
+/// Writes what the decided actions of a batch share: each ticket's stage clocks (a new stage
+/// starts its own clock now; a finished stage stops its clocks), its deadline, its row (the
+/// version checked and bumped), its audit event; then reads their views.
+pub(super) fn finish(
+    conn: &mut DbConn,
+    ctx: SlaContext<'_>,
+    actors: &[&Actor],
+    mut items: Vec<Decided>,
+    now: NaiveDateTime,
+) -> AppResult<Vec<TicketView>> {
+    if items.is_empty() {
+        return Ok(vec![]);
+    }
+    let moving: Vec<&Decided> = items.iter().filter(|d| d.c.to != d.from).collect();
+    let moving_ids: Vec<&str> = moving.iter().map(|d| d.t.row.id.as_str()).collect();
+    sla::stop_ticket_clocks(conn, &moving_ids, false, now)?;
+    let ending: Vec<&str> =
+        moving.iter().filter(|d| d.c.to == TicketState::Solved || d.c.to.is_final()).map(|d| d.t.row.id.as_str()).collect();
+    sla::stop_ticket_clocks(conn, &ending, true, now)?;
+    let mut categories: Vec<&str> = moving.iter().map(|d| d.t.row.category_id.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let policies = sla::Policies::load(conn, &categories)?;
+    let mut clocks = vec![];
+    for d in &moving {
+        let (t, now) = (&d.t, now);
+        let mut plan = |conn: &mut DbConn, stage: Stage, holder: (&str, &str)| -> AppResult<()> {
+            clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, None, stage, holder, now)?);
+            Ok(())
+        };
+        match d.c.to {
+            TicketState::AtCommunity => plan(conn, Stage::CommunityAcceptance, (&t.row.community_id, t.place.community.as_str()))?,
+            TicketState::CompoundHandling => plan(conn, Stage::Resolution, (&t.row.compound_id, t.place.compound.as_str()))?,
+            TicketState::CommunityHandling => plan(conn, Stage::Resolution, (&t.row.community_id, t.place.community.as_str()))?,
+            TicketState::Solved => plan(conn, Stage::ReturnVisit, (&t.row.place_id, &t.row.place_path))?,
+            TicketState::Whistled if d.from == TicketState::Solved => {
+                // Reopened at the department level: the lead department's resolution clock runs again.
+                let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
+                if let Some(lead) = lead {
+                    if let Some(dept) = find_unit(conn, &lead.department_id)? {
+                        let holder = (dept.id.as_str(), dept.path.as_str());
+                        clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, Some(&lead.id), Stage::Resolution, holder, now)?);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    backend::insert_all!(conn, sla_clocks::table, &clocks)?;
+    let dues = sla::tickets_due(conn, &items.iter().map(|d| d.t.row.id.as_str()).collect::<Vec<_>>())?;
+    for d in &mut items {
+        let due_at = dues.get(&d.t.row.id).copied();
+        if due_at != d.t.row.due_at {
+            d.c.note("due_at", d.t.row.due_at, due_at);
+        }
+        if d.c.to != d.from {
+            d.c.note("state", d.from.as_str(), d.c.to.as_str());
+        }
+        d.t.row.due_at = due_at;
+        d.t.row.state = d.c.to.as_str().into();
+    }
+    update_rows(conn, &items.iter().map(|d| &d.t.row).collect::<Vec<_>>(), now)?;
+    let by: Vec<ActedBy> = actors.iter().zip(&items).map(|(a, d)| acted_by(a, d.grant.as_ref())).collect();
+    let changes: Vec<Value> = items.iter_mut().map(|d| Value::Object(std::mem::take(&mut d.c.changes))).collect();
+    let drafts = items
+        .iter()
+        .zip(&by)
+        .zip(changes)
+        .map(|((d, by), changes)| Draft {
+            entity_kind: "ticket",
+            entity_id: &d.t.row.id,
+            by,
+            action: d.kind.as_str(),
+            from_state: Some(d.from.as_str()),
+            to_state: Some(d.c.to.as_str()),
+            reason: d.c.reason.as_deref(),
+            changes,
+        })
+        .collect();
+    audit::append_all(conn, drafts, now)?;
+    // The rows as just written, without reading them back; the parts only where they may have changed.
+    let reread: Vec<&str> = items
+        .iter()
+        .filter(|d| !d.t.parts.is_empty() || matches!(d.kind, ActionKind::Whistle | ActionKind::AddDepartment))
+        .map(|d| d.t.row.id.as_str())
+        .collect();
+    let mut parts = parts_of(conn, &reread)?;
+    for d in &mut items {
+        d.t.row.version += 1;
+        d.t.row.updated_at = now;
+        if let Some(p) = parts.remove(&d.t.row.id) {
+            d.t.parts = p;
+        }
+    }
+    views(conn, &actors.iter().copied().zip(items.iter().map(|d| &d.t)).collect::<Vec<_>>(), now)
+}
+
+/// Writes the acted-on ticket rows, each only if its version is still the one read (and bumps
+/// it): one statement for all on PostgreSQL, one per row on SQLite (whose writer holds the
+/// database). A version that moved is a conflict.
+pub(super) fn update_rows(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime) -> AppResult<()> {
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+    let updated = match conn {
+        DbConn::Postgresql(c) => {
+            let texts = |f: fn(&TicketRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+            diesel::sql_query(
+                "UPDATE tickets SET state = v.state, solved_level = v.solved_level, satisfaction = v.satisfaction, \
+                 resolution = v.resolution, duplicate_of = v.duplicate_of, whistle_type = v.whistle_type, \
+                 reopen_count = v.reopen_count, closed_at = v.closed_at, due_at = v.due_at, version = v.version + 1, updated_at = $12 \
+                 FROM (SELECT unnest($1::text[]) AS id, unnest($2::bigint[]) AS version, unnest($3::text[]) AS state, \
+                 unnest($4::text[]) AS solved_level, unnest($5::text[]) AS satisfaction, unnest($6::text[]) AS resolution, \
+                 unnest($7::text[]) AS duplicate_of, unnest($8::text[]) AS whistle_type, unnest($9::int[]) AS reopen_count, \
+                 unnest($10::timestamp[]) AS closed_at, unnest($11::timestamp[]) AS due_at) AS v \
+                 WHERE tickets.id = v.id AND tickets.version = v.version",
+            )
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.solved_level.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.resolution.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.duplicate_of.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.whistle_type.clone()))
+            .bind::<Array<Integer>, _>(rows.iter().map(|r| r.reopen_count).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .bind::<Timestamp, _>(now)
+            .execute(c)?
+        }
+        DbConn::Sqlite(c) => {
+            let mut n = 0;
+            for r in rows {
+                n += diesel::update(tickets::table.find(&r.id).filter(tickets::version.eq(r.version)))
+                    .set((
+                        tickets::state.eq(&r.state),
+                        tickets::solved_level.eq(&r.solved_level),
+                        tickets::satisfaction.eq(&r.satisfaction),
+                        tickets::resolution.eq(&r.resolution),
+                        tickets::duplicate_of.eq(&r.duplicate_of),
+                        tickets::whistle_type.eq(&r.whistle_type),
+                        tickets::reopen_count.eq(r.reopen_count),
+                        tickets::closed_at.eq(r.closed_at),
+                        tickets::due_at.eq(r.due_at),
+                        tickets::version.eq(r.version + 1),
+                        tickets::updated_at.eq(now),
+                    ))
+                    .execute(c)?;
+            }
+            n
+        }
+    };
+    if updated != rows.len() {
+        // Only possible without the row locks (SQLite's single writer, or PostgreSQL's locks
+        // taken by `load_all`, rule it out): answer the first moved version.
+        let given: HashMap<&str, i64> = rows.iter().map(|r| (r.id.as_str(), r.version)).collect();
+        let current: Vec<(String, i64)> = tickets::table
+            .filter(tickets::id.eq_any(given.keys().copied().collect::<Vec<_>>()))
+            .select((tickets::id, tickets::version))
+            .load(conn)?;
+        let moved = current.into_iter().find(|(id, v)| given.get(id.as_str()) != Some(v));
+        let (id, current) = moved.unwrap_or_default();
+        return Err(AppError::VersionConflict { given: given.get(id.as_str()).copied().unwrap_or_default(), current });
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use crate::db::models::{AssignmentRow, ClockRow, TicketRow};
+use crate::db::schema::{ticket_assignments, ticket_extensions, tickets};
+use crate::db::DbConn;
+use crate::domain::sla::Stage;
+use crate::domain::workflow::{sight, AssignmentState, DepartmentPart, Facts, Sight, TicketPlace, TicketState};
+use crate::domain::{Actor, Id, OrgPath};
+
+use crate::app::sla::{self};
+use crate::app::{AppError, AppResult};
+
+/// A ticket with everything the rules need: its row, its department parts, its running clocks
+/// and the parts with an extension request waiting.
+pub(super) struct Loaded {
+    pub(super) row: TicketRow,
+    pub(super) place: TicketPlace,
+    pub(super) parts: Vec<AssignmentRow>,
+    pub(super) clocks: Vec<ClockRow>,
+    /// Assignment ids with a pending extension request.
+    pub(super) pending_extensions: Vec<String>,
+}
+
+impl Loaded {
+    pub(super) fn state(&self) -> AppResult<TicketState> {
+        self.row.state.parse().map_err(AppError::internal_msg)
+    }
+
+    /// The parts as the rules see them. A stored value the domain does not know is a corrupt row:
+    /// an error, never a guess.
+    pub(super) fn domain_parts(&self) -> AppResult<Vec<DepartmentPart>> {
+        self.parts.iter().map(|p| self.domain_part(p)).collect()
+    }
+
+    /// One stored part as the rules see it.
+    pub(super) fn domain_part(&self, p: &AssignmentRow) -> AppResult<DepartmentPart> {
+        Ok(DepartmentPart {
+            department_id: p.department_id.parse().map_err(|e| AppError::internal_msg(format!("part {}: {e}", p.id)))?,
+            lead: p.lead,
+            state: p.state.parse().map_err(AppError::internal_msg)?,
+            overruled: p.overruled,
+            extension_pending: self.pending_extensions.contains(&p.id),
+            ended_at: p.ended_at,
+        })
+    }
+
+    /// What the rules look at, over `parts` (from [`Loaded::domain_parts`]).
+    pub(super) fn facts<'a>(&'a self, parts: &'a [DepartmentPart]) -> AppResult<Facts<'a>> {
+        let resolution = Stage::Resolution.as_str();
+        Ok(Facts {
+            state: self.state()?,
+            place: &self.place,
+            parts,
+            resolution_running: self.clocks.iter().any(|c| c.stage == resolution && c.paused_at.is_none()),
+            waiting_for_resident: self.clocks.iter().any(|c| c.paused_for.as_deref() == Some(sla::PAUSED_FOR_RESIDENT)),
+        })
+    }
+
+    pub(super) fn sight(&self, actor: &Actor) -> AppResult<Sight> {
+        Ok(sight(actor, &self.place, &self.domain_parts()?))
+    }
+}
+
+/// The path of `unit_id` on `path`, cut after it: the ancestor's own path.
+pub(super) fn ancestor_path(path: &str, unit_id: &str) -> OrgPath {
+    match path.find(unit_id) {
+        Some(i) => OrgPath::from_db(path[..i + unit_id.len() + 1].to_string()),
+        None => OrgPath::from_db(path.to_string()),
+    }
+}
+
+pub(super) fn place_of(row: &TicketRow) -> TicketPlace {
+    TicketPlace {
+        place: OrgPath::from_db(row.place_path.clone()),
+        compound: ancestor_path(&row.place_path, &row.compound_id),
+        community: ancestor_path(&row.place_path, &row.community_id),
+    }
+}
+
+pub(super) fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
+    if id.parse::<Id>().is_err() {
+        return Ok(None);
+    }
+    Ok(load_all(conn, &[id], false)?.remove(id))
+}
+
+/// Loads a ticket the actor can see (fully, or up to the end of his department's part), or
+/// reports it missing (the same answer either way).
+pub(super) fn load_visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Loaded> {
+    let t = load(conn, id)?.ok_or(AppError::NotFound { what: "ticket" })?;
+    if t.sight(actor)? == Sight::Hidden {
+        return Err(AppError::NotFound { what: "ticket" });
+    }
+    Ok(t)
+}
+
+/// Reads tickets with their department parts; on PostgreSQL `lock` takes their rows, in id order.
+pub(super) fn load_all(conn: &mut DbConn, ids: &[&str], lock: bool) -> AppResult<HashMap<String, Loaded>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let q = tickets::table.filter(tickets::id.eq_any(ids)).order(tickets::id.asc());
+    let rows: Vec<TicketRow> = match conn {
+        DbConn::Postgresql(c) if lock => q.for_update().select(TicketRow::as_select()).load(c)?,
+        _ => q.select(TicketRow::as_select()).load(conn)?,
+    };
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let mut parts = parts_of(conn, &ids)?;
+    let mut clocks = sla::running_clocks(conn, &ids)?;
+    // Extension requests belong to department parts: only whistled tickets can have one.
+    let whistled: Vec<&str> = ids.iter().copied().filter(|id| parts.contains_key(*id)).collect();
+    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+    if !whistled.is_empty() {
+        let rows: Vec<(String, String)> = ticket_extensions::table
+            .filter(ticket_extensions::ticket_id.eq_any(&whistled))
+            .filter(ticket_extensions::state.eq("pending"))
+            .select((ticket_extensions::ticket_id, ticket_extensions::assignment_id))
+            .load(conn)?;
+        for (t, a) in rows {
+            pending.entry(t).or_default().push(a);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let parts = parts.remove(&row.id).unwrap_or_default();
+            let clocks = clocks.remove(&row.id).unwrap_or_default();
+            let pending_extensions = pending.remove(&row.id).unwrap_or_default();
+            (row.id.clone(), Loaded { place: place_of(&row), row, parts, clocks, pending_extensions })
+        })
+        .collect())
+}
+
+/// The department parts of tickets, each ticket's in dispatch order.
+pub(super) fn parts_of(conn: &mut DbConn, ids: &[&str]) -> AppResult<HashMap<String, Vec<AssignmentRow>>> {
+    let mut by_ticket: HashMap<String, Vec<AssignmentRow>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_ticket);
+    }
+    let rows: Vec<AssignmentRow> = ticket_assignments::table
+        .filter(ticket_assignments::ticket_id.eq_any(ids))
+        .order((ticket_assignments::ticket_id, ticket_assignments::dispatched_at))
+        .select(AssignmentRow::as_select())
+        .load(conn)?;
+    for p in rows {
+        by_ticket.entry(p.ticket_id.clone()).or_default().push(p);
+    }
+    Ok(by_ticket)
+}
+
+/// A stored part's state; a value the domain does not know is a corrupt row.
+pub(super) fn part_state(p: &AssignmentRow) -> AppResult<AssignmentState> {
+    p.state.parse().map_err(AppError::internal_msg)
+}

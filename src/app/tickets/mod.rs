@@ -1,0 +1,37 @@
+//! Tickets (诉求) through the closed loop: filing, the named workflow actions, comments, the
+//! timeline, lists and the per-role inbox. Each command is one transaction that changes the
+//! ticket, bumps its version and appends its audit event together.
+//!
+//! Which action is allowed, for whom, and where it leads is the domain's
+//! (`domain::workflow`); this module loads what the rules look at, asks them, and writes the
+//! outcome. Its parts:
+//!
+//! - [`requests`]: what callers send (a filing, an action, a list filter);
+//! - [`loaded`]: a ticket with its parts and clocks, as the rules see it, and loading it;
+//! - [`scope`]: the "tickets this person may see" filter, evaluated in the database;
+//! - [`views`]: what callers get back, per viewer (his deadline, his actions);
+//! - [`filing`]: 登记, alone or in the intake's group commit;
+//! - [`actions`]: 办理, one action or a batch: check, write, audit;
+//! - [`decide`]: each action's own arguments and writes (parts, extensions, clocks), by family;
+//! - [`timeline`]: comments and the history;
+//! - [`queries`]: one ticket, lists, the inbox, the departments to whistle, the contact reveal.
+
+mod actions;
+mod decide;
+mod filing;
+mod loaded;
+mod queries;
+mod requests;
+mod scope;
+mod timeline;
+mod views;
+
+pub use actions::{act, act_together, escalate_breached, ActRequest};
+pub use filing::{
+    check_filing, check_filing_with, file_ticket, insert_filing, insert_filings, lock_rows, number_day, prepare_filing, FilingRefs,
+    PreparedFiling,
+};
+pub use queries::{get_ticket, inbox, list_tickets, reveal_contact, whistle_choices, DepartmentChoice, RevealedContact};
+pub use requests::{ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketFilter};
+pub use timeline::{comment, readable_clocks, timeline, timeline_event};
+pub use views::{summaries, DepartmentPartView, ExtensionView, RunningClockView, TicketPage, TicketSummary, TicketView, TimelineEvent};

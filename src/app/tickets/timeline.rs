@@ -1,0 +1,90 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::db::models::AuditEventRow;
+use crate::db::DbConn;
+use crate::domain::workflow::Sight;
+use crate::domain::{Actor, Role};
+
+use crate::app::audit::{self, ActedBy, Draft};
+use crate::app::{text, AppError, AppResult};
+
+use super::loaded::load_visible;
+use super::views::TimelineEvent;
+
+/// 留言: anyone who can see the ticket may comment; the ticket itself does not change.
+pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: NaiveDateTime) -> AppResult<TimelineEvent> {
+    conn.transaction(|conn| {
+        let t = load_visible(conn, actor, id)?;
+        if t.sight(actor)? != Sight::Full {
+            return Err(AppError::forbidden(crate::msg!("why-part_ended_no_comment")));
+        }
+        let body = text("text", body, 2000)?;
+        let grant = actor
+            .grants
+            .iter()
+            .filter(|g| g.org_path.contains(&t.place.place) || t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string()))
+            .max_by_key(|g| g.org_path.depth())
+            .cloned();
+        let by = ActedBy::person(actor.person_id, grant.as_ref());
+        let e = audit::append(
+            conn,
+            Draft {
+                entity_kind: "ticket",
+                entity_id: &t.row.id,
+                by: &by,
+                action: "comment",
+                from_state: None,
+                to_state: None,
+                reason: Some(&body),
+                changes: json!({}),
+            },
+            now,
+        )?;
+        Ok(timeline_event(e))
+    })
+}
+
+pub fn timeline_event(e: AuditEventRow) -> TimelineEvent {
+    TimelineEvent {
+        changes: serde_json::from_str(&e.changes).unwrap_or(Value::Null),
+        id: e.id,
+        seq: e.seq,
+        at: e.at,
+        actor_id: e.actor_id,
+        actor_role: e.actor_role,
+        actor_unit_id: e.actor_unit_id,
+        action: e.action,
+        from_state: e.from_state,
+        to_state: e.to_state,
+        reason: e.reason,
+        hash: e.hash,
+    }
+}
+
+/// A ticket's whole history in one call; a department whose part ended reads it up to that end.
+pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
+    let t = load_visible(conn, actor, id)?;
+    let until = match t.sight(actor)? {
+        Sight::Until(at) => Some(at),
+        _ => None,
+    };
+    Ok(audit::events_of(conn, "ticket", &t.row.id)?.into_iter().filter(|e| until.is_none_or(|u| e.at <= u)).map(timeline_event).collect())
+}
+
+/// Which clocks of a ticket the caller may read: all of them, or (a department whose part ended)
+/// only its own parts' clocks. Hidden tickets answer as missing.
+pub fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Option<Vec<String>>> {
+    let t = load_visible(conn, actor, id)?;
+    Ok(match t.sight(actor)? {
+        Sight::Until(_) => Some(
+            t.parts
+                .iter()
+                .filter(|p| actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id.to_string() == p.department_id))
+                .map(|p| p.id.clone())
+                .collect(),
+        ),
+        _ => None,
+    })
+}
