@@ -11,9 +11,10 @@ use actix_web::{web, App, HttpRequest, HttpServer};
 use crate::app::AppError;
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::http::api::system::ApiDocument;
 use crate::http::context::lang_of;
 use crate::http::error::{error_response, ApiError};
-use crate::http::{access_guard, routes, security_headers, AppState};
+use crate::http::{access_guard, api, security_headers, AppState};
 
 pub struct Application {
     server: Server,
@@ -66,9 +67,11 @@ impl Application {
         );
         let state =
             web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake, trusted_proxies });
+        let document = web::Data::new(ApiDocument(serde_json::to_string(&<api::ApiDoc as utoipa::OpenApi>::openapi())?));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(document.clone())
                 // JSON bodies are read by `http::input::Json` (its own limit and errors).
                 // CSV imports of the household ledger.
                 .app_data(web::PayloadConfig::new(2 * 1024 * 1024))
@@ -78,7 +81,7 @@ impl Application {
                 .wrap(from_fn(security_headers))
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
-                .configure(routes::register)
+                .configure(api::register)
                 .default_service(web::to(
                     |req: HttpRequest| async move { error_response(&AppError::NotFound { what: "route" }, lang_of(&req)) },
                 ))

@@ -74,16 +74,9 @@ fn append_to(conn: &mut DbConn, shard: i32, d: Draft<'_>, now: NaiveDateTime) ->
 /// that will also update existing tickets locks their rows before calling this. SQLite has one
 /// writer at a time: nothing to do there.
 pub fn lock_chains<'a>(conn: &mut DbConn, entity_ids: impl IntoIterator<Item = &'a str>) -> AppResult<()> {
-    let DbConn::Postgresql(c) = conn else { return Ok(()) };
     let shards: std::collections::BTreeSet<i32> = entity_ids.into_iter().map(shard_of).collect();
     if shards.len() > 1 {
-        let shards: Vec<i32> = shards.into_iter().collect();
-        audit_heads::table
-            .filter(audit_heads::shard.eq_any(&shards))
-            .order(audit_heads::shard.asc())
-            .for_update()
-            .select(audit_heads::shard)
-            .load::<i32>(c)?;
+        crate::db::backend::lock_audit_heads(conn, &shards.into_iter().collect::<Vec<_>>())?;
     }
     Ok(())
 }
@@ -93,18 +86,11 @@ pub fn lock_chains<'a>(conn: &mut DbConn, entity_ids: impl IntoIterator<Item = &
 /// all events and one update of the heads. The heads are locked in shard order, so two batches
 /// never deadlock on each other.
 pub fn append_all(conn: &mut DbConn, drafts: Vec<Draft<'_>>, now: NaiveDateTime) -> AppResult<Vec<AuditEventRow>> {
-    use std::collections::BTreeMap;
     if drafts.is_empty() {
         return Ok(vec![]);
     }
     let shards: Vec<i32> = drafts.iter().map(|d| shard_of(d.entity_id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let heads = audit_heads::table.filter(audit_heads::shard.eq_any(&shards)).order(audit_heads::shard.asc());
-    let locked: Vec<(i32, i64, String)> = match conn {
-        DbConn::Postgresql(c) => heads.for_update().select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(c)?,
-        // SQLite's writer holds the whole database already.
-        DbConn::Sqlite(c) => heads.select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(c)?,
-    };
-    let mut head: BTreeMap<i32, (i64, String)> = locked.into_iter().map(|(s, q, h)| (s, (q, h))).collect();
+    let mut head = crate::db::backend::read_audit_heads(conn, &shards)?;
     let mut rows = Vec::with_capacity(drafts.len());
     for d in drafts {
         let shard = shard_of(d.entity_id);
@@ -115,25 +101,7 @@ pub fn append_all(conn: &mut DbConn, drafts: Vec<Draft<'_>>, now: NaiveDateTime)
         rows.push(row);
     }
     crate::db::backend::insert_all!(conn, audit_events::table, &rows)?;
-    match conn {
-        DbConn::Postgresql(c) => {
-            let (s, (q, h)): (Vec<i32>, (Vec<i64>, Vec<String>)) = head.into_iter().unzip();
-            diesel::sql_query(
-                "UPDATE audit_heads SET seq = v.seq, hash = v.hash \
-                 FROM (SELECT unnest($1::int[]) AS shard, unnest($2::bigint[]) AS seq, unnest($3::text[]) AS hash) AS v \
-                 WHERE audit_heads.shard = v.shard",
-            )
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(s)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(q)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(h)
-            .execute(c)?;
-        }
-        DbConn::Sqlite(c) => {
-            for (shard, (seq, hash)) in head {
-                diesel::update(audit_heads::table.find(shard)).set((audit_heads::seq.eq(seq), audit_heads::hash.eq(hash))).execute(c)?;
-            }
-        }
-    }
+    crate::db::backend::write_audit_heads(conn, head)?;
     Ok(rows)
 }
 
@@ -235,9 +203,7 @@ fn unsealed_since(conn: &mut DbConn, shard: i32) -> AppResult<Option<i64>> {
 
 /// Seals one chain, holding its head: false when another server sealed it first.
 fn seal_chain(conn: &mut DbConn, shard: i32, now: NaiveDateTime) -> AppResult<bool> {
-    if let DbConn::Postgresql(c) = conn {
-        audit_heads::table.find(shard).for_update().select(audit_heads::shard).first::<i32>(c)?;
-    }
+    crate::db::backend::lock_audit_heads(conn, &[shard])?;
     let Some(since) = unsealed_since(conn, shard)? else { return Ok(false) };
     let ids: Vec<(i64, String)> = audit_events::table
         .filter(audit_events::shard.eq(shard))

@@ -805,8 +805,9 @@ mod tests {
         let dept = OrgPath::root(Id::new());
         let at = |state: P, lead: bool| part(&dept, lead, state);
         let all = [P::Dispatched, P::Acknowledged, P::Returned, P::Done, P::Removed];
-        // (step, lead, the states it applies to, where each leads)
-        let table: &[(PartStep, bool, &[(P, P)])] = &[
+        // (step, lead, the states it applies to and where each leads)
+        type Moves = &'static [(P, P)];
+        let table: &[(PartStep, bool, Moves)] = &[
             (PartStep::Acknowledge, false, &[(P::Dispatched, P::Acknowledged)]),
             (PartStep::Return, true, &[(P::Dispatched, P::Returned), (P::Acknowledged, P::Returned)]),
             (PartStep::RequestExtension, true, &[(P::Acknowledged, P::Acknowledged)]),

@@ -22,6 +22,7 @@ use crate::msg;
 
 use super::context::lang_of;
 use super::error::ApiError;
+use super::routing::{find_route, pattern_matches, RouteSpec};
 
 /// Bodies larger than this are refused with 413 `payload_too_large`.
 pub const MAX_JSON_BYTES: usize = 256 * 1024;
@@ -122,8 +123,8 @@ fn nul_pointer(v: &Value, at: &str) -> Option<String> {
 }
 
 /// A NUL in the request's query string (`%00`: the parameter's name) or path (the `{param}` of
-/// the route whose segment carries it, or `path`).
-pub fn nul_in_url(req: &ServiceRequest) -> Option<AppError> {
+/// the route of `routes` whose segment carries it, or `path`).
+pub fn nul_in_url(req: &ServiceRequest, routes: &'static [RouteSpec]) -> Option<AppError> {
     let query = req.query_string();
     if query.contains("%00") {
         let field = url::form_urlencoded::parse(query.as_bytes())
@@ -136,9 +137,7 @@ pub fn nul_in_url(req: &ServiceRequest) -> Option<AppError> {
     if path.contains("%00") || req.match_info().as_str().contains('\0') {
         // The route the router would take (any method, for a 405 as well), and its parameter
         // whose segment carries the NUL.
-        let routes = super::routes::route_specs();
-        let route = super::routes::find_route(path, req.method().as_str())
-            .or_else(|| routes.iter().find(|s| super::routes::pattern_matches(s.path, path)));
+        let route = find_route(routes, path, req.method().as_str()).or_else(|| routes.iter().find(|s| pattern_matches(s.path, path)));
         let field = route
             .and_then(|s| {
                 s.path.split('/').zip(path.split('/')).find_map(|(p, seg)| {

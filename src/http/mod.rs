@@ -1,153 +1,18 @@
-//! The HTTP layer: the route table (every route with its declared access rule), the access guard
-//! that enforces it before any handler runs, and the handlers that parse input, call one use case
-//! and shape the response.
+//! The HTTP layer: the JSON API ([`api`]: its route table, handlers and OpenAPI document), the
+//! guard in front of every handler ([`guard`]: each route's declared access rule, the headers
+//! every response carries), and what handlers share: the request context and the way a use case
+//! is run ([`context`]), extractors that refuse bad input with the API's error body ([`input`]),
+//! and errors as responses ([`error`]). Route tables are data ([`routing`]).
+//!
+//! Web pages will sit beside the API in `http/web` (their own routes, not in the OpenAPI
+//! document), calling the same use cases through the same guard.
 
+pub mod api;
 pub mod context;
 pub mod error;
-pub mod handlers;
+pub mod guard;
 pub mod input;
-pub mod openapi;
-pub mod routes;
+pub mod routing;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpResponse};
-
-use crate::app::auth::{authenticate, Authenticated};
-use crate::app::{utc_now, AppError};
-use crate::domain::Access;
-
-use context::lang_of;
 pub use context::AppState;
-use error::error_response;
-
-/// The header carrying the CSRF token for changes made through the session cookie.
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-fn bearer_token(req: &ServiceRequest) -> Option<String> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Enforces each route's declared access rule before its handler runs: public routes pass;
-/// every other route needs a valid token (bearer header or session cookie), and a change made
-/// with the cookie needs the CSRF header. A route missing from the table is refused outright, so
-/// a handler registered by some other path can never be reached unguarded.
-pub async fn access_guard(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let lang = lang_of(req.request());
-    // A NUL in the query or the path is refused before anything looks it up (see `input`).
-    if let Some(e) = input::nul_in_url(&req) {
-        let resp = error_response(&e, lang);
-        return Ok(req.into_response(resp).map_into_boxed_body());
-    }
-    let method = req.method().as_str().to_string();
-    // The route the router will pick, found by comparing segments with the table; anything else
-    // (an unknown path or method, a percent-encoded segment) goes by the router's own matching.
-    let spec = match routes::find_route(req.match_info().as_str(), &method) {
-        Some(spec) => spec,
-        None => {
-            let Some(pattern) = req.match_pattern() else {
-                return Ok(next.call(req).await?.map_into_boxed_body());
-            };
-            let specs = routes::route_specs();
-            match specs.iter().find(|s| s.path == pattern && s.method == method) {
-                Some(spec) => spec,
-                None => {
-                    if specs.iter().any(|s| s.path == pattern) {
-                        // Known path, undeclared method: 405 with the methods the path declares.
-                        let mut allowed = routes::methods_of(req.match_info().as_str());
-                        if allowed.is_empty() {
-                            allowed = specs.iter().filter(|s| s.path == pattern).map(|s| s.method).collect();
-                        }
-                        let resp = error_response(&AppError::MethodNotAllowed { method, allowed }, lang);
-                        return Ok(req.into_response(resp).map_into_boxed_body());
-                    }
-                    log::error!("route {method} {pattern} has no declared access rule; refusing");
-                    let resp = HttpResponse::Forbidden().json(error::ErrorBody {
-                        code: "no_access_rule".into(),
-                        message: "this route has no declared access rule and is refused".into(),
-                        field: None,
-                        current_version: None,
-                        current_state: None,
-                        allowed_actions: None,
-                        errors: None,
-                        retry_after_seconds: None,
-                        problems: None,
-                    });
-                    return Ok(req.into_response(resp).map_into_boxed_body());
-                }
-            }
-        }
-    };
-    if spec.access == Access::Public {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(actix_web::error::ErrorInternalServerError("state missing"));
-    };
-    let cookie_name = state.settings.auth.cookie_name.clone();
-    let (token, via_cookie) = match bearer_token(&req) {
-        Some(t) => (Some(t), false),
-        None => (req.cookie(&cookie_name).map(|c| c.value().to_string()), true),
-    };
-    let Some(token) = token else {
-        let resp = error_response(&AppError::Unauthenticated, lang);
-        return Ok(req.into_response(resp).map_into_boxed_body());
-    };
-    let settings = state.settings.clone();
-    let pool = state.pool.clone();
-    let outcome: Result<Authenticated, AppError> =
-        web::block(move || crate::db::with_pooled(&pool, |conn| authenticate(conn, &settings.auth, &token, utc_now())))
-            .await
-            .unwrap_or_else(|e| Err(AppError::internal_msg(format!("blocking task failed: {e}"))));
-    let who = match outcome {
-        Ok(who) => who,
-        Err(e) => {
-            let resp = error_response(&e, lang);
-            return Ok(req.into_response(resp).map_into_boxed_body());
-        }
-    };
-    let unsafe_method = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-    if via_cookie && unsafe_method {
-        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
-            let resp = error_response(&AppError::CsrfRejected, lang);
-            return Ok(req.into_response(resp).map_into_boxed_body());
-        }
-    }
-    req.extensions_mut().insert(who);
-    Ok(next.call(req).await?.map_into_boxed_body())
-}
-
-/// Headers every response carries, errors included:
-/// - `X-Content-Type-Options: nosniff`: a browser never guesses another type than the one sent;
-/// - `Referrer-Policy: no-referrer`: URLs carry ticket and resident ids, and nothing the service
-///   serves needs to tell another site where a visitor came from;
-/// - `Cache-Control: no-store` on every response of the API except the OpenAPI document (one
-///   rule, because almost every answer of the API carries personal data or a scope's view of
-///   it, and a shared or browser cache must keep none of it); a handler's own `Cache-Control`
-///   stays.
-pub async fn security_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    use actix_web::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
-    let api_data = req.path().starts_with("/api/") && req.path() != "/api/v1/openapi.json";
-    let mut res = next.call(req).await?;
-    let headers = res.headers_mut();
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if api_data && !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    Ok(res)
-}
+pub use guard::{access_guard, security_headers, CSRF_HEADER};

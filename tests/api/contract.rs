@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use gridloop::domain::Access;
-use gridloop::http::routes::route_specs;
+use gridloop::http::api::route_specs;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -12,6 +12,7 @@ pub mod fixture;
 mod helpers;
 mod intake;
 mod intake_actions;
+mod layers;
 mod nul;
 mod outage;
 mod permissions;

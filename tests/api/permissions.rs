@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use gridloop::domain::Access;
-use gridloop::http::routes::route_specs;
+use gridloop::http::api::route_specs;
 
 use crate::fixture::{spawn_fixture, Fixture, PASSWORD};
 use crate::helpers::{project_dir, TestApp};

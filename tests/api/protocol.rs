@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use gridloop::http::routes::{find_route, route_specs};
+use gridloop::http::api::{find_route, route_specs};
 
 use crate::fixture::{spawn_fixture, PASSWORD};
 use crate::helpers::TestApp;

@@ -241,59 +241,9 @@ pub(super) fn finish(
 }
 
 /// Writes the acted-on ticket rows, each only if its version is still the one read (and bumps
-/// it): one statement for all on PostgreSQL, one per row on SQLite (whose writer holds the
-/// database). A version that moved is a conflict.
+/// it). A version that moved is a conflict.
 pub(super) fn update_rows(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime) -> AppResult<()> {
-    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
-    let updated = match conn {
-        DbConn::Postgresql(c) => {
-            let texts = |f: fn(&TicketRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-            diesel::sql_query(
-                "UPDATE tickets SET state = v.state, solved_level = v.solved_level, satisfaction = v.satisfaction, \
-                 resolution = v.resolution, duplicate_of = v.duplicate_of, whistle_type = v.whistle_type, \
-                 reopen_count = v.reopen_count, closed_at = v.closed_at, due_at = v.due_at, version = v.version + 1, updated_at = $12 \
-                 FROM (SELECT unnest($1::text[]) AS id, unnest($2::bigint[]) AS version, unnest($3::text[]) AS state, \
-                 unnest($4::text[]) AS solved_level, unnest($5::text[]) AS satisfaction, unnest($6::text[]) AS resolution, \
-                 unnest($7::text[]) AS duplicate_of, unnest($8::text[]) AS whistle_type, unnest($9::int[]) AS reopen_count, \
-                 unnest($10::timestamp[]) AS closed_at, unnest($11::timestamp[]) AS due_at) AS v \
-                 WHERE tickets.id = v.id AND tickets.version = v.version",
-            )
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.solved_level.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.resolution.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.duplicate_of.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.whistle_type.clone()))
-            .bind::<Array<Integer>, _>(rows.iter().map(|r| r.reopen_count).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
-            .bind::<Timestamp, _>(now)
-            .execute(c)?
-        }
-        DbConn::Sqlite(c) => {
-            let mut n = 0;
-            for r in rows {
-                n += diesel::update(tickets::table.find(&r.id).filter(tickets::version.eq(r.version)))
-                    .set((
-                        tickets::state.eq(&r.state),
-                        tickets::solved_level.eq(&r.solved_level),
-                        tickets::satisfaction.eq(&r.satisfaction),
-                        tickets::resolution.eq(&r.resolution),
-                        tickets::duplicate_of.eq(&r.duplicate_of),
-                        tickets::whistle_type.eq(&r.whistle_type),
-                        tickets::reopen_count.eq(r.reopen_count),
-                        tickets::closed_at.eq(r.closed_at),
-                        tickets::due_at.eq(r.due_at),
-                        tickets::version.eq(r.version + 1),
-                        tickets::updated_at.eq(now),
-                    ))
-                    .execute(c)?;
-            }
-            n
-        }
-    };
+    let updated = backend::update_tickets(conn, rows, now)?;
     if updated != rows.len() {
         // Only possible without the row locks (SQLite's single writer, or PostgreSQL's locks
         // taken by `load_all`, rule it out): answer the first moved version.

@@ -265,15 +265,7 @@ pub fn insert_filing(
 /// step of a transaction that will act on several tickets and append to several audit chains (see
 /// [`audit::lock_chains`] for the order). Unknown ids are skipped; SQLite needs nothing.
 pub fn lock_rows(conn: &mut DbConn, ids: &[&str]) -> AppResult<()> {
-    let DbConn::Postgresql(c) = conn else { return Ok(()) };
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut ids: Vec<&str> = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    tickets::table.filter(tickets::id.eq_any(&ids)).order(tickets::id.asc()).for_update().select(tickets::id).load::<String>(c)?;
-    Ok(())
+    Ok(backend::lock_tickets(conn, ids)?)
 }
 
 /// The audit event of a filing.

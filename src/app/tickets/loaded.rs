@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use crate::db::models::{AssignmentRow, ClockRow, TicketRow};
-use crate::db::schema::{ticket_assignments, ticket_extensions, tickets};
-use crate::db::DbConn;
+use crate::db::schema::{ticket_assignments, ticket_extensions};
+use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{sight, AssignmentState, DepartmentPart, Facts, Sight, TicketPlace, TicketState};
 use crate::domain::{Actor, Id, OrgPath};
@@ -101,11 +101,7 @@ pub(super) fn load_all(conn: &mut DbConn, ids: &[&str], lock: bool) -> AppResult
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let q = tickets::table.filter(tickets::id.eq_any(ids)).order(tickets::id.asc());
-    let rows: Vec<TicketRow> = match conn {
-        DbConn::Postgresql(c) if lock => q.for_update().select(TicketRow::as_select()).load(c)?,
-        _ => q.select(TicketRow::as_select()).load(conn)?,
-    };
+    let rows = backend::load_tickets(conn, ids, lock)?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut parts = parts_of(conn, &ids)?;
     let mut clocks = sla::running_clocks(conn, &ids)?;

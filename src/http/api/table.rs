@@ -1,31 +1,22 @@
-//! The route table: each route once, with its method, path, handler and declared access rule.
-//! Registration, the access guard, the OpenAPI document and docs/permissions.md all read it.
-
-use std::sync::OnceLock;
+//! The API's route table: each route once, with its method, path, handler and declared access
+//! rule. Registration, the access guard, the OpenAPI document and docs/permissions.md all read it.
 
 use actix_web::web;
 use utoipa::OpenApi;
 
 use crate::domain::{Access, Operation};
+use crate::http::routing::RouteSpec;
 
-use super::handlers::{auth, calendars, catalogue, org, people, residents, sla, system, tickets, visits};
 use super::openapi::LayerResponses;
-
-/// One declared route.
-#[derive(Clone, Copy, Debug)]
-pub struct RouteSpec {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub access: Access,
-}
+use super::{auth, calendars, catalogue, org, people, residents, sla, system, tickets, visits};
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
-        /// Every route the server answers, with its access rule.
-        pub fn route_specs() -> &'static [RouteSpec] {
-            static SPECS: OnceLock<Vec<RouteSpec>> = OnceLock::new();
-            SPECS.get_or_init(|| vec![$( RouteSpec { method: stringify!($method), path: $path, access: $access } ),*])
-        }
+        /// Every route of the API, with its access rule, in the router's order.
+        pub static ROUTES: &[RouteSpec] = &[$( RouteSpec { method: stringify!($method), path: $path, access: $access } ),*];
+
+        /// The statuses the layers answer, for the document (see `openapi`).
+        static API_LAYERS: LayerResponses = LayerResponses(ROUTES);
 
         /// Registers every route of the table; there is no other place where routes are added.
         pub fn register(cfg: &mut web::ServiceConfig) {
@@ -37,7 +28,7 @@ macro_rules! routes {
         #[openapi(
             info(title = "Gridloop API", description = "Residents' requests through grid-based community governance (网格化治理). Errors are JSON {code, message, field?}; messages are zh-CN unless Accept-Language starts with en."),
             paths($($handler),*),
-            modifiers(&SecurityAddon, &LayerResponses),
+            modifiers(&SecurityAddon, &API_LAYERS),
             tags(
                 (name = "system", description = "Health and the API document"),
                 (name = "auth", description = "Login, logout and the current person"),
@@ -116,43 +107,6 @@ routes! {
     GET "/api/v1/org-units/{id}/log-compliance" => visits::unit_compliance, Access::Scoped(Operation::BoardRead);
 }
 
-/// Whether a declared pattern matches a request path as the router matches it: the same
-/// segments, each `{name}` standing for one non-empty segment (the router's `[^/]+`).
-pub fn pattern_matches(pattern: &str, path: &str) -> bool {
-    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
-    loop {
-        match (p.next(), q.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) if a.starts_with('{') && a.ends_with('}') => {
-                if b.is_empty() {
-                    return false;
-                }
-            }
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
-    }
-}
-
-/// The declared route the router picks for this path and method: the first of the table (the
-/// router's order) whose method and pattern match, found by comparing segments instead of
-/// running the router's regular expressions a second time for every request.
-pub fn find_route(path: &str, method: &str) -> Option<&'static RouteSpec> {
-    route_specs().iter().find(|s| s.method == method && pattern_matches(s.path, path))
-}
-
-/// The methods the table declares for a request path, as the router would serve them (the
-/// `Allow` of a 405), in the table's order.
-pub fn methods_of(path: &str) -> Vec<&'static str> {
-    let mut methods: Vec<&'static str> = vec![];
-    for s in route_specs() {
-        if pattern_matches(s.path, path) && !methods.contains(&s.method) {
-            methods.push(s.method);
-        }
-    }
-    methods
-}
-
 struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
@@ -166,7 +120,7 @@ impl utoipa::Modify for SecurityAddon {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::find_route;
 
     #[test]
     fn a_route_is_found_as_the_router_finds_it() {

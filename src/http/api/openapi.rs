@@ -17,7 +17,7 @@ use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 use crate::domain::Access;
 
-use super::routes::route_specs;
+use crate::http::routing::RouteSpec;
 
 /// The standard description of an error status, with the codes it carries.
 fn describe(status: u16) -> &'static str {
@@ -43,8 +43,9 @@ fn describe(status: u16) -> &'static str {
     }
 }
 
-/// Declares the statuses the layers answer and the security the access guard enforces.
-pub struct LayerResponses;
+/// Declares the statuses the layers answer and the security the access guard enforces, for the
+/// routes of a table.
+pub struct LayerResponses(pub &'static [RouteSpec]);
 
 impl utoipa::Modify for LayerResponses {
     fn modify(&self, openapi: &mut OpenApi) {
@@ -58,7 +59,7 @@ impl utoipa::Modify for LayerResponses {
             ];
             for (method, op) in operations {
                 let Some(op) = op.as_mut() else { continue };
-                let access = route_specs().iter().find(|s| s.path == path && s.method == method).map(|s| s.access);
+                let access = self.0.iter().find(|s| s.path == path && s.method == method).map(|s| s.access);
                 declare_layers(path, method, access, op);
                 for p in op.parameters.iter_mut().flatten() {
                     describe_header(p);

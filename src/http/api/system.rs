@@ -2,11 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use utoipa::OpenApi;
 
 use crate::http::context::{AppState, ReqLang};
 use crate::http::error::error_response;
-use crate::http::routes::ApiDoc;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -52,8 +50,11 @@ pub async fn healthz(state: web::Data<AppState>, lang: ReqLang) -> HttpResponse 
     }
 }
 
-/// This document.
+/// This document (rendered once, when the server starts).
 #[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "get_openapi_document", tag = "system", responses((status = 200, description = "The OpenAPI 3 document")))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn openapi(doc: web::Data<ApiDocument>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(doc.0.clone())
 }
+
+/// The OpenAPI document as served, rendered once when the server starts.
+pub struct ApiDocument(pub String);

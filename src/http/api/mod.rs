@@ -1,0 +1,31 @@
+//! The JSON API under `/api/v1` (and `/healthz`), described by its OpenAPI document: the route
+//! table ([`table`]), the document's shared parts ([`openapi`]) and the handlers, one file per
+//! resource. A handler parses input into use-case arguments, calls one use case through
+//! `context::run`, and shapes the response; it never builds a query.
+
+pub mod auth;
+pub mod calendars;
+pub mod catalogue;
+pub mod openapi;
+pub mod org;
+pub mod people;
+pub mod residents;
+pub mod sla;
+pub mod system;
+mod table;
+pub mod tickets;
+pub mod visits;
+
+pub use table::{register, ApiDoc, ROUTES};
+
+use crate::http::routing::{self, RouteSpec};
+
+/// Every route of the API, with its access rule, in the router's order.
+pub fn route_specs() -> &'static [RouteSpec] {
+    ROUTES
+}
+
+/// The API route the router picks for this path and method.
+pub fn find_route(path: &str, method: &str) -> Option<&'static RouteSpec> {
+    routing::find_route(ROUTES, path, method)
+}
