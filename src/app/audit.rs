@@ -361,3 +361,41 @@ pub fn verify(conn: &mut DbConn, checkpoint: Option<&Checkpoint>) -> AppResult<R
     }
     Ok(Ok(Verified { events: total, chains: SHARDS }))
 }
+
+/// One event of a record's history as callers see it (a ticket's timeline, a calendar year's
+/// history): who, under which role and unit, did what, why, and what changed.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineEvent {
+    pub id: String,
+    pub seq: i64,
+    #[serde(with = "crate::app::rfc3339")]
+    pub at: NaiveDateTime,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub actor_unit_id: Option<String>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Value,
+    pub hash: String,
+}
+
+/// An audit event as shown in a timeline.
+pub fn timeline_event(e: AuditEventRow) -> TimelineEvent {
+    TimelineEvent {
+        changes: serde_json::from_str(&e.changes).unwrap_or(serde_json::Value::Null),
+        id: e.id,
+        seq: e.seq,
+        at: e.at,
+        actor_id: e.actor_id,
+        actor_role: e.actor_role,
+        actor_unit_id: e.actor_unit_id,
+        action: e.action,
+        from_state: e.from_state,
+        to_state: e.to_state,
+        reason: e.reason,
+        hash: e.hash,
+    }
+}

@@ -17,9 +17,9 @@ use crate::app::audit::{self, ActedBy, Draft};
 use crate::app::sla::{self, SlaContext};
 use crate::app::{opt_text, parse_id, text, AppError, AppResult};
 
-use super::loaded::ancestor_path;
+use super::loaded::{ancestor_path, place_of, Loaded};
 use super::requests::NewTicket;
-use super::views::{filed_view, TicketView};
+use super::views::{render, Live, TicketView};
 
 /// The grant an actor files under for a place: the narrowest residential grant that covers it.
 pub(super) fn filing_grant<'a>(actor: &'a Actor, place: &OrgPath) -> Option<&'a Grant> {
@@ -357,4 +357,11 @@ impl PreparedFiling {
         self.set_number(&day, n);
         Ok(())
     }
+}
+
+/// The view of a ticket just filed, from what its filing already read: no query needed.
+pub(super) fn filed_view(actor: &Actor, row: TicketRow, p: &PreparedFiling, clock: ClockRow, now: NaiveDateTime) -> AppResult<TicketView> {
+    let names = HashMap::from([(row.place_id.clone(), p.place_name.clone()), (row.compound_id.clone(), p.compound_name.clone())]);
+    let t = Loaded { place: place_of(&row), row, parts: vec![], clocks: vec![], pending_extensions: vec![] };
+    render(actor, &t, &p.category, &names, Live { clocks: vec![clock], extensions: vec![] }, now)
 }

@@ -33,5 +33,5 @@ pub use filing::{
 };
 pub use queries::{get_ticket, inbox, list_tickets, reveal_contact, whistle_choices, DepartmentChoice, RevealedContact};
 pub use requests::{ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketFilter};
-pub use timeline::{comment, readable_clocks, timeline, timeline_event};
-pub use views::{summaries, DepartmentPartView, ExtensionView, RunningClockView, TicketPage, TicketSummary, TicketView, TimelineEvent};
+pub use timeline::{clocks_of, comment, timeline};
+pub use views::{summaries, DepartmentPartView, ExtensionView, RunningClockView, TicketPage, TicketSummary, TicketView};

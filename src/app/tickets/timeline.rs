@@ -1,17 +1,20 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::db::models::AuditEventRow;
 use crate::db::DbConn;
 use crate::domain::workflow::Sight;
 use crate::domain::{Actor, Role};
 
 use crate::app::audit::{self, ActedBy, Draft};
+use crate::app::sla::{clock_view, ClockView};
 use crate::app::{text, AppError, AppResult};
+use crate::db::models::ClockRow;
+use crate::db::schema::sla_clocks;
+use crate::domain::sla::Stage;
 
 use super::loaded::load_visible;
-use super::views::TimelineEvent;
+use crate::app::audit::{timeline_event, TimelineEvent};
 
 /// 留言: anyone who can see the ticket may comment; the ticket itself does not change.
 pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: NaiveDateTime) -> AppResult<TimelineEvent> {
@@ -46,23 +49,6 @@ pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: Naiv
     })
 }
 
-pub fn timeline_event(e: AuditEventRow) -> TimelineEvent {
-    TimelineEvent {
-        changes: serde_json::from_str(&e.changes).unwrap_or(Value::Null),
-        id: e.id,
-        seq: e.seq,
-        at: e.at,
-        actor_id: e.actor_id,
-        actor_role: e.actor_role,
-        actor_unit_id: e.actor_unit_id,
-        action: e.action,
-        from_state: e.from_state,
-        to_state: e.to_state,
-        reason: e.reason,
-        hash: e.hash,
-    }
-}
-
 /// A ticket's whole history in one call; a department whose part ended reads it up to that end.
 pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
     let t = load_visible(conn, actor, id)?;
@@ -75,7 +61,7 @@ pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<Tim
 
 /// Which clocks of a ticket the caller may read: all of them, or (a department whose part ended)
 /// only its own parts' clocks. Hidden tickets answer as missing.
-pub fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Option<Vec<String>>> {
+fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Option<Vec<String>>> {
     let t = load_visible(conn, actor, id)?;
     Ok(match t.sight(actor)? {
         Sight::Until(_) => Some(
@@ -87,4 +73,16 @@ pub fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<
         ),
         _ => None,
     })
+}
+
+/// The clocks (时限) of a ticket the caller can see, oldest first.
+pub fn clocks_of(conn: &mut DbConn, actor: &Actor, ticket_id: &str, now: NaiveDateTime) -> AppResult<Vec<ClockView>> {
+    let only_parts = readable_clocks(conn, actor, ticket_id)?;
+    let mut rows: Vec<ClockRow> = sla_clocks::table.filter(sla_clocks::ticket_id.eq(ticket_id)).select(ClockRow::as_select()).load(conn)?;
+    if let Some(parts) = only_parts {
+        rows.retain(|c| c.assignment_id.as_ref().is_some_and(|a| parts.contains(a)));
+    }
+    // In the order the stages come: clocks started together (a department's two) by stage.
+    rows.sort_by_key(|c| (c.started_at, Stage::parse(&c.stage).map(|s| s as u8).unwrap_or(u8::MAX), c.id.clone()));
+    Ok(rows.into_iter().map(|c| clock_view(c, now)).collect())
 }

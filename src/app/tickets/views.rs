@@ -3,7 +3,6 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::db::models::{AssignmentRow, CategoryRow, ClockRow, ExtensionRow, TicketRow};
 use crate::db::schema::{categories, org_units, ticket_extensions};
@@ -20,7 +19,6 @@ use crate::app::catalogue::Urgency;
 use crate::app::sla::{self};
 use crate::app::{AppError, AppResult};
 
-use super::filing::PreparedFiling;
 use super::loaded::part_state;
 use super::loaded::{place_of, Loaded};
 
@@ -193,25 +191,6 @@ pub struct TicketPage {
     pub next_cursor: Option<String>,
 }
 
-/// One event of a ticket's timeline.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct TimelineEvent {
-    pub id: String,
-    pub seq: i64,
-    #[serde(with = "crate::app::rfc3339")]
-    pub at: NaiveDateTime,
-    pub actor_id: Option<String>,
-    pub actor_role: Option<String>,
-    pub actor_unit_id: Option<String>,
-    pub action: String,
-    pub from_state: Option<String>,
-    pub to_state: Option<String>,
-    pub reason: Option<String>,
-    #[schema(value_type = Object)]
-    pub changes: Value,
-    pub hash: String,
-}
-
 pub(super) fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> AppResult<DepartmentPartView> {
     Ok(DepartmentPartView {
         assignment_id: p.id.clone(),
@@ -325,13 +304,6 @@ pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDa
 pub(super) struct Live {
     pub(super) clocks: Vec<ClockRow>,
     pub(super) extensions: Vec<ExtensionRow>,
-}
-
-/// The view of a ticket just filed, from what its filing already read: no query needed.
-pub(super) fn filed_view(actor: &Actor, row: TicketRow, p: &PreparedFiling, clock: ClockRow, now: NaiveDateTime) -> AppResult<TicketView> {
-    let names = HashMap::from([(row.place_id.clone(), p.place_name.clone()), (row.compound_id.clone(), p.compound_name.clone())]);
-    let t = Loaded { place: place_of(&row), row, parts: vec![], clocks: vec![], pending_extensions: vec![] };
-    render(actor, &t, &p.category, &names, Live { clocks: vec![clock], extensions: vec![] }, now)
 }
 
 pub(super) fn render(

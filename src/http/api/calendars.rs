@@ -41,7 +41,7 @@ pub async fn year(state: web::Data<AppState>, auth: Auth, path: web::Path<(Strin
 /// Every change of a year's stored schedule, oldest first, from the audit trail (admins).
 #[utoipa::path(get, path = "/api/v1/calendars/{name}/years/{year}/history", operation_id = "get_calendar_year_history", tag = "calendars",
     params(("name" = String, Path), ("year" = i32, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Vec<crate::app::tickets::TimelineEvent>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<crate::app::audit::TimelineEvent>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn history(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, i32)>) -> Result<HttpResponse, ApiError> {
     let (name, year) = path.into_inner();
     let (cals, actor) = (state.calendars.clone(), auth.who.actor);

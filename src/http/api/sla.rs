@@ -15,7 +15,7 @@ use crate::http::input::Json;
     responses((status = 200, body = Vec<ClockView>), (status = 404, body = ErrorBody)))]
 pub async fn clocks(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let v = run(&state, auth.lang, move |c| app::sla::clocks_of(c, &actor, &id, utc_now())).await?;
+    let v = run(&state, auth.lang, move |c| app::tickets::clocks_of(c, &actor, &id, utc_now())).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 

@@ -4,8 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use crate::app::audit::TimelineEvent;
 use crate::app::tickets::{
-    ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage, TicketSummary, TicketView, TimelineEvent,
+    ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage, TicketSummary, TicketView,
 };
 use crate::app::{self, utc_now};
 use crate::http::context::{etag, filed_response, idempotency_key, run, run_idempotent, run_write, AppState, Auth, IfMatch};

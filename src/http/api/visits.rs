@@ -3,8 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::app::audit::TimelineEvent;
 use crate::app::board::{Board, BoardQuery, Compliance, UnitCompliance};
-use crate::app::tickets::TimelineEvent;
 use crate::app::visits::{
     GridVisitList, HouseholdChange, HouseholdFilter, HouseholdView, NewVisitLog, VisitLogAmendment, VisitLogFilter, VisitLogPage,
     VisitLogView,

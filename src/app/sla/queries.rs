@@ -1,0 +1,174 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::models::{ClockRow, SupervisionRow, TicketRow};
+use crate::db::schema::{org_units, sla_clocks, supervision, tickets};
+use crate::db::DbConn;
+use crate::domain::{Actor, OrgPath, Role};
+
+use crate::app::AppResult;
+
+/// A clock as the API shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ClockView {
+    pub id: String,
+    pub stage: String,
+    pub assignment_id: Option<String>,
+    pub holder_unit_id: String,
+    pub calendar: String,
+    pub limit: String,
+    #[serde(with = "crate::app::rfc3339")]
+    pub started_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
+    pub acknowledged_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::app::rfc3339")]
+    pub warn_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
+    pub due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339")]
+    pub original_due_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
+    pub warned_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::app::rfc3339::option")]
+    pub breached_at: Option<NaiveDateTime>,
+    /// Acknowledged (or stopped) after its deadline: stays recorded as late.
+    pub late: bool,
+    pub reminders: i32,
+    #[serde(with = "crate::app::rfc3339::option")]
+    pub paused_at: Option<NaiveDateTime>,
+    pub paused_seconds: i64,
+    #[serde(with = "crate::app::rfc3339::option")]
+    pub stopped_at: Option<NaiveDateTime>,
+    /// Time past the deadline, counted against the holder (to its stop, or to now if running).
+    pub overdue_seconds: i64,
+    /// The deadline reaches into a year whose official holiday schedule is not published yet: it
+    /// was computed by the standing rule and is recomputed when the year is published.
+    pub provisional: bool,
+}
+
+pub fn clock_view(c: ClockRow, now: NaiveDateTime) -> ClockView {
+    let end = c.stopped_at.unwrap_or(now);
+    ClockView {
+        late: c.acknowledged_at.or(c.stopped_at).is_some_and(|t| t > c.due_at),
+        overdue_seconds: (end - c.due_at).num_seconds().max(0),
+        id: c.id,
+        stage: c.stage,
+        assignment_id: c.assignment_id,
+        holder_unit_id: c.holder_unit_id,
+        calendar: c.calendar,
+        limit: c.limit_text,
+        started_at: c.started_at,
+        acknowledged_at: c.acknowledged_at,
+        warn_at: c.warn_at,
+        due_at: c.due_at,
+        original_due_at: c.original_due_at,
+        warned_at: c.warned_at,
+        breached_at: c.breached_at,
+        reminders: c.reminders,
+        paused_at: c.paused_at,
+        paused_seconds: c.paused_seconds,
+        stopped_at: c.stopped_at,
+        provisional: c.provisional,
+    }
+}
+
+/// An entry of the supervision queue.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SupervisionItem {
+    pub ticket_id: String,
+    pub ticket_number: String,
+    pub title: String,
+    pub state: String,
+    pub stage: String,
+    pub holder_unit_id: String,
+    #[serde(with = "crate::app::rfc3339")]
+    pub breached_at: NaiveDateTime,
+    pub overdue_seconds: i64,
+}
+
+pub(super) fn supervised_paths(actor: &Actor) -> Vec<OrgPath> {
+    let mut a = actor.clone();
+    a.grants.retain(|g| matches!(g.role, Role::Supervisor | Role::CommunityStaff));
+    a.scope_roots(crate::domain::Operation::TicketRead)
+}
+
+/// 督办: breached clocks still running, held by units in the caller's supervisor (or community) scope.
+pub fn supervision_queue(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<Vec<SupervisionItem>> {
+    let mut items = vec![];
+    for root in supervised_paths(actor) {
+        let rows: Vec<(SupervisionRow, TicketRow, ClockRow)> = supervision::table
+            .inner_join(tickets::table)
+            .inner_join(sla_clocks::table.on(sla_clocks::id.eq(supervision::clock_id)))
+            .filter(supervision::holder_path.ge(root.as_str().to_string()))
+            .filter(supervision::holder_path.lt(root.subtree_upper_bound()))
+            .filter(sla_clocks::stopped_at.is_null())
+            .order(supervision::breached_at.asc())
+            .limit(500)
+            .select((SupervisionRow::as_select(), TicketRow::as_select(), ClockRow::as_select()))
+            .load(conn)?;
+        items.extend(rows.into_iter().map(|(s, t, c)| SupervisionItem {
+            ticket_id: t.id,
+            ticket_number: t.number,
+            title: t.title,
+            state: t.state,
+            stage: s.stage,
+            holder_unit_id: s.holder_unit_id,
+            breached_at: s.breached_at,
+            overdue_seconds: (now - c.due_at).num_seconds().max(0),
+        }));
+    }
+    items.sort_by_key(|i| i.breached_at);
+    Ok(items)
+}
+
+/// Overdue figures of one holding unit.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OverdueCount {
+    pub unit_id: String,
+    pub unit_name: String,
+    /// Clocks past their deadline and still running.
+    pub overdue_now: i64,
+    /// Clocks that ever breached.
+    pub breached_total: i64,
+    /// Time past deadlines, summed over all its clocks (running ones up to now).
+    pub overdue_seconds: i64,
+}
+
+/// Overdue counts per holding unit within the caller's supervisor or community scope.
+pub fn overdue_counts(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<Vec<OverdueCount>> {
+    let mut by_unit: std::collections::BTreeMap<String, OverdueCount> = Default::default();
+    for root in supervised_paths(actor) {
+        let rows: Vec<ClockRow> = sla_clocks::table
+            .filter(sla_clocks::holder_path.ge(root.as_str().to_string()))
+            .filter(sla_clocks::holder_path.lt(root.subtree_upper_bound()))
+            .filter(sla_clocks::breached_at.is_not_null())
+            .select(ClockRow::as_select())
+            .load(conn)?;
+        for c in rows {
+            let e = by_unit.entry(c.holder_unit_id.clone()).or_insert_with(|| OverdueCount {
+                unit_id: c.holder_unit_id.clone(),
+                unit_name: String::new(),
+                overdue_now: 0,
+                breached_total: 0,
+                overdue_seconds: 0,
+            });
+            e.breached_total += 1;
+            if c.stopped_at.is_none() {
+                e.overdue_now += 1;
+            }
+            e.overdue_seconds += (c.stopped_at.unwrap_or(now) - c.due_at).num_seconds().max(0);
+        }
+    }
+    let ids: Vec<String> = by_unit.keys().cloned().collect();
+    let names: Vec<(String, String)> =
+        org_units::table.filter(org_units::id.eq_any(&ids)).select((org_units::id, org_units::name)).load(conn)?;
+    for (id, name) in names {
+        if let Some(e) = by_unit.get_mut(&id) {
+            e.unit_name = name;
+        }
+    }
+    let mut v: Vec<OverdueCount> = by_unit.into_values().collect();
+    v.sort_by_key(|c| std::cmp::Reverse(c.overdue_seconds));
+    Ok(v)
+}
