@@ -281,7 +281,9 @@ fn print_demo(summary: &DemoSummary, url: &str) {
 
 fn print_logins(summary: &DemoSummary, url: &str) {
     println!();
-    println!("Log in at {url}/api/v1/auth/login with any of these (password: {DEMO_PASSWORD}):");
+    println!("Open {url}/login in a browser (a phone-sized window works best) and log in with any of these");
+    println!("(password: {DEMO_PASSWORD}); try gw.wang (grid worker: today's visits) and bs.yang (branch secretary: board and triage).");
+    println!("The API takes the same logins at {url}/api/v1/auth/login.");
     for l in &summary.logins {
         let roles: Vec<String> = l
             .roles

@@ -82,9 +82,15 @@ impl Application {
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
                 .configure(api::register)
-                .default_service(web::to(
-                    |req: HttpRequest| async move { error_response(&AppError::NotFound { what: "route" }, lang_of(&req)) },
-                ))
+                .configure(crate::http::web::register)
+                .default_service(web::to(|req: HttpRequest| async move {
+                    let missing = AppError::NotFound { what: "route" };
+                    if crate::http::web::is_page_path(req.path()) {
+                        crate::http::web::page::error_page(&missing, crate::http::web::page::anonymous_lang(&req), None)
+                    } else {
+                        error_response(&missing, lang_of(&req))
+                    }
+                }))
         })
         .listen(listener)?
         .shutdown_timeout(shutdown)

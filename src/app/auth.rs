@@ -292,6 +292,9 @@ pub struct Authenticated {
     pub session_id: String,
     pub csrf_token: String,
     pub expires_at: NaiveDateTime,
+    /// The person's name and chosen language (`zh-CN`, `en`), for the pages.
+    pub display_name: String,
+    pub locale: String,
 }
 
 impl std::fmt::Debug for Authenticated {
@@ -339,6 +342,8 @@ pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: Na
             login: person.login,
             grants,
         },
+        display_name: person.display_name,
+        locale: person.locale,
         session_id: session.id,
         csrf_token: session.csrf_token,
         expires_at: session.expires_at,

@@ -286,3 +286,16 @@ pub fn list_units(conn: &mut DbConn, actor: &Actor, f: OrgUnitFilter) -> AppResu
 pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
+
+/// The names of org units by id (the org tree is not secret inside the service).
+pub fn names_of(conn: &mut DbConn, ids: &[String]) -> AppResult<std::collections::HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(org_units::table
+        .filter(org_units::id.eq_any(ids))
+        .select((org_units::id, org_units::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}

@@ -526,3 +526,28 @@ pub fn find_person_by_login(conn: &mut DbConn, login_or_phone: &str) -> AppResul
 pub fn me(conn: &mut DbConn, actor: &Actor) -> AppResult<PersonView> {
     get_person(conn, actor, &actor.person_id.to_string())
 }
+
+/// The person's own language choice (`zh-CN`, `en`), remembered for his pages and messages. Every
+/// logged-in person may set his own; nothing else of his record changes.
+pub fn set_own_locale(conn: &mut DbConn, actor: &Actor, locale: &str, now: NaiveDateTime) -> AppResult<()> {
+    validate_locale(locale)?;
+    let id = actor.person_id.to_string();
+    diesel::update(people::table.find(&id).filter(people::locale.ne(locale)))
+        .set((people::locale.eq(locale), people::updated_at.eq(now), people::version.eq(people::version + 1)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The display names of staff by id, for timelines and boards (staff names are not residents'
+/// personal data; unknown ids are left out).
+pub fn names_of(conn: &mut DbConn, ids: &[String]) -> AppResult<std::collections::HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(people::table
+        .filter(people::id.eq_any(ids))
+        .select((people::id, people::display_name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}

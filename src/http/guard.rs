@@ -44,6 +44,16 @@ pub async fn access_guard(
         return Ok(req.into_response(resp).map_into_boxed_body());
     }
     let method = req.method().as_str().to_string();
+    // The pages have their own table and rule: an anonymous visitor goes to the login page.
+    if super::web::is_page_path(req.path()) {
+        if let Some(spec) = routing::find_route(super::web::ROUTES, req.match_info().as_str(), &method) {
+            if let Some(resp) = super::web::guard::check(&req, spec).await {
+                return Ok(req.into_response(resp).map_into_boxed_body());
+            }
+        }
+        // An unknown page or method: the router answers (404 page, 405), no handler runs.
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     // The route the router will pick, found by comparing segments with the table; anything else
     // (an unknown path or method, a percent-encoded segment) goes by the router's own matching.
     let spec = match routing::find_route(api::ROUTES, req.match_info().as_str(), &method) {
@@ -122,10 +132,14 @@ pub async fn access_guard(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// The pages' Content-Security-Policy: no inline script or style, nothing from another host.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Headers every response carries, errors included:
 /// - `X-Content-Type-Options: nosniff`: a browser never guesses another type than the one sent;
 /// - `Referrer-Policy: no-referrer`: URLs carry ticket and resident ids, and nothing the service
 ///   serves needs to tell another site where a visitor came from;
+/// - `Content-Security-Policy` ([`PAGE_CSP`] on pages) and `X-Frame-Options: DENY`;
 /// - `Cache-Control: no-store` on every response of the API except the OpenAPI document (one
 ///   rule, because almost every answer of the API carries personal data or a scope's view of
 ///   it, and a shared or browser cache must keep none of it); a handler's own `Cache-Control`
@@ -134,12 +148,20 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    use actix_web::http::header::{HeaderValue, CACHE_CONTROL, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+    use actix_web::http::header::{
+        HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
     let api_data = req.path().starts_with("/api/") && req.path() != "/api/v1/openapi.json";
+    let page = super::web::is_page_path(req.path());
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Pages run only our own script and style, load nothing from another host, send forms only
+    // here and are never framed; the API's answers are data, never a document to render.
+    let csp = if page { PAGE_CSP } else { "default-src 'none'; frame-ancestors 'none'" };
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if api_data && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

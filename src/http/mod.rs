@@ -4,7 +4,7 @@
 //! is run ([`context`]), extractors that refuse bad input with the API's error body ([`input`]),
 //! and errors as responses ([`error`]). Route tables are data ([`routing`]).
 //!
-//! Web pages will sit beside the API in `http/web` (their own routes, not in the OpenAPI
+//! The web pages sit beside the API in [`web`] (their own route table, not in the OpenAPI
 //! document), calling the same use cases through the same guard.
 
 pub mod api;
@@ -13,6 +13,7 @@ pub mod error;
 pub mod guard;
 pub mod input;
 pub mod routing;
+pub mod web;
 
 pub use context::AppState;
 pub use guard::{access_guard, security_headers, CSRF_HEADER};

@@ -51,8 +51,8 @@ impl Lang {
             ($dir:literal: $($f:literal),*) => { &[$(($f, include_str!(concat!($dir, "/", $f)))),*] };
         }
         match self {
-            Lang::Zh => files!("zh-CN": "errors.ftl", "rules.ftl", "domain.ftl"),
-            Lang::En => files!("en": "errors.ftl", "rules.ftl", "domain.ftl"),
+            Lang::Zh => files!("zh-CN": "errors.ftl", "rules.ftl", "domain.ftl", "pages.ftl"),
+            Lang::En => files!("en": "errors.ftl", "rules.ftl", "domain.ftl", "pages.ftl"),
         }
     }
 }
@@ -116,6 +116,14 @@ fn arg_text(lang: Lang, a: &Arg) -> String {
             items.iter().map(|i| arg_text(lang, i)).collect::<Vec<_>>().join(sep)
         }
     }
+}
+
+/// The text of a key known only at run time (e.g. `event-<action>`), if the catalogue has it.
+pub fn lookup(lang: Lang, key: &str) -> Option<String> {
+    let b = bundle(lang);
+    let pattern = b.get_message(key)?.value()?;
+    let mut errors = vec![];
+    Some(b.format_pattern(pattern, None, &mut errors).into_owned())
 }
 
 /// Renders a key without arguments.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod calendars;
 mod cli;
 mod contract;
@@ -15,6 +16,7 @@ mod intake_actions;
 mod layers;
 mod nul;
 mod outage;
+mod pages;
 mod permissions;
 mod pool;
 mod property;
@@ -24,4 +26,5 @@ mod schema;
 mod sla;
 pub mod tickets;
 mod visits;
+mod webdriver;
 mod workflow;

@@ -80,11 +80,14 @@ fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 fn assert_security_headers(what: &str, r: &reqwest::Response, path: &str) {
     assert_eq!(header(r, "x-content-type-options"), Some("nosniff"), "{what}");
     assert_eq!(header(r, "referrer-policy"), Some("no-referrer"), "{what}");
+    assert!(header(r, "content-security-policy").is_some_and(|c| c.contains("frame-ancestors 'none'")), "{what}");
     let api_data = path.starts_with("/api/v1/") && path != "/api/v1/openapi.json";
-    if api_data {
+    // Pages show personal data too; the health check, the API document and the assets do not.
+    let page = !path.starts_with("/api/") && path != "/healthz" && !path.starts_with("/assets/");
+    if api_data || page {
         assert_eq!(header(r, "cache-control"), Some("no-store"), "{what}");
     } else {
-        assert_ne!(header(r, "cache-control"), Some("no-store"), "{what}: only the API's data is marked no-store");
+        assert_ne!(header(r, "cache-control"), Some("no-store"), "{what}: only data and pages are marked no-store");
     }
 }
 
@@ -119,4 +122,5 @@ async fn every_response_carries_the_security_headers_and_api_data_is_never_store
     assert_security_headers("404", &r, "/api/v1/nothing-here");
     let r = app.get("/nothing-here", None).await;
     assert_security_headers("404 outside the API", &r, "/nothing-here");
+    assert!(header(&r, "content-security-policy").is_some_and(|c| c.contains("script-src 'self'")), "a page's policy");
 }

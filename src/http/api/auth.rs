@@ -51,7 +51,7 @@ pub async fn login(
 }
 
 /// The client's address: the TCP peer, or what a trusted reverse proxy says in `X-Forwarded-For`.
-fn client_of(req: &HttpRequest, trusted: &[crate::domain::net::IpRange]) -> Option<std::net::IpAddr> {
+pub fn client_of(req: &HttpRequest, trusted: &[crate::domain::net::IpRange]) -> Option<std::net::IpAddr> {
     let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
     crate::domain::net::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trusted)
 }

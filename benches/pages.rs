@@ -1,0 +1,124 @@
+//! The pages' weight and server time, against the release server over HTTP on this machine, with
+//! the demo city and BENCH_TICKETS historic tickets (default 1,000,000) in the database: the grid
+//! worker's home page (`/day`), the secretary's board (`/board`), a ticket page, his inbox. Each
+//! page's HTML plus the stylesheet and script it loads is reported in bytes (uncompressed); the
+//! time is measured by the client on loopback (so it includes the HTTP round trip: an upper bound
+//! of the server's time).
+//!
+//! `bash bench/pages.sh`. Environment: BENCH_BACKEND (sqlite | postgres, default sqlite),
+//! BENCH_TICKETS, BENCH_REQUESTS (per page, default 300), GRIDLOOP_BENCH_DATABASE_URL (an admin URL
+//! of the PostgreSQL server; a fresh database `gridloop_bench_pages` is made on it).
+
+use std::time::Instant;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+#[path = "common.rs"]
+mod common;
+use common::{percentile, rss_mib, seed_tickets, start_server};
+
+fn env_or(k: &str, d: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| d.to_string())
+}
+
+/// A browser's session: logs in through the login page and keeps the cookie.
+async fn session(base: &str, login: &str) -> reqwest::Client {
+    let c = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("login", login), ("password", gridloop::app::demo::DEMO_PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "login {login}");
+    c
+}
+
+/// The stylesheet and script a page loads, and their size.
+fn assets_of(html: &str) -> Vec<String> {
+    let mut out = vec![];
+    for attr in ["href=\"/assets/", "src=\"/assets/"] {
+        for piece in html.split(attr).skip(1) {
+            out.push(format!("/assets/{}", piece.split('"').next().unwrap()));
+        }
+    }
+    out
+}
+
+async fn measure(c: &reqwest::Client, base: &str, path: &str, n: usize) {
+    let first = c.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(first.status(), 200, "{path}");
+    let html = first.text().await.unwrap();
+    let mut weight = html.len();
+    for a in assets_of(&html) {
+        weight += c.get(format!("{base}{a}")).send().await.unwrap().bytes().await.unwrap().len();
+    }
+    for _ in 0..20 {
+        let _ = c.get(format!("{base}{path}")).send().await.unwrap().bytes().await;
+    }
+    let mut lat = vec![];
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let name = path.split('/').take(2).collect::<Vec<_>>().join("/");
+    println!(
+        "{name:<12} weight {:>6.1} KB (HTML {:>5.1} KB)  p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms  ({n} requests)",
+        weight as f64 / 1024.0,
+        html.len() as f64 / 1024.0,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let backend = env_or("BENCH_BACKEND", "sqlite");
+    let postgres = backend == "postgres";
+    let tmp = tempfile::tempdir().unwrap();
+    let url = if postgres {
+        let admin = env_or("GRIDLOOP_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+        let mut c = diesel::PgConnection::establish(&admin).expect("PostgreSQL for the benchmark");
+        c.batch_execute("DROP DATABASE IF EXISTS gridloop_bench_pages").unwrap();
+        c.batch_execute("CREATE DATABASE gridloop_bench_pages").unwrap();
+        format!("{}/gridloop_bench_pages", admin.rsplit_once('/').unwrap().0)
+    } else {
+        tmp.path().join("pages.db").to_string_lossy().into_owned()
+    };
+    let tickets: u64 = env_or("BENCH_TICKETS", "1000000").parse().unwrap();
+    println!("== Gridloop pages benchmark: {backend}, {tickets} historic tickets");
+    let conn_url = gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap());
+    {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+        let settings = gridloop::config::Settings::load(&dir, "development").unwrap();
+        let mut conn = gridloop::db::DbConn::establish(&conn_url).unwrap();
+        gridloop::db::run_migrations(&mut conn).unwrap();
+        gridloop::app::demo::load_demo(&mut conn, &settings.auth, gridloop::app::utc_now()).unwrap();
+    }
+    seed_tickets(&conn_url, postgres, tickets, true);
+    if postgres {
+        gridloop::db::DbConn::establish(&conn_url).unwrap().batch_execute("ANALYZE").unwrap();
+    }
+    let server = start_server(&url);
+    let base = server.base.clone();
+    let n: usize = env_or("BENCH_REQUESTS", "300").parse().unwrap();
+    let worker = session(&base, "gw.wang").await;
+    let secretary = session(&base, "bs.yang").await;
+    measure(&worker, &base, "/day", n).await;
+    measure(&worker, &base, "/mine", n).await;
+    measure(&secretary, &base, "/board", n).await;
+    measure(&secretary, &base, "/inbox", n).await;
+    // A ticket of the secretary's compound, from his inbox.
+    let inbox = secretary.get(format!("{base}/inbox")).send().await.unwrap().text().await.unwrap();
+    let id = inbox.split("href=\"/tickets/").nth(1).expect("a ticket in the inbox").split('"').next().unwrap().to_string();
+    measure(&secretary, &base, &format!("/tickets/{id}"), n).await;
+    measure(&worker, &base, "/login", n).await;
+    let (rss, peak) = rss_mib(server.child.id());
+    println!("server memory: {rss:.0} MiB now, peak {peak:.0} MiB");
+}

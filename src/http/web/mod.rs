@@ -1,0 +1,60 @@
+//! The web pages (网页): server-rendered HTML for grid workers, branch secretaries and desk staff,
+//! served by the same binary as the API and calling the same use cases. Not in the OpenAPI
+//! document.
+//!
+//! - [`ROUTES`]: every page route with its access rule, as data (the same [`RouteSpec`] as the
+//!   API's table); the access guard sends page paths to [`guard::page_guard`], which redirects an
+//!   anonymous visitor to the login page instead of answering 401.
+//! - [`page`]: what a page handler gets (the person, his language, his CSRF token), forms checked
+//!   against the CSRF token, and errors rendered as pages in the person's language.
+//! - [`assets`]: the stylesheet and script, embedded in the binary under content-hashed names.
+//! - [`pages`]: the handlers, one file per area; templates under `templates/` (askama, checked
+//!   when the crate compiles; every text from the `pages.ftl` catalogue).
+
+pub mod assets;
+pub mod fields;
+pub mod guard;
+pub mod page;
+pub mod pages;
+
+use actix_web::web;
+
+use crate::domain::Access;
+use crate::http::routing::RouteSpec;
+
+macro_rules! pages {
+    ($($method:ident $path:literal => $handler:path, $access:expr;)*) => {
+        /// Every page route, in the router's order, with its access rule.
+        pub static ROUTES: &[RouteSpec] = &[$(RouteSpec { method: stringify!($method), path: $path, access: $access }),*];
+
+        /// Registers the page routes.
+        pub fn register(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::method(actix_web::http::Method::$method).to($handler)); )*
+        }
+    };
+}
+
+pages! {
+    GET "/" => pages::home::home, Access::Authenticated;
+    GET "/login" => pages::login::form, Access::Public;
+    POST "/login" => pages::login::submit, Access::Public;
+    POST "/logout" => pages::login::logout, Access::Authenticated;
+    POST "/language" => pages::login::language, Access::Public;
+    POST "/role" => pages::home::switch_role, Access::Authenticated;
+    GET "/assets/{name}" => assets::serve, Access::Public;
+    GET "/day" => pages::day::day, Access::Authenticated;
+    POST "/day/log" => pages::day::submit_log, Access::Authenticated;
+    GET "/mine" => pages::day::mine, Access::Authenticated;
+    GET "/board" => pages::desk::board, Access::Authenticated;
+    GET "/inbox" => pages::desk::inbox, Access::Authenticated;
+    GET "/search" => pages::desk::search, Access::Authenticated;
+    GET "/tickets/{id}" => pages::ticket::show, Access::Authenticated;
+    POST "/tickets/{id}/act" => pages::ticket::act, Access::Authenticated;
+    POST "/tickets/{id}/comment" => pages::ticket::comment, Access::Authenticated;
+    POST "/tickets/{id}/reveal" => pages::ticket::reveal, Access::Authenticated;
+}
+
+/// Whether a path belongs to the pages (not the API, not the health check).
+pub fn is_page_path(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/api" || path == "/healthz")
+}

@@ -1,0 +1,253 @@
+//! The desk: the branch secretary's board (网格长工作台), the inbox of what waits on a person
+//! ordered by deadline, and ticket search.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::app::board::{BoardQuery, LogStatus};
+use crate::app::tickets::TicketFilter;
+use crate::app::{self, utc_now, AppError};
+use crate::domain::visits::LoopStage;
+use crate::domain::workflow::TicketState;
+use crate::domain::{OrgKind, Role};
+use crate::http::context::AppState;
+use crate::http::web::page::{self, html, Chrome, Clock, Page, PageError, Tr};
+
+use super::day::TicketLine;
+
+/// A number on the board, with the list behind it.
+pub struct Stat {
+    pub label: String,
+    pub value: i64,
+    pub href: String,
+    pub alert: bool,
+}
+
+/// A worker's log of the day, as a line of the board.
+pub struct LogLine {
+    pub name: String,
+    pub grid: String,
+    pub status: String,
+    pub mark: &'static str,
+    pub href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "board.html")]
+struct BoardPage {
+    c: Chrome,
+    compound: String,
+    generated: String,
+    totals: Vec<Stat>,
+    by_state: Vec<Stat>,
+    nearest: Vec<TicketLine>,
+    logs_summary: String,
+    logs: Vec<LogLine>,
+    loop_stages: Vec<Stat>,
+    compliance: String,
+}
+
+fn loop_key(s: LoopStage) -> &'static str {
+    match s {
+        LoopStage::Visited => "loop-visited",
+        LoopStage::FedBack => "loop-fed_back",
+        LoopStage::FollowedUp => "loop-followed_up",
+        LoopStage::Closed => "loop-closed",
+        LoopStage::Ended => "loop-ended",
+    }
+}
+
+fn loop_states(s: LoopStage) -> String {
+    TicketState::ALL.iter().filter(|t| LoopStage::of(**t) == s).map(|t| t.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// `GET /board`: the board of the compound of the secretary's current role (or his first).
+pub async fn board(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, PageError> {
+    let grant = p
+        .role
+        .clone()
+        .filter(|g| g.org_kind == OrgKind::Compound)
+        .or_else(|| p.who.actor.grants.iter().find(|g| g.role == Role::BranchSecretary && g.org_kind == OrgKind::Compound).cloned());
+    let Some(grant) = grant else {
+        return Err(PageError { err: AppError::forbidden(crate::msg!("page-board_compound_only")), lang: p.lang });
+    };
+    let compound_id = grant.org_unit_id.to_string();
+    let actor = p.who.actor.clone();
+    let st = state.clone();
+    let cid = compound_id.clone();
+    let b = page::run(&state, p.lang, move |c| {
+        app::board::board(c, st.visits(), &actor, &cid, BoardQuery { date: None, from: None, to: None }, utc_now())
+    })
+    .await?;
+    let tr: Tr = p.tr();
+    let clock = Clock::new(&state, tr);
+    let within = format!("within={compound_id}");
+    let totals = vec![
+        Stat { label: tr.t("board-open"), value: b.open_tickets.total, href: format!("/search?{within}&open=1"), alert: false },
+        Stat {
+            label: tr.t("board-overdue"),
+            value: b.open_tickets.overdue,
+            href: format!("/search?{within}&overdue=true"),
+            alert: b.open_tickets.overdue > 0,
+        },
+        Stat {
+            label: tr.t("board-logs_missing"),
+            value: b.logs.missing as i64,
+            href: "#logs".into(),
+            alert: b.logs.missing > 0 && b.logs.past_deadline,
+        },
+    ];
+    let by_state = b
+        .open_tickets
+        .by_state
+        .iter()
+        .map(|s| Stat {
+            label: format!(
+                "{}{}",
+                tr.t(s.state.label_key()),
+                if s.overdue > 0 { format!(" · {} {}", tr.t("board-overdue"), s.overdue) } else { String::new() }
+            ),
+            value: s.count,
+            href: format!("/search?{within}&state={}", s.state.as_str()),
+            alert: s.overdue > 0,
+        })
+        .collect();
+    let nearest = b.open_tickets.nearest_deadlines.iter().map(|s| TicketLine::of(s, tr, &clock)).collect();
+    let logs = b
+        .logs
+        .entries
+        .iter()
+        .map(|w| {
+            let (key, mark) = match w.status {
+                LogStatus::Filed => ("log-filed", "ok"),
+                LogStatus::FiledLate => ("log-filed_late", "warn"),
+                LogStatus::Pending => ("log-pending", ""),
+                LogStatus::Missing => ("log-missing", "late"),
+                LogStatus::NotExpected => ("log-not_expected", ""),
+            };
+            LogLine { name: w.name.clone(), grid: w.grid_name.clone(), status: tr.t(key), mark, href: None }
+        })
+        .collect();
+    let loop_stages = b
+        .visit_requests
+        .by_stage
+        .iter()
+        .map(|s| Stat {
+            label: tr.t(loop_key(s.stage)),
+            value: s.count,
+            href: format!("/search?{within}&state={}", loop_states(s.stage)),
+            alert: false,
+        })
+        .collect();
+    let page = BoardPage {
+        c: p.chrome("board-title"),
+        compound: b.compound_name,
+        generated: clock.at(&b.generated_at),
+        totals,
+        by_state,
+        nearest,
+        logs_summary: tr.msg(&crate::msg!("board-logs_summary", filed = b.logs.filed as i64, workers = b.logs.workers as i64)),
+        logs,
+        loop_stages,
+        compliance: format!("{:.0}%", b.compliance.rate * 100.0),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    c: Chrome,
+    items: Vec<TicketLine>,
+    search: bool,
+    q: String,
+    state: String,
+    states: Vec<(&'static str, String)>,
+    within: String,
+    overdue: bool,
+    next: Option<String>,
+}
+
+/// `GET /inbox`: what waits on the person in each of his roles, soonest deadline first (the
+/// secretary's triage inbox).
+pub async fn inbox(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, PageError> {
+    let actor = p.who.actor.clone();
+    let items = page::run(&state, p.lang, move |c| app::tickets::inbox(c, &actor, Some(200), utc_now())).await?;
+    let tr = p.tr();
+    let clock = Clock::new(&state, tr);
+    let page = ListPage {
+        c: p.chrome("inbox-title"),
+        items: items.iter().map(|s| TicketLine::of(s, tr, &clock)).collect(),
+        search: false,
+        q: String::new(),
+        state: String::new(),
+        states: vec![],
+        within: String::new(),
+        overdue: false,
+        next: None,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    state: Option<String>,
+    within: Option<String>,
+    overdue: Option<bool>,
+    open: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /search`: tickets in scope by number, words, place and state, newest first.
+pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQuery>) -> Result<HttpResponse, PageError> {
+    let q = q.into_inner();
+    let states = match (q.state.clone().filter(|s| !s.is_empty()), q.open.is_some()) {
+        (Some(s), _) => Some(s),
+        (None, true) => Some(TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect::<Vec<_>>().join(",")),
+        (None, false) => None,
+    };
+    let filter = TicketFilter {
+        q: q.q.clone().filter(|s| !s.trim().is_empty()),
+        state: states,
+        within: q.within.clone().filter(|s| !s.is_empty()),
+        overdue: q.overdue.filter(|o| *o),
+        cursor: q.cursor.clone().filter(|s| !s.is_empty()),
+        limit: Some(50),
+        ..Default::default()
+    };
+    let actor = p.who.actor.clone();
+    let list = page::run(&state, p.lang, move |c| app::tickets::list_tickets(c, &actor, filter, utc_now())).await?;
+    let tr = p.tr();
+    let clock = Clock::new(&state, tr);
+    let base = |cursor: &str| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("q", &q.q), ("state", &q.state), ("within", &q.within)] {
+            if let Some(v) = v {
+                s.append_pair(k, v);
+            }
+        }
+        if q.overdue == Some(true) {
+            s.append_pair("overdue", "true");
+        }
+        if q.open.is_some() {
+            s.append_pair("open", "1");
+        }
+        s.append_pair("cursor", cursor);
+        format!("/search?{}", s.finish())
+    };
+    let page = ListPage {
+        c: p.chrome("search-title"),
+        items: list.items.iter().map(|s| TicketLine::of(s, tr, &clock)).collect(),
+        search: true,
+        q: q.q.clone().unwrap_or_default(),
+        state: q.state.clone().unwrap_or_default(),
+        states: TicketState::ALL.iter().map(|s| (s.as_str(), tr.t(s.label_key()))).collect(),
+        within: q.within.clone().unwrap_or_default(),
+        overdue: q.overdue == Some(true),
+        next: list.next_cursor.as_deref().map(base),
+    };
+    Ok(html(StatusCode::OK, &page))
+}

@@ -1,0 +1,9 @@
+//! The page handlers, one file per area: logging in and the language ([`login`]), the home page
+//! and the role switch ([`home`]), the grid worker's day ([`day`]), the desk's board, inbox and
+//! search ([`desk`]) and a ticket ([`ticket`]).
+
+pub mod day;
+pub mod desk;
+pub mod home;
+pub mod login;
+pub mod ticket;

@@ -1,0 +1,341 @@
+//! The pages over HTTP, as a browser without JavaScript uses them: login and redirects, the CSRF
+//! token of every form, a ticket page that offers exactly what the API allows, stale forms that
+//! keep what was typed, the visit log form filing once, escaping, the language switch.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use gridloop::domain::Access;
+
+use crate::fixture::{spawn_fixture, Fixture, PASSWORD};
+use crate::helpers::TestApp;
+use crate::tickets::{act, file, new_ticket};
+
+/// A browser of one person: its own cookie jar, redirects not followed (the tests look at them).
+pub struct PageClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub csrf: String,
+}
+
+impl PageClient {
+    pub fn anonymous(app: &TestApp) -> PageClient {
+        let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        PageClient { http, base: app.base.clone(), csrf: String::new() }
+    }
+
+    pub async fn login(app: &TestApp, login: &str) -> PageClient {
+        let mut c = PageClient::anonymous(app);
+        let r = c.post("/login", &[("login", login), ("password", PASSWORD), ("next", "/")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login as {login}");
+        let (_, html) = c.get("/search").await;
+        c.csrf = csrf_of(&html);
+        c
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
+    }
+
+    /// Posts a form with the session's CSRF token.
+    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut f: Vec<(&str, &str)> = vec![("_csrf", &self.csrf)];
+        f.extend_from_slice(form);
+        self.post(path, &f).await
+    }
+}
+
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("a form with a CSRF token") + 20;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// The action forms a ticket page offers.
+fn offered(html: &str) -> Vec<String> {
+    let mut out: Vec<String> = html.split("id=\"form-").skip(1).map(|s| s.split('"').next().unwrap().to_string()).collect();
+    out.sort();
+    out
+}
+
+async fn ticket_fixture() -> (TestApp, Fixture, String, String) {
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let t = file(&app, &gw, &new_ticket(&fx)).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    (app, fx, gw, id)
+}
+
+#[tokio::test]
+async fn anonymous_visitors_go_to_the_login_page_and_come_back_after_it() {
+    let (app, _fx) = spawn_fixture().await;
+    let c = PageClient::anonymous(&app);
+    let r = c.http.get(format!("{}/inbox?x=1", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login?next=%2Finbox%3Fx%3D1");
+    let (s, html) = c.get("/login").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("lang=\"zh-CN\"") && html.contains("登录名或手机号"), "the login page is in Chinese by default");
+    // A wrong password: the same page, the API's one message, the typed login kept.
+    let r = c.post("/login", &[("login", "bs1"), ("password", "wrong-password"), ("next", "/inbox")]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("value=\"bs1\"") && html.contains("flash error"), "{html}");
+    // Another host is never a place to come back to.
+    let r = c.post("/login", &[("login", "bs1"), ("password", PASSWORD), ("next", "//evil.example/x")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/");
+    let r = c.http.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(location(&r), "/board", "a branch secretary starts at his board");
+    let (s, html) = c.get("/board").await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("测试Y1"), "the board of his compound");
+    // Logging out ends the session at once.
+    let csrf = csrf_of(&html);
+    let r = c.post("/logout", &[("_csrf", &csrf)]).await;
+    assert_eq!(location(&r), "/login");
+    let r = c.http.get(format!("{}/board", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn every_page_form_needs_the_sessions_csrf_token_and_pages_carry_a_strict_policy() {
+    let (app, _fx, _gw, id) = ticket_fixture().await;
+    let c = PageClient::login(&app, "bs1").await;
+    let posts: Vec<&str> =
+        gridloop::http::web::ROUTES.iter().filter(|r| r.method == "POST" && r.access != Access::Public).map(|r| r.path).collect();
+    assert!(posts.len() >= 6, "{posts:?}");
+    for path in posts {
+        let path = path.replace("{id}", &id);
+        let r =
+            c.post(&path, &[("_csrf", "not-the-token"), ("_action", "decline"), ("_version", "1"), ("reason", "x"), ("text", "x")]).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} without the right token");
+        let r = c.post(&path, &[("_action", "decline"), ("_version", "1"), ("reason", "x")]).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} without a token");
+    }
+    // A change started on another site is refused even with the token.
+    let r = c
+        .http
+        .post(format!("{}/tickets/{id}/comment", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("_csrf", c.csrf.as_str()), ("text", "hi")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &app.login("bs1", PASSWORD).await).await;
+    assert_eq!(t["state"], "at_compound", "nothing changed");
+    assert_eq!(t["version"], 1);
+    let r = c.http.get(format!("{}/tickets/{id}", app.base)).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains(" style=\"") && !html.contains(" onclick="), "no inline script or style");
+}
+
+#[tokio::test]
+async fn a_ticket_page_offers_exactly_the_actions_the_api_allows_and_hides_what_the_api_hides() {
+    let (app, _fx, _gw, id) = ticket_fixture().await;
+    for login in ["bs1", "gw1", "cs1", "sup1"] {
+        let c = PageClient::login(&app, login).await;
+        let (s, html) = c.get(&format!("/tickets/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{login}");
+        let api = app.get_ok(&format!("/api/v1/tickets/{id}"), &app.login(login, PASSWORD).await).await;
+        let mut allowed: Vec<String> = api["allowed_actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+        allowed.sort();
+        assert_eq!(offered(&html), allowed, "{login}: the page offers what the API allows");
+        // The resident's phone is masked on the page as in the API.
+        assert!(!html.contains("13712345678"), "{login} sees the full phone");
+    }
+    // Out of scope, malformed or missing: the same 404 page.
+    let c = PageClient::login(&app, "bs2").await;
+    let (s, out_of_scope) = c.get(&format!("/tickets/{id}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(!out_of_scope.contains("烧烤"), "nothing of the ticket shows");
+    let (s, _) = c.get("/tickets/not-a-uuid").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c.get(&format!("/tickets/{}", uuid::Uuid::now_v7())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The reveal button shows the number once, and the look is in the trail.
+    let c = PageClient::login(&app, "bs1").await;
+    let r = c.submit(&format!("/tickets/{id}/reveal"), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("13712345678"));
+    let (_, html) = c.get(&format!("/tickets/{id}")).await;
+    assert!(!html.contains("13712345678"), "not shown again without asking");
+}
+
+#[tokio::test]
+async fn an_action_form_takes_the_action_and_a_stale_one_keeps_what_was_typed() {
+    let (app, _fx, _gw, id) = ticket_fixture().await;
+    let c = PageClient::login(&app, "bs1").await;
+    // Declining without a reason: the form comes back open with a plain error.
+    let r = c.submit(&format!("/tickets/{id}/act"), &[("_action", "decline"), ("_version", "1"), ("reason", "  ")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<details class=\"action\" open>"), "the refused form is open again");
+    // Someone else accepts first; the stale decline answers with the fresh page and the reason kept.
+    let bs = app.login("bs1", PASSWORD).await;
+    let (s, _) = act(&app, &bs, &id, 1, json!({"action": "accept_at_compound"})).await;
+    assert_eq!(s, StatusCode::OK);
+    let r = c
+        .submit(&format!("/tickets/{id}/act"), &[("_action", "report_to_community"), ("_version", "1"), ("reason", "超出小区能力-KEEP")])
+        .await;
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("超出小区能力-KEEP"), "what was typed is given back");
+    assert!(html.contains("已被他人办理"), "a plain message says why");
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &bs).await;
+    assert_eq!(t["state"], "compound_handling");
+    // With the current version the form works: POST → 303 → the ticket with a message.
+    let v = t["version"].as_i64().unwrap().to_string();
+    let r = c
+        .submit(
+            &format!("/tickets/{id}/act"),
+            &[("_action", "mark_solved"), ("_version", &v), ("resolution", "已协调物业处理"), ("_key", "k-1")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), format!("/tickets/{id}?done=mark_solved"));
+    // The same form sent again (a double tap) changes nothing more.
+    let r = c
+        .submit(
+            &format!("/tickets/{id}/act"),
+            &[("_action", "mark_solved"), ("_version", &v), ("resolution", "已协调物业处理"), ("_key", "k-1")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let t2 = app.get_ok(&format!("/api/v1/tickets/{id}"), &bs).await;
+    assert_eq!(t2["state"], "solved");
+    assert_eq!(t2["version"].as_i64().unwrap(), t["version"].as_i64().unwrap() + 1);
+    // The grid worker's return-visit form closes it.
+    let w = PageClient::login(&app, "gw1").await;
+    let (_, mine) = w.get("/mine").await;
+    assert!(mine.contains(&id), "the return visit is due on his list");
+    let v = t2["version"].as_i64().unwrap().to_string();
+    let r = w
+        .submit(&format!("/tickets/{id}/act"), &[("_action", "record_return_visit"), ("_version", &v), ("satisfaction", "satisfied")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get_ok(&format!("/api/v1/tickets/{id}"), &bs).await["state"], "closed");
+}
+
+#[tokio::test]
+async fn the_visit_log_form_files_the_log_and_its_requests_once_however_often_it_is_sent() {
+    let (app, fx) = spawn_fixture().await;
+    let c = PageClient::login(&app, "gw1").await;
+    let (s, day) = c.get("/day").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(day.contains("测试B1"), "his grid");
+    let client_id = uuid::Uuid::now_v7().to_string();
+    let form = [
+        ("grid_id", fx.unit("B1")),
+        ("client_id", client_id.as_str()),
+        ("observations", "楼道堆物，已提醒。"),
+        ("r0_category", fx.category.as_str()),
+        ("r0_building", fx.unit("B1")),
+        ("r0_title", "夜间噪音"),
+        ("r0_description", "烧烤店夜间噪音"),
+        ("r0_urgency", "normal"),
+        ("r0_resident_name", "居民r1"),
+        ("r0_resident_phone", "13712345678"),
+        ("r1_category", fx.category.as_str()),
+        ("r1_title", "路灯不亮"),
+        ("r1_description", "3号路灯不亮"),
+        ("r1_anonymous", "1"),
+        ("r2_category", fx.category.as_str()),
+    ];
+    for _ in 0..2 {
+        let r = c.submit("/day/log", &form).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    }
+    let gw = app.login("gw1", PASSWORD).await;
+    let logs = app.get_ok("/api/v1/visit-logs", &gw).await;
+    let items = logs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{logs}");
+    let log = app.get_ok(&format!("/api/v1/visit-logs/{}", items[0]["id"].as_str().unwrap()), &gw).await;
+    assert_eq!(log["tickets"].as_array().unwrap().len(), 2, "two requests, filed once: {log}");
+    // Adding to today's log: the page now sends the log's id and version; twice is once.
+    let (_, day) = c.get("/day").await;
+    assert!(day.contains("name=\"log_id\""), "the form adds to today's log");
+    let version = log["version"].as_i64().unwrap().to_string();
+    let amend_id = uuid::Uuid::now_v7().to_string();
+    let amend = [
+        ("grid_id", fx.unit("B1")),
+        ("client_id", amend_id.as_str()),
+        ("log_id", log["id"].as_str().unwrap()),
+        ("log_version", version.as_str()),
+        ("r0_category", fx.category.as_str()),
+        ("r0_title", "垃圾未清运"),
+        ("r0_anonymous", "1"),
+    ];
+    for _ in 0..2 {
+        let r = c.submit("/day/log", &amend).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().await.unwrap_or_default().split("flash error").nth(1).unwrap_or("").chars().take(200).collect::<String>()
+        );
+    }
+    let log = app.get_ok(&format!("/api/v1/visit-logs/{}", log["id"].as_str().unwrap()), &gw).await;
+    assert_eq!(log["tickets"].as_array().unwrap().len(), 3, "{log}");
+    // A request without a category: the page answers with the error and what was typed.
+    let r = c
+        .submit("/day/log", &[("grid_id", fx.unit("B1")), ("client_id", "x-1"), ("observations", "看过"), ("r0_title", "没有类别-KEEP")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("没有类别-KEEP"));
+}
+
+#[tokio::test]
+async fn text_people_typed_is_shown_as_text_never_as_markup() {
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let payload = "<script>window.__xss=1</script>\"><img src=x onerror=alert(1)>";
+    let mut body = new_ticket(&fx);
+    body["title"] = Value::String(format!("T{payload}"));
+    body["description"] = Value::String(payload.into());
+    body["resident_name"] = Value::String("<b>x</b>".into());
+    let t = file(&app, &gw, &body).await;
+    let id = t["id"].as_str().unwrap();
+    let c = PageClient::login(&app, "bs1").await;
+    c.submit(&format!("/tickets/{id}/comment"), &[("text", payload)]).await;
+    for path in [format!("/tickets/{id}"), "/inbox".into(), "/search?q=T".into(), "/board".into()] {
+        let (s, html) = c.get(&path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(
+            !html.contains("<script>window") && !html.contains("<img src=x") && !html.contains("<b>x</b>"),
+            "{path} shows markup: {html}"
+        );
+    }
+    let (_, html) = c.get(&format!("/tickets/{id}")).await;
+    assert!(html.contains("&#60;script&#62;window.__xss=1&#60;/script&#62;"), "shown as text, escaped");
+}
+
+#[tokio::test]
+async fn the_language_switch_is_remembered_for_the_person() {
+    let (app, _fx) = spawn_fixture().await;
+    let c = PageClient::login(&app, "bs1").await;
+    let (_, html) = c.get("/inbox").await;
+    assert!(html.contains("lang=\"zh-CN\"") && html.contains("待办"));
+    let r = c.submit("/language", &[("lang", "en"), ("back", "/inbox")]).await;
+    assert_eq!(location(&r), "/inbox");
+    let (_, html) = c.get("/inbox").await;
+    assert!(html.contains("lang=\"en\"") && html.contains("To do"), "{html}");
+    // Remembered in his record: another device (a new login) is in English too.
+    let other = PageClient::login(&app, "bs1").await;
+    let (_, html) = other.get("/search").await;
+    assert!(html.contains("Find requests"));
+    let me = app.get_ok("/api/v1/me", &app.login("bs1", PASSWORD).await).await;
+    assert_eq!(me["person"]["locale"], "en");
+}
