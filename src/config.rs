@@ -20,6 +20,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub sla: SlaSettings,
     pub visits: VisitSettings,
+    #[serde(default)]
+    pub photos: PhotoSettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -48,6 +50,27 @@ pub struct SlaSettings {
     /// Default limits per stage: `{ normal = "…", urgent = "…" }` with limits such as
     /// "3 working_days", "4 working_hours", "24 hours", "90 seconds".
     pub limits: std::collections::BTreeMap<crate::domain::sla::Stage, StageLimits>,
+}
+
+/// Photos (照片) of requests and solved reports.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhotoSettings {
+    /// The folder of the photo store (files named by the SHA-256 of their content); relative to
+    /// the working directory.
+    pub dir: PathBuf,
+    /// The largest upload taken, in bytes.
+    pub max_bytes: usize,
+    /// A photo's longer side is brought down to this many pixels.
+    pub max_side: u32,
+    /// The thumbnail's longer side, in pixels.
+    pub thumb_side: u32,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        PhotoSettings { dir: PathBuf::from("data/photos"), max_bytes: 10 * 1024 * 1024, max_side: 2048, thumb_side: 320 }
+    }
 }
 
 /// Visit logs (走访日志) and how often households must be visited.
@@ -328,6 +351,12 @@ impl Settings {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("key `{key}`: {why}")));
+        if !(1024..=100 * 1024 * 1024).contains(&self.photos.max_bytes) {
+            return bad("photos.max_bytes", "must be between 1024 and 104857600".into());
+        }
+        if !(64..=8192).contains(&self.photos.thumb_side) || self.photos.max_side < self.photos.thumb_side || self.photos.max_side > 8192 {
+            return bad("photos.max_side", "thumb_side must be 64–8192 and max_side between thumb_side and 8192".into());
+        }
         if let Err(why) = DatabaseTarget::parse(&self.database.url) {
             return bad("database.url", why);
         }

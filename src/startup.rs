@@ -65,8 +65,15 @@ impl Application {
             settings.database.intake_writers,
             settings.database.intake_batch_max,
         );
-        let state =
-            web::Data::new(AppState { pool, settings, calendars: calendars.clone(), visits: Arc::new(visits), intake, trusted_proxies });
+        let state = web::Data::new(AppState {
+            photos: Arc::new(crate::app::photos::FileStore { dir: settings.photos.dir.clone() }),
+            pool,
+            settings,
+            calendars: calendars.clone(),
+            visits: Arc::new(visits),
+            intake,
+            trusted_proxies,
+        });
         let document = web::Data::new(ApiDocument(serde_json::to_string(&<api::ApiDoc as utoipa::OpenApi>::openapi())?));
         let mut server = HttpServer::new(move || {
             App::new()

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod org;
 pub mod passwords;
 pub mod people;
+pub mod photos;
 pub mod residents;
 pub mod rfc3339;
 pub mod scope;

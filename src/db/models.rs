@@ -378,3 +378,18 @@ pub struct WorkCalendarRow {
     pub office_hours: String,
     pub updated_at: NaiveDateTime,
 }
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = photos)]
+pub struct PhotoRow {
+    pub id: String,
+    pub ticket_id: String,
+    pub kind: String,
+    pub sha256: String,
+    pub thumb_sha256: String,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub uploaded_by: String,
+    pub created_at: NaiveDateTime,
+}

@@ -415,6 +415,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    photos (id) {
+        id -> Text,
+        ticket_id -> Text,
+        kind -> Text,
+        sha256 -> Text,
+        thumb_sha256 -> Text,
+        width -> Integer,
+        height -> Integer,
+        bytes -> BigInt,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> people (person_id));
 diesel::joinable!(login_usual_addresses -> people (person_id));
 diesel::joinable!(households -> org_units (building_id));
@@ -467,4 +482,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     visit_logs,
     visit_log_households,
     visit_log_return_visits,
+    photos,
 );

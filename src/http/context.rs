@@ -27,6 +27,8 @@ pub struct AppState {
     pub intake: crate::app::intake::Intake,
     /// `server.trusted_proxies`, parsed: the peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<crate::domain::net::IpRange>>,
+    /// Where photos are kept (`photos.dir`).
+    pub photos: Arc<dyn crate::app::photos::PhotoStore>,
 }
 
 impl AppState {

@@ -28,6 +28,8 @@ pub struct TestDb {
     pub url: String,
     pg_base: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
+    /// The photo store of the test's server, removed with it.
+    pub photos: tempfile::TempDir,
 }
 
 impl TestDb {
@@ -37,7 +39,7 @@ impl TestDb {
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = dir.path().join("gridloop.db").to_string_lossy().into_owned();
-                TestDb { url, pg_base: None, _dir: Some(dir) }
+                TestDb { url, pg_base: None, _dir: Some(dir), photos: tempfile::tempdir().expect("temp dir") }
             }
         }
     }
@@ -52,7 +54,7 @@ impl TestDb {
         conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-csearch_path%3D{schema}&application_name={schema}");
-        TestDb { url, pg_base: Some((base.to_string(), schema)), _dir: None }
+        TestDb { url, pg_base: Some((base.to_string(), schema)), _dir: None, photos: tempfile::tempdir().expect("temp dir") }
     }
 
     /// The PostgreSQL database the schema lives in and the schema's name (also the
@@ -80,6 +82,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     s.server.bind = "127.0.0.1:0".into();
     s.server.workers = 1;
     s.server.shutdown_timeout_s = 1;
+    s.photos.dir = db.photos.path().to_path_buf();
     s
 }
 

@@ -18,6 +18,7 @@ mod nul;
 mod outage;
 mod pages;
 mod permissions;
+mod photos;
 mod pool;
 mod property;
 mod protocol;

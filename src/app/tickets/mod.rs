@@ -20,6 +20,7 @@ mod actions;
 mod decide;
 mod filing;
 mod loaded;
+mod photos;
 mod queries;
 mod requests;
 mod scope;
@@ -31,6 +32,7 @@ pub use filing::{
     check_filing, check_filing_with, file_ticket, insert_filing, insert_filings, lock_rows, number_day, prepare_filing, FilingRefs,
     PreparedFiling,
 };
+pub use photos::{attach, list_photos, photo_for, PhotoKind, PhotoView};
 pub use queries::{get_ticket, inbox, list_tickets, reveal_contact, whistle_choices, DepartmentChoice, RevealedContact};
 pub use requests::{ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketFilter};
 pub use timeline::{clocks_of, comment, timeline};

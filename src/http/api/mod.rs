@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod openapi;
 pub mod org;
 pub mod people;
+pub mod photos;
 pub mod residents;
 pub mod sla;
 pub mod system;

@@ -8,7 +8,7 @@ use crate::domain::{Access, Operation};
 use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
-use super::{auth, calendars, catalogue, org, people, residents, sla, system, tickets, visits};
+use super::{auth, calendars, catalogue, org, people, photos, residents, sla, system, tickets, visits};
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
@@ -84,6 +84,9 @@ routes! {
     GET "/api/v1/tickets/{id}/timeline" => tickets::timeline, Access::Scoped(Operation::TicketRead);
     POST "/api/v1/tickets/{id}/reveal" => tickets::reveal, Access::Scoped(Operation::TicketReveal);
     GET "/api/v1/tickets/{id}/departments" => tickets::departments, Access::Scoped(Operation::TicketRead);
+    POST "/api/v1/tickets/{id}/photos" => photos::upload, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/tickets/{id}/photos" => photos::list, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/photos/{id}" => photos::get, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/inbox" => tickets::inbox, Access::Authenticated;
     GET "/api/v1/tickets/{id}/clocks" => sla::clocks, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/supervision" => sla::supervision, Access::Authenticated;

@@ -52,6 +52,8 @@ pages! {
     POST "/tickets/{id}/act" => pages::ticket::act, Access::Authenticated;
     POST "/tickets/{id}/comment" => pages::ticket::comment, Access::Authenticated;
     POST "/tickets/{id}/reveal" => pages::ticket::reveal, Access::Authenticated;
+    POST "/tickets/{id}/photos" => pages::ticket::upload_photo, Access::Authenticated;
+    GET "/photos/{id}/{size}" => pages::ticket::photo, Access::Authenticated;
 }
 
 /// Whether a path belongs to the pages (not the API, not the health check).

@@ -177,3 +177,13 @@ household-elderly_alone = elderly living alone
 household-party_member_household = Party member household
 household-disabled = household with a disabled member
 household-low_income = low-income household
+
+ticket-photos = Photos
+ticket-photo = Choose a photo
+ticket-photo_kind = Kind of photo
+ticket-photo_request = Photo of the request
+ticket-photo_solution = Photo of the solution
+ticket-photo_add = Upload photo
+ticket-photo_added = Photo uploaded
+ticket-photo_hint = JPEG, PNG or WebP, up to { $mb } MB; the place and other camera data are removed
+event-photo = Photo added

@@ -115,3 +115,4 @@ why-cannot_read_file = cannot read { $path }
 why-file_problem = { $problem }
 rule-calendar_years = must lie in { $first }–{ $last }, the years the working calendars cover
 rule-filing_day = is not a day tickets can be filed on
+rule-photo_format = must be a JPEG, PNG or WebP photo

@@ -177,3 +177,13 @@ household-elderly_alone = 独居老人
 household-party_member_household = 党员户
 household-disabled = 残疾人家庭
 household-low_income = 低保户
+
+ticket-photos = 照片
+ticket-photo = 选择照片
+ticket-photo_kind = 照片类型
+ticket-photo_request = 诉求照片
+ticket-photo_solution = 办结照片
+ticket-photo_add = 上传照片
+ticket-photo_added = 照片已上传
+ticket-photo_hint = JPEG、PNG 或 WebP，不超过 { $mb } MB；位置等拍摄信息会被去除
+event-photo = 上传照片

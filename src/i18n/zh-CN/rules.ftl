@@ -115,3 +115,4 @@ why-cannot_read_file = 无法读取文件 { $path }
 why-file_problem = { $problem }
 rule-calendar_years = 须在 { $first }–{ $last } 年之间（工作日历覆盖的年份）
 rule-filing_day = 不是可以登记诉求的日期
+rule-photo_format = 须为 JPEG、PNG 或 WebP 格式的照片

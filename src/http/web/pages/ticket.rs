@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::app::audit::TimelineEvent;
 use crate::app::idempotency::{request_hash, KeyRecord};
 use crate::app::intake::Filed;
-use crate::app::tickets::{ActRequest, DepartmentChoice, TicketFilter, TicketView};
+use crate::app::tickets::{ActRequest, DepartmentChoice, PhotoView, TicketFilter, TicketView};
 use crate::app::{self, utc_now, AppError, AppResult};
 use crate::db::DbConn;
 use crate::domain::workflow::ActionKind;
@@ -63,6 +63,8 @@ struct TicketPage {
     comment_error: Option<String>,
     key: String,
     parts: Vec<(String, String, String)>,
+    photos: Vec<PhotoView>,
+    photo_hint: String,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +81,7 @@ struct Loaded {
     units: HashMap<String, String>,
     departments: Vec<DepartmentChoice>,
     duplicates: Vec<(String, String)>,
+    photos: Vec<PhotoView>,
 }
 
 fn load(conn: &mut DbConn, actor: &Actor, id: &str, dup_q: Option<String>) -> AppResult<Loaded> {
@@ -118,7 +121,8 @@ fn load(conn: &mut DbConn, actor: &Actor, id: &str, dup_q: Option<String>) -> Ap
     } else {
         vec![]
     };
-    Ok(Loaded { t, events, names, units, departments, duplicates })
+    let photos = app::tickets::list_photos(conn, actor, id)?;
+    Ok(Loaded { t, events, names, units, departments, duplicates, photos })
 }
 
 /// The label of a timeline event's action.
@@ -150,7 +154,7 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
     let Shown { flash, revealed, refused, comment } = shown;
     let tr = p.tr();
     let clock = Clock::new(state, tr);
-    let Loaded { t, events, names, units, departments, duplicates } = l;
+    let Loaded { t, events, names, units, departments, duplicates, photos } = l;
     let extras = Extras { departments: &departments, duplicates: &duplicates };
     let mut forms: Vec<ActionForm> = t
         .allowed_actions
@@ -244,6 +248,8 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
         comment_error,
         key: uuid::Uuid::new_v4().to_string(),
         parts,
+        photos,
+        photo_hint: tr.msg(&crate::msg!("ticket-photo_hint", mb = (state.settings.photos.max_bytes / (1024 * 1024)) as i64)),
         t,
     };
     html(status, &page)
@@ -258,6 +264,7 @@ pub async fn show(state: web::Data<AppState>, p: Page, id: web::Path<String>, q:
     let tr = p.tr();
     let flash = match q.done.as_deref() {
         Some("comment") => Flash::ok(tr.t("ticket-commented")),
+        Some("photo") => Flash::ok(tr.t("ticket-photo_added")),
         Some(kind) => ActionKind::from_str(kind)
             .ok()
             .and_then(|k| Flash::ok(tr.msg(&crate::msg!("ticket-done", action = crate::domain::text::Arg::Key(k.label_key()))))),
@@ -361,4 +368,70 @@ pub async fn reveal(state: web::Data<AppState>, p: Page, id: web::Path<String>, 
     let l = page::run(&state, p.lang, move |c| load(c, &a, &i, None)).await?;
     let revealed = Some((r.resident_name.unwrap_or_default(), r.resident_phone.unwrap_or_default()));
     Ok(render(&state, &p, l, Shown { revealed, ..Default::default() }, StatusCode::OK))
+}
+
+/// `POST /tickets/{id}/photos`: a photo from the phone's camera or album (a multipart form:
+/// `_csrf` first, then `kind` and `photo`). Cleaned like the API's upload; the same photo twice is
+/// one photo.
+pub async fn upload_photo(
+    state: web::Data<AppState>,
+    p: Page,
+    id: web::Path<String>,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    use futures_util::StreamExt;
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    let lang = p.lang;
+    let limit = state.settings.photos.max_bytes;
+    let refuse = |err: AppError| PageError { err, lang };
+    let (mut csrf, mut kind, mut photo) = (String::new(), app::tickets::PhotoKind::Request, Vec::new());
+    while let Some(field) = form.next().await {
+        // Not a multipart form: refused as any form without its token is.
+        let mut field = field.map_err(|_| refuse(AppError::CsrfRejected))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| refuse(AppError::validation("photo", crate::msg!("page-form_expected"))))?;
+            if value.len() + chunk.len() > limit {
+                return Err(refuse(AppError::PayloadTooLarge { limit }));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "_csrf" => csrf = String::from_utf8_lossy(&value).into_owned(),
+            "kind" if value == b"solution" => kind = app::tickets::PhotoKind::Solution,
+            "photo" => photo = value,
+            _ => {}
+        }
+        // The token comes first in the form: nothing else is read without it.
+        if csrf.as_bytes() != p.who.csrf_token.as_bytes() {
+            return Err(refuse(AppError::CsrfRejected));
+        }
+    }
+    if photo.is_empty() {
+        return Err(refuse(AppError::validation(p.tr().t("ticket-photo"), crate::msg!("rule-not_empty"))));
+    }
+    let settings = state.settings.photos.clone();
+    let cleaned = web::block(move || app::photos::clean(&photo, &settings))
+        .await
+        .map_err(|e| refuse(AppError::internal_msg(format!("blocking task failed: {e}"))))?
+        .map_err(refuse)?;
+    let (actor, store, i) = (p.who.actor.clone(), state.photos.clone(), id.clone());
+    page::run_write(&state, lang, move |c| app::tickets::attach(c, store.as_ref(), &actor, &i, kind, &cleaned, utc_now())).await?;
+    Ok(see_other(&format!("/tickets/{id}?done=photo#photos")))
+}
+
+/// `GET /photos/{id}` and `/photos/{id}/thumb`: a photo for someone who may see its ticket.
+pub async fn photo(state: web::Data<AppState>, p: Page, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+    let (id, size) = path.into_inner();
+    let thumb = match size.as_str() {
+        "thumb" => true,
+        "full" => false,
+        _ => return Err(PageError { err: AppError::NotFound { what: "photo" }, lang: p.lang }),
+    };
+    let bytes = crate::http::api::photos::image(&state, p.who.actor.clone(), id, thumb, p.lang)
+        .await
+        .map_err(|e| PageError { err: e.err, lang: p.lang })?;
+    Ok(HttpResponse::Ok().content_type("image/jpeg").insert_header(("Cache-Control", "private, max-age=3600")).body(bytes))
 }
