@@ -483,7 +483,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 phone,
                 password: password.clone(),
                 role,
-                org_unit_id: unit_row.id.clone(),
+                org_unit_id: unit_row.id.to_string(),
                 locale: None,
             };
             let row = diesel::Connection::transaction(&mut *conn, |c| insert_person(c, &settings.auth, &input, &unit_row, utc_now()))

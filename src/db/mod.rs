@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod models;
 pub mod schema;
+pub mod text;
 
 use std::time::{Duration, Instant};
 

@@ -14,6 +14,9 @@ pub mod throttle;
 pub mod visits;
 pub mod workflow;
 
-pub use ids::Id;
+pub use ids::{
+    AssignmentId, AuditEventId, CategoryId, ClockId, ExtensionId, HouseholdId, Id, LoginAttemptId, MembershipId, NotificationId, OrgUnitId,
+    PersonId, PiiRevealId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
+};
 pub use org::{OrgKind, OrgPath};
 pub use roles::{Access, Actor, Grant, Operation, Role};

@@ -183,7 +183,7 @@ where
         return Ok(actix_web::HttpResponse::build(status).json(v));
     };
     let hash = idempotency::request_hash(req.method().as_str(), req.path(), &canonical_body);
-    let key = crate::app::intake::KeyRecord { person_id: auth.who.actor.person_id.to_string(), key, request_hash: hash };
+    let key = crate::app::intake::KeyRecord { person_id: auth.who.actor.person_id, key, request_hash: hash };
     let outcome = run(state, lang, move |conn| {
         crate::app::intake::keyed_write(conn, Some(&key), status.as_u16(), crate::app::utc_now(), prepare, |conn, p| {
             crate::app::intake::to_body(&f(conn, p)?)
