@@ -59,7 +59,7 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                 phone: Some(format!("1880000{i:04}")),
                 password: gridloop::app::demo::DEMO_PASSWORD.into(),
                 role,
-                org_unit_id: unit.id.clone(),
+                org_unit_id: unit.id.to_string(),
                 locale: None,
             };
             insert_person(conn, &settings.auth, &person("bench.bs".into(), Role::BranchSecretary, &compound, 9999), &compound, year_ago)?;
@@ -81,7 +81,7 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                         _ => HouseholdKind::Ordinary,
                     };
                     let input = NewResident {
-                        building_id: building.id.clone(),
+                        building_id: building.id.to_string(),
                         name: format!("居民{b}-{h}"),
                         phone: None,
                         id_number: None,
@@ -97,7 +97,7 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
             Ok((compound, buildings, workers))
         })
         .unwrap();
-    diesel::update(memberships::table.filter(memberships::org_unit_id.eq_any(buildings.iter().map(|b| b.id.clone()).collect::<Vec<_>>())))
+    diesel::update(memberships::table.filter(memberships::org_unit_id.eq_any(buildings.iter().map(|b| b.id).collect::<Vec<_>>())))
         .set(memberships::created_at.eq(year_ago))
         .execute(conn)
         .unwrap();
@@ -116,10 +116,10 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                 let log = VisitLogRow {
                     id: Id::new().to_string(),
                     client_id: Id::new().to_string(),
-                    author_id: worker.clone(),
-                    grid_id: building.id.clone(),
+                    author_id: worker.to_string(),
+                    grid_id: building.id.to_string(),
                     grid_path: building.path.clone(),
-                    compound_id: compound.id.clone(),
+                    compound_id: compound.id.to_string(),
                     visit_date: date,
                     households_visited: 6,
                     observations: "楼道整洁，消防通道畅通。".into(),
@@ -157,17 +157,17 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                         urgency: "normal".into(),
                         title: "楼道堆物".into(),
                         description: "走访发现".into(),
-                        place_id: building.id.clone(),
+                        place_id: building.id.to_string(),
                         place_path: building.path.clone(),
-                        compound_id: compound.id.clone(),
-                        community_id: community.id.clone(),
+                        compound_id: compound.id.to_string(),
+                        community_id: community.id.to_string(),
                         address: None,
                         latitude: None,
                         longitude: None,
                         resident_name: Some("居民".into()),
                         resident_phone: None,
                         channel: "visit".into(),
-                        filed_by: worker.clone(),
+                        filed_by: worker.to_string(),
                         visit_log_id: Some(log.id.clone()),
                         state: state.into(),
                         solved_level: None,
@@ -195,7 +195,7 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
         WORKERS * HOUSEHOLDS_PER_BUILDING,
         started.elapsed().as_secs_f64()
     );
-    compound.id
+    compound.id.to_string()
 }
 
 async fn timed(client: &reqwest::Client, url: &str, token: &str, n: usize) -> Vec<f64> {

@@ -1,5 +1,5 @@
-//! The `gridloop` command line: serve, migrate, demo, check-config, and the admin's `org` and
-//! `user` commands. Every failure prints one clear line and exits non-zero.
+//! The `gridloop` command line: serve, migrate, demo, check-config, the admin's `org` and `user`
+//! commands, and `audit`, `sla`, `visits` and `calendar`. Every failure prints one clear line and exits non-zero.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -485,7 +485,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 phone,
                 password: password.clone(),
                 role,
-                org_unit_id: unit_row.id.clone(),
+                org_unit_id: unit_row.id.to_string(),
                 locale: None,
             };
             let row = diesel::Connection::transaction(&mut *conn, |c| insert_person(c, &settings.auth, &input, &unit_row, utc_now()))

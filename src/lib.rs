@@ -1,5 +1,6 @@
 //! Gridloop: residents' requests through grid-based community governance (网格化治理).
-//! Layers point one way: `http → app → {domain, db}`, and `db → domain`. See docs/ARCHITECTURE.md.
+//! Layers point one way: `http → app → {domain, db}`, `worker → app`, and `db → config`; `http`
+//! also reaches the pool and write transactions of `db`. See docs/ARCHITECTURE.md.
 
 pub mod app;
 pub mod cli;

@@ -12,7 +12,7 @@ use crate::domain::audit::{
     event_hash, seal_changes, shard_of, verify_chain, Break, EventContent, SealDigest, StoredEvent, HASH_VERSION, SEAL_ACTION,
     SEAL_ENTITY_KIND, SHARDS,
 };
-use crate::domain::{Grant, Id};
+use crate::domain::Grant;
 
 use super::{AppError, AppResult};
 
@@ -25,7 +25,7 @@ pub struct ActedBy {
 }
 
 impl ActedBy {
-    pub fn person(person_id: Id, grant: Option<&Grant>) -> Self {
+    pub fn person(person_id: crate::domain::PersonId, grant: Option<&Grant>) -> Self {
         ActedBy {
             person_id: Some(person_id.to_string()),
             role: grant.map(|g| g.role.as_str().to_string()),
@@ -107,9 +107,10 @@ pub fn append_all(conn: &mut DbConn, drafts: Vec<Draft<'_>>, now: NaiveDateTime)
 
 /// An event's row, hashed onto `prev` in the current canonical form (its id included).
 fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) -> AppResult<AuditEventRow> {
+    let id = crate::domain::AuditEventId::new().to_string();
     let content = EventContent {
         hash_version: HASH_VERSION,
-        id: Id::new().to_string(),
+        id: id.clone(),
         shard,
         seq,
         entity_kind: d.entity_kind.into(),
@@ -126,7 +127,7 @@ fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) 
     };
     let hash = event_hash(&prev, &content);
     Ok(AuditEventRow {
-        id: content.id,
+        id,
         shard,
         seq,
         entity_kind: content.entity_kind,

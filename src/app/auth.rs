@@ -16,7 +16,7 @@ use crate::db::schema::{login_attempts, login_throttle, login_usual_addresses, m
 use crate::db::DbConn;
 use crate::domain::net::address_key;
 use crate::domain::throttle::{retry_after_seconds, Counter, Scope, ThrottleRules};
-use crate::domain::{Actor, Id};
+use crate::domain::{Actor, LoginAttemptId, PersonId, SessionId};
 
 use super::passwords::{dummy_hash, verify_password};
 use super::people::{find_person_by_login, grant_of, load_grants, PersonView};
@@ -75,15 +75,15 @@ enum Refusal {
 fn record_attempt(
     conn: &mut DbConn,
     login: &str,
-    person_id: Option<&str>,
+    person_id: Option<&PersonId>,
     reason: &str,
     remote: Option<&str>,
     now: NaiveDateTime,
 ) -> AppResult<()> {
     let row = LoginAttemptRow {
-        id: Id::new().to_string(),
+        id: LoginAttemptId::new(),
         login: login.chars().take(64).collect(),
-        person_id: person_id.map(Into::into),
+        person_id: person_id.copied(),
         succeeded: reason == "ok",
         reason: reason.into(),
         remote_addr: remote.map(Into::into),
@@ -139,7 +139,7 @@ fn applicable_counters(conn: &mut DbConn, account: &str, address: &str, usual: b
 fn counters_after_failure(
     counters: &[Applicable],
     rules: &ThrottleRules,
-    person_id: Option<&str>,
+    person_id: Option<&PersonId>,
     now: NaiveDateTime,
 ) -> Vec<LoginThrottleRow> {
     counters
@@ -167,7 +167,7 @@ fn counters_after_failure(
 }
 
 /// Whether `address` is one of the person's usual addresses, and when he last logged in from it.
-fn last_success_from(conn: &mut DbConn, person_id: &str, address: &str) -> AppResult<Option<NaiveDateTime>> {
+fn last_success_from(conn: &mut DbConn, person_id: &PersonId, address: &str) -> AppResult<Option<NaiveDateTime>> {
     Ok(login_usual_addresses::table.find((person_id, address)).select(login_usual_addresses::last_success_at).first(conn).optional()?)
 }
 
@@ -200,7 +200,7 @@ pub fn login(
             // A login that names nobody is throttled as an account of its own, exactly like a
             // known one without usual addresses, so that the answers do not tell which logins exist.
             let account = match &person {
-                Some(p) => p.id.clone(),
+                Some(p) => p.id.to_string(),
                 None => format!("login:{}", login.chars().take(64).collect::<String>()),
             };
             // Attempts on the same address or account wait for each other, on every server, so
@@ -212,8 +212,8 @@ pub fn login(
             };
             let usual = last_success.is_some_and(|t| t > now - Duration::days(auth.usual_address_days));
             let counters = applicable_counters(conn, &account, &address, usual, now)?;
-            let person_id = person.as_ref().map(|p| p.id.clone());
-            let person_id = person_id.as_deref();
+            let person_id = person.as_ref().map(|p| p.id);
+            let person_id = person_id.as_ref();
             if let Some((scope, wait)) = counters.iter().filter_map(|c| Some((c.scope, c.counter.wait(now)?))).max_by_key(|(_, w)| *w) {
                 record_attempt(conn, login, person_id, scope.refusal_reason(), remote, now)?;
                 return Ok(Err(Refusal::Throttled(retry_after_seconds(wait))));
@@ -247,7 +247,7 @@ pub fn login(
             // address's own counter and the account's counter of unusual addresses stay: a
             // success must not wipe out the failures of an attack still going on.
             if counters.iter().any(|c| c.scope == Scope::AccountAddress && c.stored) {
-                diesel::delete(login_throttle::table.find((&person.id, &address))).execute(conn)?;
+                diesel::delete(login_throttle::table.find((person.id.to_string(), &address))).execute(conn)?;
             }
             if last_success.is_none_or(|t| t <= now - Duration::hours(USUAL_ADDRESS_REFRESH_HOURS)) {
                 crate::db::backend::upsert_usual_address(conn, &person.id, &address, now)?;
@@ -264,8 +264,8 @@ pub fn login(
         let csrf_token = random_token();
         let expires_at = now + Duration::hours(auth.absolute_timeout_hours);
         let row = SessionRow {
-            id: Id::new().to_string(),
-            person_id: person.id.clone(),
+            id: SessionId::new(),
+            person_id: person.id,
             token_hash: token_hash(&token),
             csrf_token: csrf_token.clone(),
             created_at: now,
@@ -275,11 +275,7 @@ pub fn login(
         };
         diesel::insert_into(sessions::table).values(&row).execute(conn)?;
         let grants = load_grants(conn, &person.id)?;
-        let actor = Actor {
-            person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?,
-            login: person.login.clone(),
-            grants,
-        };
+        let actor = Actor { person_id: person.id, login: person.login.clone(), grants };
         let view = super::people::me(conn, &actor)?;
         Ok(LoginOutcome { token, csrf_token, expires_at, person: view })
     })
@@ -289,7 +285,7 @@ pub fn login(
 #[derive(Clone)]
 pub struct Authenticated {
     pub actor: Actor,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub csrf_token: String,
     pub expires_at: NaiveDateTime,
     /// The person's name and chosen language (`zh-CN`, `en`), for the pages.
@@ -308,7 +304,7 @@ impl std::fmt::Debug for Authenticated {
 pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: NaiveDateTime) -> AppResult<Authenticated> {
     let idle_cutoff = now - Duration::minutes(auth.idle_timeout_minutes);
     // The session, its person and his active grants in one round trip (every request pays it).
-    type GrantCols = (Option<String>, Option<String>, Option<String>, Option<String>);
+    type GrantCols = (Option<String>, Option<crate::domain::OrgUnitId>, Option<String>, Option<String>);
     let rows: Vec<(SessionRow, PersonRow, GrantCols)> = sessions::table
         .inner_join(people::table)
         .left_join(memberships::table.on(memberships::person_id.eq(people::id).and(memberships::active.eq(true))))
@@ -334,14 +330,10 @@ pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: Na
     let grants = rows
         .into_iter()
         .filter_map(|(_, _, (role, unit, kind, path))| Some((role?, unit?, kind?, path?)))
-        .map(|(role, unit, kind, path)| grant_of(&role, &unit, &kind, path))
+        .map(|(role, unit, kind, path)| grant_of(&role, unit, &kind, path))
         .collect::<AppResult<Vec<_>>>()?;
     Ok(Authenticated {
-        actor: Actor {
-            person_id: person.id.parse().map_err(|_| AppError::internal_msg("bad person id".into()))?,
-            login: person.login,
-            grants,
-        },
+        actor: Actor { person_id: person.id, login: person.login, grants },
         display_name: person.display_name,
         locale: person.locale,
         session_id: session.id,
@@ -351,7 +343,7 @@ pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: Na
 }
 
 /// 退出: revokes the session; the token stops working at once.
-pub fn logout(conn: &mut DbConn, session_id: &str, now: NaiveDateTime) -> AppResult<()> {
+pub fn logout(conn: &mut DbConn, session_id: &SessionId, now: NaiveDateTime) -> AppResult<()> {
     diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?;

@@ -14,7 +14,7 @@ use crate::db::DbConn;
 use crate::domain::calendar::STANDING_RULE_YEARS;
 use crate::domain::visits::LoopStage;
 use crate::domain::workflow::TicketState;
-use crate::domain::{Actor, Operation, OrgKind, OrgPath};
+use crate::domain::{Actor, Operation, OrgKind, OrgPath, OrgUnitId};
 
 use super::org::find_unit;
 use super::scope::enforce;
@@ -170,13 +170,11 @@ pub struct Board {
     pub compliance: Compliance,
 }
 
-fn compound_for(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<(String, String, OrgPath)> {
-    let c = if id.parse::<crate::domain::Id>().is_ok() { find_unit(conn, id)? } else { None }
-        .filter(|u| u.kind == OrgKind::Compound.as_str())
-        .ok_or(AppError::NotFound { what: "compound" })?;
+fn compound_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(String, String, OrgPath)> {
+    let c = find_unit(conn, id)?.filter(|u| u.kind == OrgKind::Compound.as_str()).ok_or(AppError::NotFound { what: "compound" })?;
     let path = OrgPath::from_db(c.path.clone());
     enforce(actor.decide(Operation::BoardRead, &path), "compound", Operation::BoardRead)?;
-    Ok((c.id, c.name, path))
+    Ok((c.id.to_string(), c.name, path))
 }
 
 fn range(q: &BoardQuery, date: NaiveDate) -> AppResult<(NaiveDate, NaiveDate)> {
@@ -207,7 +205,7 @@ pub fn board(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
     actor: &Actor,
-    compound_id: &str,
+    compound_id: &OrgUnitId,
     q: BoardQuery,
     now: NaiveDateTime,
 ) -> AppResult<Board> {
@@ -231,7 +229,7 @@ pub fn compliance(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
     actor: &Actor,
-    compound_id: &str,
+    compound_id: &OrgUnitId,
     q: BoardQuery,
     now: NaiveDateTime,
 ) -> AppResult<Compliance> {
@@ -273,13 +271,12 @@ pub fn unit_compliance(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
     actor: &Actor,
-    unit_id: &str,
+    unit_id: &OrgUnitId,
     q: BoardQuery,
     now: NaiveDateTime,
 ) -> AppResult<UnitCompliance> {
-    let unit = if unit_id.parse::<crate::domain::Id>().is_ok() { find_unit(conn, unit_id)? } else { None }
-        .filter(|u| u.kind != OrgKind::Department.as_str())
-        .ok_or(AppError::NotFound { what: "org unit" })?;
+    let unit =
+        find_unit(conn, unit_id)?.filter(|u| u.kind != OrgKind::Department.as_str()).ok_or(AppError::NotFound { what: "org unit" })?;
     let path = OrgPath::from_db(unit.path.clone());
     enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
     let today = ctx.rules.local_date(now);
@@ -317,7 +314,7 @@ pub fn unit_compliance(
         .collect();
     compounds.sort_by(|a, b| a.rate.partial_cmp(&b.rate).unwrap_or(std::cmp::Ordering::Equal).then(a.compound_name.cmp(&b.compound_name)));
     Ok(UnitCompliance {
-        unit_id: unit.id,
+        unit_id: unit.id.to_string(),
         unit_name: unit.name,
         from: c.from,
         to: c.to,

@@ -9,38 +9,12 @@ use crate::db::models::CategoryRow;
 use crate::db::schema::categories;
 use crate::db::DbConn;
 use crate::domain::org::{validate_code, validate_name};
-use crate::domain::{Actor, Id, Operation, OrgKind};
+use crate::domain::{Actor, CategoryId, Operation, OrgKind, OrgUnitId};
 
 use super::org::find_unit;
 use super::{check_version, parse_id, AppError, AppResult};
 
-/// How pressing a request is: 急难愁盼 matters are urgent and run on shorter clocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Urgency {
-    Normal,
-    Urgent,
-}
-
-impl Urgency {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Urgency::Normal => "normal",
-            Urgency::Urgent => "urgent",
-        }
-    }
-}
-
-impl std::str::FromStr for Urgency {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "normal" => Ok(Urgency::Normal),
-            "urgent" => Ok(Urgency::Urgent),
-            _ => Err(format!("unknown urgency `{s}`")),
-        }
-    }
-}
+pub use crate::domain::workflow::Urgency;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CategoryView {
@@ -66,11 +40,11 @@ impl From<CategoryRow> for CategoryView {
                     _ => None,
                 })
                 .collect(),
-            id: r.id,
+            id: r.id.to_string(),
             code: r.code,
             name_zh: r.name_zh,
             name_en: r.name_en,
-            default_department_id: r.default_department_id,
+            default_department_id: r.default_department_id.map(|d| d.to_string()),
             active: r.active,
             version: r.version,
         }
@@ -125,9 +99,9 @@ fn ensure_catalogue_admin(actor: &Actor) -> AppResult<()> {
     }
 }
 
-fn department(conn: &mut DbConn, id: &str) -> AppResult<String> {
-    parse_id("default_department_id", id)?;
-    match find_unit(conn, id)? {
+fn department(conn: &mut DbConn, id: &str) -> AppResult<OrgUnitId> {
+    let id: OrgUnitId = parse_id("default_department_id", id)?;
+    match find_unit(conn, &id)? {
         Some(u) if u.kind == OrgKind::Department.as_str() && u.active => Ok(u.id),
         _ => Err(AppError::unknown("default_department_id", crate::msg!("why-no_active_department"))),
     }
@@ -138,7 +112,7 @@ pub fn insert_category(conn: &mut DbConn, input: &NewCategory, now: NaiveDateTim
     let code = input.code.trim().to_string();
     validate_code(&code).map_err(|e| AppError::validation("code", e))?;
     let row = CategoryRow {
-        id: Id::new().to_string(),
+        id: CategoryId::new(),
         name_zh: validate_name(&input.name_zh).map_err(|e| AppError::validation("name_zh", e))?,
         name_en: validate_name(&input.name_en).map_err(|e| AppError::validation("name_en", e))?,
         default_department_id: input.default_department_id.as_deref().map(|d| department(conn, d)).transpose()?,
@@ -171,7 +145,7 @@ pub fn list_categories(conn: &mut DbConn, include_inactive: bool) -> AppResult<V
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-pub fn get_category(conn: &mut DbConn, id: &str) -> AppResult<CategoryView> {
+pub fn get_category(conn: &mut DbConn, id: &CategoryId) -> AppResult<CategoryView> {
     categories::table
         .find(id)
         .select(CategoryRow::as_select())
@@ -184,7 +158,7 @@ pub fn get_category(conn: &mut DbConn, id: &str) -> AppResult<CategoryView> {
 pub fn update_category(
     conn: &mut DbConn,
     actor: &Actor,
-    id: &str,
+    id: &CategoryId,
     version: Option<i64>,
     c: CategoryChanges,
     now: NaiveDateTime,

@@ -142,7 +142,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
                     code: c.code.clone(),
                     name_zh: c.name_zh.clone(),
                     name_en: c.name_en.clone(),
-                    default_department_id: Some(dept.id.clone()),
+                    default_department_id: Some(dept.id.to_string()),
                     urgencies: c.urgencies.clone(),
                 },
                 now,
@@ -155,7 +155,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
         for p in &city.people {
             validate_login(&p.login)?;
             let row = PersonRow {
-                id: Id::new().to_string(),
+                id: crate::domain::PersonId::new(),
                 login: p.login.clone(),
                 display_name: p.name.clone(),
                 phone: Some(p.phone.clone()),
@@ -184,7 +184,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
             insert_resident(
                 conn,
                 &NewResident {
-                    building_id: b.id.clone(),
+                    building_id: b.id.to_string(),
                     name: r.name.clone(),
                     phone: Some(r.phone.clone()),
                     id_number: Some(r.id_number.clone()),
@@ -230,8 +230,9 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
     let mut n = 0;
     for (k, (membership, person, grid)) in workers.iter().enumerate() {
         diesel::update(memberships::table.find(membership)).set(memberships::created_at.eq(since)).execute(conn)?;
-        let compound_id =
-            if grid.kind == OrgKind::Compound.as_str() { grid.id.clone() } else { grid.parent_id.clone().unwrap_or_default() };
+        let compound_id = if grid.kind == OrgKind::Compound.as_str() { Some(grid.id) } else { grid.parent_id };
+        // A grid always hangs under a compound; one that does not gets no demo logs.
+        let Some(compound_id) = compound_id else { continue };
         let homes: Vec<String> = households::table
             .filter(households::building_id.eq(&grid.id))
             .order(households::room)
@@ -250,9 +251,9 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
                 id: Id::new().to_string(),
                 client_id: Id::new().to_string(),
                 author_id: person.clone(),
-                grid_id: grid.id.clone(),
+                grid_id: grid.id.to_string(),
                 grid_path: grid.path.clone(),
-                compound_id: compound_id.clone(),
+                compound_id: compound_id.to_string(),
                 visit_date: date,
                 households_visited: 8 + (back as i32 % 5),
                 observations: ["楼道整洁，消防通道畅通。", "2单元楼道灯不亮，已记录。", "走访独居老人，身体状况良好。"]

@@ -8,13 +8,14 @@ use sha2::{Digest, Sha256};
 use crate::db::models::IdempotencyRow;
 use crate::db::schema::idempotency_keys;
 use crate::db::DbConn;
+use crate::domain::PersonId;
 
 use super::{AppError, AppResult};
 
 /// An `Idempotency-Key` and the request it came with.
 #[derive(Clone, Debug)]
 pub struct KeyRecord {
-    pub person_id: String,
+    pub person_id: PersonId,
     pub key: String,
     pub request_hash: String,
 }
@@ -38,17 +39,17 @@ pub fn validate_key(key: &str) -> AppResult<()> {
 }
 
 /// The stored answer for this key, or an error if the key was used for a different request.
-pub fn lookup(conn: &mut DbConn, person_id: &str, key: &str, hash: &str) -> AppResult<Option<Stored>> {
+pub fn lookup(conn: &mut DbConn, person_id: &PersonId, key: &str, hash: &str) -> AppResult<Option<Stored>> {
     let row: Option<IdempotencyRow> =
         idempotency_keys::table.find((person_id, key)).select(IdempotencyRow::as_select()).first(conn).optional()?;
     row.map(|r| answer(&r, hash)).transpose()
 }
 
 /// Records the answer, in the transaction that made the change.
-pub fn store(conn: &mut DbConn, person_id: &str, key: &str, hash: &str, status: u16, body: &str, now: NaiveDateTime) -> AppResult<()> {
+pub fn store(conn: &mut DbConn, person_id: &PersonId, key: &str, hash: &str, status: u16, body: &str, now: NaiveDateTime) -> AppResult<()> {
     diesel::insert_into(idempotency_keys::table)
         .values(&IdempotencyRow {
-            person_id: person_id.into(),
+            person_id: *person_id,
             key: key.into(),
             request_hash: hash.into(),
             status: status as i32,
@@ -67,7 +68,7 @@ pub fn store_all(conn: &mut DbConn, keys: &[(&KeyRecord, &str)], status: u16, no
     let rows: Vec<IdempotencyRow> = keys
         .iter()
         .map(|(k, body)| IdempotencyRow {
-            person_id: k.person_id.clone(),
+            person_id: k.person_id,
             key: k.key.clone(),
             request_hash: k.request_hash.clone(),
             status: status as i32,
@@ -81,18 +82,18 @@ pub fn store_all(conn: &mut DbConn, keys: &[(&KeyRecord, &str)], status: u16, no
 
 /// The stored answers of several keys at once (a batch of filings), by (person, key). A key's
 /// request hash is not compared here: see [`lookup`] for that rule.
-pub fn lookup_all(conn: &mut DbConn, keys: &[&KeyRecord]) -> AppResult<std::collections::HashMap<(String, String), IdempotencyRow>> {
+pub fn lookup_all(conn: &mut DbConn, keys: &[&KeyRecord]) -> AppResult<std::collections::HashMap<(PersonId, String), IdempotencyRow>> {
     if keys.is_empty() {
         return Ok(Default::default());
     }
     let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
-    let people: Vec<&str> = keys.iter().map(|k| k.person_id.as_str()).collect();
+    let people: Vec<PersonId> = keys.iter().map(|k| k.person_id).collect();
     let rows: Vec<IdempotencyRow> = idempotency_keys::table
         .filter(idempotency_keys::key.eq_any(&names))
         .filter(idempotency_keys::person_id.eq_any(&people))
         .select(IdempotencyRow::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().map(|r| ((r.person_id.clone(), r.key.clone()), r)).collect())
+    Ok(rows.into_iter().map(|r| ((r.person_id, r.key.clone()), r)).collect())
 }
 
 /// What a stored row answers for a request with `hash`.

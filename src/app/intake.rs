@@ -1,7 +1,7 @@
 //! The intake (受理): a group commit for filings and for workflow actions (state changes).
 //!
 //! A request hands its filing to the intake's writers, who take whatever filings are waiting and
-//! handle them together: one query finds which idempotency keys were answered before, one or two
+//! handle them together: one query finds which idempotency keys were answered before, up to three
 //! read the places, compounds and categories all filings name, each filing is checked (scope,
 //! place, category, text) against those, and the good ones are written: one counter update
 //! numbers them all, and one transaction inserts all their tickets, triage clocks, audit events
@@ -226,7 +226,7 @@ fn replays(conn: &mut DbConn, keys: &[Option<&KeyRecord>]) -> AppResult<Vec<Opti
         .iter()
         .map(|k| {
             k.and_then(|k| {
-                stored.get(&(k.person_id.clone(), k.key.clone())).map(|row| idempotency::answer(row, &k.request_hash).map(Filed::Replay))
+                stored.get(&(k.person_id, k.key.clone())).map(|row| idempotency::answer(row, &k.request_hash).map(Filed::Replay))
             })
         })
         .collect())
@@ -263,7 +263,7 @@ pub fn write_batch(conn: &mut DbConn, ctx: SlaContext<'_>, filings: Vec<Filing>,
     let (mut together, mut alone) = (vec![], vec![]);
     for (i, f) in filings.into_iter().enumerate() {
         match &f.key {
-            Some(k) if !seen.insert((k.person_id.clone(), k.key.clone())) => alone.push((i, f)),
+            Some(k) if !seen.insert((k.person_id, k.key.clone())) => alone.push((i, f)),
             _ => together.push((i, f)),
         }
     }
@@ -403,12 +403,12 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
         let (mut tickets_seen, mut keys_seen) = (HashSet::new(), HashSet::new());
         let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {
             let j = &jobs[i];
-            let key_free = j.key.as_ref().is_none_or(|k| !keys_seen.contains(&(k.person_id.as_str(), k.key.as_str())));
+            let key_free = j.key.as_ref().is_none_or(|k| !keys_seen.contains(&(k.person_id, k.key.as_str())));
             let first = key_free && !tickets_seen.contains(j.request.ticket_id.as_str());
             if first {
                 tickets_seen.insert(j.request.ticket_id.as_str());
                 if let Some(k) = &j.key {
-                    keys_seen.insert((k.person_id.as_str(), k.key.as_str()));
+                    keys_seen.insert((k.person_id, k.key.as_str()));
                 }
             }
             first

@@ -1,5 +1,6 @@
-//! Use cases: one function per command or query, each owning one transaction:
-//! load → apply a domain rule → write rows → return a view.
+//! Use cases: one function per command or query: load → apply a domain rule → write rows →
+//! return a view. Commands run in the caller's write transaction (`http::context::run_write`, the
+//! intake's writers, the worker's tasks); queries open none.
 
 pub mod audit;
 pub mod auth;
@@ -27,13 +28,17 @@ pub use error::{AppError, Lang};
 
 use chrono::NaiveDateTime;
 
-use crate::domain::Id;
-
 pub type AppResult<T> = Result<T, AppError>;
 
 /// Parses an id that arrived in a body field, naming the field when it is malformed.
-pub fn parse_id(field: &str, text: &str) -> AppResult<Id> {
+pub fn parse_id<T: std::str::FromStr<Err = crate::domain::ids::BadId>>(field: &str, text: &str) -> AppResult<T> {
     text.parse().map_err(|e: crate::domain::ids::BadId| AppError::validation(field, e.msg()))
+}
+
+/// An id read from a stored text column that is not typed yet: a malformed one is an internal
+/// error (the data is damaged), never a made-up id.
+pub fn stored_id<T: std::str::FromStr<Err = crate::domain::ids::BadId>>(text: &str) -> AppResult<T> {
+    text.parse().map_err(|e: crate::domain::ids::BadId| AppError::internal_msg(e.to_string()))
 }
 
 /// A required text field, trimmed, at most `max` characters.

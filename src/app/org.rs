@@ -8,7 +8,7 @@ use crate::db::models::OrgUnitRow;
 use crate::db::schema::org_units;
 use crate::db::DbConn;
 use crate::domain::org::{validate_code, validate_name};
-use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath};
+use crate::domain::{Actor, Operation, OrgKind, OrgPath, OrgUnitId};
 
 use super::scope::{enforce, units_in_scope};
 use super::{check_version, parse_id, AppError, AppResult};
@@ -34,8 +34,8 @@ impl From<OrgUnitRow> for OrgUnitView {
     fn from(r: OrgUnitRow) -> Self {
         OrgUnitView {
             kind: r.kind.parse().unwrap_or(OrgKind::Building),
-            id: r.id,
-            parent_id: r.parent_id,
+            id: r.id.to_string(),
+            parent_id: r.parent_id.map(|p| p.to_string()),
             code: r.code,
             name: r.name,
             depth: r.depth,
@@ -94,7 +94,7 @@ pub struct OrgUnitFilter {
     pub limit: Option<i64>,
 }
 
-pub fn find_unit(conn: &mut DbConn, id: &str) -> AppResult<Option<OrgUnitRow>> {
+pub fn find_unit(conn: &mut DbConn, id: &OrgUnitId) -> AppResult<Option<OrgUnitRow>> {
     Ok(org_units::table.find(id).select(OrgUnitRow::as_select()).first(conn).optional()?)
 }
 
@@ -132,14 +132,14 @@ pub fn insert_unit(
     if find_unit_by_code(conn, code)?.is_some() {
         return Err(AppError::conflict("code_taken", crate::msg!("why-org_code_taken", code = code)));
     }
-    let id = Id::new();
+    let id = OrgUnitId::new();
     let path = match parent {
         Some(p) => OrgPath::from_db(p.path.clone()).child(id),
         None => OrgPath::root(id),
     };
     let row = OrgUnitRow {
-        id: id.to_string(),
-        parent_id: parent.map(|p| p.id.clone()),
+        id,
+        parent_id: parent.map(|p| p.id),
         kind: kind.as_str().into(),
         code: code.into(),
         name,
@@ -160,8 +160,8 @@ pub fn create_unit(conn: &mut DbConn, actor: &Actor, input: NewOrgUnit, now: Nai
         let Some(parent_id) = input.parent_id.as_deref() else {
             return Err(AppError::validation("parent_id", crate::msg!("why-parent_required")));
         };
-        parse_id("parent_id", parent_id)?;
-        let parent = find_unit(conn, parent_id)?.filter(|p| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(p.path.clone())));
+        let parent_id: OrgUnitId = parse_id("parent_id", parent_id)?;
+        let parent = find_unit(conn, &parent_id)?.filter(|p| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(p.path.clone())));
         let Some(parent) = parent else {
             return Err(AppError::unknown("parent_id", crate::msg!("why-no_unit_in_scope")));
         };
@@ -171,13 +171,13 @@ pub fn create_unit(conn: &mut DbConn, actor: &Actor, input: NewOrgUnit, now: Nai
 }
 
 /// Loads a unit the actor may see with `op`, or reports it missing.
-fn unit_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<OrgUnitRow> {
+fn unit_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId, op: Operation) -> AppResult<OrgUnitRow> {
     let row = find_unit(conn, id)?.ok_or(AppError::NotFound { what: "org unit" })?;
     enforce(actor.decide(op, &OrgPath::from_db(row.path.clone())), "org unit", op)?;
     Ok(row)
 }
 
-pub fn get_unit(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<OrgUnitView> {
+pub fn get_unit(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<OrgUnitView> {
     unit_for(conn, actor, id, Operation::OrgUnitRead).map(Into::into)
 }
 
@@ -185,7 +185,7 @@ pub fn get_unit(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<OrgUnit
 pub fn update_unit(
     conn: &mut DbConn,
     actor: &Actor,
-    id: &str,
+    id: &OrgUnitId,
     version: Option<i64>,
     changes: OrgUnitChanges,
     now: NaiveDateTime,
@@ -205,11 +205,11 @@ pub fn update_unit(
             row.code = code;
         }
         if let Some(active) = changes.active {
-            if !active && actor.grants.iter().any(|g| g.org_unit_id.to_string() == row.id && g.role == crate::domain::Role::Admin) {
+            if !active && actor.grants.iter().any(|g| g.org_unit_id == row.id && g.role == crate::domain::Role::Admin) {
                 return Err(AppError::validation("active", crate::msg!("why-own_admin_unit")));
             }
             if active && !row.active {
-                if let Some(parent) = row.parent_id.as_deref().map(|p| find_unit(conn, p)).transpose()?.flatten() {
+                if let Some(parent) = row.parent_id.map(|p| find_unit(conn, &p)).transpose()?.flatten() {
                     if !parent.active {
                         return Err(AppError::validation("active", crate::msg!("why-reactivate_parent_first")));
                     }
@@ -256,11 +256,11 @@ pub fn list_units(conn: &mut DbConn, actor: &Actor, f: OrgUnitFilter) -> AppResu
         q = q.filter(org_units::kind.eq(kind.as_str()));
     }
     if let Some(parent) = f.parent_id {
-        parse_id("parent_id", &parent)?;
+        let parent: OrgUnitId = parse_id("parent_id", &parent)?;
         q = q.filter(org_units::parent_id.eq(parent));
     }
     if let Some(within) = f.within {
-        parse_id("within", &within)?;
+        let within: OrgUnitId = parse_id("within", &within)?;
         // An unknown or out-of-scope unit simply yields nothing.
         let path = find_unit(conn, &within)?.map(|u| OrgPath::from_db(u.path));
         match path {

@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::validate_mobile;
 use crate::domain::roles::Decision;
-use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath, Role};
+use crate::domain::{Actor, Grant, MembershipId, Operation, OrgKind, OrgPath, OrgUnitId, PersonId, Role};
 
 use super::org::{escape_like, find_unit};
 use super::passwords::{hash_password, validate_password};
@@ -123,7 +123,7 @@ pub fn validate_login(login: &str) -> AppResult<()> {
 }
 
 /// The active grants of a person: active memberships on active units.
-pub fn load_grants(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<Grant>> {
+pub fn load_grants(conn: &mut DbConn, person_id: &PersonId) -> AppResult<Vec<Grant>> {
     let rows: Vec<(MembershipRow, OrgUnitRow)> = memberships::table
         .inner_join(org_units::table)
         .filter(memberships::person_id.eq(person_id))
@@ -131,20 +131,20 @@ pub fn load_grants(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<Grant>> 
         .filter(org_units::active.eq(true))
         .select((MembershipRow::as_select(), OrgUnitRow::as_select()))
         .load(conn)?;
-    rows.into_iter().map(|(m, u)| grant_of(&m.role, &u.id, &u.kind, u.path)).collect()
+    rows.into_iter().map(|(m, u)| grant_of(&m.role, u.id, &u.kind, u.path)).collect()
 }
 
 /// The grant of a membership's role at its unit (the unit's id, kind and path).
-pub fn grant_of(role: &str, unit_id: &str, unit_kind: &str, unit_path: String) -> AppResult<Grant> {
+pub fn grant_of(role: &str, unit_id: OrgUnitId, unit_kind: &str, unit_path: String) -> AppResult<Grant> {
     Ok(Grant {
         role: role.parse().map_err(AppError::internal_msg)?,
-        org_unit_id: unit_id.parse().map_err(|e: crate::domain::ids::BadId| AppError::internal_msg(e.to_string()))?,
+        org_unit_id: unit_id,
         org_kind: unit_kind.parse().map_err(AppError::internal_msg)?,
         org_path: OrgPath::from_db(unit_path),
     })
 }
 
-fn memberships_of(conn: &mut DbConn, person_ids: &[String]) -> AppResult<Vec<(MembershipRow, OrgUnitRow)>> {
+fn memberships_of(conn: &mut DbConn, person_ids: &[PersonId]) -> AppResult<Vec<(MembershipRow, OrgUnitRow)>> {
     Ok(memberships::table
         .inner_join(org_units::table)
         .filter(memberships::person_id.eq_any(person_ids))
@@ -159,16 +159,16 @@ fn view(p: PersonRow, ms: &[(MembershipRow, OrgUnitRow)]) -> PersonView {
             .iter()
             .filter(|(m, _)| m.person_id == p.id)
             .map(|(m, u)| MembershipView {
-                id: m.id.clone(),
+                id: m.id.to_string(),
                 role: m.role.parse().unwrap_or(Role::GridWorker),
-                org_unit_id: u.id.clone(),
+                org_unit_id: u.id.to_string(),
                 org_unit_code: u.code.clone(),
                 org_unit_name: u.name.clone(),
                 org_unit_kind: u.kind.parse().unwrap_or(OrgKind::Building),
                 active: m.active,
             })
             .collect(),
-        id: p.id,
+        id: p.id.to_string(),
         login: p.login,
         display_name: p.display_name,
         phone: p.phone,
@@ -182,10 +182,7 @@ fn view(p: PersonRow, ms: &[(MembershipRow, OrgUnitRow)]) -> PersonView {
 
 /// Loads a person and decides `op` on him: visible when any membership is in the actor's scope
 /// (or he is the actor), manageable only when every membership is.
-fn person_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<(PersonRow, Vec<(MembershipRow, OrgUnitRow)>)> {
-    if id.parse::<Id>().is_err() {
-        return Err(AppError::NotFound { what: "person" });
-    }
+fn person_for(conn: &mut DbConn, actor: &Actor, id: &PersonId, op: Operation) -> AppResult<(PersonRow, Vec<(MembershipRow, OrgUnitRow)>)> {
     let person: PersonRow =
         people::table.find(id).select(PersonRow::as_select()).first(conn).optional()?.ok_or(AppError::NotFound { what: "person" })?;
     let ms = memberships_of(conn, std::slice::from_ref(&person.id))?;
@@ -193,7 +190,7 @@ fn person_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppR
     // ended, the ended ones, so that the admin who ended them can still find and re-grant him.
     let active: Vec<OrgPath> = ms.iter().filter(|(m, _)| m.active).map(|(_, u)| OrgPath::from_db(u.path.clone())).collect();
     let places = if active.is_empty() { ms.iter().map(|(_, u)| OrgPath::from_db(u.path.clone())).collect() } else { active };
-    let is_self = actor.person_id.to_string() == person.id;
+    let is_self = actor.person_id == person.id;
     if op == Operation::PersonRead && is_self {
         return Ok((person, ms));
     }
@@ -220,7 +217,7 @@ fn person_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppR
     Ok((person, ms))
 }
 
-pub fn get_person(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<PersonView> {
+pub fn get_person(conn: &mut DbConn, actor: &Actor, id: &PersonId) -> AppResult<PersonView> {
     let (p, ms) = person_for(conn, actor, id, Operation::PersonRead)?;
     Ok(view(p, &ms))
 }
@@ -251,7 +248,7 @@ pub fn insert_person(
         return Err(AppError::Conflict { code: "login_taken", detail: crate::msg!("why-login_taken") });
     }
     let row = PersonRow {
-        id: Id::new().to_string(),
+        id: PersonId::new(),
         login,
         display_name,
         phone: input.phone.clone(),
@@ -283,7 +280,13 @@ fn check_binding(role: Role, unit: &OrgUnitRow) -> AppResult<()> {
     Ok(())
 }
 
-pub fn insert_membership(conn: &mut DbConn, person_id: &str, role: Role, unit_id: &str, now: NaiveDateTime) -> AppResult<MembershipRow> {
+pub fn insert_membership(
+    conn: &mut DbConn,
+    person_id: &PersonId,
+    role: Role,
+    unit_id: &OrgUnitId,
+    now: NaiveDateTime,
+) -> AppResult<MembershipRow> {
     let existing: Option<MembershipRow> = memberships::table
         .filter(memberships::person_id.eq(person_id))
         .filter(memberships::org_unit_id.eq(unit_id))
@@ -302,9 +305,9 @@ pub fn insert_membership(conn: &mut DbConn, person_id: &str, role: Role, unit_id
         return Ok(m);
     }
     let row = MembershipRow {
-        id: Id::new().to_string(),
-        person_id: person_id.into(),
-        org_unit_id: unit_id.into(),
+        id: MembershipId::new(),
+        person_id: *person_id,
+        org_unit_id: *unit_id,
         role: role.as_str().into(),
         active: true,
         created_at: now,
@@ -316,8 +319,8 @@ pub fn insert_membership(conn: &mut DbConn, person_id: &str, role: Role, unit_id
 
 /// The unit named in a body field, if the actor may manage people there.
 fn unit_for_membership(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<OrgUnitRow> {
-    parse_id("org_unit_id", unit_id)?;
-    let unit = find_unit(conn, unit_id)?
+    let unit_id: OrgUnitId = parse_id("org_unit_id", unit_id)?;
+    let unit = find_unit(conn, &unit_id)?
         .filter(|u| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(u.path.clone())))
         .ok_or_else(|| AppError::unknown("org_unit_id", crate::msg!("why-no_unit_in_scope")))?;
     // The unit is visible to the caller (above), so a role that may not manage people there is
@@ -343,7 +346,7 @@ pub fn create_person(conn: &mut DbConn, auth: &AuthSettings, actor: &Actor, inpu
 pub fn update_person(
     conn: &mut DbConn,
     actor: &Actor,
-    id: &str,
+    id: &PersonId,
     version: Option<i64>,
     changes: PersonChanges,
     now: NaiveDateTime,
@@ -394,10 +397,10 @@ fn bump_person(conn: &mut DbConn, p: &PersonRow, now: NaiveDateTime) -> AppResul
 
 /// 停用 / 启用: a disabled person's tokens stop working at once (they are revoked too). Enabling,
 /// also a person who is active already, lifts the login throttling of his account.
-pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: bool, now: NaiveDateTime) -> AppResult<PersonView> {
+pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &PersonId, active: bool, now: NaiveDateTime) -> AppResult<PersonView> {
     conn.transaction(|conn| {
         let (p, _) = person_for(conn, actor, id, Operation::PersonManage)?;
-        if !active && p.id == actor.person_id.to_string() {
+        if !active && p.id == actor.person_id {
             return Err(AppError::validation("id", crate::msg!("why-disable_self")));
         }
         if p.active != active {
@@ -414,7 +417,7 @@ pub fn set_person_active(conn: &mut DbConn, actor: &Actor, id: &str, active: boo
     })
 }
 
-pub fn revoke_all_sessions(conn: &mut DbConn, person_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+pub fn revoke_all_sessions(conn: &mut DbConn, person_id: &PersonId, now: NaiveDateTime) -> AppResult<usize> {
     Ok(diesel::update(sessions::table.filter(sessions::person_id.eq(person_id)).filter(sessions::revoked_at.is_null()))
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?)
@@ -426,7 +429,7 @@ pub fn reset_password(
     conn: &mut DbConn,
     auth: &AuthSettings,
     actor: &Actor,
-    id: &str,
+    id: &PersonId,
     password: &str,
     now: NaiveDateTime,
 ) -> AppResult<()> {
@@ -449,7 +452,7 @@ pub fn set_password_unchecked(conn: &mut DbConn, auth: &AuthSettings, p: &Person
 pub fn add_membership(
     conn: &mut DbConn,
     actor: &Actor,
-    person_id: &str,
+    person_id: &PersonId,
     input: NewMembership,
     now: NaiveDateTime,
 ) -> AppResult<PersonView> {
@@ -464,12 +467,18 @@ pub fn add_membership(
 }
 
 /// Ends a membership (it is kept, inactive, for the record).
-pub fn end_membership(conn: &mut DbConn, actor: &Actor, person_id: &str, membership_id: &str, now: NaiveDateTime) -> AppResult<PersonView> {
+pub fn end_membership(
+    conn: &mut DbConn,
+    actor: &Actor,
+    person_id: &PersonId,
+    membership_id: Option<&MembershipId>,
+    now: NaiveDateTime,
+) -> AppResult<PersonView> {
     conn.transaction(|conn| {
         let (p, ms) = person_for(conn, actor, person_id, Operation::PersonRead)?;
-        let (m, unit) = ms.iter().find(|(m, _)| m.id == membership_id).ok_or(AppError::NotFound { what: "membership" })?;
+        let (m, unit) = ms.iter().find(|(m, _)| Some(&m.id) == membership_id).ok_or(AppError::NotFound { what: "membership" })?;
         enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "membership", Operation::PersonManage)?;
-        if p.id == actor.person_id.to_string() && m.role == Role::Admin.as_str() {
+        if p.id == actor.person_id && m.role == Role::Admin.as_str() {
             return Err(AppError::validation("membership_id", crate::msg!("why-end_own_admin")));
         }
         diesel::update(memberships::table.find(&m.id))
@@ -509,7 +518,7 @@ pub fn list_people(conn: &mut DbConn, actor: &Actor, f: PeopleFilter) -> AppResu
         q = q.filter(people::login.gt(after));
     }
     let rows: Vec<PersonRow> = q.order(people::login.asc()).limit(limit).select(PersonRow::as_select()).load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<PersonId> = rows.iter().map(|p| p.id).collect();
     let ms = memberships_of(conn, &ids)?;
     Ok(rows.into_iter().map(|p| view(p, &ms)).collect())
 }
@@ -524,7 +533,7 @@ pub fn find_person_by_login(conn: &mut DbConn, login_or_phone: &str) -> AppResul
 
 /// The actor's own profile.
 pub fn me(conn: &mut DbConn, actor: &Actor) -> AppResult<PersonView> {
-    get_person(conn, actor, &actor.person_id.to_string())
+    get_person(conn, actor, &actor.person_id)
 }
 
 /// The person's own language choice (`zh-CN`, `en`), remembered for his pages and messages. Every

@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
 use crate::domain::text::Msg;
-use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath};
+use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId};
 
 use super::org::{escape_like, find_unit};
 use super::scope::{enforce, units_in_scope};
@@ -197,7 +197,7 @@ pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUni
     let row = ResidentRow {
         household_id: Some(household.id),
         id: Id::new().to_string(),
-        building_id: building.id.clone(),
+        building_id: building.id.to_string(),
         name,
         phone: input.phone.clone(),
         id_number: input.id_number.clone(),
@@ -252,7 +252,7 @@ pub fn household_at(
         None => {
             let h = HouseholdRow {
                 id: Id::new().to_string(),
-                building_id: building.id.clone(),
+                building_id: building.id.to_string(),
                 unit_no: unit_no.into(),
                 room: room.into(),
                 kind: kind.as_str().into(),
@@ -270,8 +270,8 @@ pub fn household_at(
 
 pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now: NaiveDateTime) -> AppResult<ResidentView> {
     conn.transaction(|conn| {
-        parse_id("building_id", &input.building_id)?;
-        let building = find_unit(conn, &input.building_id)?
+        let building_id: OrgUnitId = parse_id("building_id", &input.building_id)?;
+        let building = find_unit(conn, &building_id)?
             .filter(|b| actor.may(Operation::ResidentRead, &OrgPath::from_db(b.path.clone())))
             .ok_or_else(|| AppError::unknown("building_id", crate::msg!("why-no_building_in_scope")))?;
         enforce(actor.decide(Operation::ResidentManage, &OrgPath::from_db(building.path.clone())), "org unit", Operation::ResidentManage)?;
@@ -289,7 +289,7 @@ pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> Ap
         .filter(residents::active.eq(true))
         .into_boxed();
     if let Some(within) = f.within {
-        parse_id("within", &within)?;
+        let within: OrgUnitId = parse_id("within", &within)?;
         match find_unit(conn, &within)? {
             Some(u) => {
                 let p = OrgPath::from_db(u.path);
@@ -391,12 +391,12 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
             errors.push((line, crate::msg!("import-kind", kind = &kind)));
             continue;
         };
-        if !seen.insert((building.id.clone(), unit_no.clone(), room.clone(), name.clone())) {
+        if !seen.insert((building.id.to_string(), unit_no.clone(), room.clone(), name.clone())) {
             errors.push((line, crate::msg!("import-twice")));
             continue;
         }
         let input = NewResident {
-            building_id: building.id.clone(),
+            building_id: building.id.to_string(),
             name,
             phone: Some(phone).filter(|p| !p.is_empty()),
             id_number: Some(id_number).filter(|n| !n.is_empty()),

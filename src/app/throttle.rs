@@ -14,7 +14,7 @@ use super::AppResult;
 /// Lifts the login throttling of a person's account (an admin's password reset or enable): his
 /// counter of unusual addresses and his counters per address. The addresses' own counters stay:
 /// they belong to whoever is behind those addresses.
-pub fn clear_throttle(conn: &mut DbConn, person_id: &str) -> AppResult<()> {
+pub fn clear_throttle(conn: &mut DbConn, person_id: &crate::domain::PersonId) -> AppResult<()> {
     diesel::delete(login_throttle::table.filter(login_throttle::account.eq(person_id))).execute(conn)?;
     Ok(())
 }

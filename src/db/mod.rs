@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod models;
 pub mod schema;
+pub mod text;
 
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ impl std::ops::DerefMut for Conn {
 /// diesel's r2d2 manager, with a cheaper checkout. The stock manager sends `SELECT 1` at every
 /// checkout; under load that was one statement per request beside the request's own (the
 /// guard's session lookup is one), and about a sixth of the state-change rate (measured in
-/// ARCHITECTURE.md, Data layer). This one sends it only when the connection's last use failed or was
+/// docs/decisions/0003-pool-trust-window.md). This one sends it only when the connection's last use failed or was
 /// never vouched for, or when the last check is older than `database.connection_trust_ms`, so a
 /// connection idle across a database restart is still checked before use. The price: a
 /// connection cut by the server within that time of its last check is handed out once, and the

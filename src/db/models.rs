@@ -4,12 +4,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::*;
+use crate::domain::ids::*;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = org_units)]
 pub struct OrgUnitRow {
-    pub id: String,
-    pub parent_id: Option<String>,
+    pub id: OrgUnitId,
+    pub parent_id: Option<OrgUnitId>,
     pub kind: String,
     pub code: String,
     pub name: String,
@@ -24,7 +25,7 @@ pub struct OrgUnitRow {
 #[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = people)]
 pub struct PersonRow {
-    pub id: String,
+    pub id: PersonId,
     pub login: String,
     pub display_name: String,
     pub phone: Option<String>,
@@ -45,9 +46,9 @@ impl std::fmt::Debug for PersonRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = memberships)]
 pub struct MembershipRow {
-    pub id: String,
-    pub person_id: String,
-    pub org_unit_id: String,
+    pub id: MembershipId,
+    pub person_id: PersonId,
+    pub org_unit_id: OrgUnitId,
     pub role: String,
     pub active: bool,
     pub created_at: NaiveDateTime,
@@ -57,11 +58,11 @@ pub struct MembershipRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = categories)]
 pub struct CategoryRow {
-    pub id: String,
+    pub id: CategoryId,
     pub code: String,
     pub name_zh: String,
     pub name_en: String,
-    pub default_department_id: Option<String>,
+    pub default_department_id: Option<OrgUnitId>,
     pub urgencies: String,
     pub active: bool,
     pub version: i64,
@@ -96,8 +97,8 @@ impl std::fmt::Debug for ResidentRow {
 #[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
-    pub id: String,
-    pub person_id: String,
+    pub id: SessionId,
+    pub person_id: PersonId,
     pub token_hash: String,
     pub csrf_token: String,
     pub created_at: NaiveDateTime,
@@ -115,9 +116,9 @@ impl std::fmt::Debug for SessionRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = login_attempts)]
 pub struct LoginAttemptRow {
-    pub id: String,
+    pub id: LoginAttemptId,
     pub login: String,
-    pub person_id: Option<String>,
+    pub person_id: Option<PersonId>,
     pub succeeded: bool,
     pub reason: String,
     pub remote_addr: Option<String>,
@@ -232,6 +233,7 @@ pub struct ExtensionRow {
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = audit_events)]
+/// The id stays text: the chain's verifier must read whatever is stored, a forged id included.
 pub struct AuditEventRow {
     pub id: String,
     pub shard: i32,
@@ -256,7 +258,7 @@ pub struct AuditEventRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct IdempotencyRow {
-    pub person_id: String,
+    pub person_id: PersonId,
     pub key: String,
     pub request_hash: String,
     pub status: i32,

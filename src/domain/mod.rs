@@ -1,5 +1,6 @@
-//! Pure rules of Gridloop: identifiers, the org tree and scopes, roles and permissions, masked
-//! personal data. No actix, no diesel, no I/O; anything time-dependent takes `now` as an argument.
+//! Pure rules of Gridloop: identifiers, the org tree and scopes, roles and permissions, the
+//! workflow, working calendars and time limits, audit hashing, login throttling, visit rules,
+//! masked personal data and message keys. No actix, no diesel, no I/O; anything time-dependent takes `now` as an argument.
 
 pub mod audit;
 pub mod calendar;
@@ -14,6 +15,9 @@ pub mod throttle;
 pub mod visits;
 pub mod workflow;
 
-pub use ids::Id;
+pub use ids::{
+    AssignmentId, AuditEventId, CategoryId, ClockId, ExtensionId, HouseholdId, Id, LoginAttemptId, MembershipId, NotificationId, OrgUnitId,
+    PersonId, PiiRevealId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
+};
 pub use org::{OrgKind, OrgPath};
 pub use roles::{Access, Actor, Grant, Operation, Role};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::Id;
+use super::OrgUnitId;
 
 /// The kind of an org unit, from the city down to the building (small grid).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -102,11 +102,11 @@ impl FromStr for OrgKind {
 pub struct OrgPath(String);
 
 impl OrgPath {
-    pub fn root(id: Id) -> Self {
+    pub fn root(id: OrgUnitId) -> Self {
         OrgPath(format!("/{id}/"))
     }
 
-    pub fn child(&self, id: Id) -> Self {
+    pub fn child(&self, id: OrgUnitId) -> Self {
         OrgPath(format!("{}{id}/", self.0))
     }
 
@@ -138,7 +138,7 @@ impl OrgPath {
     }
 
     /// The ids on the path, root first.
-    pub fn ids(&self) -> Vec<Id> {
+    pub fn ids(&self) -> Vec<OrgUnitId> {
         self.0.split('/').filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
     }
 }
@@ -172,10 +172,10 @@ mod tests {
 
     #[test]
     fn a_subtree_range_holds_descendants_and_nothing_else() {
-        let root = OrgPath::root(Id::new());
-        let a = root.child(Id::new());
-        let a1 = a.child(Id::new());
-        let b = root.child(Id::new());
+        let root = OrgPath::root(OrgUnitId::new());
+        let a = root.child(OrgUnitId::new());
+        let a1 = a.child(OrgUnitId::new());
+        let b = root.child(OrgUnitId::new());
         let upper = a.subtree_upper_bound();
         for (p, inside) in [(&a, true), (&a1, true), (&b, false), (&root, false)] {
             let in_range = p.as_str() >= a.as_str() && p.as_str() < upper.as_str();

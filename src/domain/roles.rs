@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Id, OrgKind, OrgPath};
+use super::{OrgKind, OrgPath, OrgUnitId, PersonId};
 
 /// The roles of DOMAIN.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -240,7 +240,7 @@ impl Access {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Grant {
     pub role: Role,
-    pub org_unit_id: Id,
+    pub org_unit_id: OrgUnitId,
     pub org_kind: OrgKind,
     pub org_path: OrgPath,
 }
@@ -258,7 +258,7 @@ pub enum Decision {
 /// The logged-in person with his active grants.
 #[derive(Clone, Debug)]
 pub struct Actor {
-    pub person_id: Id,
+    pub person_id: PersonId,
     pub login: String,
     pub grants: Vec<Grant>,
 }
@@ -267,11 +267,11 @@ impl Actor {
     /// The service itself, acting by a policy (a time limit's breach action): no person, no
     /// grants; only rules whose taker is the system accept it.
     pub fn system() -> Actor {
-        Actor { person_id: Id::NIL, login: "system".into(), grants: vec![] }
+        Actor { person_id: PersonId::NIL, login: "system".into(), grants: vec![] }
     }
 
     pub fn is_system(&self) -> bool {
-        self.person_id == Id::NIL && self.grants.is_empty()
+        self.person_id == PersonId::NIL && self.grants.is_empty()
     }
 
     /// The grants whose role allows `op` (each reaches its unit's subtree).
@@ -336,11 +336,11 @@ mod tests {
 
     #[test]
     fn a_grant_reaches_its_subtree_and_nothing_beside_it() {
-        let city = OrgPath::root(Id::new());
-        let y1 = city.child(Id::new());
-        let b1 = y1.child(Id::new());
-        let y2 = city.child(Id::new());
-        let actor = Actor { person_id: Id::new(), login: "bs".into(), grants: vec![grant(Role::BranchSecretary, &y1)] };
+        let city = OrgPath::root(OrgUnitId::new());
+        let y1 = city.child(OrgUnitId::new());
+        let b1 = y1.child(OrgUnitId::new());
+        let y2 = city.child(OrgUnitId::new());
+        let actor = Actor { person_id: PersonId::new(), login: "bs".into(), grants: vec![grant(Role::BranchSecretary, &y1)] };
         assert_eq!(actor.decide(Operation::ResidentRead, &b1), Decision::Allowed);
         assert_eq!(actor.decide(Operation::ResidentRead, &y2), Decision::Hidden);
         assert_eq!(actor.decide(Operation::OrgUnitManage, &b1), Decision::Forbidden);
@@ -349,10 +349,10 @@ mod tests {
 
     #[test]
     fn managing_a_person_needs_every_membership_in_scope() {
-        let city = OrgPath::root(Id::new());
-        let y1 = city.child(Id::new());
-        let admin = Actor { person_id: Id::new(), login: "a".into(), grants: vec![grant(Role::Admin, &y1)] };
-        let inside = y1.child(Id::new());
+        let city = OrgPath::root(OrgUnitId::new());
+        let y1 = city.child(OrgUnitId::new());
+        let admin = Actor { person_id: PersonId::new(), login: "a".into(), grants: vec![grant(Role::Admin, &y1)] };
+        let inside = y1.child(OrgUnitId::new());
         assert_eq!(admin.decide_all(Operation::PersonManage, std::slice::from_ref(&inside)), Decision::Allowed);
         assert_eq!(admin.decide_all(Operation::PersonManage, &[inside, city.clone()]), Decision::Forbidden);
         assert_eq!(admin.decide_all(Operation::PersonManage, &[city]), Decision::Hidden);
@@ -360,10 +360,10 @@ mod tests {
 
     #[test]
     fn scope_roots_fold_nested_grants() {
-        let city = OrgPath::root(Id::new());
-        let y1 = city.child(Id::new());
+        let city = OrgPath::root(OrgUnitId::new());
+        let y1 = city.child(OrgUnitId::new());
         let actor = Actor {
-            person_id: Id::new(),
+            person_id: PersonId::new(),
             login: "x".into(),
             grants: vec![grant(Role::GridWorker, &y1), grant(Role::CommunityStaff, &city)],
         };

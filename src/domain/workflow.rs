@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, Id, OrgPath, Role};
+use super::{Actor, OrgPath, OrgUnitId, Role};
 
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),* $(,)? }) => {
@@ -186,6 +186,44 @@ string_enum!(
     }
 );
 
+/// How pressing a request is: 急难愁盼 matters are urgent and run on shorter clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Normal,
+    Urgent,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+        }
+    }
+}
+
+impl FromStr for Urgency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "normal" => Ok(Urgency::Normal),
+            "urgent" => Ok(Urgency::Urgent),
+            _ => Err(format!("unknown urgency `{s}`")),
+        }
+    }
+}
+
+string_enum!(
+    /// A department's request for more time (延期申请).
+    ExtensionState {
+        /// Waiting for the whistling level's ruling.
+        Pending = "pending",
+        Granted = "granted",
+        Refused = "refused",
+    }
+);
+
 /// Who may take an action, relative to the ticket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Taker {
@@ -332,7 +370,7 @@ impl PartEnd {
 /// One whistled department, as the rules need to see it.
 #[derive(Clone, Debug)]
 pub struct DepartmentPart {
-    pub department_id: Id,
+    pub department_id: OrgUnitId,
     pub lead: bool,
     pub state: AssignmentState,
     /// The community overruled its return: it must take the case.
@@ -627,7 +665,7 @@ pub fn allowed_for(actor: &Actor, f: &Facts<'_>) -> Vec<ActionKind> {
 
 /// Whether a running clock is the actor's own: held by a unit he acts for, at a stage his role
 /// acts on. A supervisor watches them all. The deadline a person is shown is the nearest of his own.
-pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: Id, holder_path: &OrgPath, place: &TicketPlace) -> bool {
+pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: OrgUnitId, holder_path: &OrgPath, place: &TicketPlace) -> bool {
     use super::sla::Stage as St;
     let at_compound = place.compound == *holder_path;
     let at_community = place.community == *holder_path;
@@ -647,19 +685,19 @@ pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: Id, hol
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Grant, OrgKind};
+    use crate::domain::{Grant, OrgKind, PersonId};
 
     fn place() -> (TicketPlace, OrgPath, OrgPath) {
-        let city = OrgPath::root(Id::new());
-        let community = city.child(Id::new());
-        let compound = community.child(Id::new());
-        let building = compound.child(Id::new());
+        let city = OrgPath::root(OrgUnitId::new());
+        let community = city.child(OrgUnitId::new());
+        let compound = community.child(OrgUnitId::new());
+        let building = compound.child(OrgUnitId::new());
         (TicketPlace { place: building, compound: compound.clone(), community: community.clone() }, compound, community)
     }
 
     fn actor(role: Role, at: &OrgPath) -> Actor {
         Actor {
-            person_id: Id::new(),
+            person_id: PersonId::new(),
             login: "x".into(),
             grants: vec![Grant { role, org_unit_id: *at.ids().last().unwrap(), org_kind: OrgKind::Compound, org_path: at.clone() }],
         }
@@ -705,8 +743,8 @@ mod tests {
     #[test]
     fn a_department_acts_only_on_what_it_was_whistled_for_and_as_its_part_stands() {
         let (p, _, _) = place();
-        let dept = OrgPath::root(Id::new());
-        let other = OrgPath::root(Id::new());
+        let dept = OrgPath::root(OrgUnitId::new());
+        let other = OrgPath::root(OrgUnitId::new());
         let dl = actor(Role::DepartmentLiaison, &dept);
         let parts = vec![part(&other, true, AssignmentState::Dispatched)];
         assert_eq!(authorize(&dl, A::Acknowledge, &facts(S::Whistled, &p, &parts)), Err(Refusal::Hidden));
@@ -729,8 +767,8 @@ mod tests {
     #[test]
     fn the_lead_closes_only_when_every_co_department_completed_or_was_released() {
         let (p, _, community) = place();
-        let lead = OrgPath::root(Id::new());
-        let co = OrgPath::root(Id::new());
+        let lead = OrgPath::root(OrgUnitId::new());
+        let co = OrgPath::root(OrgUnitId::new());
         let dl = actor(Role::DepartmentLiaison, &lead);
         let cs = actor(Role::CommunityStaff, &community);
         for (co_state, blocked) in [
@@ -753,7 +791,7 @@ mod tests {
         let (p, compound, community) = place();
         let cs = actor(Role::CommunityStaff, &community);
         let bs = actor(Role::BranchSecretary, &compound);
-        let dept = OrgPath::root(Id::new());
+        let dept = OrgPath::root(OrgUnitId::new());
         let mut parts = vec![part(&dept, true, AssignmentState::Acknowledged)];
         let f = facts(S::Whistled, &p, &parts);
         assert_eq!(authorize(&cs, A::RuleOnReturn, &f), Err(Refusal::Blocked(Blocked::NothingToRule)));
@@ -779,7 +817,7 @@ mod tests {
     #[test]
     fn a_department_whose_part_ended_reads_until_then_and_acts_no_more() {
         let (p, _, _) = place();
-        let dept = OrgPath::root(Id::new());
+        let dept = OrgPath::root(OrgUnitId::new());
         let dl = actor(Role::DepartmentLiaison, &dept);
         let ended = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap().naive_utc();
         let mut gone = part(&dept, false, AssignmentState::Removed);
@@ -802,7 +840,7 @@ mod tests {
     #[test]
     fn each_part_step_moves_a_part_from_the_states_it_applies_to_and_refuses_the_rest() {
         use AssignmentState as P;
-        let dept = OrgPath::root(Id::new());
+        let dept = OrgPath::root(OrgUnitId::new());
         let at = |state: P, lead: bool| part(&dept, lead, state);
         let all = [P::Dispatched, P::Acknowledged, P::Returned, P::Done, P::Removed];
         // (step, lead, the states it applies to and where each leads)

@@ -1,6 +1,7 @@
 //! Request extractors shared by every handler: the caller's language, the authenticated actor
-//! (placed by the access guard), `If-Match` versions, and `run`, the one way a handler reaches the
-//! database (a pooled connection inside `web::block`, never on the async worker).
+//! (placed by the access guard), `If-Match` versions, and `run`/`run_write`/`run_idempotent`, the
+//! ways a handler reaches the database (a pooled connection inside `web::block`, never on the
+//! async worker) besides the intake, which filings and workflow actions go through.
 
 use std::future::{ready, Ready};
 use std::sync::Arc;
@@ -185,7 +186,7 @@ where
         return Ok(actix_web::HttpResponse::build(status).json(v));
     };
     let hash = idempotency::request_hash(req.method().as_str(), req.path(), &canonical_body);
-    let key = crate::app::intake::KeyRecord { person_id: auth.who.actor.person_id.to_string(), key, request_hash: hash };
+    let key = crate::app::intake::KeyRecord { person_id: auth.who.actor.person_id, key, request_hash: hash };
     let outcome = run(state, lang, move |conn| {
         crate::app::intake::keyed_write(conn, Some(&key), status.as_u16(), crate::app::utc_now(), prepare, |conn, p| {
             crate::app::intake::to_body(&f(conn, p)?)

@@ -1,5 +1,6 @@
-//! Turns application errors into JSON responses: `{"code", "message", "field"?}` with the message
-//! in the caller's language. 5xx causes are logged here and never sent.
+//! Turns application errors into JSON responses (`ErrorBody`: `code`, `message`, and where they
+//! apply `field`, the current version/state/allowed actions, row errors, `retry_after_seconds`,
+//! calendar problems), the message in the caller's language. 5xx causes are logged here and never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

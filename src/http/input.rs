@@ -86,6 +86,37 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// An entity id in the request path: the `AT`-th path parameter (from 0), read as `T`. It never
+/// fails to extract: a segment that is not a UUID names no object, and the handler answers it as
+/// the 404 of a missing one ([`IdPath::found`]), exactly where the use case answers an unknown
+/// id, after every other extractor (body, `If-Match`…) has had its say. Nothing invents an id.
+#[derive(Debug)]
+pub struct IdPath<T, const AT: usize = 0>(Option<T>);
+
+impl<T: Copy, const AT: usize> IdPath<T, AT> {
+    /// The id, or the 404 of the missing `what` when the segment was no id.
+    pub fn found(&self, what: &'static str) -> Result<T, AppError> {
+        self.0.ok_or(AppError::NotFound { what })
+    }
+
+    /// The id, or `None` when the segment was no id (it names no object).
+    pub fn into_option(self) -> Option<T> {
+        self.0
+    }
+}
+
+impl<T: std::str::FromStr<Err = crate::domain::ids::BadId> + 'static, const AT: usize> FromRequest for IdPath<T, AT> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The segments as `web::Path` decodes them.
+        let segments = actix_web::web::Path::<Vec<String>>::extract(req).into_inner().ok().map(|p| p.into_inner());
+        let id = segments.as_ref().and_then(|s| s.get(AT)).and_then(|s| s.parse::<T>().ok());
+        std::future::ready(Ok(IdPath(id)))
+    }
+}
+
 /// Whether JSON text holds the escape `\u0000` (a `\\` before it is an escaped backslash
 /// followed by plain text, and does not count).
 fn has_nul_escape(json: &[u8]) -> bool {

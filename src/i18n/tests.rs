@@ -191,6 +191,11 @@ const VERBATIM: &[&str] = &[
     "X",
     // The language switch names the other language in its own words.
     "English",
+    // Image formats and sizes are written as such in Chinese too.
+    "JPEG",
+    "PNG",
+    "WebP",
+    "MB",
 ];
 
 #[test]

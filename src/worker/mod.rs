@@ -1,7 +1,8 @@
-//! Background work (后台任务): the clocks' scheduler, calendar reloads, visit-log reminders and
-//! calendar warnings — and next the notification outbox. Each task is one `run_once` that reports
-//! what it did; a thread runs them in turn every interval, survives a task's panic, and stops
-//! cleanly when the server does. `gridloop sla tick` runs the same tasks once.
+//! Background work (后台任务): calendar reloads, the clocks' scheduler, visit-log reminders,
+//! calendar warnings and pruning the login throttle — and next the notification outbox. Each task
+//! is one `run_once` that reports what it did; a thread runs them in turn every interval, survives
+//! a task's panic, and stops cleanly when the server does. `gridloop sla tick` runs the SLA task
+//! once and `gridloop visits remind` the reminders, through the same code.
 
 pub mod tasks;
 

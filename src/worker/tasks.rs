@@ -1,5 +1,5 @@
-//! The background tasks of a server, each the same code that `gridloop sla tick` and
-//! `gridloop visits remind` run once.
+//! The background tasks of a server. The SLA tick and the visit reminders are the same code that
+//! `gridloop sla tick` and `gridloop visits remind` run once.
 
 use std::sync::Arc;
 

@@ -84,7 +84,7 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
         for (key, kind, parent) in UNITS {
             let parent = parent.map(|p| rows[p].clone());
             let row = insert_unit(conn, parent.as_ref(), *kind, &format!("T-{key}"), &format!("测试{key}"), now)?;
-            fx.units.insert(key, row.id.clone());
+            fx.units.insert(key, row.id.to_string());
             rows.insert(key, row);
         }
         for (i, (login, role, unit)) in PEOPLE.iter().enumerate() {
@@ -97,13 +97,13 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
                     phone: Some(format!("1390000{:04}", 100 + i)),
                     password: PASSWORD.into(),
                     role: *role,
-                    org_unit_id: rows[unit].id.clone(),
+                    org_unit_id: rows[unit].id.to_string(),
                     locale: None,
                 },
                 &rows[unit],
                 now,
             )?;
-            fx.people.insert(login, p.id);
+            fx.people.insert(login, p.id.to_string());
         }
         for (key, building, phone, idn) in
             [("r1", "B1", "13712345678", "11010519491231002X"), ("r2", "B2", "13787654321", "110105195001010039")]
@@ -111,7 +111,7 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
             let r = insert_resident(
                 conn,
                 &NewResident {
-                    building_id: rows[building].id.clone(),
+                    building_id: rows[building].id.to_string(),
                     name: format!("居民{key}"),
                     phone: Some(phone.into()),
                     id_number: Some(idn.into()),
@@ -130,12 +130,12 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
                 code: "noise".into(),
                 name_zh: "噪音扰民".into(),
                 name_en: "Noise".into(),
-                default_department_id: Some(rows["P1"].id.clone()),
+                default_department_id: Some(rows["P1"].id.to_string()),
                 urgencies: vec![Urgency::Normal, Urgency::Urgent],
             },
             now,
         )?;
-        fx.category = cat.id;
+        fx.category = cat.id.to_string();
         Ok(fx)
     })
     .expect("seed fixture")
@@ -164,6 +164,6 @@ pub fn actor(conn: &mut DbConn, fx: &Fixture, login: &str) -> gridloop::domain::
     gridloop::domain::Actor {
         person_id: fx.person(login).parse().unwrap(),
         login: login.into(),
-        grants: gridloop::app::people::load_grants(conn, fx.person(login)).unwrap(),
+        grants: gridloop::app::people::load_grants(conn, &fx.person(login).parse().unwrap()).unwrap(),
     }
 }

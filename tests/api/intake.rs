@@ -28,7 +28,7 @@ fn body_titled(fx: &Fixture, title: &str) -> Value {
 fn key_of(app: &TestApp, login: &str, fx: &Fixture, body: &Value, key: &str) -> KeyRecord {
     let input: NewTicket = serde_json::from_value(body.clone()).unwrap();
     KeyRecord {
-        person_id: actor(&mut app.conn(), fx, login).person_id.to_string(),
+        person_id: actor(&mut app.conn(), fx, login).person_id,
         key: key.into(),
         request_hash: request_hash("POST", "/api/v1/tickets", &serde_json::to_string(&input).unwrap()),
     }

@@ -35,7 +35,7 @@ fn job(app: &TestApp, fx: &Fixture, login: &str, id: &str, version: i64, action:
     let action: ActionRequest = serde_json::from_value(action).unwrap();
     // The record `POST /api/v1/tickets/{id}/actions` makes of this key and body.
     let key = key.map(|k| KeyRecord {
-        person_id: a.person_id.to_string(),
+        person_id: a.person_id,
         key: k.into(),
         request_hash: request_hash(
             "POST",

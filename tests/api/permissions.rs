@@ -322,7 +322,7 @@ fn render_permissions_doc() -> String {
     let mut out = String::from(
         "# Permissions\n\n\
          Generated from `tests/api/permissions.rs` (the permission matrix the test suite runs on SQLite and\n\
-         PostgreSQL) and from the route table in `src/http/routes.rs`. Do not edit by hand: run\n\
+         PostgreSQL) and from the route table in `src/http/api/table.rs`. Do not edit by hand: run\n\
          `GRIDLOOP_UPDATE_DOCS=1 cargo test permission` to regenerate; the suite fails while this file differs.\n\n\
          ## Rules\n\n\
          - A role is bound to one org unit and reaches that unit's whole subtree.\n\

@@ -368,7 +368,7 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     let y1 = fx.unit("Y1").to_string();
     let bs1 = actor(&mut conn, &fx, "bs1");
     let board_at = |conn: &mut gridloop::db::DbConn, now| {
-        with_ctx(&app, |ctx| board::board(conn, ctx, &bs1, &y1, BoardQuery::default(), now)).unwrap()
+        with_ctx(&app, |ctx| board::board(conn, ctx, &bs1, &y1.parse().unwrap(), BoardQuery::default(), now)).unwrap()
     };
     let before = board_at(&mut conn, local(&app, d, 12, 0));
     let status_of = |b: &board::Board, login: &str| b.logs.entries.iter().find(|e| e.person_id == fx.person(login)).unwrap().status;
@@ -406,7 +406,7 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     assert_eq!((stage(LoopStage::Visited), stage(LoopStage::FedBack), stage(LoopStage::Closed)), (1, 1, 0));
     // Compliance over three days: gw1 on time today, late yesterday, missing the day before; gw1b none.
     let q = BoardQuery { date: None, from: Some(d - Duration::days(2)), to: Some(d) };
-    let c = with_ctx(&app, |ctx| board::compliance(&mut conn, ctx, &bs1, &y1, q, evening)).unwrap();
+    let c = with_ctx(&app, |ctx| board::compliance(&mut conn, ctx, &bs1, &y1.parse().unwrap(), q, evening)).unwrap();
     let w = |login: &str| c.workers.iter().find(|w| w.person_id == fx.person(login)).unwrap().clone();
     assert_eq!((w("gw1").expected, w("gw1").on_time, w("gw1").late, w("gw1").missing), (3, 1, 1, 1));
     assert_eq!((w("gw1b").expected, w("gw1b").missing), (3, 3));
@@ -416,7 +416,7 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     // is not in it.
     let cs1 = actor(&mut conn, &fx, "cs1");
     let q = BoardQuery { date: None, from: Some(d - Duration::days(2)), to: Some(d) };
-    let k = with_ctx(&app, |ctx| board::unit_compliance(&mut conn, ctx, &cs1, fx.unit("K1"), q, evening)).unwrap();
+    let k = with_ctx(&app, |ctx| board::unit_compliance(&mut conn, ctx, &cs1, &fx.unit("K1").parse().unwrap(), q, evening)).unwrap();
     assert_eq!(k.compounds.len(), 1);
     assert_eq!(
         (k.compounds[0].compound_id.as_str(), k.compounds[0].workers, k.compounds[0].expected, k.compounds[0].filed),
@@ -472,7 +472,7 @@ async fn with_working_day_logs_rest_days_expect_none_and_their_logs_do_not_count
     let bs1 = actor(&mut conn, &fx, "bs1");
     let monday = rules.utc_of(d("2026-11-23"), NaiveTime::from_hms_opt(9, 0, 0).unwrap());
     let q = BoardQuery { date: None, from: Some(d("2026-11-20")), to: Some(d("2026-11-22")) };
-    let c = board::compliance(&mut conn, ctx, &bs1, fx.unit("Y1"), q, monday).unwrap();
+    let c = board::compliance(&mut conn, ctx, &bs1, &fx.unit("Y1").parse().unwrap(), q, monday).unwrap();
     let w = c.workers.iter().find(|w| w.person_id == fx.person("gw1")).unwrap();
     assert_eq!((w.expected, w.on_time, w.late, w.missing), (1, 1, 0, 0), "only Friday was expected; Saturday's log does not count");
     let w = c.workers.iter().find(|w| w.person_id == fx.person("gw1b")).unwrap();

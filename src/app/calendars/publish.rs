@@ -349,8 +349,6 @@ pub fn import_file(
 }
 
 impl Calendars {
-    /// A handle of its own on a copy of a snapshot (for work inside a transaction that has not
-    /// committed yet: the shared snapshot changes only after the commit).
     /// Readies the calendars of a database: imports the shipped calendars and years it does not
     /// have yet (never replacing what is stored), then loads them all.
     pub fn prepare(conn: &mut DbConn, config_dir: &Path, sla: &SlaSettings, now: NaiveDateTime) -> Result<Calendars, String> {

@@ -27,7 +27,7 @@ pub fn set_category_limit(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
     actor: &Actor,
-    category_id: &str,
+    category_id: Option<&crate::domain::CategoryId>,
     change: &LimitChange,
     now: NaiveDateTime,
 ) -> AppResult<usize> {
@@ -36,6 +36,7 @@ pub fn set_category_limit(
     }
     let (stage, urgent, text) = (change.stage, change.urgency == crate::app::catalogue::Urgency::Urgent, change.limit.as_str());
     let limit = Limit::parse(text).map_err(|e| AppError::validation("limit", e))?;
+    let category_id = category_id.ok_or(AppError::NotFound { what: "category" })?;
     crate::app::catalogue::get_category(conn, category_id)?;
     let urgency = if urgent { "urgent" } else { "normal" };
     conn.transaction(|conn| {

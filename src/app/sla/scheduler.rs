@@ -68,7 +68,7 @@ impl Firing {
 pub fn tick(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime, who: &str) -> AppResult<TickReport> {
     let mut report = TickReport::default();
     loop {
-        // One batch per transaction: firings commit together (one disk flush for a hundred).
+        // One batch per transaction: firings commit together (one disk flush for a whole batch).
         let batch = crate::db::backend::immediate_transaction(conn, |conn| -> AppResult<(usize, TickReport)> {
             let mut due = crate::db::backend::claim_due_clocks(conn, now, TICK_BATCH)?;
             // Firings append audit events; taking the chains' head rows in one order keeps two
@@ -103,7 +103,7 @@ pub fn tick(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime, who: &st
 /// Clocks fired per transaction.
 pub(super) const TICK_BATCH: i64 = 200;
 
-/// Claims and fires one clock in one transaction. The claim is a conditional update on the
+/// Claims and fires one clock, inside the tick's batch transaction. The claim is a conditional update on the
 /// clock's firing sequence: of several schedulers that saw the same row, one wins and the others
 /// update nothing; the (clock, seq) key of `sla_fires` guards the rest.
 pub(super) fn fire_one(

@@ -182,8 +182,9 @@ pub(super) fn finish(
                 // Reopened at the department level: the lead department's resolution clock runs again.
                 let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
                 if let Some(lead) = lead {
-                    if let Some(dept) = find_unit(conn, &lead.department_id)? {
-                        let holder = (dept.id.as_str(), dept.path.as_str());
+                    if let Some(dept) = find_unit(conn, &super::super::stored_id(&lead.department_id)?)? {
+                        let dept_id = dept.id.to_string();
+                        let holder = (dept_id.as_str(), dept.path.as_str());
                         clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, Some(&lead.id), Stage::Resolution, holder, now)?);
                     }
                 }

@@ -103,24 +103,24 @@ impl FilingRefs {
             let units = |conn: &mut DbConn, ids: &[String]| -> AppResult<Vec<OrgUnitRow>> {
                 Ok(org_units::table.filter(org_units::id.eq_any(ids)).select(OrgUnitRow::as_select()).load(conn)?)
             };
-            refs.units = units(conn, &places)?.into_iter().map(|u| (u.id.clone(), u)).collect();
+            refs.units = units(conn, &places)?.into_iter().map(|u| (u.id.to_string(), u)).collect();
             let mut parents: Vec<String> = refs
                 .units
                 .values()
                 .filter(|u| u.kind == OrgKind::Building.as_str())
-                .filter_map(|u| u.parent_id.clone())
+                .filter_map(|u| u.parent_id.map(|p| p.to_string()))
                 .filter(|p| !refs.units.contains_key(p))
                 .collect();
             parents.sort();
             parents.dedup();
             if !parents.is_empty() {
-                refs.units.extend(units(conn, &parents)?.into_iter().map(|u| (u.id.clone(), u)));
+                refs.units.extend(units(conn, &parents)?.into_iter().map(|u| (u.id.to_string(), u)));
             }
         }
         if !cats.is_empty() {
             let rows: Vec<CategoryRow> =
                 categories::table.filter(categories::id.eq_any(&cats)).select(CategoryRow::as_select()).load(conn)?;
-            refs.categories = rows.into_iter().map(|c| (c.id.clone(), c)).collect();
+            refs.categories = rows.into_iter().map(|c| (c.id.to_string(), c)).collect();
         }
         if !logs.is_empty() {
             let rows: Vec<(String, String, String)> = visit_logs::table
@@ -155,8 +155,8 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         }
     }
     let place_id = match (&input.building_id, &input.compound_id) {
-        (Some(b), None) => parse_id("building_id", b).map(|_| b.clone())?,
-        (None, Some(c)) => parse_id("compound_id", c).map(|_| c.clone())?,
+        (Some(b), None) => parse_id::<crate::domain::OrgUnitId>("building_id", b).map(|_| b.clone())?,
+        (None, Some(c)) => parse_id::<crate::domain::OrgUnitId>("compound_id", c).map(|_| c.clone())?,
         _ => return Err(AppError::validation("building_id", crate::msg!("why-one_place"))),
     };
     let place_field = if input.building_id.is_some() { "building_id" } else { "compound_id" };
@@ -177,15 +177,17 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         return Err(AppError::forbidden(crate::msg!("why-who_files")));
     };
     let compound = if want_kind == OrgKind::Building {
-        refs.units
-            .get(place.parent_id.as_deref().unwrap_or_default())
+        place
+            .parent_id
+            .and_then(|p| refs.units.get(&p.to_string()))
             .cloned()
             .ok_or_else(|| AppError::internal_msg("building without compound".into()))?
     } else {
         place.clone()
     };
-    let community_id = compound.parent_id.clone().ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
-    parse_id("category_id", &input.category_id)?;
+    let community_id =
+        compound.parent_id.map(|p| p.to_string()).ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
+    parse_id::<crate::domain::CategoryId>("category_id", &input.category_id)?;
     let cat: CategoryRow = refs
         .categories
         .get(&input.category_id)
@@ -197,7 +199,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     }
     if let Some(v) = &input.visit_log_id {
         // A request linked to a visit log comes from the filer's own log, for a place in its grid.
-        parse_id("visit_log_id", v)?;
+        parse_id::<crate::domain::VisitLogId>("visit_log_id", v)?;
         match refs.logs.get(v).cloned() {
             Some((author, grid_path)) if author == actor.person_id.to_string() => {
                 if !OrgPath::from_db(grid_path).contains(&place_path) {
@@ -215,13 +217,13 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     let row = TicketRow {
         id: Id::new().to_string(),
         number: String::new(),
-        category_id: cat.id.clone(),
+        category_id: cat.id.to_string(),
         urgency: input.urgency.as_str().into(),
         title,
         description,
-        place_id: place.id.clone(),
+        place_id: place.id.to_string(),
         place_path: place.path.clone(),
-        compound_id: compound.id.clone(),
+        compound_id: compound.id.to_string(),
         community_id,
         address,
         latitude: input.latitude,

@@ -1,6 +1,7 @@
 //! Tickets (诉求) through the closed loop: filing, the named workflow actions, comments, the
-//! timeline, lists and the per-role inbox. Each command is one transaction that changes the
-//! ticket, bumps its version and appends its audit event together.
+//! timeline, photos, lists and the per-role inbox. Each action changes the ticket, bumps its
+//! version and appends its audit event together, in the caller's transaction; a comment or a
+//! photo only appends its event.
 //!
 //! Which action is allowed, for whom, and where it leads is the domain's
 //! (`domain::workflow`); this module loads what the rules look at, asks them, and writes the

@@ -107,12 +107,12 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
         None => None,
     };
     if let Some(c) = &f.category_id {
-        parse_id("category_id", c)?;
+        parse_id::<crate::domain::CategoryId>("category_id", c)?;
     }
     let within = match &f.within {
         Some(within) => {
-            parse_id("within", within)?;
-            match find_unit(conn, within)? {
+            let within: crate::domain::OrgUnitId = parse_id("within", within)?;
+            match find_unit(conn, &within)? {
                 Some(u) => Some(u),
                 None => return Ok(TicketPage { items: vec![], next_cursor: None }),
             }
@@ -163,7 +163,7 @@ pub(super) fn list_query(
     }
     if let Some(u) = within {
         let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
-        q = q.filter(place_within(kind, &u.id, &OrgPath::from_db(u.path.clone())));
+        q = q.filter(place_within(kind, &u.id.to_string(), &OrgPath::from_db(u.path.clone())));
     }
     let finals: Vec<&str> = TicketState::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
     match f.overdue {
@@ -271,7 +271,8 @@ pub struct DepartmentChoice {
 pub fn whistle_choices(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<DepartmentChoice>> {
     let t = load_visible(conn, actor, id)?;
     let ancestors: Vec<String> = t.place.community.ids().iter().map(|i| i.to_string()).collect();
-    let default: Option<String> = categories::table.find(&t.row.category_id).select(categories::default_department_id).first(conn)?;
+    let default: Option<crate::domain::OrgUnitId> =
+        categories::table.find(&t.row.category_id).select(categories::default_department_id).first(conn)?;
     let rows: Vec<OrgUnitRow> = org_units::table
         .filter(org_units::kind.eq(OrgKind::Department.as_str()))
         .filter(org_units::active.eq(true))
@@ -281,6 +282,6 @@ pub fn whistle_choices(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|d| DepartmentChoice { default_for_category: default.as_deref() == Some(d.id.as_str()), id: d.id, code: d.code, name: d.name })
+        .map(|d| DepartmentChoice { default_for_category: default == Some(d.id), id: d.id.to_string(), code: d.code, name: d.name })
         .collect())
 }

@@ -13,7 +13,7 @@ use crate::domain::workflow::{
     allowed_for, holds_clock, sight, ActionKind, AssignmentState, Channel, Level, PartEnd, ReturnReason, Satisfaction, Sight, TicketPlace,
     TicketState, WhistleType,
 };
-use crate::domain::{Actor, Id, OrgPath, Role};
+use crate::domain::{Actor, OrgPath, Role};
 
 use crate::app::catalogue::Urgency;
 use crate::app::sla::{self};
@@ -226,7 +226,7 @@ pub(super) fn stage_of(c: &ClockRow) -> AppResult<Stage> {
 }
 
 pub(super) fn is_yours(actor: &Actor, c: &ClockRow, place: &TicketPlace) -> AppResult<bool> {
-    let holder: Id = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
+    let holder: crate::domain::OrgUnitId = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
     Ok(holds_clock(actor, stage_of(c)?, holder, &OrgPath::from_db(c.holder_path.clone()), place))
 }
 
@@ -263,7 +263,7 @@ pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDa
         .select(CategoryRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|c: CategoryRow| (c.id.clone(), c))
+        .map(|c: CategoryRow| (c.id.to_string(), c))
         .collect();
     let ids: Vec<&str> = items.iter().map(|(_, t)| t.row.id.as_str()).collect();
     let mut clocks = sla::running_clocks(conn, &ids)?;
@@ -346,7 +346,7 @@ pub(super) fn render(
     let mut v = TicketView {
         id: r.id.clone(),
         number: r.number.clone(),
-        category_id: cat.id.clone(),
+        category_id: cat.id.to_string(),
         category_code: cat.code.clone(),
         category_name_zh: cat.name_zh.clone(),
         urgency: r.urgency.parse().map_err(AppError::internal_msg)?,

@@ -137,8 +137,8 @@ pub fn list_households(
         .filter(households::active.eq(true))
         .into_boxed();
     if let Some(within) = &f.within {
-        parse_id("within", within)?;
-        match find_unit(conn, within)? {
+        let within: crate::domain::OrgUnitId = parse_id("within", within)?;
+        match find_unit(conn, &within)? {
             Some(u) => {
                 let p = OrgPath::from_db(u.path);
                 q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound()));

@@ -29,25 +29,25 @@ pub struct Filed {
 pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input: NewVisitLog, now: NaiveDateTime) -> AppResult<Filed> {
     let hash = submission_hash(&input);
     let author = actor.person_id.to_string();
-    parse_id("client_id", &input.client_id)?;
+    parse_id::<crate::domain::Id>("client_id", &input.client_id)?;
     if let Some(found) = find_by_client_id(conn, &author, &input.client_id)? {
         return replay_or_refuse(conn, ctx.rules, found, &hash, now);
     }
-    parse_id("grid_id", &input.grid_id)?;
+    let grid_id: crate::domain::OrgUnitId = parse_id("grid_id", &input.grid_id)?;
     let unknown_grid = || AppError::UnknownReference { field: "grid_id".into(), detail: crate::msg!("why-no_grid_in_scope") };
-    let grid = find_unit(conn, &input.grid_id)?.ok_or_else(unknown_grid)?;
+    let grid = find_unit(conn, &grid_id)?.ok_or_else(unknown_grid)?;
     let grid_path = OrgPath::from_db(grid.path.clone());
     if !actor.may(Operation::VisitLogRead, &grid_path) {
         return Err(unknown_grid());
     }
-    let Some(grant) = worker_grant(actor, &grid.id).cloned() else {
+    let Some(grant) = worker_grant(actor, &grid.id.to_string()).cloned() else {
         return Err(AppError::forbidden(crate::msg!("why-own_grid_log")));
     };
     if !grid.active {
         return Err(AppError::validation("grid_id", crate::msg!("why-grid_inactive")));
     }
     ctx.rules.check_filing_date(input.visit_date, now).map_err(|e| AppError::validation("visit_date", e))?;
-    if let Some(log_id) = log_of_day(conn, &author, &grid.id, input.visit_date)? {
+    if let Some(log_id) = log_of_day(conn, &author, &grid.id.to_string(), input.visit_date)? {
         // The day's log may be this very submission, committed by a concurrent twin after the
         // client-id lookup above: answer that as a retry, anything else as a conflict.
         return match find_by_client_id(conn, &author, &input.client_id)? {
@@ -66,7 +66,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         id: Id::new().to_string(),
         client_id: input.client_id.clone(),
         author_id: author.clone(),
-        grid_id: grid.id.clone(),
+        grid_id: grid.id.to_string(),
         grid_path: grid.path.clone(),
         compound_id,
         visit_date: input.visit_date,
@@ -206,7 +206,8 @@ pub fn amend_log(
         return Err(AppError::LogLocked { date: log.visit_date });
     }
     check_version(version, log.version)?;
-    let grid = find_unit(conn, &log.grid_id)?.ok_or_else(|| AppError::internal_msg("log grid missing".into()))?;
+    let grid =
+        find_unit(conn, &super::super::stored_id(&log.grid_id)?)?.ok_or_else(|| AppError::internal_msg("log grid missing".into()))?;
     let old_ids: Vec<String> = visit_log_households::table
         .filter(visit_log_households::log_id.eq(&log.id))
         .order(visit_log_households::household_id)
@@ -337,12 +338,12 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
     let limit = crate::app::page_limit(f.limit, 50, 200)?;
     // Every parameter is checked before an unknown unit answers an empty page.
     if let Some(a) = &f.author_id {
-        parse_id("author_id", a)?;
+        parse_id::<crate::domain::PersonId>("author_id", a)?;
     }
     let mut roots = actor.scope_roots(Operation::VisitLogRead);
     if let Some(within) = &f.within {
-        parse_id("within", within)?;
-        let Some(u) = find_unit(conn, within)? else {
+        let within: crate::domain::OrgUnitId = parse_id("within", within)?;
+        let Some(u) = find_unit(conn, &within)? else {
             return Ok(VisitLogPage { items: vec![], next_cursor: None });
         };
         let w = OrgPath::from_db(u.path);

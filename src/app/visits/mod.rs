@@ -232,11 +232,15 @@ fn worker_grant<'a>(actor: &'a Actor, grid_id: &str) -> Option<&'a Grant> {
 
 fn compound_of(conn: &mut DbConn, grid: &OrgUnitRow) -> AppResult<String> {
     if grid.kind == OrgKind::Compound.as_str() {
-        return Ok(grid.id.clone());
+        return Ok(grid.id.to_string());
     }
-    let parent = find_unit(conn, grid.parent_id.as_deref().unwrap_or_default())?
+    let parent = grid
+        .parent_id
+        .map(|p| find_unit(conn, &p))
+        .transpose()?
+        .flatten()
         .ok_or_else(|| AppError::internal_msg("building without compound".into()))?;
-    Ok(parent.id)
+    Ok(parent.id.to_string())
 }
 
 fn check_count(households_visited: i32, listed: usize) -> AppResult<()> {
@@ -262,7 +266,7 @@ fn grid_households(conn: &mut DbConn, grid_path: &OrgPath, ids: &[String]) -> Ap
     }
     let mut seen = BTreeSet::new();
     for (i, id) in ids.iter().enumerate() {
-        parse_id(&format!("household_ids[{i}]"), id)?;
+        parse_id::<crate::domain::HouseholdId>(&format!("household_ids[{i}]"), id)?;
         if !seen.insert(id.as_str()) {
             return Err(AppError::validation(format!("household_ids[{i}]"), crate::msg!("rule-listed_twice")));
         }
@@ -343,9 +347,9 @@ fn prepare_tickets(
         }
         if t.building_id.is_none() && t.compound_id.is_none() {
             if grid.kind == OrgKind::Building.as_str() {
-                t.building_id = Some(grid.id.clone());
+                t.building_id = Some(grid.id.to_string());
             } else {
-                t.compound_id = Some(grid.id.clone());
+                t.compound_id = Some(grid.id.to_string());
             }
         }
         let p = ticket_cases::prepare_filing(conn, actor, t, now).map_err(at)?;
@@ -363,7 +367,7 @@ fn check_return_visits(v: &[ReturnVisitInput], field: &str) -> AppResult<()> {
     }
     let mut seen = BTreeSet::new();
     for (i, r) in v.iter().enumerate() {
-        parse_id(&format!("{field}[{i}].ticket_id"), &r.ticket_id)?;
+        parse_id::<crate::domain::TicketId>(&format!("{field}[{i}].ticket_id"), &r.ticket_id)?;
         if !seen.insert(r.ticket_id.as_str()) {
             return Err(AppError::validation(format!("{field}[{i}].ticket_id"), crate::msg!("rule-listed_twice")));
         }

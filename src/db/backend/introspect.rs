@@ -1,4 +1,4 @@
-//! What the live database holds (tables, columns and their types), asked each back end its own way: for the schema check at start.
+//! What the live database holds (tables, columns and their types), asked each back end its own way (the schema and NUL tests compare them with `db::schema`).
 
 use diesel::prelude::*;
 

@@ -1,7 +1,7 @@
 //! The one place where SQLite and PostgreSQL differ: transactions (SQLite's single writer, taken
 //! up front), which errors mean "unavailable" or "run it again", and, in [`statements`] and
 //! [`introspect`], the SQL each spells its own way. Nothing outside `db` matches on the back end
-//! (a test in `tests/layers.rs` holds this).
+//! (a test in `tests/api/layers.rs` holds this).
 
 mod introspect;
 mod statements;

@@ -116,7 +116,12 @@ pub fn upsert_throttle(conn: &mut DbConn, rows: &[LoginThrottleRow]) -> QueryRes
 }
 
 /// Records that `person` logged in successfully from `address_key` at `at`.
-pub fn upsert_usual_address(conn: &mut DbConn, person: &str, address_key: &str, at: chrono::NaiveDateTime) -> QueryResult<()> {
+pub fn upsert_usual_address(
+    conn: &mut DbConn,
+    person: &crate::domain::PersonId,
+    address_key: &str,
+    at: chrono::NaiveDateTime,
+) -> QueryResult<()> {
     use crate::db::schema::login_usual_addresses::dsl::*;
     macro_rules! upsert {
         ($c:expr) => {

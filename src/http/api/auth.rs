@@ -59,7 +59,7 @@ pub fn client_of(req: &HttpRequest, trusted: &[crate::domain::net::IpRange]) -> 
 /// 退出: revokes the token (and the cookie) at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    let session = auth.who.session_id.clone();
+    let session = auth.who.session_id;
     run_write(&state, auth.lang, move |c| app::auth::logout(c, &session, utc_now())).await?;
     let mut cookie = Cookie::build(state.settings.auth.cookie_name.clone(), "").path("/").http_only(true).finish();
     cookie.make_removal();

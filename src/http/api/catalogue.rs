@@ -5,9 +5,10 @@ use serde::Deserialize;
 
 use crate::app::catalogue::{CategoryChanges, CategoryView, NewCategory};
 use crate::app::{self, utc_now};
+use crate::domain::CategoryId;
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -38,8 +39,8 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewCatego
 /// One category.
 #[utoipa::path(get, path = "/api/v1/categories/{id}", operation_id = "get_category", tag = "catalogue", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = CategoryView), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let cat = run(&state, auth.lang, move |c| app::catalogue::get_category(c, &id)).await?;
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: IdPath<CategoryId>) -> Result<HttpResponse, ApiError> {
+    let cat = run(&state, auth.lang, move |c| app::catalogue::get_category(c, &id.found("category")?)).await?;
     Ok(HttpResponse::Ok().insert_header(etag(cat.version)).json(cat))
 }
 
@@ -50,12 +51,14 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<CategoryId>,
     version: IfMatch,
     body: Json<CategoryChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let cat = run_write(&state, auth.lang, move |c| app::catalogue::update_category(c, &actor, &id, version.0, body.0.clone(), utc_now()))
-        .await?;
+    let cat = run_write(&state, auth.lang, move |c| {
+        app::catalogue::update_category(c, &actor, &id.found("category")?, version.0, body.0.clone(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header(etag(cat.version)).json(cat))
 }

@@ -1,7 +1,8 @@
 //! The JSON API under `/api/v1` (and `/healthz`), described by its OpenAPI document: the route
 //! table ([`table`]), the document's shared parts ([`openapi`]) and the handlers, one file per
-//! resource. A handler parses input into use-case arguments, calls one use case through
-//! `context::run`, and shapes the response; it never builds a query.
+//! resource. A handler parses input into use-case arguments, calls one use case (through
+//! `context::run`, `run_write`, `run_idempotent`, or the intake), and shapes the response; it
+//! never builds a query.
 
 pub mod auth;
 pub mod calendars;

@@ -4,9 +4,10 @@ use actix_web::{web, HttpResponse};
 
 use crate::app::org::{NewOrgUnit, OrgUnitChanges, OrgUnitFilter, OrgUnitView};
 use crate::app::{self, utc_now};
+use crate::domain::OrgUnitId;
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 /// The org units in the caller's scope, in code order.
 #[utoipa::path(get, path = "/api/v1/org-units", operation_id = "list_org_units", tag = "org", params(OrgUnitFilter), security(("bearer" = []), ("cookie" = [])),
@@ -29,9 +30,9 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewOrgUni
 /// One org unit.
 #[utoipa::path(get, path = "/api/v1/org-units/{id}", operation_id = "get_org_unit", tag = "org", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = OrgUnitView), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: IdPath<OrgUnitId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run(&state, auth.lang, move |c| app::org::get_unit(c, &actor, &id)).await?;
+    let unit = run(&state, auth.lang, move |c| app::org::get_unit(c, &actor, &id.found("org unit")?)).await?;
     Ok(HttpResponse::Ok().insert_header(etag(unit.version)).json(unit))
 }
 
@@ -44,11 +45,14 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<OrgUnitId>,
     version: IfMatch,
     body: Json<OrgUnitChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let unit = run_write(&state, auth.lang, move |c| app::org::update_unit(c, &actor, &id, version.0, body.0.clone(), utc_now())).await?;
+    let unit = run_write(&state, auth.lang, move |c| {
+        app::org::update_unit(c, &actor, &id.found("org unit")?, version.0, body.0.clone(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header(etag(unit.version)).json(unit))
 }

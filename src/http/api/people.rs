@@ -5,9 +5,10 @@ use serde::Deserialize;
 
 use crate::app::people::{NewMembership, NewPerson, PeopleFilter, PersonChanges, PersonView};
 use crate::app::{self, utc_now};
+use crate::domain::{MembershipId, PersonId};
 use crate::http::context::{etag, run, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 /// People with a membership in the caller's scope (and the caller himself).
 #[utoipa::path(get, path = "/api/v1/people", operation_id = "list_people", tag = "people", params(PeopleFilter), security(("bearer" = []), ("cookie" = [])),
@@ -32,9 +33,9 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewPerson
 /// One person.
 #[utoipa::path(get, path = "/api/v1/people/{id}", operation_id = "get_person", tag = "people", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: IdPath<PersonId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run(&state, auth.lang, move |c| app::people::get_person(c, &actor, &id)).await?;
+    let person = run(&state, auth.lang, move |c| app::people::get_person(c, &actor, &id.found("person")?)).await?;
     Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
@@ -47,31 +48,35 @@ pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) 
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<PersonId>,
     version: IfMatch,
     body: Json<PersonChanges>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person =
-        run_write(&state, auth.lang, move |c| app::people::update_person(c, &actor, &id, version.0, body.0.clone(), utc_now())).await?;
+    let person = run_write(&state, auth.lang, move |c| {
+        app::people::update_person(c, &actor, &id.found("person")?, version.0, body.0.clone(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header(etag(person.version)).json(person))
 }
 
 /// 停用: the person's tokens stop working at once. Nobody disables himself (422).
 #[utoipa::path(post, path = "/api/v1/people/{id}/disable", operation_id = "disable_person", tag = "people", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn disable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn disable(state: web::Data<AppState>, auth: Auth, id: IdPath<PersonId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id, false, utc_now())).await?;
+    let person =
+        run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id.found("person")?, false, utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
 /// 启用 a disabled person again; on any person, also lifts the login throttling of his account.
 #[utoipa::path(post, path = "/api/v1/people/{id}/enable", operation_id = "enable_person", tag = "people", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
-pub async fn enable(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn enable(state: web::Data<AppState>, auth: Auth, id: IdPath<PersonId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id, true, utc_now())).await?;
+    let person =
+        run_write(&state, auth.lang, move |c| app::people::set_person_active(c, &actor, &id.found("person")?, true, utc_now())).await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
@@ -88,13 +93,15 @@ pub struct PasswordReset {
 pub async fn reset_password(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<PersonId>,
     body: Json<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let settings = state.settings.clone();
-    run_write(&state, auth.lang, move |c| app::people::reset_password(c, &settings.auth, &actor, &id, body.password.expose(), utc_now()))
-        .await?;
+    run_write(&state, auth.lang, move |c| {
+        app::people::reset_password(c, &settings.auth, &actor, &id.found("person")?, body.password.expose(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -106,11 +113,13 @@ pub async fn reset_password(
 pub async fn add_membership(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<PersonId>,
     body: Json<NewMembership>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let person = run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id, body.0.clone(), utc_now())).await?;
+    let person =
+        run_write(&state, auth.lang, move |c| app::people::add_membership(c, &actor, &id.found("person")?, body.0.clone(), utc_now()))
+            .await?;
     Ok(HttpResponse::Ok().json(person))
 }
 
@@ -118,9 +127,17 @@ pub async fn add_membership(
 #[utoipa::path(post, path = "/api/v1/people/{id}/memberships/{membership_id}/end", operation_id = "end_membership", tag = "people",
     params(("id" = uuid::Uuid, Path), ("membership_id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn end_membership(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn end_membership(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: IdPath<PersonId>,
+    membership: IdPath<MembershipId, 1>,
+) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let (id, mid) = path.into_inner();
-    let person = run_write(&state, auth.lang, move |c| app::people::end_membership(c, &actor, &id, &mid, utc_now())).await?;
+    // A membership segment that is no id names no membership: the person is looked up first.
+    let membership = membership.into_option();
+    let person =
+        run_write(&state, auth.lang, move |c| app::people::end_membership(c, &actor, &id.found("person")?, membership.as_ref(), utc_now()))
+            .await?;
     Ok(HttpResponse::Ok().json(person))
 }

@@ -15,6 +15,7 @@ use crate::http::error::{ApiError, ErrorBody};
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
     /// `request` (the request's photo, the default) or `solution` (the solved report's, 办结照片).
+    #[param(inline)]
     pub kind: Option<PhotoKind>,
 }
 

@@ -5,9 +5,10 @@ use serde::Serialize;
 
 use crate::app::sla::{ClockView, LimitChange, OverdueCount, SupervisionItem};
 use crate::app::{self, utc_now};
+use crate::domain::CategoryId;
 use crate::http::context::{run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 /// A ticket's clocks, one per stage entered: started (dispatch), acknowledged, warned, breached,
 /// paused, stopped, and the original deadline next to the current one.
@@ -51,11 +52,13 @@ pub struct LimitChanged {
 pub async fn set_limit(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<CategoryId>,
     body: Json<LimitChange>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let n = run_write(&state, auth.lang, move |c| app::sla::set_category_limit(c, st.sla(), &actor, &id, &body, utc_now())).await?;
+    // The category is looked up after the limit is checked: a malformed id is a missing category there.
+    let id = id.into_option();
+    let n = run_write(&state, auth.lang, move |c| app::sla::set_category_limit(c, st.sla(), &actor, id.as_ref(), &body, utc_now())).await?;
     Ok(HttpResponse::Ok().json(LimitChanged { recomputed_clocks: n }))
 }

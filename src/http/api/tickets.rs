@@ -27,7 +27,7 @@ pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body
     let (actor, lang) = (auth.who.actor.clone(), auth.lang);
     let input = body.into_inner();
     let key = idempotency_key(&req, lang)?.map(|key| KeyRecord {
-        person_id: actor.person_id.to_string(),
+        person_id: actor.person_id,
         key,
         request_hash: app::idempotency::request_hash(req.method().as_str(), req.path(), &canonical(&input)),
     });
@@ -73,7 +73,7 @@ pub async fn act(
     let (actor, lang) = (auth.who.actor.clone(), auth.lang);
     let input = body.into_inner();
     let key = idempotency_key(&req, lang)?.map(|key| KeyRecord {
-        person_id: actor.person_id.to_string(),
+        person_id: actor.person_id,
         key,
         request_hash: app::idempotency::request_hash(
             req.method().as_str(),

@@ -10,9 +10,10 @@ use crate::app::visits::{
     VisitLogView,
 };
 use crate::app::{self, utc_now};
+use crate::domain::OrgUnitId;
 use crate::http::context::{etag, run, run_idempotent, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 /// 提交走访日志: the day's log for one of the caller's grids, with the requests collected (filed as
 /// tickets linked to the log) and the return visits made, in one step. Safe to retry offline: the
@@ -153,12 +154,13 @@ pub async fn change_household(
 pub async fn board(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<OrgUnitId>,
     q: web::Query<BoardQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let b = run(&state, auth.lang, move |c| app::board::board(c, st.visits(), &actor, &id, q.into_inner(), utc_now())).await?;
+    let b = run(&state, auth.lang, move |c| app::board::board(c, st.visits(), &actor, &id.found("compound")?, q.into_inner(), utc_now()))
+        .await?;
     Ok(HttpResponse::Ok().json(b))
 }
 
@@ -169,12 +171,14 @@ pub async fn board(
 pub async fn compliance(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<OrgUnitId>,
     q: web::Query<BoardQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let b = run(&state, auth.lang, move |c| app::board::compliance(c, st.visits(), &actor, &id, q.into_inner(), utc_now())).await?;
+    let b =
+        run(&state, auth.lang, move |c| app::board::compliance(c, st.visits(), &actor, &id.found("compound")?, q.into_inner(), utc_now()))
+            .await?;
     Ok(HttpResponse::Ok().json(b))
 }
 
@@ -186,11 +190,14 @@ pub async fn compliance(
 pub async fn unit_compliance(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<OrgUnitId>,
     q: web::Query<BoardQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let c = run(&state, auth.lang, move |c| app::board::unit_compliance(c, st.visits(), &actor, &id, q.into_inner(), utc_now())).await?;
+    let c = run(&state, auth.lang, move |c| {
+        app::board::unit_compliance(c, st.visits(), &actor, &id.found("org unit")?, q.into_inner(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(c))
 }

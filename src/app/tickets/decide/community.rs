@@ -52,7 +52,7 @@ pub(super) fn add_department(s: &mut Step<'_, '_>, t: &mut Loaded, c: &mut Chang
     let dept = whistleable_department(s.conn, t, "department_id", &id)?;
     let p = dispatch_part(s.conn, s.ctx, &t.row, &dept, false, s.now)?;
     c.reason = opt_text("reason", &reason, 2000)?;
-    c.note("department_added", Value::Null, &dept.id);
+    c.note("department_added", Value::Null, dept.id);
     t.parts.push(p);
     Ok(())
 }

@@ -236,17 +236,17 @@ fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) ->
 /// of the community's ancestors (the street, district or city it belongs to), not already on
 /// the case.
 fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) -> AppResult<OrgUnitRow> {
-    parse_id(field, id)?;
+    let id: crate::domain::OrgUnitId = parse_id(field, id)?;
     let unknown = || AppError::UnknownReference { field: field.into(), detail: crate::msg!("why-no_department_for_community") };
-    let d = find_unit(conn, id)?.ok_or_else(unknown)?;
+    let d = find_unit(conn, &id)?.ok_or_else(unknown)?;
     if d.kind != OrgKind::Department.as_str() || !d.active {
         return Err(unknown());
     }
-    let parent = d.parent_id.as_deref().and_then(|p| find_unit(conn, p).transpose()).transpose()?.ok_or_else(unknown)?;
+    let parent = d.parent_id.and_then(|p| find_unit(conn, &p).transpose()).transpose()?.ok_or_else(unknown)?;
     if !OrgPath::from_db(parent.path).contains(&t.place.community) {
         return Err(unknown());
     }
-    if t.parts.iter().any(|p| p.department_id == d.id && p.state != AssignmentState::Removed.as_str()) {
+    if t.parts.iter().any(|p| p.department_id == d.id.to_string() && p.state != AssignmentState::Removed.as_str()) {
         return Err(AppError::Conflict { code: "already_whistled", detail: crate::msg!("why-already_whistled") });
     }
     Ok(d)
@@ -265,7 +265,7 @@ fn dispatch_part(
     let mut p = AssignmentRow {
         id: Id::new().to_string(),
         ticket_id: ticket.id.clone(),
-        department_id: dept.id.clone(),
+        department_id: dept.id.to_string(),
         lead,
         state: AssignmentState::Dispatched.as_str().into(),
         overruled: false,
@@ -282,7 +282,8 @@ fn dispatch_part(
         end_reason: None,
     };
     diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
-    let holder = (dept.id.as_str(), dept.path.as_str());
+    let dept_id = dept.id.to_string();
+    let holder = (dept_id.as_str(), dept.path.as_str());
     let ack = sla::start_clock(conn, ctx, ticket, Some(&p.id), Stage::DepartmentAcknowledgement, holder, now)?;
     let resolve = sla::start_clock(conn, ctx, ticket, Some(&p.id), Stage::Resolution, holder, now)?;
     p.ack_due_at = ack.due_at;

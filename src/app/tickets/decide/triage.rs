@@ -27,7 +27,7 @@ pub(super) fn mark_duplicate(
     original: String,
     reason: Option<String>,
 ) -> AppResult<()> {
-    parse_id("duplicate_of", &original)?;
+    parse_id::<crate::domain::TicketId>("duplicate_of", &original)?;
     if original == t.row.id {
         return Err(AppError::validation("duplicate_of", crate::msg!("why-duplicate_self")));
     }

@@ -265,7 +265,7 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
                 // client id keys the change like an Idempotency-Key.
                 let body: Vec<&(String, String)> = form.fields.iter().filter(|(k, _)| k != "_csrf").collect();
                 let key = KeyRecord {
-                    person_id: actor.person_id.to_string(),
+                    person_id: actor.person_id,
                     key: format!("page-log-{}", form.get("client_id").unwrap_or_default().chars().take(60).collect::<String>()),
                     request_hash: request_hash("POST", "/day/log", &serde_json::to_string(&body).unwrap_or_default()),
                 };

@@ -74,9 +74,9 @@ pub async fn board(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, 
         return Err(PageError { err: AppError::forbidden(crate::msg!("page-board_compound_only")), lang: p.lang });
     };
     let compound_id = grant.org_unit_id.to_string();
+    let cid = grant.org_unit_id;
     let actor = p.who.actor.clone();
     let st = state.clone();
-    let cid = compound_id.clone();
     let b = page::run(&state, p.lang, move |c| {
         app::board::board(c, st.visits(), &actor, &cid, BoardQuery { date: None, from: None, to: None }, utc_now())
     })

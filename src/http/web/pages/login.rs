@@ -74,7 +74,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, v: Visitor, fo
 
 /// `POST /logout`: ends the session at once.
 pub async fn logout(state: web::Data<AppState>, p: Page, _form: Form) -> Result<HttpResponse, PageError> {
-    let session = p.who.session_id.clone();
+    let session = p.who.session_id;
     page::run_write(&state, p.lang, move |c| app::auth::logout(c, &session, utc_now())).await?;
     let mut cookie = Cookie::build(state.settings.auth.cookie_name.clone(), "").path("/").http_only(true).finish();
     cookie.make_removal();

@@ -313,7 +313,7 @@ pub async fn act(state: web::Data<AppState>, p: Page, id: web::Path<String>, for
         Err(e) => return Ok(refuse(l, form, &e, StatusCode::UNPROCESSABLE_ENTITY)),
     };
     let key = form.get("_key").filter(|k| crate::app::idempotency::validate_key(k).is_ok()).map(|key| KeyRecord {
-        person_id: actor.person_id.to_string(),
+        person_id: actor.person_id,
         key,
         request_hash: request_hash(
             "POST",
