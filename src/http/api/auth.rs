@@ -39,15 +39,20 @@ pub async fn login(
     let client = client_of(&req, &state.trusted_proxies);
     let LoginRequest { login, password } = body.into_inner();
     let outcome = run(&state, lang.0, move |c| app::auth::login(c, &settings.auth, &login, password.expose(), client, utc_now())).await?;
-    let auth = &state.settings.auth;
-    let cookie = Cookie::build(auth.cookie_name.clone(), outcome.token.clone())
+    let cookie = session_cookie(&state.settings.auth, outcome.token.clone());
+    Ok(HttpResponse::Ok().cookie(cookie).json(outcome))
+}
+
+/// The session cookie of a login (the API's and the pages'): HttpOnly, SameSite=Lax, Secure when
+/// configured, living as long as the session may.
+pub fn session_cookie(auth: &crate::config::AuthSettings, token: String) -> Cookie<'static> {
+    Cookie::build(auth.cookie_name.clone(), token)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(auth.cookie_secure)
         .max_age(CookieDuration::hours(auth.absolute_timeout_hours))
-        .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(outcome))
+        .finish()
 }
 
 /// The client's address: the TCP peer, or what a trusted reverse proxy says in `X-Forwarded-For`.

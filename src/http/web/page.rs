@@ -285,17 +285,13 @@ impl ResponseError for PageError {
     }
 }
 
-/// Runs a use case off the async worker for a page.
+/// Runs a use case off the async worker for a page (`context::run`, errors as pages).
 pub async fn run<T, F>(state: &AppState, lang: Lang, f: F) -> Result<T, PageError>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
 {
-    let pool = state.pool.clone();
-    web::block(move || crate::db::with_pooled(&pool, f))
-        .await
-        .map_err(|e| PageError { err: AppError::internal_msg(format!("blocking task failed: {e}")), lang })?
-        .map_err(|err| PageError { err, lang })
+    crate::http::context::run(state, lang, f).await.map_err(|e| PageError { err: e.err, lang })
 }
 
 /// Like [`run`], for commands that write (retried when the database breaks a deadlock).
@@ -304,7 +300,7 @@ where
     T: Send + 'static,
     F: FnMut(&mut DbConn) -> AppResult<T> + Send + 'static,
 {
-    run(state, lang, move |conn| crate::db::backend::write_transaction(conn, f)).await
+    crate::http::context::run_write(state, lang, f).await.map_err(|e| PageError { err: e.err, lang })
 }
 
 /// A submitted form: its fields in order (a name may repeat), read only after its CSRF token

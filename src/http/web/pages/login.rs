@@ -45,14 +45,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, v: Visitor, fo
     let outcome = page::run(&state, v.lang, move |c| app::auth::login(c, &settings.auth, &l, &password, client, utc_now())).await;
     match outcome {
         Ok(o) => {
-            let auth = &state.settings.auth;
-            let cookie = Cookie::build(auth.cookie_name.clone(), o.token)
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(auth.cookie_secure)
-                .max_age(CookieDuration::hours(auth.absolute_timeout_hours))
-                .finish();
+            let cookie = crate::http::api::auth::session_cookie(&state.settings.auth, o.token);
             Ok(HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", next)).finish())
         }
         Err(PageError { err, lang })
