@@ -118,7 +118,8 @@ async fn main() {
     let inbox = secretary.get(format!("{base}/inbox")).send().await.unwrap().text().await.unwrap();
     let id = inbox.split("href=\"/tickets/").nth(1).expect("a ticket in the inbox").split('"').next().unwrap().to_string();
     measure(&secretary, &base, &format!("/tickets/{id}"), n).await;
-    measure(&worker, &base, "/login", n).await;
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    measure(&anonymous, &base, "/login", n).await;
     let (rss, peak) = rss_mib(server.child.id());
     println!("server memory: {rss:.0} MiB now, peak {peak:.0} MiB");
 }

@@ -141,6 +141,22 @@ async fn a_grid_worker_files_his_log_offline_and_it_is_sent_once_then_the_secret
     b.goto(&format!("{base}/tickets/{}", extra[2])).await;
     b.find("ol.timeline li").await;
     b.shot("09-ticket").await;
+
+    // The worker adds a photo to his request from the phone (the page's file input).
+    let photo = tempfile::Builder::new().suffix(".jpg").tempfile().unwrap();
+    std::fs::write(photo.path(), crate::photos::phone_photo()).unwrap();
+    b.login(&base, "gw.wang", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/tickets/{}", filed[0])).await;
+    b.choose_file("#photo-file", photo.path().to_str().unwrap()).await;
+    b.click("#photos button[type=submit]").await;
+    b.wait_url("done=photo").await;
+    b.find("#photos .thumbs img").await;
+    let width = b.js("const i=document.querySelector('#photos .thumbs img'); return i.complete ? i.naturalWidth : new Promise(r=>i.onload=()=>r(i.naturalWidth))", json!([])).await;
+    assert!(width.as_u64().unwrap_or(0) > 0, "the thumbnail loads");
+    b.shot("10-photo").await;
+    let photos = app.get_ok(&format!("/api/v1/tickets/{}/photos", filed[0]), &gw).await;
+    assert_eq!(count(&photos), 1);
+    assert_eq!(photos[0]["height"].as_i64(), Some(40), "upright");
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use crate::tickets::{file, new_ticket};
 
 /// A 40×20 JPEG (red left half, blue right) whose EXIF says "rotate 90°" and carries a
 /// description standing for the place and device a phone writes.
-fn phone_photo() -> Vec<u8> {
+pub fn phone_photo() -> Vec<u8> {
     let img = image::RgbImage::from_fn(40, 20, |x, _| if x < 20 { image::Rgb([220, 20, 20]) } else { image::Rgb([20, 20, 220]) });
     let mut jpeg = Vec::new();
     image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();

@@ -135,6 +135,12 @@ impl Browser {
         self.cmd("POST", &format!("/element/{}/value", e.0), json!({"text": text})).await;
     }
 
+    /// Chooses a local file in a file input (as the phone's picker would).
+    pub async fn choose_file(&self, css: &str, path: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{}/value", e.0), json!({"text": path})).await;
+    }
+
     pub async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.cmd("GET", &format!("/element/{}/text", e.0), Value::Null).await.as_str().unwrap_or_default().to_string()
