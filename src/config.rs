@@ -9,7 +9,8 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables with the `GRIDLOOP_` prefix that are not settings.
-const NON_SETTING_VARS: &[&str] = &["env", "config_dir", "test_database_url", "bench_database_url", "update_docs", "require_faketime"];
+const NON_SETTING_VARS: &[&str] =
+    &["env", "config_dir", "test_database_url", "bench_database_url", "update_docs", "require_faketime", "require_browser"];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
