@@ -68,14 +68,7 @@ pub fn fields_of(kind: ActionKind, t: &TicketView, x: &Extras<'_>, tr: Tr, clock
     let departments = || -> Vec<Opt> {
         x.departments.iter().map(|d| Opt { value: d.id.clone(), label: d.name.clone(), selected: d.default_for_category }).collect()
     };
-    let parts = |pred: &dyn Fn(AssignmentState) -> bool| -> Vec<Opt> {
-        t.departments
-            .iter()
-            .filter(|p| pred(p.state))
-            .map(|p| Opt { value: p.department_id.clone(), label: p.department_name.clone(), selected: false })
-            .collect()
-    };
-    let open_part = |s: AssignmentState| !matches!(s, AssignmentState::Removed | AssignmentState::Done);
+    let parts = |pred: fn(AssignmentState) -> bool| part_options(t, pred);
     match kind {
         ActionKind::AcceptAtCompound | ActionKind::AcceptAtCommunity => vec![area("note", "field-note", false)],
         ActionKind::ReportToCommunity | ActionKind::Decline | ActionKind::PauseForResident => vec![area("reason", "field-reason", true)],
@@ -109,7 +102,7 @@ pub fn fields_of(kind: ActionKind, t: &TicketView, x: &Extras<'_>, tr: Tr, clock
             vec![select("department_id", "field-department", departments(), true), area("reason", "field-reason_optional", false)]
         }
         ActionKind::RemoveDepartment | ActionKind::ReleasePart => {
-            vec![select("department_id", "field-department", parts(&open_part), true), area("reason", "field-reason", true)]
+            vec![select("department_id", "field-department", parts(open_part), true), area("reason", "field-reason", true)]
         }
         ActionKind::Acknowledge => part_choice(t, tr),
         ActionKind::ReturnCase => {
@@ -141,7 +134,7 @@ pub fn fields_of(kind: ActionKind, t: &TicketView, x: &Extras<'_>, tr: Tr, clock
         }
         ActionKind::MarkSolved => vec![area("resolution", "field-resolution", true)],
         ActionKind::RuleOnReturn => vec![
-            select("department_id", "field-department", parts(&|s| s == AssignmentState::Returned), true),
+            select("department_id", "field-department", parts(|s| s == AssignmentState::Returned), true),
             select(
                 "decision",
                 "field-decision",
@@ -199,14 +192,23 @@ pub fn fields_of(kind: ActionKind, t: &TicketView, x: &Extras<'_>, tr: Tr, clock
     .collect()
 }
 
+/// A part still in the case (not removed, not done).
+fn open_part(s: AssignmentState) -> bool {
+    !matches!(s, AssignmentState::Removed | AssignmentState::Done)
+}
+
+/// The ticket's department parts in a given state, as choices.
+fn part_options(t: &TicketView, pred: fn(AssignmentState) -> bool) -> Vec<Opt> {
+    t.departments
+        .iter()
+        .filter(|p| pred(p.state))
+        .map(|p| Opt { value: p.department_id.clone(), label: p.department_name.clone(), selected: false })
+        .collect()
+}
+
 /// The department part to act for, offered only when the person could mean more than one.
 fn part_choice(t: &TicketView, tr: Tr) -> Vec<Field> {
-    let open: Vec<Opt> = t
-        .departments
-        .iter()
-        .filter(|p| !matches!(p.state, AssignmentState::Removed | AssignmentState::Done))
-        .map(|p| Opt { value: p.department_id.clone(), label: p.department_name.clone(), selected: false })
-        .collect();
+    let open = part_options(t, open_part);
     if open.len() <= 1 {
         return vec![];
     }

@@ -351,17 +351,13 @@ impl FromRequest for Form {
             }
             if let Some(who) = &who {
                 let sent = fields.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()).unwrap_or("");
-                if !constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
+                if !crate::http::guard::constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
                     return Err(refuse(AppError::CsrfRejected));
                 }
             }
             Ok(Form { fields })
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Times as people read them: in the working calendar's zone (China time), and relative to now

@@ -405,7 +405,7 @@ pub async fn upload_photo(
             _ => {}
         }
         // The token comes first in the form: nothing else is read without it.
-        if csrf.as_bytes() != p.who.csrf_token.as_bytes() {
+        if !crate::http::guard::constant_time_eq(csrf.as_bytes(), p.who.csrf_token.as_bytes()) {
             return Err(refuse(AppError::CsrfRejected));
         }
     }
