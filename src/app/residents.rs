@@ -313,6 +313,30 @@ pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> Ap
     Ok(rows.into_iter().map(|(r, b)| view(r, &b)).collect())
 }
 
+/// How the register (居民台账) names a resident to someone choosing him for a request: name, then
+/// building, unit and room — "李秀兰（1号楼 2-301）". No phone: that is shown masked beside it.
+pub fn register_label(v: &ResidentView) -> String {
+    format!("{}（{} {}-{}）", v.name, v.building_name, v.unit_no, v.room)
+}
+
+/// A request's resident chosen from the register by his [`register_label`] among the residents of
+/// `within` the actor may read: his name and phone as the register holds them, for the ticket's
+/// contact; `None` when no single resident carries that label (then the text is a new
+/// resident's name). The phone is copied into the ticket, never shown: the ticket masks it again,
+/// and only those who may reveal a ticket's contact see it, recorded.
+pub fn contact_from_register(conn: &mut DbConn, actor: &Actor, within: &str, label: &str) -> AppResult<Option<(String, Option<String>)>> {
+    let Some((name, _)) = label.split_once('（') else { return Ok(None) };
+    let f = ResidentFilter { within: Some(within.to_string()), q: Some(name.to_string()), limit: Some(500), ..Default::default() };
+    let hits: Vec<ResidentView> = list_residents(conn, actor, f)?.into_iter().filter(|v| register_label(v) == label).collect();
+    match hits.as_slice() {
+        [one] => {
+            let (r, _) = resident_for(conn, actor, &one.id, Operation::ResidentRead)?;
+            Ok(Some((r.name, r.phone)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The result of an import.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportResult {

@@ -18,6 +18,12 @@ async fn demo_app() -> TestApp {
     .await
 }
 
+/// The offline drafts kept on the phone: each one's fields and how many photos.
+const READ_DRAFTS: &str = "return new Promise(function (done) { var o = indexedDB.open('gridloop', 1); \
+    o.onupgradeneeded = function () { o.result.createObjectStore('drafts', { keyPath: 'id' }); }; \
+    o.onsuccess = function () { var g = o.result.transaction('drafts').objectStore('drafts').getAll(); \
+    g.onsuccess = function () { o.result.close(); done(g.result.map(function (d) { return { fields: d.fields, files: d.files.length }; })); }; }; })";
+
 fn count(v: &Value) -> usize {
     v.as_array().map_or(0, |a| a.len())
 }
@@ -58,11 +64,19 @@ async fn a_grid_worker_files_his_log_offline_and_it_is_sent_once_then_the_secret
     b.fill("form.visit-log input[name=r1_title]", "小区门口占道经营").await;
     b.fill("form.visit-log textarea[name=r1_description]", "早市摊贩占用消防通道。").await;
     b.click("form.visit-log input[name=r1_anonymous]").await;
+    // A photo of the stalls, from the phone's album, with the second request.
+    let stalls = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
+    std::fs::write(stalls.path(), crate::photos::green_png()).unwrap();
+    b.choose_file("form.visit-log input[name=r1_photos]", stalls.path().to_str().unwrap()).await;
     b.click("form.visit-log button[type=submit]").await;
     b.find("#drafts:not([hidden]) #draft-list li").await;
     b.shot("03-offline-draft").await;
-    let draft_body = b.js("return JSON.parse(localStorage.getItem('gridloop.drafts.v1'))[0].body", json!([])).await;
-    assert!(draft_body.as_str().is_some_and(|s| s.contains("client_id=")), "the draft keeps its client id");
+    // The draft is kept on the phone (IndexedDB) with its fields and its photo.
+    let draft = b.js(READ_DRAFTS, json!([])).await;
+    assert_eq!(count(&draft), 1, "{draft}");
+    let fields = draft[0]["fields"].clone();
+    assert!(fields.as_array().unwrap().iter().any(|f| f[0] == "client_id"), "the draft keeps its client id");
+    assert_eq!(draft[0]["files"], 1, "and its photo");
     assert_eq!(app.get_ok("/api/v1/visit-logs?limit=200", &gw).await["items"], before["items"], "nothing reached the server offline");
 
     // The signal comes back: the draft goes out by itself (or with the button), once.
@@ -71,8 +85,7 @@ async fn a_grid_worker_files_his_log_offline_and_it_is_sent_once_then_the_secret
     b.wait_url("done=log").await;
     b.find(".flash.ok").await;
     b.shot("04-sent").await;
-    let drafts = b.js("return JSON.parse(localStorage.getItem('gridloop.drafts.v1')||'[]').length", json!([])).await;
-    assert_eq!(drafts, 0, "the draft is gone once sent");
+    assert_eq!(count(&b.js(READ_DRAFTS, json!([])).await), 0, "the draft is gone once sent");
     let logs = app.get_ok("/api/v1/visit-logs?limit=200", &gw).await;
     let today = logs["items"].as_array().unwrap().iter().max_by_key(|l| l["visit_date"].as_str().unwrap().to_string()).unwrap().clone();
     let log = app.get_ok(&format!("/api/v1/visit-logs/{}", today["id"].as_str().unwrap()), &gw).await;
@@ -83,13 +96,16 @@ async fn a_grid_worker_files_his_log_offline_and_it_is_sent_once_then_the_secret
     let n_before = count(&log["tickets"]);
     let status = b
         .js(
-            "return fetch('/day/log',{method:'POST',credentials:'same-origin',headers:{'Content-Type':'application/x-www-form-urlencoded'},body:arguments[0]}).then(r=>r.status)",
-            json!([draft_body]),
+            "return fetch('/day/log',{method:'POST',credentials:'same-origin',headers:{'Content-Type':'application/x-www-form-urlencoded'},body:new URLSearchParams(arguments[0]).toString()}).then(r=>r.status)",
+            json!([fields]),
         )
         .await;
     assert_eq!(status, 200, "the resent draft is answered as taken");
     let log2 = app.get_ok(&format!("/api/v1/visit-logs/{}", today["id"].as_str().unwrap()), &gw).await;
     assert_eq!(count(&log2["tickets"]), n_before, "nothing filed twice");
+    let stall_ticket = log2["tickets"].as_array().unwrap().iter().find(|t| t["title"] == "小区门口占道经营").unwrap()["id"].clone();
+    let stall_photos = app.get_ok(&format!("/api/v1/tickets/{}/photos", stall_ticket.as_str().unwrap()), &gw).await;
+    assert_eq!(count(&stall_photos), 1, "the draft's photo reached its request, once: {stall_photos}");
 
     // The secretary of the compound triages: accept, report up, mark a duplicate, decline.
     let bs = app.login("bs.yang", DEMO_PASSWORD).await;
@@ -188,9 +204,16 @@ async fn script_typed_into_every_text_field_never_runs_on_any_page() {
     let (s, _) = crate::tickets::act(&app, &bs, &id, 1, json!({"action": "report_to_community", "reason": p})).await;
     assert_eq!(s, reqwest::StatusCode::OK);
 
-    let pages = [format!("/tickets/{id}"), "/inbox".into(), "/search?q=XSS".into(), "/mine".into(), "/day".into()];
+    // Each page with the name of its screenshot (fixed names: runs replace, never pile up).
+    let pages = [
+        (format!("/tickets/{id}"), "ticket"),
+        ("/inbox".into(), "inbox"),
+        ("/search?q=XSS".into(), "search"),
+        ("/mine".into(), "mine"),
+        ("/day".into(), "day"),
+    ];
     b.login(&base, "gw.wang", DEMO_PASSWORD).await;
-    for (i, path) in pages.iter().enumerate() {
+    for (i, (path, name)) in pages.iter().enumerate() {
         b.goto(&format!("{base}{path}")).await;
         b.find("main").await;
         let ran = b.js("return window.__xss || 0", json!([])).await;
@@ -202,7 +225,7 @@ async fn script_typed_into_every_text_field_never_runs_on_any_page() {
             )
             .await;
         assert_eq!(injected, 0, "markup injected on {path}");
-        b.shot(&format!("{i:02}-{}", path.trim_start_matches('/').replace(['/', '?', '='], "_"))).await;
+        b.shot(&format!("{i:02}-{name}")).await;
     }
     b.goto(&format!("{base}/tickets/{id}")).await;
     let text = b.text("main").await;

@@ -339,3 +339,28 @@ async fn the_language_switch_is_remembered_for_the_person() {
     let me = app.get_ok("/api/v1/me", &app.login("bs1", PASSWORD).await).await;
     assert_eq!(me["person"]["locale"], "en");
 }
+
+#[tokio::test]
+async fn the_search_page_filters_by_building_among_the_secretarys_own() {
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let mut at_building = new_ticket(&fx);
+    at_building["title"] = json!("楼栋内的诉求-FIND");
+    file(&app, &gw, &at_building).await;
+    let bs = app.login("bs1", PASSWORD).await;
+    let mut whole_compound = new_ticket(&fx);
+    whole_compound["title"] = json!("整个小区的诉求-FIND");
+    whole_compound["building_id"] = Value::Null;
+    whole_compound["compound_id"] = json!(fx.unit("Y1"));
+    file(&app, &bs, &whole_compound).await;
+    let c = PageClient::login(&app, "bs1").await;
+    let (s, html) = c.get("/search?q=FIND").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("楼栋内的诉求-FIND") && html.contains("整个小区的诉求-FIND"), "both without a building chosen");
+    assert!(html.contains(&format!("<option value=\"{}\"", fx.unit("B1"))), "his compound's building is offered");
+    assert!(!html.contains(fx.unit("B2")), "another compound's building is not offered");
+    let (_, html) = c.get(&format!("/search?q=FIND&within={}", fx.unit("B1"))).await;
+    assert!(html.contains("楼栋内的诉求-FIND"), "{html}");
+    assert!(!html.contains("整个小区的诉求-FIND"), "only the chosen building's tickets");
+    assert!(html.contains(&format!("<option value=\"{}\" selected>", fx.unit("B1"))), "the choice is kept");
+}

@@ -149,3 +149,115 @@ async fn the_ticket_page_uploads_a_photo_and_shows_its_thumbnail_to_those_in_sco
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.get_ok(&format!("/api/v1/tickets/{id}/photos"), &gw).await.as_array().unwrap().len(), 1);
 }
+
+/// A 16×16 PNG of one colour: a second, different photo.
+pub fn green_png() -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(16, 16, image::Rgb([20, 200, 20]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    png
+}
+
+fn jpeg(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("application/octet-stream").unwrap()
+}
+
+#[tokio::test]
+async fn the_visit_log_form_carries_each_requests_photos_and_a_resident_from_the_register_once() {
+    let (app, fx) = spawn_fixture().await;
+    let c = PageClient::login(&app, "gw1").await;
+    // The register's suggestions for his grid: a label and the masked phone, never the number.
+    let (s, body) = c.get(&format!("/day/residents?grid={}", fx.unit("B1"))).await;
+    assert_eq!(s, StatusCode::OK);
+    let label = "居民r1（测试B1 1-101）";
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert!(list.as_array().unwrap().iter().any(|r| r["value"] == label && r["label"] == "137****5678"), "{list}");
+    assert!(!body.contains("13712345678"), "no phone number in the suggestions");
+    let outsider = PageClient::login(&app, "gw2").await;
+    let (_, theirs) = outsider.get(&format!("/day/residents?grid={}", fx.unit("B1"))).await;
+    assert!(!theirs.contains("居民r1"), "another grid's worker is not given this register: {theirs}");
+
+    let client_id = uuid::Uuid::now_v7().to_string();
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("_csrf", c.csrf.clone())
+            .text("grid_id", fx.unit("B1").to_string())
+            .text("client_id", client_id.clone())
+            .text("observations", "走访一户，拍了照片。")
+            .text("r0_category", fx.category.clone())
+            .text("r0_building", fx.unit("B1").to_string())
+            .text("r0_title", "楼道灯不亮")
+            .text("r0_resident_name", label)
+            .part("r0_photos", jpeg(vec![], ""))
+            .text("r1_category", fx.category.clone())
+            .text("r1_building", fx.unit("B1").to_string())
+            .text("r1_title", "路面坑洼")
+            .text("r1_anonymous", "1")
+            .part("r1_photos", jpeg(phone_photo(), "IMG_0001.jpg"))
+            .part("r1_photos", jpeg(green_png(), "IMG_0002.png"))
+    };
+    // Sent twice (an answer lost on a bad network): one log, two tickets, two photos.
+    for _ in 0..2 {
+        let r = c.http.post(format!("{}/day/log", app.base)).multipart(form()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    }
+    let gw = app.login("gw1", PASSWORD).await;
+    let logs = app.get_ok("/api/v1/visit-logs", &gw).await;
+    let log_id = logs["items"][0]["id"].as_str().unwrap();
+    let log = app.get_ok(&format!("/api/v1/visit-logs/{log_id}"), &gw).await;
+    let tickets: Vec<String> = log["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(tickets.len(), 2, "{log}");
+    let photos = |i: usize| {
+        let (app, gw, id) = (&app, &gw, tickets[i].clone());
+        async move { app.get_ok(&format!("/api/v1/tickets/{id}/photos"), gw).await.as_array().unwrap().len() }
+    };
+    assert_eq!(photos(0).await, 0, "the first request had no photo (an empty file input is no photo)");
+    assert_eq!(photos(1).await, 2, "the second request's two photos, once");
+    // The first request's resident is the register's: his name and (masked) phone.
+    let t0 = app.get_ok(&format!("/api/v1/tickets/{}", tickets[0]), &gw).await;
+    assert_eq!(t0["resident_name"], "居民r1", "{t0}");
+    assert_eq!(t0["resident_phone_masked"], "137****5678", "{t0}");
+
+    // Adding to the log: a new request with a photo goes to the new ticket.
+    let (_, day) = c.get("/day").await;
+    let version = day.split("name=\"log_version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let amend = reqwest::multipart::Form::new()
+        .text("_csrf", c.csrf.clone())
+        .text("grid_id", fx.unit("B1").to_string())
+        .text("client_id", uuid::Uuid::now_v7().to_string())
+        .text("log_id", log_id.to_string())
+        .text("log_version", version)
+        .text("r0_category", fx.category.clone())
+        .text("r0_title", "垃圾未清运")
+        .text("r0_anonymous", "1")
+        .part("r0_photos", jpeg(green_png(), "IMG_0003.png"));
+    let r = c.http.post(format!("{}/day/log", app.base)).multipart(amend).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    let log = app.get_ok(&format!("/api/v1/visit-logs/{log_id}"), &gw).await;
+    let last = log["tickets"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["title"], "垃圾未清运");
+    let n = app.get_ok(&format!("/api/v1/tickets/{}/photos", last["id"].as_str().unwrap()), &gw).await;
+    assert_eq!(n.as_array().unwrap().len(), 1, "{n}");
+
+    // A photo without words is no request; not a photo is refused by name; nothing is filed.
+    for (part, words) in [(jpeg(green_png(), "a.png"), false), (jpeg(b"not a photo".to_vec(), "a.jpg"), true)] {
+        let mut f = reqwest::multipart::Form::new()
+            .text("_csrf", c.csrf.clone())
+            .text("grid_id", fx.unit("B1").to_string())
+            .text("client_id", uuid::Uuid::now_v7().to_string())
+            .text("observations", "再次走访");
+        if words {
+            f = f.text("r0_category", fx.category.clone()).text("r0_title", "有照片的诉求-KEEP").text("r0_anonymous", "1");
+        }
+        let r = c.http.post(format!("{}/day/log", app.base)).multipart(f.part("r0_photos", part)).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+        let html = r.text().await.unwrap();
+        assert!(html.contains("诉求 1 · "), "the error names the request: {html}");
+        assert!(html.contains("选择的照片需要重新添加"), "and says the photos must be chosen again");
+    }
+    // A file before the form's token is refused before it is read.
+    let sneaky = reqwest::multipart::Form::new().part("r0_photos", jpeg(phone_photo(), "x.jpg")).text("_csrf", c.csrf.clone());
+    let r = c.http.post(format!("{}/day/log", app.base)).multipart(sneaky).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get_ok("/api/v1/visit-logs", &gw).await["items"].as_array().unwrap().len(), 1);
+}

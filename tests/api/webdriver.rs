@@ -76,6 +76,8 @@ impl Browser {
         let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.expect("new session").json().await.unwrap();
         let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_string();
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots").join(name);
+        // Each run replaces the test's screenshots: none left from an earlier run.
+        let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
         let b = Browser { driver, base, session, http, shots, _turn: turn };
         b.cmd("POST", "/window/rect", json!({"width": 390, "height": 844})).await;

@@ -429,7 +429,10 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
 /// List entries of ticket rows for a caller: each with his own deadline, read from the running
 /// clocks of the page in one query.
 pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
-    let mut clocks = sla::running_clocks(conn, &rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
+    // A closed ticket runs no clock: only open ones are looked up (a list is mostly closed ones).
+    let open: Vec<&str> =
+        rows.iter().filter(|r| r.state.parse::<TicketState>().is_ok_and(|s| !s.is_final())).map(|r| r.id.as_str()).collect();
+    let mut clocks = sla::running_clocks(conn, &open)?;
     rows.into_iter()
         .map(|r| {
             let d = deadlines(actor, &clocks.remove(&r.id).unwrap_or_default(), &place_of(&r))?;

@@ -430,8 +430,10 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
         .order((households::unit_no, households::room))
         .select(HouseholdRow::as_select())
         .load(conn)?;
-    let ts: Vec<TicketRow> =
-        tickets::table.filter(tickets::visit_log_id.eq(&log.id)).order(tickets::created_at).select(TicketRow::as_select()).load(conn)?;
+    let mut ts: Vec<TicketRow> = tickets::table.filter(tickets::visit_log_id.eq(&log.id)).select(TicketRow::as_select()).load(conn)?;
+    // In filing order: the requests of one submission share a time and take the day's numbers in
+    // their order ("GL-…-9999" before "GL-…-10000").
+    ts.sort_by(|a, b| (a.created_at, a.number.len(), &a.number).cmp(&(b.created_at, b.number.len(), &b.number)));
     let rv: Vec<(ReturnVisitRow, String)> = visit_log_return_visits::table
         .inner_join(tickets::table)
         .filter(visit_log_return_visits::log_id.eq(&log.id))

@@ -44,6 +44,7 @@ pages! {
     GET "/assets/{name}" => assets::serve, Access::Public;
     GET "/day" => pages::day::day, Access::Authenticated;
     POST "/day/log" => pages::day::submit_log, Access::Authenticated;
+    GET "/day/residents" => pages::day::register, Access::Authenticated;
     GET "/mine" => pages::day::mine, Access::Authenticated;
     GET "/board" => pages::desk::board, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;

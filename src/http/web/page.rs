@@ -303,10 +303,19 @@ where
     crate::http::context::run_write(state, lang, f).await.map_err(|e| PageError { err: e.err, lang })
 }
 
+/// A file sent with a multipart form (a photo), as it came.
+pub struct Upload {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
 /// A submitted form: its fields in order (a name may repeat), read only after its CSRF token
-/// (`_csrf`) matched the session's when a person is logged in.
+/// (`_csrf`) matched the session's when a person is logged in. A multipart form (one with photos)
+/// also carries its files; there the token must come first, and nothing after it is read
+/// without it.
 pub struct Form {
     pub fields: Vec<(String, String)>,
+    pub files: Vec<Upload>,
 }
 
 impl Form {
@@ -322,6 +331,18 @@ impl Form {
     pub fn raw(&self, name: &str) -> String {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
+    /// The files sent under a name, in order.
+    pub fn files<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Upload> + 'a {
+        self.files.iter().filter(move |f| f.name == name)
+    }
+}
+
+/// The most files one form may carry (a log with a few requests, a few photos each).
+pub const FORM_FILES: usize = 12;
+
+enum FormKind {
+    UrlEncoded,
+    Multipart,
 }
 
 impl FromRequest for Form {
@@ -330,34 +351,107 @@ impl FromRequest for Form {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let who = req.extensions().get::<Authenticated>().cloned();
         let lang = who.as_ref().map(|w| Lang::from_locale(&w.locale)).unwrap_or_else(|| anonymous_lang(req));
-        let form_type = req
+        let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-        let body = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            let refuse = |err: AppError| PageError { err, lang };
-            if !form_type {
-                return Err(refuse(AppError::validation("body", crate::msg!("page-form_expected"))));
+            .map(|v| v.trim_start().to_ascii_lowercase())
+            .unwrap_or_default();
+        let kind = if content_type.starts_with("application/x-www-form-urlencoded") {
+            Some(FormKind::UrlEncoded)
+        } else if content_type.starts_with("multipart/form-data") {
+            Some(FormKind::Multipart)
+        } else {
+            None
+        };
+        let file_limit = req.app_data::<web::Data<AppState>>().map(|s| s.settings.photos.max_bytes).unwrap_or(FORM_LIMIT);
+        let csrf = who.map(|w| w.csrf_token);
+        let refuse = move |err: AppError| PageError { err, lang };
+        match kind {
+            None => Box::pin(async move { Err(refuse(AppError::validation("body", crate::msg!("page-form_expected")))) }),
+            Some(FormKind::UrlEncoded) => {
+                let body = web::Bytes::from_request(req, payload);
+                Box::pin(async move {
+                    let bytes = body.await.map_err(|_| refuse(AppError::validation("body", crate::msg!("page-form_expected"))))?;
+                    if bytes.len() > FORM_LIMIT {
+                        return Err(refuse(AppError::validation("body", crate::msg!("page-form_too_big"))));
+                    }
+                    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+                    if fields.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+                        return Err(refuse(AppError::validation("body", crate::msg!("page-nul"))));
+                    }
+                    if let Some(token) = &csrf {
+                        let sent = fields.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+                        if !crate::http::guard::constant_time_eq(sent.as_bytes(), token.as_bytes()) {
+                            return Err(refuse(AppError::CsrfRejected));
+                        }
+                    }
+                    Ok(Form { fields, files: vec![] })
+                })
             }
-            let bytes = body.await.map_err(|_| refuse(AppError::validation("body", crate::msg!("page-form_expected"))))?;
-            if bytes.len() > FORM_LIMIT {
-                return Err(refuse(AppError::validation("body", crate::msg!("page-form_too_big"))));
+            Some(FormKind::Multipart) => {
+                let multipart = actix_multipart::Multipart::new(req.headers(), payload.take());
+                Box::pin(async move { read_multipart(multipart, csrf, file_limit).await.map_err(refuse) })
             }
-            let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-            if fields.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
-                return Err(refuse(AppError::validation("body", crate::msg!("page-nul"))));
-            }
-            if let Some(who) = &who {
-                let sent = fields.iter().find(|(k, _)| k == "_csrf").map(|(_, v)| v.as_str()).unwrap_or("");
-                if !crate::http::guard::constant_time_eq(sent.as_bytes(), who.csrf_token.as_bytes()) {
-                    return Err(refuse(AppError::CsrfRejected));
-                }
-            }
-            Ok(Form { fields })
-        })
+        }
     }
+}
+
+/// Reads a multipart form: text fields within [`FORM_LIMIT`] in all, at most [`FORM_FILES`] files
+/// of `file_limit` bytes each (a part with a file name is a file; an empty one — no file chosen —
+/// is skipped). When a token is expected, the first part must be `_csrf` and match.
+async fn read_multipart(mut form: actix_multipart::Multipart, csrf: Option<String>, file_limit: usize) -> Result<Form, AppError> {
+    use futures_util::StreamExt;
+    let bad = || AppError::validation("body", crate::msg!("page-form_expected"));
+    let (mut fields, mut files, mut text_bytes) = (vec![], vec![], 0usize);
+    let mut token_ok = csrf.is_none();
+    while let Some(part) = form.next().await {
+        let mut part = part.map_err(|_| bad())?;
+        let name = part.name().unwrap_or_default().to_string();
+        let is_file = part.content_disposition().and_then(|d| d.get_filename()).is_some();
+        if !token_ok && name != "_csrf" {
+            return Err(AppError::CsrfRejected);
+        }
+        if is_file && files.len() >= FORM_FILES {
+            return Err(AppError::validation("photos", crate::msg!("page-too_many_files", max = FORM_FILES)));
+        }
+        let limit = if is_file { file_limit } else { FORM_LIMIT - text_bytes.min(FORM_LIMIT) };
+        let mut value = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| bad())?;
+            if value.len() + chunk.len() > limit {
+                return Err(if is_file {
+                    AppError::PayloadTooLarge { limit: file_limit }
+                } else {
+                    AppError::validation("body", crate::msg!("page-form_too_big"))
+                });
+            }
+            value.extend_from_slice(&chunk);
+        }
+        if is_file {
+            if !value.is_empty() {
+                files.push(Upload { name, bytes: value });
+            }
+            continue;
+        }
+        text_bytes += value.len();
+        let value = String::from_utf8(value).map_err(|_| bad())?;
+        if name.contains('\0') || value.contains('\0') {
+            return Err(AppError::validation("body", crate::msg!("page-nul")));
+        }
+        if !token_ok {
+            let expected = csrf.as_deref().unwrap_or_default();
+            if !crate::http::guard::constant_time_eq(value.as_bytes(), expected.as_bytes()) {
+                return Err(AppError::CsrfRejected);
+            }
+            token_ok = true;
+        }
+        fields.push((name, value));
+    }
+    if !token_ok {
+        return Err(AppError::CsrfRejected);
+    }
+    Ok(Form { fields, files })
 }
 
 /// Times as people read them: in the working calendar's zone (China time), and relative to now
@@ -421,4 +515,14 @@ impl Clock {
     pub fn today(&self) -> chrono::NaiveDate {
         self.tz.from_utc_datetime(&self.now).date_naive()
     }
+}
+
+/// Cleans photos off the request's thread (decoding is CPU work): each is checked, turned upright,
+/// stripped of its metadata and given a thumbnail. The first that is not a photo refuses them all.
+pub async fn clean_photos(state: &AppState, photos: Vec<Vec<u8>>, lang: Lang) -> Result<Vec<crate::app::photos::Cleaned>, PageError> {
+    let settings = state.settings.photos.clone();
+    web::block(move || photos.iter().map(|p| crate::app::photos::clean(p, &settings)).collect::<AppResult<Vec<_>>>())
+        .await
+        .map_err(|e| PageError { err: AppError::internal_msg(format!("blocking task failed: {e}")), lang })?
+        .map_err(|err| PageError { err, lang })
 }

@@ -23,6 +23,7 @@ error-back = Back to the start
 page-form_expected = Please send this with the form on the page
 page-form_too_big = The form is too large; please send it in parts
 page-nul = The input contains a NUL character (U+0000), which cannot be stored; remove it and send again
+page-too_many_files = At most { $max } photos at a time; please send them in parts
 page-bad_form = The form is incomplete or wrong: { $detail }
 page-bad_datetime = Enter a valid date and time
 page-board_compound_only = The board is per compound, and your current role has none
@@ -62,6 +63,8 @@ field-resident = Resident
 field-anonymous = Anonymous (no resident details)
 field-resident_name = Resident's name
 field-resident_phone = Phone
+field-photos = Photos
+field-resident_hint = Choose from the residents register, or type a new resident
 
 ruling-return-accept = Accept the return
 ruling-return-overrule = Overrule: the department keeps it
@@ -129,6 +132,8 @@ day-drafts_hint = Kept on this phone and sent when online; nothing is filed twic
 day-send_drafts = Send now
 day-draft_pending = not sent yet
 day-draft_sent = sent
+day-photos_again = Please add the chosen photos again.
+day-photos_hint = Take a photo or choose from the album, up to { $max }; the place and other camera data are removed
 
 mine-title = My requests
 mine-return_visits = Return visits due
@@ -165,6 +170,9 @@ search-q = Number or words
 search-q_hint = e.g. 2026-000123 or leak
 search-state = Stage
 search-any_state = Any
+search-building = Building
+search-any_building = All buildings
+search-this_place = The place being viewed
 search-overdue = Overdue only
 search-submit = Search
 

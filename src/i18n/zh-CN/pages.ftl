@@ -23,6 +23,7 @@ error-back = 返回首页
 page-form_expected = 请通过页面上的表单提交
 page-form_too_big = 表单内容过多，请分几次提交
 page-nul = 输入含有空字符（U+0000），无法保存，请删除后重新提交
+page-too_many_files = 一次最多上传 { $max } 张照片，请分几次提交
 page-bad_form = 表单内容不完整或有误：{ $detail }
 page-bad_datetime = 请填写有效的日期和时间
 page-board_compound_only = 工作台按小区查看，您当前的角色没有对应的小区
@@ -62,6 +63,8 @@ field-resident = 居民
 field-anonymous = 匿名（不登记居民信息）
 field-resident_name = 居民姓名
 field-resident_phone = 联系电话
+field-photos = 照片
+field-resident_hint = 可从居民台账中选择，也可填写新居民
 
 ruling-return-accept = 同意退单
 ruling-return-overrule = 驳回，部门继续办理
@@ -129,6 +132,8 @@ day-drafts_hint = 保存在本机，联网后自动发送，不会重复登记�
 day-send_drafts = 立即发送
 day-draft_pending = 未发送
 day-draft_sent = 已发送
+day-photos_again = 选择的照片需要重新添加。
+day-photos_hint = 可拍照或从相册选择，最多 { $max } 张；位置等拍摄信息会被去除
 
 mine-title = 我的诉求
 mine-return_visits = 待回访
@@ -165,6 +170,9 @@ search-q = 编号或关键词
 search-q_hint = 例如 2026-000123 或 漏水
 search-state = 环节
 search-any_state = 全部
+search-building = 楼栋
+search-any_building = 全部楼栋
+search-this_place = 当前查看的范围
 search-overdue = 只看超时
 search-submit = 查询
 

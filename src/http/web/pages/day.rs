@@ -94,6 +94,7 @@ struct DayPage {
     blocks: Vec<usize>,
     v: Values,
     today: String,
+    photos_hint: String,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +180,7 @@ fn render_day(
         blocks: (0..REQUEST_BLOCKS).collect(),
         v,
         today: clock.today().to_string(),
+        photos_hint: tr.msg(&crate::msg!("day-photos_hint", max = page::FORM_FILES as i64)),
     };
     html(status, &page)
 }
@@ -195,44 +197,85 @@ pub async fn day(state: web::Data<AppState>, p: Page, q: web::Query<DayQuery>) -
     Ok(render_day(&state, &p, d, flash, Values::default(), String::new(), StatusCode::OK))
 }
 
-/// The requests of the form: each block with a title or a description is one.
-fn requests_of(form: &Form, tr: Tr) -> Result<Vec<NewTicket>, AppError> {
+/// The requests of the form, each with its block's index: each block with a title or a
+/// description is one.
+fn requests_of(form: &Form, tr: Tr) -> Result<Vec<(usize, NewTicket)>, AppError> {
     let mut out = vec![];
     for i in 0..50 {
         let f = |name: &str| form.get(&format!("r{i}_{name}"));
         let (title, description) = (f("title"), f("description"));
-        if title.is_none() && description.is_none() {
-            continue;
-        }
         let n = i + 1;
         let field = |key: &'static str| format!("{} {n} · {}", tr.t("day-request"), tr.t(key));
+        if title.is_none() && description.is_none() {
+            // Photos alone are not a request: say which block lacks its words.
+            if form.files(&format!("r{i}_photos")).next().is_some() {
+                return Err(AppError::validation(field("field-title"), crate::msg!("rule-not_empty")));
+            }
+            continue;
+        }
         let category_id = f("category").ok_or_else(|| AppError::validation(field("field-category"), crate::msg!("rule-not_empty")))?;
         let anonymous = f("anonymous").is_some();
         // One line is enough: a title alone is also the description, a description alone gives
         // the title its first words.
         let description = description.or_else(|| title.clone()).unwrap_or_default();
-        out.push(NewTicket {
-            category_id,
-            urgency: if f("urgency").as_deref() == Some("urgent") { Urgency::Urgent } else { Urgency::Normal },
-            title: title.unwrap_or_else(|| description.chars().take(30).collect()),
-            description,
-            building_id: f("building"),
-            compound_id: None,
-            address: None,
-            latitude: None,
-            longitude: None,
-            resident_name: if anonymous { None } else { f("resident_name") },
-            resident_phone: if anonymous { None } else { f("resident_phone") },
-            anonymous,
-            channel: Channel::Visit,
-            visit_log_id: None,
-        });
+        out.push((
+            i,
+            NewTicket {
+                category_id,
+                urgency: if f("urgency").as_deref() == Some("urgent") { Urgency::Urgent } else { Urgency::Normal },
+                title: title.unwrap_or_else(|| description.chars().take(30).collect()),
+                description,
+                building_id: f("building"),
+                compound_id: None,
+                address: None,
+                latitude: None,
+                longitude: None,
+                resident_name: if anonymous { None } else { f("resident_name") },
+                resident_phone: if anonymous { None } else { f("resident_phone") },
+                anonymous,
+                channel: Channel::Visit,
+                visit_log_id: None,
+            },
+        ));
     }
     Ok(out)
 }
 
-/// `POST /day/log`: files today's log (or adds to it when it was filed already). Sent again with
-/// the same `client_id` (a retry, an offline draft sent twice), it files nothing twice.
+/// A resident chosen from the register (the name field's suggestions, "李秀兰（1号楼 2-301）")
+/// becomes his name and phone as the register holds them; any other text is a new resident's name.
+fn from_register(c: &mut crate::db::DbConn, actor: &crate::domain::Actor, grid_id: &str, tickets: &mut [NewTicket]) -> AppResult<()> {
+    for t in tickets.iter_mut() {
+        let Some(label) = t.resident_name.clone().filter(|n| n.contains('（')) else { continue };
+        if let Some((name, phone)) = app::residents::contact_from_register(c, actor, grid_id, &label)? {
+            t.resident_name = Some(name);
+            if t.resident_phone.is_none() {
+                t.resident_phone = phone;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Attaches each request's photos to the ticket it became (`filed` in the order of `blocks`).
+fn attach_photos(
+    c: &mut crate::db::DbConn,
+    state: &AppState,
+    actor: &crate::domain::Actor,
+    filed: &[String],
+    photos: &[(usize, app::photos::Cleaned)],
+    blocks: &[usize],
+) -> AppResult<()> {
+    for (block, photo) in photos {
+        let ticket = blocks.iter().position(|b| b == block).and_then(|i| filed.get(i));
+        let ticket = ticket.ok_or_else(|| AppError::internal_msg("a photo's request was not filed".into()))?;
+        app::tickets::attach(c, state.photos.as_ref(), actor, ticket, app::tickets::PhotoKind::Request, photo, utc_now())?;
+    }
+    Ok(())
+}
+
+/// `POST /day/log`: files today's log (or adds to it when it was filed already), with each
+/// request's photos. Sent again with the same `client_id` (a retry, an offline draft sent twice),
+/// it files nothing twice.
 pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Result<HttpResponse, PageError> {
     let tr = p.tr();
     let lang = p.lang;
@@ -240,7 +283,22 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
     let grid_id = form.get("grid_id").unwrap_or_default();
     let households = form.all("household");
     let result: Result<(), PageError> = async {
-        let tickets = requests_of(&form, tr).map_err(|err| PageError { err, lang })?;
+        let requests = requests_of(&form, tr).map_err(|err| PageError { err, lang })?;
+        let blocks: Vec<usize> = requests.iter().map(|(i, _)| *i).collect();
+        let tickets: Vec<NewTicket> = requests.into_iter().map(|(_, t)| t).collect();
+        let mut photos: Vec<(usize, app::photos::Cleaned)> = vec![];
+        for &i in &blocks {
+            let sent: Vec<Vec<u8>> = form.files(&format!("r{i}_photos")).map(|f| f.bytes.clone()).collect();
+            let label = format!("{} {} · {}", tr.t("day-request"), i + 1, tr.t("field-photos"));
+            let cleaned = page::clean_photos(&state, sent, lang).await.map_err(|e| PageError {
+                err: match e.err {
+                    AppError::Validation { detail, .. } => AppError::Validation { field: label.clone(), detail },
+                    other => other,
+                },
+                lang,
+            })?;
+            photos.extend(cleaned.into_iter().map(|c| (i, c)));
+        }
         let visited = match form.get("households_visited") {
             Some(n) => n.parse::<i32>().map_err(|_| PageError {
                 err: AppError::validation(tr.t("day-households_visited"), crate::msg!("rule-between", min = 0, max = 500)),
@@ -251,6 +309,7 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
         let observations = form.get("observations").unwrap_or_default();
         let actor = p.who.actor.clone();
         let st = state.clone();
+        let grid = grid_id.clone();
         match (form.get("log_id"), form.get("log_version").and_then(|v| v.parse::<i64>().ok())) {
             (Some(log_id), Some(version)) => {
                 let input = VisitLogAmendment {
@@ -277,15 +336,15 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
                         utc_now(),
                         |_| Ok(()),
                         |c, ()| {
-                            app::intake::to_body(&app::visits::amend_log(
-                                c,
-                                st.visits(),
-                                &actor,
-                                &log_id,
-                                Some(version),
-                                input.clone(),
-                                utc_now(),
-                            )?)
+                            let mut input = input.clone();
+                            from_register(c, &actor, &grid, &mut input.add_tickets)?;
+                            let added = input.add_tickets.len();
+                            let log = app::visits::amend_log(c, st.visits(), &actor, &log_id, Some(version), input, utc_now())?;
+                            // The log lists its tickets in filing order: the new ones are last.
+                            let filed: Vec<String> =
+                                log.tickets[log.tickets.len().saturating_sub(added)..].iter().map(|t| t.id.clone()).collect();
+                            attach_photos(c, &st, &actor, &filed, &photos, &blocks)?;
+                            app::intake::to_body(&log)
                         },
                     )
                 })
@@ -303,7 +362,18 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
                     tickets,
                     return_visits: vec![],
                 };
-                page::run_write(&state, lang, move |c| app::visits::submit_log(c, st.visits(), &actor, input.clone(), utc_now())).await?;
+                page::run_write(&state, lang, move |c| {
+                    let mut input = input.clone();
+                    from_register(c, &actor, &grid, &mut input.tickets)?;
+                    let filed = app::visits::submit_log(c, st.visits(), &actor, input, utc_now())?;
+                    // A replay (the same draft again) found the log as it was filed, photos and all.
+                    if !filed.replayed {
+                        let ids: Vec<String> = filed.log.tickets.iter().map(|t| t.id.clone()).collect();
+                        attach_photos(c, &st, &actor, &ids, &photos, &blocks)?;
+                    }
+                    Ok(())
+                })
+                .await?;
             }
         }
         Ok(())
@@ -318,7 +388,7 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
             let st = state.clone();
             let d = page::run(&state, lang, move |c| load_day(c, &st, &actor)).await?;
             let status = crate::http::error::status_of(&err);
-            let message = match &err {
+            let mut message = match &err {
                 AppError::VersionConflict { .. } => tr.t("day-log_changed"),
                 AppError::Validation { field, detail } => match request_field(field, tr) {
                     Some(label) => format!("{label}{}{}", if lang == crate::app::Lang::Zh { "：" } else { ": " }, tr.msg(detail)),
@@ -326,6 +396,10 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
                 },
                 _ => err.message(lang),
             };
+            // A browser cannot put chosen files back into a form: say so.
+            if !form.files.is_empty() {
+                message = format!("{message} {}", tr.t("day-photos_again"));
+            }
             Ok(render_day(&state, &p, d, Flash::error(message), Values::from_form(&form), grid_id, status))
         }
         Err(e) => Err(e),
@@ -404,4 +478,24 @@ pub async fn mine(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, P
         .collect();
     let satisfactions = Satisfaction::ALL.iter().map(|s| (s.as_str(), tr.t(s.label_key()))).collect();
     Ok(html(StatusCode::OK, &MinePage { c: p.chrome("mine-title"), return_visits, stages, satisfactions }))
+}
+
+#[derive(Deserialize)]
+pub struct RegisterQuery {
+    grid: String,
+}
+
+/// `GET /day/residents?grid=…`: the residents register (居民台账) of a grid as suggestions for a
+/// request's resident — each his [`app::residents::register_label`] and masked phone — read
+/// through the same scope as the API's resident list, fetched by the log form's script when the
+/// name field is first used (the page itself stays light).
+pub async fn register(state: web::Data<AppState>, p: Page, q: web::Query<RegisterQuery>) -> Result<HttpResponse, PageError> {
+    let actor = p.who.actor.clone();
+    let filter = app::residents::ResidentFilter { within: Some(q.grid.clone()), limit: Some(500), ..Default::default() };
+    let list = page::run(&state, p.lang, move |c| app::residents::list_residents(c, &actor, filter)).await?;
+    let items: Vec<serde_json::Value> = list
+        .iter()
+        .map(|r| serde_json::json!({"value": app::residents::register_label(r), "label": r.phone_masked.clone().unwrap_or_default()}))
+        .collect();
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(items))
 }

@@ -166,9 +166,16 @@ struct ListPage {
     state: String,
     states: Vec<(&'static str, String)>,
     within: String,
+    /// The buildings of the current role's unit to search within (none when too many to list).
+    buildings: Vec<(String, String)>,
+    /// `within` names a place that is not one of `buildings` (a link from the board).
+    within_other: bool,
     overdue: bool,
     next: Option<String>,
 }
+
+/// The most buildings the search form lists; a wider scope searches by words and state.
+const SEARCH_BUILDINGS: usize = 300;
 
 /// `GET /inbox`: what waits on the person in each of his roles, soonest deadline first (the
 /// secretary's triage inbox).
@@ -185,6 +192,8 @@ pub async fn inbox(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, 
         state: String::new(),
         states: vec![],
         within: String::new(),
+        buildings: vec![],
+        within_other: false,
         overdue: false,
         next: None,
     };
@@ -219,7 +228,21 @@ pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQue
         ..Default::default()
     };
     let actor = p.who.actor.clone();
-    let list = page::run(&state, p.lang, move |c| app::tickets::list_tickets(c, &actor, filter, utc_now())).await?;
+    let unit = p.role.as_ref().map(|g| g.org_unit_id.to_string());
+    let (list, buildings) = page::run(&state, p.lang, move |c| {
+        let list = app::tickets::list_tickets(c, &actor, filter, utc_now())?;
+        let buildings = match unit {
+            Some(u) => {
+                let f = app::org::OrgUnitFilter { kind: Some(crate::domain::OrgKind::Building), within: Some(u), ..Default::default() };
+                app::org::list_units(c, &actor, f)?
+            }
+            None => vec![],
+        };
+        Ok((list, buildings))
+    })
+    .await?;
+    let buildings: Vec<(String, String)> =
+        if buildings.len() > SEARCH_BUILDINGS { vec![] } else { buildings.into_iter().map(|u| (u.id, u.name)).collect() };
     let tr = p.tr();
     let clock = Clock::new(&state, tr);
     let base = |cursor: &str| {
@@ -246,6 +269,8 @@ pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQue
         state: q.state.clone().unwrap_or_default(),
         states: TicketState::ALL.iter().map(|s| (s.as_str(), tr.t(s.label_key()))).collect(),
         within: q.within.clone().unwrap_or_default(),
+        within_other: q.within.as_deref().is_some_and(|w| !w.is_empty() && !buildings.iter().any(|(id, _)| id == w)),
+        buildings,
         overdue: q.overdue == Some(true),
         next: list.next_cursor.as_deref().map(base),
     };

@@ -370,55 +370,26 @@ pub async fn reveal(state: web::Data<AppState>, p: Page, id: web::Path<String>, 
     Ok(render(&state, &p, l, Shown { revealed, ..Default::default() }, StatusCode::OK))
 }
 
-/// `POST /tickets/{id}/photos`: a photo from the phone's camera or album (a multipart form:
-/// `_csrf` first, then `kind` and `photo`). Cleaned like the API's upload; the same photo twice is
-/// one photo.
-pub async fn upload_photo(
-    state: web::Data<AppState>,
-    p: Page,
-    id: web::Path<String>,
-    req: actix_web::HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, PageError> {
-    use futures_util::StreamExt;
-    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+/// `POST /tickets/{id}/photos`: photos from the phone's camera or album (a multipart form:
+/// `_csrf` first, then `kind` and one or more `photo`). Cleaned like the API's upload; the same
+/// photo twice is one photo.
+pub async fn upload_photo(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
     let lang = p.lang;
-    let limit = state.settings.photos.max_bytes;
-    let refuse = |err: AppError| PageError { err, lang };
-    let (mut csrf, mut kind, mut photo) = (String::new(), app::tickets::PhotoKind::Request, Vec::new());
-    while let Some(field) = form.next().await {
-        // Not a multipart form: refused as any form without its token is.
-        let mut field = field.map_err(|_| refuse(AppError::CsrfRejected))?;
-        let name = field.name().unwrap_or_default().to_string();
-        let mut value = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| refuse(AppError::validation("photo", crate::msg!("page-form_expected"))))?;
-            if value.len() + chunk.len() > limit {
-                return Err(refuse(AppError::PayloadTooLarge { limit }));
-            }
-            value.extend_from_slice(&chunk);
-        }
-        match name.as_str() {
-            "_csrf" => csrf = String::from_utf8_lossy(&value).into_owned(),
-            "kind" if value == b"solution" => kind = app::tickets::PhotoKind::Solution,
-            "photo" => photo = value,
-            _ => {}
-        }
-        // The token comes first in the form: nothing else is read without it.
-        if !crate::http::guard::constant_time_eq(csrf.as_bytes(), p.who.csrf_token.as_bytes()) {
-            return Err(refuse(AppError::CsrfRejected));
-        }
+    let kind =
+        if form.get("kind").as_deref() == Some("solution") { app::tickets::PhotoKind::Solution } else { app::tickets::PhotoKind::Request };
+    let photos: Vec<Vec<u8>> = form.files("photo").map(|f| f.bytes.clone()).collect();
+    if photos.is_empty() {
+        return Err(PageError { err: AppError::validation(p.tr().t("ticket-photo"), crate::msg!("rule-not_empty")), lang });
     }
-    if photo.is_empty() {
-        return Err(refuse(AppError::validation(p.tr().t("ticket-photo"), crate::msg!("rule-not_empty"))));
-    }
-    let settings = state.settings.photos.clone();
-    let cleaned = web::block(move || app::photos::clean(&photo, &settings))
-        .await
-        .map_err(|e| refuse(AppError::internal_msg(format!("blocking task failed: {e}"))))?
-        .map_err(refuse)?;
+    let cleaned = page::clean_photos(&state, photos, lang).await?;
     let (actor, store, i) = (p.who.actor.clone(), state.photos.clone(), id.clone());
-    page::run_write(&state, lang, move |c| app::tickets::attach(c, store.as_ref(), &actor, &i, kind, &cleaned, utc_now())).await?;
+    page::run_write(&state, lang, move |c| {
+        for photo in &cleaned {
+            app::tickets::attach(c, store.as_ref(), &actor, &i, kind, photo, utc_now())?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(see_other(&format!("/tickets/{id}?done=photo#photos")))
 }
 
