@@ -171,7 +171,7 @@ pub struct Board {
 }
 
 fn compound_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(String, String, OrgPath)> {
-    let c = find_unit(conn, id)?.filter(|u| u.kind == OrgKind::Compound.as_str()).ok_or(AppError::NotFound { what: "compound" })?;
+    let c = find_unit(conn, id)?.filter(|u| u.kind == OrgKind::Compound).ok_or(AppError::NotFound { what: "compound" })?;
     let path = OrgPath::from_db(c.path.clone());
     enforce(actor.decide(Operation::BoardRead, &path), "compound", Operation::BoardRead)?;
     Ok((c.id.to_string(), c.name, path))
@@ -275,8 +275,7 @@ pub fn unit_compliance(
     q: BoardQuery,
     now: NaiveDateTime,
 ) -> AppResult<UnitCompliance> {
-    let unit =
-        find_unit(conn, unit_id)?.filter(|u| u.kind != OrgKind::Department.as_str()).ok_or(AppError::NotFound { what: "org unit" })?;
+    let unit = find_unit(conn, unit_id)?.filter(|u| u.kind != OrgKind::Department).ok_or(AppError::NotFound { what: "org unit" })?;
     let path = OrgPath::from_db(unit.path.clone());
     enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
     let today = ctx.rules.local_date(now);

@@ -102,7 +102,7 @@ fn ensure_catalogue_admin(actor: &Actor) -> AppResult<()> {
 fn department(conn: &mut DbConn, id: &str) -> AppResult<OrgUnitId> {
     let id: OrgUnitId = parse_id("default_department_id", id)?;
     match find_unit(conn, &id)? {
-        Some(u) if u.kind == OrgKind::Department.as_str() && u.active => Ok(u.id),
+        Some(u) if u.kind == OrgKind::Department && u.active => Ok(u.id),
         _ => Err(AppError::unknown("default_department_id", crate::msg!("why-no_active_department"))),
     }
 }

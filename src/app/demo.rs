@@ -170,7 +170,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
             let mut roles = vec![];
             for r in &p.roles {
                 let u = unit(&r.unit)?;
-                let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
+                let kind: OrgKind = u.kind;
                 if !r.role.bindable_kinds().contains(&kind) {
                     return Err(AppError::internal_msg(format!("demo person {} has {} at a {kind}", p.login, r.role)));
                 }
@@ -230,7 +230,7 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
     let mut n = 0;
     for (k, (membership, person, grid)) in workers.iter().enumerate() {
         diesel::update(memberships::table.find(membership)).set(memberships::created_at.eq(since)).execute(conn)?;
-        let compound_id = if grid.kind == OrgKind::Compound.as_str() { Some(grid.id) } else { grid.parent_id };
+        let compound_id = if grid.kind == OrgKind::Compound { Some(grid.id) } else { grid.parent_id };
         // A grid always hangs under a compound; one that does not gets no demo logs.
         let Some(compound_id) = compound_id else { continue };
         let homes: Vec<String> = households::table

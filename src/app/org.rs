@@ -33,7 +33,7 @@ pub struct OrgUnitView {
 impl From<OrgUnitRow> for OrgUnitView {
     fn from(r: OrgUnitRow) -> Self {
         OrgUnitView {
-            kind: r.kind.parse().unwrap_or(OrgKind::Building),
+            kind: r.kind,
             id: r.id.to_string(),
             parent_id: r.parent_id.map(|p| p.to_string()),
             code: r.code,
@@ -114,7 +114,7 @@ pub fn insert_unit(
 ) -> AppResult<OrgUnitRow> {
     validate_code(code).map_err(|e| AppError::validation("code", e))?;
     let name = validate_name(name).map_err(|e| AppError::validation("name", e))?;
-    let parent_kind = parent.map(|p| p.kind.parse::<OrgKind>()).transpose().map_err(AppError::internal_msg)?;
+    let parent_kind = parent.map(|p| p.kind);
     if !kind.may_hang_under(parent_kind) {
         use crate::domain::text::Arg;
         let allowed = Arg::keys(kind.allowed_parents().iter().map(|p| p.map(|k| k.label_key()).unwrap_or("why-as_root")));
@@ -140,7 +140,7 @@ pub fn insert_unit(
     let row = OrgUnitRow {
         id,
         parent_id: parent.map(|p| p.id),
-        kind: kind.as_str().into(),
+        kind,
         code: code.into(),
         name,
         depth: path.depth() as i32,

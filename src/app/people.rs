@@ -131,7 +131,7 @@ pub fn load_grants(conn: &mut DbConn, person_id: &PersonId) -> AppResult<Vec<Gra
         .filter(org_units::active.eq(true))
         .select((MembershipRow::as_select(), OrgUnitRow::as_select()))
         .load(conn)?;
-    rows.into_iter().map(|(m, u)| grant_of(&m.role, u.id, &u.kind, u.path)).collect()
+    rows.into_iter().map(|(m, u)| grant_of(m.role.as_str(), u.id, u.kind.as_str(), u.path)).collect()
 }
 
 /// The grant of a membership's role at its unit (the unit's id, kind and path).
@@ -160,11 +160,11 @@ fn view(p: PersonRow, ms: &[(MembershipRow, OrgUnitRow)]) -> PersonView {
             .filter(|(m, _)| m.person_id == p.id)
             .map(|(m, u)| MembershipView {
                 id: m.id.to_string(),
-                role: m.role.parse().unwrap_or(Role::GridWorker),
+                role: m.role,
                 org_unit_id: u.id.to_string(),
                 org_unit_code: u.code.clone(),
                 org_unit_name: u.name.clone(),
-                org_unit_kind: u.kind.parse().unwrap_or(OrgKind::Building),
+                org_unit_kind: u.kind,
                 active: m.active,
             })
             .collect(),
@@ -265,7 +265,7 @@ pub fn insert_person(
 }
 
 fn check_binding(role: Role, unit: &OrgUnitRow) -> AppResult<()> {
-    let kind: OrgKind = unit.kind.parse().map_err(AppError::internal_msg)?;
+    let kind: OrgKind = unit.kind;
     if !role.bindable_kinds().contains(&kind) {
         use crate::domain::text::Arg;
         return Err(AppError::validation(
@@ -308,7 +308,7 @@ pub fn insert_membership(
         id: MembershipId::new(),
         person_id: *person_id,
         org_unit_id: *unit_id,
-        role: role.as_str().into(),
+        role,
         active: true,
         created_at: now,
         updated_at: now,
@@ -478,7 +478,7 @@ pub fn end_membership(
         let (p, ms) = person_for(conn, actor, person_id, Operation::PersonRead)?;
         let (m, unit) = ms.iter().find(|(m, _)| Some(&m.id) == membership_id).ok_or(AppError::NotFound { what: "membership" })?;
         enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "membership", Operation::PersonManage)?;
-        if p.id == actor.person_id && m.role == Role::Admin.as_str() {
+        if p.id == actor.person_id && m.role == Role::Admin {
             return Err(AppError::validation("membership_id", crate::msg!("why-end_own_admin")));
         }
         diesel::update(memberships::table.find(&m.id))

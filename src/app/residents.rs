@@ -82,7 +82,7 @@ pub struct ResidentFilter {
 
 fn view(r: ResidentRow, building: &OrgUnitRow) -> ResidentView {
     ResidentView {
-        kind: HouseholdKind::parse(&r.kind).unwrap_or(HouseholdKind::Ordinary),
+        kind: r.kind,
         phone_masked: r.phone.as_deref().map(mask_phone),
         id_number_masked: r.id_number.as_deref().map(mask_id_number),
         id: r.id,
@@ -138,7 +138,7 @@ pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDat
             .values(&PiiRevealRow {
                 id: Id::new().to_string(),
                 person_id: actor.person_id.to_string(),
-                role: grant.role.as_str().into(),
+                role: grant.role,
                 org_unit_id: grant.org_unit_id.to_string(),
                 record_kind: "resident".into(),
                 record_id: r.id.clone(),
@@ -172,13 +172,19 @@ pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|x| RevealRecord { person_id: x.person_id, role: x.role, org_unit_id: x.org_unit_id, fields: x.fields, at: x.at })
+        .map(|x| RevealRecord {
+            person_id: x.person_id,
+            role: x.role.as_str().to_string(),
+            org_unit_id: x.org_unit_id,
+            fields: x.fields,
+            at: x.at,
+        })
         .collect())
 }
 
 /// Inserts a resident after checking his data. No scope check: callers decide.
 pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUnitRow, now: NaiveDateTime) -> AppResult<ResidentRow> {
-    if building.kind != OrgKind::Building.as_str() || !building.active {
+    if building.kind != OrgKind::Building || !building.active {
         return Err(AppError::validation("building_id", crate::msg!("why-active_building")));
     }
     let name = validate_name(&input.name).map_err(|e| AppError::validation("name", e))?;
@@ -203,7 +209,7 @@ pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUni
         id_number: input.id_number.clone(),
         unit_no: unit_no.into(),
         room: room.into(),
-        kind: input.kind.as_str().into(),
+        kind: input.kind,
         active: true,
         version: 1,
         created_at: now,
@@ -232,7 +238,7 @@ pub fn household_at(
         .optional()?;
     match found {
         Some(mut h) => {
-            let current = HouseholdKind::parse(&h.kind).unwrap_or(HouseholdKind::Ordinary);
+            let current = h.kind;
             if kind.care_rank() > current.care_rank() || !h.active {
                 let kind = if kind.care_rank() > current.care_rank() { kind } else { current };
                 diesel::update(households::table.find(&h.id))
@@ -243,7 +249,7 @@ pub fn household_at(
                         households::updated_at.eq(now),
                     ))
                     .execute(conn)?;
-                h.kind = kind.as_str().into();
+                h.kind = kind;
                 h.active = true;
                 h.version += 1;
             }
@@ -255,7 +261,7 @@ pub fn household_at(
                 building_id: building.id.to_string(),
                 unit_no: unit_no.into(),
                 room: room.into(),
-                kind: kind.as_str().into(),
+                kind,
                 last_visited_on: None,
                 active: true,
                 version: 1,
@@ -399,9 +405,7 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
             Some(b) => b.clone(),
             None => {
                 let b = super::org::find_unit_by_code(conn, &code)?.filter(|u| {
-                    u.kind == OrgKind::Building.as_str()
-                        && u.active
-                        && actor.may(Operation::ResidentManage, &OrgPath::from_db(u.path.clone()))
+                    u.kind == OrgKind::Building && u.active && actor.may(Operation::ResidentManage, &OrgPath::from_db(u.path.clone()))
                 });
                 buildings.insert(code.clone(), b.clone());
                 b

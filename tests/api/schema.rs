@@ -157,3 +157,27 @@ fn sqlite_reads_the_inbox_and_state_lists_from_an_index_in_their_order() {
         assert!(!p.contains("TEMP B-TREE"), "{sql} sorts: {p}");
     }
 }
+
+/// A stored text that is no value of its type (a ticket state) is an error when read, never a
+/// made-up value (a ticket "at the compound").
+#[tokio::test]
+async fn a_stored_text_that_is_no_value_of_its_type_is_refused_not_replaced() {
+    use diesel::{QueryDsl, RunQueryDsl};
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let gw = app.login("gw1", crate::fixture::PASSWORD).await;
+    let t = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    let mut conn = app.conn();
+    diesel::sql_query(format!("UPDATE tickets SET state = 'bogus' WHERE id = '{id}'")).execute(&mut conn).unwrap();
+    let r = app.client.get(app.url(&format!("/api/v1/tickets/{id}"))).bearer_auth(&gw).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::INTERNAL_SERVER_ERROR, "not shown as some other state");
+    let row = gridloop::db::schema::tickets::table
+        .find(&id)
+        .select(<gridloop::db::models::TicketRow as diesel::SelectableHelper<gridloop::db::MultiBackend>>::as_select())
+        .first::<gridloop::db::models::TicketRow>(&mut conn);
+    let err = format!("{:?}", row.err().expect("the row is refused"));
+    assert!(err.contains("state") && err.contains("bogus"), "{err}");
+    // Where the schema has a CHECK (a unit's kind), the database refuses the text in the first place.
+    let refused = diesel::sql_query(format!("UPDATE org_units SET kind = 'palace' WHERE id = '{}'", fx.unit("B1"))).execute(&mut conn);
+    assert!(refused.is_err());
+}

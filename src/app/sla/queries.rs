@@ -111,7 +111,7 @@ pub fn supervision_queue(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -
             ticket_id: t.id,
             ticket_number: t.number,
             title: t.title,
-            state: t.state,
+            state: t.state.as_str().to_string(),
             stage: s.stage,
             holder_unit_id: s.holder_unit_id,
             breached_at: s.breached_at,

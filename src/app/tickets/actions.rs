@@ -180,7 +180,7 @@ pub(super) fn finish(
             TicketState::Solved => plan(conn, Stage::ReturnVisit, (&t.row.place_id, &t.row.place_path))?,
             TicketState::Whistled if d.from == TicketState::Solved => {
                 // Reopened at the department level: the lead department's resolution clock runs again.
-                let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed.as_str());
+                let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed);
                 if let Some(lead) = lead {
                     if let Some(dept) = find_unit(conn, &super::super::stored_id(&lead.department_id)?)? {
                         let dept_id = dept.id.to_string();
@@ -203,7 +203,7 @@ pub(super) fn finish(
             d.c.note("state", d.from.as_str(), d.c.to.as_str());
         }
         d.t.row.due_at = due_at;
-        d.t.row.state = d.c.to.as_str().into();
+        d.t.row.state = d.c.to;
     }
     update_rows(conn, &items.iter().map(|d| &d.t.row).collect::<Vec<_>>(), now)?;
     let by: Vec<ActedBy> = actors.iter().zip(&items).map(|(a, d)| acted_by(a, d.grant.as_ref())).collect();

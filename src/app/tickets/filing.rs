@@ -107,7 +107,7 @@ impl FilingRefs {
             let mut parents: Vec<String> = refs
                 .units
                 .values()
-                .filter(|u| u.kind == OrgKind::Building.as_str())
+                .filter(|u| u.kind == OrgKind::Building)
                 .filter_map(|u| u.parent_id.map(|p| p.to_string()))
                 .filter(|p| !refs.units.contains_key(p))
                 .collect();
@@ -167,7 +167,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         return Err(unknown_place());
     }
     let want_kind = if input.building_id.is_some() { OrgKind::Building } else { OrgKind::Compound };
-    if place.kind != want_kind.as_str() || !place.active {
+    if place.kind != want_kind || !place.active {
         return Err(AppError::validation(
             place_field,
             crate::msg!("why-active_place", kind = crate::domain::text::Arg::Key(want_kind.label_key())),
@@ -233,7 +233,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         channel: input.channel.as_str().into(),
         filed_by: actor.person_id.to_string(),
         visit_log_id: input.visit_log_id.clone(),
-        state: TicketState::AtCompound.as_str().into(),
+        state: TicketState::AtCompound,
         solved_level: None,
         duplicate_of: None,
         whistle_type: None,
@@ -278,7 +278,7 @@ pub(super) fn filing_event<'a>(row: &'a TicketRow, category: &CategoryRow, by: &
         by,
         action: "file",
         from_state: None,
-        to_state: Some(&row.state),
+        to_state: Some(row.state.as_str()),
         reason: None,
         changes: json!({
             "number": [null, row.number],

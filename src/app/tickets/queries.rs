@@ -36,7 +36,7 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDate
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
         let live_depts: Vec<String> =
-            t.parts.iter().filter(|p| p.state != AssignmentState::Removed.as_str()).map(|p| p.department_id.clone()).collect();
+            t.parts.iter().filter(|p| p.state != AssignmentState::Removed).map(|p| p.department_id.clone()).collect();
         let grant = actor
             .grants
             .iter()
@@ -51,7 +51,7 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDate
             .values(&PiiRevealRow {
                 id: Id::new().to_string(),
                 person_id: actor.person_id.to_string(),
-                role: grant.role.as_str().into(),
+                role: grant.role,
                 org_unit_id: grant.org_unit_id.to_string(),
                 record_kind: "ticket".into(),
                 record_id: t.row.id.clone(),
@@ -162,7 +162,7 @@ pub(super) fn list_query(
         q = q.filter(tickets::urgency.eq(u.as_str()));
     }
     if let Some(u) = within {
-        let kind: OrgKind = u.kind.parse().map_err(AppError::internal_msg)?;
+        let kind: OrgKind = u.kind;
         q = q.filter(place_within(kind, &u.id.to_string(), &OrgPath::from_db(u.path.clone())));
     }
     let finals: Vec<&str> = TicketState::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();

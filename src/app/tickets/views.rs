@@ -317,8 +317,12 @@ pub(super) fn render(
     let r = &t.row;
     let parts = t.domain_parts()?;
     let seen = sight(actor, &t.place, &parts);
-    let pending_extensions: Vec<String> =
-        live.extensions.iter().filter(|e| e.state == "pending").map(|e| e.assignment_id.clone()).collect();
+    let pending_extensions: Vec<String> = live
+        .extensions
+        .iter()
+        .filter(|e| e.state == crate::domain::workflow::ExtensionState::Pending)
+        .map(|e| e.assignment_id.clone())
+        .collect();
     let fresh = Loaded { row: t.row.clone(), place: t.place.clone(), parts: t.parts.clone(), clocks: live.clocks, pending_extensions };
     let parts = fresh.domain_parts()?;
     let facts = fresh.facts(&parts)?;
@@ -371,7 +375,7 @@ pub(super) fn render(
         duplicate_of: r.duplicate_of.clone(),
         whistle_type: r.whistle_type.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
         reopen_count: r.reopen_count,
-        satisfaction: r.satisfaction.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
+        satisfaction: r.satisfaction,
         resolution: r.resolution.clone(),
         due_at: d.mine,
         overdue: !facts.state.is_final() && d.mine.is_some_and(|m| m < now),
@@ -419,7 +423,7 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
         reason: e.reason,
         proposed_due_at: e.proposed_due_at,
         original_due_at: e.original_due_at,
-        state: e.state,
+        state: e.state.as_str().to_string(),
         requested_at: e.requested_at,
         decided_at: e.decided_at,
     })
@@ -430,8 +434,7 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
 /// clocks of the page in one query.
 pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
     // A closed ticket runs no clock: only open ones are looked up (a list is mostly closed ones).
-    let open: Vec<&str> =
-        rows.iter().filter(|r| r.state.parse::<TicketState>().is_ok_and(|s| !s.is_final())).map(|r| r.id.as_str()).collect();
+    let open: Vec<&str> = rows.iter().filter(|r| !r.state.is_final()).map(|r| r.id.as_str()).collect();
     let mut clocks = sla::running_clocks(conn, &open)?;
     rows.into_iter()
         .map(|r| {
@@ -442,7 +445,7 @@ pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: Na
 }
 
 pub(super) fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSummary> {
-    let state: TicketState = r.state.parse().map_err(AppError::internal_msg)?;
+    let state: TicketState = r.state;
     Ok(TicketSummary {
         overdue: !state.is_final() && d.mine.is_some_and(|m| m < now),
         due_at: d.mine,

@@ -92,7 +92,7 @@ fn overdue_expr(rules: &VisitRules, today: NaiveDate) -> HouseholdBool {
 }
 
 fn household_view(rules: &VisitRules, h: HouseholdRow, building_name: String, residents: i64, today: NaiveDate) -> HouseholdView {
-    let kind = HouseholdKind::parse(&h.kind).unwrap_or(HouseholdKind::Ordinary);
+    let kind = h.kind;
     let due = rules.next_due(kind, h.last_visited_on, rules.local_date(h.created_at));
     HouseholdView {
         visit_every_days: rules.every(kind),

@@ -231,7 +231,7 @@ fn worker_grant<'a>(actor: &'a Actor, grid_id: &str) -> Option<&'a Grant> {
 }
 
 fn compound_of(conn: &mut DbConn, grid: &OrgUnitRow) -> AppResult<String> {
-    if grid.kind == OrgKind::Compound.as_str() {
+    if grid.kind == OrgKind::Compound {
         return Ok(grid.id.to_string());
     }
     let parent = grid
@@ -346,7 +346,7 @@ fn prepare_tickets(
             return Err(AppError::validation(format!("{field}[{i}].visit_log_id"), crate::msg!("why-log_links_requests")));
         }
         if t.building_id.is_none() && t.compound_id.is_none() {
-            if grid.kind == OrgKind::Building.as_str() {
+            if grid.kind == OrgKind::Building {
                 t.building_id = Some(grid.id.to_string());
             } else {
                 t.compound_id = Some(grid.id.to_string());
@@ -412,7 +412,7 @@ fn record_return_visits(
                 id: Id::new().to_string(),
                 log_id: log_id.into(),
                 ticket_id: r.ticket_id,
-                satisfaction: r.satisfaction.as_str().into(),
+                satisfaction: r.satisfaction,
                 note: opt_text("note", &r.note, 2000)?,
                 recorded_at: now,
             })
@@ -449,7 +449,7 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
             .map(|(r, number)| ReturnVisitView {
                 ticket_id: r.ticket_id,
                 ticket_number: number,
-                satisfaction: r.satisfaction.parse().unwrap_or(Satisfaction::Satisfied),
+                satisfaction: r.satisfaction,
                 note: r.note,
                 recorded_at: r.recorded_at,
             })
@@ -473,25 +473,12 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
 }
 
 fn household_ref(h: HouseholdRow) -> HouseholdRef {
-    HouseholdRef {
-        kind: HouseholdKind::parse(&h.kind).unwrap_or(HouseholdKind::Ordinary),
-        id: h.id,
-        building_id: h.building_id,
-        unit_no: h.unit_no,
-        room: h.room,
-    }
+    HouseholdRef { kind: h.kind, id: h.id, building_id: h.building_id, unit_no: h.unit_no, room: h.room }
 }
 
 pub fn logged_ticket(t: TicketRow) -> LoggedTicket {
-    let state: TicketState = t.state.parse().unwrap_or(TicketState::AtCompound);
-    LoggedTicket {
-        loop_stage: LoopStage::of(state),
-        satisfaction: t.satisfaction.as_deref().and_then(|s| s.parse().ok()),
-        id: t.id,
-        number: t.number,
-        title: t.title,
-        state,
-    }
+    let state: TicketState = t.state;
+    LoggedTicket { loop_stage: LoopStage::of(state), satisfaction: t.satisfaction, id: t.id, number: t.number, title: t.title, state }
 }
 
 /// The id of an author's log of one grid and day, if filed.

@@ -185,7 +185,7 @@ pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime
             .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.solved_level.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.clone()))
+            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.map(|s| s.as_str().to_string())))
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.resolution.clone()))
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.duplicate_of.clone()))
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.whistle_type.clone()))

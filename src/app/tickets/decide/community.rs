@@ -64,14 +64,14 @@ pub(super) fn take_off(s: &mut Step<'_, '_>, t: &mut Loaded, c: &mut Change, id:
     let idx = t
         .parts
         .iter()
-        .position(|p| p.department_id == id && p.state != AssignmentState::Removed.as_str())
+        .position(|p| p.department_id == id && p.state != AssignmentState::Removed)
         .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: crate::msg!("why-no_live_part") })?;
     let to = step_part(&t.parts[idx], PartStep::TakeOff, t, s.kind)?;
     let p = &mut t.parts[idx];
     c.note("department", Value::Null, &p.department_id);
     c.note("part_state", &p.state, to.as_str());
     c.note("part_end", Value::Null, end.as_str());
-    p.state = to.as_str().into();
+    p.state = to;
     p.ended_at = Some(s.now);
     p.end_reason = Some(end.as_str().into());
     p.updated_at = s.now;
@@ -95,7 +95,7 @@ pub(super) fn rule_on_return(
     let idx = t
         .parts
         .iter()
-        .position(|p| p.department_id == id && p.state == AssignmentState::Returned.as_str())
+        .position(|p| p.department_id == id && p.state == AssignmentState::Returned)
         .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: crate::msg!("why-no_return_waiting") })?;
     let mut p = t.parts[idx].clone();
     c.note("department", Value::Null, &p.department_id);
@@ -104,7 +104,7 @@ pub(super) fn rule_on_return(
         ReturnRuling::Overrule => {
             let back = step_part(&p, PartStep::Overrule { acknowledged: p.acknowledged_at.is_some() }, t, s.kind)?;
             c.note("part_state", &p.state, back.as_str());
-            p.state = back.as_str().into();
+            p.state = back;
             p.overruled = true;
             p.updated_at = s.now;
             set_part(s.conn, &p)?;
@@ -121,7 +121,7 @@ pub(super) fn rule_on_return(
             let ended = step_part(&p, PartStep::AcceptReturn, t, s.kind)?;
             c.note("part_state", &p.state, ended.as_str());
             c.note("part_end", Value::Null, PartEnd::ReturnAccepted.as_str());
-            p.state = ended.as_str().into();
+            p.state = ended;
             p.lead = false;
             p.ended_at = Some(s.now);
             p.end_reason = Some(PartEnd::ReturnAccepted.as_str().into());

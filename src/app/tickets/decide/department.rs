@@ -19,7 +19,7 @@ use super::{own_part, required, set_part, step_part, Change, Step};
 pub(super) fn acknowledge(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, department_id: Option<String>) -> AppResult<()> {
     let mut p = own_part(s.actor, t, &department_id)?.clone();
     let to = step_part(&p, PartStep::Acknowledge, t, s.kind)?;
-    p.state = to.as_str().into();
+    p.state = to;
     p.acknowledged_at = Some(s.now);
     p.updated_at = s.now;
     c.note("department", Value::Null, &p.department_id);
@@ -45,7 +45,7 @@ pub(super) fn return_case(
     c.note("department", Value::Null, &p.department_id);
     c.note("part_state", &p.state, to.as_str());
     c.note("reason_code", Value::Null, reason_code.as_str());
-    p.state = to.as_str().into();
+    p.state = to;
     p.return_reason = Some(reason_code.as_str().into());
     p.return_note = c.reason.clone();
     p.updated_at = s.now;
@@ -80,7 +80,7 @@ pub(super) fn request_extension(
         reason: c.reason.clone().unwrap_or_default(),
         proposed_due_at: proposed,
         original_due_at: p.due_at,
-        state: "pending".into(),
+        state: crate::domain::workflow::ExtensionState::Pending,
         decided_by: None,
         decided_at: None,
         requested_at: s.now,
@@ -106,7 +106,7 @@ pub(super) fn complete(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, departm
     c.reason = Some(required("note", &note)?);
     c.note("department", Value::Null, &p.department_id);
     c.note("part_state", &p.state, to.as_str());
-    p.state = to.as_str().into();
+    p.state = to;
     p.done_at = Some(s.now);
     p.updated_at = s.now;
     set_part(s.conn, &p)?;

@@ -51,7 +51,7 @@ pub(super) fn return_visit(
 ) -> AppResult<()> {
     c.reason = opt_text("note", &note, 2000)?;
     c.note("satisfaction", &t.row.satisfaction, verdict.as_str());
-    t.row.satisfaction = Some(verdict.as_str().into());
+    t.row.satisfaction = Some(verdict);
     if verdict == Satisfaction::NotSatisfied {
         let level: Level = match t.row.solved_level.as_deref() {
             Some(l) => l.parse().map_err(AppError::internal_msg)?,

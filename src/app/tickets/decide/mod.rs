@@ -192,7 +192,7 @@ fn acting_grant<'a>(actor: &'a Actor, kind: ActionKind, state: TicketState, t: &
     let dept = || {
         actor.grants.iter().find(|g| {
             g.role == Role::DepartmentLiaison
-                && t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string() && p.state != AssignmentState::Removed.as_str())
+                && t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string() && p.state != AssignmentState::Removed)
         })
     };
     match rule(kind).taker {
@@ -222,7 +222,7 @@ fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) ->
     let candidates: Vec<&AssignmentRow> = t
         .parts
         .iter()
-        .filter(|p| p.state != AssignmentState::Removed.as_str() && mine.contains(&p.department_id))
+        .filter(|p| p.state != AssignmentState::Removed && mine.contains(&p.department_id))
         .filter(|p| department_id.as_ref().is_none_or(|d| &p.department_id == d))
         .collect();
     match candidates.as_slice() {
@@ -239,14 +239,14 @@ fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) 
     let id: crate::domain::OrgUnitId = parse_id(field, id)?;
     let unknown = || AppError::UnknownReference { field: field.into(), detail: crate::msg!("why-no_department_for_community") };
     let d = find_unit(conn, &id)?.ok_or_else(unknown)?;
-    if d.kind != OrgKind::Department.as_str() || !d.active {
+    if d.kind != OrgKind::Department || !d.active {
         return Err(unknown());
     }
     let parent = d.parent_id.and_then(|p| find_unit(conn, &p).transpose()).transpose()?.ok_or_else(unknown)?;
     if !OrgPath::from_db(parent.path).contains(&t.place.community) {
         return Err(unknown());
     }
-    if t.parts.iter().any(|p| p.department_id == d.id.to_string() && p.state != AssignmentState::Removed.as_str()) {
+    if t.parts.iter().any(|p| p.department_id == d.id.to_string() && p.state != AssignmentState::Removed) {
         return Err(AppError::Conflict { code: "already_whistled", detail: crate::msg!("why-already_whistled") });
     }
     Ok(d)
@@ -267,7 +267,7 @@ fn dispatch_part(
         ticket_id: ticket.id.clone(),
         department_id: dept.id.to_string(),
         lead,
-        state: AssignmentState::Dispatched.as_str().into(),
+        state: AssignmentState::Dispatched,
         overruled: false,
         dispatched_at: now,
         ack_due_at: now,
