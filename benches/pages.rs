@@ -7,7 +7,8 @@
 //!
 //! `bash bench/pages.sh`. Environment: BENCH_BACKEND (sqlite | postgres, default sqlite),
 //! BENCH_TICKETS, BENCH_REQUESTS (per page, default 300), GRIDLOOP_BENCH_DATABASE_URL (an admin URL
-//! of the PostgreSQL server; a fresh database `gridloop_bench_pages` is made on it).
+//! of the PostgreSQL server; a fresh database `gridloop_bench_pages` is made on it), BENCH_DB_PATH
+//! (SQLite: seed into this file and keep it; a later run with the file there reuses it).
 
 use std::time::Instant;
 
@@ -89,19 +90,23 @@ async fn main() {
         c.batch_execute("CREATE DATABASE gridloop_bench_pages").unwrap();
         format!("{}/gridloop_bench_pages", admin.rsplit_once('/').unwrap().0)
     } else {
-        tmp.path().join("pages.db").to_string_lossy().into_owned()
+        // BENCH_DB_PATH keeps the seeded SQLite file (and reuses it when it is there).
+        std::env::var("BENCH_DB_PATH").unwrap_or_else(|_| tmp.path().join("pages.db").to_string_lossy().into_owned())
     };
+    let reuse = !postgres && std::env::var("BENCH_DB_PATH").is_ok_and(|p| std::path::Path::new(&p).exists());
     let tickets: u64 = env_or("BENCH_TICKETS", "1000000").parse().unwrap();
     println!("== Gridloop pages benchmark: {backend}, {tickets} historic tickets");
     let conn_url = gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap());
-    {
+    if !reuse {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
         let settings = gridloop::config::Settings::load(&dir, "development").unwrap();
         let mut conn = gridloop::db::DbConn::establish(&conn_url).unwrap();
         gridloop::db::run_migrations(&mut conn).unwrap();
         gridloop::app::demo::load_demo(&mut conn, &settings.auth, gridloop::app::utc_now()).unwrap();
     }
-    seed_tickets(&conn_url, postgres, tickets, true);
+    if !reuse {
+        seed_tickets(&conn_url, postgres, tickets, true);
+    }
     if postgres {
         gridloop::db::DbConn::establish(&conn_url).unwrap().batch_execute("ANALYZE").unwrap();
     }

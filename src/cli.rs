@@ -629,12 +629,25 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         let interval = std::time::Duration::from_secs(settings.sla.scheduler_interval_s);
         let app = Application::build(settings, pool.clone()).map_err(|e| fail(5, format!("cannot listen: {e}")))?;
         let rules = visit_rules(&worker_settings, &app.calendars())?;
-        let worker = crate::worker::Worker::start(pool, crate::worker::tasks::all(worker_settings, app.calendars(), rules), interval);
+        let worker = crate::worker::Worker::start(
+            pool.clone(),
+            crate::worker::tasks::all(worker_settings.clone(), app.calendars(), rules),
+            interval,
+        );
         // With port 0 the real port is known only now.
         let url = match configured_url.strip_suffix(":0") {
             Some(host) => format!("{host}:{}", app.port()),
             None => configured_url,
         };
+        // The outbox's sender, on a thread of its own; messages link to the pages at `url` unless
+        // notify.base_url names another address.
+        let mut notify = worker_settings.notify.clone();
+        if notify.base_url.trim().is_empty() {
+            notify.base_url = url.clone();
+        }
+        let poll = std::time::Duration::from_millis(notify.poll_interval_ms);
+        let sender =
+            crate::worker::Worker::start(pool, vec![Box::new(crate::worker::deliveries::Deliveries::new(&notify, app.calendars()))], poll);
         if let Some(summary) = &demo_summary {
             print_demo(summary, &url);
         }
@@ -645,6 +658,7 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
         let served = app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")));
         // The server has drained its requests: let the background work finish its round.
         worker.stop();
+        sender.stop();
         served
     })
 }

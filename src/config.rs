@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variables with the `GRIDLOOP_` prefix that are not settings.
 const NON_SETTING_VARS: &[&str] =
-    &["env", "config_dir", "test_database_url", "bench_database_url", "update_docs", "require_faketime", "require_browser"];
+    &["env", "config_dir", "test_database_url", "bench_database_url", "update_docs", "require_faketime", "require_browser", "require_smtp"];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +23,8 @@ pub struct Settings {
     pub visits: VisitSettings,
     #[serde(default)]
     pub photos: PhotoSettings,
+    #[serde(default)]
+    pub notify: NotifySettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -71,6 +73,57 @@ pub struct PhotoSettings {
 impl Default for PhotoSettings {
     fn default() -> Self {
         PhotoSettings { dir: PathBuf::from("data/photos"), max_bytes: 10 * 1024 * 1024, max_side: 2048, thumb_side: 320 }
+    }
+}
+
+/// Notifications (通知): how the delivery worker sends them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// The SMTP server, as one URL: `smtp://host:25` (plain, for a local relay),
+    /// `smtp://host:587?tls=required` (STARTTLS; `tls=opportunistic` when it may be missing),
+    /// `smtps://host:465` (implicit TLS); `smtp://user:password@host…` to log in. Empty: mail is
+    /// not sent (mail deliveries fail, visibly, with that reason).
+    pub smtp_url: String,
+    /// The sender of mail, e.g. `网格闭环 <noreply@gridloop.example>`.
+    pub from: String,
+    /// Where replies go (empty: none).
+    pub reply_to: String,
+    /// The address the pages are opened at, for the link to the ticket in a message (empty: no link).
+    pub base_url: String,
+    /// How often the delivery worker looks for due deliveries (milliseconds).
+    pub poll_interval_ms: u64,
+    /// Deliveries claimed at once.
+    pub batch: i64,
+    /// Messages in flight at once.
+    pub concurrency: usize,
+    /// The longest one SMTP or HTTP exchange may take (seconds).
+    pub timeout_s: u64,
+    /// Messages a minute one group robot takes (WeCom and DingTalk accept 20); beyond it a batch's
+    /// messages for that robot are merged into one.
+    pub robot_per_minute: usize,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            smtp_url: String::new(),
+            from: "网格闭环 <noreply@gridloop.localhost>".into(),
+            reply_to: String::new(),
+            base_url: String::new(),
+            poll_interval_ms: 1000,
+            batch: 200,
+            concurrency: 16,
+            timeout_s: 10,
+            robot_per_minute: 20,
+        }
+    }
+}
+
+impl NotifySettings {
+    /// The domain of the mails' Message-IDs: the pages' host, or `gridloop.localhost`.
+    pub fn message_id_domain(&self) -> String {
+        url::Url::parse(&self.base_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "gridloop.localhost".into())
     }
 }
 
@@ -354,6 +407,31 @@ impl Settings {
         let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("key `{key}`: {why}")));
         if !(1024..=100 * 1024 * 1024).contains(&self.photos.max_bytes) {
             return bad("photos.max_bytes", "must be between 1024 and 104857600".into());
+        }
+        if !self.notify.smtp_url.trim().is_empty() {
+            let u = url::Url::parse(self.notify.smtp_url.trim()).map_err(|e| format!("notify.smtp_url: {e}"));
+            match u {
+                Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {}
+                Ok(_) => {
+                    return bad("notify.smtp_url", "must be smtp://host[:port][?tls=required|opportunistic] or smtps://host[:port]".into())
+                }
+                Err(e) => return bad("notify.smtp_url", e),
+            }
+        }
+        if self.notify.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("notify.from", "must be an address such as 网格闭环 <noreply@example.org>".into());
+        }
+        if !self.notify.reply_to.trim().is_empty() && self.notify.reply_to.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("notify.reply_to", "must be an address".into());
+        }
+        if !(1..=5000).contains(&self.notify.batch)
+            || !(1..=256).contains(&self.notify.concurrency)
+            || !(1..=300).contains(&self.notify.timeout_s)
+        {
+            return bad("notify.batch", "batch must be 1–5000, concurrency 1–256, timeout_s 1–300".into());
+        }
+        if !(100..=3_600_000).contains(&self.notify.poll_interval_ms) || !(1..=1000).contains(&self.notify.robot_per_minute) {
+            return bad("notify.poll_interval_ms", "poll_interval_ms must be 100–3600000, robot_per_minute 1–1000".into());
         }
         if !(64..=8192).contains(&self.photos.thumb_side) || self.photos.max_side < self.photos.thumb_side || self.photos.max_side > 8192 {
             return bad("photos.max_side", "thumb_side must be 64–8192 and max_side between thumb_side and 8192".into());

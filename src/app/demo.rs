@@ -61,6 +61,8 @@ struct DemoPerson {
     login: String,
     name: String,
     phone: String,
+    #[serde(default)]
+    email: Option<String>,
     roles: Vec<DemoRole>,
 }
 
@@ -167,6 +169,9 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
                 updated_at: now,
             };
             diesel::insert_into(people::table).values(&row).execute(conn)?;
+            if let Some(email) = &p.email {
+                crate::app::notifications::settings::insert_default(conn, &row.id.to_string(), Some(email), now)?;
+            }
             let mut roles = vec![];
             for r in &p.roles {
                 let u = unit(&r.unit)?;

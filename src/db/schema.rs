@@ -437,6 +437,52 @@ diesel::joinable!(residents -> households (household_id));
 diesel::joinable!(visit_logs -> people (author_id));
 diesel::joinable!(visit_log_households -> visit_logs (log_id));
 diesel::joinable!(visit_log_households -> households (household_id));
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        notification_id -> Text,
+        channel -> Text,
+        person_id -> Nullable<Text>,
+        endpoint_id -> Nullable<Text>,
+        dedupe_key -> Text,
+        urgent -> Bool,
+        state -> Text,
+        attempts -> Integer,
+        due_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        read_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    channel_endpoints (id) {
+        id -> Text,
+        org_unit_id -> Text,
+        kind -> Text,
+        name -> Text,
+        url -> Text,
+        secret -> Nullable<Text>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notification_settings (person_id) {
+        person_id -> Text,
+        email -> Nullable<Text>,
+        email_events -> Text,
+        quiet_hours -> Bool,
+        version -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(visit_log_return_visits -> visit_logs (log_id));
 diesel::joinable!(visit_log_return_visits -> tickets (ticket_id));
 diesel::joinable!(memberships -> org_units (org_unit_id));
@@ -449,6 +495,7 @@ diesel::joinable!(ticket_assignments -> tickets (ticket_id));
 diesel::joinable!(ticket_extensions -> ticket_assignments (assignment_id));
 diesel::joinable!(sla_clocks -> tickets (ticket_id));
 diesel::joinable!(supervision -> tickets (ticket_id));
+diesel::joinable!(deliveries -> notifications (notification_id));
 
 diesel::joinable!(calendar_years -> work_calendars (calendar));
 
@@ -477,6 +524,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_fires,
     supervision,
     notifications,
+    deliveries,
+    channel_endpoints,
+    notification_settings,
     sla_policies,
     households,
     visit_logs,

@@ -431,6 +431,19 @@ impl WorkCalendar {
         Ok(total)
     }
 
+    /// Quiet hours (免打扰): `None` while the working day is on (from its first office period's
+    /// start to its last one's end, the lunch break included); otherwise the instant the next one
+    /// starts — the next working morning, over weekends and holidays.
+    pub fn quiet_until(&self, t: NaiveDateTime) -> Result<Option<NaiveDateTime>, CalendarError> {
+        let l = self.to_local(t);
+        let s = l.time().num_seconds_from_midnight();
+        let (first, last) = (self.periods[0].0, self.periods[self.periods.len() - 1].1);
+        if self.is_working_day(l.date())? && s >= first && s < last {
+            return Ok(None);
+        }
+        Ok(Some(self.add_working(t, 0)?))
+    }
+
     /// Is this instant inside office hours of a working day (period ends included)?
     pub fn is_working_instant(&self, t: NaiveDateTime) -> Result<bool, CalendarError> {
         let l = self.to_local(t);
@@ -488,6 +501,20 @@ mod tests {
     /// Local China time → stored UTC.
     fn cn(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, min, 0).unwrap() - Duration::hours(8)
+    }
+
+    #[test]
+    fn quiet_hours_end_on_the_next_working_morning_over_weekends_and_holidays() {
+        let c = cal();
+        // Friday evening → Monday 08:30.
+        assert_eq!(c.quiet_until(cn(2026, 12, 4, 18, 0)).unwrap(), Some(cn(2026, 12, 7, 8, 30)));
+        // Early on a working day → its own 08:30; the lunch break is not quiet.
+        assert_eq!(c.quiet_until(cn(2026, 12, 7, 6, 0)).unwrap(), Some(cn(2026, 12, 7, 8, 30)));
+        assert_eq!(c.quiet_until(cn(2026, 12, 7, 12, 30)).unwrap(), None);
+        assert_eq!(c.quiet_until(cn(2026, 12, 7, 17, 29)).unwrap(), None);
+        // National Day (Oct 1–7) → Thursday Oct 8; Saturday Oct 10 is a make-up working day.
+        assert_eq!(c.quiet_until(cn(2026, 10, 1, 10, 0)).unwrap(), Some(cn(2026, 10, 8, 8, 30)));
+        assert_eq!(c.quiet_until(cn(2026, 10, 9, 20, 0)).unwrap(), Some(cn(2026, 10, 10, 8, 30)));
     }
 
     #[test]

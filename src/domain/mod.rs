@@ -6,6 +6,7 @@ pub mod audit;
 pub mod calendar;
 pub mod ids;
 pub mod net;
+pub mod notify;
 pub mod org;
 pub mod pii;
 pub mod roles;

@@ -43,6 +43,7 @@ macro_rules! string_enum {
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum!(
     /// Where a ticket stands in the loop.

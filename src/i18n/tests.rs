@@ -171,6 +171,8 @@ const VERBATIM: &[&str] = &[
     "YYYY-MM-DD",
     "U+0000",
     "UUID",
+    "http://",
+    "https://",
     "ASCII",
     "gridloop org add",
     "anonymous: true",

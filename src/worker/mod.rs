@@ -4,6 +4,7 @@
 //! a task's panic, and stops cleanly when the server does. `gridloop sla tick` runs the SLA task
 //! once and `gridloop visits remind` the reminders, through the same code.
 
+pub mod deliveries;
 pub mod tasks;
 
 use std::panic::AssertUnwindSafe;

@@ -14,6 +14,7 @@ mod helpers;
 mod intake;
 mod intake_actions;
 mod layers;
+mod notifications;
 mod nul;
 mod outage;
 mod pages;

@@ -175,7 +175,7 @@ async fn a_stored_text_that_is_no_value_of_its_type_is_refused_not_replaced() {
         .find(&id)
         .select(<gridloop::db::models::TicketRow as diesel::SelectableHelper<gridloop::db::MultiBackend>>::as_select())
         .first::<gridloop::db::models::TicketRow>(&mut conn);
-    let err = format!("{:?}", row.err().expect("the row is refused"));
+    let err = format!("{:?}", row.expect_err("the row is refused"));
     assert!(err.contains("state") && err.contains("bogus"), "{err}");
     // Where the schema has a CHECK (a unit's kind), the database refuses the text in the first place.
     let refused = diesel::sql_query(format!("UPDATE org_units SET kind = 'palace' WHERE id = '{}'", fx.unit("B1"))).execute(&mut conn);

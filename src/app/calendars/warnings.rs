@@ -84,7 +84,9 @@ pub fn notify_warnings(conn: &mut DbConn, warnings: &[CalendarWarning], now: Nai
                 unit_id: unit,
                 person_id: Some(person),
                 ticket_id: None,
-                kind: "calendar_provisional",
+                kind: crate::domain::notify::NoticeKind::CalendarProvisional,
+                roles: None,
+                urgent: false,
                 payload: json!({"calendar": w.calendar, "year": w.year, "code": w.which}),
                 dedupe_key: &key,
             };

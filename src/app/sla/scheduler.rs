@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::db::models::{ClockRow, SupervisionRow};
-use crate::db::schema::{notifications, sla_clocks, sla_fires, supervision};
+use crate::db::schema::{sla_clocks, sla_fires, supervision, tickets};
 use crate::db::DbConn;
 use crate::domain::sla::Stage;
 use crate::domain::Id;
@@ -59,6 +59,17 @@ impl Firing {
             Firing::Breach => "sla_breach",
             Firing::Reminder => "sla_reminder",
             Firing::PauseExpired => "sla_pause_expired",
+        }
+    }
+
+    /// The notification a firing sends, if any.
+    fn notice(self) -> Option<crate::domain::notify::NoticeKind> {
+        use crate::domain::notify::NoticeKind;
+        match self {
+            Firing::Warning => Some(NoticeKind::SlaWarning),
+            Firing::Breach => Some(NoticeKind::SlaBreach),
+            Firing::Reminder => Some(NoticeKind::SlaReminder),
+            Firing::PauseExpired => None,
         }
     }
 }
@@ -176,16 +187,30 @@ pub(super) fn fire_one(
             },
             now,
         )?;
-        diesel::insert_into(notifications::table)
-            .values((
-                notifications::id.eq(Id::new().to_string()),
-                notifications::unit_id.eq(&c.holder_unit_id),
-                notifications::ticket_id.eq(Some(&c.ticket_id)),
-                notifications::kind.eq(kind.as_str()),
-                notifications::payload.eq(json!({"clock_id": c.id, "stage": c.stage, "due_at": c.due_at}).to_string()),
-                notifications::created_at.eq(now),
-            ))
-            .execute(conn)?;
+        if let Some(notice) = kind.notice() {
+            let urgent_ticket: bool = tickets::table
+                .find(&c.ticket_id)
+                .select(tickets::urgency)
+                .first::<String>(conn)
+                .optional()?
+                .is_some_and(|u| u == crate::domain::workflow::Urgency::Urgent.as_str());
+            // The firing is claimed once (fire_seq): its sequence number names the event.
+            let key = format!("clock:{}:{}", c.id, c.fire_seq + 1);
+            crate::app::notifications::record_once(
+                conn,
+                crate::app::notifications::Once {
+                    unit_id: &c.holder_unit_id,
+                    person_id: None,
+                    ticket_id: Some(&c.ticket_id),
+                    kind: notice,
+                    roles: None,
+                    urgent: notice.urgent(urgent_ticket),
+                    payload: json!({"clock_id": c.id, "stage": c.stage, "due_at": c.due_at}),
+                    dedupe_key: &key,
+                },
+                now,
+            )?;
+        }
         if kind == Firing::Breach {
             diesel::insert_into(supervision::table)
                 .values(&SupervisionRow {

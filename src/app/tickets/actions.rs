@@ -9,7 +9,7 @@ use crate::db::schema::{sla_clocks, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{ActionKind, AssignmentState, Sight, TicketState};
-use crate::domain::{Actor, Grant, Id};
+use crate::domain::{Actor, Grant, Id, Role};
 
 use crate::app::audit::{self, ActedBy, Draft};
 use crate::app::org::find_unit;
@@ -238,6 +238,9 @@ pub(super) fn finish(
             d.t.parts = p;
         }
     }
+    for d in &items {
+        notify(conn, d, now)?;
+    }
     views(conn, &actors.iter().copied().zip(items.iter().map(|d| &d.t)).collect::<Vec<_>>(), now)
 }
 
@@ -256,6 +259,64 @@ pub(super) fn update_rows(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDate
         let moved = current.into_iter().find(|(id, v)| given.get(id.as_str()) != Some(v));
         let (id, current) = moved.unwrap_or_default();
         return Err(AppError::VersionConflict { given: given.get(id.as_str()).copied().unwrap_or_default(), current });
+    }
+    Ok(())
+}
+
+/// Tells those who must act next (in the same transaction as the action): a whistled
+/// department's liaisons, the community of a return or an extension request, the departments of
+/// a ruling, the grid workers of a solved case (their return visit is due), whoever handles a
+/// reopened case. The event is the ticket's new version: a retried action is one message.
+fn notify(conn: &mut DbConn, d: &Decided, now: NaiveDateTime) -> AppResult<()> {
+    use crate::domain::notify::NoticeKind;
+    let t = &d.t.row;
+    let live = || d.t.parts.iter().filter(|p| p.state != AssignmentState::Removed);
+    let (kind, units, roles): (NoticeKind, Vec<String>, Option<&[Role]>) = match NoticeKind::of_action(d.kind) {
+        Some(NoticeKind::Whistled) => {
+            // The departments this action dispatched (a whistle's all, an added one).
+            let fresh = live().filter(|p| p.state == AssignmentState::Dispatched && p.dispatched_at == now);
+            (NoticeKind::Whistled, fresh.map(|p| p.department_id.clone()).collect(), None)
+        }
+        Some(k @ (NoticeKind::Returned | NoticeKind::ExtensionRequested)) => (k, vec![t.community_id.clone()], None),
+        Some(k @ (NoticeKind::ExtensionDecided | NoticeKind::ReturnRuled)) => (k, live().map(|p| p.department_id.clone()).collect(), None),
+        Some(NoticeKind::Solved) => (NoticeKind::Solved, vec![t.place_id.clone()], None),
+        Some(_) => return Ok(()),
+        // 重办: a not-satisfied return visit gives the case back to a handler.
+        None if d.kind == ActionKind::RecordReturnVisit && d.from == TicketState::Solved && d.c.to != TicketState::Closed => {
+            let (unit, role) = match d.c.to {
+                TicketState::CompoundHandling => (t.compound_id.clone(), Role::BranchSecretary),
+                TicketState::CommunityHandling => (t.community_id.clone(), Role::CommunityStaff),
+                _ => match live().find(|p| p.lead) {
+                    Some(p) => (p.department_id.clone(), Role::DepartmentLiaison),
+                    None => return Ok(()),
+                },
+            };
+            let roles: &[Role] = match role {
+                Role::BranchSecretary => &[Role::BranchSecretary],
+                Role::CommunityStaff => &[Role::CommunityStaff],
+                _ => &[Role::DepartmentLiaison],
+            };
+            (NoticeKind::Reopened, vec![unit], Some(roles))
+        }
+        None => return Ok(()),
+    };
+    let urgent = kind.urgent(t.urgency == crate::domain::workflow::Urgency::Urgent.as_str());
+    for unit in units {
+        let key = format!("ticket:{}:v{}:{}:{unit}", t.id, t.version, kind.as_str());
+        crate::app::notifications::record_once(
+            conn,
+            crate::app::notifications::Once {
+                unit_id: &unit,
+                person_id: None,
+                ticket_id: Some(&t.id),
+                kind,
+                roles,
+                urgent,
+                payload: serde_json::json!({"action": d.kind.as_str(), "state": d.c.to.as_str()}),
+                dedupe_key: &key,
+            },
+            now,
+        )?;
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ pub use filing::{
     PreparedFiling,
 };
 pub use photos::{attach, list_photos, photo_for, PhotoKind, PhotoView};
+pub(crate) use queries::{decode_cursor, encode_cursor};
 pub use queries::{get_ticket, inbox, list_tickets, reveal_contact, whistle_choices, DepartmentChoice, RevealedContact};
 pub use requests::{ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketFilter};
 pub use timeline::{clocks_of, comment, timeline};

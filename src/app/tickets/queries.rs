@@ -63,11 +63,11 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDate
     })
 }
 
-pub(super) fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
+pub(crate) fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", crate::domain::audit::canonical_time(at)))
 }
 
-pub(super) fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
+pub(crate) fn decode_cursor(c: &str) -> AppResult<(NaiveDateTime, String)> {
     let bad = || AppError::validation("cursor", crate::msg!("rule-cursor"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;

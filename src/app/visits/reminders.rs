@@ -104,7 +104,9 @@ pub fn remind_missing_logs(conn: &mut DbConn, ctx: VisitContext<'_>, now: NaiveD
             unit_id: &w.grid_id,
             person_id: Some(&w.person_id),
             ticket_id: None,
-            kind: "visit_log_missing",
+            kind: crate::domain::notify::NoticeKind::VisitLogMissing,
+            roles: None,
+            urgent: false,
             payload: json!({"date": today, "grid_id": w.grid_id, "deadline": rules.deadline.format("%H:%M").to_string()}),
             dedupe_key: &key,
         };

@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::db::models::{ClockRow, LoginThrottleRow, TicketRow};
-use crate::db::schema::{audit_heads, sla_clocks, tickets};
+use crate::db::schema::{audit_heads, deliveries, sla_clocks, tickets};
 use crate::db::DbConn;
 
 /// Takes the next `n` ticket numbers of `day` and answers the last of them (the first is
@@ -63,6 +63,29 @@ pub fn claim_due_clocks(conn: &mut DbConn, now: chrono::NaiveDateTime, limit: i6
             .limit(limit)
             .select(ClockRow::as_select())
             .load(c),
+    }
+}
+
+/// The ids of deliveries due by `now` — pending and due, or claimed by a worker whose claim ran out
+/// (it died between claiming and marking) — at most `limit`, oldest first, locked for this
+/// transaction. As with the clocks, PostgreSQL skips rows another worker holds (`FOR UPDATE SKIP
+/// LOCKED`), so that N instances share the queue and never claim one delivery twice; SQLite has
+/// one writer at a time anyway.
+pub fn claim_due_deliveries(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<String>> {
+    let due = deliveries::state
+        .eq("pending")
+        .and(deliveries::due_at.le(now))
+        .or(deliveries::state.eq("sending").and(deliveries::claimed_until.assume_not_null().le(now)));
+    match conn {
+        DbConn::Postgresql(c) => deliveries::table
+            .filter(due)
+            .order(deliveries::due_at.asc())
+            .limit(limit)
+            .for_update()
+            .skip_locked()
+            .select(deliveries::id)
+            .load(c),
+        DbConn::Sqlite(c) => deliveries::table.filter(due).order(deliveries::due_at.asc()).limit(limit).select(deliveries::id).load(c),
     }
 }
 
@@ -183,7 +206,7 @@ pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime
             )
             .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.state.clone()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.state).collect::<Vec<_>>())
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.solved_level.clone()))
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.map(|s| s.as_str().to_string())))
             .bind::<Array<Nullable<Text>>, _>(texts(|r| r.resolution.clone()))

@@ -8,7 +8,7 @@ use crate::domain::{Access, Operation};
 use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
-use super::{auth, calendars, catalogue, org, people, photos, residents, sla, system, tickets, visits};
+use super::{auth, calendars, catalogue, notifications, org, people, photos, residents, sla, system, tickets, visits};
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
@@ -32,6 +32,7 @@ macro_rules! routes {
             tags(
                 (name = "system", description = "Health and the API document"),
                 (name = "auth", description = "Login, logout and the current person"),
+                (name = "notifications", description = "A person's in-app notifications (站内通知)"),
                 (name = "org", description = "The org tree (组织架构)"),
                 (name = "people", description = "People and their role memberships (人员与任职)"),
                 (name = "catalogue", description = "The task catalogue (任务目录)"),
@@ -53,6 +54,17 @@ routes! {
     POST "/api/v1/auth/logout" => auth::logout, Access::Authenticated;
     GET "/api/v1/auth/session" => auth::session, Access::Authenticated;
     GET "/api/v1/me" => auth::me, Access::Authenticated;
+    GET "/api/v1/notifications" => notifications::list, Access::Authenticated;
+    GET "/api/v1/notifications/unread" => notifications::unread, Access::Authenticated;
+    POST "/api/v1/notifications/read-all" => notifications::read_all, Access::Authenticated;
+    POST "/api/v1/notifications/{id}/read" => notifications::read, Access::Authenticated;
+    GET "/api/v1/me/notification-settings" => notifications::my_settings, Access::Authenticated;
+    PUT "/api/v1/me/notification-settings" => notifications::save_my_settings, Access::Authenticated;
+    GET "/api/v1/org-units/{id}/channels" => notifications::list_channels, Access::Scoped(Operation::OrgUnitManage);
+    POST "/api/v1/org-units/{id}/channels" => notifications::add_channel, Access::Scoped(Operation::OrgUnitManage);
+    PATCH "/api/v1/channels/{id}" => notifications::change_channel, Access::Scoped(Operation::OrgUnitManage);
+    GET "/api/v1/deliveries/failed" => notifications::failed, Access::Scoped(Operation::TicketRead);
+    POST "/api/v1/deliveries/{id}/retry" => notifications::retry, Access::Scoped(Operation::OrgUnitManage);
     GET "/api/v1/org-units" => org::list, Access::Scoped(Operation::OrgUnitRead);
     POST "/api/v1/org-units" => org::create, Access::Scoped(Operation::OrgUnitManage);
     GET "/api/v1/org-units/{id}" => org::get, Access::Scoped(Operation::OrgUnitRead);
@@ -83,6 +95,7 @@ routes! {
     POST "/api/v1/tickets/{id}/comments" => tickets::comment, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/tickets/{id}/timeline" => tickets::timeline, Access::Scoped(Operation::TicketRead);
     POST "/api/v1/tickets/{id}/reveal" => tickets::reveal, Access::Scoped(Operation::TicketReveal);
+    GET "/api/v1/tickets/{id}/deliveries" => notifications::ticket_deliveries, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/tickets/{id}/departments" => tickets::departments, Access::Scoped(Operation::TicketRead);
     POST "/api/v1/tickets/{id}/photos" => photos::upload, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/tickets/{id}/photos" => photos::list, Access::Scoped(Operation::TicketRead);

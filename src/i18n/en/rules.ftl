@@ -116,3 +116,6 @@ why-file_problem = { $problem }
 rule-calendar_years = must lie in { $first }–{ $last }, the years the working calendars cover
 rule-filing_day = is not a day tickets can be filed on
 rule-photo_format = must be a JPEG, PNG or WebP photo
+rule-email = must be a valid email address, such as name@example.org
+rule-http_url = must be an address starting with http:// or https://
+rule-channel_unit = robots and webhooks belong to units above a building

@@ -116,3 +116,6 @@ why-file_problem = { $problem }
 rule-calendar_years = 须在 { $first }–{ $last } 年之间（工作日历覆盖的年份）
 rule-filing_day = 不是可以登记诉求的日期
 rule-photo_format = 须为 JPEG、PNG 或 WebP 格式的照片
+rule-email = 须为有效的电子邮件地址，格式如“用户名@域名”
+rule-http_url = 须为以 http:// 或 https:// 开头的地址
+rule-channel_unit = 群机器人和回调只能设在楼栋以上的单位

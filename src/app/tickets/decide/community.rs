@@ -69,7 +69,7 @@ pub(super) fn take_off(s: &mut Step<'_, '_>, t: &mut Loaded, c: &mut Change, id:
     let to = step_part(&t.parts[idx], PartStep::TakeOff, t, s.kind)?;
     let p = &mut t.parts[idx];
     c.note("department", Value::Null, &p.department_id);
-    c.note("part_state", &p.state, to.as_str());
+    c.note("part_state", p.state, to.as_str());
     c.note("part_end", Value::Null, end.as_str());
     p.state = to;
     p.ended_at = Some(s.now);
@@ -103,7 +103,7 @@ pub(super) fn rule_on_return(
     match decision {
         ReturnRuling::Overrule => {
             let back = step_part(&p, PartStep::Overrule { acknowledged: p.acknowledged_at.is_some() }, t, s.kind)?;
-            c.note("part_state", &p.state, back.as_str());
+            c.note("part_state", p.state, back.as_str());
             p.state = back;
             p.overruled = true;
             p.updated_at = s.now;
@@ -119,7 +119,7 @@ pub(super) fn rule_on_return(
                 return Err(AppError::validation("new_department_id", crate::msg!("why-name_new_lead")));
             }
             let ended = step_part(&p, PartStep::AcceptReturn, t, s.kind)?;
-            c.note("part_state", &p.state, ended.as_str());
+            c.note("part_state", p.state, ended.as_str());
             c.note("part_end", Value::Null, PartEnd::ReturnAccepted.as_str());
             p.state = ended;
             p.lead = false;

@@ -43,7 +43,7 @@ pub(super) fn return_case(
     let to = step_part(&p, PartStep::Return, t, s.kind)?;
     c.reason = Some(required("note", &note)?);
     c.note("department", Value::Null, &p.department_id);
-    c.note("part_state", &p.state, to.as_str());
+    c.note("part_state", p.state, to.as_str());
     c.note("reason_code", Value::Null, reason_code.as_str());
     p.state = to;
     p.return_reason = Some(reason_code.as_str().into());
@@ -105,7 +105,7 @@ pub(super) fn complete(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, departm
     let to = step_part(&p, PartStep::Complete, t, s.kind)?;
     c.reason = Some(required("note", &note)?);
     c.note("department", Value::Null, &p.department_id);
-    c.note("part_state", &p.state, to.as_str());
+    c.note("part_state", p.state, to.as_str());
     p.state = to;
     p.done_at = Some(s.now);
     p.updated_at = s.now;

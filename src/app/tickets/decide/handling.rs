@@ -50,7 +50,7 @@ pub(super) fn return_visit(
     note: Option<String>,
 ) -> AppResult<()> {
     c.reason = opt_text("note", &note, 2000)?;
-    c.note("satisfaction", &t.row.satisfaction, verdict.as_str());
+    c.note("satisfaction", t.row.satisfaction, verdict.as_str());
     t.row.satisfaction = Some(verdict);
     if verdict == Satisfaction::NotSatisfied {
         let level: Level = match t.row.solved_level.as_deref() {

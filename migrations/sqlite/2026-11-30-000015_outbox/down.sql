@@ -1,0 +1,3 @@
+DROP TABLE notification_settings;
+DROP TABLE channel_endpoints;
+DROP TABLE deliveries;

@@ -1,0 +1,438 @@
+//! Notifications (通知) and their outbox. A notification records what happened for a unit or a
+//! person; written in the transaction of the change that caused it, it is fanned out at once into
+//! deliveries — one per recipient and channel: the in-app centre (站内通知) always, email when the
+//! person gave an address and wants that kind by mail, and each active robot or webhook of the
+//! unit. Every delivery carries a dedupe key made of the triggering event's key, the channel and
+//! the recipient: one event retried (or tried by two servers) is one message; two events (two
+//! reminders on two days) are two. The delivery worker (`worker::deliveries`) sends the pending
+//! ones. The in-app centre is read here: a person's notifications, the unread count, mark read.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{channel_endpoints, deliveries, memberships, notification_settings, notifications, people, tickets};
+use crate::db::DbConn;
+use crate::domain::notify::{DeliveryChannel, DeliveryState, NoticeKind};
+use crate::domain::{Actor, Id, Role};
+use crate::i18n::Lang;
+
+use super::{AppError, AppResult};
+
+pub mod sending;
+pub mod settings;
+pub use sending::{claim, settle, Claimed, Outgoing, Settled, Tried};
+
+/// A notification to record once, and deliver.
+pub struct Once<'a> {
+    /// The unit it concerns (the holder of a clock, the grid of a missing log, the department
+    /// whistled); its people in `roles` are told, unless `person_id` names the one person.
+    pub unit_id: &'a str,
+    pub person_id: Option<&'a str>,
+    pub ticket_id: Option<&'a str>,
+    pub kind: NoticeKind,
+    /// Who in the unit is told (defaults to the kind's audience).
+    pub roles: Option<&'a [Role]>,
+    /// Goes at once, whatever the hour (see [`NoticeKind::urgent`]).
+    pub urgent: bool,
+    pub payload: serde_json::Value,
+    /// Names the event: a second record with the same key is never written.
+    pub dedupe_key: &'a str,
+}
+
+/// A delivery row as written and read.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deliveries)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub notification_id: String,
+    pub channel: String,
+    pub person_id: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub dedupe_key: String,
+    pub urgent: bool,
+    pub state: String,
+    pub attempts: i32,
+    pub due_at: NaiveDateTime,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<NaiveDateTime>,
+    pub read_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Writes the record unless one with its dedupe key exists, with its deliveries; `true` when this
+/// call wrote it. The writes run in a savepoint of their own, so that losing the race to another
+/// server (a unique violation) leaves the caller's transaction usable.
+pub fn record_once(conn: &mut DbConn, n: Once<'_>, now: NaiveDateTime) -> AppResult<bool> {
+    let written = conn.transaction(|c| -> Result<(), diesel::result::Error> {
+        let id = Id::new().to_string();
+        diesel::insert_into(notifications::table)
+            .values((
+                notifications::id.eq(&id),
+                notifications::unit_id.eq(n.unit_id),
+                notifications::ticket_id.eq(n.ticket_id),
+                notifications::kind.eq(n.kind.as_str()),
+                notifications::payload.eq(n.payload.to_string()),
+                notifications::created_at.eq(now),
+                notifications::person_id.eq(n.person_id),
+                notifications::dedupe_key.eq(Some(n.dedupe_key)),
+            ))
+            .execute(c)?;
+        let rows = fan_out(c, &id, &n, now)?;
+        crate::db::backend::insert_all!(c, deliveries::table, &rows)?;
+        Ok(())
+    });
+    match written {
+        Ok(()) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The deliveries of a notification: in-app and email per person told, one per endpoint of the unit.
+fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTime) -> Result<Vec<DeliveryRow>, diesel::result::Error> {
+    let people: Vec<String> = match n.person_id {
+        Some(p) => vec![p.to_string()],
+        None => {
+            let roles: Vec<&str> = n.roles.unwrap_or(n.kind.audience()).iter().map(|r| r.as_str()).collect();
+            let mut ids: Vec<String> = memberships::table
+                .inner_join(people::table)
+                .filter(memberships::org_unit_id.eq(n.unit_id))
+                .filter(memberships::active.eq(true))
+                .filter(people::active.eq(true))
+                .filter(memberships::role.eq_any(roles))
+                .select(memberships::person_id)
+                .load(c)?;
+            ids.sort();
+            ids.dedup();
+            ids
+        }
+    };
+    let settings: Vec<(String, Option<String>, String)> = if people.is_empty() {
+        vec![]
+    } else {
+        notification_settings::table
+            .filter(notification_settings::person_id.eq_any(&people))
+            .select((notification_settings::person_id, notification_settings::email, notification_settings::email_events))
+            .load(c)?
+    };
+    let endpoints: Vec<(String, String)> = channel_endpoints::table
+        .filter(channel_endpoints::org_unit_id.eq(n.unit_id))
+        .filter(channel_endpoints::active.eq(true))
+        .select((channel_endpoints::id, channel_endpoints::kind))
+        .load(c)?;
+    let row = |channel: DeliveryChannel, person: Option<&str>, endpoint: Option<&str>| DeliveryRow {
+        id: Id::new().to_string(),
+        notification_id: notification_id.to_string(),
+        channel: channel.as_str().to_string(),
+        person_id: person.map(str::to_string),
+        endpoint_id: endpoint.map(str::to_string),
+        dedupe_key: format!("{}/{}/{}", n.dedupe_key, channel.as_str(), person.or(endpoint).unwrap_or("-")),
+        urgent: n.urgent,
+        // The centre shows it at once: nothing to send.
+        state: if channel == DeliveryChannel::InApp { DeliveryState::Sent } else { DeliveryState::Pending }.as_str().to_string(),
+        attempts: 0,
+        due_at: now,
+        claimed_until: None,
+        last_error: None,
+        sent_at: (channel == DeliveryChannel::InApp).then_some(now),
+        read_at: None,
+        created_at: now,
+    };
+    let mut out = vec![];
+    for p in &people {
+        out.push(row(DeliveryChannel::InApp, Some(p), None));
+        let wants_mail =
+            settings.iter().find(|(id, _, _)| id == p).is_some_and(|(_, email, events)| email.is_some() && wants(events, n.kind));
+        if wants_mail {
+            out.push(row(DeliveryChannel::Email, Some(p), None));
+        }
+    }
+    for (id, kind) in &endpoints {
+        if let Ok(channel) = kind.parse::<DeliveryChannel>() {
+            out.push(row(channel, None, Some(id)));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a person's list of kinds wanted by mail (`*` for all, or kinds separated by commas)
+/// takes this kind.
+pub fn wants(events: &str, kind: NoticeKind) -> bool {
+    events.split(',').map(str::trim).any(|e| e == "*" || e == kind.as_str())
+}
+
+/// Which of these dedupe keys are recorded already (one query), to skip them before trying.
+pub fn recorded(conn: &mut DbConn, keys: &[String]) -> AppResult<std::collections::HashSet<String>> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(notifications::table
+        .filter(notifications::dedupe_key.eq_any(keys))
+        .select(notifications::dedupe_key)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// The text of a notification in a language: a subject line and a body, from the message
+/// catalogue (`notice-<kind>` and `notice-<kind>-body`), with the ticket's number and title.
+pub fn render(kind: NoticeKind, payload: &serde_json::Value, ticket: Option<(&str, &str)>, lang: Lang) -> (String, String) {
+    let (number, title) = ticket.unwrap_or(("", ""));
+    let text =
+        |field: &str| payload.get(field).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+    let args = crate::msg!(
+        "notice-subject",
+        kind = crate::i18n::text(lang, kind.label_key()),
+        number = number.to_string(),
+        title = title.to_string()
+    );
+    let subject = crate::i18n::render(lang, &args);
+    let body = crate::i18n::render(
+        lang,
+        &crate::domain::text::Msg {
+            key: kind.body_key(),
+            args: vec![
+                ("number", number.into()),
+                ("title", title.into()),
+                ("stage", text("stage").into()),
+                ("date", text("date").into()),
+                ("deadline", text("deadline").into()),
+                ("year", text("year").into()),
+            ],
+        },
+    );
+    (subject, body)
+}
+
+/// One notification of a person's in-app centre.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct NotificationItem {
+    /// The delivery's id (what `…/read` takes).
+    pub id: String,
+    pub kind: NoticeKind,
+    pub subject: String,
+    pub body: String,
+    pub ticket_id: Option<String>,
+    pub ticket_number: Option<String>,
+    pub urgent: bool,
+    pub read: bool,
+    #[serde(with = "crate::app::rfc3339")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A page of the centre, newest first, with the unread count.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct NotificationPage {
+    pub unread: i64,
+    pub items: Vec<NotificationItem>,
+    /// Pass as `before` for the next (older) page.
+    pub next_before: Option<String>,
+}
+
+/// How many of a person's in-app notifications are unread.
+pub fn unread_count(conn: &mut DbConn, person_id: &str) -> AppResult<i64> {
+    Ok(deliveries::table
+        .filter(deliveries::person_id.eq(person_id))
+        .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
+        .filter(deliveries::read_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// 我的通知: the caller's in-app notifications, newest first, `limit` at a time (1–100), older
+/// than the `before` cursor, unread only when asked.
+pub fn my_notifications(
+    conn: &mut DbConn,
+    actor: &Actor,
+    unread_only: bool,
+    limit: Option<i64>,
+    before: Option<&str>,
+    lang: Lang,
+) -> AppResult<NotificationPage> {
+    let limit = super::page_limit(limit, 30, 100)?;
+    let me = actor.person_id.to_string();
+    let mut q = deliveries::table
+        .inner_join(notifications::table)
+        .left_join(tickets::table.on(tickets::id.nullable().eq(notifications::ticket_id)))
+        .filter(deliveries::person_id.eq(&me))
+        .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
+        .into_boxed();
+    if unread_only {
+        q = q.filter(deliveries::read_at.is_null());
+    }
+    if let Some(b) = before {
+        let (at, id) = super::tickets::decode_cursor(b).map_err(|_| AppError::validation("before", crate::msg!("rule-cursor")))?;
+        q = q.filter(deliveries::created_at.lt(at).or(deliveries::created_at.eq(at).and(deliveries::id.lt(id))));
+    }
+    type Line = (DeliveryRow, (String, String, Option<String>), Option<(String, String)>);
+    let rows: Vec<Line> = q
+        .order((deliveries::created_at.desc(), deliveries::id.desc()))
+        .limit(limit + 1)
+        .select((
+            DeliveryRow::as_select(),
+            (notifications::kind, notifications::payload, notifications::ticket_id),
+            (tickets::number, tickets::title).nullable(),
+        ))
+        .load(conn)?;
+    let more = rows.len() as i64 > limit;
+    let mut items = vec![];
+    for (d, (kind, payload, ticket_id), ticket) in rows.into_iter().take(limit as usize) {
+        let kind: NoticeKind = kind.parse().map_err(AppError::internal_msg)?;
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+        let (subject, body) = render(kind, &payload, ticket.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), lang);
+        items.push(NotificationItem {
+            id: d.id,
+            kind,
+            subject,
+            body,
+            ticket_id,
+            ticket_number: ticket.map(|(n, _)| n),
+            urgent: d.urgent,
+            read: d.read_at.is_some(),
+            created_at: d.created_at,
+        });
+    }
+    let next_before = if more { items.last().map(|i| super::tickets::encode_cursor(i.created_at, &i.id)) } else { None };
+    Ok(NotificationPage { unread: unread_count(conn, &me)?, items, next_before })
+}
+
+/// Marks one of the caller's notifications read (again is a no-op); another's is not found.
+pub fn mark_read(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<()> {
+    let me = actor.person_id.to_string();
+    let found: Option<Option<NaiveDateTime>> = deliveries::table
+        .filter(deliveries::id.eq(id))
+        .filter(deliveries::person_id.eq(&me))
+        .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
+        .select(deliveries::read_at)
+        .first(conn)
+        .optional()?;
+    match found {
+        None => Err(AppError::NotFound { what: "notification" }),
+        Some(Some(_)) => Ok(()),
+        Some(None) => {
+            diesel::update(deliveries::table.find(id)).set(deliveries::read_at.eq(Some(now))).execute(conn)?;
+            Ok(())
+        }
+    }
+}
+
+/// Marks all of the caller's notifications read; how many were unread.
+pub fn mark_all_read(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<usize> {
+    Ok(diesel::update(
+        deliveries::table
+            .filter(deliveries::person_id.eq(actor.person_id.to_string()))
+            .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
+            .filter(deliveries::read_at.is_null()),
+    )
+    .set(deliveries::read_at.eq(Some(now)))
+    .execute(conn)?)
+}
+
+/// One delivery as the delivery log shows it: to whom (a name, never an address), how, how it went.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub kind: NoticeKind,
+    pub channel: DeliveryChannel,
+    /// The person's name, or the robot's or webhook's name.
+    pub recipient: Option<String>,
+    pub ticket_id: Option<String>,
+    pub state: DeliveryState,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    #[serde(with = "crate::app::rfc3339")]
+    pub created_at: NaiveDateTime,
+    #[serde(with = "crate::app::rfc3339::option")]
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+type LogLine = (DeliveryRow, String, Option<String>, Option<String>, Option<String>);
+
+fn log_views(rows: Vec<LogLine>) -> AppResult<Vec<DeliveryView>> {
+    rows.into_iter()
+        .map(|(d, kind, ticket_id, person, endpoint)| {
+            Ok(DeliveryView {
+                kind: kind.parse().map_err(AppError::internal_msg)?,
+                channel: d.channel.parse().map_err(AppError::internal_msg)?,
+                recipient: person.or(endpoint),
+                ticket_id,
+                state: d.state.parse().map_err(AppError::internal_msg)?,
+                attempts: d.attempts,
+                last_error: d.last_error,
+                created_at: d.created_at,
+                sent_at: d.sent_at,
+                id: d.id,
+            })
+        })
+        .collect()
+}
+
+/// The delivery log of a ticket (every message about it, on every channel), for whoever may see
+/// the ticket.
+pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
+    use crate::db::schema::channel_endpoints;
+    super::tickets::get_ticket(conn, actor, ticket_id, super::utc_now())?;
+    let rows: Vec<LogLine> = deliveries::table
+        .inner_join(notifications::table)
+        .left_join(people::table.on(people::id.nullable().eq(deliveries::person_id)))
+        .left_join(channel_endpoints::table.on(channel_endpoints::id.nullable().eq(deliveries::endpoint_id)))
+        .filter(notifications::ticket_id.eq(ticket_id))
+        .order((deliveries::created_at, deliveries::id))
+        .select((
+            DeliveryRow::as_select(),
+            notifications::kind,
+            notifications::ticket_id,
+            people::display_name.nullable(),
+            channel_endpoints::name.nullable(),
+        ))
+        .load(conn)?;
+    log_views(rows)
+}
+
+/// Failed deliveries about units in the caller's scope (a supervisor's or an admin's), newest first.
+pub fn failed_deliveries(conn: &mut DbConn, actor: &Actor, limit: Option<i64>) -> AppResult<Vec<DeliveryView>> {
+    use crate::db::schema::{channel_endpoints, org_units};
+    let limit = super::page_limit(limit, 100, 500)?;
+    let rows: Vec<LogLine> = deliveries::table
+        .inner_join(notifications::table.inner_join(org_units::table.on(org_units::id.eq(notifications::unit_id))))
+        .left_join(people::table.on(people::id.nullable().eq(deliveries::person_id)))
+        .left_join(channel_endpoints::table.on(channel_endpoints::id.nullable().eq(deliveries::endpoint_id)))
+        .filter(deliveries::state.eq(DeliveryState::Failed.as_str()))
+        .filter(super::scope::units_in_scope(actor, crate::domain::Operation::TicketRead))
+        .order((deliveries::created_at.desc(), deliveries::id.desc()))
+        .limit(limit)
+        .select((
+            DeliveryRow::as_select(),
+            notifications::kind,
+            notifications::ticket_id,
+            people::display_name.nullable(),
+            channel_endpoints::name.nullable(),
+        ))
+        .load(conn)?;
+    log_views(rows)
+}
+
+/// An admin sends a failed delivery again: pending, its tries counted from zero.
+pub fn retry_delivery(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<()> {
+    use crate::db::schema::org_units;
+    let found: Option<(String, String)> = deliveries::table
+        .inner_join(notifications::table.inner_join(org_units::table.on(org_units::id.eq(notifications::unit_id))))
+        .filter(deliveries::id.eq(id))
+        .select((deliveries::state, org_units::path))
+        .first(conn)
+        .optional()?;
+    let (state, path) = found.ok_or(AppError::NotFound { what: "delivery" })?;
+    let op = crate::domain::Operation::OrgUnitManage;
+    super::scope::enforce(actor.decide(op, &crate::domain::OrgPath::from_db(path)), "delivery", op)
+        .map_err(|_| AppError::NotFound { what: "delivery" })?;
+    if state != DeliveryState::Failed.as_str() {
+        return Err(AppError::validation("state", crate::msg!("rule-one_of", values = DeliveryState::Failed.as_str())));
+    }
+    diesel::update(deliveries::table.find(id))
+        .set((deliveries::state.eq(DeliveryState::Pending.as_str()), deliveries::attempts.eq(0), deliveries::due_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! Who wants what: a person's own notification settings (an email address, the kinds of event
+//! that also go by mail, quiet hours), and a unit's group robots and webhooks (an admin's), whose
+//! URLs and secrets are never shown back in full.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::app::org::find_unit;
+use crate::app::scope::enforce;
+use crate::app::{parse_id, AppError, AppResult};
+use crate::db::schema::{channel_endpoints, notification_settings};
+use crate::db::DbConn;
+use crate::domain::notify::{DeliveryChannel, NoticeKind};
+use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId};
+
+/// A person's notification settings.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    /// Where mail goes; none: no mail.
+    pub email: Option<String>,
+    /// Every kind of event also by mail.
+    pub email_all: bool,
+    /// Otherwise, these kinds.
+    pub email_events: Vec<NoticeKind>,
+    /// Non-urgent messages outside working time wait for the next working morning.
+    pub quiet_hours: bool,
+    pub version: i64,
+}
+
+/// The settings to keep (all of them: a PUT).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    #[schema(max_length = 254, format = Email)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_all: bool,
+    #[serde(default)]
+    pub email_events: Vec<NoticeKind>,
+    #[serde(default = "yes")]
+    pub quiet_hours: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn check_email(e: &str) -> AppResult<()> {
+    if e.chars().count() > 254 || e.parse::<lettre::Address>().is_err() {
+        return Err(AppError::validation("email", crate::msg!("rule-email")));
+    }
+    Ok(())
+}
+
+/// The demo's (and an import's) default for a person with an address: every kind by mail, quiet hours kept.
+pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, now: NaiveDateTime) -> AppResult<()> {
+    if let Some(e) = email {
+        check_email(e)?;
+    }
+    diesel::insert_into(notification_settings::table)
+        .values((
+            notification_settings::person_id.eq(person_id),
+            notification_settings::email.eq(email),
+            notification_settings::email_events.eq("*"),
+            notification_settings::quiet_hours.eq(true),
+            notification_settings::version.eq(1i64),
+            notification_settings::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The caller's settings (the defaults until he saves some: no mail, quiet hours kept).
+pub fn my_settings(conn: &mut DbConn, actor: &Actor) -> AppResult<SettingsView> {
+    let row: Option<(Option<String>, String, bool, i64)> = notification_settings::table
+        .find(actor.person_id.to_string())
+        .select((
+            notification_settings::email,
+            notification_settings::email_events,
+            notification_settings::quiet_hours,
+            notification_settings::version,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => SettingsView { email: None, email_all: false, email_events: vec![], quiet_hours: true, version: 0 },
+        Some((email, events, quiet_hours, version)) => SettingsView {
+            email,
+            email_all: events.split(',').any(|e| e.trim() == "*"),
+            email_events: events.split(',').filter_map(|e| e.trim().parse().ok()).collect(),
+            quiet_hours,
+            version,
+        },
+    })
+}
+
+/// Saves the caller's settings; `if_match` (the version read) refuses a stale change.
+pub fn save_my_settings(
+    conn: &mut DbConn,
+    actor: &Actor,
+    input: SettingsInput,
+    if_match: Option<i64>,
+    now: NaiveDateTime,
+) -> AppResult<SettingsView> {
+    let email = input.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    if let Some(e) = &email {
+        check_email(e)?;
+    }
+    let current = my_settings(conn, actor)?;
+    if let Some(given) = if_match {
+        if given != current.version {
+            return Err(AppError::VersionConflict { given, current: current.version });
+        }
+    }
+    let mut events: Vec<&str> = input.email_events.iter().map(|k| k.as_str()).collect();
+    events.sort_unstable();
+    events.dedup();
+    let events = if input.email_all { "*".to_string() } else { events.join(",") };
+    let me = actor.person_id.to_string();
+    if current.version == 0 {
+        diesel::insert_into(notification_settings::table)
+            .values((
+                notification_settings::person_id.eq(&me),
+                notification_settings::email.eq(&email),
+                notification_settings::email_events.eq(&events),
+                notification_settings::quiet_hours.eq(input.quiet_hours),
+                notification_settings::version.eq(1i64),
+                notification_settings::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    } else {
+        let n = diesel::update(notification_settings::table.find(&me).filter(notification_settings::version.eq(current.version)))
+            .set((
+                notification_settings::email.eq(&email),
+                notification_settings::email_events.eq(&events),
+                notification_settings::quiet_hours.eq(input.quiet_hours),
+                notification_settings::version.eq(current.version + 1),
+                notification_settings::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::VersionConflict { given: current.version, current: current.version + 1 });
+        }
+    }
+    my_settings(conn, actor)
+}
+
+/// A unit's robot or webhook as shown: the URL's secret part and the secret masked.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub org_unit_id: String,
+    pub kind: DeliveryChannel,
+    pub name: String,
+    /// The URL with its query (a robot's key) masked.
+    pub url_masked: String,
+    /// The secret's last four characters, if it has one.
+    pub secret_hint: Option<String>,
+    pub active: bool,
+    pub version: i64,
+}
+
+/// A new robot or webhook of a unit.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointInput {
+    /// `wecom`, `dingtalk` or `webhook`.
+    pub kind: DeliveryChannel,
+    #[schema(min_length = 1, max_length = 50)]
+    pub name: String,
+    /// http(s) URL: the robot's webhook address (with its key), or the receiver's.
+    #[schema(max_length = 500)]
+    pub url: String,
+    /// DingTalk's signing secret (SEC…), or the webhook's HMAC key.
+    #[schema(max_length = 200)]
+    pub secret: Option<String>,
+}
+
+/// A change of one (absent fields stay).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointChange {
+    #[schema(max_length = 50)]
+    pub name: Option<String>,
+    #[schema(max_length = 500)]
+    pub url: Option<String>,
+    #[schema(max_length = 200)]
+    pub secret: Option<String>,
+    pub active: Option<bool>,
+}
+
+type EndpointRow = (String, String, String, String, String, Option<String>, bool, i64);
+
+fn endpoint_view(r: EndpointRow) -> AppResult<EndpointView> {
+    let (id, org_unit_id, kind, name, url, secret, active, version) = r;
+    Ok(EndpointView {
+        id,
+        org_unit_id,
+        kind: kind.parse().map_err(AppError::internal_msg)?,
+        name,
+        url_masked: mask_url(&url),
+        secret_hint: secret.map(|s| format!("••••{}", s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>())),
+        active,
+        version,
+    })
+}
+
+/// `https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=••••` — the scheme, host and path; the
+/// query and anything after the host's path that carries a key is masked.
+pub fn mask_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let base = format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.port().map(|p| format!(":{p}")).unwrap_or_default());
+            let path = u.path();
+            let q = if u.query().is_some() { "?••••" } else { "" };
+            format!("{base}{path}{q}")
+        }
+        Err(_) => "••••".into(),
+    }
+}
+
+fn check_endpoint(kind: DeliveryChannel, name: &str, url: &str, secret: Option<&str>) -> AppResult<()> {
+    if kind == DeliveryChannel::InApp || kind == DeliveryChannel::Email {
+        return Err(AppError::validation("kind", crate::msg!("rule-one_of", values = "wecom, dingtalk, webhook")));
+    }
+    let n = name.trim().chars().count();
+    if n == 0 || n > 50 {
+        return Err(AppError::validation("name", crate::msg!("rule-max_chars", max = 50)));
+    }
+    let ok = url.len() <= 500 && url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !ok {
+        return Err(AppError::validation("url", crate::msg!("rule-http_url")));
+    }
+    if secret.is_some_and(|s| s.is_empty() || s.chars().count() > 200) {
+        return Err(AppError::validation("secret", crate::msg!("rule-max_chars", max = 200)));
+    }
+    Ok(())
+}
+
+/// The unit, if the actor may manage its channels (an admin over it).
+fn managed_unit(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<crate::db::models::OrgUnitRow> {
+    let id: OrgUnitId = parse_id("id", unit_id).map_err(|_| AppError::NotFound { what: "org unit" })?;
+    let u = find_unit(conn, &id)?.ok_or(AppError::NotFound { what: "org unit" })?;
+    enforce(actor.decide(Operation::OrgUnitManage, &OrgPath::from_db(u.path.clone())), "org unit", Operation::OrgUnitManage)?;
+    if u.kind == OrgKind::Building {
+        return Err(AppError::validation("id", crate::msg!("rule-channel_unit")));
+    }
+    Ok(u)
+}
+
+const ENDPOINT_COLUMNS: (
+    channel_endpoints::id,
+    channel_endpoints::org_unit_id,
+    channel_endpoints::kind,
+    channel_endpoints::name,
+    channel_endpoints::url,
+    channel_endpoints::secret,
+    channel_endpoints::active,
+    channel_endpoints::version,
+) = (
+    channel_endpoints::id,
+    channel_endpoints::org_unit_id,
+    channel_endpoints::kind,
+    channel_endpoints::name,
+    channel_endpoints::url,
+    channel_endpoints::secret,
+    channel_endpoints::active,
+    channel_endpoints::version,
+);
+
+/// A unit's robots and webhooks.
+pub fn list_endpoints(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<Vec<EndpointView>> {
+    let u = managed_unit(conn, actor, unit_id)?;
+    let rows: Vec<EndpointRow> = channel_endpoints::table
+        .filter(channel_endpoints::org_unit_id.eq(u.id.to_string()))
+        .order(channel_endpoints::created_at)
+        .select(ENDPOINT_COLUMNS)
+        .load(conn)?;
+    rows.into_iter().map(endpoint_view).collect()
+}
+
+/// Adds a robot or webhook to a unit.
+pub fn add_endpoint(conn: &mut DbConn, actor: &Actor, unit_id: &str, input: EndpointInput, now: NaiveDateTime) -> AppResult<EndpointView> {
+    let u = managed_unit(conn, actor, unit_id)?;
+    check_endpoint(input.kind, &input.name, &input.url, input.secret.as_deref())?;
+    let id = Id::new().to_string();
+    diesel::insert_into(channel_endpoints::table)
+        .values((
+            channel_endpoints::id.eq(&id),
+            channel_endpoints::org_unit_id.eq(u.id.to_string()),
+            channel_endpoints::kind.eq(input.kind.as_str()),
+            channel_endpoints::name.eq(input.name.trim()),
+            channel_endpoints::url.eq(&input.url),
+            channel_endpoints::secret.eq(&input.secret),
+            channel_endpoints::active.eq(true),
+            channel_endpoints::version.eq(1i64),
+            channel_endpoints::created_at.eq(now),
+            channel_endpoints::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    endpoint(conn, &id)
+}
+
+fn endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointView> {
+    let row: EndpointRow =
+        channel_endpoints::table.find(id).select(ENDPOINT_COLUMNS).first(conn).optional()?.ok_or(AppError::NotFound { what: "channel" })?;
+    endpoint_view(row)
+}
+
+/// Changes a robot or webhook (If-Match: its version).
+pub fn change_endpoint(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    change: EndpointChange,
+    if_match: i64,
+    now: NaiveDateTime,
+) -> AppResult<EndpointView> {
+    let row: EndpointRow =
+        channel_endpoints::table.find(id).select(ENDPOINT_COLUMNS).first(conn).optional()?.ok_or(AppError::NotFound { what: "channel" })?;
+    let (_, unit, kind, name, url, secret, active, version) = row;
+    managed_unit(conn, actor, &unit).map_err(|e| {
+        if matches!(e, AppError::Forbidden { .. }) {
+            AppError::NotFound { what: "channel" }
+        } else {
+            e
+        }
+    })?;
+    if if_match != version {
+        return Err(AppError::VersionConflict { given: if_match, current: version });
+    }
+    let kind: DeliveryChannel = kind.parse().map_err(AppError::internal_msg)?;
+    let (name, url, secret) = (change.name.unwrap_or(name), change.url.unwrap_or(url), change.secret.or(secret));
+    check_endpoint(kind, &name, &url, secret.as_deref())?;
+    let n = diesel::update(channel_endpoints::table.find(id).filter(channel_endpoints::version.eq(version)))
+        .set((
+            channel_endpoints::name.eq(name.trim()),
+            channel_endpoints::url.eq(&url),
+            channel_endpoints::secret.eq(&secret),
+            channel_endpoints::active.eq(change.active.unwrap_or(active)),
+            channel_endpoints::version.eq(version + 1),
+            channel_endpoints::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::VersionConflict { given: if_match, current: version + 1 });
+    }
+    endpoint(conn, id)
+}

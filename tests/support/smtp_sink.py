@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""A real SMTP server for the tests (aiosmtpd, from PyPI): each message it takes is parsed with
+Python's own email package and written to DIR as <n>.json (envelope recipients, headers, the
+plain and HTML parts); with --refuse it answers every message 554 (a permanent refusal). Prints
+"ready" once listening; stops when its stdin closes."""
+import argparse
+import itertools
+import json
+import os
+import sys
+from email import policy
+from email.parser import BytesParser
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, folder, refuse):
+        self.folder, self.refuse, self.n = folder, refuse, itertools.count()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return "554 5.7.1 refused by the test server"
+        msg = BytesParser(policy=policy.default).parsebytes(envelope.original_content or envelope.content)
+        plain = msg.get_body(preferencelist=("plain",))
+        html = msg.get_body(preferencelist=("html",))
+        record = {
+            "rcpt_tos": envelope.rcpt_tos,
+            "mail_from": envelope.mail_from,
+            "from": str(msg["From"]),
+            "to": str(msg["To"]),
+            "reply_to": str(msg["Reply-To"] or ""),
+            "subject": str(msg["Subject"]),
+            "message_id": str(msg["Message-ID"]),
+            "content_type": msg.get_content_type(),
+            "text": plain.get_content() if plain else "",
+            "html": html.get_content() if html else "",
+        }
+        path = os.path.join(self.folder, "%06d.json" % next(self.n))
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(record, f, ensure_ascii=False)
+        os.rename(path + ".tmp", path)
+        return "250 OK"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--refuse", action="store_true")
+    a = p.parse_args()
+    c = Controller(Sink(a.dir, a.refuse), hostname="127.0.0.1", port=a.port)
+    c.start()
+    print("ready", flush=True)
+    sys.stdin.read()
+    c.stop()
+
+
+if __name__ == "__main__":
+    main()
