@@ -84,6 +84,8 @@ fn keys_in_code() -> BTreeSet<String> {
         "search-",
         "list-",
         "household-",
+        "notices-",
+        "notice-",
     ];
     let mut found = BTreeSet::new();
     let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];

@@ -423,3 +423,29 @@ async fn a_units_robots_and_signed_webhook_are_told_and_an_admin_never_sees_thei
     assert_eq!(q["access_token"], "DING-TOKEN");
     rx.handle.stop(true).await;
 }
+
+#[tokio::test]
+async fn the_notifications_page_lists_the_persons_own_and_opening_one_marks_it_read() {
+    let (app, fx) = spawn_fixture().await;
+    let t = whistled_ticket(&app, &fx, false).await;
+    let id = t["id"].as_str().unwrap();
+    let c = crate::pages::PageClient::login(&app, "dl1").await;
+    let (s, html) = c.get("/notifications").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("吹哨派单") && html.contains(t["number"].as_str().unwrap()) && html.contains("1 条未读"), "{html}");
+    assert!(html.contains("href=\"/notifications\" aria-current=\"page\""), "a tab of its own");
+    let delivery = html.split("name=\"id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = c.submit("/notifications/read", &[("id", &delivery), ("then", &format!("/tickets/{id}"))]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], format!("/tickets/{id}").as_str(), "on to the ticket");
+    let (_, html) = c.get("/notifications").await;
+    assert!(!html.contains("条未读"), "read now");
+    // Only a ticket page is a place to go on to; another's notification is not found.
+    let r = c.submit("/notifications/read", &[("id", &delivery), ("then", "https://elsewhere.example/")]).await;
+    assert_eq!(r.headers()["location"], "/notifications");
+    let other = crate::pages::PageClient::login(&app, "dl2").await;
+    let r = other.submit("/notifications/read", &[("id", &delivery)]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, html) = other.get("/notifications").await;
+    assert!(html.contains("暂无通知"));
+}

@@ -53,8 +53,9 @@ fn check_email(e: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// The demo's (and an import's) default for a person with an address: every kind by mail, quiet hours kept.
-pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, now: NaiveDateTime) -> AppResult<()> {
+/// Settings for a person with an address: every kind by mail, quiet hours as given (the demo's
+/// people get their mail at once, so that a trial at any hour shows it).
+pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, quiet_hours: bool, now: NaiveDateTime) -> AppResult<()> {
     if let Some(e) = email {
         check_email(e)?;
     }
@@ -63,7 +64,7 @@ pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, n
             notification_settings::person_id.eq(person_id),
             notification_settings::email.eq(email),
             notification_settings::email_events.eq("*"),
-            notification_settings::quiet_hours.eq(true),
+            notification_settings::quiet_hours.eq(quiet_hours),
             notification_settings::version.eq(1i64),
             notification_settings::updated_at.eq(now),
         ))

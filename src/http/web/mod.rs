@@ -49,6 +49,8 @@ pages! {
     GET "/board" => pages::desk::board, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;
     GET "/search" => pages::desk::search, Access::Authenticated;
+    GET "/notifications" => pages::notices::list, Access::Authenticated;
+    POST "/notifications/read" => pages::notices::read, Access::Authenticated;
     GET "/tickets/{id}" => pages::ticket::show, Access::Authenticated;
     POST "/tickets/{id}/act" => pages::ticket::act, Access::Authenticated;
     POST "/tickets/{id}/comment" => pages::ticket::comment, Access::Authenticated;

@@ -153,9 +153,13 @@ pub struct Tab {
 
 fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
     let list: &[(&'static str, &'static str)] = match role {
-        Some(Role::GridWorker) => &[("/day", "nav-day"), ("/mine", "nav-mine"), ("/search", "nav-search")],
-        Some(Role::BranchSecretary) => &[("/board", "nav-board"), ("/inbox", "nav-inbox"), ("/search", "nav-search")],
-        _ => &[("/inbox", "nav-inbox"), ("/search", "nav-search")],
+        Some(Role::GridWorker) => {
+            &[("/day", "nav-day"), ("/mine", "nav-mine"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
+        }
+        Some(Role::BranchSecretary) => {
+            &[("/board", "nav-board"), ("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
+        }
+        _ => &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
     };
     let here = path.split('?').next().unwrap_or(path);
     list.iter().map(|(href, key)| Tab { href, label: tr.t(key), current: here == *href }).collect()

@@ -6,4 +6,5 @@ pub mod day;
 pub mod desk;
 pub mod home;
 pub mod login;
+pub mod notices;
 pub mod ticket;
