@@ -254,6 +254,9 @@ impl Deliveries {
         let claimed =
             backend::write_transaction(conn, |c| notifications::claim(c, &calendar, now, s.batch, Duration::seconds(HOLD_SECONDS)))?;
         let n = claimed.outgoing.len();
+        if n == 0 {
+            return Ok((0, notifications::Settled::default(), claimed.deferred + claimed.undeliverable));
+        }
         // Robots: at most `robot_per_minute` messages a minute each; the rest of a batch for a
         // robot at its limit is merged into one message (or waits a minute when none is left).
         let robots: Vec<&str> = claimed

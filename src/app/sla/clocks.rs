@@ -354,6 +354,39 @@ pub fn running_clocks(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashM
     Ok(by_ticket)
 }
 
+/// What a list needs of a running clock to show each viewer his own deadline.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = sla_clocks)]
+pub struct RunningClock {
+    pub id: String,
+    pub ticket_id: String,
+    pub stage: String,
+    pub holder_unit_id: String,
+    pub holder_path: String,
+    pub due_at: NaiveDateTime,
+    pub paused_at: Option<NaiveDateTime>,
+    pub provisional: bool,
+}
+
+/// The running clocks of tickets, the few columns a list needs (one query, from the partial
+/// index of running clocks), each ticket's in start order.
+pub fn running_holds(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, Vec<RunningClock>>> {
+    let mut by_ticket: HashMap<String, Vec<RunningClock>> = HashMap::new();
+    if ticket_ids.is_empty() {
+        return Ok(by_ticket);
+    }
+    let rows: Vec<RunningClock> = sla_clocks::table
+        .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
+        .filter(sla_clocks::stopped_at.is_null())
+        .order((sla_clocks::ticket_id, sla_clocks::started_at))
+        .select(RunningClock::as_select())
+        .load(conn)?;
+    for c in rows {
+        by_ticket.entry(c.ticket_id.clone()).or_default().push(c);
+    }
+    Ok(by_ticket)
+}
+
 /// The paused span (in the clock's own time) is added to its deadline and to its pause total,
 /// which later policy changes keep.
 pub(super) fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow, now: NaiveDateTime) -> AppResult<()> {

@@ -225,22 +225,75 @@ pub(super) fn stage_of(c: &ClockRow) -> AppResult<Stage> {
     Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))
 }
 
-pub(super) fn is_yours(actor: &Actor, c: &ClockRow, place: &TicketPlace) -> AppResult<bool> {
-    let holder: crate::domain::OrgUnitId = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
-    Ok(holds_clock(actor, stage_of(c)?, holder, &OrgPath::from_db(c.holder_path.clone()), place))
+/// What a viewer's deadline needs of a running clock: a whole row, or the few columns a list reads.
+pub(super) trait Hold {
+    fn hold(&self) -> ClockHold<'_>;
 }
 
-pub(super) fn deadlines(actor: &Actor, clocks: &[ClockRow], place: &TicketPlace) -> AppResult<Deadlines> {
+/// A clock's holder, stage and deadline.
+pub(super) struct ClockHold<'a> {
+    pub(super) id: &'a str,
+    pub(super) stage: &'a str,
+    pub(super) holder_unit_id: &'a str,
+    pub(super) holder_path: &'a str,
+    pub(super) due_at: NaiveDateTime,
+    pub(super) paused: bool,
+    pub(super) stopped: bool,
+    pub(super) provisional: bool,
+}
+
+impl Hold for ClockRow {
+    fn hold(&self) -> ClockHold<'_> {
+        ClockHold {
+            id: &self.id,
+            stage: &self.stage,
+            holder_unit_id: &self.holder_unit_id,
+            holder_path: &self.holder_path,
+            due_at: self.due_at,
+            paused: self.paused_at.is_some(),
+            stopped: self.stopped_at.is_some(),
+            provisional: self.provisional,
+        }
+    }
+}
+
+impl Hold for sla::RunningClock {
+    fn hold(&self) -> ClockHold<'_> {
+        ClockHold {
+            id: &self.id,
+            stage: &self.stage,
+            holder_unit_id: &self.holder_unit_id,
+            holder_path: &self.holder_path,
+            due_at: self.due_at,
+            paused: self.paused_at.is_some(),
+            stopped: false,
+            provisional: self.provisional,
+        }
+    }
+}
+
+pub(super) fn is_yours(actor: &Actor, c: &impl Hold, place: &TicketPlace) -> AppResult<bool> {
+    let c = c.hold();
+    let holder: crate::domain::OrgUnitId = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
+    let stage = Stage::parse(c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
+    Ok(holds_clock(actor, stage, holder, &OrgPath::from_db(c.holder_path.to_string()), place))
+}
+
+pub(super) fn deadlines<C: Hold>(actor: &Actor, clocks: &[C], place: &TicketPlace) -> AppResult<Deadlines> {
     let mut d = Deadlines { mine: None, mine_provisional: false, any: None, any_provisional: false };
-    for c in clocks.iter().filter(|c| c.stopped_at.is_none()) {
+    for clock in clocks {
+        let c = clock.hold();
+        if c.stopped {
+            continue;
+        }
         d.any_provisional |= c.provisional;
-        if c.paused_at.is_some() {
+        if c.paused {
             continue;
         }
         if d.any.is_none_or(|a| c.due_at < a) {
             d.any = Some(c.due_at);
         }
-        if is_yours(actor, c, place)? && d.mine.is_none_or(|m| c.due_at < m) {
+        if is_yours(actor, clock, place)? && d.mine.is_none_or(|m| c.due_at < m) {
             d.mine = Some(c.due_at);
             d.mine_provisional = c.provisional;
         }
@@ -435,7 +488,7 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
 pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
     // A closed ticket runs no clock: only open ones are looked up (a list is mostly closed ones).
     let open: Vec<&str> = rows.iter().filter(|r| !r.state.is_final()).map(|r| r.id.as_str()).collect();
-    let mut clocks = sla::running_clocks(conn, &open)?;
+    let mut clocks = sla::running_holds(conn, &open)?;
     rows.into_iter()
         .map(|r| {
             let d = deadlines(actor, &clocks.remove(&r.id).unwrap_or_default(), &place_of(&r))?;
