@@ -683,6 +683,24 @@ pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: OrgUnit
     })
 }
 
+/// Whether any clock the actor could hold ([`holds_clock`]) runs while a ticket is in `state`: a
+/// list need not read the clocks of the others to know the viewer's own deadline (there is none).
+/// Clocks run in these states: triage at the compound (`at_compound`), the community's acceptance
+/// (`at_community`), handling at a level (`compound_handling`, `community_handling`), a department's
+/// acknowledgement and resolution and the community's ruling on a return (`whistled`), the return
+/// visit at the place — a building or a whole compound — (`solved`).
+pub fn may_hold_clock_in(actor: &Actor, state: TicketState) -> bool {
+    use TicketState as S;
+    actor.grants.iter().any(|g| match g.role {
+        Role::GridWorker => state == S::Solved,
+        Role::BranchSecretary => matches!(state, S::AtCompound | S::CompoundHandling | S::Solved),
+        Role::CommunityStaff => matches!(state, S::AtCommunity | S::CommunityHandling | S::Whistled),
+        Role::DepartmentLiaison => state == S::Whistled,
+        Role::Supervisor => !state.is_final(),
+        Role::Admin => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,6 +719,45 @@ mod tests {
             person_id: PersonId::new(),
             login: "x".into(),
             grants: vec![Grant { role, org_unit_id: *at.ids().last().unwrap(), org_kind: OrgKind::Compound, org_path: at.clone() }],
+        }
+    }
+
+    /// Where each stage's clock runs, and who can hold it there: `may_hold_clock_in` must say yes
+    /// wherever `holds_clock` can (a list that skipped the lookup would hide a deadline).
+    #[test]
+    fn a_viewer_who_may_hold_a_clock_is_never_skipped() {
+        use crate::domain::sla::Stage as St;
+        use TicketState as S;
+        let (p, compound, community) = place();
+        let dept = OrgPath::root(OrgUnitId::new());
+        let runs: &[(St, &[S], &OrgPath)] = &[
+            (St::CompoundTriage, &[S::AtCompound], &compound),
+            (St::Resolution, &[S::CompoundHandling], &compound),
+            (St::CommunityAcceptance, &[S::AtCommunity], &community),
+            (St::Resolution, &[S::CommunityHandling], &community),
+            (St::DepartmentAcknowledgement, &[S::Whistled], &dept),
+            (St::Resolution, &[S::Whistled], &dept),
+            (St::ReturnRuling, &[S::Whistled], &community),
+            (St::ReturnVisit, &[S::Solved], &p.place),
+            (St::ReturnVisit, &[S::Solved], &compound),
+        ];
+        for role in Role::ALL {
+            for at in [&p.place, &compound, &community, &dept] {
+                // A liaison belongs to a department, everyone else to the residential tree.
+                if (role == Role::DepartmentLiaison) != (at == &dept) {
+                    continue;
+                }
+                let a = actor(role, at);
+                for (stage, states, holder) in runs {
+                    let held = holds_clock(&a, *stage, *holder.ids().last().unwrap(), holder, &p);
+                    for state in *states {
+                        assert!(!held || may_hold_clock_in(&a, *state), "{role} at {at:?} holds {stage:?} in {state:?}");
+                    }
+                }
+                for state in TicketState::ALL.iter().filter(|s| s.is_final()) {
+                    assert!(!may_hold_clock_in(&a, *state), "no clock runs in {state:?}");
+                }
+            }
         }
     }
 

@@ -170,17 +170,20 @@ pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<
     let rows: Vec<(String, Option<NaiveDateTime>)> = sla_clocks::table
         .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
         .filter(sla_clocks::stopped_at.is_null())
+        .filter(sla_clocks::paused_at.is_null())
         .group_by(sla_clocks::ticket_id)
         .select((sla_clocks::ticket_id, diesel::dsl::min(sla_clocks::due_at)))
         .load(conn)?;
     Ok(rows.into_iter().filter_map(|(id, due)| due.map(|d| (id, d))).collect())
 }
 
-/// The earliest deadline among a ticket's running clocks: the ticket's `due_at`.
+/// The earliest deadline among a ticket's running clocks that are not paused (a clock waiting for
+/// the resident, or for the ruling on a return, makes nobody late): the ticket's `due_at`.
 pub fn ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<Option<NaiveDateTime>> {
     Ok(sla_clocks::table
         .filter(sla_clocks::ticket_id.eq(ticket_id))
         .filter(sla_clocks::stopped_at.is_null())
+        .filter(sla_clocks::paused_at.is_null())
         .select(diesel::dsl::min(sla_clocks::due_at))
         .first::<Option<NaiveDateTime>>(conn)?)
 }

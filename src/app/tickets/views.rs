@@ -486,12 +486,18 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
 /// List entries of ticket rows for a caller: each with his own deadline, read from the running
 /// clocks of the page in one query.
 pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
-    // A closed ticket runs no clock: only open ones are looked up (a list is mostly closed ones).
-    let open: Vec<&str> = rows.iter().filter(|r| !r.state.is_final()).map(|r| r.id.as_str()).collect();
-    let mut clocks = sla::running_holds(conn, &open)?;
+    // Only tickets in a state where a clock the caller could hold runs are looked up: for the
+    // others he has no deadline of his own, and the ticket's nearest one is its row's `due_at`
+    // (the earliest running clock that is not paused).
+    let mine: Vec<&str> =
+        rows.iter().filter(|r| crate::domain::workflow::may_hold_clock_in(actor, r.state)).map(|r| r.id.as_str()).collect();
+    let mut clocks = sla::running_holds(conn, &mine)?;
     rows.into_iter()
         .map(|r| {
-            let d = deadlines(actor, &clocks.remove(&r.id).unwrap_or_default(), &place_of(&r))?;
+            let d = match clocks.remove(&r.id) {
+                Some(c) => deadlines(actor, &c, &place_of(&r))?,
+                None => Deadlines { mine: None, mine_provisional: false, any: r.due_at, any_provisional: false },
+            };
             summary(r, d, now)
         })
         .collect()
