@@ -2,7 +2,9 @@
 """A real SMTP server for the tests (aiosmtpd, from PyPI): each message it takes is parsed with
 Python's own email package and written to DIR as <n>.json (envelope recipients, headers, the
 plain and HTML parts); with --refuse it answers every message 554 (a permanent refusal). Prints
-"ready" once listening; stops when its stdin closes."""
+"ready" once listening; stops when its stdin closes. With --light (the benchmark) it only
+writes the envelope's recipients to DIR/<n>.light, so that the sink's own parsing does not set
+the pace."""
 import argparse
 import itertools
 import json
@@ -15,12 +17,16 @@ from aiosmtpd.controller import Controller
 
 
 class Sink:
-    def __init__(self, folder, refuse):
-        self.folder, self.refuse, self.n = folder, refuse, itertools.count()
+    def __init__(self, folder, refuse, light):
+        self.folder, self.refuse, self.light, self.n = folder, refuse, light, itertools.count()
 
     async def handle_DATA(self, server, session, envelope):
         if self.refuse:
             return "554 5.7.1 refused by the test server"
+        if self.light:
+            with open(os.path.join(self.folder, "%06d.light" % next(self.n)), "w") as f:
+                f.write(",".join(envelope.rcpt_tos))
+            return "250 OK"
         msg = BytesParser(policy=policy.default).parsebytes(envelope.original_content or envelope.content)
         plain = msg.get_body(preferencelist=("plain",))
         html = msg.get_body(preferencelist=("html",))
@@ -48,8 +54,9 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--refuse", action="store_true")
+    p.add_argument("--light", action="store_true")
     a = p.parse_args()
-    c = Controller(Sink(a.dir, a.refuse), hostname="127.0.0.1", port=a.port)
+    c = Controller(Sink(a.dir, a.refuse, a.light), hostname="127.0.0.1", port=a.port)
     c.start()
     print("ready", flush=True)
     sys.stdin.read()
