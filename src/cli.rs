@@ -657,6 +657,8 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
     }
     // Imports the shipped calendars and says loudly what is not published; never refuses.
     load_calendars(&mut conn, &settings)?;
+    // SQLite's planner statistics, before the first request needs them (the worker keeps them fresh).
+    crate::db::backend::refresh_statistics(&mut conn, true).map_err(|e| fail(3, format!("cannot analyse the database: {e}")))?;
     let mut demo_summary = None;
     let mut demo_note = None;
     if demo {

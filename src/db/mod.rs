@@ -143,6 +143,7 @@ pub enum DbSetupError {
 
 /// Sets the per-connection options SQLite needs: WAL so readers never wait for the writer,
 /// foreign keys (off by default in SQLite), and a busy timeout instead of immediate SQLITE_BUSY.
+/// The planner's statistics are `backend::refresh_statistics`' (at `serve`'s start and hourly).
 #[derive(Debug)]
 struct SqlitePragmas {
     busy_timeout_ms: u64,

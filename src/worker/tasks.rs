@@ -157,6 +157,28 @@ impl Task for ThrottlePrune {
     }
 }
 
+/// SQLite's planner statistics, kept fresh as the tables grow: `PRAGMA optimize` once an hour
+/// (it re-analyses only the tables that changed much). PostgreSQL's autovacuum does this itself.
+#[derive(Default)]
+pub struct SqliteOptimize {
+    last: Option<std::time::Instant>,
+}
+
+impl Task for SqliteOptimize {
+    fn name(&self) -> &'static str {
+        "sqlite_optimize"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, _now: NaiveDateTime) -> AppResult<Outcome> {
+        if self.last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(3600)) {
+            return Ok(Outcome::nothing());
+        }
+        self.last = Some(std::time::Instant::now());
+        backend::refresh_statistics(conn, false)?;
+        Ok(Outcome::nothing())
+    }
+}
+
 /// Names this scheduler in the fire records: host and process.
 pub fn scheduler_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
@@ -171,5 +193,6 @@ pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> 
         Box::new(VisitReminders { settings: settings.clone(), calendars: calendars.clone(), rules }),
         Box::new(CalendarWarnings::new(calendars)),
         Box::new(ThrottlePrune { settings }),
+        Box::new(SqliteOptimize::default()),
     ]
 }

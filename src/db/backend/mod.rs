@@ -8,8 +8,8 @@ mod statements;
 
 pub use introspect::{live_columns, live_tables};
 pub use statements::{
-    claim_due_clocks, claim_due_deliveries, load_tickets, lock_audit_heads, lock_keys, lock_tickets, read_audit_heads, take_ticket_numbers,
-    update_tickets, upsert_throttle, upsert_usual_address, write_audit_heads,
+    claim_due_clocks, claim_due_deliveries, load_tickets, lock_audit_heads, lock_keys, lock_tickets, read_audit_heads, refresh_statistics,
+    take_ticket_numbers, update_tickets, upsert_throttle, upsert_usual_address, write_audit_heads,
 };
 
 use std::collections::HashMap;
