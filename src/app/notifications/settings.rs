@@ -104,7 +104,8 @@ pub fn save_my_settings(
     if_match: Option<i64>,
     now: NaiveDateTime,
 ) -> AppResult<SettingsView> {
-    let email = input.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    // No address is `null`; an empty or malformed one is refused (422), never taken as none.
+    let email = input.email.map(|e| e.trim().to_string());
     if let Some(e) = &email {
         check_email(e)?;
     }

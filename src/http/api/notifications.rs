@@ -25,7 +25,7 @@ pub struct NotificationQuery {
 
 /// 我的通知: the caller's notifications, newest first, with the unread count.
 #[utoipa::path(get, path = "/api/v1/notifications", operation_id = "list_my_notifications", tag = "notifications", params(NotificationQuery), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = NotificationPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = NotificationPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<NotificationQuery>) -> Result<HttpResponse, ApiError> {
     let (actor, lang, q) = (auth.who.actor, auth.lang, q.into_inner());
     let page = run(&state, lang, move |c| {
@@ -100,7 +100,7 @@ pub async fn save_my_settings(
 
 /// A unit's group robots and webhooks (URLs and secrets masked), for an admin over the unit.
 #[utoipa::path(get, path = "/api/v1/org-units/{id}/channels", operation_id = "list_unit_channels", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Vec<EndpointView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<EndpointView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_channels(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let r = run(&state, auth.lang, move |c| app::notifications::settings::list_endpoints(c, &actor, &id)).await?;
@@ -124,7 +124,7 @@ pub async fn add_channel(
 
 /// Changes a robot or webhook: name, URL, secret, on or off (If-Match required).
 #[utoipa::path(patch, path = "/api/v1/channels/{id}", operation_id = "change_channel", tag = "notifications", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = EndpointChange, security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = EndpointView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 428, body = ErrorBody)))]
+    responses((status = 200, body = EndpointView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody), (status = 428, body = ErrorBody)))]
 pub async fn change_channel(
     state: web::Data<AppState>,
     auth: Auth,
@@ -161,7 +161,7 @@ pub struct FailedQuery {
 
 /// Deliveries that failed after every try, about units in the caller's scope (supervisors, admins).
 #[utoipa::path(get, path = "/api/v1/deliveries/failed", operation_id = "list_failed_deliveries", tag = "notifications", params(FailedQuery), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = Vec<DeliveryView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<DeliveryView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn failed(state: web::Data<AppState>, auth: Auth, q: web::Query<FailedQuery>) -> Result<HttpResponse, ApiError> {
     let (actor, limit) = (auth.who.actor, q.limit);
     let r = run(&state, auth.lang, move |c| app::notifications::failed_deliveries(c, &actor, limit)).await?;
