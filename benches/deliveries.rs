@@ -62,6 +62,7 @@ fn queue(conn: &mut DbConn, n: usize, channel: &str, person: Option<&str>, endpo
             sent_at: None,
             read_at: None,
             created_at: now,
+            digest: false,
         })
         .collect();
     conn.transaction(|c| {

@@ -454,6 +454,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         read_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        digest -> Bool,
     }
 }
 
@@ -469,6 +470,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        events -> Text,
     }
 }
 
@@ -480,6 +482,7 @@ diesel::table! {
         quiet_hours -> Bool,
         version -> BigInt,
         updated_at -> Timestamp,
+        digest -> Bool,
     }
 }
 

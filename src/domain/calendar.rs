@@ -444,6 +444,19 @@ impl WorkCalendar {
         Ok(Some(self.add_working(t, 0)?))
     }
 
+    /// The next working morning (the first office period's start) after `t`: today's when `t` is
+    /// before it on a working day, else the next working day's — when the daily digest (每日摘要)
+    /// goes.
+    pub fn next_working_morning(&self, t: NaiveDateTime) -> Result<NaiveDateTime, CalendarError> {
+        let l = self.to_local(t);
+        let first = self.periods[0].0;
+        if self.is_working_day(l.date())? && l.time().num_seconds_from_midnight() < first {
+            return Ok(self.to_utc(l.date().and_time(NaiveTime::MIN) + Duration::seconds(first as i64)));
+        }
+        let tomorrow = l.date().succ_opt().expect("dates go on").and_time(NaiveTime::MIN);
+        self.add_working(self.to_utc(tomorrow), 0)
+    }
+
     /// Is this instant inside office hours of a working day (period ends included)?
     pub fn is_working_instant(&self, t: NaiveDateTime) -> Result<bool, CalendarError> {
         let l = self.to_local(t);
@@ -515,6 +528,18 @@ mod tests {
         // National Day (Oct 1–7) → Thursday Oct 8; Saturday Oct 10 is a make-up working day.
         assert_eq!(c.quiet_until(cn(2026, 10, 1, 10, 0)).unwrap(), Some(cn(2026, 10, 8, 8, 30)));
         assert_eq!(c.quiet_until(cn(2026, 10, 9, 20, 0)).unwrap(), Some(cn(2026, 10, 10, 8, 30)));
+    }
+
+    #[test]
+    fn the_digest_goes_the_next_working_morning_never_twice_a_day() {
+        let c = cal();
+        // Before the day starts → that morning; during it or after → the next working one.
+        assert_eq!(c.next_working_morning(cn(2026, 12, 7, 6, 0)).unwrap(), cn(2026, 12, 7, 8, 30));
+        assert_eq!(c.next_working_morning(cn(2026, 12, 7, 8, 30)).unwrap(), cn(2026, 12, 8, 8, 30));
+        assert_eq!(c.next_working_morning(cn(2026, 12, 7, 10, 0)).unwrap(), cn(2026, 12, 8, 8, 30));
+        // Friday → Monday; National Day → the 8th.
+        assert_eq!(c.next_working_morning(cn(2026, 12, 4, 10, 0)).unwrap(), cn(2026, 12, 7, 8, 30));
+        assert_eq!(c.next_working_morning(cn(2026, 9, 30, 10, 0)).unwrap(), cn(2026, 10, 8, 8, 30));
     }
 
     #[test]

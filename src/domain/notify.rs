@@ -37,6 +37,8 @@ string_enum!(
         VisitLogMissing = "visit_log_missing",
         /// Deadlines are computed on a provisional calendar year.
         CalendarProvisional = "calendar_provisional",
+        /// 测试消息: an admin's or a person's test of a channel; goes at once, to that channel only.
+        Test = "test",
     }
 );
 
@@ -86,7 +88,20 @@ impl NoticeKind {
     /// event of an urgent ticket (急难愁盼). Everything else waits for working time when the
     /// person keeps quiet hours.
     pub fn urgent(self, ticket_urgent: bool) -> bool {
-        ticket_urgent || matches!(self, NoticeKind::SlaBreach | NoticeKind::SlaReminder)
+        ticket_urgent || matches!(self, NoticeKind::SlaBreach | NoticeKind::SlaReminder | NoticeKind::Test)
+    }
+
+    /// Low priority: what asks nothing of the recipient today (a decision already taken, a case
+    /// solved, a log to make up, the calendar). A person who asks for the daily digest (每日摘要)
+    /// gets these by mail once a day, the next working morning, in one message; whatever asks
+    /// for action (a whistle, a return, a deadline) still goes on its own.
+    pub fn low_priority(self) -> bool {
+        matches!(self, NoticeKind::ExtensionDecided | NoticeKind::Solved | NoticeKind::VisitLogMissing | NoticeKind::CalendarProvisional)
+    }
+
+    /// Every kind a person or a unit's channel may choose (the test is no choice: it always goes).
+    pub fn choosable() -> impl Iterator<Item = NoticeKind> {
+        NoticeKind::ALL.iter().copied().filter(|k| *k != NoticeKind::Test)
     }
 
     /// The message catalogue's key of its body text.
@@ -104,6 +119,7 @@ impl NoticeKind {
             NoticeKind::Reopened => "notice-body-reopened",
             NoticeKind::VisitLogMissing => "notice-body-visit_log_missing",
             NoticeKind::CalendarProvisional => "notice-body-calendar_provisional",
+            NoticeKind::Test => "notice-body-test",
         }
     }
 
@@ -117,8 +133,35 @@ impl NoticeKind {
                 &[Role::BranchSecretary, Role::CommunityStaff, Role::DepartmentLiaison, Role::GridWorker]
             }
             NoticeKind::CalendarProvisional => &[Role::Admin],
+            // A test names its one channel: nobody else is told.
+            NoticeKind::Test => &[],
         }
     }
+}
+
+/// A list of kinds as stored (a person's kinds by mail, an endpoint's events): `*` for every
+/// kind, or kinds separated by commas (empty: none). Does it take this kind?
+pub fn chosen(events: &str, kind: NoticeKind) -> bool {
+    kind == NoticeKind::Test || events.split(',').map(str::trim).any(|e| e == "*" || e == kind.as_str())
+}
+
+/// The stored form of a choice: `*` for all, else the kinds sorted, once each.
+pub fn choice_text(all: bool, kinds: &[NoticeKind]) -> String {
+    if all {
+        return "*".into();
+    }
+    let mut k: Vec<&str> = kinds.iter().filter(|k| **k != NoticeKind::Test).map(|k| k.as_str()).collect();
+    k.sort_unstable();
+    k.dedup();
+    k.join(",")
+}
+
+/// The kinds a stored choice names (`*` → every choosable kind).
+pub fn choice_kinds(events: &str) -> (bool, Vec<NoticeKind>) {
+    if events.split(',').any(|e| e.trim() == "*") {
+        return (true, NoticeKind::choosable().collect());
+    }
+    (false, events.split(',').filter_map(|e| e.trim().parse().ok()).collect())
 }
 
 /// The most tries of a delivery before it is failed.
@@ -159,5 +202,21 @@ mod tests {
         assert!(!NoticeKind::SlaWarning.urgent(false));
         assert_eq!(NoticeKind::of_action(ActionKind::Whistle), Some(NoticeKind::Whistled));
         assert_eq!(NoticeKind::of_action(ActionKind::Acknowledge), None);
+    }
+
+    #[test]
+    fn a_choice_of_kinds_is_all_or_the_named_ones_and_a_test_always_goes() {
+        assert!(chosen("*", NoticeKind::Solved));
+        assert!(chosen("returned,whistled", NoticeKind::Whistled));
+        assert!(!chosen("returned,whistled", NoticeKind::Solved));
+        assert!(!chosen("", NoticeKind::Solved));
+        assert!(chosen("", NoticeKind::Test));
+        assert_eq!(choice_text(false, &[NoticeKind::Whistled, NoticeKind::Returned, NoticeKind::Whistled]), "returned,whistled");
+        assert_eq!(choice_text(true, &[]), "*");
+        assert_eq!(choice_kinds("returned,whistled"), (false, vec![NoticeKind::Returned, NoticeKind::Whistled]));
+        let (all, kinds) = choice_kinds("*");
+        assert!(all && !kinds.contains(&NoticeKind::Test) && kinds.contains(&NoticeKind::Solved));
+        assert!(NoticeKind::Test.urgent(false), "a test goes at once");
+        assert!(NoticeKind::Solved.low_priority() && !NoticeKind::Whistled.low_priority() && !NoticeKind::SlaBreach.low_priority());
     }
 }

@@ -42,11 +42,13 @@ impl Senders {
         let smtp = if settings.smtp_url.trim().is_empty() {
             None
         } else {
-            let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.smtp_url.trim())
+            let mut b = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.smtp_url.trim())
                 .map_err(|e| AppError::internal_msg(format!("notify.smtp_url: {e}")))?
-                .timeout(Some(StdDuration::from_secs(settings.timeout_s)))
-                .build();
-            Some(t)
+                .timeout(Some(StdDuration::from_secs(settings.timeout_s)));
+            if let Some(tls) = tls_with_ca(settings)? {
+                b = b.tls(tls);
+            }
+            Some(b.build())
         };
         let http = reqwest::Client::builder()
             .timeout(StdDuration::from_secs(settings.timeout_s))
@@ -59,7 +61,7 @@ impl Senders {
     /// Sends one message (several deliveries merged into one when a robot is at its rate limit).
     async fn send(&self, o: &Outgoing, merged: &[&Outgoing]) -> Tried {
         let r = match o.channel {
-            DeliveryChannel::Email => self.email(o).await,
+            DeliveryChannel::Email => self.email(o, merged).await,
             DeliveryChannel::Wecom => self.wecom(o, merged).await,
             DeliveryChannel::Dingtalk => self.dingtalk(o, merged).await,
             DeliveryChannel::Webhook => self.webhook(o).await,
@@ -76,21 +78,27 @@ impl Senders {
         o.ticket_id.as_ref().filter(|_| !base.is_empty()).map(|id| format!("{base}/tickets/{id}"))
     }
 
-    async fn email(&self, o: &Outgoing) -> Result<(), (bool, String)> {
+    /// A mail: one notification, or the day's digest of several (the first one's id names it).
+    async fn email(&self, o: &Outgoing, merged: &[&Outgoing]) -> Result<(), (bool, String)> {
         let Some(smtp) = &self.smtp else {
             return Err((false, "no SMTP server configured (notify.smtp_url)".into()));
         };
         let permanent = |e: String| (false, e);
         let from: Mailbox = self.settings.from.parse().map_err(|e| permanent(format!("notify.from: {e}")))?;
         let to = Mailbox::new(o.to_name.clone(), o.to.parse().map_err(|e| permanent(format!("recipient address: {e}")))?);
-        let link = self.link(o);
-        let plain = match &link {
-            Some(l) => format!("{}\n\n{l}\n", o.body),
-            None => format!("{}\n", o.body),
+        let (subject, plain, html) = if merged.len() > 1 {
+            self.digest_text(o.lang, merged)
+        } else {
+            let link = self.link(o);
+            let plain = match &link {
+                Some(l) => format!("{}\n\n{l}\n", o.body),
+                None => format!("{}\n", o.body),
+            };
+            let html = render_html(&o.subject, &[(o.body.as_str(), link.as_deref())]);
+            (o.subject.clone(), plain, html)
         };
-        let html = render_html(&o.subject, &o.body, link.as_deref());
         let host = self.settings.message_id_domain();
-        let mut b = Message::builder().from(from).to(to).subject(o.subject.clone()).message_id(Some(format!("<{}@{host}>", o.id)));
+        let mut b = Message::builder().from(from).to(to).subject(subject).message_id(Some(format!("<{}@{host}>", o.id)));
         if !self.settings.reply_to.trim().is_empty() {
             b = b.reply_to(self.settings.reply_to.parse().map_err(|e| permanent(format!("notify.reply_to: {e}")))?);
         }
@@ -122,6 +130,23 @@ impl Senders {
             let retry = status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
             Err((retry, format!("http {status}: {}", text.chars().take(200).collect::<String>())))
         }
+    }
+
+    /// The daily digest's subject, plain text and HTML: each notification's subject, text and link.
+    fn digest_text(&self, lang: crate::i18n::Lang, merged: &[&Outgoing]) -> (String, String, String) {
+        let count = merged.len() as i64;
+        let subject = crate::i18n::render(lang, &crate::msg!("notice-digest-subject", count = count));
+        let head = crate::i18n::render(lang, &crate::msg!("notice-digest-head", count = count));
+        let links: Vec<Option<String>> = merged.iter().map(|m| self.link(m)).collect();
+        let mut plain = format!("{head}\n");
+        for (m, l) in merged.iter().zip(&links) {
+            plain.push_str(&format!("\n· {}\n  {}\n", m.subject, m.body));
+            if let Some(l) = l {
+                plain.push_str(&format!("  {l}\n"));
+            }
+        }
+        let items: Vec<(&str, Option<&str>)> = merged.iter().zip(&links).map(|(m, l)| (m.body.as_str(), l.as_deref())).collect();
+        (subject.clone(), plain, render_html(&subject, &items))
     }
 
     /// The text a group robot posts: one notification, or several merged.
@@ -183,6 +208,29 @@ impl Senders {
     }
 }
 
+/// The TLS of the SMTP URL, trusting `notify.smtp_ca_file` besides the public roots; `None` when
+/// no CA file is set (the URL's own TLS stands) or the URL asks for no TLS.
+fn tls_with_ca(settings: &NotifySettings) -> AppResult<Option<lettre::transport::smtp::client::Tls>> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let path = settings.smtp_ca_file.trim();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let bad = |e: String| AppError::internal_msg(format!("notify.smtp_ca_file: {e}"));
+    let url = url::Url::parse(settings.smtp_url.trim()).map_err(|e| AppError::internal_msg(format!("notify.smtp_url: {e}")))?;
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+    let pem = std::fs::read(path).map_err(|e| bad(format!("{path}: {e}")))?;
+    let cert = Certificate::from_pem(&pem).map_err(|e| bad(format!("{path}: {e}")))?;
+    let params = TlsParameters::builder(host).add_root_certificate(cert).build_rustls().map_err(|e| bad(e.to_string()))?;
+    let mode = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    Ok(match (url.scheme(), mode.as_deref()) {
+        ("smtps", _) => Some(Tls::Wrapper(params)),
+        (_, Some("required")) => Some(Tls::Required(params)),
+        (_, Some("opportunistic")) => Some(Tls::Opportunistic(params)),
+        _ => None,
+    })
+}
+
 /// A robot answers 200 with `{"errcode":0}` when it took the message; another code is refused
 /// (45009 / 130101 are the platforms' rate limits: worth another try).
 fn robot_answer(text: &str) -> Result<(), (bool, String)> {
@@ -210,11 +258,17 @@ pub fn webhook_signature(secret: &str, timestamp: &str, body: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The HTML part of a mail: the subject, the text and the link, escaped.
-fn render_html(subject: &str, body: &str, link: Option<&str>) -> String {
+/// The HTML part of a mail: the subject, and each text with its link, escaped.
+fn render_html(subject: &str, items: &[(&str, Option<&str>)]) -> String {
     let e = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let link = link.map(|l| format!("<p><a href=\"{0}\">{0}</a></p>", e(l))).unwrap_or_default();
-    format!("<!doctype html><html><body><h3>{}</h3><p>{}</p>{link}</body></html>", e(subject), e(body))
+    let mut body = String::new();
+    for (text, link) in items {
+        body.push_str(&format!("<p>{}</p>", e(text)));
+        if let Some(l) = link {
+            body.push_str(&format!("<p><a href=\"{0}\">{0}</a></p>", e(l)));
+        }
+    }
+    format!("<!doctype html><html><body><h3>{}</h3>{body}</body></html>", e(subject))
 }
 
 /// The worker's task: claim, send, settle, until the queue has nothing due (or a round has taken
@@ -251,8 +305,10 @@ impl Deliveries {
     pub fn run_batch(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<(usize, notifications::Settled, usize)> {
         let s = self.settings.clone();
         let calendar = self.calendars.default_calendar();
+        // One transaction on both back ends: on PostgreSQL the claim's row locks (FOR UPDATE SKIP
+        // LOCKED) must hold until the rows say `sending`, or another instance claims them too.
         let claimed =
-            backend::write_transaction(conn, |c| notifications::claim(c, &calendar, now, s.batch, Duration::seconds(HOLD_SECONDS)))?;
+            backend::immediate_transaction(conn, |c| notifications::claim(c, &calendar, now, s.batch, Duration::seconds(HOLD_SECONDS)))?;
         let n = claimed.outgoing.len();
         if n == 0 {
             return Ok((0, notifications::Settled::default(), claimed.deferred + claimed.undeliverable));
@@ -294,7 +350,7 @@ impl Deliveries {
         for (ix, t) in &results {
             tries.extend(ix.iter().map(|i| (&outgoing[*i], t.clone())));
         }
-        let settled = backend::write_transaction(conn, |c| {
+        let settled = backend::immediate_transaction(conn, |c| {
             let mut jitter = || rand_unit();
             notifications::settle(c, &tries, now, &mut jitter)
         })?;
@@ -326,12 +382,16 @@ enum Planned {
 fn plan_messages(out: &[Outgoing], recent: &HashMap<String, i64>, per_minute: i64, now: NaiveDateTime) -> Vec<Planned> {
     let mut plan = vec![];
     let mut by_robot: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut digests: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, o) in out.iter().enumerate() {
         match (o.channel, o.endpoint_id.as_deref()) {
             (DeliveryChannel::Wecom | DeliveryChannel::Dingtalk, Some(e)) => by_robot.entry(e).or_default().push(i),
+            // A person's digest deliveries due together go as one mail.
+            (DeliveryChannel::Email, _) if o.digest => digests.entry(o.to.as_str()).or_default().push(i),
             _ => plan.push(Planned::Send(vec![i])),
         }
     }
+    plan.extend(digests.into_values().map(Planned::Send));
     for (e, ix) in by_robot {
         let budget = (per_minute - recent.get(e).copied().unwrap_or(0)).max(0) as usize;
         if budget == 0 {
@@ -417,6 +477,7 @@ mod tests {
             endpoint_id: Some(endpoint.into()),
             notification_id: id.into(),
             created_at: chrono::NaiveDateTime::default(),
+            digest: false,
         }
     }
 
@@ -441,7 +502,7 @@ mod tests {
 
     #[test]
     fn html_of_a_mail_escapes_what_people_typed() {
-        let h = render_html("<b>x</b>", "a & b <script>", Some("http://h/tickets/1?a=\"b\""));
+        let h = render_html("<b>x</b>", &[("a & b <script>", Some("http://h/tickets/1?a=\"b\""))]);
         assert!(!h.contains("<script>") && h.contains("&lt;script&gt;") && h.contains("&amp;") && h.contains("&quot;b&quot;"));
     }
 }

@@ -90,6 +90,11 @@ impl SmtpSink {
     }
 
     pub fn start_on(port: u16, refuse: bool) -> Option<SmtpSink> {
+        Self::start_with(port, if refuse { &["--refuse"] } else { &[] })
+    }
+
+    /// A sink with the script's other options (`--tls CERT KEY`, `--delay S`).
+    pub fn start_with(port: u16, args: &[&str]) -> Option<SmtpSink> {
         use std::io::BufRead;
         let ok = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
         if !ok {
@@ -101,9 +106,7 @@ impl SmtpSink {
         let script = crate::helpers::project_dir().join("tests/support/smtp_sink.py");
         let mut cmd = std::process::Command::new("python3");
         cmd.arg(script).args(["--port", &port.to_string(), "--dir", dir.path().to_str().unwrap()]);
-        if refuse {
-            cmd.arg("--refuse");
-        }
+        cmd.args(args);
         let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
@@ -136,10 +139,19 @@ pub fn free_port() -> u16 {
 
 /// Runs the delivery worker's task once at `now` (on a thread of its own, as in the server).
 pub fn deliver(app: &crate::helpers::TestApp, now: chrono::NaiveDateTime) -> gridloop::worker::Outcome {
-    let (pool, settings) = (app.pool.clone(), app.settings.clone());
+    deliver_with(app, &app.settings.notify, now)
+}
+
+/// The same with other notify settings (another SMTP server, a CA to trust).
+pub fn deliver_with(
+    app: &crate::helpers::TestApp,
+    notify: &gridloop::config::NotifySettings,
+    now: chrono::NaiveDateTime,
+) -> gridloop::worker::Outcome {
+    let (pool, settings, notify) = (app.pool.clone(), app.settings.clone(), notify.clone());
     std::thread::spawn(move || {
         use gridloop::worker::Task;
-        let mut task = gridloop::worker::deliveries::Deliveries::new(&settings.notify, crate::helpers::calendars(&settings));
+        let mut task = gridloop::worker::deliveries::Deliveries::new(&notify, crate::helpers::calendars(&settings));
         let mut conn = pool.get().unwrap();
         task.run_once(&mut conn, now).unwrap()
     })
@@ -448,4 +460,266 @@ async fn the_notifications_page_lists_the_persons_own_and_opening_one_marks_it_r
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let (_, html) = other.get("/notifications").await;
     assert!(html.contains("暂无通知"));
+}
+
+/// Records a notification for one person straight into the outbox (as the change that causes it
+/// would), `n` of them with keys of their own.
+fn record_for(app: &crate::helpers::TestApp, unit: &str, person: &str, kind: gridloop::domain::notify::NoticeKind, tag: &str, n: usize) {
+    let mut conn = app.conn();
+    let now = gridloop::app::utc_now();
+    for i in 0..n {
+        let key = format!("{tag}/{i}");
+        let once = gridloop::app::notifications::Once {
+            unit_id: unit,
+            person_id: Some(person),
+            ticket_id: None,
+            kind,
+            roles: None,
+            urgent: false,
+            payload: json!({"date": "2026-12-01", "deadline": "18:00", "year": 2027}),
+            dedupe_key: &key,
+        };
+        assert!(gridloop::app::notifications::record_once(&mut conn, once, now).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_daily_digest_gathers_low_priority_mail_into_one_message_the_next_working_morning() {
+    use gridloop::domain::notify::NoticeKind;
+    let Some(sink) = SmtpSink::start(false) else { return };
+    let port = sink.port;
+    let (app, fx) = crate::fixture::spawn_fixture_configured(|s| s.notify.smtp_url = format!("smtp://127.0.0.1:{port}")).await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let body = json!({"email": "gw1@example.org", "email_all": true, "quiet_hours": false, "digest": true});
+    let r = app.request(reqwest::Method::PUT, "/api/v1/me/notification-settings", Some(&gw), Some(&body), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["digest"], true);
+    // Three low-priority events (two missing logs, a calendar warning) and one that asks for action.
+    record_for(&app, fx.unit("B1"), fx.person("gw1"), NoticeKind::VisitLogMissing, "digest-log", 2);
+    record_for(&app, fx.unit("B1"), fx.person("gw1"), NoticeKind::CalendarProvisional, "digest-cal", 1);
+    record_for(&app, fx.unit("B1"), fx.person("gw1"), NoticeKind::SlaWarning, "digest-warn", 1);
+    let cals = crate::helpers::calendars(&app.settings);
+    let morning = cals.default_calendar().next_working_morning(gridloop::app::utc_now()).unwrap();
+    // Before the morning: only the warning goes (on its own); the digest waits.
+    deliver(&app, morning - chrono::Duration::seconds(1));
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0]["subject"].as_str().unwrap().contains("即将超时"), "{}", mail[0]);
+    // The morning: the three in one mail, once.
+    deliver(&app, morning);
+    deliver(&app, morning + chrono::Duration::minutes(5));
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    let d = &mail[1];
+    assert!(d["subject"].as_str().unwrap().contains("每日摘要") && d["subject"].as_str().unwrap().contains('3'), "{d}");
+    let text = d["text"].as_str().unwrap();
+    assert_eq!(text.matches("走访日志未提交").count(), 2, "{text}");
+    assert!(text.contains("工作日历未发布") && text.contains("2027"), "{text}");
+    // Every delivery it carried is sent; in the centre each was there at once.
+    assert_eq!(app.get_ok("/api/v1/notifications/unread", &gw).await["unread"], 4);
+    let mut conn = app.conn();
+    use diesel::prelude::*;
+    use gridloop::db::schema::deliveries;
+    let pending: i64 = deliveries::table.filter(deliveries::state.ne("sent")).count().get_result(&mut conn).unwrap();
+    assert_eq!(pending, 0);
+}
+
+#[tokio::test]
+async fn a_robot_is_told_only_of_what_it_chose_and_a_test_message_goes_at_once_and_is_followed() {
+    let Some(sink) = SmtpSink::start(false) else { return };
+    let port = sink.port;
+    let (app, fx) = crate::fixture::spawn_fixture_configured(|s| s.notify.smtp_url = format!("smtp://127.0.0.1:{port}")).await;
+    let robot = receiver(200).await;
+    let admin = app.login("admin1", PASSWORD).await;
+    let add = json!({"kind": "wecom", "name": "执法队群", "url": format!("{}/cgi-bin/webhook/send?key=abc", robot.base),
+        "events_all": false, "events": ["sla_breach", "returned"]});
+    let r =
+        app.request(reqwest::Method::POST, &format!("/api/v1/org-units/{}/channels", fx.unit("P1")), Some(&admin), Some(&add), None).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ch: Value = r.json().await.unwrap();
+    assert_eq!((ch["events_all"].as_bool(), ch["events"].clone()), (Some(false), json!(["returned", "sla_breach"])));
+    // A whistle is not among its events: the robot is not told (the liaisons are, in-app).
+    whistled_ticket(&app, &fx, false).await;
+    let (work, _) = working_and_quiet(&app);
+    deliver(&app, work);
+    assert!(robot.seen.lock().unwrap().is_empty(), "the robot chose not to hear of whistles");
+    // The test button: queued, sent by the worker whatever the hour, followed by its id.
+    let test = format!("/api/v1/channels/{}/test", ch["id"].as_str().unwrap());
+    let r = app.request(reqwest::Method::POST, &test, Some(&app.login("admin2", PASSWORD).await), None, None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "another district's admin");
+    let r = app.request(reqwest::Method::POST, &test, Some(&admin), None, None).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.json::<Value>().await.unwrap()["delivery_id"].as_str().unwrap().to_string();
+    let again = app.request(reqwest::Method::POST, &test, Some(&admin), None, None).await;
+    let e = crate::helpers::assert_error(again, StatusCode::CONFLICT, "test_too_soon").await;
+    assert!(e["message"].as_str().unwrap().contains("秒"), "{e}");
+    assert_eq!(app.get_ok(&format!("/api/v1/deliveries/{id}"), &admin).await["state"], "pending");
+    let (_, off) = working_and_quiet(&app);
+    deliver(&app, off);
+    let d = app.get_ok(&format!("/api/v1/deliveries/{id}"), &admin).await;
+    assert_eq!((d["state"].as_str(), d["kind"].as_str(), d["recipient"].as_str()), (Some("sent"), Some("test"), Some("执法队群")), "{d}");
+    let seen = robot.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let body: Value = serde_json::from_str(&seen[0].2).unwrap();
+    assert!(body["text"]["content"].as_str().unwrap().contains("测试消息"), "{body}");
+    let r = app.get(&format!("/api/v1/deliveries/{id}"), Some(&app.login("dl1", PASSWORD).await)).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a liaison does not see the admin's test");
+    // A person tests his own mail: none set → told so; set → a test mail arrives.
+    let dl = app.login("dl1", PASSWORD).await;
+    let r = app.request(reqwest::Method::POST, "/api/v1/me/notification-settings/test", Some(&dl), None, None).await;
+    crate::helpers::assert_error(r, StatusCode::CONFLICT, "no_email").await;
+    my_mail(&app, "dl1", "dl1@example.org", true).await;
+    let r = app.request(reqwest::Method::POST, "/api/v1/me/notification-settings/test", Some(&dl), None, None).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mid = r.json::<Value>().await.unwrap()["delivery_id"].as_str().unwrap().to_string();
+    deliver(&app, off);
+    let mail = sink.messages();
+    let test_mail: Vec<&Value> = mail.iter().filter(|m| m["subject"].as_str().unwrap().contains("测试消息")).collect();
+    assert_eq!(test_mail.len(), 1, "{mail:?}");
+    assert_eq!(test_mail[0]["rcpt_tos"], json!(["dl1@example.org"]));
+    assert_eq!(app.get_ok(&format!("/api/v1/deliveries/{mid}"), &dl).await["state"], "sent");
+    robot.handle.stop(true).await;
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it (openssl), valid
+/// from now for two days: (dir, CA file, server certificate, server key).
+fn test_ca() -> (tempfile::TempDir, String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
+    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let run = |args: Vec<&str>| {
+        let out = std::process::Command::new("openssl").args(&args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (ca_key, ca, key, csr, cert, ext) = (p("ca.key"), p("ca.pem"), p("leaf.key"), p("leaf.csr"), p("leaf.pem"), p("ext"));
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend(["-keyout", &ca_key, "-out", &ca, "-days", "2", "-subj", "/CN=Gridloop Test CA"]);
+    run(a);
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+    run(a);
+    run(vec!["x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial", "-out", &cert, "-days", "2", "-extfile", &ext]);
+    (dir, ca, cert, key)
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_to_a_relay_whose_ca_is_trusted_and_never_in_the_clear_to_an_unknown_one() {
+    if SmtpSink::start(false).is_none() {
+        return;
+    }
+    let (_dir, ca, cert, key) = test_ca();
+    let port = free_port();
+    let sink = SmtpSink::start_with(port, &["--tls", &cert, &key]).unwrap();
+    let url = format!("smtp://127.0.0.1:{port}?tls=required");
+    let (app, fx) = crate::fixture::spawn_fixture_configured(|s| s.notify.smtp_url = url.clone()).await;
+    my_mail(&app, "dl1", "dl1@example.org", false).await;
+    let t = whistled_ticket(&app, &fx, false).await;
+    let (work, _) = working_and_quiet(&app);
+    // The relay's certificate is signed by a CA nobody was told to trust: refused, not sent plain.
+    deliver(&app, work);
+    assert!(sink.messages().is_empty());
+    let cs = app.login("cs1", PASSWORD).await;
+    let log = app.get_ok(&format!("/api/v1/tickets/{}/deliveries", t["id"].as_str().unwrap()), &cs).await;
+    let email = log.as_array().unwrap().iter().find(|d| d["channel"] == "email").unwrap().clone();
+    assert_eq!(email["state"], "pending", "it will be tried again: {email}");
+    assert!(email["last_error"].as_str().unwrap().to_lowercase().contains("cert"), "{email}");
+    // Told to trust the CA (notify.smtp_ca_file): STARTTLS, and the mail goes encrypted.
+    let mut notify = app.settings.notify.clone();
+    notify.smtp_ca_file = ca.clone();
+    deliver_with(&app, &notify, work + chrono::Duration::minutes(5));
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0]["tls"], true, "the session was encrypted");
+    assert!(mail[0]["subject"].as_str().unwrap().contains(t["number"].as_str().unwrap()));
+    // A CA file that is not there is refused when the settings are read.
+    let mut s = app.settings.clone();
+    s.notify.smtp_ca_file = "/nonexistent/ca.pem".into();
+    assert!(s.validate().unwrap_err().to_string().contains("notify.smtp_ca_file"));
+}
+
+/// A `gridloop notify send` process against the app's database, sending at `now`.
+fn sender(app: &crate::helpers::TestApp, port: u16, now: chrono::NaiveDateTime, batch: &str) -> std::process::Child {
+    let at = format!("{}Z", now.format("%Y-%m-%dT%H:%M:%S"));
+    crate::cli::gridloop()
+        .args(["--database-url", &app.settings.database.url, "notify", "send", "--now", &at])
+        .env("GRIDLOOP_NOTIFY__SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("GRIDLOOP_NOTIFY__BATCH", batch)
+        .env("GRIDLOOP_NOTIFY__CONCURRENCY", "2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn email_delivery_ids(app: &crate::helpers::TestApp) -> std::collections::BTreeSet<String> {
+    use diesel::prelude::*;
+    use gridloop::db::schema::deliveries;
+    let mut conn = app.conn();
+    deliveries::table
+        .filter(deliveries::channel.eq("email"))
+        .select(deliveries::id)
+        .load::<String>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn message_ids(sink: &SmtpSink) -> Vec<String> {
+    sink.messages()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().trim_start_matches('<').split('@').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn two_senders_at_once_send_each_mail_once_and_one_killed_mid_batch_loses_none() {
+    use gridloop::domain::notify::NoticeKind;
+    let Some(sink) = SmtpSink::start(false) else { return };
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    my_mail(&app, "dl1", "dl1@example.org", false).await;
+    record_for(&app, fx.unit("P1"), fx.person("dl1"), NoticeKind::SlaWarning, "two", 60);
+    let (work, _) = working_and_quiet(&app);
+    // Two instances at once, in small batches so that they take turns at the queue.
+    let (a, b) = (sender(&app, sink.port, work, "5"), sender(&app, sink.port, work, "5"));
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut ids = message_ids(&sink);
+    assert_eq!(ids.len(), 60, "each once: no mail twice, none missing");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.into_iter().collect::<std::collections::BTreeSet<_>>(), email_delivery_ids(&app));
+
+    // A slow server, and a sender killed (SIGKILL) in the middle of a batch.
+    let slow = SmtpSink::start_with(free_port(), &["--delay", "0.1"]).unwrap();
+    record_for(&app, fx.unit("P1"), fx.person("dl1"), NoticeKind::SlaWarning, "killed", 30);
+    let mut victim = sender(&app, slow.port, work, "10");
+    let started = std::time::Instant::now();
+    while slow.messages().len() < 3 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the sender never got going");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let before = slow.messages().len();
+    assert!(before < 30, "killed before the end ({before} sent)");
+    // What it had claimed waits out its claim (300 s), then another sender sends the rest.
+    let out = sender(&app, slow.port, work + chrono::Duration::seconds(301), "10").wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut got = message_ids(&slow);
+    let total = got.len();
+    got.sort();
+    got.dedup();
+    let wanted: std::collections::BTreeSet<String> = email_delivery_ids(&app).difference(&ids_of(&sink)).cloned().collect();
+    assert_eq!(got.into_iter().collect::<std::collections::BTreeSet<_>>(), wanted, "nothing lost");
+    // At least once: only mail in flight when it died may come twice (at most one batch).
+    assert!(total - wanted.len() <= 10, "{} duplicates", total - wanted.len());
+}
+
+fn ids_of(sink: &SmtpSink) -> std::collections::BTreeSet<String> {
+    message_ids(sink).into_iter().collect()
 }

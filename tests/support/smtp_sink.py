@@ -4,11 +4,16 @@ Python's own email package and written to DIR as <n>.json (envelope recipients, 
 plain and HTML parts); with --refuse it answers every message 554 (a permanent refusal). Prints
 "ready" once listening; stops when its stdin closes. With --light (the benchmark) it only
 writes the envelope's recipients to DIR/<n>.light, so that the sink's own parsing does not set
-the pace."""
+the pace. With --tls CERT KEY it offers STARTTLS and takes no mail before it (the session's
+record says whether it was encrypted); with --delay S it takes S seconds over each message (a
+slow server, for a worker killed mid-batch)."""
 import argparse
 import itertools
+import logging
 import json
 import os
+import asyncio
+import ssl
 import sys
 from email import policy
 from email.parser import BytesParser
@@ -17,10 +22,12 @@ from aiosmtpd.controller import Controller
 
 
 class Sink:
-    def __init__(self, folder, refuse, light):
-        self.folder, self.refuse, self.light, self.n = folder, refuse, light, itertools.count()
+    def __init__(self, folder, refuse, light, delay):
+        self.folder, self.refuse, self.light, self.delay, self.n = folder, refuse, light, delay, itertools.count()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return "554 5.7.1 refused by the test server"
         if self.light:
@@ -41,6 +48,7 @@ class Sink:
             "content_type": msg.get_content_type(),
             "text": plain.get_content() if plain else "",
             "html": html.get_content() if html else "",
+            "tls": session.ssl is not None,
         }
         path = os.path.join(self.folder, "%06d.json" % next(self.n))
         with open(path + ".tmp", "w", encoding="utf-8") as f:
@@ -55,8 +63,17 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("--refuse", action="store_true")
     p.add_argument("--light", action="store_true")
+    p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = p.parse_args()
-    c = Controller(Sink(a.dir, a.refuse, a.light), hostname="127.0.0.1", port=a.port)
+    # A refused handshake is what a test may want: not a traceback on the test's output.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    extra = {}
+    if a.tls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        extra = {"tls_context": ctx, "require_starttls": True}
+    c = Controller(Sink(a.dir, a.refuse, a.light, a.delay), hostname="127.0.0.1", port=a.port, **extra)
     c.start()
     print("ready", flush=True)
     sys.stdin.read()

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::db::schema::{channel_endpoints, deliveries, memberships, notification_settings, notifications, people, tickets};
 use crate::db::DbConn;
-use crate::domain::notify::{DeliveryChannel, DeliveryState, NoticeKind};
+use crate::domain::notify::{chosen, DeliveryChannel, DeliveryState, NoticeKind};
 use crate::domain::{Actor, Id, Role};
 use crate::i18n::Lang;
 
@@ -59,6 +59,8 @@ pub struct DeliveryRow {
     pub sent_at: Option<NaiveDateTime>,
     pub read_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// Kept for the person's daily digest (每日摘要).
+    pub digest: bool,
 }
 
 /// Writes the record unless one with its dedupe key exists, with its deliveries; `true` when this
@@ -109,20 +111,25 @@ fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTi
             ids
         }
     };
-    let settings: Vec<(String, Option<String>, String)> = if people.is_empty() {
+    let settings: Vec<(String, Option<String>, String, bool)> = if people.is_empty() {
         vec![]
     } else {
         notification_settings::table
             .filter(notification_settings::person_id.eq_any(&people))
-            .select((notification_settings::person_id, notification_settings::email, notification_settings::email_events))
+            .select((
+                notification_settings::person_id,
+                notification_settings::email,
+                notification_settings::email_events,
+                notification_settings::digest,
+            ))
             .load(c)?
     };
-    let endpoints: Vec<(String, String)> = channel_endpoints::table
+    let endpoints: Vec<(String, String, String)> = channel_endpoints::table
         .filter(channel_endpoints::org_unit_id.eq(n.unit_id))
         .filter(channel_endpoints::active.eq(true))
-        .select((channel_endpoints::id, channel_endpoints::kind))
+        .select((channel_endpoints::id, channel_endpoints::kind, channel_endpoints::events))
         .load(c)?;
-    let row = |channel: DeliveryChannel, person: Option<&str>, endpoint: Option<&str>| DeliveryRow {
+    let row = |channel: DeliveryChannel, person: Option<&str>, endpoint: Option<&str>, digest: bool| DeliveryRow {
         id: Id::new().to_string(),
         notification_id: notification_id.to_string(),
         channel: channel.as_str().to_string(),
@@ -139,29 +146,98 @@ fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTi
         sent_at: (channel == DeliveryChannel::InApp).then_some(now),
         read_at: None,
         created_at: now,
+        digest,
     };
     let mut out = vec![];
     for p in &people {
-        out.push(row(DeliveryChannel::InApp, Some(p), None));
-        let wants_mail =
-            settings.iter().find(|(id, _, _)| id == p).is_some_and(|(_, email, events)| email.is_some() && wants(events, n.kind));
-        if wants_mail {
-            out.push(row(DeliveryChannel::Email, Some(p), None));
+        out.push(row(DeliveryChannel::InApp, Some(p), None, false));
+        if let Some((_, Some(_), events, digest)) = settings.iter().find(|(id, ..)| id == p) {
+            if chosen(events, n.kind) {
+                // The digest takes what is of low priority and not urgent; the rest goes on its own.
+                let digest = *digest && n.kind.low_priority() && !n.urgent;
+                out.push(row(DeliveryChannel::Email, Some(p), None, digest));
+            }
         }
     }
-    for (id, kind) in &endpoints {
+    for (id, kind, events) in &endpoints {
         if let Ok(channel) = kind.parse::<DeliveryChannel>() {
-            out.push(row(channel, None, Some(id)));
+            if chosen(events, n.kind) {
+                out.push(row(channel, None, Some(id), false));
+            }
         }
     }
     Ok(out)
 }
 
-/// Whether a person's list of kinds wanted by mail (`*` for all, or kinds separated by commas)
-/// takes this kind.
-pub fn wants(events: &str, kind: NoticeKind) -> bool {
-    events.split(',').map(str::trim).any(|e| e == "*" || e == kind.as_str())
+/// A test message (测试消息) to one channel: a unit's robot or webhook, or the caller's own mail.
+pub enum TestTarget<'a> {
+    Endpoint { unit_id: &'a str, endpoint_id: &'a str, channel: DeliveryChannel },
+    Mail { unit_id: &'a str, person_id: &'a str },
 }
+
+/// Queues a test message for the delivery worker (it goes at once, whatever the hour) and returns
+/// its delivery's id. At most one test per channel in `TEST_SPACING_SECONDS`, so that the button
+/// cannot flood a group or a mailbox.
+pub fn record_test(conn: &mut DbConn, target: TestTarget<'_>, now: NaiveDateTime) -> AppResult<String> {
+    let (unit_id, person_id, endpoint_id, channel) = match target {
+        TestTarget::Endpoint { unit_id, endpoint_id, channel } => (unit_id, None, Some(endpoint_id), channel),
+        TestTarget::Mail { unit_id, person_id } => (unit_id, Some(person_id), None, DeliveryChannel::Email),
+    };
+    let mut q = deliveries::table
+        .inner_join(notifications::table)
+        .filter(notifications::kind.eq(NoticeKind::Test.as_str()))
+        .filter(deliveries::channel.eq(channel.as_str()))
+        .filter(deliveries::created_at.gt(now - chrono::Duration::seconds(TEST_SPACING_SECONDS)))
+        .into_boxed();
+    q = match (person_id, endpoint_id) {
+        (Some(p), _) => q.filter(deliveries::person_id.eq(p)),
+        (None, Some(e)) => q.filter(deliveries::endpoint_id.eq(e)),
+        (None, None) => q,
+    };
+    let recent: i64 = q.count().get_result(conn)?;
+    if recent > 0 {
+        return Err(AppError::Conflict { code: "test_too_soon", detail: crate::msg!("why-test_too_soon", seconds = TEST_SPACING_SECONDS) });
+    }
+    let key = format!("test/{}", Id::new());
+    let (id, delivery_id) = (Id::new().to_string(), Id::new().to_string());
+    conn.transaction(|c| -> Result<(), diesel::result::Error> {
+        diesel::insert_into(notifications::table)
+            .values((
+                notifications::id.eq(&id),
+                notifications::unit_id.eq(unit_id),
+                notifications::kind.eq(NoticeKind::Test.as_str()),
+                notifications::payload.eq("{}"),
+                notifications::created_at.eq(now),
+                notifications::person_id.eq(person_id),
+                notifications::dedupe_key.eq(Some(&key)),
+            ))
+            .execute(c)?;
+        let delivery = DeliveryRow {
+            id: delivery_id.clone(),
+            notification_id: id.clone(),
+            channel: channel.as_str().to_string(),
+            person_id: person_id.map(str::to_string),
+            endpoint_id: endpoint_id.map(str::to_string),
+            dedupe_key: format!("{key}/{}", channel.as_str()),
+            urgent: true,
+            state: DeliveryState::Pending.as_str().to_string(),
+            attempts: 0,
+            due_at: now,
+            claimed_until: None,
+            last_error: None,
+            sent_at: None,
+            read_at: None,
+            created_at: now,
+            digest: false,
+        };
+        diesel::insert_into(deliveries::table).values(&delivery).execute(c)?;
+        Ok(())
+    })?;
+    Ok(delivery_id)
+}
+
+/// The shortest time between two tests of one channel.
+pub const TEST_SPACING_SECONDS: i64 = 30;
 
 /// Which of these dedupe keys are recorded already (one query), to skip them before trying.
 pub fn recorded(conn: &mut DbConn, keys: &[String]) -> AppResult<std::collections::HashSet<String>> {
@@ -370,49 +446,68 @@ fn log_views(rows: Vec<LogLine>) -> AppResult<Vec<DeliveryView>> {
         .collect()
 }
 
-/// The delivery log of a ticket (every message about it, on every channel), for whoever may see
-/// the ticket.
-pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
-    use crate::db::schema::channel_endpoints;
-    super::tickets::get_ticket(conn, actor, ticket_id, super::utc_now())?;
-    let rows: Vec<LogLine> = deliveries::table
-        .inner_join(notifications::table)
+/// Which deliveries a log shows.
+enum LogOf<'a> {
+    /// Every message about a ticket, oldest first.
+    Ticket(&'a str),
+    /// The failed ones about units in a scope, newest first.
+    Failed(&'a Actor, i64),
+    /// One.
+    One(&'a str),
+}
+
+/// The lines of a delivery log, with the names of who was told (never an address), and each
+/// notification's unit path (for the access check of one).
+fn log_lines(conn: &mut DbConn, of: LogOf<'_>) -> AppResult<Vec<(LogLine, String)>> {
+    use crate::db::schema::org_units;
+    let mut q = deliveries::table
+        .inner_join(notifications::table.inner_join(org_units::table.on(org_units::id.eq(notifications::unit_id))))
         .left_join(people::table.on(people::id.nullable().eq(deliveries::person_id)))
         .left_join(channel_endpoints::table.on(channel_endpoints::id.nullable().eq(deliveries::endpoint_id)))
-        .filter(notifications::ticket_id.eq(ticket_id))
-        .order((deliveries::created_at, deliveries::id))
         .select((
             DeliveryRow::as_select(),
             notifications::kind,
             notifications::ticket_id,
             people::display_name.nullable(),
             channel_endpoints::name.nullable(),
+            org_units::path,
         ))
-        .load(conn)?;
-    log_views(rows)
+        .into_boxed();
+    q = match of {
+        LogOf::Ticket(id) => q.filter(notifications::ticket_id.eq(id)).order((deliveries::created_at, deliveries::id)),
+        LogOf::Failed(actor, limit) => q
+            .filter(deliveries::state.eq(DeliveryState::Failed.as_str()))
+            .filter(super::scope::units_in_scope(actor, crate::domain::Operation::TicketRead))
+            .order((deliveries::created_at.desc(), deliveries::id.desc()))
+            .limit(limit),
+        LogOf::One(id) => q.filter(deliveries::id.eq(id)),
+    };
+    type Flat = (DeliveryRow, String, Option<String>, Option<String>, Option<String>, String);
+    Ok(q.load::<Flat>(conn)?.into_iter().map(|(d, k, t, p, e, path)| ((d, k, t, p, e), path)).collect())
+}
+
+/// The delivery log of a ticket (every message about it, on every channel), for whoever may see
+/// the ticket.
+pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
+    super::tickets::get_ticket(conn, actor, ticket_id, super::utc_now())?;
+    log_views(log_lines(conn, LogOf::Ticket(ticket_id))?.into_iter().map(|(l, _)| l).collect())
 }
 
 /// Failed deliveries about units in the caller's scope (a supervisor's or an admin's), newest first.
 pub fn failed_deliveries(conn: &mut DbConn, actor: &Actor, limit: Option<i64>) -> AppResult<Vec<DeliveryView>> {
-    use crate::db::schema::{channel_endpoints, org_units};
     let limit = super::page_limit(limit, 100, 500)?;
-    let rows: Vec<LogLine> = deliveries::table
-        .inner_join(notifications::table.inner_join(org_units::table.on(org_units::id.eq(notifications::unit_id))))
-        .left_join(people::table.on(people::id.nullable().eq(deliveries::person_id)))
-        .left_join(channel_endpoints::table.on(channel_endpoints::id.nullable().eq(deliveries::endpoint_id)))
-        .filter(deliveries::state.eq(DeliveryState::Failed.as_str()))
-        .filter(super::scope::units_in_scope(actor, crate::domain::Operation::TicketRead))
-        .order((deliveries::created_at.desc(), deliveries::id.desc()))
-        .limit(limit)
-        .select((
-            DeliveryRow::as_select(),
-            notifications::kind,
-            notifications::ticket_id,
-            people::display_name.nullable(),
-            channel_endpoints::name.nullable(),
-        ))
-        .load(conn)?;
-    log_views(rows)
+    log_views(log_lines(conn, LogOf::Failed(actor, limit))?.into_iter().map(|(l, _)| l).collect())
+}
+
+/// One delivery, for its recipient or an admin over its unit (how a test message went).
+pub fn delivery(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<DeliveryView> {
+    let (line, path) = log_lines(conn, LogOf::One(id))?.into_iter().next().ok_or(AppError::NotFound { what: "delivery" })?;
+    let mine = line.0.person_id.as_deref() == Some(actor.person_id.to_string().as_str());
+    let op = crate::domain::Operation::OrgUnitManage;
+    if !mine && super::scope::enforce(actor.decide(op, &crate::domain::OrgPath::from_db(path)), "delivery", op).is_err() {
+        return Err(AppError::NotFound { what: "delivery" });
+    }
+    log_views(vec![line])?.pop().ok_or(AppError::NotFound { what: "delivery" })
 }
 
 /// An admin sends a failed delivery again: pending, its tries counted from zero.

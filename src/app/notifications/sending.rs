@@ -41,6 +41,8 @@ pub struct Outgoing {
     pub endpoint_id: Option<String>,
     pub notification_id: String,
     pub created_at: NaiveDateTime,
+    /// For the person's daily digest: sent in one mail with his others due (每日摘要).
+    pub digest: bool,
 }
 
 /// What one claim found.
@@ -104,9 +106,18 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
         let (email, quiet) = d.person_id.as_ref().and_then(|p| settings.get(p).cloned()).unwrap_or((None, true));
         // A group's robot or a gateway is quiet after hours too; a person may choose otherwise.
         let keeps_quiet = if d.endpoint_id.is_some() { true } else { quiet };
-        if !d.urgent && keeps_quiet && quiet_until.is_some() {
-            deferred.push(d.id);
+        if let Some(at) = quiet_until.filter(|_| !d.urgent && keeps_quiet) {
+            deferred.push((d.id, at));
             continue;
+        }
+        // A digest's delivery waits for the working morning after it was written (then the
+        // person's others written since go with it); after that it goes at once, with retries.
+        if d.digest {
+            let morning = calendar.next_working_morning(d.created_at)?;
+            if morning > now {
+                deferred.push((d.id, morning));
+                continue;
+            }
         }
         let (to, secret) = match channel {
             DeliveryChannel::Email => (email, None),
@@ -140,10 +151,15 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
             endpoint_id: d.endpoint_id,
             notification_id: d.notification_id,
             created_at: d.created_at,
+            digest: d.digest,
         });
     }
-    if let Some(at) = quiet_until {
-        diesel::update(deliveries::table.filter(deliveries::id.eq_any(&deferred)))
+    let mut by_time: HashMap<NaiveDateTime, Vec<String>> = HashMap::new();
+    for (id, at) in &deferred {
+        by_time.entry(*at).or_default().push(id.clone());
+    }
+    for (at, ids) in by_time {
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
             .set((
                 deliveries::state.eq(DeliveryState::Pending.as_str()),
                 deliveries::due_at.eq(at),

@@ -11,7 +11,7 @@ use crate::app::scope::enforce;
 use crate::app::{parse_id, AppError, AppResult};
 use crate::db::schema::{channel_endpoints, notification_settings};
 use crate::db::DbConn;
-use crate::domain::notify::{DeliveryChannel, NoticeKind};
+use crate::domain::notify::{choice_kinds, choice_text, DeliveryChannel, NoticeKind};
 use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId};
 
 /// A person's notification settings.
@@ -25,6 +25,8 @@ pub struct SettingsView {
     pub email_events: Vec<NoticeKind>,
     /// Non-urgent messages outside working time wait for the next working morning.
     pub quiet_hours: bool,
+    /// Low-priority events by mail once a day, the next working morning, in one message (每日摘要).
+    pub digest: bool,
     pub version: i64,
 }
 
@@ -40,6 +42,8 @@ pub struct SettingsInput {
     pub email_events: Vec<NoticeKind>,
     #[serde(default = "yes")]
     pub quiet_hours: bool,
+    #[serde(default)]
+    pub digest: bool,
 }
 
 fn yes() -> bool {
@@ -67,6 +71,7 @@ pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, q
             notification_settings::quiet_hours.eq(quiet_hours),
             notification_settings::version.eq(1i64),
             notification_settings::updated_at.eq(now),
+            notification_settings::digest.eq(false),
         ))
         .execute(conn)?;
     Ok(())
@@ -74,25 +79,23 @@ pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, q
 
 /// The caller's settings (the defaults until he saves some: no mail, quiet hours kept).
 pub fn my_settings(conn: &mut DbConn, actor: &Actor) -> AppResult<SettingsView> {
-    let row: Option<(Option<String>, String, bool, i64)> = notification_settings::table
+    let row: Option<(Option<String>, String, bool, bool, i64)> = notification_settings::table
         .find(actor.person_id.to_string())
         .select((
             notification_settings::email,
             notification_settings::email_events,
             notification_settings::quiet_hours,
+            notification_settings::digest,
             notification_settings::version,
         ))
         .first(conn)
         .optional()?;
     Ok(match row {
-        None => SettingsView { email: None, email_all: false, email_events: vec![], quiet_hours: true, version: 0 },
-        Some((email, events, quiet_hours, version)) => SettingsView {
-            email,
-            email_all: events.split(',').any(|e| e.trim() == "*"),
-            email_events: events.split(',').filter_map(|e| e.trim().parse().ok()).collect(),
-            quiet_hours,
-            version,
-        },
+        None => SettingsView { email: None, email_all: false, email_events: vec![], quiet_hours: true, digest: false, version: 0 },
+        Some((email, events, quiet_hours, digest, version)) => {
+            let (email_all, email_events) = choice_kinds(&events);
+            SettingsView { email, email_all, email_events, quiet_hours, digest, version }
+        }
     })
 }
 
@@ -115,10 +118,7 @@ pub fn save_my_settings(
             return Err(AppError::VersionConflict { given, current: current.version });
         }
     }
-    let mut events: Vec<&str> = input.email_events.iter().map(|k| k.as_str()).collect();
-    events.sort_unstable();
-    events.dedup();
-    let events = if input.email_all { "*".to_string() } else { events.join(",") };
+    let events = choice_text(input.email_all, &input.email_events);
     let me = actor.person_id.to_string();
     if current.version == 0 {
         diesel::insert_into(notification_settings::table)
@@ -127,6 +127,7 @@ pub fn save_my_settings(
                 notification_settings::email.eq(&email),
                 notification_settings::email_events.eq(&events),
                 notification_settings::quiet_hours.eq(input.quiet_hours),
+                notification_settings::digest.eq(input.digest),
                 notification_settings::version.eq(1i64),
                 notification_settings::updated_at.eq(now),
             ))
@@ -137,6 +138,7 @@ pub fn save_my_settings(
                 notification_settings::email.eq(&email),
                 notification_settings::email_events.eq(&events),
                 notification_settings::quiet_hours.eq(input.quiet_hours),
+                notification_settings::digest.eq(input.digest),
                 notification_settings::version.eq(current.version + 1),
                 notification_settings::updated_at.eq(now),
             ))
@@ -159,6 +161,10 @@ pub struct EndpointView {
     pub url_masked: String,
     /// The secret's last four characters, if it has one.
     pub secret_hint: Option<String>,
+    /// Told of every kind of event…
+    pub events_all: bool,
+    /// …or of these.
+    pub events: Vec<NoticeKind>,
     pub active: bool,
     pub version: i64,
 }
@@ -177,6 +183,12 @@ pub struct EndpointInput {
     /// DingTalk's signing secret (SEC…), or the webhook's HMAC key.
     #[schema(max_length = 200)]
     pub secret: Option<String>,
+    /// Every kind of event (the default)…
+    #[serde(default = "yes")]
+    pub events_all: bool,
+    /// …or only these.
+    #[serde(default)]
+    pub events: Vec<NoticeKind>,
 }
 
 /// A change of one (absent fields stay).
@@ -190,21 +202,39 @@ pub struct EndpointChange {
     #[schema(max_length = 200)]
     pub secret: Option<String>,
     pub active: Option<bool>,
+    /// With `events`: every kind, or only those.
+    pub events_all: Option<bool>,
+    pub events: Option<Vec<NoticeKind>>,
 }
 
-type EndpointRow = (String, String, String, String, String, Option<String>, bool, i64);
+/// A robot or webhook as stored.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = channel_endpoints)]
+struct EndpointRow {
+    id: String,
+    org_unit_id: String,
+    kind: String,
+    name: String,
+    url: String,
+    secret: Option<String>,
+    active: bool,
+    version: i64,
+    events: String,
+}
 
 fn endpoint_view(r: EndpointRow) -> AppResult<EndpointView> {
-    let (id, org_unit_id, kind, name, url, secret, active, version) = r;
+    let (events_all, events) = choice_kinds(&r.events);
     Ok(EndpointView {
-        id,
-        org_unit_id,
-        kind: kind.parse().map_err(AppError::internal_msg)?,
-        name,
-        url_masked: mask_url(&url),
-        secret_hint: secret.map(|s| format!("••••{}", s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>())),
-        active,
-        version,
+        kind: r.kind.parse().map_err(AppError::internal_msg)?,
+        url_masked: mask_url(&r.url),
+        secret_hint: r.secret.map(|s| format!("••••{}", s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>())),
+        events_all,
+        events,
+        id: r.id,
+        org_unit_id: r.org_unit_id,
+        name: r.name,
+        active: r.active,
+        version: r.version,
     })
 }
 
@@ -251,33 +281,13 @@ fn managed_unit(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<cr
     Ok(u)
 }
 
-const ENDPOINT_COLUMNS: (
-    channel_endpoints::id,
-    channel_endpoints::org_unit_id,
-    channel_endpoints::kind,
-    channel_endpoints::name,
-    channel_endpoints::url,
-    channel_endpoints::secret,
-    channel_endpoints::active,
-    channel_endpoints::version,
-) = (
-    channel_endpoints::id,
-    channel_endpoints::org_unit_id,
-    channel_endpoints::kind,
-    channel_endpoints::name,
-    channel_endpoints::url,
-    channel_endpoints::secret,
-    channel_endpoints::active,
-    channel_endpoints::version,
-);
-
 /// A unit's robots and webhooks.
 pub fn list_endpoints(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<Vec<EndpointView>> {
     let u = managed_unit(conn, actor, unit_id)?;
     let rows: Vec<EndpointRow> = channel_endpoints::table
         .filter(channel_endpoints::org_unit_id.eq(u.id.to_string()))
         .order(channel_endpoints::created_at)
-        .select(ENDPOINT_COLUMNS)
+        .select(EndpointRow::as_select())
         .load(conn)?;
     rows.into_iter().map(endpoint_view).collect()
 }
@@ -299,14 +309,55 @@ pub fn add_endpoint(conn: &mut DbConn, actor: &Actor, unit_id: &str, input: Endp
             channel_endpoints::version.eq(1i64),
             channel_endpoints::created_at.eq(now),
             channel_endpoints::updated_at.eq(now),
+            channel_endpoints::events.eq(choice_text(input.events_all, &input.events)),
         ))
         .execute(conn)?;
     endpoint(conn, &id)
 }
 
+/// A robot or webhook the actor may manage; another's is not found.
+fn managed_endpoint(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<EndpointRow> {
+    let row: EndpointRow = channel_endpoints::table
+        .find(id)
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound { what: "channel" })?;
+    managed_unit(conn, actor, &row.org_unit_id).map_err(|e| {
+        if matches!(e, AppError::Forbidden { .. }) {
+            AppError::NotFound { what: "channel" }
+        } else {
+            e
+        }
+    })?;
+    Ok(row)
+}
+
+/// Sends a robot or webhook a test message (测试消息) through the delivery worker; its delivery's
+/// id, to follow how it went.
+pub fn test_endpoint(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<String> {
+    let row = managed_endpoint(conn, actor, id)?;
+    let channel: DeliveryChannel = row.kind.parse().map_err(AppError::internal_msg)?;
+    super::record_test(conn, super::TestTarget::Endpoint { unit_id: &row.org_unit_id, endpoint_id: &row.id, channel }, now)
+}
+
+/// Sends the caller a test mail at his saved address.
+pub fn test_my_mail(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<String> {
+    if my_settings(conn, actor)?.email.is_none() {
+        return Err(AppError::Conflict { code: "no_email", detail: crate::msg!("why-no_email") });
+    }
+    // The notification belongs to one of his units (a record needs one); any will do.
+    let unit = actor.grants.first().map(|g| g.org_unit_id.to_string()).ok_or(AppError::NotFound { what: "org unit" })?;
+    super::record_test(conn, super::TestTarget::Mail { unit_id: &unit, person_id: &actor.person_id.to_string() }, now)
+}
+
 fn endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointView> {
-    let row: EndpointRow =
-        channel_endpoints::table.find(id).select(ENDPOINT_COLUMNS).first(conn).optional()?.ok_or(AppError::NotFound { what: "channel" })?;
+    let row: EndpointRow = channel_endpoints::table
+        .find(id)
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound { what: "channel" })?;
     endpoint_view(row)
 }
 
@@ -319,28 +370,25 @@ pub fn change_endpoint(
     if_match: i64,
     now: NaiveDateTime,
 ) -> AppResult<EndpointView> {
-    let row: EndpointRow =
-        channel_endpoints::table.find(id).select(ENDPOINT_COLUMNS).first(conn).optional()?.ok_or(AppError::NotFound { what: "channel" })?;
-    let (_, unit, kind, name, url, secret, active, version) = row;
-    managed_unit(conn, actor, &unit).map_err(|e| {
-        if matches!(e, AppError::Forbidden { .. }) {
-            AppError::NotFound { what: "channel" }
-        } else {
-            e
-        }
-    })?;
+    let row = managed_endpoint(conn, actor, id)?;
+    let EndpointRow { kind, name, url, secret, active, version, events, .. } = row;
     if if_match != version {
         return Err(AppError::VersionConflict { given: if_match, current: version });
     }
     let kind: DeliveryChannel = kind.parse().map_err(AppError::internal_msg)?;
     let (name, url, secret) = (change.name.unwrap_or(name), change.url.unwrap_or(url), change.secret.or(secret));
     check_endpoint(kind, &name, &url, secret.as_deref())?;
+    let events = match (change.events_all, change.events) {
+        (None, None) => events,
+        (all, kinds) => choice_text(all.unwrap_or(false), &kinds.unwrap_or_default()),
+    };
     let n = diesel::update(channel_endpoints::table.find(id).filter(channel_endpoints::version.eq(version)))
         .set((
             channel_endpoints::name.eq(name.trim()),
             channel_endpoints::url.eq(&url),
             channel_endpoints::secret.eq(&secret),
             channel_endpoints::active.eq(change.active.unwrap_or(active)),
+            channel_endpoints::events.eq(&events),
             channel_endpoints::version.eq(version + 1),
             channel_endpoints::updated_at.eq(now),
         ))

@@ -176,3 +176,38 @@ pub async fn retry(state: web::Data<AppState>, auth: Auth, id: web::Path<String>
     run_write(&state, auth.lang, move |c| app::notifications::retry_delivery(c, &actor, &id, utc_now())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// A test message (测试消息) queued for the delivery worker: where to follow it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TestQueued {
+    /// The delivery's id: `GET /api/v1/deliveries/{id}` says how it went.
+    pub delivery_id: String,
+}
+
+/// Sends a robot or webhook a test message now, through the delivery worker (at most one per
+/// channel every 30 s).
+#[utoipa::path(post, path = "/api/v1/channels/{id}/test", operation_id = "test_channel", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 202, body = TestQueued), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn test_channel(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let delivery_id = run_write(&state, auth.lang, move |c| app::notifications::settings::test_endpoint(c, &actor, &id, utc_now())).await?;
+    Ok(HttpResponse::Accepted().json(TestQueued { delivery_id }))
+}
+
+/// Sends the caller a test mail at his saved address (at most one every 30 s).
+#[utoipa::path(post, path = "/api/v1/me/notification-settings/test", operation_id = "test_my_mail", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 202, body = TestQueued), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn test_my_mail(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let delivery_id = run_write(&state, auth.lang, move |c| app::notifications::settings::test_my_mail(c, &actor, utc_now())).await?;
+    Ok(HttpResponse::Accepted().json(TestQueued { delivery_id }))
+}
+
+/// One delivery and how it went, for its recipient or an admin over its unit.
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", operation_id = "get_delivery", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = DeliveryView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delivery(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let r = run(&state, auth.lang, move |c| app::notifications::delivery(c, &actor, &id)).await?;
+    Ok(HttpResponse::Ok().json(r))
+}

@@ -60,10 +60,13 @@ routes! {
     POST "/api/v1/notifications/{id}/read" => notifications::read, Access::Authenticated;
     GET "/api/v1/me/notification-settings" => notifications::my_settings, Access::Authenticated;
     PUT "/api/v1/me/notification-settings" => notifications::save_my_settings, Access::Authenticated;
+    POST "/api/v1/me/notification-settings/test" => notifications::test_my_mail, Access::Authenticated;
     GET "/api/v1/org-units/{id}/channels" => notifications::list_channels, Access::Scoped(Operation::OrgUnitManage);
     POST "/api/v1/org-units/{id}/channels" => notifications::add_channel, Access::Scoped(Operation::OrgUnitManage);
     PATCH "/api/v1/channels/{id}" => notifications::change_channel, Access::Scoped(Operation::OrgUnitManage);
+    POST "/api/v1/channels/{id}/test" => notifications::test_channel, Access::Scoped(Operation::OrgUnitManage);
     GET "/api/v1/deliveries/failed" => notifications::failed, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/deliveries/{id}" => notifications::delivery, Access::Authenticated;
     POST "/api/v1/deliveries/{id}/retry" => notifications::retry, Access::Scoped(Operation::OrgUnitManage);
     GET "/api/v1/org-units" => org::list, Access::Scoped(Operation::OrgUnitRead);
     POST "/api/v1/org-units" => org::create, Access::Scoped(Operation::OrgUnitManage);

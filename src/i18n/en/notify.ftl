@@ -34,3 +34,7 @@ notice-body-reopened = The resident was not satisfied with { $number } "{ $title
 notice-body-visit_log_missing = Your visit log of { $date } is missing (deadline { $deadline }): please file it.
 notice-body-calendar_provisional = The { $year } working calendar is not published: deadlines use the standing rule; an admin should publish the year.
 notice-merged = { $count } notifications at once:
+NoticeKind-test = Test message
+notice-body-test = This is a test message: this channel receives Gridloop's notifications.
+notice-digest-subject = [Daily digest] { $count } notifications
+notice-digest-head = { $count } notifications that need no action today:

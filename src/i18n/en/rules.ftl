@@ -119,3 +119,5 @@ rule-photo_format = must be a JPEG, PNG or WebP photo
 rule-email = must be a valid email address, such as name@example.org
 rule-http_url = must be an address starting with http:// or https://
 rule-channel_unit = robots and webhooks belong to units above a building
+why-test_too_soon = a test message went to this channel a moment ago; try again in { $seconds } seconds
+why-no_email = no email address is set: there is nowhere to send a test mail

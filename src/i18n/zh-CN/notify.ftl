@@ -34,3 +34,7 @@ notice-body-reopened = 诉求 { $number }「{ $title }」回访不满意，已�
 notice-body-visit_log_missing = { $date } 的走访日志尚未提交（截止时间 { $deadline }），请尽快补交。
 notice-body-calendar_provisional = { $year } 年的工作日历尚未发布，相关期限按临时规则计算，请管理员发布当年日历。
 notice-merged = 合并发送 { $count } 条通知：
+NoticeKind-test = 测试消息
+notice-body-test = 这是一条测试消息：此渠道可以收到网格闭环的通知。
+notice-digest-subject = 【每日摘要】{ $count } 条通知
+notice-digest-head = 以下是 { $count } 条不急于处理的通知：

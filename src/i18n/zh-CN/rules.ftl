@@ -119,3 +119,5 @@ rule-photo_format = 须为 JPEG、PNG 或 WebP 格式的照片
 rule-email = 须为有效的电子邮件地址，格式如“用户名@域名”
 rule-http_url = 须为以 http:// 或 https:// 开头的地址
 rule-channel_unit = 群机器人和回调只能设在楼栋以上的单位
+why-test_too_soon = 刚刚已向此渠道发送过测试消息，请 { $seconds } 秒后再试
+why-no_email = 尚未填写邮箱地址，无法发送测试邮件
