@@ -173,6 +173,22 @@ async fn a_grid_worker_files_his_log_offline_and_it_is_sent_once_then_the_secret
     let photos = app.get_ok(&format!("/api/v1/tickets/{}/photos", filed[0]), &gw).await;
     assert_eq!(count(&photos), 1);
     assert_eq!(photos[0]["height"].as_i64(), Some(40), "upright");
+
+    // He gives his mail address and asks for the daily digest on his settings page.
+    b.goto(&format!("{base}/settings")).await;
+    b.fill("#email", "wang@example.org").await;
+    b.click("input[name=digest]").await;
+    b.click("form[action='/settings'] button[type=submit]").await;
+    b.wait_url("saved=1").await;
+    b.find("form[action='/settings/test'] button").await;
+    b.shot("11-settings").await;
+    let mine = app.get_ok("/api/v1/me/notification-settings", &gw).await;
+    assert_eq!((mine["email"].as_str(), mine["digest"].as_bool()), (Some("wang@example.org"), Some(true)));
+    // The admin's channels page: a unit's robots and webhooks, the failed deliveries.
+    b.login(&base, "admin", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/channels")).await;
+    b.find("form[action='/channels/add']").await;
+    b.shot("12-channels").await;
 }
 
 #[tokio::test]

@@ -723,3 +723,74 @@ async fn two_senders_at_once_send_each_mail_once_and_one_killed_mid_batch_loses_
 fn ids_of(sink: &SmtpSink) -> std::collections::BTreeSet<String> {
     message_ids(sink).into_iter().collect()
 }
+
+#[tokio::test]
+async fn a_person_sets_his_mail_and_digest_on_a_page_and_an_admin_adds_tests_and_switches_off_a_robot() {
+    let Some(sink) = SmtpSink::start(false) else { return };
+    let port = sink.port;
+    let (app, fx) = crate::fixture::spawn_fixture_configured(|s| s.notify.smtp_url = format!("smtp://127.0.0.1:{port}")).await;
+    let c = crate::pages::PageClient::login(&app, "dl1").await;
+    let (s, html) = c.get("/settings").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("保存邮箱地址后可发送测试邮件"), "no test button without an address");
+    // A malformed address: refused, said why, what he typed given back; nothing saved.
+    let r = c.submit("/settings", &[("version", "0"), ("email", "not an address"), ("kind", "whistled")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("role=\"alert\"") && html.contains("value=\"not an address\""), "{html}");
+    assert_eq!(app.get_ok("/api/v1/me/notification-settings", &app.login("dl1", PASSWORD).await).await["version"], 0);
+    let form = [("version", "0"), ("email", "dl1@example.org"), ("kind", "whistled"), ("kind", "returned"), ("digest", "1")];
+    let r = c.submit("/settings", &form).await;
+    assert_eq!((r.status(), r.headers()["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/settings?saved=1"));
+    let saved = app.get_ok("/api/v1/me/notification-settings", &app.login("dl1", PASSWORD).await).await;
+    assert_eq!(saved["email_events"], json!(["returned", "whistled"]), "{saved}");
+    assert_eq!((saved["digest"].as_bool(), saved["quiet_hours"].as_bool()), (Some(true), Some(false)));
+    // The same form again (its version is stale now): refused, not silently overwritten.
+    let r = c.submit("/settings", &form).await;
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // The test mail: queued, sent by the worker, and the page says so.
+    let r = c.submit("/settings/test", &[]).await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/settings?test="), "{to}");
+    assert!(c.get(&to).await.1.contains("测试消息排队中"));
+    let (_, off) = working_and_quiet(&app);
+    deliver(&app, off);
+    assert!(c.get(&to).await.1.contains("测试消息已发出"));
+    assert_eq!(sink.messages().len(), 1);
+
+    // Not an admin: no channels page.
+    let (s, _) = c.get("/channels").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let admin = crate::pages::PageClient::login(&app, "admin1").await;
+    let (s, html) = admin.get(&format!("/channels?unit={}", fx.unit("P1"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("href=\"/channels\" aria-current=\"page\"") && html.contains("此单位尚未配置"), "{html}");
+    let robot = receiver(200).await;
+    let url = format!("{}/robot/send?key=SECRETKEY123", robot.base);
+    let r = admin
+        .submit(
+            "/channels/add",
+            &[("unit", fx.unit("P1")), ("kind", "wecom"), ("name", "执法群"), ("url", &url), ("kind_event", "sla_breach")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = admin.get(r.headers()["location"].to_str().unwrap()).await;
+    assert!(html.contains("执法群") && html.contains("已超时") && !html.contains("SECRETKEY123"), "the key never shown: {html}");
+    let id = html.split("action=\"/channels/").nth(1).unwrap().split('/').next().unwrap().to_string();
+    let r = admin.submit(&format!("/channels/{id}/test"), &[("unit", fx.unit("P1"))]).await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    deliver(&app, off);
+    assert!(admin.get(&to).await.1.contains("测试消息已发出"));
+    assert_eq!(robot.seen.lock().unwrap().len(), 1);
+    // Switched off: the page says so and its test button is disabled.
+    let version = html.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = admin.submit(&format!("/channels/{id}/change"), &[("version", &version), ("active", "false")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = admin.get(r.headers()["location"].to_str().unwrap()).await;
+    assert!(html.contains("已停用") && html.contains(" disabled>发送测试"), "{html}");
+    // Another district's admin cannot reach it.
+    let other = crate::pages::PageClient::login(&app, "admin2").await;
+    let r = other.submit(&format!("/channels/{id}/test"), &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    robot.handle.stop(true).await;
+}

@@ -281,6 +281,21 @@ fn managed_unit(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<cr
     Ok(u)
 }
 
+/// The units whose channels the actor manages (an admin's: every unit in his scope but buildings),
+/// in the tree's order: (id, name, kind). At most 500.
+pub fn channel_units(conn: &mut DbConn, actor: &Actor) -> AppResult<Vec<(String, String, OrgKind)>> {
+    use crate::db::schema::org_units;
+    let rows: Vec<(String, String, String)> = org_units::table
+        .filter(crate::app::scope::units_in_scope(actor, Operation::OrgUnitManage))
+        .filter(org_units::kind.ne(OrgKind::Building.as_str()))
+        .filter(org_units::active.eq(true))
+        .order(org_units::path.asc())
+        .limit(500)
+        .select((org_units::id, org_units::name, org_units::kind))
+        .load(conn)?;
+    rows.into_iter().map(|(id, name, kind)| Ok((id, name, kind.parse().map_err(AppError::internal_msg)?))).collect()
+}
+
 /// A unit's robots and webhooks.
 pub fn list_endpoints(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<Vec<EndpointView>> {
     let u = managed_unit(conn, actor, unit_id)?;

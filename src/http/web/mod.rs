@@ -51,6 +51,14 @@ pages! {
     GET "/search" => pages::desk::search, Access::Authenticated;
     GET "/notifications" => pages::notices::list, Access::Authenticated;
     POST "/notifications/read" => pages::notices::read, Access::Authenticated;
+    GET "/settings" => pages::settings::show, Access::Authenticated;
+    POST "/settings" => pages::settings::save, Access::Authenticated;
+    POST "/settings/test" => pages::settings::test, Access::Authenticated;
+    GET "/channels" => pages::settings::channels, Access::Authenticated;
+    POST "/channels/add" => pages::settings::add, Access::Authenticated;
+    POST "/channels/{id}/change" => pages::settings::change, Access::Authenticated;
+    POST "/channels/{id}/test" => pages::settings::test_channel, Access::Authenticated;
+    POST "/deliveries/{id}/retry" => pages::settings::retry, Access::Authenticated;
     GET "/tickets/{id}" => pages::ticket::show, Access::Authenticated;
     POST "/tickets/{id}/act" => pages::ticket::act, Access::Authenticated;
     POST "/tickets/{id}/comment" => pages::ticket::comment, Access::Authenticated;

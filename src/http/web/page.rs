@@ -159,6 +159,9 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::BranchSecretary) => {
             &[("/board", "nav-board"), ("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
         }
+        Some(Role::Admin) => {
+            &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications"), ("/channels", "nav-channels")]
+        }
         _ => &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
     };
     let here = path.split('?').next().unwrap_or(path);

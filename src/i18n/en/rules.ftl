@@ -121,3 +121,4 @@ rule-http_url = must be an address starting with http:// or https://
 rule-channel_unit = robots and webhooks belong to units above a building
 why-test_too_soon = a test message went to this channel a moment ago; try again in { $seconds } seconds
 why-no_email = no email address is set: there is nowhere to send a test mail
+why-channels_admin = only an admin manages the notification channels of the units under him

@@ -121,3 +121,4 @@ rule-http_url = 须为以 http:// 或 https:// 开头的地址
 rule-channel_unit = 群机器人和回调只能设在楼栋以上的单位
 why-test_too_soon = 刚刚已向此渠道发送过测试消息，请 { $seconds } 秒后再试
 why-no_email = 尚未填写邮箱地址，无法发送测试邮件
+why-channels_admin = 只有管理员可以管理其所辖单位的通知渠道

@@ -1,10 +1,12 @@
 //! The page handlers, one file per area: logging in and the language ([`login`]), the home page
 //! and the role switch ([`home`]), the grid worker's day ([`day`]), the desk's board, inbox and
-//! search ([`desk`]) and a ticket ([`ticket`]).
+//! search ([`desk`]), a ticket ([`ticket`]), the notification centre ([`notices`]) and who is
+//! told what ([`settings`]).
 
 pub mod day;
 pub mod desk;
 pub mod home;
 pub mod login;
 pub mod notices;
+pub mod settings;
 pub mod ticket;
