@@ -364,3 +364,45 @@ async fn the_search_page_filters_by_building_among_the_secretarys_own() {
     assert!(!html.contains("整个小区的诉求-FIND"), "only the chosen building's tickets");
     assert!(html.contains(&format!("<option value=\"{}\" selected>", fx.unit("B1"))), "the choice is kept");
 }
+
+#[tokio::test]
+async fn community_staff_and_supervisors_oversee_open_cases_per_compound_and_the_supervision_queue() {
+    use gridloop::app::sla::SlaContext;
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let bs = app.login("bs1", PASSWORD).await;
+    let a = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let b = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let (_, _) =
+        crate::tickets::act(&app, &bs, a["id"].as_str().unwrap(), 1, json!({"action": "report_to_community", "reason": "上报"})).await;
+    // Far past every deadline: the SLA tick breaches the clocks, and supervision opens.
+    let cals = crate::helpers::calendars(&app.settings);
+    let later = gridloop::app::utc_now() + chrono::Duration::days(30);
+    gridloop::app::sla::tick(&mut app.conn(), SlaContext { settings: &app.settings.sla, calendars: &cals }, later, "test").unwrap();
+
+    let cs = PageClient::login(&app, "cs1").await;
+    let (s, html) = cs.get("/oversight").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("href=\"/oversight\" aria-current=\"page\""), "a tab of the community's staff");
+    // The compound's row: one at the community, one at the compound, both open, links to each list.
+    let y1 = fx.unit("Y1");
+    assert!(html.contains(&format!("href=\"/search?within={y1}&#38;state=at_community\">1</a>")), "{html}");
+    assert!(html.contains(&format!("href=\"/search?within={y1}&#38;state=at_compound\">1</a>")), "{html}");
+    // The supervision queue lists the breached cases, each linked to its page.
+    for t in [&a, &b] {
+        assert!(html.contains(&format!("href=\"/tickets/{}\"", t["id"].as_str().unwrap())), "{html}");
+    }
+    assert!(html.contains("走访日志填报率"));
+    // The other district's community sees none of it.
+    let (_, other) = PageClient::login(&app, "cs2").await.get("/oversight").await;
+    assert!(!other.contains(a["id"].as_str().unwrap()) && !other.contains(y1), "{other}");
+    // A supervisor lands on it; a grid worker may not.
+    let sup = PageClient::login(&app, "sup1").await;
+    let r = sup.http.get(format!("{}/", sup.base)).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/oversight");
+    let (s, html) = sup.get("/oversight").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(a["number"].as_str().unwrap()) && html.contains("督办"), "{html}");
+    let (s, _) = PageClient::login(&app, "gw1").await.get("/oversight").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

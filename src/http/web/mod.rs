@@ -47,6 +47,7 @@ pages! {
     GET "/day/residents" => pages::day::register, Access::Authenticated;
     GET "/mine" => pages::day::mine, Access::Authenticated;
     GET "/board" => pages::desk::board, Access::Authenticated;
+    GET "/oversight" => pages::oversight::oversight, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;
     GET "/search" => pages::desk::search, Access::Authenticated;
     GET "/notifications" => pages::notices::list, Access::Authenticated;

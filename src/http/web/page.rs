@@ -159,6 +159,10 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::BranchSecretary) => {
             &[("/board", "nav-board"), ("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
         }
+        Some(Role::CommunityStaff) => {
+            &[("/inbox", "nav-inbox"), ("/oversight", "nav-oversight"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
+        }
+        Some(Role::Supervisor) => &[("/oversight", "nav-supervision"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
         Some(Role::Admin) => {
             &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications"), ("/channels", "nav-channels")]
         }
@@ -490,21 +494,15 @@ impl Clock {
     /// "due in 2 h" / "3 h overdue".
     pub fn due(&self, t: &NaiveDateTime) -> String {
         let mins = (*t - self.now).num_minutes();
-        let span = |m: i64| -> Msg {
-            let m = m.abs();
-            if m < 60 {
-                crate::msg!("time-minutes", n = m.max(1))
-            } else if m < 48 * 60 {
-                crate::msg!("time-hours", n = m / 60)
-            } else {
-                crate::msg!("time-days", n = m / (24 * 60))
-            }
-        };
         if mins >= 0 {
             self.tr.msg(&crate::msg!("time-due_in", span = span(mins)))
         } else {
             self.tr.msg(&crate::msg!("time-overdue_by", span = span(mins)))
         }
+    }
+    /// "3 h overdue", for a number of seconds past a deadline.
+    pub fn overdue_by(&self, seconds: i64) -> String {
+        self.tr.msg(&crate::msg!("time-overdue_by", span = span(seconds / 60)))
     }
     pub fn due_opt(&self, t: &Option<NaiveDateTime>) -> String {
         t.as_ref().map(|t| self.due(t)).unwrap_or_default()
@@ -521,6 +519,18 @@ impl Clock {
     }
     pub fn today(&self) -> chrono::NaiveDate {
         self.tz.from_utc_datetime(&self.now).date_naive()
+    }
+}
+
+/// A span of minutes as people say it: minutes under an hour, hours under two days, else days.
+fn span(m: i64) -> Msg {
+    let m = m.abs();
+    if m < 60 {
+        crate::msg!("time-minutes", n = m.max(1))
+    } else if m < 48 * 60 {
+        crate::msg!("time-hours", n = m / 60)
+    } else {
+        crate::msg!("time-days", n = m / (24 * 60))
     }
 }
 

@@ -7,11 +7,12 @@ use crate::domain::Role;
 use crate::http::web::page::{current_role, see_other, Form, Page, PageError, ROLE_COOKIE};
 
 /// Where a role starts its day: the grid worker at his visit list, the branch secretary at his
-/// board, everyone else at what waits on him.
+/// board, a supervisor at the supervision desk, everyone else at what waits on him.
 pub fn home_of(role: Option<Role>) -> &'static str {
     match role {
         Some(Role::GridWorker) => "/day",
         Some(Role::BranchSecretary) => "/board",
+        Some(Role::Supervisor) => "/oversight",
         _ => "/inbox",
     }
 }

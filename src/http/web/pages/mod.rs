@@ -8,5 +8,6 @@ pub mod desk;
 pub mod home;
 pub mod login;
 pub mod notices;
+pub mod oversight;
 pub mod settings;
 pub mod ticket;
