@@ -248,6 +248,20 @@ pub fn update_unit(
     })
 }
 
+/// What deactivating a unit would close with it: its active units below, and the active role
+/// memberships held at it or below (shown before the admin confirms).
+pub fn deactivation_preview(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(i64, i64)> {
+    use crate::db::schema::memberships;
+    let row = unit_for(conn, actor, id, Operation::OrgUnitManage)?;
+    let path = OrgPath::from_db(row.path.clone());
+    let below = || org_units::path.gt(path.as_str().to_string()).and(org_units::path.lt(path.subtree_upper_bound()));
+    let units: i64 = org_units::table.filter(below()).filter(org_units::active.eq(true)).count().get_result(conn)?;
+    let within = org_units::path.ge(path.as_str().to_string()).and(org_units::path.lt(path.subtree_upper_bound()));
+    let people: i64 =
+        memberships::table.inner_join(org_units::table).filter(within).filter(memberships::active.eq(true)).count().get_result(conn)?;
+    Ok((units, people))
+}
+
 /// The units the actor may see, filtered, in code order, one page at a time.
 pub fn list_units(conn: &mut DbConn, actor: &Actor, f: OrgUnitFilter) -> AppResult<Vec<OrgUnitView>> {
     let limit = super::page_limit(f.limit, 200, 500)?;

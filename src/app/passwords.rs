@@ -46,3 +46,12 @@ pub(crate) fn dummy_hash(auth: &AuthSettings) -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| hash_password(auth, "dummy-password-for-timing").unwrap_or_default())
 }
+
+/// A temporary password an admin hands over (shown once): 12 characters from an alphabet without
+/// look-alikes (no 0/O, 1/l/I), from the operating system's random source.
+pub fn temporary_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}

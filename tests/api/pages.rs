@@ -2,6 +2,7 @@
 //! token of every form, a ticket page that offers exactly what the API allows, stale forms that
 //! keep what was typed, the visit log form filing once, escaping, the language switch.
 
+use chrono::Datelike;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -405,4 +406,171 @@ async fn community_staff_and_supervisors_oversee_open_cases_per_compound_and_the
     assert!(html.contains(a["number"].as_str().unwrap()) && html.contains("督办"), "{html}");
     let (s, _) = PageClient::login(&app, "gw1").await.get("/oversight").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// The value of the first `name="…" value="…"` of a page.
+fn value_of(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_person_resets_a_password_and_disables_him_all_in_his_scope_only() {
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let admin = PageClient::login(&app, "admin1").await;
+    let r = admin.http.get(format!("{}/", admin.base)).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/admin/org", "an admin's home");
+    let (s, html) = admin.get("/admin/people").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("gw1") && !html.contains("gw2"), "only his district's people");
+    // A bad login: refused with the reason, what he typed given back.
+    let add =
+        |login: &'static str| vec![("login", login), ("display_name", "新网格员"), ("role", "grid_worker"), ("org_unit_id", fx.unit("B1"))];
+    let r = admin.submit("/admin/people/add", &add("Bad Login!")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("role=\"alert\"") && html.contains("value=\"Bad Login!\""), "{html}");
+    // Added: the generated password is shown this once, and it works.
+    let r = admin.submit("/admin/people/add", &add("gw.new")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    let password = html.split("id=\"shown-password\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert_eq!(password.len(), 12, "{html}");
+    let token = app.login("gw.new", &password).await;
+    assert_eq!(app.get_ok("/api/v1/me", &token).await["person"]["login"], "gw.new");
+    let (_, again) = admin.get("/admin/people?q=gw.new").await;
+    assert!(!again.contains(&password), "never shown again");
+    // Reset gw1's password: the old one stops working, the new one works.
+    let gw1 = fx.person("gw1");
+    let r = PageClient::login(&app, "admin2").await.submit(&format!("/admin/people/{gw1}/password"), &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "another district's admin");
+    let r = admin.submit(&format!("/admin/people/{gw1}/password"), &[]).await;
+    let html = r.text().await.unwrap();
+    let fresh = html.split("id=\"shown-password\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let r = app.client.post(app.url("/api/v1/auth/login")).json(&json!({"login": "gw1", "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    app.login("gw1", &fresh).await;
+    // Disabled: he cannot log in; enabled again: he can.
+    let r = admin.submit(&format!("/admin/people/{gw1}/active"), &[("active", "false")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.client.post(app.url("/api/v1/auth/login")).json(&json!({"login": "gw1", "password": fresh})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (_, html) = admin.get("/admin/people?inactive=1&q=gw1").await;
+    assert!(html.contains("已停用"), "{html}");
+    admin.submit(&format!("/admin/people/{gw1}/active"), &[("active", "true")]).await;
+    app.login("gw1", &fresh).await;
+    // Not an admin: no admin page.
+    let (s, _) = PageClient::login(&app, "cs1").await.get("/admin/people").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_admin_grows_the_org_tree_and_sees_what_closes_before_deactivating() {
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let admin = PageClient::login(&app, "admin1").await;
+    let (s, html) = admin.get("/admin/org").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("测试D1") && html.contains("测试S1"), "his district and its streets: {html}");
+    let s1 = fx.unit("S1");
+    let r = admin.submit(&format!("/admin/org/{s1}/add"), &[("kind", "community"), ("code", "T-K9"), ("name", "新社区")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = admin.get(r.headers()["location"].to_str().unwrap()).await;
+    assert!(html.contains("新社区") && html.contains("已新增下级单位"), "{html}");
+    // A code already taken: refused on the page, with the reason.
+    let r = admin.submit(&format!("/admin/org/{s1}/add"), &[("kind", "community"), ("code", "T-K9"), ("name", "重复")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // Renamed with a stale version: refused, not overwritten.
+    let (_, html) = admin.get(&format!("/admin/org?unit={s1}")).await;
+    let v = value_of(&html, "version");
+    let r = admin.submit(&format!("/admin/org/{s1}"), &[("version", &v), ("name", "街道甲"), ("code", "T-S1")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = admin.submit(&format!("/admin/org/{s1}"), &[("version", &v), ("name", "街道乙"), ("code", "T-S1")]).await;
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // Deactivating K1 first shows what closes with it (its compound and building; its people).
+    let k1 = fx.unit("K1");
+    let r = admin.submit(&format!("/admin/org/{k1}/deactivate"), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("确认撤销此单位") && html.contains("<b>2</b>"), "two units below: {html}");
+    assert!(app.get_ok(&format!("/api/v1/org-units/{k1}"), &app.login("admin1", PASSWORD).await).await["active"] == true, "not yet");
+    let v = value_of(&html, "version");
+    let r = admin.submit(&format!("/admin/org/{k1}/deactivate"), &[("version", &v), ("confirm", "1")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let token = app.login("admin1", PASSWORD).await;
+    assert_eq!(app.get_ok(&format!("/api/v1/org-units/{}", fx.unit("Y1")), &token).await["active"], false, "the subtree closed");
+    // Another district's unit is not found.
+    let (s, _) = PageClient::login(&app, "admin2").await.get(&format!("/admin/org?unit={s1}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_register_imports_whole_or_names_each_bad_line_and_a_second_send_adds_nothing() {
+    use diesel::prelude::*;
+    let (app, _fx) = crate::fixture::spawn_fixture().await;
+    let (s, _) = PageClient::login(&app, "admin1").await.get("/residents/import").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "an admin holds no resident's data");
+    let admin = PageClient::login(&app, "cs1").await;
+    let (_, html) = admin.get("/residents/import").await;
+    let key = value_of(&html, "_key");
+    let count = || gridloop::db::schema::residents::table.count().get_result::<i64>(&mut app.conn()).unwrap();
+    let before = count();
+    let upload = |csv: &'static str, key: String| {
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", admin.csrf.clone())
+            .text("_key", key)
+            .part("file", reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("名册.csv").mime_str("text/csv").unwrap());
+        admin.http.post(format!("{}/residents/import", admin.base)).multipart(form).send()
+    };
+    let bad =
+        "building_code,unit_no,room,name,phone,id_number,kind\nT-B1,1,201,张大爷,13700002222,,独居老人\nT-B1,2,302,赵五,12345,,ordinary\n";
+    let r = upload(bad, uuid::Uuid::new_v4().to_string()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("第 3 行") && !html.contains("第 2 行"), "the bad line named: {html}");
+    assert_eq!(count(), before, "nothing imported");
+    let good =
+        "building_code,unit_no,room,name,phone,id_number,kind\nT-B1,1,201,张大爷,13700002222,,独居老人\nT-B1,2,301,王阿姨,,,党员中心户\n";
+    let r = upload(good, key.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("已导入 2 户"));
+    // The same form sent again (a double tap, a retry): the same answer, nothing added.
+    let r = upload(good, key).await.unwrap();
+    assert!(r.text().await.unwrap().contains("已导入 2 户"));
+    assert_eq!(count(), before + 2);
+}
+
+#[tokio::test]
+async fn the_top_admin_publishes_a_year_on_the_calendar_page_and_a_wrong_date_is_named() {
+    let (app, _fx) = crate::fixture::spawn_fixture().await;
+    let year = chrono::Utc::now().date_naive().year() + 1;
+    let root = PageClient::login(&app, "root").await;
+    let (s, html) = root.get("/admin/calendars").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&format!("/admin/calendars/cn/{year}")), "next year listed: {html}");
+    let path = format!("/admin/calendars/cn/{year}");
+    let (_, html) = root.get(&path).await;
+    assert!(html.contains("暂定"), "{html}");
+    // A make-up working day that is not a weekend day: named, nothing stored.
+    let holidays = format!("{year}-01-01\n{year}-10-01，{year}-10-02");
+    let monday =
+        (1..=7).map(|d| chrono::NaiveDate::from_ymd_opt(year, 3, d).unwrap()).find(|d| d.weekday() == chrono::Weekday::Mon).unwrap();
+    let r = root.submit(&path, &[("holidays", &holidays), ("workdays", &monday.to_string()), ("status", "published")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"problems\"") && html.contains(&monday.to_string()), "{html}");
+    assert!(html.contains(&format!("{year}-10-02")), "what he typed is given back");
+    let r = root.submit(&path, &[("holidays", &holidays), ("workdays", ""), ("status", "published"), ("source", "国办发明电")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = root.get(r.headers()["location"].to_str().unwrap()).await;
+    assert!(html.contains("正式") && html.contains("国办发明电") && html.contains("已发布"), "{html}");
+    let v = app.get_ok(&format!("/api/v1/calendars/cn/years/{year}"), &app.login("root", PASSWORD).await).await;
+    assert_eq!(v["holidays"].as_array().unwrap().len(), 3, "{v}");
+    // A district admin sees the year but may not publish it.
+    let (_, html) = PageClient::login(&app, "admin1").await.get(&path).await;
+    assert!(html.contains("只有市级管理员") && !html.contains("name=\"holidays\""), "{html}");
 }

@@ -67,10 +67,29 @@ pub async fn publish(
     body: Json<PublishYear>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, year) = path.into_inner();
-    let actor = auth.who.actor;
+    let view = publish_and_install(&state, auth.lang, auth.who.actor, name, year, body.0, version.0).await?;
+    let mut resp = HttpResponse::Ok();
+    if let Some(v) = view.version {
+        resp.insert_header(etag(v));
+    }
+    Ok(resp.json(view))
+}
+
+/// Publishes a year (the use case), then installs the new calendars in this server and recomputes
+/// the deadlines its own requests computed meanwhile with the old ones: what the API's `PUT` and
+/// the admin's calendar page both do.
+pub async fn publish_and_install(
+    state: &web::Data<AppState>,
+    lang: crate::app::Lang,
+    actor: crate::domain::Actor,
+    name: String,
+    year: i32,
+    input: app::calendars::PublishYear,
+    version: Option<i64>,
+) -> Result<app::calendars::YearView, ApiError> {
     let st = state.clone();
-    let published = run_write(&state, auth.lang, move |c| {
-        app::calendars::publish_year(c, &st.calendars, &st.settings.sla, &actor, &name, year, body.0.clone(), version.0, utc_now())
+    let published = run_write(state, lang, move |c| {
+        app::calendars::publish_year(c, &st.calendars, &st.settings.sla, &actor, &name, year, input.clone(), version, utc_now())
     })
     .await?;
     let stored_at = published.view.updated_at.unwrap_or_else(utc_now);
@@ -79,15 +98,10 @@ pub async fn publish(
     // Deadlines computed by this server's requests still holding the old calendars.
     let st = state.clone();
     let healed =
-        run_write(&state, auth.lang, move |c| app::calendars::heal_after_change(c, &st.calendars, &st.settings.sla, &changed, utc_now()))
-            .await;
+        run_write(state, lang, move |c| app::calendars::heal_after_change(c, &st.calendars, &st.settings.sla, &changed, utc_now())).await;
     if let Err(e) = healed {
         log::error!("recomputing after a calendar change failed: {}", e.err.code());
     }
     log::info!("calendar {} {year} stored; {} open deadlines recomputed", published.view.calendar, published.recomputed);
-    let mut resp = HttpResponse::Ok();
-    if let Some(v) = published.view.version {
-        resp.insert_header(etag(v));
-    }
-    Ok(resp.json(published.view))
+    Ok(published.view)
 }

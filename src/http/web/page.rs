@@ -163,9 +163,14 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
             &[("/inbox", "nav-inbox"), ("/oversight", "nav-oversight"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
         }
         Some(Role::Supervisor) => &[("/oversight", "nav-supervision"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
-        Some(Role::Admin) => {
-            &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications"), ("/channels", "nav-channels")]
-        }
+        Some(Role::Admin) => &[
+            ("/admin/org", "nav-org"),
+            ("/admin/people", "nav-people"),
+            ("/admin/calendars", "nav-calendars"),
+            ("/channels", "nav-channels"),
+            ("/search", "nav-search"),
+            ("/notifications", "nav-notifications"),
+        ],
         _ => &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
     };
     let here = path.split('?').next().unwrap_or(path);

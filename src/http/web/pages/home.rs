@@ -13,6 +13,7 @@ pub fn home_of(role: Option<Role>) -> &'static str {
         Some(Role::GridWorker) => "/day",
         Some(Role::BranchSecretary) => "/board",
         Some(Role::Supervisor) => "/oversight",
+        Some(Role::Admin) => "/admin/org",
         _ => "/inbox",
     }
 }

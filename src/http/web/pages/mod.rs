@@ -3,6 +3,7 @@
 //! search ([`desk`]), a ticket ([`ticket`]), the notification centre ([`notices`]) and who is
 //! told what ([`settings`]).
 
+pub mod admin;
 pub mod day;
 pub mod desk;
 pub mod home;
