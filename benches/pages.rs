@@ -47,7 +47,7 @@ fn assets_of(html: &str) -> Vec<String> {
     out
 }
 
-async fn measure(c: &reqwest::Client, base: &str, path: &str, n: usize) {
+async fn measure(who: &str, c: &reqwest::Client, base: &str, path: &str, n: usize) {
     let first = c.get(format!("{base}{path}")).send().await.unwrap();
     assert_eq!(first.status(), 200, "{path}");
     let html = first.text().await.unwrap();
@@ -67,9 +67,9 @@ async fn measure(c: &reqwest::Client, base: &str, path: &str, n: usize) {
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let name = path.split('/').take(2).collect::<Vec<_>>().join("/");
+    let name = format!("{who} {}", path.split('/').take(2).collect::<Vec<_>>().join("/"));
     println!(
-        "{name:<12} weight {:>6.1} KB (HTML {:>5.1} KB)  p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms  ({n} requests)",
+        "{name:<22} weight {:>6.1} KB (HTML {:>5.1} KB)  p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms  ({n} requests)",
         weight as f64 / 1024.0,
         html.len() as f64 / 1024.0,
         percentile(&lat, 0.5),
@@ -115,16 +115,24 @@ async fn main() {
     let n: usize = env_or("BENCH_REQUESTS", "300").parse().unwrap();
     let worker = session(&base, "gw.wang").await;
     let secretary = session(&base, "bs.yang").await;
-    measure(&worker, &base, "/day", n).await;
-    measure(&worker, &base, "/mine", n).await;
-    measure(&secretary, &base, "/board", n).await;
-    measure(&secretary, &base, "/inbox", n).await;
+    measure("gw.wang", &worker, &base, "/day", n).await;
+    measure("gw.wang", &worker, &base, "/mine", n).await;
+    measure("bs.yang", &secretary, &base, "/board", n).await;
+    measure("bs.yang", &secretary, &base, "/inbox", n).await;
     // A ticket of the secretary's compound, from his inbox.
     let inbox = secretary.get(format!("{base}/inbox")).send().await.unwrap().text().await.unwrap();
     let id = inbox.split("href=\"/tickets/").nth(1).expect("a ticket in the inbox").split('"').next().unwrap().to_string();
-    measure(&secretary, &base, &format!("/tickets/{id}"), n).await;
+    measure("bs.yang", &secretary, &base, &format!("/tickets/{id}"), n).await;
+    // The desks: the community's staff, a department's liaison, the district's supervisor.
+    let community = session(&base, "cs.liu").await;
+    measure("cs.liu", &community, &base, "/inbox", n).await;
+    measure("cs.liu", &community, &base, "/oversight", n).await;
+    let liaison = session(&base, "dl.cg").await;
+    measure("dl.cg", &liaison, &base, "/inbox", n).await;
+    let supervisor = session(&base, "sup.zhao").await;
+    measure("sup.zhao", &supervisor, &base, "/oversight", n).await;
     let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    measure(&anonymous, &base, "/login", n).await;
+    measure("-", &anonymous, &base, "/login", n).await;
     let (rss, peak) = rss_mib(server.child.id());
     println!("server memory: {rss:.0} MiB now, peak {peak:.0} MiB");
 }

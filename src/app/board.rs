@@ -420,23 +420,29 @@ pub fn open_by_compound(conn: &mut DbConn, actor: &Actor, unit_id: &OrgUnitId, n
     let path = OrgPath::from_db(unit.path.clone());
     enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
     let open = open_states();
-    let id = unit.id.to_string();
-    type Within = Box<dyn BoxableExpression<tickets::table, crate::app::scope::Db, SqlType = diesel::sql_types::Bool>>;
-    let within = || -> Within {
-        match unit.kind {
-            OrgKind::Community => Box::new(tickets::community_id.eq(id.clone())),
-            OrgKind::Compound => Box::new(tickets::compound_id.eq(id.clone())),
-            _ => Box::new(tickets::place_path.ge(path.as_str().to_string()).and(tickets::place_path.lt(path.subtree_upper_bound()))),
-        }
+    // The compounds under the unit (itself, if it is one), then their open tickets by state from
+    // the (compound_id, state, due_at) index alone: no ticket row is read.
+    let compounds: Vec<String> = if unit.kind == OrgKind::Compound {
+        vec![unit.id.to_string()]
+    } else {
+        crate::db::schema::org_units::table
+            .filter(crate::db::schema::org_units::kind.eq(OrgKind::Compound.as_str()))
+            .filter(crate::db::schema::org_units::path.gt(path.as_str().to_string()))
+            .filter(crate::db::schema::org_units::path.lt(path.subtree_upper_bound()))
+            .select(crate::db::schema::org_units::id)
+            .load(conn)?
     };
+    if compounds.is_empty() {
+        return Ok(vec![]);
+    }
     let counts: Vec<(String, String, i64)> = tickets::table
-        .filter(within())
+        .filter(tickets::compound_id.eq_any(&compounds))
         .filter(tickets::state.eq_any(open.clone()))
         .group_by((tickets::compound_id, tickets::state))
         .select((tickets::compound_id, tickets::state, diesel::dsl::count_star()))
         .load(conn)?;
     let overdue: Vec<(String, i64)> = tickets::table
-        .filter(within())
+        .filter(tickets::compound_id.eq_any(&compounds))
         .filter(tickets::state.eq_any(open))
         .filter(tickets::due_at.lt(now))
         .group_by(tickets::compound_id)

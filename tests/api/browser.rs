@@ -253,3 +253,219 @@ async fn script_typed_into_every_text_field_never_runs_on_any_page() {
         assert_eq!(b.js("return window.__xss || 0", json!([])).await, 0, "script ran on {path} for the secretary");
     }
 }
+
+/// Takes an action on a ticket's page as its person would: opens the action's fold, fills its
+/// fields (`(css inside the form, text)`; a `select:` prefix picks an option's value, `check:`
+/// ticks a box), sends it and waits for the page to say it is done.
+async fn act_on_page(b: &Browser, base: &str, id: &str, action: &str, fields: &[(&str, &str)], shot: &str) {
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    b.click(&format!("details:has(#form-{action}) > summary")).await;
+    for (css, text) in fields {
+        if let Some(sel) = css.strip_prefix("select:") {
+            b.select(&format!("#form-{action} {sel}"), text).await;
+        } else if let Some(cb) = css.strip_prefix("check:") {
+            b.click(&format!("#form-{action} {cb}[value='{text}']")).await;
+        } else {
+            b.fill(&format!("#form-{action} {css}"), text).await;
+        }
+    }
+    b.shot(shot).await;
+    b.click(&format!("#form-{action} button[type=submit]")).await;
+    b.wait_url(&format!("done={action}")).await;
+}
+
+/// The actions a ticket's page offers its viewer now (the ids of its action forms).
+async fn offered(b: &Browser) -> Vec<String> {
+    let v = b.js("return [...document.querySelectorAll('form[id^=form-]')].map(f => f.id.slice(5))", json!([])).await;
+    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_luan_loop_runs_across_every_role_in_the_browser_alone_at_desk_size() {
+    let Some(b) = Browser::start("desks").await else { return };
+    let app = demo_app().await;
+    let base = app.base.clone();
+    b.resize(1366, 768).await;
+    // Ids the pages carry (read through the API; every step below is taken in the browser).
+    let admin = app.login("admin", DEMO_PASSWORD).await;
+    let units = app.get_ok("/api/v1/org-units?kind=department&limit=500", &admin).await;
+    let dept = |code: &str| units.as_array().unwrap().iter().find(|u| u["code"] == code).unwrap()["id"].as_str().unwrap().to_string();
+    let (cg, zj) = (dept("LA-JA-D-CG"), dept("LA-JA-D-ZJ"));
+    let cats = app.get_ok("/api/v1/categories", &admin).await;
+    let illegal =
+        cats.as_array().unwrap().iter().find(|c| c["code"] == "illegal_construction").unwrap()["id"].as_str().unwrap().to_string();
+
+    // 1. The grid worker files the request from his visit (his day page).
+    b.login(&base, "gw.wang", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/day")).await;
+    b.find("form.visit-log").await;
+    if b.count("form.visit-log input[name=log_id]").await == 0 {
+        b.fill("form.visit-log textarea[name=observations]", "巡查发现3号楼顶有人搭建彩钢棚。").await;
+    }
+    b.select("form.visit-log select[name=r0_category]", &illegal).await;
+    b.fill("form.visit-log input[name=r0_title]", "楼顶违章搭建彩钢棚").await;
+    b.fill("form.visit-log textarea[name=r0_description]", "3号楼顶新搭彩钢棚约20平方米，存在安全隐患，邻居多次反映。").await;
+    b.click("form.visit-log input[name=r0_anonymous]").await;
+    b.click("form.visit-log button[type=submit]").await;
+    b.wait_url("done=log").await;
+    let gw = app.login("gw.wang", DEMO_PASSWORD).await;
+    let mine = app.get_ok("/api/v1/tickets?q=%E5%BD%A9%E9%92%A2%E6%A3%9A", &gw).await;
+    let id = mine["items"][0]["id"].as_str().expect("the filed request").to_string();
+    b.shot("01-filed").await;
+
+    // 2. The branch secretary reports it up (上报社区).
+    b.login(&base, "bs.yang", DEMO_PASSWORD).await;
+    act_on_page(&b, &base, &id, "report_to_community", &[("textarea[name=reason]", "违建需城管执法，超出小区处理能力。")], "02-report")
+        .await;
+
+    // 3. The community blows the whistle for two departments — with the keyboard alone.
+    b.login(&base, "cs.liu", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/inbox")).await;
+    b.find(&format!("a[href='/tickets/{id}']")).await;
+    b.shot("03-community-inbox").await;
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    b.find("#form-whistle").await;
+    b.tab_to("details:has(#form-whistle) > summary").await;
+    b.keys("\u{E007}").await; // Enter opens the fold.
+    b.tab_to("#form-whistle select[name=lead_department_id]").await;
+    let lead = b.js("return document.activeElement.value", json!([])).await;
+    assert_eq!(lead.as_str(), Some(cg.as_str()), "the category's usual department is proposed first");
+    b.tab_to(&format!("#form-whistle input[name=co_department_ids][value='{zj}']")).await;
+    b.keys(" ").await; // Space ticks the co-department.
+    b.tab_to("#form-whistle select[name=whistle_type]").await;
+    b.keys("\u{E015}").await; // ArrowDown: another whistle type.
+    b.tab_to("#form-whistle textarea[name=reason]").await;
+    b.keys("楼顶违建，请城管牵头、住建配合查处。").await;
+    b.shot("04-whistle-keyboard").await;
+    b.tab_to("#form-whistle button[type=submit]").await;
+    b.keys("\u{E007}").await;
+    b.wait_url("done=whistle").await;
+    let cs = app.login("cs.liu", DEMO_PASSWORD).await;
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &cs).await;
+    assert_eq!(t["state"], "whistled", "{t}");
+    assert_eq!(t["departments"].as_array().unwrap().len(), 2, "lead and co-department: {t}");
+
+    // 4. The co-department returns it (退单) — it thinks the case is not its; the community overrules.
+    b.login(&base, "dl.zj", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/inbox")).await;
+    b.find(&format!("a[href='/tickets/{id}']")).await;
+    act_on_page(
+        &b,
+        &base,
+        &id,
+        "return_case",
+        &[("select:select[name=reason_code]", ""), ("textarea[name=note]", "违建查处属城管职责，住建无需参与。")],
+        "05-return",
+    )
+    .await;
+    b.login(&base, "cs.liu", DEMO_PASSWORD).await;
+    act_on_page(
+        &b,
+        &base,
+        &id,
+        "rule_on_return",
+        &[("select:select[name=decision]", "overrule"), ("textarea[name=reason]", "彩钢棚涉及房屋结构安全，需住建鉴定。")],
+        "06-overrule",
+    )
+    .await;
+
+    // 5. Both departments report (报到); the lead asks for more time and the community grants it.
+    b.login(&base, "dl.zj", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    assert!(offered(&b).await.contains(&"acknowledge".to_string()), "{:?}", offered(&b).await);
+    act_on_page(&b, &base, &id, "acknowledge", &[], "07-zj-acknowledge").await;
+    act_on_page(&b, &base, &id, "complete_part", &[("textarea[name=note]", "已完成房屋结构安全鉴定，无结构风险。")], "08-zj-done").await;
+    b.login(&base, "dl.cg", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/inbox")).await;
+    b.find(&format!("a[href='/tickets/{id}']")).await;
+    b.shot("09-liaison-queue").await;
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    let now_offered = offered(&b).await;
+    assert!(
+        now_offered.contains(&"acknowledge".to_string()) && !now_offered.contains(&"mark_solved".to_string()),
+        "solve only after reporting: {now_offered:?}"
+    );
+    act_on_page(&b, &base, &id, "acknowledge", &[], "10-cg-acknowledge").await;
+    act_on_page(&b, &base, &id, "request_extension", &[("textarea[name=reason]", "需等待业主自行拆除期限届满。")], "11-extension").await;
+    b.login(&base, "cs.liu", DEMO_PASSWORD).await;
+    act_on_page(
+        &b,
+        &base,
+        &id,
+        "rule_on_extension",
+        &[("select:select[name=extension_id]", ""), ("select:select[name=decision]", "grant")],
+        "12-grant",
+    )
+    .await;
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &cs).await;
+    assert_eq!(t["extensions"][0]["state"], "granted", "{t}");
+
+    // 6. The lead solves it (办结); the grid worker's return visit: not satisfied → reopened.
+    b.login(&base, "dl.cg", DEMO_PASSWORD).await;
+    act_on_page(&b, &base, &id, "mark_solved", &[("textarea[name=resolution]", "已责令拆除，彩钢棚已拆除完毕。")], "13-solved").await;
+    b.login(&base, "gw.wang", DEMO_PASSWORD).await;
+    act_on_page(
+        &b,
+        &base,
+        &id,
+        "record_return_visit",
+        &[("check:input[name=satisfaction]", "not_satisfied"), ("textarea[name=note]", "居民反映拆除后垃圾未清运。")],
+        "14-not-satisfied",
+    )
+    .await;
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &gw).await;
+    assert_eq!(t["reopen_count"], 1, "{t}");
+
+    // 7. Reopened: the lead finishes it again, and the resident is satisfied: closed.
+    b.login(&base, "dl.cg", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    for step in ["acknowledge", "resume_work"] {
+        if offered(&b).await.contains(&step.to_string()) {
+            act_on_page(&b, &base, &id, step, &[], &format!("15-{step}")).await;
+        }
+    }
+    act_on_page(&b, &base, &id, "mark_solved", &[("textarea[name=resolution]", "拆除垃圾已全部清运。")], "16-solved-again").await;
+    b.login(&base, "gw.wang", DEMO_PASSWORD).await;
+    act_on_page(&b, &base, &id, "record_return_visit", &[("check:input[name=satisfaction]", "satisfied")], "17-satisfied").await;
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &gw).await;
+    assert_eq!(t["state"], "closed", "{t}");
+
+    // The timeline tells the whole story, in order.
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    let timeline = b.text("ol.timeline").await;
+    // Newest first: read from the bottom up, each step after the one before.
+    let mut at = timeline.len();
+    for word in [
+        "登记诉求",
+        "上报社区",
+        "吹哨派单",
+        "退单",
+        "退单裁定",
+        "签收报到",
+        "协办完成",
+        "签收报到",
+        "申请延期",
+        "延期审批",
+        "办结",
+        "不满意",
+        "办结",
+        "回访 · 满意",
+    ] {
+        let found =
+            timeline[..at].rfind(word).unwrap_or_else(|| panic!("`{word}` missing before position {at} in the timeline:\n{timeline}"));
+        at = found;
+    }
+    b.shot("18-timeline").await;
+    // The supervisor's desk and the admin's, at desk size.
+    b.login(&base, "sup.zhao", DEMO_PASSWORD).await;
+    b.wait_url("/oversight").await;
+    b.find("#compounds").await;
+    b.shot("19-supervisor").await;
+    b.login(&base, "admin", DEMO_PASSWORD).await;
+    b.wait_url("/admin/org").await;
+    b.shot("20-admin-org").await;
+    b.goto(&format!("{base}/admin/calendars")).await;
+    b.shot("21-admin-calendars").await;
+    b.goto(&format!("{base}/admin/people")).await;
+    b.shot("22-admin-people").await;
+}

@@ -574,3 +574,51 @@ async fn the_top_admin_publishes_a_year_on_the_calendar_page_and_a_wrong_date_is
     let (_, html) = PageClient::login(&app, "admin1").await.get(&path).await;
     assert!(html.contains("只有市级管理员") && !html.contains("name=\"holidays\""), "{html}");
 }
+
+#[tokio::test]
+async fn search_finds_by_category_and_dates_and_by_phone_only_for_who_may_reveal_it_each_look_recorded() {
+    use diesel::prelude::*;
+    use gridloop::db::schema::pii_reveals;
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let t = file(&app, &gw, &new_ticket(&fx)).await;
+    let mut other = new_ticket(&fx);
+    other["resident_phone"] = json!("13900009999");
+    let t2 = file(&app, &gw, &other).await;
+    let bs = PageClient::login(&app, "bs1").await;
+    let today = chrono::Utc::now().date_naive();
+    let (s, html) = bs.get(&format!("/search?category={}&from={}", fx.category, today - chrono::Duration::days(1))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(t["number"].as_str().unwrap()) && html.contains(t2["number"].as_str().unwrap()), "{html}");
+    let (_, html) = bs.get(&format!("/search?to={}", today - chrono::Duration::days(3))).await;
+    assert!(!html.contains(t["number"].as_str().unwrap()), "filed after the range");
+    let (s, _) = bs.get("/search?from=yesterday").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a date that is not one is refused");
+    // By phone: a form (the number never in an address), the match only, each look recorded.
+    let reveals =
+        || pii_reveals::table.filter(pii_reveals::fields.eq("resident_phone_search")).count().get_result::<i64>(&mut app.conn()).unwrap();
+    assert_eq!(reveals(), 0);
+    let r = bs.submit("/search/phone", &[("resident_phone", "13712345678")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(t["number"].as_str().unwrap()) && !html.contains(t2["number"].as_str().unwrap()), "{html}");
+    assert!(html.contains("本次按电话查找已记录"));
+    assert_eq!(reveals(), 1, "one ticket found, one reveal");
+    let r = bs.submit("/search/phone", &[("resident_phone", "13x")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Another compound's secretary finds nothing of it; a supervisor may not look by phone.
+    let r = PageClient::login(&app, "bs2").await.submit("/search/phone", &[("resident_phone", "13712345678")]).await;
+    assert!(!r.text().await.unwrap().contains(t["number"].as_str().unwrap()));
+    let sup = PageClient::login(&app, "sup1").await;
+    let (_, html) = sup.get("/search").await;
+    assert!(!html.contains("/search/phone"), "no phone form offered to whom it is not allowed");
+    let r = sup.submit("/search/phone", &[("resident_phone", "13712345678")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The API's list takes the same filter, with the same rule.
+    let token = app.login("sup1", PASSWORD).await;
+    let r = app.get("/api/v1/tickets?resident_phone=13712345678", Some(&token)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = app.get_ok("/api/v1/tickets?resident_phone=13712345678", &app.login("bs1", PASSWORD).await).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(reveals(), 2);
+}

@@ -187,6 +187,35 @@ impl Browser {
         .await;
     }
 
+    /// The window's size: a desk's screen (1366×768) or a phone's (390×844).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd("POST", "/window/rect", json!({"width": width, "height": height})).await;
+    }
+
+    /// Presses keys, as a person at the keyboard (WebDriver key codes: Tab "\u{E004}", Enter
+    /// "\u{E007}", Space " ", ArrowDown "\u{E015}"; other characters are typed).
+    pub async fn keys(&self, keys: &str) {
+        let mut actions = vec![];
+        for k in keys.chars() {
+            actions.push(json!({"type": "keyDown", "value": k.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": k.to_string()}));
+        }
+        self.cmd("POST", "/actions", json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})).await;
+    }
+
+    /// Presses Tab until the focused element matches `css` (at most 80 times): how a keyboard user
+    /// reaches a control.
+    pub async fn tab_to(&self, css: &str) {
+        for _ in 0..80 {
+            let here = self.js("return !!document.activeElement && document.activeElement.matches(arguments[0])", json!([css])).await;
+            if here == json!(true) {
+                return;
+            }
+            self.keys("\u{E004}").await;
+        }
+        panic!("Tab never reached `{css}` on {}", self.url().await);
+    }
+
     pub async fn delete_cookies(&self) {
         self.cmd("DELETE", "/cookie", Value::Null).await;
     }

@@ -139,25 +139,26 @@ pub struct OverdueCount {
 pub fn overdue_counts(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<Vec<OverdueCount>> {
     let mut by_unit: std::collections::BTreeMap<String, OverdueCount> = Default::default();
     for root in supervised_paths(actor) {
-        let rows: Vec<ClockRow> = sla_clocks::table
+        // Only the breached clocks (a partial index holds just those), and only what is counted.
+        let rows: Vec<(String, NaiveDateTime, Option<NaiveDateTime>)> = sla_clocks::table
+            .filter(sla_clocks::breached_at.is_not_null())
             .filter(sla_clocks::holder_path.ge(root.as_str().to_string()))
             .filter(sla_clocks::holder_path.lt(root.subtree_upper_bound()))
-            .filter(sla_clocks::breached_at.is_not_null())
-            .select(ClockRow::as_select())
+            .select((sla_clocks::holder_unit_id, sla_clocks::due_at, sla_clocks::stopped_at))
             .load(conn)?;
-        for c in rows {
-            let e = by_unit.entry(c.holder_unit_id.clone()).or_insert_with(|| OverdueCount {
-                unit_id: c.holder_unit_id.clone(),
+        for (holder, due_at, stopped_at) in rows {
+            let e = by_unit.entry(holder.clone()).or_insert_with(|| OverdueCount {
+                unit_id: holder.clone(),
                 unit_name: String::new(),
                 overdue_now: 0,
                 breached_total: 0,
                 overdue_seconds: 0,
             });
             e.breached_total += 1;
-            if c.stopped_at.is_none() {
+            if stopped_at.is_none() {
                 e.overdue_now += 1;
             }
-            e.overdue_seconds += (c.stopped_at.unwrap_or(now) - c.due_at).num_seconds().max(0);
+            e.overdue_seconds += (stopped_at.unwrap_or(now) - due_at).num_seconds().max(0);
         }
     }
     let ids: Vec<String> = by_unit.keys().cloned().collect();

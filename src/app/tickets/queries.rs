@@ -120,6 +120,24 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
         None => None,
     };
     let cursor = f.cursor.as_deref().map(decode_cursor).transpose()?;
+    let phone_grants = match f.resident_phone.as_ref().map(|p| p.expose().trim()).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            if p.len() < 5 || p.len() > 20 || !p.chars().all(|c| c.is_ascii_digit() || c == '-') {
+                return Err(AppError::validation("resident_phone", crate::msg!("rule-phone_search")));
+            }
+            let grants: Vec<crate::domain::Grant> = actor
+                .grants
+                .iter()
+                .filter(|g| matches!(g.role, Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff))
+                .cloned()
+                .collect();
+            if grants.is_empty() {
+                return Err(AppError::forbidden(crate::msg!("why-who_reveals")));
+            }
+            Some(grants)
+        }
+        None => None,
+    };
     // Several states are read one state at a time, each newest first from an index in that
     // order (a building's `(place_id, state, created_at)`), and merged: a page of index entries
     // per state, where one query for all of them sorts every match of the scope.
@@ -129,13 +147,47 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
     };
     let mut rows: Vec<TicketRow> = vec![];
     for states in groups {
-        let q = list_query(actor, &f, states, within.as_ref(), cursor.as_ref(), now)?;
+        let mut q = list_query(actor, &f, states, within.as_ref(), cursor.as_ref(), now)?;
+        if let Some(grants) = &phone_grants {
+            // Only in the places of the roles that may reveal a phone.
+            let mut here: Option<BoolExpr> = None;
+            for g in grants {
+                let p = place_within(g.org_kind, &g.org_unit_id.to_string(), &g.org_path);
+                here = Some(match here {
+                    None => p,
+                    Some(h) => Box::new(h.or(p)),
+                });
+            }
+            let phone = f.resident_phone.as_ref().map(|p| p.expose().trim().to_string()).unwrap_or_default();
+            q = q.filter(tickets::resident_phone.eq(phone));
+            if let Some(h) = here {
+                q = q.filter(h);
+            }
+        }
         rows.extend(q.order((tickets::created_at.desc(), tickets::id.desc())).limit(limit + 1).select(TicketRow::as_select()).load(conn)?);
     }
     rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     let more = rows.len() as i64 > limit;
     let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
+    if let Some(grants) = &phone_grants {
+        // Finding a ticket by its resident's phone tells who he is: recorded as a reveal.
+        let g = &grants[0];
+        let reveals: Vec<PiiRevealRow> = items
+            .iter()
+            .map(|t| PiiRevealRow {
+                id: Id::new().to_string(),
+                person_id: actor.person_id.to_string(),
+                role: g.role,
+                org_unit_id: g.org_unit_id.to_string(),
+                record_kind: "ticket".into(),
+                record_id: t.id.clone(),
+                fields: "resident_phone_search".into(),
+                at: now,
+            })
+            .collect();
+        crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
+    }
     Ok(TicketPage { items: summaries(conn, actor, items, now)?, next_cursor })
 }
 

@@ -237,6 +237,11 @@ pub struct TicketFilter {
     pub to: Option<NaiveDate>,
     /// Text in the number, title or description.
     pub q: Option<String>,
+    /// The resident's phone, exactly as recorded (digits). Only for those who may reveal it —
+    /// grid workers, branch secretaries and community staff, in their own places — and every
+    /// ticket it finds is recorded as a reveal of its phone (查询居民电话).
+    #[param(max_length = 20, value_type = Option<String>)]
+    pub resident_phone: Option<crate::domain::pii::Sensitive<String>>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1–200 (default 50).

@@ -37,10 +37,16 @@ pub async fn file(state: web::Data<AppState>, auth: Auth, req: HttpRequest, body
 
 /// Tickets in the caller's scope, newest first, with filters and cursor pagination.
 #[utoipa::path(get, path = "/api/v1/tickets", operation_id = "list_tickets", tag = "tickets", params(TicketFilter), security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TicketPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<TicketFilter>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let page = run(&state, auth.lang, move |c| app::tickets::list_tickets(c, &actor, q.into_inner(), utc_now())).await?;
+    let f = q.into_inner();
+    // A search by the resident's phone records reveals: a write.
+    let page = if f.resident_phone.is_some() {
+        crate::http::context::run_write(&state, auth.lang, move |c| app::tickets::list_tickets(c, &actor, f.clone(), utc_now())).await?
+    } else {
+        run(&state, auth.lang, move |c| app::tickets::list_tickets(c, &actor, f, utc_now())).await?
+    };
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -50,6 +50,7 @@ pages! {
     GET "/oversight" => pages::oversight::oversight, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;
     GET "/search" => pages::desk::search, Access::Authenticated;
+    POST "/search/phone" => pages::desk::search_phone, Access::Authenticated;
     GET "/notifications" => pages::notices::list, Access::Authenticated;
     POST "/notifications/read" => pages::notices::read, Access::Authenticated;
     GET "/settings" => pages::settings::show, Access::Authenticated;

@@ -122,3 +122,5 @@ rule-channel_unit = robots and webhooks belong to units above a building
 why-test_too_soon = a test message went to this channel a moment ago; try again in { $seconds } seconds
 why-no_email = no email address is set: there is nowhere to send a test mail
 why-channels_admin = only an admin manages the notification channels of the units under him
+rule-phone_search = a phone number is 5–20 digits (hyphens allowed)
+rule-date = a date is written year-month-day, e.g. 2026-12-01

@@ -122,3 +122,5 @@ rule-channel_unit = 群机器人和回调只能设在楼栋以上的单位
 why-test_too_soon = 刚刚已向此渠道发送过测试消息，请 { $seconds } 秒后再试
 why-no_email = 尚未填写邮箱地址，无法发送测试邮件
 why-channels_admin = 只有管理员可以管理其所辖单位的通知渠道
+rule-phone_search = 电话号码须为 5–20 位数字（可含连字符）
+rule-date = 日期须为 年-月-日 格式，例如 2026-12-01

@@ -12,6 +12,20 @@
   });
   document.querySelectorAll(".js-hide").forEach(function (e) { e.hidden = true; });
 
+  // The bell: the unread count on the notifications tab, from the same site's API.
+  var bell = document.querySelector("[data-unread]");
+  if (bell && window.fetch) {
+    fetch("/api/v1/notifications/unread", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (v) {
+        if (v && v.unread > 0) {
+          bell.textContent = v.unread > 99 ? "99+" : String(v.unread);
+          bell.hidden = false;
+        }
+      })
+      .catch(function () {});
+  }
+
   function online() { return navigator.onLine !== false; }
   function mark() { document.documentElement.classList.toggle("offline", !online()); }
   window.addEventListener("online", function () { mark(); sendAll(); });

@@ -13,7 +13,7 @@ use crate::domain::visits::LoopStage;
 use crate::domain::workflow::TicketState;
 use crate::domain::{OrgKind, Role};
 use crate::http::context::AppState;
-use crate::http::web::page::{self, html, Chrome, Clock, Page, PageError, Tr};
+use crate::http::web::page::{self, html, Chrome, Clock, Form, Page, PageError, Tr};
 
 use super::day::TicketLine;
 
@@ -170,7 +170,14 @@ struct ListPage {
     buildings: Vec<(String, String)>,
     /// `within` names a place that is not one of `buildings` (a link from the board).
     within_other: bool,
+    category: String,
+    categories: Vec<(String, String)>,
+    from: String,
+    to: String,
     overdue: bool,
+    /// The person may look tickets up by a resident's phone (and this page is such a look-up).
+    may_phone: bool,
+    by_phone: bool,
     next: Option<String>,
 }
 
@@ -194,23 +201,48 @@ pub async fn inbox(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, 
         within: String::new(),
         buildings: vec![],
         within_other: false,
+        category: String::new(),
+        categories: vec![],
+        from: String::new(),
+        to: String::new(),
         overdue: false,
+        may_phone: false,
+        by_phone: false,
         next: None,
     };
     Ok(html(StatusCode::OK, &page))
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct SearchQuery {
     q: Option<String>,
     state: Option<String>,
     within: Option<String>,
+    category: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     overdue: Option<bool>,
     open: Option<String>,
     cursor: Option<String>,
 }
 
-/// `GET /search`: tickets in scope by number, words, place and state, newest first.
+/// A date typed in a search form (YYYY-MM-DD), or the reason it is not one.
+fn search_date(field: &'static str, v: &Option<String>, lang: crate::app::Lang) -> Result<Option<chrono::NaiveDate>, PageError> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| PageError { err: AppError::validation(field, crate::msg!("rule-date")), lang }),
+    }
+}
+
+/// Whether the person may look a ticket up by its resident's phone (those who may reveal it).
+fn may_search_phone(p: &Page) -> bool {
+    p.who.actor.grants.iter().any(|g| matches!(g.role, Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff))
+}
+
+/// `GET /search`: tickets in scope by number or words, state, building, category, filing dates,
+/// overdue; cursor pages. The same filters as the API's list.
 pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQuery>) -> Result<HttpResponse, PageError> {
     let q = q.into_inner();
     let states = match (q.state.clone().filter(|s| !s.is_empty()), q.open.is_some()) {
@@ -222,32 +254,62 @@ pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQue
         q: q.q.clone().filter(|s| !s.trim().is_empty()),
         state: states,
         within: q.within.clone().filter(|s| !s.is_empty()),
+        category_id: q.category.clone().filter(|s| !s.is_empty()),
+        from: search_date("from", &q.from, p.lang)?,
+        to: search_date("to", &q.to, p.lang)?,
         overdue: q.overdue.filter(|o| *o),
         cursor: q.cursor.clone().filter(|s| !s.is_empty()),
         limit: Some(50),
         ..Default::default()
     };
+    render_search(&state, &p, q, filter, false).await
+}
+
+/// `POST /search/phone`: tickets whose resident has this phone, for those who may reveal it; each
+/// one found is recorded as a reveal. A form, not a link: the number never sits in an address
+/// (nor in a log of addresses).
+pub async fn search_phone(state: web::Data<AppState>, p: Page, form: Form) -> Result<HttpResponse, PageError> {
+    if !may_search_phone(&p) {
+        return Err(PageError { err: AppError::forbidden(crate::msg!("why-who_reveals")), lang: p.lang });
+    }
+    let phone = form.get("resident_phone").unwrap_or_default();
+    let filter = TicketFilter { resident_phone: Some(crate::domain::pii::Sensitive::new(phone)), limit: Some(50), ..Default::default() };
+    render_search(&state, &p, SearchQuery::default(), filter, true).await
+}
+
+async fn render_search(
+    state: &web::Data<AppState>,
+    p: &Page,
+    q: SearchQuery,
+    filter: TicketFilter,
+    by_phone: bool,
+) -> Result<HttpResponse, PageError> {
     let actor = p.who.actor.clone();
     let unit = p.role.as_ref().map(|g| g.org_unit_id.to_string());
-    let (list, buildings) = page::run(&state, p.lang, move |c| {
-        let list = app::tickets::list_tickets(c, &actor, filter, utc_now())?;
-        let buildings = match unit {
+    let load = move |c: &mut crate::db::DbConn| {
+        let list = app::tickets::list_tickets(c, &actor, filter.clone(), utc_now())?;
+        let buildings = match &unit {
             Some(u) => {
-                let f = app::org::OrgUnitFilter { kind: Some(crate::domain::OrgKind::Building), within: Some(u), ..Default::default() };
+                let f =
+                    app::org::OrgUnitFilter { kind: Some(crate::domain::OrgKind::Building), within: Some(u.clone()), ..Default::default() };
                 app::org::list_units(c, &actor, f)?
             }
             None => vec![],
         };
-        Ok((list, buildings))
-    })
-    .await?;
+        let categories = app::catalogue::list_categories(c, false)?;
+        Ok((list, buildings, categories))
+    };
+    // A look-up by phone records reveals: a write; any other search only reads.
+    let (list, buildings, categories) =
+        if by_phone { page::run_write(state, p.lang, load).await? } else { page::run(state, p.lang, load).await? };
     let buildings: Vec<(String, String)> =
         if buildings.len() > SEARCH_BUILDINGS { vec![] } else { buildings.into_iter().map(|u| (u.id, u.name)).collect() };
     let tr = p.tr();
-    let clock = Clock::new(&state, tr);
+    let clock = Clock::new(state, tr);
     let base = |cursor: &str| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("q", &q.q), ("state", &q.state), ("within", &q.within)] {
+        for (k, v) in [("q", &q.q), ("state", &q.state), ("within", &q.within), ("category", &q.category), ("from", &q.from), ("to", &q.to)]
+        {
             if let Some(v) = v {
                 s.append_pair(k, v);
             }
@@ -261,6 +323,7 @@ pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQue
         s.append_pair("cursor", cursor);
         format!("/search?{}", s.finish())
     };
+    let zh = p.lang == crate::app::Lang::Zh;
     let page = ListPage {
         c: p.chrome("search-title"),
         items: list.items.iter().map(|s| TicketLine::of(s, tr, &clock)).collect(),
@@ -271,8 +334,14 @@ pub async fn search(state: web::Data<AppState>, p: Page, q: web::Query<SearchQue
         within: q.within.clone().unwrap_or_default(),
         within_other: q.within.as_deref().is_some_and(|w| !w.is_empty() && !buildings.iter().any(|(id, _)| id == w)),
         buildings,
+        category: q.category.clone().unwrap_or_default(),
+        categories: categories.into_iter().map(|c| (c.id, if zh { c.name_zh } else { c.name_en })).collect(),
+        from: q.from.clone().unwrap_or_default(),
+        to: q.to.clone().unwrap_or_default(),
         overdue: q.overdue == Some(true),
-        next: list.next_cursor.as_deref().map(base),
+        may_phone: may_search_phone(p),
+        by_phone,
+        next: if by_phone { None } else { list.next_cursor.as_deref().map(base) },
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -215,7 +215,17 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" · "),
-            what: event_label(tr, &e.action),
+            what: {
+                // A return visit says how the resident found it (满意 / 基本满意 / 不满意).
+                let verdict = (e.action == "record_return_visit")
+                    .then(|| e.changes.get("satisfaction").and_then(|v| v.get(1)).and_then(|v| v.as_str()))
+                    .flatten()
+                    .and_then(|v| v.parse::<crate::domain::workflow::Satisfaction>().ok());
+                match verdict {
+                    Some(v) => format!("{} · {}", event_label(tr, &e.action), tr.t(v.label_key())),
+                    None => event_label(tr, &e.action),
+                }
+            },
             why: e.reason.clone().filter(|r| !r.is_empty()),
             when: clock.at(&e.at),
             comment: e.action == "comment",
