@@ -97,26 +97,51 @@ pub(super) fn supervised_paths(actor: &Actor) -> Vec<OrgPath> {
 pub fn supervision_queue(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<Vec<SupervisionItem>> {
     let mut items = vec![];
     for root in supervised_paths(actor) {
-        let rows: Vec<(SupervisionRow, TicketRow, ClockRow)> = supervision::table
-            .inner_join(tickets::table)
-            .inner_join(sla_clocks::table.on(sla_clocks::id.eq(supervision::clock_id)))
+        // The open entries first, from the supervision table's own (holder_path, resolved_at)
+        // index: a clock that stopped, or whose deadline moved past now on a recompute, has left
+        // the queue. Only then their tickets and clocks, by key — a join would let a planner
+        // without statistics for a young table start from every running clock instead.
+        let open: Vec<SupervisionRow> = supervision::table
             .filter(supervision::holder_path.ge(root.as_str().to_string()))
             .filter(supervision::holder_path.lt(root.subtree_upper_bound()))
-            .filter(sla_clocks::stopped_at.is_null())
+            .filter(supervision::resolved_at.is_null())
             .order(supervision::breached_at.asc())
             .limit(500)
-            .select((SupervisionRow::as_select(), TicketRow::as_select(), ClockRow::as_select()))
+            .select(SupervisionRow::as_select())
             .load(conn)?;
-        items.extend(rows.into_iter().map(|(s, t, c)| SupervisionItem {
-            ticket_id: t.id,
-            ticket_number: t.number,
-            title: t.title,
-            state: t.state.as_str().to_string(),
-            stage: s.stage,
-            holder_unit_id: s.holder_unit_id,
-            breached_at: s.breached_at,
-            overdue_seconds: (now - c.due_at).num_seconds().max(0),
-        }));
+        if open.is_empty() {
+            continue;
+        }
+        let ticket_ids: Vec<&str> = open.iter().map(|s| s.ticket_id.as_str()).collect();
+        let clock_ids: Vec<&str> = open.iter().map(|s| s.clock_id.as_str()).collect();
+        let tickets: std::collections::HashMap<String, TicketRow> = tickets::table
+            .filter(tickets::id.eq_any(&ticket_ids))
+            .select(TicketRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(|t: TicketRow| (t.id.clone(), t))
+            .collect();
+        let clocks: std::collections::HashMap<String, ClockRow> = sla_clocks::table
+            .filter(sla_clocks::id.eq_any(&clock_ids))
+            .filter(sla_clocks::stopped_at.is_null())
+            .select(ClockRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(|c: ClockRow| (c.id.clone(), c))
+            .collect();
+        for s in open {
+            let (Some(t), Some(c)) = (tickets.get(&s.ticket_id), clocks.get(&s.clock_id)) else { continue };
+            items.push(SupervisionItem {
+                ticket_id: t.id.clone(),
+                ticket_number: t.number.clone(),
+                title: t.title.clone(),
+                state: t.state.as_str().to_string(),
+                stage: s.stage,
+                holder_unit_id: s.holder_unit_id,
+                breached_at: s.breached_at,
+                overdue_seconds: (now - c.due_at).num_seconds().max(0),
+            });
+        }
     }
     items.sort_by_key(|i| i.breached_at);
     Ok(items)
