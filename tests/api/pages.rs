@@ -622,3 +622,43 @@ async fn search_finds_by_category_and_dates_and_by_phone_only_for_who_may_reveal
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(reveals(), 2);
 }
+
+#[tokio::test]
+async fn the_city_admin_keeps_the_catalogue_on_its_page_limits_included_and_a_bad_limit_is_explained() {
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let root = PageClient::login(&app, "root").await;
+    let (s, html) = root.get("/admin/catalogue").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("社区受理") && html.contains("action=\"/admin/catalogue/add\""), "{html}");
+    let cat = &fx.category;
+    // A limit of its own for community acceptance, urgent: shown as the category's own.
+    let limit = format!("/admin/catalogue/{cat}/limit");
+    let r = root.submit(&limit, &[("stage", "community_acceptance"), ("urgency", "urgent"), ("limit", "3 fortnights")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("fortnights") && html.contains("无效"), "the reason, in Chinese: {html}");
+    let r = root.submit(&limit, &[("stage", "community_acceptance"), ("urgency", "urgent"), ("limit", "2 working_hours")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = root.get("/admin/catalogue?done=limit").await;
+    assert!(html.contains("2 working_hours <span class=\"badge\">本类别</span>"), "{html}");
+    // Its usual department changed; a stale form is refused.
+    let version = value_of(&html, "version");
+    let save = format!("/admin/catalogue/{cat}");
+    let form = [
+        ("version", version.as_str()),
+        ("name_zh", "噪音扰民"),
+        ("name_en", "Noise"),
+        ("default_department_id", fx.unit("P3")),
+        ("urgency", "normal"),
+        ("active", "1"),
+    ];
+    let r = root.submit(&save, &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = root.submit(&save, &form).await;
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let c = app.get_ok(&format!("/api/v1/categories/{cat}"), &app.login("root", PASSWORD).await).await;
+    assert_eq!((c["default_department_id"].as_str(), c["urgencies"].clone()), (Some(fx.unit("P3")), json!(["normal"])), "{c}");
+    // A district admin reads it but changes nothing.
+    let (_, html) = PageClient::login(&app, "admin1").await.get("/admin/catalogue").await;
+    assert!(html.contains("只有市级管理员") && !html.contains("/limit\""), "{html}");
+}

@@ -64,6 +64,10 @@ pages! {
     POST "/admin/org/{id}" => pages::admin::save_unit, Access::Authenticated;
     POST "/admin/org/{id}/deactivate" => pages::admin::deactivate, Access::Authenticated;
     POST "/admin/org/{id}/add" => pages::admin::add_unit, Access::Authenticated;
+    GET "/admin/catalogue" => pages::admin::catalogue, Access::Authenticated;
+    POST "/admin/catalogue/add" => pages::admin::add_category, Access::Authenticated;
+    POST "/admin/catalogue/{id}" => pages::admin::save_category, Access::Authenticated;
+    POST "/admin/catalogue/{id}/limit" => pages::admin::set_limit, Access::Authenticated;
     GET "/admin/calendars" => pages::admin::calendars, Access::Authenticated;
     GET "/admin/calendars/{name}/{year}" => pages::admin::calendar_year, Access::Authenticated;
     POST "/admin/calendars/{name}/{year}" => pages::admin::publish_year, Access::Authenticated;

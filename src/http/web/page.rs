@@ -166,6 +166,7 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::Admin) => &[
             ("/admin/org", "nav-org"),
             ("/admin/people", "nav-people"),
+            ("/admin/catalogue", "nav-catalogue"),
             ("/admin/calendars", "nav-calendars"),
             ("/channels", "nav-channels"),
             ("/search", "nav-search"),

@@ -611,3 +611,184 @@ pub async fn publish_year(
         }
     }
 }
+
+/// A category as the catalogue page shows it: its fields, and its limit per stage and urgency
+/// (its own, or the configured default).
+pub struct CategoryLine {
+    pub c: app::catalogue::CategoryView,
+    pub department: String,
+    pub normal: bool,
+    pub urgent: bool,
+    /// (stage, normal limit, urgent limit, whether each is the category's own)
+    pub limits: Vec<(String, String, bool, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_catalogue.html")]
+struct CataloguePage {
+    c: Chrome,
+    flash: Option<Flash>,
+    lines: Vec<CategoryLine>,
+    departments: Vec<(String, String)>,
+    stages: Vec<(&'static str, String)>,
+    may_change: bool,
+}
+
+#[derive(Deserialize)]
+pub struct CatalogueQuery {
+    done: Option<String>,
+}
+
+async fn catalogue_page(state: &web::Data<AppState>, p: &Page, flash: Option<Flash>) -> Result<CataloguePage, PageError> {
+    use crate::domain::sla::Stage;
+    let (actor, st) = (p.who.actor.clone(), state.clone());
+    let (cats, departments, policies) = page::run(state, p.lang, move |c| {
+        let cats = app::catalogue::list_categories(c, true)?;
+        let departments =
+            app::org::list_units(c, &actor, OrgUnitFilter { kind: Some(OrgKind::Department), limit: Some(500), ..Default::default() })?;
+        let ids: Vec<&str> = cats.iter().map(|c| c.id.as_str()).collect();
+        let policies = app::sla::clocks::Policies::load(c, &ids)?;
+        Ok((cats, departments, policies))
+    })
+    .await?;
+    let tr = p.tr();
+    let names: std::collections::HashMap<&str, &str> = departments.iter().map(|d| (d.id.as_str(), d.name.as_str())).collect();
+    let mut lines = vec![];
+    for c in cats {
+        let mut limits = vec![];
+        for stage in Stage::ALL {
+            let mut cells = vec![];
+            for urgent in [false, true] {
+                let (_, text) = policies.limit(st.sla(), &c.id, urgent, stage).map_err(|err| PageError { err, lang: p.lang })?;
+                let default =
+                    st.settings.sla.limits.get(&stage).map(|l| if urgent { l.urgent.text.clone() } else { l.normal.text.clone() });
+                let own = default.as_deref() != Some(text.as_str());
+                cells.push((text, own));
+            }
+            let (u, n) = (cells.pop().unwrap_or_default(), cells.pop().unwrap_or_default());
+            limits.push((tr.t(stage.label_key()), n.0, n.1, u.0, u.1));
+        }
+        lines.push(CategoryLine {
+            department: c.default_department_id.as_deref().and_then(|d| names.get(d)).map(|n| n.to_string()).unwrap_or_default(),
+            normal: c.urgencies.contains(&app::catalogue::Urgency::Normal),
+            urgent: c.urgencies.contains(&app::catalogue::Urgency::Urgent),
+            limits,
+            c,
+        });
+    }
+    Ok(CataloguePage {
+        c: p.chrome("admin-catalogue_title"),
+        flash,
+        lines,
+        departments: departments.into_iter().map(|d| (d.id, d.name)).collect(),
+        stages: Stage::ALL.iter().map(|s| (s.as_str(), tr.t(s.label_key()))).collect(),
+        may_change: p.who.actor.grants.iter().any(|g| g.role == Role::Admin && g.org_path.depth() == 0),
+    })
+}
+
+/// `GET /admin/catalogue`: the task catalogue (任务目录): categories with their usual department,
+/// urgencies and time limits per stage; the city's admin changes them.
+pub async fn catalogue(state: web::Data<AppState>, p: Page, q: web::Query<CatalogueQuery>) -> Result<HttpResponse, PageError> {
+    admin_only(&p)?;
+    let flash = match q.done.as_deref() {
+        Some("saved") => Flash::ok(p.tr().t("admin-saved")),
+        Some("added") => Flash::ok(p.tr().t("admin-category_added")),
+        Some("limit") => Flash::ok(p.tr().t("admin-limit_set")),
+        _ => None,
+    };
+    Ok(html(StatusCode::OK, &catalogue_page(&state, &p, flash).await?))
+}
+
+async fn catalogue_error(state: &web::Data<AppState>, p: &Page, err: AppError) -> Result<HttpResponse, PageError> {
+    let status = crate::http::error::status_of(&err);
+    Ok(html(status, &catalogue_page(state, p, Flash::error(err.message(p.lang))).await?))
+}
+
+fn urgencies_of(form: &Form) -> Vec<app::catalogue::Urgency> {
+    form.all("urgency")
+        .iter()
+        .filter_map(|u| match u.as_str() {
+            "normal" => Some(app::catalogue::Urgency::Normal),
+            "urgent" => Some(app::catalogue::Urgency::Urgent),
+            _ => None,
+        })
+        .collect()
+}
+
+fn catalogue_mendable(e: &AppError) -> bool {
+    matches!(
+        e,
+        AppError::Validation { .. }
+            | AppError::Conflict { .. }
+            | AppError::VersionConflict { .. }
+            | AppError::UnknownReference { .. }
+            | AppError::Forbidden { .. }
+    )
+}
+
+/// `POST /admin/catalogue/add`: a new category.
+pub async fn add_category(state: web::Data<AppState>, p: Page, form: Form) -> Result<HttpResponse, PageError> {
+    admin_only(&p)?;
+    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let input = app::catalogue::NewCategory {
+        code: form.get("code").unwrap_or_default(),
+        name_zh: form.get("name_zh").unwrap_or_default(),
+        name_en: form.get("name_en").unwrap_or_default(),
+        default_department_id: form.get("default_department_id"),
+        urgencies: urgencies_of(&form),
+    };
+    match page::run_write(&state, lang, move |c| app::catalogue::create_category(c, &actor, input.clone(), utc_now())).await {
+        Ok(_) => Ok(see_other("/admin/catalogue?done=added")),
+        Err(PageError { err, .. }) if catalogue_mendable(&err) => catalogue_error(&state, &p, err).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /admin/catalogue/{id}`: names, usual department, urgencies, in use or not (the version
+/// the form was made from guards against a change meanwhile).
+pub async fn save_category(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+    admin_only(&p)?;
+    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let id: crate::domain::CategoryId =
+        parse_id("id", &id).map_err(|_| PageError { err: AppError::NotFound { what: "category" }, lang })?;
+    let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
+    let changes = app::catalogue::CategoryChanges {
+        name_zh: form.get("name_zh"),
+        name_en: form.get("name_en"),
+        default_department_id: Some(form.get("default_department_id").unwrap_or_default()),
+        urgencies: Some(urgencies_of(&form)),
+        active: Some(form.get("active").is_some()),
+    };
+    match page::run_write(&state, lang, move |c| app::catalogue::update_category(c, &actor, &id, version, changes.clone(), utc_now())).await
+    {
+        Ok(_) => Ok(see_other("/admin/catalogue?done=saved")),
+        Err(PageError { err, .. }) if catalogue_mendable(&err) => catalogue_error(&state, &p, err).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /admin/catalogue/{id}/limit`: the category's own limit for a stage and urgency; the
+/// open deadlines it governs are recomputed from now on.
+pub async fn set_limit(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+    admin_only(&p)?;
+    let (actor, lang, st) = (p.who.actor.clone(), p.lang, state.clone());
+    let id: Option<crate::domain::CategoryId> = parse_id("id", &id).ok();
+    let stage = form.get("stage").and_then(|s| crate::domain::sla::Stage::parse(&s));
+    let Some(stage) = stage else {
+        return catalogue_error(&state, &p, AppError::validation("stage", crate::msg!("rule-one_of", values = "…"))).await;
+    };
+    let change = app::sla::LimitChange {
+        stage,
+        urgency: if form.get("urgency").as_deref() == Some("urgent") {
+            app::catalogue::Urgency::Urgent
+        } else {
+            app::catalogue::Urgency::Normal
+        },
+        limit: form.get("limit").unwrap_or_default(),
+    };
+    match page::run_write(&state, lang, move |c| app::sla::set_category_limit(c, st.sla(), &actor, id.as_ref(), &change, utc_now())).await {
+        Ok(_) => Ok(see_other("/admin/catalogue?done=limit")),
+        Err(PageError { err, .. }) if catalogue_mendable(&err) => catalogue_error(&state, &p, err).await,
+        Err(e) => Err(e),
+    }
+}
