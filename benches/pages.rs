@@ -78,6 +78,47 @@ async fn measure(who: &str, c: &reqwest::Client, base: &str, path: &str, n: usiz
     );
 }
 
+/// Work for the desks, from the historic tickets (once; a reused file keeps it): one in a hundred
+/// waits at its community (a running acceptance clock held by the community), one in a hundred is
+/// whistled to the city management bureau (城市管理局: a part and a running acknowledgement
+/// clock held by the department) — so that the community's inbox and oversight and the liaison's
+/// queue are measured full, not empty.
+fn seed_desks(url: &str, postgres: bool) {
+    let mut conn = gridloop::db::DbConn::establish(url).unwrap();
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use gridloop::db::schema::tickets;
+    let done: i64 = tickets::table.filter(tickets::state.eq("at_community")).count().get_result(&mut conn).unwrap();
+    if done > 0 {
+        return;
+    }
+    let future = if postgres {
+        "((now() AT TIME ZONE 'UTC') + (CAST(substr(number, 3) AS BIGINT) % 30 + 1) * interval '1 day')"
+    } else {
+        "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (CAST(substr(number, 3) AS INTEGER) % 30 + 1) || ' days')"
+    };
+    let truth = if postgres { "true" } else { "1" };
+    let lie = if postgres { "false" } else { "0" };
+    conn.batch_execute(&format!(
+        "UPDATE tickets SET state = CASE WHEN CAST(substr(number, 3) AS BIGINT) % 100 = 2 THEN 'at_community' ELSE 'whistled' END,
+                closed_at = NULL, due_at = {future}, whistle_type = CASE WHEN CAST(substr(number, 3) AS BIGINT) % 100 = 3 THEN 'enforcement_needed' ELSE NULL END
+         WHERE CAST(substr(number, 3) AS BIGINT) % 100 IN (2, 3);
+         INSERT INTO sla_clocks (id, ticket_id, stage, holder_unit_id, holder_path, calendar, limit_text, started_at, warn_at, due_at,
+                                 original_due_at, reminders, paused_seconds, stopped_at, next_fire_at, fire_seq, provisional)
+         SELECT replace(t.id, '-0000-7000-', '-0003-7000-'), t.id, 'community_acceptance', t.community_id, u.path, 'cn', '1 working_days',
+                t.created_at, t.due_at, t.due_at, t.due_at, 0, 0, NULL, t.due_at, 0, {lie}
+         FROM tickets t JOIN org_units u ON u.id = t.community_id WHERE t.state = 'at_community';
+         INSERT INTO ticket_assignments (id, ticket_id, department_id, lead, state, overruled, dispatched_at, ack_due_at, due_at, updated_at)
+         SELECT replace(t.id, '-0000-7000-', '-0004-7000-'), t.id, d.id, {truth}, 'dispatched', {lie}, t.created_at, t.due_at, t.due_at, t.created_at
+         FROM tickets t, org_units d WHERE d.code = 'LA-JA-D-CG' AND t.state = 'whistled';
+         INSERT INTO sla_clocks (id, ticket_id, assignment_id, stage, holder_unit_id, holder_path, calendar, limit_text, started_at, warn_at,
+                                 due_at, original_due_at, reminders, paused_seconds, stopped_at, next_fire_at, fire_seq, provisional)
+         SELECT replace(t.id, '-0000-7000-', '-0005-7000-'), t.id, replace(t.id, '-0000-7000-', '-0004-7000-'), 'department_acknowledgement',
+                d.id, d.path, 'cn', '1 working_days', t.created_at, t.due_at, t.due_at, t.due_at, 0, 0, NULL, t.due_at, 0, {lie}
+         FROM tickets t, org_units d WHERE d.code = 'LA-JA-D-CG' AND t.state = 'whistled';"
+    ))
+    .unwrap();
+}
+
 #[tokio::main]
 async fn main() {
     let backend = env_or("BENCH_BACKEND", "sqlite");
@@ -107,6 +148,7 @@ async fn main() {
     if !reuse {
         seed_tickets(&conn_url, postgres, tickets, true);
     }
+    seed_desks(&conn_url, postgres);
     if postgres {
         gridloop::db::DbConn::establish(&conn_url).unwrap().batch_execute("ANALYZE").unwrap();
     }
