@@ -524,3 +524,59 @@ async fn a_server_whose_clock_reads_an_unpublished_year_starts_files_and_recompu
     let log = server.stop_and_read_log();
     assert!(log.contains(&format!("has no published schedule for {year}")), "the log warns at start: {log}");
 }
+
+#[tokio::test]
+async fn serve_demo_with_an_smtp_url_mails_the_demo_liaison_when_the_community_whistles_him() {
+    let Some(sink) = crate::notifications::SmtpSink::start(false) else { return };
+    let db = TestDb::new();
+    let smtp = format!("smtp://127.0.0.1:{}", sink.port);
+    let server = Server::start(&db, &[("GRIDLOOP_NOTIFY__SMTP_URL", smtp.as_str()), ("GRIDLOOP_NOTIFY__POLL_INTERVAL_MS", "200")]);
+    let api = crate::helpers::Api::new(&server.base);
+    let post = |token: String, path: String, body: serde_json::Value, version: Option<i64>| {
+        let api = &api;
+        async move {
+            let r = api.request(reqwest::Method::POST, &path, Some(&token), Some(&body), version).await;
+            let status = r.status();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert!(status.is_success(), "{path}: {status} {v}");
+            v
+        }
+    };
+    let gw = api.login("gw.wang", "gridloop-demo").await;
+    let me = api.get_ok("/api/v1/me", &gw).await;
+    let building = me["grants"][0]["org_unit_id"].as_str().unwrap().to_string();
+    let cats = api.get_ok("/api/v1/categories", &gw).await;
+    let cat = cats.as_array().unwrap().iter().find(|c| c["code"] == "illegal_construction").unwrap()["id"].as_str().unwrap().to_string();
+    let body =
+        serde_json::json!({"category_id": cat, "title": "楼顶违建", "description": "彩钢棚", "building_id": building, "anonymous": true});
+    let t = post(gw, "/api/v1/tickets".into(), body, None).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    let bs = api.login("bs.yang", "gridloop-demo").await;
+    let t = post(
+        bs,
+        format!("/api/v1/tickets/{id}/actions"),
+        serde_json::json!({"action": "report_to_community", "reason": "需执法"}),
+        Some(1),
+    )
+    .await;
+    let cs = api.login("cs.liu", "gridloop-demo").await;
+    let admin = api.login("admin", "gridloop-demo").await;
+    let units = api.get_ok("/api/v1/org-units?kind=department&limit=500", &admin).await;
+    let cg = units.as_array().unwrap().iter().find(|u| u["code"] == "LA-JA-D-CG").unwrap()["id"].as_str().unwrap().to_string();
+    let whistle =
+        serde_json::json!({"action": "whistle", "lead_department_id": cg, "whistle_type": "enforcement_needed", "reason": "吹哨"});
+    post(cs, format!("/api/v1/tickets/{id}/actions"), whistle, t["version"].as_i64()).await;
+    // The server's own delivery worker sends it, at any hour (the demo keeps no quiet hours).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mail = loop {
+        let mail = sink.messages();
+        if let Some(m) = mail.iter().find(|m| m["rcpt_tos"] == serde_json::json!(["dl.cg@demo.gridloop.localhost"])) {
+            break m.clone();
+        }
+        assert!(Instant::now() < deadline, "no mail reached the liaison: {mail:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(mail["subject"].as_str().unwrap().contains("吹哨派单"), "{mail}");
+    assert!(mail["text"].as_str().unwrap().contains(&format!("/tickets/{id}")), "a link to the ticket page: {mail}");
+    drop(server);
+}

@@ -460,6 +460,10 @@ async fn the_notifications_page_lists_the_persons_own_and_opening_one_marks_it_r
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let (_, html) = other.get("/notifications").await;
     assert!(html.contains("暂无通知"));
+    // The ticket's page keeps its delivery log: who was told how, by name.
+    let (_, html) = crate::pages::PageClient::login(&app, "cs1").await.get(&format!("/tickets/{id}")).await;
+    let log = html.split("id=\"deliveries\"").nth(1).unwrap().split("</section>").next().unwrap().to_string();
+    assert!(log.contains("吹哨派单 · 站内通知") && log.contains("已发送"), "{log}");
 }
 
 /// Records a notification for one person straight into the outbox (as the change that causes it

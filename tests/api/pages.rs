@@ -115,7 +115,7 @@ async fn every_page_form_needs_the_sessions_csrf_token_and_pages_carry_a_strict_
         gridloop::http::web::ROUTES.iter().filter(|r| r.method == "POST" && r.access != Access::Public).map(|r| r.path).collect();
     assert!(posts.len() >= 6, "{posts:?}");
     for path in posts {
-        let path = path.replace("{id}", &id);
+        let path = path.replace("{id}", &id).replace("{name}", "cn").replace("{year}", "2027");
         let r =
             c.post(&path, &[("_csrf", "not-the-token"), ("_action", "decline"), ("_version", "1"), ("reason", "x"), ("text", "x")]).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} without the right token");

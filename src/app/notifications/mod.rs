@@ -490,6 +490,11 @@ fn log_lines(conn: &mut DbConn, of: LogOf<'_>) -> AppResult<Vec<(LogLine, String
 /// the ticket.
 pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
     super::tickets::get_ticket(conn, actor, ticket_id, super::utc_now())?;
+    deliveries_of_seen_ticket(conn, ticket_id)
+}
+
+/// The delivery log of a ticket the caller has just been allowed to see (its page loaded it).
+pub fn deliveries_of_seen_ticket(conn: &mut DbConn, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
     log_views(log_lines(conn, LogOf::Ticket(ticket_id))?.into_iter().map(|(l, _)| l).collect())
 }
 

@@ -367,3 +367,4 @@ admin-set_limit = Set the limit
 admin-limit_set = Limit set; open deadlines recomputed
 admin-add_category = Add a category
 admin-category_added = Category added
+ticket-deliveries = Messages sent

@@ -367,3 +367,4 @@ admin-set_limit = 设定时限
 admin-limit_set = 时限已设定，在办诉求的期限已重新计算
 admin-add_category = 新增类别
 admin-category_added = 已新增类别
+ticket-deliveries = 通知记录

@@ -35,6 +35,16 @@ pub struct ClockLine {
     pub provisional: bool,
 }
 
+/// A message about the ticket, as its delivery log shows it (a name, never an address).
+pub struct DeliveryLine {
+    pub what: String,
+    pub to: String,
+    pub state: String,
+    pub mark: &'static str,
+    pub error: Option<String>,
+    pub when: String,
+}
+
 /// An event of the timeline as a line of the page.
 pub struct EventLine {
     pub who: String,
@@ -64,6 +74,7 @@ struct TicketPage {
     key: String,
     parts: Vec<(String, String, String)>,
     photos: Vec<PhotoView>,
+    deliveries: Vec<DeliveryLine>,
     photo_hint: String,
 }
 
@@ -82,6 +93,7 @@ struct Loaded {
     departments: Vec<DepartmentChoice>,
     duplicates: Vec<(String, String)>,
     photos: Vec<PhotoView>,
+    deliveries: Vec<app::notifications::DeliveryView>,
 }
 
 fn load(conn: &mut DbConn, actor: &Actor, id: &str, dup_q: Option<String>) -> AppResult<Loaded> {
@@ -122,7 +134,8 @@ fn load(conn: &mut DbConn, actor: &Actor, id: &str, dup_q: Option<String>) -> Ap
         vec![]
     };
     let photos = app::tickets::list_photos(conn, actor, id)?;
-    Ok(Loaded { t, events, names, units, departments, duplicates, photos })
+    let deliveries = app::notifications::deliveries_of_seen_ticket(conn, &t.id)?;
+    Ok(Loaded { t, events, names, units, departments, duplicates, photos, deliveries })
 }
 
 /// The label of a timeline event's action.
@@ -154,7 +167,22 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
     let Shown { flash, revealed, refused, comment } = shown;
     let tr = p.tr();
     let clock = Clock::new(state, tr);
-    let Loaded { t, events, names, units, departments, duplicates, photos } = l;
+    let Loaded { t, events, names, units, departments, duplicates, photos, deliveries } = l;
+    let deliveries = deliveries
+        .into_iter()
+        .map(|d| DeliveryLine {
+            what: format!("{} · {}", tr.t(d.kind.label_key()), tr.t(d.channel.label_key())),
+            to: d.recipient.unwrap_or_default(),
+            state: tr.t(d.state.label_key()),
+            mark: match d.state {
+                crate::domain::notify::DeliveryState::Sent => "ok",
+                crate::domain::notify::DeliveryState::Failed => "late",
+                _ => "warn",
+            },
+            error: d.last_error,
+            when: clock.at(&d.created_at),
+        })
+        .collect();
     let extras = Extras { departments: &departments, duplicates: &duplicates };
     let mut forms: Vec<ActionForm> = t
         .allowed_actions
@@ -259,6 +287,7 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
         key: uuid::Uuid::new_v4().to_string(),
         parts,
         photos,
+        deliveries,
         photo_hint: tr.msg(&crate::msg!("ticket-photo_hint", mb = (state.settings.photos.max_bytes / (1024 * 1024)) as i64)),
         t,
     };
