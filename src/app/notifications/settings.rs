@@ -332,12 +332,7 @@ pub fn add_endpoint(conn: &mut DbConn, actor: &Actor, unit_id: &str, input: Endp
 
 /// A robot or webhook the actor may manage; another's is not found.
 fn managed_endpoint(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<EndpointRow> {
-    let row: EndpointRow = channel_endpoints::table
-        .find(id)
-        .select(EndpointRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound { what: "channel" })?;
+    let row = find_endpoint(conn, id)?;
     managed_unit(conn, actor, &row.org_unit_id).map_err(|e| {
         if matches!(e, AppError::Forbidden { .. }) {
             AppError::NotFound { what: "channel" }
@@ -366,14 +361,12 @@ pub fn test_my_mail(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> App
     super::record_test(conn, super::TestTarget::Mail { unit_id: &unit, person_id: &actor.person_id.to_string() }, now)
 }
 
+fn find_endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointRow> {
+    channel_endpoints::table.find(id).select(EndpointRow::as_select()).first(conn).optional()?.ok_or(AppError::NotFound { what: "channel" })
+}
+
 fn endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointView> {
-    let row: EndpointRow = channel_endpoints::table
-        .find(id)
-        .select(EndpointRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound { what: "channel" })?;
-    endpoint_view(row)
+    endpoint_view(find_endpoint(conn, id)?)
 }
 
 /// Changes a robot or webhook (If-Match: its version).

@@ -316,14 +316,29 @@ fn mendable(e: &AppError) -> bool {
 /// `POST /admin/org/{id}`: renamed, recoded (If-Match: the version the form was made from).
 pub async fn save_unit(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
-    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let lang = p.lang;
     let raw = id.into_inner();
     let id: OrgUnitId = parse_id("id", &raw).map_err(|_| bad_id(lang))?;
-    let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
     let changes = OrgUnitChanges { name: form.get("name"), code: form.get("code"), active: None };
-    match page::run_write(&state, lang, move |c| app::org::update_unit(c, &actor, &id, version, changes.clone(), utc_now())).await {
-        Ok(u) => Ok(see_other(&org_back(&u.id, "saved"))),
-        Err(PageError { err, .. }) if mendable(&err) => org_error(&state, &p, raw, err).await,
+    change_unit(&state, &p, raw, id, &form, changes, |u| org_back(&u.id, "saved")).await
+}
+
+/// Applies a change to a unit (the form's version guards it) and goes on to `then`; a change the
+/// admin can mend comes back on the unit's page with the reason.
+async fn change_unit(
+    state: &web::Data<AppState>,
+    p: &Page,
+    raw: String,
+    id: OrgUnitId,
+    form: &Form,
+    changes: OrgUnitChanges,
+    then: impl FnOnce(OrgUnitView) -> String,
+) -> Result<HttpResponse, PageError> {
+    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
+    match page::run_write(state, lang, move |c| app::org::update_unit(c, &actor, &id, version, changes.clone(), utc_now())).await {
+        Ok(u) => Ok(see_other(&then(u))),
+        Err(PageError { err, .. }) if mendable(&err) => org_error(state, p, raw, err).await,
         Err(e) => Err(e),
     }
 }
@@ -332,20 +347,15 @@ pub async fn save_unit(state: web::Data<AppState>, p: Page, id: web::Path<String
 /// with it, the unit and everything below are deactivated (never deleted).
 pub async fn deactivate(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
-    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let lang = p.lang;
     let raw = id.into_inner();
     let id: OrgUnitId = parse_id("id", &raw).map_err(|_| bad_id(lang))?;
     if form.get("confirm").is_none() {
         let page = org_page(&state, &p, Some(raw), None, true).await?;
         return Ok(html(StatusCode::OK, &page));
     }
-    let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
     let changes = OrgUnitChanges { active: Some(false), ..Default::default() };
-    match page::run_write(&state, lang, move |c| app::org::update_unit(c, &actor, &id, version, changes.clone(), utc_now())).await {
-        Ok(u) => Ok(see_other(&org_back(&u.parent_id.unwrap_or(u.id), "deactivated"))),
-        Err(PageError { err, .. }) if mendable(&err) => org_error(&state, &p, raw, err).await,
-        Err(e) => Err(e),
-    }
+    change_unit(&state, &p, raw, id, &form, changes, |u| org_back(&u.parent_id.unwrap_or(u.id), "deactivated")).await
 }
 
 /// `POST /admin/org/{id}/add`: a child unit of a kind that may hang there.
