@@ -252,6 +252,78 @@ async fn script_typed_into_every_text_field_never_runs_on_any_page() {
         b.find("main").await;
         assert_eq!(b.js("return window.__xss || 0", json!([])).await, 0, "script ran on {path} for the secretary");
     }
+
+    // The desks' pages: payloads as a unit's name, a person's name, a category's names, a
+    // channel's name, typed by an admin through the API, then shown to every desk.
+    let admin = app.login("admin", DEMO_PASSWORD).await;
+    let me = app.get_ok("/api/v1/me", &admin).await;
+    let top = me["grants"][0]["org_unit_id"].as_str().unwrap().to_string();
+    let units = app.get_ok("/api/v1/org-units?kind=district", &admin).await;
+    let district = units[0]["id"].as_str().unwrap().to_string();
+    let r = app
+        .post_json(
+            "/api/v1/org-units",
+            Some(&admin),
+            &json!({"parent_id": district, "kind": "street", "code": "XSS-1", "name": payloads[1]}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let street: Value = r.json().await.unwrap();
+    let r = app
+        .post_json("/api/v1/people", Some(&admin), &json!({"login": "xss.person", "display_name": payloads[0], "password": "longpassword1", "role": "supervisor", "org_unit_id": street["id"]}))
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let r = app
+        .post_json(
+            "/api/v1/categories",
+            Some(&admin),
+            &json!({"code": "xss", "name_zh": payloads[4], "name_en": payloads[2], "urgencies": ["normal"]}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let r = app
+        .post_json(
+            &format!("/api/v1/org-units/{top}/channels"),
+            Some(&admin),
+            &json!({"kind": "webhook", "name": payloads[3], "url": "https://example.org/hook?a=<b>"}),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let desks: [(&str, Vec<String>); 3] = [
+        (
+            "admin",
+            vec![
+                "/admin/org".into(),
+                format!("/admin/org?unit={}", street["id"].as_str().unwrap()),
+                "/admin/people?q=xss".into(),
+                "/admin/catalogue".into(),
+                "/admin/calendars".into(),
+                "/channels".into(),
+                "/settings".into(),
+                "/search?q=XSS".into(),
+            ],
+        ),
+        ("cs.liu", vec!["/oversight".into(), "/inbox".into(), "/residents/import".into(), format!("/tickets/{id}")]),
+        ("xss.person", vec!["/oversight".into(), "/notifications".into()]),
+    ];
+    for (who, paths) in desks {
+        let password = if who == "xss.person" { "longpassword1" } else { DEMO_PASSWORD };
+        b.login(&base, who, password).await;
+        for path in paths {
+            b.goto(&format!("{base}{path}")).await;
+            b.find("main").await;
+            assert_eq!(b.js("return window.__xss || 0", json!([])).await, 0, "script ran on {path} for {who}");
+            let injected = b
+                .js(
+                    "return document.querySelectorAll('main script, main img[src=x], main svg, main [onerror], main [onload]').length",
+                    json!([]),
+                )
+                .await;
+            assert_eq!(injected, 0, "markup injected on {path} for {who}");
+            let name = path.trim_start_matches('/').replace(['/', '?', '=', '&'], "-");
+            b.shot(&format!("desk-{who}-{name}")).await;
+        }
+    }
 }
 
 /// Takes an action on a ticket's page as its person would: opens the action's fold, fills its

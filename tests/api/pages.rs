@@ -464,6 +464,20 @@ async fn an_admin_adds_a_person_resets_a_password_and_disables_him_all_in_his_sc
     assert!(html.contains("已停用"), "{html}");
     admin.submit(&format!("/admin/people/{gw1}/active"), &[("active", "true")]).await;
     app.login("gw1", &fresh).await;
+    // A second role for the new person, then ended (kept for the record, no longer in force).
+    let person = app.get_ok("/api/v1/people?q=gw.new", &app.login("admin1", PASSWORD).await).await[0]["id"].as_str().unwrap().to_string();
+    let r = admin.submit(&format!("/admin/people/{person}/roles"), &[("role", "branch_secretary"), ("org_unit_id", fx.unit("Y1"))]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let token = app.login("gw.new", &password).await;
+    let grants = app.get_ok("/api/v1/me", &token).await["grants"].as_array().unwrap().len();
+    assert_eq!(grants, 2);
+    let (_, html) = admin.get("/admin/people?q=gw.new").await;
+    let ends: Vec<String> = html.split("/roles/").skip(1).map(|s| s.split('/').next().unwrap().to_string()).collect();
+    assert_eq!(ends.len(), 2, "an end button per role: {html}");
+    let r = admin.submit(&format!("/admin/people/{person}/roles/{}/end", ends[1]), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let token = app.login("gw.new", &password).await;
+    assert_eq!(app.get_ok("/api/v1/me", &token).await["grants"].as_array().unwrap().len(), 1);
     // Not an admin: no admin page.
     let (s, _) = PageClient::login(&app, "cs1").await.get("/admin/people").await;
     assert_eq!(s, StatusCode::FORBIDDEN);

@@ -85,6 +85,8 @@ pub struct SupervisionItem {
     #[serde(with = "crate::app::rfc3339")]
     pub breached_at: NaiveDateTime,
     pub overdue_seconds: i64,
+    /// Reminders (催办) sent since the breach.
+    pub reminders: i32,
 }
 
 pub(super) fn supervised_paths(actor: &Actor) -> Vec<OrgPath> {
@@ -140,6 +142,7 @@ pub fn supervision_queue(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -
                 holder_unit_id: s.holder_unit_id,
                 breached_at: s.breached_at,
                 overdue_seconds: (now - c.due_at).num_seconds().max(0),
+                reminders: c.reminders,
             });
         }
     }

@@ -60,6 +60,8 @@ pages! {
     POST "/admin/people/add" => pages::admin::add_person, Access::Authenticated;
     POST "/admin/people/{id}/active" => pages::admin::set_active, Access::Authenticated;
     POST "/admin/people/{id}/password" => pages::admin::reset_password, Access::Authenticated;
+    POST "/admin/people/{id}/roles" => pages::admin::add_role, Access::Authenticated;
+    POST "/admin/people/{id}/roles/{membership}/end" => pages::admin::end_role, Access::Authenticated;
     GET "/admin/org" => pages::admin::org, Access::Authenticated;
     POST "/admin/org/{id}" => pages::admin::save_unit, Access::Authenticated;
     POST "/admin/org/{id}/deactivate" => pages::admin::deactivate, Access::Authenticated;

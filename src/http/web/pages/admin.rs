@@ -33,10 +33,10 @@ fn unit_choices(tr: Tr, units: &[OrgUnitView]) -> Vec<(String, String)> {
     units.iter().map(|u| (u.id.clone(), format!("{} · {}", u.name, tr.t(u.kind.label_key())))).collect()
 }
 
-/// A person as a line of the people page.
+/// A person as a line of the people page, with his active roles (membership id, "role · unit").
 pub struct PersonLine {
     pub p: PersonView,
-    pub roles: String,
+    pub roles: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -95,9 +95,8 @@ async fn people_page(
                 .memberships
                 .iter()
                 .filter(|m| m.active)
-                .map(|m| format!("{} · {}", tr.t(m.role.label_key()), m.org_unit_name))
-                .collect::<Vec<_>>()
-                .join("；"),
+                .map(|m| (m.id.clone(), format!("{} · {}", tr.t(m.role.label_key()), m.org_unit_name)))
+                .collect(),
             p,
         })
         .collect();
@@ -125,6 +124,8 @@ pub async fn people(state: web::Data<AppState>, p: Page, q: web::Query<PeopleQue
     let flash = match q.done.as_deref() {
         Some("disabled") => Flash::ok(p.tr().t("admin-disabled")),
         Some("enabled") => Flash::ok(p.tr().t("admin-enabled")),
+        Some("role_added") => Flash::ok(p.tr().t("admin-role_added")),
+        Some("role_ended") => Flash::ok(p.tr().t("admin-role_ended")),
         _ => None,
     };
     let page = people_page(&state, &p, q.q.unwrap_or_default(), q.inactive.is_some(), flash, None, None).await?;
@@ -176,6 +177,52 @@ pub async fn set_active(state: web::Data<AppState>, p: Page, id: web::Path<Strin
     let active = form.get("active").as_deref() == Some("true");
     page::run_write(&state, lang, move |c| app::people::set_person_active(c, &actor, &id, active, utc_now())).await?;
     Ok(see_other(if active { "/admin/people?done=enabled" } else { "/admin/people?done=disabled&inactive=1" }))
+}
+
+/// `POST /admin/people/{id}/roles`: another role for the person, at a unit in the admin's scope.
+pub async fn add_role(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+    admin_only(&p)?;
+    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let id: PersonId = parse_id("id", &id).map_err(|_| PageError { err: AppError::NotFound { what: "person" }, lang })?;
+    let Some(role) = form.get("role").and_then(|r| r.parse::<Role>().ok()) else {
+        let page = people_page(&state, &p, String::new(), false, Flash::error(p.tr().t("admin-choose_role")), None, None).await?;
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    };
+    let input = app::people::NewMembership { role, org_unit_id: form.get("org_unit_id").unwrap_or_default() };
+    match page::run_write(&state, lang, move |c| app::people::add_membership(c, &actor, &id, input.clone(), utc_now())).await {
+        Ok(person) => Ok(see_other(&format!("/admin/people?done=role_added&q={}", person.login))),
+        Err(PageError {
+            err: err @ (AppError::Validation { .. } | AppError::Conflict { .. } | AppError::UnknownReference { .. }), ..
+        }) => {
+            let status = crate::http::error::status_of(&err);
+            let page = people_page(&state, &p, String::new(), false, Flash::error(err.message(lang)), None, None).await?;
+            Ok(html(status, &page))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /admin/people/{id}/roles/{membership}/end`: a role ended (kept for the record).
+pub async fn end_role(
+    state: web::Data<AppState>,
+    p: Page,
+    path: web::Path<(String, String)>,
+    _form: Form,
+) -> Result<HttpResponse, PageError> {
+    admin_only(&p)?;
+    let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let (person, membership) = path.into_inner();
+    let not_found = || PageError { err: AppError::NotFound { what: "membership" }, lang };
+    let id: PersonId = parse_id("id", &person).map_err(|_| not_found())?;
+    let m: crate::domain::MembershipId = parse_id("membership_id", &membership).map_err(|_| not_found())?;
+    match page::run_write(&state, lang, move |c| app::people::end_membership(c, &actor, &id, Some(&m), utc_now())).await {
+        Ok(person) => Ok(see_other(&format!("/admin/people?done=role_ended&q={}", person.login))),
+        Err(PageError { err: err @ AppError::Validation { .. }, .. }) => {
+            let page = people_page(&state, &p, String::new(), false, Flash::error(err.message(lang)), None, None).await?;
+            Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /admin/people/{id}/password`: a new generated password, shown once; his sessions end.

@@ -24,6 +24,7 @@ pub struct SupervisedLine {
     pub holder: String,
     pub breached: String,
     pub overdue: String,
+    pub reminders: i32,
 }
 
 /// A holding unit's overdue figures.
@@ -109,6 +110,7 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
             holder: names.get(&s.holder_unit_id).cloned().unwrap_or_default(),
             breached: clock.at(&s.breached_at),
             overdue: clock.overdue_by(s.overdue_seconds),
+            reminders: s.reminders,
             id: s.ticket_id,
             number: s.ticket_number,
             title: s.title,
