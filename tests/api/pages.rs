@@ -654,7 +654,7 @@ async fn the_city_admin_keeps_the_catalogue_on_its_page_limits_included_and_a_ba
     let r = root.submit(&limit, &[("stage", "community_acceptance"), ("urgency", "urgent"), ("limit", "2 working_hours")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, html) = root.get("/admin/catalogue?done=limit").await;
-    assert!(html.contains("2 working_hours <span class=\"badge\">本类别</span>"), "{html}");
+    assert!(html.contains("2 个工作小时 <span class=\"badge\">本类别</span>"), "{html}");
     // Its usual department changed; a stale form is refused.
     let version = value_of(&html, "version");
     let save = format!("/admin/catalogue/{cat}");

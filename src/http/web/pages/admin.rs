@@ -696,6 +696,25 @@ pub struct CatalogueQuery {
     done: Option<String>,
 }
 
+/// A limit as people read it ("3 working_days" → "3 个工作日"); an unknown form stays as written.
+fn limit_words(tr: Tr, text: &str) -> String {
+    let mut parts = text.split_whitespace();
+    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else { return text.to_string() };
+    let Ok(n) = n.parse::<i64>() else { return text.to_string() };
+    let key = match unit.trim_end_matches('s') {
+        "working_day" => "limit-working_days",
+        "working_hour" => "limit-working_hours",
+        "working_minute" => "limit-working_minutes",
+        "working_second" => "limit-working_seconds",
+        "day" => "limit-days",
+        "hour" => "limit-hours",
+        "minute" => "limit-minutes",
+        "second" => "limit-seconds",
+        _ => return text.to_string(),
+    };
+    tr.msg(&crate::domain::text::Msg { key, args: vec![("n", n.into())] })
+}
+
 async fn catalogue_page(state: &web::Data<AppState>, p: &Page, flash: Option<Flash>) -> Result<CataloguePage, PageError> {
     use crate::domain::sla::Stage;
     let (actor, st) = (p.who.actor.clone(), state.clone());
@@ -720,7 +739,7 @@ async fn catalogue_page(state: &web::Data<AppState>, p: &Page, flash: Option<Fla
                 let default =
                     st.settings.sla.limits.get(&stage).map(|l| if urgent { l.urgent.text.clone() } else { l.normal.text.clone() });
                 let own = default.as_deref() != Some(text.as_str());
-                cells.push((text, own));
+                cells.push((limit_words(tr, &text), own));
             }
             let (u, n) = (cells.pop().unwrap_or_default(), cells.pop().unwrap_or_default());
             limits.push((tr.t(stage.label_key()), n.0, n.1, u.0, u.1));
