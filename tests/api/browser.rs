@@ -3,6 +3,7 @@
 //! branch secretary triages one request of each kind; script payloads typed into every text field
 //! never run. Screenshots go to target/screenshots/<test>/ (test artefacts: look at them).
 
+use chrono::Datelike;
 use serde_json::{json, Value};
 
 use gridloop::app::demo::{load_demo, DEMO_PASSWORD};
@@ -540,4 +541,49 @@ async fn the_luan_loop_runs_across_every_role_in_the_browser_alone_at_desk_size(
     b.shot("21-admin-calendars").await;
     b.goto(&format!("{base}/admin/people")).await;
     b.shot("22-admin-people").await;
+
+    // The city's admin publishes next year's calendar on its page: a wrong date first.
+    let year = chrono::Utc::now().date_naive().year() + 1;
+    b.goto(&format!("{base}/admin/calendars")).await;
+    b.click(&format!("a[href='/admin/calendars/cn/{year}']")).await;
+    b.wait_url(&format!("/admin/calendars/cn/{year}")).await;
+    b.fill("#holidays", &format!("{year}-01-01\n{year}-13-01")).await;
+    b.fill("#workdays", "").await;
+    b.fill("#source", "国办发明电").await;
+    b.click("form[action^='/admin/calendars/'] button[type=submit]").await;
+    b.find("#problems").await;
+    assert!(b.text("#problems").await.contains(&format!("{year}-13-01")), "the wrong date is named");
+    b.shot("23-calendar-refused").await;
+    b.fill("#holidays", &format!("{year}-01-01\n{year}-10-01\n{year}-10-02")).await;
+    b.click("form[action^='/admin/calendars/'] button[type=submit]").await;
+    b.wait_url("done=published").await;
+    b.shot("24-calendar-published").await;
+    let v = app.get_ok(&format!("/api/v1/calendars/cn/years/{year}"), &admin).await;
+    assert_eq!((v["status"].as_str(), v["holidays"].as_array().map(|h| h.len())), (Some("published"), Some(3)), "{v}");
+
+    // The community imports households from a file: one bad line refuses the file, named.
+    b.login(&base, "cs.liu", DEMO_PASSWORD).await;
+    let cs = app.login("cs.liu", DEMO_PASSWORD).await;
+    let buildings = app.get_ok("/api/v1/org-units?kind=building&limit=5", &cs).await;
+    let code = buildings[0]["code"].as_str().unwrap().to_string();
+    let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    let bad = format!("building_code,unit_no,room,name,phone,id_number,kind\n{code},9,901,周大爷,13700009901,,独居老人\n{code},9,902,吴阿姨,12345,,ordinary\n");
+    std::fs::write(file.path(), bad).unwrap();
+    b.click("a[href='/residents/import']").await; // its tab
+    b.wait_url("/residents/import").await;
+    b.choose_file("#file", file.path().to_str().unwrap()).await;
+    b.click("form[action='/residents/import'] button[type=submit]").await;
+    b.find("#lineproblems").await;
+    assert!(b.text("#lineproblems").await.contains("第 3 行"), "the bad line is named");
+    b.shot("25-import-refused").await;
+    let good = format!(
+        "building_code,unit_no,room,name,phone,id_number,kind\n{code},9,901,周大爷,13700009901,,独居老人\n{code},9,902,吴阿姨,,,ordinary\n"
+    );
+    std::fs::write(file.path(), good).unwrap();
+    b.goto(&format!("{base}/residents/import")).await;
+    b.choose_file("#file", file.path().to_str().unwrap()).await;
+    b.click("form[action='/residents/import'] button[type=submit]").await;
+    b.find(".flash.ok").await;
+    assert!(b.text(".flash.ok").await.contains("已导入 2 户"));
+    b.shot("26-import-done").await;
 }

@@ -159,9 +159,13 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::BranchSecretary) => {
             &[("/board", "nav-board"), ("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
         }
-        Some(Role::CommunityStaff) => {
-            &[("/inbox", "nav-inbox"), ("/oversight", "nav-oversight"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
-        }
+        Some(Role::CommunityStaff) => &[
+            ("/inbox", "nav-inbox"),
+            ("/oversight", "nav-oversight"),
+            ("/search", "nav-search"),
+            ("/residents/import", "nav-residents"),
+            ("/notifications", "nav-notifications"),
+        ],
         Some(Role::Supervisor) => &[("/oversight", "nav-supervision"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
         Some(Role::Admin) => &[
             ("/admin/org", "nav-org"),
