@@ -230,6 +230,13 @@ impl Flash {
     }
 }
 
+/// The message a page shows after a form sent the person back to it (`?done=<code>`): the
+/// catalogue key of its code in `known`, none for an unknown code.
+pub fn done_flash(tr: Tr, done: Option<&str>, known: &[(&str, &'static str)]) -> Option<Flash> {
+    let key = known.iter().find(|(code, _)| Some(*code) == done)?.1;
+    Flash::ok(tr.t(key))
+}
+
 /// Renders a template as an HTML response with `status`.
 pub fn html<T: Template>(status: StatusCode, t: &T) -> HttpResponse {
     match t.render() {

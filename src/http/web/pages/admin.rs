@@ -121,13 +121,13 @@ async fn people_page(
 pub async fn people(state: web::Data<AppState>, p: Page, q: web::Query<PeopleQuery>) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let q = q.into_inner();
-    let flash = match q.done.as_deref() {
-        Some("disabled") => Flash::ok(p.tr().t("admin-disabled")),
-        Some("enabled") => Flash::ok(p.tr().t("admin-enabled")),
-        Some("role_added") => Flash::ok(p.tr().t("admin-role_added")),
-        Some("role_ended") => Flash::ok(p.tr().t("admin-role_ended")),
-        _ => None,
-    };
+    let done = [
+        ("disabled", "admin-disabled"),
+        ("enabled", "admin-enabled"),
+        ("role_added", "admin-role_added"),
+        ("role_ended", "admin-role_ended"),
+    ];
+    let flash = page::done_flash(p.tr(), q.done.as_deref(), &done);
     let page = people_page(&state, &p, q.q.unwrap_or_default(), q.inactive.is_some(), flash, None, None).await?;
     Ok(html(StatusCode::OK, &page))
 }
@@ -335,12 +335,8 @@ async fn org_page(
 pub async fn org(state: web::Data<AppState>, p: Page, q: web::Query<OrgQuery>) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let q = q.into_inner();
-    let flash = match q.done.as_deref() {
-        Some("saved") => Flash::ok(p.tr().t("admin-saved")),
-        Some("added") => Flash::ok(p.tr().t("admin-unit_added")),
-        Some("deactivated") => Flash::ok(p.tr().t("admin-deactivated")),
-        _ => None,
-    };
+    let done = [("saved", "admin-saved"), ("added", "admin-unit_added"), ("deactivated", "admin-deactivated")];
+    let flash = page::done_flash(p.tr(), q.done.as_deref(), &done);
     let page = org_page(&state, &p, q.unit, flash, false).await?;
     Ok(html(StatusCode::OK, &page))
 }
@@ -766,12 +762,8 @@ async fn catalogue_page(state: &web::Data<AppState>, p: &Page, flash: Option<Fla
 /// urgencies and time limits per stage; the city's admin changes them.
 pub async fn catalogue(state: web::Data<AppState>, p: Page, q: web::Query<CatalogueQuery>) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
-    let flash = match q.done.as_deref() {
-        Some("saved") => Flash::ok(p.tr().t("admin-saved")),
-        Some("added") => Flash::ok(p.tr().t("admin-category_added")),
-        Some("limit") => Flash::ok(p.tr().t("admin-limit_set")),
-        _ => None,
-    };
+    let done = [("saved", "admin-saved"), ("added", "admin-category_added"), ("limit", "admin-limit_set")];
+    let flash = page::done_flash(p.tr(), q.done.as_deref(), &done);
     Ok(html(StatusCode::OK, &catalogue_page(&state, &p, flash).await?))
 }
 

@@ -236,12 +236,8 @@ pub async fn channels(state: web::Data<AppState>, p: Page, q: web::Query<Channel
             id: d.id,
         })
         .collect();
-    let flash = match q.done.as_deref() {
-        Some("added") => Flash::ok(tr.t("channels-added")),
-        Some("changed") => Flash::ok(tr.t("channels-changed")),
-        Some("retried") => Flash::ok(tr.t("channels-retried")),
-        _ => None,
-    };
+    let done = [("added", "channels-added"), ("changed", "channels-changed"), ("retried", "channels-retried")];
+    let flash = page::done_flash(tr, q.done.as_deref(), &done);
     Ok(html(
         StatusCode::OK,
         &ChannelsPage {
