@@ -220,6 +220,9 @@ pub struct ServerSettings {
     /// believed. From any other peer the header is ignored and the peer is the client.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Seconds the oversight desks' per-compound open counts are shared before they are counted
+    /// again (0: counted on every request).
+    pub overview_refresh_s: u64,
 }
 
 impl ServerSettings {

@@ -66,6 +66,7 @@ impl Application {
             settings.database.intake_batch_max,
         );
         let state = web::Data::new(AppState {
+            overview: Arc::new(crate::app::board::OverviewCache::new(settings.server.overview_refresh_s)),
             photos: Arc::new(crate::app::photos::FileStore { dir: settings.photos.dir.clone() }),
             pool,
             settings,

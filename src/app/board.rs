@@ -412,18 +412,67 @@ pub struct CompoundOpen {
     pub overdue: i64,
 }
 
+/// 各小区在办 as of a moment: computed once and shared by everyone who oversees the unit for
+/// `server.overview_refresh_s` (the page says when it was counted).
+#[derive(Clone, Debug)]
+pub struct OpenByCompound {
+    pub counted_at: NaiveDateTime,
+    pub compounds: std::sync::Arc<Vec<CompoundOpen>>,
+}
+
+/// The shared counts of the oversight desks, per unit: counting a district's open cases reads
+/// every one of them (tens of thousands of index entries at a million tickets), so that each
+/// overseer's page view does not repeat it, the count is kept for a few seconds.
+pub struct OverviewCache {
+    refresh: std::time::Duration,
+    entries: std::sync::Mutex<HashMap<String, (std::time::Instant, OpenByCompound)>>,
+}
+
+impl OverviewCache {
+    /// Counts are kept `refresh_s` seconds; 0 counts on every request.
+    pub fn new(refresh_s: u64) -> OverviewCache {
+        OverviewCache { refresh: std::time::Duration::from_secs(refresh_s), entries: Default::default() }
+    }
+
+    fn get(&self, unit_id: &str) -> Option<OpenByCompound> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(unit_id).filter(|(taken, _)| taken.elapsed() < self.refresh).map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, unit_id: String, v: OpenByCompound) {
+        if self.refresh.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (taken, _)| taken.elapsed() < self.refresh);
+        entries.insert(unit_id, (std::time::Instant::now(), v));
+    }
+}
+
 /// 各小区在办: the open cases of every compound under a unit of the residential tree (a community,
 /// a street, a district…), by state, most overdue first — what community staff and supervisors
-/// oversee. Compounds with nothing open are left out.
-pub fn open_by_compound(conn: &mut DbConn, actor: &Actor, unit_id: &OrgUnitId, now: NaiveDateTime) -> AppResult<Vec<CompoundOpen>> {
+/// oversee. Compounds with nothing open are left out. The caller's right is checked on every call;
+/// the counts may come from `cache` (at most `server.overview_refresh_s` old, `counted_at` says).
+pub fn open_by_compound(
+    conn: &mut DbConn,
+    actor: &Actor,
+    unit_id: &OrgUnitId,
+    now: NaiveDateTime,
+    cache: &OverviewCache,
+) -> AppResult<OpenByCompound> {
     let unit = find_unit(conn, unit_id)?.filter(|u| u.kind != OrgKind::Department).ok_or(AppError::NotFound { what: "org unit" })?;
     let path = OrgPath::from_db(unit.path.clone());
     enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
+    let key = unit.id.to_string();
+    if let Some(hit) = cache.get(&key) {
+        return Ok(hit);
+    }
     let open = open_states();
-    // The compounds under the unit (itself, if it is one), then their open tickets by state from
-    // the (compound_id, state, due_at) index alone: no ticket row is read.
+    // The compounds under the unit (itself, if it is one), then their open tickets by state, and
+    // how many of them are past their nearest deadline, in one pass over the
+    // (compound_id, state, due_at) index alone: no ticket row is read.
     let compounds: Vec<String> = if unit.kind == OrgKind::Compound {
-        vec![unit.id.to_string()]
+        vec![key.clone()]
     } else {
         crate::db::schema::org_units::table
             .filter(crate::db::schema::org_units::kind.eq(OrgKind::Compound.as_str()))
@@ -432,45 +481,46 @@ pub fn open_by_compound(conn: &mut DbConn, actor: &Actor, unit_id: &OrgUnitId, n
             .select(crate::db::schema::org_units::id)
             .load(conn)?
     };
-    if compounds.is_empty() {
-        return Ok(vec![]);
-    }
-    let counts: Vec<(String, String, i64)> = tickets::table
-        .filter(tickets::compound_id.eq_any(&compounds))
-        .filter(tickets::state.eq_any(open.clone()))
-        .group_by((tickets::compound_id, tickets::state))
-        .select((tickets::compound_id, tickets::state, diesel::dsl::count_star()))
-        .load(conn)?;
-    let overdue: Vec<(String, i64)> = tickets::table
-        .filter(tickets::compound_id.eq_any(&compounds))
-        .filter(tickets::state.eq_any(open))
-        .filter(tickets::due_at.lt(now))
-        .group_by(tickets::compound_id)
-        .select((tickets::compound_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    let overdue: HashMap<String, i64> = overdue.into_iter().collect();
-    let mut per: BTreeMap<String, HashMap<String, i64>> = BTreeMap::new();
-    for (compound, state, n) in counts {
-        per.entry(compound).or_default().insert(state, n);
+    let counts: Vec<(String, String, i64, i64)> = if compounds.is_empty() {
+        vec![]
+    } else {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Timestamp};
+        let late =
+            sql::<BigInt>("CAST(COALESCE(SUM(CASE WHEN due_at < ").bind::<Timestamp, _>(now).sql(" THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        tickets::table
+            .filter(tickets::compound_id.eq_any(&compounds))
+            .filter(tickets::state.eq_any(open))
+            .group_by((tickets::compound_id, tickets::state))
+            .select((tickets::compound_id, tickets::state, diesel::dsl::count_star(), late))
+            .load(conn)?
+    };
+    let mut per: BTreeMap<String, (HashMap<String, i64>, i64)> = BTreeMap::new();
+    for (compound, state, n, late) in counts {
+        let e = per.entry(compound).or_default();
+        e.0.insert(state, n);
+        e.1 += late;
     }
     let ids: Vec<String> = per.keys().cloned().collect();
     let names = super::org::names_of(conn, &ids)?;
     let mut out: Vec<CompoundOpen> = per
         .into_iter()
-        .map(|(compound_id, states)| {
+        .map(|(compound_id, (states, overdue))| {
             let by_state: Vec<(TicketState, i64)> =
                 TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| (*s, states.get(s.as_str()).copied().unwrap_or(0))).collect();
             CompoundOpen {
                 compound_name: names.get(&compound_id).cloned().unwrap_or_default(),
                 total: by_state.iter().map(|(_, n)| n).sum(),
-                overdue: overdue.get(&compound_id).copied().unwrap_or(0),
+                overdue,
                 by_state,
                 compound_id,
             }
         })
         .collect();
     out.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(b.total.cmp(&a.total)).then(a.compound_name.cmp(&b.compound_name)));
-    Ok(out)
+    let counted = OpenByCompound { counted_at: now, compounds: std::sync::Arc::new(out) };
+    cache.put(key, counted.clone());
+    Ok(counted)
 }
 
 fn open_states() -> Vec<&'static str> {

@@ -30,6 +30,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<crate::domain::net::IpRange>>,
     /// Where photos are kept (`photos.dir`).
     pub photos: Arc<dyn crate::app::photos::PhotoStore>,
+    /// The oversight desks' shared open counts (`server.overview_refresh_s`).
+    pub overview: Arc<crate::app::board::OverviewCache>,
 }
 
 impl AppState {

@@ -676,3 +676,72 @@ async fn the_city_admin_keeps_the_catalogue_on_its_page_limits_included_and_a_ba
     let (_, html) = PageClient::login(&app, "admin1").await.get("/admin/catalogue").await;
     assert!(html.contains("只有市级管理员") && !html.contains("/limit\""), "{html}");
 }
+
+#[tokio::test]
+async fn a_clock_past_its_warning_time_is_marked_for_its_holder_only_until_it_is_late() {
+    use diesel::prelude::*;
+    use gridloop::db::schema::sla_clocks;
+    let (app, _fx, gw, id) = ticket_fixture().await;
+    let bs = app.login("bs1", PASSWORD).await;
+    let now = gridloop::app::utc_now();
+    let set = |warn: chrono::NaiveDateTime, due: chrono::NaiveDateTime| {
+        diesel::update(sla_clocks::table.filter(sla_clocks::ticket_id.eq(&id)))
+            .set((sla_clocks::warn_at.eq(warn), sla_clocks::due_at.eq(due)))
+            .execute(&mut app.conn())
+            .unwrap();
+    };
+    let line = |v: &Value| v["items"].as_array().unwrap().iter().find(|t| t["id"] == id.as_str()).cloned().unwrap();
+    // Not yet at its warning time: no mark for anyone.
+    set(now + chrono::Duration::hours(1), now + chrono::Duration::hours(2));
+    assert_eq!(line(&app.get_ok("/api/v1/tickets", &bs).await)["warning"], false);
+    // Past its warning time (预警), before its deadline: the secretary who holds the triage clock
+    // sees the mark in the list, on the ticket and on his inbox page; the grid worker does not.
+    set(now - chrono::Duration::minutes(5), now + chrono::Duration::hours(1));
+    let l = line(&app.get_ok("/api/v1/tickets", &bs).await);
+    assert_eq!((l["warning"].as_bool(), l["overdue"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(app.get_ok(&format!("/api/v1/tickets/{id}"), &bs).await["warning"], true);
+    assert_eq!(line(&app.get_ok("/api/v1/tickets", &gw).await)["warning"], false, "the filer holds no clock");
+    let page = PageClient::login(&app, "bs1").await;
+    let (status, html) = page.get("/inbox").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("class=\"badge warn\">预警 · "), "the inbox marks the near deadline");
+    let (_, html) = page.get(&format!("/tickets/{id}")).await;
+    assert!(html.contains("预警 · "), "the ticket page marks it too");
+    // Late: overdue, no longer a warning.
+    set(now - chrono::Duration::hours(2), now - chrono::Duration::hours(1));
+    let l = line(&app.get_ok("/api/v1/tickets", &bs).await);
+    assert_eq!((l["warning"].as_bool(), l["overdue"].as_bool()), (Some(false), Some(true)));
+    let (_, html) = page.get("/inbox").await;
+    assert!(html.contains("class=\"badge late\"") && !html.contains("预警 · "));
+}
+
+#[tokio::test]
+async fn the_oversight_counts_are_shared_for_their_refresh_time_and_say_when_they_were_counted() {
+    let (app, fx) = crate::fixture::spawn_fixture_configured(|s| s.server.overview_refresh_s = 3600).await;
+    let gw = app.login("gw1", PASSWORD).await;
+    let y1 = fx.unit("Y1");
+    let at_compound = |n: usize| format!("href=\"/search?within={y1}&#38;state=at_compound\">{n}</a>");
+    crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let cs = PageClient::login(&app, "cs1").await;
+    let (_, first) = cs.get("/oversight").await;
+    assert!(first.contains(&at_compound(1)), "{first}");
+    let counted = first.split("id=\"counted\">").nth(1).unwrap().split("</p>").next().unwrap().to_string();
+    assert!(counted.starts_with("统计于 "), "{counted}");
+    // A second filing within the refresh time: the shared count (and its time) stay as they were.
+    crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let (_, again) = cs.get("/oversight").await;
+    assert!(again.contains(&at_compound(1)) && again.contains(&counted), "{again}");
+    // The access check is not shared: another district's staff is refused the unit's counts even
+    // while they are kept, and sees his own.
+    let (_, other) = PageClient::login(&app, "cs2").await.get("/oversight").await;
+    assert!(!other.contains(y1), "{other}");
+    // With the test settings (0: counted on every view) the second filing shows at once.
+    let (fresh, fx2) = crate::fixture::spawn_fixture().await;
+    let gw2 = fresh.login("gw1", PASSWORD).await;
+    let y1b = fx2.unit("Y1");
+    for _ in 0..2 {
+        crate::tickets::file(&fresh, &gw2, &crate::tickets::new_ticket(&fx2)).await;
+    }
+    let (_, html) = PageClient::login(&fresh, "cs1").await.get("/oversight").await;
+    assert!(html.contains(&format!("href=\"/search?within={y1b}&#38;state=at_compound\">2</a>")), "{html}");
+}

@@ -366,6 +366,7 @@ pub struct RunningClock {
     pub stage: String,
     pub holder_unit_id: String,
     pub holder_path: String,
+    pub warn_at: NaiveDateTime,
     pub due_at: NaiveDateTime,
     pub paused_at: Option<NaiveDateTime>,
     pub provisional: bool,

@@ -132,6 +132,9 @@ pub struct TicketView {
     pub due_at: Option<NaiveDateTime>,
     /// The caller's own deadline has passed.
     pub overdue: bool,
+    /// The caller's own deadline is near: its clock's warning time (预警) has passed, the deadline
+    /// not yet.
+    pub warning: bool,
     /// The nearest deadline of any running clock, whoever holds it.
     #[serde(with = "crate::app::rfc3339::option")]
     pub ticket_due_at: Option<NaiveDateTime>,
@@ -173,6 +176,9 @@ pub struct TicketSummary {
     pub due_at: Option<NaiveDateTime>,
     /// The caller's own deadline has passed.
     pub overdue: bool,
+    /// The caller's own deadline is near: its clock's warning time (预警) has passed, the deadline
+    /// not yet.
+    pub warning: bool,
     /// The nearest deadline of any running clock, whoever holds it.
     #[serde(with = "crate::app::rfc3339::option")]
     pub ticket_due_at: Option<NaiveDateTime>,
@@ -216,9 +222,18 @@ pub(super) fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> A
 /// provisional, and the nearest deadline of any holder.
 pub(super) struct Deadlines {
     pub(super) mine: Option<NaiveDateTime>,
+    /// When the clock that sets `mine` warns (预警).
+    pub(super) mine_warn: Option<NaiveDateTime>,
     pub(super) mine_provisional: bool,
     pub(super) any: Option<NaiveDateTime>,
     pub(super) any_provisional: bool,
+}
+
+impl Deadlines {
+    /// The caller's own deadline is near (预警) but not passed, on an open ticket.
+    fn warns(&self, state: TicketState, now: NaiveDateTime) -> bool {
+        !state.is_final() && self.mine.is_some_and(|m| m >= now) && self.mine_warn.is_some_and(|w| w <= now)
+    }
 }
 
 pub(super) fn stage_of(c: &ClockRow) -> AppResult<Stage> {
@@ -236,6 +251,7 @@ pub(super) struct ClockHold<'a> {
     pub(super) stage: &'a str,
     pub(super) holder_unit_id: &'a str,
     pub(super) holder_path: &'a str,
+    pub(super) warn_at: NaiveDateTime,
     pub(super) due_at: NaiveDateTime,
     pub(super) paused: bool,
     pub(super) stopped: bool,
@@ -249,6 +265,7 @@ impl Hold for ClockRow {
             stage: &self.stage,
             holder_unit_id: &self.holder_unit_id,
             holder_path: &self.holder_path,
+            warn_at: self.warn_at,
             due_at: self.due_at,
             paused: self.paused_at.is_some(),
             stopped: self.stopped_at.is_some(),
@@ -264,6 +281,7 @@ impl Hold for sla::RunningClock {
             stage: &self.stage,
             holder_unit_id: &self.holder_unit_id,
             holder_path: &self.holder_path,
+            warn_at: self.warn_at,
             due_at: self.due_at,
             paused: self.paused_at.is_some(),
             stopped: false,
@@ -280,7 +298,7 @@ pub(super) fn is_yours(actor: &Actor, c: &impl Hold, place: &TicketPlace) -> App
 }
 
 pub(super) fn deadlines<C: Hold>(actor: &Actor, clocks: &[C], place: &TicketPlace) -> AppResult<Deadlines> {
-    let mut d = Deadlines { mine: None, mine_provisional: false, any: None, any_provisional: false };
+    let mut d = Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: None, any_provisional: false };
     for clock in clocks {
         let c = clock.hold();
         if c.stopped {
@@ -295,6 +313,7 @@ pub(super) fn deadlines<C: Hold>(actor: &Actor, clocks: &[C], place: &TicketPlac
         }
         if is_yours(actor, clock, place)? && d.mine.is_none_or(|m| c.due_at < m) {
             d.mine = Some(c.due_at);
+            d.mine_warn = Some(c.warn_at);
             d.mine_provisional = c.provisional;
         }
     }
@@ -432,6 +451,7 @@ pub(super) fn render(
         resolution: r.resolution.clone(),
         due_at: d.mine,
         overdue: !facts.state.is_final() && d.mine.is_some_and(|m| m < now),
+        warning: d.warns(facts.state, now),
         ticket_due_at: d.any,
         provisional: d.any_provisional,
         clocks,
@@ -458,7 +478,7 @@ pub(super) fn render(
         v.departments = own.into_iter().map(|p| part_view(p, names)).collect::<AppResult<_>>()?;
         v.extensions = extension_views(live.extensions.into_iter().filter(|e| own_ids.contains(&e.assignment_id.as_str())));
         (v.solved_level, v.satisfaction, v.resolution, v.closed_at, v.duplicate_of) = (None, None, None, None, None);
-        (v.due_at, v.overdue, v.ticket_due_at, v.provisional) = (None, false, None, false);
+        (v.due_at, v.overdue, v.warning, v.ticket_due_at, v.provisional) = (None, false, false, None, false);
         v.clocks = vec![];
         v.allowed_actions = vec![];
         v.updated_at = until;
@@ -496,7 +516,7 @@ pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: Na
         .map(|r| {
             let d = match clocks.remove(&r.id) {
                 Some(c) => deadlines(actor, &c, &place_of(&r))?,
-                None => Deadlines { mine: None, mine_provisional: false, any: r.due_at, any_provisional: false },
+                None => Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false },
             };
             summary(r, d, now)
         })
@@ -507,6 +527,7 @@ pub(super) fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResu
     let state: TicketState = r.state;
     Ok(TicketSummary {
         overdue: !state.is_final() && d.mine.is_some_and(|m| m < now),
+        warning: d.warns(state, now),
         due_at: d.mine,
         ticket_due_at: d.any,
         provisional: d.mine_provisional,

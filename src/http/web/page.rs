@@ -496,6 +496,11 @@ impl Clock {
         Clock { now: crate::app::utc_now(), tz: state.calendars.default_calendar().tz, tr }
     }
     /// `11-30 14:05` this year, `2025-11-30 14:05` another.
+    /// The local time of day to the second ("23:26:10"), for figures counted moments ago.
+    pub fn time_of(&self, t: &NaiveDateTime) -> String {
+        self.tz.from_utc_datetime(t).format("%H:%M:%S").to_string()
+    }
+
     pub fn at(&self, t: &NaiveDateTime) -> String {
         let local = self.tz.from_utc_datetime(t);
         let now = self.tz.from_utc_datetime(&self.now);

@@ -179,6 +179,7 @@ search-submit = Search
 
 list-empty = Nothing here
 list-more = Next page
+list-warning = Due soon
 log-not_expected = no log due today
 
 household-ordinary = ordinary
@@ -254,6 +255,7 @@ notices-settings = Notification settings
 nav-oversight = Overview
 nav-supervision = Supervision
 oversight-title = Oversight
+oversight-counted = Counted at
 page-oversight_only = only community staff and supervisors have the overview
 oversight-supervision = Supervision (overdue)
 oversight-supervision_hint = Stages past their time limit and still running, oldest breach first; open one to see how it stands.
@@ -328,7 +330,7 @@ admin-line = Line { $n }
 admin-calendars_title = Working calendars
 admin-calendars_hint = Each year, once the State Council's General Office publishes the holiday schedule, the city's admin enters it here; a year not entered follows the standing rule and its deadlines are marked provisional.
 admin-standing_rule = standing rule
-admin-working_days = working days
+admin-working_days = Working days
 admin-holidays = Days off
 admin-workdays = Make-up working days
 admin-source = Source

@@ -179,6 +179,7 @@ search-submit = 查询
 
 list-empty = 暂无
 list-more = 下一页
+list-warning = 预警
 log-not_expected = 今日无需填写
 
 household-ordinary = 普通户
@@ -254,6 +255,7 @@ notices-settings = 通知设置
 nav-oversight = 总览
 nav-supervision = 督办
 oversight-title = 督办总览
+oversight-counted = 统计于
 page-oversight_only = 只有社区工作人员和督办人员有总览页
 oversight-supervision = 超时督办
 oversight-supervision_hint = 已超过时限、仍在办理的环节，按超时先后排列；点开查看办理情况。
@@ -328,7 +330,7 @@ admin-line = 第 { $n } 行
 admin-calendars_title = 工作日历
 admin-calendars_hint = 每年国务院办公厅发布放假调休安排后，由市级管理员在此录入；未录入的年份按临时规则计算，相关期限标为“暂定”。
 admin-standing_rule = 按临时规则
-admin-working_days = 个工作日
+admin-working_days = 工作日天数
 admin-holidays = 放假日期
 admin-workdays = 调休上班日期
 admin-source = 依据

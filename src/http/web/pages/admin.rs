@@ -512,7 +512,8 @@ pub struct YearLine {
     pub status: String,
     pub provisional: bool,
     pub stored: bool,
-    pub working_days: u32,
+    /// "249 个工作日".
+    pub working_days: String,
 }
 
 #[derive(Template)]
@@ -550,7 +551,8 @@ pub async fn calendars(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
                 calendar: cal.name.clone(),
                 year: y.year,
                 stored: y.stored,
-                working_days: y.working_days,
+                working_days: tr
+                    .msg(&crate::domain::text::Msg { key: "limit-working_days", args: vec![("n", i64::from(y.working_days).into())] }),
             })
         })
         .collect();

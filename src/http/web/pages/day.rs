@@ -432,10 +432,23 @@ pub struct TicketLine {
     pub state: String,
     pub due: String,
     pub overdue: bool,
+    /// The viewer's own deadline is near (预警).
+    pub warning: bool,
     pub version: i64,
 }
 
 impl TicketLine {
+    /// The deadline badge's class: late, near (预警) or in time.
+    pub fn badge(&self) -> &'static str {
+        if self.overdue {
+            "late"
+        } else if self.warning {
+            "warn"
+        } else {
+            "ok"
+        }
+    }
+
     pub fn of(s: &TicketSummary, tr: Tr, clock: &Clock) -> TicketLine {
         TicketLine {
             id: s.id.clone(),
@@ -444,6 +457,7 @@ impl TicketLine {
             state: tr.t(s.state.label_key()),
             due: clock.due_opt(&s.due_at),
             overdue: s.overdue,
+            warning: s.warning,
             version: s.version,
         }
     }

@@ -64,6 +64,8 @@ struct OversightPage {
     overdue: Vec<OverdueLine>,
     states: Vec<String>,
     compounds: Vec<CompoundLine>,
+    /// When the compounds' figures were counted (they are shared a few seconds).
+    counted: String,
     compliance: Vec<ComplianceLine>,
     compliance_range: String,
     compliance_rate: String,
@@ -91,7 +93,7 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
         let unit = app::org::get_unit(c, &actor, &unit_id)?;
         let supervised = app::sla::supervision_queue(c, &actor, now)?;
         let overdue = app::sla::overdue_counts(c, &actor, now)?;
-        let compounds = app::board::open_by_compound(c, &actor, &unit_id, now)?;
+        let compounds = app::board::open_by_compound(c, &actor, &unit_id, now, &st.overview)?;
         let compliance =
             app::board::unit_compliance(c, st.visits(), &actor, &unit_id, BoardQuery { date: None, from: None, to: None }, now)?;
         Ok((unit, supervised, overdue, compounds, compliance))
@@ -123,8 +125,10 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
         .collect();
     let open: Vec<TicketState> = TicketState::ALL.iter().copied().filter(|s| !s.is_final()).collect();
     let open_list = open.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let counted = clock.time_of(&compounds.counted_at);
     let compounds = compounds
-        .into_iter()
+        .compounds
+        .iter()
         .map(|c| {
             let within = format!("/search?within={}", c.compound_id);
             CompoundLine {
@@ -133,7 +137,7 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
                 total_href: format!("{within}&state={open_list}"),
                 overdue: c.overdue,
                 overdue_href: format!("{within}&overdue=true"),
-                name: c.compound_name,
+                name: c.compound_name.clone(),
             }
         })
         .collect();
@@ -153,6 +157,7 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
         overdue,
         states: open.iter().map(|s| tr.t(s.label_key())).collect(),
         compounds,
+        counted,
         compliance,
         compliance_range,
         compliance_rate,
