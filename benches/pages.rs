@@ -8,7 +8,8 @@
 //! `bash bench/pages.sh`. Environment: BENCH_BACKEND (sqlite | postgres, default sqlite),
 //! BENCH_TICKETS, BENCH_REQUESTS (per page, default 300), GRIDLOOP_BENCH_DATABASE_URL (an admin URL
 //! of the PostgreSQL server; a fresh database `gridloop_bench_pages` is made on it), BENCH_DB_PATH
-//! (SQLite: seed into this file and keep it; a later run with the file there reuses it).
+//! (SQLite: seed into this file and keep it; a later run with the file there reuses it), BENCH_REUSE=1
+//! (PostgreSQL: keep `gridloop_bench_pages` if it is there — an earlier run's complete seed).
 
 use std::time::Instant;
 
@@ -124,17 +125,26 @@ async fn main() {
     let backend = env_or("BENCH_BACKEND", "sqlite");
     let postgres = backend == "postgres";
     let tmp = tempfile::tempdir().unwrap();
+    // BENCH_REUSE=1 on PostgreSQL keeps a database an earlier run seeded (migrated to this code).
+    let pg_reuse = postgres && std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
+    let mut pg_seeded = false;
     let url = if postgres {
         let admin = env_or("GRIDLOOP_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
         let mut c = diesel::PgConnection::establish(&admin).expect("PostgreSQL for the benchmark");
-        c.batch_execute("DROP DATABASE IF EXISTS gridloop_bench_pages").unwrap();
-        c.batch_execute("CREATE DATABASE gridloop_bench_pages").unwrap();
-        format!("{}/gridloop_bench_pages", admin.rsplit_once('/').unwrap().0)
+        let url = format!("{}/gridloop_bench_pages", admin.rsplit_once('/').unwrap().0);
+        pg_seeded = pg_reuse
+            && gridloop::db::DbConn::establish(&gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap()))
+                .is_ok();
+        if !pg_seeded {
+            c.batch_execute("DROP DATABASE IF EXISTS gridloop_bench_pages").unwrap();
+            c.batch_execute("CREATE DATABASE gridloop_bench_pages").unwrap();
+        }
+        url
     } else {
         // BENCH_DB_PATH keeps the seeded SQLite file (and reuses it when it is there).
         std::env::var("BENCH_DB_PATH").unwrap_or_else(|_| tmp.path().join("pages.db").to_string_lossy().into_owned())
     };
-    let reuse = !postgres && std::env::var("BENCH_DB_PATH").is_ok_and(|p| std::path::Path::new(&p).exists());
+    let reuse = pg_seeded || (!postgres && std::env::var("BENCH_DB_PATH").is_ok_and(|p| std::path::Path::new(&p).exists()));
     let tickets: u64 = env_or("BENCH_TICKETS", "1000000").parse().unwrap();
     println!("== Gridloop pages benchmark: {backend}, {tickets} historic tickets");
     let conn_url = gridloop::db::connection_url(&gridloop::config::DatabaseTarget::parse(&url).unwrap());
@@ -147,6 +157,9 @@ async fn main() {
     }
     if !reuse {
         seed_tickets(&conn_url, postgres, tickets, true);
+    } else {
+        // A kept database is brought to this code's schema.
+        gridloop::db::run_migrations(&mut gridloop::db::DbConn::establish(&conn_url).unwrap()).unwrap();
     }
     seed_desks(&conn_url, postgres);
     if postgres {
