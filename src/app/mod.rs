@@ -16,6 +16,7 @@ pub mod org;
 pub mod passwords;
 pub mod people;
 pub mod photos;
+pub mod reports;
 pub mod residents;
 pub mod rfc3339;
 pub mod scope;

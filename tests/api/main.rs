@@ -23,6 +23,7 @@ mod photos;
 mod pool;
 mod property;
 mod protocol;
+mod reports;
 mod residents;
 mod schema;
 mod sla;

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod org;
 pub mod people;
 pub mod photos;
+pub mod reports;
 pub mod residents;
 pub mod sla;
 pub mod system;

@@ -1,0 +1,7 @@
+# Rankings and reports: the period, the unit and the measures.
+rule-report_period_form = “{ $text }” is not a period: write a month (2026-10), a quarter ({ $quarter }) or a year (2026)
+rule-report_period_or_range = give either a period or from and to, not both
+rule-report_range_both = a range needs both { $from } and { $to }
+rule-report_range_too_long = a range may cover at most { $days } days
+why-report_no_unit_in_scope = no such unit in your scope, or none whose rankings you may see
+rule-report_measure_needed = name the figure to list ({ $measures })

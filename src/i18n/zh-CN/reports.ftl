@@ -1,0 +1,7 @@
+# 排名与报表：统计期、单位和指标的提示。
+rule-report_period_form = “{ $text }”不是统计期：请写月份（如 2026-10）、季度（如 { $quarter }）或年份（如 2026）
+rule-report_period_or_range = 统计期只能用一种写法：要么写统计期，要么写起止日期
+rule-report_range_both = 起止日期须同时给出（{ $from } 和 { $to }）
+rule-report_range_too_long = 起止日期最多跨 { $days } 天
+why-report_no_unit_in_scope = 您的管辖范围内没有这个单位，或您无权查看它的排名
+rule-report_measure_needed = 请指明要查看的指标（{ $measures }）
