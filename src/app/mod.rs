@@ -9,6 +9,7 @@ pub mod calendars;
 pub mod catalogue;
 pub mod demo;
 pub mod error;
+pub mod exports;
 pub mod idempotency;
 pub mod intake;
 pub mod notifications;

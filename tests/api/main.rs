@@ -9,6 +9,7 @@ mod cli;
 mod contract;
 mod deadlock;
 mod demo;
+mod exports;
 pub mod fixture;
 mod helpers;
 mod intake;
