@@ -127,7 +127,7 @@ impl<'a> Clock<'a> {
             stage: self.stage.as_str().into(),
             holder_unit_id: self.holder.into(),
             holder_path: w.paths[self.holder].clone(),
-            calendar: "default".into(),
+            calendar: "cn".into(),
             limit_text: "24 hours".into(),
             started_at: self.started,
             acknowledged_at: self.acknowledged,
@@ -353,6 +353,9 @@ async fn compounds_are_ranked_on_the_figures_worked_out_by_hand() {
     assert_eq!(ratio(&y1["on_time"]), (4, 6));
     assert_eq!(ratio(&y1["overdue"]), (2, 6));
     assert_eq!(y1["overdue_hours"], 51.0, "3 h + 48 h");
+    // Office hours 08:30–12:00 and 14:00–17:30: Tue 10-13 09:00–12:00 is 3 h; from Sun 10-25
+    // 10:00 (a rest day) to Tue 10-27 10:00 is Monday's 7 h and Tuesday's 1.5 h.
+    assert_eq!(y1["overdue_working_hours"], 11.5);
     assert_eq!(ratio(&y1["reopens"]), (1, 3), "one of three resolutions reopened");
     assert_eq!(ratio(&y1["returns"]), (0, 0));
     assert_eq!(y1["returns"]["rate"], Value::Null);

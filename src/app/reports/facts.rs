@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::app::calendars::Calendars;
 use crate::app::scope::column_in_subtrees;
 use crate::app::AppResult;
 use crate::db::schema::{audit_events, org_units, sla_clocks, ticket_assignments, ticket_extensions};
@@ -50,6 +51,8 @@ pub struct Fact {
     pub counted: bool,
     /// Seconds past the deadline (natural time), for a late or overdue clock.
     pub overdue_seconds: i64,
+    /// The same span in working time on the clock's calendar (office hours of working days).
+    pub overdue_working_seconds: i64,
 }
 
 /// The period and the instant the report is made at.
@@ -66,6 +69,7 @@ struct ClockLine {
     stage: String,
     holder_unit_id: String,
     holder_path: String,
+    calendar: String,
     started_at: NaiveDateTime,
     acknowledged_at: Option<NaiveDateTime>,
     due_at: NaiveDateTime,
@@ -78,6 +82,7 @@ type ClockColumns = (
     sla_clocks::stage,
     sla_clocks::holder_unit_id,
     sla_clocks::holder_path,
+    sla_clocks::calendar,
     sla_clocks::started_at,
     sla_clocks::acknowledged_at,
     sla_clocks::due_at,
@@ -90,6 +95,7 @@ const CLOCK_COLUMNS: ClockColumns = (
     sla_clocks::stage,
     sla_clocks::holder_unit_id,
     sla_clocks::holder_path,
+    sla_clocks::calendar,
     sla_clocks::started_at,
     sla_clocks::acknowledged_at,
     sla_clocks::due_at,
@@ -152,7 +158,7 @@ where
 }
 
 /// Every fact of the subtree of `root` in the window.
-pub fn gather(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> {
+pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> {
     let stages: Vec<&str> = HELD_STAGES.iter().map(|s| s.as_str()).collect();
     // Clocks started in the period, and clocks still held at its end.
     let clocks: Vec<ClockLine> = sla_clocks::table
@@ -202,6 +208,13 @@ pub fn gather(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
             Verdict::OnTime => None,
             Verdict::Late(s) => Some(s),
         };
+        let working = match late {
+            Some(_) => {
+                let cal = calendars.get(&c.calendar).unwrap_or_else(|| calendars.default_calendar());
+                cal.working_between(c.due_at, ended_at.unwrap_or(w.now))?
+            }
+            None => 0,
+        };
         let fact = |measure: Measure, counted: bool| Fact {
             measure,
             ticket_id: c.ticket_id.clone(),
@@ -213,6 +226,7 @@ pub fn gather(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
             ended_at,
             counted,
             overdue_seconds: late.unwrap_or(0),
+            overdue_working_seconds: working,
         };
         facts.push(fact(measure, late.is_none()));
         facts.push(fact(Measure::Overdue, late.is_some()));
@@ -228,6 +242,7 @@ pub fn gather(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
         ended_at: None,
         counted: true,
         overdue_seconds: 0,
+        overdue_working_seconds: 0,
     };
     facts.extend(volume.into_iter().map(|v| simple(Measure::Volume, v)));
     facts.extend(open.into_iter().map(|v| simple(Measure::OpenAtEnd, v)));
@@ -313,6 +328,7 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
             ended_at: Some(solved_at),
             counted: satisfied,
             overdue_seconds: 0,
+            overdue_working_seconds: 0,
         });
         if !satisfied {
             reopened.insert((unit.clone(), ticket.clone(), solved_at));
@@ -333,6 +349,7 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
             ended_at: Some(solved_at),
             counted,
             overdue_seconds: 0,
+            overdue_working_seconds: 0,
         });
     }
     Ok(facts)
@@ -366,6 +383,7 @@ fn dispatches(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
             ended_at: None,
             counted: reason.is_some(),
             overdue_seconds: 0,
+            overdue_working_seconds: 0,
         })
         .collect())
 }
@@ -399,6 +417,7 @@ fn extensions(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
             ended_at: None,
             counted: state == ExtensionState::Granted,
             overdue_seconds: 0,
+            overdue_working_seconds: 0,
         })
         .collect())
 }
@@ -417,6 +436,7 @@ mod tests {
             stage: "department_acknowledgement".into(),
             holder_unit_id: "u".into(),
             holder_path: "/u/".into(),
+            calendar: "cn".into(),
             started_at: t(0),
             acknowledged_at: ack.map(t),
             due_at: t(4),

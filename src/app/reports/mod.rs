@@ -28,6 +28,8 @@ pub use facts::RESPONSE_STAGES;
 pub struct ReportContext<'a> {
     pub settings: &'a ReportSettings,
     pub tz: chrono_tz::Tz,
+    /// The working calendars, for overdue time in working hours.
+    pub calendars: &'a super::calendars::Calendars,
 }
 
 /// `GET /rankings`: the unit and the period.
@@ -97,6 +99,8 @@ pub struct UnitRanking {
     pub overdue: Figure,
     /// Hours past the deadlines of the overdue clocks, natural time, one decimal.
     pub overdue_hours: f64,
+    /// The same in working hours (office hours of working days on each clock's calendar).
+    pub overdue_working_hours: f64,
     /// 回退率: department parts returned / dispatched.
     pub returns: Figure,
     /// 重办率: resolutions reopened by a not-satisfied return visit / resolutions.
@@ -236,6 +240,7 @@ struct Tally {
     ratios: BTreeMap<Measure, (i64, i64)>,
     tickets: BTreeMap<Measure, BTreeSet<String>>,
     overdue_seconds: i64,
+    overdue_working_seconds: i64,
 }
 
 impl Tally {
@@ -252,6 +257,7 @@ impl Tally {
                 }
                 if m == Measure::Overdue {
                     self.overdue_seconds += f.overdue_seconds;
+                    self.overdue_working_seconds += f.overdue_working_seconds;
                 }
             }
         }
@@ -272,7 +278,7 @@ pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: Ran
     let period = period_of(ctx, q.period.as_deref(), q.from, q.to, now)?;
     let (unit_id, unit_name, root) = unit_of(conn, actor, q.unit.as_deref())?;
     let (start, end) = period.window(&ctx.tz);
-    let facts = facts::gather(conn, &root, Window { start, end, now })?;
+    let facts = facts::gather(conn, ctx.calendars, &root, Window { start, end, now })?;
     let children: Vec<(String, String, OrgKind)> = org_units::table
         .filter(org_units::parent_id.eq(&unit_id))
         .order(org_units::name)
@@ -318,6 +324,7 @@ pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: Ran
             on_time: figure(Measure::Overdue, on_time),
             overdue: figure(Measure::Overdue, overdue),
             overdue_hours: (t.overdue_seconds as f64 / 360.0).round() / 10.0,
+            overdue_working_hours: (t.overdue_working_seconds as f64 / 360.0).round() / 10.0,
             returns: figure(Measure::Returns, t.ratio(Measure::Returns)),
             reopens: figure(Measure::Reopens, t.ratio(Measure::Reopens)),
             extensions: figure(Measure::Extensions, t.ratio(Measure::Extensions)),
@@ -366,7 +373,7 @@ pub fn drill(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: DrillQ
     let (unit_id, unit_name, root) = unit_of(conn, actor, q.unit.as_deref())?;
     let (start, end) = period.window(&ctx.tz);
     let mut facts: Vec<Fact> =
-        facts::gather(conn, &root, Window { start, end, now })?.into_iter().filter(|f| f.measure == measure).collect();
+        facts::gather(conn, ctx.calendars, &root, Window { start, end, now })?.into_iter().filter(|f| f.measure == measure).collect();
     facts.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.ticket_id.cmp(&b.ticket_id)));
     let mut ids: Vec<String> = facts.iter().map(|f| f.ticket_id.clone()).collect();
     ids.sort_unstable();

@@ -8,7 +8,7 @@ use crate::http::context::{run, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 
 fn context(state: &AppState) -> ReportContext<'_> {
-    ReportContext { settings: &state.settings.reports, tz: state.visits.tz }
+    ReportContext { settings: &state.settings.reports, tz: state.visits.tz, calendars: &state.calendars }
 }
 
 /// 三率排名: for a unit (default: the caller's highest unit where he may see rankings) and a period
