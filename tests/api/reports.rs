@@ -540,3 +540,56 @@ async fn the_default_period_is_last_month_in_china_time() {
     assert_eq!(r["weights"], json!({"response": 30.0, "resolution": 35.0, "satisfaction": 35.0}));
     assert_eq!(r["threshold"], 0.7);
 }
+
+/// Acts as `token` on ticket `t`, asserting success, and returns the ticket after.
+async fn step(app: &TestApp, token: &str, t: &Value, body: Value) -> Value {
+    let (status, v) = crate::tickets::act(app, token, t["id"].as_str().unwrap(), t["version"].as_i64().unwrap(), body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}: {v}");
+    v
+}
+
+/// The crafted data above assumes how the engine leaves its rows: a resolution's audit event at
+/// the instant its clock stops, a return visit's `to_state`. Here the real workflow writes them.
+#[tokio::test]
+async fn figures_follow_the_real_workflow_through_the_api() {
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let (gw, bs, cs) = (app.login("gw1", PASSWORD).await, app.login("bs1", PASSWORD).await, app.login("cs1", PASSWORD).await);
+    let (lead, co) = (app.login("dl1", PASSWORD).await, app.login("dl3", PASSWORD).await);
+    // Solved at the compound, the resident satisfied.
+    let a = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let a = step(&app, &bs, &a, json!({"action": "accept_at_compound"})).await;
+    let a = step(&app, &bs, &a, json!({"action": "mark_solved", "resolution": "已清理"})).await;
+    step(&app, &gw, &a, json!({"action": "record_return_visit", "satisfaction": "satisfied"})).await;
+    // Whistled to P1 with P3; P3 completes its part; P1 solves; not satisfied: reopened; solved again.
+    let b = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let b = step(&app, &bs, &b, json!({"action": "report_to_community", "reason": "上报"})).await;
+    let b = step(
+        &app,
+        &cs,
+        &b,
+        json!({"action": "whistle", "lead_department_id": fx.unit("P1"), "co_department_ids": [fx.unit("P3")], "whistle_type": "emergency", "reason": "吹哨"}),
+    )
+    .await;
+    let b = step(&app, &lead, &b, json!({"action": "acknowledge"})).await;
+    let b = step(&app, &co, &b, json!({"action": "acknowledge"})).await;
+    let b = step(&app, &co, &b, json!({"action": "complete_part", "note": "已配合"})).await;
+    let b = step(&app, &lead, &b, json!({"action": "mark_solved", "resolution": "已处理"})).await;
+    let b = step(&app, &gw, &b, json!({"action": "record_return_visit", "satisfaction": "not_satisfied"})).await;
+    assert_eq!(b["state"], "whistled", "reopened at the department level");
+    let b = step(&app, &lead, &b, json!({"action": "mark_solved", "resolution": "再次处理"})).await;
+    step(&app, &gw, &b, json!({"action": "record_return_visit", "satisfaction": "basically_satisfied"})).await;
+
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let sup = app.login("sup1", PASSWORD).await;
+    // Yesterday to tomorrow: the same figures whenever around midnight the test runs.
+    let (from, to) = (today - Duration::days(1), today + Duration::days(1));
+    let r = app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await;
+    let (s1, p1, p3) = (line(&r, fx.unit("S1")), line(&r, fx.unit("P1")), line(&r, fx.unit("P3")));
+    // Y1's two triages and K1's acceptance (the whistle ended it), all at once.
+    assert_eq!(ratio(&s1["response"]), (3, 3));
+    assert_eq!((ratio(&s1["resolution"]), ratio(&s1["satisfaction"])), ((1, 1), (1, 1)));
+    assert_eq!((ratio(&p1["response"]), ratio(&p1["resolution"])), ((1, 1), (2, 2)));
+    assert_eq!((ratio(&p1["satisfaction"]), ratio(&p1["reopens"])), ((1, 2), (1, 2)));
+    assert_eq!((ratio(&p3["response"]), ratio(&p3["resolution"]), ratio(&p3["satisfaction"])), ((1, 1), (1, 1), (0, 0)));
+    assert_eq!((ratio(&p1["returns"]), ratio(&p3["returns"])), ((0, 1), (0, 1)));
+}
