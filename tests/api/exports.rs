@@ -1,5 +1,6 @@
 //! The ticket ledger as CSV (台账导出): UTF-8 with a BOM, headers in the caller's language, the
-//! list's filters and scope, no personal data, formulas disarmed, streamed page by page.
+//! list's filters and scope, phones masked unless revealed (and then recorded), formulas
+//! disarmed, streamed page by page.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -14,7 +15,7 @@ fn rows(body: &str) -> Vec<Vec<String>> {
 }
 
 #[tokio::test]
-async fn the_ledger_exports_the_lists_tickets_in_scope_without_personal_data() {
+async fn the_ledger_exports_the_lists_tickets_in_scope_with_phones_masked() {
     let (app, fx) = spawn_fixture().await;
     let gw = app.login("gw1", PASSWORD).await;
     let mut numbers = vec![];
@@ -37,13 +38,17 @@ async fn the_ledger_exports_the_lists_tickets_in_scope_without_personal_data() {
     assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 with a byte-order mark");
     let body = String::from_utf8(bytes.to_vec()).unwrap();
     let table = rows(&body);
-    assert_eq!(table[0], ["编号", "登记时间", "诉求类别", "紧急程度", "标题", "状态", "当前时限", "是否超时", "重办次数"]);
+    assert_eq!(
+        table[0],
+        ["编号", "登记时间", "诉求类别", "紧急程度", "标题", "状态", "当前时限", "是否超时", "重办次数", "居民姓名", "联系电话"]
+    );
     let listed: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
     let mut expected: Vec<&str> = numbers.iter().map(String::as_str).collect();
     expected.reverse();
     assert_eq!(listed, expected, "the list's order, newest first, and only the caller's scope");
     assert!(!body.contains(&outside));
-    assert!(!body.contains("13712345678") && !body.contains("居民r1"), "no resident's phone or name in the ledger");
+    assert!(!body.contains("13712345678"), "phones are masked");
+    assert_eq!(table[1][9..], ["居民r1".to_string(), "137****5678".to_string()]);
     assert!(body.contains("\"'=HYPERLINK(\"\"http://x\"\")\""), "a formula is disarmed and quoted: {body}");
     assert_eq!(table[1][2..4], ["噪音扰民".to_string(), "一般".to_string()]);
     assert_eq!(table[1][5], "待小区处理");
@@ -92,4 +97,35 @@ async fn a_ledger_longer_than_a_page_streams_every_row_once() {
     seen.dedup();
     assert_eq!(seen.len(), n, "no ticket twice across pages");
     assert_eq!(body.matches('\u{feff}').count(), 1, "one BOM, at the start");
+}
+
+#[tokio::test]
+async fn phones_are_revealed_only_to_those_who_may_and_each_reveal_is_recorded() {
+    use diesel::prelude::*;
+    use gridloop::db::schema::pii_reveals;
+
+    let (app, fx) = spawn_fixture().await;
+    let gw = app.login("gw1", PASSWORD).await;
+    for _ in 0..2 {
+        file(&app, &gw, &new_ticket(&fx)).await;
+    }
+    let body = app.get("/api/v1/exports/tickets.csv?reveal=true", Some(&gw)).await.text().await.unwrap();
+    let table = rows(&body);
+    assert_eq!(table.len(), 3);
+    assert!(table[1..].iter().all(|r| r[10] == "13712345678"), "{body}");
+    let recorded: Vec<(String, String, String)> = pii_reveals::table
+        .filter(pii_reveals::fields.eq("resident_phone_export"))
+        .select((pii_reveals::person_id, pii_reveals::role, pii_reveals::record_kind))
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(recorded.len(), 2, "one reveal per ticket shown in clear");
+    assert!(recorded.iter().all(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str()) == (fx.person("gw1"), "grid_worker", "ticket")));
+    // Without reveal=true: masked and nothing recorded; a supervisor may not reveal at all.
+    let masked = app.get("/api/v1/exports/tickets.csv", Some(&gw)).await.text().await.unwrap();
+    assert!(!masked.contains("13712345678"));
+    let sup = app.login("sup1", PASSWORD).await;
+    assert_error(app.get("/api/v1/exports/tickets.csv?reveal=true", Some(&sup)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let total: i64 =
+        pii_reveals::table.filter(pii_reveals::fields.eq("resident_phone_export")).count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(total, 2);
 }

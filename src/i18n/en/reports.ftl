@@ -17,3 +17,5 @@ field-export_overdue = Overdue
 field-export_reopens = Reopened
 field-export_yes = yes
 field-export_no = no
+field-export_resident_name = Resident
+field-export_resident_phone = Phone

@@ -17,3 +17,5 @@ field-export_overdue = 是否超时
 field-export_reopens = 重办次数
 field-export_yes = 是
 field-export_no = 否
+field-export_resident_name = 居民姓名
+field-export_resident_phone = 联系电话
