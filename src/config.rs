@@ -25,6 +25,8 @@ pub struct Settings {
     pub photos: PhotoSettings,
     #[serde(default)]
     pub notify: NotifySettings,
+    #[serde(default)]
+    pub reports: ReportSettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -120,6 +122,50 @@ impl Default for NotifySettings {
             concurrency: 16,
             timeout_s: 10,
             robot_per_minute: 20,
+        }
+    }
+}
+
+/// Rankings (三率排名): the weights of the score, the threshold that flags a unit, the length of
+/// the red and yellow lists, and the longest from–to range.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// Weight of the response rate (响应率) in the score.
+    pub weight_response: f64,
+    /// Weight of the resolution rate (解决率).
+    pub weight_resolution: f64,
+    /// Weight of the satisfaction rate (满意率).
+    pub weight_satisfaction: f64,
+    /// A rate below this (0–1) flags the unit.
+    pub threshold: f64,
+    /// Units on the red list (红榜) and on the yellow list (黄榜) of each peer group.
+    pub list_size: usize,
+    /// The longest from–to range, in days.
+    pub max_range_days: i64,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            weight_response: 30.0,
+            weight_resolution: 35.0,
+            weight_satisfaction: 35.0,
+            threshold: 0.7,
+            list_size: 3,
+            max_range_days: 366,
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The weights and threshold as the domain's scoring rule.
+    pub fn scoring(&self) -> crate::domain::reports::Scoring {
+        crate::domain::reports::Scoring {
+            response: self.weight_response,
+            resolution: self.weight_resolution,
+            satisfaction: self.weight_satisfaction,
+            threshold: self.threshold,
         }
     }
 }
@@ -446,6 +492,20 @@ impl Settings {
         }
         if !(64..=8192).contains(&self.photos.thumb_side) || self.photos.max_side < self.photos.thumb_side || self.photos.max_side > 8192 {
             return bad("photos.max_side", "thumb_side must be 64–8192 and max_side between thumb_side and 8192".into());
+        }
+        let r = &self.reports;
+        let weights = [r.weight_response, r.weight_resolution, r.weight_satisfaction];
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+            return bad("reports.weight_response", "the three weights must be numbers of 0 or more, and not all 0".into());
+        }
+        if !(r.threshold.is_finite() && (0.0..=1.0).contains(&r.threshold)) {
+            return bad("reports.threshold", "must be between 0 and 1 (0.7 is 70%)".into());
+        }
+        if !(1..=50).contains(&r.list_size) {
+            return bad("reports.list_size", "must be between 1 and 50".into());
+        }
+        if !(1..=3660).contains(&r.max_range_days) {
+            return bad("reports.max_range_days", "must be between 1 and 3660".into());
         }
         if let Err(why) = DatabaseTarget::parse(&self.database.url) {
             return bad("database.url", why);

@@ -9,6 +9,7 @@ pub mod net;
 pub mod notify;
 pub mod org;
 pub mod pii;
+pub mod reports;
 pub mod roles;
 pub mod sla;
 pub mod text;

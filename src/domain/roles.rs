@@ -84,6 +84,8 @@ impl Role {
                     | VisitLogRead
                     | VisitLogFile
             ),
+            // 社区: ranks the compounds (and departments) below its community or street.
+            Role::CommunityStaff if op == RankingRead => true,
             Role::BranchSecretary | Role::CommunityStaff => matches!(
                 op,
                 OrgUnitRead
@@ -102,7 +104,7 @@ impl Role {
             Role::DepartmentLiaison => {
                 matches!(op, OrgUnitRead | TicketRead | TicketAct | TicketReveal)
             }
-            Role::Supervisor => matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead | VisitLogRead | BoardRead),
+            Role::Supervisor => matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead | VisitLogRead | BoardRead | RankingRead),
             Role::Admin => matches!(op, OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage),
         }
     }
@@ -153,10 +155,12 @@ pub enum Operation {
     VisitLogFile,
     /// The secretary's board of a compound and log compliance (网格员日志督促).
     BoardRead,
+    /// Rankings of the units below one (三率排名, 红黄榜) and the tickets behind each figure.
+    RankingRead,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Operation::OrgUnitRead,
         Operation::OrgUnitManage,
         Operation::PersonRead,
@@ -172,6 +176,7 @@ impl Operation {
         Operation::VisitLogRead,
         Operation::VisitLogFile,
         Operation::BoardRead,
+        Operation::RankingRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -191,6 +196,7 @@ impl Operation {
             Operation::VisitLogRead => "visit_log.read",
             Operation::VisitLogFile => "visit_log.file",
             Operation::BoardRead => "board.read",
+            Operation::RankingRead => "ranking.read",
         }
     }
 
@@ -204,7 +210,7 @@ impl Operation {
             ResidentRead | ResidentReveal | ResidentManage => ResidentRead,
             TicketRead | TicketFile | TicketAct | TicketReveal => TicketRead,
             VisitLogRead | VisitLogFile => VisitLogRead,
-            BoardRead => OrgUnitRead,
+            BoardRead | RankingRead => OrgUnitRead,
         }
     }
 

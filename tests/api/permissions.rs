@@ -136,6 +136,13 @@ const MATRIX: &[(&str, &str, [u16; 3])] = &[
     ("org_unit.log_compliance", "department_liaison", [404, 404, 404]),
     ("org_unit.log_compliance", "supervisor", [200, 404, 404]),
     ("org_unit.log_compliance", "admin", [403, 404, 404]),
+    // Rankings name their unit in the query: out of scope and missing answer 422 unknown_reference alike.
+    ("org_unit.ranking", "grid_worker", [403, 422, 422]),
+    ("org_unit.ranking", "branch_secretary", [403, 422, 422]),
+    ("org_unit.ranking", "community_staff", [200, 422, 422]),
+    ("org_unit.ranking", "department_liaison", [403, 422, 422]),
+    ("org_unit.ranking", "supervisor", [200, 422, 422]),
+    ("org_unit.ranking", "admin", [403, 422, 422]),
 ];
 
 /// The objects of the first district (in scope) and of the second (out of scope), per kind.
@@ -228,6 +235,7 @@ async fn perform(app: &TestApp, op: &str, token: &str, id: &str, root: &str) -> 
             (Method::POST, "/api/v1/visit-logs".to_string(), Some(body), None)
         }
         "org_unit.log_compliance" => (Method::GET, format!("/api/v1/org-units/{id}/log-compliance"), None, None),
+        "org_unit.ranking" => (Method::GET, format!("/api/v1/rankings?unit={id}&period=2026-10"), None, None),
         other => panic!("unknown operation {other}"),
     };
     let version = match &versioned {

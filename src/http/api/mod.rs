@@ -7,11 +7,13 @@
 pub mod auth;
 pub mod calendars;
 pub mod catalogue;
+pub mod exports;
 pub mod notifications;
 pub mod openapi;
 pub mod org;
 pub mod people;
 pub mod photos;
+pub mod reports;
 pub mod residents;
 pub mod sla;
 pub mod system;

@@ -8,7 +8,7 @@ use crate::domain::{Access, Operation};
 use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
-use super::{auth, calendars, catalogue, notifications, org, people, photos, residents, sla, system, tickets, visits};
+use super::{auth, calendars, catalogue, exports, notifications, org, people, photos, reports, residents, sla, system, tickets, visits};
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
@@ -41,6 +41,7 @@ macro_rules! routes {
                 (name = "sla", description = "Time limits, supervision and overdue counts (时限与督办)"),
                 (name = "calendars", description = "Working calendars: holidays and make-up working days per year (工作日历、放假调休安排)"),
                 (name = "visits", description = "Visit logs, households' visit status and the secretary's board (走访日志、入户走访、网格长工作台)"),
+                (name = "reports", description = "Rankings from the clock and audit history, with the tickets behind every figure, and ledger exports (三率排名、红黄榜、台账导出)"),
             )
         )]
         pub struct ApiDoc;
@@ -124,6 +125,9 @@ routes! {
     GET "/api/v1/compounds/{id}/board" => visits::board, Access::Scoped(Operation::BoardRead);
     GET "/api/v1/compounds/{id}/log-compliance" => visits::compliance, Access::Scoped(Operation::BoardRead);
     GET "/api/v1/org-units/{id}/log-compliance" => visits::unit_compliance, Access::Scoped(Operation::BoardRead);
+    GET "/api/v1/rankings" => reports::rankings, Access::Scoped(Operation::RankingRead);
+    GET "/api/v1/rankings/tickets" => reports::tickets, Access::Scoped(Operation::RankingRead);
+    GET "/api/v1/exports/tickets.csv" => exports::tickets_csv, Access::Scoped(Operation::TicketRead);
 }
 
 struct SecurityAddon;

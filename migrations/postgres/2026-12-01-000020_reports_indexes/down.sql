@@ -1,0 +1,2 @@
+DROP INDEX audit_events_action_at;
+DROP INDEX sla_clocks_reports;
