@@ -529,39 +529,48 @@ fn open_states() -> Vec<&'static str> {
 
 fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveDateTime) -> AppResult<OpenTickets> {
     let open = open_states();
-    let counts: Vec<(String, i64)> = tickets::table
+    // Open tickets by state and how many are past their nearest deadline: one pass over the
+    // (compound_id, state, due_at) index alone.
+    let late = {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Timestamp};
+        sql::<BigInt>("CAST(COALESCE(SUM(CASE WHEN due_at < ").bind::<Timestamp, _>(now).sql(" THEN 1 ELSE 0 END), 0) AS BIGINT)")
+    };
+    let counts: Vec<(String, i64, i64)> = tickets::table
         .filter(tickets::compound_id.eq(compound_id))
         .filter(tickets::state.eq_any(&open))
         .group_by(tickets::state)
-        .select((tickets::state, diesel::dsl::count_star()))
+        .select((tickets::state, diesel::dsl::count_star(), late))
         .load(conn)?;
-    let overdue: Vec<(String, i64)> = tickets::table
-        .filter(tickets::compound_id.eq(compound_id))
-        .filter(tickets::state.eq_any(&open))
-        .filter(tickets::due_at.lt(now))
-        .group_by(tickets::state)
-        .select((tickets::state, diesel::dsl::count_star()))
-        .load(conn)?;
-    let overdue: HashMap<String, i64> = overdue.into_iter().collect();
-    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    let counts: HashMap<String, (i64, i64)> = counts.into_iter().map(|(s, n, late)| (s, (n, late))).collect();
     let by_state: Vec<StateCount> = TicketState::ALL
         .iter()
         .filter(|s| !s.is_final())
-        .map(|s| StateCount {
-            state: *s,
-            state_zh: crate::i18n::text(crate::i18n::Lang::Zh, s.label_key()),
-            count: counts.get(s.as_str()).copied().unwrap_or(0),
-            overdue: overdue.get(s.as_str()).copied().unwrap_or(0),
+        .map(|s| {
+            let (count, overdue) = counts.get(s.as_str()).copied().unwrap_or((0, 0));
+            StateCount { state: *s, state_zh: crate::i18n::text(crate::i18n::Lang::Zh, s.label_key()), count, overdue }
         })
         .collect();
-    let nearest: Vec<TicketRow> = tickets::table
-        .filter(tickets::compound_id.eq(compound_id))
-        .filter(tickets::state.eq_any(&open))
-        .filter(tickets::due_at.is_not_null())
-        .order((tickets::due_at.asc(), tickets::id))
-        .limit(BOARD_ITEMS)
-        .select(TicketRow::as_select())
-        .load(conn)?;
+    // The nearest deadlines: the first entries of each open state's range of that index, in
+    // deadline order, merged; then those few rows (sorting every open row of a large compound
+    // would read them all).
+    let mut heads: Vec<(NaiveDateTime, String)> = vec![];
+    for state in &open {
+        let page: Vec<(Option<NaiveDateTime>, String)> = tickets::table
+            .filter(tickets::compound_id.eq(compound_id))
+            .filter(tickets::state.eq(*state))
+            .filter(tickets::due_at.is_not_null())
+            .order((tickets::due_at.asc(), tickets::id))
+            .limit(BOARD_ITEMS)
+            .select((tickets::due_at, tickets::id))
+            .load(conn)?;
+        heads.extend(page.into_iter().filter_map(|(due, id)| due.map(|d| (d, id))));
+    }
+    heads.sort();
+    heads.truncate(BOARD_ITEMS as usize);
+    let ids: Vec<&str> = heads.iter().map(|(_, id)| id.as_str()).collect();
+    let mut nearest: Vec<TicketRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketRow::as_select()).load(conn)?;
+    nearest.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
     Ok(OpenTickets {
         total: by_state.iter().map(|s| s.count).sum(),
         overdue: by_state.iter().map(|s| s.overdue).sum(),

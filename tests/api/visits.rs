@@ -401,6 +401,8 @@ async fn the_board_shows_log_compliance_open_tickets_and_the_loop_of_visit_reque
     let count = |state: &str| after.open_tickets.by_state.iter().find(|s| s.state.as_str() == state).unwrap().count;
     assert_eq!((count("at_compound"), count("compound_handling"), after.open_tickets.total), (1, 1, 2));
     assert_eq!(after.open_tickets.nearest_deadlines.len(), 2);
+    let dues: Vec<_> = after.open_tickets.nearest_deadlines.iter().map(|t| t.ticket_due_at).collect();
+    assert!(dues.windows(2).all(|w| w[0] <= w[1]), "nearest first, across states: {dues:?}");
     // The loop of the visit requests: one visited, one fed back.
     let stage = |s: LoopStage| after.visit_requests.by_stage.iter().find(|x| x.stage == s).unwrap().count;
     assert_eq!((stage(LoopStage::Visited), stage(LoopStage::FedBack), stage(LoopStage::Closed)), (1, 1, 0));
