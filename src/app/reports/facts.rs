@@ -63,7 +63,8 @@ pub struct Window {
     pub now: NaiveDateTime,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sla_clocks)]
 struct ClockLine {
     ticket_id: String,
     stage: String,
@@ -76,32 +77,6 @@ struct ClockLine {
     paused_at: Option<NaiveDateTime>,
     stopped_at: Option<NaiveDateTime>,
 }
-
-type ClockColumns = (
-    sla_clocks::ticket_id,
-    sla_clocks::stage,
-    sla_clocks::holder_unit_id,
-    sla_clocks::holder_path,
-    sla_clocks::calendar,
-    sla_clocks::started_at,
-    sla_clocks::acknowledged_at,
-    sla_clocks::due_at,
-    sla_clocks::paused_at,
-    sla_clocks::stopped_at,
-);
-
-const CLOCK_COLUMNS: ClockColumns = (
-    sla_clocks::ticket_id,
-    sla_clocks::stage,
-    sla_clocks::holder_unit_id,
-    sla_clocks::holder_path,
-    sla_clocks::calendar,
-    sla_clocks::started_at,
-    sla_clocks::acknowledged_at,
-    sla_clocks::due_at,
-    sla_clocks::paused_at,
-    sla_clocks::stopped_at,
-);
 
 /// How a judged clock stands: on time, late (ended after its deadline, or running past it), or
 /// not judged (still running within its limit, paused, or ended without doing the stage's work).
@@ -166,7 +141,7 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
         .filter(sla_clocks::stage.eq_any(&stages))
         .filter(sla_clocks::started_at.lt(w.end))
         .filter(sla_clocks::started_at.ge(w.start).or(sla_clocks::stopped_at.is_null()).or(sla_clocks::stopped_at.gt(w.end)))
-        .select(CLOCK_COLUMNS)
+        .select(ClockLine::as_select())
         .load(conn)?;
     // A plain range (a boxed filter cannot sit in a subselect across both back ends).
     let resolution_tickets = sla_clocks::table
