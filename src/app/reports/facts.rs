@@ -55,6 +55,25 @@ pub struct Fact {
     pub overdue_working_seconds: i64,
 }
 
+impl Fact {
+    /// An item that is not a clock: no stage, deadline, end or overdue time.
+    fn item(measure: Measure, ticket_id: String, holder_unit_id: String, holder_path: String, at: NaiveDateTime, counted: bool) -> Fact {
+        Fact {
+            measure,
+            ticket_id,
+            holder_unit_id,
+            holder_path,
+            stage: None,
+            at,
+            due_at: None,
+            ended_at: None,
+            counted,
+            overdue_seconds: 0,
+            overdue_working_seconds: 0,
+        }
+    }
+}
+
 /// The period and the instant the report is made at.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
@@ -206,18 +225,8 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
         facts.push(fact(measure, late.is_none()));
         facts.push(fact(Measure::Overdue, late.is_some()));
     }
-    let simple = |measure: Measure, ((unit, ticket), (path, at)): ((String, String), (String, NaiveDateTime))| Fact {
-        measure,
-        ticket_id: ticket,
-        holder_unit_id: unit,
-        holder_path: path,
-        stage: None,
-        at,
-        due_at: None,
-        ended_at: None,
-        counted: true,
-        overdue_seconds: 0,
-        overdue_working_seconds: 0,
+    let simple = |measure: Measure, ((unit, ticket), (path, at)): ((String, String), (String, NaiveDateTime))| {
+        Fact::item(measure, ticket, unit, path, at, true)
     };
     facts.extend(volume.into_iter().map(|v| simple(Measure::Volume, v)));
     facts.extend(open.into_iter().map(|v| simple(Measure::OpenAtEnd, v)));
@@ -293,17 +302,8 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
         };
         let satisfied = to_state.as_deref() == Some(TicketState::Closed.as_str());
         facts.push(Fact {
-            measure: Measure::Satisfaction,
-            ticket_id: ticket.clone(),
-            holder_unit_id: unit.clone(),
-            holder_path: path.clone(),
-            stage: None,
-            at,
-            due_at: None,
             ended_at: Some(solved_at),
-            counted: satisfied,
-            overdue_seconds: 0,
-            overdue_working_seconds: 0,
+            ..Fact::item(Measure::Satisfaction, ticket.clone(), unit.clone(), path.clone(), at, satisfied)
         });
         if !satisfied {
             reopened.insert((unit.clone(), ticket.clone(), solved_at));
@@ -314,17 +314,9 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
     for ((unit, ticket, solved_at), path) in reopen_base {
         let counted = reopened.contains(&(unit.clone(), ticket.clone(), solved_at));
         facts.push(Fact {
-            measure: Measure::Reopens,
-            ticket_id: ticket,
-            holder_unit_id: unit,
-            holder_path: path,
             stage: Some(Stage::Resolution),
-            at: solved_at,
-            due_at: None,
             ended_at: Some(solved_at),
-            counted,
-            overdue_seconds: 0,
-            overdue_working_seconds: 0,
+            ..Fact::item(Measure::Reopens, ticket, unit, path, solved_at, counted)
         });
     }
     Ok(facts)
@@ -347,19 +339,7 @@ fn dispatches(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(ticket, unit, path, at, reason)| Fact {
-            measure: Measure::Returns,
-            ticket_id: ticket,
-            holder_unit_id: unit,
-            holder_path: path,
-            stage: None,
-            at,
-            due_at: None,
-            ended_at: None,
-            counted: reason.is_some(),
-            overdue_seconds: 0,
-            overdue_working_seconds: 0,
-        })
+        .map(|(ticket, unit, path, at, reason)| Fact::item(Measure::Returns, ticket, unit, path, at, reason.is_some()))
         .collect())
 }
 
@@ -381,19 +361,7 @@ fn extensions(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fac
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(ticket, unit, path, at, state)| Fact {
-            measure: Measure::Extensions,
-            ticket_id: ticket,
-            holder_unit_id: unit,
-            holder_path: path,
-            stage: None,
-            at,
-            due_at: None,
-            ended_at: None,
-            counted: state == ExtensionState::Granted,
-            overdue_seconds: 0,
-            overdue_working_seconds: 0,
-        })
+        .map(|(ticket, unit, path, at, state)| Fact::item(Measure::Extensions, ticket, unit, path, at, state == ExtensionState::Granted))
         .collect())
 }
 
