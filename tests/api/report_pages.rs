@@ -146,6 +146,10 @@ async fn ranking_pages_refuse_the_roles_that_do_not_rank_and_answer_a_bad_period
         assert!(shown.contains("flash error"), "{query}: {shown}");
         assert!(shown.contains(expected.split('{').next().unwrap().trim()), "{query}: {expected} in {shown}");
     }
+    // The form sends the period and the dates together: typed dates win.
+    let (s, html) = c.get(&format!("/rankings?unit={}&period=2026-09&from=2026-10-01&to=2026-10-31", w.unit("K1"))).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("2026-10-01..2026-10-31") && row_of(&html, "测试Y1").contains(">2/3 (66.67%)</a>"), "{html}");
     // A blank form is the default: last month at the supervisor's district.
     let (s, html) = c.get("/rankings?period=&from=&to=").await;
     assert_eq!(s, StatusCode::OK, "{html}");
@@ -291,6 +295,17 @@ async fn the_ticket_ledger_opens_in_a_spreadsheet_with_chinese_headers_dates_and
     )
     .await;
     crate::helpers::assert_error(app.get("/api/v1/exports/tickets.xlsx", None).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+
+    // The unit searched within names the sheet; another district's supervisor gets neither its
+    // tickets nor its name.
+    let within = format!("/api/v1/exports/tickets.xlsx?within={}", fx.unit("Y1"));
+    let book = read_xlsx(&app.get(&within, Some(&sup)).await.bytes().await.unwrap()).unwrap();
+    assert!(book[0]["rows"][0][0]["v"].as_str().unwrap().contains("测试Y1"), "{}", book[0]["rows"][0][0]);
+    assert_eq!(book[0]["rows"].as_array().unwrap().len(), 5);
+    let sup2 = app.login("sup2", PASSWORD).await;
+    let book = read_xlsx(&app.get(&within, Some(&sup2)).await.bytes().await.unwrap()).unwrap();
+    assert!(!book[0]["rows"][0][0]["v"].as_str().unwrap().contains("测试Y1"), "{}", book[0]["rows"][0][0]);
+    assert_eq!(book[0]["rows"].as_array().unwrap().len(), 2, "title and headers only");
 
     // The search page offers the ledger of its filters, and the page's session downloads it.
     let page = PageClient::login(&app, "bs1").await;

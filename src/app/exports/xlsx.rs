@@ -48,13 +48,22 @@ fn ticket_title(
     tz: chrono_tz::Tz,
     now: NaiveDateTime,
 ) -> AppResult<String> {
-    let unit_ids: Vec<String> = match &f.within {
-        Some(w) => vec![w.clone()],
-        None => actor.grants.iter().map(|g| g.org_unit_id.to_string()).collect(),
+    // `within` is named only when the caller may see that unit (the list answers nothing for
+    // another one, and the title should not name it either).
+    let within = match f.within.as_deref().map(str::parse::<crate::domain::OrgUnitId>) {
+        Some(Ok(id)) => crate::app::org::get_unit(conn, actor, &id).ok().map(|u| u.name),
+        _ => None,
     };
-    let names = crate::app::org::names_of(conn, &unit_ids)?;
-    let mut units: Vec<String> = unit_ids.iter().filter_map(|id| names.get(id).cloned()).collect();
-    units.dedup();
+    let units: Vec<String> = match within {
+        Some(name) => vec![name],
+        None => {
+            let unit_ids: Vec<String> = actor.grants.iter().map(|g| g.org_unit_id.to_string()).collect();
+            let names = crate::app::org::names_of(conn, &unit_ids)?;
+            let mut units: Vec<String> = unit_ids.iter().filter_map(|id| names.get(id).cloned()).collect();
+            units.dedup();
+            units
+        }
+    };
     let mut filters: Vec<String> = vec![];
     let mut add = |key: &'static str, value: String| filters.push(format!("{}：{value}", text(lang, key)));
     if let Some(states) = &f.state {

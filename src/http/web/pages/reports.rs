@@ -40,10 +40,13 @@ fn date(field: &'static str, v: &Option<String>) -> Result<Option<NaiveDate>, Ap
 
 impl RankingForm {
     /// The use case's query; a typed date that is not one is refused here, with its message.
+    /// The form sends the period field and both dates together: dates typed win over the period
+    /// (the API, which takes one or the other, refuses both).
     fn query(&self, default_unit: Option<String>) -> Result<RankingQuery, AppError> {
+        let dates = given(&self.from).is_some() || given(&self.to).is_some();
         Ok(RankingQuery {
             unit: given(&self.unit).or(default_unit),
-            period: given(&self.period),
+            period: if dates { None } else { given(&self.period) },
             from: date("from", &self.from)?,
             to: date("to", &self.to)?,
         })
