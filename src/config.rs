@@ -9,8 +9,17 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables with the `GRIDLOOP_` prefix that are not settings.
-const NON_SETTING_VARS: &[&str] =
-    &["env", "config_dir", "test_database_url", "bench_database_url", "update_docs", "require_faketime", "require_browser", "require_smtp"];
+const NON_SETTING_VARS: &[&str] = &[
+    "env",
+    "config_dir",
+    "test_database_url",
+    "bench_database_url",
+    "update_docs",
+    "require_faketime",
+    "require_browser",
+    "require_smtp",
+    "require_openpyxl",
+];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

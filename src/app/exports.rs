@@ -1,5 +1,8 @@
-//! Ledger exports (台账导出): the ticket list as CSV, one page of rows at a time, so that a large
-//! export streams in constant memory. Same filters and scope as `GET /api/v1/tickets`.
+//! Ledger exports (台账导出): the ticket list as CSV and XLSX, read one page of rows at a time, so
+//! that a large export holds one page in memory. Same filters and scope as `GET /api/v1/tickets`.
+//! Both formats read their rows from [`ledger_page`]; the XLSX workbooks are in [`xlsx`].
+
+pub mod xlsx;
 
 use std::collections::{HashMap, HashSet};
 
@@ -122,21 +125,46 @@ fn row(out: &mut String, cells: &[String]) {
     out.push_str("\r\n");
 }
 
-/// The page of the ticket ledger after `cursor` (the first page with the byte-order mark and the
-/// header row, so that Excel opens the Chinese text as UTF-8). Residents' names as the ticket
-/// shows them; phones masked unless `reveal=true` and the caller may reveal that ticket's phone,
-/// each such ticket recorded in `pii_reveals` (`resident_phone_export`) in the page's transaction.
-#[allow(clippy::too_many_arguments)]
-pub fn tickets_csv_page(
+/// One ticket of the ledger, as both formats write it: times in UTC (each format shows them in
+/// China time), words in the caller's language, the phone masked or revealed.
+#[derive(Clone, Debug)]
+pub struct LedgerRow {
+    pub number: String,
+    pub filed_at: NaiveDateTime,
+    pub category: String,
+    pub urgency: String,
+    pub title: String,
+    pub state: String,
+    pub due_at: Option<NaiveDateTime>,
+    pub overdue: bool,
+    pub reopens: i32,
+    pub resident_name: String,
+    /// Masked (`137****5678`) unless revealed; empty without a phone.
+    pub resident_phone: String,
+}
+
+/// One page of the ledger's rows and where the next page starts (none: the last).
+pub struct LedgerPage {
+    pub rows: Vec<LedgerRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// The column headers' catalogue keys, in the ledger's order.
+pub fn headers() -> &'static [&'static str] {
+    &HEADERS
+}
+
+/// The page of the ticket ledger after `cursor`. Residents' names as the ticket shows them;
+/// phones masked unless `reveal=true` and the caller may reveal that ticket's phone, each such
+/// ticket recorded in `pii_reveals` (`resident_phone_export`) in the page's transaction.
+pub fn ledger_page(
     conn: &mut DbConn,
     actor: &Actor,
     f: &ExportFilter,
     cursor: Option<String>,
-    tz: chrono_tz::Tz,
     lang: Lang,
-    first: bool,
     now: NaiveDateTime,
-) -> AppResult<CsvPage> {
+) -> AppResult<LedgerPage> {
     let revealing: Vec<&Grant> = actor
         .grants
         .iter()
@@ -180,22 +208,56 @@ pub fn tickets_csv_page(
         })
         .collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
+    let rows = page
+        .items
+        .iter()
+        .map(|t| {
+            let r = residents.get(&t.id);
+            let resident_phone = match r.and_then(|r| r.phone.as_deref()) {
+                Some(p) if revealed.contains_key(&t.id) => p.to_string(),
+                Some(p) => mask_phone(p),
+                None => String::new(),
+            };
+            line(t, &names, lang, now, r.and_then(|r| r.name.clone()).unwrap_or_default(), resident_phone)
+        })
+        .collect();
+    Ok(LedgerPage { rows, next_cursor: page.next_cursor })
+}
+
+/// The page of the ticket ledger after `cursor` as CSV (the first page with the byte-order mark
+/// and the header row, so that Excel opens the Chinese text as UTF-8). Rows from [`ledger_page`].
+#[allow(clippy::too_many_arguments)]
+pub fn tickets_csv_page(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: &ExportFilter,
+    cursor: Option<String>,
+    tz: chrono_tz::Tz,
+    lang: Lang,
+    first: bool,
+    now: NaiveDateTime,
+) -> AppResult<CsvPage> {
+    let page = ledger_page(conn, actor, f, cursor, lang, now)?;
     let mut out = String::new();
     if first {
         out.push('\u{feff}');
         row(&mut out, &HEADERS.iter().map(|k| text(lang, k)).collect::<Vec<_>>());
     }
     let local = |t: NaiveDateTime| t.and_utc().with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-    for t in &page.items {
-        let mut cells = line(t, &names, lang, &local, now);
-        let r = residents.get(&t.id);
-        cells.push(r.and_then(|r| r.name.clone()).unwrap_or_default());
-        let phone = r.and_then(|r| r.phone.as_deref());
-        cells.push(match phone {
-            Some(p) if revealed.contains_key(&t.id) => p.to_string(),
-            Some(p) => mask_phone(p),
-            None => String::new(),
-        });
+    for r in page.rows {
+        let cells = vec![
+            r.number,
+            local(r.filed_at),
+            r.category,
+            r.urgency,
+            r.title,
+            r.state,
+            r.due_at.map(local).unwrap_or_default(),
+            text(lang, if r.overdue { "field-export_yes" } else { "field-export_no" }),
+            r.reopens.to_string(),
+            r.resident_name,
+            r.resident_phone,
+        ];
         row(&mut out, &cells);
     }
     Ok(CsvPage { bytes: out.into_bytes(), next_cursor: page.next_cursor })
@@ -241,9 +303,10 @@ fn line(
     t: &TicketSummary,
     names: &HashMap<String, (String, String)>,
     lang: Lang,
-    local: &dyn Fn(NaiveDateTime) -> String,
     now: NaiveDateTime,
-) -> Vec<String> {
+    resident_name: String,
+    resident_phone: String,
+) -> LedgerRow {
     // Overdue for anyone: an open ticket past its nearest running deadline.
     let overdue = !t.state.is_final() && t.ticket_due_at.is_some_and(|d| d < now);
     let category = names.get(&t.category_id).map(|(zh, en)| if lang == Lang::En { en.clone() } else { zh.clone() }).unwrap_or_default();
@@ -251,17 +314,19 @@ fn line(
         Urgency::Normal => "urgency-normal",
         Urgency::Urgent => "urgency-urgent",
     };
-    vec![
-        t.number.clone(),
-        local(t.created_at),
+    LedgerRow {
+        number: t.number.clone(),
+        filed_at: t.created_at,
         category,
-        text(lang, urgency),
-        t.title.clone(),
-        text(lang, t.state.label_key()),
-        t.ticket_due_at.map(local).unwrap_or_default(),
-        text(lang, if overdue { "field-export_yes" } else { "field-export_no" }),
-        t.reopen_count.to_string(),
-    ]
+        urgency: text(lang, urgency),
+        title: t.title.clone(),
+        state: text(lang, t.state.label_key()),
+        due_at: t.ticket_due_at,
+        overdue,
+        reopens: t.reopen_count,
+        resident_name,
+        resident_phone,
+    }
 }
 
 #[cfg(test)]

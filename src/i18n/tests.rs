@@ -86,6 +86,9 @@ fn keys_in_code() -> BTreeSet<String> {
         "household-",
         "notices-",
         "notice-",
+        // Rankings and their spreadsheets (reports.ftl).
+        "rank-",
+        "xlsx-",
     ];
     let mut found = BTreeSet::new();
     let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];

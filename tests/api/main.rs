@@ -24,6 +24,7 @@ mod photos;
 mod pool;
 mod property;
 mod protocol;
+mod report_pages;
 mod reports;
 mod residents;
 mod schema;

@@ -24,15 +24,15 @@ fn cn(month: u32, day: u32, hour: u32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(2026, month, day).unwrap().and_hms_opt(hour, 0, 0).unwrap() - Duration::hours(8)
 }
 
-struct World {
-    fx: Fixture,
+pub(crate) struct World {
+    pub fx: Fixture,
     y3: String,
     y4: String,
     paths: std::collections::HashMap<String, String>,
 }
 
 impl World {
-    fn unit(&self, key: &str) -> String {
+    pub(crate) fn unit(&self, key: &str) -> String {
         match key {
             "Y3" => self.y3.clone(),
             "Y4" => self.y4.clone(),
@@ -304,7 +304,8 @@ fn craft(conn: &mut DbConn, w: &World, app: &TestApp) -> std::collections::HashM
     t
 }
 
-async fn crafted_world() -> (TestApp, World) {
+/// The crafted October on a fresh server (`reports.list_size` = 1), for the API and page tests.
+pub(crate) async fn crafted_world() -> (TestApp, World) {
     let (app, fx) = spawn_fixture_configured(|s| s.reports.list_size = 1).await;
     let mut conn = app.conn();
     let k1 = gridloop::app::org::find_unit(&mut conn, &fx.unit("K1").parse().unwrap()).unwrap().unwrap();

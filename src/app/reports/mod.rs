@@ -406,3 +406,23 @@ pub fn drill(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: DrillQ
             .collect(),
     })
 }
+
+/// The tickets among `ids` that the actor may open (`/tickets/{id}`): those whose place lies in
+/// the subtree of one of his residential or supervising grants. A drill-down lists items of the
+/// whole ranked subtree; its page links only these, and shows the others as numbers.
+pub fn openable_tickets(conn: &mut DbConn, actor: &Actor, ids: &[String]) -> AppResult<BTreeSet<String>> {
+    use crate::domain::Role;
+    let mut residential = actor.clone();
+    residential.grants.retain(|g| matches!(g.role, Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff | Role::Supervisor));
+    let mut out = BTreeSet::new();
+    for chunk in ids.chunks(500) {
+        for (id, place) in
+            tickets::table.filter(tickets::id.eq_any(chunk)).select((tickets::id, tickets::place_path)).load::<(String, String)>(conn)?
+        {
+            if residential.may(Operation::TicketRead, &OrgPath::from_db(place)) {
+                out.insert(id);
+            }
+        }
+    }
+    Ok(out)
+}

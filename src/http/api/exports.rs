@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use futures_util::stream;
 
 use crate::app::exports::{tickets_csv_page, CsvPage, ExportFilter};
+use crate::app::reports::RankingQuery;
 use crate::app::utc_now;
 use crate::domain::Actor;
 use crate::http::context::{run, run_write, AppState, Auth};
@@ -70,4 +71,79 @@ pub async fn tickets_csv(state: web::Data<AppState>, auth: Auth, q: web::Query<E
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"tickets.csv\""))
         .streaming(body))
+}
+
+/// Sends a finished file a chunk at a time, each read off the async worker.
+fn file_body(file: std::fs::File) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+    use std::io::Read;
+    const CHUNK: usize = 64 * 1024;
+    stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let read = web::block(move || {
+            let mut buf = vec![0u8; CHUNK];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((buf, file))
+        })
+        .await;
+        match read {
+            Ok(Ok((buf, _))) if buf.is_empty() => None,
+            Ok(Ok((buf, file))) => Some((Ok(web::Bytes::from(buf)), Some(file))),
+            Ok(Err(e)) => Some((Err(e), None)),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    })
+}
+
+/// The MIME type of an .xlsx workbook.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// 台账导出 (Excel): the same tickets, filters, scope, masking and recorded reveals as
+/// `tickets.csv`, as one sheet: a title row with the unit and the filters, Chinese headers (the
+/// caller's language) in a frozen row, column widths, times as Excel dates (China time). Written
+/// in constant memory (a page of rows at a time, each sheet row flushed to a temporary file) and
+/// sent from a temporary file.
+#[utoipa::path(get, path = "/api/v1/exports/tickets.xlsx", operation_id = "export_tickets_xlsx", tag = "reports", params(ExportFilter),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the ledger as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 403, description = "forbidden: reveal=true for a role that may not reveal phones", body = ErrorBody),
+        (status = 422, description = "validation_failed: a bad filter", body = ErrorBody)))]
+pub async fn tickets_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query<ExportFilter>) -> Result<HttpResponse, ApiError> {
+    let file = tickets_xlsx_file(&state, auth.who.actor, q.into_inner(), auth.lang).await?;
+    Ok(xlsx_response("tickets.xlsx").streaming(file_body(file)))
+}
+
+/// The ticket ledger's workbook as a file, for the API and the pages alike.
+pub async fn tickets_xlsx_file(state: &AppState, actor: Actor, f: ExportFilter, lang: Lang) -> Result<std::fs::File, ApiError> {
+    let tz = state.visits.tz;
+    if f.writes() {
+        run_write(state, lang, move |c| crate::app::exports::xlsx::tickets_workbook(c, &actor, &f, tz, lang, utc_now())).await
+    } else {
+        run(state, lang, move |c| crate::app::exports::xlsx::tickets_workbook(c, &actor, &f, tz, lang, utc_now())).await
+    }
+}
+
+fn xlsx_response(name: &str) -> actix_web::HttpResponseBuilder {
+    let mut b = HttpResponse::Ok();
+    b.content_type(XLSX).insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")));
+    b
+}
+
+/// 排名导出 (Excel): the ranking of `GET /api/v1/rankings` (same unit and period parameters and
+/// defaults, same scope) as a workbook: one sheet per peer group, a title row with the unit, the
+/// period and when it was computed, every ratio as numerator, denominator and rate (a number
+/// formatted as a percentage), rank and score as numbers (— for a unit not ranked), the red and
+/// yellow lists marked.
+#[utoipa::path(get, path = "/api/v1/exports/rankings.xlsx", operation_id = "export_rankings_xlsx", tag = "reports", params(RankingQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the ranking as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "validation_failed: a period that does not parse, from after to, a range too long; unknown_reference: no such unit in scope", body = ErrorBody)))]
+pub async fn rankings_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query<RankingQuery>) -> Result<HttpResponse, ApiError> {
+    let (actor, lang, st) = (auth.who.actor, auth.lang, state.clone());
+    let bytes = run(&state, lang, move |c| {
+        crate::app::exports::xlsx::rankings_workbook(c, super::reports::context(&st), &actor, q.into_inner(), lang, utc_now())
+    })
+    .await?;
+    Ok(xlsx_response("rankings.xlsx").body(bytes))
 }

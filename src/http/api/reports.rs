@@ -7,7 +7,7 @@ use crate::app::{self, utc_now};
 use crate::http::context::{run, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 
-fn context(state: &AppState) -> ReportContext<'_> {
+pub(crate) fn context(state: &AppState) -> ReportContext<'_> {
     ReportContext { settings: &state.settings.reports, tz: state.visits.tz, calendars: &state.calendars }
 }
 

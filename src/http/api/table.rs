@@ -128,6 +128,8 @@ routes! {
     GET "/api/v1/rankings" => reports::rankings, Access::Scoped(Operation::RankingRead);
     GET "/api/v1/rankings/tickets" => reports::tickets, Access::Scoped(Operation::RankingRead);
     GET "/api/v1/exports/tickets.csv" => exports::tickets_csv, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/exports/tickets.xlsx" => exports::tickets_xlsx, Access::Scoped(Operation::TicketRead);
+    GET "/api/v1/exports/rankings.xlsx" => exports::rankings_xlsx, Access::Scoped(Operation::RankingRead);
 }
 
 struct SecurityAddon;

@@ -48,6 +48,8 @@ pages! {
     GET "/mine" => pages::day::mine, Access::Authenticated;
     GET "/board" => pages::desk::board, Access::Authenticated;
     GET "/oversight" => pages::oversight::oversight, Access::Authenticated;
+    GET "/rankings" => pages::reports::rankings, Access::Authenticated;
+    GET "/rankings/tickets" => pages::reports::drill, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;
     GET "/search" => pages::desk::search, Access::Authenticated;
     POST "/search/phone" => pages::desk::search_phone, Access::Authenticated;

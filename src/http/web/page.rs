@@ -162,11 +162,17 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::CommunityStaff) => &[
             ("/inbox", "nav-inbox"),
             ("/oversight", "nav-oversight"),
+            ("/rankings", "nav-rankings"),
             ("/search", "nav-search"),
             ("/residents/import", "nav-residents"),
             ("/notifications", "nav-notifications"),
         ],
-        Some(Role::Supervisor) => &[("/oversight", "nav-supervision"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
+        Some(Role::Supervisor) => &[
+            ("/oversight", "nav-supervision"),
+            ("/rankings", "nav-rankings"),
+            ("/search", "nav-search"),
+            ("/notifications", "nav-notifications"),
+        ],
         Some(Role::Admin) => &[
             ("/admin/org", "nav-org"),
             ("/admin/people", "nav-people"),

@@ -179,6 +179,9 @@ struct ListPage {
     may_phone: bool,
     by_phone: bool,
     next: Option<String>,
+    /// The ledger of this search's filters as CSV and as Excel (`/api/v1/exports/…`, which takes
+    /// the session cookie): (address, words).
+    exports: Vec<(String, String)>,
 }
 
 /// The most buildings the search form lists; a wider scope searches by words and state.
@@ -209,6 +212,7 @@ pub async fn inbox(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, 
         may_phone: false,
         by_phone: false,
         next: None,
+        exports: vec![],
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -277,6 +281,32 @@ pub async fn search_phone(state: web::Data<AppState>, p: Page, form: Form) -> Re
     render_search(&state, &p, SearchQuery::default(), filter, true).await
 }
 
+/// The ledger downloads of a search: the export's filter names for the form's fields (the
+/// category is `category_id` there, "open" the open states), CSV and XLSX.
+fn export_links(q: &SearchQuery, tr: Tr) -> Vec<(String, String)> {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    let open =
+        q.open.is_some().then(|| TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect::<Vec<_>>().join(","));
+    let state = q.state.clone().filter(|v| !v.trim().is_empty()).or(open);
+    for (k, v) in [("q", &q.q), ("state", &state), ("within", &q.within), ("category_id", &q.category), ("from", &q.from), ("to", &q.to)] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            s.append_pair(k, v);
+        }
+    }
+    if q.overdue == Some(true) {
+        s.append_pair("overdue", "true");
+    }
+    let query = s.finish();
+    let sep = if query.is_empty() { "" } else { "?" };
+    ["csv", "xlsx"]
+        .into_iter()
+        .map(|ext| {
+            let label = tr.msg(&crate::msg!("xlsx-export", format = if ext == "csv" { "CSV" } else { "Excel" }));
+            (format!("/api/v1/exports/tickets.{ext}{sep}{query}"), label)
+        })
+        .collect()
+}
+
 async fn render_search(
     state: &web::Data<AppState>,
     p: &Page,
@@ -342,6 +372,8 @@ async fn render_search(
         may_phone: may_search_phone(p),
         by_phone,
         next: if by_phone { None } else { list.next_cursor.as_deref().map(base) },
+        // A look-up by phone is never a link (the number would sit in an address).
+        exports: if by_phone { vec![] } else { export_links(&q, tr) },
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -10,5 +10,6 @@ pub mod home;
 pub mod login;
 pub mod notices;
 pub mod oversight;
+pub mod reports;
 pub mod settings;
 pub mod ticket;

@@ -1,0 +1,383 @@
+//! The ranking pages (三率排名) of supervisors and community staff: a unit's children ranked per
+//! peer group for a period, the red and yellow lists (红榜/黄榜) above the tables, every figure a
+//! link to the items behind it (`/rankings/tickets`), and the ranking as an Excel download.
+//! The same use cases as `GET /api/v1/rankings` and `/rankings/tickets`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+
+use crate::app::reports::{self, Count, DrillQuery, Figure, RankingQuery, ReportContext, UnitRanking};
+use crate::app::{self, utc_now, AppError};
+use crate::domain::reports::{Measure, Period};
+use crate::domain::Role;
+use crate::http::context::AppState;
+use crate::http::web::page::{self, html, Chrome, Clock, Flash, Page, PageError, Tr};
+
+/// The ranking form as typed: every field text, so that a bad one is answered on the page with
+/// the form kept (a blank field is no field).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RankingForm {
+    unit: Option<String>,
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    measure: Option<String>,
+}
+
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
+}
+
+fn date(field: &'static str, v: &Option<String>) -> Result<Option<NaiveDate>, AppError> {
+    match given(v) {
+        None => Ok(None),
+        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").map(Some).map_err(|_| AppError::validation(field, crate::msg!("rule-date"))),
+    }
+}
+
+impl RankingForm {
+    /// The use case's query; a typed date that is not one is refused here, with its message.
+    /// The form sends the period field and both dates together: dates typed win over the period
+    /// (the API, which takes one or the other, refuses both).
+    fn query(&self, default_unit: Option<String>) -> Result<RankingQuery, AppError> {
+        let dates = given(&self.from).is_some() || given(&self.to).is_some();
+        Ok(RankingQuery {
+            unit: given(&self.unit).or(default_unit),
+            period: if dates { None } else { given(&self.period) },
+            from: date("from", &self.from)?,
+            to: date("to", &self.to)?,
+        })
+    }
+}
+
+fn context(state: &AppState) -> ReportContext<'_> {
+    ReportContext { settings: &state.settings.reports, tz: state.visits.tz, calendars: &state.calendars }
+}
+
+/// The unit of the current role when it ranks (a supervisor's district, a community's staff's
+/// community); otherwise the use case's default (the caller's highest unit that ranks).
+fn default_unit(p: &Page) -> Option<String> {
+    p.role.as_ref().filter(|g| matches!(g.role, Role::Supervisor | Role::CommunityStaff)).map(|g| g.org_unit_id.to_string())
+}
+
+/// Errors the page answers with the form kept and the message above it.
+fn answered_on_the_form(e: &AppError) -> bool {
+    matches!(e, AppError::Validation { .. } | AppError::UnknownReference { .. } | AppError::BadRequest { .. })
+}
+
+/// A ratio as the offices read it: "2/3 (66.67%)", "0/0 (—)".
+fn ratio_text(f: &Figure) -> String {
+    match f.rate {
+        Some(r) => format!("{}/{} ({:.2}%)", f.numerator, f.denominator, r * 100.0),
+        None => format!("{}/{} (—)", f.numerator, f.denominator),
+    }
+}
+
+/// The page's address of a figure's items (the API's drill path, on the pages).
+fn page_drill(api_path: &str) -> String {
+    api_path.strip_prefix("/api/v1").unwrap_or(api_path).to_string()
+}
+
+/// One figure of a row: its words, the link to its items, and whether it is below the threshold.
+pub struct Cell {
+    pub text: String,
+    pub href: String,
+    pub flagged: bool,
+}
+
+impl Cell {
+    fn ratio(f: &Figure, flagged: bool) -> Cell {
+        Cell { text: ratio_text(f), href: page_drill(&f.drill), flagged }
+    }
+    fn count(c: &Count) -> Cell {
+        Cell { text: c.count.to_string(), href: page_drill(&c.drill), flagged: false }
+    }
+}
+
+/// A unit's line of a ranking table.
+pub struct RowView {
+    pub name: String,
+    /// This page for the unit's own children.
+    pub open_href: String,
+    pub rank: String,
+    pub score: String,
+    pub cells: Vec<Cell>,
+    pub overdue: Cell,
+    pub overdue_hours: String,
+    pub more: Vec<Cell>,
+    /// 红榜 / 黄榜 / nothing.
+    pub list: String,
+    pub list_class: &'static str,
+}
+
+/// A listed unit: its name and its own ranking's address.
+pub struct Listed {
+    pub name: String,
+    pub href: String,
+}
+
+/// A peer group: its kind, its red and yellow lists, its table.
+pub struct GroupView {
+    pub kind: String,
+    pub red: Vec<Listed>,
+    pub yellow: Vec<Listed>,
+    pub rows: Vec<RowView>,
+}
+
+#[derive(Template)]
+#[template(path = "rankings.html")]
+struct RankingsPage {
+    c: Chrome,
+    flash: Option<Flash>,
+    /// The form as typed (or as answered).
+    unit: String,
+    period: String,
+    from: String,
+    to: String,
+    period_hint: String,
+    presets: Vec<Listed>,
+    /// Set when the ranking was computed.
+    heading: Option<Heading>,
+    groups: Vec<GroupView>,
+}
+
+/// What the ranking is of: the unit, the period, when computed, the weights and the threshold.
+pub struct Heading {
+    pub unit: String,
+    pub period: String,
+    pub range: String,
+    pub computed: String,
+    pub weights: String,
+    pub flag_hint: String,
+    pub export_href: String,
+    pub export_label: String,
+}
+
+fn quarter_of(d: NaiveDate) -> u32 {
+    d.month0() / 3 + 1
+}
+
+/// Quick choices: the months, quarters and years an office reports on most, as links.
+fn presets(tr: Tr, today: NaiveDate, unit: &str) -> Vec<Listed> {
+    let last_month = Period::month_before(today).label();
+    let this_quarter = (today.year(), quarter_of(today));
+    let last_quarter = if this_quarter.1 == 1 { (today.year() - 1, 4) } else { (today.year(), this_quarter.1 - 1) };
+    let unit_part = if unit.is_empty() { String::new() } else { format!("unit={unit}&") };
+    [
+        ("rank-last_month", last_month),
+        ("rank-this_month", format!("{}-{:02}", today.year(), today.month())),
+        ("rank-last_quarter", format!("{}-Q{}", last_quarter.0, last_quarter.1)),
+        ("rank-this_quarter", format!("{}-Q{}", this_quarter.0, this_quarter.1)),
+        ("rank-last_year", format!("{}", today.year() - 1)),
+        ("rank-this_year", format!("{}", today.year())),
+    ]
+    .into_iter()
+    .map(|(key, period)| Listed { name: tr.t(key), href: format!("/rankings?{unit_part}period={period}") })
+    .collect()
+}
+
+fn row_view(u: &UnitRanking, period_query: &str, red: &[String], yellow: &[String], tr: Tr) -> RowView {
+    let flagged = |m: Measure| u.flags.contains(&m);
+    let (list, list_class) = if red.contains(&u.unit_id) {
+        (tr.t("rank-red_list"), "red")
+    } else if yellow.contains(&u.unit_id) {
+        (tr.t("rank-yellow_list"), "yellow")
+    } else {
+        (String::new(), "")
+    };
+    RowView {
+        name: u.unit_name.clone(),
+        open_href: format!("/rankings?unit={}&{period_query}", u.unit_id),
+        rank: u.rank.map(|r| r.to_string()).unwrap_or_else(|| "—".into()),
+        score: u.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "—".into()),
+        cells: vec![
+            Cell::ratio(&u.response, flagged(Measure::Response)),
+            Cell::ratio(&u.resolution, flagged(Measure::Resolution)),
+            Cell::ratio(&u.satisfaction, flagged(Measure::Satisfaction)),
+            Cell::count(&u.volume),
+            Cell::ratio(&u.on_time, false),
+        ],
+        overdue: Cell { text: u.overdue.numerator.to_string(), href: page_drill(&u.overdue.drill), flagged: false },
+        overdue_hours: format!(
+            "{} · {}",
+            tr.msg(&crate::msg!("rank-hours", hours = format!("{:.1}", u.overdue_hours))),
+            tr.msg(&crate::msg!("rank-working_hours", hours = format!("{:.1}", u.overdue_working_hours)))
+        ),
+        more: vec![
+            Cell::ratio(&u.returns, false),
+            Cell::ratio(&u.reopens, false),
+            Cell::ratio(&u.extensions, false),
+            Cell::count(&u.open_at_end),
+        ],
+        list,
+        list_class,
+    }
+}
+
+/// `GET /rankings`: the ranking of a unit's children for a period (default: the current role's
+/// unit, last month in China time). A bad query is answered here (400/422) with the form kept.
+pub async fn rankings(state: web::Data<AppState>, p: Page, q: web::Query<RankingForm>) -> Result<HttpResponse, PageError> {
+    let form = q.into_inner();
+    let tr = p.tr();
+    let clock = Clock::new(&state, tr);
+    let today = clock.today();
+    let typed_unit = given(&form.unit).unwrap_or_default();
+    let mut page = RankingsPage {
+        c: p.chrome("rank-title"),
+        flash: None,
+        unit: typed_unit.clone(),
+        period: form.period.clone().unwrap_or_default(),
+        from: form.from.clone().unwrap_or_default(),
+        to: form.to.clone().unwrap_or_default(),
+        period_hint: tr.msg(&crate::msg!("rank-period_hint", quarter = format!("{}-Q4", today.year()))),
+        presets: presets(tr, today, &typed_unit),
+        heading: None,
+        groups: vec![],
+    };
+    let (actor, st) = (p.who.actor.clone(), state.clone());
+    let outcome = match form.query(default_unit(&p)) {
+        Ok(query) => page::run(&state, p.lang, move |c| reports::rankings(c, context(&st), &actor, query, utc_now())).await,
+        Err(err) => Err(PageError { err, lang: p.lang }),
+    };
+    let r = match outcome {
+        Ok(r) => r,
+        Err(e) if answered_on_the_form(&e.err) => {
+            let status = crate::http::error::status_of(&e.err);
+            page.flash = Flash::error(e.err.message(p.lang));
+            return Ok(html(status, &page));
+        }
+        Err(e) => return Err(e),
+    };
+    let period = Period { first: r.from, last: r.to, kind: r.period_kind };
+    let period_query = period.query();
+    page.unit = r.unit_id.clone();
+    if page.period.trim().is_empty() && page.from.trim().is_empty() {
+        page.period = r.period.clone();
+    }
+    page.presets = presets(tr, today, &r.unit_id);
+    let percent = |w: f64| format!("{w}");
+    page.heading = Some(Heading {
+        unit: r.unit_name.clone(),
+        period: r.period.clone(),
+        range: tr.msg(&crate::msg!("rank-range", from = r.from.to_string(), to = r.to.to_string())),
+        computed: clock.at(&r.computed_at),
+        weights: tr.msg(&crate::msg!(
+            "rank-weights",
+            response = percent(r.weights.response),
+            resolution = percent(r.weights.resolution),
+            satisfaction = percent(r.weights.satisfaction)
+        )),
+        flag_hint: tr.msg(&crate::msg!("rank-flag_hint", threshold = format!("{:.0}%", r.threshold * 100.0))),
+        export_href: format!("/api/v1/exports/rankings.xlsx?unit={}&{period_query}", r.unit_id),
+        export_label: tr.msg(&crate::msg!("rank-export", format = "Excel")),
+    });
+    let names = |ids: &[String], units: &[UnitRanking]| -> Vec<Listed> {
+        ids.iter()
+            .filter_map(|id| units.iter().find(|u| &u.unit_id == id))
+            .map(|u| Listed { name: u.unit_name.clone(), href: format!("/rankings?unit={}&{period_query}", u.unit_id) })
+            .collect()
+    };
+    page.groups = r
+        .groups
+        .iter()
+        .map(|g| GroupView {
+            kind: tr.t(g.kind.label_key()),
+            red: names(&g.red_list, &g.units),
+            yellow: names(&g.yellow_list, &g.units),
+            rows: g.units.iter().map(|u| row_view(u, &period_query, &g.red_list, &g.yellow_list, tr)).collect(),
+        })
+        .collect();
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// One item behind a figure.
+pub struct ItemView {
+    pub number: String,
+    /// The ticket's page, when the viewer may open it.
+    pub href: Option<String>,
+    pub holder: String,
+    pub stage: String,
+    pub start: String,
+    pub deadline: String,
+    pub end: String,
+    pub counted: bool,
+}
+
+#[derive(Template)]
+#[template(path = "ranking_tickets.html")]
+struct DrillPage {
+    c: Chrome,
+    summary: String,
+    back: String,
+    items: Vec<ItemView>,
+}
+
+/// `GET /rankings/tickets?unit=&period=&measure=`: the items behind one figure of one unit
+/// (clock, visit, dispatch or request), each with its ticket, holder, stage, times and whether
+/// it is in the numerator.
+pub async fn drill(state: web::Data<AppState>, p: Page, q: web::Query<RankingForm>) -> Result<HttpResponse, PageError> {
+    let form = q.into_inner();
+    let lang = p.lang;
+    let refuse = |err: AppError| PageError { err, lang };
+    let measure = match given(&form.measure) {
+        None => None,
+        Some(m) => match Measure::ALL.iter().find(|x| x.as_str() == m) {
+            Some(x) => Some(*x),
+            None => {
+                let all = Measure::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(refuse(AppError::validation("measure", crate::msg!("rule-report_measure_needed", measures = all))));
+            }
+        },
+    };
+    let query = form.query(default_unit(&p)).map_err(refuse)?;
+    let q = DrillQuery { unit: query.unit, period: query.period, from: query.from, to: query.to, measure };
+    let (actor, st) = (p.who.actor.clone(), state.clone());
+    let (d, openable, names) = page::run(&state, lang, move |c| {
+        let d = reports::drill(c, context(&st), &actor, q, utc_now())?;
+        let ids: Vec<String> = d.items.iter().map(|i| i.fact.ticket_id.clone()).collect();
+        let openable = reports::openable_tickets(c, &actor, &ids)?;
+        let mut holders: Vec<String> = d.items.iter().map(|i| i.fact.holder_unit_id.clone()).collect();
+        holders.sort_unstable();
+        holders.dedup();
+        let names = app::org::names_of(c, &holders)?;
+        Ok((d, openable, names))
+    })
+    .await?;
+    let tr = p.tr();
+    let clock = Clock::new(&state, tr);
+    let items = d
+        .items
+        .iter()
+        .map(|i| ItemView {
+            number: i.number.clone(),
+            href: openable.contains(&i.fact.ticket_id).then(|| format!("/tickets/{}", i.fact.ticket_id)),
+            holder: names.get(&i.fact.holder_unit_id).cloned().unwrap_or_default(),
+            stage: i.fact.stage.map(|s| tr.t(s.label_key())).unwrap_or_default(),
+            start: clock.at(&i.fact.at),
+            deadline: clock.at_opt(&i.fact.due_at),
+            end: clock.at_opt(&i.fact.ended_at),
+            counted: i.fact.counted,
+        })
+        .collect();
+    let period_query = match (&form.from, &form.to, &d.period) {
+        (Some(f), Some(t), _) if !f.trim().is_empty() => format!("from={}&to={}", f.trim(), t.trim()),
+        (_, _, p) => format!("period={p}"),
+    };
+    let page = DrillPage {
+        c: p.chrome("rank-drill_title"),
+        summary: tr.msg(&crate::msg!(
+            "rank-drill_summary",
+            unit = d.unit_name.clone(),
+            measure = tr.t(crate::app::exports::xlsx::measure_key(d.measure)),
+            period = d.period.clone(),
+            numerator = d.numerator,
+            denominator = d.denominator
+        )),
+        back: format!("/rankings?{period_query}"),
+        items,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
