@@ -188,6 +188,25 @@ async fn main() {
     measure("dl.cg", &liaison, &base, "/inbox", n).await;
     let supervisor = session(&base, "sup.zhao").await;
     measure("sup.zhao", &supervisor, &base, "/oversight", n).await;
+    // A district's ranking (三率) over a year, from the clock history (issue #18: p99 < 500 ms on
+    // PostgreSQL); the seed's tickets were filed from 2025-11-26 to 2026-11-26.
+    let (rss_before, _) = rss_mib(server.child.id());
+    let k: usize = env_or("BENCH_RANKING_REQUESTS", "5").parse().unwrap();
+    let mut lat = vec![];
+    for _ in 0..k {
+        let t = Instant::now();
+        let r = supervisor.get(format!("{base}/api/v1/rankings?period=2026")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the ranking");
+        let _ = r.bytes().await.unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (_, peak) = rss_mib(server.child.id());
+    println!(
+        "sup.zhao /api/v1/rankings?period=2026 (the district, a year)  p50 {:.0} ms  max {:.0} ms  ({k} requests; server RSS {rss_before:.0} MiB before, peak {peak:.0} MiB)",
+        percentile(&lat, 0.5),
+        lat.last().copied().unwrap_or(0.0)
+    );
     let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     measure("-", &anonymous, &base, "/login", n).await;
     let (rss, peak) = rss_mib(server.child.id());
