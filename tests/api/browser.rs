@@ -534,6 +534,13 @@ async fn the_luan_loop_runs_across_every_role_in_the_browser_alone_at_desk_size(
     b.wait_url("/oversight").await;
     b.find("#compounds").await;
     b.shot("19-supervisor").await;
+    // This month's ranking of the district's streets: the loop above counts in it.
+    let month = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m").to_string();
+    b.goto(&format!("{base}/rankings?period={month}")).await;
+    b.find("#lists").await;
+    let text = b.text("main").await;
+    assert!(text.contains("红榜") && text.contains("满意率"), "the ranking page: {text}");
+    b.shot("19b-rankings").await;
     b.login(&base, "admin", DEMO_PASSWORD).await;
     b.wait_url("/admin/org").await;
     b.shot("20-admin-org").await;
