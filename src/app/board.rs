@@ -484,10 +484,7 @@ pub fn open_by_compound(
     let counts: Vec<(String, String, i64, i64)> = if compounds.is_empty() {
         vec![]
     } else {
-        use diesel::dsl::sql;
-        use diesel::sql_types::{BigInt, Timestamp};
-        let late =
-            sql::<BigInt>("CAST(COALESCE(SUM(CASE WHEN due_at < ").bind::<Timestamp, _>(now).sql(" THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        let late = late_count(now);
         tickets::table
             .filter(tickets::compound_id.eq_any(&compounds))
             .filter(tickets::state.eq_any(open))
@@ -523,6 +520,21 @@ pub fn open_by_compound(
     Ok(counted)
 }
 
+/// How many tickets of a group are past their nearest deadline at `now`: counted in the same
+/// pass as the group's size.
+type LateCount = diesel::expression::SqlLiteral<
+    diesel::sql_types::BigInt,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<diesel::sql_types::BigInt>,
+        diesel::dsl::AsExprOf<NaiveDateTime, diesel::sql_types::Timestamp>,
+    >,
+>;
+
+fn late_count(now: NaiveDateTime) -> LateCount {
+    use diesel::sql_types::{BigInt, Timestamp};
+    diesel::dsl::sql::<BigInt>("CAST(COALESCE(SUM(CASE WHEN due_at < ").bind::<Timestamp, _>(now).sql(" THEN 1 ELSE 0 END), 0) AS BIGINT)")
+}
+
 fn open_states() -> Vec<&'static str> {
     TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
 }
@@ -531,11 +543,7 @@ fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveD
     let open = open_states();
     // Open tickets by state and how many are past their nearest deadline: one pass over the
     // (compound_id, state, due_at) index alone.
-    let late = {
-        use diesel::dsl::sql;
-        use diesel::sql_types::{BigInt, Timestamp};
-        sql::<BigInt>("CAST(COALESCE(SUM(CASE WHEN due_at < ").bind::<Timestamp, _>(now).sql(" THEN 1 ELSE 0 END), 0) AS BIGINT)")
-    };
+    let late = late_count(now);
     let counts: Vec<(String, i64, i64)> = tickets::table
         .filter(tickets::compound_id.eq(compound_id))
         .filter(tickets::state.eq_any(&open))
