@@ -273,6 +273,66 @@ impl Tally {
     }
 }
 
+/// One unit's line: its figures from its tally, with their drill-down paths.
+fn unit_line(id: &str, name: &str, kind: OrgKind, t: &Tally, period: &Period, scoring: &reports::Scoring) -> UnitRanking {
+    let figure = |m: Measure, r: Ratio| Figure {
+        numerator: r.numerator,
+        denominator: r.denominator,
+        rate: r.rate,
+        drill: drill_path(id, period, m),
+    };
+    let (response, resolution, satisfaction) = (t.ratio(Measure::Response), t.ratio(Measure::Resolution), t.ratio(Measure::Satisfaction));
+    let overdue = t.ratio(Measure::Overdue);
+    let on_time = Ratio::of(overdue.denominator - overdue.numerator, overdue.denominator);
+    UnitRanking {
+        unit_id: id.to_string(),
+        unit_name: name.to_string(),
+        kind,
+        score: reports::score(scoring, &response, &resolution, &satisfaction),
+        flags: reports::flags(scoring, &response, &resolution, &satisfaction),
+        rank: None,
+        response: figure(Measure::Response, response),
+        resolution: figure(Measure::Resolution, resolution),
+        satisfaction: figure(Measure::Satisfaction, satisfaction),
+        volume: Count { count: t.count(Measure::Volume), drill: drill_path(id, period, Measure::Volume) },
+        on_time: figure(Measure::Overdue, on_time),
+        overdue: figure(Measure::Overdue, overdue),
+        overdue_hours: (t.overdue_seconds as f64 / 360.0).round() / 10.0,
+        overdue_working_hours: (t.overdue_working_seconds as f64 / 360.0).round() / 10.0,
+        returns: figure(Measure::Returns, t.ratio(Measure::Returns)),
+        reopens: figure(Measure::Reopens, t.ratio(Measure::Reopens)),
+        extensions: figure(Measure::Extensions, t.ratio(Measure::Extensions)),
+        open_at_end: Count { count: t.count(Measure::OpenAtEnd), drill: drill_path(id, period, Measure::OpenAtEnd) },
+    }
+}
+
+/// The figures of one unit's whole subtree (its own clocks included) for a period: the line a
+/// trend (one per month) or a bulletin's heading reads. Not ranked (`rank` null); `score` and
+/// `flags` as in a ranking. The same access rule and answers as `rankings`.
+pub fn unit_totals(
+    conn: &mut DbConn,
+    ctx: ReportContext<'_>,
+    actor: &Actor,
+    q: RankingQuery,
+    now: NaiveDateTime,
+) -> AppResult<(Period, UnitRanking)> {
+    let period = period_of(ctx, q.period.as_deref(), q.from, q.to, now)?;
+    let (unit_id, unit_name, root) = unit_of(conn, actor, q.unit.as_deref())?;
+    let kind = org_units::table
+        .filter(org_units::id.eq(&unit_id))
+        .select(org_units::kind)
+        .first::<String>(conn)?
+        .parse::<OrgKind>()
+        .map_err(|_| AppError::internal_msg("an org unit of an unknown kind".into()))?;
+    let (start, end) = period.window(&ctx.tz);
+    let mut t = Tally::default();
+    for f in facts::gather(conn, ctx.calendars, &root, Window { start, end, now })? {
+        t.add(&f);
+    }
+    let line = unit_line(&unit_id, &unit_name, kind, &t, &period, &ctx.settings.scoring());
+    Ok((period, line))
+}
+
 /// 三率排名: the units directly below `unit` ranked within their kind, for the period.
 pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: RankingQuery, now: NaiveDateTime) -> AppResult<Rankings> {
     let period = period_of(ctx, q.period.as_deref(), q.from, q.to, now)?;
@@ -300,36 +360,7 @@ pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: Ran
     let empty = Tally::default();
     for (id, name, kind) in &children {
         let t = tallies.get(id.as_str()).unwrap_or(&empty);
-        let figure = |m: Measure, r: Ratio| Figure {
-            numerator: r.numerator,
-            denominator: r.denominator,
-            rate: r.rate,
-            drill: drill_path(id, &period, m),
-        };
-        let (response, resolution, satisfaction) =
-            (t.ratio(Measure::Response), t.ratio(Measure::Resolution), t.ratio(Measure::Satisfaction));
-        let overdue = t.ratio(Measure::Overdue);
-        let on_time = Ratio::of(overdue.denominator - overdue.numerator, overdue.denominator);
-        groups.entry(order(*kind)).or_insert_with(|| (*kind, vec![])).1.push(UnitRanking {
-            unit_id: id.clone(),
-            unit_name: name.clone(),
-            kind: *kind,
-            score: reports::score(&scoring, &response, &resolution, &satisfaction),
-            flags: reports::flags(&scoring, &response, &resolution, &satisfaction),
-            rank: None,
-            response: figure(Measure::Response, response),
-            resolution: figure(Measure::Resolution, resolution),
-            satisfaction: figure(Measure::Satisfaction, satisfaction),
-            volume: Count { count: t.count(Measure::Volume), drill: drill_path(id, &period, Measure::Volume) },
-            on_time: figure(Measure::Overdue, on_time),
-            overdue: figure(Measure::Overdue, overdue),
-            overdue_hours: (t.overdue_seconds as f64 / 360.0).round() / 10.0,
-            overdue_working_hours: (t.overdue_working_seconds as f64 / 360.0).round() / 10.0,
-            returns: figure(Measure::Returns, t.ratio(Measure::Returns)),
-            reopens: figure(Measure::Reopens, t.ratio(Measure::Reopens)),
-            extensions: figure(Measure::Extensions, t.ratio(Measure::Extensions)),
-            open_at_end: Count { count: t.count(Measure::OpenAtEnd), drill: drill_path(id, &period, Measure::OpenAtEnd) },
-        });
+        groups.entry(order(*kind)).or_insert_with(|| (*kind, vec![])).1.push(unit_line(id, name, *kind, t, &period, &scoring));
     }
     let groups = groups
         .into_values()
