@@ -295,6 +295,8 @@ pub struct ClockRow {
     pub provisional: bool,
     /// `resident` (等待居民) or `return` (waiting for the ruling on the department's return).
     pub paused_for: Option<String>,
+    /// A resolution clock that ended by a resolution (办结, 协办完成), set with its stop.
+    pub resolved: bool,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]

@@ -281,6 +281,7 @@ diesel::table! {
         fire_seq -> BigInt,
         provisional -> Bool,
         paused_for -> Nullable<Text>,
+        resolved -> Bool,
     }
 }
 

@@ -144,6 +144,8 @@ pub enum Measure {
     Satisfaction,
     /// Tickets the unit held a clock of in the period (受理量).
     Volume,
+    /// Judged clocks (response and resolution) that ended by their deadline (按时).
+    OnTime,
     /// Judged clocks that ended late or are past their deadline (超期).
     Overdue,
     /// 回退率: department parts returned / dispatched.
@@ -157,11 +159,12 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const ALL: [Measure; 9] = [
+    pub const ALL: [Measure; 10] = [
         Measure::Response,
         Measure::Resolution,
         Measure::Satisfaction,
         Measure::Volume,
+        Measure::OnTime,
         Measure::Overdue,
         Measure::Returns,
         Measure::Reopens,
@@ -175,6 +178,7 @@ impl Measure {
             Measure::Resolution => "resolution",
             Measure::Satisfaction => "satisfaction",
             Measure::Volume => "volume",
+            Measure::OnTime => "on_time",
             Measure::Overdue => "overdue",
             Measure::Returns => "returns",
             Measure::Reopens => "reopens",

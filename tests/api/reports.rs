@@ -145,6 +145,7 @@ impl<'a> Clock<'a> {
             fire_seq: 0,
             provisional: false,
             paused_for: self.paused.map(|_| "return".to_string()),
+            resolved: false,
         };
         diesel::insert_into(sla_clocks::table).values(&row).execute(conn).unwrap();
     }
@@ -163,6 +164,10 @@ fn event(conn: &mut DbConn, ticket: &str, by_unit: &str, action: &str, from: &st
         changes: json!({}),
     };
     audit::append(conn, d, at).unwrap();
+    // As the workflow does in the same transaction: the clock that stopped with a resolution records it.
+    if matches!(action, "mark_solved" | "complete_part") {
+        gridloop::app::sla::mark_resolved(conn, &[ticket], at).unwrap();
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -593,4 +598,62 @@ async fn figures_follow_the_real_workflow_through_the_api() {
     assert_eq!((ratio(&p1["satisfaction"]), ratio(&p1["reopens"])), ((1, 2), (1, 2)));
     assert_eq!((ratio(&p3["response"]), ratio(&p3["resolution"]), ratio(&p3["satisfaction"])), ((1, 1), (1, 1), (0, 0)));
     assert_eq!((ratio(&p1["returns"]), ratio(&p3["returns"])), ((0, 1), (0, 1)));
+}
+
+/// The figures are counted by the database and the drill-down lists items one by one: for every
+/// unit of every ranking of the crafted data, each figure equals the items of its drill-down.
+#[tokio::test]
+async fn every_figure_equals_the_items_its_drill_down_lists() {
+    let (app, w) = crafted_world().await;
+    let sup = app.login("sup1", PASSWORD).await;
+    let mut checked = 0;
+    for unit in ["K1", "S1", "D1"] {
+        for period in ["2026-10", "2026-Q4", "2026"] {
+            let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period={period}", w.unit(unit)), &sup).await;
+            for u in r["groups"].as_array().unwrap().iter().flat_map(|g| g["units"].as_array().unwrap()) {
+                for f in ["response", "resolution", "satisfaction", "on_time", "overdue", "returns", "reopens", "extensions"] {
+                    let d = app.get_ok(u[f]["drill"].as_str().unwrap(), &sup).await;
+                    assert_eq!(ratio(&d), ratio(&u[f]), "{unit} {period} {} {f}", u["unit_name"]);
+                    let counted = d["items"].as_array().unwrap().iter().filter(|i| i["counted"] == true).count() as i64;
+                    assert_eq!(counted, d["numerator"].as_i64().unwrap(), "{unit} {period} {f}: the items marked counted");
+                    checked += 1;
+                }
+                for f in ["volume", "open_at_end"] {
+                    let d = app.get_ok(u[f]["drill"].as_str().unwrap(), &sup).await;
+                    assert_eq!(d["denominator"], u[f]["count"], "{unit} {period} {} {f}", u["unit_name"]);
+                }
+                if u["unit_id"] == w.unit("Y1") && period == "2026-10" {
+                    assert_eq!(ratio(&u["on_time"]), (4, 6));
+                    let d = app.get_ok(u["on_time"]["drill"].as_str().unwrap(), &sup).await;
+                    assert_eq!(d["measure"], "on_time");
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} figures checked");
+    // The crafted figures are not all zero at the top: the district's year counts K1's work.
+    let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period=2026", w.unit("S1")), &sup).await;
+    let k1 = line(&r, &w.unit("K1"));
+    assert_eq!(ratio(&k1["response"]).1, 6, "the triage of T1–T5 in K1's compounds (T5's in September) and T3's acceptance by K1 itself: {k1}");
+}
+
+/// A drill-down answers in pages: `limit` items from `offset`, and where the next page starts.
+#[tokio::test]
+async fn a_drill_down_pages_through_its_items() {
+    let (app, w) = crafted_world().await;
+    let sup = app.login("sup1", PASSWORD).await;
+    let base = format!("/api/v1/rankings/tickets?unit={}&period=2026-10&measure=overdue", w.unit("Y1"));
+    let all = app.get_ok(&base, &sup).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 6);
+    assert_eq!(all["next_offset"], Value::Null);
+    let first = app.get_ok(&format!("{base}&limit=4"), &sup).await;
+    assert_eq!((first["items"].as_array().unwrap().len(), first["next_offset"].as_i64()), (4, Some(4)));
+    assert_eq!(ratio(&first), (2, 6), "the figure is the whole one on every page");
+    let second = app.get_ok(&format!("{base}&limit=4&offset=4"), &sup).await;
+    assert_eq!((second["items"].as_array().unwrap().len(), second["next_offset"].clone()), (2, Value::Null));
+    let numbers = |v: &Value| v["items"].as_array().unwrap().iter().map(|i| i["number"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let mut joined = numbers(&first);
+    joined.extend(numbers(&second));
+    assert_eq!(joined, numbers(&all), "the pages are the whole list, in order");
+    assert_error(app.get(&format!("{base}&limit=0"), Some(&sup)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }

@@ -313,6 +313,7 @@ pub fn measure_key(m: crate::domain::reports::Measure) -> &'static str {
         Measure::Resolution => "rank-resolution",
         Measure::Satisfaction => "rank-satisfaction",
         Measure::Volume => "rank-volume",
+        Measure::OnTime => "rank-on_time",
         Measure::Overdue => "rank-overdue",
         Measure::Returns => "rank-returns",
         Measure::Reopens => "rank-reopens",

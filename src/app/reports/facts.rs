@@ -95,6 +95,7 @@ struct ClockLine {
     due_at: NaiveDateTime,
     paused_at: Option<NaiveDateTime>,
     stopped_at: Option<NaiveDateTime>,
+    resolved: bool,
 }
 
 /// How a judged clock stands: on time, late (ended after its deadline, or running past it), or
@@ -151,8 +152,21 @@ where
     column_in_subtrees(column, vec![root.clone()])
 }
 
-/// Every fact of the subtree of `root` in the window.
-pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> {
+/// The facts of one measure of the subtree of `root` in the window (only what that measure reads
+/// is loaded).
+pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Window, measure: Measure) -> AppResult<Vec<Fact>> {
+    let mut facts = match measure {
+        Measure::Satisfaction | Measure::Reopens => visits(conn, root, w)?,
+        Measure::Returns => dispatches(conn, root, w)?,
+        Measure::Extensions => extensions(conn, root, w)?,
+        _ => clock_facts(conn, calendars, root, w)?,
+    };
+    facts.retain(|f| f.measure == measure);
+    Ok(facts)
+}
+
+/// The clock-based facts: response, resolution, on time and overdue, volume and open at end.
+fn clock_facts(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> {
     let stages: Vec<&str> = HELD_STAGES.iter().map(|s| s.as_str()).collect();
     // Clocks started in the period, and clocks still held at its end.
     let clocks: Vec<ClockLine> = sla_clocks::table
@@ -162,23 +176,6 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
         .filter(sla_clocks::started_at.ge(w.start).or(sla_clocks::stopped_at.is_null()).or(sla_clocks::stopped_at.gt(w.end)))
         .select(ClockLine::as_select())
         .load(conn)?;
-    // A plain range (a boxed filter cannot sit in a subselect across both back ends).
-    let resolution_tickets = sla_clocks::table
-        .filter(sla_clocks::holder_path.ge(root.as_str().to_string()))
-        .filter(sla_clocks::holder_path.lt(root.subtree_upper_bound()))
-        .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
-        .select(sla_clocks::ticket_id);
-    // A resolution is an event that ends the handling (办结) or a co-department's part (协办完成),
-    // written in the same transaction and at the same instant as the clock's stop.
-    let solving: HashSet<(String, NaiveDateTime)> = audit_events::table
-        .filter(audit_events::entity_kind.eq("ticket"))
-        .filter(audit_events::action.eq_any([ActionKind::MarkSolved.as_str(), ActionKind::CompletePart.as_str()]))
-        .filter(audit_events::at.lt(w.end))
-        .filter(audit_events::entity_id.eq_any(resolution_tickets))
-        .select((audit_events::entity_id, audit_events::at))
-        .load::<(String, NaiveDateTime)>(conn)?
-        .into_iter()
-        .collect();
     let mut facts = vec![];
     let mut volume: BTreeMap<(String, String), (String, NaiveDateTime)> = BTreeMap::new();
     let mut open: BTreeMap<(String, String), (String, NaiveDateTime)> = BTreeMap::new();
@@ -194,8 +191,7 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
         let (measure, (verdict, ended_at)) = if RESPONSE_STAGES.contains(&stage) {
             (Measure::Response, response_verdict(c, w.now))
         } else {
-            let resolved = c.stopped_at.is_some_and(|s| solving.contains(&(c.ticket_id.clone(), s)));
-            (Measure::Resolution, resolution_verdict(c, resolved, w.now))
+            (Measure::Resolution, resolution_verdict(c, c.resolved, w.now))
         };
         let late = match verdict {
             Verdict::NotJudged => continue,
@@ -223,6 +219,7 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
             overdue_working_seconds: working,
         };
         facts.push(fact(measure, late.is_none()));
+        facts.push(fact(Measure::OnTime, late.is_none()));
         facts.push(fact(Measure::Overdue, late.is_some()));
     }
     let simple = |measure: Measure, ((unit, ticket), (path, at)): ((String, String), (String, NaiveDateTime))| {
@@ -230,16 +227,13 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
     };
     facts.extend(volume.into_iter().map(|v| simple(Measure::Volume, v)));
     facts.extend(open.into_iter().map(|v| simple(Measure::OpenAtEnd, v)));
-    facts.extend(visits(conn, root, w, &solving)?);
-    facts.extend(dispatches(conn, root, w)?);
-    facts.extend(extensions(conn, root, w)?);
     Ok(facts)
 }
 
 /// Return visits (回访) done in the period, each counted against the unit whose resolution came
 /// last before it: satisfied or basically satisfied (the case closed) for 满意率, not satisfied
 /// (reopened) for 重办率, whose denominator is the unit's resolutions in the period.
-fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(String, NaiveDateTime)>) -> AppResult<Vec<Fact>> {
+fn visits(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> {
     // A plain range (a boxed filter cannot sit in a subselect across both back ends).
     let resolution_tickets = sla_clocks::table
         .filter(sla_clocks::holder_path.ge(root.as_str().to_string()))
@@ -261,7 +255,7 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
     let mut resolutions: HashMap<String, Vec<(NaiveDateTime, String, String)>> = HashMap::new();
     let mut load = |rows: Vec<(String, String, String, Option<NaiveDateTime>)>| {
         for (ticket, unit, path, stopped) in rows {
-            if let Some(s) = stopped.filter(|s| solving.contains(&(ticket.clone(), *s))) {
+            if let Some(s) = stopped {
                 resolutions.entry(ticket).or_default().push((s, unit, path));
             }
         }
@@ -273,6 +267,7 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
                 .filter(in_subtree(sla_clocks::holder_path, root))
                 .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
                 .filter(sla_clocks::ticket_id.eq_any(chunk))
+                .filter(sla_clocks::resolved.eq(true))
                 .filter(sla_clocks::stopped_at.lt(w.end))
                 .select(columns)
                 .load(conn)?,
@@ -281,6 +276,7 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
     let solved_in_period: Vec<(String, String, String, Option<NaiveDateTime>)> = sla_clocks::table
         .filter(in_subtree(sla_clocks::holder_path, root))
         .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
+        .filter(sla_clocks::resolved.eq(true))
         .filter(sla_clocks::stopped_at.ge(w.start))
         .filter(sla_clocks::stopped_at.lt(w.end))
         .select(columns)
@@ -288,15 +284,19 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window, solving: &HashSet<(Strin
     let mut facts = vec![];
     let mut reopen_base: BTreeMap<(String, String, NaiveDateTime), String> = BTreeMap::new();
     for (ticket, unit, path, stopped) in solved_in_period {
-        if let Some(s) = stopped.filter(|s| solving.contains(&(ticket.clone(), *s))) {
+        if let Some(s) = stopped {
             reopen_base.insert((unit, ticket, s), path);
         }
     }
     let mut reopened: HashSet<(String, String, NaiveDateTime)> = HashSet::new();
     for (ticket, at, to_state) in events {
-        // The latest resolution before the visit (a co-department's completion precedes the lead's 办结).
+        // The latest resolution before the visit (a co-department's completion precedes the lead's 办结);
+        // of two at the same instant, the first holder path (as the aggregate does).
         let Some((solved_at, unit, path)) =
-            resolutions.get(&ticket).and_then(|r| r.iter().filter(|(s, _, _)| *s <= at).max_by_key(|(s, _, _)| *s)).cloned()
+            resolutions
+                .get(&ticket)
+                .and_then(|r| r.iter().filter(|(s, _, _)| *s <= at).max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.2.cmp(&a.2))))
+                .cloned()
         else {
             continue;
         };
@@ -385,6 +385,7 @@ mod tests {
             due_at: t(4),
             paused_at: paused.map(t),
             stopped_at: stopped.map(t),
+            resolved: false,
         }
     }
 

@@ -10,10 +10,12 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::app::calendars::Calendars;
 use crate::config::ReportSettings;
 use crate::db::schema::{org_units, tickets};
 use crate::db::DbConn;
 use crate::domain::reports::{self, Measure, Period, PeriodKind, Ratio};
+use crate::domain::workflow::ExtensionState;
 use crate::domain::{Actor, Operation, OrgKind, OrgPath, OrgUnitId};
 
 use super::org::find_unit;
@@ -59,7 +61,14 @@ pub struct DrillQuery {
     pub to: Option<NaiveDate>,
     /// Which figure (required; the ranking's `drill` links name it).
     pub measure: Option<Measure>,
+    /// Items to skip (paging; default 0).
+    pub offset: Option<usize>,
+    /// Items per page (default and at most `DRILL_PAGE`, 1000).
+    pub limit: Option<usize>,
 }
+
+/// The most items a drill-down answers at once.
+pub const DRILL_PAGE: usize = 1000;
 
 /// A ratio with the query that lists the items behind it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -171,9 +180,13 @@ pub struct Drill {
     pub measure: Measure,
     pub numerator: i64,
     pub denominator: i64,
-    /// The ticket numbers in the numerator, each once, sorted.
+    /// The ticket numbers in the numerator among this page's items, each once, sorted.
     pub tickets: Vec<String>,
+    /// The page of the items, in the order of `at`, then ticket.
     pub items: Vec<DrillItem>,
+    pub offset: usize,
+    /// The `offset` of the next page; null on the last.
+    pub next_offset: Option<usize>,
 }
 
 fn period_of(
@@ -234,33 +247,20 @@ fn child_on<'p>(root: &OrgPath, path: &'p str) -> Option<&'p str> {
     path.strip_prefix(root.as_str()).and_then(|rest| rest.split('/').next()).filter(|id| !id.is_empty())
 }
 
-/// One unit's figures from its facts.
+/// One unit's figures, counted by the database (`db::backend::reports`).
 #[derive(Default)]
 struct Tally {
     ratios: BTreeMap<Measure, (i64, i64)>,
-    tickets: BTreeMap<Measure, BTreeSet<String>>,
+    counts: BTreeMap<Measure, i64>,
     overdue_seconds: i64,
     overdue_working_seconds: i64,
 }
 
 impl Tally {
-    fn add(&mut self, f: &Fact) {
-        match f.measure {
-            Measure::Volume | Measure::OpenAtEnd => {
-                self.tickets.entry(f.measure).or_default().insert(f.ticket_id.clone());
-            }
-            m => {
-                let e = self.ratios.entry(m).or_default();
-                e.1 += 1;
-                if f.counted {
-                    e.0 += 1;
-                }
-                if m == Measure::Overdue {
-                    self.overdue_seconds += f.overdue_seconds;
-                    self.overdue_working_seconds += f.overdue_working_seconds;
-                }
-            }
-        }
+    fn add(&mut self, m: Measure, counted: i64, total: i64) {
+        let e = self.ratios.entry(m).or_default();
+        e.0 += counted;
+        e.1 += total;
     }
 
     fn ratio(&self, m: Measure) -> Ratio {
@@ -269,8 +269,54 @@ impl Tally {
     }
 
     fn count(&self, m: Measure) -> i64 {
-        self.tickets.get(&m).map_or(0, |s| s.len() as i64)
+        self.counts.get(&m).copied().unwrap_or(0)
     }
+}
+
+/// Every figure of the groups of the subtree of `root` in the window: each group named by the
+/// first `key_len` characters of its paths (see `db::backend::reports`).
+fn tallies(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: usize, w: Window) -> AppResult<HashMap<String, Tally>> {
+    use crate::db::backend::reports as sql;
+    let upper = root.subtree_upper_bound();
+    let span = sql::Span { root: root.as_str(), upper: &upper, key_len, start: w.start, end: w.end, now: w.now };
+    let mut out: HashMap<String, Tally> = HashMap::new();
+    for c in sql::clock_counts(conn, span)? {
+        let t = out.entry(c.unit_key).or_default();
+        let judged = c.on_time + c.late;
+        t.add(if c.resolution == 1 { Measure::Resolution } else { Measure::Response }, c.on_time, judged);
+        t.add(Measure::Overdue, c.late, judged);
+    }
+    for c in sql::late_clocks(conn, span)? {
+        let end = c.ended_at.unwrap_or(w.now);
+        let cal = calendars.get(&c.calendar).unwrap_or_else(|| calendars.default_calendar());
+        let working = cal.working_between(c.due_at, end)?;
+        let t = out.entry(c.unit_key).or_default();
+        t.overdue_seconds += (end - c.due_at).num_seconds();
+        t.overdue_working_seconds += working;
+    }
+    for (m, rows) in [(Measure::Volume, sql::volume(conn, span)?), (Measure::OpenAtEnd, sql::open_at_end(conn, span)?)] {
+        for r in rows {
+            *out.entry(r.unit_key).or_default().counts.entry(m).or_default() += r.n;
+        }
+    }
+    for r in sql::resolutions(conn, span)? {
+        out.entry(r.unit_key).or_default().add(Measure::Reopens, 0, r.n);
+    }
+    for v in sql::visits(conn, span)? {
+        let t = out.entry(v.unit_key).or_default();
+        t.add(Measure::Satisfaction, v.satisfied, v.visits);
+        // A reopen counts in the period of its visit, its resolution too when that came earlier.
+        t.add(Measure::Reopens, v.visits - v.satisfied, v.reopened_earlier);
+    }
+    for (m, rows) in [
+        (Measure::Returns, sql::dispatches(conn, span)?),
+        (Measure::Extensions, sql::extensions(conn, span, ExtensionState::Granted.as_str())?),
+    ] {
+        for r in rows {
+            out.entry(r.unit_key).or_default().add(m, r.counted, r.total);
+        }
+    }
+    Ok(out)
 }
 
 /// One unit's line: its figures from its tally, with their drill-down paths.
@@ -295,7 +341,7 @@ fn unit_line(id: &str, name: &str, kind: OrgKind, t: &Tally, period: &Period, sc
         resolution: figure(Measure::Resolution, resolution),
         satisfaction: figure(Measure::Satisfaction, satisfaction),
         volume: Count { count: t.count(Measure::Volume), drill: drill_path(id, period, Measure::Volume) },
-        on_time: figure(Measure::Overdue, on_time),
+        on_time: figure(Measure::OnTime, on_time),
         overdue: figure(Measure::Overdue, overdue),
         overdue_hours: (t.overdue_seconds as f64 / 360.0).round() / 10.0,
         overdue_working_hours: (t.overdue_working_seconds as f64 / 360.0).round() / 10.0,
@@ -325,11 +371,9 @@ pub fn unit_totals(
         .parse::<OrgKind>()
         .map_err(|_| AppError::internal_msg("an org unit of an unknown kind".into()))?;
     let (start, end) = period.window(&ctx.tz);
-    let mut t = Tally::default();
-    for f in facts::gather(conn, ctx.calendars, &root, Window { start, end, now })? {
-        t.add(&f);
-    }
-    let line = unit_line(&unit_id, &unit_name, kind, &t, &period, &ctx.settings.scoring());
+    let all = tallies(conn, ctx.calendars, &root, root.as_str().len(), Window { start, end, now })?;
+    let empty = Tally::default();
+    let line = unit_line(&unit_id, &unit_name, kind, all.get(root.as_str()).unwrap_or(&empty), &period, &ctx.settings.scoring());
     Ok((period, line))
 }
 
@@ -338,7 +382,8 @@ pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: Ran
     let period = period_of(ctx, q.period.as_deref(), q.from, q.to, now)?;
     let (unit_id, unit_name, root) = unit_of(conn, actor, q.unit.as_deref())?;
     let (start, end) = period.window(&ctx.tz);
-    let facts = facts::gather(conn, ctx.calendars, &root, Window { start, end, now })?;
+    // A child's group: its path, the ranked unit's path and a 36-character id and a slash.
+    let by_path = tallies(conn, ctx.calendars, &root, root.as_str().len() + 37, Window { start, end, now })?;
     let children: Vec<(String, String, OrgKind)> = org_units::table
         .filter(org_units::parent_id.eq(&unit_id))
         .order(org_units::name)
@@ -347,19 +392,14 @@ pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: Ran
         .into_iter()
         .filter_map(|(id, name, kind)| kind.parse::<OrgKind>().ok().map(|k| (id, name, k)))
         .collect();
-    let mut tallies: HashMap<&str, Tally> = HashMap::new();
-    for f in &facts {
-        if let Some(child) = child_on(&root, &f.holder_path) {
-            tallies.entry(child).or_default().add(f);
-        }
-    }
+    let tallies: HashMap<&str, &Tally> = by_path.iter().filter_map(|(path, t)| child_on(&root, path).map(|c| (c, t))).collect();
     let scoring = ctx.settings.scoring();
     // Peer groups in the tree's order of kinds (streets, communities, compounds…, departments last).
     let order = |k: OrgKind| OrgKind::ALL.iter().position(|x| *x == k).unwrap_or(usize::MAX);
     let mut groups: BTreeMap<usize, (OrgKind, Vec<UnitRanking>)> = BTreeMap::new();
     let empty = Tally::default();
     for (id, name, kind) in &children {
-        let t = tallies.get(id.as_str()).unwrap_or(&empty);
+        let t = tallies.get(id.as_str()).copied().unwrap_or(&empty);
         groups.entry(order(*kind)).or_insert_with(|| (*kind, vec![])).1.push(unit_line(id, name, *kind, t, &period, &scoring));
     }
     let groups = groups
@@ -403,9 +443,23 @@ pub fn drill(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: DrillQ
     let period = period_of(ctx, q.period.as_deref(), q.from, q.to, now)?;
     let (unit_id, unit_name, root) = unit_of(conn, actor, q.unit.as_deref())?;
     let (start, end) = period.window(&ctx.tz);
-    let mut facts: Vec<Fact> =
-        facts::gather(conn, ctx.calendars, &root, Window { start, end, now })?.into_iter().filter(|f| f.measure == measure).collect();
+    let limit = q.limit.unwrap_or(DRILL_PAGE);
+    if !(1..=DRILL_PAGE).contains(&limit) {
+        return Err(AppError::validation("limit", crate::msg!("rule-limit_range", max = DRILL_PAGE as i64)));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let mut facts: Vec<Fact> = facts::gather(conn, ctx.calendars, &root, Window { start, end, now }, measure)?;
     facts.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.ticket_id.cmp(&b.ticket_id)));
+    let (numerator, denominator) = match measure {
+        Measure::Volume | Measure::OpenAtEnd => {
+            let distinct = facts.iter().map(|f| f.ticket_id.as_str()).collect::<BTreeSet<_>>().len() as i64;
+            (distinct, distinct)
+        }
+        _ => (facts.iter().filter(|f| f.counted).count() as i64, facts.len() as i64),
+    };
+    let total = facts.len();
+    let facts: Vec<Fact> = facts.into_iter().skip(offset).take(limit).collect();
+    let next_offset = (offset.saturating_add(limit) < total).then_some(offset + limit);
     let mut ids: Vec<String> = facts.iter().map(|f| f.ticket_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -416,13 +470,6 @@ pub fn drill(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: DrillQ
         );
     }
     let counted: BTreeSet<String> = facts.iter().filter(|f| f.counted).filter_map(|f| numbers.get(&f.ticket_id).cloned()).collect();
-    let (numerator, denominator) = match measure {
-        Measure::Volume | Measure::OpenAtEnd => {
-            let distinct = facts.iter().map(|f| f.ticket_id.as_str()).collect::<BTreeSet<_>>().len() as i64;
-            (distinct, distinct)
-        }
-        _ => (facts.iter().filter(|f| f.counted).count() as i64, facts.len() as i64),
-    };
     Ok(Drill {
         unit_id,
         unit_name,
@@ -435,6 +482,8 @@ pub fn drill(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: DrillQ
             .into_iter()
             .map(|fact| DrillItem { number: numbers.get(&fact.ticket_id).cloned().unwrap_or_default(), fact })
             .collect(),
+        offset,
+        next_offset,
     })
 }
 

@@ -87,6 +87,7 @@ pub fn plan_clock(
         fire_seq: 0,
         provisional: limit.is_working() && cal.provisional_between(now, due),
         paused_for: None,
+        resolved: false,
     })
 }
 
@@ -160,6 +161,22 @@ pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now
     };
     close_supervision(conn, &stopped, now)?;
     Ok(stopped.len())
+}
+
+/// Records that the resolution clocks of these tickets stopped at `now` ended by a resolution
+/// (办结, or a co-department's 协办完成): the fact the resolution rate counts (decision 0027).
+pub fn mark_resolved(conn: &mut DbConn, ticket_ids: &[&str], now: NaiveDateTime) -> AppResult<usize> {
+    if ticket_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        sla_clocks::table
+            .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
+            .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
+            .filter(sla_clocks::stopped_at.eq(Some(now))),
+    )
+    .set(sla_clocks::resolved.eq(true))
+    .execute(conn)?)
 }
 
 /// The earliest deadline among the running clocks of each of these tickets (absent: none runs).

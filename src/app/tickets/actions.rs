@@ -162,6 +162,8 @@ pub(super) fn finish(
     let ending: Vec<&str> =
         moving.iter().filter(|d| d.c.to == TicketState::Solved || d.c.to.is_final()).map(|d| d.t.row.id.as_str()).collect();
     sla::stop_ticket_clocks(conn, &ending, true, now)?;
+    let solved: Vec<&str> = moving.iter().filter(|d| d.kind == ActionKind::MarkSolved).map(|d| d.t.row.id.as_str()).collect();
+    sla::mark_resolved(conn, &solved, now)?;
     let mut categories: Vec<&str> = moving.iter().map(|d| d.t.row.category_id.as_str()).collect();
     categories.sort_unstable();
     categories.dedup();

@@ -4,6 +4,7 @@
 //! (a test in `tests/api/layers.rs` holds this).
 
 mod introspect;
+pub mod reports;
 mod statements;
 
 pub use introspect::{live_columns, live_tables};

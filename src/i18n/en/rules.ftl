@@ -124,3 +124,4 @@ why-no_email = no email address is set: there is nowhere to send a test mail
 why-channels_admin = only an admin manages the notification channels of the units under him
 rule-phone_search = a phone number is 5–20 digits (hyphens allowed)
 rule-date = a date is written year-month-day, e.g. 2026-12-01
+rule-whole_number = must be a whole number, zero or more

@@ -124,3 +124,4 @@ why-no_email = 尚未填写邮箱地址，无法发送测试邮件
 why-channels_admin = 只有管理员可以管理其所辖单位的通知渠道
 rule-phone_search = 电话号码须为 5–20 位数字（可含连字符）
 rule-date = 日期须为 年-月-日 格式，例如 2026-12-01
+rule-whole_number = 须为不小于零的整数

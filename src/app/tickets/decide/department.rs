@@ -111,5 +111,6 @@ pub(super) fn complete(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, departm
     p.updated_at = s.now;
     set_part(s.conn, &p)?;
     sla::stop_clocks(s.conn, &t.row.id, Which::Assignment(&p.id), false, s.now)?;
+    sla::mark_resolved(s.conn, &[t.row.id.as_str()], s.now)?;
     Ok(())
 }

@@ -25,6 +25,8 @@ pub struct RankingForm {
     from: Option<String>,
     to: Option<String>,
     measure: Option<String>,
+    /// The drill-down's page (items to skip).
+    offset: Option<String>,
 }
 
 fn given(v: &Option<String>) -> Option<String> {
@@ -313,7 +315,12 @@ struct DrillPage {
     summary: String,
     back: String,
     items: Vec<ItemView>,
+    /// The next page of items, when there is one.
+    next: Option<String>,
 }
+
+/// Items per page of the drill-down page.
+const DRILL_PAGE_ITEMS: usize = 200;
 
 /// `GET /rankings/tickets?unit=&period=&measure=`: the items behind one figure of one unit
 /// (clock, visit, dispatch or request), each with its ticket, holder, stage, times and whether
@@ -333,7 +340,19 @@ pub async fn drill(state: web::Data<AppState>, p: Page, q: web::Query<RankingFor
         },
     };
     let query = form.query(default_unit(&p)).map_err(refuse)?;
-    let q = DrillQuery { unit: query.unit, period: query.period, from: query.from, to: query.to, measure };
+    let offset = match given(&form.offset) {
+        None => 0,
+        Some(o) => o.parse::<usize>().map_err(|_| refuse(AppError::validation("offset", crate::msg!("rule-whole_number"))))?,
+    };
+    let q = DrillQuery {
+        unit: query.unit,
+        period: query.period,
+        from: query.from,
+        to: query.to,
+        measure,
+        offset: Some(offset),
+        limit: Some(DRILL_PAGE_ITEMS),
+    };
     let (actor, st) = (p.who.actor.clone(), state.clone());
     let (d, openable, names) = page::run(&state, lang, move |c| {
         let d = reports::drill(c, context(&st), &actor, q, utc_now())?;
@@ -376,6 +395,7 @@ pub async fn drill(state: web::Data<AppState>, p: Page, q: web::Query<RankingFor
             numerator = d.numerator,
             denominator = d.denominator
         )),
+        next: d.next_offset.map(|o| format!("/rankings/tickets?unit={}&{period_query}&measure={}&offset={o}", d.unit_id, d.measure.as_str())),
         back: format!("/rankings?{period_query}"),
         items,
     };
