@@ -122,7 +122,13 @@ pub fn volume_by_category(
         .map(|(id, zh, en)| (id, (zh, en)))
         .collect();
     let name = |id: &str| match names.get(id) {
-        Some((zh, en)) => if lang == Lang::En { en.clone() } else { zh.clone() },
+        Some((zh, en)) => {
+            if lang == Lang::En {
+                en.clone()
+            } else {
+                zh.clone()
+            }
+        }
         None => id.to_string(),
     };
     let mut ranked: Vec<(String, Vec<i64>)> = per.into_iter().map(|(id, v)| (name(&id), v)).collect();
@@ -248,8 +254,7 @@ pub fn bulletin(
 ) -> AppResult<Bulletin> {
     let rankings = super::rankings(conn, ctx, actor, q.clone(), now)?;
     let (period, totals) = super::unit_totals(conn, ctx, actor, RankingQuery { unit: Some(rankings.unit_id.clone()), ..q }, now)?;
-    let unit_id: OrgUnitId =
-        rankings.unit_id.parse().map_err(|_| AppError::internal_msg("a ranked unit without a unit id".into()))?;
+    let unit_id: OrgUnitId = rankings.unit_id.parse().map_err(|_| AppError::internal_msg("a ranked unit without a unit id".into()))?;
     let row = find_unit(conn, &unit_id)?.ok_or(AppError::NotFound { what: "org unit" })?;
     let root = OrgPath::from_db(row.path.clone());
     let trend = trend(conn, ctx, actor, Some(rankings.unit_id.clone()), period.last, now)?;
@@ -279,17 +284,7 @@ pub fn bulletin(
             }
         }
     };
-    Ok(Bulletin {
-        prior_period: year_before(&period).label(),
-        rankings,
-        totals,
-        period,
-        trend,
-        volume,
-        overdue,
-        property,
-        compliance,
-    })
+    Ok(Bulletin { prior_period: year_before(&period).label(), rankings, totals, period, trend, volume, overdue, property, compliance })
 }
 
 #[cfg(test)]

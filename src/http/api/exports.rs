@@ -164,7 +164,8 @@ pub async fn bulletin_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query
     let (actor, lang, st) = (auth.who.actor, auth.lang, state.clone());
     let tz = state.visits.tz;
     let bytes = run(&state, lang, move |c| {
-        let b = crate::app::reports::trend::bulletin(c, super::reports::context(&st), st.visits(), &actor, q.into_inner(), lang, utc_now())?;
+        let b =
+            crate::app::reports::trend::bulletin(c, super::reports::context(&st), st.visits(), &actor, q.into_inner(), lang, utc_now())?;
         crate::app::exports::xlsx::bulletin_workbook(&b, lang, tz)
     })
     .await?;

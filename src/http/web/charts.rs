@@ -87,7 +87,11 @@ fn legend(out: &mut String, id: &str, names: &[String], first: usize, y: f64, li
             marker(out, i, x + 11.0, y - 4.0);
             x += 26.0;
         } else {
-            let _ = write!(out, "<rect x=\"{x}\" y=\"{}\" width=\"14\" height=\"12\" fill=\"url(#{id}-p{i})\" stroke=\"#333\" stroke-width=\".5\"/>", y - 10.0);
+            let _ = write!(
+                out,
+                "<rect x=\"{x}\" y=\"{}\" width=\"14\" height=\"12\" fill=\"url(#{id}-p{i})\" stroke=\"#333\" stroke-width=\".5\"/>",
+                y - 10.0
+            );
             x += 18.0;
         }
         let label = escape(name);
@@ -172,7 +176,13 @@ pub fn stacked_columns(id: &str, title: &str, months: &[String], series: &[(Stri
             );
         }
         if totals[m] > 0.0 {
-            let _ = write!(out, "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>", x + w / 2.0, y - 3.0, num(totals[m]));
+            let _ = write!(
+                out,
+                "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                x + w / 2.0,
+                y - 3.0,
+                num(totals[m])
+            );
         }
         month_label(&mut out, month, x + w / 2.0, base + 16.0);
     }
@@ -261,9 +271,18 @@ fn axes(out: &mut String, left: f64, right: f64, top: f64, plot_h: f64, axis: f6
 /// A month's label under its column: `10月` style is the page's business; here the `MM` of
 /// `YYYY-MM` with the year shown at January and on the first column.
 fn month_label(out: &mut String, month: &str, x: f64, y: f64) {
-    let _ = write!(out, "<text class=\"month\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>", escape(month.get(5..).unwrap_or(month)));
+    let _ = write!(
+        out,
+        "<text class=\"month\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+        escape(month.get(5..).unwrap_or(month))
+    );
     if month.ends_with("-01") || !out.contains("class=\"year\"") {
-        let _ = write!(out, "<text class=\"year\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">{}</text>", y + 13.0, escape(month.get(..4).unwrap_or("")));
+        let _ = write!(
+            out,
+            "<text class=\"year\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">{}</text>",
+            y + 13.0,
+            escape(month.get(..4).unwrap_or(""))
+        );
     }
 }
 

@@ -535,7 +535,8 @@ pub async fn bulletin(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
     match &b.compliance {
         Some(c) if !c.compounds.is_empty() => {
             let title = tr.msg(&crate::msg!("bulletin-chart_compliance", from = c.from.to_string(), to = c.to.to_string()));
-            let rows: Vec<(String, f64)> = c.compounds.iter().map(|x| (x.compound_name.clone(), (x.rate * 1000.0).round() / 10.0)).collect();
+            let rows: Vec<(String, f64)> =
+                c.compounds.iter().map(|x| (x.compound_name.clone(), (x.rate * 1000.0).round() / 10.0)).collect();
             charts_out.push(ChartView {
                 id: "chart-compliance",
                 svg: charts::bar_chart("chart-compliance", &title, &rows),
