@@ -44,7 +44,7 @@ fn open(out: &mut String, id: &str, title: &str, height: f64) {
     let t = escape(title);
     let _ = write!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"{id}\" role=\"img\" aria-label=\"{t}\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" {FONT} font-size=\"13\"><title>{t}</title>"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"{id}\" role=\"img\" aria-label=\"{t}\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" {FONT} font-size=\"15\"><title>{t}</title>"
     );
 }
 
@@ -112,8 +112,9 @@ fn marker(out: &mut String, i: usize, x: f64, y: f64) {
 
 /// Horizontal bars, one per row (e.g. overdue by unit): each label left, the bar, its value.
 /// The longest bar is the largest value; a zero draws no bar but keeps its label and value.
-pub fn bar_chart(id: &str, title: &str, rows: &[(String, f64)]) -> String {
-    let (row_h, top, label_w, value_w) = (26.0, 8.0, 170.0, 48.0);
+pub fn bar_chart(id: &str, title: &str, rows: &[(String, f64)], suffix: &str) -> String {
+    let (row_h, top, label_w, value_w) = (30.0, 8.0, 200.0, 64.0);
+    let suffix = escape(suffix);
     let height = top * 2.0 + row_h * rows.len().max(1) as f64;
     let mut out = String::new();
     open(&mut out, id, title, height);
@@ -123,18 +124,18 @@ pub fn bar_chart(id: &str, title: &str, rows: &[(String, f64)]) -> String {
     for (i, (name, v)) in rows.iter().enumerate() {
         let y = top + row_h * i as f64;
         let label = escape(name);
-        let _ = write!(out, "<text class=\"label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>", label_w - 6.0, y + 17.0);
+        let _ = write!(out, "<text class=\"label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>", label_w - 6.0, y + 20.0);
         let w = if max > 0.0 { span * v / max } else { 0.0 };
         if *v > 0.0 {
             let _ = write!(
                 out,
-                "<rect class=\"bar\" x=\"{label_w}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"url(#{id}-p0)\"><title>{label}: {}</title></rect>",
+                "<rect class=\"bar\" x=\"{label_w}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"url(#{id}-p0)\"><title>{label}: {}{suffix}</title></rect>",
                 y + 4.0,
                 row_h - 8.0,
                 num(*v)
             );
         }
-        let _ = write!(out, "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\">{}</text>", label_w + w + 4.0, y + 17.0, num(*v));
+        let _ = write!(out, "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\">{}{suffix}</text>", label_w + w + 4.0, y + 20.0, num(*v));
     }
     let _ = write!(out, "<line x1=\"{label_w}\" y1=\"{top}\" x2=\"{label_w}\" y2=\"{:.1}\" stroke=\"#555\"/>", height - top);
     out.push_str("</svg>");
@@ -144,15 +145,15 @@ pub fn bar_chart(id: &str, title: &str, rows: &[(String, f64)]) -> String {
 /// Monthly columns, each stacked from the series (e.g. volume by category): `series[s].1[m]` is
 /// the value of series `s` in month `m`. The tallest column is the largest month total.
 pub fn stacked_columns(id: &str, title: &str, months: &[String], series: &[(String, Vec<f64>)]) -> String {
-    let (left, right, top, bottom, legend_h) = (40.0, 10.0, 12.0, 36.0, 22.0);
+    let (left, right, top, bottom, legend_h) = (40.0, 10.0, 16.0, 56.0, 24.0);
     let plot_h = 220.0;
-    let height = top + plot_h + bottom + legend_h * (1 + series.len() / 4) as f64;
+    let height = top + plot_h + bottom + legend_h * series.len().div_ceil(4).max(1) as f64;
     let mut out = String::new();
     open(&mut out, id, title, height);
     patterns(&mut out, id, series.len());
     let totals: Vec<f64> = (0..months.len()).map(|m| series.iter().map(|s| s.1.get(m).copied().unwrap_or(0.0)).sum()).collect();
     let max = totals.iter().copied().fold(0.0_f64, f64::max);
-    let axis = nice(max);
+    let axis = axis_of(max);
     let base = top + plot_h;
     axes(&mut out, left, right, top, plot_h, axis, |v| num(v));
     let slot = (WIDTH - left - right) / months.len().max(1) as f64;
@@ -178,13 +179,13 @@ pub fn stacked_columns(id: &str, title: &str, months: &[String], series: &[(Stri
         if totals[m] > 0.0 {
             let _ = write!(
                 out,
-                "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
                 x + w / 2.0,
                 y - 3.0,
                 num(totals[m])
             );
         }
-        month_label(&mut out, month, x + w / 2.0, base + 16.0);
+        month_label(&mut out, month, x + w / 2.0, base + 18.0);
     }
     let names: Vec<String> = series.iter().map(|s| s.0.clone()).collect();
     for (row, chunk) in names.chunks(4).enumerate() {
@@ -197,7 +198,7 @@ pub fn stacked_columns(id: &str, title: &str, months: &[String], series: &[(Stri
 /// Lines of rates (0–1, drawn as 0–100 %) per month, up to three series (e.g. the 三率); a month
 /// without a rate (`None`) breaks the line.
 pub fn rate_lines(id: &str, title: &str, months: &[String], series: &[(String, Vec<Option<f64>>)]) -> String {
-    let (left, right, top, bottom, legend_h) = (44.0, 10.0, 12.0, 36.0, 22.0);
+    let (left, right, top, bottom, legend_h) = (48.0, 10.0, 12.0, 56.0, 24.0);
     let plot_h = 200.0;
     let height = top + plot_h + bottom + legend_h;
     let mut out = String::new();
@@ -207,7 +208,7 @@ pub fn rate_lines(id: &str, title: &str, months: &[String], series: &[(String, V
     let slot = (WIDTH - left - right) / months.len().max(1) as f64;
     let x_of = |m: usize| left + slot * m as f64 + slot / 2.0;
     for (m, month) in months.iter().enumerate() {
-        month_label(&mut out, month, x_of(m), base + 16.0);
+        month_label(&mut out, month, x_of(m), base + 18.0);
     }
     for (s, (name, values)) in series.iter().take(3).enumerate() {
         let c = COLOURS[s % COLOURS.len()];
@@ -242,13 +243,15 @@ pub fn rate_lines(id: &str, title: &str, months: &[String], series: &[(String, V
     out
 }
 
-/// The next round number at or above `max` (1, 2, 5 × 10ⁿ; at least 1).
-fn nice(max: f64) -> f64 {
-    if max <= 1.0 {
-        return 1.0;
+/// The top of a count axis: four steps of a round whole number (1, 2, 5 × 10ⁿ) reaching `max`,
+/// so every grid line is a whole count.
+fn axis_of(max: f64) -> f64 {
+    let quarter = max / 4.0;
+    if quarter <= 1.0 {
+        return 4.0;
     }
-    let p = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|k| k * p).find(|v| *v >= max).unwrap_or(10.0 * p)
+    let p = 10f64.powf(quarter.log10().floor());
+    4.0 * [1.0, 2.0, 5.0, 10.0].iter().map(|k| k * p).find(|v| *v >= quarter).unwrap_or(10.0 * p)
 }
 
 /// The value axis with four grid lines and their labels.
@@ -258,7 +261,7 @@ fn axes(out: &mut String, left: f64, right: f64, top: f64, plot_h: f64, axis: f6
         let y = top + plot_h - plot_h * k as f64 / 4.0;
         let _ = write!(
             out,
-            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{}\"/><text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\">{}</text>",
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{}\"/><text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"13\">{}</text>",
             WIDTH - right,
             if k == 0 { "#555" } else { "#ddd" },
             left - 4.0,
@@ -273,14 +276,14 @@ fn axes(out: &mut String, left: f64, right: f64, top: f64, plot_h: f64, axis: f6
 fn month_label(out: &mut String, month: &str, x: f64, y: f64) {
     let _ = write!(
         out,
-        "<text class=\"month\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+        "<text class=\"month\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
         escape(month.get(5..).unwrap_or(month))
     );
     if month.ends_with("-01") || !out.contains("class=\"year\"") {
         let _ = write!(
             out,
-            "<text class=\"year\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">{}</text>",
-            y + 13.0,
+            "<text class=\"year\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#555\">{}</text>",
+            y + 16.0,
             escape(month.get(..4).unwrap_or(""))
         );
     }
@@ -300,21 +303,21 @@ mod tests {
     #[test]
     fn bars_scale_to_the_largest_value_and_a_zero_keeps_its_label() {
         let rows = vec![("甲小区".to_string(), 4.0), ("乙小区".to_string(), 0.0), ("丙小区".to_string(), 2.0)];
-        let svg = bar_chart("c1", "超期", &rows);
+        let svg = bar_chart("c1", "超期", &rows, "");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("role=\"img\"") && svg.contains("<title>超期</title>") && svg.contains("aria-label=\"超期\""));
         assert!(svg.contains("viewBox=\"0 0 640 ") && svg.contains("width=\"100%\""));
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 2, "no bar for the zero");
         assert!(svg.contains(">乙小区</text>"), "the zero keeps its label");
         let w = widths(&svg);
-        let span = WIDTH - 170.0 - 48.0 - 8.0;
+        let span = WIDTH - 200.0 - 64.0 - 8.0;
         assert!((w[0] - span).abs() < 0.1, "the longest bar is the max: {w:?}");
         assert!((w[1] - span / 2.0).abs() < 0.1, "half the value, half the bar: {w:?}");
     }
 
     #[test]
     fn all_zero_bars_draw_nothing_and_divide_by_nothing() {
-        let svg = bar_chart("c", "t", &[("a".into(), 0.0)]);
+        let svg = bar_chart("c", "t", &[("a".into(), 0.0)], "%");
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 0);
         assert!(!svg.contains("NaN"));
     }
@@ -322,7 +325,7 @@ mod tests {
     #[test]
     fn every_text_is_escaped() {
         let hostile = "<script>alert(1)</script>\"&'".to_string();
-        let svg = bar_chart("c", &hostile, &[(hostile.clone(), 1.0)]);
+        let svg = bar_chart("c", &hostile, &[(hostile.clone(), 1.0)], "<%>");
         let cols = stacked_columns("d", &hostile, &["2026-10".into()], &[(hostile.clone(), vec![3.0])]);
         let lines = rate_lines("e", &hostile, &["2026-10".into()], &[(hostile.clone(), vec![Some(0.5)])]);
         for s in [svg, cols, lines] {
@@ -345,8 +348,9 @@ mod tests {
             .skip(1)
             .map(|r| r.split("height=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap())
             .collect();
-        // Axis 5 (next round number above 5): 2 → 88, 3 → 132, 1 → 44 of 220.
-        assert_eq!(heights, vec![88.0, 132.0, 44.0]);
+        // Axis 8 (four steps of 2 reach the tallest, 5): 2 → 55, 3 → 82.5, 1 → 27.5 of 220.
+        assert_eq!(heights, vec![55.0, 82.5, 27.5]);
+        assert!(svg.contains(">8</text>") && svg.contains(">2</text>") && !svg.contains(".5</text>"), "whole counts on the axis");
     }
 
     #[test]
@@ -369,9 +373,11 @@ mod tests {
 
     #[test]
     fn round_axes() {
-        assert_eq!(nice(0.0), 1.0);
-        assert_eq!(nice(7.0), 10.0);
-        assert_eq!(nice(12.0), 20.0);
-        assert_eq!(nice(50.0), 50.0);
+        assert_eq!(axis_of(0.0), 4.0);
+        assert_eq!(axis_of(1.0), 4.0);
+        assert_eq!(axis_of(7.0), 8.0);
+        assert_eq!(axis_of(12.0), 20.0);
+        assert_eq!(axis_of(40.0), 40.0);
+        assert_eq!(axis_of(41.0), 80.0);
     }
 }

@@ -91,6 +91,7 @@ xlsx-export = Export as { $format }
 bulletin-title = Bulletin
 bulletin-heading = { $unit } { $period } bulletin
 bulletin-open = This period's bulletin
+bulletin-submit = Show the bulletin
 bulletin-export = Download { $format }
 bulletin-to_rankings = Back to the ranking
 bulletin-totals = The unit's rates this period

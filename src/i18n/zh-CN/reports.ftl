@@ -91,6 +91,7 @@ xlsx-export = 导出为 { $format }
 bulletin-title = 通报
 bulletin-heading = { $unit } { $period } 通报
 bulletin-open = 查看本期通报
+bulletin-submit = 查看通报
 bulletin-export = 下载 { $format }
 bulletin-to_rankings = 返回排名
 bulletin-totals = 本单位本期三率

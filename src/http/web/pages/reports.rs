@@ -525,7 +525,7 @@ pub async fn bulletin(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
     let rows: Vec<(String, f64)> = b.overdue.iter().map(|o| (o.unit_name.clone(), o.overdue as f64)).collect();
     charts_out.push(ChartView {
         id: "chart-overdue",
-        svg: charts::bar_chart("chart-overdue", &title, &rows),
+        svg: charts::bar_chart("chart-overdue", &title, &rows, ""),
         title,
         headers: vec![tr.t("rank-unit"), tr.t("bulletin-overdue_count")],
         rows: b.overdue.iter().map(|o| (o.unit_name.clone(), vec![o.overdue.to_string()])).collect(),
@@ -539,7 +539,7 @@ pub async fn bulletin(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
                 c.compounds.iter().map(|x| (x.compound_name.clone(), (x.rate * 1000.0).round() / 10.0)).collect();
             charts_out.push(ChartView {
                 id: "chart-compliance",
-                svg: charts::bar_chart("chart-compliance", &title, &rows),
+                svg: charts::bar_chart("chart-compliance", &title, &rows, "%"),
                 title,
                 headers: vec![
                     tr.t("bulletin-compound"),
