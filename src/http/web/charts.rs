@@ -155,7 +155,7 @@ pub fn stacked_columns(id: &str, title: &str, months: &[String], series: &[(Stri
     let max = totals.iter().copied().fold(0.0_f64, f64::max);
     let axis = axis_of(max);
     let base = top + plot_h;
-    axes(&mut out, left, right, top, plot_h, axis, |v| num(v));
+    axes(&mut out, left, right, top, plot_h, axis, num);
     let slot = (WIDTH - left - right) / months.len().max(1) as f64;
     for (m, month) in months.iter().enumerate() {
         let x = left + slot * m as f64 + slot * 0.15;
