@@ -100,11 +100,12 @@ fn legend(out: &mut String, id: &str, names: &[String], first: usize, y: f64, li
     }
 }
 
-/// A point's marker: circle, square, triangle.
+/// A point's marker: a larger circle, a square, a triangle (where two rates coincide, the circle
+/// still shows round the square).
 fn marker(out: &mut String, i: usize, x: f64, y: f64) {
     let c = COLOURS[i % COLOURS.len()];
     let _ = match i % 3 {
-        0 => write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{c}\"/>"),
+        0 => write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{c}\"/>"),
         1 => write!(out, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"7\" height=\"7\" fill=\"{c}\"/>", x - 3.5, y - 3.5),
         _ => write!(out, "<path d=\"M{x:.1},{:.1} l4,7 h-8 z\" fill=\"{c}\"/>", y - 4.5),
     };
