@@ -541,6 +541,20 @@ async fn the_luan_loop_runs_across_every_role_in_the_browser_alone_at_desk_size(
     let text = b.text("main").await;
     assert!(text.contains("红榜") && text.contains("满意率"), "the ranking page: {text}");
     b.shot("19b-rankings").await;
+    // The month's bulletin (通报) from the ranking: charts drawn on the server, each with its table.
+    b.click("#open-bulletin").await;
+    b.wait_url("/rankings/bulletin").await;
+    b.find("#chart-trend").await;
+    let text = b.text("main").await;
+    assert!(text.contains("通报") && text.contains("三率走势") && text.contains("物业服务类诉求同比"), "the bulletin: {text}");
+    assert_eq!(b.count("svg.chart[role=img]").await, 4, "volume, trend, overdue, compliance");
+    b.shot("19c-bulletin-top").await;
+    b.js("document.getElementById('chart-volume-section').scrollIntoView()", json!([])).await;
+    b.shot("19c-bulletin").await;
+    b.js("document.getElementById('chart-overdue-section').scrollIntoView()", json!([])).await;
+    b.shot("19d-bulletin-overdue").await;
+    b.js("document.getElementById('chart-trend-section').scrollIntoView()", json!([])).await;
+    b.shot("19e-bulletin-trend").await;
     b.login(&base, "admin", DEMO_PASSWORD).await;
     b.wait_url("/admin/org").await;
     b.shot("20-admin-org").await;

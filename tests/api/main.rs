@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod browser;
+mod bulletin;
 mod calendars;
 mod cli;
 mod contract;

@@ -14,7 +14,7 @@ use crate::reports::crafted_world;
 use crate::tickets::{file, new_ticket};
 
 /// Undoes askama's escaping of an attribute or a text.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     s.replace("&amp;", "&")
         .replace("&#38;", "&")
         .replace("&#x2f;", "/")
@@ -29,7 +29,7 @@ fn links(html: &str, prefix: &str) -> Vec<String> {
 }
 
 /// The HTML of the ranking table's row of a unit.
-fn row_of<'a>(html: &'a str, unit_name: &str) -> &'a str {
+pub(crate) fn row_of<'a>(html: &'a str, unit_name: &str) -> &'a str {
     let at = html.find(&format!(">{unit_name}</a></th>")).unwrap_or_else(|| panic!("no row for {unit_name}"));
     let end = html[at..].find("</tr>").unwrap() + at;
     &html[at..end]
@@ -173,7 +173,7 @@ fn words_key(k: &str) -> &'static str {
 /// Reads a workbook back with openpyxl: per sheet its name, frozen pane, merged ranges, column
 /// widths and every cell's value, type, number format and whether it is a date. `None` (with a
 /// note) where python3 or openpyxl is missing, unless GRIDLOOP_REQUIRE_OPENPYXL=1.
-fn read_xlsx(bytes: &[u8]) -> Option<Value> {
+pub(crate) fn read_xlsx(bytes: &[u8]) -> Option<Value> {
     const SCRIPT: &str = r#"
 import datetime, json, sys
 import openpyxl
@@ -210,7 +210,7 @@ print(json.dumps(out, ensure_ascii=False))
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
-fn values(row: &Value) -> Vec<Value> {
+pub(crate) fn values(row: &Value) -> Vec<Value> {
     row.as_array().unwrap().iter().map(|c| c["v"].clone()).collect()
 }
 

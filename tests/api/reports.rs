@@ -20,7 +20,7 @@ use crate::fixture::{spawn_fixture_configured, Fixture, PASSWORD};
 use crate::helpers::{assert_error, calendars, TestApp};
 
 /// A China wall time in 2026 as the stored UTC instant (China is UTC+8 all year).
-fn cn(month: u32, day: u32, hour: u32) -> NaiveDateTime {
+pub(crate) fn cn(month: u32, day: u32, hour: u32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(2026, month, day).unwrap().and_hms_opt(hour, 0, 0).unwrap() - Duration::hours(8)
 }
 
@@ -45,7 +45,7 @@ fn path_of(conn: &mut DbConn, id: &str) -> String {
     gridloop::app::org::find_unit(conn, &id.parse::<OrgUnitId>().unwrap()).unwrap().unwrap().path
 }
 
-fn ticket(conn: &mut DbConn, w: &World, number: &str, compound: &str, filed: NaiveDateTime, state: TicketState) -> String {
+pub(crate) fn ticket(conn: &mut DbConn, w: &World, number: &str, compound: &str, filed: NaiveDateTime, state: TicketState) -> String {
     let id = Id::new().to_string();
     let c = w.unit(compound);
     let row = TicketRow {

@@ -321,3 +321,187 @@ pub fn measure_key(m: crate::domain::reports::Measure) -> &'static str {
         Measure::OpenAtEnd => "rank-open_at_end",
     }
 }
+
+/// One table of the bulletin's workbook: its sheet name, headers and column widths.
+fn bulletin_sheet<'w>(
+    workbook: &'w mut Workbook,
+    lang: Lang,
+    name_key: &'static str,
+    title: &str,
+    headers: &[String],
+    first_width: f64,
+) -> AppResult<&'w mut Worksheet> {
+    let (bold, title_format, _, _) = formats();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name(text(lang, name_key)).map_err(failed)?;
+    sheet.set_column_width(0, first_width).map_err(failed)?;
+    for col in 1..headers.len().max(2) as u16 {
+        sheet.set_column_width(col, 12).map_err(failed)?;
+    }
+    let sheet_title = format!("{title} · {}", text(lang, name_key));
+    if headers.len() > 1 {
+        sheet.merge_range(0, 0, 0, (headers.len() - 1) as u16, &sheet_title, &title_format).map_err(failed)?;
+    } else {
+        sheet.write_string_with_format(0, 0, &sheet_title, &title_format).map_err(failed)?;
+    }
+    for (col, h) in headers.iter().enumerate() {
+        sheet.write_string_with_format(1, col as u16, h, &bold).map_err(failed)?;
+    }
+    sheet.set_freeze_panes(2, 1).map_err(failed)?;
+    Ok(sheet)
+}
+
+/// A rate as a number with a percentage format, or "—" without one.
+fn write_rate(sheet: &mut Worksheet, row: u32, col: u16, rate: Option<f64>, percent: &Format) -> AppResult<()> {
+    match rate {
+        Some(r) => sheet.write_number_with_format(row, col, r, percent).map(|_| ()).map_err(failed),
+        None => sheet.write_string(row, col, "—").map(|_| ()).map_err(failed),
+    }
+}
+
+/// The bulletin (通报) as a workbook: one sheet per table of the page — the ranking (every peer
+/// group, its kind in the first column), the 三率 trend, the volume by category per month, the
+/// overdue count per unit, the property-service complaints year on year and, when the page has
+/// it, visit-log compliance per compound. A title row with the unit and the period, Chinese
+/// headers (the caller's language) in a frozen row, rates as numbers formatted as percentages.
+pub fn bulletin_workbook(b: &reports::trend::Bulletin, lang: Lang, tz: chrono_tz::Tz) -> AppResult<Vec<u8>> {
+    let r = &b.rankings;
+    let title = render(
+        lang,
+        &crate::msg!(
+            "bulletin-xlsx_title",
+            unit = r.unit_name.clone(),
+            period = r.period.clone(),
+            at = local(tz, r.computed_at).format("%Y-%m-%d %H:%M").to_string()
+        ),
+    );
+    let percent = Format::new().set_num_format(PERCENT);
+    let decimal = Format::new().set_num_format("0.00");
+    let t = |key: &'static str| text(lang, key);
+    let mut workbook = Workbook::new();
+    let w = |res: Result<&mut Worksheet, XlsxError>| res.map(|_| ()).map_err(failed);
+
+    // The ranking.
+    let headers: Vec<String> = [
+        "bulletin-peer_group",
+        "rank-unit",
+        "rank-rank",
+        "rank-score",
+        "rank-response",
+        "rank-resolution",
+        "rank-satisfaction",
+        "rank-volume",
+        "rank-overdue",
+        "rank-list",
+    ]
+    .into_iter()
+    .map(t)
+    .collect();
+    let sheet = bulletin_sheet(&mut workbook, lang, "bulletin-sheet_ranking", &title, &headers, 10.0)?;
+    sheet.set_column_width(1, 20).map_err(failed)?;
+    let mut row = 2u32;
+    for g in &r.groups {
+        for u in &g.units {
+            w(sheet.write_string(row, 0, t(g.kind.label_key())))?;
+            w(sheet.write_string(row, 1, &u.unit_name))?;
+            match (u.rank, u.score) {
+                (Some(rank), Some(score)) => {
+                    w(sheet.write_number(row, 2, rank as f64))?;
+                    w(sheet.write_number_with_format(row, 3, score, &decimal))?;
+                }
+                _ => {
+                    w(sheet.write_string(row, 2, "—"))?;
+                    w(sheet.write_string(row, 3, "—"))?;
+                }
+            }
+            write_rate(sheet, row, 4, u.response.rate, &percent)?;
+            write_rate(sheet, row, 5, u.resolution.rate, &percent)?;
+            write_rate(sheet, row, 6, u.satisfaction.rate, &percent)?;
+            w(sheet.write_number(row, 7, u.volume.count as f64))?;
+            w(sheet.write_number(row, 8, u.overdue.numerator as f64))?;
+            let list = if g.red_list.contains(&u.unit_id) {
+                t("rank-red_list")
+            } else if g.yellow_list.contains(&u.unit_id) {
+                t("rank-yellow_list")
+            } else {
+                String::new()
+            };
+            w(sheet.write_string(row, 9, list))?;
+            row += 1;
+        }
+    }
+
+    // The trend.
+    let headers: Vec<String> =
+        ["bulletin-month", "rank-response", "rank-resolution", "rank-satisfaction", "rank-score", "rank-volume", "rank-overdue"]
+            .into_iter()
+            .map(t)
+            .collect();
+    let sheet = bulletin_sheet(&mut workbook, lang, "bulletin-sheet_trend", &title, &headers, 10.0)?;
+    for (i, m) in b.trend.iter().enumerate() {
+        let row = 2 + i as u32;
+        w(sheet.write_string(row, 0, &m.month))?;
+        write_rate(sheet, row, 1, m.line.response.rate, &percent)?;
+        write_rate(sheet, row, 2, m.line.resolution.rate, &percent)?;
+        write_rate(sheet, row, 3, m.line.satisfaction.rate, &percent)?;
+        match m.line.score {
+            Some(s) => w(sheet.write_number_with_format(row, 4, s, &decimal))?,
+            None => w(sheet.write_string(row, 4, "—"))?,
+        }
+        w(sheet.write_number(row, 5, m.line.volume.count as f64))?;
+        w(sheet.write_number(row, 6, m.line.overdue.numerator as f64))?;
+    }
+
+    // The volume by category.
+    let mut headers: Vec<String> = vec![t("bulletin-month")];
+    headers.extend(b.volume.categories.iter().cloned());
+    headers.push(t("bulletin-total"));
+    let sheet = bulletin_sheet(&mut workbook, lang, "bulletin-sheet_volume", &title, &headers, 10.0)?;
+    for (m, month) in b.volume.months.iter().enumerate() {
+        let row = 2 + m as u32;
+        w(sheet.write_string(row, 0, month))?;
+        for (c, counts) in b.volume.counts.iter().enumerate() {
+            w(sheet.write_number(row, 1 + c as u16, counts[m] as f64))?;
+        }
+        w(sheet.write_number(row, 1 + b.volume.counts.len() as u16, b.volume.month_total(m) as f64))?;
+    }
+
+    // The overdue count per unit.
+    let headers: Vec<String> = ["rank-unit", "bulletin-overdue_count"].into_iter().map(t).collect();
+    let sheet = bulletin_sheet(&mut workbook, lang, "bulletin-sheet_overdue", &title, &headers, 20.0)?;
+    for (i, o) in b.overdue.iter().enumerate() {
+        w(sheet.write_string(2 + i as u32, 0, &o.unit_name))?;
+        w(sheet.write_number(2 + i as u32, 1, o.overdue as f64))?;
+    }
+
+    // Property-service complaints year on year.
+    let headers: Vec<String> = vec![
+        t("bulletin-compound"),
+        render(lang, &crate::msg!("bulletin-this_period", period = r.period.clone())),
+        render(lang, &crate::msg!("bulletin-prior_period", period = b.prior_period.clone())),
+        t("bulletin-yoy"),
+    ];
+    let sheet = bulletin_sheet(&mut workbook, lang, "bulletin-sheet_property", &title, &headers, 20.0)?;
+    for (i, p) in b.property.iter().enumerate() {
+        let row = 2 + i as u32;
+        w(sheet.write_string(row, 0, &p.compound_name))?;
+        w(sheet.write_number(row, 1, p.this_year as f64))?;
+        w(sheet.write_number(row, 2, p.last_year as f64))?;
+        write_rate(sheet, row, 3, p.change(), &percent)?;
+    }
+
+    // Visit-log compliance per compound, when the bulletin has it.
+    if let Some(c) = &b.compliance {
+        let headers: Vec<String> =
+            ["bulletin-compound", "bulletin-logs_expected", "bulletin-logs_filed", "bulletin-compliance_rate"].into_iter().map(t).collect();
+        let sheet = bulletin_sheet(&mut workbook, lang, "bulletin-sheet_compliance", &title, &headers, 20.0)?;
+        for (i, x) in c.compounds.iter().enumerate() {
+            let row = 2 + i as u32;
+            w(sheet.write_string(row, 0, &x.compound_name))?;
+            w(sheet.write_number(row, 1, x.expected as f64))?;
+            w(sheet.write_number(row, 2, x.filed as f64))?;
+            write_rate(sheet, row, 3, Some(x.rate), &percent)?;
+        }
+    }
+    workbook.save_to_buffer().map_err(failed)
+}

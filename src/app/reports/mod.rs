@@ -3,6 +3,7 @@
 //! Definitions: docs/decisions/0027-rankings-from-clock-history.md.
 
 pub mod facts;
+pub mod trend;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

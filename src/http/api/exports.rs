@@ -147,3 +147,27 @@ pub async fn rankings_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query
     .await?;
     Ok(xlsx_response("rankings.xlsx").body(bytes))
 }
+
+/// 通报导出 (Excel): the monthly bulletin of `GET /rankings/bulletin` (same `unit`, `period`,
+/// `from`, `to`, defaults and scope as `GET /api/v1/rankings`) as a workbook, one sheet per table:
+/// the ranking (every peer group), the 三率 trend over the twelve months ending with the period,
+/// the volume by category per month, the overdue count of each unit below, the property-service
+/// complaints per compound year on year, and visit-log compliance per compound when the unit has
+/// grid workers. A title row with the unit and the period, the header row frozen, rates as numbers
+/// formatted as percentages.
+#[utoipa::path(get, path = "/api/v1/exports/bulletin.xlsx", operation_id = "export_bulletin_xlsx", tag = "reports", params(RankingQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the bulletin as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "validation_failed: a period that does not parse, from after to, a range too long; unknown_reference: no such unit in scope", body = ErrorBody)))]
+pub async fn bulletin_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query<RankingQuery>) -> Result<HttpResponse, ApiError> {
+    let (actor, lang, st) = (auth.who.actor, auth.lang, state.clone());
+    let tz = state.visits.tz;
+    let bytes = run(&state, lang, move |c| {
+        let b =
+            crate::app::reports::trend::bulletin(c, super::reports::context(&st), st.visits(), &actor, q.into_inner(), lang, utc_now())?;
+        crate::app::exports::xlsx::bulletin_workbook(&b, lang, tz)
+    })
+    .await?;
+    Ok(xlsx_response("bulletin.xlsx").body(bytes))
+}

@@ -130,6 +130,7 @@ routes! {
     GET "/api/v1/exports/tickets.csv" => exports::tickets_csv, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/exports/tickets.xlsx" => exports::tickets_xlsx, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/exports/rankings.xlsx" => exports::rankings_xlsx, Access::Scoped(Operation::RankingRead);
+    GET "/api/v1/exports/bulletin.xlsx" => exports::bulletin_xlsx, Access::Scoped(Operation::RankingRead);
 }
 
 struct SecurityAddon;

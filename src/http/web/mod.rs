@@ -12,6 +12,7 @@
 //!   when the crate compiles; every text from the `pages.ftl` catalogue).
 
 pub mod assets;
+pub mod charts;
 pub mod fields;
 pub mod guard;
 pub mod page;
@@ -50,6 +51,7 @@ pages! {
     GET "/oversight" => pages::oversight::oversight, Access::Authenticated;
     GET "/rankings" => pages::reports::rankings, Access::Authenticated;
     GET "/rankings/tickets" => pages::reports::drill, Access::Authenticated;
+    GET "/rankings/bulletin" => pages::reports::bulletin, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;
     GET "/search" => pages::desk::search, Access::Authenticated;
     POST "/search/phone" => pages::desk::search_phone, Access::Authenticated;

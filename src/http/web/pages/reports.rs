@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use crate::app::reports::{self, Count, DrillQuery, Figure, RankingQuery, ReportContext, UnitRanking};
+use crate::app::reports::{self, Count, DrillQuery, Figure, RankingQuery, Rankings, ReportContext, UnitRanking};
 use crate::app::{self, utc_now, AppError};
 use crate::domain::reports::{Measure, Period};
 use crate::domain::Role;
@@ -156,6 +156,8 @@ pub struct Heading {
     pub flag_hint: String,
     pub export_href: String,
     pub export_label: String,
+    /// The bulletin (通报) of the same unit and period.
+    pub bulletin_href: String,
 }
 
 fn quarter_of(d: NaiveDate) -> u32 {
@@ -275,24 +277,30 @@ pub async fn rankings(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
         flag_hint: tr.msg(&crate::msg!("rank-flag_hint", threshold = format!("{:.0}%", r.threshold * 100.0))),
         export_href: format!("/api/v1/exports/rankings.xlsx?unit={}&{period_query}", r.unit_id),
         export_label: tr.msg(&crate::msg!("rank-export", format = "Excel")),
+        bulletin_href: format!("/rankings/bulletin?unit={}&{period_query}", r.unit_id),
     });
+    page.groups = group_views(&r, &period_query, tr);
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// The peer groups of a ranking as the ranking page and the bulletin show them: the red and
+/// yellow lists and a row per unit.
+fn group_views(r: &Rankings, period_query: &str, tr: Tr) -> Vec<GroupView> {
     let names = |ids: &[String], units: &[UnitRanking]| -> Vec<Listed> {
         ids.iter()
             .filter_map(|id| units.iter().find(|u| &u.unit_id == id))
             .map(|u| Listed { name: u.unit_name.clone(), href: format!("/rankings?unit={}&{period_query}", u.unit_id) })
             .collect()
     };
-    page.groups = r
-        .groups
+    r.groups
         .iter()
         .map(|g| GroupView {
             kind: tr.t(g.kind.label_key()),
             red: names(&g.red_list, &g.units),
             yellow: names(&g.yellow_list, &g.units),
-            rows: g.units.iter().map(|u| row_view(u, &period_query, &g.red_list, &g.yellow_list, tr)).collect(),
+            rows: g.units.iter().map(|u| row_view(u, period_query, &g.red_list, &g.yellow_list, tr)).collect(),
         })
-        .collect();
-    Ok(html(StatusCode::OK, &page))
+        .collect()
 }
 
 /// One item behind a figure.
@@ -399,5 +407,219 @@ pub async fn drill(state: web::Data<AppState>, p: Page, q: web::Query<RankingFor
         back: format!("/rankings?{period_query}"),
         items,
     };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// A chart of the bulletin with its data table beside it.
+pub struct ChartView {
+    pub id: &'static str,
+    pub title: String,
+    /// The SVG markup (every text in it escaped by `charts`); empty for a table alone.
+    pub svg: String,
+    pub headers: Vec<String>,
+    /// Each row: its heading cell, then its values.
+    pub rows: Vec<(String, Vec<String>)>,
+}
+
+/// What the bulletin shows once computed.
+pub struct BulletinView {
+    pub range: String,
+    pub computed: String,
+    pub weights: String,
+    /// The unit's own 三率 for the period (label, value).
+    pub totals: Vec<(String, String)>,
+    pub groups: Vec<GroupView>,
+    pub charts: Vec<ChartView>,
+    /// Why a chart is not there (no grid workers' logs to count under a department).
+    pub missing: Option<String>,
+    pub property: ChartView,
+    pub export_href: String,
+    pub export_label: String,
+    pub rankings_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "bulletin.html")]
+struct BulletinPage {
+    c: Chrome,
+    flash: Option<Flash>,
+    unit: String,
+    period: String,
+    period_hint: String,
+    b: Option<BulletinView>,
+}
+
+fn rate_text(rate: Option<f64>) -> String {
+    rate.map(|r| format!("{:.2}%", r * 100.0)).unwrap_or_else(|| "—".into())
+}
+
+/// `GET /rankings/bulletin?unit=&period=`: the monthly bulletin (通报) of a unit — its ranking per
+/// peer group, the red and yellow lists, charts each with its data table (volume by category per
+/// month, the 三率 trend, overdue by unit, visit-log compliance per compound) and the
+/// property-service complaints year on year; printable on A4. Same access and defaults as
+/// `/rankings`; a bad query is answered on the page (400/422).
+pub async fn bulletin(state: web::Data<AppState>, p: Page, q: web::Query<RankingForm>) -> Result<HttpResponse, PageError> {
+    use crate::http::web::charts;
+    let form = q.into_inner();
+    let tr = p.tr();
+    let clock = Clock::new(&state, tr);
+    let today = clock.today();
+    let mut page = BulletinPage {
+        c: p.chrome("bulletin-title"),
+        flash: None,
+        unit: given(&form.unit).unwrap_or_default(),
+        period: form.period.clone().unwrap_or_default(),
+        period_hint: tr.msg(&crate::msg!("rank-period_hint", quarter = format!("{}-Q4", today.year()))),
+        b: None,
+    };
+    let (actor, st, lang) = (p.who.actor.clone(), state.clone(), p.lang);
+    let outcome = match form.query(default_unit(&p)) {
+        Ok(query) => {
+            page::run(&state, p.lang, move |c| reports::trend::bulletin(c, context(&st), st.visits(), &actor, query, lang, utc_now())).await
+        }
+        Err(err) => Err(PageError { err, lang: p.lang }),
+    };
+    let b = match outcome {
+        Ok(b) => b,
+        Err(e) if answered_on_the_form(&e.err) => {
+            let status = crate::http::error::status_of(&e.err);
+            page.flash = Flash::error(e.err.message(p.lang));
+            return Ok(html(status, &page));
+        }
+        Err(e) => return Err(e),
+    };
+    let r = &b.rankings;
+    let period_query = b.period.query();
+    page.unit = r.unit_id.clone();
+    page.period = r.period.clone();
+    page.c.title = tr.msg(&crate::msg!("bulletin-heading", unit = r.unit_name.clone(), period = r.period.clone()));
+
+    let mut charts_out = vec![];
+    // Volume by category per month.
+    let v = &b.volume;
+    let series: Vec<(String, Vec<f64>)> =
+        v.categories.iter().zip(&v.counts).map(|(n, c)| (n.clone(), c.iter().map(|x| *x as f64).collect())).collect();
+    let title = tr.t("bulletin-chart_volume");
+    let mut headers = vec![tr.t("bulletin-month")];
+    headers.extend(v.categories.iter().cloned());
+    headers.push(tr.t("bulletin-total"));
+    charts_out.push(ChartView {
+        id: "chart-volume",
+        svg: charts::stacked_columns("chart-volume", &title, &v.months, &series),
+        title,
+        headers,
+        rows: v
+            .months
+            .iter()
+            .enumerate()
+            .map(|(m, month)| {
+                let mut cells: Vec<String> = v.counts.iter().map(|c| c[m].to_string()).collect();
+                cells.push(v.month_total(m).to_string());
+                (month.clone(), cells)
+            })
+            .collect(),
+    });
+    // The 三率 trend.
+    let months: Vec<String> = b.trend.iter().map(|m| m.month.clone()).collect();
+    let series: Vec<(String, Vec<Option<f64>>)> = vec![
+        (tr.t("rank-response"), b.trend.iter().map(|m| m.line.response.rate).collect()),
+        (tr.t("rank-resolution"), b.trend.iter().map(|m| m.line.resolution.rate).collect()),
+        (tr.t("rank-satisfaction"), b.trend.iter().map(|m| m.line.satisfaction.rate).collect()),
+    ];
+    let title = tr.t("bulletin-chart_trend");
+    charts_out.push(ChartView {
+        id: "chart-trend",
+        svg: charts::rate_lines("chart-trend", &title, &months, &series),
+        title,
+        headers: vec![tr.t("bulletin-month"), tr.t("rank-response"), tr.t("rank-resolution"), tr.t("rank-satisfaction")],
+        rows: b
+            .trend
+            .iter()
+            .map(|m| {
+                (m.month.clone(), vec![ratio_text(&m.line.response), ratio_text(&m.line.resolution), ratio_text(&m.line.satisfaction)])
+            })
+            .collect(),
+    });
+    // Overdue by unit.
+    let title = tr.t("bulletin-chart_overdue");
+    let rows: Vec<(String, f64)> = b.overdue.iter().map(|o| (o.unit_name.clone(), o.overdue as f64)).collect();
+    charts_out.push(ChartView {
+        id: "chart-overdue",
+        svg: charts::bar_chart("chart-overdue", &title, &rows, ""),
+        title,
+        headers: vec![tr.t("rank-unit"), tr.t("bulletin-overdue_count")],
+        rows: b.overdue.iter().map(|o| (o.unit_name.clone(), vec![o.overdue.to_string()])).collect(),
+    });
+    // Visit-log compliance per compound.
+    let mut missing = None;
+    match &b.compliance {
+        Some(c) if !c.compounds.is_empty() => {
+            let title = tr.msg(&crate::msg!("bulletin-chart_compliance", from = c.from.to_string(), to = c.to.to_string()));
+            let rows: Vec<(String, f64)> =
+                c.compounds.iter().map(|x| (x.compound_name.clone(), (x.rate * 1000.0).round() / 10.0)).collect();
+            charts_out.push(ChartView {
+                id: "chart-compliance",
+                svg: charts::bar_chart("chart-compliance", &title, &rows, "%"),
+                title,
+                headers: vec![
+                    tr.t("bulletin-compound"),
+                    tr.t("bulletin-logs_expected"),
+                    tr.t("bulletin-logs_filed"),
+                    tr.t("bulletin-compliance_rate"),
+                ],
+                rows: c
+                    .compounds
+                    .iter()
+                    .map(|x| (x.compound_name.clone(), vec![x.expected.to_string(), x.filed.to_string(), rate_text(Some(x.rate))]))
+                    .collect(),
+            });
+        }
+        _ => missing = Some(tr.t("bulletin-no_compliance")),
+    }
+    let property = ChartView {
+        id: "table-property",
+        title: tr.msg(&crate::msg!("bulletin-property_title", period = r.period.clone(), prior = b.prior_period.clone())),
+        svg: String::new(),
+        headers: vec![
+            tr.t("bulletin-compound"),
+            tr.msg(&crate::msg!("bulletin-this_period", period = r.period.clone())),
+            tr.msg(&crate::msg!("bulletin-prior_period", period = b.prior_period.clone())),
+            tr.t("bulletin-yoy"),
+        ],
+        rows: b
+            .property
+            .iter()
+            .map(|x| {
+                let change = x.change().map(|c| format!("{:+.1}%", c * 100.0)).unwrap_or_else(|| "—".into());
+                (x.compound_name.clone(), vec![x.this_year.to_string(), x.last_year.to_string(), change])
+            })
+            .collect(),
+    };
+    let t = &b.totals;
+    page.b = Some(BulletinView {
+        range: tr.msg(&crate::msg!("rank-range", from = r.from.to_string(), to = r.to.to_string())),
+        computed: clock.at(&r.computed_at),
+        weights: tr.msg(&crate::msg!(
+            "rank-weights",
+            response = format!("{}", r.weights.response),
+            resolution = format!("{}", r.weights.resolution),
+            satisfaction = format!("{}", r.weights.satisfaction)
+        )),
+        totals: vec![
+            (tr.t("rank-response"), ratio_text(&t.response)),
+            (tr.t("rank-resolution"), ratio_text(&t.resolution)),
+            (tr.t("rank-satisfaction"), ratio_text(&t.satisfaction)),
+            (tr.t("rank-score"), t.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "—".into())),
+            (tr.t("rank-volume"), t.volume.count.to_string()),
+            (tr.t("rank-overdue"), t.overdue.numerator.to_string()),
+        ],
+        groups: group_views(r, &period_query, tr),
+        charts: charts_out,
+        missing,
+        property,
+        export_href: format!("/api/v1/exports/bulletin.xlsx?unit={}&{period_query}", r.unit_id),
+        export_label: tr.msg(&crate::msg!("bulletin-export", format = "Excel")),
+        rankings_href: format!("/rankings?unit={}&{period_query}", r.unit_id),
+    });
     Ok(html(StatusCode::OK, &page))
 }
