@@ -277,7 +277,12 @@ impl Tally {
 /// Every figure of the groups of the subtree of `root` in the window: each group named by the
 /// first `key_len` characters of its paths (see `db::backend::reports`).
 fn tallies(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: usize, w: Window) -> AppResult<HashMap<String, Tally>> {
+    conn.transaction(|conn| count_all(conn, calendars, root, key_len, w))
+}
+
+fn count_all(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: usize, w: Window) -> AppResult<HashMap<String, Tally>> {
     use crate::db::backend::reports as sql;
+    sql::prepare(conn)?;
     let upper = root.subtree_upper_bound();
     let span = sql::Span { root: root.as_str(), upper: &upper, key_len, start: w.start, end: w.end, now: w.now };
     let mut out: HashMap<String, Tally> = HashMap::new();

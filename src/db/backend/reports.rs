@@ -79,6 +79,17 @@ where
     }
 }
 
+/// Prepares the current transaction for the aggregates: on PostgreSQL, sorts and hashes of a
+/// year's clocks get `work_mem` enough to stay in memory (the default 4 MB spills a district's
+/// distinct tickets to disk and takes several times longer); only for this transaction.
+pub fn prepare(conn: &mut DbConn) -> QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    match conn {
+        DbConn::Postgresql(c) => c.batch_execute("SET LOCAL work_mem = '64MB'"),
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
 /// The stages a unit is judged on, as SQL literals.
 const HELD: &str = "('compound_triage', 'community_acceptance', 'department_acknowledgement', 'resolution')";
 /// When a response clock's stage ended: acknowledged, returned (stopped while paused), stopped.
