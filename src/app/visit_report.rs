@@ -13,8 +13,10 @@
 //! is followed through the visits recorded in logs: a visit on or before the due day meets it and
 //! the next is due from that visit; an overdue household's next is due from its late visit. A
 //! household is *due in the period* when one of its due days lies in the period and has been
-//! judged (met, or passed unvisited before today); it is *visited on time* when every such due
-//! day was met. A due day still ahead, or today's not yet visited, is not judged.
+//! judged (met, or passed unvisited before today), or when it was still overdue (unvisited past
+//! an earlier due day) as the period began; it is *visited on time* when every such due day was
+//! met and it was never overdue in the period. A due day still ahead, or today's not yet
+//! visited, is not judged.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -138,7 +140,9 @@ pub fn household_on_time(
                     // Not visited yet, and not late yet.
                     break;
                 }
-                if due >= first {
+                // Late on a day of the period: its due day lies in it, or it was still
+                // unvisited when the period began.
+                if due >= first || (first < today && later.is_none_or(|v| *v > first)) {
                     due_in_period = true;
                     all_met = false;
                 }
@@ -331,6 +335,15 @@ mod tests {
         assert_eq!(household_on_time(7, d("2026-09-28"), &late, first, last, today), Some(false));
         // Never visited, registered 09-20 with a 30-day interval: due 10-20, passed → due, not met.
         assert_eq!(household_on_time(30, d("2026-09-20"), &[], first, last, today), Some(false));
+        // Overdue since June and still unvisited in October → due in it, not met; visited late on
+        // 10-03 (overdue 10-01 and 10-02) → the same; visited on 10-01, the period's first day → on time
+        // for the rest (due 10-15 met on 10-14, then 10-28 met on 10-27, then 11-10).
+        assert_eq!(household_on_time(14, d("2026-06-01"), &[], first, last, today), Some(false));
+        assert_eq!(household_on_time(14, d("2026-06-01"), &[d("2026-10-03")], first, last, today), Some(false));
+        assert_eq!(
+            household_on_time(14, d("2026-06-01"), &[d("2026-10-01"), d("2026-10-14"), d("2026-10-27")], first, last, today),
+            Some(true)
+        );
         // Due only after the period → not due in it.
         assert_eq!(household_on_time(90, d("2026-09-01"), &[], first, last, today), None);
         // Visited before the period for a due day in it → met.
