@@ -459,7 +459,10 @@ fn supervision_page(
     };
     let day_start = |d: NaiveDate| {
         use chrono::TimeZone;
-        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest().map(|t| t.naive_utc()).unwrap_or(d.and_time(chrono::NaiveTime::MIN))
+        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.naive_utc())
+            .unwrap_or(d.and_time(chrono::NaiveTime::MIN))
     };
     let mut q = supervision::table.into_boxed();
     q = q.filter(super::scope::column_in_subtrees(supervision::holder_path, roots));
@@ -487,7 +490,8 @@ fn supervision_page(
     let next_cursor = if more { entries.last().map(|s| encode_cursor(s.breached_at, &s.id)) } else { None };
     let ticket_ids: Vec<&str> = entries.iter().map(|s| s.ticket_id.as_str()).collect();
     let clock_ids: Vec<&str> = entries.iter().map(|s| s.clock_id.as_str()).collect();
-    type TicketCols = (String, String, String, String, String, crate::domain::workflow::TicketState, Option<String>, Option<String>, String);
+    type TicketCols =
+        (String, String, String, String, String, crate::domain::workflow::TicketState, Option<String>, Option<String>, String);
     let ts: HashMap<String, TicketCols> = tickets::table
         .filter(tickets::id.eq_any(&ticket_ids))
         .select((
@@ -767,7 +771,10 @@ mod tests {
 
     #[test]
     fn numbers_in_free_text_are_masked() {
-        assert_eq!(mask_numbers("李阿姨13812345678反映，身份证11010519491231002X，3楼"), "李阿姨138****5678反映，身份证1101**********002X，3楼");
+        assert_eq!(
+            mask_numbers("李阿姨13812345678反映，身份证11010519491231002X，3楼"),
+            "李阿姨138****5678反映，身份证1101**********002X，3楼"
+        );
         assert_eq!(mask_numbers("座机 5551234"), "座机 *****34");
         assert_eq!(mask_numbers("2026年走访12户"), "2026年走访12户");
     }

@@ -248,8 +248,7 @@ pub fn visit_rankings(
         let c = unit_compliance(conn, vctx, actor, &id, board, now)?;
         (c.workers, worker_grids(conn, Some(&root))?)
     };
-    let compound_of: HashMap<(String, String), String> =
-        grids.into_iter().map(|w| ((w.person_id, w.grid_id), w.compound_id)).collect();
+    let compound_of: HashMap<(String, String), String> = grids.into_iter().map(|w| ((w.person_id, w.grid_id), w.compound_id)).collect();
     let mut per: BTreeMap<String, Vec<WorkerVisitLine>> = BTreeMap::new();
     for w in workers {
         let Some(compound) = compound_of.get(&(w.person_id.clone(), w.grid_id.clone())) else { continue };

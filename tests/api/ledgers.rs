@@ -43,10 +43,11 @@ fn add_compound(app: &TestApp, fx: &Fixture, key: &str) -> (String, String) {
     let mut conn = app.conn();
     let parent = gridloop::app::org::find_unit(&mut conn, &compound.parse().unwrap()).unwrap().unwrap();
     let now = chrono::Utc::now().naive_utc();
-    let building = gridloop::app::org::insert_unit(&mut conn, Some(&parent), OrgKind::Building, &format!("T-{key}B"), &format!("测试{key}楼"), now)
-        .unwrap()
-        .id
-        .to_string();
+    let building =
+        gridloop::app::org::insert_unit(&mut conn, Some(&parent), OrgKind::Building, &format!("T-{key}B"), &format!("测试{key}楼"), now)
+            .unwrap()
+            .id
+            .to_string();
     (compound, building)
 }
 
@@ -130,7 +131,7 @@ fn october(app: &TestApp, fx: &Fixture) -> October {
     household(app, b1, "203", HouseholdKind::Disabled, "2026-06-01"); // never visited: overdue all October
     household(app, b1, "204", HouseholdKind::PartyMemberHousehold, "2026-10-10"); // due 11-09: not in the period
     let h5 = household(app, b1, "205", HouseholdKind::LowIncome, "2026-09-01"); // 09-10, 09-24, 10-08, 10-22: on time
-    // gw1's logs: 1–20 October on time, 21–23 late; the households on their days; two in September.
+                                                                                // gw1's logs: 1–20 October on time, 21–23 late; the households on their days; two in September.
     for day in 1..=23 {
         let date = format!("2026-10-{day:02}");
         let mut visited: Vec<&str> = vec![];
@@ -223,8 +224,12 @@ async fn compounds_are_ranked_on_visit_work_with_the_figures_computed_by_hand_an
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference").await;
     let gw = app.login("gw1", PASSWORD).await;
     assert_error(app.get("/api/v1/rankings/visits", Some(&gw)).await, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_error(app.get("/api/v1/rankings/visits?period=2026-13", Some(&sup)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-        .await;
+    assert_error(
+        app.get("/api/v1/rankings/visits?period=2026-13", Some(&sup)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     // The default period (last month) answers too.
     assert_eq!(app.get("/api/v1/rankings/visits", Some(&sup)).await.status(), StatusCode::OK);
 
@@ -232,7 +237,10 @@ async fn compounds_are_ranked_on_visit_work_with_the_figures_computed_by_hand_an
     let page = crate::pages::PageClient::login(&app, "sup1").await;
     let (status, html) = page.get(&format!("/rankings/visits?unit={}&period=2026-10", fx.unit("D1"))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("走访工作排名") && html.contains("测试Y3") && html.contains("23/62 (37.10%)") && html.contains("2/4 (50.00%)"), "{html}");
+    assert!(
+        html.contains("走访工作排名") && html.contains("测试Y3") && html.contains("23/62 (37.10%)") && html.contains("2/4 (50.00%)"),
+        "{html}"
+    );
     assert!(html.contains("/api/v1/exports/visit_logs.xlsx?within=") && html.contains("/api/v1/exports/supervision.xlsx?within="));
     assert!(html.contains("href=\"/rankings/visits\""), "the navigation links the page");
     let _ = o.b3;
@@ -305,7 +313,8 @@ async fn the_visit_log_ledger_exports_the_lists_logs_in_scope_with_numbers_maske
     let sup2 = app.login("sup2", PASSWORD).await;
     assert_eq!(rows(&app.get("/api/v1/exports/visit_logs.csv", Some(&sup2)).await.text().await.unwrap()).len(), 2);
     let _ = other;
-    let t = rows(&app.get(&format!("/api/v1/exports/visit_logs.csv?author_id={}", fx.person("gw1b")), Some(&sup)).await.text().await.unwrap());
+    let t =
+        rows(&app.get(&format!("/api/v1/exports/visit_logs.csv?author_id={}", fx.person("gw1b")), Some(&sup)).await.text().await.unwrap());
     assert_eq!(t.len(), 1, "gw1b filed nothing");
 
     // Reveal: a supervisor may not; the branch secretary sees the text in clear, each log recorded.
@@ -322,14 +331,15 @@ async fn the_visit_log_ledger_exports_the_lists_logs_in_scope_with_numbers_maske
         .load(&mut app.conn())
         .unwrap();
     assert_eq!(recorded.len(), 23, "one reveal per log shown in clear");
-    assert!(recorded.iter().all(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str())
-        == (fx.person("bs1"), "branch_secretary", "visit_log", fx.unit("Y1"))));
+    assert!(recorded
+        .iter()
+        .all(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str())
+            == (fx.person("bs1"), "branch_secretary", "visit_log", fx.unit("Y1"))));
     // Without reveal=true nothing more is recorded.
     app.get("/api/v1/exports/visit_logs.csv", Some(&bs)).await.text().await.unwrap();
     let total: i64 = pii_reveals::table.count().get_result(&mut app.conn()).unwrap();
     assert_eq!(total, 23);
-    assert_error(app.get("/api/v1/exports/visit_logs.csv?from=2026-13-01", Some(&sup)).await, StatusCode::BAD_REQUEST, "bad_request")
-        .await;
+    assert_error(app.get("/api/v1/exports/visit_logs.csv?from=2026-13-01", Some(&sup)).await, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
 #[tokio::test]
@@ -427,10 +437,13 @@ async fn the_supervision_ledger_lists_the_queue_in_scope_with_residents_masked_u
     }
     let t = rows(&app.get(&format!("/api/v1/exports/supervision.csv?within={}", fx.unit("D2")), Some(&sup)).await.text().await.unwrap());
     assert_eq!(t.len(), 1);
-    assert_error(app.get("/api/v1/exports/supervision.csv?status=maybe", Some(&sup)).await, StatusCode::BAD_REQUEST, "bad_request")
-        .await;
-    assert_error(app.get("/api/v1/exports/supervision.csv?within=nope", Some(&sup)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-        .await;
+    assert_error(app.get("/api/v1/exports/supervision.csv?status=maybe", Some(&sup)).await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(
+        app.get("/api/v1/exports/supervision.csv?within=nope", Some(&sup)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
 
     // Reveal: refused to a supervisor; community staff see names and phones, each ticket recorded.
     assert_error(app.get("/api/v1/exports/supervision.csv?reveal=true", Some(&sup)).await, StatusCode::FORBIDDEN, "forbidden").await;

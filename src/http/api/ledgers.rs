@@ -17,7 +17,14 @@ use crate::i18n::Lang;
 use super::exports::{file_body, xlsx_response};
 
 /// One CSV page of a ledger, through the pool like every read (a reveal is recorded: a write).
-async fn page(state: &AppState, actor: Actor, q: LedgerQuery, cursor: Option<String>, lang: Lang, first: bool) -> Result<CsvPage, ApiError> {
+async fn page(
+    state: &AppState,
+    actor: Actor,
+    q: LedgerQuery,
+    cursor: Option<String>,
+    lang: Lang,
+    first: bool,
+) -> Result<CsvPage, ApiError> {
     let tz = state.visits.tz;
     if q.writes() {
         run_write(state, lang, move |c| csv_page(c, &actor, &q, cursor.clone(), tz, lang, first, utc_now())).await

@@ -8,7 +8,9 @@ use crate::domain::{Access, Operation};
 use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
-use super::{auth, calendars, catalogue, exports, ledgers, notifications, org, people, photos, reports, residents, sla, system, tickets, visits};
+use super::{
+    auth, calendars, catalogue, exports, ledgers, notifications, org, people, photos, reports, residents, sla, system, tickets, visits,
+};
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
