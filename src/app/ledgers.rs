@@ -79,6 +79,7 @@ pub enum SupervisionStatus {
 #[into_params(parameter_in = Query)]
 pub struct SupervisionExport {
     /// open (default: the list), resolved, or all.
+    #[param(inline)]
     pub status: Option<SupervisionStatus>,
     /// Only entries held by units in this unit's subtree.
     #[param(format = Uuid)]
