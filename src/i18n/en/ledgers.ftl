@@ -62,4 +62,3 @@ ledger-no_workers = no grid worker
 ledger-exports = Export ledgers
 ledger-export_visit_logs = Visit-log ledger ({ $format })
 ledger-export_supervision = Supervision ledger ({ $format })
-ledger-link_visits = Visit-work ranking

@@ -62,4 +62,3 @@ ledger-no_workers = 没有网格员
 ledger-exports = 导出台账
 ledger-export_visit_logs = 走访日志台账（{ $format }）
 ledger-export_supervision = 督办台账（{ $format }）
-ledger-link_visits = 走访工作排名
