@@ -104,7 +104,7 @@ pub struct CsvPage {
 /// A CSV cell: quoted when it holds a separator, a quote or a line break; a cell that a
 /// spreadsheet would read as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`, so that a title
 /// typed by a resident never runs in the office's Excel (CSV injection).
-fn cell(out: &mut String, value: &str) {
+pub(crate) fn cell(out: &mut String, value: &str) {
     let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
     if guarded.contains([',', '"', '\n', '\r']) {
         out.push('"');
@@ -115,7 +115,7 @@ fn cell(out: &mut String, value: &str) {
     }
 }
 
-fn row(out: &mut String, cells: &[String]) {
+pub(crate) fn row(out: &mut String, cells: &[String]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exports;
 pub mod idempotency;
 pub mod intake;
+pub mod ledgers;
 pub mod notifications;
 pub mod org;
 pub mod passwords;
@@ -24,6 +25,7 @@ pub mod scope;
 pub mod sla;
 pub mod throttle;
 pub mod tickets;
+pub mod visit_report;
 pub mod visits;
 
 pub use error::{AppError, Lang};

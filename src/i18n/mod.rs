@@ -51,8 +51,8 @@ impl Lang {
             ($dir:literal: $($f:literal),*) => { &[$(($f, include_str!(concat!($dir, "/", $f)))),*] };
         }
         match self {
-            Lang::Zh => files!("zh-CN": "errors.ftl", "rules.ftl", "domain.ftl", "pages.ftl", "notify.ftl", "reports.ftl"),
-            Lang::En => files!("en": "errors.ftl", "rules.ftl", "domain.ftl", "pages.ftl", "notify.ftl", "reports.ftl"),
+            Lang::Zh => files!("zh-CN": "errors.ftl", "rules.ftl", "domain.ftl", "pages.ftl", "notify.ftl", "reports.ftl", "ledgers.ftl"),
+            Lang::En => files!("en": "errors.ftl", "rules.ftl", "domain.ftl", "pages.ftl", "notify.ftl", "reports.ftl", "ledgers.ftl"),
         }
     }
 }

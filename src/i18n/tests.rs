@@ -89,6 +89,8 @@ fn keys_in_code() -> BTreeSet<String> {
         // Rankings and their spreadsheets (reports.ftl).
         "rank-",
         "xlsx-",
+        // The visit-log and supervision ledgers and the visit-work ranking (ledgers.ftl).
+        "ledger-",
     ];
     let mut found = BTreeSet::new();
     let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];

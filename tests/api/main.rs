@@ -16,6 +16,7 @@ mod helpers;
 mod intake;
 mod intake_actions;
 mod layers;
+mod ledgers;
 mod notifications;
 mod nul;
 mod outage;

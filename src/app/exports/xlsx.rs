@@ -22,20 +22,20 @@ use crate::i18n::{render, text, Lang};
 use super::{ledger_page, ExportFilter, HEADERS};
 use crate::app::{AppError, AppResult};
 
-fn failed(e: XlsxError) -> AppError {
+pub(crate) fn failed(e: XlsxError) -> AppError {
     AppError::internal_msg(format!("xlsx: {e}"))
 }
 
 /// The Excel format of a time: the date and the minute, as the offices write them.
-const DATE_TIME: &str = "yyyy-mm-dd hh:mm";
+pub(crate) const DATE_TIME: &str = "yyyy-mm-dd hh:mm";
 /// Rates: two decimals of a percent.
-const PERCENT: &str = "0.00%";
+pub(crate) const PERCENT: &str = "0.00%";
 
 /// The widths of the ticket ledger's columns (in characters), in [`HEADERS`] order.
 const TICKET_WIDTHS: [f64; 11] = [18.0, 17.0, 14.0, 9.0, 40.0, 16.0, 17.0, 9.0, 9.0, 12.0, 15.0];
 
 /// A China wall time for an instant stored in UTC.
-fn local(tz: chrono_tz::Tz, t: NaiveDateTime) -> NaiveDateTime {
+pub(crate) fn local(tz: chrono_tz::Tz, t: NaiveDateTime) -> NaiveDateTime {
     tz.from_utc_datetime(&t).naive_local()
 }
 
@@ -151,7 +151,7 @@ pub fn tickets_workbook(
     Ok(file)
 }
 
-fn formats() -> (Format, Format, Format, Format) {
+pub(crate) fn formats() -> (Format, Format, Format, Format) {
     let bold = Format::new().set_bold().set_background_color("#E7EEF7");
     let title = Format::new().set_bold().set_font_size(13).set_align(FormatAlign::Left);
     let date = Format::new().set_num_format(DATE_TIME);

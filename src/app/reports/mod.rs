@@ -190,7 +190,7 @@ pub struct Drill {
     pub next_offset: Option<usize>,
 }
 
-fn period_of(
+pub(crate) fn period_of(
     ctx: ReportContext<'_>,
     period: Option<&str>,
     from: Option<NaiveDate>,
@@ -210,7 +210,7 @@ fn period_of(
 
 /// The unit asked for, if the caller may see rankings there; an unknown unit and one outside
 /// the caller's scope get the same answer (422 `unknown_reference`), as references elsewhere.
-fn unit_of(conn: &mut DbConn, actor: &Actor, unit: Option<&str>) -> AppResult<(String, String, OrgPath)> {
+pub(crate) fn unit_of(conn: &mut DbConn, actor: &Actor, unit: Option<&str>) -> AppResult<(String, String, OrgPath)> {
     let unknown = || AppError::UnknownReference { field: "unit".into(), detail: crate::msg!("why-report_no_unit_in_scope") };
     let row = match unit {
         Some(text) => {

@@ -89,7 +89,7 @@ pub struct SupervisionItem {
     pub reminders: i32,
 }
 
-pub(super) fn supervised_paths(actor: &Actor) -> Vec<OrgPath> {
+pub(crate) fn supervised_paths(actor: &Actor) -> Vec<OrgPath> {
     let mut a = actor.clone();
     a.grants.retain(|g| matches!(g.role, Role::Supervisor | Role::CommunityStaff));
     a.scope_roots(crate::domain::Operation::TicketRead)

@@ -74,7 +74,7 @@ pub async fn tickets_csv(state: web::Data<AppState>, auth: Auth, q: web::Query<E
 }
 
 /// Sends a finished file a chunk at a time, each read off the async worker.
-fn file_body(file: std::fs::File) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+pub(crate) fn file_body(file: std::fs::File) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
     use std::io::Read;
     const CHUNK: usize = 64 * 1024;
     stream::unfold(Some(file), |file| async move {
@@ -123,7 +123,7 @@ pub async fn tickets_xlsx_file(state: &AppState, actor: Actor, f: ExportFilter, 
     }
 }
 
-fn xlsx_response(name: &str) -> actix_web::HttpResponseBuilder {
+pub(crate) fn xlsx_response(name: &str) -> actix_web::HttpResponseBuilder {
     let mut b = HttpResponse::Ok();
     b.content_type(XLSX).insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")));
     b

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calendars;
 pub mod catalogue;
 pub mod exports;
+pub mod ledgers;
 pub mod notifications;
 pub mod openapi;
 pub mod org;

@@ -8,7 +8,9 @@ use crate::domain::{Access, Operation};
 use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
-use super::{auth, calendars, catalogue, exports, notifications, org, people, photos, reports, residents, sla, system, tickets, visits};
+use super::{
+    auth, calendars, catalogue, exports, ledgers, notifications, org, people, photos, reports, residents, sla, system, tickets, visits,
+};
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
@@ -127,10 +129,15 @@ routes! {
     GET "/api/v1/org-units/{id}/log-compliance" => visits::unit_compliance, Access::Scoped(Operation::BoardRead);
     GET "/api/v1/rankings" => reports::rankings, Access::Scoped(Operation::RankingRead);
     GET "/api/v1/rankings/tickets" => reports::tickets, Access::Scoped(Operation::RankingRead);
+    GET "/api/v1/rankings/visits" => ledgers::visit_rankings, Access::Scoped(Operation::RankingRead);
     GET "/api/v1/exports/tickets.csv" => exports::tickets_csv, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/exports/tickets.xlsx" => exports::tickets_xlsx, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/exports/rankings.xlsx" => exports::rankings_xlsx, Access::Scoped(Operation::RankingRead);
     GET "/api/v1/exports/bulletin.xlsx" => exports::bulletin_xlsx, Access::Scoped(Operation::RankingRead);
+    GET "/api/v1/exports/visit_logs.csv" => ledgers::visit_logs_csv, Access::Scoped(Operation::VisitLogRead);
+    GET "/api/v1/exports/visit_logs.xlsx" => ledgers::visit_logs_xlsx, Access::Scoped(Operation::VisitLogRead);
+    GET "/api/v1/exports/supervision.csv" => ledgers::supervision_csv, Access::Authenticated;
+    GET "/api/v1/exports/supervision.xlsx" => ledgers::supervision_xlsx, Access::Authenticated;
 }
 
 struct SecurityAddon;

@@ -52,6 +52,7 @@ pages! {
     GET "/rankings" => pages::reports::rankings, Access::Authenticated;
     GET "/rankings/tickets" => pages::reports::drill, Access::Authenticated;
     GET "/rankings/bulletin" => pages::reports::bulletin, Access::Authenticated;
+    GET "/rankings/visits" => pages::visit_report::visit_report, Access::Authenticated;
     GET "/inbox" => pages::desk::inbox, Access::Authenticated;
     GET "/search" => pages::desk::search, Access::Authenticated;
     POST "/search/phone" => pages::desk::search_phone, Access::Authenticated;

@@ -163,6 +163,7 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
             ("/inbox", "nav-inbox"),
             ("/oversight", "nav-oversight"),
             ("/rankings", "nav-rankings"),
+            ("/rankings/visits", "ledger-nav"),
             ("/search", "nav-search"),
             ("/residents/import", "nav-residents"),
             ("/notifications", "nav-notifications"),
@@ -170,6 +171,7 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::Supervisor) => &[
             ("/oversight", "nav-supervision"),
             ("/rankings", "nav-rankings"),
+            ("/rankings/visits", "ledger-nav"),
             ("/search", "nav-search"),
             ("/notifications", "nav-notifications"),
         ],

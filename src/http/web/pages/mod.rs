@@ -13,3 +13,4 @@ pub mod oversight;
 pub mod reports;
 pub mod settings;
 pub mod ticket;
+pub mod visit_report;
