@@ -634,7 +634,11 @@ async fn every_figure_equals_the_items_its_drill_down_lists() {
     // The crafted figures are not all zero at the top: the district's year counts K1's work.
     let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period=2026", w.unit("S1")), &sup).await;
     let k1 = line(&r, &w.unit("K1"));
-    assert_eq!(ratio(&k1["response"]).1, 6, "the triage of T1–T5 in K1's compounds (T5's in September) and T3's acceptance by K1 itself: {k1}");
+    assert_eq!(
+        ratio(&k1["response"]).1,
+        6,
+        "the triage of T1–T5 in K1's compounds (T5's in September) and T3's acceptance by K1 itself: {k1}"
+    );
 }
 
 /// A drill-down answers in pages: `limit` items from `offset`, and where the next page starts.

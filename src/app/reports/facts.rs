@@ -292,11 +292,10 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> 
     for (ticket, at, to_state) in events {
         // The latest resolution before the visit (a co-department's completion precedes the lead's 办结);
         // of two at the same instant, the first holder path (as the aggregate does).
-        let Some((solved_at, unit, path)) =
-            resolutions
-                .get(&ticket)
-                .and_then(|r| r.iter().filter(|(s, _, _)| *s <= at).max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.2.cmp(&a.2))))
-                .cloned()
+        let Some((solved_at, unit, path)) = resolutions
+            .get(&ticket)
+            .and_then(|r| r.iter().filter(|(s, _, _)| *s <= at).max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.2.cmp(&a.2))))
+            .cloned()
         else {
             continue;
         };

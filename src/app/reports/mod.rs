@@ -65,6 +65,7 @@ pub struct DrillQuery {
     /// Items to skip (paging; default 0).
     pub offset: Option<usize>,
     /// Items per page (default and at most `DRILL_PAGE`, 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -451,7 +452,7 @@ pub fn drill(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: DrillQ
     let (start, end) = period.window(&ctx.tz);
     let limit = q.limit.unwrap_or(DRILL_PAGE);
     if !(1..=DRILL_PAGE).contains(&limit) {
-        return Err(AppError::validation("limit", crate::msg!("rule-limit_range", max = DRILL_PAGE as i64)));
+        return Err(AppError::validation("limit", crate::msg!("rule-page_limit", max = DRILL_PAGE as i64)));
     }
     let offset = q.offset.unwrap_or(0);
     let mut facts: Vec<Fact> = facts::gather(conn, ctx.calendars, &root, Window { start, end, now }, measure)?;

@@ -403,7 +403,9 @@ pub async fn drill(state: web::Data<AppState>, p: Page, q: web::Query<RankingFor
             numerator = d.numerator,
             denominator = d.denominator
         )),
-        next: d.next_offset.map(|o| format!("/rankings/tickets?unit={}&{period_query}&measure={}&offset={o}", d.unit_id, d.measure.as_str())),
+        next: d
+            .next_offset
+            .map(|o| format!("/rankings/tickets?unit={}&{period_query}&measure={}&offset={o}", d.unit_id, d.measure.as_str())),
         back: format!("/rankings?{period_query}"),
         items,
     };
