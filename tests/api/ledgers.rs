@@ -15,6 +15,7 @@ use gridloop::domain::{Id, OrgKind};
 
 use crate::fixture::{spawn_fixture, Fixture, PASSWORD};
 use crate::helpers::{assert_error, calendars, instant, TestApp};
+use crate::report_pages::{read_xlsx, values};
 use crate::tickets::{act, file, new_ticket};
 
 fn rows(body: &str) -> Vec<Vec<String>> {
@@ -532,48 +533,4 @@ async fn the_visit_log_workbook_has_chinese_headers_dates_numbers_and_masked_tex
     let recorded: i64 =
         pii_reveals::table.filter(pii_reveals::fields.eq("visit_log_text_export")).count().get_result(&mut app.conn()).unwrap();
     assert_eq!(recorded, 1);
-}
-
-/// Reads a workbook back with openpyxl (as in report_pages.rs): per sheet its name, frozen pane,
-/// merged ranges, column widths and every cell's value, type, number format and whether it is a
-/// date. `None` (with a note) where python3 or openpyxl is missing, unless GRIDLOOP_REQUIRE_OPENPYXL=1.
-fn read_xlsx(bytes: &[u8]) -> Option<Value> {
-    const SCRIPT: &str = r#"
-import datetime, json, sys
-import openpyxl
-wb = openpyxl.load_workbook(sys.argv[1])
-out = []
-for ws in wb.worksheets:
-    rows = []
-    for row in ws.iter_rows():
-        cells = []
-        for c in row:
-            v = c.value
-            if isinstance(v, (datetime.datetime, datetime.date)):
-                v = v.isoformat()
-            cells.append({"v": v, "t": getattr(c, "data_type", None), "fmt": c.number_format, "date": bool(getattr(c, "is_date", False))})
-        rows.append(cells)
-    widths = {k: d.width for k, d in ws.column_dimensions.items()}
-    out.append({"name": ws.title, "freeze": ws.freeze_panes, "merged": [str(r) for r in ws.merged_cells.ranges], "widths": widths, "rows": rows})
-print(json.dumps(out, ensure_ascii=False))
-"#;
-    let available = std::process::Command::new("python3").args(["-c", "import openpyxl"]).output().is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var("GRIDLOOP_REQUIRE_OPENPYXL").as_deref() != Ok("1"),
-            "python3 with openpyxl is required (GRIDLOOP_REQUIRE_OPENPYXL=1): pip install openpyxl"
-        );
-        eprintln!("note: python3 or openpyxl missing (pip install openpyxl): the workbook is not read back");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("book.xlsx");
-    std::fs::write(&path, bytes).unwrap();
-    let out = std::process::Command::new("python3").arg("-c").arg(SCRIPT).arg(&path).output().unwrap();
-    assert!(out.status.success(), "openpyxl: {}", String::from_utf8_lossy(&out.stderr));
-    Some(serde_json::from_slice(&out.stdout).unwrap())
-}
-
-fn values(row: &Value) -> Vec<Value> {
-    row.as_array().unwrap().iter().map(|c| c["v"].clone()).collect()
 }

@@ -20,16 +20,16 @@ use crate::http::web::page::{self, html, Chrome, Clock, Flash, Page, PageError, 
 /// the form kept (a blank field is no field).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RankingForm {
-    unit: Option<String>,
-    period: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+    pub(crate) unit: Option<String>,
+    pub(crate) period: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
     measure: Option<String>,
     /// The drill-down's page (items to skip).
     offset: Option<String>,
 }
 
-fn given(v: &Option<String>) -> Option<String> {
+pub(crate) fn given(v: &Option<String>) -> Option<String> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
 }
 
@@ -44,7 +44,7 @@ impl RankingForm {
     /// The use case's query; a typed date that is not one is refused here, with its message.
     /// The form sends the period field and both dates together: dates typed win over the period
     /// (the API, which takes one or the other, refuses both).
-    fn query(&self, default_unit: Option<String>) -> Result<RankingQuery, AppError> {
+    pub(crate) fn query(&self, default_unit: Option<String>) -> Result<RankingQuery, AppError> {
         let dates = given(&self.from).is_some() || given(&self.to).is_some();
         Ok(RankingQuery {
             unit: given(&self.unit).or(default_unit),

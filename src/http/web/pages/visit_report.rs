@@ -7,49 +7,15 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
-use serde::Deserialize;
 
-use crate::app::reports::{RankingQuery, ReportContext};
+use super::reports::{given, RankingForm};
+use crate::app::reports::ReportContext;
 use crate::app::visit_report::visit_rankings;
 use crate::app::{utc_now, AppError};
 use crate::domain::reports::{Period, Ratio};
 use crate::domain::Role;
 use crate::http::context::AppState;
 use crate::http::web::page::{self, html, Chrome, Clock, Flash, Page, PageError, Tr};
-
-/// The form as typed: every field text, so that a bad one is answered on the page with the form
-/// kept (a blank field is no field).
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct VisitForm {
-    unit: Option<String>,
-    period: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-}
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
-}
-
-fn date(field: &'static str, v: &Option<String>) -> Result<Option<NaiveDate>, AppError> {
-    match given(v) {
-        None => Ok(None),
-        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").map(Some).map_err(|_| AppError::validation(field, crate::msg!("rule-date"))),
-    }
-}
-
-impl VisitForm {
-    /// Dates typed win over the period, as on the ranking page.
-    fn query(&self, default_unit: Option<String>) -> Result<RankingQuery, AppError> {
-        let dates = given(&self.from).is_some() || given(&self.to).is_some();
-        Ok(RankingQuery {
-            unit: given(&self.unit).or(default_unit),
-            period: if dates { None } else { given(&self.period) },
-            from: date("from", &self.from)?,
-            to: date("to", &self.to)?,
-        })
-    }
-}
 
 /// A ratio as the offices read it: "2/3 (66.67%)", "0/0 (—)".
 fn ratio_text(r: &Ratio) -> String {
@@ -143,7 +109,7 @@ fn presets(tr: Tr, today: NaiveDate, unit: &str) -> Vec<Link> {
 /// `GET /rankings/visits`: the visit work of the compounds below a unit for a period (default:
 /// the current role's unit, last month in China time). A bad query is answered here (400/422)
 /// with the form kept.
-pub async fn visit_report(state: web::Data<AppState>, p: Page, q: web::Query<VisitForm>) -> Result<HttpResponse, PageError> {
+pub async fn visit_report(state: web::Data<AppState>, p: Page, q: web::Query<RankingForm>) -> Result<HttpResponse, PageError> {
     let form = q.into_inner();
     let tr = p.tr();
     let clock = Clock::new(&state, tr);
