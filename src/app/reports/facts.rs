@@ -159,35 +159,42 @@ pub fn gather(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Windo
         Measure::Satisfaction | Measure::Reopens => visits(conn, root, w)?,
         Measure::Returns => dispatches(conn, root, w)?,
         Measure::Extensions => extensions(conn, root, w)?,
-        _ => clock_facts(conn, calendars, root, w)?,
+        _ => clock_facts(conn, calendars, root, w, measure)?,
     };
     facts.retain(|f| f.measure == measure);
     Ok(facts)
 }
 
 /// The clock-based facts: response, resolution, on time and overdue, volume and open at end.
-fn clock_facts(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> {
+fn clock_facts(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Window, want: Measure) -> AppResult<Vec<Fact>> {
     let stages: Vec<&str> = HELD_STAGES.iter().map(|s| s.as_str()).collect();
-    // Clocks started in the period, and clocks still held at its end.
-    let clocks: Vec<ClockLine> = sla_clocks::table
+    // Clocks still held at the period's end, or those started in it.
+    let q = sla_clocks::table
         .filter(in_subtree(sla_clocks::holder_path, root))
         .filter(sla_clocks::stage.eq_any(&stages))
         .filter(sla_clocks::started_at.lt(w.end))
-        .filter(sla_clocks::started_at.ge(w.start).or(sla_clocks::stopped_at.is_null()).or(sla_clocks::stopped_at.gt(w.end)))
-        .select(ClockLine::as_select())
-        .load(conn)?;
+        .select(ClockLine::as_select());
+    let clocks: Vec<ClockLine> = if want == Measure::OpenAtEnd {
+        q.filter(sla_clocks::stopped_at.is_null().or(sla_clocks::stopped_at.gt(w.end))).load(conn)?
+    } else {
+        q.filter(sla_clocks::started_at.ge(w.start)).load(conn)?
+    };
     let mut facts = vec![];
     let mut volume: BTreeMap<(String, String), (String, NaiveDateTime)> = BTreeMap::new();
     let mut open: BTreeMap<(String, String), (String, NaiveDateTime)> = BTreeMap::new();
     for c in &clocks {
         let Some(stage) = Stage::parse(&c.stage) else { continue };
-        if c.started_at < w.end && c.stopped_at.is_none_or(|s| s > w.end) {
+        if want == Measure::OpenAtEnd {
             open.entry((c.holder_unit_id.clone(), c.ticket_id.clone())).or_insert((c.holder_path.clone(), c.started_at));
+            continue;
         }
         if c.started_at < w.start {
             continue;
         }
-        volume.entry((c.holder_unit_id.clone(), c.ticket_id.clone())).or_insert((c.holder_path.clone(), c.started_at));
+        if want == Measure::Volume {
+            volume.entry((c.holder_unit_id.clone(), c.ticket_id.clone())).or_insert((c.holder_path.clone(), c.started_at));
+            continue;
+        }
         let (measure, (verdict, ended_at)) = if RESPONSE_STAGES.contains(&stage) {
             (Measure::Response, response_verdict(c, w.now))
         } else {
@@ -218,9 +225,11 @@ fn clock_facts(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Wind
             overdue_seconds: late.unwrap_or(0),
             overdue_working_seconds: working,
         };
-        facts.push(fact(measure, late.is_none()));
-        facts.push(fact(Measure::OnTime, late.is_none()));
-        facts.push(fact(Measure::Overdue, late.is_some()));
+        for (m, counted) in [(measure, late.is_none()), (Measure::OnTime, late.is_none()), (Measure::Overdue, late.is_some())] {
+            if m == want {
+                facts.push(fact(m, counted));
+            }
+        }
     }
     let simple = |measure: Measure, ((unit, ticket), (path, at)): ((String, String), (String, NaiveDateTime))| {
         Fact::item(measure, ticket, unit, path, at, true)

@@ -287,24 +287,30 @@ fn count_all(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: 
     let upper = root.subtree_upper_bound();
     let span = sql::Span { root: root.as_str(), upper: &upper, key_len, start: w.start, end: w.end, now: w.now };
     let mut out: HashMap<String, Tally> = HashMap::new();
+    let mut any_late = false;
     for c in sql::clock_counts(conn, span)? {
         let t = out.entry(c.unit_key).or_default();
-        let judged = c.on_time + c.late;
-        t.add(if c.resolution == 1 { Measure::Resolution } else { Measure::Response }, c.on_time, judged);
-        t.add(Measure::Overdue, c.late, judged);
+        t.add(Measure::Response, c.response_on_time, c.response_on_time + c.response_late);
+        t.add(Measure::Resolution, c.resolution_on_time, c.resolution_on_time + c.resolution_late);
+        let (on_time, late) = (c.response_on_time + c.resolution_on_time, c.response_late + c.resolution_late);
+        t.add(Measure::OnTime, on_time, on_time + late);
+        t.add(Measure::Overdue, late, on_time + late);
+        *t.counts.entry(Measure::Volume).or_default() += c.volume;
+        any_late |= late > 0;
     }
-    for c in sql::late_clocks(conn, span)? {
-        let end = c.ended_at.unwrap_or(w.now);
-        let cal = calendars.get(&c.calendar).unwrap_or_else(|| calendars.default_calendar());
-        let working = cal.working_between(c.due_at, end)?;
-        let t = out.entry(c.unit_key).or_default();
-        t.overdue_seconds += (end - c.due_at).num_seconds();
-        t.overdue_working_seconds += working;
-    }
-    for (m, rows) in [(Measure::Volume, sql::volume(conn, span)?), (Measure::OpenAtEnd, sql::open_at_end(conn, span)?)] {
-        for r in rows {
-            *out.entry(r.unit_key).or_default().counts.entry(m).or_default() += r.n;
+    // Only the late clocks' deadlines and ends travel (for their hours), and only when there are some.
+    if any_late {
+        for c in sql::late_clocks(conn, span)? {
+            let end = c.ended_at.unwrap_or(w.now);
+            let cal = calendars.get(&c.calendar).unwrap_or_else(|| calendars.default_calendar());
+            let working = cal.working_between(c.due_at, end)?;
+            let t = out.entry(c.unit_key).or_default();
+            t.overdue_seconds += (end - c.due_at).num_seconds();
+            t.overdue_working_seconds += working;
         }
+    }
+    for r in sql::open_at_end(conn, span)? {
+        *out.entry(r.unit_key).or_default().counts.entry(Measure::OpenAtEnd).or_default() += r.n;
     }
     for r in sql::resolutions(conn, span)? {
         out.entry(r.unit_key).or_default().add(Measure::Reopens, 0, r.n);
@@ -335,8 +341,7 @@ fn unit_line(id: &str, name: &str, kind: OrgKind, t: &Tally, period: &Period, sc
         drill: drill_path(id, period, m),
     };
     let (response, resolution, satisfaction) = (t.ratio(Measure::Response), t.ratio(Measure::Resolution), t.ratio(Measure::Satisfaction));
-    let overdue = t.ratio(Measure::Overdue);
-    let on_time = Ratio::of(overdue.denominator - overdue.numerator, overdue.denominator);
+    let (on_time, overdue) = (t.ratio(Measure::OnTime), t.ratio(Measure::Overdue));
     UnitRanking {
         unit_id: id.to_string(),
         unit_name: name.to_string(),

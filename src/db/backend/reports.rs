@@ -115,34 +115,42 @@ fn late() -> String {
     )
 }
 
-/// Judged clocks started in the period, per group and kind (response or resolution).
+/// The clocks started in the period, per group: judged responses and resolutions on time and
+/// late, and the distinct tickets they belong to (受理量) — one pass over the period's clocks.
 #[derive(Debug, QueryableByName)]
 pub struct ClockCount {
     #[diesel(sql_type = Text)]
     pub unit_key: String,
-    /// 1: resolution clocks; 0: response clocks.
     #[diesel(sql_type = BigInt)]
-    pub resolution: i64,
+    pub response_on_time: i64,
     #[diesel(sql_type = BigInt)]
-    pub on_time: i64,
+    pub response_late: i64,
     #[diesel(sql_type = BigInt)]
-    pub late: i64,
+    pub resolution_on_time: i64,
+    #[diesel(sql_type = BigInt)]
+    pub resolution_late: i64,
+    /// Distinct tickets with a judged-stage clock started in the period (受理量).
+    #[diesel(sql_type = BigInt)]
+    pub volume: i64,
 }
 
 pub fn clock_counts(conn: &mut DbConn, s: Span<'_>) -> QueryResult<Vec<ClockCount>> {
     let sql = format!(
         "SELECT substr(holder_path, 1, {k}) AS unit_key,
-                CAST(CASE WHEN stage = 'resolution' THEN 1 ELSE 0 END AS BIGINT) AS resolution,
-                CAST(SUM({on_time}) AS BIGINT) AS on_time,
-                CAST(SUM({late}) AS BIGINT) AS late
+                CAST(SUM(CASE WHEN stage <> 'resolution' THEN {on_time} ELSE 0 END) AS BIGINT) AS response_on_time,
+                CAST(SUM(CASE WHEN stage <> 'resolution' THEN {late} ELSE 0 END) AS BIGINT) AS response_late,
+                CAST(SUM(CASE WHEN stage = 'resolution' THEN {on_time} ELSE 0 END) AS BIGINT) AS resolution_on_time,
+                CAST(SUM(CASE WHEN stage = 'resolution' THEN {late} ELSE 0 END) AS BIGINT) AS resolution_late,
+                CAST(COUNT(DISTINCT ticket_id) AS BIGINT) AS volume
          FROM sla_clocks
          WHERE holder_path >= ? AND holder_path < ? AND stage IN {HELD} AND started_at >= ? AND started_at < ?
-         GROUP BY 1, 2",
+         GROUP BY 1",
         k = s.key_len,
         on_time = on_time(),
         late = late(),
     );
-    load(conn, &sql, &[Arg::Time(s.now), Arg::Text(s.root), Arg::Text(s.upper), Arg::Time(s.start), Arg::Time(s.end)])
+    let now = || Arg::Time(s.now);
+    load(conn, &sql, &[now(), now(), Arg::Text(s.root), Arg::Text(s.upper), Arg::Time(s.start), Arg::Time(s.end)])
 }
 
 /// A late clock started in the period: its deadline and when its stage ended (null: still
@@ -179,18 +187,6 @@ pub struct KeyCount {
     pub unit_key: String,
     #[diesel(sql_type = BigInt)]
     pub n: i64,
-}
-
-/// Volume (受理量): distinct tickets with a judged-stage clock started in the period.
-pub fn volume(conn: &mut DbConn, s: Span<'_>) -> QueryResult<Vec<KeyCount>> {
-    let sql = format!(
-        "SELECT substr(holder_path, 1, {k}) AS unit_key, CAST(COUNT(DISTINCT ticket_id) AS BIGINT) AS n
-         FROM sla_clocks
-         WHERE holder_path >= ? AND holder_path < ? AND stage IN {HELD} AND started_at >= ? AND started_at < ?
-         GROUP BY 1",
-        k = s.key_len
-    );
-    load(conn, &sql, &[Arg::Text(s.root), Arg::Text(s.upper), Arg::Time(s.start), Arg::Time(s.end)])
 }
 
 /// Open at the period's end (期末未办结): distinct tickets whose judged-stage clock started before
