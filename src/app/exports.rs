@@ -149,11 +149,6 @@ pub struct LedgerPage {
     pub next_cursor: Option<String>,
 }
 
-/// The column headers' catalogue keys, in the ledger's order.
-pub fn headers() -> &'static [&'static str] {
-    &HEADERS
-}
-
 /// The page of the ticket ledger after `cursor`. Residents' names as the ticket shows them;
 /// phones masked unless `reveal=true` and the caller may reveal that ticket's phone, each such
 /// ticket recorded in `pii_reveals` (`resident_phone_export`) in the page's transaction.
