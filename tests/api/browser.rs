@@ -555,6 +555,13 @@ async fn the_luan_loop_runs_across_every_role_in_the_browser_alone_at_desk_size(
     b.shot("19d-bulletin-overdue").await;
     b.js("document.getElementById('chart-trend-section').scrollIntoView()", json!([])).await;
     b.shot("19e-bulletin-trend").await;
+    // Visit work (走访考核): the compounds ranked on their logs and visits, grid workers listed, never ranked.
+    b.goto(&format!("{base}/rankings/visits?period={month}")).await;
+    b.find("#visit-ranking").await;
+    let text = b.text("main").await;
+    assert!(text.contains("走访") && text.contains("幸福里小区"), "the visit-work ranking: {text}");
+    assert_eq!(b.count("#ledger-exports a").await, 4, "the visit-log and supervision ledgers, Excel and CSV");
+    b.shot("19f-visit-work").await;
     b.login(&base, "admin", DEMO_PASSWORD).await;
     b.wait_url("/admin/org").await;
     b.shot("20-admin-org").await;
