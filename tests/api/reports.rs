@@ -661,3 +661,32 @@ async fn a_drill_down_pages_through_its_items() {
     assert_eq!(joined, numbers(&all), "the pages are the whole list, in order");
     assert_error(app.get(&format!("{base}&limit=0"), Some(&sup)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
+
+/// Migration 000021 on a database with history: the `resolved` flag it sets from the audit trail
+/// (an 办结 or 协办完成 event at the instant the clock stopped) gives the same figures as the flags
+/// the workflow writes. The crafted October is reverted to before the migration and migrated again.
+#[tokio::test]
+async fn the_migration_marks_past_resolutions_from_the_audit_trail() {
+    use diesel_migrations::MigrationHarness;
+    let (app, w) = crafted_world().await;
+    let sup = app.login("sup1", PASSWORD).await;
+    let url = format!("/api/v1/rankings?unit={}&period=2026-10", w.unit("K1"));
+    let mut before = app.get_ok(&url, &sup).await;
+    let resolved = |conn: &mut DbConn| -> i64 { sla_clocks::table.filter(sla_clocks::resolved.eq(true)).count().get_result(conn).unwrap() };
+    let mut conn = app.conn();
+    let flagged = resolved(&mut conn);
+    assert!(flagged >= 3, "the crafted resolutions: {flagged}");
+    let version = match &mut conn {
+        DbConn::Sqlite(c) => c.revert_last_migration(gridloop::db::SQLITE_MIGRATIONS).unwrap().to_string(),
+        DbConn::Postgresql(c) => c.revert_last_migration(gridloop::db::POSTGRES_MIGRATIONS).unwrap().to_string(),
+    };
+    assert!(version.ends_with("000021"), "the last migration is the flag's: {version}");
+    let applied = gridloop::db::run_migrations(&mut conn).unwrap();
+    assert_eq!(applied, vec![version]);
+    assert_eq!(resolved(&mut conn), flagged, "the same clocks flagged as the workflow flagged them");
+    let mut after = app.get_ok(&url, &sup).await;
+    for r in [&mut before, &mut after] {
+        r["computed_at"] = Value::Null;
+    }
+    assert_eq!(after, before);
+}
