@@ -31,9 +31,8 @@ use crate::i18n::{render, text, Lang};
 
 use super::exports::xlsx::{failed, formats, local};
 use super::exports::{row as csv_row, CsvPage, EXPORT_PAGE};
-use super::org::find_unit;
 use super::visits::{list_logs, VisitLogFilter};
-use super::{parse_id, AppError, AppResult};
+use super::{AppError, AppResult};
 
 // ---------------------------------------------------------------- filters
 
@@ -283,28 +282,6 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
-/// The scope roots narrowed to `within` (empty: nothing); `None` when `within` names no unit.
-fn narrowed(conn: &mut DbConn, roots: Vec<OrgPath>, within: &Option<String>) -> AppResult<Option<Vec<OrgPath>>> {
-    let Some(within) = within else { return Ok(Some(roots)) };
-    let within: crate::domain::OrgUnitId = parse_id("within", within)?;
-    let Some(u) = find_unit(conn, &within)? else { return Ok(None) };
-    let w = OrgPath::from_db(u.path);
-    Ok(Some(
-        roots
-            .into_iter()
-            .filter_map(|r| {
-                if r.contains(&w) {
-                    Some(w.clone())
-                } else if w.contains(&r) {
-                    Some(r)
-                } else {
-                    None
-                }
-            })
-            .collect(),
-    ))
-}
-
 // ---------------------------------------------------------------- visit logs
 
 /// The page of the visit-log ledger after `cursor`: the logs of `GET /visit-logs` with the same
@@ -455,7 +432,7 @@ fn supervision_page(
         }
     }
     let after = cursor.as_deref().map(decode_cursor).transpose()?;
-    let Some(roots) = narrowed(conn, super::sla::queries::supervised_paths(actor), &f.within)? else {
+    let Some(roots) = super::scope::narrowed_to(conn, super::sla::queries::supervised_paths(actor), f.within.as_deref())? else {
         return Ok(RowsPage { rows: vec![], next_cursor: None });
     };
     let day_start = |d: NaiveDate| {

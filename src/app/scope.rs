@@ -60,3 +60,27 @@ pub fn enforce(decision: Decision, what: &'static str, op: Operation) -> AppResu
         Decision::Hidden => Err(AppError::NotFound { what }),
     }
 }
+
+/// The scope roots narrowed to the subtree of `within` (an id as given; malformed: 422): each
+/// root that holds it becomes it, each root below it stays, the others go (empty: nothing in
+/// scope there). `None` when `within` names no unit; the roots unchanged without `within`.
+pub fn narrowed_to(conn: &mut crate::db::DbConn, roots: Vec<OrgPath>, within: Option<&str>) -> AppResult<Option<Vec<OrgPath>>> {
+    let Some(within) = within else { return Ok(Some(roots)) };
+    let within: crate::domain::OrgUnitId = super::parse_id("within", within)?;
+    let Some(u) = super::org::find_unit(conn, &within)? else { return Ok(None) };
+    let w = OrgPath::from_db(u.path);
+    Ok(Some(
+        roots
+            .into_iter()
+            .filter_map(|r| {
+                if r.contains(&w) {
+                    Some(w.clone())
+                } else if w.contains(&r) {
+                    Some(r)
+                } else {
+                    None
+                }
+            })
+            .collect(),
+    ))
+}

@@ -340,26 +340,9 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
     if let Some(a) = &f.author_id {
         parse_id::<crate::domain::PersonId>("author_id", a)?;
     }
-    let mut roots = actor.scope_roots(Operation::VisitLogRead);
-    if let Some(within) = &f.within {
-        let within: crate::domain::OrgUnitId = parse_id("within", within)?;
-        let Some(u) = find_unit(conn, &within)? else {
-            return Ok(VisitLogPage { items: vec![], next_cursor: None });
-        };
-        let w = OrgPath::from_db(u.path);
-        roots = roots
-            .into_iter()
-            .filter_map(|r| {
-                if r.contains(&w) {
-                    Some(w.clone())
-                } else if w.contains(&r) {
-                    Some(r)
-                } else {
-                    None
-                }
-            })
-            .collect();
-    }
+    let Some(roots) = crate::app::scope::narrowed_to(conn, actor.scope_roots(Operation::VisitLogRead), f.within.as_deref())? else {
+        return Ok(VisitLogPage { items: vec![], next_cursor: None });
+    };
     let mut q = visit_logs::table.into_boxed();
     q = q.filter(crate::app::scope::column_in_subtrees(visit_logs::grid_path, roots));
     if let Some(a) = &f.author_id {

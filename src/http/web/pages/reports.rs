@@ -165,7 +165,8 @@ fn quarter_of(d: NaiveDate) -> u32 {
 }
 
 /// Quick choices: the months, quarters and years an office reports on most, as links.
-fn presets(tr: Tr, today: NaiveDate, unit: &str) -> Vec<Listed> {
+/// The quick periods (last/this month, quarter, year) as links to the page at `path`.
+pub(crate) fn presets(path: &str, tr: Tr, today: NaiveDate, unit: &str) -> Vec<Listed> {
     let last_month = Period::month_before(today).label();
     let this_quarter = (today.year(), quarter_of(today));
     let last_quarter = if this_quarter.1 == 1 { (today.year() - 1, 4) } else { (today.year(), this_quarter.1 - 1) };
@@ -179,7 +180,7 @@ fn presets(tr: Tr, today: NaiveDate, unit: &str) -> Vec<Listed> {
         ("rank-this_year", format!("{}", today.year())),
     ]
     .into_iter()
-    .map(|(key, period)| Listed { name: tr.t(key), href: format!("/rankings?{unit_part}period={period}") })
+    .map(|(key, period)| Listed { name: tr.t(key), href: format!("{path}?{unit_part}period={period}") })
     .collect()
 }
 
@@ -237,7 +238,7 @@ pub async fn rankings(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
         from: form.from.clone().unwrap_or_default(),
         to: form.to.clone().unwrap_or_default(),
         period_hint: tr.msg(&crate::msg!("rank-period_hint", quarter = format!("{}-Q4", today.year()))),
-        presets: presets(tr, today, &typed_unit),
+        presets: presets("/rankings", tr, today, &typed_unit),
         heading: None,
         groups: vec![],
     };
@@ -261,7 +262,7 @@ pub async fn rankings(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
     if page.period.trim().is_empty() && page.from.trim().is_empty() {
         page.period = r.period.clone();
     }
-    page.presets = presets(tr, today, &r.unit_id);
+    page.presets = presets("/rankings", tr, today, &r.unit_id);
     let percent = |w: f64| format!("{w}");
     page.heading = Some(Heading {
         unit: r.unit_name.clone(),

@@ -6,16 +6,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 
-use super::reports::{given, RankingForm};
+use super::reports::{given, presets, Listed, RankingForm};
 use crate::app::reports::ReportContext;
 use crate::app::visit_report::visit_rankings;
 use crate::app::{utc_now, AppError};
-use crate::domain::reports::{Period, Ratio};
+use crate::domain::reports::Ratio;
 use crate::domain::Role;
 use crate::http::context::AppState;
-use crate::http::web::page::{self, html, Chrome, Clock, Flash, Page, PageError, Tr};
+use crate::http::web::page::{self, html, Chrome, Clock, Flash, Page, PageError};
 
 /// A ratio as the offices read it: "2/3 (66.67%)", "0/0 (—)".
 fn ratio_text(r: &Ratio) -> String {
@@ -77,7 +77,7 @@ struct VisitReportPage {
     from: String,
     to: String,
     period_hint: String,
-    presets: Vec<Link>,
+    presets: Vec<Listed>,
     heading: Option<Heading>,
     compounds: Vec<CompoundView>,
 }
@@ -89,21 +89,6 @@ fn context(state: &AppState) -> ReportContext<'_> {
 /// The unit of the current role when it ranks; otherwise the use case's default.
 fn default_unit(p: &Page) -> Option<String> {
     p.role.as_ref().filter(|g| matches!(g.role, Role::Supervisor | Role::CommunityStaff)).map(|g| g.org_unit_id.to_string())
-}
-
-/// Quick choices of period, as links to this page.
-fn presets(tr: Tr, today: NaiveDate, unit: &str) -> Vec<Link> {
-    let quarter = today.month0() / 3 + 1;
-    let unit_part = if unit.is_empty() { String::new() } else { format!("unit={unit}&") };
-    [
-        ("rank-last_month", Period::month_before(today).label()),
-        ("rank-this_month", format!("{}-{:02}", today.year(), today.month())),
-        ("rank-this_quarter", format!("{}-Q{quarter}", today.year())),
-        ("rank-this_year", format!("{}", today.year())),
-    ]
-    .into_iter()
-    .map(|(key, period)| Link { name: tr.t(key), href: format!("/rankings/visits?{unit_part}period={period}") })
-    .collect()
 }
 
 /// `GET /rankings/visits`: the visit work of the compounds below a unit for a period (default:
@@ -123,7 +108,7 @@ pub async fn visit_report(state: web::Data<AppState>, p: Page, q: web::Query<Ran
         from: form.from.clone().unwrap_or_default(),
         to: form.to.clone().unwrap_or_default(),
         period_hint: tr.msg(&crate::msg!("rank-period_hint", quarter = format!("{}-Q4", today.year()))),
-        presets: presets(tr, today, &typed_unit),
+        presets: presets("/rankings/visits", tr, today, &typed_unit),
         heading: None,
         compounds: vec![],
     };
@@ -145,7 +130,7 @@ pub async fn visit_report(state: web::Data<AppState>, p: Page, q: web::Query<Ran
     if page.period.trim().is_empty() && page.from.trim().is_empty() {
         page.period = r.period.clone();
     }
-    page.presets = presets(tr, today, &r.unit_id);
+    page.presets = presets("/rankings/visits", tr, today, &r.unit_id);
     let visit_query = format!("within={}&from={}&to={}", r.unit_id, r.from, r.to);
     let export = |key: &'static str, path: &str, format: &str| Link {
         name: tr.msg(&match key {
