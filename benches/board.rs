@@ -181,6 +181,8 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                         created_at: at,
                         updated_at: at,
                         closed_at: if open { None } else { Some(at + Days::days(5)) },
+                        warn_at: if open { Some(at + Days::days(2)) } else { None },
+                        due_provisional: false,
                     };
                     diesel::insert_into(tickets::table).values(&t).execute(conn)?;
                     filed += 1;

@@ -87,6 +87,13 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64, clocks: bool) {
             stopped = at("created_at", "3 days"),
         ))
         .unwrap();
+        // The open tickets' rows keep their running clock's deadline and warning time, as the
+        // service writes them (decision 0029).
+        conn.batch_execute(
+            "UPDATE tickets SET due_at = c.due_at, warn_at = c.warn_at, due_provisional = c.provisional
+               FROM sla_clocks c WHERE c.ticket_id = tickets.id AND c.stopped_at IS NULL AND c.paused_at IS NULL",
+        )
+        .unwrap();
     }
     if postgres {
         // As autovacuum would have done on a table of this size: statistics, and the visibility map

@@ -184,6 +184,10 @@ pub struct TicketRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
+    /// When the clock that sets `due_at` warns (预警), kept with it (decision 0029).
+    pub warn_at: Option<NaiveDateTime>,
+    /// That clock's deadline reaches into a year whose schedule is not published yet.
+    pub due_provisional: bool,
 }
 
 impl std::fmt::Debug for TicketRow {
@@ -297,6 +301,38 @@ pub struct ClockRow {
     pub paused_for: Option<String>,
     /// A resolution clock that ended by a resolution (办结, 协办完成), set with its stop.
     pub resolved: bool,
+}
+
+/// What a list needs of a running clock to show each viewer his own deadline: read by itself
+/// (`Selectable`) or folded into the ticket's own row (`backend::running_clocks`).
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = sla_clocks)]
+pub struct RunningClock {
+    pub id: String,
+    pub ticket_id: String,
+    pub stage: String,
+    pub holder_unit_id: String,
+    pub holder_path: String,
+    pub warn_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub paused_at: Option<NaiveDateTime>,
+    pub provisional: bool,
+}
+
+impl From<&ClockRow> for RunningClock {
+    fn from(c: &ClockRow) -> Self {
+        RunningClock {
+            id: c.id.clone(),
+            ticket_id: c.ticket_id.clone(),
+            stage: c.stage.clone(),
+            holder_unit_id: c.holder_unit_id.clone(),
+            holder_path: c.holder_path.clone(),
+            warn_at: c.warn_at,
+            due_at: c.due_at,
+            paused_at: c.paused_at,
+            provisional: c.provisional,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]

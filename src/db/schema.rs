@@ -166,6 +166,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
+        warn_at -> Nullable<Timestamp>,
+        due_provisional -> Bool,
     }
 }
 

@@ -683,6 +683,44 @@ pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: OrgUnit
     })
 }
 
+/// Who holds a ticket-level stage clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockHolder {
+    Compound,
+    Community,
+    /// The ticket's place: a building, or a whole compound.
+    Place,
+}
+
+impl TicketPlace {
+    /// The path of the unit that holds a ticket-level clock.
+    pub fn holder(&self, h: ClockHolder) -> &OrgPath {
+        match h {
+            ClockHolder::Compound => &self.compound,
+            ClockHolder::Community => &self.community,
+            ClockHolder::Place => &self.place,
+        }
+    }
+}
+
+/// The ticket-level stage clock that starts when a ticket enters `state`, and who holds it: the
+/// compound's triage (`at_compound`, started by the filing), the community's acceptance, the
+/// handling at a level (resolution), the return visit at the place. None in the other states: a
+/// department's clocks belong to its part (`whistled`), final states run none. A state change
+/// stops every ticket-level clock before it starts the next, so a ticket never whistled runs at
+/// most this one clock (paused or not): its deadline is the row's (decision 0029).
+pub fn ticket_clock(state: TicketState) -> Option<(super::sla::Stage, ClockHolder)> {
+    use super::sla::Stage as St;
+    match state {
+        TicketState::AtCompound => Some((St::CompoundTriage, ClockHolder::Compound)),
+        TicketState::AtCommunity => Some((St::CommunityAcceptance, ClockHolder::Community)),
+        TicketState::CompoundHandling => Some((St::Resolution, ClockHolder::Compound)),
+        TicketState::CommunityHandling => Some((St::Resolution, ClockHolder::Community)),
+        TicketState::Solved => Some((St::ReturnVisit, ClockHolder::Place)),
+        _ => None,
+    }
+}
+
 /// Whether any clock the actor could hold ([`holds_clock`]) runs while a ticket is in `state`: a
 /// list need not read the clocks of the others to know the viewer's own deadline (there is none).
 /// Clocks run in these states: triage at the compound (`at_compound`), the community's acceptance

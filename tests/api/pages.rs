@@ -684,9 +684,16 @@ async fn a_clock_past_its_warning_time_is_marked_for_its_holder_only_until_it_is
     let (app, _fx, gw, id) = ticket_fixture().await;
     let bs = app.login("bs1", PASSWORD).await;
     let now = gridloop::app::utc_now();
+    // The clock moved by hand, and the ticket row that keeps its nearest clock's times with it
+    // (decision 0029), as the service writes them together.
     let set = |warn: chrono::NaiveDateTime, due: chrono::NaiveDateTime| {
+        use gridloop::db::schema::tickets;
         diesel::update(sla_clocks::table.filter(sla_clocks::ticket_id.eq(&id)))
             .set((sla_clocks::warn_at.eq(warn), sla_clocks::due_at.eq(due)))
+            .execute(&mut app.conn())
+            .unwrap();
+        diesel::update(tickets::table.find(&id))
+            .set((tickets::warn_at.eq(Some(warn)), tickets::due_at.eq(Some(due))))
             .execute(&mut app.conn())
             .unwrap();
     };

@@ -224,6 +224,7 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
                             whistled.insert(p.department_id.clone());
                         }
                         view = after;
+                        deadlines_kept_true(&mut conn, &actors, &view)?;
                     }
                     Err(AppError::NotFound { .. }) => {
                         prop_assert!(!may_see(login, &whistled, &fx), "{login} was told a ticket he can see does not exist");
@@ -248,6 +249,36 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
     eprintln!("actions that succeeded: {succeeded:?}");
     assert!(succeeded.len() >= 12, "too few kinds of action ever succeeded: {succeeded:?}");
     assert!(verified.events >= cases as i64);
+}
+
+/// The ticket row's kept deadline (`due_at`, `warn_at`, `due_provisional`) is its nearest running
+/// clock's, and a list entry shows each person who sees the ticket the same deadline, warning and
+/// flag as the ticket's own page, which reads every clock (decision 0029: a list of never-whistled
+/// tickets reads the row instead of the clocks).
+fn deadlines_kept_true(conn: &mut gridloop::db::DbConn, actors: &[Actor], view: &TicketView) -> Result<(), TestCaseError> {
+    use diesel::prelude::*;
+    use gridloop::db::models::TicketRow;
+    use gridloop::db::schema::tickets;
+    let row: TicketRow = tickets::table.find(&view.id).select(TicketRow::as_select()).first(conn).unwrap();
+    let nearest = gridloop::app::sla::ticket_due(conn, &view.id).unwrap();
+    prop_assert_eq!((row.due_at, row.warn_at, row.due_provisional), gridloop::app::sla::Nearest::columns(nearest));
+    let now = gridloop::app::utc_now();
+    for a in actors {
+        // Those who read it only up to the end of their part (removed) do not list it.
+        let Ok(page) = gridloop::app::tickets::get_ticket(conn, a, &view.id, now) else { continue };
+        if page.read_until.is_some() {
+            continue;
+        }
+        let listed = gridloop::app::tickets::summaries(conn, a, vec![row.clone()], now).unwrap().pop().unwrap();
+        prop_assert_eq!(
+            (listed.due_at, listed.warning, listed.overdue, listed.provisional, listed.ticket_due_at),
+            (page.due_at, page.warning, page.overdue, page.provisional, page.ticket_due_at),
+            "{} in {}",
+            a.login,
+            view.state
+        );
+    }
+    Ok(())
 }
 
 /// A request for `kind` that is valid for this ticket as it stands (arguments drawn from what the

@@ -79,6 +79,8 @@ pub(crate) fn ticket(conn: &mut DbConn, w: &World, number: &str, compound: &str,
         created_at: filed,
         updated_at: filed,
         closed_at: None,
+        warn_at: None,
+        due_provisional: false,
     };
     diesel::insert_into(tickets::table).values(&row).execute(conn).unwrap();
     id
@@ -676,14 +678,33 @@ async fn the_migration_marks_past_resolutions_from_the_audit_trail() {
     let mut conn = app.conn();
     let flagged = resolved(&mut conn);
     assert!(flagged >= 3, "the crafted resolutions: {flagged}");
-    let version = match &mut conn {
-        DbConn::Sqlite(c) => c.revert_last_migration(gridloop::db::SQLITE_MIGRATIONS).unwrap().to_string(),
-        DbConn::Postgresql(c) => c.revert_last_migration(gridloop::db::POSTGRES_MIGRATIONS).unwrap().to_string(),
+    // 000022 keeps on each ticket row its nearest running clock's warning time and flag.
+    let kept = |conn: &mut DbConn| -> Vec<(String, Option<NaiveDateTime>, bool)> {
+        tickets::table.order(tickets::id).select((tickets::id, tickets::warn_at, tickets::due_provisional)).load(conn).unwrap()
     };
-    assert!(version.ends_with("000021"), "the last migration is the flag's: {version}");
+    // Back to before 000021 (the migrations after it first), then forward again.
+    let mut reverted = vec![];
+    while !reverted.last().is_some_and(|v: &String| v.ends_with("000021")) {
+        let version = match &mut conn {
+            DbConn::Sqlite(c) => c.revert_last_migration(gridloop::db::SQLITE_MIGRATIONS).unwrap().to_string(),
+            DbConn::Postgresql(c) => c.revert_last_migration(gridloop::db::POSTGRES_MIGRATIONS).unwrap().to_string(),
+        };
+        assert!(version.as_str() >= "20261201000021", "reverted past the flag's migration: {version}");
+        reverted.push(version);
+    }
     let applied = gridloop::db::run_migrations(&mut conn).unwrap();
-    assert_eq!(applied, vec![version]);
+    reverted.reverse();
+    assert_eq!(applied, reverted);
     assert_eq!(resolved(&mut conn), flagged, "the same clocks flagged as the workflow flagged them");
+    let rows = kept(&mut conn);
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let nearest = gridloop::app::sla::tickets_due(&mut conn, &ids).unwrap();
+    let expected: Vec<(String, Option<NaiveDateTime>, bool)> = rows
+        .iter()
+        .map(|r| (r.0.clone(), nearest.get(&r.0).map(|n| n.warn_at), nearest.get(&r.0).is_some_and(|n| n.provisional)))
+        .collect();
+    assert!(expected.iter().any(|e| e.1.is_some()), "some crafted ticket has a running clock");
+    assert_eq!(rows, expected, "000022 keeps each ticket's nearest running clock on its row");
     let mut after = app.get_ok(&url, &sup).await;
     for r in [&mut before, &mut after] {
         r["computed_at"] = Value::Null;

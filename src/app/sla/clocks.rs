@@ -179,36 +179,57 @@ pub fn mark_resolved(conn: &mut DbConn, ticket_ids: &[&str], now: NaiveDateTime)
     .execute(conn)?)
 }
 
-/// The earliest deadline among the running clocks of each of these tickets (absent: none runs).
-pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, NaiveDateTime>> {
+/// The running clock that sets a ticket's deadline: the earliest deadline among its running
+/// clocks that are not paused (a clock waiting for the resident, or for the ruling on a return,
+/// makes nobody late), of two equal the first started. Its deadline, warning time and
+/// provisional flag are kept on the ticket row (`due_at`, `warn_at`, `due_provisional`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nearest {
+    pub due_at: NaiveDateTime,
+    pub warn_at: NaiveDateTime,
+    pub provisional: bool,
+}
+
+impl Nearest {
+    /// The ticket row's columns for it (all empty when no clock runs).
+    pub fn columns(n: Option<Nearest>) -> (Option<NaiveDateTime>, Option<NaiveDateTime>, bool) {
+        match n {
+            Some(n) => (Some(n.due_at), Some(n.warn_at), n.provisional),
+            None => (None, None, false),
+        }
+    }
+}
+
+/// The [`Nearest`] clock of each of these tickets (absent: none runs unpaused).
+pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, Nearest>> {
     if ticket_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, Option<NaiveDateTime>)> = sla_clocks::table
+    let rows: Vec<(String, NaiveDateTime, NaiveDateTime, bool)> = sla_clocks::table
         .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
         .filter(sla_clocks::stopped_at.is_null())
         .filter(sla_clocks::paused_at.is_null())
-        .group_by(sla_clocks::ticket_id)
-        .select((sla_clocks::ticket_id, diesel::dsl::min(sla_clocks::due_at)))
+        .order((sla_clocks::ticket_id, sla_clocks::due_at, sla_clocks::started_at, sla_clocks::id))
+        .select((sla_clocks::ticket_id, sla_clocks::due_at, sla_clocks::warn_at, sla_clocks::provisional))
         .load(conn)?;
-    Ok(rows.into_iter().filter_map(|(id, due)| due.map(|d| (id, d))).collect())
+    let mut out = HashMap::new();
+    for (id, due_at, warn_at, provisional) in rows {
+        out.entry(id).or_insert(Nearest { due_at, warn_at, provisional });
+    }
+    Ok(out)
 }
 
-/// The earliest deadline among a ticket's running clocks that are not paused (a clock waiting for
-/// the resident, or for the ruling on a return, makes nobody late): the ticket's `due_at`.
-pub fn ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<Option<NaiveDateTime>> {
-    Ok(sla_clocks::table
-        .filter(sla_clocks::ticket_id.eq(ticket_id))
-        .filter(sla_clocks::stopped_at.is_null())
-        .filter(sla_clocks::paused_at.is_null())
-        .select(diesel::dsl::min(sla_clocks::due_at))
-        .first::<Option<NaiveDateTime>>(conn)?)
+/// The [`Nearest`] clock of one ticket.
+pub fn ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<Option<Nearest>> {
+    Ok(tickets_due(conn, &[ticket_id])?.remove(ticket_id))
 }
 
-/// Sets a ticket's `due_at` to the earliest deadline of its running clocks.
+/// Sets a ticket's `due_at` (and the warning time and flag kept with it) from its running clocks.
 pub fn refresh_ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<()> {
-    let due = ticket_due(conn, ticket_id)?;
-    diesel::update(tickets::table.find(ticket_id)).set(tickets::due_at.eq(due)).execute(conn)?;
+    let (due, warn, provisional) = Nearest::columns(ticket_due(conn, ticket_id)?);
+    diesel::update(tickets::table.find(ticket_id))
+        .set((tickets::due_at.eq(due), tickets::warn_at.eq(warn), tickets::due_provisional.eq(provisional)))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -374,20 +395,7 @@ pub fn running_clocks(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashM
     Ok(by_ticket)
 }
 
-/// What a list needs of a running clock to show each viewer his own deadline.
-#[derive(Clone, Debug, Queryable, Selectable)]
-#[diesel(table_name = sla_clocks)]
-pub struct RunningClock {
-    pub id: String,
-    pub ticket_id: String,
-    pub stage: String,
-    pub holder_unit_id: String,
-    pub holder_path: String,
-    pub warn_at: NaiveDateTime,
-    pub due_at: NaiveDateTime,
-    pub paused_at: Option<NaiveDateTime>,
-    pub provisional: bool,
-}
+pub use crate::db::models::RunningClock;
 
 /// The running clocks of tickets, the few columns a list needs (one query, from the partial
 /// index of running clocks), each ticket's in start order.

@@ -8,7 +8,7 @@ use crate::db::models::TicketRow;
 use crate::db::schema::{sla_clocks, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
-use crate::domain::workflow::{ActionKind, AssignmentState, Sight, TicketState};
+use crate::domain::workflow::{ticket_clock, ActionKind, AssignmentState, Sight, TicketState};
 use crate::domain::{Actor, Grant, Id, Role};
 
 use crate::app::audit::{self, ActedBy, Draft};
@@ -17,7 +17,7 @@ use crate::app::sla::{self, SlaContext};
 use crate::app::{AppError, AppResult};
 
 use super::decide::{decide, Decided};
-use super::loaded::{load_all, parts_of};
+use super::loaded::{holder_unit, load_all, parts_of};
 use super::requests::ActionRequest;
 use super::views::{views, TicketView};
 
@@ -175,12 +175,9 @@ pub(super) fn finish(
             clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, None, stage, holder, now)?);
             Ok(())
         };
-        match d.c.to {
-            TicketState::AtCommunity => plan(conn, Stage::CommunityAcceptance, (&t.row.community_id, t.place.community.as_str()))?,
-            TicketState::CompoundHandling => plan(conn, Stage::Resolution, (&t.row.compound_id, t.place.compound.as_str()))?,
-            TicketState::CommunityHandling => plan(conn, Stage::Resolution, (&t.row.community_id, t.place.community.as_str()))?,
-            TicketState::Solved => plan(conn, Stage::ReturnVisit, (&t.row.place_id, &t.row.place_path))?,
-            TicketState::Whistled if d.from == TicketState::Solved => {
+        match (d.c.to, ticket_clock(d.c.to)) {
+            (_, Some((stage, holder))) => plan(conn, stage, (holder_unit(&t.row, holder), t.place.holder(holder).as_str()))?,
+            (TicketState::Whistled, None) if d.from == TicketState::Solved => {
                 // Reopened at the department level: the lead department's resolution clock runs again.
                 let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed);
                 if let Some(lead) = lead {
@@ -197,14 +194,14 @@ pub(super) fn finish(
     backend::insert_all!(conn, sla_clocks::table, &clocks)?;
     let dues = sla::tickets_due(conn, &items.iter().map(|d| d.t.row.id.as_str()).collect::<Vec<_>>())?;
     for d in &mut items {
-        let due_at = dues.get(&d.t.row.id).copied();
+        let (due_at, warn_at, provisional) = sla::Nearest::columns(dues.get(&d.t.row.id).copied());
         if due_at != d.t.row.due_at {
             d.c.note("due_at", d.t.row.due_at, due_at);
         }
         if d.c.to != d.from {
             d.c.note("state", d.from.as_str(), d.c.to.as_str());
         }
-        d.t.row.due_at = due_at;
+        (d.t.row.due_at, d.t.row.warn_at, d.t.row.due_provisional) = (due_at, warn_at, provisional);
         d.t.row.state = d.c.to;
     }
     update_rows(conn, &items.iter().map(|d| &d.t.row).collect::<Vec<_>>(), now)?;

@@ -246,6 +246,8 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         created_at: now,
         updated_at: now,
         closed_at: None,
+        warn_at: None,
+        due_provisional: false,
     };
     Ok(PreparedFiling { row, grant, category: cat, place_name: place.name, compound_name: compound.name })
 }
@@ -329,7 +331,7 @@ pub fn insert_filings(
                 c
             }
         };
-        row.due_at = Some(clock.due_at);
+        (row.due_at, row.warn_at, row.due_provisional) = (Some(clock.due_at), Some(clock.warn_at), clock.provisional);
         rows.push(row);
         clocks.push(clock);
     }

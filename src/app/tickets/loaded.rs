@@ -79,6 +79,16 @@ pub(super) fn place_of(row: &TicketRow) -> TicketPlace {
     }
 }
 
+/// The id of the unit that holds a ticket-level clock of this ticket.
+pub(super) fn holder_unit(row: &TicketRow, h: crate::domain::workflow::ClockHolder) -> &str {
+    use crate::domain::workflow::ClockHolder;
+    match h {
+        ClockHolder::Compound => &row.compound_id,
+        ClockHolder::Community => &row.community_id,
+        ClockHolder::Place => &row.place_id,
+    }
+}
+
 pub(super) fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
     if id.parse::<Id>().is_err() {
         return Ok(None);

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::models::{AssignmentRow, CategoryRow, ClockRow, ExtensionRow, TicketRow};
+use crate::db::models::{AssignmentRow, CategoryRow, ClockRow, ExtensionRow, RunningClock, TicketRow};
 use crate::db::schema::{categories, org_units, ticket_extensions};
 use crate::db::DbConn;
 use crate::domain::pii::mask_phone;
@@ -20,7 +20,7 @@ use crate::app::sla::{self};
 use crate::app::{AppError, AppResult};
 
 use super::loaded::part_state;
-use super::loaded::{place_of, Loaded};
+use super::loaded::{holder_unit, place_of, Loaded};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DepartmentPartView {
@@ -240,78 +240,24 @@ pub(super) fn stage_of(c: &ClockRow) -> AppResult<Stage> {
     Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))
 }
 
-/// What a viewer's deadline needs of a running clock: a whole row, or the few columns a list reads.
-pub(super) trait Hold {
-    fn hold(&self) -> ClockHold<'_>;
-}
-
-/// A clock's holder, stage and deadline.
-pub(super) struct ClockHold<'a> {
-    pub(super) id: &'a str,
-    pub(super) stage: &'a str,
-    pub(super) holder_unit_id: &'a str,
-    pub(super) holder_path: &'a str,
-    pub(super) warn_at: NaiveDateTime,
-    pub(super) due_at: NaiveDateTime,
-    pub(super) paused: bool,
-    pub(super) stopped: bool,
-    pub(super) provisional: bool,
-}
-
-impl Hold for ClockRow {
-    fn hold(&self) -> ClockHold<'_> {
-        ClockHold {
-            id: &self.id,
-            stage: &self.stage,
-            holder_unit_id: &self.holder_unit_id,
-            holder_path: &self.holder_path,
-            warn_at: self.warn_at,
-            due_at: self.due_at,
-            paused: self.paused_at.is_some(),
-            stopped: self.stopped_at.is_some(),
-            provisional: self.provisional,
-        }
-    }
-}
-
-impl Hold for sla::RunningClock {
-    fn hold(&self) -> ClockHold<'_> {
-        ClockHold {
-            id: &self.id,
-            stage: &self.stage,
-            holder_unit_id: &self.holder_unit_id,
-            holder_path: &self.holder_path,
-            warn_at: self.warn_at,
-            due_at: self.due_at,
-            paused: self.paused_at.is_some(),
-            stopped: false,
-            provisional: self.provisional,
-        }
-    }
-}
-
-pub(super) fn is_yours(actor: &Actor, c: &impl Hold, place: &TicketPlace) -> AppResult<bool> {
-    let c = c.hold();
+pub(super) fn is_yours(actor: &Actor, c: &RunningClock, place: &TicketPlace) -> AppResult<bool> {
     let holder: crate::domain::OrgUnitId = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
-    let stage = Stage::parse(c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
-    Ok(holds_clock(actor, stage, holder, &OrgPath::from_db(c.holder_path.to_string()), place))
+    let stage = Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
+    Ok(holds_clock(actor, stage, holder, &OrgPath::from_db(c.holder_path.clone()), place))
 }
 
-pub(super) fn deadlines<C: Hold>(actor: &Actor, clocks: &[C], place: &TicketPlace) -> AppResult<Deadlines> {
+/// The caller's own deadline and the ticket's nearest one, from the ticket's running clocks.
+pub(super) fn deadlines(actor: &Actor, clocks: &[RunningClock], place: &TicketPlace) -> AppResult<Deadlines> {
     let mut d = Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: None, any_provisional: false };
-    for clock in clocks {
-        let c = clock.hold();
-        if c.stopped {
-            continue;
-        }
+    for c in clocks {
         d.any_provisional |= c.provisional;
-        if c.paused {
+        if c.paused_at.is_some() {
             continue;
         }
         if d.any.is_none_or(|a| c.due_at < a) {
             d.any = Some(c.due_at);
         }
-        if is_yours(actor, clock, place)? && d.mine.is_none_or(|m| c.due_at < m) {
+        if is_yours(actor, c, place)? && d.mine.is_none_or(|m| c.due_at < m) {
             d.mine = Some(c.due_at);
             d.mine_warn = Some(c.warn_at);
             d.mine_provisional = c.provisional;
@@ -398,7 +344,8 @@ pub(super) fn render(
     let fresh = Loaded { row: t.row.clone(), place: t.place.clone(), parts: t.parts.clone(), clocks: live.clocks, pending_extensions };
     let parts = fresh.domain_parts()?;
     let facts = fresh.facts(&parts)?;
-    let d = deadlines(actor, &fresh.clocks, &t.place)?;
+    let running: Vec<RunningClock> = fresh.clocks.iter().filter(|c| c.stopped_at.is_none()).map(RunningClock::from).collect();
+    let d = deadlines(actor, &running, &t.place)?;
     let clocks = fresh
         .clocks
         .iter()
@@ -415,7 +362,7 @@ pub(super) fn render(
                 overdue: c.paused_at.is_none() && c.due_at < now,
                 paused_for: c.paused_for.clone(),
                 provisional: c.provisional,
-                yours: is_yours(actor, c, &t.place)?,
+                yours: is_yours(actor, &RunningClock::from(c), &t.place)?,
             })
         })
         .collect::<AppResult<Vec<_>>>()?;
@@ -503,24 +450,59 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
     .collect()
 }
 
-/// List entries of ticket rows for a caller: each with his own deadline, read from the running
-/// clocks of the page in one query.
+/// List entries of ticket rows for a caller, each with his own deadline. A ticket never
+/// whistled runs at most its one ticket-level clock, whose deadline, warning time and flag its
+/// row keeps (decision 0029); the running clocks of the others are read in one query.
 pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
-    // Only tickets in a state where a clock the caller could hold runs are looked up: for the
-    // others he has no deadline of his own, and the ticket's nearest one is its row's `due_at`
-    // (the earliest running clock that is not paused).
-    let mine: Vec<&str> =
-        rows.iter().filter(|r| crate::domain::workflow::may_hold_clock_in(actor, r.state)).map(|r| r.id.as_str()).collect();
-    let mut clocks = sla::running_holds(conn, &mine)?;
+    let read: Vec<&str> = rows
+        .iter()
+        .filter(|r| crate::domain::workflow::may_hold_clock_in(actor, r.state) && !kept_on_row(r))
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut clocks = sla::running_holds(conn, &read)?;
     rows.into_iter()
         .map(|r| {
-            let d = match clocks.remove(&r.id) {
-                Some(c) => deadlines(actor, &c, &place_of(&r))?,
-                None => Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false },
-            };
-            summary(r, d, now)
+            let c = if kept_on_row(&r) { row_clock(&r).into_iter().collect() } else { clocks.remove(&r.id).unwrap_or_default() };
+            entry(actor, r, &c, now)
         })
         .collect()
+}
+
+/// Whether the row stands for the ticket's running clocks: never whistled (no department part,
+/// so no clock but the ticket-level one), and its deadline and warning time kept together.
+fn kept_on_row(r: &TicketRow) -> bool {
+    r.whistle_type.is_none() && r.due_at.is_some() == r.warn_at.is_some()
+}
+
+/// The running clock a never-whistled ticket's row stands for: its state's ticket-level clock,
+/// unpaused (a paused clock sets no deadline, and the row has none).
+fn row_clock(r: &TicketRow) -> Option<RunningClock> {
+    let (stage, holder) = crate::domain::workflow::ticket_clock(r.state)?;
+    let (due_at, warn_at) = (r.due_at?, r.warn_at?);
+    let place = place_of(r);
+    Some(RunningClock {
+        id: format!("{}/{}", r.id, stage.as_str()),
+        ticket_id: r.id.clone(),
+        stage: stage.as_str().to_string(),
+        holder_unit_id: holder_unit(r, holder).to_string(),
+        holder_path: place.holder(holder).as_str().to_string(),
+        warn_at,
+        due_at,
+        paused_at: None,
+        provisional: r.due_provisional,
+    })
+}
+
+/// One list entry. Only a ticket in a state where a clock the caller could hold runs is judged
+/// by its clocks: for the others he has no deadline of his own, and the ticket's nearest one is
+/// its row's `due_at` (the earliest running clock that is not paused).
+fn entry(actor: &Actor, r: TicketRow, clocks: &[RunningClock], now: NaiveDateTime) -> AppResult<TicketSummary> {
+    let d = if clocks.is_empty() || !crate::domain::workflow::may_hold_clock_in(actor, r.state) {
+        Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false }
+    } else {
+        deadlines(actor, clocks, &place_of(&r))?
+    };
+    summary(r, d, now)
 }
 
 pub(super) fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSummary> {

@@ -206,18 +206,20 @@ pub fn lock_tickets(conn: &mut DbConn, ids: &[&str]) -> QueryResult<()> {
 /// version is still `version`, which it bumps: one statement for all on PostgreSQL, one per row
 /// on SQLite. Answers how many rows were written; fewer than given means a version moved.
 pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime) -> QueryResult<usize> {
-    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp};
+    use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
     match conn {
         DbConn::Postgresql(c) => {
             let texts = |f: fn(&TicketRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
             diesel::sql_query(
                 "UPDATE tickets SET state = v.state, solved_level = v.solved_level, satisfaction = v.satisfaction, \
                  resolution = v.resolution, duplicate_of = v.duplicate_of, whistle_type = v.whistle_type, \
-                 reopen_count = v.reopen_count, closed_at = v.closed_at, due_at = v.due_at, version = v.version + 1, updated_at = $12 \
+                 reopen_count = v.reopen_count, closed_at = v.closed_at, due_at = v.due_at, warn_at = v.warn_at, \
+                 due_provisional = v.due_provisional, version = v.version + 1, updated_at = $14 \
                  FROM (SELECT unnest($1::text[]) AS id, unnest($2::bigint[]) AS version, unnest($3::text[]) AS state, \
                  unnest($4::text[]) AS solved_level, unnest($5::text[]) AS satisfaction, unnest($6::text[]) AS resolution, \
                  unnest($7::text[]) AS duplicate_of, unnest($8::text[]) AS whistle_type, unnest($9::int[]) AS reopen_count, \
-                 unnest($10::timestamp[]) AS closed_at, unnest($11::timestamp[]) AS due_at) AS v \
+                 unnest($10::timestamp[]) AS closed_at, unnest($11::timestamp[]) AS due_at, unnest($12::timestamp[]) AS warn_at, \
+                 unnest($13::boolean[]) AS due_provisional) AS v \
                  WHERE tickets.id = v.id AND tickets.version = v.version",
             )
             .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
@@ -231,6 +233,8 @@ pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime
             .bind::<Array<Integer>, _>(rows.iter().map(|r| r.reopen_count).collect::<Vec<_>>())
             .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
             .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.warn_at).collect::<Vec<_>>())
+            .bind::<Array<Bool>, _>(rows.iter().map(|r| r.due_provisional).collect::<Vec<_>>())
             .bind::<Timestamp, _>(now)
             .execute(c)
         }
@@ -248,6 +252,8 @@ pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime
                         tickets::reopen_count.eq(r.reopen_count),
                         tickets::closed_at.eq(r.closed_at),
                         tickets::due_at.eq(r.due_at),
+                        tickets::warn_at.eq(r.warn_at),
+                        tickets::due_provisional.eq(r.due_provisional),
                         tickets::version.eq(r.version + 1),
                         tickets::updated_at.eq(now),
                     ))

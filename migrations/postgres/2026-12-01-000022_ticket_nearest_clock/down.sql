@@ -1,0 +1,2 @@
+ALTER TABLE tickets DROP COLUMN due_provisional;
+ALTER TABLE tickets DROP COLUMN warn_at;
