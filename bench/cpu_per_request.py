@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""CPU time one request costs the server and PostgreSQL (decision 0029's method).
+
+Against a running server (any build, any database), sends one kind of GET request sequentially
+for a few seconds and reads the CPU time (user + system) of the server process and of every
+PostgreSQL backend from /proc before and after. Sequential requests keep the figure free of
+queueing; what it measures is the work, which is what limits the rate on two cores.
+
+    python3 bench/cpu_per_request.py --port 18080 --login bs.yang \
+        --path '/api/v1/tickets?limit=50&state=compound_handling,at_compound' --seconds 5
+
+Start the server on the benchmark database first, e.g. a copy of the seeded template of
+`BENCH_SEED_CACHE=1 bash bench/workflow.sh`:
+
+    psql -U postgres -h 127.0.0.1 -c "create database probe template gridloop_bench_seed_1000000_22_clocks"
+    GRIDLOOP_ENV=development GRIDLOOP_LOG__LEVEL=warn target/release/gridloop \
+        --database-url postgres://postgres@127.0.0.1:5432/probe serve --bind 127.0.0.1:18080
+"""
+import argparse
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def jiffies(pid: str) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def postgres_jiffies() -> int:
+    total = 0
+    out = subprocess.run(["pgrep", "-f", "postgres: "], capture_output=True, text=True).stdout.split()
+    for pid in out:
+        try:
+            total += jiffies(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a backend that ended meanwhile
+    return total
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--login", required=True)
+    p.add_argument("--password", default="gridloop-demo")
+    p.add_argument("--path", required=True)
+    p.add_argument("--seconds", type=float, default=5.0)
+    a = p.parse_args()
+    base = f"http://127.0.0.1:{a.port}"
+
+    def get(path: str, token: str | None = None, body: dict | None = None) -> bytes:
+        data = json.dumps(body).encode() if body is not None else None
+        r = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
+        if token:
+            r.add_header("authorization", "Bearer " + token)
+        with urllib.request.urlopen(r) as f:
+            return f.read()
+
+    server = subprocess.run(["pgrep", "-f", f"serve --bind 127.0.0.1:{a.port}"], capture_output=True, text=True).stdout.split()
+    if not server:
+        raise SystemExit(f"no gridloop server bound to 127.0.0.1:{a.port}")
+    token = json.loads(get("/api/v1/auth/login", body={"login": a.login, "password": a.password}))["token"]
+    get(a.path, token)  # warm: the statement is prepared on this connection
+    s0, p0, n, end = jiffies(server[0]), postgres_jiffies(), 0, time.time() + a.seconds
+    while time.time() < end:
+        get(a.path, token)
+        n += 1
+    s1, p1 = jiffies(server[0]), postgres_jiffies()
+    print(
+        f"{a.login} GET {a.path}: {n / a.seconds:.0f} requests/s sequential, "
+        f"server {(s1 - s0) * TICK_MS / n:.3f} ms CPU/request, PostgreSQL {(p1 - p0) * TICK_MS / n:.3f} ms CPU/request"
+    )
+
+
+if __name__ == "__main__":
+    main()
