@@ -456,7 +456,10 @@ fn supervision_page(
         q = q.filter(supervision::breached_at.lt(day_start(to + chrono::Duration::days(1))));
     }
     if let Some((at, id)) = after {
-        q = q.filter(supervision::breached_at.gt(at).or(supervision::breached_at.eq(at).and(supervision::id.gt(id))));
+        // The bound first, as an index condition (see `tickets::list_query`).
+        q = q
+            .filter(supervision::breached_at.ge(at))
+            .filter(supervision::breached_at.gt(at).or(supervision::breached_at.eq(at).and(supervision::id.gt(id))));
     }
     let mut entries: Vec<SupervisionRow> = q
         .order((supervision::breached_at.asc(), supervision::id.asc()))

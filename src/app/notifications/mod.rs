@@ -341,7 +341,10 @@ pub fn my_notifications(
     }
     if let Some(b) = before {
         let (at, id) = super::tickets::decode_cursor(b).map_err(|_| AppError::validation("before", crate::msg!("rule-cursor")))?;
-        q = q.filter(deliveries::created_at.lt(at).or(deliveries::created_at.eq(at).and(deliveries::id.lt(id))));
+        // The bound first, as an index condition (see `tickets::list_query`).
+        q = q
+            .filter(deliveries::created_at.le(at))
+            .filter(deliveries::created_at.lt(at).or(deliveries::created_at.eq(at).and(deliveries::id.lt(id))));
     }
     type Line = (DeliveryRow, (String, String, Option<String>), Option<(String, String)>);
     let rows: Vec<Line> = q

@@ -356,7 +356,10 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
     }
     if let Some(c) = &f.cursor {
         let (d, id) = decode_cursor(c)?;
-        q = q.filter(visit_logs::visit_date.lt(d).or(visit_logs::visit_date.eq(d).and(visit_logs::id.lt(id))));
+        // The bound first, as an index condition (see `tickets::list_query`).
+        q = q
+            .filter(visit_logs::visit_date.le(d))
+            .filter(visit_logs::visit_date.lt(d).or(visit_logs::visit_date.eq(d).and(visit_logs::id.lt(id))));
     }
     let rows: Vec<VisitLogRow> =
         q.order((visit_logs::visit_date.desc(), visit_logs::id.desc())).limit(limit + 1).select(VisitLogRow::as_select()).load(conn)?;
