@@ -404,9 +404,9 @@ pub fn act_batch(conn: &mut DbConn, ctx: SlaContext<'_>, jobs: Vec<ActJob>, now:
         let (round, later): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(|&i| {
             let j = &jobs[i];
             let key_free = j.key.as_ref().is_none_or(|k| !keys_seen.contains(&(k.person_id, k.key.as_str())));
-            let first = key_free && !tickets_seen.contains(j.request.ticket_id.as_str());
+            let first = key_free && !tickets_seen.contains(&j.request.ticket_id);
             if first {
-                tickets_seen.insert(j.request.ticket_id.as_str());
+                tickets_seen.insert(j.request.ticket_id);
                 if let Some(k) = &j.key {
                     keys_seen.insert((k.person_id, k.key.as_str()));
                 }

@@ -45,6 +45,12 @@ pub fn stored_id<T: std::str::FromStr<Err = crate::domain::ids::BadId>>(text: &s
     text.parse().map_err(|e: crate::domain::ids::BadId| AppError::internal_msg(e.to_string()))
 }
 
+/// An id that a page's link or form names an object by: text that is no id names no object, so
+/// it is the 404 of a missing `what`, as an unknown id is.
+pub fn named_id<T: std::str::FromStr<Err = crate::domain::ids::BadId>>(text: &str, what: &'static str) -> AppResult<T> {
+    text.parse().map_err(|_| AppError::NotFound { what })
+}
+
 /// A required text field, trimmed, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let v = value.trim();

@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
 use crate::domain::text::Msg;
-use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId};
+use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId, ResidentId};
 
 use super::org::{escape_like, find_unit};
 use super::scope::{enforce, units_in_scope};
@@ -96,10 +96,7 @@ fn view(r: ResidentRow, building: &OrgUnitRow) -> ResidentView {
     }
 }
 
-fn resident_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<(ResidentRow, OrgUnitRow)> {
-    if id.parse::<Id>().is_err() {
-        return Err(AppError::NotFound { what: "resident" });
-    }
+fn resident_for(conn: &mut DbConn, actor: &Actor, id: &ResidentId, op: Operation) -> AppResult<(ResidentRow, OrgUnitRow)> {
     let found: Option<(ResidentRow, OrgUnitRow)> = residents::table
         .inner_join(org_units::table)
         .filter(residents::id.eq(id))
@@ -112,14 +109,14 @@ fn resident_for(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> Ap
     Ok((r, b))
 }
 
-pub fn get_resident(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<ResidentView> {
+pub fn get_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId) -> AppResult<ResidentView> {
     let (r, b) = resident_for(conn, actor, id, Operation::ResidentRead)?;
     Ok(view(r, &b))
 }
 
 /// 查看完整信息: returns the unmasked phone and ID number and records who looked, in which role,
 /// when, and at which record.
-pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<RevealedResident> {
+pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId, now: NaiveDateTime) -> AppResult<RevealedResident> {
     conn.transaction(|conn| {
         let (r, b) = resident_for(conn, actor, id, Operation::ResidentReveal)?;
         let path = OrgPath::from_db(b.path.clone());
@@ -162,7 +159,7 @@ pub struct RevealRecord {
 }
 
 /// Who has revealed this resident's data: visible to those who may see the resident.
-pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<RevealRecord>> {
+pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &ResidentId) -> AppResult<Vec<RevealRecord>> {
     let (r, _) = resident_for(conn, actor, id, Operation::ResidentRead)?;
     let rows: Vec<PiiRevealRow> = pii_reveals::table
         .filter(pii_reveals::record_kind.eq("resident"))
@@ -336,7 +333,7 @@ pub fn contact_from_register(conn: &mut DbConn, actor: &Actor, within: &str, lab
     let hits: Vec<ResidentView> = list_residents(conn, actor, f)?.into_iter().filter(|v| register_label(v) == label).collect();
     match hits.as_slice() {
         [one] => {
-            let (r, _) = resident_for(conn, actor, &one.id, Operation::ResidentRead)?;
+            let (r, _) = resident_for(conn, actor, &super::stored_id(&one.id)?, Operation::ResidentRead)?;
             Ok(Some((r.name, r.phone)))
         }
         _ => Ok(None),

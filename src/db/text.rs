@@ -146,6 +146,9 @@ text_columns! {
     SlaPolicyIdColumn: SlaPolicyId => [id];
     VisitLogIdColumn: VisitLogId => [id];
     ReturnVisitIdColumn: ReturnVisitId => [id];
+    PhotoIdColumn: PhotoId => [id];
+    DeliveryIdColumn: DeliveryId => [id];
+    EndpointIdColumn: EndpointId => [id];
     GenericIdColumn: Id => [id];
     OrgKindColumn: crate::domain::OrgKind => [enum from_str];
     RoleColumn: crate::domain::Role => [enum from_str];

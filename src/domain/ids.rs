@@ -191,6 +191,12 @@ entity_ids! {
     VisitLogId;
     /// A return visit recorded in a visit log.
     ReturnVisitId;
+    /// A photo of a ticket (现场照片).
+    PhotoId;
+    /// One sending of a notification on one channel (投递).
+    DeliveryId;
+    /// A unit's channel for notifications: a mail address, a webhook, a WeCom robot (通知渠道).
+    EndpointId;
 }
 
 #[cfg(test)]

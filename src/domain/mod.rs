@@ -18,8 +18,9 @@ pub mod visits;
 pub mod workflow;
 
 pub use ids::{
-    AssignmentId, AuditEventId, CategoryId, ClockId, ExtensionId, HouseholdId, Id, LoginAttemptId, MembershipId, NotificationId, OrgUnitId,
-    PersonId, PiiRevealId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
+    AssignmentId, AuditEventId, CategoryId, ClockId, DeliveryId, EndpointId, ExtensionId, HouseholdId, Id, LoginAttemptId, MembershipId,
+    NotificationId, OrgUnitId, PersonId, PhotoId, PiiRevealId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId,
+    VisitLogId,
 };
 pub use org::{OrgKind, OrgPath};
 pub use roles::{Access, Actor, Grant, Operation, Role};

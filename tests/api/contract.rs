@@ -243,6 +243,45 @@ async fn malformed_or_extreme_input_is_refused_as_such_and_never_crashes() {
     crate::helpers::assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
+/// A path segment that is no id names no object: every route with an id in its path answers it
+/// exactly as it answers an id that exists nowhere (the 404 of a missing object where the caller
+/// may look), never 400 or 500. The routes come from the served document, not from a list here:
+/// every operation without a body or a required header, as an administrator over everything.
+#[tokio::test]
+async fn a_malformed_id_in_any_path_is_answered_as_an_unknown_one() {
+    let (app, _fx) = spawn_fixture().await;
+    let root = app.login("root", PASSWORD).await;
+    let doc = app.get("/api/v1/openapi.json", None).await.json::<Value>().await.unwrap();
+    let (mut checked, mut missing) = (0, 0);
+    for (path, method, op) in operations(&doc) {
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        let ids: Vec<String> = params
+            .iter()
+            .filter(|p| p["in"] == "path" && p["schema"]["format"] == "uuid")
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        let needs_header = params.iter().any(|p| p["in"] == "header" && p["required"] == true);
+        if ids.is_empty() || op.get("requestBody").is_some() || needs_header || path.contains("{year}") {
+            continue;
+        }
+        let fill = |with: &str| ids.iter().fold(path.clone(), |p, name| p.replace(&format!("{{{name}}}"), with));
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let unknown = app.request(method.clone(), &fill(&uuid::Uuid::now_v7().to_string()), Some(&root), None, None).await;
+        let (unknown_status, unknown_body) = (unknown.status(), unknown.json::<Value>().await.unwrap_or(Value::Null));
+        for garbage in ["not-a-uuid", "12345", "%E4%B8%AD"] {
+            let r = app.request(method.clone(), &fill(garbage), Some(&root), None, None).await;
+            let status = r.status();
+            let body = r.json::<Value>().await.unwrap_or(Value::Null);
+            assert_eq!(status, unknown_status, "{method} {path} with `{garbage}`: {body}");
+            assert_eq!(body["code"], unknown_body["code"], "{method} {path} with `{garbage}`");
+        }
+        checked += 1;
+        missing += usize::from(unknown_status == StatusCode::NOT_FOUND);
+    }
+    assert!(checked >= 25, "only {checked} routes with an id were tried");
+    assert!(missing * 10 >= checked * 8, "{missing} of {checked} answered 404");
+}
+
 /// Every refusal is the API's error body, also where a body is too large for an extractor.
 #[tokio::test]
 async fn an_import_file_over_the_limit_is_refused_in_the_error_shape() {

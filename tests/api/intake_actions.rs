@@ -43,7 +43,7 @@ fn job(app: &TestApp, fx: &Fixture, login: &str, id: &str, version: i64, action:
             &format!("{version}|{}", serde_json::to_string(&action).unwrap()),
         ),
     });
-    ActJob { request: ActRequest { actor: a, ticket_id: id.into(), version: Some(version), action }, key }
+    ActJob { request: ActRequest { actor: a, ticket_id: id.parse().unwrap(), version: Some(version), action }, key }
 }
 
 fn run(app: &TestApp, jobs: Vec<ActJob>) -> Vec<Result<Filed, AppError>> {

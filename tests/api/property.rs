@@ -203,7 +203,7 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
                 let req = request(k, seed, &fx, &view);
                 let kind = req.kind();
                 let before = view.state;
-                match act(&mut conn, ctx, a, &view.id, Some(view.version), req, gridloop::app::utc_now()) {
+                match act(&mut conn, ctx, a, &view.id.parse().unwrap(), Some(view.version), req, gridloop::app::utc_now()) {
                     Ok(after) => {
                         prop_assert!(may_see(login, &whistled, &fx), "{login} acted ({kind}) on a ticket outside his scope");
                         let r = rule(kind);
@@ -234,7 +234,9 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
                     }
                     Err(_) => {
                         // Refused (403, 409, 422): nothing may have changed.
-                        let again = gridloop::app::tickets::get_ticket(&mut conn, &actors[0], &view.id, gridloop::app::utc_now()).unwrap();
+                        let again =
+                            gridloop::app::tickets::get_ticket(&mut conn, &actors[0], &view.id.parse().unwrap(), gridloop::app::utc_now())
+                                .unwrap();
                         prop_assert_eq!(again.version, view.version);
                         prop_assert_eq!(again.state, view.state);
                     }
@@ -265,7 +267,7 @@ fn deadlines_kept_true(conn: &mut gridloop::db::DbConn, actors: &[Actor], view: 
     let now = gridloop::app::utc_now();
     for a in actors {
         // Those who read it only up to the end of their part (removed) do not list it.
-        let Ok(page) = gridloop::app::tickets::get_ticket(conn, a, &view.id, now) else { continue };
+        let Ok(page) = gridloop::app::tickets::get_ticket(conn, a, &view.id.parse().unwrap(), now) else { continue };
         if page.read_until.is_some() {
             continue;
         }
@@ -408,7 +410,7 @@ fn every_offered_action_succeeds_and_every_other_is_refused() {
             let mut offered: Vec<(usize, ActionKind, TicketView)> = vec![];
             let mut not_offered: Vec<(usize, ActionKind, TicketView)> = vec![];
             for (i, a) in actors.iter().enumerate() {
-                let Ok(v) = gridloop::app::tickets::get_ticket(&mut conn, a, &id, now()) else { continue };
+                let Ok(v) = gridloop::app::tickets::get_ticket(&mut conn, a, &id.parse().unwrap(), now()) else { continue };
                 for k in ActionKind::ALL {
                     if v.allowed_actions.contains(k) {
                         offered.push((i, *k, v.clone()));
@@ -424,9 +426,9 @@ fn every_offered_action_succeeds_and_every_other_is_refused() {
                 }
                 let (i, k, v) = not_offered.swap_remove(rng.gen_range(0..not_offered.len()));
                 let req = valid_request(k, rng.gen(), &fx, &v, &original).unwrap_or_else(|| request(k as usize, rng.gen(), &fx, &v));
-                let r = act(&mut conn, ctx, &actors[i], &id, Some(v.version), req, now());
+                let r = act(&mut conn, ctx, &actors[i], &id.parse().unwrap(), Some(v.version), req, now());
                 assert!(r.is_err(), "{} was not offered {k} in {} but took it", ACTORS[i], v.state);
-                let again = gridloop::app::tickets::get_ticket(&mut conn, &actors[i], &id, now()).unwrap();
+                let again = gridloop::app::tickets::get_ticket(&mut conn, &actors[i], &id.parse().unwrap(), now()).unwrap();
                 assert_eq!((again.version, again.state), (v.version, v.state), "a refused {k} changed the ticket");
                 refused_checks += 1;
             }
@@ -461,7 +463,7 @@ fn every_offered_action_succeeds_and_every_other_is_refused() {
             } else {
                 candidates[rng.gen_range(0..candidates.len())].clone()
             };
-            match act(&mut conn, ctx, &actors[i], &id, Some(v.version), req, now()) {
+            match act(&mut conn, ctx, &actors[i], &id.parse().unwrap(), Some(v.version), req, now()) {
                 Ok(after) => {
                     assert_eq!(after.version, v.version + 1);
                     *taken.entry(k.as_str()).or_default() += 1;

@@ -263,7 +263,7 @@ async fn a_log_is_amended_on_its_day_with_each_change_audited_and_locked_afterwa
             &mut conn,
             ctx,
             &gw1,
-            &id,
+            &id.parse().unwrap(),
             Some(2),
             VisitLogAmendment { notes: Some("迟到的补充".into()), ..Default::default() },
             tomorrow,

@@ -43,7 +43,7 @@ impl Desk<'_> {
 
     fn act(&self, login: &str, t: &TicketView, req: ActionRequest, now: NaiveDateTime) -> Result<TicketView, AppError> {
         let ctx = gridloop::app::sla::SlaContext { settings: &self.app.settings.sla, calendars: &self.cals };
-        act(&mut self.app.conn(), ctx, &self.actor(login), &t.id, Some(t.version), req, now)
+        act(&mut self.app.conn(), ctx, &self.actor(login), &t.id.parse().unwrap(), Some(t.version), req, now)
     }
 
     fn ok(&self, login: &str, t: &TicketView, req: ActionRequest, now: NaiveDateTime) -> TicketView {
@@ -124,9 +124,9 @@ async fn a_return_pauses_the_departments_clocks_for_the_ruling_and_an_overrule_g
     assert_eq!(ruling.len(), 1, "the community's ruling has a clock of its own");
     assert_eq!(ruling[0].2 - t1, Duration::hours(24), "[sla.limits] return_ruling of the test configuration");
     // Who is shown what: the community's deadline is the ruling; the department has none running.
-    let cs_view = gridloop::app::tickets::get_ticket(&mut app.conn(), &desk.actor("cs1"), &t.id, t1).unwrap();
+    let cs_view = gridloop::app::tickets::get_ticket(&mut app.conn(), &desk.actor("cs1"), &t.id.parse().unwrap(), t1).unwrap();
     assert_eq!(cs_view.due_at, Some(ruling[0].2));
-    let dl_view = gridloop::app::tickets::get_ticket(&mut app.conn(), &desk.actor("dl1"), &t.id, t1).unwrap();
+    let dl_view = gridloop::app::tickets::get_ticket(&mut app.conn(), &desk.actor("dl1"), &t.id.parse().unwrap(), t1).unwrap();
     assert_eq!(dl_view.due_at, None, "the department's clocks wait for the ruling: no deadline runs against it");
     assert!(dl_view.clocks.iter().filter(|c| c.yours).all(|c| c.paused_for.as_deref() == Some("return")));
 
@@ -377,10 +377,10 @@ async fn a_breached_triage_escalates_through_the_workflow_as_the_system_and_neve
     let n = gridloop::app::tickets::escalate_breached(&mut app.conn(), ctx, &report.escalate, due + Duration::minutes(3)).unwrap();
     assert_eq!(n, 1);
     let cs = desk.actor("cs1");
-    let up = gridloop::app::tickets::get_ticket(&mut app.conn(), &cs, &waiting.id, due).unwrap();
+    let up = gridloop::app::tickets::get_ticket(&mut app.conn(), &cs, &waiting.id.parse().unwrap(), due).unwrap();
     assert_eq!(up.state, TicketState::AtCommunity);
     assert!(up.clocks.iter().any(|c| c.stage == gridloop::domain::sla::Stage::CommunityAcceptance && c.yours));
-    let stays = gridloop::app::tickets::get_ticket(&mut app.conn(), &cs, &handled.id, due).unwrap();
+    let stays = gridloop::app::tickets::get_ticket(&mut app.conn(), &cs, &handled.id.parse().unwrap(), due).unwrap();
     assert_eq!(stays.state, TicketState::CompoundHandling, "the secretary's action stands");
     assert!(stays.clocks.iter().all(|c| c.stage != gridloop::domain::sla::Stage::CommunityAcceptance));
     let event: (Option<String>, Option<String>, Option<String>) = audit_events::table

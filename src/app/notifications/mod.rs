@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::db::schema::{channel_endpoints, deliveries, memberships, notification_settings, notifications, people, tickets};
 use crate::db::DbConn;
 use crate::domain::notify::{chosen, DeliveryChannel, DeliveryState, NoticeKind};
-use crate::domain::{Actor, Id, Role};
+use crate::domain::{Actor, DeliveryId, Id, Role, TicketId};
 use crate::i18n::Lang;
 
 use super::{AppError, AppResult};
@@ -379,7 +379,7 @@ pub fn my_notifications(
 }
 
 /// Marks one of the caller's notifications read (again is a no-op); another's is not found.
-pub fn mark_read(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<()> {
+pub fn mark_read(conn: &mut DbConn, actor: &Actor, id: &DeliveryId, now: NaiveDateTime) -> AppResult<()> {
     let me = actor.person_id.to_string();
     let found: Option<Option<NaiveDateTime>> = deliveries::table
         .filter(deliveries::id.eq(id))
@@ -491,9 +491,9 @@ fn log_lines(conn: &mut DbConn, of: LogOf<'_>) -> AppResult<Vec<(LogLine, String
 
 /// The delivery log of a ticket (every message about it, on every channel), for whoever may see
 /// the ticket.
-pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
+pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &TicketId) -> AppResult<Vec<DeliveryView>> {
     super::tickets::get_ticket(conn, actor, ticket_id, super::utc_now())?;
-    deliveries_of_seen_ticket(conn, ticket_id)
+    deliveries_of_seen_ticket(conn, &ticket_id.to_string())
 }
 
 /// The delivery log of a ticket the caller has just been allowed to see (its page loaded it).
@@ -508,8 +508,8 @@ pub fn failed_deliveries(conn: &mut DbConn, actor: &Actor, limit: Option<i64>) -
 }
 
 /// One delivery, for its recipient or an admin over its unit (how a test message went).
-pub fn delivery(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<DeliveryView> {
-    let (line, path) = log_lines(conn, LogOf::One(id))?.into_iter().next().ok_or(AppError::NotFound { what: "delivery" })?;
+pub fn delivery(conn: &mut DbConn, actor: &Actor, id: &DeliveryId) -> AppResult<DeliveryView> {
+    let (line, path) = log_lines(conn, LogOf::One(&id.to_string()))?.into_iter().next().ok_or(AppError::NotFound { what: "delivery" })?;
     let mine = line.0.person_id.as_deref() == Some(actor.person_id.to_string().as_str());
     let op = crate::domain::Operation::OrgUnitManage;
     if !mine && super::scope::enforce(actor.decide(op, &crate::domain::OrgPath::from_db(path)), "delivery", op).is_err() {
@@ -519,7 +519,7 @@ pub fn delivery(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Deliver
 }
 
 /// An admin sends a failed delivery again: pending, its tries counted from zero.
-pub fn retry_delivery(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<()> {
+pub fn retry_delivery(conn: &mut DbConn, actor: &Actor, id: &DeliveryId, now: NaiveDateTime) -> AppResult<()> {
     use crate::db::schema::org_units;
     let found: Option<(String, String)> = deliveries::table
         .inner_join(notifications::table.inner_join(org_units::table.on(org_units::id.eq(notifications::unit_id))))

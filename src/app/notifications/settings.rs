@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::org::find_unit;
 use crate::app::scope::enforce;
-use crate::app::{parse_id, AppError, AppResult};
+use crate::app::{stored_id, AppError, AppResult};
 use crate::db::schema::{channel_endpoints, notification_settings};
 use crate::db::DbConn;
 use crate::domain::notify::{choice_kinds, choice_text, DeliveryChannel, NoticeKind};
-use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId};
+use crate::domain::{Actor, EndpointId, Operation, OrgKind, OrgPath, OrgUnitId};
 
 /// A person's notification settings.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -271,9 +271,8 @@ fn check_endpoint(kind: DeliveryChannel, name: &str, url: &str, secret: Option<&
 }
 
 /// The unit, if the actor may manage its channels (an admin over it).
-fn managed_unit(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<crate::db::models::OrgUnitRow> {
-    let id: OrgUnitId = parse_id("id", unit_id).map_err(|_| AppError::NotFound { what: "org unit" })?;
-    let u = find_unit(conn, &id)?.ok_or(AppError::NotFound { what: "org unit" })?;
+fn managed_unit(conn: &mut DbConn, actor: &Actor, unit_id: &OrgUnitId) -> AppResult<crate::db::models::OrgUnitRow> {
+    let u = find_unit(conn, unit_id)?.ok_or(AppError::NotFound { what: "org unit" })?;
     enforce(actor.decide(Operation::OrgUnitManage, &OrgPath::from_db(u.path.clone())), "org unit", Operation::OrgUnitManage)?;
     if u.kind == OrgKind::Building {
         return Err(AppError::validation("id", crate::msg!("rule-channel_unit")));
@@ -297,7 +296,7 @@ pub fn channel_units(conn: &mut DbConn, actor: &Actor) -> AppResult<Vec<(String,
 }
 
 /// A unit's robots and webhooks.
-pub fn list_endpoints(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<Vec<EndpointView>> {
+pub fn list_endpoints(conn: &mut DbConn, actor: &Actor, unit_id: &OrgUnitId) -> AppResult<Vec<EndpointView>> {
     let u = managed_unit(conn, actor, unit_id)?;
     let rows: Vec<EndpointRow> = channel_endpoints::table
         .filter(channel_endpoints::org_unit_id.eq(u.id.to_string()))
@@ -308,10 +307,16 @@ pub fn list_endpoints(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppRes
 }
 
 /// Adds a robot or webhook to a unit.
-pub fn add_endpoint(conn: &mut DbConn, actor: &Actor, unit_id: &str, input: EndpointInput, now: NaiveDateTime) -> AppResult<EndpointView> {
+pub fn add_endpoint(
+    conn: &mut DbConn,
+    actor: &Actor,
+    unit_id: &OrgUnitId,
+    input: EndpointInput,
+    now: NaiveDateTime,
+) -> AppResult<EndpointView> {
     let u = managed_unit(conn, actor, unit_id)?;
     check_endpoint(input.kind, &input.name, &input.url, input.secret.as_deref())?;
-    let id = Id::new().to_string();
+    let id = EndpointId::new();
     diesel::insert_into(channel_endpoints::table)
         .values((
             channel_endpoints::id.eq(&id),
@@ -331,9 +336,9 @@ pub fn add_endpoint(conn: &mut DbConn, actor: &Actor, unit_id: &str, input: Endp
 }
 
 /// A robot or webhook the actor may manage; another's is not found.
-fn managed_endpoint(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<EndpointRow> {
+fn managed_endpoint(conn: &mut DbConn, actor: &Actor, id: &EndpointId) -> AppResult<EndpointRow> {
     let row = find_endpoint(conn, id)?;
-    managed_unit(conn, actor, &row.org_unit_id).map_err(|e| {
+    managed_unit(conn, actor, &stored_id(&row.org_unit_id)?).map_err(|e| {
         if matches!(e, AppError::Forbidden { .. }) {
             AppError::NotFound { what: "channel" }
         } else {
@@ -345,7 +350,7 @@ fn managed_endpoint(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<End
 
 /// Sends a robot or webhook a test message (测试消息) through the delivery worker; its delivery's
 /// id, to follow how it went.
-pub fn test_endpoint(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<String> {
+pub fn test_endpoint(conn: &mut DbConn, actor: &Actor, id: &EndpointId, now: NaiveDateTime) -> AppResult<String> {
     let row = managed_endpoint(conn, actor, id)?;
     let channel: DeliveryChannel = row.kind.parse().map_err(AppError::internal_msg)?;
     super::record_test(conn, super::TestTarget::Endpoint { unit_id: &row.org_unit_id, endpoint_id: &row.id, channel }, now)
@@ -361,11 +366,11 @@ pub fn test_my_mail(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> App
     super::record_test(conn, super::TestTarget::Mail { unit_id: &unit, person_id: &actor.person_id.to_string() }, now)
 }
 
-fn find_endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointRow> {
+fn find_endpoint(conn: &mut DbConn, id: &EndpointId) -> AppResult<EndpointRow> {
     channel_endpoints::table.find(id).select(EndpointRow::as_select()).first(conn).optional()?.ok_or(AppError::NotFound { what: "channel" })
 }
 
-fn endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointView> {
+fn endpoint(conn: &mut DbConn, id: &EndpointId) -> AppResult<EndpointView> {
     endpoint_view(find_endpoint(conn, id)?)
 }
 
@@ -373,7 +378,7 @@ fn endpoint(conn: &mut DbConn, id: &str) -> AppResult<EndpointView> {
 pub fn change_endpoint(
     conn: &mut DbConn,
     actor: &Actor,
-    id: &str,
+    id: &EndpointId,
     change: EndpointChange,
     if_match: i64,
     now: NaiveDateTime,

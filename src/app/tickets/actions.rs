@@ -9,12 +9,12 @@ use crate::db::schema::{sla_clocks, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{ticket_clock, ActionKind, AssignmentState, Sight, TicketState};
-use crate::domain::{Actor, Grant, Id, Role};
+use crate::domain::{Actor, Grant, Role, TicketId};
 
 use crate::app::audit::{self, ActedBy, Draft};
 use crate::app::org::find_unit;
 use crate::app::sla::{self, SlaContext};
-use crate::app::{AppError, AppResult};
+use crate::app::{stored_id, AppError, AppResult};
 
 use super::decide::{decide, Decided};
 use super::loaded::{holder_unit, load_all, parts_of};
@@ -33,7 +33,7 @@ pub(super) fn acted_by(actor: &Actor, grant: Option<&Grant>) -> ActedBy {
 /// One workflow action as a request asked for it.
 pub struct ActRequest {
     pub actor: Actor,
-    pub ticket_id: String,
+    pub ticket_id: TicketId,
     /// The version the caller last saw (`If-Match`).
     pub version: Option<i64>,
     pub action: ActionRequest,
@@ -44,12 +44,12 @@ pub fn act(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
     actor: &Actor,
-    id: &str,
+    id: &TicketId,
     version: Option<i64>,
     req: ActionRequest,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
-    let r = ActRequest { actor: actor.clone(), ticket_id: id.to_string(), version, action: req };
+    let r = ActRequest { actor: actor.clone(), ticket_id: *id, version, action: req };
     act_together(conn, ctx, &[&r], now)?.pop().unwrap_or_else(|| Err(AppError::internal_msg("an action was left unanswered".into())))
 }
 
@@ -62,8 +62,9 @@ pub fn escalate_breached(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_ids: &[S
     let mut done = 0;
     for id in ticket_ids {
         let Some(version) = tickets::table.find(id).select(tickets::version).first::<i64>(conn).optional()? else { continue };
+        let id: TicketId = stored_id(id)?;
         let taken =
-            backend::write_transaction(conn, |c| act(c, ctx, &system, id, Some(version), ActionRequest::EscalateToCommunity {}, now));
+            backend::write_transaction(conn, |c| act(c, ctx, &system, &id, Some(version), ActionRequest::EscalateToCommunity {}, now));
         match taken {
             Ok(_) => done += 1,
             // Moved on since the breach (a secretary acted): nothing to escalate.
@@ -88,12 +89,12 @@ pub fn act_together(
     now: NaiveDateTime,
 ) -> AppResult<Vec<AppResult<TicketView>>> {
     backend::within_transaction(conn, |conn| {
-        let ids: Vec<&str> = requests.iter().map(|r| r.ticket_id.as_str()).filter(|id| id.parse::<Id>().is_ok()).collect();
-        let mut loaded = load_all(conn, &ids, true)?;
+        let ids: Vec<String> = requests.iter().map(|r| r.ticket_id.to_string()).collect();
+        let mut loaded = load_all(conn, &ids.iter().map(String::as_str).collect::<Vec<_>>(), true)?;
         let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
         let mut decided = vec![];
         for (i, r) in requests.iter().enumerate() {
-            let t = match loaded.remove(&r.ticket_id) {
+            let t = match loaded.remove(&r.ticket_id.to_string()) {
                 Some(t) if r.actor.is_system() || t.sight(&r.actor)? != Sight::Hidden => t,
                 _ => {
                     answers[i] = Some(Err(AppError::NotFound { what: "ticket" }));

@@ -7,7 +7,7 @@ use crate::db::schema::{ticket_assignments, ticket_extensions};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{sight, AssignmentState, DepartmentPart, Facts, Sight, TicketPlace, TicketState};
-use crate::domain::{Actor, Id, OrgPath};
+use crate::domain::{Actor, OrgPath, TicketId};
 
 use crate::app::sla::{self};
 use crate::app::{AppError, AppResult};
@@ -89,16 +89,14 @@ pub(super) fn holder_unit(row: &TicketRow, h: crate::domain::workflow::ClockHold
     }
 }
 
-pub(super) fn load(conn: &mut DbConn, id: &str) -> AppResult<Option<Loaded>> {
-    if id.parse::<Id>().is_err() {
-        return Ok(None);
-    }
-    Ok(load_all(conn, &[id], false)?.remove(id))
+pub(super) fn load(conn: &mut DbConn, id: &TicketId) -> AppResult<Option<Loaded>> {
+    let id = id.to_string();
+    Ok(load_all(conn, &[&id], false)?.remove(&id))
 }
 
 /// Loads a ticket the actor can see (fully, or up to the end of his department's part), or
 /// reports it missing (the same answer either way).
-pub(super) fn load_visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Loaded> {
+pub(super) fn load_visible(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<Loaded> {
     let t = load(conn, id)?.ok_or(AppError::NotFound { what: "ticket" })?;
     if t.sight(actor)? == Sight::Hidden {
         return Err(AppError::NotFound { what: "ticket" });

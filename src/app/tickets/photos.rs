@@ -12,10 +12,10 @@ use crate::app::photos::{Cleaned, PhotoStore};
 use crate::db::models::PhotoRow;
 use crate::db::schema::photos;
 use crate::db::DbConn;
-use crate::domain::{Actor, Id};
+use crate::domain::{Actor, Id, PhotoId, TicketId};
 
 use super::loaded::load_visible;
-use crate::app::{AppError, AppResult};
+use crate::app::{stored_id, AppError, AppResult};
 use crate::domain::workflow::Sight;
 
 /// Which photos of a ticket: the request's, or the solved report's.
@@ -66,7 +66,7 @@ pub fn attach(
     conn: &mut DbConn,
     store: &dyn PhotoStore,
     actor: &Actor,
-    ticket_id: &str,
+    ticket_id: &TicketId,
     kind: PhotoKind,
     photo: &Cleaned,
     now: NaiveDateTime,
@@ -121,7 +121,7 @@ pub fn attach(
 }
 
 /// The photos of a ticket the person may see, oldest first.
-pub fn list_photos(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResult<Vec<PhotoView>> {
+pub fn list_photos(conn: &mut DbConn, actor: &Actor, ticket_id: &TicketId) -> AppResult<Vec<PhotoView>> {
     let t = load_visible(conn, actor, ticket_id)?;
     let rows: Vec<PhotoRow> = photos::table
         .filter(photos::ticket_id.eq(&t.row.id))
@@ -132,14 +132,15 @@ pub fn list_photos(conn: &mut DbConn, actor: &Actor, ticket_id: &str) -> AppResu
 }
 
 /// A photo by id, for someone who may see its ticket; else the 404 of a missing photo.
-pub fn photo_for(conn: &mut DbConn, actor: &Actor, photo_id: &str) -> AppResult<PhotoRow> {
+pub fn photo_for(conn: &mut DbConn, actor: &Actor, photo_id: &PhotoId) -> AppResult<PhotoRow> {
     let missing = AppError::NotFound { what: "photo" };
-    if photo_id.parse::<Id>().is_err() {
-        return Err(missing);
-    }
-    let row: PhotoRow =
-        photos::table.find(photo_id).select(PhotoRow::as_select()).first(conn).optional()?.ok_or(AppError::NotFound { what: "photo" })?;
-    match load_visible(conn, actor, &row.ticket_id) {
+    let row: PhotoRow = photos::table
+        .find(photo_id.to_string())
+        .select(PhotoRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound { what: "photo" })?;
+    match load_visible(conn, actor, &stored_id(&row.ticket_id)?) {
         Ok(_) => Ok(row),
         Err(AppError::NotFound { .. }) => Err(missing),
         Err(e) => Err(e),

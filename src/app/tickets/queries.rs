@@ -7,7 +7,7 @@ use crate::db::models::{OrgUnitRow, PiiRevealRow, TicketRow};
 use crate::db::schema::{categories, org_units, pii_reveals, sla_clocks, tickets};
 use crate::db::DbConn;
 use crate::domain::workflow::{AssignmentState, TicketState};
-use crate::domain::{Actor, Id, OrgKind, OrgPath, Role};
+use crate::domain::{Actor, Id, OrgKind, OrgPath, Role, TicketId};
 
 use crate::app::org::{escape_like, find_unit};
 use crate::app::scope::Db;
@@ -18,7 +18,7 @@ use super::requests::TicketFilter;
 use super::scope::{place_within, tickets_in_scope, waiting_for_ruling, BoolExpr};
 use super::views::{summaries, view, TicketPage, TicketSummary, TicketView};
 
-pub fn get_ticket(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<TicketView> {
+pub fn get_ticket(conn: &mut DbConn, actor: &Actor, id: &TicketId, now: NaiveDateTime) -> AppResult<TicketView> {
     let t = load_visible(conn, actor, id)?;
     view(conn, actor, &t, now)
 }
@@ -32,7 +32,7 @@ pub struct RevealedContact {
     pub revealed_at: NaiveDateTime,
 }
 
-pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<RevealedContact> {
+pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &TicketId, now: NaiveDateTime) -> AppResult<RevealedContact> {
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
         let live_depts: Vec<String> =
@@ -325,7 +325,7 @@ pub struct DepartmentChoice {
     pub default_for_category: bool,
 }
 
-pub fn whistle_choices(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<DepartmentChoice>> {
+pub fn whistle_choices(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<Vec<DepartmentChoice>> {
     let t = load_visible(conn, actor, id)?;
     let ancestors: Vec<String> = t.place.community.ids().iter().map(|i| i.to_string()).collect();
     let default: Option<crate::domain::OrgUnitId> =

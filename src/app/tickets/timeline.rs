@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::db::DbConn;
 use crate::domain::workflow::Sight;
-use crate::domain::{Actor, Role};
+use crate::domain::{Actor, Role, TicketId};
 
 use crate::app::audit::{self, ActedBy, Draft};
 use crate::app::sla::{clock_view, ClockView};
@@ -17,7 +17,7 @@ use super::loaded::load_visible;
 use crate::app::audit::{timeline_event, TimelineEvent};
 
 /// 留言: anyone who can see the ticket may comment; the ticket itself does not change.
-pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: NaiveDateTime) -> AppResult<TimelineEvent> {
+pub fn comment(conn: &mut DbConn, actor: &Actor, id: &TicketId, body: &str, now: NaiveDateTime) -> AppResult<TimelineEvent> {
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
         if t.sight(actor)? != Sight::Full {
@@ -50,7 +50,7 @@ pub fn comment(conn: &mut DbConn, actor: &Actor, id: &str, body: &str, now: Naiv
 }
 
 /// A ticket's whole history in one call; a department whose part ended reads it up to that end.
-pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
+pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<Vec<TimelineEvent>> {
     let t = load_visible(conn, actor, id)?;
     let until = match t.sight(actor)? {
         Sight::Until(at) => Some(at),
@@ -61,7 +61,7 @@ pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<Tim
 
 /// Which clocks of a ticket the caller may read: all of them, or (a department whose part ended)
 /// only its own parts' clocks. Hidden tickets answer as missing.
-fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Option<Vec<String>>> {
+fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<Option<Vec<String>>> {
     let t = load_visible(conn, actor, id)?;
     Ok(match t.sight(actor)? {
         Sight::Until(_) => Some(
@@ -76,9 +76,10 @@ fn readable_clocks(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Opti
 }
 
 /// The clocks (时限) of a ticket the caller can see, oldest first.
-pub fn clocks_of(conn: &mut DbConn, actor: &Actor, ticket_id: &str, now: NaiveDateTime) -> AppResult<Vec<ClockView>> {
+pub fn clocks_of(conn: &mut DbConn, actor: &Actor, ticket_id: &TicketId, now: NaiveDateTime) -> AppResult<Vec<ClockView>> {
     let only_parts = readable_clocks(conn, actor, ticket_id)?;
-    let mut rows: Vec<ClockRow> = sla_clocks::table.filter(sla_clocks::ticket_id.eq(ticket_id)).select(ClockRow::as_select()).load(conn)?;
+    let mut rows: Vec<ClockRow> =
+        sla_clocks::table.filter(sla_clocks::ticket_id.eq(ticket_id.to_string())).select(ClockRow::as_select()).load(conn)?;
     if let Some(parts) = only_parts {
         rows.retain(|c| c.assignment_id.as_ref().is_some_and(|a| parts.contains(a)));
     }

@@ -6,7 +6,7 @@ use crate::db::models::{HouseholdRow, OrgUnitRow};
 use crate::db::schema::{households, org_units};
 use crate::db::DbConn;
 use crate::domain::visits::{HouseholdKind, VisitRules};
-use crate::domain::{Actor, Id, Operation, OrgPath, Role};
+use crate::domain::{Actor, HouseholdId, Operation, OrgPath, Role};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -170,10 +170,7 @@ pub fn list_households(
         .collect())
 }
 
-fn household_visible(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) -> AppResult<(HouseholdRow, OrgUnitRow)> {
-    if id.parse::<Id>().is_err() {
-        return Err(AppError::NotFound { what: "household" });
-    }
+fn household_visible(conn: &mut DbConn, actor: &Actor, id: &HouseholdId, op: Operation) -> AppResult<(HouseholdRow, OrgUnitRow)> {
     let (h, b): (HouseholdRow, OrgUnitRow) = households::table
         .inner_join(org_units::table)
         .filter(households::id.eq(id))
@@ -186,7 +183,13 @@ fn household_visible(conn: &mut DbConn, actor: &Actor, id: &str, op: Operation) 
     Ok((h, b))
 }
 
-pub fn get_household(conn: &mut DbConn, rules: &VisitRules, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<HouseholdView> {
+pub fn get_household(
+    conn: &mut DbConn,
+    rules: &VisitRules,
+    actor: &Actor,
+    id: &HouseholdId,
+    now: NaiveDateTime,
+) -> AppResult<HouseholdView> {
     let (h, b) = household_visible(conn, actor, id, Operation::ResidentRead)?;
     let counts = resident_counts(conn, std::slice::from_ref(&h.id))?;
     let n = counts.get(&h.id).copied().unwrap_or(0);
@@ -198,7 +201,7 @@ pub fn change_household(
     conn: &mut DbConn,
     rules: &VisitRules,
     actor: &Actor,
-    id: &str,
+    id: &HouseholdId,
     version: Option<i64>,
     input: HouseholdChange,
     now: NaiveDateTime,

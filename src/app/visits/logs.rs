@@ -8,7 +8,7 @@ use crate::db::models::VisitLogRow;
 use crate::db::schema::{visit_log_households, visit_logs};
 use crate::db::DbConn;
 use crate::domain::visits::VisitRules;
-use crate::domain::{Actor, Id, Operation, OrgPath};
+use crate::domain::{Actor, Id, Operation, OrgPath, VisitLogId};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -171,10 +171,7 @@ pub(crate) fn link_households(conn: &mut DbConn, log_id: &str, ids: &[String]) -
     Ok(())
 }
 
-fn load_visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<VisitLogRow> {
-    if id.parse::<Id>().is_err() {
-        return Err(AppError::NotFound { what: "visit log" });
-    }
+fn load_visible(conn: &mut DbConn, actor: &Actor, id: &VisitLogId) -> AppResult<VisitLogRow> {
     let log = visit_logs::table
         .find(id)
         .select(VisitLogRow::as_select())
@@ -191,7 +188,7 @@ pub fn amend_log(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
     actor: &Actor,
-    id: &str,
+    id: &VisitLogId,
     version: Option<i64>,
     input: VisitLogAmendment,
     now: NaiveDateTime,
@@ -310,13 +307,13 @@ pub fn amend_log(
 
 // ---------------------------------------------------------------- queries
 
-pub fn get_log(conn: &mut DbConn, rules: &VisitRules, actor: &Actor, id: &str, now: NaiveDateTime) -> AppResult<VisitLogView> {
+pub fn get_log(conn: &mut DbConn, rules: &VisitRules, actor: &Actor, id: &VisitLogId, now: NaiveDateTime) -> AppResult<VisitLogView> {
     let log = load_visible(conn, actor, id)?;
     view(conn, rules, log, now)
 }
 
 /// The log's history: its filing and every amendment, from the audit trail.
-pub fn history(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Vec<TimelineEvent>> {
+pub fn history(conn: &mut DbConn, actor: &Actor, id: &VisitLogId) -> AppResult<Vec<TimelineEvent>> {
     let log = load_visible(conn, actor, id)?;
     Ok(audit::events_of(conn, "visit_log", &log.id)?.into_iter().map(audit::timeline_event).collect())
 }

@@ -394,7 +394,8 @@ fn record_return_visits(
             return Err(AppError::UnknownReference { field: f, detail: crate::msg!("why-no_ticket_in_grid") });
         };
         let req = ActionRequest::RecordReturnVisit { satisfaction: r.satisfaction, note: r.note.clone() };
-        ticket_cases::act(conn, ctx.sla, actor, &r.ticket_id, Some(version), req, now).map_err(|e| match e {
+        let ticket_id: crate::domain::TicketId = parse_id(&f, &r.ticket_id)?;
+        ticket_cases::act(conn, ctx.sla, actor, &ticket_id, Some(version), req, now).map_err(|e| match e {
             AppError::NotFound { .. } => AppError::UnknownReference { field: f.clone(), detail: crate::msg!("why-no_ticket_in_grid") },
             AppError::IllegalAction { state, .. } => AppError::validation(
                 f.clone(),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::notifications::NotificationPage;
 use crate::app::{self, utc_now};
+use crate::domain::{DeliveryId, EndpointId, OrgUnitId, TicketId};
 use crate::http::context::{run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 
@@ -52,9 +53,9 @@ pub async fn unread(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
 /// Marks one of the caller's notifications read (again is the same); another's is 404.
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/read", operation_id = "mark_notification_read", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn read(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn read(state: web::Data<AppState>, auth: Auth, id: IdPath<DeliveryId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    run_write(&state, auth.lang, move |c| app::notifications::mark_read(c, &actor, &id, utc_now())).await?;
+    run_write(&state, auth.lang, move |c| app::notifications::mark_read(c, &actor, &id.found("notification")?, utc_now())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -70,7 +71,7 @@ pub async fn read_all(state: web::Data<AppState>, auth: Auth) -> Result<HttpResp
 use crate::app::notifications::settings::{EndpointChange, EndpointInput, EndpointView, SettingsInput, SettingsView};
 use crate::app::notifications::DeliveryView;
 use crate::http::context::{etag, IfMatch};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 /// The caller's notification settings: an email address, which kinds also go by mail, quiet hours.
 #[utoipa::path(get, path = "/api/v1/me/notification-settings", operation_id = "get_my_notification_settings", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
@@ -101,9 +102,9 @@ pub async fn save_my_settings(
 /// A unit's group robots and webhooks (URLs and secrets masked), for an admin over the unit.
 #[utoipa::path(get, path = "/api/v1/org-units/{id}/channels", operation_id = "list_unit_channels", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<EndpointView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list_channels(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list_channels(state: web::Data<AppState>, auth: Auth, id: IdPath<OrgUnitId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| app::notifications::settings::list_endpoints(c, &actor, &id)).await?;
+    let r = run(&state, auth.lang, move |c| app::notifications::settings::list_endpoints(c, &actor, &id.found("org unit")?)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -113,12 +114,14 @@ pub async fn list_channels(state: web::Data<AppState>, auth: Auth, id: web::Path
 pub async fn add_channel(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<OrgUnitId>,
     body: Json<EndpointInput>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| app::notifications::settings::add_endpoint(c, &actor, &id, body.0.clone(), utc_now()))
-        .await?;
+    let r = run_write(&state, auth.lang, move |c| {
+        app::notifications::settings::add_endpoint(c, &actor, &id.found("org unit")?, body.0.clone(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Created().insert_header(etag(r.version)).json(r))
 }
 
@@ -128,7 +131,7 @@ pub async fn add_channel(
 pub async fn change_channel(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<EndpointId>,
     version: IfMatch,
     body: Json<EndpointChange>,
 ) -> Result<HttpResponse, ApiError> {
@@ -136,17 +139,19 @@ pub async fn change_channel(
     let Some(v) = version.0 else {
         return Err(ApiError::new(crate::app::AppError::PreconditionRequired, lang));
     };
-    let r = run_write(&state, lang, move |c| app::notifications::settings::change_endpoint(c, &actor, &id, body.0.clone(), v, utc_now()))
-        .await?;
+    let r = run_write(&state, lang, move |c| {
+        app::notifications::settings::change_endpoint(c, &actor, &id.found("channel")?, body.0.clone(), v, utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header(etag(r.version)).json(r))
 }
 
 /// Every message about a ticket, on every channel, and how each went (no addresses).
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/deliveries", operation_id = "list_ticket_deliveries", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<DeliveryView>), (status = 404, body = ErrorBody)))]
-pub async fn ticket_deliveries(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn ticket_deliveries(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| app::notifications::ticket_deliveries(c, &actor, &id)).await?;
+    let r = run(&state, auth.lang, move |c| app::notifications::ticket_deliveries(c, &actor, &id.found("ticket")?)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -171,9 +176,9 @@ pub async fn failed(state: web::Data<AppState>, auth: Auth, q: web::Query<Failed
 /// An admin over the unit sends a failed delivery again.
 #[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", operation_id = "retry_delivery", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn retry(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn retry(state: web::Data<AppState>, auth: Auth, id: IdPath<DeliveryId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    run_write(&state, auth.lang, move |c| app::notifications::retry_delivery(c, &actor, &id, utc_now())).await?;
+    run_write(&state, auth.lang, move |c| app::notifications::retry_delivery(c, &actor, &id.found("delivery")?, utc_now())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -188,9 +193,11 @@ pub struct TestQueued {
 /// channel every 30 s).
 #[utoipa::path(post, path = "/api/v1/channels/{id}/test", operation_id = "test_channel", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 202, body = TestQueued), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn test_channel(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn test_channel(state: web::Data<AppState>, auth: Auth, id: IdPath<EndpointId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let delivery_id = run_write(&state, auth.lang, move |c| app::notifications::settings::test_endpoint(c, &actor, &id, utc_now())).await?;
+    let delivery_id =
+        run_write(&state, auth.lang, move |c| app::notifications::settings::test_endpoint(c, &actor, &id.found("channel")?, utc_now()))
+            .await?;
     Ok(HttpResponse::Accepted().json(TestQueued { delivery_id }))
 }
 
@@ -206,8 +213,8 @@ pub async fn test_my_mail(state: web::Data<AppState>, auth: Auth) -> Result<Http
 /// One delivery and how it went, for its recipient or an admin over its unit.
 #[utoipa::path(get, path = "/api/v1/deliveries/{id}", operation_id = "get_delivery", tag = "notifications", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = DeliveryView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delivery(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delivery(state: web::Data<AppState>, auth: Auth, id: IdPath<DeliveryId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| app::notifications::delivery(c, &actor, &id)).await?;
+    let r = run(&state, auth.lang, move |c| app::notifications::delivery(c, &actor, &id.found("delivery")?)).await?;
     Ok(HttpResponse::Ok().json(r))
 }

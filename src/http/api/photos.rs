@@ -7,8 +7,10 @@ use serde::Deserialize;
 use crate::app::photos::Cleaned;
 use crate::app::tickets::{PhotoKind, PhotoView};
 use crate::app::{self, utc_now, AppError, Lang};
+use crate::domain::{PhotoId, TicketId};
 use crate::http::context::{run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::IdPath;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +55,7 @@ pub async fn clean(state: &AppState, bytes: Vec<u8>, lang: Lang) -> Result<Clean
 pub async fn upload(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<TicketId>,
     q: web::Query<UploadParams>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -63,16 +65,17 @@ pub async fn upload(
     let (actor, store) = (auth.who.actor, state.photos.clone());
     let kind = q.kind.unwrap_or(PhotoKind::Request);
     let (view, fresh) =
-        run_write(&state, lang, move |c| app::tickets::attach(c, store.as_ref(), &actor, &id, kind, &cleaned, utc_now())).await?;
+        run_write(&state, lang, move |c| app::tickets::attach(c, store.as_ref(), &actor, &id.found("ticket")?, kind, &cleaned, utc_now()))
+            .await?;
     Ok(if fresh { HttpResponse::Created() } else { HttpResponse::Ok() }.json(view))
 }
 
 /// The photos of a ticket, oldest first.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/photos", operation_id = "list_ticket_photos", tag = "tickets", params(("id" = uuid::Uuid, Path)),
     security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = Vec<PhotoView>), (status = 404, body = ErrorBody)))]
-pub async fn list(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let photos = run(&state, auth.lang, move |c| app::tickets::list_photos(c, &actor, &id)).await?;
+    let photos = run(&state, auth.lang, move |c| app::tickets::list_photos(c, &actor, &id.found("ticket")?)).await?;
     Ok(HttpResponse::Ok().json(photos))
 }
 
@@ -85,7 +88,7 @@ pub struct PhotoParams {
 }
 
 /// Reads a photo's file for someone who may see its ticket.
-pub async fn image(state: &AppState, actor: crate::domain::Actor, id: String, thumb: bool, lang: Lang) -> Result<Vec<u8>, ApiError> {
+pub async fn image(state: &AppState, actor: crate::domain::Actor, id: PhotoId, thumb: bool, lang: Lang) -> Result<Vec<u8>, ApiError> {
     let row = run(state, lang, move |c| app::tickets::photo_for(c, &actor, &id)).await?;
     let store = state.photos.clone();
     let sha = if thumb { row.thumb_sha256 } else { row.sha256 };
@@ -102,7 +105,7 @@ pub async fn image(state: &AppState, actor: crate::domain::Actor, id: String, th
 pub async fn get(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<PhotoId>,
     q: web::Query<PhotoParams>,
 ) -> Result<HttpResponse, ApiError> {
     let thumb = match q.size.as_deref() {
@@ -110,6 +113,7 @@ pub async fn get(
         Some("thumb") => true,
         Some(_) => return Err(ApiError::new(AppError::validation("size", crate::msg!("rule-one_of", values = "thumb, full")), auth.lang)),
     };
-    let bytes = image(&state, auth.who.actor, id.into_inner(), thumb, auth.lang).await?;
+    let id = id.found("photo").map_err(|e| ApiError::new(e, auth.lang))?;
+    let bytes = image(&state, auth.who.actor, id, thumb, auth.lang).await?;
     Ok(HttpResponse::Ok().content_type("image/jpeg").body(bytes))
 }

@@ -4,8 +4,10 @@ use actix_web::{web, HttpResponse};
 
 use crate::app::residents::{NewResident, ResidentFilter, ResidentView, RevealRecord, RevealedResident};
 use crate::app::{self, utc_now};
+use crate::domain::ResidentId;
 use crate::http::context::{etag, run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::input::IdPath;
 use crate::http::input::Json;
 
 /// Residents in the caller's scope, with phone and ID number masked.
@@ -29,27 +31,27 @@ pub async fn create(state: web::Data<AppState>, auth: Auth, body: Json<NewReside
 /// One resident, masked.
 #[utoipa::path(get, path = "/api/v1/residents/{id}", operation_id = "get_resident", tag = "residents", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = ResidentView), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: IdPath<ResidentId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| app::residents::get_resident(c, &actor, &id)).await?;
+    let r = run(&state, auth.lang, move |c| app::residents::get_resident(c, &actor, &id.found("resident")?)).await?;
     Ok(HttpResponse::Ok().insert_header(etag(r.version)).json(r))
 }
 
 /// 查看完整信息: the unmasked phone and ID number; the look is recorded.
 #[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", operation_id = "reveal_resident", tag = "residents", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = RevealedResident), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: IdPath<ResidentId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| app::residents::reveal_resident(c, &actor, &id, utc_now())).await?;
+    let r = run_write(&state, auth.lang, move |c| app::residents::reveal_resident(c, &actor, &id.found("resident")?, utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(r))
 }
 
 /// Who revealed this resident's data, newest first.
 #[utoipa::path(get, path = "/api/v1/residents/{id}/reveals", operation_id = "list_resident_reveals", tag = "residents", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<RevealRecord>), (status = 404, body = ErrorBody)))]
-pub async fn reveals(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn reveals(state: web::Data<AppState>, auth: Auth, id: IdPath<ResidentId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| app::residents::list_reveals(c, &actor, &id)).await?;
+    let r = run(&state, auth.lang, move |c| app::residents::list_reveals(c, &actor, &id.found("resident")?)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::app::sla::{ClockView, LimitChange, OverdueCount, SupervisionItem};
 use crate::app::{self, utc_now};
-use crate::domain::CategoryId;
+use crate::domain::{CategoryId, TicketId};
 use crate::http::context::{run, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::input::{IdPath, Json};
@@ -14,9 +14,9 @@ use crate::http::input::{IdPath, Json};
 /// paused, stopped, and the original deadline next to the current one.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/clocks", operation_id = "list_ticket_clocks", tag = "sla", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<ClockView>), (status = 404, body = ErrorBody)))]
-pub async fn clocks(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn clocks(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let v = run(&state, auth.lang, move |c| app::tickets::clocks_of(c, &actor, &id, utc_now())).await?;
+    let v = run(&state, auth.lang, move |c| app::tickets::clocks_of(c, &actor, &id.found("ticket")?, utc_now())).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 

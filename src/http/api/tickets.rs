@@ -9,9 +9,10 @@ use crate::app::tickets::{
     ActionRequest, DepartmentChoice, NewTicket, RevealedContact, TicketFilter, TicketPage, TicketSummary, TicketView,
 };
 use crate::app::{self, utc_now};
+use crate::domain::TicketId;
 use crate::http::context::{etag, filed_response, idempotency_key, run, run_idempotent, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::input::Json;
+use crate::http::input::{IdPath, Json};
 
 fn canonical<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -53,9 +54,9 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<TicketFi
 /// One ticket, with its departments, extensions and the actions the caller may take now.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", operation_id = "get_ticket", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = TicketView), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let t = run(&state, auth.lang, move |c| app::tickets::get_ticket(c, &actor, &id, utc_now())).await?;
+    let t = run(&state, auth.lang, move |c| app::tickets::get_ticket(c, &actor, &id.found("ticket")?, utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(t.version)).json(t))
 }
 
@@ -70,7 +71,7 @@ pub async fn act(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: IdPath<TicketId>,
     version: IfMatch,
     body: Json<ActionRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -88,7 +89,8 @@ pub async fn act(
         ),
     });
     // Through the intake: actions waiting together are taken in one transaction.
-    let request = ActRequest { actor, ticket_id: id.into_inner(), version: version.0, action: input };
+    let ticket_id = id.found("ticket").map_err(|e| ApiError::new(e, lang))?;
+    let request = ActRequest { actor, ticket_id, version: version.0, action: input };
     let done = state.intake.act(request, key).await.map_err(|e| ApiError::new(e, lang))?;
     Ok(filed_response(StatusCode::OK, done))
 }
@@ -108,13 +110,12 @@ pub async fn comment(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: IdPath<TicketId>,
     body: Json<NewComment>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor.clone();
     let input = body.into_inner();
     let canon = canonical(&input);
-    let id = id.into_inner();
     run_idempotent(
         &state,
         &auth,
@@ -122,7 +123,7 @@ pub async fn comment(
         canon,
         StatusCode::CREATED,
         |_| Ok(()),
-        move |c, ()| app::tickets::comment(c, &actor, &id, &input.text, utc_now()),
+        move |c, ()| app::tickets::comment(c, &actor, &id.found("ticket")?, &input.text, utc_now()),
     )
     .await
 }
@@ -130,27 +131,27 @@ pub async fn comment(
 /// The ticket's whole history, oldest first: who, in which role and unit, when, what, why.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/timeline", operation_id = "get_ticket_timeline", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<TimelineEvent>), (status = 404, body = ErrorBody)))]
-pub async fn timeline(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn timeline(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let events = run(&state, auth.lang, move |c| app::tickets::timeline(c, &actor, &id)).await?;
+    let events = run(&state, auth.lang, move |c| app::tickets::timeline(c, &actor, &id.found("ticket")?)).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
 /// The resident's unmasked phone, for those who must call; the look is recorded.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/reveal", operation_id = "reveal_ticket_contact", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = RevealedContact), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn reveal(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run_write(&state, auth.lang, move |c| app::tickets::reveal_contact(c, &actor, &id, utc_now())).await?;
+    let r = run_write(&state, auth.lang, move |c| app::tickets::reveal_contact(c, &actor, &id.found("ticket")?, utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(r))
 }
 
 /// The departments this ticket's community may whistle, the category's usual one marked.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/departments", operation_id = "list_whistle_departments", tag = "tickets", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<DepartmentChoice>), (status = 404, body = ErrorBody)))]
-pub async fn departments(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn departments(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let r = run(&state, auth.lang, move |c| app::tickets::whistle_choices(c, &actor, &id)).await?;
+    let r = run(&state, auth.lang, move |c| app::tickets::whistle_choices(c, &actor, &id.found("ticket")?)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 

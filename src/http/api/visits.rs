@@ -10,7 +10,7 @@ use crate::app::visits::{
     VisitLogView,
 };
 use crate::app::{self, utc_now};
-use crate::domain::OrgUnitId;
+use crate::domain::{HouseholdId, OrgUnitId, VisitLogId};
 use crate::http::context::{etag, run, run_idempotent, run_write, AppState, Auth, IfMatch};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::input::{IdPath, Json};
@@ -45,10 +45,10 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<VisitLog
 /// One log with its households, requests (and where each stands) and return visits.
 #[utoipa::path(get, path = "/api/v1/visit-logs/{id}", operation_id = "get_visit_log", tag = "visits", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = VisitLogView), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, auth: Auth, id: IdPath<VisitLogId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let log = run(&state, auth.lang, move |c| app::visits::get_log(c, &st.visits, &actor, &id, utc_now())).await?;
+    let log = run(&state, auth.lang, move |c| app::visits::get_log(c, &st.visits, &actor, &id.found("visit log")?, utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(log.version)).json(log))
 }
 
@@ -63,7 +63,7 @@ pub async fn amend(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: IdPath<VisitLogId>,
     version: IfMatch,
     body: Json<VisitLogAmendment>,
 ) -> Result<HttpResponse, ApiError> {
@@ -71,7 +71,6 @@ pub async fn amend(
     let input = body.into_inner();
     let canon = format!("{}|{}", version.0.unwrap_or(-1), serde_json::to_string(&input).unwrap_or_default());
     let st = state.clone();
-    let id = id.into_inner();
     run_idempotent(
         &state,
         &auth,
@@ -79,7 +78,7 @@ pub async fn amend(
         canon,
         StatusCode::OK,
         |_| Ok(()),
-        move |c, ()| app::visits::amend_log(c, st.visits(), &actor, &id, version.0, input.clone(), utc_now()),
+        move |c, ()| app::visits::amend_log(c, st.visits(), &actor, &id.found("visit log")?, version.0, input.clone(), utc_now()),
     )
     .await
 }
@@ -87,9 +86,9 @@ pub async fn amend(
 /// The log's filing and every amendment, from the audit trail.
 #[utoipa::path(get, path = "/api/v1/visit-logs/{id}/history", operation_id = "get_visit_log_history", tag = "visits", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Vec<TimelineEvent>), (status = 404, body = ErrorBody)))]
-pub async fn history(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn history(state: web::Data<AppState>, auth: Auth, id: IdPath<VisitLogId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let events = run(&state, auth.lang, move |c| app::visits::history(c, &actor, &id)).await?;
+    let events = run(&state, auth.lang, move |c| app::visits::history(c, &actor, &id.found("visit log")?)).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -117,10 +116,10 @@ pub async fn households(state: web::Data<AppState>, auth: Auth, q: web::Query<Ho
 /// One household with its visit status.
 #[utoipa::path(get, path = "/api/v1/households/{id}", operation_id = "get_household", tag = "visits", params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = HouseholdView), (status = 404, body = ErrorBody)))]
-pub async fn household(state: web::Data<AppState>, auth: Auth, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn household(state: web::Data<AppState>, auth: Auth, id: IdPath<HouseholdId>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let h = run(&state, auth.lang, move |c| app::visits::get_household(c, &st.visits, &actor, &id, utc_now())).await?;
+    let h = run(&state, auth.lang, move |c| app::visits::get_household(c, &st.visits, &actor, &id.found("household")?, utc_now())).await?;
     Ok(HttpResponse::Ok().insert_header(etag(h.version)).json(h))
 }
 
@@ -132,14 +131,14 @@ pub async fn household(state: web::Data<AppState>, auth: Auth, id: web::Path<Str
 pub async fn change_household(
     state: web::Data<AppState>,
     auth: Auth,
-    id: web::Path<String>,
+    id: IdPath<HouseholdId>,
     version: IfMatch,
     body: Json<HouseholdChange>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
     let h = run_write(&state, auth.lang, move |c| {
-        app::visits::change_household(c, &st.visits, &actor, &id, version.0, body.0.clone(), utc_now())
+        app::visits::change_household(c, &st.visits, &actor, &id.found("household")?, version.0, body.0.clone(), utc_now())
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header(etag(h.version)).json(h))

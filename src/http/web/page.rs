@@ -18,6 +18,7 @@ use crate::domain::text::Msg;
 use crate::domain::{Grant, Role};
 use crate::http::context::AppState;
 use crate::http::error::status_of;
+use crate::http::input::IdPath;
 
 /// The cookie that remembers an anonymous visitor's language (a logged-in person's is stored).
 pub const LANG_COOKIE: &str = "gl_lang";
@@ -62,6 +63,11 @@ pub struct Page {
 impl Page {
     pub fn tr(&self) -> Tr {
         Tr(self.lang)
+    }
+
+    /// The entity id in the path, or the page of a missing `what` when the segment names none.
+    pub fn id<T: Copy, const AT: usize>(&self, id: &IdPath<T, AT>, what: &'static str) -> Result<T, PageError> {
+        id.found(what).map_err(|err| PageError { err, lang: self.lang })
     }
 
     /// The layout's data for a page titled by `title_key`.

@@ -27,11 +27,11 @@ pub(super) fn mark_duplicate(
     original: String,
     reason: Option<String>,
 ) -> AppResult<()> {
-    parse_id::<crate::domain::TicketId>("duplicate_of", &original)?;
+    let original_id: crate::domain::TicketId = parse_id("duplicate_of", &original)?;
     if original == t.row.id {
         return Err(AppError::validation("duplicate_of", crate::msg!("why-duplicate_self")));
     }
-    let visible = match load(s.conn, &original)? {
+    let visible = match load(s.conn, &original_id)? {
         Some(o) => Some(o.sight(s.actor)? == Sight::Full).filter(|v| *v).map(|_| o),
         None => None,
     };

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use crate::app::org::{NewOrgUnit, OrgUnitChanges, OrgUnitFilter, OrgUnitView};
 use crate::app::people::{NewPerson, PeopleFilter, PersonView};
 use crate::app::{self, parse_id, utc_now, AppError};
-use crate::domain::{OrgKind, OrgUnitId, PersonId, Role};
+use crate::domain::{CategoryId, MembershipId, OrgKind, OrgUnitId, PersonId, Role};
 use crate::http::context::AppState;
+use crate::http::input::IdPath;
 use crate::http::web::page::{self, html, see_other, Chrome, Flash, Form, Page, PageError, Tr};
 
 /// The admin grants of the person, or 403: these pages are an admin's.
@@ -170,20 +171,20 @@ pub async fn add_person(state: web::Data<AppState>, p: Page, form: Form) -> Resu
 }
 
 /// `POST /admin/people/{id}/active`: disabled (his sessions end at once) or enabled again.
-pub async fn set_active(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn set_active(state: web::Data<AppState>, p: Page, id: IdPath<PersonId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang) = (p.who.actor.clone(), p.lang);
-    let id: PersonId = parse_id("id", &id).map_err(|_| PageError { err: AppError::NotFound { what: "person" }, lang })?;
+    let id = p.id(&id, "person")?;
     let active = form.get("active").as_deref() == Some("true");
     page::run_write(&state, lang, move |c| app::people::set_person_active(c, &actor, &id, active, utc_now())).await?;
     Ok(see_other(if active { "/admin/people?done=enabled" } else { "/admin/people?done=disabled&inactive=1" }))
 }
 
 /// `POST /admin/people/{id}/roles`: another role for the person, at a unit in the admin's scope.
-pub async fn add_role(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn add_role(state: web::Data<AppState>, p: Page, id: IdPath<PersonId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang) = (p.who.actor.clone(), p.lang);
-    let id: PersonId = parse_id("id", &id).map_err(|_| PageError { err: AppError::NotFound { what: "person" }, lang })?;
+    let id = p.id(&id, "person")?;
     let Some(role) = form.get("role").and_then(|r| r.parse::<Role>().ok()) else {
         let page = people_page(&state, &p, String::new(), false, Flash::error(p.tr().t("admin-choose_role")), None, None).await?;
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page));
@@ -206,15 +207,13 @@ pub async fn add_role(state: web::Data<AppState>, p: Page, id: web::Path<String>
 pub async fn end_role(
     state: web::Data<AppState>,
     p: Page,
-    path: web::Path<(String, String)>,
+    id: IdPath<PersonId>,
+    membership: IdPath<MembershipId, 1>,
     _form: Form,
 ) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang) = (p.who.actor.clone(), p.lang);
-    let (person, membership) = path.into_inner();
-    let not_found = || PageError { err: AppError::NotFound { what: "membership" }, lang };
-    let id: PersonId = parse_id("id", &person).map_err(|_| not_found())?;
-    let m: crate::domain::MembershipId = parse_id("membership_id", &membership).map_err(|_| not_found())?;
+    let (id, m) = (p.id(&id, "membership")?, p.id(&membership, "membership")?);
     match page::run_write(&state, lang, move |c| app::people::end_membership(c, &actor, &id, Some(&m), utc_now())).await {
         Ok(person) => Ok(see_other(&format!("/admin/people?done=role_ended&q={}", person.login))),
         Err(PageError { err: err @ AppError::Validation { .. }, .. }) => {
@@ -226,10 +225,10 @@ pub async fn end_role(
 }
 
 /// `POST /admin/people/{id}/password`: a new generated password, shown once; his sessions end.
-pub async fn reset_password(state: web::Data<AppState>, p: Page, id: web::Path<String>, _form: Form) -> Result<HttpResponse, PageError> {
+pub async fn reset_password(state: web::Data<AppState>, p: Page, id: IdPath<PersonId>, _form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang, auth) = (p.who.actor.clone(), p.lang, state.settings.auth.clone());
-    let id: PersonId = parse_id("id", &id).map_err(|_| PageError { err: AppError::NotFound { what: "person" }, lang })?;
+    let id = p.id(&id, "person")?;
     let password = app::passwords::temporary_password();
     let pw = password.clone();
     let person = page::run_write(&state, lang, move |c| {
@@ -816,11 +815,10 @@ pub async fn add_category(state: web::Data<AppState>, p: Page, form: Form) -> Re
 
 /// `POST /admin/catalogue/{id}`: names, usual department, urgencies, in use or not (the version
 /// the form was made from guards against a change meanwhile).
-pub async fn save_category(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn save_category(state: web::Data<AppState>, p: Page, id: IdPath<CategoryId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang) = (p.who.actor.clone(), p.lang);
-    let id: crate::domain::CategoryId =
-        parse_id("id", &id).map_err(|_| PageError { err: AppError::NotFound { what: "category" }, lang })?;
+    let id = p.id(&id, "category")?;
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
     let changes = app::catalogue::CategoryChanges {
         name_zh: form.get("name_zh"),

@@ -16,7 +16,7 @@ use crate::app::tickets::{NewTicket, TicketFilter, TicketSummary};
 use crate::app::visits::{GridVisitList, NewVisitLog, VisitLogAmendment, VisitLogView};
 use crate::app::{self, utc_now, AppError, AppResult};
 use crate::domain::workflow::{Channel, Satisfaction, TicketState};
-use crate::domain::{OrgKind, Role};
+use crate::domain::{OrgKind, Role, VisitLogId};
 use crate::http::context::AppState;
 use crate::http::web::page::{self, html, see_other, Chrome, Clock, Flash, Form, Page, PageError, Tr};
 
@@ -116,7 +116,7 @@ fn load_day(conn: &mut crate::db::DbConn, state: &AppState, p_actor: &crate::dom
     let mut buildings = vec![];
     for g in &lists {
         logs.push(match &g.todays_log_id {
-            Some(id) => Some(app::visits::get_log(conn, &state.visits, p_actor, id, now)?),
+            Some(id) => Some(app::visits::get_log(conn, &state.visits, p_actor, &app::stored_id(id)?, now)?),
             None => None,
         });
         let f = OrgUnitFilter { kind: Some(OrgKind::Building), within: Some(g.grid_id.clone()), ..Default::default() };
@@ -268,7 +268,15 @@ fn attach_photos(
     for (block, photo) in photos {
         let ticket = blocks.iter().position(|b| b == block).and_then(|i| filed.get(i));
         let ticket = ticket.ok_or_else(|| AppError::internal_msg("a photo's request was not filed".into()))?;
-        app::tickets::attach(c, state.photos.as_ref(), actor, ticket, app::tickets::PhotoKind::Request, photo, utc_now())?;
+        app::tickets::attach(
+            c,
+            state.photos.as_ref(),
+            actor,
+            &app::stored_id(ticket)?,
+            app::tickets::PhotoKind::Request,
+            photo,
+            utc_now(),
+        )?;
     }
     Ok(())
 }
@@ -339,6 +347,7 @@ pub async fn submit_log(state: web::Data<AppState>, p: Page, form: Form) -> Resu
                             let mut input = input.clone();
                             from_register(c, &actor, &grid, &mut input.add_tickets)?;
                             let added = input.add_tickets.len();
+                            let log_id: VisitLogId = app::named_id(&log_id, "visit log")?;
                             let log = app::visits::amend_log(c, st.visits(), &actor, &log_id, Some(version), input, utc_now())?;
                             // The log lists its tickets in filing order: the new ones are last.
                             let filed: Vec<String> =

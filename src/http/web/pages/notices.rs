@@ -67,7 +67,7 @@ pub async fn read(state: web::Data<AppState>, p: Page, form: Form) -> Result<Htt
     let id = form.get("id");
     let then = form.get("then").filter(|t| t.starts_with("/tickets/")).unwrap_or_else(|| "/notifications".into());
     page::run_write(&state, p.lang, move |c| match &id {
-        Some(id) => app::notifications::mark_read(c, &actor, id, utc_now()),
+        Some(id) => app::notifications::mark_read(c, &actor, &app::named_id(id, "notification")?, utc_now()),
         None => app::notifications::mark_all_read(c, &actor, utc_now()).map(|_| ()),
     })
     .await?;

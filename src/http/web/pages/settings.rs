@@ -13,7 +13,9 @@ use crate::app::notifications::settings::{EndpointChange, EndpointInput, Endpoin
 use crate::app::notifications::DeliveryView;
 use crate::app::{self, utc_now, AppError};
 use crate::domain::notify::{DeliveryChannel, DeliveryState, NoticeKind};
+use crate::domain::{DeliveryId, EndpointId};
 use crate::http::context::AppState;
+use crate::http::input::IdPath;
 use crate::http::web::page::{self, html, see_other, Chrome, Flash, Form, Page, PageError, Tr};
 
 /// A kind of event as a checkbox.
@@ -89,7 +91,7 @@ pub async fn show(state: web::Data<AppState>, p: Page, q: web::Query<SettingsQue
     let (s, test) = page::run(&state, lang, move |c| {
         let s = app::notifications::settings::my_settings(c, &actor)?;
         let test = match test_id {
-            Some(id) => app::notifications::delivery(c, &actor, &id).ok(),
+            Some(id) => app::named_id(&id, "delivery").and_then(|id| app::notifications::delivery(c, &actor, &id)).ok(),
             None => None,
         };
         Ok((s, test))
@@ -202,9 +204,9 @@ pub async fn channels(state: web::Data<AppState>, p: Page, q: web::Query<Channel
             return Err(AppError::Forbidden { detail: crate::msg!("why-channels_admin") });
         }
         let unit = chosen.filter(|u| units.iter().any(|(id, ..)| id == u)).unwrap_or_else(|| units[0].0.clone());
-        let endpoints = app::notifications::settings::list_endpoints(c, &actor, &unit)?;
+        let endpoints = app::notifications::settings::list_endpoints(c, &actor, &app::stored_id(&unit)?)?;
         let test = match test_id {
-            Some(id) => app::notifications::delivery(c, &actor, &id).ok(),
+            Some(id) => app::named_id(&id, "delivery").and_then(|id| app::notifications::delivery(c, &actor, &id)).ok(),
             None => None,
         };
         let failed = app::notifications::failed_deliveries(c, &actor, Some(20))?;
@@ -279,16 +281,19 @@ pub async fn add(state: web::Data<AppState>, p: Page, form: Form) -> Result<Http
         events: kinds,
     };
     let u = unit.clone();
-    page::run_write(&state, lang, move |c| app::notifications::settings::add_endpoint(c, &actor, &u, input.clone(), utc_now())).await?;
+    page::run_write(&state, lang, move |c| {
+        app::notifications::settings::add_endpoint(c, &actor, &app::named_id(&u, "org unit")?, input.clone(), utc_now())
+    })
+    .await?;
     Ok(see_other(&back_to(&unit, "done=added")))
 }
 
 /// `POST /channels/{id}/change`: switched on or off, or its events chosen again.
-pub async fn change(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn change(state: web::Data<AppState>, p: Page, id: IdPath<EndpointId>, form: Form) -> Result<HttpResponse, PageError> {
     let (actor, lang) = (p.who.actor.clone(), p.lang);
+    let id = p.id(&id, "channel")?;
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok()).ok_or(PageError { err: AppError::PreconditionRequired, lang })?;
     let change = EndpointChange { active: form.get("active").map(|a| a == "true"), ..Default::default() };
-    let id = id.into_inner();
     let view = page::run_write(&state, lang, move |c| {
         app::notifications::settings::change_endpoint(c, &actor, &id, change.clone(), version, utc_now())
     })
@@ -297,19 +302,19 @@ pub async fn change(state: web::Data<AppState>, p: Page, id: web::Path<String>, 
 }
 
 /// `POST /channels/{id}/test`: a test message now; the page then follows it.
-pub async fn test_channel(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn test_channel(state: web::Data<AppState>, p: Page, id: IdPath<EndpointId>, form: Form) -> Result<HttpResponse, PageError> {
     let (actor, lang) = (p.who.actor.clone(), p.lang);
     let unit = form.get("unit").unwrap_or_default();
-    let id = id.into_inner();
+    let id = p.id(&id, "channel")?;
     let delivery = page::run_write(&state, lang, move |c| app::notifications::settings::test_endpoint(c, &actor, &id, utc_now())).await?;
     Ok(see_other(&back_to(&unit, &format!("test={delivery}"))))
 }
 
 /// `POST /deliveries/{id}/retry`: a failed delivery sent again.
-pub async fn retry(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn retry(state: web::Data<AppState>, p: Page, id: IdPath<DeliveryId>, form: Form) -> Result<HttpResponse, PageError> {
     let (actor, lang) = (p.who.actor.clone(), p.lang);
     let unit = form.get("unit").unwrap_or_default();
-    let id = id.into_inner();
+    let id = p.id(&id, "delivery")?;
     page::run_write(&state, lang, move |c| app::notifications::retry_delivery(c, &actor, &id, utc_now())).await?;
     Ok(see_other(&back_to(&unit, "done=retried")))
 }

@@ -17,8 +17,9 @@ use crate::app::tickets::{ActRequest, DepartmentChoice, PhotoView, TicketFilter,
 use crate::app::{self, utc_now, AppError, AppResult};
 use crate::db::DbConn;
 use crate::domain::workflow::ActionKind;
-use crate::domain::Actor;
+use crate::domain::{Actor, PhotoId, TicketId};
 use crate::http::context::AppState;
+use crate::http::input::IdPath;
 use crate::http::web::fields::{self, ActionForm, Extras, Field, Input};
 use crate::http::web::page::{self, html, see_other, Chrome, Clock, Flash, Form, Page, PageError, Tr};
 
@@ -96,7 +97,7 @@ struct Loaded {
     deliveries: Vec<app::notifications::DeliveryView>,
 }
 
-fn load(conn: &mut DbConn, actor: &Actor, id: &str, dup_q: Option<String>) -> AppResult<Loaded> {
+fn load(conn: &mut DbConn, actor: &Actor, id: &TicketId, dup_q: Option<String>) -> AppResult<Loaded> {
     let now = utc_now();
     let t = app::tickets::get_ticket(conn, actor, id, now)?;
     let events = app::tickets::timeline(conn, actor, id)?;
@@ -296,9 +297,9 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
 
 /// `GET /tickets/{id}`: the ticket as this person may see it; a ticket he may not see is the
 /// same 404 as one that does not exist.
-pub async fn show(state: web::Data<AppState>, p: Page, id: web::Path<String>, q: web::Query<ShowQuery>) -> Result<HttpResponse, PageError> {
+pub async fn show(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, q: web::Query<ShowQuery>) -> Result<HttpResponse, PageError> {
     let actor = p.who.actor.clone();
-    let (id, dup_q) = (id.into_inner(), q.dup_q.clone());
+    let (id, dup_q) = (p.id(&id, "ticket")?, q.dup_q.clone());
     let l = page::run(&state, p.lang, move |c| load(c, &actor, &id, dup_q)).await?;
     let tr = p.tr();
     let flash = match q.done.as_deref() {
@@ -315,8 +316,8 @@ pub async fn show(state: web::Data<AppState>, p: Page, id: web::Path<String>, q:
 /// `POST /tickets/{id}/act`: one action from its form. Success: back to the ticket (303). A
 /// stale form (someone acted first) or a refused one: the fresh page, the form opened again with
 /// what was typed, and a plain message.
-pub async fn act(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
-    let id = id.into_inner();
+pub async fn act(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, form: Form) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "ticket")?;
     let lang = p.lang;
     let tr = p.tr();
     let clock = Clock::new(&state, tr);
@@ -327,8 +328,8 @@ pub async fn act(state: web::Data<AppState>, p: Page, id: web::Path<String>, for
         return Err(PageError { err: AppError::validation("_action", crate::msg!("page-bad_form", detail = "_action/_version")), lang });
     };
     // The fields the form had: built from the ticket as it is now.
-    let (a, i) = (actor.clone(), id.clone());
-    let l = page::run(&state, lang, move |c| load(c, &a, &i, None)).await?;
+    let a = actor.clone();
+    let l = page::run(&state, lang, move |c| load(c, &a, &id, None)).await?;
     let extras = Extras { departments: &l.departments, duplicates: &l.duplicates };
     let mut specs: Vec<Field> = fields::fields_of(kind, &l.t, &extras, tr, &clock);
     // A radio choice that is not among today's candidates (the duplicate search) still counts.
@@ -360,7 +361,7 @@ pub async fn act(state: web::Data<AppState>, p: Page, id: web::Path<String>, for
             &format!("{version}|{}", serde_json::to_string(&request).unwrap_or_default()),
         ),
     });
-    let outcome = state.intake.act(ActRequest { actor, ticket_id: id.clone(), version: Some(version), action: request }, key).await;
+    let outcome = state.intake.act(ActRequest { actor, ticket_id: id, version: Some(version), action: request }, key).await;
     match outcome {
         Ok(Filed::Fresh(_)) | Ok(Filed::Replay(_)) => Ok(see_other(&format!("/tickets/{id}?done={}", kind.as_str()))),
         Err(
@@ -372,8 +373,8 @@ pub async fn act(state: web::Data<AppState>, p: Page, id: web::Path<String>, for
         ) => Err(PageError { err: e, lang }),
         Err(e) => {
             // The page as it is now (someone may have acted first), with this form given back.
-            let (a, i) = (p.who.actor.clone(), id.clone());
-            let fresh = page::run(&state, lang, move |c| load(c, &a, &i, None)).await?;
+            let a = p.who.actor.clone();
+            let fresh = page::run(&state, lang, move |c| load(c, &a, &id, None)).await?;
             let status = crate::http::error::status_of(&e);
             Ok(refuse(fresh, form, &e, status))
         }
@@ -381,15 +382,15 @@ pub async fn act(state: web::Data<AppState>, p: Page, id: web::Path<String>, for
 }
 
 /// `POST /tickets/{id}/comment`: a comment; an empty or refused one comes back with its text.
-pub async fn comment(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
-    let id = id.into_inner();
+pub async fn comment(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, form: Form) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "ticket")?;
     let text = form.raw("text");
-    let (a, i, body) = (p.who.actor.clone(), id.clone(), text.clone());
-    match page::run_write(&state, p.lang, move |c| app::tickets::comment(c, &a, &i, &body, utc_now())).await {
+    let (a, body) = (p.who.actor.clone(), text.clone());
+    match page::run_write(&state, p.lang, move |c| app::tickets::comment(c, &a, &id, &body, utc_now())).await {
         Ok(_) => Ok(see_other(&format!("/tickets/{id}?done=comment#comments"))),
         Err(PageError { err: err @ (AppError::Validation { .. } | AppError::Forbidden { .. }), lang }) => {
-            let (a, i) = (p.who.actor.clone(), id.clone());
-            let l = page::run(&state, lang, move |c| load(c, &a, &i, None)).await?;
+            let a = p.who.actor.clone();
+            let l = page::run(&state, lang, move |c| load(c, &a, &id, None)).await?;
             let status = crate::http::error::status_of(&err);
             Ok(render(&state, &p, l, Shown { comment: Some((text, err.message(lang))), ..Default::default() }, status))
         }
@@ -399,12 +400,12 @@ pub async fn comment(state: web::Data<AppState>, p: Page, id: web::Path<String>,
 
 /// `POST /tickets/{id}/reveal`: the resident's full phone number, for those who must call; the
 /// look is recorded in the ticket's trail. Shown on this answer only, never in a URL.
-pub async fn reveal(state: web::Data<AppState>, p: Page, id: web::Path<String>, _form: Form) -> Result<HttpResponse, PageError> {
-    let id = id.into_inner();
-    let (a, i) = (p.who.actor.clone(), id.clone());
-    let r = page::run_write(&state, p.lang, move |c| app::tickets::reveal_contact(c, &a, &i, utc_now())).await?;
-    let (a, i) = (p.who.actor.clone(), id.clone());
-    let l = page::run(&state, p.lang, move |c| load(c, &a, &i, None)).await?;
+pub async fn reveal(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, _form: Form) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "ticket")?;
+    let a = p.who.actor.clone();
+    let r = page::run_write(&state, p.lang, move |c| app::tickets::reveal_contact(c, &a, &id, utc_now())).await?;
+    let a = p.who.actor.clone();
+    let l = page::run(&state, p.lang, move |c| load(c, &a, &id, None)).await?;
     let revealed = Some((r.resident_name.unwrap_or_default(), r.resident_phone.unwrap_or_default()));
     Ok(render(&state, &p, l, Shown { revealed, ..Default::default() }, StatusCode::OK))
 }
@@ -412,7 +413,8 @@ pub async fn reveal(state: web::Data<AppState>, p: Page, id: web::Path<String>, 
 /// `POST /tickets/{id}/photos`: photos from the phone's camera or album (a multipart form:
 /// `_csrf` first, then `kind` and one or more `photo`). Cleaned like the API's upload; the same
 /// photo twice is one photo.
-pub async fn upload_photo(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn upload_photo(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, form: Form) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "ticket")?;
     let lang = p.lang;
     let kind =
         if form.get("kind").as_deref() == Some("solution") { app::tickets::PhotoKind::Solution } else { app::tickets::PhotoKind::Request };
@@ -421,10 +423,10 @@ pub async fn upload_photo(state: web::Data<AppState>, p: Page, id: web::Path<Str
         return Err(PageError { err: AppError::validation(p.tr().t("ticket-photo"), crate::msg!("rule-not_empty")), lang });
     }
     let cleaned = page::clean_photos(&state, photos, lang).await?;
-    let (actor, store, i) = (p.who.actor.clone(), state.photos.clone(), id.clone());
+    let (actor, store) = (p.who.actor.clone(), state.photos.clone());
     page::run_write(&state, lang, move |c| {
         for photo in &cleaned {
-            app::tickets::attach(c, store.as_ref(), &actor, &i, kind, photo, utc_now())?;
+            app::tickets::attach(c, store.as_ref(), &actor, &id, kind, photo, utc_now())?;
         }
         Ok(())
     })
@@ -433,9 +435,14 @@ pub async fn upload_photo(state: web::Data<AppState>, p: Page, id: web::Path<Str
 }
 
 /// `GET /photos/{id}` and `/photos/{id}/thumb`: a photo for someone who may see its ticket.
-pub async fn photo(state: web::Data<AppState>, p: Page, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
-    let (id, size) = path.into_inner();
-    let thumb = match size.as_str() {
+pub async fn photo(
+    state: web::Data<AppState>,
+    p: Page,
+    id: IdPath<PhotoId>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "photo")?;
+    let thumb = match path.1.as_str() {
         "thumb" => true,
         "full" => false,
         _ => return Err(PageError { err: AppError::NotFound { what: "photo" }, lang: p.lang }),
