@@ -166,6 +166,12 @@ async fn a_ticket_page_offers_exactly_the_actions_the_api_allows_and_hides_what_
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = c.get(&format!("/tickets/{}", uuid::Uuid::now_v7())).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    for path in ["/photos/not-a-uuid/thumb", "/photos/12345/full"] {
+        let (s, _) = c.get(path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = c.submit("/tickets/not-a-uuid/reveal", &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // The reveal button shows the number once, and the look is in the trail.
     let c = PageClient::login(&app, "bs1").await;
     let r = c.submit(&format!("/tickets/{id}/reveal"), &[]).await;

@@ -147,9 +147,10 @@ pub(super) fn close_supervision(conn: &mut DbConn, stopped: &[(String, Option<Na
 
 /// Stops the ticket-level clocks of several tickets at once (with `all`, every running clock of
 /// them): one update, plus one for the supervision entries of breached clocks among them.
-pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now: NaiveDateTime) -> AppResult<usize> {
+/// Returns the ids of the clocks it stopped.
+pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now: NaiveDateTime) -> AppResult<Vec<String>> {
     if ticket_ids.is_empty() {
-        return Ok(0);
+        return Ok(vec![]);
     }
     let running = sla_clocks::table.filter(sla_clocks::ticket_id.eq_any(ticket_ids)).filter(sla_clocks::stopped_at.is_null());
     let set = (sla_clocks::stopped_at.eq(Some(now)), sla_clocks::next_fire_at.eq(None::<NaiveDateTime>));
@@ -160,7 +161,7 @@ pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now
         diesel::update(running.filter(sla_clocks::assignment_id.is_null())).set(set).returning(returning).load(conn)?
     };
     close_supervision(conn, &stopped, now)?;
-    Ok(stopped.len())
+    Ok(stopped.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Records that the resolution clocks of these tickets stopped at `now` ended by a resolution
@@ -191,6 +192,16 @@ pub struct Nearest {
 }
 
 impl Nearest {
+    /// The nearest of a ticket's running clocks as they are in memory (those with a stop time
+    /// are left out), by the same rule as [`tickets_due`].
+    pub fn of(clocks: &[ClockRow]) -> Option<Nearest> {
+        clocks
+            .iter()
+            .filter(|c| c.stopped_at.is_none() && c.paused_at.is_none())
+            .min_by(|a, b| (a.due_at, a.started_at, &a.id).cmp(&(b.due_at, b.started_at, &b.id)))
+            .map(|c| Nearest { due_at: c.due_at, warn_at: c.warn_at, provisional: c.provisional })
+    }
+
     /// The ticket row's columns for it (all empty when no clock runs).
     pub fn columns(n: Option<Nearest>) -> (Option<NaiveDateTime>, Option<NaiveDateTime>, bool) {
         match n {

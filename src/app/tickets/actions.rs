@@ -1,10 +1,10 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::Value;
 
-use crate::db::models::TicketRow;
+use crate::db::models::{ClockRow, TicketRow};
 use crate::db::schema::{sla_clocks, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
@@ -159,10 +159,10 @@ pub(super) fn finish(
     }
     let moving: Vec<&Decided> = items.iter().filter(|d| d.c.to != d.from).collect();
     let moving_ids: Vec<&str> = moving.iter().map(|d| d.t.row.id.as_str()).collect();
-    sla::stop_ticket_clocks(conn, &moving_ids, false, now)?;
+    let mut stopped = sla::stop_ticket_clocks(conn, &moving_ids, false, now)?;
     let ending: Vec<&str> =
         moving.iter().filter(|d| d.c.to == TicketState::Solved || d.c.to.is_final()).map(|d| d.t.row.id.as_str()).collect();
-    sla::stop_ticket_clocks(conn, &ending, true, now)?;
+    stopped.extend(sla::stop_ticket_clocks(conn, &ending, true, now)?);
     let solved: Vec<&str> = moving.iter().filter(|d| d.kind == ActionKind::MarkSolved).map(|d| d.t.row.id.as_str()).collect();
     sla::mark_resolved(conn, &solved, now)?;
     let mut categories: Vec<&str> = moving.iter().map(|d| d.t.row.category_id.as_str()).collect();
@@ -193,9 +193,9 @@ pub(super) fn finish(
         }
     }
     backend::insert_all!(conn, sla_clocks::table, &clocks)?;
-    let dues = sla::tickets_due(conn, &items.iter().map(|d| d.t.row.id.as_str()).collect::<Vec<_>>())?;
+    running_after(conn, &mut items, &stopped, clocks)?;
     for d in &mut items {
-        let (due_at, warn_at, provisional) = sla::Nearest::columns(dues.get(&d.t.row.id).copied());
+        let (due_at, warn_at, provisional) = sla::Nearest::columns(sla::Nearest::of(&d.t.clocks));
         if due_at != d.t.row.due_at {
             d.c.note("due_at", d.t.row.due_at, due_at);
         }
@@ -242,6 +242,29 @@ pub(super) fn finish(
         notify(conn, d, now)?;
     }
     views(conn, &actors.iter().copied().zip(items.iter().map(|d| &d.t)).collect::<Vec<_>>(), now)
+}
+
+/// Brings each ticket's running clocks up to date after its action, so that its deadline and its
+/// view need no read of them: those loaded with it, less those `finish` stopped, with those it
+/// started. An action that wrote while it was checked (a whistle, a pause, a part ended) may
+/// have changed clocks on its own: its ticket's are read again (one query for all of them).
+fn running_after(conn: &mut DbConn, items: &mut [Decided], stopped: &[String], started: Vec<ClockRow>) -> AppResult<()> {
+    let stopped: HashSet<&str> = stopped.iter().map(String::as_str).collect();
+    let mut started: HashMap<String, Vec<ClockRow>> = started.into_iter().fold(HashMap::new(), |mut m, c| {
+        m.entry(c.ticket_id.clone()).or_default().push(c);
+        m
+    });
+    let reread: Vec<String> = items.iter().filter(|d| writes_while_deciding(d.kind)).map(|d| d.t.row.id.clone()).collect();
+    let mut fresh = sla::running_clocks(conn, &reread.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for d in items.iter_mut() {
+        if writes_while_deciding(d.kind) {
+            d.t.clocks = fresh.remove(&d.t.row.id).unwrap_or_default();
+        } else {
+            d.t.clocks.retain(|c| !stopped.contains(c.id.as_str()));
+            d.t.clocks.extend(started.remove(&d.t.row.id).unwrap_or_default());
+        }
+    }
+    Ok(())
 }
 
 /// Writes the acted-on ticket rows, each only if its version is still the one read (and bumps

@@ -270,8 +270,9 @@ pub(super) fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateT
     views(conn, &[(actor, t)], now)?.pop().ok_or_else(|| AppError::internal_msg("a view went missing".into()))
 }
 
-/// The views of several tickets, each for its actor: their categories, unit names, extensions and
-/// running clocks read with one query each (as they are now, after any change of the batch).
+/// The views of several tickets, each for its actor: their categories, unit names and extensions
+/// read with one query each (as they are now, after any change of the batch). Their running
+/// clocks are the ones they carry: read with them, and kept up to date by an action's `finish`.
 pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> AppResult<Vec<TicketView>> {
     let mut cat_ids: Vec<&str> = items.iter().map(|(_, t)| t.row.category_id.as_str()).collect();
     cat_ids.sort_unstable();
@@ -283,12 +284,15 @@ pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDa
         .into_iter()
         .map(|c: CategoryRow| (c.id.to_string(), c))
         .collect();
-    let ids: Vec<&str> = items.iter().map(|(_, t)| t.row.id.as_str()).collect();
-    let mut clocks = sla::running_clocks(conn, &ids)?;
     let mut unit_ids: Vec<&str> = items
         .iter()
-        .flat_map(|(_, t)| t.parts.iter().map(|p| p.department_id.as_str()).chain([t.row.place_id.as_str()]))
-        .chain(clocks.values().flatten().map(|c| c.holder_unit_id.as_str()))
+        .flat_map(|(_, t)| {
+            t.parts
+                .iter()
+                .map(|p| p.department_id.as_str())
+                .chain([t.row.place_id.as_str()])
+                .chain(t.clocks.iter().map(|c| c.holder_unit_id.as_str()))
+        })
         .collect();
     unit_ids.sort_unstable();
     unit_ids.dedup();
@@ -312,7 +316,7 @@ pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDa
         .map(|(actor, t)| {
             let cat = cats.get(&t.row.category_id).ok_or_else(|| AppError::internal_msg(format!("category {} gone", t.row.category_id)))?;
             let ext = extensions.remove(&t.row.id).unwrap_or_default();
-            let live = Live { clocks: clocks.remove(&t.row.id).unwrap_or_default(), extensions: ext };
+            let live = Live { clocks: t.clocks.clone(), extensions: ext };
             render(actor, t, cat, &names, live, now)
         })
         .collect()

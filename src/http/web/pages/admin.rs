@@ -356,11 +356,10 @@ fn mendable(e: &AppError) -> bool {
 }
 
 /// `POST /admin/org/{id}`: renamed, recoded (If-Match: the version the form was made from).
-pub async fn save_unit(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn save_unit(state: web::Data<AppState>, p: Page, id: IdPath<OrgUnitId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
-    let lang = p.lang;
-    let raw = id.into_inner();
-    let id: OrgUnitId = parse_id("id", &raw).map_err(|_| bad_id(lang))?;
+    let id = p.id(&id, "org unit")?;
+    let raw = id.to_string();
     let changes = OrgUnitChanges { name: form.get("name"), code: form.get("code"), active: None };
     change_unit(&state, &p, raw, id, &form, changes, |u| org_back(&u.id, "saved")).await
 }
@@ -387,11 +386,10 @@ async fn change_unit(
 
 /// `POST /admin/org/{id}/deactivate`: without `confirm`, the page says what would close with it;
 /// with it, the unit and everything below are deactivated (never deleted).
-pub async fn deactivate(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn deactivate(state: web::Data<AppState>, p: Page, id: IdPath<OrgUnitId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
-    let lang = p.lang;
-    let raw = id.into_inner();
-    let id: OrgUnitId = parse_id("id", &raw).map_err(|_| bad_id(lang))?;
+    let id = p.id(&id, "org unit")?;
+    let raw = id.to_string();
     if form.get("confirm").is_none() {
         let page = org_page(&state, &p, Some(raw), None, true).await?;
         return Ok(html(StatusCode::OK, &page));
@@ -401,10 +399,10 @@ pub async fn deactivate(state: web::Data<AppState>, p: Page, id: web::Path<Strin
 }
 
 /// `POST /admin/org/{id}/add`: a child unit of a kind that may hang there.
-pub async fn add_unit(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn add_unit(state: web::Data<AppState>, p: Page, id: IdPath<OrgUnitId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang) = (p.who.actor.clone(), p.lang);
-    let parent = id.into_inner();
+    let parent = p.id(&id, "org unit")?.to_string();
     let Some(kind) = form.get("kind").and_then(|k| k.parse::<OrgKind>().ok()) else {
         return org_error(&state, &p, parent, AppError::validation("kind", crate::msg!("rule-one_of", values = "…"))).await;
     };
