@@ -12,7 +12,7 @@ queueing; what it measures is the work, which is what limits the rate on two cor
 Start the server on the benchmark database first, e.g. a copy of the seeded template of
 `BENCH_SEED_CACHE=1 bash bench/workflow.sh`:
 
-    psql -U postgres -h 127.0.0.1 -c "create database probe template gridloop_bench_seed_1000000_22_clocks"
+    psql -U postgres -h 127.0.0.1 -c "create database probe template gridloop_bench_seed_1000000_23_clocks"
     GRIDLOOP_ENV=development GRIDLOOP_LOG__LEVEL=warn target/release/gridloop \
         --database-url postgres://postgres@127.0.0.1:5432/probe serve --bind 127.0.0.1:18080
 """

@@ -28,6 +28,19 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64, clocks: bool) {
             "strftime('%Y-%m-%d %H:%M:%f', '2026-11-26', '-' || (s.i % 365) || ' days', '-' || (s.i % 86400) || ' seconds')",
         )
     };
+    // An open ticket's row keeps its running clock's deadline and warning time, as the service
+    // writes them (decision 0029): set as the row is inserted, so that its layout is that of a row
+    // written once (an update pass would leave every open row a second version).
+    let open_due = if postgres {
+        "((now() AT TIME ZONE 'UTC') + (s.i % 30 + 1) * interval '1 day')"
+    } else {
+        "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (s.i % 30 + 1) || ' days')"
+    };
+    let (due, warn) = if clocks {
+        (format!("CASE WHEN s.i % 100 = 1 THEN {open_due} ELSE {days} END"), format!("CASE WHEN s.i % 100 = 1 THEN {open_due} END"))
+    } else {
+        (days.to_string(), "NULL".to_string())
+    };
     let sql = format!(
         "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}),
          b AS (SELECT u.id, u.path, u.parent_id AS compound_id, y.parent_id AS community_id,
@@ -37,23 +50,18 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64, clocks: bool) {
          cat AS (SELECT id FROM categories ORDER BY code LIMIT 1),
          who AS (SELECT id FROM people WHERE login = 'gw.wang')
          INSERT INTO tickets (id, number, category_id, urgency, title, description, place_id, place_path, compound_id, community_id,
-                              resident_name, resident_phone, channel, filed_by, state, reopen_count, due_at, version, created_at, updated_at, closed_at)
+                              resident_name, resident_phone, channel, filed_by, state, reopen_count, due_at, warn_at, version, created_at, updated_at, closed_at)
          SELECT {ids}, 'H-' || s.i, (SELECT id FROM cat), CASE WHEN s.i % 10 = 0 THEN 'urgent' ELSE 'normal' END,
                 '历史诉求', '基准数据', b.id, b.path, b.compound_id, b.community_id, '居民', '13700000000', 'visit', (SELECT id FROM who),
                 CASE WHEN s.i % 100 = 0 THEN 'solved' WHEN s.i % 100 = 1 THEN 'compound_handling' ELSE 'closed' END,
-                0, {days}, 3, {days}, {days}, CASE WHEN s.i % 100 > 1 THEN {days} ELSE NULL END
+                0, {due}, {warn}, 3, {days}, {days}, CASE WHEN s.i % 100 > 1 THEN {days} ELSE NULL END
          FROM s JOIN b ON b.k = s.i % (SELECT c FROM nb)"
     );
     conn.batch_execute(&sql).unwrap();
     if clocks {
-        let (plus, future) = if postgres {
-            ("({t} + interval '{d}')", "((now() AT TIME ZONE 'UTC') + (CAST(substr(number, 3) AS BIGINT) % 30 + 1) * interval '1 day')")
-        } else {
-            (
-                "strftime('%Y-%m-%d %H:%M:%f', {t}, '+{d}')",
-                "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (CAST(substr(number, 3) AS INTEGER) % 30 + 1) || ' days')",
-            )
-        };
+        let plus = if postgres { "({t} + interval '{d}')" } else { "strftime('%Y-%m-%d %H:%M:%f', {t}, '+{d}')" };
+        // An open ticket's resolution clock runs to the deadline its row was given.
+        let future = "due_at";
         // Clock k of a ticket: the ticket's id with its second group set to 000k.
         let id = |k: u8| format!("replace(id, '-0000-7000-', '-000{k}-7000-')");
         let at = |t: &str, d: &str| plus.replace("{t}", t).replace("{d}", d);
@@ -86,13 +94,6 @@ pub fn seed_tickets(url: &str, postgres: bool, n: u64, clocks: bool) {
             due = at("created_at", "5 days"),
             stopped = at("created_at", "3 days"),
         ))
-        .unwrap();
-        // The open tickets' rows keep their running clock's deadline and warning time, as the
-        // service writes them (decision 0029).
-        conn.batch_execute(
-            "UPDATE tickets SET due_at = c.due_at, warn_at = c.warn_at, due_provisional = c.provisional
-               FROM sla_clocks c WHERE c.ticket_id = tickets.id AND c.stopped_at IS NULL AND c.paused_at IS NULL",
-        )
         .unwrap();
     }
     if postgres {

@@ -191,7 +191,7 @@ async fn main() {
     };
     // BENCH_SEED_CACHE=1 (PostgreSQL): keep the seeded database as a template and copy it on the
     // next run instead of seeding again. The template is named after the ticket count and the
-    // number of migrations; drop it by hand after changing a migration's content.
+    // number of migrations; drop it by hand after changing a migration's content or the seed.
     let seed_template = (postgres && std::env::var("BENCH_SEED_CACHE").is_ok_and(|v| v == "1")).then(|| {
         let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres")).unwrap().count();
         format!("gridloop_bench_seed_{n}_{migrations}_clocks")
