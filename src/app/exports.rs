@@ -15,7 +15,7 @@ use crate::db::schema::{categories, pii_reveals, ticket_assignments, tickets};
 use crate::db::DbConn;
 use crate::domain::pii::{mask_phone, Sensitive};
 use crate::domain::workflow::{AssignmentState, Urgency};
-use crate::domain::{Actor, Grant, Id, OrgPath, Role};
+use crate::domain::{Actor, Grant, OrgPath, PiiRevealId, Role};
 use crate::i18n::{text, Lang};
 
 use super::tickets::{list_tickets, TicketFilter, TicketSummary};
@@ -192,10 +192,10 @@ pub fn ledger_page(
     let reveals: Vec<PiiRevealRow> = revealed
         .iter()
         .map(|(ticket, g)| PiiRevealRow {
-            id: Id::new().to_string(),
-            person_id: actor.person_id.to_string(),
+            id: PiiRevealId::new(),
+            person_id: actor.person_id,
             role: g.role,
-            org_unit_id: g.org_unit_id.to_string(),
+            org_unit_id: g.org_unit_id,
             record_kind: "ticket".into(),
             record_id: ticket.clone(),
             fields: "resident_phone_export".into(),

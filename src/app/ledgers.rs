@@ -26,7 +26,7 @@ use crate::db::schema::{
 use crate::db::DbConn;
 use crate::domain::pii::{mask_id_number, mask_phone};
 use crate::domain::sla::Stage;
-use crate::domain::{Actor, Grant, Id, OrgPath, Role};
+use crate::domain::{Actor, Grant, Id, OrgPath, PiiRevealId, Role};
 use crate::i18n::{render, text, Lang};
 
 use super::exports::xlsx::{failed, formats, local};
@@ -224,10 +224,10 @@ fn revealing(actor: &Actor) -> Vec<&Grant> {
 
 fn reveal_row(actor: &Actor, g: &Grant, kind: &str, id: &str, fields: &str, now: NaiveDateTime) -> PiiRevealRow {
     PiiRevealRow {
-        id: Id::new().to_string(),
-        person_id: actor.person_id.to_string(),
+        id: PiiRevealId::new(),
+        person_id: actor.person_id,
         role: g.role,
-        org_unit_id: g.org_unit_id.to_string(),
+        org_unit_id: g.org_unit_id,
         record_kind: kind.into(),
         record_id: id.into(),
         fields: fields.into(),

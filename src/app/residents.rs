@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
 use crate::domain::text::Msg;
-use crate::domain::{Actor, Id, Operation, OrgKind, OrgPath, OrgUnitId, ResidentId};
+use crate::domain::{Actor, HouseholdId, Operation, OrgKind, OrgPath, OrgUnitId, PiiRevealId, ResidentId};
 
 use super::org::{escape_like, find_unit};
 use super::scope::{enforce, units_in_scope};
@@ -85,13 +85,13 @@ fn view(r: ResidentRow, building: &OrgUnitRow) -> ResidentView {
         kind: r.kind,
         phone_masked: r.phone.as_deref().map(mask_phone),
         id_number_masked: r.id_number.as_deref().map(mask_id_number),
-        id: r.id,
-        building_id: r.building_id,
+        id: r.id.to_string(),
+        building_id: r.building_id.to_string(),
         building_name: building.name.clone(),
         name: r.name,
         unit_no: r.unit_no,
         room: r.room,
-        household_id: r.household_id,
+        household_id: r.household_id.map(|h| h.to_string()),
         version: r.version,
     }
 }
@@ -133,17 +133,17 @@ pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId, now: N
         }
         diesel::insert_into(pii_reveals::table)
             .values(&PiiRevealRow {
-                id: Id::new().to_string(),
-                person_id: actor.person_id.to_string(),
+                id: PiiRevealId::new(),
+                person_id: actor.person_id,
                 role: grant.role,
-                org_unit_id: grant.org_unit_id.to_string(),
+                org_unit_id: grant.org_unit_id,
                 record_kind: "resident".into(),
-                record_id: r.id.clone(),
+                record_id: r.id.to_string(),
                 fields: fields.join(","),
                 at: now,
             })
             .execute(conn)?;
-        Ok(RevealedResident { id: r.id, phone: r.phone, id_number: r.id_number, revealed_at: now })
+        Ok(RevealedResident { id: r.id.to_string(), phone: r.phone, id_number: r.id_number, revealed_at: now })
     })
 }
 
@@ -170,9 +170,9 @@ pub fn list_reveals(conn: &mut DbConn, actor: &Actor, id: &ResidentId) -> AppRes
     Ok(rows
         .into_iter()
         .map(|x| RevealRecord {
-            person_id: x.person_id,
+            person_id: x.person_id.to_string(),
             role: x.role.as_str().to_string(),
-            org_unit_id: x.org_unit_id,
+            org_unit_id: x.org_unit_id.to_string(),
             fields: x.fields,
             at: x.at,
         })
@@ -199,8 +199,8 @@ pub fn insert_resident(conn: &mut DbConn, input: &NewResident, building: &OrgUni
     let household = household_at(conn, building, unit_no, room, input.kind, now)?;
     let row = ResidentRow {
         household_id: Some(household.id),
-        id: Id::new().to_string(),
-        building_id: building.id.to_string(),
+        id: ResidentId::new(),
+        building_id: building.id,
         name,
         phone: input.phone.clone(),
         id_number: input.id_number.clone(),
@@ -254,8 +254,8 @@ pub fn household_at(
         }
         None => {
             let h = HouseholdRow {
-                id: Id::new().to_string(),
-                building_id: building.id.to_string(),
+                id: HouseholdId::new(),
+                building_id: building.id,
                 unit_no: unit_no.into(),
                 room: room.into(),
                 kind,

@@ -73,8 +73,8 @@ pub struct CategoryRow {
 #[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = residents)]
 pub struct ResidentRow {
-    pub id: String,
-    pub building_id: String,
+    pub id: ResidentId,
+    pub building_id: OrgUnitId,
     pub name: String,
     pub phone: Option<String>,
     pub id_number: Option<String>,
@@ -85,7 +85,7 @@ pub struct ResidentRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    pub household_id: Option<String>,
+    pub household_id: Option<HouseholdId>,
 }
 
 impl std::fmt::Debug for ResidentRow {
@@ -141,10 +141,10 @@ pub struct LoginThrottleRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = pii_reveals)]
 pub struct PiiRevealRow {
-    pub id: String,
-    pub person_id: String,
+    pub id: PiiRevealId,
+    pub person_id: PersonId,
     pub role: crate::domain::Role,
-    pub org_unit_id: String,
+    pub org_unit_id: OrgUnitId,
     pub record_kind: String,
     pub record_id: String,
     pub fields: String,
@@ -351,8 +351,8 @@ pub struct SupervisionRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = households)]
 pub struct HouseholdRow {
-    pub id: String,
-    pub building_id: String,
+    pub id: HouseholdId,
+    pub building_id: OrgUnitId,
     pub unit_no: String,
     pub room: String,
     pub kind: crate::domain::visits::HouseholdKind,
@@ -422,7 +422,7 @@ pub struct WorkCalendarRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = photos)]
 pub struct PhotoRow {
-    pub id: String,
+    pub id: PhotoId,
     pub ticket_id: String,
     pub kind: String,
     pub sha256: String,

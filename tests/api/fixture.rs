@@ -122,7 +122,7 @@ pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {
                 &rows[building],
                 now,
             )?;
-            fx.residents.insert(key, r.id);
+            fx.residents.insert(key, r.id.to_string());
         }
         let cat = insert_category(
             conn,

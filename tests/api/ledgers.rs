@@ -57,8 +57,8 @@ fn household(app: &TestApp, building: &str, room: &str, kind: HouseholdKind, reg
     let id = Id::new().to_string();
     diesel::insert_into(households::table)
         .values(&HouseholdRow {
-            id: id.clone(),
-            building_id: building.into(),
+            id: id.parse().unwrap(),
+            building_id: building.parse().unwrap(),
             unit_no: "1".into(),
             room: room.into(),
             kind,

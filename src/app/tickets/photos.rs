@@ -12,7 +12,7 @@ use crate::app::photos::{Cleaned, PhotoStore};
 use crate::db::models::PhotoRow;
 use crate::db::schema::photos;
 use crate::db::DbConn;
-use crate::domain::{Actor, Id, PhotoId, TicketId};
+use crate::domain::{Actor, PhotoId, TicketId};
 
 use super::loaded::load_visible;
 use crate::app::{stored_id, AppError, AppResult};
@@ -50,7 +50,7 @@ pub struct PhotoView {
 
 fn view(r: PhotoRow) -> PhotoView {
     PhotoView {
-        id: r.id,
+        id: r.id.to_string(),
         ticket_id: r.ticket_id,
         kind: r.kind,
         width: r.width,
@@ -89,7 +89,7 @@ pub fn attach(
         return Ok((view(r), false));
     }
     let row = PhotoRow {
-        id: Id::new().to_string(),
+        id: PhotoId::new(),
         ticket_id: t.row.id.clone(),
         kind: kind.as_str().into(),
         sha256,

@@ -7,7 +7,7 @@ use crate::db::models::{OrgUnitRow, PiiRevealRow, TicketRow};
 use crate::db::schema::{categories, org_units, pii_reveals, sla_clocks, tickets};
 use crate::db::DbConn;
 use crate::domain::workflow::{AssignmentState, TicketState};
-use crate::domain::{Actor, Id, OrgKind, OrgPath, Role, TicketId};
+use crate::domain::{Actor, OrgKind, OrgPath, PiiRevealId, Role, TicketId};
 
 use crate::app::org::{escape_like, find_unit};
 use crate::app::scope::Db;
@@ -49,10 +49,10 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &TicketId, now: Naiv
             .ok_or_else(|| AppError::forbidden(crate::msg!("why-who_reveals")))?;
         diesel::insert_into(pii_reveals::table)
             .values(&PiiRevealRow {
-                id: Id::new().to_string(),
-                person_id: actor.person_id.to_string(),
+                id: PiiRevealId::new(),
+                person_id: actor.person_id,
                 role: grant.role,
-                org_unit_id: grant.org_unit_id.to_string(),
+                org_unit_id: grant.org_unit_id,
                 record_kind: "ticket".into(),
                 record_id: t.row.id.clone(),
                 fields: "resident_phone".into(),
@@ -176,10 +176,10 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
         let reveals: Vec<PiiRevealRow> = items
             .iter()
             .map(|t| PiiRevealRow {
-                id: Id::new().to_string(),
-                person_id: actor.person_id.to_string(),
+                id: PiiRevealId::new(),
+                person_id: actor.person_id,
                 role: g.role,
-                org_unit_id: g.org_unit_id.to_string(),
+                org_unit_id: g.org_unit_id,
                 record_kind: "ticket".into(),
                 record_id: t.id.clone(),
                 fields: "resident_phone_search".into(),

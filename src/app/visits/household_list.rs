@@ -98,8 +98,8 @@ fn household_view(rules: &VisitRules, h: HouseholdRow, building_name: String, re
         visit_every_days: rules.every(kind),
         next_visit_due: due,
         overdue_days: (today - due).num_days().max(0),
-        id: h.id,
-        building_id: h.building_id,
+        id: h.id.to_string(),
+        building_id: h.building_id.to_string(),
         building_name,
         unit_no: h.unit_no,
         room: h.room,
@@ -110,9 +110,9 @@ fn household_view(rules: &VisitRules, h: HouseholdRow, building_name: String, re
     }
 }
 
-fn resident_counts(conn: &mut DbConn, ids: &[String]) -> AppResult<HashMap<String, i64>> {
+fn resident_counts(conn: &mut DbConn, ids: &[HouseholdId]) -> AppResult<HashMap<HouseholdId, i64>> {
     use crate::db::schema::residents;
-    let rows: Vec<(Option<String>, i64)> = residents::table
+    let rows: Vec<(Option<HouseholdId>, i64)> = residents::table
         .filter(residents::household_id.eq_any(ids))
         .filter(residents::active.eq(true))
         .group_by(residents::household_id)
@@ -159,7 +159,7 @@ pub fn list_households(
     }
     let rows: Vec<(HouseholdRow, String)> =
         q.order(households::id).limit(limit).select((HouseholdRow::as_select(), org_units::name)).load(conn)?;
-    let ids: Vec<String> = rows.iter().map(|(h, _)| h.id.clone()).collect();
+    let ids: Vec<HouseholdId> = rows.iter().map(|(h, _)| h.id).collect();
     let counts = resident_counts(conn, &ids)?;
     Ok(rows
         .into_iter()
@@ -224,7 +224,7 @@ pub fn change_household(
             conn,
             Draft {
                 entity_kind: "household",
-                entity_id: &h.id,
+                entity_id: &h.id.to_string(),
                 by: &by,
                 action: "change_kind",
                 from_state: None,
@@ -276,7 +276,7 @@ pub fn my_visit_list(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, no
             .filter(overdue_expr(rules, today + chrono::Duration::days(1)))
             .select((HouseholdRow::as_select(), org_units::name))
             .load(conn)?;
-        let ids: Vec<String> = rows.iter().map(|(h, _)| h.id.clone()).collect();
+        let ids: Vec<HouseholdId> = rows.iter().map(|(h, _)| h.id).collect();
         let counts = resident_counts(conn, &ids)?;
         let mut due: Vec<HouseholdView> = rows
             .into_iter()

@@ -82,7 +82,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
     let done = conn.transaction(|conn| {
         lock_for_log(conn, &row.id, &filings, &input.return_visits)?;
         diesel::insert_into(visit_logs::table).values(&row).execute(conn)?;
-        let ids: Vec<String> = visited.iter().map(|h| h.id.clone()).collect();
+        let ids: Vec<String> = visited.iter().map(|h| h.id.to_string()).collect();
         link_households(conn, &row.id, &ids)?;
         mark_visited(conn, &ids, row.visit_date)?;
         let n_tickets = filings.len();

@@ -277,7 +277,7 @@ fn grid_households(conn: &mut DbConn, grid_path: &OrgPath, ids: &[String]) -> Ap
         .filter(households::active.eq(true))
         .select((HouseholdRow::as_select(), org_units::path))
         .load(conn)?;
-    let by_id: HashMap<String, (HouseholdRow, String)> = found.into_iter().map(|(h, p)| (h.id.clone(), (h, p))).collect();
+    let by_id: HashMap<String, (HouseholdRow, String)> = found.into_iter().map(|(h, p)| (h.id.to_string(), (h, p))).collect();
     let mut out = vec![];
     for (i, id) in ids.iter().enumerate() {
         match by_id.get(id) {
@@ -474,7 +474,7 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
 }
 
 fn household_ref(h: HouseholdRow) -> HouseholdRef {
-    HouseholdRef { kind: h.kind, id: h.id, building_id: h.building_id, unit_no: h.unit_no, room: h.room }
+    HouseholdRef { kind: h.kind, id: h.id.to_string(), building_id: h.building_id.to_string(), unit_no: h.unit_no, room: h.room }
 }
 
 pub fn logged_ticket(t: TicketRow) -> LoggedTicket {
