@@ -114,12 +114,12 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                 let late = (w as i64 + back) % 10 == 0;
                 let at = rules.deadline_of(date) + Days::hours(if late { 2 } else { -3 });
                 let log = VisitLogRow {
-                    id: Id::new().to_string(),
+                    id: gridloop::domain::VisitLogId::new(),
                     client_id: Id::new().to_string(),
-                    author_id: worker.to_string(),
-                    grid_id: building.id.to_string(),
+                    author_id: *worker,
+                    grid_id: building.id,
                     grid_path: building.path.clone(),
-                    compound_id: compound.id.to_string(),
+                    compound_id: compound.id,
                     visit_date: date,
                     households_visited: 6,
                     observations: "楼道整洁，消防通道畅通。".into(),
@@ -168,7 +168,7 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                         resident_phone: None,
                         channel: "visit".into(),
                         filed_by: worker.to_string(),
-                        visit_log_id: Some(log.id.clone()),
+                        visit_log_id: Some(log.id.to_string()),
                         state: state.parse().unwrap(),
                         solved_level: None,
                         duplicate_of: None,

@@ -13,7 +13,7 @@ use crate::config::AuthSettings;
 use crate::db::models::{OrgUnitRow, PersonRow};
 use crate::db::schema::{org_units, people};
 use crate::db::DbConn;
-use crate::domain::{Id, OrgKind, Role};
+use crate::domain::{Id, OrgKind, PersonId, Role, VisitLogId};
 
 use super::catalogue::{insert_category, NewCategory, Urgency};
 use super::org::insert_unit;
@@ -226,7 +226,7 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
         tz.from_local_datetime(&d.and_hms_opt(h, 30, 0).unwrap_or_default()).earliest().map(|t| t.naive_utc()).unwrap_or(now)
     };
     let since = now - chrono::Duration::days(14);
-    let workers: Vec<(String, String, OrgUnitRow)> = memberships::table
+    let workers: Vec<(String, PersonId, OrgUnitRow)> = memberships::table
         .inner_join(org_units::table)
         .filter(memberships::role.eq(Role::GridWorker.as_str()))
         .order(org_units::code)
@@ -253,12 +253,12 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
             let late = back > 0 && (back as usize + k) % 5 == 0;
             let at = if late { local(date + chrono::Duration::days(1), 8) } else { local(date, 9) }.min(now);
             let log = VisitLogRow {
-                id: Id::new().to_string(),
+                id: VisitLogId::new(),
                 client_id: Id::new().to_string(),
-                author_id: person.clone(),
-                grid_id: grid.id.to_string(),
+                author_id: *person,
+                grid_id: grid.id,
                 grid_path: grid.path.clone(),
-                compound_id: compound_id.to_string(),
+                compound_id,
                 visit_date: date,
                 households_visited: 8 + (back as i32 % 5),
                 observations: ["楼道整洁，消防通道畅通。", "2单元楼道灯不亮，已记录。", "走访独居老人，身体状况良好。"]

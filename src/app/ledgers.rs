@@ -317,14 +317,14 @@ fn visit_log_page(
         .select(VisitLogRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|l: VisitLogRow| (l.id.clone(), l))
+        .map(|l: VisitLogRow| (l.id.to_string(), l))
         .collect();
-    let mut authors: Vec<&str> = logs.values().map(|l| l.author_id.as_str()).collect();
+    let mut authors: Vec<String> = logs.values().map(|l| l.author_id.to_string()).collect();
     authors.sort_unstable();
     authors.dedup();
     let author_names: HashMap<String, String> =
         people::table.filter(people::id.eq_any(&authors)).select((people::id, people::display_name)).load(conn)?.into_iter().collect();
-    let mut units: Vec<String> = logs.values().flat_map(|l| [l.grid_id.clone(), l.compound_id.clone()]).collect();
+    let mut units: Vec<String> = logs.values().flat_map(|l| [l.grid_id.to_string(), l.compound_id.to_string()]).collect();
     units.sort_unstable();
     units.dedup();
     let unit_names = super::org::names_of(conn, &units)?;
@@ -354,11 +354,11 @@ fn visit_log_page(
         .into_iter()
         .collect();
     // The logs shown in clear, each with the grant it is revealed under.
-    let revealed: HashMap<&str, &Grant> = if reveal {
+    let revealed: HashMap<String, &Grant> = if reveal {
         logs.values()
             .filter_map(|l| {
                 let grid = OrgPath::from_db(l.grid_path.clone());
-                grants.iter().find(|g| g.org_path.contains(&grid)).map(|g| (l.id.as_str(), *g))
+                grants.iter().find(|g| g.org_path.contains(&grid)).map(|g| (l.id.to_string(), *g))
             })
             .collect()
     } else {
@@ -370,23 +370,24 @@ fn visit_log_page(
     let mut rows = vec![];
     for s in &page.items {
         let Some(l) = logs.get(&s.id) else { continue };
-        let clear = revealed.contains_key(l.id.as_str());
+        let id = l.id.to_string();
+        let clear = revealed.contains_key(&id);
         let shown = |t: &str| if clear { t.to_string() } else { mask_numbers(t) };
-        let mut numbers = requests.remove(&l.id).unwrap_or_default();
+        let mut numbers = requests.remove(&id).unwrap_or_default();
         numbers.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
         let name = |id: &str| unit_names.get(id).cloned().unwrap_or_default();
         rows.push(vec![
             Cell::Date(l.visit_date),
-            Cell::Text(author_names.get(&l.author_id).cloned().unwrap_or_default()),
-            Cell::Text(name(&l.grid_id)),
-            Cell::Text(name(&l.compound_id)),
+            Cell::Text(author_names.get(&l.author_id.to_string()).cloned().unwrap_or_default()),
+            Cell::Text(name(&l.grid_id.to_string())),
+            Cell::Text(name(&l.compound_id.to_string())),
             Cell::Int(l.households_visited as i64),
-            Cell::Long(visited.remove(&l.id).unwrap_or_default().join("、")),
+            Cell::Long(visited.remove(&id).unwrap_or_default().join("、")),
             Cell::Long(shown(&l.observations)),
             Cell::Long(l.notes.as_deref().map(shown).unwrap_or_default()),
             Cell::Int(numbers.len() as i64),
             Cell::Text(numbers.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join("、")),
-            Cell::Int(return_visits.get(&l.id).copied().unwrap_or(0)),
+            Cell::Int(return_visits.get(&id).copied().unwrap_or(0)),
             Cell::Time(Some(l.created_at)),
             yes_no(lang, l.late),
             Cell::Time(Some(l.updated_at)),

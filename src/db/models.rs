@@ -366,12 +366,12 @@ pub struct HouseholdRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = visit_logs)]
 pub struct VisitLogRow {
-    pub id: String,
+    pub id: VisitLogId,
     pub client_id: String,
-    pub author_id: String,
-    pub grid_id: String,
+    pub author_id: PersonId,
+    pub grid_id: OrgUnitId,
     pub grid_path: String,
-    pub compound_id: String,
+    pub compound_id: OrgUnitId,
     pub visit_date: chrono::NaiveDate,
     pub households_visited: i32,
     pub observations: String,
@@ -386,8 +386,8 @@ pub struct VisitLogRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = visit_log_return_visits)]
 pub struct ReturnVisitRow {
-    pub id: String,
-    pub log_id: String,
+    pub id: ReturnVisitId,
+    pub log_id: VisitLogId,
     pub ticket_id: String,
     pub satisfaction: crate::domain::workflow::Satisfaction,
     pub note: Option<String>,

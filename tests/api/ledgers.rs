@@ -83,12 +83,12 @@ fn log(app: &TestApp, author: &str, grid: &str, compound: &str, date: &str, late
     let at = noon(date) + if late { Duration::hours(8) } else { Duration::zero() };
     diesel::insert_into(visit_logs::table)
         .values(&VisitLogRow {
-            id: id.clone(),
+            id: id.parse().unwrap(),
             client_id: Id::new().to_string(),
-            author_id: author.into(),
-            grid_id: grid.into(),
+            author_id: author.parse().unwrap(),
+            grid_id: grid.parse().unwrap(),
             grid_path,
-            compound_id: compound.into(),
+            compound_id: compound.parse().unwrap(),
             visit_date: d(date),
             households_visited: visited.len().max(1) as i32,
             observations: observations.into(),

@@ -40,7 +40,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
     if !actor.may(Operation::VisitLogRead, &grid_path) {
         return Err(unknown_grid());
     }
-    let Some(grant) = worker_grant(actor, &grid.id.to_string()).cloned() else {
+    let Some(grant) = worker_grant(actor, &grid.id).cloned() else {
         return Err(AppError::forbidden(crate::msg!("why-own_grid_log")));
     };
     if !grid.active {
@@ -63,10 +63,10 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
     let compound_id = compound_of(conn, &grid)?;
     let filings = prepare_tickets(conn, actor, &grid, input.tickets.clone(), "tickets", now)?;
     let row = VisitLogRow {
-        id: Id::new().to_string(),
+        id: VisitLogId::new(),
         client_id: input.client_id.clone(),
-        author_id: author.clone(),
-        grid_id: grid.id.to_string(),
+        author_id: actor.person_id,
+        grid_id: grid.id,
         grid_path: grid.path.clone(),
         compound_id,
         visit_date: input.visit_date,
@@ -94,7 +94,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
             conn,
             Draft {
                 entity_kind: "visit_log",
-                entity_id: &row.id,
+                entity_id: &row.id.to_string(),
                 by: &by,
                 action: "file",
                 from_state: None,
@@ -132,11 +132,17 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
 
 /// The first step of a log's transaction, in the service's lock order (see `audit::lock_chains`):
 /// the tickets revisited, then every audit chain the log will append to.
-fn lock_for_log(conn: &mut DbConn, log_id: &str, filings: &[ticket_cases::PreparedFiling], visits: &[ReturnVisitInput]) -> AppResult<()> {
+fn lock_for_log(
+    conn: &mut DbConn,
+    log_id: &VisitLogId,
+    filings: &[ticket_cases::PreparedFiling],
+    visits: &[ReturnVisitInput],
+) -> AppResult<()> {
     let revisited: Vec<&str> = visits.iter().map(|r| r.ticket_id.as_str()).collect();
     ticket_cases::lock_rows(conn, &revisited)?;
+    let log_id = log_id.to_string();
     let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
-    audit::lock_chains(conn, chains.chain([log_id]))
+    audit::lock_chains(conn, chains.chain([log_id.as_str()]))
 }
 
 /// Files the requests collected on a visit, linked to its log.
@@ -144,14 +150,14 @@ fn insert_log_requests(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
     actor: &Actor,
-    log_id: &str,
+    log_id: &VisitLogId,
     filings: Vec<ticket_cases::PreparedFiling>,
     now: NaiveDateTime,
 ) -> AppResult<()> {
     let linked = filings
         .into_iter()
         .map(|mut f| {
-            f.link_visit_log(log_id);
+            f.link_visit_log(&log_id.to_string());
             (actor, f)
         })
         .collect();
@@ -159,7 +165,7 @@ fn insert_log_requests(
     Ok(())
 }
 
-pub(crate) fn link_households(conn: &mut DbConn, log_id: &str, ids: &[String]) -> AppResult<()> {
+pub(crate) fn link_households(conn: &mut DbConn, log_id: &VisitLogId, ids: &[String]) -> AppResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -196,15 +202,14 @@ pub fn amend_log(
     let log = load_visible(conn, actor, id)?;
     let grid_path = OrgPath::from_db(log.grid_path.clone());
     let grant = match worker_grant(actor, &log.grid_id) {
-        Some(g) if log.author_id == actor.person_id.to_string() => g.clone(),
+        Some(g) if log.author_id == actor.person_id => g.clone(),
         _ => return Err(AppError::forbidden(crate::msg!("why-log_author_amends"))),
     };
     if ctx.rules.is_locked(log.visit_date, now) {
         return Err(AppError::LogLocked { date: log.visit_date });
     }
     check_version(version, log.version)?;
-    let grid =
-        find_unit(conn, &super::super::stored_id(&log.grid_id)?)?.ok_or_else(|| AppError::internal_msg("log grid missing".into()))?;
+    let grid = find_unit(conn, &log.grid_id)?.ok_or_else(|| AppError::internal_msg("log grid missing".into()))?;
     let old_ids: Vec<String> = visit_log_households::table
         .filter(visit_log_households::log_id.eq(&log.id))
         .order(visit_log_households::household_id)
@@ -289,7 +294,7 @@ pub fn amend_log(
             conn,
             Draft {
                 entity_kind: "visit_log",
-                entity_id: &log.id,
+                entity_id: &log.id.to_string(),
                 by: &by,
                 action: "amend",
                 from_state: None,
@@ -315,7 +320,7 @@ pub fn get_log(conn: &mut DbConn, rules: &VisitRules, actor: &Actor, id: &VisitL
 /// The log's history: its filing and every amendment, from the audit trail.
 pub fn history(conn: &mut DbConn, actor: &Actor, id: &VisitLogId) -> AppResult<Vec<TimelineEvent>> {
     let log = load_visible(conn, actor, id)?;
-    Ok(audit::events_of(conn, "visit_log", &log.id)?.into_iter().map(audit::timeline_event).collect())
+    Ok(audit::events_of(conn, "visit_log", &log.id.to_string())?.into_iter().map(audit::timeline_event).collect())
 }
 
 fn encode_cursor(date: NaiveDate, id: &str) -> String {
@@ -365,9 +370,9 @@ pub fn list_logs(conn: &mut DbConn, actor: &Actor, f: VisitLogFilter) -> AppResu
         .into_iter()
         .take(limit as usize)
         .map(|l| VisitLogSummary {
-            id: l.id,
-            author_id: l.author_id,
-            grid_id: l.grid_id,
+            id: l.id.to_string(),
+            author_id: l.author_id.to_string(),
+            grid_id: l.grid_id.to_string(),
             visit_date: l.visit_date,
             households_visited: l.households_visited,
             late: l.late,

@@ -14,7 +14,7 @@ use crate::db::schema::{households, org_units, people, tickets, visit_log_househ
 use crate::db::DbConn;
 use crate::domain::visits::{HouseholdKind, LogDays, LoopStage, VisitRules};
 use crate::domain::workflow::{Satisfaction, TicketState};
-use crate::domain::{Actor, Grant, Id, OrgKind, OrgPath, Role};
+use crate::domain::{Actor, Grant, OrgKind, OrgPath, OrgUnitId, ReturnVisitId, Role, VisitLogId};
 
 use crate::app::opt_text;
 use crate::app::org::find_unit;
@@ -226,13 +226,13 @@ fn submission_hash(input: &NewVisitLog) -> String {
 }
 
 /// The grid-worker grant for exactly this grid.
-fn worker_grant<'a>(actor: &'a Actor, grid_id: &str) -> Option<&'a Grant> {
-    actor.grants.iter().find(|g| g.role == Role::GridWorker && g.org_unit_id.to_string() == grid_id)
+fn worker_grant<'a>(actor: &'a Actor, grid_id: &OrgUnitId) -> Option<&'a Grant> {
+    actor.grants.iter().find(|g| g.role == Role::GridWorker && g.org_unit_id == *grid_id)
 }
 
-fn compound_of(conn: &mut DbConn, grid: &OrgUnitRow) -> AppResult<String> {
+fn compound_of(conn: &mut DbConn, grid: &OrgUnitRow) -> AppResult<OrgUnitId> {
     if grid.kind == OrgKind::Compound {
-        return Ok(grid.id.to_string());
+        return Ok(grid.id);
     }
     let parent = grid
         .parent_id
@@ -240,7 +240,7 @@ fn compound_of(conn: &mut DbConn, grid: &OrgUnitRow) -> AppResult<String> {
         .transpose()?
         .flatten()
         .ok_or_else(|| AppError::internal_msg("building without compound".into()))?;
-    Ok(parent.id.to_string())
+    Ok(parent.id)
 }
 
 fn check_count(households_visited: i32, listed: usize) -> AppResult<()> {
@@ -382,7 +382,7 @@ fn record_return_visits(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
     actor: &Actor,
-    log_id: &str,
+    log_id: &VisitLogId,
     visits: Vec<ReturnVisitInput>,
     field: &str,
     now: NaiveDateTime,
@@ -410,8 +410,8 @@ fn record_return_visits(
         })?;
         diesel::insert_into(visit_log_return_visits::table)
             .values(&ReturnVisitRow {
-                id: Id::new().to_string(),
-                log_id: log_id.into(),
+                id: ReturnVisitId::new(),
+                log_id: *log_id,
                 ticket_id: r.ticket_id,
                 satisfaction: r.satisfaction,
                 note: opt_text("note", &r.note, 2000)?,
@@ -455,13 +455,13 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
                 recorded_at: r.recorded_at,
             })
             .collect(),
-        id: log.id,
+        id: log.id.to_string(),
         client_id: log.client_id,
-        author_id: log.author_id,
+        author_id: log.author_id.to_string(),
         author_name,
-        grid_id: log.grid_id,
+        grid_id: log.grid_id.to_string(),
         grid_name,
-        compound_id: log.compound_id,
+        compound_id: log.compound_id.to_string(),
         visit_date: log.visit_date,
         households_visited: log.households_visited,
         observations: log.observations,
