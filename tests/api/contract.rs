@@ -243,6 +243,26 @@ async fn malformed_or_extreme_input_is_refused_as_such_and_never_crashes() {
     crate::helpers::assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
+/// The document the server generates, kept whole in `docs/openapi.json`, so that a client
+/// developer can read it without a server and every change to the contract shows in review as a
+/// diff of that file. `GRIDLOOP_UPDATE_DOCS=1 cargo test --test api -- contract::docs_openapi`
+/// writes it again.
+#[tokio::test]
+async fn docs_openapi_json_is_the_generated_document() {
+    let doc = <gridloop::http::api::ApiDoc as utoipa::OpenApi>::openapi();
+    let rendered = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap());
+    let path = crate::helpers::project_dir().join("docs/openapi.json");
+    if std::env::var("GRIDLOOP_UPDATE_DOCS").is_ok() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(on_disk == rendered, "docs/openapi.json is stale; run GRIDLOOP_UPDATE_DOCS=1 cargo test --test api -- contract::docs_openapi");
+    // And it is the document a running server serves.
+    let app = TestApp::spawn().await;
+    let served = app.get("/api/v1/openapi.json", None).await.json::<Value>().await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&on_disk).unwrap(), served, "docs/openapi.json differs from the served document");
+}
+
 /// A path segment that is no id names no object: every route with an id in its path answers it
 /// exactly as it answers an id that exists nowhere (the 404 of a missing object where the caller
 /// may look), never 400 or 500. The routes come from the served document, not from a list here:

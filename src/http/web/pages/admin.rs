@@ -835,10 +835,11 @@ pub async fn save_category(state: web::Data<AppState>, p: Page, id: IdPath<Categ
 
 /// `POST /admin/catalogue/{id}/limit`: the category's own limit for a stage and urgency; the
 /// open deadlines it governs are recomputed from now on.
-pub async fn set_limit(state: web::Data<AppState>, p: Page, id: web::Path<String>, form: Form) -> Result<HttpResponse, PageError> {
+pub async fn set_limit(state: web::Data<AppState>, p: Page, id: IdPath<CategoryId>, form: Form) -> Result<HttpResponse, PageError> {
     admin_only(&p)?;
     let (actor, lang, st) = (p.who.actor.clone(), p.lang, state.clone());
-    let id: Option<crate::domain::CategoryId> = parse_id("id", &id).ok();
+    // A segment that is no id is the missing category, answered where the use case answers it.
+    let id = id.into_option();
     let stage = form.get("stage").and_then(|s| crate::domain::sla::Stage::parse(&s));
     let Some(stage) = stage else {
         return catalogue_error(&state, &p, AppError::validation("stage", crate::msg!("rule-one_of", values = "…"))).await;
