@@ -15,7 +15,7 @@ use crate::db::schema::{categories, pii_reveals, ticket_assignments, tickets};
 use crate::db::DbConn;
 use crate::domain::pii::{mask_phone, Sensitive};
 use crate::domain::workflow::{AssignmentState, Urgency};
-use crate::domain::{Actor, Grant, OrgPath, PiiRevealId, Role};
+use crate::domain::{Actor, Grant, OrgPath, Role};
 use crate::i18n::{text, Lang};
 
 use super::tickets::{list_tickets, TicketFilter, TicketSummary};
@@ -189,19 +189,8 @@ pub fn ledger_page(
         .map(|(id, name, phone, place)| (id, Resident { name, phone, place: OrgPath::from_db(place) }))
         .collect();
     let revealed = if reveal { revealable(conn, &revealing, &residents)? } else { HashMap::new() };
-    let reveals: Vec<PiiRevealRow> = revealed
-        .iter()
-        .map(|(ticket, g)| PiiRevealRow {
-            id: PiiRevealId::new(),
-            person_id: actor.person_id,
-            role: g.role,
-            org_unit_id: g.org_unit_id,
-            record_kind: "ticket".into(),
-            record_id: ticket.clone(),
-            fields: "resident_phone_export".into(),
-            at: now,
-        })
-        .collect();
+    let reveals: Vec<PiiRevealRow> =
+        revealed.iter().map(|(ticket, g)| PiiRevealRow::new(actor.person_id, g, "ticket", ticket, "resident_phone_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let rows = page
         .items

@@ -26,7 +26,7 @@ use crate::db::schema::{
 use crate::db::DbConn;
 use crate::domain::pii::{mask_id_number, mask_phone};
 use crate::domain::sla::Stage;
-use crate::domain::{Actor, Grant, Id, OrgPath, PiiRevealId, Role};
+use crate::domain::{Actor, Grant, Id, OrgPath, Role};
 use crate::i18n::{render, text, Lang};
 
 use super::exports::xlsx::{failed, formats, local};
@@ -222,19 +222,6 @@ fn revealing(actor: &Actor) -> Vec<&Grant> {
     actor.grants.iter().filter(|g| matches!(g.role, Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff)).collect()
 }
 
-fn reveal_row(actor: &Actor, g: &Grant, kind: &str, id: &str, fields: &str, now: NaiveDateTime) -> PiiRevealRow {
-    PiiRevealRow {
-        id: PiiRevealId::new(),
-        person_id: actor.person_id,
-        role: g.role,
-        org_unit_id: g.org_unit_id,
-        record_kind: kind.into(),
-        record_id: id.into(),
-        fields: fields.into(),
-        at: now,
-    }
-}
-
 /// Free text with the phone and identity numbers in it masked: every run of seven or more digits
 /// (an identity number's closing X included) is masked as a phone (`138****5678`), or as an
 /// identity number when it has fifteen or more characters.
@@ -365,7 +352,7 @@ fn visit_log_page(
         HashMap::new()
     };
     let reveals: Vec<PiiRevealRow> =
-        revealed.iter().map(|(id, g)| reveal_row(actor, g, "visit_log", id, "visit_log_text_export", now)).collect();
+        revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "visit_log", id, "visit_log_text_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let mut rows = vec![];
     for s in &page.items {
@@ -525,7 +512,7 @@ fn supervision_page(
         HashMap::new()
     };
     let reveals: Vec<PiiRevealRow> =
-        revealed.iter().map(|(id, g)| reveal_row(actor, g, "ticket", id, "resident_supervision_export", now)).collect();
+        revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "ticket", id, "resident_supervision_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let mut rows = vec![];
     let mut seen: HashSet<&str> = HashSet::new();

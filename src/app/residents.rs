@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
 use crate::domain::text::Msg;
-use crate::domain::{Actor, HouseholdId, Operation, OrgKind, OrgPath, OrgUnitId, PiiRevealId, ResidentId};
+use crate::domain::{Actor, HouseholdId, Operation, OrgKind, OrgPath, OrgUnitId, ResidentId};
 
 use super::org::{escape_like, find_unit};
 use super::scope::{enforce, units_in_scope};
@@ -132,16 +132,7 @@ pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId, now: N
             fields.push("id_number");
         }
         diesel::insert_into(pii_reveals::table)
-            .values(&PiiRevealRow {
-                id: PiiRevealId::new(),
-                person_id: actor.person_id,
-                role: grant.role,
-                org_unit_id: grant.org_unit_id,
-                record_kind: "resident".into(),
-                record_id: r.id.to_string(),
-                fields: fields.join(","),
-                at: now,
-            })
+            .values(&PiiRevealRow::new(actor.person_id, grant, "resident", &r.id.to_string(), &fields.join(","), now))
             .execute(conn)?;
         Ok(RevealedResident { id: r.id.to_string(), phone: r.phone, id_number: r.id_number, revealed_at: now })
     })

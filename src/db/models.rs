@@ -151,6 +151,29 @@ pub struct PiiRevealRow {
     pub at: NaiveDateTime,
 }
 
+impl PiiRevealRow {
+    /// A look by `person`, under `grant`, at the `fields` of one record.
+    pub fn new(
+        person: PersonId,
+        grant: &crate::domain::Grant,
+        record_kind: &str,
+        record_id: &str,
+        fields: &str,
+        at: NaiveDateTime,
+    ) -> Self {
+        PiiRevealRow {
+            id: PiiRevealId::new(),
+            person_id: person,
+            role: grant.role,
+            org_unit_id: grant.org_unit_id,
+            record_kind: record_kind.into(),
+            record_id: record_id.into(),
+            fields: fields.into(),
+            at,
+        }
+    }
+}
+
 #[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = tickets)]
 pub struct TicketRow {

@@ -94,7 +94,7 @@ pub fn act_together(
         let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
         let mut decided = vec![];
         for (i, r) in requests.iter().enumerate() {
-            let t = match loaded.remove(&r.ticket_id.to_string()) {
+            let t = match loaded.remove(&ids[i]) {
                 Some(t) if r.actor.is_system() || t.sight(&r.actor)? != Sight::Hidden => t,
                 _ => {
                     answers[i] = Some(Err(AppError::NotFound { what: "ticket" }));

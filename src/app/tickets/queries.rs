@@ -7,7 +7,7 @@ use crate::db::models::{OrgUnitRow, PiiRevealRow, TicketRow};
 use crate::db::schema::{categories, org_units, pii_reveals, sla_clocks, tickets};
 use crate::db::DbConn;
 use crate::domain::workflow::{AssignmentState, TicketState};
-use crate::domain::{Actor, OrgKind, OrgPath, PiiRevealId, Role, TicketId};
+use crate::domain::{Actor, OrgKind, OrgPath, Role, TicketId};
 
 use crate::app::org::{escape_like, find_unit};
 use crate::app::scope::Db;
@@ -48,16 +48,7 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &TicketId, now: Naiv
             .cloned()
             .ok_or_else(|| AppError::forbidden(crate::msg!("why-who_reveals")))?;
         diesel::insert_into(pii_reveals::table)
-            .values(&PiiRevealRow {
-                id: PiiRevealId::new(),
-                person_id: actor.person_id,
-                role: grant.role,
-                org_unit_id: grant.org_unit_id,
-                record_kind: "ticket".into(),
-                record_id: t.row.id.clone(),
-                fields: "resident_phone".into(),
-                at: now,
-            })
+            .values(&PiiRevealRow::new(actor.person_id, &grant, "ticket", &t.row.id, "resident_phone", now))
             .execute(conn)?;
         Ok(RevealedContact { id: t.row.id, resident_name: t.row.resident_name, resident_phone: t.row.resident_phone, revealed_at: now })
     })
@@ -173,19 +164,8 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
     if let Some(grants) = &phone_grants {
         // Finding a ticket by its resident's phone tells who he is: recorded as a reveal.
         let g = &grants[0];
-        let reveals: Vec<PiiRevealRow> = items
-            .iter()
-            .map(|t| PiiRevealRow {
-                id: PiiRevealId::new(),
-                person_id: actor.person_id,
-                role: g.role,
-                org_unit_id: g.org_unit_id,
-                record_kind: "ticket".into(),
-                record_id: t.id.clone(),
-                fields: "resident_phone_search".into(),
-                at: now,
-            })
-            .collect();
+        let reveals: Vec<PiiRevealRow> =
+            items.iter().map(|t| PiiRevealRow::new(actor.person_id, g, "ticket", &t.id, "resident_phone_search", now)).collect();
         crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     }
     Ok(TicketPage { items: summaries(conn, actor, items, now)?, next_cursor })

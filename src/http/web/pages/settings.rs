@@ -90,10 +90,7 @@ pub async fn show(state: web::Data<AppState>, p: Page, q: web::Query<SettingsQue
     let test_id = q.test.clone();
     let (s, test) = page::run(&state, lang, move |c| {
         let s = app::notifications::settings::my_settings(c, &actor)?;
-        let test = match test_id {
-            Some(id) => app::named_id(&id, "delivery").and_then(|id| app::notifications::delivery(c, &actor, &id)).ok(),
-            None => None,
-        };
+        let test = test_delivery(c, &actor, test_id.as_deref());
         Ok((s, test))
     })
     .await?;
@@ -205,10 +202,7 @@ pub async fn channels(state: web::Data<AppState>, p: Page, q: web::Query<Channel
         }
         let unit = chosen.filter(|u| units.iter().any(|(id, ..)| id == u)).unwrap_or_else(|| units[0].0.clone());
         let endpoints = app::notifications::settings::list_endpoints(c, &actor, &app::stored_id(&unit)?)?;
-        let test = match test_id {
-            Some(id) => app::named_id(&id, "delivery").and_then(|id| app::notifications::delivery(c, &actor, &id)).ok(),
-            None => None,
-        };
+        let test = test_delivery(c, &actor, test_id.as_deref());
         let failed = app::notifications::failed_deliveries(c, &actor, Some(20))?;
         Ok((units, unit, endpoints, test, failed))
     })
@@ -257,6 +251,11 @@ pub async fn channels(state: web::Data<AppState>, p: Page, q: web::Query<Channel
             failed,
         },
     ))
+}
+
+/// How the test message named in the link went, if the link names one the person may see.
+fn test_delivery(c: &mut crate::db::DbConn, actor: &crate::domain::Actor, id: Option<&str>) -> Option<DeliveryView> {
+    app::named_id(id?, "delivery").and_then(|id| app::notifications::delivery(c, actor, &id)).ok()
 }
 
 fn back_to(unit: &str, done: &str) -> String {
