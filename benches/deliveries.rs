@@ -47,14 +47,14 @@ fn queue(conn: &mut DbConn, n: usize, channel: &str, person: Option<&str>, endpo
         .unwrap();
     let rows: Vec<DeliveryRow> = (0..n)
         .map(|i| DeliveryRow {
-            id: gridloop::domain::Id::new().to_string(),
-            notification_id: nid.clone(),
-            channel: channel.into(),
-            person_id: person.map(str::to_string),
-            endpoint_id: endpoint.map(str::to_string),
+            id: gridloop::domain::DeliveryId::new(),
+            notification_id: nid.parse().unwrap(),
+            channel: channel.parse().unwrap(),
+            person_id: person.map(|p| p.parse().unwrap()),
+            endpoint_id: endpoint.map(|e| e.parse().unwrap()),
             dedupe_key: format!("bench:{nid}:{i}"),
             urgent: true,
-            state: "pending".into(),
+            state: gridloop::domain::notify::DeliveryState::Pending,
             attempts: 0,
             due_at: now,
             claimed_until: None,

@@ -8,13 +8,13 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::models::TicketRow;
+use crate::db::models::{TicketListRow, TicketRow};
 use crate::db::schema::{notifications, tickets, visit_logs};
 use crate::db::DbConn;
 use crate::domain::calendar::STANDING_RULE_YEARS;
 use crate::domain::visits::LoopStage;
 use crate::domain::workflow::TicketState;
-use crate::domain::{Actor, Operation, OrgKind, OrgPath, OrgUnitId};
+use crate::domain::{Actor, Operation, OrgKind, OrgPath, OrgUnitId, TicketId};
 
 use super::org::find_unit;
 use super::scope::enforce;
@@ -562,9 +562,9 @@ fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveD
     // The nearest deadlines: the first entries of each open state's range of that index, in
     // deadline order, merged; then those few rows (sorting every open row of a large compound
     // would read them all).
-    let mut heads: Vec<(NaiveDateTime, String)> = vec![];
+    let mut heads: Vec<(NaiveDateTime, TicketId)> = vec![];
     for state in &open {
-        let page: Vec<(Option<NaiveDateTime>, String)> = tickets::table
+        let page: Vec<(Option<NaiveDateTime>, TicketId)> = tickets::table
             .filter(tickets::compound_id.eq(compound_id))
             .filter(tickets::state.eq(*state))
             .filter(tickets::due_at.is_not_null())
@@ -576,8 +576,8 @@ fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveD
     }
     heads.sort();
     heads.truncate(BOARD_ITEMS as usize);
-    let ids: Vec<&str> = heads.iter().map(|(_, id)| id.as_str()).collect();
-    let mut nearest: Vec<TicketRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketRow::as_select()).load(conn)?;
+    let ids: Vec<TicketId> = heads.iter().map(|(_, id)| *id).collect();
+    let mut nearest: Vec<TicketListRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketListRow::as_select()).load(conn)?;
     nearest.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
     Ok(OpenTickets {
         total: by_state.iter().map(|s| s.count).sum(),
@@ -623,7 +623,7 @@ fn visit_requests(conn: &mut DbConn, ctx: VisitContext<'_>, compound_id: &str, f
         open: rows
             .into_iter()
             .map(|t| VisitRequest {
-                visit_log_id: t.visit_log_id.clone().unwrap_or_default(),
+                visit_log_id: t.visit_log_id.map(|v| v.to_string()).unwrap_or_default(),
                 filed_at: t.created_at,
                 due_at: t.due_at,
                 ticket: logged_ticket(t),

@@ -15,7 +15,7 @@ use crate::db::schema::{categories, pii_reveals, ticket_assignments, tickets};
 use crate::db::DbConn;
 use crate::domain::pii::{mask_phone, Sensitive};
 use crate::domain::workflow::{AssignmentState, Urgency};
-use crate::domain::{Actor, Grant, OrgPath, Role};
+use crate::domain::{Actor, CategoryId, Grant, OrgPath, OrgUnitId, Role, TicketId};
 use crate::i18n::{text, Lang};
 
 use super::tickets::{list_tickets, TicketFilter, TicketSummary};
@@ -170,27 +170,27 @@ pub fn ledger_page(
         return Err(AppError::forbidden(crate::msg!("why-who_reveals")));
     }
     let page = list_tickets(conn, actor, f.page(cursor), now)?;
-    let ids: Vec<&str> = page.items.iter().map(|t| t.id.as_str()).collect();
-    let mut category_ids: Vec<&str> = page.items.iter().map(|t| t.category_id.as_str()).collect();
+    let ids: Vec<TicketId> = page.items.iter().map(|t| t.id).collect();
+    let mut category_ids: Vec<CategoryId> = page.items.iter().map(|t| t.category_id).collect();
     category_ids.sort_unstable();
     category_ids.dedup();
-    let names: HashMap<String, (String, String)> = categories::table
+    let names: HashMap<CategoryId, (String, String)> = categories::table
         .filter(categories::id.eq_any(&category_ids))
         .select((categories::id, categories::name_zh, categories::name_en))
-        .load::<(String, String, String)>(conn)?
+        .load::<(CategoryId, String, String)>(conn)?
         .into_iter()
         .map(|(id, zh, en)| (id, (zh, en)))
         .collect();
-    let residents: HashMap<String, Resident> = tickets::table
+    let residents: HashMap<TicketId, Resident> = tickets::table
         .filter(tickets::id.eq_any(&ids))
         .select((tickets::id, tickets::resident_name, tickets::resident_phone, tickets::place_path))
-        .load::<(String, Option<String>, Option<String>, String)>(conn)?
+        .load::<(TicketId, Option<String>, Option<String>, OrgPath)>(conn)?
         .into_iter()
-        .map(|(id, name, phone, place)| (id, Resident { name, phone, place: OrgPath::from_db(place) }))
+        .map(|(id, name, phone, place)| (id, Resident { name, phone, place }))
         .collect();
     let revealed = if reveal { revealable(conn, &revealing, &residents)? } else { HashMap::new() };
     let reveals: Vec<PiiRevealRow> =
-        revealed.iter().map(|(ticket, g)| PiiRevealRow::new(actor.person_id, g, "ticket", ticket, "resident_phone_export", now)).collect();
+        revealed.iter().map(|(ticket, g)| PiiRevealRow::new(actor.person_id, g, "ticket", *ticket, "resident_phone_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let rows = page
         .items
@@ -256,14 +256,14 @@ struct Resident {
 /// The tickets of the page whose phone the caller may reveal, with the grant he reveals it
 /// under: the same rule as `POST /tickets/{id}/reveal` (the grid, the compound, the community by
 /// place; a liaison whose department holds a live part).
-fn revealable(conn: &mut DbConn, grants: &[&Grant], residents: &HashMap<String, Resident>) -> AppResult<HashMap<String, Grant>> {
-    let with_phone: Vec<&str> = residents.iter().filter(|(_, r)| r.phone.is_some()).map(|(id, _)| id.as_str()).collect();
-    let live: HashSet<(String, String)> = if grants.iter().any(|g| g.role == Role::DepartmentLiaison) {
+fn revealable(conn: &mut DbConn, grants: &[&Grant], residents: &HashMap<TicketId, Resident>) -> AppResult<HashMap<TicketId, Grant>> {
+    let with_phone: Vec<TicketId> = residents.iter().filter(|(_, r)| r.phone.is_some()).map(|(id, _)| *id).collect();
+    let live: HashSet<(TicketId, OrgUnitId)> = if grants.iter().any(|g| g.role == Role::DepartmentLiaison) {
         ticket_assignments::table
             .filter(ticket_assignments::ticket_id.eq_any(&with_phone))
             .filter(ticket_assignments::state.ne(AssignmentState::Removed.as_str()))
             .select((ticket_assignments::ticket_id, ticket_assignments::department_id))
-            .load::<(String, String)>(conn)?
+            .load::<(TicketId, OrgUnitId)>(conn)?
             .into_iter()
             .collect()
     } else {
@@ -271,13 +271,13 @@ fn revealable(conn: &mut DbConn, grants: &[&Grant], residents: &HashMap<String, 
     };
     let mut out = HashMap::new();
     for id in with_phone {
-        let place = &residents[id].place;
+        let place = &residents[&id].place;
         let grant = grants.iter().find(|g| match g.role {
-            Role::DepartmentLiaison => live.contains(&(id.to_string(), g.org_unit_id.to_string())),
+            Role::DepartmentLiaison => live.contains(&(id, g.org_unit_id)),
             _ => g.org_path.contains(place),
         });
         if let Some(g) = grant {
-            out.insert(id.to_string(), (*g).clone());
+            out.insert(id, (*g).clone());
         }
     }
     Ok(out)
@@ -285,7 +285,7 @@ fn revealable(conn: &mut DbConn, grants: &[&Grant], residents: &HashMap<String, 
 
 fn line(
     t: &TicketSummary,
-    names: &HashMap<String, (String, String)>,
+    names: &HashMap<CategoryId, (String, String)>,
     lang: Lang,
     now: NaiveDateTime,
     resident_name: String,

@@ -25,8 +25,8 @@ use crate::db::schema::{
 };
 use crate::db::DbConn;
 use crate::domain::pii::{mask_id_number, mask_phone};
-use crate::domain::sla::Stage;
-use crate::domain::{Actor, Grant, Id, OrgPath, Role};
+use crate::domain::workflow::{TicketState, Urgency};
+use crate::domain::{Actor, CategoryId, ClockId, Grant, Id, OrgPath, Role, TicketId};
 use crate::i18n::{render, text, Lang};
 
 use super::exports::xlsx::{failed, formats, local};
@@ -341,24 +341,24 @@ fn visit_log_page(
         .into_iter()
         .collect();
     // The logs shown in clear, each with the grant it is revealed under.
-    let revealed: HashMap<String, &Grant> = if reveal {
+    let revealed: HashMap<crate::domain::VisitLogId, &Grant> = if reveal {
         logs.values()
             .filter_map(|l| {
                 let grid = OrgPath::from_db(l.grid_path.clone());
-                grants.iter().find(|g| g.org_path.contains(&grid)).map(|g| (l.id.to_string(), *g))
+                grants.iter().find(|g| g.org_path.contains(&grid)).map(|g| (l.id, *g))
             })
             .collect()
     } else {
         HashMap::new()
     };
     let reveals: Vec<PiiRevealRow> =
-        revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "visit_log", id, "visit_log_text_export", now)).collect();
+        revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "visit_log", *id, "visit_log_text_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let mut rows = vec![];
     for s in &page.items {
         let Some(l) = logs.get(&s.id) else { continue };
         let id = l.id.to_string();
-        let clear = revealed.contains_key(&id);
+        let clear = revealed.contains_key(&l.id);
         let shown = |t: &str| if clear { t.to_string() } else { mask_numbers(t) };
         let mut numbers = requests.remove(&id).unwrap_or_default();
         numbers.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
@@ -456,12 +456,11 @@ fn supervision_page(
         .load(conn)?;
     let more = entries.len() as i64 > EXPORT_PAGE;
     entries.truncate(EXPORT_PAGE as usize);
-    let next_cursor = if more { entries.last().map(|s| encode_cursor(s.breached_at, &s.id)) } else { None };
-    let ticket_ids: Vec<&str> = entries.iter().map(|s| s.ticket_id.as_str()).collect();
-    let clock_ids: Vec<&str> = entries.iter().map(|s| s.clock_id.as_str()).collect();
-    type TicketCols =
-        (String, String, String, String, String, crate::domain::workflow::TicketState, Option<String>, Option<String>, String);
-    let ts: HashMap<String, TicketCols> = tickets::table
+    let next_cursor = if more { entries.last().map(|s| encode_cursor(s.breached_at, &s.id.to_string())) } else { None };
+    let ticket_ids: Vec<TicketId> = entries.iter().map(|s| s.ticket_id).collect();
+    let clock_ids: Vec<ClockId> = entries.iter().map(|s| s.clock_id).collect();
+    type TicketCols = (TicketId, String, String, CategoryId, Urgency, TicketState, Option<String>, Option<String>, OrgPath);
+    let ts: HashMap<TicketId, TicketCols> = tickets::table
         .filter(tickets::id.eq_any(&ticket_ids))
         .select((
             tickets::id,
@@ -476,55 +475,52 @@ fn supervision_page(
         ))
         .load::<TicketCols>(conn)?
         .into_iter()
-        .map(|t| (t.0.clone(), t))
+        .map(|t| (t.0, t))
         .collect();
-    let clocks: HashMap<String, (NaiveDateTime, Option<NaiveDateTime>, i32)> = sla_clocks::table
+    let clocks: HashMap<ClockId, (NaiveDateTime, Option<NaiveDateTime>, i32)> = sla_clocks::table
         .filter(sla_clocks::id.eq_any(&clock_ids))
         .select((sla_clocks::id, sla_clocks::due_at, sla_clocks::stopped_at, sla_clocks::reminders))
-        .load::<(String, NaiveDateTime, Option<NaiveDateTime>, i32)>(conn)?
+        .load::<(ClockId, NaiveDateTime, Option<NaiveDateTime>, i32)>(conn)?
         .into_iter()
         .map(|(id, due, stopped, n)| (id, (due, stopped, n)))
         .collect();
-    let mut cats: Vec<&str> = ts.values().map(|t| t.3.as_str()).collect();
+    let mut cats: Vec<CategoryId> = ts.values().map(|t| t.3).collect();
     cats.sort_unstable();
     cats.dedup();
-    let cat_names: HashMap<String, String> = categories::table
+    let cat_names: HashMap<CategoryId, String> = categories::table
         .filter(categories::id.eq_any(&cats))
         .select((categories::id, categories::name_zh, categories::name_en))
-        .load::<(String, String, String)>(conn)?
+        .load::<(CategoryId, String, String)>(conn)?
         .into_iter()
         .map(|(id, zh, en)| (id, if lang == Lang::En { en } else { zh }))
         .collect();
-    let mut holders: Vec<String> = entries.iter().map(|s| s.holder_unit_id.clone()).collect();
+    let mut holders: Vec<String> = entries.iter().map(|s| s.holder_unit_id.to_string()).collect();
     holders.sort_unstable();
     holders.dedup();
     let holder_names = super::org::names_of(conn, &holders)?;
     // The tickets shown in clear (those with a name or phone, in a place the caller may reveal).
-    let revealed: HashMap<&str, &Grant> = if reveal {
+    let revealed: HashMap<TicketId, &Grant> = if reveal {
         ts.values()
             .filter(|t| t.6.is_some() || t.7.is_some())
-            .filter_map(|t| {
-                let place = OrgPath::from_db(t.8.clone());
-                grants.iter().find(|g| g.org_path.contains(&place)).map(|g| (t.0.as_str(), *g))
-            })
+            .filter_map(|t| grants.iter().find(|g| g.org_path.contains(&t.8)).map(|g| (t.0, *g)))
             .collect()
     } else {
         HashMap::new()
     };
     let reveals: Vec<PiiRevealRow> =
-        revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "ticket", id, "resident_supervision_export", now)).collect();
+        revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "ticket", *id, "resident_supervision_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let mut rows = vec![];
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<TicketId> = HashSet::new();
     for s in &entries {
         let Some(t) = ts.get(&s.ticket_id) else { continue };
-        seen.insert(t.0.as_str());
-        let clear = revealed.contains_key(t.0.as_str());
+        seen.insert(t.0);
+        let clear = revealed.contains_key(&t.0);
         let (due, stopped, reminders) = clocks.get(&s.clock_id).copied().unwrap_or((s.breached_at, None, 0));
         let end = s.resolved_at.or(stopped).unwrap_or(now);
         let overdue_hours = ((end - due).num_seconds().max(0) as f64 / 360.0).round() / 10.0;
-        let urgency = if t.4 == "urgent" { "urgency-urgent" } else { "urgency-normal" };
-        let stage = Stage::parse(&s.stage).map(|st| text(lang, st.label_key())).unwrap_or_else(|| s.stage.clone());
+        let urgency = if t.4 == Urgency::Urgent { "urgency-urgent" } else { "urgency-normal" };
+        let stage = text(lang, s.stage.label_key());
         rows.push(vec![
             Cell::Text(t.1.clone()),
             Cell::Long(t.2.clone()),
@@ -532,7 +528,7 @@ fn supervision_page(
             Cell::Text(text(lang, urgency)),
             Cell::Text(text(lang, t.5.label_key())),
             Cell::Text(stage),
-            Cell::Text(holder_names.get(&s.holder_unit_id).cloned().unwrap_or_default()),
+            Cell::Text(holder_names.get(&s.holder_unit_id.to_string()).cloned().unwrap_or_default()),
             Cell::Time(Some(due)),
             Cell::Time(Some(s.breached_at)),
             Cell::Hours(overdue_hours),

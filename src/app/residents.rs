@@ -132,7 +132,7 @@ pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId, now: N
             fields.push("id_number");
         }
         diesel::insert_into(pii_reveals::table)
-            .values(&PiiRevealRow::new(actor.person_id, grant, "resident", &r.id.to_string(), &fields.join(","), now))
+            .values(&PiiRevealRow::new(actor.person_id, grant, "resident", r.id, &fields.join(","), now))
             .execute(conn)?;
         Ok(RevealedResident { id: r.id.to_string(), phone: r.phone, id_number: r.id_number, revealed_at: now })
     })

@@ -146,7 +146,7 @@ pub struct PiiRevealRow {
     pub role: crate::domain::Role,
     pub org_unit_id: OrgUnitId,
     pub record_kind: String,
-    pub record_id: String,
+    pub record_id: Id,
     pub fields: String,
     pub at: NaiveDateTime,
 }
@@ -157,7 +157,7 @@ impl PiiRevealRow {
         person: PersonId,
         grant: &crate::domain::Grant,
         record_kind: &str,
-        record_id: &str,
+        record_id: impl Into<Id>,
         fields: &str,
         at: NaiveDateTime,
     ) -> Self {
@@ -177,28 +177,28 @@ impl PiiRevealRow {
 #[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = tickets)]
 pub struct TicketRow {
-    pub id: String,
+    pub id: TicketId,
     pub number: String,
-    pub category_id: String,
-    pub urgency: String,
+    pub category_id: CategoryId,
+    pub urgency: crate::domain::workflow::Urgency,
     pub title: String,
     pub description: String,
-    pub place_id: String,
-    pub place_path: String,
-    pub compound_id: String,
-    pub community_id: String,
+    pub place_id: OrgUnitId,
+    pub place_path: crate::domain::OrgPath,
+    pub compound_id: OrgUnitId,
+    pub community_id: OrgUnitId,
     pub address: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub resident_name: Option<String>,
     pub resident_phone: Option<String>,
-    pub channel: String,
-    pub filed_by: String,
-    pub visit_log_id: Option<String>,
+    pub channel: crate::domain::workflow::Channel,
+    pub filed_by: PersonId,
+    pub visit_log_id: Option<VisitLogId>,
     pub state: crate::domain::workflow::TicketState,
-    pub solved_level: Option<String>,
-    pub duplicate_of: Option<String>,
-    pub whistle_type: Option<String>,
+    pub solved_level: Option<crate::domain::workflow::Level>,
+    pub duplicate_of: Option<TicketId>,
+    pub whistle_type: Option<crate::domain::workflow::WhistleType>,
     pub reopen_count: i32,
     pub satisfaction: Option<crate::domain::workflow::Satisfaction>,
     pub resolution: Option<String>,
@@ -219,12 +219,36 @@ impl std::fmt::Debug for TicketRow {
     }
 }
 
+/// The columns of a ticket a list entry needs (its summary and the caller's own deadline): a
+/// list reads neither the description nor the resident's contact.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = tickets)]
+pub struct TicketListRow {
+    pub id: TicketId,
+    pub number: String,
+    pub category_id: CategoryId,
+    pub urgency: crate::domain::workflow::Urgency,
+    pub title: String,
+    pub place_id: OrgUnitId,
+    pub place_path: crate::domain::OrgPath,
+    pub compound_id: OrgUnitId,
+    pub community_id: OrgUnitId,
+    pub state: crate::domain::workflow::TicketState,
+    pub whistle_type: Option<crate::domain::workflow::WhistleType>,
+    pub reopen_count: i32,
+    pub due_at: Option<NaiveDateTime>,
+    pub warn_at: Option<NaiveDateTime>,
+    pub due_provisional: bool,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+}
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = ticket_assignments)]
 pub struct AssignmentRow {
-    pub id: String,
-    pub ticket_id: String,
-    pub department_id: String,
+    pub id: AssignmentId,
+    pub ticket_id: TicketId,
+    pub department_id: OrgUnitId,
     pub lead: bool,
     pub state: crate::domain::workflow::AssignmentState,
     pub overruled: bool,
@@ -233,34 +257,35 @@ pub struct AssignmentRow {
     pub acknowledged_at: Option<NaiveDateTime>,
     pub due_at: NaiveDateTime,
     pub original_due_at: Option<NaiveDateTime>,
-    pub return_reason: Option<String>,
+    pub return_reason: Option<crate::domain::workflow::ReturnReason>,
     pub return_note: Option<String>,
     pub done_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
     /// When the part ended (state `removed`), and how (`removed`, `released`, `return_accepted`).
     pub ended_at: Option<NaiveDateTime>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<crate::domain::workflow::PartEnd>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = ticket_extensions)]
 pub struct ExtensionRow {
-    pub id: String,
-    pub ticket_id: String,
-    pub assignment_id: String,
-    pub requested_by: String,
+    pub id: ExtensionId,
+    pub ticket_id: TicketId,
+    pub assignment_id: AssignmentId,
+    pub requested_by: PersonId,
     pub reason: String,
     pub proposed_due_at: NaiveDateTime,
     pub original_due_at: NaiveDateTime,
     pub state: crate::domain::workflow::ExtensionState,
-    pub decided_by: Option<String>,
+    pub decided_by: Option<PersonId>,
     pub decided_at: Option<NaiveDateTime>,
     pub requested_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = audit_events)]
-/// The id stays text: the chain's verifier must read whatever is stored, a forged id included.
+/// Its columns stay text: the chain's verifier must read whatever is stored, a forged id or
+/// state included, and hash it as stored.
 pub struct AuditEventRow {
     pub id: String,
     pub shard: i32,
@@ -296,12 +321,12 @@ pub struct IdempotencyRow {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = sla_clocks)]
 pub struct ClockRow {
-    pub id: String,
-    pub ticket_id: String,
-    pub assignment_id: Option<String>,
-    pub stage: String,
-    pub holder_unit_id: String,
-    pub holder_path: String,
+    pub id: ClockId,
+    pub ticket_id: TicketId,
+    pub assignment_id: Option<AssignmentId>,
+    pub stage: crate::domain::sla::Stage,
+    pub holder_unit_id: OrgUnitId,
+    pub holder_path: crate::domain::OrgPath,
     pub calendar: String,
     pub limit_text: String,
     pub started_at: NaiveDateTime,
@@ -331,11 +356,11 @@ pub struct ClockRow {
 #[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = sla_clocks)]
 pub struct RunningClock {
-    pub id: String,
-    pub ticket_id: String,
-    pub stage: String,
-    pub holder_unit_id: String,
-    pub holder_path: String,
+    pub id: ClockId,
+    pub ticket_id: TicketId,
+    pub stage: crate::domain::sla::Stage,
+    pub holder_unit_id: OrgUnitId,
+    pub holder_path: crate::domain::OrgPath,
     pub warn_at: NaiveDateTime,
     pub due_at: NaiveDateTime,
     pub paused_at: Option<NaiveDateTime>,
@@ -345,10 +370,10 @@ pub struct RunningClock {
 impl From<&ClockRow> for RunningClock {
     fn from(c: &ClockRow) -> Self {
         RunningClock {
-            id: c.id.clone(),
-            ticket_id: c.ticket_id.clone(),
-            stage: c.stage.clone(),
-            holder_unit_id: c.holder_unit_id.clone(),
+            id: c.id,
+            ticket_id: c.ticket_id,
+            stage: c.stage,
+            holder_unit_id: c.holder_unit_id,
             holder_path: c.holder_path.clone(),
             warn_at: c.warn_at,
             due_at: c.due_at,
@@ -361,12 +386,12 @@ impl From<&ClockRow> for RunningClock {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Identifiable)]
 #[diesel(table_name = supervision)]
 pub struct SupervisionRow {
-    pub id: String,
-    pub ticket_id: String,
-    pub clock_id: String,
-    pub stage: String,
-    pub holder_unit_id: String,
-    pub holder_path: String,
+    pub id: SupervisionId,
+    pub ticket_id: TicketId,
+    pub clock_id: ClockId,
+    pub stage: crate::domain::sla::Stage,
+    pub holder_unit_id: OrgUnitId,
+    pub holder_path: crate::domain::OrgPath,
     pub breached_at: NaiveDateTime,
     pub resolved_at: Option<NaiveDateTime>,
 }
@@ -411,7 +436,7 @@ pub struct VisitLogRow {
 pub struct ReturnVisitRow {
     pub id: ReturnVisitId,
     pub log_id: VisitLogId,
-    pub ticket_id: String,
+    pub ticket_id: TicketId,
     pub satisfaction: crate::domain::workflow::Satisfaction,
     pub note: Option<String>,
     pub recorded_at: NaiveDateTime,
@@ -446,13 +471,13 @@ pub struct WorkCalendarRow {
 #[diesel(table_name = photos)]
 pub struct PhotoRow {
     pub id: PhotoId,
-    pub ticket_id: String,
+    pub ticket_id: TicketId,
     pub kind: String,
     pub sha256: String,
     pub thumb_sha256: String,
     pub width: i32,
     pub height: i32,
     pub bytes: i64,
-    pub uploaded_by: String,
+    pub uploaded_by: PersonId,
     pub created_at: NaiveDateTime,
 }

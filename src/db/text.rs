@@ -1,4 +1,4 @@
-//! Typed values in TEXT columns: entity ids ([`crate::domain::ids`]) and the domain's enums with
+//! Typed values in TEXT columns: entity ids ([`crate::domain::ids`]), org unit paths and the domain's enums with
 //! a text form (ticket state, part state, org unit kind, role…). The domain knows no database, so
 //! their diesel support lives here, all of it made by one macro, [`text_columns!`]: a value is
 //! written as its text form and read back by parsing it. A stored text that does not parse is a
@@ -21,13 +21,10 @@ pub trait TextColumn: Sized {
     fn from_text(text: &str) -> Result<Self, String>;
 }
 
-/// Reads a stored text as `T`, refusing text that is not one (the query then fails).
-fn read<T: TextColumn, DB: Backend>(bytes: DB::RawValue<'_>) -> deserialize::Result<T>
-where
-    String: FromSql<Text, DB>,
-{
-    let text = <String as FromSql<Text, DB>>::from_sql(bytes)?;
-    T::from_text(&text).map_err(|e| format!("stored value refused: {e}").into())
+/// Reads a stored text as `T`, refusing text that is not one (the query then fails). The text
+/// is read where the driver holds it, not copied first.
+fn read<T: TextColumn>(text: &str) -> deserialize::Result<T> {
+    T::from_text(text).map_err(|e| format!("stored value refused: {e}").into())
 }
 
 /// The diesel support of each listed type: `AsExpression<Text>` (and `Nullable<Text>`) and
@@ -66,19 +63,19 @@ macro_rules! text_columns {
 
         impl FromSql<Text, MultiBackend> for $ty {
             fn from_sql(bytes: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-                read::<$ty, MultiBackend>(bytes)
+                bytes.from_sql::<Self, Text>()
             }
         }
 
         impl FromSql<Text, Pg> for $ty {
             fn from_sql(bytes: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-                read::<$ty, Pg>(bytes)
+                read(std::str::from_utf8(bytes.as_bytes())?)
             }
         }
 
         impl FromSql<Text, Sqlite> for $ty {
-            fn from_sql(bytes: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-                read::<$ty, Sqlite>(bytes)
+            fn from_sql(mut bytes: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+                read(bytes.read_text())
             }
         }
     };
@@ -89,6 +86,16 @@ macro_rules! text_columns {
             }
             fn from_text(text: &str) -> Result<Self, String> {
                 text.parse().map_err(|e: crate::domain::ids::BadId| e.to_string())
+            }
+        }
+    };
+    (@text $ty:ty, [path]) => {
+        impl TextColumn for $ty {
+            fn to_text(&self) -> Cow<'_, str> {
+                Cow::Borrowed(self.as_str())
+            }
+            fn from_text(text: &str) -> Result<Self, String> {
+                Ok(<$ty>::from_db(text.to_string()))
             }
         }
     };
@@ -150,6 +157,7 @@ text_columns! {
     DeliveryIdColumn: DeliveryId => [id];
     EndpointIdColumn: EndpointId => [id];
     GenericIdColumn: Id => [id];
+    OrgPathColumn: crate::domain::OrgPath => [path];
     OrgKindColumn: crate::domain::OrgKind => [enum from_str];
     RoleColumn: crate::domain::Role => [enum from_str];
     TicketStateColumn: workflow::TicketState => [enum from_str];
@@ -163,6 +171,9 @@ text_columns! {
     ExtensionStateColumn: workflow::ExtensionState => [enum from_str];
     PartEndColumn: workflow::PartEnd => [enum by_parse!(workflow::PartEnd, "part end")];
     StageColumn: crate::domain::sla::Stage => [enum by_parse!(crate::domain::sla::Stage, "stage")];
+    NoticeKindColumn: crate::domain::notify::NoticeKind => [enum from_str];
+    DeliveryChannelColumn: crate::domain::notify::DeliveryChannel => [enum from_str];
+    DeliveryStateColumn: crate::domain::notify::DeliveryState => [enum from_str];
     YearStatusColumn: crate::domain::calendar::YearStatus => [enum by_parse!(crate::domain::calendar::YearStatus, "year status")];
     HouseholdKindColumn: crate::domain::visits::HouseholdKind => [enum by_parse!(crate::domain::visits::HouseholdKind, "household kind")];
 }

@@ -188,7 +188,7 @@ string_enum!(
 );
 
 /// How pressing a request is: 急难愁盼 matters are urgent and run on shorter clocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     Normal,

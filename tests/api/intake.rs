@@ -264,7 +264,7 @@ async fn a_transaction_over_several_chains_locks_its_tickets_then_all_its_chains
     holder
         .transaction(|c| {
             // The service's lock order: existing ticket rows first, then the chains.
-            gridloop::app::tickets::lock_rows(c, &[revisited.as_str()]).unwrap();
+            gridloop::app::tickets::lock_rows(c, &[revisited.parse().unwrap()]).unwrap();
             audit::lock_chains(c, ids).unwrap();
             if postgres {
                 let r = other.batch_execute(&format!("SELECT id FROM tickets WHERE id = '{revisited}' FOR UPDATE NOWAIT"));

@@ -474,8 +474,8 @@ fn record_for(app: &crate::helpers::TestApp, unit: &str, person: &str, kind: gri
     for i in 0..n {
         let key = format!("{tag}/{i}");
         let once = gridloop::app::notifications::Once {
-            unit_id: unit,
-            person_id: Some(person),
+            unit_id: unit.parse().unwrap(),
+            person_id: Some(person.parse().unwrap()),
             ticket_id: None,
             kind,
             roles: None,

@@ -259,10 +259,10 @@ fn random_action_sequences_stay_in_the_table_in_scope_and_on_a_verifiable_chain(
 /// tickets reads the row instead of the clocks).
 fn deadlines_kept_true(conn: &mut gridloop::db::DbConn, actors: &[Actor], view: &TicketView) -> Result<(), TestCaseError> {
     use diesel::prelude::*;
-    use gridloop::db::models::TicketRow;
+    use gridloop::db::models::TicketListRow;
     use gridloop::db::schema::tickets;
-    let row: TicketRow = tickets::table.find(&view.id).select(TicketRow::as_select()).first(conn).unwrap();
-    let nearest = gridloop::app::sla::ticket_due(conn, &view.id).unwrap();
+    let row: TicketListRow = tickets::table.find(&view.id).select(TicketListRow::as_select()).first(conn).unwrap();
+    let nearest = gridloop::app::sla::ticket_due(conn, view.id.parse().unwrap()).unwrap();
     prop_assert_eq!((row.due_at, row.warn_at, row.due_provisional), gridloop::app::sla::Nearest::columns(nearest));
     let now = gridloop::app::utc_now();
     for a in actors {

@@ -14,7 +14,7 @@ use gridloop::db::schema::{sla_clocks, ticket_assignments, ticket_extensions, ti
 use gridloop::db::DbConn;
 use gridloop::domain::sla::{Limit, Stage};
 use gridloop::domain::workflow::{AssignmentState, ExtensionState, TicketState};
-use gridloop::domain::{Id, OrgKind, OrgUnitId};
+use gridloop::domain::{Id, OrgKind, OrgPath, OrgUnitId};
 
 use crate::fixture::{spawn_fixture_configured, Fixture, PASSWORD};
 use crate::helpers::{assert_error, calendars, TestApp};
@@ -49,23 +49,23 @@ pub(crate) fn ticket(conn: &mut DbConn, w: &World, number: &str, compound: &str,
     let id = Id::new().to_string();
     let c = w.unit(compound);
     let row = TicketRow {
-        id: id.clone(),
+        id: id.parse().unwrap(),
         number: number.into(),
-        category_id: w.fx.category.clone(),
-        urgency: "normal".into(),
+        category_id: w.fx.category.parse().unwrap(),
+        urgency: gridloop::domain::workflow::Urgency::Normal,
         title: "楼道堆物".into(),
         description: "测试".into(),
-        place_id: c.clone(),
-        place_path: w.paths[&c].clone(),
-        compound_id: c,
-        community_id: w.fx.unit("K1").into(),
+        place_id: c.parse().unwrap(),
+        place_path: OrgPath::from_db(w.paths[&c].clone()),
+        compound_id: c.parse().unwrap(),
+        community_id: w.fx.unit("K1").parse().unwrap(),
         address: None,
         latitude: None,
         longitude: None,
         resident_name: None,
         resident_phone: None,
-        channel: "visit".into(),
-        filed_by: w.fx.person("gw1").into(),
+        channel: gridloop::domain::workflow::Channel::Visit,
+        filed_by: w.fx.person("gw1").parse().unwrap(),
         visit_log_id: None,
         state,
         solved_level: None,
@@ -123,12 +123,12 @@ impl<'a> Clock<'a> {
     }
     fn insert(self, conn: &mut DbConn, w: &World) {
         let row = ClockRow {
-            id: Id::new().to_string(),
-            ticket_id: self.ticket.into(),
-            assignment_id: self.assignment.map(Into::into),
-            stage: self.stage.as_str().into(),
-            holder_unit_id: self.holder.into(),
-            holder_path: w.paths[self.holder].clone(),
+            id: Id::new().into(),
+            ticket_id: self.ticket.parse().unwrap(),
+            assignment_id: self.assignment.map(|a| a.parse().unwrap()),
+            stage: self.stage,
+            holder_unit_id: self.holder.parse().unwrap(),
+            holder_path: OrgPath::from_db(w.paths[self.holder].clone()),
             calendar: "cn".into(),
             limit_text: "24 hours".into(),
             started_at: self.started,
@@ -168,7 +168,7 @@ fn event(conn: &mut DbConn, ticket: &str, by_unit: &str, action: &str, from: &st
     audit::append(conn, d, at).unwrap();
     // As the workflow does in the same transaction: the clock that stopped with a resolution records it.
     if matches!(action, "mark_solved" | "complete_part") {
-        gridloop::app::sla::mark_resolved(conn, &[ticket], at).unwrap();
+        gridloop::app::sla::mark_resolved(conn, &[ticket.parse().unwrap()], at).unwrap();
     }
 }
 
@@ -185,9 +185,9 @@ fn part(
 ) -> String {
     let id = Id::new().to_string();
     let row = AssignmentRow {
-        id: id.clone(),
-        ticket_id: ticket.into(),
-        department_id: dept.into(),
+        id: id.parse().unwrap(),
+        ticket_id: ticket.parse().unwrap(),
+        department_id: dept.parse().unwrap(),
         lead,
         state,
         overruled: false,
@@ -196,7 +196,7 @@ fn part(
         acknowledged_at: None,
         due_at: due,
         original_due_at: None,
-        return_reason: returned.then(|| "not_our_territory".to_string()),
+        return_reason: returned.then_some(gridloop::domain::workflow::ReturnReason::NotOurTerritory),
         return_note: None,
         done_at: None,
         updated_at: dispatched,
@@ -282,15 +282,15 @@ fn craft(conn: &mut DbConn, w: &World, app: &TestApp) -> std::collections::HashM
         .insert(conn, w);
     event(conn, &t3, &k1, "rule_on_return", "whistled", "whistled", cn(10, 9, 18));
     let ext = ExtensionRow {
-        id: Id::new().to_string(),
-        ticket_id: t3.clone(),
-        assignment_id: a1,
-        requested_by: w.fx.person("dl1").into(),
+        id: Id::new().into(),
+        ticket_id: t3.parse().unwrap(),
+        assignment_id: a1.parse().unwrap(),
+        requested_by: w.fx.person("dl1").parse().unwrap(),
         reason: "等材料".into(),
         proposed_due_at: cn(10, 20, 15),
         original_due_at: cn(10, 13, 15),
         state: ExtensionState::Granted,
-        decided_by: Some(w.fx.person("cs1").into()),
+        decided_by: Some(w.fx.person("cs1").parse().unwrap()),
         decided_at: Some(cn(10, 12, 15)),
         requested_at: cn(10, 12, 9),
     };
@@ -697,11 +697,12 @@ async fn the_migration_marks_past_resolutions_from_the_audit_trail() {
     assert_eq!(applied, reverted);
     assert_eq!(resolved(&mut conn), flagged, "the same clocks flagged as the workflow flagged them");
     let rows = kept(&mut conn);
-    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let ids: Vec<gridloop::domain::TicketId> = rows.iter().map(|r| r.0.parse().unwrap()).collect();
     let nearest = gridloop::app::sla::tickets_due(&mut conn, &ids).unwrap();
     let expected: Vec<(String, Option<NaiveDateTime>, bool)> = rows
         .iter()
-        .map(|r| (r.0.clone(), nearest.get(&r.0).map(|n| n.warn_at), nearest.get(&r.0).is_some_and(|n| n.provisional)))
+        .zip(&ids)
+        .map(|(r, id)| (r.0.clone(), nearest.get(id).map(|n| n.warn_at), nearest.get(id).is_some_and(|n| n.provisional)))
         .collect();
     assert!(expected.iter().any(|e| e.1.is_some()), "some crafted ticket has a running clock");
     assert_eq!(rows, expected, "000022 keeps each ticket's nearest running clock on its row");

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::db::schema::{memberships, org_units, people};
 use crate::db::DbConn;
-use crate::domain::{OrgPath, Role};
+use crate::domain::{OrgPath, OrgUnitId, PersonId, Role};
 
 use crate::app::AppResult;
 
@@ -44,7 +44,7 @@ impl CalendarWarning {
     }
 
     /// The dedupe key of the one notification a recipient gets for this warning.
-    pub(super) fn dedupe_key(&self, person_id: &str) -> String {
+    pub(super) fn dedupe_key(&self, person_id: &PersonId) -> String {
         format!("calendar_provisional:{}:{}:{person_id}", self.calendar, self.year)
     }
 }
@@ -56,7 +56,7 @@ pub fn notify_warnings(conn: &mut DbConn, warnings: &[CalendarWarning], now: Nai
     if warnings.is_empty() {
         return Ok(0);
     }
-    let grants: Vec<(String, String, String, String)> = memberships::table
+    let grants: Vec<(PersonId, Role, OrgUnitId, OrgPath)> = memberships::table
         .inner_join(people::table)
         .inner_join(org_units::table)
         .filter(memberships::active.eq(true))
@@ -64,10 +64,10 @@ pub fn notify_warnings(conn: &mut DbConn, warnings: &[CalendarWarning], now: Nai
         .filter(memberships::role.eq_any([Role::Admin.as_str(), Role::Supervisor.as_str()]))
         .select((memberships::person_id, memberships::role, memberships::org_unit_id, org_units::path))
         .load(conn)?;
-    let mut recipients: BTreeMap<String, String> = BTreeMap::new();
+    let mut recipients: BTreeMap<PersonId, OrgUnitId> = BTreeMap::new();
     for (person, role, unit, path) in grants {
-        let top = OrgPath::from_db(path).depth() == 0;
-        if role == Role::Supervisor.as_str() || top {
+        let top = path.depth() == 0;
+        if role == Role::Supervisor || top {
             recipients.entry(person).or_insert(unit);
         }
     }
@@ -81,8 +81,8 @@ pub fn notify_warnings(conn: &mut DbConn, warnings: &[CalendarWarning], now: Nai
                 continue;
             }
             let once = crate::app::notifications::Once {
-                unit_id: unit,
-                person_id: Some(person),
+                unit_id: *unit,
+                person_id: Some(*person),
                 ticket_id: None,
                 kind: crate::domain::notify::NoticeKind::CalendarProvisional,
                 roles: None,

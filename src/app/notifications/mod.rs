@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::db::schema::{channel_endpoints, deliveries, memberships, notification_settings, notifications, people, tickets};
 use crate::db::DbConn;
 use crate::domain::notify::{chosen, DeliveryChannel, DeliveryState, NoticeKind};
-use crate::domain::{Actor, DeliveryId, Id, Role, TicketId};
+use crate::domain::{Actor, DeliveryId, EndpointId, Id, NotificationId, OrgUnitId, PersonId, Role, TicketId};
 use crate::i18n::Lang;
 
 use super::{AppError, AppResult};
@@ -27,9 +27,9 @@ pub use sending::{claim, settle, Claimed, Outgoing, Settled, Tried};
 pub struct Once<'a> {
     /// The unit it concerns (the holder of a clock, the grid of a missing log, the department
     /// whistled); its people in `roles` are told, unless `person_id` names the one person.
-    pub unit_id: &'a str,
-    pub person_id: Option<&'a str>,
-    pub ticket_id: Option<&'a str>,
+    pub unit_id: OrgUnitId,
+    pub person_id: Option<PersonId>,
+    pub ticket_id: Option<TicketId>,
     pub kind: NoticeKind,
     /// Who in the unit is told (defaults to the kind's audience).
     pub roles: Option<&'a [Role]>,
@@ -44,14 +44,14 @@ pub struct Once<'a> {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
-    pub id: String,
-    pub notification_id: String,
-    pub channel: String,
-    pub person_id: Option<String>,
-    pub endpoint_id: Option<String>,
+    pub id: DeliveryId,
+    pub notification_id: NotificationId,
+    pub channel: DeliveryChannel,
+    pub person_id: Option<PersonId>,
+    pub endpoint_id: Option<EndpointId>,
     pub dedupe_key: String,
     pub urgent: bool,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub due_at: NaiveDateTime,
     pub claimed_until: Option<NaiveDateTime>,
@@ -68,20 +68,20 @@ pub struct DeliveryRow {
 /// server (a unique violation) leaves the caller's transaction usable.
 pub fn record_once(conn: &mut DbConn, n: Once<'_>, now: NaiveDateTime) -> AppResult<bool> {
     let written = conn.transaction(|c| -> Result<(), diesel::result::Error> {
-        let id = Id::new().to_string();
+        let id = NotificationId::new();
         diesel::insert_into(notifications::table)
             .values((
-                notifications::id.eq(&id),
+                notifications::id.eq(id),
                 notifications::unit_id.eq(n.unit_id),
                 notifications::ticket_id.eq(n.ticket_id),
-                notifications::kind.eq(n.kind.as_str()),
+                notifications::kind.eq(n.kind),
                 notifications::payload.eq(n.payload.to_string()),
                 notifications::created_at.eq(now),
                 notifications::person_id.eq(n.person_id),
                 notifications::dedupe_key.eq(Some(n.dedupe_key)),
             ))
             .execute(c)?;
-        let rows = fan_out(c, &id, &n, now)?;
+        let rows = fan_out(c, id, &n, now)?;
         crate::db::backend::insert_all!(c, deliveries::table, &rows)?;
         Ok(())
     });
@@ -93,12 +93,17 @@ pub fn record_once(conn: &mut DbConn, n: Once<'_>, now: NaiveDateTime) -> AppRes
 }
 
 /// The deliveries of a notification: in-app and email per person told, one per endpoint of the unit.
-fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTime) -> Result<Vec<DeliveryRow>, diesel::result::Error> {
-    let people: Vec<String> = match n.person_id {
-        Some(p) => vec![p.to_string()],
+fn fan_out(
+    c: &mut DbConn,
+    notification_id: NotificationId,
+    n: &Once<'_>,
+    now: NaiveDateTime,
+) -> Result<Vec<DeliveryRow>, diesel::result::Error> {
+    let people: Vec<PersonId> = match n.person_id {
+        Some(p) => vec![p],
         None => {
-            let roles: Vec<&str> = n.roles.unwrap_or(n.kind.audience()).iter().map(|r| r.as_str()).collect();
-            let mut ids: Vec<String> = memberships::table
+            let roles: &[Role] = n.roles.unwrap_or(n.kind.audience());
+            let mut ids: Vec<PersonId> = memberships::table
                 .inner_join(people::table)
                 .filter(memberships::org_unit_id.eq(n.unit_id))
                 .filter(memberships::active.eq(true))
@@ -111,7 +116,7 @@ fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTi
             ids
         }
     };
-    let settings: Vec<(String, Option<String>, String, bool)> = if people.is_empty() {
+    let settings: Vec<(PersonId, Option<String>, String, bool)> = if people.is_empty() {
         vec![]
     } else {
         notification_settings::table
@@ -124,21 +129,26 @@ fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTi
             ))
             .load(c)?
     };
-    let endpoints: Vec<(String, String, String)> = channel_endpoints::table
+    let endpoints: Vec<(EndpointId, String, String)> = channel_endpoints::table
         .filter(channel_endpoints::org_unit_id.eq(n.unit_id))
         .filter(channel_endpoints::active.eq(true))
         .select((channel_endpoints::id, channel_endpoints::kind, channel_endpoints::events))
         .load(c)?;
-    let row = |channel: DeliveryChannel, person: Option<&str>, endpoint: Option<&str>, digest: bool| DeliveryRow {
-        id: Id::new().to_string(),
-        notification_id: notification_id.to_string(),
-        channel: channel.as_str().to_string(),
-        person_id: person.map(str::to_string),
-        endpoint_id: endpoint.map(str::to_string),
-        dedupe_key: format!("{}/{}/{}", n.dedupe_key, channel.as_str(), person.or(endpoint).unwrap_or("-")),
+    let row = |channel: DeliveryChannel, person: Option<PersonId>, endpoint: Option<EndpointId>, digest: bool| DeliveryRow {
+        id: DeliveryId::new(),
+        notification_id,
+        channel,
+        person_id: person,
+        endpoint_id: endpoint,
+        dedupe_key: format!(
+            "{}/{}/{}",
+            n.dedupe_key,
+            channel.as_str(),
+            person.map(|p| p.to_string()).or(endpoint.map(|e| e.to_string())).as_deref().unwrap_or("-")
+        ),
         urgent: n.urgent,
         // The centre shows it at once: nothing to send.
-        state: if channel == DeliveryChannel::InApp { DeliveryState::Sent } else { DeliveryState::Pending }.as_str().to_string(),
+        state: if channel == DeliveryChannel::InApp { DeliveryState::Sent } else { DeliveryState::Pending },
         attempts: 0,
         due_at: now,
         claimed_until: None,
@@ -150,19 +160,19 @@ fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTi
     };
     let mut out = vec![];
     for p in &people {
-        out.push(row(DeliveryChannel::InApp, Some(p), None, false));
+        out.push(row(DeliveryChannel::InApp, Some(*p), None, false));
         if let Some((_, Some(_), events, digest)) = settings.iter().find(|(id, ..)| id == p) {
             if chosen(events, n.kind) {
                 // The digest takes what is of low priority and not urgent; the rest goes on its own.
                 let digest = *digest && n.kind.low_priority() && !n.urgent;
-                out.push(row(DeliveryChannel::Email, Some(p), None, digest));
+                out.push(row(DeliveryChannel::Email, Some(*p), None, digest));
             }
         }
     }
     for (id, kind, events) in &endpoints {
         if let Ok(channel) = kind.parse::<DeliveryChannel>() {
             if chosen(events, n.kind) {
-                out.push(row(channel, None, Some(id), false));
+                out.push(row(channel, None, Some(*id), false));
             }
         }
     }
@@ -170,23 +180,23 @@ fn fan_out(c: &mut DbConn, notification_id: &str, n: &Once<'_>, now: NaiveDateTi
 }
 
 /// A test message (测试消息) to one channel: a unit's robot or webhook, or the caller's own mail.
-pub enum TestTarget<'a> {
-    Endpoint { unit_id: &'a str, endpoint_id: &'a str, channel: DeliveryChannel },
-    Mail { unit_id: &'a str, person_id: &'a str },
+pub enum TestTarget {
+    Endpoint { unit_id: OrgUnitId, endpoint_id: EndpointId, channel: DeliveryChannel },
+    Mail { unit_id: OrgUnitId, person_id: PersonId },
 }
 
 /// Queues a test message for the delivery worker (it goes at once, whatever the hour) and returns
 /// its delivery's id. At most one test per channel in `TEST_SPACING_SECONDS`, so that the button
 /// cannot flood a group or a mailbox.
-pub fn record_test(conn: &mut DbConn, target: TestTarget<'_>, now: NaiveDateTime) -> AppResult<String> {
+pub fn record_test(conn: &mut DbConn, target: TestTarget, now: NaiveDateTime) -> AppResult<DeliveryId> {
     let (unit_id, person_id, endpoint_id, channel) = match target {
         TestTarget::Endpoint { unit_id, endpoint_id, channel } => (unit_id, None, Some(endpoint_id), channel),
         TestTarget::Mail { unit_id, person_id } => (unit_id, Some(person_id), None, DeliveryChannel::Email),
     };
     let mut q = deliveries::table
         .inner_join(notifications::table)
-        .filter(notifications::kind.eq(NoticeKind::Test.as_str()))
-        .filter(deliveries::channel.eq(channel.as_str()))
+        .filter(notifications::kind.eq(NoticeKind::Test))
+        .filter(deliveries::channel.eq(channel))
         .filter(deliveries::created_at.gt(now - chrono::Duration::seconds(TEST_SPACING_SECONDS)))
         .into_boxed();
     q = match (person_id, endpoint_id) {
@@ -199,13 +209,13 @@ pub fn record_test(conn: &mut DbConn, target: TestTarget<'_>, now: NaiveDateTime
         return Err(AppError::Conflict { code: "test_too_soon", detail: crate::msg!("why-test_too_soon", seconds = TEST_SPACING_SECONDS) });
     }
     let key = format!("test/{}", Id::new());
-    let (id, delivery_id) = (Id::new().to_string(), Id::new().to_string());
+    let (id, delivery_id) = (NotificationId::new(), DeliveryId::new());
     conn.transaction(|c| -> Result<(), diesel::result::Error> {
         diesel::insert_into(notifications::table)
             .values((
-                notifications::id.eq(&id),
+                notifications::id.eq(id),
                 notifications::unit_id.eq(unit_id),
-                notifications::kind.eq(NoticeKind::Test.as_str()),
+                notifications::kind.eq(NoticeKind::Test),
                 notifications::payload.eq("{}"),
                 notifications::created_at.eq(now),
                 notifications::person_id.eq(person_id),
@@ -213,14 +223,14 @@ pub fn record_test(conn: &mut DbConn, target: TestTarget<'_>, now: NaiveDateTime
             ))
             .execute(c)?;
         let delivery = DeliveryRow {
-            id: delivery_id.clone(),
-            notification_id: id.clone(),
-            channel: channel.as_str().to_string(),
-            person_id: person_id.map(str::to_string),
-            endpoint_id: endpoint_id.map(str::to_string),
+            id: delivery_id,
+            notification_id: id,
+            channel,
+            person_id,
+            endpoint_id,
             dedupe_key: format!("{key}/{}", channel.as_str()),
             urgent: true,
-            state: DeliveryState::Pending.as_str().to_string(),
+            state: DeliveryState::Pending,
             attempts: 0,
             due_at: now,
             claimed_until: None,
@@ -363,7 +373,7 @@ pub fn my_notifications(
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
         let (subject, body) = render(kind, &payload, ticket.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), lang);
         items.push(NotificationItem {
-            id: d.id,
+            id: d.id.to_string(),
             kind,
             subject,
             body,
@@ -435,15 +445,15 @@ fn log_views(rows: Vec<LogLine>) -> AppResult<Vec<DeliveryView>> {
         .map(|(d, kind, ticket_id, person, endpoint)| {
             Ok(DeliveryView {
                 kind: kind.parse().map_err(AppError::internal_msg)?,
-                channel: d.channel.parse().map_err(AppError::internal_msg)?,
+                channel: d.channel,
                 recipient: person.or(endpoint),
                 ticket_id,
-                state: d.state.parse().map_err(AppError::internal_msg)?,
+                state: d.state,
                 attempts: d.attempts,
                 last_error: d.last_error,
                 created_at: d.created_at,
                 sent_at: d.sent_at,
-                id: d.id,
+                id: d.id.to_string(),
             })
         })
         .collect()
@@ -510,7 +520,7 @@ pub fn failed_deliveries(conn: &mut DbConn, actor: &Actor, limit: Option<i64>) -
 /// One delivery, for its recipient or an admin over its unit (how a test message went).
 pub fn delivery(conn: &mut DbConn, actor: &Actor, id: &DeliveryId) -> AppResult<DeliveryView> {
     let (line, path) = log_lines(conn, LogOf::One(&id.to_string()))?.into_iter().next().ok_or(AppError::NotFound { what: "delivery" })?;
-    let mine = line.0.person_id.as_deref() == Some(actor.person_id.to_string().as_str());
+    let mine = line.0.person_id == Some(actor.person_id);
     let op = crate::domain::Operation::OrgUnitManage;
     if !mine && super::scope::enforce(actor.decide(op, &crate::domain::OrgPath::from_db(path)), "delivery", op).is_err() {
         return Err(AppError::NotFound { what: "delivery" });

@@ -14,6 +14,7 @@ use crate::db::schema::{channel_endpoints, deliveries, notification_settings, no
 use crate::db::{backend, DbConn};
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::notify::{backoff_seconds, DeliveryChannel, DeliveryState, NoticeKind, MAX_ATTEMPTS};
+use crate::domain::{EndpointId, PersonId};
 use crate::i18n::Lang;
 
 use super::{render, DeliveryRow};
@@ -75,39 +76,39 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
             (tickets::number, tickets::title).nullable(),
         ))
         .load(conn)?;
-    let person_ids: Vec<String> = rows.iter().filter_map(|(d, _, _)| d.person_id.clone()).collect();
-    let persons: HashMap<String, (String, String)> = people::table
+    let person_ids: Vec<PersonId> = rows.iter().filter_map(|(d, _, _)| d.person_id).collect();
+    let persons: HashMap<PersonId, (String, String)> = people::table
         .filter(people::id.eq_any(&person_ids))
         .select((people::id, people::display_name, people::locale))
-        .load::<(String, String, String)>(conn)?
+        .load::<(PersonId, String, String)>(conn)?
         .into_iter()
         .map(|(id, name, locale)| (id, (name, locale)))
         .collect();
-    let settings: HashMap<String, (Option<String>, bool)> = notification_settings::table
+    let settings: HashMap<PersonId, (Option<String>, bool)> = notification_settings::table
         .filter(notification_settings::person_id.eq_any(&person_ids))
         .select((notification_settings::person_id, notification_settings::email, notification_settings::quiet_hours))
-        .load::<(String, Option<String>, bool)>(conn)?
+        .load::<(PersonId, Option<String>, bool)>(conn)?
         .into_iter()
         .map(|(id, email, quiet)| (id, (email, quiet)))
         .collect();
-    let endpoint_ids: Vec<String> = rows.iter().filter_map(|(d, _, _)| d.endpoint_id.clone()).collect();
-    let endpoints: HashMap<String, (String, Option<String>, bool)> = channel_endpoints::table
+    let endpoint_ids: Vec<EndpointId> = rows.iter().filter_map(|(d, _, _)| d.endpoint_id).collect();
+    let endpoints: HashMap<EndpointId, (String, Option<String>, bool)> = channel_endpoints::table
         .filter(channel_endpoints::id.eq_any(&endpoint_ids))
         .select((channel_endpoints::id, channel_endpoints::url, channel_endpoints::secret, channel_endpoints::active))
-        .load::<(String, String, Option<String>, bool)>(conn)?
+        .load::<(EndpointId, String, Option<String>, bool)>(conn)?
         .into_iter()
         .map(|(id, url, secret, active)| (id, (url, secret, active)))
         .collect();
     let quiet_until = calendar.quiet_until(now)?;
     let (mut out, mut deferred, mut dead) = (Claimed::default(), vec![], vec![]);
     for (d, (kind, payload, ticket_id), ticket) in rows {
-        let channel: DeliveryChannel = d.channel.parse().map_err(AppError::internal_msg)?;
+        let channel = d.channel;
         let kind: NoticeKind = kind.parse().map_err(AppError::internal_msg)?;
         let (email, quiet) = d.person_id.as_ref().and_then(|p| settings.get(p).cloned()).unwrap_or((None, true));
         // A group's robot or a gateway is quiet after hours too; a person may choose otherwise.
         let keeps_quiet = if d.endpoint_id.is_some() { true } else { quiet };
         if let Some(at) = quiet_until.filter(|_| !d.urgent && keeps_quiet) {
-            deferred.push((d.id, at));
+            deferred.push((d.id.to_string(), at));
             continue;
         }
         // A digest's delivery waits for the working morning after it was written (then the
@@ -115,7 +116,7 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
         if d.digest {
             let morning = calendar.next_working_morning(d.created_at)?;
             if morning > now {
-                deferred.push((d.id, morning));
+                deferred.push((d.id.to_string(), morning));
                 continue;
             }
         }
@@ -128,7 +129,7 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
             },
         };
         let Some(to) = to else {
-            dead.push(d.id);
+            dead.push(d.id.to_string());
             continue;
         };
         let (name, locale) = d.person_id.as_ref().and_then(|p| persons.get(p).cloned()).unwrap_or_default();
@@ -136,7 +137,7 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
         let (subject, body) = render(kind, &payload, ticket.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), lang);
         out.outgoing.push(Outgoing {
-            id: d.id,
+            id: d.id.to_string(),
             channel,
             kind,
             urgent: d.urgent,
@@ -148,8 +149,8 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
             to,
             to_name: d.person_id.is_some().then_some(name),
             secret,
-            endpoint_id: d.endpoint_id,
-            notification_id: d.notification_id,
+            endpoint_id: d.endpoint_id.map(|e| e.to_string()),
+            notification_id: d.notification_id.to_string(),
             created_at: d.created_at,
             digest: d.digest,
         });

@@ -12,7 +12,7 @@ use crate::app::{stored_id, AppError, AppResult};
 use crate::db::schema::{channel_endpoints, notification_settings};
 use crate::db::DbConn;
 use crate::domain::notify::{choice_kinds, choice_text, DeliveryChannel, NoticeKind};
-use crate::domain::{Actor, EndpointId, Operation, OrgKind, OrgPath, OrgUnitId};
+use crate::domain::{Actor, DeliveryId, EndpointId, Operation, OrgKind, OrgPath, OrgUnitId};
 
 /// A person's notification settings.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -350,20 +350,21 @@ fn managed_endpoint(conn: &mut DbConn, actor: &Actor, id: &EndpointId) -> AppRes
 
 /// Sends a robot or webhook a test message (测试消息) through the delivery worker; its delivery's
 /// id, to follow how it went.
-pub fn test_endpoint(conn: &mut DbConn, actor: &Actor, id: &EndpointId, now: NaiveDateTime) -> AppResult<String> {
+pub fn test_endpoint(conn: &mut DbConn, actor: &Actor, id: &EndpointId, now: NaiveDateTime) -> AppResult<DeliveryId> {
     let row = managed_endpoint(conn, actor, id)?;
     let channel: DeliveryChannel = row.kind.parse().map_err(AppError::internal_msg)?;
-    super::record_test(conn, super::TestTarget::Endpoint { unit_id: &row.org_unit_id, endpoint_id: &row.id, channel }, now)
+    let unit_id = stored_id(&row.org_unit_id)?;
+    super::record_test(conn, super::TestTarget::Endpoint { unit_id, endpoint_id: *id, channel }, now)
 }
 
 /// Sends the caller a test mail at his saved address.
-pub fn test_my_mail(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<String> {
+pub fn test_my_mail(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<DeliveryId> {
     if my_settings(conn, actor)?.email.is_none() {
         return Err(AppError::Conflict { code: "no_email", detail: crate::msg!("why-no_email") });
     }
     // The notification belongs to one of his units (a record needs one); any will do.
-    let unit = actor.grants.first().map(|g| g.org_unit_id.to_string()).ok_or(AppError::NotFound { what: "org unit" })?;
-    super::record_test(conn, super::TestTarget::Mail { unit_id: &unit, person_id: &actor.person_id.to_string() }, now)
+    let unit_id = actor.grants.first().map(|g| g.org_unit_id).ok_or(AppError::NotFound { what: "org unit" })?;
+    super::record_test(conn, super::TestTarget::Mail { unit_id, person_id: actor.person_id }, now)
 }
 
 fn find_endpoint(conn: &mut DbConn, id: &EndpointId) -> AppResult<EndpointRow> {

@@ -9,7 +9,8 @@ use crate::db::schema::{org_units, sla_clocks, sla_policies, supervision, ticket
 use crate::db::DbConn;
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::sla::{Limit, Stage};
-use crate::domain::{Id, OrgPath};
+use crate::domain::workflow::Urgency;
+use crate::domain::{AssignmentId, CategoryId, ClockId, OrgPath, OrgUnitId, TicketId};
 
 use super::{deadline, SlaContext};
 use crate::app::{AppError, AppResult};
@@ -32,12 +33,12 @@ pub fn start_clock(
     conn: &mut DbConn,
     ctx: SlaContext<'_>,
     ticket: &TicketRow,
-    assignment_id: Option<&str>,
+    assignment_id: Option<AssignmentId>,
     stage: Stage,
-    holder: (&str, &str),
+    holder: (OrgUnitId, &OrgPath),
     now: NaiveDateTime,
 ) -> AppResult<ClockRow> {
-    let policies = Policies::load(conn, &[ticket.category_id.as_str()])?;
+    let policies = Policies::load(conn, &[ticket.category_id])?;
     let row = plan_clock(conn, ctx, &policies, ticket, assignment_id, stage, holder, now)?;
     diesel::insert_into(sla_clocks::table).values(&row).execute(conn)?;
     Ok(row)
@@ -52,23 +53,22 @@ pub fn plan_clock(
     ctx: SlaContext<'_>,
     policies: &Policies,
     ticket: &TicketRow,
-    assignment_id: Option<&str>,
+    assignment_id: Option<AssignmentId>,
     stage: Stage,
-    holder: (&str, &str),
+    holder: (OrgUnitId, &OrgPath),
     now: NaiveDateTime,
 ) -> AppResult<ClockRow> {
-    let (limit, text) = policies.limit(ctx, &ticket.category_id, ticket.urgency == "urgent", stage)?;
-    let holder_path = OrgPath::from_db(holder.1.to_string());
-    let cal = calendar_of(conn, ctx, &holder_path)?;
+    let (limit, text) = policies.limit(ctx, ticket.category_id, ticket.urgency == Urgency::Urgent, stage)?;
+    let cal = calendar_of(conn, ctx, holder.1)?;
     let due = deadline(&cal, now, limit, 1.0)?;
     let warn = deadline(&cal, now, limit, ctx.settings.warn_fraction)?.min(due);
     Ok(ClockRow {
-        id: Id::new().to_string(),
-        ticket_id: ticket.id.clone(),
-        assignment_id: assignment_id.map(Into::into),
-        stage: stage.as_str().into(),
-        holder_unit_id: holder.0.into(),
-        holder_path: holder.1.into(),
+        id: ClockId::new(),
+        ticket_id: ticket.id,
+        assignment_id,
+        stage,
+        holder_unit_id: holder.0,
+        holder_path: holder.1.clone(),
         calendar: cal.name.clone(),
         limit_text: text,
         started_at: now,
@@ -92,32 +92,32 @@ pub fn plan_clock(
 }
 
 /// Which running clocks of a ticket to stop.
-pub enum Which<'a> {
+pub enum Which {
     /// The ticket-level clocks (triage, acceptance, the compound's or community's resolution, return visit).
     TicketLevel,
     /// The clocks of one department's part.
-    Assignment(&'a str),
+    Assignment(AssignmentId),
     /// One stage of one department's part.
-    AssignmentStage(&'a str, Stage),
+    AssignmentStage(AssignmentId, Stage),
     /// Everything still running.
     All,
 }
 
 /// Stops running clocks; a stopped clock never fires again. An acknowledgement is recorded on
 /// the clock it stops, so a late one stays visible as late.
-pub fn stop_clocks(conn: &mut DbConn, ticket_id: &str, which: Which<'_>, acknowledged: bool, now: NaiveDateTime) -> AppResult<usize> {
+pub fn stop_clocks(conn: &mut DbConn, ticket_id: TicketId, which: Which, acknowledged: bool, now: NaiveDateTime) -> AppResult<usize> {
     let mut q = sla_clocks::table.filter(sla_clocks::ticket_id.eq(ticket_id)).filter(sla_clocks::stopped_at.is_null()).into_boxed();
     q = match which {
         Which::TicketLevel => q.filter(sla_clocks::assignment_id.is_null()),
-        Which::Assignment(a) => q.filter(sla_clocks::assignment_id.eq(a.to_string())),
-        Which::AssignmentStage(a, s) => q.filter(sla_clocks::assignment_id.eq(a.to_string())).filter(sla_clocks::stage.eq(s.as_str())),
+        Which::Assignment(a) => q.filter(sla_clocks::assignment_id.eq(a)),
+        Which::AssignmentStage(a, s) => q.filter(sla_clocks::assignment_id.eq(a)).filter(sla_clocks::stage.eq(s)),
         Which::All => q,
     };
-    let running: Vec<(String, Option<NaiveDateTime>)> = q.select((sla_clocks::id, sla_clocks::breached_at)).load(conn)?;
+    let running: Vec<(ClockId, Option<NaiveDateTime>)> = q.select((sla_clocks::id, sla_clocks::breached_at)).load(conn)?;
     if running.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<String> = running.iter().map(|r| r.0.clone()).collect();
+    let ids: Vec<ClockId> = running.iter().map(|r| r.0).collect();
     let stop = diesel::update(sla_clocks::table.filter(sla_clocks::id.eq_any(&ids)));
     if acknowledged {
         stop.set((
@@ -135,8 +135,8 @@ pub fn stop_clocks(conn: &mut DbConn, ticket_id: &str, which: Which<'_>, acknowl
 
 /// A supervised (breached) clock that stops leaves the queue; the entry stays for the record.
 /// `stopped`: the stopped clocks' ids with their breach times.
-pub(super) fn close_supervision(conn: &mut DbConn, stopped: &[(String, Option<NaiveDateTime>)], now: NaiveDateTime) -> AppResult<()> {
-    let breached: Vec<&String> = stopped.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
+pub(super) fn close_supervision(conn: &mut DbConn, stopped: &[(ClockId, Option<NaiveDateTime>)], now: NaiveDateTime) -> AppResult<()> {
+    let breached: Vec<&ClockId> = stopped.iter().filter(|r| r.1.is_some()).map(|r| &r.0).collect();
     if !breached.is_empty() {
         diesel::update(supervision::table.filter(supervision::clock_id.eq_any(breached)).filter(supervision::resolved_at.is_null()))
             .set(supervision::resolved_at.eq(Some(now)))
@@ -148,14 +148,14 @@ pub(super) fn close_supervision(conn: &mut DbConn, stopped: &[(String, Option<Na
 /// Stops the ticket-level clocks of several tickets at once (with `all`, every running clock of
 /// them): one update, plus one for the supervision entries of breached clocks among them.
 /// Returns the ids of the clocks it stopped.
-pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now: NaiveDateTime) -> AppResult<Vec<String>> {
+pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[TicketId], all: bool, now: NaiveDateTime) -> AppResult<Vec<ClockId>> {
     if ticket_ids.is_empty() {
         return Ok(vec![]);
     }
     let running = sla_clocks::table.filter(sla_clocks::ticket_id.eq_any(ticket_ids)).filter(sla_clocks::stopped_at.is_null());
     let set = (sla_clocks::stopped_at.eq(Some(now)), sla_clocks::next_fire_at.eq(None::<NaiveDateTime>));
     let returning = (sla_clocks::id, sla_clocks::breached_at);
-    let stopped: Vec<(String, Option<NaiveDateTime>)> = if all {
+    let stopped: Vec<(ClockId, Option<NaiveDateTime>)> = if all {
         diesel::update(running).set(set).returning(returning).load(conn)?
     } else {
         diesel::update(running.filter(sla_clocks::assignment_id.is_null())).set(set).returning(returning).load(conn)?
@@ -166,14 +166,14 @@ pub fn stop_ticket_clocks(conn: &mut DbConn, ticket_ids: &[&str], all: bool, now
 
 /// Records that the resolution clocks of these tickets stopped at `now` ended by a resolution
 /// (办结, or a co-department's 协办完成): the fact the resolution rate counts (decision 0027).
-pub fn mark_resolved(conn: &mut DbConn, ticket_ids: &[&str], now: NaiveDateTime) -> AppResult<usize> {
+pub fn mark_resolved(conn: &mut DbConn, ticket_ids: &[TicketId], now: NaiveDateTime) -> AppResult<usize> {
     if ticket_ids.is_empty() {
         return Ok(0);
     }
     Ok(diesel::update(
         sla_clocks::table
             .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
-            .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
+            .filter(sla_clocks::stage.eq(Stage::Resolution))
             .filter(sla_clocks::stopped_at.eq(Some(now))),
     )
     .set(sla_clocks::resolved.eq(true))
@@ -212,11 +212,11 @@ impl Nearest {
 }
 
 /// The [`Nearest`] clock of each of these tickets (absent: none runs unpaused).
-pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, Nearest>> {
+pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[TicketId]) -> AppResult<HashMap<TicketId, Nearest>> {
     if ticket_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, NaiveDateTime, NaiveDateTime, bool)> = sla_clocks::table
+    let rows: Vec<(TicketId, NaiveDateTime, NaiveDateTime, bool)> = sla_clocks::table
         .filter(sla_clocks::ticket_id.eq_any(ticket_ids))
         .filter(sla_clocks::stopped_at.is_null())
         .filter(sla_clocks::paused_at.is_null())
@@ -231,12 +231,12 @@ pub fn tickets_due(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<
 }
 
 /// The [`Nearest`] clock of one ticket.
-pub fn ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<Option<Nearest>> {
-    Ok(tickets_due(conn, &[ticket_id])?.remove(ticket_id))
+pub fn ticket_due(conn: &mut DbConn, ticket_id: TicketId) -> AppResult<Option<Nearest>> {
+    Ok(tickets_due(conn, &[ticket_id])?.remove(&ticket_id))
 }
 
 /// Sets a ticket's `due_at` (and the warning time and flag kept with it) from its running clocks.
-pub fn refresh_ticket_due(conn: &mut DbConn, ticket_id: &str) -> AppResult<()> {
+pub fn refresh_ticket_due(conn: &mut DbConn, ticket_id: TicketId) -> AppResult<()> {
     let (due, warn, provisional) = Nearest::columns(ticket_due(conn, ticket_id)?);
     diesel::update(tickets::table.find(ticket_id))
         .set((tickets::due_at.eq(due), tickets::warn_at.eq(warn), tickets::due_provisional.eq(provisional)))
@@ -322,14 +322,14 @@ pub const PAUSED_FOR_RETURN: &str = "return";
 
 /// 等待居民: pauses the running resolution clocks of a ticket, with a reason, for at most
 /// `sla.max_pause_hours`; the scheduler resumes them when that runs out.
-pub fn pause(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, reason: &str, now: NaiveDateTime) -> AppResult<usize> {
+pub fn pause(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: TicketId, reason: &str, now: NaiveDateTime) -> AppResult<usize> {
     let until = now + Duration::hours(ctx.settings.max_pause_hours);
     Ok(diesel::update(
         sla_clocks::table
             .filter(sla_clocks::ticket_id.eq(ticket_id))
             .filter(sla_clocks::stopped_at.is_null())
             .filter(sla_clocks::paused_at.is_null())
-            .filter(sla_clocks::stage.eq(Stage::Resolution.as_str())),
+            .filter(sla_clocks::stage.eq(Stage::Resolution)),
     )
     .set((
         sla_clocks::paused_at.eq(Some(now)),
@@ -341,7 +341,7 @@ pub fn pause(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, reason: &s
 }
 
 /// Resumes a ticket's clocks paused for the resident.
-pub fn resume(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+pub fn resume(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: TicketId, now: NaiveDateTime) -> AppResult<usize> {
     let paused: Vec<ClockRow> = sla_clocks::table
         .filter(sla_clocks::ticket_id.eq(ticket_id))
         .filter(sla_clocks::stopped_at.is_null())
@@ -357,7 +357,7 @@ pub fn resume(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_id: &str, now: Naiv
 
 /// 退单: a department returned its part; its running clocks wait (no warning, no breach, no
 /// reminder) until the community rules. The time they wait is not counted against it.
-pub fn pause_for_return(conn: &mut DbConn, assignment_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+pub fn pause_for_return(conn: &mut DbConn, assignment_id: AssignmentId, now: NaiveDateTime) -> AppResult<usize> {
     Ok(diesel::update(
         sla_clocks::table
             .filter(sla_clocks::assignment_id.eq(assignment_id))
@@ -375,7 +375,7 @@ pub fn pause_for_return(conn: &mut DbConn, assignment_id: &str, now: NaiveDateTi
 
 /// The return was overruled: the department's clocks run again from the ruling, with the time
 /// they had left when it returned the case.
-pub fn resume_after_return(conn: &mut DbConn, ctx: SlaContext<'_>, assignment_id: &str, now: NaiveDateTime) -> AppResult<usize> {
+pub fn resume_after_return(conn: &mut DbConn, ctx: SlaContext<'_>, assignment_id: AssignmentId, now: NaiveDateTime) -> AppResult<usize> {
     let paused: Vec<ClockRow> = sla_clocks::table
         .filter(sla_clocks::assignment_id.eq(assignment_id))
         .filter(sla_clocks::stopped_at.is_null())
@@ -389,8 +389,8 @@ pub fn resume_after_return(conn: &mut DbConn, ctx: SlaContext<'_>, assignment_id
 }
 
 /// The running clocks of tickets (one query), each ticket's in start order.
-pub fn running_clocks(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, Vec<ClockRow>>> {
-    let mut by_ticket: HashMap<String, Vec<ClockRow>> = HashMap::new();
+pub fn running_clocks(conn: &mut DbConn, ticket_ids: &[TicketId]) -> AppResult<HashMap<TicketId, Vec<ClockRow>>> {
+    let mut by_ticket: HashMap<TicketId, Vec<ClockRow>> = HashMap::new();
     if ticket_ids.is_empty() {
         return Ok(by_ticket);
     }
@@ -401,7 +401,7 @@ pub fn running_clocks(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashM
         .select(ClockRow::as_select())
         .load(conn)?;
     for c in rows {
-        by_ticket.entry(c.ticket_id.clone()).or_default().push(c);
+        by_ticket.entry(c.ticket_id).or_default().push(c);
     }
     Ok(by_ticket)
 }
@@ -410,8 +410,8 @@ pub use crate::db::models::RunningClock;
 
 /// The running clocks of tickets, the few columns a list needs (one query, from the partial
 /// index of running clocks), each ticket's in start order.
-pub fn running_holds(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMap<String, Vec<RunningClock>>> {
-    let mut by_ticket: HashMap<String, Vec<RunningClock>> = HashMap::new();
+pub fn running_holds(conn: &mut DbConn, ticket_ids: &[&TicketId]) -> AppResult<HashMap<TicketId, Vec<RunningClock>>> {
+    let mut by_ticket: HashMap<TicketId, Vec<RunningClock>> = HashMap::new();
     if ticket_ids.is_empty() {
         return Ok(by_ticket);
     }
@@ -422,7 +422,7 @@ pub fn running_holds(conn: &mut DbConn, ticket_ids: &[&str]) -> AppResult<HashMa
         .select(RunningClock::as_select())
         .load(conn)?;
     for c in rows {
-        by_ticket.entry(c.ticket_id.clone()).or_default().push(c);
+        by_ticket.entry(c.ticket_id).or_default().push(c);
     }
     Ok(by_ticket)
 }
@@ -455,21 +455,21 @@ pub(super) fn resume_clock(conn: &mut DbConn, ctx: SlaContext<'_>, c: &ClockRow,
             sla_clocks::provisional.eq(provisional),
         ))
         .execute(conn)?;
-    refresh_ticket_due(conn, &c.ticket_id)?;
+    refresh_ticket_due(conn, c.ticket_id)?;
     Ok(())
 }
 
 /// The categories' own limits (`sla_policies`), read once for all the clocks a batch starts.
 #[derive(Default)]
-pub struct Policies(HashMap<(String, String, String), String>);
+pub struct Policies(HashMap<(CategoryId, Urgency, Stage), String>);
 
 impl Policies {
     /// The own limits of these categories, in one query.
-    pub fn load(conn: &mut DbConn, category_ids: &[&str]) -> AppResult<Policies> {
+    pub fn load(conn: &mut DbConn, category_ids: &[CategoryId]) -> AppResult<Policies> {
         if category_ids.is_empty() {
             return Ok(Policies::default());
         }
-        let rows: Vec<(String, String, String, String)> = sla_policies::table
+        let rows: Vec<(CategoryId, Urgency, Stage, String)> = sla_policies::table
             .filter(sla_policies::category_id.eq_any(category_ids))
             .select((sla_policies::category_id, sla_policies::urgency, sla_policies::stage, sla_policies::limit_text))
             .load(conn)?;
@@ -477,9 +477,9 @@ impl Policies {
     }
 
     /// The limit for a stage of a ticket: the category's own, or the configured default.
-    pub fn limit(&self, ctx: SlaContext<'_>, category_id: &str, urgent: bool, stage: Stage) -> AppResult<(Limit, String)> {
-        let urgency = if urgent { "urgent" } else { "normal" };
-        match self.0.get(&(category_id.to_string(), urgency.to_string(), stage.as_str().to_string())) {
+    pub fn limit(&self, ctx: SlaContext<'_>, category_id: CategoryId, urgent: bool, stage: Stage) -> AppResult<(Limit, String)> {
+        let urgency = if urgent { Urgency::Urgent } else { Urgency::Normal };
+        match self.0.get(&(category_id, urgency, stage)) {
             Some(text) => {
                 // Stored by an admin through the API, where it was checked.
                 let limit = Limit::parse(text).map_err(|e| AppError::internal_msg(crate::i18n::render(crate::i18n::Lang::En, &e)))?;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::db::models::{ClockRow, SupervisionRow, TicketRow};
 use crate::db::schema::{org_units, sla_clocks, supervision, tickets};
 use crate::db::DbConn;
-use crate::domain::{Actor, OrgPath, Role};
+use crate::domain::{Actor, ClockId, OrgPath, Role, TicketId};
 
 use crate::app::AppResult;
 
@@ -52,10 +52,10 @@ pub fn clock_view(c: ClockRow, now: NaiveDateTime) -> ClockView {
     ClockView {
         late: c.acknowledged_at.or(c.stopped_at).is_some_and(|t| t > c.due_at),
         overdue_seconds: (end - c.due_at).num_seconds().max(0),
-        id: c.id,
-        stage: c.stage,
-        assignment_id: c.assignment_id,
-        holder_unit_id: c.holder_unit_id,
+        id: c.id.to_string(),
+        stage: c.stage.as_str().to_string(),
+        assignment_id: c.assignment_id.map(|a| a.to_string()),
+        holder_unit_id: c.holder_unit_id.to_string(),
         calendar: c.calendar,
         limit: c.limit_text,
         started_at: c.started_at,
@@ -104,7 +104,7 @@ pub fn supervision_queue(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -
         // the queue. Only then their tickets and clocks, by key — a join would let a planner
         // without statistics for a young table start from every running clock instead.
         let open: Vec<SupervisionRow> = supervision::table
-            .filter(supervision::holder_path.ge(root.as_str().to_string()))
+            .filter(supervision::holder_path.ge(root.as_str()))
             .filter(supervision::holder_path.lt(root.subtree_upper_bound()))
             .filter(supervision::resolved_at.is_null())
             .order(supervision::breached_at.asc())
@@ -114,32 +114,32 @@ pub fn supervision_queue(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -
         if open.is_empty() {
             continue;
         }
-        let ticket_ids: Vec<&str> = open.iter().map(|s| s.ticket_id.as_str()).collect();
-        let clock_ids: Vec<&str> = open.iter().map(|s| s.clock_id.as_str()).collect();
-        let tickets: std::collections::HashMap<String, TicketRow> = tickets::table
+        let ticket_ids: Vec<TicketId> = open.iter().map(|s| s.ticket_id).collect();
+        let clock_ids: Vec<ClockId> = open.iter().map(|s| s.clock_id).collect();
+        let tickets: std::collections::HashMap<TicketId, TicketRow> = tickets::table
             .filter(tickets::id.eq_any(&ticket_ids))
             .select(TicketRow::as_select())
             .load(conn)?
             .into_iter()
-            .map(|t: TicketRow| (t.id.clone(), t))
+            .map(|t: TicketRow| (t.id, t))
             .collect();
-        let clocks: std::collections::HashMap<String, ClockRow> = sla_clocks::table
+        let clocks: std::collections::HashMap<ClockId, ClockRow> = sla_clocks::table
             .filter(sla_clocks::id.eq_any(&clock_ids))
             .filter(sla_clocks::stopped_at.is_null())
             .select(ClockRow::as_select())
             .load(conn)?
             .into_iter()
-            .map(|c: ClockRow| (c.id.clone(), c))
+            .map(|c: ClockRow| (c.id, c))
             .collect();
         for s in open {
             let (Some(t), Some(c)) = (tickets.get(&s.ticket_id), clocks.get(&s.clock_id)) else { continue };
             items.push(SupervisionItem {
-                ticket_id: t.id.clone(),
+                ticket_id: t.id.to_string(),
                 ticket_number: t.number.clone(),
                 title: t.title.clone(),
                 state: t.state.as_str().to_string(),
-                stage: s.stage,
-                holder_unit_id: s.holder_unit_id,
+                stage: s.stage.as_str().to_string(),
+                holder_unit_id: s.holder_unit_id.to_string(),
                 breached_at: s.breached_at,
                 overdue_seconds: (now - c.due_at).num_seconds().max(0),
                 reminders: c.reminders,

@@ -5,7 +5,8 @@ use crate::db::models::ClockRow;
 use crate::db::schema::{sla_clocks, sla_policies, tickets};
 use crate::db::DbConn;
 use crate::domain::sla::{Limit, Stage};
-use crate::domain::{Actor, Id, OrgPath};
+use crate::domain::workflow::Urgency;
+use crate::domain::{Actor, CategoryId, Id};
 
 use super::clocks::{calendar_of, next_fire, refresh_ticket_due, with_pauses, Policies};
 use super::{deadline, SlaContext};
@@ -83,7 +84,7 @@ pub fn set_category_limit(
                     sla_clocks::provisional.eq(provisional),
                 ))
                 .execute(conn)?;
-            refresh_ticket_due(conn, &c.ticket_id)?;
+            refresh_ticket_due(conn, c.ticket_id)?;
         }
         Ok(open.len())
     })
@@ -115,18 +116,17 @@ pub fn recompute(conn: &mut DbConn, ctx: SlaContext<'_>, which: Recompute<'_>, _
             q = q.filter(sla_clocks::started_at.ge(since));
         }
     }
-    let open: Vec<(ClockRow, String, String)> = q.select((ClockRow::as_select(), tickets::category_id, tickets::urgency)).load(conn)?;
-    let mut categories: Vec<&str> = open.iter().map(|o| o.1.as_str()).collect();
+    let open: Vec<(ClockRow, CategoryId, Urgency)> =
+        q.select((ClockRow::as_select(), tickets::category_id, tickets::urgency)).load(conn)?;
+    let mut categories: Vec<CategoryId> = open.iter().map(|o| o.1).collect();
     categories.sort_unstable();
     categories.dedup();
     let policies = Policies::load(conn, &categories)?;
     let mut changed = 0;
     let mut tickets_touched = std::collections::BTreeSet::new();
     for (c, category, urgency) in &open {
-        let stage = Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
-        let (limit, text) = policies.limit(ctx, category, urgency == "urgent", stage)?;
-        let holder = OrgPath::from_db(c.holder_path.clone());
-        let cal = calendar_of(conn, ctx, &holder)?;
+        let (limit, text) = policies.limit(ctx, *category, *urgency == Urgency::Urgent, c.stage)?;
+        let cal = calendar_of(conn, ctx, &c.holder_path)?;
         let base = deadline(&cal, c.started_at, limit, 1.0)?;
         let due = with_pauses(&cal, limit, base, c.paused_seconds)?;
         let warn = deadline(&cal, c.started_at, limit, ctx.settings.warn_fraction)?.min(due);
@@ -145,7 +145,7 @@ pub fn recompute(conn: &mut DbConn, ctx: SlaContext<'_>, which: Recompute<'_>, _
                 sla_clocks::provisional.eq(provisional),
             ))
             .execute(conn)?;
-        tickets_touched.insert(c.ticket_id.as_str());
+        tickets_touched.insert(c.ticket_id);
         changed += 1;
     }
     for t in tickets_touched {

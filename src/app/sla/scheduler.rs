@@ -7,7 +7,7 @@ use crate::db::models::{ClockRow, SupervisionRow};
 use crate::db::schema::{sla_clocks, sla_fires, supervision, tickets};
 use crate::db::DbConn;
 use crate::domain::sla::Stage;
-use crate::domain::Id;
+use crate::domain::{SupervisionId, TicketId};
 
 use super::clocks::resume_clock;
 use super::SlaContext;
@@ -27,7 +27,7 @@ pub struct TickReport {
     /// Tickets whose triage breached under `sla.breach_action = "escalate"`: the caller takes the
     /// workflow's `escalate_to_community` on each, as the system, after the firings committed
     /// (see `tickets::escalate_breached`).
-    pub escalate: Vec<String>,
+    pub escalate: Vec<TicketId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub fn tick(conn: &mut DbConn, ctx: SlaContext<'_>, now: NaiveDateTime, who: &st
             let mut due = crate::db::backend::claim_due_clocks(conn, now, TICK_BATCH)?;
             // Firings append audit events; taking the chains' head rows in one order keeps two
             // schedulers' batches from deadlocking on them.
-            due.sort_by_key(|c| crate::domain::audit::shard_of(&c.ticket_id));
+            due.sort_by_cached_key(|c| crate::domain::audit::shard_of(&c.ticket_id.to_string()));
             let mut r = TickReport::default();
             for clock in &due {
                 match fire_one(conn, ctx, clock, now, who, &mut r.escalate)? {
@@ -123,7 +123,7 @@ pub(super) fn fire_one(
     c: &ClockRow,
     now: NaiveDateTime,
     who: &str,
-    escalations: &mut Vec<String>,
+    escalations: &mut Vec<TicketId>,
 ) -> AppResult<Option<Firing>> {
     {
         if c.paused_at.is_some() {
@@ -173,11 +173,12 @@ pub(super) fn fire_one(
             "due_at": [null, c.due_at],
             "overdue_minutes": [null, overdue_minutes],
         });
+        let ticket_id = c.ticket_id.to_string();
         audit::append(
             conn,
             Draft {
                 entity_kind: "ticket",
-                entity_id: &c.ticket_id,
+                entity_id: &ticket_id,
                 by: &ActedBy::default(),
                 action: kind.as_str(),
                 from_state: None,
@@ -189,19 +190,19 @@ pub(super) fn fire_one(
         )?;
         if let Some(notice) = kind.notice() {
             let urgent_ticket: bool = tickets::table
-                .find(&c.ticket_id)
+                .find(c.ticket_id)
                 .select(tickets::urgency)
-                .first::<String>(conn)
+                .first::<crate::domain::workflow::Urgency>(conn)
                 .optional()?
-                .is_some_and(|u| u == crate::domain::workflow::Urgency::Urgent.as_str());
+                .is_some_and(|u| u == crate::domain::workflow::Urgency::Urgent);
             // The firing is claimed once (fire_seq): its sequence number names the event.
             let key = format!("clock:{}:{}", c.id, c.fire_seq + 1);
             crate::app::notifications::record_once(
                 conn,
                 crate::app::notifications::Once {
-                    unit_id: &c.holder_unit_id,
+                    unit_id: c.holder_unit_id,
                     person_id: None,
-                    ticket_id: Some(&c.ticket_id),
+                    ticket_id: Some(c.ticket_id),
                     kind: notice,
                     roles: None,
                     urgent: notice.urgent(urgent_ticket),
@@ -214,18 +215,18 @@ pub(super) fn fire_one(
         if kind == Firing::Breach {
             diesel::insert_into(supervision::table)
                 .values(&SupervisionRow {
-                    id: Id::new().to_string(),
-                    ticket_id: c.ticket_id.clone(),
-                    clock_id: c.id.clone(),
-                    stage: c.stage.clone(),
-                    holder_unit_id: c.holder_unit_id.clone(),
+                    id: SupervisionId::new(),
+                    ticket_id: c.ticket_id,
+                    clock_id: c.id,
+                    stage: c.stage,
+                    holder_unit_id: c.holder_unit_id,
                     holder_path: c.holder_path.clone(),
                     breached_at: now,
                     resolved_at: None,
                 })
                 .execute(conn)?;
-            if ctx.settings.breach_action == crate::domain::sla::BreachAction::Escalate && c.stage == Stage::CompoundTriage.as_str() {
-                escalations.push(c.ticket_id.clone());
+            if ctx.settings.breach_action == crate::domain::sla::BreachAction::Escalate && c.stage == Stage::CompoundTriage {
+                escalations.push(c.ticket_id);
             }
         }
         Ok(Some(kind))

@@ -9,12 +9,12 @@ use crate::db::schema::{sla_clocks, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{ticket_clock, ActionKind, AssignmentState, Sight, TicketState};
-use crate::domain::{Actor, Grant, Role, TicketId};
+use crate::domain::{Actor, CategoryId, ClockId, Grant, OrgPath, OrgUnitId, Role, TicketId};
 
 use crate::app::audit::{self, ActedBy, Draft};
 use crate::app::org::find_unit;
 use crate::app::sla::{self, SlaContext};
-use crate::app::{stored_id, AppError, AppResult};
+use crate::app::{AppError, AppResult};
 
 use super::decide::{decide, Decided};
 use super::loaded::{holder_unit, load_all, parts_of};
@@ -57,12 +57,11 @@ pub fn act(
 /// `escalate_to_community` on tickets whose triage breached, as the system, each in its own
 /// transaction and through the same path as every action: a ticket someone acted on meanwhile
 /// (it left `at_compound`) is refused by the rules and left alone. Returns how many went up.
-pub fn escalate_breached(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_ids: &[String], now: NaiveDateTime) -> AppResult<usize> {
+pub fn escalate_breached(conn: &mut DbConn, ctx: SlaContext<'_>, ticket_ids: &[TicketId], now: NaiveDateTime) -> AppResult<usize> {
     let system = Actor::system();
     let mut done = 0;
-    for id in ticket_ids {
+    for &id in ticket_ids {
         let Some(version) = tickets::table.find(id).select(tickets::version).first::<i64>(conn).optional()? else { continue };
-        let id: TicketId = stored_id(id)?;
         let taken =
             backend::write_transaction(conn, |c| act(c, ctx, &system, &id, Some(version), ActionRequest::EscalateToCommunity {}, now));
         match taken {
@@ -89,8 +88,8 @@ pub fn act_together(
     now: NaiveDateTime,
 ) -> AppResult<Vec<AppResult<TicketView>>> {
     backend::within_transaction(conn, |conn| {
-        let ids: Vec<String> = requests.iter().map(|r| r.ticket_id.to_string()).collect();
-        let mut loaded = load_all(conn, &ids.iter().map(String::as_str).collect::<Vec<_>>(), true)?;
+        let ids: Vec<TicketId> = requests.iter().map(|r| r.ticket_id).collect();
+        let mut loaded = load_all(conn, &ids, true)?;
         let mut answers: Vec<Option<AppResult<TicketView>>> = requests.iter().map(|_| None).collect();
         let mut decided = vec![];
         for (i, r) in requests.iter().enumerate() {
@@ -158,34 +157,32 @@ pub(super) fn finish(
         return Ok(vec![]);
     }
     let moving: Vec<&Decided> = items.iter().filter(|d| d.c.to != d.from).collect();
-    let moving_ids: Vec<&str> = moving.iter().map(|d| d.t.row.id.as_str()).collect();
+    let moving_ids: Vec<TicketId> = moving.iter().map(|d| d.t.row.id).collect();
     let mut stopped = sla::stop_ticket_clocks(conn, &moving_ids, false, now)?;
-    let ending: Vec<&str> =
-        moving.iter().filter(|d| d.c.to == TicketState::Solved || d.c.to.is_final()).map(|d| d.t.row.id.as_str()).collect();
+    let ending: Vec<TicketId> = moving.iter().filter(|d| d.c.to == TicketState::Solved || d.c.to.is_final()).map(|d| d.t.row.id).collect();
     stopped.extend(sla::stop_ticket_clocks(conn, &ending, true, now)?);
-    let solved: Vec<&str> = moving.iter().filter(|d| d.kind == ActionKind::MarkSolved).map(|d| d.t.row.id.as_str()).collect();
+    let solved: Vec<TicketId> = moving.iter().filter(|d| d.kind == ActionKind::MarkSolved).map(|d| d.t.row.id).collect();
     sla::mark_resolved(conn, &solved, now)?;
-    let mut categories: Vec<&str> = moving.iter().map(|d| d.t.row.category_id.as_str()).collect();
+    let mut categories: Vec<CategoryId> = moving.iter().map(|d| d.t.row.category_id).collect();
     categories.sort_unstable();
     categories.dedup();
     let policies = sla::Policies::load(conn, &categories)?;
     let mut clocks = vec![];
     for d in &moving {
         let (t, now) = (&d.t, now);
-        let mut plan = |conn: &mut DbConn, stage: Stage, holder: (&str, &str)| -> AppResult<()> {
+        let mut plan = |conn: &mut DbConn, stage: Stage, holder: (OrgUnitId, &OrgPath)| -> AppResult<()> {
             clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, None, stage, holder, now)?);
             Ok(())
         };
         match (d.c.to, ticket_clock(d.c.to)) {
-            (_, Some((stage, holder))) => plan(conn, stage, (holder_unit(&t.row, holder), t.place.holder(holder).as_str()))?,
+            (_, Some((stage, holder))) => plan(conn, stage, (holder_unit(&t.row, holder), t.place.holder(holder)))?,
             (TicketState::Whistled, None) if d.from == TicketState::Solved => {
                 // Reopened at the department level: the lead department's resolution clock runs again.
                 let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed);
                 if let Some(lead) = lead {
-                    if let Some(dept) = find_unit(conn, &super::super::stored_id(&lead.department_id)?)? {
-                        let dept_id = dept.id.to_string();
-                        let holder = (dept_id.as_str(), dept.path.as_str());
-                        clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, Some(&lead.id), Stage::Resolution, holder, now)?);
+                    if let Some(dept) = find_unit(conn, &lead.department_id)? {
+                        let holder = (dept.id, &OrgPath::from_db(dept.path));
+                        clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, Some(lead.id), Stage::Resolution, holder, now)?);
                     }
                 }
             }
@@ -208,13 +205,15 @@ pub(super) fn finish(
     update_rows(conn, &items.iter().map(|d| &d.t.row).collect::<Vec<_>>(), now)?;
     let by: Vec<ActedBy> = actors.iter().zip(&items).map(|(a, d)| acted_by(a, d.grant.as_ref())).collect();
     let changes: Vec<Value> = items.iter_mut().map(|d| Value::Object(std::mem::take(&mut d.c.changes))).collect();
+    let entity_ids: Vec<String> = items.iter().map(|d| d.t.row.id.to_string()).collect();
     let drafts = items
         .iter()
         .zip(&by)
         .zip(changes)
-        .map(|((d, by), changes)| Draft {
+        .zip(&entity_ids)
+        .map(|(((d, by), changes), entity_id)| Draft {
             entity_kind: "ticket",
-            entity_id: &d.t.row.id,
+            entity_id,
             by,
             action: d.kind.as_str(),
             from_state: Some(d.from.as_str()),
@@ -225,10 +224,10 @@ pub(super) fn finish(
         .collect();
     audit::append_all(conn, drafts, now)?;
     // The rows as just written, without reading them back; the parts only where they may have changed.
-    let reread: Vec<&str> = items
+    let reread: Vec<TicketId> = items
         .iter()
         .filter(|d| !d.t.parts.is_empty() || matches!(d.kind, ActionKind::Whistle | ActionKind::AddDepartment))
-        .map(|d| d.t.row.id.as_str())
+        .map(|d| d.t.row.id)
         .collect();
     let mut parts = parts_of(conn, &reread)?;
     for d in &mut items {
@@ -248,19 +247,19 @@ pub(super) fn finish(
 /// view need no read of them: those loaded with it, less those `finish` stopped, with those it
 /// started. An action that wrote while it was checked (a whistle, a pause, a part ended) may
 /// have changed clocks on its own: its ticket's are read again (one query for all of them).
-fn running_after(conn: &mut DbConn, items: &mut [Decided], stopped: &[String], started: Vec<ClockRow>) -> AppResult<()> {
-    let stopped: HashSet<&str> = stopped.iter().map(String::as_str).collect();
-    let mut started: HashMap<String, Vec<ClockRow>> = started.into_iter().fold(HashMap::new(), |mut m, c| {
-        m.entry(c.ticket_id.clone()).or_default().push(c);
+fn running_after(conn: &mut DbConn, items: &mut [Decided], stopped: &[ClockId], started: Vec<ClockRow>) -> AppResult<()> {
+    let stopped: HashSet<ClockId> = stopped.iter().copied().collect();
+    let mut started: HashMap<TicketId, Vec<ClockRow>> = started.into_iter().fold(HashMap::new(), |mut m, c| {
+        m.entry(c.ticket_id).or_default().push(c);
         m
     });
-    let reread: Vec<String> = items.iter().filter(|d| writes_while_deciding(d.kind)).map(|d| d.t.row.id.clone()).collect();
-    let mut fresh = sla::running_clocks(conn, &reread.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let reread: Vec<TicketId> = items.iter().filter(|d| writes_while_deciding(d.kind)).map(|d| d.t.row.id).collect();
+    let mut fresh = sla::running_clocks(conn, &reread)?;
     for d in items.iter_mut() {
         if writes_while_deciding(d.kind) {
             d.t.clocks = fresh.remove(&d.t.row.id).unwrap_or_default();
         } else {
-            d.t.clocks.retain(|c| !stopped.contains(c.id.as_str()));
+            d.t.clocks.retain(|c| !stopped.contains(&c.id));
             d.t.clocks.extend(started.remove(&d.t.row.id).unwrap_or_default());
         }
     }
@@ -274,14 +273,14 @@ pub(super) fn update_rows(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDate
     if updated != rows.len() {
         // Only possible without the row locks (SQLite's single writer, or PostgreSQL's locks
         // taken by `load_all`, rule it out): answer the first moved version.
-        let given: HashMap<&str, i64> = rows.iter().map(|r| (r.id.as_str(), r.version)).collect();
-        let current: Vec<(String, i64)> = tickets::table
+        let given: HashMap<TicketId, i64> = rows.iter().map(|r| (r.id, r.version)).collect();
+        let current: Vec<(TicketId, i64)> = tickets::table
             .filter(tickets::id.eq_any(given.keys().copied().collect::<Vec<_>>()))
             .select((tickets::id, tickets::version))
             .load(conn)?;
-        let moved = current.into_iter().find(|(id, v)| given.get(id.as_str()) != Some(v));
-        let (id, current) = moved.unwrap_or_default();
-        return Err(AppError::VersionConflict { given: given.get(id.as_str()).copied().unwrap_or_default(), current });
+        let moved = current.into_iter().find(|(id, v)| given.get(id) != Some(v));
+        let (given, current) = moved.map(|(id, current)| (given.get(&id).copied().unwrap_or_default(), current)).unwrap_or_default();
+        return Err(AppError::VersionConflict { given, current });
     }
     Ok(())
 }
@@ -294,23 +293,23 @@ fn notify(conn: &mut DbConn, d: &Decided, now: NaiveDateTime) -> AppResult<()> {
     use crate::domain::notify::NoticeKind;
     let t = &d.t.row;
     let live = || d.t.parts.iter().filter(|p| p.state != AssignmentState::Removed);
-    let (kind, units, roles): (NoticeKind, Vec<String>, Option<&[Role]>) = match NoticeKind::of_action(d.kind) {
+    let (kind, units, roles): (NoticeKind, Vec<OrgUnitId>, Option<&[Role]>) = match NoticeKind::of_action(d.kind) {
         Some(NoticeKind::Whistled) => {
             // The departments this action dispatched (a whistle's all, an added one).
             let fresh = live().filter(|p| p.state == AssignmentState::Dispatched && p.dispatched_at == now);
-            (NoticeKind::Whistled, fresh.map(|p| p.department_id.clone()).collect(), None)
+            (NoticeKind::Whistled, fresh.map(|p| p.department_id).collect(), None)
         }
-        Some(k @ (NoticeKind::Returned | NoticeKind::ExtensionRequested)) => (k, vec![t.community_id.clone()], None),
-        Some(k @ (NoticeKind::ExtensionDecided | NoticeKind::ReturnRuled)) => (k, live().map(|p| p.department_id.clone()).collect(), None),
-        Some(NoticeKind::Solved) => (NoticeKind::Solved, vec![t.place_id.clone()], None),
+        Some(k @ (NoticeKind::Returned | NoticeKind::ExtensionRequested)) => (k, vec![t.community_id], None),
+        Some(k @ (NoticeKind::ExtensionDecided | NoticeKind::ReturnRuled)) => (k, live().map(|p| p.department_id).collect(), None),
+        Some(NoticeKind::Solved) => (NoticeKind::Solved, vec![t.place_id], None),
         Some(_) => return Ok(()),
         // 重办: a not-satisfied return visit gives the case back to a handler.
         None if d.kind == ActionKind::RecordReturnVisit && d.from == TicketState::Solved && d.c.to != TicketState::Closed => {
             let (unit, role) = match d.c.to {
-                TicketState::CompoundHandling => (t.compound_id.clone(), Role::BranchSecretary),
-                TicketState::CommunityHandling => (t.community_id.clone(), Role::CommunityStaff),
+                TicketState::CompoundHandling => (t.compound_id, Role::BranchSecretary),
+                TicketState::CommunityHandling => (t.community_id, Role::CommunityStaff),
                 _ => match live().find(|p| p.lead) {
-                    Some(p) => (p.department_id.clone(), Role::DepartmentLiaison),
+                    Some(p) => (p.department_id, Role::DepartmentLiaison),
                     None => return Ok(()),
                 },
             };
@@ -323,15 +322,15 @@ fn notify(conn: &mut DbConn, d: &Decided, now: NaiveDateTime) -> AppResult<()> {
         }
         None => return Ok(()),
     };
-    let urgent = kind.urgent(t.urgency == crate::domain::workflow::Urgency::Urgent.as_str());
+    let urgent = kind.urgent(t.urgency == crate::domain::workflow::Urgency::Urgent);
     for unit in units {
         let key = format!("ticket:{}:v{}:{}:{unit}", t.id, t.version, kind.as_str());
         crate::app::notifications::record_once(
             conn,
             crate::app::notifications::Once {
-                unit_id: &unit,
+                unit_id: unit,
                 person_id: None,
-                ticket_id: Some(&t.id),
+                ticket_id: Some(t.id),
                 kind,
                 roles,
                 urgent,

@@ -10,8 +10,9 @@ use crate::db::schema::{categories, org_units, sla_clocks, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::pii::{mask_phone, validate_mobile};
 use crate::domain::sla::Stage;
+use crate::domain::workflow::Urgency;
 use crate::domain::workflow::{Channel, TicketState};
-use crate::domain::{Actor, Grant, Id, Operation, OrgKind, OrgPath};
+use crate::domain::{Actor, CategoryId, ClockId, Grant, Id, Operation, OrgKind, OrgPath, OrgUnitId, TicketId, VisitLogId};
 
 use crate::app::audit::{self, ActedBy, Draft};
 use crate::app::sla::{self, SlaContext};
@@ -44,13 +45,13 @@ pub struct PreparedFiling {
 
 impl PreparedFiling {
     /// The materialised path of the ticket's place.
-    pub fn place_path(&self) -> &str {
+    pub fn place_path(&self) -> &OrgPath {
         &self.row.place_path
     }
     /// Links the filing to the visit log it was raised in.
-    pub fn link_visit_log(&mut self, log_id: &str) {
-        self.row.visit_log_id = Some(log_id.to_string());
-        self.row.channel = Channel::Visit.as_str().into();
+    pub fn link_visit_log(&mut self, log_id: VisitLogId) {
+        self.row.visit_log_id = Some(log_id);
+        self.row.channel = Channel::Visit;
     }
 }
 
@@ -176,6 +177,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     let Some(grant) = filing_grant(actor, &place_path).cloned() else {
         return Err(AppError::forbidden(crate::msg!("why-who_files")));
     };
+    let place_id = place.id;
     let compound = if want_kind == OrgKind::Building {
         place
             .parent_id
@@ -185,8 +187,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     } else {
         place.clone()
     };
-    let community_id =
-        compound.parent_id.map(|p| p.to_string()).ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
+    let community_id = compound.parent_id.ok_or_else(|| AppError::internal_msg("compound without community".into()))?;
     parse_id::<crate::domain::CategoryId>("category_id", &input.category_id)?;
     let cat: CategoryRow = refs
         .categories
@@ -197,9 +198,10 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     if !cat.urgencies.split(',').any(|u| u == input.urgency.as_str()) {
         return Err(AppError::validation("urgency", crate::msg!("why-category_urgencies", code = &cat.code, allowed = &cat.urgencies)));
     }
+    let mut visit_log_id = None;
     if let Some(v) = &input.visit_log_id {
         // A request linked to a visit log comes from the filer's own log, for a place in its grid.
-        parse_id::<crate::domain::VisitLogId>("visit_log_id", v)?;
+        visit_log_id = Some(parse_id::<VisitLogId>("visit_log_id", v)?);
         match refs.logs.get(v).cloned() {
             Some((author, grid_path)) if author == actor.person_id.to_string() => {
                 if !OrgPath::from_db(grid_path).contains(&place_path) {
@@ -215,24 +217,24 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
         }
     }
     let row = TicketRow {
-        id: Id::new().to_string(),
+        id: TicketId::new(),
         number: String::new(),
-        category_id: cat.id.to_string(),
-        urgency: input.urgency.as_str().into(),
+        category_id: cat.id,
+        urgency: input.urgency,
         title,
         description,
-        place_id: place.id.to_string(),
-        place_path: place.path.clone(),
-        compound_id: compound.id.to_string(),
+        place_id,
+        place_path,
+        compound_id: compound.id,
         community_id,
         address,
         latitude: input.latitude,
         longitude: input.longitude,
         resident_name,
         resident_phone,
-        channel: input.channel.as_str().into(),
-        filed_by: actor.person_id.to_string(),
-        visit_log_id: input.visit_log_id.clone(),
+        channel: input.channel,
+        filed_by: actor.person_id,
+        visit_log_id,
         state: TicketState::AtCompound,
         solved_level: None,
         duplicate_of: None,
@@ -268,15 +270,15 @@ pub fn insert_filing(
 /// Locks existing tickets' rows, in id order, for the rest of the caller's transaction: the first
 /// step of a transaction that will act on several tickets and append to several audit chains (see
 /// [`audit::lock_chains`] for the order). Unknown ids are skipped; SQLite needs nothing.
-pub fn lock_rows(conn: &mut DbConn, ids: &[&str]) -> AppResult<()> {
+pub fn lock_rows(conn: &mut DbConn, ids: &[TicketId]) -> AppResult<()> {
     Ok(backend::lock_tickets(conn, ids)?)
 }
 
 /// The audit event of a filing.
-pub(super) fn filing_event<'a>(row: &'a TicketRow, category: &CategoryRow, by: &'a ActedBy) -> Draft<'a> {
+pub(super) fn filing_event<'a>(row: &'a TicketRow, entity_id: &'a str, category: &CategoryRow, by: &'a ActedBy) -> Draft<'a> {
     Draft {
         entity_kind: "ticket",
-        entity_id: &row.id,
+        entity_id,
         by,
         action: "file",
         from_state: None,
@@ -311,21 +313,21 @@ pub fn insert_filings(
     let mut clocks = Vec::with_capacity(filings.len());
     // The categories' own limits, read once; filings of one category, urgency and compound share
     // their clock's limit and calendar.
-    let mut categories: Vec<&str> = filings.iter().map(|(_, p)| p.row.category_id.as_str()).collect();
+    let mut categories: Vec<CategoryId> = filings.iter().map(|(_, p)| p.row.category_id).collect();
     categories.sort_unstable();
     categories.dedup();
     let policies = sla::Policies::load(conn, &categories)?;
-    let mut planned: HashMap<(String, String, String), ClockRow> = HashMap::new();
+    let mut planned: HashMap<(CategoryId, Urgency, OrgUnitId), ClockRow> = HashMap::new();
     for (_, p) in &filings {
         let mut row = p.row.clone();
         row.created_at = now;
         row.updated_at = now;
-        let key = (row.category_id.clone(), row.urgency.clone(), row.compound_id.clone());
+        let key = (row.category_id, row.urgency, row.compound_id);
         let clock = match planned.get(&key) {
-            Some(c) => ClockRow { id: Id::new().to_string(), ticket_id: row.id.clone(), ..c.clone() },
+            Some(c) => ClockRow { id: ClockId::new(), ticket_id: row.id, ..c.clone() },
             None => {
-                let compound_path = ancestor_path(&row.place_path, &row.compound_id);
-                let holder = (row.compound_id.as_str(), compound_path.as_str());
+                let compound_path = ancestor_path(&row.place_path, row.compound_id);
+                let holder = (row.compound_id, &compound_path);
                 let c = sla::plan_clock(conn, ctx, &policies, &row, None, Stage::CompoundTriage, holder, now)?;
                 planned.insert(key, c.clone());
                 c
@@ -338,15 +340,16 @@ pub fn insert_filings(
     backend::insert_all!(conn, tickets::table, &rows)?;
     backend::insert_all!(conn, sla_clocks::table, &clocks)?;
     let by: Vec<ActedBy> = filings.iter().map(|(a, p)| ActedBy::person(a.person_id, Some(&p.grant))).collect();
-    let drafts = rows.iter().zip(&filings).zip(&by).map(|((r, (_, p)), by)| filing_event(r, &p.category, by)).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+    let drafts = rows.iter().zip(&ids).zip(&filings).zip(&by).map(|(((r, id), (_, p)), by)| filing_event(r, id, &p.category, by)).collect();
     audit::append_all(conn, drafts, now)?;
     rows.into_iter().zip(filings).zip(&clocks).map(|((row, (actor, p)), clock)| filed_view(actor, row, &p, clock.clone(), now)).collect()
 }
 
 impl PreparedFiling {
     /// The id the ticket will have.
-    pub fn ticket_id(&self) -> &str {
-        &self.row.id
+    pub fn ticket_id(&self) -> TicketId {
+        self.row.id
     }
 
     /// Gives the filing its number (see [`backend::take_ticket_numbers`]).
@@ -365,7 +368,7 @@ impl PreparedFiling {
 
 /// The view of a ticket just filed, from what its filing already read: no query needed.
 pub(super) fn filed_view(actor: &Actor, row: TicketRow, p: &PreparedFiling, clock: ClockRow, now: NaiveDateTime) -> AppResult<TicketView> {
-    let names = HashMap::from([(row.place_id.clone(), p.place_name.clone()), (row.compound_id.clone(), p.compound_name.clone())]);
+    let names = HashMap::from([(row.place_id, p.place_name.clone()), (row.compound_id, p.compound_name.clone())]);
     let t = Loaded { place: place_of(&row), row, parts: vec![], clocks: vec![], pending_extensions: vec![] };
     render(actor, &t, &p.category, &names, Live { clocks: vec![clock], extensions: vec![] }, now)
 }

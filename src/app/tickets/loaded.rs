@@ -7,7 +7,7 @@ use crate::db::schema::{ticket_assignments, ticket_extensions};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{sight, AssignmentState, DepartmentPart, Facts, Sight, TicketPlace, TicketState};
-use crate::domain::{Actor, OrgPath, TicketId};
+use crate::domain::{Actor, AssignmentId, OrgPath, OrgUnitId, TicketId};
 
 use crate::app::sla::{self};
 use crate::app::{AppError, AppResult};
@@ -20,7 +20,7 @@ pub(super) struct Loaded {
     pub(super) parts: Vec<AssignmentRow>,
     pub(super) clocks: Vec<ClockRow>,
     /// Assignment ids with a pending extension request.
-    pub(super) pending_extensions: Vec<String>,
+    pub(super) pending_extensions: Vec<AssignmentId>,
 }
 
 impl Loaded {
@@ -37,7 +37,7 @@ impl Loaded {
     /// One stored part as the rules see it.
     pub(super) fn domain_part(&self, p: &AssignmentRow) -> AppResult<DepartmentPart> {
         Ok(DepartmentPart {
-            department_id: p.department_id.parse().map_err(|e| AppError::internal_msg(format!("part {}: {e}", p.id)))?,
+            department_id: p.department_id,
             lead: p.lead,
             state: p.state,
             overruled: p.overruled,
@@ -48,12 +48,11 @@ impl Loaded {
 
     /// What the rules look at, over `parts` (from [`Loaded::domain_parts`]).
     pub(super) fn facts<'a>(&'a self, parts: &'a [DepartmentPart]) -> AppResult<Facts<'a>> {
-        let resolution = Stage::Resolution.as_str();
         Ok(Facts {
             state: self.state()?,
             place: &self.place,
             parts,
-            resolution_running: self.clocks.iter().any(|c| c.stage == resolution && c.paused_at.is_none()),
+            resolution_running: self.clocks.iter().any(|c| c.stage == Stage::Resolution && c.paused_at.is_none()),
             waiting_for_resident: self.clocks.iter().any(|c| c.paused_for.as_deref() == Some(sla::PAUSED_FOR_RESIDENT)),
         })
     }
@@ -64,7 +63,9 @@ impl Loaded {
 }
 
 /// The path of `unit_id` on `path`, cut after it: the ancestor's own path.
-pub(super) fn ancestor_path(path: &str, unit_id: &str) -> OrgPath {
+pub(super) fn ancestor_path(path: &OrgPath, unit_id: OrgUnitId) -> OrgPath {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let (path, unit_id) = (path.as_str(), &*unit_id.as_uuid().hyphenated().encode_lower(&mut buf));
     match path.find(unit_id) {
         Some(i) => OrgPath::from_db(path[..i + unit_id.len() + 1].to_string()),
         None => OrgPath::from_db(path.to_string()),
@@ -72,26 +73,26 @@ pub(super) fn ancestor_path(path: &str, unit_id: &str) -> OrgPath {
 }
 
 pub(super) fn place_of(row: &TicketRow) -> TicketPlace {
-    TicketPlace {
-        place: OrgPath::from_db(row.place_path.clone()),
-        compound: ancestor_path(&row.place_path, &row.compound_id),
-        community: ancestor_path(&row.place_path, &row.community_id),
-    }
+    place_at(&row.place_path, row.compound_id, row.community_id)
+}
+
+/// The places a ticket's clocks are held at: its own, its compound's and its community's.
+pub(super) fn place_at(place: &OrgPath, compound: OrgUnitId, community: OrgUnitId) -> TicketPlace {
+    TicketPlace { place: place.clone(), compound: ancestor_path(place, compound), community: ancestor_path(place, community) }
 }
 
 /// The id of the unit that holds a ticket-level clock of this ticket.
-pub(super) fn holder_unit(row: &TicketRow, h: crate::domain::workflow::ClockHolder) -> &str {
+pub(super) fn holder_unit(row: &TicketRow, h: crate::domain::workflow::ClockHolder) -> OrgUnitId {
     use crate::domain::workflow::ClockHolder;
     match h {
-        ClockHolder::Compound => &row.compound_id,
-        ClockHolder::Community => &row.community_id,
-        ClockHolder::Place => &row.place_id,
+        ClockHolder::Compound => row.compound_id,
+        ClockHolder::Community => row.community_id,
+        ClockHolder::Place => row.place_id,
     }
 }
 
 pub(super) fn load(conn: &mut DbConn, id: &TicketId) -> AppResult<Option<Loaded>> {
-    let id = id.to_string();
-    Ok(load_all(conn, &[&id], false)?.remove(&id))
+    Ok(load_all(conn, &[*id], false)?.remove(id))
 }
 
 /// Loads a ticket the actor can see (fully, or up to the end of his department's part), or
@@ -105,19 +106,19 @@ pub(super) fn load_visible(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> A
 }
 
 /// Reads tickets with their department parts; on PostgreSQL `lock` takes their rows, in id order.
-pub(super) fn load_all(conn: &mut DbConn, ids: &[&str], lock: bool) -> AppResult<HashMap<String, Loaded>> {
+pub(super) fn load_all(conn: &mut DbConn, ids: &[TicketId], lock: bool) -> AppResult<HashMap<TicketId, Loaded>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let rows = backend::load_tickets(conn, ids, lock)?;
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<TicketId> = rows.iter().map(|r| r.id).collect();
     let mut parts = parts_of(conn, &ids)?;
     let mut clocks = sla::running_clocks(conn, &ids)?;
     // Extension requests belong to department parts: only whistled tickets can have one.
-    let whistled: Vec<&str> = ids.iter().copied().filter(|id| parts.contains_key(*id)).collect();
-    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+    let whistled: Vec<TicketId> = ids.iter().copied().filter(|id| parts.contains_key(id)).collect();
+    let mut pending: HashMap<TicketId, Vec<AssignmentId>> = HashMap::new();
     if !whistled.is_empty() {
-        let rows: Vec<(String, String)> = ticket_extensions::table
+        let rows: Vec<(TicketId, AssignmentId)> = ticket_extensions::table
             .filter(ticket_extensions::ticket_id.eq_any(&whistled))
             .filter(ticket_extensions::state.eq("pending"))
             .select((ticket_extensions::ticket_id, ticket_extensions::assignment_id))
@@ -132,14 +133,14 @@ pub(super) fn load_all(conn: &mut DbConn, ids: &[&str], lock: bool) -> AppResult
             let parts = parts.remove(&row.id).unwrap_or_default();
             let clocks = clocks.remove(&row.id).unwrap_or_default();
             let pending_extensions = pending.remove(&row.id).unwrap_or_default();
-            (row.id.clone(), Loaded { place: place_of(&row), row, parts, clocks, pending_extensions })
+            (row.id, Loaded { place: place_of(&row), row, parts, clocks, pending_extensions })
         })
         .collect())
 }
 
 /// The department parts of tickets, each ticket's in dispatch order.
-pub(super) fn parts_of(conn: &mut DbConn, ids: &[&str]) -> AppResult<HashMap<String, Vec<AssignmentRow>>> {
-    let mut by_ticket: HashMap<String, Vec<AssignmentRow>> = HashMap::new();
+pub(super) fn parts_of(conn: &mut DbConn, ids: &[TicketId]) -> AppResult<HashMap<TicketId, Vec<AssignmentRow>>> {
+    let mut by_ticket: HashMap<TicketId, Vec<AssignmentRow>> = HashMap::new();
     if ids.is_empty() {
         return Ok(by_ticket);
     }
@@ -149,7 +150,7 @@ pub(super) fn parts_of(conn: &mut DbConn, ids: &[&str]) -> AppResult<HashMap<Str
         .select(AssignmentRow::as_select())
         .load(conn)?;
     for p in rows {
-        by_ticket.entry(p.ticket_id.clone()).or_default().push(p);
+        by_ticket.entry(p.ticket_id).or_default().push(p);
     }
     Ok(by_ticket)
 }

@@ -15,7 +15,7 @@ use crate::db::DbConn;
 use crate::domain::{Actor, PhotoId, TicketId};
 
 use super::loaded::load_visible;
-use crate::app::{stored_id, AppError, AppResult};
+use crate::app::{AppError, AppResult};
 use crate::domain::workflow::Sight;
 
 /// Which photos of a ticket: the request's, or the solved report's.
@@ -51,12 +51,12 @@ pub struct PhotoView {
 fn view(r: PhotoRow) -> PhotoView {
     PhotoView {
         id: r.id.to_string(),
-        ticket_id: r.ticket_id,
+        ticket_id: r.ticket_id.to_string(),
         kind: r.kind,
         width: r.width,
         height: r.height,
         bytes: r.bytes,
-        uploaded_by: r.uploaded_by,
+        uploaded_by: r.uploaded_by.to_string(),
         created_at: r.created_at,
     }
 }
@@ -90,24 +90,25 @@ pub fn attach(
     }
     let row = PhotoRow {
         id: PhotoId::new(),
-        ticket_id: t.row.id.clone(),
+        ticket_id: t.row.id,
         kind: kind.as_str().into(),
         sha256,
         thumb_sha256,
         width: photo.width as i32,
         height: photo.height as i32,
         bytes: photo.jpeg.len() as i64,
-        uploaded_by: actor.person_id.to_string(),
+        uploaded_by: actor.person_id,
         created_at: now,
     };
     diesel::insert_into(photos::table).values(&row).execute(conn)?;
     let grant = actor.grants.iter().filter(|g| g.org_path.contains(&t.place.place)).max_by_key(|g| g.org_path.depth()).cloned();
     let by = ActedBy::person(actor.person_id, grant.as_ref());
+    let entity_id = t.row.id.to_string();
     audit::append(
         conn,
         Draft {
             entity_kind: "ticket",
-            entity_id: &t.row.id,
+            entity_id: &entity_id,
             by: &by,
             action: "photo",
             from_state: None,
@@ -140,7 +141,7 @@ pub fn photo_for(conn: &mut DbConn, actor: &Actor, photo_id: &PhotoId) -> AppRes
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound { what: "photo" })?;
-    match load_visible(conn, actor, &stored_id(&row.ticket_id)?) {
+    match load_visible(conn, actor, &row.ticket_id) {
         Ok(_) => Ok(row),
         Err(AppError::NotFound { .. }) => Err(missing),
         Err(e) => Err(e),

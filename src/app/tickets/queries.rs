@@ -3,11 +3,11 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::models::{OrgUnitRow, PiiRevealRow, TicketRow};
+use crate::db::models::{OrgUnitRow, PiiRevealRow, TicketListRow};
 use crate::db::schema::{categories, org_units, pii_reveals, sla_clocks, tickets};
 use crate::db::DbConn;
 use crate::domain::workflow::{AssignmentState, TicketState};
-use crate::domain::{Actor, OrgKind, OrgPath, Role, TicketId};
+use crate::domain::{Actor, OrgKind, OrgPath, OrgUnitId, Role, TicketId};
 
 use crate::app::org::{escape_like, find_unit};
 use crate::app::scope::Db;
@@ -35,22 +35,26 @@ pub struct RevealedContact {
 pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &TicketId, now: NaiveDateTime) -> AppResult<RevealedContact> {
     conn.transaction(|conn| {
         let t = load_visible(conn, actor, id)?;
-        let live_depts: Vec<String> =
-            t.parts.iter().filter(|p| p.state != AssignmentState::Removed).map(|p| p.department_id.clone()).collect();
+        let live_depts: Vec<OrgUnitId> = t.parts.iter().filter(|p| p.state != AssignmentState::Removed).map(|p| p.department_id).collect();
         let grant = actor
             .grants
             .iter()
             .find(|g| match g.role {
                 Role::GridWorker | Role::BranchSecretary | Role::CommunityStaff => g.org_path.contains(&t.place.place),
-                Role::DepartmentLiaison => live_depts.contains(&g.org_unit_id.to_string()),
+                Role::DepartmentLiaison => live_depts.contains(&g.org_unit_id),
                 _ => false,
             })
             .cloned()
             .ok_or_else(|| AppError::forbidden(crate::msg!("why-who_reveals")))?;
         diesel::insert_into(pii_reveals::table)
-            .values(&PiiRevealRow::new(actor.person_id, &grant, "ticket", &t.row.id, "resident_phone", now))
+            .values(&PiiRevealRow::new(actor.person_id, &grant, "ticket", t.row.id, "resident_phone", now))
             .execute(conn)?;
-        Ok(RevealedContact { id: t.row.id, resident_name: t.row.resident_name, resident_phone: t.row.resident_phone, revealed_at: now })
+        Ok(RevealedContact {
+            id: t.row.id.to_string(),
+            resident_name: t.row.resident_name,
+            resident_phone: t.row.resident_phone,
+            revealed_at: now,
+        })
     })
 }
 
@@ -136,7 +140,7 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
         Some(v) if v.len() > 1 => v.into_iter().map(|s| Some(vec![s])).collect(),
         other => vec![other],
     };
-    let mut rows: Vec<TicketRow> = vec![];
+    let mut rows: Vec<TicketListRow> = vec![];
     for states in groups {
         let mut q = list_query(actor, &f, states, within.as_ref(), cursor.as_ref(), now)?;
         if let Some(grants) = &phone_grants {
@@ -155,17 +159,19 @@ pub fn list_tickets(conn: &mut DbConn, actor: &Actor, f: TicketFilter, now: Naiv
                 q = q.filter(h);
             }
         }
-        rows.extend(q.order((tickets::created_at.desc(), tickets::id.desc())).limit(limit + 1).select(TicketRow::as_select()).load(conn)?);
+        rows.extend(
+            q.order((tickets::created_at.desc(), tickets::id.desc())).limit(limit + 1).select(TicketListRow::as_select()).load(conn)?,
+        );
     }
     rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     let more = rows.len() as i64 > limit;
-    let items: Vec<TicketRow> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id)) } else { None };
+    let items: Vec<TicketListRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if more { items.last().map(|r| encode_cursor(r.created_at, &r.id.to_string())) } else { None };
     if let Some(grants) = &phone_grants {
         // Finding a ticket by its resident's phone tells who he is: recorded as a reveal.
         let g = &grants[0];
         let reveals: Vec<PiiRevealRow> =
-            items.iter().map(|t| PiiRevealRow::new(actor.person_id, g, "ticket", &t.id, "resident_phone_search", now)).collect();
+            items.iter().map(|t| PiiRevealRow::new(actor.person_id, g, "ticket", t.id, "resident_phone_search", now)).collect();
         crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     }
     Ok(TicketPage { items: summaries(conn, actor, items, now)?, next_cursor })
@@ -242,7 +248,7 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
     // (compound_id, state, due_at, id): at most one page of index entries per source however
     // large the backlog, merged here. Open tickets always carry a deadline.
     let mut sources: Vec<BoolExpr> = vec![];
-    let mut own_heads: Vec<(Option<NaiveDateTime>, String)> = vec![];
+    let mut own_heads: Vec<(Option<NaiveDateTime>, TicketId)> = vec![];
     for g in &actor.grants {
         let here = || place_within(g.org_kind, &g.org_unit_id.to_string(), &g.org_path);
         let in_state = |s: TicketState| -> BoolExpr { Box::new(here().and(tickets::state.eq(s.as_str()))) };
@@ -257,8 +263,8 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
             // holder's index in its own deadline order. A returned part's clocks wait for the
             // community, and wait outside this inbox.
             Role::DepartmentLiaison => {
-                let page: Vec<(String, NaiveDateTime)> = sla_clocks::table
-                    .filter(sla_clocks::holder_unit_id.eq(g.org_unit_id.to_string()))
+                let page: Vec<(TicketId, NaiveDateTime)> = sla_clocks::table
+                    .filter(sla_clocks::holder_unit_id.eq(g.org_unit_id))
                     .filter(sla_clocks::stopped_at.is_null())
                     .filter(sla_clocks::paused_at.is_null())
                     .order((sla_clocks::due_at.asc(), sla_clocks::id.asc()))
@@ -274,9 +280,9 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
             Role::Admin => {}
         }
     }
-    let mut heads: Vec<(Option<NaiveDateTime>, String)> = own_heads;
+    let mut heads: Vec<(Option<NaiveDateTime>, TicketId)> = own_heads;
     for f in sources {
-        let page: Vec<(Option<NaiveDateTime>, String)> = tickets::table
+        let page: Vec<(Option<NaiveDateTime>, TicketId)> = tickets::table
             .filter(f)
             .order((tickets::due_at.asc(), tickets::id.asc()))
             .limit(limit)
@@ -286,8 +292,8 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
     }
     heads.sort();
     let mut seen = std::collections::HashSet::new();
-    let ids: Vec<String> = heads.into_iter().map(|(_, id)| id).filter(|id| seen.insert(id.clone())).take(limit as usize).collect();
-    let mut rows: Vec<TicketRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketRow::as_select()).load(conn)?;
+    let ids: Vec<TicketId> = heads.into_iter().map(|(_, id)| id).filter(|id| seen.insert(*id)).take(limit as usize).collect();
+    let mut rows: Vec<TicketListRow> = tickets::table.filter(tickets::id.eq_any(&ids)).select(TicketListRow::as_select()).load(conn)?;
     rows.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
     let mut items = summaries(conn, actor, rows, now)?;
     // Each entry shows the caller's own deadline: the list is in that order (none last).

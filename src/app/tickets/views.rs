@@ -4,23 +4,23 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::models::{AssignmentRow, CategoryRow, ClockRow, ExtensionRow, RunningClock, TicketRow};
+use crate::db::models::{AssignmentRow, CategoryRow, ClockRow, ExtensionRow, RunningClock, TicketListRow};
 use crate::db::schema::{categories, org_units, ticket_extensions};
 use crate::db::DbConn;
 use crate::domain::pii::mask_phone;
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{
-    allowed_for, holds_clock, sight, ActionKind, AssignmentState, Channel, Level, PartEnd, ReturnReason, Satisfaction, Sight, TicketPlace,
-    TicketState, WhistleType,
+    allowed_for, holds_clock, sight, ActionKind, AssignmentState, Channel, ClockHolder, Level, PartEnd, ReturnReason, Satisfaction, Sight,
+    TicketPlace, TicketState, WhistleType,
 };
-use crate::domain::{Actor, OrgPath, Role};
+use crate::domain::{Actor, AssignmentId, CategoryId, OrgPath, OrgUnitId, Role, TicketId};
 
 use crate::app::catalogue::Urgency;
 use crate::app::sla::{self};
 use crate::app::{AppError, AppResult};
 
 use super::loaded::part_state;
-use super::loaded::{holder_unit, place_of, Loaded};
+use super::loaded::{place_at, Loaded};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DepartmentPartView {
@@ -163,12 +163,15 @@ pub struct TicketView {
 /// A ticket in a list: the fields a list shows, nothing personal beyond the masked phone.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TicketSummary {
-    pub id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: TicketId,
     pub number: String,
-    pub category_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub category_id: CategoryId,
     pub urgency: Urgency,
     pub title: String,
-    pub place_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub place_id: OrgUnitId,
     pub state: TicketState,
     pub state_zh: String,
     /// The caller's own next deadline (see `TicketView::due_at`).
@@ -197,10 +200,10 @@ pub struct TicketPage {
     pub next_cursor: Option<String>,
 }
 
-pub(super) fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> AppResult<DepartmentPartView> {
+pub(super) fn part_view(p: &AssignmentRow, names: &HashMap<OrgUnitId, String>) -> AppResult<DepartmentPartView> {
     Ok(DepartmentPartView {
-        assignment_id: p.id.clone(),
-        department_id: p.department_id.clone(),
+        assignment_id: p.id.to_string(),
+        department_id: p.department_id.to_string(),
         department_name: names.get(&p.department_id).cloned().unwrap_or_default(),
         lead: p.lead,
         state: part_state(p)?,
@@ -211,9 +214,9 @@ pub(super) fn part_view(p: &AssignmentRow, names: &HashMap<String, String>) -> A
         acknowledged_late: p.acknowledged_at.is_some_and(|a| a > p.ack_due_at),
         due_at: p.due_at,
         original_due_at: p.original_due_at,
-        return_reason: p.return_reason.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
+        return_reason: p.return_reason,
         return_note: p.return_note.clone(),
-        ended_as: p.end_reason.as_deref().and_then(PartEnd::parse),
+        ended_as: p.end_reason,
         ended_at: p.ended_at,
     })
 }
@@ -236,18 +239,13 @@ impl Deadlines {
     }
 }
 
-pub(super) fn stage_of(c: &ClockRow) -> AppResult<Stage> {
-    Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))
-}
-
-pub(super) fn is_yours(actor: &Actor, c: &RunningClock, place: &TicketPlace) -> AppResult<bool> {
-    let holder: crate::domain::OrgUnitId = c.holder_unit_id.parse().map_err(|e| AppError::internal_msg(format!("clock {}: {e}", c.id)))?;
-    let stage = Stage::parse(&c.stage).ok_or_else(|| AppError::internal_msg(format!("unknown stage {}", c.stage)))?;
-    Ok(holds_clock(actor, stage, holder, &OrgPath::from_db(c.holder_path.clone()), place))
+/// Whether the caller acts for the unit that holds this clock: its deadline is his.
+pub(super) fn is_yours(actor: &Actor, stage: Stage, holder: OrgUnitId, holder_path: &OrgPath, place: &TicketPlace) -> bool {
+    holds_clock(actor, stage, holder, holder_path, place)
 }
 
 /// The caller's own deadline and the ticket's nearest one, from the ticket's running clocks.
-pub(super) fn deadlines(actor: &Actor, clocks: &[RunningClock], place: &TicketPlace) -> AppResult<Deadlines> {
+pub(super) fn deadlines(actor: &Actor, clocks: &[RunningClock], place: &TicketPlace) -> Deadlines {
     let mut d = Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: None, any_provisional: false };
     for c in clocks {
         d.any_provisional |= c.provisional;
@@ -257,13 +255,13 @@ pub(super) fn deadlines(actor: &Actor, clocks: &[RunningClock], place: &TicketPl
         if d.any.is_none_or(|a| c.due_at < a) {
             d.any = Some(c.due_at);
         }
-        if is_yours(actor, c, place)? && d.mine.is_none_or(|m| c.due_at < m) {
+        if is_yours(actor, c.stage, c.holder_unit_id, &c.holder_path, place) && d.mine.is_none_or(|m| c.due_at < m) {
             d.mine = Some(c.due_at);
             d.mine_warn = Some(c.warn_at);
             d.mine_provisional = c.provisional;
         }
     }
-    Ok(d)
+    d
 }
 
 pub(super) fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateTime) -> AppResult<TicketView> {
@@ -274,33 +272,27 @@ pub(super) fn view(conn: &mut DbConn, actor: &Actor, t: &Loaded, now: NaiveDateT
 /// read with one query each (as they are now, after any change of the batch). Their running
 /// clocks are the ones they carry: read with them, and kept up to date by an action's `finish`.
 pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDateTime) -> AppResult<Vec<TicketView>> {
-    let mut cat_ids: Vec<&str> = items.iter().map(|(_, t)| t.row.category_id.as_str()).collect();
+    let mut cat_ids: Vec<CategoryId> = items.iter().map(|(_, t)| t.row.category_id).collect();
     cat_ids.sort_unstable();
     cat_ids.dedup();
-    let cats: HashMap<String, CategoryRow> = categories::table
+    let cats: HashMap<CategoryId, CategoryRow> = categories::table
         .filter(categories::id.eq_any(&cat_ids))
         .select(CategoryRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|c: CategoryRow| (c.id.to_string(), c))
+        .map(|c: CategoryRow| (c.id, c))
         .collect();
-    let mut unit_ids: Vec<&str> = items
+    let mut unit_ids: Vec<OrgUnitId> = items
         .iter()
-        .flat_map(|(_, t)| {
-            t.parts
-                .iter()
-                .map(|p| p.department_id.as_str())
-                .chain([t.row.place_id.as_str()])
-                .chain(t.clocks.iter().map(|c| c.holder_unit_id.as_str()))
-        })
+        .flat_map(|(_, t)| t.parts.iter().map(|p| p.department_id).chain([t.row.place_id]).chain(t.clocks.iter().map(|c| c.holder_unit_id)))
         .collect();
     unit_ids.sort_unstable();
     unit_ids.dedup();
-    let names: HashMap<String, String> =
+    let names: HashMap<OrgUnitId, String> =
         org_units::table.filter(org_units::id.eq_any(&unit_ids)).select((org_units::id, org_units::name)).load(conn)?.into_iter().collect();
     // Extensions belong to department parts: a ticket never whistled has none.
-    let whistled: Vec<&str> = items.iter().filter(|(_, t)| !t.parts.is_empty()).map(|(_, t)| t.row.id.as_str()).collect();
-    let mut extensions: HashMap<String, Vec<ExtensionRow>> = HashMap::new();
+    let whistled: Vec<TicketId> = items.iter().filter(|(_, t)| !t.parts.is_empty()).map(|(_, t)| t.row.id).collect();
+    let mut extensions: HashMap<TicketId, Vec<ExtensionRow>> = HashMap::new();
     if !whistled.is_empty() {
         let rows: Vec<ExtensionRow> = ticket_extensions::table
             .filter(ticket_extensions::ticket_id.eq_any(&whistled))
@@ -308,7 +300,7 @@ pub(super) fn views(conn: &mut DbConn, items: &[(&Actor, &Loaded)], now: NaiveDa
             .select(ExtensionRow::as_select())
             .load(conn)?;
         for e in rows {
-            extensions.entry(e.ticket_id.clone()).or_default().push(e);
+            extensions.entry(e.ticket_id).or_default().push(e);
         }
     }
     items
@@ -332,71 +324,65 @@ pub(super) fn render(
     actor: &Actor,
     t: &Loaded,
     cat: &CategoryRow,
-    names: &HashMap<String, String>,
+    names: &HashMap<OrgUnitId, String>,
     live: Live,
     now: NaiveDateTime,
 ) -> AppResult<TicketView> {
     let r = &t.row;
     let parts = t.domain_parts()?;
     let seen = sight(actor, &t.place, &parts);
-    let pending_extensions: Vec<String> = live
-        .extensions
-        .iter()
-        .filter(|e| e.state == crate::domain::workflow::ExtensionState::Pending)
-        .map(|e| e.assignment_id.clone())
-        .collect();
+    let pending_extensions: Vec<AssignmentId> =
+        live.extensions.iter().filter(|e| e.state == crate::domain::workflow::ExtensionState::Pending).map(|e| e.assignment_id).collect();
     let fresh = Loaded { row: t.row.clone(), place: t.place.clone(), parts: t.parts.clone(), clocks: live.clocks, pending_extensions };
     let parts = fresh.domain_parts()?;
     let facts = fresh.facts(&parts)?;
     let running: Vec<RunningClock> = fresh.clocks.iter().filter(|c| c.stopped_at.is_none()).map(RunningClock::from).collect();
-    let d = deadlines(actor, &running, &t.place)?;
+    let d = deadlines(actor, &running, &t.place);
     let clocks = fresh
         .clocks
         .iter()
-        .map(|c| {
-            Ok(RunningClockView {
-                id: c.id.clone(),
-                stage: stage_of(c)?,
-                holder_unit_id: c.holder_unit_id.clone(),
-                holder_name: names.get(&c.holder_unit_id).cloned().unwrap_or_default(),
-                assignment_id: c.assignment_id.clone(),
-                started_at: c.started_at,
-                warn_at: c.warn_at,
-                due_at: c.due_at,
-                overdue: c.paused_at.is_none() && c.due_at < now,
-                paused_for: c.paused_for.clone(),
-                provisional: c.provisional,
-                yours: is_yours(actor, &RunningClock::from(c), &t.place)?,
-            })
+        .map(|c| RunningClockView {
+            id: c.id.to_string(),
+            stage: c.stage,
+            holder_unit_id: c.holder_unit_id.to_string(),
+            holder_name: names.get(&c.holder_unit_id).cloned().unwrap_or_default(),
+            assignment_id: c.assignment_id.map(|a| a.to_string()),
+            started_at: c.started_at,
+            warn_at: c.warn_at,
+            due_at: c.due_at,
+            overdue: c.paused_at.is_none() && c.due_at < now,
+            paused_for: c.paused_for.clone(),
+            provisional: c.provisional,
+            yours: is_yours(actor, c.stage, c.holder_unit_id, &c.holder_path, &t.place),
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect();
     let mut v = TicketView {
-        id: r.id.clone(),
+        id: r.id.to_string(),
         number: r.number.clone(),
         category_id: cat.id.to_string(),
         category_code: cat.code.clone(),
         category_name_zh: cat.name_zh.clone(),
-        urgency: r.urgency.parse().map_err(AppError::internal_msg)?,
+        urgency: r.urgency,
         title: r.title.clone(),
         description: r.description.clone(),
-        place_id: r.place_id.clone(),
+        place_id: r.place_id.to_string(),
         place_name: names.get(&r.place_id).cloned().unwrap_or_default(),
-        compound_id: r.compound_id.clone(),
-        community_id: r.community_id.clone(),
+        compound_id: r.compound_id.to_string(),
+        community_id: r.community_id.to_string(),
         address: r.address.clone(),
         latitude: r.latitude,
         longitude: r.longitude,
         anonymous: r.resident_name.is_none() && r.resident_phone.is_none(),
         resident_name: r.resident_name.clone(),
         resident_phone_masked: r.resident_phone.as_deref().map(mask_phone),
-        channel: r.channel.parse().map_err(AppError::internal_msg)?,
-        filed_by: r.filed_by.clone(),
-        visit_log_id: r.visit_log_id.clone(),
+        channel: r.channel,
+        filed_by: r.filed_by.to_string(),
+        visit_log_id: r.visit_log_id.map(|v| v.to_string()),
         state: facts.state,
         state_zh: crate::i18n::text(crate::i18n::Lang::Zh, facts.state.label_key()),
-        solved_level: r.solved_level.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
-        duplicate_of: r.duplicate_of.clone(),
-        whistle_type: r.whistle_type.as_deref().map(str::parse).transpose().map_err(AppError::internal_msg)?,
+        solved_level: r.solved_level,
+        duplicate_of: r.duplicate_of.map(|d| d.to_string()),
+        whistle_type: r.whistle_type,
         reopen_count: r.reopen_count,
         satisfaction: r.satisfaction,
         resolution: r.resolution.clone(),
@@ -421,13 +407,13 @@ pub(super) fn render(
         let own: Vec<&AssignmentRow> = t
             .parts
             .iter()
-            .filter(|p| actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id.to_string() == p.department_id))
+            .filter(|p| actor.grants.iter().any(|g| g.role == Role::DepartmentLiaison && g.org_unit_id == p.department_id))
             .collect();
-        let own_ids: Vec<&str> = own.iter().map(|p| p.id.as_str()).collect();
+        let own_ids: Vec<AssignmentId> = own.iter().map(|p| p.id).collect();
         v.state = TicketState::Whistled;
         v.state_zh = crate::i18n::text(crate::i18n::Lang::Zh, TicketState::Whistled.label_key());
         v.departments = own.into_iter().map(|p| part_view(p, names)).collect::<AppResult<_>>()?;
-        v.extensions = extension_views(live.extensions.into_iter().filter(|e| own_ids.contains(&e.assignment_id.as_str())));
+        v.extensions = extension_views(live.extensions.into_iter().filter(|e| own_ids.contains(&e.assignment_id)));
         (v.solved_level, v.satisfaction, v.resolution, v.closed_at, v.duplicate_of) = (None, None, None, None, None);
         (v.due_at, v.overdue, v.warning, v.ticket_due_at, v.provisional) = (None, false, false, None, false);
         v.clocks = vec![];
@@ -442,8 +428,8 @@ pub(super) fn render(
 
 pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<ExtensionView> {
     rows.map(|e| ExtensionView {
-        id: e.id,
-        assignment_id: e.assignment_id,
+        id: e.id.to_string(),
+        assignment_id: e.assignment_id.to_string(),
         reason: e.reason,
         proposed_due_at: e.proposed_due_at,
         original_due_at: e.original_due_at,
@@ -457,59 +443,57 @@ pub(super) fn extension_views(rows: impl Iterator<Item = ExtensionRow>) -> Vec<E
 /// List entries of ticket rows for a caller, each with his own deadline. A ticket never
 /// whistled runs at most its one ticket-level clock, whose deadline, warning time and flag its
 /// row keeps (decision 0029); the running clocks of the others are read in one query.
-pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
-    let read: Vec<&str> = rows
-        .iter()
-        .filter(|r| crate::domain::workflow::may_hold_clock_in(actor, r.state) && !kept_on_row(r))
-        .map(|r| r.id.as_str())
-        .collect();
+pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketListRow>, now: NaiveDateTime) -> AppResult<Vec<TicketSummary>> {
+    let read: Vec<&TicketId> =
+        rows.iter().filter(|r| crate::domain::workflow::may_hold_clock_in(actor, r.state) && !kept_on_row(r)).map(|r| &r.id).collect();
     let mut clocks = sla::running_holds(conn, &read)?;
     rows.into_iter()
         .map(|r| {
-            let c = if kept_on_row(&r) { row_clock(&r).into_iter().collect() } else { clocks.remove(&r.id).unwrap_or_default() };
-            entry(actor, r, &c, now)
+            let d = if !crate::domain::workflow::may_hold_clock_in(actor, r.state) {
+                Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false }
+            } else if kept_on_row(&r) {
+                row_deadlines(actor, &r)
+            } else {
+                match clocks.remove(&r.id) {
+                    Some(c) => deadlines(actor, &c, &place_at(&r.place_path, r.compound_id, r.community_id)),
+                    None => Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false },
+                }
+            };
+            summary(r, d, now)
         })
         .collect()
 }
 
 /// Whether the row stands for the ticket's running clocks: never whistled (no department part,
 /// so no clock but the ticket-level one), and its deadline and warning time kept together.
-fn kept_on_row(r: &TicketRow) -> bool {
+fn kept_on_row(r: &TicketListRow) -> bool {
     r.whistle_type.is_none() && r.due_at.is_some() == r.warn_at.is_some()
 }
 
-/// The running clock a never-whistled ticket's row stands for: its state's ticket-level clock,
-/// unpaused (a paused clock sets no deadline, and the row has none).
-fn row_clock(r: &TicketRow) -> Option<RunningClock> {
-    let (stage, holder) = crate::domain::workflow::ticket_clock(r.state)?;
-    let (due_at, warn_at) = (r.due_at?, r.warn_at?);
-    let place = place_of(r);
-    Some(RunningClock {
-        id: format!("{}/{}", r.id, stage.as_str()),
-        ticket_id: r.id.clone(),
-        stage: stage.as_str().to_string(),
-        holder_unit_id: holder_unit(r, holder).to_string(),
-        holder_path: place.holder(holder).as_str().to_string(),
-        warn_at,
-        due_at,
-        paused_at: None,
-        provisional: r.due_provisional,
-    })
-}
-
-/// One list entry. Only a ticket in a state where a clock the caller could hold runs is judged
-/// by its clocks: for the others he has no deadline of his own, and the ticket's nearest one is
-/// its row's `due_at` (the earliest running clock that is not paused).
-fn entry(actor: &Actor, r: TicketRow, clocks: &[RunningClock], now: NaiveDateTime) -> AppResult<TicketSummary> {
-    let d = if clocks.is_empty() || !crate::domain::workflow::may_hold_clock_in(actor, r.state) {
-        Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false }
-    } else {
-        deadlines(actor, clocks, &place_of(&r))?
+/// The deadlines of a never-whistled ticket from its row: the clock it stands for is its
+/// state's ticket-level clock, unpaused (a paused clock sets no deadline, and the row has none).
+fn row_deadlines(actor: &Actor, r: &TicketListRow) -> Deadlines {
+    let none = Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false };
+    let (Some((stage, holder)), Some(due_at), Some(warn_at)) = (crate::domain::workflow::ticket_clock(r.state), r.due_at, r.warn_at) else {
+        return none;
     };
-    summary(r, d, now)
+    let place = place_at(&r.place_path, r.compound_id, r.community_id);
+    let unit = match holder {
+        ClockHolder::Compound => r.compound_id,
+        ClockHolder::Community => r.community_id,
+        ClockHolder::Place => r.place_id,
+    };
+    let yours = holds_clock(actor, stage, unit, place.holder(holder), &place);
+    Deadlines {
+        mine: yours.then_some(due_at),
+        mine_warn: yours.then_some(warn_at),
+        mine_provisional: yours && r.due_provisional,
+        any: Some(due_at),
+        any_provisional: r.due_provisional,
+    }
 }
 
-pub(super) fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSummary> {
+pub(super) fn summary(r: TicketListRow, d: Deadlines, now: NaiveDateTime) -> AppResult<TicketSummary> {
     let state: TicketState = r.state;
     Ok(TicketSummary {
         overdue: !state.is_final() && d.mine.is_some_and(|m| m < now),
@@ -520,7 +504,7 @@ pub(super) fn summary(r: TicketRow, d: Deadlines, now: NaiveDateTime) -> AppResu
         id: r.id,
         number: r.number,
         category_id: r.category_id,
-        urgency: r.urgency.parse().map_err(AppError::internal_msg)?,
+        urgency: r.urgency,
         title: r.title,
         place_id: r.place_id,
         state,

@@ -8,7 +8,7 @@ use crate::db::models::VisitLogRow;
 use crate::db::schema::{visit_log_households, visit_logs};
 use crate::db::DbConn;
 use crate::domain::visits::VisitRules;
-use crate::domain::{Actor, Id, Operation, OrgPath, VisitLogId};
+use crate::domain::{Actor, Id, Operation, OrgPath, TicketId, VisitLogId};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -138,11 +138,16 @@ fn lock_for_log(
     filings: &[ticket_cases::PreparedFiling],
     visits: &[ReturnVisitInput],
 ) -> AppResult<()> {
-    let revisited: Vec<&str> = visits.iter().map(|r| r.ticket_id.as_str()).collect();
+    // Ids that are no ids lock nothing; the visit itself refuses them.
+    let revisited: Vec<TicketId> = visits.iter().filter_map(|r| r.ticket_id.parse().ok()).collect();
     ticket_cases::lock_rows(conn, &revisited)?;
-    let log_id = log_id.to_string();
-    let chains = filings.iter().map(|f| f.ticket_id()).chain(revisited.iter().copied());
-    audit::lock_chains(conn, chains.chain([log_id.as_str()]))
+    let chains: Vec<String> = filings
+        .iter()
+        .map(|f| f.ticket_id().to_string())
+        .chain(revisited.iter().map(|t| t.to_string()))
+        .chain([log_id.to_string()])
+        .collect();
+    audit::lock_chains(conn, chains.iter().map(String::as_str))
 }
 
 /// Files the requests collected on a visit, linked to its log.
@@ -157,7 +162,7 @@ fn insert_log_requests(
     let linked = filings
         .into_iter()
         .map(|mut f| {
-            f.link_visit_log(&log_id.to_string());
+            f.link_visit_log(*log_id);
             (actor, f)
         })
         .collect();

@@ -353,7 +353,7 @@ fn prepare_tickets(
             }
         }
         let p = ticket_cases::prepare_filing(conn, actor, t, now).map_err(at)?;
-        if !grid_path.contains(&OrgPath::from_db(p.place_path().to_string())) {
+        if !grid_path.contains(p.place_path()) {
             return Err(AppError::validation(format!("{field}[{i}]"), crate::msg!("why-place_in_log_grid")));
         }
         out.push(p);
@@ -389,12 +389,12 @@ fn record_return_visits(
 ) -> AppResult<()> {
     for (i, r) in visits.into_iter().enumerate() {
         let f = format!("{field}[{i}].ticket_id");
-        let version: Option<i64> = tickets::table.find(&r.ticket_id).select(tickets::version).first(conn).optional()?;
+        let ticket_id: crate::domain::TicketId = parse_id(&f, &r.ticket_id)?;
+        let version: Option<i64> = tickets::table.find(ticket_id).select(tickets::version).first(conn).optional()?;
         let Some(version) = version else {
             return Err(AppError::UnknownReference { field: f, detail: crate::msg!("why-no_ticket_in_grid") });
         };
         let req = ActionRequest::RecordReturnVisit { satisfaction: r.satisfaction, note: r.note.clone() };
-        let ticket_id: crate::domain::TicketId = parse_id(&f, &r.ticket_id)?;
         ticket_cases::act(conn, ctx.sla, actor, &ticket_id, Some(version), req, now).map_err(|e| match e {
             AppError::NotFound { .. } => AppError::UnknownReference { field: f.clone(), detail: crate::msg!("why-no_ticket_in_grid") },
             AppError::IllegalAction { state, .. } => AppError::validation(
@@ -412,7 +412,7 @@ fn record_return_visits(
             .values(&ReturnVisitRow {
                 id: ReturnVisitId::new(),
                 log_id: *log_id,
-                ticket_id: r.ticket_id,
+                ticket_id,
                 satisfaction: r.satisfaction,
                 note: opt_text("note", &r.note, 2000)?,
                 recorded_at: now,
@@ -448,7 +448,7 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
         return_visits: rv
             .into_iter()
             .map(|(r, number)| ReturnVisitView {
-                ticket_id: r.ticket_id,
+                ticket_id: r.ticket_id.to_string(),
                 ticket_number: number,
                 satisfaction: r.satisfaction,
                 note: r.note,
@@ -479,7 +479,14 @@ fn household_ref(h: HouseholdRow) -> HouseholdRef {
 
 pub fn logged_ticket(t: TicketRow) -> LoggedTicket {
     let state: TicketState = t.state;
-    LoggedTicket { loop_stage: LoopStage::of(state), satisfaction: t.satisfaction, id: t.id, number: t.number, title: t.title, state }
+    LoggedTicket {
+        loop_stage: LoopStage::of(state),
+        satisfaction: t.satisfaction,
+        id: t.id.to_string(),
+        number: t.number,
+        title: t.title,
+        state,
+    }
 }
 
 /// The id of an author's log of one grid and day, if filed.

@@ -1,4 +1,4 @@
-use crate::app::AppResult;
+use crate::app::{stored_id, AppResult};
 use crate::db::schema::{memberships, notifications, org_units, people, visit_logs};
 use crate::db::DbConn;
 use crate::domain::{OrgKind, OrgPath, Role};
@@ -101,8 +101,8 @@ pub fn remind_missing_logs(conn: &mut DbConn, ctx: VisitContext<'_>, now: NaiveD
             continue;
         }
         let once = crate::app::notifications::Once {
-            unit_id: &w.grid_id,
-            person_id: Some(&w.person_id),
+            unit_id: stored_id(&w.grid_id)?,
+            person_id: Some(stored_id(&w.person_id)?),
             ticket_id: None,
             kind: crate::domain::notify::NoticeKind::VisitLogMissing,
             roles: None,

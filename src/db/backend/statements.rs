@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use crate::db::models::{ClockRow, LoginThrottleRow, TicketRow};
 use crate::db::schema::{audit_heads, deliveries, sla_clocks, tickets};
 use crate::db::DbConn;
+use crate::domain::TicketId;
 
 /// Takes the next `n` ticket numbers of `day` and answers the last of them (the first is
 /// `last - n + 1`): one upsert, in its own short statement so that the counter row is locked only
@@ -180,7 +181,7 @@ pub fn upsert_usual_address(
 
 /// Reads tickets by id, in id order; with `lock`, takes their rows for the rest of the
 /// transaction on PostgreSQL (SQLite's writer holds the whole database already).
-pub fn load_tickets(conn: &mut DbConn, ids: &[&str], lock: bool) -> QueryResult<Vec<TicketRow>> {
+pub fn load_tickets(conn: &mut DbConn, ids: &[TicketId], lock: bool) -> QueryResult<Vec<TicketRow>> {
     let q = tickets::table.filter(tickets::id.eq_any(ids)).order(tickets::id.asc());
     match conn {
         DbConn::Postgresql(c) if lock => q.for_update().select(TicketRow::as_select()).load(c),
@@ -190,15 +191,15 @@ pub fn load_tickets(conn: &mut DbConn, ids: &[&str], lock: bool) -> QueryResult<
 
 /// Locks existing tickets' rows, in id order, for the rest of the transaction (PostgreSQL); unknown
 /// ids are skipped. SQLite needs nothing.
-pub fn lock_tickets(conn: &mut DbConn, ids: &[&str]) -> QueryResult<()> {
+pub fn lock_tickets(conn: &mut DbConn, ids: &[TicketId]) -> QueryResult<()> {
     let DbConn::Postgresql(c) = conn else { return Ok(()) };
     if ids.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<&str> = ids.to_vec();
+    let mut ids: Vec<TicketId> = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    tickets::table.filter(tickets::id.eq_any(&ids)).order(tickets::id.asc()).for_update().select(tickets::id).load::<String>(c)?;
+    tickets::table.filter(tickets::id.eq_any(&ids)).order(tickets::id.asc()).for_update().select(tickets::id).load::<TicketId>(c)?;
     Ok(())
 }
 
@@ -208,10 +209,8 @@ pub fn lock_tickets(conn: &mut DbConn, ids: &[&str]) -> QueryResult<()> {
 pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime) -> QueryResult<usize> {
     use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
     match conn {
-        DbConn::Postgresql(c) => {
-            let texts = |f: fn(&TicketRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-            diesel::sql_query(
-                "UPDATE tickets SET state = v.state, solved_level = v.solved_level, satisfaction = v.satisfaction, \
+        DbConn::Postgresql(c) => diesel::sql_query(
+            "UPDATE tickets SET state = v.state, solved_level = v.solved_level, satisfaction = v.satisfaction, \
                  resolution = v.resolution, duplicate_of = v.duplicate_of, whistle_type = v.whistle_type, \
                  reopen_count = v.reopen_count, closed_at = v.closed_at, due_at = v.due_at, warn_at = v.warn_at, \
                  due_provisional = v.due_provisional, version = v.version + 1, updated_at = $14 \
@@ -221,23 +220,22 @@ pub fn update_tickets(conn: &mut DbConn, rows: &[&TicketRow], now: NaiveDateTime
                  unnest($10::timestamp[]) AS closed_at, unnest($11::timestamp[]) AS due_at, unnest($12::timestamp[]) AS warn_at, \
                  unnest($13::boolean[]) AS due_provisional) AS v \
                  WHERE tickets.id = v.id AND tickets.version = v.version",
-            )
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.state).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.solved_level.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.satisfaction.map(|s| s.as_str().to_string())))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.resolution.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.duplicate_of.clone()))
-            .bind::<Array<Nullable<Text>>, _>(texts(|r| r.whistle_type.clone()))
-            .bind::<Array<Integer>, _>(rows.iter().map(|r| r.reopen_count).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.warn_at).collect::<Vec<_>>())
-            .bind::<Array<Bool>, _>(rows.iter().map(|r| r.due_provisional).collect::<Vec<_>>())
-            .bind::<Timestamp, _>(now)
-            .execute(c)
-        }
+        )
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.state).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.solved_level).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.satisfaction).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.resolution.as_deref()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.duplicate_of).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.whistle_type).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(rows.iter().map(|r| r.reopen_count).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.closed_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|r| r.warn_at).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(rows.iter().map(|r| r.due_provisional).collect::<Vec<_>>())
+        .bind::<Timestamp, _>(now)
+        .execute(c),
         DbConn::Sqlite(c) => {
             let mut n = 0;
             for r in rows {

@@ -198,7 +198,7 @@ pub async fn test_channel(state: web::Data<AppState>, auth: Auth, id: IdPath<End
     let delivery_id =
         run_write(&state, auth.lang, move |c| app::notifications::settings::test_endpoint(c, &actor, &id.found("channel")?, utc_now()))
             .await?;
-    Ok(HttpResponse::Accepted().json(TestQueued { delivery_id }))
+    Ok(HttpResponse::Accepted().json(TestQueued { delivery_id: delivery_id.to_string() }))
 }
 
 /// Sends the caller a test mail at his saved address (at most one every 30 s).
@@ -207,7 +207,7 @@ pub async fn test_channel(state: web::Data<AppState>, auth: Auth, id: IdPath<End
 pub async fn test_my_mail(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let delivery_id = run_write(&state, auth.lang, move |c| app::notifications::settings::test_my_mail(c, &actor, utc_now())).await?;
-    Ok(HttpResponse::Accepted().json(TestQueued { delivery_id }))
+    Ok(HttpResponse::Accepted().json(TestQueued { delivery_id: delivery_id.to_string() }))
 }
 
 /// One delivery and how it went, for its recipient or an admin over its unit.

@@ -42,8 +42,8 @@ pub(super) fn whistle(
         t.parts.push(p);
     }
     c.note("departments", Value::Null, created);
-    c.note("whistle_type", &t.row.whistle_type, whistle_type.as_str());
-    t.row.whistle_type = Some(whistle_type.as_str().into());
+    c.note("whistle_type", t.row.whistle_type, whistle_type.as_str());
+    t.row.whistle_type = Some(whistle_type);
     Ok(())
 }
 
@@ -64,19 +64,19 @@ pub(super) fn take_off(s: &mut Step<'_, '_>, t: &mut Loaded, c: &mut Change, id:
     let idx = t
         .parts
         .iter()
-        .position(|p| p.department_id == id && p.state != AssignmentState::Removed)
+        .position(|p| id.parse().ok() == Some(p.department_id) && p.state != AssignmentState::Removed)
         .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: crate::msg!("why-no_live_part") })?;
     let to = step_part(&t.parts[idx], PartStep::TakeOff, t, s.kind)?;
     let p = &mut t.parts[idx];
-    c.note("department", Value::Null, &p.department_id);
+    c.note("department", Value::Null, p.department_id);
     c.note("part_state", p.state, to.as_str());
     c.note("part_end", Value::Null, end.as_str());
     p.state = to;
     p.ended_at = Some(s.now);
-    p.end_reason = Some(end.as_str().into());
+    p.end_reason = Some(end);
     p.updated_at = s.now;
     set_part(s.conn, p)?;
-    sla::stop_clocks(s.conn, &t.row.id, Which::Assignment(&p.id), false, s.now)?;
+    sla::stop_clocks(s.conn, t.row.id, Which::Assignment(p.id), false, s.now)?;
     Ok(())
 }
 
@@ -95,10 +95,10 @@ pub(super) fn rule_on_return(
     let idx = t
         .parts
         .iter()
-        .position(|p| p.department_id == id && p.state == AssignmentState::Returned)
+        .position(|p| id.parse().ok() == Some(p.department_id) && p.state == AssignmentState::Returned)
         .ok_or_else(|| AppError::UnknownReference { field: "department_id".into(), detail: crate::msg!("why-no_return_waiting") })?;
     let mut p = t.parts[idx].clone();
-    c.note("department", Value::Null, &p.department_id);
+    c.note("department", Value::Null, p.department_id);
     c.note("ruling", Value::Null, json!(decision));
     match decision {
         ReturnRuling::Overrule => {
@@ -110,8 +110,8 @@ pub(super) fn rule_on_return(
             set_part(s.conn, &p)?;
             // The ruling's clock stops; the department's clocks run again from now with the
             // time they had left.
-            sla::stop_clocks(s.conn, &t.row.id, Which::AssignmentStage(&p.id, Stage::ReturnRuling), false, s.now)?;
-            sla::resume_after_return(s.conn, s.ctx, &p.id, s.now)?;
+            sla::stop_clocks(s.conn, t.row.id, Which::AssignmentStage(p.id, Stage::ReturnRuling), false, s.now)?;
+            sla::resume_after_return(s.conn, s.ctx, p.id, s.now)?;
         }
         ReturnRuling::Accept => {
             let was_lead = p.lead;
@@ -124,10 +124,10 @@ pub(super) fn rule_on_return(
             p.state = ended;
             p.lead = false;
             p.ended_at = Some(s.now);
-            p.end_reason = Some(PartEnd::ReturnAccepted.as_str().into());
+            p.end_reason = Some(PartEnd::ReturnAccepted);
             p.updated_at = s.now;
             set_part(s.conn, &p)?;
-            sla::stop_clocks(s.conn, &t.row.id, Which::Assignment(&p.id), false, s.now)?;
+            sla::stop_clocks(s.conn, t.row.id, Which::Assignment(p.id), false, s.now)?;
             // The department that returned the case cannot be dispatched in its own place: its
             // part still counts as live for that check.
             if let Some(new_id) = new_department_id {

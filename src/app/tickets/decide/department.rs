@@ -10,7 +10,7 @@ use crate::db::models::ExtensionRow;
 use crate::db::schema::ticket_extensions;
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{PartStep, ReturnReason};
-use crate::domain::Id;
+use crate::domain::ExtensionId;
 
 use super::super::loaded::Loaded;
 use super::{own_part, required, set_part, step_part, Change, Step};
@@ -22,10 +22,10 @@ pub(super) fn acknowledge(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, depa
     p.state = to;
     p.acknowledged_at = Some(s.now);
     p.updated_at = s.now;
-    c.note("department", Value::Null, &p.department_id);
+    c.note("department", Value::Null, p.department_id);
     c.note("acknowledged_late", Value::Null, s.now > p.ack_due_at);
     set_part(s.conn, &p)?;
-    sla::stop_clocks(s.conn, &t.row.id, Which::AssignmentStage(&p.id, Stage::DepartmentAcknowledgement), true, s.now)?;
+    sla::stop_clocks(s.conn, t.row.id, Which::AssignmentStage(p.id, Stage::DepartmentAcknowledgement), true, s.now)?;
     Ok(())
 }
 
@@ -42,17 +42,17 @@ pub(super) fn return_case(
     let mut p = own_part(s.actor, t, &department_id)?.clone();
     let to = step_part(&p, PartStep::Return, t, s.kind)?;
     c.reason = Some(required("note", &note)?);
-    c.note("department", Value::Null, &p.department_id);
+    c.note("department", Value::Null, p.department_id);
     c.note("part_state", p.state, to.as_str());
     c.note("reason_code", Value::Null, reason_code.as_str());
     p.state = to;
-    p.return_reason = Some(reason_code.as_str().into());
+    p.return_reason = Some(reason_code);
     p.return_note = c.reason.clone();
     p.updated_at = s.now;
     set_part(s.conn, &p)?;
-    sla::pause_for_return(s.conn, &p.id, s.now)?;
-    let community = (t.row.community_id.as_str(), t.place.community.as_str());
-    sla::start_clock(s.conn, s.ctx, &t.row, Some(&p.id), Stage::ReturnRuling, community, s.now)?;
+    sla::pause_for_return(s.conn, p.id, s.now)?;
+    let community = (t.row.community_id, &t.place.community);
+    sla::start_clock(s.conn, s.ctx, &t.row, Some(p.id), Stage::ReturnRuling, community, s.now)?;
     Ok(())
 }
 
@@ -73,10 +73,10 @@ pub(super) fn request_extension(
     }
     c.reason = Some(required("reason", &reason)?);
     let e = ExtensionRow {
-        id: Id::new().to_string(),
-        ticket_id: t.row.id.clone(),
-        assignment_id: p.id.clone(),
-        requested_by: s.actor.person_id.to_string(),
+        id: ExtensionId::new(),
+        ticket_id: t.row.id,
+        assignment_id: p.id,
+        requested_by: s.actor.person_id,
         reason: c.reason.clone().unwrap_or_default(),
         proposed_due_at: proposed,
         original_due_at: p.due_at,
@@ -94,7 +94,7 @@ pub(super) fn request_extension(
 pub(super) fn progress(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, department_id: Option<String>, note: String) -> AppResult<()> {
     let p = own_part(s.actor, t, &department_id)?;
     step_part(p, PartStep::Progress, t, s.kind)?;
-    c.note("department", Value::Null, &p.department_id);
+    c.note("department", Value::Null, p.department_id);
     c.reason = Some(required("note", &note)?);
     Ok(())
 }
@@ -104,13 +104,13 @@ pub(super) fn complete(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, departm
     let mut p = own_part(s.actor, t, &department_id)?.clone();
     let to = step_part(&p, PartStep::Complete, t, s.kind)?;
     c.reason = Some(required("note", &note)?);
-    c.note("department", Value::Null, &p.department_id);
+    c.note("department", Value::Null, p.department_id);
     c.note("part_state", p.state, to.as_str());
     p.state = to;
     p.done_at = Some(s.now);
     p.updated_at = s.now;
     set_part(s.conn, &p)?;
-    sla::stop_clocks(s.conn, &t.row.id, Which::Assignment(&p.id), false, s.now)?;
-    sla::mark_resolved(s.conn, &[t.row.id.as_str()], s.now)?;
+    sla::stop_clocks(s.conn, t.row.id, Which::Assignment(p.id), false, s.now)?;
+    sla::mark_resolved(s.conn, &[t.row.id], s.now)?;
     Ok(())
 }

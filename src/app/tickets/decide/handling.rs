@@ -14,9 +14,9 @@ use super::{required, Change, Step};
 pub(super) fn mark_solved(t: &mut Loaded, c: &mut Change, from: TicketState, resolution: String) -> AppResult<()> {
     let level = handling_level(from).ok_or_else(|| AppError::internal_msg("solving without a level".into()))?;
     let how = required("resolution", &resolution)?;
-    c.note("solved_level", &t.row.solved_level, level.as_str());
+    c.note("solved_level", t.row.solved_level, level.as_str());
     c.note("resolution", &t.row.resolution, &how);
-    t.row.solved_level = Some(level.as_str().into());
+    t.row.solved_level = Some(level);
     t.row.resolution = Some(how);
     Ok(())
 }
@@ -24,7 +24,7 @@ pub(super) fn mark_solved(t: &mut Loaded, c: &mut Change, from: TicketState, res
 /// 等待居民: the running resolution clocks pause (at most `sla.max_pause_hours`).
 pub(super) fn pause(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, reason: String) -> AppResult<()> {
     c.reason = Some(required("reason", &reason)?);
-    if sla::pause(s.conn, s.ctx, &t.row.id, c.reason.as_deref().unwrap_or_default(), s.now)? == 0 {
+    if sla::pause(s.conn, s.ctx, t.row.id, c.reason.as_deref().unwrap_or_default(), s.now)? == 0 {
         return Err(AppError::Conflict { code: "nothing_to_pause", detail: crate::msg!("why-nothing_to_pause") });
     }
     c.note("paused_until_at_most", Value::Null, s.now + chrono::Duration::hours(s.ctx.settings.max_pause_hours));
@@ -34,7 +34,7 @@ pub(super) fn pause(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, reason: St
 /// 恢复办理: the paused clocks run again with the time they had left.
 pub(super) fn resume(s: &mut Step<'_, '_>, t: &Loaded, c: &mut Change, note: Option<String>) -> AppResult<()> {
     c.reason = opt_text("note", &note, 2000)?;
-    if sla::resume(s.conn, s.ctx, &t.row.id, s.now)? == 0 {
+    if sla::resume(s.conn, s.ctx, t.row.id, s.now)? == 0 {
         return Err(AppError::Conflict { code: "not_paused", detail: crate::msg!("why-not_paused") });
     }
     Ok(())
@@ -53,10 +53,7 @@ pub(super) fn return_visit(
     c.note("satisfaction", t.row.satisfaction, verdict.as_str());
     t.row.satisfaction = Some(verdict);
     if verdict == Satisfaction::NotSatisfied {
-        let level: Level = match t.row.solved_level.as_deref() {
-            Some(l) => l.parse().map_err(AppError::internal_msg)?,
-            None => Level::Compound,
-        };
+        let level: Level = t.row.solved_level.unwrap_or(Level::Compound);
         c.to = reopened_state(level);
         c.note("reopen_count", t.row.reopen_count, t.row.reopen_count + 1);
         t.row.reopen_count += 1;

@@ -29,7 +29,7 @@ use crate::domain::workflow::{
     allowed_for, authorize, handling_level, own_parts, part_step, rule, ActionKind, AssignmentState, Blocked, Facts, Level, Outcome,
     PartStep, Refusal, Taker, TicketState,
 };
-use crate::domain::{Actor, Grant, Id, OrgKind, OrgPath, Role};
+use crate::domain::{Actor, AssignmentId, Grant, OrgKind, OrgPath, OrgUnitId, Role};
 
 use crate::app::org::find_unit;
 use crate::app::sla::{self, SlaContext};
@@ -192,7 +192,7 @@ fn acting_grant<'a>(actor: &'a Actor, kind: ActionKind, state: TicketState, t: &
     let dept = || {
         actor.grants.iter().find(|g| {
             g.role == Role::DepartmentLiaison
-                && t.parts.iter().any(|p| p.department_id == g.org_unit_id.to_string() && p.state != AssignmentState::Removed)
+                && t.parts.iter().any(|p| p.department_id == g.org_unit_id && p.state != AssignmentState::Removed)
         })
     };
     match rule(kind).taker {
@@ -218,12 +218,12 @@ fn required(field: &str, v: &str) -> AppResult<String> {
 /// The caller's own live part on the ticket, chosen by `department_id` when he speaks for several.
 fn own_part<'a>(actor: &Actor, t: &'a Loaded, department_id: &Option<String>) -> AppResult<&'a AssignmentRow> {
     let parts = t.domain_parts()?;
-    let mine: Vec<String> = own_parts(actor, &parts).iter().map(|p| p.department_id.to_string()).collect();
+    let mine: Vec<OrgUnitId> = own_parts(actor, &parts).iter().map(|p| p.department_id).collect();
     let candidates: Vec<&AssignmentRow> = t
         .parts
         .iter()
         .filter(|p| p.state != AssignmentState::Removed && mine.contains(&p.department_id))
-        .filter(|p| department_id.as_ref().is_none_or(|d| &p.department_id == d))
+        .filter(|p| department_id.as_ref().is_none_or(|d| d.parse().ok() == Some(p.department_id)))
         .collect();
     match candidates.as_slice() {
         [one] => Ok(one),
@@ -246,7 +246,7 @@ fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) 
     if !OrgPath::from_db(parent.path).contains(&t.place.community) {
         return Err(unknown());
     }
-    if t.parts.iter().any(|p| p.department_id == d.id.to_string() && p.state != AssignmentState::Removed) {
+    if t.parts.iter().any(|p| p.department_id == d.id && p.state != AssignmentState::Removed) {
         return Err(AppError::Conflict { code: "already_whistled", detail: crate::msg!("why-already_whistled") });
     }
     Ok(d)
@@ -263,9 +263,9 @@ fn dispatch_part(
     now: NaiveDateTime,
 ) -> AppResult<AssignmentRow> {
     let mut p = AssignmentRow {
-        id: Id::new().to_string(),
-        ticket_id: ticket.id.clone(),
-        department_id: dept.id.to_string(),
+        id: AssignmentId::new(),
+        ticket_id: ticket.id,
+        department_id: dept.id,
         lead,
         state: AssignmentState::Dispatched,
         overruled: false,
@@ -282,10 +282,10 @@ fn dispatch_part(
         end_reason: None,
     };
     diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
-    let dept_id = dept.id.to_string();
-    let holder = (dept_id.as_str(), dept.path.as_str());
-    let ack = sla::start_clock(conn, ctx, ticket, Some(&p.id), Stage::DepartmentAcknowledgement, holder, now)?;
-    let resolve = sla::start_clock(conn, ctx, ticket, Some(&p.id), Stage::Resolution, holder, now)?;
+    let path = OrgPath::from_db(dept.path.clone());
+    let holder = (dept.id, &path);
+    let ack = sla::start_clock(conn, ctx, ticket, Some(p.id), Stage::DepartmentAcknowledgement, holder, now)?;
+    let resolve = sla::start_clock(conn, ctx, ticket, Some(p.id), Stage::Resolution, holder, now)?;
     p.ack_due_at = ack.due_at;
     p.due_at = resolve.due_at;
     diesel::update(ticket_assignments::table.find(&p.id))

@@ -28,7 +28,7 @@ pub(super) fn mark_duplicate(
     reason: Option<String>,
 ) -> AppResult<()> {
     let original_id: crate::domain::TicketId = parse_id("duplicate_of", &original)?;
-    if original == t.row.id {
+    if original_id == t.row.id {
         return Err(AppError::validation("duplicate_of", crate::msg!("why-duplicate_self")));
     }
     let visible = match load(s.conn, &original_id)? {
@@ -37,9 +37,9 @@ pub(super) fn mark_duplicate(
     };
     let o = visible
         .ok_or_else(|| AppError::UnknownReference { field: "duplicate_of".into(), detail: crate::msg!("why-no_ticket_in_scope") })?;
-    let target = o.row.duplicate_of.clone().unwrap_or(o.row.id.clone());
+    let target = o.row.duplicate_of.unwrap_or(o.row.id);
     c.reason = opt_text("reason", &reason, 2000)?;
-    c.note("duplicate_of", &t.row.duplicate_of, &target);
+    c.note("duplicate_of", t.row.duplicate_of, target);
     t.row.duplicate_of = Some(target);
     Ok(())
 }

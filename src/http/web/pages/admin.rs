@@ -717,7 +717,8 @@ async fn catalogue_page(state: &web::Data<AppState>, p: &Page, flash: Option<Fla
         let cats = app::catalogue::list_categories(c, true)?;
         let departments =
             app::org::list_units(c, &actor, OrgUnitFilter { kind: Some(OrgKind::Department), limit: Some(500), ..Default::default() })?;
-        let ids: Vec<&str> = cats.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<crate::domain::CategoryId> =
+            cats.iter().map(|c| c.id.parse()).collect::<Result<_, _>>().map_err(AppError::internal)?;
         let policies = app::sla::clocks::Policies::load(c, &ids)?;
         Ok((cats, departments, policies))
     })
@@ -730,7 +731,8 @@ async fn catalogue_page(state: &web::Data<AppState>, p: &Page, flash: Option<Fla
         for stage in Stage::ALL {
             let mut cells = vec![];
             for urgent in [false, true] {
-                let (_, text) = policies.limit(st.sla(), &c.id, urgent, stage).map_err(|err| PageError { err, lang: p.lang })?;
+                let id = c.id.parse().map_err(|e| PageError { err: AppError::internal(e), lang: p.lang })?;
+                let (_, text) = policies.limit(st.sla(), id, urgent, stage).map_err(|err| PageError { err, lang: p.lang })?;
                 let default =
                     st.settings.sla.limits.get(&stage).map(|l| if urgent { l.urgent.text.clone() } else { l.normal.text.clone() });
                 let own = default.as_deref() != Some(text.as_str());

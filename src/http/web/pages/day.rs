@@ -460,7 +460,7 @@ impl TicketLine {
 
     pub fn of(s: &TicketSummary, tr: Tr, clock: &Clock) -> TicketLine {
         TicketLine {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             number: s.number.clone(),
             title: s.title.clone(),
             state: tr.t(s.state.label_key()),

@@ -128,8 +128,8 @@ fn load(conn: &mut DbConn, actor: &Actor, id: &TicketId, dup_q: Option<String>) 
         app::tickets::list_tickets(conn, actor, filter, now)?
             .items
             .into_iter()
-            .filter(|s| s.id != t.id)
-            .map(|s| (s.id, format!("{} · {} · {}", s.number, s.title, s.state_zh)))
+            .filter(|s| s.id.to_string() != t.id)
+            .map(|s| (s.id.to_string(), format!("{} · {} · {}", s.number, s.title, s.state_zh)))
             .collect()
     } else {
         vec![]
