@@ -158,7 +158,7 @@ fn seed_compound(conn: &mut DbConn, settings: &gridloop::config::Settings, now: 
                         title: "楼道堆物".into(),
                         description: "走访发现".into(),
                         place_id: building.id,
-                        place_path: gridloop::domain::OrgPath::from_db(building.path.clone()),
+                        place_path: building.path.clone(),
                         compound_id: compound.id,
                         community_id: community.id,
                         address: None,

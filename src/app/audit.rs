@@ -19,18 +19,14 @@ use super::{AppError, AppResult};
 /// Who did it: the person and the grant (role at unit) he acted under; `None` for the system.
 #[derive(Clone, Debug, Default)]
 pub struct ActedBy {
-    pub person_id: Option<String>,
-    pub role: Option<String>,
-    pub unit_id: Option<String>,
+    pub person_id: Option<crate::domain::PersonId>,
+    pub role: Option<crate::domain::Role>,
+    pub unit_id: Option<crate::domain::OrgUnitId>,
 }
 
 impl ActedBy {
     pub fn person(person_id: crate::domain::PersonId, grant: Option<&Grant>) -> Self {
-        ActedBy {
-            person_id: Some(person_id.to_string()),
-            role: grant.map(|g| g.role.as_str().to_string()),
-            unit_id: grant.map(|g| g.org_unit_id.to_string()),
-        }
+        ActedBy { person_id: Some(person_id), role: grant.map(|g| g.role), unit_id: grant.map(|g| g.org_unit_id) }
     }
 }
 
@@ -115,9 +111,9 @@ fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) 
         seq,
         entity_kind: d.entity_kind.into(),
         entity_id: d.entity_id.into(),
-        actor_id: d.by.person_id.clone(),
-        actor_role: d.by.role.clone(),
-        actor_unit_id: d.by.unit_id.clone(),
+        actor_id: d.by.person_id.map(|p| p.to_string()),
+        actor_role: d.by.role.map(|r| r.as_str().to_string()),
+        actor_unit_id: d.by.unit_id.map(|u| u.to_string()),
         at: now,
         action: d.action.into(),
         from_state: d.from_state.map(Into::into),

@@ -16,7 +16,7 @@ use crate::db::schema::{login_attempts, login_throttle, login_usual_addresses, m
 use crate::db::DbConn;
 use crate::domain::net::address_key;
 use crate::domain::throttle::{retry_after_seconds, Counter, Scope, ThrottleRules};
-use crate::domain::{Actor, LoginAttemptId, PersonId, SessionId};
+use crate::domain::{Actor, LoginAttemptId, OrgPath, PersonId, SessionId};
 
 use super::passwords::{dummy_hash, verify_password};
 use super::people::{find_person_by_login, grant_of, load_grants, PersonView};
@@ -304,7 +304,7 @@ impl std::fmt::Debug for Authenticated {
 pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: NaiveDateTime) -> AppResult<Authenticated> {
     let idle_cutoff = now - Duration::minutes(auth.idle_timeout_minutes);
     // The session, its person and his active grants in one round trip (every request pays it).
-    type GrantCols = (Option<String>, Option<crate::domain::OrgUnitId>, Option<String>, Option<String>);
+    type GrantCols = (Option<crate::domain::Role>, Option<crate::domain::OrgUnitId>, Option<crate::domain::OrgKind>, Option<OrgPath>);
     let rows: Vec<(SessionRow, PersonRow, GrantCols)> = sessions::table
         .inner_join(people::table)
         .left_join(memberships::table.on(memberships::person_id.eq(people::id).and(memberships::active.eq(true))))
@@ -330,8 +330,8 @@ pub fn authenticate(conn: &mut DbConn, auth: &AuthSettings, token: &str, now: Na
     let grants = rows
         .into_iter()
         .filter_map(|(_, _, (role, unit, kind, path))| Some((role?, unit?, kind?, path?)))
-        .map(|(role, unit, kind, path)| grant_of(&role, unit, &kind, path))
-        .collect::<AppResult<Vec<_>>>()?;
+        .map(|(role, unit, kind, path)| grant_of(role, unit, kind, path))
+        .collect::<Vec<_>>();
     Ok(Authenticated {
         actor: Actor { person_id: person.id, login: person.login, grants },
         display_name: person.display_name,

@@ -172,7 +172,7 @@ pub struct Board {
 
 fn compound_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(String, String, OrgPath)> {
     let c = find_unit(conn, id)?.filter(|u| u.kind == OrgKind::Compound).ok_or(AppError::NotFound { what: "compound" })?;
-    let path = OrgPath::from_db(c.path.clone());
+    let path = c.path.clone();
     enforce(actor.decide(Operation::BoardRead, &path), "compound", Operation::BoardRead)?;
     Ok((c.id.to_string(), c.name, path))
 }
@@ -276,7 +276,7 @@ pub fn unit_compliance(
     now: NaiveDateTime,
 ) -> AppResult<UnitCompliance> {
     let unit = find_unit(conn, unit_id)?.filter(|u| u.kind != OrgKind::Department).ok_or(AppError::NotFound { what: "org unit" })?;
-    let path = OrgPath::from_db(unit.path.clone());
+    let path = unit.path.clone();
     enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
     let today = ctx.rules.local_date(now);
     let (from, to) = range(&q, q.date.unwrap_or(today))?;
@@ -461,7 +461,7 @@ pub fn open_by_compound(
     cache: &OverviewCache,
 ) -> AppResult<OpenByCompound> {
     let unit = find_unit(conn, unit_id)?.filter(|u| u.kind != OrgKind::Department).ok_or(AppError::NotFound { what: "org unit" })?;
-    let path = OrgPath::from_db(unit.path.clone());
+    let path = unit.path.clone();
     enforce(actor.decide(Operation::BoardRead, &path), "org unit", Operation::BoardRead)?;
     let key = unit.id.to_string();
     if let Some(hit) = cache.get(&key) {

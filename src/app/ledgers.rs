@@ -344,7 +344,7 @@ fn visit_log_page(
     let revealed: HashMap<crate::domain::VisitLogId, &Grant> = if reveal {
         logs.values()
             .filter_map(|l| {
-                let grid = OrgPath::from_db(l.grid_path.clone());
+                let grid = l.grid_path.clone();
                 grants.iter().find(|g| g.org_path.contains(&grid)).map(|g| (l.id, *g))
             })
             .collect()

@@ -134,7 +134,7 @@ pub fn insert_unit(
     }
     let id = OrgUnitId::new();
     let path = match parent {
-        Some(p) => OrgPath::from_db(p.path.clone()).child(id),
+        Some(p) => p.path.clone().child(id),
         None => OrgPath::root(id),
     };
     let row = OrgUnitRow {
@@ -144,7 +144,7 @@ pub fn insert_unit(
         code: code.into(),
         name,
         depth: path.depth() as i32,
-        path: path.as_str().into(),
+        path: path.clone(),
         active: true,
         version: 1,
         created_at: now,
@@ -161,11 +161,11 @@ pub fn create_unit(conn: &mut DbConn, actor: &Actor, input: NewOrgUnit, now: Nai
             return Err(AppError::validation("parent_id", crate::msg!("why-parent_required")));
         };
         let parent_id: OrgUnitId = parse_id("parent_id", parent_id)?;
-        let parent = find_unit(conn, &parent_id)?.filter(|p| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(p.path.clone())));
+        let parent = find_unit(conn, &parent_id)?.filter(|p| actor.may(Operation::OrgUnitRead, &p.path));
         let Some(parent) = parent else {
             return Err(AppError::unknown("parent_id", crate::msg!("why-no_unit_in_scope")));
         };
-        enforce(actor.decide(Operation::OrgUnitManage, &OrgPath::from_db(parent.path.clone())), "org unit", Operation::OrgUnitManage)?;
+        enforce(actor.decide(Operation::OrgUnitManage, &parent.path), "org unit", Operation::OrgUnitManage)?;
         insert_unit(conn, Some(&parent), input.kind, input.code.trim(), &input.name, now).map(Into::into)
     })
 }
@@ -173,7 +173,7 @@ pub fn create_unit(conn: &mut DbConn, actor: &Actor, input: NewOrgUnit, now: Nai
 /// Loads a unit the actor may see with `op`, or reports it missing.
 fn unit_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId, op: Operation) -> AppResult<OrgUnitRow> {
     let row = find_unit(conn, id)?.ok_or(AppError::NotFound { what: "org unit" })?;
-    enforce(actor.decide(op, &OrgPath::from_db(row.path.clone())), "org unit", op)?;
+    enforce(actor.decide(op, &row.path), "org unit", op)?;
     Ok(row)
 }
 
@@ -232,7 +232,7 @@ pub fn update_unit(
         }
         if !row.active {
             // Deactivation reaches the whole subtree: nothing below a closed unit stays open.
-            let path = OrgPath::from_db(row.path.clone());
+            let path = row.path.clone();
             diesel::update(
                 org_units::table
                     .filter(org_units::path.gt(path.as_str().to_string()))
@@ -253,7 +253,7 @@ pub fn update_unit(
 pub fn deactivation_preview(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(i64, i64)> {
     use crate::db::schema::memberships;
     let row = unit_for(conn, actor, id, Operation::OrgUnitManage)?;
-    let path = OrgPath::from_db(row.path.clone());
+    let path = row.path.clone();
     let below = || org_units::path.gt(path.as_str().to_string()).and(org_units::path.lt(path.subtree_upper_bound()));
     let units: i64 = org_units::table.filter(below()).filter(org_units::active.eq(true)).count().get_result(conn)?;
     let within = org_units::path.ge(path.as_str().to_string()).and(org_units::path.lt(path.subtree_upper_bound()));
@@ -276,7 +276,7 @@ pub fn list_units(conn: &mut DbConn, actor: &Actor, f: OrgUnitFilter) -> AppResu
     if let Some(within) = f.within {
         let within: OrgUnitId = parse_id("within", &within)?;
         // An unknown or out-of-scope unit simply yields nothing.
-        let path = find_unit(conn, &within)?.map(|u| OrgPath::from_db(u.path));
+        let path = find_unit(conn, &within)?.map(|u| u.path);
         match path {
             Some(p) => q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound())),
             None => return Ok(vec![]),

@@ -131,17 +131,12 @@ pub fn load_grants(conn: &mut DbConn, person_id: &PersonId) -> AppResult<Vec<Gra
         .filter(org_units::active.eq(true))
         .select((MembershipRow::as_select(), OrgUnitRow::as_select()))
         .load(conn)?;
-    rows.into_iter().map(|(m, u)| grant_of(m.role.as_str(), u.id, u.kind.as_str(), u.path)).collect()
+    Ok(rows.into_iter().map(|(m, u)| grant_of(m.role, u.id, u.kind, u.path)).collect())
 }
 
 /// The grant of a membership's role at its unit (the unit's id, kind and path).
-pub fn grant_of(role: &str, unit_id: OrgUnitId, unit_kind: &str, unit_path: String) -> AppResult<Grant> {
-    Ok(Grant {
-        role: role.parse().map_err(AppError::internal_msg)?,
-        org_unit_id: unit_id,
-        org_kind: unit_kind.parse().map_err(AppError::internal_msg)?,
-        org_path: OrgPath::from_db(unit_path),
-    })
+pub fn grant_of(role: Role, unit_id: OrgUnitId, unit_kind: OrgKind, unit_path: OrgPath) -> Grant {
+    Grant { role, org_unit_id: unit_id, org_kind: unit_kind, org_path: unit_path }
 }
 
 fn memberships_of(conn: &mut DbConn, person_ids: &[PersonId]) -> AppResult<Vec<(MembershipRow, OrgUnitRow)>> {
@@ -188,14 +183,14 @@ fn person_for(conn: &mut DbConn, actor: &Actor, id: &PersonId, op: Operation) ->
     let ms = memberships_of(conn, std::slice::from_ref(&person.id))?;
     // Where the person sits: his active memberships; for someone whose memberships have all
     // ended, the ended ones, so that the admin who ended them can still find and re-grant him.
-    let active: Vec<OrgPath> = ms.iter().filter(|(m, _)| m.active).map(|(_, u)| OrgPath::from_db(u.path.clone())).collect();
-    let places = if active.is_empty() { ms.iter().map(|(_, u)| OrgPath::from_db(u.path.clone())).collect() } else { active };
+    let active: Vec<OrgPath> = ms.iter().filter(|(m, _)| m.active).map(|(_, u)| u.path.clone()).collect();
+    let places = if active.is_empty() { ms.iter().map(|(_, u)| u.path.clone()).collect() } else { active };
     let is_self = actor.person_id == person.id;
     if op == Operation::PersonRead && is_self {
         return Ok((person, ms));
     }
     // Reading needs one membership (active or ended) in scope; changing needs all active ones.
-    let everywhere: Vec<OrgPath> = ms.iter().map(|(_, u)| OrgPath::from_db(u.path.clone())).collect();
+    let everywhere: Vec<OrgPath> = ms.iter().map(|(_, u)| u.path.clone()).collect();
     let mut decision = if op == Operation::PersonRead {
         if everywhere.iter().any(|p| actor.may(op, p)) {
             crate::domain::roles::Decision::Allowed
@@ -321,11 +316,11 @@ pub fn insert_membership(
 fn unit_for_membership(conn: &mut DbConn, actor: &Actor, unit_id: &str) -> AppResult<OrgUnitRow> {
     let unit_id: OrgUnitId = parse_id("org_unit_id", unit_id)?;
     let unit = find_unit(conn, &unit_id)?
-        .filter(|u| actor.may(Operation::OrgUnitRead, &OrgPath::from_db(u.path.clone())))
+        .filter(|u| actor.may(Operation::OrgUnitRead, &u.path))
         .ok_or_else(|| AppError::unknown("org_unit_id", crate::msg!("why-no_unit_in_scope")))?;
     // The unit is visible to the caller (above), so a role that may not manage people there is
     // refused with 403; a 404 would deny that a unit he can see exists.
-    let decision = match actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())) {
+    let decision = match actor.decide(Operation::PersonManage, &unit.path) {
         Decision::Hidden => Decision::Forbidden,
         d => d,
     };
@@ -477,7 +472,7 @@ pub fn end_membership(
     conn.transaction(|conn| {
         let (p, ms) = person_for(conn, actor, person_id, Operation::PersonRead)?;
         let (m, unit) = ms.iter().find(|(m, _)| Some(&m.id) == membership_id).ok_or(AppError::NotFound { what: "membership" })?;
-        enforce(actor.decide(Operation::PersonManage, &OrgPath::from_db(unit.path.clone())), "membership", Operation::PersonManage)?;
+        enforce(actor.decide(Operation::PersonManage, &unit.path), "membership", Operation::PersonManage)?;
         if p.id == actor.person_id && m.role == Role::Admin {
             return Err(AppError::validation("membership_id", crate::msg!("why-end_own_admin")));
         }

@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::org::validate_name;
 use crate::domain::pii::{mask_id_number, mask_phone, validate_id_number, validate_mobile};
 use crate::domain::text::Msg;
-use crate::domain::{Actor, HouseholdId, Operation, OrgKind, OrgPath, OrgUnitId, ResidentId};
+use crate::domain::{Actor, HouseholdId, Operation, OrgKind, OrgUnitId, ResidentId};
 
 use super::org::{escape_like, find_unit};
 use super::scope::{enforce, units_in_scope};
@@ -105,7 +105,7 @@ fn resident_for(conn: &mut DbConn, actor: &Actor, id: &ResidentId, op: Operation
         .first(conn)
         .optional()?;
     let (r, b) = found.ok_or(AppError::NotFound { what: "resident" })?;
-    enforce(actor.decide(op, &OrgPath::from_db(b.path.clone())), "resident", op)?;
+    enforce(actor.decide(op, &b.path), "resident", op)?;
     Ok((r, b))
 }
 
@@ -119,7 +119,7 @@ pub fn get_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId) -> AppRes
 pub fn reveal_resident(conn: &mut DbConn, actor: &Actor, id: &ResidentId, now: NaiveDateTime) -> AppResult<RevealedResident> {
     conn.transaction(|conn| {
         let (r, b) = resident_for(conn, actor, id, Operation::ResidentReveal)?;
-        let path = OrgPath::from_db(b.path.clone());
+        let path = b.path.clone();
         let grant = actor
             .grants_for(Operation::ResidentReveal)
             .find(|g| g.org_path.contains(&path))
@@ -266,9 +266,9 @@ pub fn create_resident(conn: &mut DbConn, actor: &Actor, input: NewResident, now
     conn.transaction(|conn| {
         let building_id: OrgUnitId = parse_id("building_id", &input.building_id)?;
         let building = find_unit(conn, &building_id)?
-            .filter(|b| actor.may(Operation::ResidentRead, &OrgPath::from_db(b.path.clone())))
+            .filter(|b| actor.may(Operation::ResidentRead, &b.path))
             .ok_or_else(|| AppError::unknown("building_id", crate::msg!("why-no_building_in_scope")))?;
-        enforce(actor.decide(Operation::ResidentManage, &OrgPath::from_db(building.path.clone())), "org unit", Operation::ResidentManage)?;
+        enforce(actor.decide(Operation::ResidentManage, &building.path), "org unit", Operation::ResidentManage)?;
         let row = insert_resident(conn, &input, &building, now)?;
         Ok(view(row, &building))
     })
@@ -286,7 +286,7 @@ pub fn list_residents(conn: &mut DbConn, actor: &Actor, f: ResidentFilter) -> Ap
         let within: OrgUnitId = parse_id("within", &within)?;
         match find_unit(conn, &within)? {
             Some(u) => {
-                let p = OrgPath::from_db(u.path);
+                let p = u.path;
                 q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound()));
             }
             None => return Ok(vec![]),
@@ -392,9 +392,8 @@ pub fn import_residents(conn: &mut DbConn, actor: &Actor, csv_text: &str, now: N
         let building = match buildings.get(&code) {
             Some(b) => b.clone(),
             None => {
-                let b = super::org::find_unit_by_code(conn, &code)?.filter(|u| {
-                    u.kind == OrgKind::Building && u.active && actor.may(Operation::ResidentManage, &OrgPath::from_db(u.path.clone()))
-                });
+                let b = super::org::find_unit_by_code(conn, &code)?
+                    .filter(|u| u.kind == OrgKind::Building && u.active && actor.may(Operation::ResidentManage, &u.path));
                 buildings.insert(code.clone(), b.clone());
                 b
             }

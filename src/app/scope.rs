@@ -68,7 +68,7 @@ pub fn narrowed_to(conn: &mut crate::db::DbConn, roots: Vec<OrgPath>, within: Op
     let Some(within) = within else { return Ok(Some(roots)) };
     let within: crate::domain::OrgUnitId = super::parse_id("within", within)?;
     let Some(u) = super::org::find_unit(conn, &within)? else { return Ok(None) };
-    let w = OrgPath::from_db(u.path);
+    let w = u.path;
     Ok(Some(
         roots
             .into_iter()

@@ -14,7 +14,7 @@ pub struct OrgUnitRow {
     pub kind: crate::domain::OrgKind,
     pub code: String,
     pub name: String,
-    pub path: String,
+    pub path: crate::domain::OrgPath,
     pub depth: i32,
     pub active: bool,
     pub version: i64,
@@ -418,7 +418,7 @@ pub struct VisitLogRow {
     pub client_id: String,
     pub author_id: PersonId,
     pub grid_id: OrgUnitId,
-    pub grid_path: String,
+    pub grid_path: crate::domain::OrgPath,
     pub compound_id: OrgUnitId,
     pub visit_date: chrono::NaiveDate,
     pub households_visited: i32,
@@ -448,13 +448,13 @@ pub struct ReturnVisitRow {
 pub struct CalendarYearRow {
     pub calendar: String,
     pub year: i32,
-    pub status: String,
+    pub status: crate::domain::calendar::YearStatus,
     pub holidays: String,
     pub workdays: String,
     pub source: Option<String>,
     pub version: i64,
     pub updated_at: NaiveDateTime,
-    pub updated_by: Option<String>,
+    pub updated_by: Option<PersonId>,
 }
 
 /// A working calendar: time zone and office hours (JSON pairs of "HH:MM").

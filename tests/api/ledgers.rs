@@ -87,7 +87,7 @@ fn log(app: &TestApp, author: &str, grid: &str, compound: &str, date: &str, late
             client_id: Id::new().to_string(),
             author_id: author.parse().unwrap(),
             grid_id: grid.parse().unwrap(),
-            grid_path,
+            grid_path: gridloop::domain::OrgPath::from_db(grid_path),
             compound_id: compound.parse().unwrap(),
             visit_date: d(date),
             households_visited: visited.len().max(1) as i32,

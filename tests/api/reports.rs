@@ -42,7 +42,7 @@ impl World {
 }
 
 fn path_of(conn: &mut DbConn, id: &str) -> String {
-    gridloop::app::org::find_unit(conn, &id.parse::<OrgUnitId>().unwrap()).unwrap().unwrap().path
+    gridloop::app::org::find_unit(conn, &id.parse::<OrgUnitId>().unwrap()).unwrap().unwrap().path.as_str().to_string()
 }
 
 pub(crate) fn ticket(conn: &mut DbConn, w: &World, number: &str, compound: &str, filed: NaiveDateTime, state: TicketState) -> String {
@@ -154,7 +154,7 @@ impl<'a> Clock<'a> {
 }
 
 fn event(conn: &mut DbConn, ticket: &str, by_unit: &str, action: &str, from: &str, to: &str, at: NaiveDateTime) {
-    let by = ActedBy { person_id: None, role: None, unit_id: Some(by_unit.into()) };
+    let by = ActedBy { person_id: None, role: None, unit_id: Some(by_unit.parse().unwrap()) };
     let d = Draft {
         entity_kind: "ticket",
         entity_id: ticket,

@@ -60,13 +60,13 @@ pub fn store_year(
     let row = CalendarYearRow {
         calendar: calendar.into(),
         year,
-        status: status.as_str().into(),
+        status,
         holidays: dates_json(&holidays),
         workdays: dates_json(&workdays),
         source: source.map(str::trim).filter(|s| !s.is_empty()).map(Into::into),
         version: old.as_ref().map(|o| o.version + 1).unwrap_or(1),
         updated_at: now,
-        updated_by: by.person_id.clone(),
+        updated_by: by.person_id,
     };
     match &old {
         None => {
@@ -97,7 +97,7 @@ pub fn store_year(
     let mut changes = serde_json::Map::new();
     let old_dates =
         |f: fn(&CalendarYearRow) -> &String| old.as_ref().map(|o| serde_json::from_str::<serde_json::Value>(f(o)).unwrap_or_default());
-    changes.insert("status".into(), json!([old.as_ref().map(|o| o.status.clone()), row.status]));
+    changes.insert("status".into(), json!([old.as_ref().map(|o| o.status), row.status]));
     changes.insert(
         "holidays".into(),
         json!([old_dates(|o| &o.holidays), serde_json::from_str::<serde_json::Value>(&row.holidays).unwrap_or_default()]),
@@ -117,7 +117,7 @@ pub fn store_year(
             by,
             action: if old.is_some() { "replace_calendar_year" } else { "store_calendar_year" },
             from_state: old.as_ref().map(|o| o.status.as_str()),
-            to_state: Some(&row.status),
+            to_state: Some(row.status.as_str()),
             reason: row.source.as_deref(),
             changes: serde_json::Value::Object(changes),
         },

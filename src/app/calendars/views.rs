@@ -51,7 +51,7 @@ pub fn year_view(conn: &mut DbConn, calendars: &Calendars, name: &str, year: i32
         source: row.as_ref().and_then(|r| r.source.clone()),
         version: row.as_ref().map(|r| r.version),
         updated_at: row.as_ref().map(|r| r.updated_at),
-        updated_by: row.and_then(|r| r.updated_by),
+        updated_by: row.and_then(|r| r.updated_by).map(|p| p.to_string()),
     })
 }
 

@@ -12,7 +12,7 @@ use crate::app::{stored_id, AppError, AppResult};
 use crate::db::schema::{channel_endpoints, notification_settings};
 use crate::db::DbConn;
 use crate::domain::notify::{choice_kinds, choice_text, DeliveryChannel, NoticeKind};
-use crate::domain::{Actor, DeliveryId, EndpointId, Operation, OrgKind, OrgPath, OrgUnitId};
+use crate::domain::{Actor, DeliveryId, EndpointId, Operation, OrgKind, OrgUnitId};
 
 /// A person's notification settings.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -273,7 +273,7 @@ fn check_endpoint(kind: DeliveryChannel, name: &str, url: &str, secret: Option<&
 /// The unit, if the actor may manage its channels (an admin over it).
 fn managed_unit(conn: &mut DbConn, actor: &Actor, unit_id: &OrgUnitId) -> AppResult<crate::db::models::OrgUnitRow> {
     let u = find_unit(conn, unit_id)?.ok_or(AppError::NotFound { what: "org unit" })?;
-    enforce(actor.decide(Operation::OrgUnitManage, &OrgPath::from_db(u.path.clone())), "org unit", Operation::OrgUnitManage)?;
+    enforce(actor.decide(Operation::OrgUnitManage, &u.path), "org unit", Operation::OrgUnitManage)?;
     if u.kind == OrgKind::Building {
         return Err(AppError::validation("id", crate::msg!("rule-channel_unit")));
     }

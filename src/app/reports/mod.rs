@@ -226,7 +226,7 @@ pub(crate) fn unit_of(conn: &mut DbConn, actor: &Actor, unit: Option<&str>) -> A
             find_unit(conn, &id)?.ok_or_else(unknown)?
         }
     };
-    let path = OrgPath::from_db(row.path.clone());
+    let path = row.path.clone();
     match enforce(actor.decide(Operation::RankingRead, &path), "org unit", Operation::RankingRead) {
         Err(AppError::NotFound { .. }) => Err(unknown()),
         other => other.map(|()| (row.id.to_string(), row.name, path)),

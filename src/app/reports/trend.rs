@@ -256,7 +256,7 @@ pub fn bulletin(
     let (period, totals) = super::unit_totals(conn, ctx, actor, RankingQuery { unit: Some(rankings.unit_id.clone()), ..q }, now)?;
     let unit_id: OrgUnitId = rankings.unit_id.parse().map_err(|_| AppError::internal_msg("a ranked unit without a unit id".into()))?;
     let row = find_unit(conn, &unit_id)?.ok_or(AppError::NotFound { what: "org unit" })?;
-    let root = OrgPath::from_db(row.path.clone());
+    let root = row.path.clone();
     let trend = trend(conn, ctx, actor, Some(rankings.unit_id.clone()), period.last, now)?;
     let months = months_ending(period.last);
     let volume = volume_by_category(conn, ctx.tz, &root, &months, lang)?;

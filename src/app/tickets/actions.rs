@@ -181,7 +181,7 @@ pub(super) fn finish(
                 let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed);
                 if let Some(lead) = lead {
                     if let Some(dept) = find_unit(conn, &lead.department_id)? {
-                        let holder = (dept.id, &OrgPath::from_db(dept.path));
+                        let holder = (dept.id, &dept.path);
                         clocks.push(sla::plan_clock(conn, ctx, &policies, &t.row, Some(lead.id), Stage::Resolution, holder, now)?);
                     }
                 }

@@ -163,7 +163,7 @@ pub fn check_filing_with(refs: &FilingRefs, actor: &Actor, input: NewTicket, now
     let place_field = if input.building_id.is_some() { "building_id" } else { "compound_id" };
     let unknown_place = || AppError::UnknownReference { field: place_field.into(), detail: crate::msg!("why-no_place_in_scope") };
     let place: OrgUnitRow = refs.units.get(&place_id).cloned().ok_or_else(unknown_place)?;
-    let place_path = OrgPath::from_db(place.path.clone());
+    let place_path = place.path.clone();
     if !actor.may(Operation::TicketRead, &place_path) {
         return Err(unknown_place());
     }

@@ -7,7 +7,7 @@ use crate::db::models::{OrgUnitRow, PiiRevealRow, TicketListRow};
 use crate::db::schema::{categories, org_units, pii_reveals, sla_clocks, tickets};
 use crate::db::DbConn;
 use crate::domain::workflow::{AssignmentState, TicketState};
-use crate::domain::{Actor, OrgKind, OrgPath, OrgUnitId, Role, TicketId};
+use crate::domain::{Actor, OrgKind, OrgUnitId, Role, TicketId};
 
 use crate::app::org::{escape_like, find_unit};
 use crate::app::scope::Db;
@@ -201,7 +201,7 @@ pub(super) fn list_query(
     }
     if let Some(u) = within {
         let kind: OrgKind = u.kind;
-        q = q.filter(place_within(kind, &u.id.to_string(), &OrgPath::from_db(u.path.clone())));
+        q = q.filter(place_within(kind, &u.id.to_string(), &u.path));
     }
     let finals: Vec<&str> = TicketState::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
     match f.overdue {

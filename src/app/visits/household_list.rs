@@ -6,7 +6,7 @@ use crate::db::models::{HouseholdRow, OrgUnitRow};
 use crate::db::schema::{households, org_units};
 use crate::db::DbConn;
 use crate::domain::visits::{HouseholdKind, VisitRules};
-use crate::domain::{Actor, HouseholdId, Operation, OrgPath, Role};
+use crate::domain::{Actor, HouseholdId, Operation, Role};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -140,7 +140,7 @@ pub fn list_households(
         let within: crate::domain::OrgUnitId = parse_id("within", within)?;
         match find_unit(conn, &within)? {
             Some(u) => {
-                let p = OrgPath::from_db(u.path);
+                let p = u.path;
                 q = q.filter(org_units::path.ge(p.as_str().to_string())).filter(org_units::path.lt(p.subtree_upper_bound()));
             }
             None => return Ok(vec![]),
@@ -179,7 +179,7 @@ fn household_visible(conn: &mut DbConn, actor: &Actor, id: &HouseholdId, op: Ope
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound { what: "household" })?;
-    enforce(actor.decide(op, &OrgPath::from_db(b.path.clone())), "household", op)?;
+    enforce(actor.decide(op, &b.path), "household", op)?;
     Ok((h, b))
 }
 
@@ -217,7 +217,7 @@ pub fn change_household(
             return Err(AppError::VersionConflict { given: h.version, current: h.version + 1 });
         }
         // The change is in the audit trail: who, in which role, old kind → new kind.
-        let path = OrgPath::from_db(b.path.clone());
+        let path = b.path.clone();
         let grant = actor.grants_for(Operation::ResidentManage).filter(|g| g.org_path.contains(&path)).max_by_key(|g| g.org_path.depth());
         let by = ActedBy::person(actor.person_id, grant);
         audit::append(

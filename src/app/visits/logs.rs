@@ -8,7 +8,7 @@ use crate::db::models::VisitLogRow;
 use crate::db::schema::{visit_log_households, visit_logs};
 use crate::db::DbConn;
 use crate::domain::visits::VisitRules;
-use crate::domain::{Actor, Id, Operation, OrgPath, TicketId, VisitLogId};
+use crate::domain::{Actor, Id, Operation, TicketId, VisitLogId};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -36,7 +36,7 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
     let grid_id: crate::domain::OrgUnitId = parse_id("grid_id", &input.grid_id)?;
     let unknown_grid = || AppError::UnknownReference { field: "grid_id".into(), detail: crate::msg!("why-no_grid_in_scope") };
     let grid = find_unit(conn, &grid_id)?.ok_or_else(unknown_grid)?;
-    let grid_path = OrgPath::from_db(grid.path.clone());
+    let grid_path = grid.path.clone();
     if !actor.may(Operation::VisitLogRead, &grid_path) {
         return Err(unknown_grid());
     }
@@ -188,7 +188,7 @@ fn load_visible(conn: &mut DbConn, actor: &Actor, id: &VisitLogId) -> AppResult<
         .select(VisitLogRow::as_select())
         .first(conn)
         .optional()?
-        .filter(|l| actor.may(Operation::VisitLogRead, &OrgPath::from_db(l.grid_path.clone())))
+        .filter(|l| actor.may(Operation::VisitLogRead, &l.grid_path))
         .ok_or(AppError::NotFound { what: "visit log" })?;
     Ok(log)
 }
@@ -205,7 +205,7 @@ pub fn amend_log(
     now: NaiveDateTime,
 ) -> AppResult<VisitLogView> {
     let log = load_visible(conn, actor, id)?;
-    let grid_path = OrgPath::from_db(log.grid_path.clone());
+    let grid_path = log.grid_path.clone();
     let grant = match worker_grant(actor, &log.grid_id) {
         Some(g) if log.author_id == actor.person_id => g.clone(),
         _ => return Err(AppError::forbidden(crate::msg!("why-log_author_amends"))),

@@ -330,7 +330,7 @@ fn prepare_tickets(
     if inputs.len() > MAX_LOG_TICKETS {
         return Err(AppError::validation(field, crate::msg!("rule-at_most_items", max = MAX_LOG_TICKETS)));
     }
-    let grid_path = OrgPath::from_db(grid.path.clone());
+    let grid_path = grid.path.clone();
     let mut out = vec![];
     for (i, mut t) in inputs.into_iter().enumerate() {
         let at = |e: AppError| -> AppError {

@@ -243,7 +243,7 @@ fn whistleable_department(conn: &mut DbConn, t: &Loaded, field: &str, id: &str) 
         return Err(unknown());
     }
     let parent = d.parent_id.and_then(|p| find_unit(conn, &p).transpose()).transpose()?.ok_or_else(unknown)?;
-    if !OrgPath::from_db(parent.path).contains(&t.place.community) {
+    if !parent.path.contains(&t.place.community) {
         return Err(unknown());
     }
     if t.parts.iter().any(|p| p.department_id == d.id && p.state != AssignmentState::Removed) {
@@ -282,7 +282,7 @@ fn dispatch_part(
         end_reason: None,
     };
     diesel::insert_into(ticket_assignments::table).values(&p).execute(conn)?;
-    let path = OrgPath::from_db(dept.path.clone());
+    let path = dept.path.clone();
     let holder = (dept.id, &path);
     let ack = sla::start_clock(conn, ctx, ticket, Some(p.id), Stage::DepartmentAcknowledgement, holder, now)?;
     let resolve = sla::start_clock(conn, ctx, ticket, Some(p.id), Stage::Resolution, holder, now)?;

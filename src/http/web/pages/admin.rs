@@ -290,7 +290,7 @@ async fn org_page(
         // The way down from the top of his scope: the ancestors he may see.
         let mut trail_ids: Vec<String> = vec![];
         let mut prefix: Option<crate::domain::OrgPath> = None;
-        for a in crate::domain::OrgPath::from_db(row.path).ids() {
+        for a in row.path.ids() {
             let path = match &prefix {
                 None => crate::domain::OrgPath::root(a),
                 Some(p) => p.child(a),
