@@ -170,11 +170,11 @@ pub struct Board {
     pub compliance: Compliance,
 }
 
-fn compound_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(String, String, OrgPath)> {
+fn compound_for(conn: &mut DbConn, actor: &Actor, id: &OrgUnitId) -> AppResult<(OrgUnitId, String, OrgPath)> {
     let c = find_unit(conn, id)?.filter(|u| u.kind == OrgKind::Compound).ok_or(AppError::NotFound { what: "compound" })?;
     let path = c.path.clone();
     enforce(actor.decide(Operation::BoardRead, &path), "compound", Operation::BoardRead)?;
-    Ok((c.id.to_string(), c.name, path))
+    Ok((c.id, c.name, path))
 }
 
 fn range(q: &BoardQuery, date: NaiveDate) -> AppResult<(NaiveDate, NaiveDate)> {
@@ -217,11 +217,11 @@ pub fn board(
     }
     let (from, to) = range(&q, date)?;
     let workers = worker_grids(conn, Some(&path))?;
-    let logs = day_logs(conn, ctx, &id, &workers, date, now)?;
-    let open_tickets = open_tickets(conn, actor, &id, now)?;
-    let visit_requests = visit_requests(conn, ctx, &id, from, to)?;
-    let compliance = compliance_of(conn, ctx, LogScope::Compound(&id), &workers, from, to, now)?;
-    Ok(Board { compound_id: id, compound_name: name, generated_at: now, logs, open_tickets, visit_requests, compliance })
+    let logs = day_logs(conn, ctx, id, &workers, date, now)?;
+    let open_tickets = open_tickets(conn, actor, id, now)?;
+    let visit_requests = visit_requests(conn, ctx, id, from, to)?;
+    let compliance = compliance_of(conn, ctx, LogScope::Compound(id), &workers, from, to, now)?;
+    Ok(Board { compound_id: id.to_string(), compound_name: name, generated_at: now, logs, open_tickets, visit_requests, compliance })
 }
 
 /// Log compliance per worker over a date range (日志填报率).
@@ -237,7 +237,7 @@ pub fn compliance(
     let today = ctx.rules.local_date(now);
     let (from, to) = range(&q, q.date.unwrap_or(today))?;
     let workers = worker_grids(conn, Some(&path))?;
-    compliance_of(conn, ctx, LogScope::Compound(&id), &workers, from, to, now)
+    compliance_of(conn, ctx, LogScope::Compound(id), &workers, from, to, now)
 }
 
 /// One compound's line in a wider compliance report.
@@ -328,7 +328,7 @@ pub fn unit_compliance(
 fn day_logs(
     conn: &mut DbConn,
     ctx: VisitContext<'_>,
-    compound_id: &str,
+    compound_id: OrgUnitId,
     workers: &[WorkerGrid],
     date: NaiveDate,
     now: NaiveDateTime,
@@ -539,7 +539,7 @@ fn open_states() -> Vec<&'static str> {
     TicketState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect()
 }
 
-fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveDateTime) -> AppResult<OpenTickets> {
+fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: OrgUnitId, now: NaiveDateTime) -> AppResult<OpenTickets> {
     let open = open_states();
     // Open tickets by state and how many are past their nearest deadline: one pass over the
     // (compound_id, state, due_at) index alone.
@@ -587,7 +587,13 @@ fn open_tickets(conn: &mut DbConn, actor: &Actor, compound_id: &str, now: NaiveD
     })
 }
 
-fn visit_requests(conn: &mut DbConn, ctx: VisitContext<'_>, compound_id: &str, from: NaiveDate, to: NaiveDate) -> AppResult<VisitRequests> {
+fn visit_requests(
+    conn: &mut DbConn,
+    ctx: VisitContext<'_>,
+    compound_id: OrgUnitId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<VisitRequests> {
     let start = ctx.rules.utc_of(from, chrono::NaiveTime::MIN);
     let end = ctx.rules.utc_of(to + Duration::days(1), chrono::NaiveTime::MIN);
     let counts: Vec<(String, i64)> = tickets::table
@@ -634,7 +640,7 @@ fn visit_requests(conn: &mut DbConn, ctx: VisitContext<'_>, compound_id: &str, f
 
 /// Whose logs a compliance report counts.
 enum LogScope<'a> {
-    Compound(&'a str),
+    Compound(OrgUnitId),
     Subtree(&'a OrgPath),
 }
 

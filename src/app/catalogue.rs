@@ -210,7 +210,7 @@ pub fn update_category(
 /// The active categories with the ones this person filed most among his last 200 requests first
 /// (then by code): the filing form's choice starts with what he usually needs. Bounded by the
 /// `tickets_by_filer` index, however many he filed over the years.
-pub fn categories_for_filer(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<CategoryView>> {
+pub fn categories_for_filer(conn: &mut DbConn, person_id: crate::domain::PersonId) -> AppResult<Vec<CategoryView>> {
     use crate::db::schema::tickets;
     let recent: Vec<String> = tickets::table
         .filter(tickets::filed_by.eq(person_id))

@@ -170,7 +170,7 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
             };
             diesel::insert_into(people::table).values(&row).execute(conn)?;
             if let Some(email) = &p.email {
-                crate::app::notifications::settings::insert_default(conn, &row.id.to_string(), Some(email), false, now)?;
+                crate::app::notifications::settings::insert_default(conn, row.id, Some(email), false, now)?;
             }
             let mut roles = vec![];
             for r in &p.roles {

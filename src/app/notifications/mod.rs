@@ -319,10 +319,10 @@ pub struct NotificationPage {
 }
 
 /// How many of a person's in-app notifications are unread.
-pub fn unread_count(conn: &mut DbConn, person_id: &str) -> AppResult<i64> {
+pub fn unread_count(conn: &mut DbConn, person_id: PersonId) -> AppResult<i64> {
     Ok(deliveries::table
         .filter(deliveries::person_id.eq(person_id))
-        .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
+        .filter(deliveries::channel.eq(DeliveryChannel::InApp))
         .filter(deliveries::read_at.is_null())
         .count()
         .get_result(conn)?)
@@ -339,11 +339,11 @@ pub fn my_notifications(
     lang: Lang,
 ) -> AppResult<NotificationPage> {
     let limit = super::page_limit(limit, 30, 100)?;
-    let me = actor.person_id.to_string();
+    let me = actor.person_id;
     let mut q = deliveries::table
         .inner_join(notifications::table)
         .left_join(tickets::table.on(tickets::id.nullable().eq(notifications::ticket_id)))
-        .filter(deliveries::person_id.eq(&me))
+        .filter(deliveries::person_id.eq(me))
         .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
         .into_boxed();
     if unread_only {
@@ -385,15 +385,15 @@ pub fn my_notifications(
         });
     }
     let next_before = if more { items.last().map(|i| super::tickets::encode_cursor(i.created_at, &i.id)) } else { None };
-    Ok(NotificationPage { unread: unread_count(conn, &me)?, items, next_before })
+    Ok(NotificationPage { unread: unread_count(conn, actor.person_id)?, items, next_before })
 }
 
 /// Marks one of the caller's notifications read (again is a no-op); another's is not found.
 pub fn mark_read(conn: &mut DbConn, actor: &Actor, id: &DeliveryId, now: NaiveDateTime) -> AppResult<()> {
-    let me = actor.person_id.to_string();
+    let me = actor.person_id;
     let found: Option<Option<NaiveDateTime>> = deliveries::table
         .filter(deliveries::id.eq(id))
-        .filter(deliveries::person_id.eq(&me))
+        .filter(deliveries::person_id.eq(me))
         .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
         .select(deliveries::read_at)
         .first(conn)
@@ -412,7 +412,7 @@ pub fn mark_read(conn: &mut DbConn, actor: &Actor, id: &DeliveryId, now: NaiveDa
 pub fn mark_all_read(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<usize> {
     Ok(diesel::update(
         deliveries::table
-            .filter(deliveries::person_id.eq(actor.person_id.to_string()))
+            .filter(deliveries::person_id.eq(actor.person_id))
             .filter(deliveries::channel.eq(DeliveryChannel::InApp.as_str()))
             .filter(deliveries::read_at.is_null()),
     )
@@ -462,11 +462,11 @@ fn log_views(rows: Vec<LogLine>) -> AppResult<Vec<DeliveryView>> {
 /// Which deliveries a log shows.
 enum LogOf<'a> {
     /// Every message about a ticket, oldest first.
-    Ticket(&'a str),
+    Ticket(TicketId),
     /// The failed ones about units in a scope, newest first.
     Failed(&'a Actor, i64),
     /// One.
-    One(&'a str),
+    One(DeliveryId),
 }
 
 /// The lines of a delivery log, with the names of who was told (never an address), and each
@@ -503,11 +503,11 @@ fn log_lines(conn: &mut DbConn, of: LogOf<'_>) -> AppResult<Vec<(LogLine, String
 /// the ticket.
 pub fn ticket_deliveries(conn: &mut DbConn, actor: &Actor, ticket_id: &TicketId) -> AppResult<Vec<DeliveryView>> {
     super::tickets::get_ticket(conn, actor, ticket_id, super::utc_now())?;
-    deliveries_of_seen_ticket(conn, &ticket_id.to_string())
+    deliveries_of_seen_ticket(conn, *ticket_id)
 }
 
 /// The delivery log of a ticket the caller has just been allowed to see (its page loaded it).
-pub fn deliveries_of_seen_ticket(conn: &mut DbConn, ticket_id: &str) -> AppResult<Vec<DeliveryView>> {
+pub fn deliveries_of_seen_ticket(conn: &mut DbConn, ticket_id: TicketId) -> AppResult<Vec<DeliveryView>> {
     log_views(log_lines(conn, LogOf::Ticket(ticket_id))?.into_iter().map(|(l, _)| l).collect())
 }
 
@@ -519,7 +519,7 @@ pub fn failed_deliveries(conn: &mut DbConn, actor: &Actor, limit: Option<i64>) -
 
 /// One delivery, for its recipient or an admin over its unit (how a test message went).
 pub fn delivery(conn: &mut DbConn, actor: &Actor, id: &DeliveryId) -> AppResult<DeliveryView> {
-    let (line, path) = log_lines(conn, LogOf::One(&id.to_string()))?.into_iter().next().ok_or(AppError::NotFound { what: "delivery" })?;
+    let (line, path) = log_lines(conn, LogOf::One(*id))?.into_iter().next().ok_or(AppError::NotFound { what: "delivery" })?;
     let mine = line.0.person_id == Some(actor.person_id);
     let op = crate::domain::Operation::OrgUnitManage;
     if !mine && super::scope::enforce(actor.decide(op, &crate::domain::OrgPath::from_db(path)), "delivery", op).is_err() {

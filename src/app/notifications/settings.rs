@@ -59,7 +59,13 @@ fn check_email(e: &str) -> AppResult<()> {
 
 /// Settings for a person with an address: every kind by mail, quiet hours as given (the demo's
 /// people get their mail at once, so that a trial at any hour shows it).
-pub fn insert_default(conn: &mut DbConn, person_id: &str, email: Option<&str>, quiet_hours: bool, now: NaiveDateTime) -> AppResult<()> {
+pub fn insert_default(
+    conn: &mut DbConn,
+    person_id: crate::domain::PersonId,
+    email: Option<&str>,
+    quiet_hours: bool,
+    now: NaiveDateTime,
+) -> AppResult<()> {
     if let Some(e) = email {
         check_email(e)?;
     }

@@ -266,7 +266,7 @@ pub fn my_visit_list(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, no
     for g in actor.grants.iter().filter(|g| g.role == Role::GridWorker) {
         let grid_id = g.org_unit_id.to_string();
         let grid_name: String = org_units::table.find(&grid_id).select(org_units::name).first(conn)?;
-        let todays_log_id = log_of_day(conn, &actor.person_id.to_string(), &grid_id, today)?;
+        let todays_log_id = log_of_day(conn, actor.person_id, g.org_unit_id, today)?.map(|l| l.to_string());
         // Due today counts too: the threshold is tomorrow.
         let rows: Vec<(HouseholdRow, String)> = households::table
             .inner_join(org_units::table)

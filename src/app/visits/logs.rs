@@ -28,9 +28,9 @@ pub struct Filed {
 /// Idempotent on the device's `client_id`.
 pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input: NewVisitLog, now: NaiveDateTime) -> AppResult<Filed> {
     let hash = submission_hash(&input);
-    let author = actor.person_id.to_string();
+    let author = actor.person_id;
     parse_id::<crate::domain::Id>("client_id", &input.client_id)?;
-    if let Some(found) = find_by_client_id(conn, &author, &input.client_id)? {
+    if let Some(found) = find_by_client_id(conn, author, &input.client_id)? {
         return replay_or_refuse(conn, ctx.rules, found, &hash, now);
     }
     let grid_id: crate::domain::OrgUnitId = parse_id("grid_id", &input.grid_id)?;
@@ -47,12 +47,12 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
         return Err(AppError::validation("grid_id", crate::msg!("why-grid_inactive")));
     }
     ctx.rules.check_filing_date(input.visit_date, now).map_err(|e| AppError::validation("visit_date", e))?;
-    if let Some(log_id) = log_of_day(conn, &author, &grid.id.to_string(), input.visit_date)? {
+    if let Some(log_id) = log_of_day(conn, author, grid.id, input.visit_date)? {
         // The day's log may be this very submission, committed by a concurrent twin after the
         // client-id lookup above: answer that as a retry, anything else as a conflict.
-        return match find_by_client_id(conn, &author, &input.client_id)? {
+        return match find_by_client_id(conn, author, &input.client_id)? {
             Some(found) => replay_or_refuse(conn, ctx.rules, found, &hash, now),
-            None => Err(AppError::LogExists { date: input.visit_date, log_id }),
+            None => Err(AppError::LogExists { date: input.visit_date, log_id: log_id.to_string() }),
         };
     }
     check_count(input.households_visited, input.household_ids.len())?;
@@ -119,10 +119,10 @@ pub fn submit_log(conn: &mut DbConn, ctx: VisitContext<'_>, actor: &Actor, input
     match done {
         Ok(()) => Ok(Filed { replayed: false, log: view(conn, ctx.rules, row, now)? }),
         // A concurrent twin of this submission won the race: answer as its retry.
-        Err(AppError::Conflict { code: "already_exists", detail }) => match find_by_client_id(conn, &author, &input.client_id)? {
+        Err(AppError::Conflict { code: "already_exists", detail }) => match find_by_client_id(conn, author, &input.client_id)? {
             Some(found) => replay_or_refuse(conn, ctx.rules, found, &hash, now),
-            None => match log_of_day(conn, &author, &input.grid_id, input.visit_date)? {
-                Some(log_id) => Err(AppError::LogExists { date: input.visit_date, log_id }),
+            None => match log_of_day(conn, author, grid_id, input.visit_date)? {
+                Some(log_id) => Err(AppError::LogExists { date: input.visit_date, log_id: log_id.to_string() }),
                 None => Err(AppError::Conflict { code: "already_exists", detail }),
             },
         },

@@ -14,7 +14,7 @@ use crate::db::schema::{households, org_units, people, tickets, visit_log_househ
 use crate::db::DbConn;
 use crate::domain::visits::{HouseholdKind, LogDays, LoopStage, VisitRules};
 use crate::domain::workflow::{Satisfaction, TicketState};
-use crate::domain::{Actor, Grant, OrgKind, OrgPath, OrgUnitId, ReturnVisitId, Role, VisitLogId};
+use crate::domain::{Actor, Grant, OrgKind, OrgPath, OrgUnitId, PersonId, ReturnVisitId, Role, VisitLogId};
 
 use crate::app::opt_text;
 use crate::app::org::find_unit;
@@ -490,7 +490,7 @@ pub fn logged_ticket(t: TicketRow) -> LoggedTicket {
 }
 
 /// The id of an author's log of one grid and day, if filed.
-fn log_of_day(conn: &mut DbConn, author: &str, grid_id: &str, date: NaiveDate) -> AppResult<Option<String>> {
+fn log_of_day(conn: &mut DbConn, author: PersonId, grid_id: OrgUnitId, date: NaiveDate) -> AppResult<Option<VisitLogId>> {
     Ok(visit_logs::table
         .filter(visit_logs::author_id.eq(author))
         .filter(visit_logs::grid_id.eq(grid_id))
@@ -500,7 +500,7 @@ fn log_of_day(conn: &mut DbConn, author: &str, grid_id: &str, date: NaiveDate) -
         .optional()?)
 }
 
-fn find_by_client_id(conn: &mut DbConn, author: &str, client_id: &str) -> AppResult<Option<VisitLogRow>> {
+fn find_by_client_id(conn: &mut DbConn, author: PersonId, client_id: &str) -> AppResult<Option<VisitLogRow>> {
     Ok(visit_logs::table
         .filter(visit_logs::author_id.eq(author))
         .filter(visit_logs::client_id.eq(client_id))

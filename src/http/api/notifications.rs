@@ -45,8 +45,8 @@ pub struct Unread {
 #[utoipa::path(get, path = "/api/v1/notifications/unread", operation_id = "count_unread_notifications", tag = "notifications", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Unread), (status = 401, body = ErrorBody)))]
 pub async fn unread(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    let me = auth.who.actor.person_id.to_string();
-    let unread = run(&state, auth.lang, move |c| app::notifications::unread_count(c, &me)).await?;
+    let me = auth.who.actor.person_id;
+    let unread = run(&state, auth.lang, move |c| app::notifications::unread_count(c, me)).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(Unread { unread }))
 }
 

@@ -123,7 +123,7 @@ fn load_day(conn: &mut crate::db::DbConn, state: &AppState, p_actor: &crate::dom
         let units = app::org::list_units(conn, p_actor, f)?;
         buildings.push(units.into_iter().map(|u| (u.id, u.name)).collect());
     }
-    let categories = app::catalogue::categories_for_filer(conn, &p_actor.person_id.to_string())?;
+    let categories = app::catalogue::categories_for_filer(conn, p_actor.person_id)?;
     Ok(DayData { lists, logs, buildings, categories })
 }
 

@@ -135,7 +135,7 @@ fn load(conn: &mut DbConn, actor: &Actor, id: &TicketId, dup_q: Option<String>) 
         vec![]
     };
     let photos = app::tickets::list_photos(conn, actor, id)?;
-    let deliveries = app::notifications::deliveries_of_seen_ticket(conn, &t.id)?;
+    let deliveries = app::notifications::deliveries_of_seen_ticket(conn, *id)?;
     Ok(Loaded { t, events, names, units, departments, duplicates, photos, deliveries })
 }
 
