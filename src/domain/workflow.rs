@@ -692,6 +692,17 @@ pub enum ClockHolder {
     Place,
 }
 
+impl ClockHolder {
+    /// Which of a ticket's units holds the clock: its place, its compound or its community.
+    pub fn unit(self, place: OrgUnitId, compound: OrgUnitId, community: OrgUnitId) -> OrgUnitId {
+        match self {
+            ClockHolder::Compound => compound,
+            ClockHolder::Community => community,
+            ClockHolder::Place => place,
+        }
+    }
+}
+
 impl TicketPlace {
     /// The path of the unit that holds a ticket-level clock.
     pub fn holder(&self, h: ClockHolder) -> &OrgPath {

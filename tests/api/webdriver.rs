@@ -5,6 +5,7 @@
 //! chromedriver is missing, unless `GRIDLOOP_REQUIRE_BROWSER=1` (CI), where a missing browser
 //! fails the test.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,7 +47,10 @@ impl Browser {
         }
         let turn = ONE_AT_A_TIME.lock().await;
         let port = free_port();
+        // In a process group of its own, with the browsers it starts: dropping the Browser ends
+        // them all (killing chromedriver alone would leave every Chromium it started running).
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -248,6 +252,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -83,12 +83,7 @@ pub(super) fn place_at(place: &OrgPath, compound: OrgUnitId, community: OrgUnitI
 
 /// The id of the unit that holds a ticket-level clock of this ticket.
 pub(super) fn holder_unit(row: &TicketRow, h: crate::domain::workflow::ClockHolder) -> OrgUnitId {
-    use crate::domain::workflow::ClockHolder;
-    match h {
-        ClockHolder::Compound => row.compound_id,
-        ClockHolder::Community => row.community_id,
-        ClockHolder::Place => row.place_id,
-    }
+    h.unit(row.place_id, row.compound_id, row.community_id)
 }
 
 pub(super) fn load(conn: &mut DbConn, id: &TicketId) -> AppResult<Option<Loaded>> {

@@ -10,8 +10,8 @@ use crate::db::DbConn;
 use crate::domain::pii::mask_phone;
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{
-    allowed_for, holds_clock, sight, ActionKind, AssignmentState, Channel, ClockHolder, Level, PartEnd, ReturnReason, Satisfaction, Sight,
-    TicketPlace, TicketState, WhistleType,
+    allowed_for, holds_clock, sight, ActionKind, AssignmentState, Channel, Level, PartEnd, ReturnReason, Satisfaction, Sight, TicketPlace,
+    TicketState, WhistleType,
 };
 use crate::domain::{Actor, AssignmentId, CategoryId, OrgPath, OrgUnitId, Role, TicketId};
 
@@ -233,6 +233,11 @@ pub(super) struct Deadlines {
 }
 
 impl Deadlines {
+    /// No deadline of the caller's own; the ticket's nearest is `any`.
+    fn none_of_his(any: Option<NaiveDateTime>) -> Deadlines {
+        Deadlines { mine: None, mine_warn: None, mine_provisional: false, any, any_provisional: false }
+    }
+
     /// The caller's own deadline is near (预警) but not passed, on an open ticket.
     fn warns(&self, state: TicketState, now: NaiveDateTime) -> bool {
         !state.is_final() && self.mine.is_some_and(|m| m >= now) && self.mine_warn.is_some_and(|w| w <= now)
@@ -246,7 +251,7 @@ pub(super) fn is_yours(actor: &Actor, stage: Stage, holder: OrgUnitId, holder_pa
 
 /// The caller's own deadline and the ticket's nearest one, from the ticket's running clocks.
 pub(super) fn deadlines(actor: &Actor, clocks: &[RunningClock], place: &TicketPlace) -> Deadlines {
-    let mut d = Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: None, any_provisional: false };
+    let mut d = Deadlines::none_of_his(None);
     for c in clocks {
         d.any_provisional |= c.provisional;
         if c.paused_at.is_some() {
@@ -450,13 +455,13 @@ pub fn summaries(conn: &mut DbConn, actor: &Actor, rows: Vec<TicketListRow>, now
     rows.into_iter()
         .map(|r| {
             let d = if !crate::domain::workflow::may_hold_clock_in(actor, r.state) {
-                Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false }
+                Deadlines::none_of_his(r.due_at)
             } else if kept_on_row(&r) {
                 row_deadlines(actor, &r)
             } else {
                 match clocks.remove(&r.id) {
                     Some(c) => deadlines(actor, &c, &place_at(&r.place_path, r.compound_id, r.community_id)),
-                    None => Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false },
+                    None => Deadlines::none_of_his(r.due_at),
                 }
             };
             summary(r, d, now)
@@ -473,16 +478,11 @@ fn kept_on_row(r: &TicketListRow) -> bool {
 /// The deadlines of a never-whistled ticket from its row: the clock it stands for is its
 /// state's ticket-level clock, unpaused (a paused clock sets no deadline, and the row has none).
 fn row_deadlines(actor: &Actor, r: &TicketListRow) -> Deadlines {
-    let none = Deadlines { mine: None, mine_warn: None, mine_provisional: false, any: r.due_at, any_provisional: false };
     let (Some((stage, holder)), Some(due_at), Some(warn_at)) = (crate::domain::workflow::ticket_clock(r.state), r.due_at, r.warn_at) else {
-        return none;
+        return Deadlines::none_of_his(r.due_at);
     };
     let place = place_at(&r.place_path, r.compound_id, r.community_id);
-    let unit = match holder {
-        ClockHolder::Compound => r.compound_id,
-        ClockHolder::Community => r.community_id,
-        ClockHolder::Place => r.place_id,
-    };
+    let unit = holder.unit(r.place_id, r.compound_id, r.community_id);
     let yours = holds_clock(actor, stage, unit, place.holder(holder), &place);
     Deadlines {
         mine: yours.then_some(due_at),
