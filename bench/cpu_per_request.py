@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CPU time one request costs the server and PostgreSQL (decision 0029's method).
 
-Against a running server (any build, any database), sends one kind of GET request sequentially
+Against a running server (any build, any database), sends one kind of GET request (or, with
+`--post-json`, one kind of POST, e.g. a filing, each with its own Idempotency-Key) sequentially
 for a few seconds and reads the CPU time (user + system) of the server process and of every
 PostgreSQL backend from /proc before and after. Sequential requests keep the figure free of
 queueing; what it measures is the work, which is what limits the rate on two cores.
@@ -50,14 +51,21 @@ def main() -> None:
     p.add_argument("--password", default="gridloop-demo")
     p.add_argument("--path", required=True)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--post-json", help="POST this JSON body instead of a GET, each with an Idempotency-Key of its own (a filing)")
     a = p.parse_args()
+    body = json.loads(a.post_json) if a.post_json else None
     base = f"http://127.0.0.1:{a.port}"
+
+    sent = [0]
 
     def get(path: str, token: str | None = None, body: dict | None = None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
         r = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
         if token:
             r.add_header("authorization", "Bearer " + token)
+        if token and body is not None:
+            sent[0] += 1
+            r.add_header("idempotency-key", f"cpu-{os.getpid()}-{time.time_ns()}-{sent[0]}")
         with urllib.request.urlopen(r) as f:
             return f.read()
 
@@ -65,14 +73,14 @@ def main() -> None:
     if not server:
         raise SystemExit(f"no gridloop server bound to 127.0.0.1:{a.port}")
     token = json.loads(get("/api/v1/auth/login", body={"login": a.login, "password": a.password}))["token"]
-    get(a.path, token)  # warm: the statement is prepared on this connection
+    get(a.path, token, body)  # warm: the statement is prepared on this connection
     s0, p0, n, end = jiffies(server[0]), postgres_jiffies(), 0, time.time() + a.seconds
     while time.time() < end:
-        get(a.path, token)
+        get(a.path, token, body)
         n += 1
     s1, p1 = jiffies(server[0]), postgres_jiffies()
     print(
-        f"{a.login} GET {a.path}: {n / a.seconds:.0f} requests/s sequential, "
+        f"{a.login} {'POST' if body else 'GET'} {a.path}: {n / a.seconds:.0f} requests/s sequential, "
         f"server {(s1 - s0) * TICK_MS / n:.3f} ms CPU/request, PostgreSQL {(p1 - p0) * TICK_MS / n:.3f} ms CPU/request"
     )
 
