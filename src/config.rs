@@ -36,6 +36,8 @@ pub struct Settings {
     pub notify: NotifySettings,
     #[serde(default)]
     pub reports: ReportSettings,
+    #[serde(default)]
+    pub evaluation: EvaluationSettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -176,6 +178,101 @@ impl ReportSettings {
             satisfaction: self.weight_satisfaction,
             threshold: self.threshold,
         }
+    }
+}
+
+/// The two evaluations (两评价): the criteria the branch rates the owners' committee and the
+/// property company on each year, with their weights; the weight of the residents'
+/// representatives' score; the totals below which a party is called in to rectify (约谈整改) or its
+/// replacement recommended (解聘更换).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationSettings {
+    pub committee_criteria: Vec<crate::domain::consult::Criterion>,
+    pub company_criteria: Vec<crate::domain::consult::Criterion>,
+    /// The share (0–1) of the total taken by the residents' representatives' score, when given.
+    pub resident_weight: f64,
+    pub rectify_below: f64,
+    pub replace_below: f64,
+}
+
+impl Default for EvaluationSettings {
+    fn default() -> Self {
+        let c = |code: &str, zh: &str, en: &str, weight: f64| crate::domain::consult::Criterion {
+            code: code.into(),
+            name_zh: zh.into(),
+            name_en: en.into(),
+            weight,
+        };
+        EvaluationSettings {
+            committee_criteria: vec![
+                c("meeting_duty", "依法履职、按时议事", "Duties and meetings held", 30.0),
+                c("public_accounts", "公共收益与账目公开", "Public income and accounts disclosed", 25.0),
+                c("resident_response", "回应业主诉求", "Response to owners", 25.0),
+                c("cooperation", "配合三方协调", "Cooperation in the consultation", 20.0),
+            ],
+            company_criteria: vec![
+                c("service_quality", "服务质量", "Service quality", 35.0),
+                c("contract_compliance", "合同履约", "Contract compliance", 25.0),
+                c("resident_response", "回应居民诉求", "Response to residents", 25.0),
+                c("cooperation", "配合三方协调", "Cooperation in the consultation", 15.0),
+            ],
+            resident_weight: 0.2,
+            rectify_below: 70.0,
+            replace_below: 60.0,
+        }
+    }
+}
+
+impl EvaluationSettings {
+    pub fn thresholds(&self) -> crate::domain::consult::Thresholds {
+        crate::domain::consult::Thresholds {
+            rectify_below: self.rectify_below,
+            replace_below: self.replace_below,
+            resident_weight: self.resident_weight,
+        }
+    }
+
+    /// The criteria a party is rated on.
+    pub fn criteria(&self, party: crate::domain::consult::Party) -> &[crate::domain::consult::Criterion] {
+        match party {
+            crate::domain::consult::Party::PropertyCompany => &self.company_criteria,
+            _ => &self.committee_criteria,
+        }
+    }
+
+    fn problem(&self) -> Option<(&'static str, String)> {
+        for (field, list) in
+            [("evaluation.committee_criteria", &self.committee_criteria), ("evaluation.company_criteria", &self.company_criteria)]
+        {
+            if list.is_empty() || list.len() > 20 {
+                return Some((field, "list 1–20 criteria".into()));
+            }
+            let mut codes = std::collections::BTreeSet::new();
+            for c in list {
+                let code_ok = !c.code.is_empty() && c.code.len() <= 40 && c.code.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_');
+                if !code_ok || !codes.insert(c.code.as_str()) {
+                    return Some((field, format!("`{}`: each code once, 1–40 lowercase letters or _", c.code)));
+                }
+                if c.name_zh.trim().is_empty() || c.name_en.trim().is_empty() {
+                    return Some((field, format!("`{}` needs name_zh and name_en", c.code)));
+                }
+                if !c.weight.is_finite() || c.weight < 0.0 {
+                    return Some((field, format!("`{}`: the weight must be a number of 0 or more", c.code)));
+                }
+            }
+            if list.iter().map(|c| c.weight).sum::<f64>() <= 0.0 {
+                return Some((field, "the weights must not all be 0".into()));
+            }
+        }
+        if !(self.resident_weight.is_finite() && (0.0..=1.0).contains(&self.resident_weight)) {
+            return Some(("evaluation.resident_weight", "must be between 0 and 1 (0.2 is a fifth of the total)".into()));
+        }
+        let ok = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
+        if !ok(self.rectify_below) || !ok(self.replace_below) || self.replace_below > self.rectify_below {
+            return Some(("evaluation.rectify_below", "need 0 ≤ replace_below ≤ rectify_below ≤ 100".into()));
+        }
+        None
     }
 }
 
@@ -501,6 +598,9 @@ impl Settings {
         }
         if !(64..=8192).contains(&self.photos.thumb_side) || self.photos.max_side < self.photos.thumb_side || self.photos.max_side > 8192 {
             return bad("photos.max_side", "thumb_side must be 64–8192 and max_side between thumb_side and 8192".into());
+        }
+        if let Some((field, why)) = self.evaluation.problem() {
+            return bad(field, why);
         }
         let r = &self.reports;
         let weights = [r.weight_response, r.weight_resolution, r.weight_satisfaction];

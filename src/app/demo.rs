@@ -202,6 +202,8 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
             )?;
         }
         let logs = seed_visit_history(conn, now)?;
+        let compound = unit(DEMO_CONSULT_COMPOUND)?;
+        seed_consultation(conn, &compound, now)?;
         Ok(DemoSummary {
             units: city.units.len(),
             categories: city.categories.len(),
@@ -278,4 +280,121 @@ fn seed_visit_history(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<usize>
         }
     }
     Ok(n)
+}
+
+/// The compound whose three-party consultation the demo shows (翠竹园小区, bs.yang's).
+const DEMO_CONSULT_COMPOUND: &str = "LA-JA-XF-C1-Y1";
+
+/// 翠竹园's three-party consultation (三方协调议事): its owners' committee and property company, a
+/// meeting twelve days ago that made two actions — one done on time, one running with a progress
+/// note — and dropped one item, its minutes signed; one item still waits on the agenda.
+fn seed_consultation(conn: &mut DbConn, compound: &OrgUnitRow, now: NaiveDateTime) -> AppResult<()> {
+    use super::consult::{self as c, Attendees, ItemDecision, ItemDrop, NewCompany, NewItem, NewMeeting, NewNote, Outcome, PartiesInput};
+    use crate::domain::consult::{credit_code_check, ItemState, Party};
+    let secretary: PersonRow = people::table.filter(people::login.eq("bs.yang")).select(PersonRow::as_select()).first(conn)?;
+    let grants = super::people::load_grants(conn, &secretary.id)?;
+    let actor = crate::domain::Actor { person_id: secretary.id, login: secretary.login, grants };
+    let tz = chrono_tz::Asia::Shanghai;
+    let today = now.and_utc().with_timezone(&tz).date_naive();
+    let days = chrono::Duration::days;
+    let stem = "91341502MA2T8K7Q1";
+    let company = c::create_company(
+        conn,
+        &actor,
+        NewCompany {
+            name: "六安翠竹物业服务有限公司".into(),
+            credit_code: format!("{stem}{}", credit_code_check(stem).unwrap_or('0')),
+            manager_name: "周建国".into(),
+            manager_phone: Some("13600000001".into()),
+        },
+        now,
+    )?;
+    let parties = PartiesInput {
+        committee_name: "翠竹园小区第二届业主委员会".into(),
+        committee_chair: "钱立新".into(),
+        committee_members: vec!["钱立新".into(), "孙海燕".into(), "李国强".into(), "陈玉梅".into(), "刘志伟".into()],
+        committee_phone: Some("13500000001".into()),
+        term_start: chrono::NaiveDate::from_ymd_opt(2024, 6, 1),
+        term_end: chrono::NaiveDate::from_ymd_opt(2029, 5, 31),
+        company_id: Some(company.id),
+        contract_start: chrono::NaiveDate::from_ymd_opt(2025, 1, 1),
+        contract_end: chrono::NaiveDate::from_ymd_opt(2027, 12, 31),
+    };
+    c::set_parties(conn, &actor, &compound.id, Some(0), parties, now)?;
+    let mut item = |title: &str, detail: &str| -> AppResult<crate::domain::ConsultItemId> {
+        let input = NewItem { title: title.into(), detail: detail.into(), category_id: None, ticket_ids: vec![] };
+        let v = c::add_item(conn, &actor, &compound.id, input, super::Lang::Zh, now - days(14))?;
+        v.id.parse().map_err(|_| AppError::internal_msg("demo item id".into()))
+    };
+    let charging = item("电动车楼道充电", "3号楼、5号楼楼道内飞线充电，存在火灾隐患")?;
+    let parking = item("夜间地面停车占用消防通道", "晚高峰车辆停放在消防通道上")?;
+    let pets = item("宠物粪便无人清理", "中心绿地宠物粪便较多")?;
+    item("垃圾分类投放点异味", "2号楼旁投放点夏季异味大，居民多次反映")?;
+    let held_on = today - days(12);
+    let meeting = NewMeeting {
+        held_on,
+        place: "翠竹园居民之家".into(),
+        attendees: Attendees {
+            branch: vec!["杨德明".into(), "王芳".into()],
+            owners_committee: vec!["钱立新".into(), "孙海燕".into()],
+            property_company: vec!["周建国".into()],
+        },
+        minutes: "三方议定：物业在3号楼、5号楼旁建设电动车集中充电棚，一周内完工；业委会牵头制定夜间停车公约，物业配合划线。宠物粪便问题纳入文明养犬宣传，不单独立项。".into(),
+        decisions: vec![
+            ItemDecision {
+                item_id: charging.to_string(),
+                decision: "物业建设电动车集中充电棚，清理楼道飞线".into(),
+                responsible: Party::PropertyCompany,
+                due_on: held_on + days(7),
+            },
+            ItemDecision {
+                item_id: parking.to_string(),
+                decision: "业委会牵头制定夜间停车公约，物业配合施划停车线".into(),
+                responsible: Party::OwnersCommittee,
+                due_on: today + days(10),
+            },
+        ],
+        dropped: vec![ItemDrop { item_id: pets.to_string(), reason: "纳入社区文明养犬宣传，不单独立项".into() }],
+    };
+    let meeting_id = c::hold_meeting(conn, &actor, &compound.id, meeting, &tz, now - days(12))?;
+    c::sign_meeting(conn, &actor, &meeting_id, Some(1), now - days(12))?;
+    let done = c::get_item(conn, &actor, &charging, super::Lang::Zh, now)?;
+    c::close_item(
+        conn,
+        &actor,
+        &charging,
+        Some(done.version),
+        ItemState::Done,
+        Outcome { outcome: "充电棚已建成投用（20个充电位），楼道飞线已清理".into() },
+        super::Lang::Zh,
+        now - days(6),
+    )?;
+    c::add_note(conn, &actor, &parking, NewNote { body: "停车公约草案已在业主群征求意见".into() }, super::Lang::Zh, now - days(3))?;
+    // Last year's two evaluations (两评价): the committee satisfactory, the company called in.
+    let settings = crate::config::EvaluationSettings::default();
+    let last_year = chrono::Datelike::year(&today) - 1;
+    for (party, marks, resident) in
+        [(Party::OwnersCommittee, [88.0, 80.0, 85.0, 90.0], None), (Party::PropertyCompany, [65.0, 75.0, 60.0, 80.0], Some(62.0))]
+    {
+        let scores = settings
+            .criteria(party)
+            .iter()
+            .zip(marks)
+            .map(|(k, score)| c::ScoreInput { code: k.code.clone(), score, comment: String::new() })
+            .collect();
+        let comment = match party {
+            Party::PropertyCompany => "保洁和电梯维保投诉较多，约谈项目经理，限期三个月整改".into(),
+            _ => String::new(),
+        };
+        c::evaluate(
+            conn,
+            &actor,
+            &compound.id,
+            c::NewEvaluation { party, year: last_year, scores, resident_score: resident, comment },
+            &settings,
+            &tz,
+            now,
+        )?;
+    }
+    Ok(())
 }

@@ -249,6 +249,9 @@ pub fn entity_key(what: &str) -> &'static str {
         "compound" => "entity-compound",
         "calendar" => "entity-calendar",
         "calendar year" => "entity-calendar_year",
+        "property company" => "entity-property_company",
+        "meeting" => "entity-meeting",
+        "consultation item" => "entity-consult_item",
         _ => "entity-object",
     }
 }
@@ -270,6 +273,9 @@ pub const ENTITIES: &[&str] = &[
     "calendar",
     "calendar year",
     "object",
+    "property company",
+    "meeting",
+    "consultation item",
 ];
 
 fn action_key(action: &str) -> &'static str {

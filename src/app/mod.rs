@@ -7,6 +7,7 @@ pub mod auth;
 pub mod board;
 pub mod calendars;
 pub mod catalogue;
+pub mod consult;
 pub mod demo;
 pub mod error;
 pub mod exports;

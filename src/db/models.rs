@@ -481,3 +481,118 @@ pub struct PhotoRow {
     pub uploaded_by: PersonId,
     pub created_at: NaiveDateTime,
 }
+
+/// A property service company (物业服务企业); its manager's phone is a person's, shown masked.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = property_companies)]
+pub struct PropertyCompanyRow {
+    pub id: PropertyCompanyId,
+    pub name: String,
+    pub credit_code: String,
+    pub manager_name: String,
+    pub manager_phone: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// A compound's owners' committee (业主委员会) and the company that serves it.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = compound_parties)]
+pub struct CompoundPartiesRow {
+    pub compound_id: OrgUnitId,
+    pub committee_name: String,
+    pub committee_chair: String,
+    pub committee_members: String,
+    pub committee_phone: Option<String>,
+    pub term_start: Option<chrono::NaiveDate>,
+    pub term_end: Option<chrono::NaiveDate>,
+    pub company_id: Option<PropertyCompanyId>,
+    pub contract_start: Option<chrono::NaiveDate>,
+    pub contract_end: Option<chrono::NaiveDate>,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// A three-party meeting (议事会); `attendees` is JSON `{party: [names]}`.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consult_meetings)]
+pub struct MeetingRow {
+    pub id: MeetingId,
+    pub compound_id: OrgUnitId,
+    pub held_on: chrono::NaiveDate,
+    pub place: String,
+    pub attendees: String,
+    pub minutes: String,
+    pub created_by: PersonId,
+    pub created_at: NaiveDateTime,
+    pub signed_by: Option<PersonId>,
+    pub signed_at: Option<NaiveDateTime>,
+    pub version: i64,
+}
+
+/// An item of a compound's consultation: agenda, action, done or dropped.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consult_items)]
+pub struct ConsultItemRow {
+    pub id: ConsultItemId,
+    pub compound_id: OrgUnitId,
+    pub title: String,
+    pub detail: String,
+    pub category_id: Option<CategoryId>,
+    pub state: crate::domain::consult::ItemState,
+    pub created_by: PersonId,
+    pub created_at: NaiveDateTime,
+    pub meeting_id: Option<MeetingId>,
+    pub decision: Option<String>,
+    pub responsible: Option<crate::domain::consult::Party>,
+    pub due_on: Option<chrono::NaiveDate>,
+    pub due_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub outcome: Option<String>,
+    pub version: i64,
+}
+
+/// A ticket raised to a consultation item.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consult_item_tickets)]
+pub struct ConsultItemTicketRow {
+    pub item_id: ConsultItemId,
+    pub ticket_id: TicketId,
+    pub attached_by: PersonId,
+    pub attached_at: NaiveDateTime,
+}
+
+/// A progress note on a consultation item.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consult_notes)]
+pub struct ConsultNoteRow {
+    pub id: ConsultNoteId,
+    pub item_id: ConsultItemId,
+    pub body: String,
+    pub author_id: PersonId,
+    pub created_at: NaiveDateTime,
+}
+
+/// One of the two evaluations (两评价) of a compound's party in a year.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = evaluations)]
+pub struct EvaluationRow {
+    pub id: EvaluationId,
+    pub compound_id: OrgUnitId,
+    pub party: crate::domain::consult::Party,
+    pub year: i32,
+    pub subject_name: String,
+    pub company_id: Option<PropertyCompanyId>,
+    /// JSON: the scores per criterion.
+    pub scores: String,
+    pub resident_score: Option<f64>,
+    pub resident_weight: f64,
+    pub total: f64,
+    pub verdict: crate::domain::consult::Verdict,
+    pub comment: String,
+    /// JSON: the evidence as it stood.
+    pub evidence: String,
+    pub evaluated_by: PersonId,
+    pub evaluated_at: NaiveDateTime,
+    pub version: i64,
+}

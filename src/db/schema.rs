@@ -433,6 +433,112 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    property_companies (id) {
+        id -> Text,
+        name -> Text,
+        credit_code -> Text,
+        manager_name -> Text,
+        manager_phone -> Nullable<Text>,
+        created_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    compound_parties (compound_id) {
+        compound_id -> Text,
+        committee_name -> Text,
+        committee_chair -> Text,
+        committee_members -> Text,
+        committee_phone -> Nullable<Text>,
+        term_start -> Nullable<Date>,
+        term_end -> Nullable<Date>,
+        company_id -> Nullable<Text>,
+        contract_start -> Nullable<Date>,
+        contract_end -> Nullable<Date>,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    consult_meetings (id) {
+        id -> Text,
+        compound_id -> Text,
+        held_on -> Date,
+        place -> Text,
+        attendees -> Text,
+        minutes -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        signed_by -> Nullable<Text>,
+        signed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    consult_items (id) {
+        id -> Text,
+        compound_id -> Text,
+        title -> Text,
+        detail -> Text,
+        category_id -> Nullable<Text>,
+        state -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        meeting_id -> Nullable<Text>,
+        decision -> Nullable<Text>,
+        responsible -> Nullable<Text>,
+        due_on -> Nullable<Date>,
+        due_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    consult_item_tickets (item_id, ticket_id) {
+        item_id -> Text,
+        ticket_id -> Text,
+        attached_by -> Text,
+        attached_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consult_notes (id) {
+        id -> Text,
+        item_id -> Text,
+        body -> Text,
+        author_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    evaluations (id) {
+        id -> Text,
+        compound_id -> Text,
+        party -> Text,
+        year -> Integer,
+        subject_name -> Text,
+        company_id -> Nullable<Text>,
+        scores -> Text,
+        resident_score -> Nullable<Double>,
+        resident_weight -> Double,
+        total -> Double,
+        verdict -> Text,
+        comment -> Text,
+        evidence -> Text,
+        evaluated_by -> Text,
+        evaluated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> people (person_id));
 diesel::joinable!(login_usual_addresses -> people (person_id));
 diesel::joinable!(households -> org_units (building_id));
@@ -504,6 +610,10 @@ diesel::joinable!(supervision -> tickets (ticket_id));
 diesel::joinable!(deliveries -> notifications (notification_id));
 
 diesel::joinable!(calendar_years -> work_calendars (calendar));
+diesel::joinable!(consult_item_tickets -> consult_items (item_id));
+diesel::joinable!(consult_item_tickets -> tickets (ticket_id));
+diesel::joinable!(consult_items -> consult_meetings (meeting_id));
+diesel::joinable!(compound_parties -> property_companies (company_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     work_calendars,
@@ -539,4 +649,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     visit_log_households,
     visit_log_return_visits,
     photos,
+    property_companies,
+    compound_parties,
+    consult_meetings,
+    consult_items,
+    consult_item_tickets,
+    consult_notes,
+    evaluations,
 );

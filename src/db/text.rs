@@ -156,6 +156,11 @@ text_columns! {
     PhotoIdColumn: PhotoId => [id];
     DeliveryIdColumn: DeliveryId => [id];
     EndpointIdColumn: EndpointId => [id];
+    PropertyCompanyIdColumn: PropertyCompanyId => [id];
+    MeetingIdColumn: MeetingId => [id];
+    ConsultItemIdColumn: ConsultItemId => [id];
+    ConsultNoteIdColumn: ConsultNoteId => [id];
+    EvaluationIdColumn: EvaluationId => [id];
     GenericIdColumn: Id => [id];
     OrgPathColumn: crate::domain::OrgPath => [path];
     OrgKindColumn: crate::domain::OrgKind => [enum from_str];
@@ -175,5 +180,8 @@ text_columns! {
     DeliveryChannelColumn: crate::domain::notify::DeliveryChannel => [enum from_str];
     DeliveryStateColumn: crate::domain::notify::DeliveryState => [enum from_str];
     YearStatusColumn: crate::domain::calendar::YearStatus => [enum by_parse!(crate::domain::calendar::YearStatus, "year status")];
+    PartyColumn: crate::domain::consult::Party => [enum by_parse!(crate::domain::consult::Party, "party")];
+    VerdictColumn: crate::domain::consult::Verdict => [enum by_parse!(crate::domain::consult::Verdict, "verdict")];
+    ItemStateColumn: crate::domain::consult::ItemState => [enum by_parse!(crate::domain::consult::ItemState, "item state")];
     HouseholdKindColumn: crate::domain::visits::HouseholdKind => [enum by_parse!(crate::domain::visits::HouseholdKind, "household kind")];
 }

@@ -197,6 +197,16 @@ entity_ids! {
     DeliveryId;
     /// A unit's channel for notifications: a mail address, a webhook, a WeCom robot (通知渠道).
     EndpointId;
+    /// A property service company (物业服务企业).
+    PropertyCompanyId;
+    /// A three-party meeting (议事会).
+    MeetingId;
+    /// An item of a compound's consultation: agenda, action, result (议事清单项).
+    ConsultItemId;
+    /// A progress note on a consultation item (进展).
+    ConsultNoteId;
+    /// One of the two evaluations (两评价) of a party in a year.
+    EvaluationId;
 }
 
 #[cfg(test)]

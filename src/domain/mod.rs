@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod calendar;
+pub mod consult;
 pub mod ids;
 pub mod net;
 pub mod notify;
@@ -18,9 +19,9 @@ pub mod visits;
 pub mod workflow;
 
 pub use ids::{
-    AssignmentId, AuditEventId, CategoryId, ClockId, DeliveryId, EndpointId, ExtensionId, HouseholdId, Id, LoginAttemptId, MembershipId,
-    NotificationId, OrgUnitId, PersonId, PhotoId, PiiRevealId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId,
-    VisitLogId,
+    AssignmentId, AuditEventId, CategoryId, ClockId, ConsultItemId, ConsultNoteId, DeliveryId, EndpointId, EvaluationId, ExtensionId,
+    HouseholdId, Id, LoginAttemptId, MeetingId, MembershipId, NotificationId, OrgUnitId, PersonId, PhotoId, PiiRevealId, PropertyCompanyId,
+    ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
 };
 pub use org::{OrgKind, OrgPath};
 pub use roles::{Access, Actor, Grant, Operation, Role};

@@ -24,11 +24,23 @@ pub enum Role {
     Supervisor,
     /// 系统管理员: org tree, people, roles, catalogue.
     Admin,
+    /// 业委会代表: the owners' committee's representative in his compound's consultation.
+    CommitteeRepresentative,
+    /// 物业代表: the property company's representative in the compound's consultation.
+    CompanyRepresentative,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::GridWorker, Role::BranchSecretary, Role::CommunityStaff, Role::DepartmentLiaison, Role::Supervisor, Role::Admin];
+    pub const ALL: [Role; 8] = [
+        Role::GridWorker,
+        Role::BranchSecretary,
+        Role::CommunityStaff,
+        Role::DepartmentLiaison,
+        Role::Supervisor,
+        Role::Admin,
+        Role::CommitteeRepresentative,
+        Role::CompanyRepresentative,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +50,17 @@ impl Role {
             Role::DepartmentLiaison => "department_liaison",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::CommitteeRepresentative => "committee_representative",
+            Role::CompanyRepresentative => "company_representative",
+        }
+    }
+
+    /// The consultation's party a representative speaks for (none for the other roles).
+    pub fn represents(self) -> Option<crate::domain::consult::Party> {
+        match self {
+            Role::CommitteeRepresentative => Some(crate::domain::consult::Party::OwnersCommittee),
+            Role::CompanyRepresentative => Some(crate::domain::consult::Party::PropertyCompany),
+            _ => None,
         }
     }
 
@@ -50,6 +73,8 @@ impl Role {
             Role::DepartmentLiaison => "Role-department_liaison",
             Role::Supervisor => "Role-supervisor",
             Role::Admin => "Role-admin",
+            Role::CommitteeRepresentative => "Role-committee_representative",
+            Role::CompanyRepresentative => "Role-company_representative",
         }
     }
 
@@ -63,6 +88,7 @@ impl Role {
             Role::DepartmentLiaison => &[Department],
             Role::Supervisor => &[City, District, Street],
             Role::Admin => &[City, District, Street],
+            Role::CommitteeRepresentative | Role::CompanyRepresentative => &[Compound],
         }
     }
 
@@ -86,6 +112,9 @@ impl Role {
             ),
             // 社区: ranks the compounds (and departments) below its community or street.
             Role::CommunityStaff if op == RankingRead => true,
+            // 三方协调议事 is the compound branch's: the secretary runs it, the community follows it.
+            Role::BranchSecretary if matches!(op, ConsultRead | ConsultManage) => true,
+            Role::CommunityStaff if op == ConsultRead => true,
             Role::BranchSecretary | Role::CommunityStaff => matches!(
                 op,
                 OrgUnitRead
@@ -104,8 +133,13 @@ impl Role {
             Role::DepartmentLiaison => {
                 matches!(op, OrgUnitRead | TicketRead | TicketAct | TicketReveal)
             }
-            Role::Supervisor => matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead | VisitLogRead | BoardRead | RankingRead),
+            Role::Supervisor => {
+                matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead | VisitLogRead | BoardRead | RankingRead | ConsultRead)
+            }
             Role::Admin => matches!(op, OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage),
+            // The parties' representatives: their compound's consultation, and progress and
+            // completion of the actions their party is responsible for — nothing else.
+            Role::CommitteeRepresentative | Role::CompanyRepresentative => matches!(op, ConsultRead | ConsultAct),
         }
     }
 }
@@ -157,10 +191,18 @@ pub enum Operation {
     BoardRead,
     /// Rankings of the units below one (三率排名, 红黄榜) and the tickets behind each figure.
     RankingRead,
+    /// A compound's three-party consultation (三方协调议事): its parties, agenda, meetings,
+    /// actions and results.
+    ConsultRead,
+    /// Run it: record the parties, put items on the agenda, hold and sign off meetings, record
+    /// progress and results.
+    ConsultManage,
+    /// Record progress on and complete the actions one's own party is responsible for.
+    ConsultAct,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 19] = [
         Operation::OrgUnitRead,
         Operation::OrgUnitManage,
         Operation::PersonRead,
@@ -177,6 +219,9 @@ impl Operation {
         Operation::VisitLogFile,
         Operation::BoardRead,
         Operation::RankingRead,
+        Operation::ConsultRead,
+        Operation::ConsultManage,
+        Operation::ConsultAct,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -197,6 +242,9 @@ impl Operation {
             Operation::VisitLogFile => "visit_log.file",
             Operation::BoardRead => "board.read",
             Operation::RankingRead => "ranking.read",
+            Operation::ConsultRead => "consultation.read",
+            Operation::ConsultManage => "consultation.manage",
+            Operation::ConsultAct => "consultation.act",
         }
     }
 
@@ -211,6 +259,7 @@ impl Operation {
             TicketRead | TicketFile | TicketAct | TicketReveal => TicketRead,
             VisitLogRead | VisitLogFile => VisitLogRead,
             BoardRead | RankingRead => OrgUnitRead,
+            ConsultRead | ConsultManage | ConsultAct => ConsultRead,
         }
     }
 

@@ -678,7 +678,7 @@ pub fn holds_clock(actor: &Actor, stage: super::sla::Stage, holder_unit: OrgUnit
             Role::CommunityStaff => within && at_community,
             Role::DepartmentLiaison => g.org_unit_id == holder_unit,
             Role::Supervisor => within,
-            Role::Admin => false,
+            Role::Admin | Role::CommitteeRepresentative | Role::CompanyRepresentative => false,
         }
     })
 }
@@ -746,7 +746,7 @@ pub fn may_hold_clock_in(actor: &Actor, state: TicketState) -> bool {
         Role::CommunityStaff => matches!(state, S::AtCommunity | S::CommunityHandling | S::Whistled),
         Role::DepartmentLiaison => state == S::Whistled,
         Role::Supervisor => !state.is_final(),
-        Role::Admin => false,
+        Role::Admin | Role::CommitteeRepresentative | Role::CompanyRepresentative => false,
     })
 }
 

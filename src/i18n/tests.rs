@@ -142,6 +142,12 @@ fn every_error_code_and_every_name_of_the_domain_has_its_message() {
     needed.extend(crate::domain::Role::ALL.iter().map(|x| x.label_key().to_string()));
     needed.extend(crate::domain::OrgKind::ALL.iter().map(|x| x.label_key().to_string()));
     needed.extend(crate::domain::sla::Stage::ALL.iter().map(|x| x.label_key().to_string()));
+    use crate::domain::consult as c;
+    needed.extend(c::Party::ALL.iter().map(|x| x.label_key().to_string()));
+    needed.extend(c::ItemState::ALL.iter().map(|x| x.label_key().to_string()));
+    needed.extend(c::Timeliness::ALL.iter().map(|x| x.label_key().to_string()));
+    needed.extend(c::CandidateReason::ALL.iter().map(|x| x.label_key().to_string()));
+    needed.extend(c::Verdict::ALL.iter().map(|x| x.label_key().to_string()));
     use crate::domain::calendar::ProblemKind as P;
     for p in [
         P::OutsideYear,

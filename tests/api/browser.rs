@@ -615,3 +615,89 @@ async fn the_luan_loop_runs_across_every_role_in_the_browser_alone_at_desk_size(
     assert!(b.text(".flash.ok").await.contains("已导入 2 户"));
     b.shot("26-import-done").await;
 }
+
+/// Sets a field's value as a script would (date inputs take typed text in the browser's locale).
+async fn set_value(b: &Browser, css: &str, value: &str) {
+    b.js("document.querySelector(arguments[0]).value = arguments[1];", json!([css, value])).await;
+}
+
+#[tokio::test]
+async fn the_secretary_runs_a_consultation_to_its_results_and_rates_the_parties_in_the_browser() {
+    let Some(b) = Browser::start("consultation").await else { return };
+    let app = demo_app().await;
+    let base = app.base.clone();
+    let bs = app.login("bs.yang", DEMO_PASSWORD).await;
+    let me = app.get_ok("/api/v1/me", &bs).await;
+    let compound = me["grants"][0]["org_unit_id"].as_str().unwrap().to_string();
+    let china_today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+
+    // The desk: the demo's parties, its agenda item, its running action, its signed meeting.
+    b.login(&base, "bs.yang", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/consultation")).await;
+    assert!(b.text("#parties").await.contains("六安翠竹物业服务有限公司"));
+    assert!(b.text("#actions").await.contains("夜间停车公约") || b.text("#actions").await.contains("停车"));
+    b.shot("01-desk").await;
+
+    // A new item by hand, then the meeting: decide it, drop the demo's waiting one.
+    b.click("#agenda details > summary").await;
+    b.fill("#nt", "单元门禁损坏").await;
+    b.fill("#nd", "5号楼2单元门禁无法刷卡").await;
+    b.click("#agenda details form button[type=submit]").await;
+    b.wait_url("done=item").await;
+    let agenda = app.get_ok(&format!("/api/v1/org-units/{compound}/consultation/items?state=agenda"), &bs).await;
+    let id_of = |title: &str| agenda.as_array().unwrap().iter().find(|i| i["title"] == title).unwrap()["id"].as_str().unwrap().to_string();
+    let (door, smell) = (id_of("单元门禁损坏"), id_of("垃圾分类投放点异味"));
+    b.fill("#place", "翠竹园居民之家").await;
+    b.fill("#at-branch", "杨德明").await;
+    b.fill("#at-owners_committee", "钱立新\n孙海燕").await;
+    b.fill("#at-property_company", "周建国").await;
+    b.click(&format!("input[name='do-{door}'][value=decide]")).await;
+    b.fill(&format!("#dec-{door}"), "物业三日内更换门禁读卡器").await;
+    b.select(&format!("#res-{door}"), "property_company").await;
+    set_value(&b, &format!("#due-{door}"), &(china_today + chrono::Duration::days(3)).to_string()).await;
+    b.click(&format!("input[name='do-{smell}'][value=drop]")).await;
+    b.fill(&format!("#why-{smell}"), "已纳入街道垃圾分类改造").await;
+    b.fill("#minutes", "三方议定：门禁由物业三日内修复；投放点改造由街道统一实施。").await;
+    b.shot("02-meeting-form").await;
+    b.click("#meeting-form button[type=submit]").await;
+    b.wait_url("done=meeting").await;
+    b.shot("03-action-list").await;
+
+    // Done on the action list, then the minutes signed.
+    b.click(&format!("#item-{door} details > summary")).await;
+    b.fill(&format!("#out-{door}"), "读卡器已更换，刷卡正常").await;
+    b.click(&format!("form[action='/consultation/items/{door}/complete'] button[type=submit]")).await;
+    b.wait_url("done=complete").await;
+    let item = app.get_ok(&format!("/api/v1/consultation/items/{door}"), &bs).await;
+    assert_eq!((item["state"].as_str(), item["timeliness"].as_str()), (Some("done"), Some("on_time")), "{item}");
+    b.goto(&format!("{base}/consultation/meetings/{}", item["meeting_id"].as_str().unwrap())).await;
+    b.click("form[action$='/sign'] button[type=submit]").await;
+    b.wait_url("done=signed").await;
+    b.shot("04-meeting-signed").await;
+
+    // The public results list of this month, without logging in.
+    b.delete_cookies().await;
+    let period = format!("{}-{:02}", china_today.year(), china_today.month());
+    b.goto(&format!("{base}/public/results/{compound}?period={period}")).await;
+    let page = b.text("main").await;
+    assert!(page.contains("单元门禁损坏") && page.contains("按时完成"), "{page}");
+    assert!(!page.contains("钱立新") && !page.contains("周建国"), "no names on the public page");
+    b.shot("05-public-results").await;
+
+    // 两评价 of this year: the company rated with the evidence in front.
+    b.login(&base, "bs.yang", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/consultation/evaluations?compound={compound}&year={}", china_today.year())).await;
+    assert!(b.text("#eval-property_company").await.contains("物业服务类诉求"));
+    for (code, score) in [("service_quality", "70"), ("contract_compliance", "80"), ("resident_response", "60"), ("cooperation", "90")] {
+        b.fill(&format!("#s-property_company-{code}"), score).await;
+    }
+    b.fill("#c-property_company", "门禁、保洁响应偏慢").await;
+    b.shot("06-evaluation-form").await;
+    b.click("#eval-property_company form button[type=submit]").await;
+    b.wait_url("done=evaluated").await;
+    // (35·70 + 25·80 + 25·60 + 15·90) / 100 = 73: satisfactory.
+    let section = b.text("#eval-property_company").await;
+    assert!(section.contains("73") && section.contains("合格"), "{section}");
+    assert!(b.text("#history").await.contains("约谈整改"), "last year's demo rating is in the history");
+    b.shot("07-evaluated").await;
+}

@@ -36,7 +36,7 @@ async fn the_demo_city_is_shaped_like_the_luan_practice_and_every_login_works() 
             roles_seen.insert(m["role"].as_str().unwrap().to_string());
         }
     }
-    assert_eq!(roles_seen.len(), 6, "one login per role: {roles_seen:?}");
+    assert_eq!(roles_seen.len(), gridloop::domain::Role::ALL.len(), "one login per role: {roles_seen:?}");
 
     // Two weeks of visit logs: the secretary's board has workers, some logs filed and some missed.
     assert!(summary.visit_logs > 0);

@@ -74,6 +74,9 @@ pub const PEOPLE: &[(&str, Role, &str)] = &[
     ("dl1b", Role::DepartmentLiaison, "P1"),
     ("dl2", Role::DepartmentLiaison, "P2"),
     ("dl3", Role::DepartmentLiaison, "P3"),
+    ("yw1", Role::CommitteeRepresentative, "Y1"),
+    ("yw2", Role::CommitteeRepresentative, "Y2"),
+    ("wy1", Role::CompanyRepresentative, "Y1"),
 ];
 
 pub fn seed(conn: &mut DbConn, auth: &AuthSettings) -> Fixture {

@@ -277,7 +277,7 @@ pub fn inbox(conn: &mut DbConn, actor: &Actor, limit: Option<i64>, now: NaiveDat
             Role::Supervisor => {
                 sources.push(Box::new(tickets::state.eq_any(open.clone()).and(tickets::due_at.assume_not_null().lt(now)).and(here())))
             }
-            Role::Admin => {}
+            Role::Admin | Role::CommitteeRepresentative | Role::CompanyRepresentative => {}
         }
     }
     let mut heads: Vec<(Option<NaiveDateTime>, TicketId)> = own_heads;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod calendars;
 pub mod catalogue;
+pub mod consult;
 pub mod exports;
 pub mod ledgers;
 pub mod notifications;

@@ -9,7 +9,8 @@ use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
 use super::{
-    auth, calendars, catalogue, exports, ledgers, notifications, org, people, photos, reports, residents, sla, system, tickets, visits,
+    auth, calendars, catalogue, consult, exports, ledgers, notifications, org, people, photos, reports, residents, sla, system, tickets,
+    visits,
 };
 
 macro_rules! routes {
@@ -43,6 +44,7 @@ macro_rules! routes {
                 (name = "sla", description = "Time limits, supervision and overdue counts (时限与督办)"),
                 (name = "calendars", description = "Working calendars: holidays and make-up working days per year (工作日历、放假调休安排)"),
                 (name = "visits", description = "Visit logs, households' visit status and the secretary's board (走访日志、入户走访、网格长工作台)"),
+                (name = "consultation", description = "Three-party consultation of a compound's branch, owners' committee and property company: agenda, meetings, actions, results (三方协调议事：议事清单、行动清单、业绩清单)"),
                 (name = "reports", description = "Rankings from the clock and audit history, with the tickets behind every figure, and ledger exports (三率排名、红黄榜、台账导出)"),
             )
         )]
@@ -138,6 +140,27 @@ routes! {
     GET "/api/v1/exports/visit_logs.xlsx" => ledgers::visit_logs_xlsx, Access::Scoped(Operation::VisitLogRead);
     GET "/api/v1/exports/supervision.csv" => ledgers::supervision_csv, Access::Authenticated;
     GET "/api/v1/exports/supervision.xlsx" => ledgers::supervision_xlsx, Access::Authenticated;
+    GET "/api/v1/property-companies" => consult::list_companies, Access::Scoped(Operation::ConsultRead);
+    POST "/api/v1/property-companies" => consult::create_company, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/property-companies/{id}/evaluations" => consult::company_evaluations, Access::Scoped(Operation::ConsultRead);
+    GET "/api/v1/org-units/{id}/parties" => consult::get_parties, Access::Scoped(Operation::ConsultRead);
+    PUT "/api/v1/org-units/{id}/parties" => consult::set_parties, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/org-units/{id}/consultation/candidates" => consult::candidates, Access::Scoped(Operation::ConsultRead);
+    GET "/api/v1/org-units/{id}/consultation/items" => consult::list_items, Access::Scoped(Operation::ConsultRead);
+    POST "/api/v1/org-units/{id}/consultation/items" => consult::create_item, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/org-units/{id}/consultation/meetings" => consult::list_meetings, Access::Scoped(Operation::ConsultRead);
+    POST "/api/v1/org-units/{id}/consultation/meetings" => consult::hold_meeting, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/org-units/{id}/consultation/results" => consult::results, Access::Scoped(Operation::ConsultRead);
+    GET "/api/v1/org-units/{id}/evaluations" => consult::evaluations, Access::Scoped(Operation::ConsultRead);
+    POST "/api/v1/org-units/{id}/evaluations" => consult::evaluate, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/consultation/items/{id}" => consult::get_item, Access::Scoped(Operation::ConsultRead);
+    POST "/api/v1/consultation/items/{id}/tickets" => consult::attach_tickets, Access::Scoped(Operation::ConsultManage);
+    POST "/api/v1/consultation/items/{id}/notes" => consult::add_note, Access::Scoped(Operation::ConsultManage);
+    POST "/api/v1/consultation/items/{id}/complete" => consult::complete_item, Access::Scoped(Operation::ConsultManage);
+    POST "/api/v1/consultation/items/{id}/drop" => consult::drop_item, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/consultation/meetings/{id}" => consult::get_meeting, Access::Scoped(Operation::ConsultRead);
+    PATCH "/api/v1/consultation/meetings/{id}" => consult::amend_meeting, Access::Scoped(Operation::ConsultManage);
+    POST "/api/v1/consultation/meetings/{id}/sign" => consult::sign_meeting, Access::Scoped(Operation::ConsultManage);
 }
 
 struct SecurityAddon;

@@ -162,14 +162,19 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
         Some(Role::GridWorker) => {
             &[("/day", "nav-day"), ("/mine", "nav-mine"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
         }
-        Some(Role::BranchSecretary) => {
-            &[("/board", "nav-board"), ("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")]
-        }
+        Some(Role::BranchSecretary) => &[
+            ("/board", "nav-board"),
+            ("/inbox", "nav-inbox"),
+            ("/consultation", "nav-consultation"),
+            ("/search", "nav-search"),
+            ("/notifications", "nav-notifications"),
+        ],
         Some(Role::CommunityStaff) => &[
             ("/inbox", "nav-inbox"),
             ("/oversight", "nav-oversight"),
             ("/rankings", "nav-rankings"),
             ("/rankings/visits", "ledger-nav"),
+            ("/consultation", "nav-consultation"),
             ("/search", "nav-search"),
             ("/residents/import", "nav-residents"),
             ("/notifications", "nav-notifications"),
@@ -190,6 +195,9 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
             ("/search", "nav-search"),
             ("/notifications", "nav-notifications"),
         ],
+        Some(Role::CommitteeRepresentative | Role::CompanyRepresentative) => {
+            &[("/consultation", "nav-consultation"), ("/notifications", "nav-notifications")]
+        }
         _ => &[("/inbox", "nav-inbox"), ("/search", "nav-search"), ("/notifications", "nav-notifications")],
     };
     let here = path.split('?').next().unwrap_or(path);

@@ -84,6 +84,8 @@ Role-community_staff = Community staff
 Role-department_liaison = Department liaison
 Role-supervisor = Supervisor
 Role-admin = Administrator
+Role-committee_representative = Owners' committee representative
+Role-company_representative = Property company representative
 
 ## Stage
 Stage-compound_triage = Compound triage
@@ -101,3 +103,22 @@ PartEnd-return_accepted = Return accepted
 ## YearStatus
 YearStatus-published = Published
 YearStatus-provisional = Provisional
+
+## Three-party consultation
+Party-branch = Party branch
+Party-owners_committee = Owners' committee
+Party-property_company = Property company
+ItemState-agenda = On the agenda
+ItemState-action = In progress
+ItemState-done = Done
+ItemState-dropped = Dropped
+Timeliness-running = Not yet due
+Timeliness-overdue = Overdue
+Timeliness-on_time = Done on time
+Timeliness-late = Done late
+CandidateReason-recurring = Recurring
+CandidateReason-reopened = Reopened
+CandidateReason-dissatisfied = Resident dissatisfied
+Verdict-satisfactory = Satisfactory
+Verdict-rectify = Called in to rectify
+Verdict-replace = Replacement recommended

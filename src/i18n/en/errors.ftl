@@ -50,6 +50,9 @@ entity-household = Household
 entity-compound = Compound
 entity-calendar = Working calendar
 entity-calendar_year = Calendar year
+entity-property_company = Property company
+entity-meeting = Meeting
+entity-consult_item = Consultation item
 entity-object = Object
 
 ## Holiday schedules

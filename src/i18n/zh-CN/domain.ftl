@@ -84,6 +84,8 @@ Role-community_staff = 社区工作人员
 Role-department_liaison = 部门联络员
 Role-supervisor = 指挥中心督办
 Role-admin = 系统管理员
+Role-committee_representative = 业委会代表
+Role-company_representative = 物业代表
 
 ## Stage
 Stage-compound_triage = 小区分拨
@@ -101,3 +103,22 @@ PartEnd-return_accepted = 退单成立
 ## YearStatus
 YearStatus-published = 正式
 YearStatus-provisional = 暂定
+
+## Three-party consultation (三方协调议事)
+Party-branch = 党支部
+Party-owners_committee = 业主委员会
+Party-property_company = 物业服务企业
+ItemState-agenda = 待议
+ItemState-action = 落实中
+ItemState-done = 已完成
+ItemState-dropped = 已撤销
+Timeliness-running = 未到期
+Timeliness-overdue = 已超期
+Timeliness-on_time = 按时完成
+Timeliness-late = 逾期完成
+CandidateReason-recurring = 反复出现
+CandidateReason-reopened = 有重办
+CandidateReason-dissatisfied = 有不满意
+Verdict-satisfactory = 合格
+Verdict-rectify = 约谈整改
+Verdict-replace = 建议解聘更换

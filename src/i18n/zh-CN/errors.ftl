@@ -44,6 +44,9 @@ entity-household = 住户
 entity-compound = 小区
 entity-calendar = 工作日历
 entity-calendar_year = 工作日历年份
+entity-property_company = 物业服务企业
+entity-meeting = 议事会
+entity-consult_item = 议事事项
 entity-object = 对象
 
 ## Holiday schedules (放假安排)

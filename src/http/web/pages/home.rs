@@ -14,6 +14,7 @@ pub fn home_of(role: Option<Role>) -> &'static str {
         Some(Role::BranchSecretary) => "/board",
         Some(Role::Supervisor) => "/oversight",
         Some(Role::Admin) => "/admin/org",
+        Some(Role::CommitteeRepresentative | Role::CompanyRepresentative) => "/consultation",
         _ => "/inbox",
     }
 }

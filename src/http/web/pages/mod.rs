@@ -1,9 +1,10 @@
 //! The page handlers, one file per area: logging in and the language ([`login`]), the home page
 //! and the role switch ([`home`]), the grid worker's day ([`day`]), the desk's board, inbox and
-//! search ([`desk`]), a ticket ([`ticket`]), the notification centre ([`notices`]) and who is
-//! told what ([`settings`]).
+//! search ([`desk`]), a ticket ([`ticket`]), the notification centre ([`notices`]), who is
+//! told what ([`settings`]) and the compound's three-party consultation ([`consult`]).
 
 pub mod admin;
+pub mod consult;
 pub mod day;
 pub mod desk;
 pub mod home;
