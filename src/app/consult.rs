@@ -1635,7 +1635,7 @@ pub fn public_results(
 fn results_of(conn: &mut DbConn, unit: &OrgUnitRow, period: &Period, tz: &chrono_tz::Tz, now: NaiveDateTime) -> AppResult<ResultsView> {
     let (start, end) = period.window(tz);
     let as_of = now.min(end);
-    // Done in the period, due in it, or due before it and still open: the list of the period.
+    // Done in the period, due in it, or due before it and not done by its start: the period's list.
     let rows: Vec<ConsultItemRow> = consult_items::table
         .filter(consult_items::compound_id.eq(unit.id))
         .filter(consult_items::state.eq_any([ItemState::Action, ItemState::Done]))
@@ -1645,7 +1645,8 @@ fn results_of(conn: &mut DbConn, unit: &OrgUnitRow, period: &Period, tz: &chrono
                 .and(consult_items::closed_at.lt(end))
                 .and(consult_items::state.eq(ItemState::Done))
                 .or(consult_items::due_at.ge(start).and(consult_items::due_at.lt(end)))
-                .or(consult_items::due_at.lt(start).and(consult_items::state.eq(ItemState::Action))),
+                // Due before the period and not done by its start: overdue through it.
+                .or(consult_items::due_at.lt(start).and(consult_items::state.eq(ItemState::Action).or(consult_items::closed_at.ge(end)))),
         )
         .order((consult_items::due_at.asc(), consult_items::id.asc()))
         .limit(1000)

@@ -10,7 +10,7 @@
 //! in their places); then each record shown in clear is recorded in `pii_reveals`, as the ticket
 //! ledger does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -511,10 +511,8 @@ fn supervision_page(
         revealed.iter().map(|(id, g)| PiiRevealRow::new(actor.person_id, g, "ticket", *id, "resident_supervision_export", now)).collect();
     crate::db::backend::insert_all!(conn, pii_reveals::table, &reveals)?;
     let mut rows = vec![];
-    let mut seen: HashSet<TicketId> = HashSet::new();
     for s in &entries {
         let Some(t) = ts.get(&s.ticket_id) else { continue };
-        seen.insert(t.0);
         let clear = revealed.contains_key(&t.0);
         let (due, stopped, reminders) = clocks.get(&s.clock_id).copied().unwrap_or((s.breached_at, None, 0));
         let end = s.resolved_at.or(stopped).unwrap_or(now);

@@ -17,7 +17,7 @@ use crate::app::sla::{self, SlaContext};
 use crate::app::{AppError, AppResult};
 
 use super::decide::{decide, Decided};
-use super::loaded::{holder_unit, load_all, parts_of};
+use super::loaded::{load_all, parts_of};
 use super::requests::ActionRequest;
 use super::views::{views, TicketView};
 
@@ -175,7 +175,9 @@ pub(super) fn finish(
             Ok(())
         };
         match (d.c.to, ticket_clock(d.c.to)) {
-            (_, Some((stage, holder))) => plan(conn, stage, (holder_unit(&t.row, holder), t.place.holder(holder)))?,
+            (_, Some((stage, holder))) => {
+                plan(conn, stage, (holder.unit(t.row.place_id, t.row.compound_id, t.row.community_id), t.place.holder(holder)))?
+            }
             (TicketState::Whistled, None) if d.from == TicketState::Solved => {
                 // Reopened at the department level: the lead department's resolution clock runs again.
                 let lead = t.parts.iter().find(|p| p.lead && p.state != AssignmentState::Removed);

@@ -81,11 +81,6 @@ pub(super) fn place_at(place: &OrgPath, compound: OrgUnitId, community: OrgUnitI
     TicketPlace { place: place.clone(), compound: ancestor_path(place, compound), community: ancestor_path(place, community) }
 }
 
-/// The id of the unit that holds a ticket-level clock of this ticket.
-pub(super) fn holder_unit(row: &TicketRow, h: crate::domain::workflow::ClockHolder) -> OrgUnitId {
-    h.unit(row.place_id, row.compound_id, row.community_id)
-}
-
 pub(super) fn load(conn: &mut DbConn, id: &TicketId) -> AppResult<Option<Loaded>> {
     Ok(load_all(conn, &[*id], false)?.remove(id))
 }
