@@ -10,6 +10,13 @@ queueing; what it measures is the work, which is what limits the rate on two cor
     python3 bench/cpu_per_request.py --port 18080 --login bs.yang \
         --path '/api/v1/tickets?limit=50&state=compound_handling,at_compound' --seconds 5
 
+With `--accept-as`, the tickets a filing makes (`--post-json`, for `--seconds`) are then accepted
+one by one by that login, and the accepts are measured (a state change's cost):
+
+    python3 bench/cpu_per_request.py --port 18080 --login gw.wang --path /api/v1/tickets \
+        --post-json '{"category_id": "…", "building_id": "…", "title": "t", "description": "d"}' \
+        --accept-as bs.yang --seconds 10
+
 Start the server on the benchmark database first, e.g. a copy of the seeded template of
 `BENCH_SEED_CACHE=1 bash bench/workflow.sh`:
 
@@ -52,6 +59,8 @@ def main() -> None:
     p.add_argument("--path", required=True)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--post-json", help="POST this JSON body instead of a GET, each with an Idempotency-Key of its own (a filing)")
+    p.add_argument("--accept-as", metavar="LOGIN", help="with --post-json: file tickets for --seconds (not measured), "
+                   "then measure LOGIN accepting each of them (accept_at_compound with If-Match), a state change's cost")
     a = p.parse_args()
     body = json.loads(a.post_json) if a.post_json else None
     base = f"http://127.0.0.1:{a.port}"
@@ -73,6 +82,31 @@ def main() -> None:
     if not server:
         raise SystemExit(f"no gridloop server bound to 127.0.0.1:{a.port}")
     token = json.loads(get("/api/v1/auth/login", body={"login": a.login, "password": a.password}))["token"]
+    if a.accept_as:
+        if body is None:
+            raise SystemExit("--accept-as needs --post-json (the filing that makes the tickets to accept)")
+        filed, end = [], time.time() + a.seconds
+        while time.time() < end:
+            filed.append(json.loads(get(a.path, token, body))["id"])
+        acting = json.loads(get("/api/v1/auth/login", body={"login": a.accept_as, "password": a.password}))["token"]
+
+        def accept(ticket: str) -> None:
+            r = urllib.request.Request(f"{base}/api/v1/tickets/{ticket}/actions", data=b'{"action":"accept_at_compound"}',
+                                       headers={"content-type": "application/json", "authorization": "Bearer " + acting, "if-match": "1"})
+            with urllib.request.urlopen(r) as f:
+                f.read()
+
+        accept(filed.pop())  # warm
+        s0, p0, started = jiffies(server[0]), postgres_jiffies(), time.time()
+        for ticket in filed:
+            accept(ticket)
+        s1, p1, took = jiffies(server[0]), postgres_jiffies(), time.time() - started
+        n = len(filed)
+        print(
+            f"{a.accept_as} POST accept_at_compound ({n} tickets): {n / took:.0f} requests/s sequential, "
+            f"server {(s1 - s0) * TICK_MS / n:.3f} ms CPU/request, PostgreSQL {(p1 - p0) * TICK_MS / n:.3f} ms CPU/request"
+        )
+        return
     get(a.path, token, body)  # warm: the statement is prepared on this connection
     s0, p0, n, end = jiffies(server[0]), postgres_jiffies(), 0, time.time() + a.seconds
     while time.time() < end:

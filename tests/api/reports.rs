@@ -204,6 +204,12 @@ fn part(
         end_reason: None,
     };
     diesel::insert_into(ticket_assignments::table).values(&row).execute(conn).unwrap();
+    // A part comes with a whistle, which marks the ticket for good (the service reads a ticket's
+    // parts only then).
+    diesel::update(tickets::table.find(row.ticket_id).filter(tickets::whistle_type.is_null()))
+        .set(tickets::whistle_type.eq(Some(gridloop::domain::workflow::WhistleType::BeyondStreetPower)))
+        .execute(conn)
+        .unwrap();
     id
 }
 

@@ -102,7 +102,10 @@ pub(super) fn load_all(conn: &mut DbConn, ids: &[TicketId], lock: bool) -> AppRe
     }
     let rows = backend::load_tickets(conn, ids, lock)?;
     let ids: Vec<TicketId> = rows.iter().map(|r| r.id).collect();
-    let mut parts = parts_of(conn, &ids)?;
+    // Department parts come only with a whistle (吹哨), which sets the ticket's whistle type for
+    // good: a ticket never whistled has none to read (decision 0030 reads its row the same way).
+    let ever_whistled: Vec<TicketId> = rows.iter().filter(|r| r.whistle_type.is_some()).map(|r| r.id).collect();
+    let mut parts = parts_of(conn, &ever_whistled)?;
     let mut clocks = sla::running_clocks(conn, &ids)?;
     // Extension requests belong to department parts: only whistled tickets can have one.
     let whistled: Vec<TicketId> = ids.iter().copied().filter(|id| parts.contains_key(id)).collect();
