@@ -634,6 +634,21 @@ pub struct ItemView {
     pub due_at: Option<NaiveDateTime>,
     /// How the action stands against its deadline (none before a decision, or when dropped).
     pub timeliness: Option<Timeliness>,
+    /// When a running action warns (预警): after the SLA's warn fraction of the working time
+    /// from the meeting's day to its deadline, on the compound's working calendar.
+    #[serde(with = "crate::app::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub warn_at: Option<NaiveDateTime>,
+    /// A running action past its warning time, not yet overdue (临期).
+    pub due_soon: bool,
+    /// When its warning and its lateness were told (each once; late, it is under the community's
+    /// supervision, 督办).
+    #[serde(with = "crate::app::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub warned_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::app::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub breached_at: Option<NaiveDateTime>,
     /// When it was done or dropped.
     #[serde(with = "crate::app::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -808,6 +823,9 @@ pub fn add_item(
             closed_at: None,
             outcome: None,
             version: 1,
+            warn_at: None,
+            warned_at: None,
+            breached_at: None,
         };
         diesel::insert_into(consult_items::table).values(&row).execute(conn)?;
         attach(conn, row.id, &ticket_ids, actor, now)?;
@@ -1072,6 +1090,10 @@ fn item_views(conn: &mut DbConn, rows: Vec<ConsultItemRow>, lang: Lang, now: Nai
                 due_on: r.due_on,
                 due_at: r.due_at,
                 timeliness,
+                warn_at: r.warn_at,
+                due_soon: r.state == ItemState::Action && r.warn_at.is_some_and(|w| w <= now) && r.due_at.is_some_and(|d| now <= d),
+                warned_at: r.warned_at,
+                breached_at: r.breached_at,
                 closed_at: r.closed_at,
                 outcome: r.outcome,
                 tickets: tickets_of.remove(&r.id).unwrap_or_default(),
@@ -1213,12 +1235,35 @@ pub struct MeetingLine {
 /// Records a meeting held: who came, the minutes, and per agenda item its decision (an action
 /// with a responsible party and a deadline) or its dropping. All in one transaction; every item
 /// must be on this compound's agenda, each named once.
+/// The working calendar an action's clock runs on, and the share of its time after which it warns.
+#[derive(Clone, Copy)]
+pub enum ActionCalendar<'a> {
+    /// The compound's calendar and the SLA's warn fraction, as any stage's clock (the service).
+    Sla(crate::app::sla::SlaContext<'a>),
+    /// A given calendar and fraction (the demo city, loaded before the calendars are).
+    Fixed(&'a crate::domain::calendar::WorkCalendar, f64),
+}
+
+impl ActionCalendar<'_> {
+    fn of(
+        self,
+        conn: &mut DbConn,
+        path: &crate::domain::OrgPath,
+    ) -> AppResult<(std::sync::Arc<crate::domain::calendar::WorkCalendar>, f64)> {
+        match self {
+            ActionCalendar::Sla(ctx) => Ok((crate::app::sla::calendar_of(conn, ctx, path)?, ctx.settings.warn_fraction)),
+            ActionCalendar::Fixed(cal, fraction) => Ok((std::sync::Arc::new(cal.clone()), fraction)),
+        }
+    }
+}
+
 pub fn hold_meeting(
     conn: &mut DbConn,
     actor: &Actor,
     compound: &OrgUnitId,
     input: NewMeeting,
     tz: &chrono_tz::Tz,
+    clocks: ActionCalendar<'_>,
     now: NaiveDateTime,
 ) -> AppResult<MeetingId> {
     let today = today(tz, now);
@@ -1263,6 +1308,9 @@ pub fn hold_meeting(
     conn.transaction(|conn| {
         let (unit, grant) = compound_for(conn, actor, compound, Operation::ConsultManage)?;
         let by = by(actor, &grant);
+        // Each action's clock runs on the compound's working calendar from the meeting's day.
+        let (cal, warn_fraction) = clocks.of(conn, &unit.path)?;
+        let decided_from = end_of_day(tz, input.held_on - Duration::days(1));
         let meeting = MeetingRow {
             id: MeetingId::new(),
             compound_id: unit.id,
@@ -1300,9 +1348,13 @@ pub fn hold_meeting(
         for (i, id, decision, responsible, due_on) in decisions {
             let row = on_agenda(format!("decisions[{i}].item_id"), &id)?;
             let due_at = end_of_day(tz, due_on);
+            let warn_at = consult::action_warn_at(&cal, decided_from, due_at, warn_fraction)?;
             let n = diesel::update(consult_items::table.find(id).filter(consult_items::version.eq(row.version)))
                 .set((
                     consult_items::state.eq(ItemState::Action),
+                    consult_items::warn_at.eq(warn_at),
+                    consult_items::warned_at.eq(None::<NaiveDateTime>),
+                    consult_items::breached_at.eq(None::<NaiveDateTime>),
                     consult_items::meeting_id.eq(meeting.id),
                     consult_items::decision.eq(&decision),
                     consult_items::responsible.eq(responsible),
@@ -1736,6 +1788,57 @@ pub fn compounds(conn: &mut DbConn, actor: &Actor) -> AppResult<Vec<(OrgUnitId, 
         .load(conn)?)
 }
 
+/// An action item past its deadline, under the community's supervision (督办).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OverdueAction {
+    pub id: String,
+    pub compound_id: String,
+    pub compound_name: String,
+    pub title: String,
+    pub responsible: Party,
+    pub due_on: NaiveDate,
+    /// When its lateness was told (the clock's breach).
+    #[serde(with = "crate::app::rfc3339")]
+    pub breached_at: NaiveDateTime,
+    /// Days past its deadline, a started day counted (the first day after it is 1).
+    pub days_overdue: i64,
+}
+
+/// The running action items past their deadline in the compounds the person may read the
+/// consultation of (a community's staff, a supervisor's street or district), the longest overdue
+/// first (at most 500).
+pub fn overdue_actions(conn: &mut DbConn, actor: &Actor, now: NaiveDateTime) -> AppResult<Vec<OverdueAction>> {
+    use crate::db::schema::org_units;
+    let rows: Vec<(ConsultItemRow, String)> = consult_items::table
+        .inner_join(org_units::table.on(org_units::id.eq(consult_items::compound_id)))
+        .filter(super::scope::units_in_scope(actor, Operation::ConsultRead))
+        .filter(consult_items::state.eq(ItemState::Action))
+        .filter(consult_items::breached_at.is_not_null())
+        .order((consult_items::due_at.asc(), consult_items::id.asc()))
+        .limit(500)
+        .select((ConsultItemRow::as_select(), org_units::name))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(r, compound_name)| {
+            let (Some(responsible), Some(due_on), Some(due_at), Some(breached_at)) = (r.responsible, r.due_on, r.due_at, r.breached_at)
+            else {
+                return None;
+            };
+            Some(OverdueAction {
+                id: r.id.to_string(),
+                compound_id: r.compound_id.to_string(),
+                compound_name,
+                title: r.title,
+                responsible,
+                due_on,
+                breached_at,
+                days_overdue: ((now - due_at).num_seconds() + 86_399).div_euclid(86_400).max(1),
+            })
+        })
+        .collect())
+}
+
 /// Everything the consultation page of one compound shows.
 pub struct Desk {
     pub compound: OrgUnitRow,
@@ -2030,13 +2133,7 @@ pub fn evaluation_desk(
     let parties = get_parties(conn, actor, compound)?;
     let evidence =
         vec![evidence(conn, &unit, Party::OwnersCommittee, year, tz, now)?, evidence(conn, &unit, Party::PropertyCompany, year, tz, now)?];
-    let rows: Vec<EvaluationRow> = evaluations::table
-        .filter(evaluations::compound_id.eq(unit.id))
-        .order((evaluations::year.desc(), evaluations::party.asc()))
-        .limit(200)
-        .select(EvaluationRow::as_select())
-        .load(conn)?;
-    let history = rows.into_iter().map(|r| evaluation_view(conn, r, Some(unit.name.clone()))).collect::<AppResult<Vec<_>>>()?;
+    let history = history_of(conn, &unit)?;
     Ok(EvaluationDesk {
         compound_id: unit.id.to_string(),
         compound_name: unit.name.clone(),
@@ -2053,25 +2150,31 @@ pub fn evaluation_desk(
     })
 }
 
-/// Rates a party for a year (两评价): a score for every configured criterion, the residents'
-/// representatives' score if any; the total and its verdict; the evidence kept as it stood. Once
-/// per compound, party and year (409 `already_evaluated`).
-pub fn evaluate(
-    conn: &mut DbConn,
-    actor: &Actor,
-    compound: &OrgUnitId,
-    input: NewEvaluation,
-    settings: &crate::config::EvaluationSettings,
-    tz: &chrono_tz::Tz,
-    now: NaiveDateTime,
-) -> AppResult<EvaluationView> {
-    if input.party == Party::Branch {
-        return Err(AppError::validation("party", crate::msg!("why-evaluate_branch")));
-    }
-    let year = year_of(Some(input.year), tz, now)?;
-    let criteria = settings.criteria(input.party);
+/// Every evaluation of a compound, the latest year first (at most 200: a century of both parties).
+fn history_of(conn: &mut DbConn, unit: &OrgUnitRow) -> AppResult<Vec<EvaluationView>> {
+    let rows: Vec<EvaluationRow> = evaluations::table
+        .filter(evaluations::compound_id.eq(unit.id))
+        .order((evaluations::year.desc(), evaluations::party.asc()))
+        .limit(200)
+        .select(EvaluationRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(|r| evaluation_view(conn, r, Some(unit.name.clone()))).collect()
+}
+
+/// The compound's name and its evaluations of every year (the ledger's rows), for the branch and
+/// those above it (not the rated parties).
+pub fn evaluation_history(conn: &mut DbConn, actor: &Actor, compound: &OrgUnitId) -> AppResult<(String, Vec<EvaluationView>)> {
+    let (unit, _) = compound_for(conn, actor, compound, Operation::ConsultRead)?;
+    require_ticket_reader(actor, &unit)?;
+    let history = history_of(conn, &unit)?;
+    Ok((unit.name, history))
+}
+
+/// The scores given, one for every criterion (each once, each known, 0–100, comments of 500
+/// characters at most), with the criterion's names and weight.
+fn scored(criteria: &[consult::Criterion], given: &[ScoreInput]) -> AppResult<Vec<CriterionScore>> {
     let mut scores: Vec<CriterionScore> = vec![];
-    for (i, s) in input.scores.iter().enumerate() {
+    for (i, s) in given.iter().enumerate() {
         let Some(c) = criteria.iter().find(|c| c.code == s.code) else {
             let known = criteria.iter().map(|c| c.code.as_str()).collect::<Vec<_>>().join(", ");
             return Err(AppError::validation(format!("scores[{i}].code"), crate::msg!("rule-one_of", values = &known)));
@@ -2096,6 +2199,122 @@ pub fn evaluate(
     if let Some(missing) = criteria.iter().find(|c| !scores.iter().any(|s| s.code == c.code)) {
         return Err(AppError::validation("scores", crate::msg!("why-evaluate_every_criterion", criterion = &missing.name_zh)));
     }
+    Ok(scores)
+}
+
+/// What a correction of a saved evaluation sends: every score again, the residents' score, the
+/// comment, and why it is corrected.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationCorrection {
+    /// A score for every criterion the evaluation was made on, each once.
+    pub scores: Vec<ScoreInput>,
+    pub resident_score: Option<f64>,
+    #[schema(max_length = 2000)]
+    #[serde(default)]
+    pub comment: String,
+    /// Why it is corrected (更正原因): kept in the audit trail with the old and new scores.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// 更正: corrects a saved evaluation (`If-Match` with its version): the scores on the criteria it
+/// was made on (names and weights as they were then), the residents' score merged by the weight of
+/// then, the comment; the total and verdict computed again (today's thresholds); the evidence kept
+/// as it stood. The branch of the compound; audited with the old and new values and the reason.
+#[allow(clippy::too_many_arguments)]
+pub fn correct_evaluation(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &crate::domain::EvaluationId,
+    version: Option<i64>,
+    input: EvaluationCorrection,
+    settings: &crate::config::EvaluationSettings,
+    now: NaiveDateTime,
+) -> AppResult<EvaluationView> {
+    let reason = text("reason", &input.reason, 500)?;
+    if let Some(r) = input.resident_score {
+        consult::check_score(r).map_err(|m| AppError::validation("resident_score", m))?;
+    }
+    let comment = match input.comment.trim() {
+        "" => String::new(),
+        t => text("comment", t, consult::TEXT_MAX)?,
+    };
+    conn.transaction(|conn| {
+        let row: EvaluationRow = evaluations::table
+            .find(id)
+            .select(EvaluationRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(AppError::NotFound { what: "evaluation" })?;
+        let (unit, grant) = compound_for(conn, actor, &row.compound_id, Operation::ConsultManage)?;
+        check_version(version, row.version)?;
+        let old: Vec<CriterionScore> =
+            serde_json::from_str(&row.scores).map_err(|e| AppError::internal_msg(format!("stored evaluation scores: {e}")))?;
+        let criteria: Vec<consult::Criterion> = old
+            .iter()
+            .map(|s| consult::Criterion { code: s.code.clone(), name_zh: s.name_zh.clone(), name_en: s.name_en.clone(), weight: s.weight })
+            .collect();
+        let scores = scored(&criteria, &input.scores)?;
+        let weighted: Vec<(f64, f64)> = scores.iter().map(|s| (s.weight, s.score)).collect();
+        let total = consult::total(&weighted, input.resident_score, row.resident_weight)
+            .ok_or_else(|| AppError::internal_msg("evaluation criteria without weight".into()))?;
+        let verdict = consult::verdict(total, &settings.thresholds());
+        let stored = serde_json::to_string(&scores).map_err(|e| AppError::internal_msg(e.to_string()))?;
+        let n = diesel::update(evaluations::table.find(row.id).filter(evaluations::version.eq(row.version)))
+            .set((
+                evaluations::scores.eq(&stored),
+                evaluations::resident_score.eq(input.resident_score),
+                evaluations::total.eq(total),
+                evaluations::verdict.eq(verdict),
+                evaluations::comment.eq(&comment),
+                evaluations::version.eq(row.version + 1),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::VersionConflict { given: row.version, current: row.version + 1 });
+        }
+        let pairs = |v: &[CriterionScore]| v.iter().map(|s| serde_json::json!([s.code, s.score])).collect::<Vec<_>>();
+        let changes = serde_json::json!({
+            "scores": [pairs(&old), pairs(&scores)],
+            "resident_score": [row.resident_score, input.resident_score],
+            "total": [row.total, total],
+            "verdict": [row.verdict.as_str(), verdict.as_str()],
+            "comment": [row.comment, comment],
+        });
+        record(
+            conn,
+            &by(actor, &grant),
+            "evaluation",
+            &row.id.to_string(),
+            "correct_evaluation",
+            (None, None),
+            Some(&reason),
+            changes,
+            now,
+        )?;
+        let fresh: EvaluationRow = evaluations::table.find(row.id).select(EvaluationRow::as_select()).first(conn)?;
+        evaluation_view(conn, fresh, Some(unit.name))
+    })
+}
+
+/// Rates a party for a year (两评价): a score for every configured criterion, the residents'
+/// representatives' score if any; the total and its verdict; the evidence kept as it stood. Once
+/// per compound, party and year (409 `already_evaluated`).
+pub fn evaluate(
+    conn: &mut DbConn,
+    actor: &Actor,
+    compound: &OrgUnitId,
+    input: NewEvaluation,
+    settings: &crate::config::EvaluationSettings,
+    tz: &chrono_tz::Tz,
+    now: NaiveDateTime,
+) -> AppResult<EvaluationView> {
+    if input.party == Party::Branch {
+        return Err(AppError::validation("party", crate::msg!("why-evaluate_branch")));
+    }
+    let year = year_of(Some(input.year), tz, now)?;
+    let scores = scored(settings.criteria(input.party), &input.scores)?;
     if let Some(r) = input.resident_score {
         consult::check_score(r).map_err(|m| AppError::validation("resident_score", m))?;
     }

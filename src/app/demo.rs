@@ -329,6 +329,7 @@ fn seed_consultation(conn: &mut DbConn, compound: &OrgUnitRow, now: NaiveDateTim
     let charging = item("电动车楼道充电", "3号楼、5号楼楼道内飞线充电，存在火灾隐患")?;
     let parking = item("夜间地面停车占用消防通道", "晚高峰车辆停放在消防通道上")?;
     let pets = item("宠物粪便无人清理", "中心绿地宠物粪便较多")?;
+    let clutter = item("楼道堆物清理", "1号楼、4号楼楼道堆放杂物，影响消防通道")?;
     item("垃圾分类投放点异味", "2号楼旁投放点夏季异味大，居民多次反映")?;
     let held_on = today - days(12);
     let meeting = NewMeeting {
@@ -339,7 +340,7 @@ fn seed_consultation(conn: &mut DbConn, compound: &OrgUnitRow, now: NaiveDateTim
             owners_committee: vec!["钱立新".into(), "孙海燕".into()],
             property_company: vec!["周建国".into()],
         },
-        minutes: "三方议定：物业在3号楼、5号楼旁建设电动车集中充电棚，一周内完工；业委会牵头制定夜间停车公约，物业配合划线。宠物粪便问题纳入文明养犬宣传，不单独立项。".into(),
+        minutes: "三方议定：物业在3号楼、5号楼旁建设电动车集中充电棚，一周内完工；业委会牵头制定夜间停车公约，物业配合划线；物业五日内清理楼道堆物。宠物粪便问题纳入文明养犬宣传，不单独立项。".into(),
         decisions: vec![
             ItemDecision {
                 item_id: charging.to_string(),
@@ -353,10 +354,20 @@ fn seed_consultation(conn: &mut DbConn, compound: &OrgUnitRow, now: NaiveDateTim
                 responsible: Party::OwnersCommittee,
                 due_on: today + days(10),
             },
+            // Past its deadline and not done: the community supervises it (督办).
+            ItemDecision {
+                item_id: clutter.to_string(),
+                decision: "物业五日内清理楼道堆物，业委会张贴告知".into(),
+                responsible: Party::PropertyCompany,
+                due_on: held_on + days(5),
+            },
         ],
         dropped: vec![ItemDrop { item_id: pets.to_string(), reason: "纳入社区文明养犬宣传，不单独立项".into() }],
     };
-    let meeting_id = c::hold_meeting(conn, &actor, &compound.id, meeting, &tz, now - days(12))?;
+    // The demo city is loaded before the shipped calendars are: its actions' clocks run on the
+    // standing rule (weekdays and the statutory holidays) with the default warn fraction.
+    let standing = crate::domain::calendar::WorkCalendar::new("cn", tz, &crate::domain::calendar::standard_hours(), &Default::default())?;
+    let meeting_id = c::hold_meeting(conn, &actor, &compound.id, meeting, &tz, c::ActionCalendar::Fixed(&standing, 0.8), now - days(12))?;
     c::sign_meeting(conn, &actor, &meeting_id, Some(1), now - days(12))?;
     let done = c::get_item(conn, &actor, &charging, super::Lang::Zh, now)?;
     c::close_item(

@@ -2,6 +2,7 @@
 //! that a large export holds one page in memory. Same filters and scope as `GET /api/v1/tickets`.
 //! Both formats read their rows from [`ledger_page`]; the XLSX workbooks are in [`xlsx`].
 
+pub mod consult_xlsx;
 pub mod xlsx;
 
 use std::collections::{HashMap, HashSet};

@@ -2,6 +2,7 @@
 //! return a view. Commands run in the caller's write transaction (`http::context::run_write`, the
 //! intake's writers, the worker's tasks); queries open none.
 
+pub mod action_clocks;
 pub mod audit;
 pub mod auth;
 pub mod board;

@@ -550,6 +550,10 @@ pub struct ConsultItemRow {
     pub closed_at: Option<NaiveDateTime>,
     pub outcome: Option<String>,
     pub version: i64,
+    /// An action's clock: when it warns (预警), when it warned, when it passed its deadline (督办).
+    pub warn_at: Option<NaiveDateTime>,
+    pub warned_at: Option<NaiveDateTime>,
+    pub breached_at: Option<NaiveDateTime>,
 }
 
 /// A ticket raised to a consultation item.

@@ -496,6 +496,9 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         outcome -> Nullable<Text>,
         version -> BigInt,
+        warn_at -> Nullable<Timestamp>,
+        warned_at -> Nullable<Timestamp>,
+        breached_at -> Nullable<Timestamp>,
     }
 }
 

@@ -132,6 +132,27 @@ pub fn timeliness(due_at: NaiveDateTime, done_at: Option<NaiveDateTime>, now: Na
     }
 }
 
+/// When an action decided at `from` and due at `due` warns (预警), on the compound's working
+/// calendar as any stage's clock does: after `fraction` (the SLA's `warn_fraction`) of the working
+/// time between the two; never after the deadline. An action with no working time left warns at
+/// once.
+pub fn action_warn_at(
+    cal: &super::calendar::WorkCalendar,
+    from: NaiveDateTime,
+    due: NaiveDateTime,
+    fraction: f64,
+) -> Result<NaiveDateTime, super::calendar::CalendarError> {
+    if due <= from {
+        return Ok(due);
+    }
+    let span = cal.working_between(from, due)?;
+    if span <= 0 {
+        return Ok(from);
+    }
+    let warn = cal.add_working(from, ((span as f64) * fraction).round() as i64)?;
+    Ok(warn.min(due))
+}
+
 /// The longest title of an item; the longest decision, note or detail; the longest minutes.
 pub const TITLE_MAX: usize = 100;
 pub const TEXT_MAX: usize = 2000;
@@ -347,6 +368,26 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn an_action_warns_after_the_warn_fraction_of_its_working_time() {
+        use crate::domain::calendar::{standard_hours, WorkCalendar};
+        // 2027 by the standing rule: 1–5 March are Monday to Friday, seven office hours each.
+        let cal = WorkCalendar::new("cn", chrono_tz::Asia::Shanghai, &standard_hours(), &BTreeMap::new()).unwrap();
+        // Decided at the start of Monday (China), due at the end of Friday: 35 working hours;
+        // four fifths of them end at 17:30 on Thursday (China), 09:30 UTC.
+        let (from, due) = (at("2027-02-28 16:00"), at("2027-03-05 16:00"));
+        assert_eq!(action_warn_at(&cal, from, due, 0.8).unwrap(), at("2027-03-04 09:30"));
+        // A fraction of one warns at the last working instant before the deadline, never after it.
+        assert_eq!(action_warn_at(&cal, from, due, 1.0).unwrap(), at("2027-03-05 09:30"));
+        // Over a weekend: decided on Friday evening, due at the end of Monday: seven working hours,
+        // all on Monday; 5.6 of them end at 16:06 (China): 3.5 h in the morning, 2.1 h from 14:00.
+        assert_eq!(action_warn_at(&cal, at("2027-03-05 12:00"), at("2027-03-08 16:00"), 0.8).unwrap(), at("2027-03-08 08:06"));
+        // No working time left (decided on Saturday, due at the end of Sunday): it warns at once;
+        // a deadline already passed warns at the deadline.
+        assert_eq!(action_warn_at(&cal, at("2027-03-06 02:00"), at("2027-03-07 16:00"), 0.8).unwrap(), at("2027-03-06 02:00"));
+        assert_eq!(action_warn_at(&cal, at("2027-03-09 02:00"), at("2027-03-07 16:00"), 0.8).unwrap(), at("2027-03-07 16:00"));
     }
 
     #[test]

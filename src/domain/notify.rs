@@ -37,6 +37,10 @@ string_enum!(
         VisitLogMissing = "visit_log_missing",
         /// Deadlines are computed on a provisional calendar year.
         CalendarProvisional = "calendar_provisional",
+        /// An action item (行动清单) of a three-party consultation nears its deadline.
+        ActionWarning = "action_warning",
+        /// An action item passed its deadline: into the community's supervision (督办).
+        ActionOverdue = "action_overdue",
         /// 测试消息: an admin's or a person's test of a channel; goes at once, to that channel only.
         Test = "test",
     }
@@ -88,7 +92,7 @@ impl NoticeKind {
     /// event of an urgent ticket (急难愁盼). Everything else waits for working time when the
     /// person keeps quiet hours.
     pub fn urgent(self, ticket_urgent: bool) -> bool {
-        ticket_urgent || matches!(self, NoticeKind::SlaBreach | NoticeKind::SlaReminder | NoticeKind::Test)
+        ticket_urgent || matches!(self, NoticeKind::SlaBreach | NoticeKind::SlaReminder | NoticeKind::ActionOverdue | NoticeKind::Test)
     }
 
     /// Low priority: what asks nothing of the recipient today (a decision already taken, a case
@@ -119,6 +123,8 @@ impl NoticeKind {
             NoticeKind::Reopened => "notice-body-reopened",
             NoticeKind::VisitLogMissing => "notice-body-visit_log_missing",
             NoticeKind::CalendarProvisional => "notice-body-calendar_provisional",
+            NoticeKind::ActionWarning => "notice-body-action_warning",
+            NoticeKind::ActionOverdue => "notice-body-action_overdue",
             NoticeKind::Test => "notice-body-test",
         }
     }
@@ -133,6 +139,10 @@ impl NoticeKind {
                 &[Role::BranchSecretary, Role::CommunityStaff, Role::DepartmentLiaison, Role::GridWorker]
             }
             NoticeKind::CalendarProvisional => &[Role::Admin],
+            NoticeKind::ActionWarning => &[Role::BranchSecretary, Role::CommitteeRepresentative, Role::CompanyRepresentative],
+            NoticeKind::ActionOverdue => {
+                &[Role::BranchSecretary, Role::CommitteeRepresentative, Role::CompanyRepresentative, Role::CommunityStaff]
+            }
             // A test names its one channel: nobody else is told.
             NoticeKind::Test => &[],
         }

@@ -59,7 +59,7 @@ impl Task for CalendarReload {
 }
 
 /// Fires the clocks that came due (warnings, breaches, reminders, expired pauses), then takes the
-/// breach policy's escalations through the workflow.
+/// breach policy's escalations through the workflow; then the consultation's action clocks.
 pub struct SlaTick {
     pub settings: Arc<Settings>,
     pub calendars: Calendars,
@@ -76,11 +76,14 @@ impl Task for SlaTick {
         let ctx = SlaContext { settings: &self.settings.sla, calendars: &self.calendars };
         let r = crate::app::sla::tick(conn, ctx, now, &self.who)?;
         let escalated = crate::app::tickets::escalate_breached(conn, ctx, &r.escalate, now)?;
+        // The consultation's action items (行动清单) keep clocks of their own.
+        let a = crate::app::action_clocks::fire(conn, now)?;
         Ok(Outcome::did(
-            r.warnings + r.breaches + r.reminders + r.pauses_expired + escalated,
+            r.warnings + r.breaches + r.reminders + r.pauses_expired + escalated + a.warnings + a.overdue,
             format!(
-                "{} warnings, {} breaches, {} reminders, {} pauses expired, {escalated} escalated ({} taken by another scheduler)",
-                r.warnings, r.breaches, r.reminders, r.pauses_expired, r.lost_races
+                "{} warnings, {} breaches, {} reminders, {} pauses expired, {escalated} escalated ({} taken by another scheduler); \
+                 {} action items warned, {} action items overdue",
+                r.warnings, r.breaches, r.reminders, r.pauses_expired, r.lost_races, a.warnings, a.overdue
             ),
         ))
     }

@@ -675,12 +675,27 @@ async fn the_secretary_runs_a_consultation_to_its_results_and_rates_the_parties_
     b.wait_url("done=signed").await;
     b.shot("04-meeting-signed").await;
 
+    // The demo's clutter action is a week past its deadline and not done: its clock fires (as the
+    // server's tick does), and the action list says it is late and under supervision (督办中).
+    let fired = gridloop::app::action_clocks::fire(&mut app.conn(), gridloop::app::utc_now()).unwrap();
+    assert_eq!(fired.overdue, 1, "{fired:?}");
+    b.goto(&format!("{base}/consultation")).await;
+    let actions = b.text("#actions").await;
+    assert!(actions.contains("楼道堆物清理") && actions.contains("已超期") && actions.contains("督办中"), "{actions}");
+    b.js(
+        "[...document.querySelectorAll('#actions li')].find(l => l.textContent.includes('楼道堆物清理')).scrollIntoView({block: 'center'})",
+        json!([]),
+    )
+    .await;
+    b.shot("04b-late-action").await;
+
     // The public results list of this month, without logging in.
     b.delete_cookies().await;
     let period = format!("{}-{:02}", china_today.year(), china_today.month());
     b.goto(&format!("{base}/public/results/{compound}?period={period}")).await;
     let page = b.text("main").await;
     assert!(page.contains("单元门禁损坏") && page.contains("按时完成"), "{page}");
+    assert!(page.contains("楼道堆物清理") && page.contains("已超期"), "the late one is on the list: {page}");
     assert!(!page.contains("钱立新") && !page.contains("周建国"), "no names on the public page");
     b.shot("05-public-results").await;
 
@@ -700,4 +715,13 @@ async fn the_secretary_runs_a_consultation_to_its_results_and_rates_the_parties_
     assert!(section.contains("73") && section.contains("合格"), "{section}");
     assert!(b.text("#history").await.contains("约谈整改"), "last year's demo rating is in the history");
     b.shot("07-evaluated").await;
+
+    // The community's staff supervise the late action from their oversight desk.
+    b.delete_cookies().await;
+    b.login(&base, "cs.liu", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/oversight")).await;
+    let overdue = b.text("#overdue-actions").await;
+    assert!(overdue.contains("楼道堆物清理") && overdue.contains("翠竹园"), "{overdue}");
+    b.js("document.querySelector('#overdue-actions').scrollIntoView({block: 'center'})", json!([])).await;
+    b.shot("08-oversight-late-action").await;
 }

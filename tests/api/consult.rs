@@ -14,6 +14,7 @@ use gridloop::domain::consult::credit_code_check;
 use crate::fixture::{spawn_fixture, Fixture, PASSWORD};
 use crate::helpers::{assert_error, TestApp};
 use crate::pages::PageClient;
+use crate::report_pages::{read_xlsx, values};
 use crate::tickets::{file, new_ticket};
 
 /// Today in China, where deadlines and meeting days are counted.
@@ -338,6 +339,37 @@ async fn an_action_past_its_deadline_is_overdue_and_done_late_counts_late() {
     assert_eq!(r["overdue"], 1, "{r}");
     let late_or_open = r["done_late"].as_i64().unwrap() + r["overdue"].as_i64().unwrap();
     assert!(late_or_open == 2 || (due.year() != today.year() && late_or_open == 1), "{r}");
+
+    // The same list as an Excel ledger (业绩清单): its summary, one row per action, days as dates.
+    let r = app.get(&format!("/api/v1/org-units/{y1}/consultation/results.xlsx?period={}", due.year()), Some(&bs)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bytes = r.bytes().await.unwrap();
+    let e = assert_error(
+        app.get(&format!("/api/v1/org-units/{y1}/consultation/results.xlsx?period=2026-13"), Some(&bs)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(e["field"], "period");
+    let Some(book) = read_xlsx(&bytes) else { return };
+    let sheet = &book[0];
+    assert_eq!((sheet["name"].as_str(), sheet["freeze"].as_str()), (Some("业绩清单"), Some("B4")));
+    assert!(sheet["rows"][0][0]["v"].as_str().unwrap().starts_with("测试Y1 · 业绩清单"), "{}", sheet["rows"][0][0]);
+    let summary = sheet["rows"][1][0]["v"].as_str().unwrap();
+    assert!(summary.contains(&format!("超期未完成 {} 项", r_overdue(&app, &bs, y1, due.year()).await)), "{summary}");
+    let rows: Vec<Vec<Value>> = sheet["rows"].as_array().unwrap()[3..].iter().map(values).collect();
+    let lift = rows.iter().find(|r| r[0] == "电梯频繁故障").unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!((lift[2].as_str(), lift[6].as_str(), lift[5].as_str()), (Some("物业服务企业"), Some("已超期"), Some("—")));
+    assert_eq!(lift[4].as_str().map(|d| d.starts_with(&due.to_string())), Some(true), "{lift:?}");
+    assert_eq!(sheet["rows"][3][4]["date"], true, "the deadline is an Excel date");
+    if due.year() == today.year() {
+        let bins = rows.iter().find(|r| r[0] == "垃圾清运不及时").unwrap_or_else(|| panic!("{rows:?}"));
+        assert_eq!((bins[6].as_str(), bins[7].as_str()), (Some("逾期完成"), Some("已恢复每日清运")));
+    }
+}
+
+async fn r_overdue(app: &TestApp, token: &str, y1: &str, year: i32) -> i64 {
+    app.get_ok(&format!("/api/v1/org-units/{y1}/consultation/results?period={year}"), token).await["overdue"].as_i64().unwrap()
 }
 
 #[tokio::test]
@@ -563,6 +595,40 @@ async fn the_branch_rates_the_committee_and_the_company_once_a_year_with_the_evi
     assert_eq!(ev["scores"][0]["name_zh"], "服务质量");
     assert_error(app.post_json(&evaluations, Some(&bs), &body).await, StatusCode::CONFLICT, "already_evaluated").await;
 
+    // 更正: the response score was mistyped (70, not 50): (35·60 + 25·70 + 25·70 + 15·80) / 100 = 68,
+    // 68·0.8 + 40·0.2 = 62.4 — called in to rectify, no longer replaced. With a reason, on the
+    // version read; the evidence stays as it stood.
+    let corrected = format!("/api/v1/evaluations/{}", ev["id"].as_str().unwrap());
+    let mut fix = json!({"scores": scores, "resident_score": 40, "comment": "限期整改", "reason": "回应居民诉求一项录入有误"});
+    fix["scores"][2]["score"] = json!(70);
+    let mut no_reason = fix.clone();
+    no_reason["reason"] = json!("  ");
+    let (status, e) = send(&app, Method::PUT, &corrected, &bs, Some(&no_reason), Some(1)).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")), "{e}");
+    let mut short = fix.clone();
+    short["scores"].as_array_mut().unwrap().remove(1);
+    let (status, e) = send(&app, Method::PUT, &corrected, &bs, Some(&short), Some(1)).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("scores")), "every criterion again: {e}");
+    let (status, _) = send(&app, Method::PUT, &corrected, &app.login("cs1", PASSWORD).await, Some(&fix), Some(1)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the community follows, does not rate");
+    let (status, fixed) = send(&app, Method::PUT, &corrected, &bs, Some(&fix), Some(1)).await;
+    assert_eq!(status, StatusCode::OK, "{fixed}");
+    assert_eq!((fixed["total"].as_f64(), fixed["verdict"].as_str(), fixed["version"].as_i64()), (Some(62.4), Some("rectify"), Some(2)));
+    assert_eq!(fixed["evidence"], ev["evidence"], "the evidence as it stood");
+    let (status, e) = send(&app, Method::PUT, &corrected, &bs, Some(&fix), Some(1)).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PRECONDITION_FAILED, Some("version_conflict")), "a stale version: {e}");
+    let trail = audit_actions(&app, "evaluation", ev["id"].as_str().unwrap());
+    assert_eq!(trail.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["evaluate", "correct_evaluation"]);
+    let change: Value = serde_json::from_str(&trail[1].1).unwrap();
+    assert_eq!((change["total"][0].as_f64(), change["total"][1].as_f64()), (Some(58.4), Some(62.4)), "{change}");
+    let reason: String = audit_events::table
+        .filter(audit_events::entity_id.eq(ev["id"].as_str().unwrap()))
+        .filter(audit_events::action.eq("correct_evaluation"))
+        .select(audit_events::reason.assume_not_null())
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(reason, "回应居民诉求一项录入有误");
+
     // The committee: (30·90 + 25·80 + 25·85 + 20·70) / 100 = 82.25, satisfactory.
     let committee = json!({"party": "owners_committee", "year": this_year, "scores": [
         {"code": "meeting_duty", "score": 90}, {"code": "public_accounts", "score": 80},
@@ -594,13 +660,68 @@ async fn the_branch_rates_the_committee_and_the_company_once_a_year_with_the_evi
     let desk = app.get_ok(&format!("/api/v1/org-units/{y1}/evaluations?year={this_year}"), &cs1).await;
     assert_eq!(desk["history"].as_array().unwrap().len(), 2);
     let events: i64 = audit_events::table.filter(audit_events::entity_kind.eq("evaluation")).count().get_result(&mut app.conn()).unwrap();
-    assert_eq!(events, 2, "each evaluation is an audit event");
+    assert_eq!(events, 3, "each evaluation and its correction is an audit event");
 
     // The page shows the verdict and the evidence.
     let page = PageClient::login(&app, "bs1").await;
     let (status, html) = page.get(&format!("/consultation/evaluations?compound={y1}&year={this_year}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("建议解聘更换") && html.contains("58.4") && html.contains("82.25") && html.contains("物业服务类诉求"), "{html}");
+    assert!(html.contains("约谈整改") && html.contains("62.4") && html.contains("82.25") && html.contains("物业服务类诉求"), "{html}");
+    assert!(html.contains(&format!("/api/v1/org-units/{y1}/evaluations.xlsx")), "the ledger is offered");
+
+    // 更正 on the page: the form holds the scores as made; a stale version comes back with the page.
+    // The committee's public accounts re-marked 20: (30·90 + 25·20 + 25·85 + 20·70) / 100 = 67.25.
+    let path = format!("/consultation/evaluations/{}/correct", ev["id"].as_str().unwrap());
+    assert!(html.contains(&path) && html.contains("name=\"score-public_accounts\"") && html.contains("value=\"80\""), "{html}");
+    let year_s = this_year.to_string();
+    let mut form = vec![
+        ("version", "2"),
+        ("compound", y1),
+        ("year", year_s.as_str()),
+        ("score-meeting_duty", "90"),
+        ("score-public_accounts", "20"),
+        ("score-resident_response", "85"),
+        ("score-cooperation", "70"),
+        ("reason", "公开账目一项复核后下调"),
+    ];
+    let r = page.submit(&path, &form).await;
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    assert!(r.text().await.unwrap().contains("flash error"));
+    form[0].1 = "1";
+    let r = page.submit(&path, &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()["location"].to_str().unwrap().ends_with("done=corrected"));
+    let desk = app.get_ok(&format!("/api/v1/org-units/{y1}/evaluations?year={this_year}"), &bs).await;
+    let committee_now = desk["history"].as_array().unwrap().iter().find(|h| h["party"] == "owners_committee").unwrap().clone();
+    assert_eq!((committee_now["total"].as_f64(), committee_now["verdict"].as_str()), (Some(67.25), Some("rectify")), "{committee_now}");
+
+    // The ledger of every year (两评价台账): the branch's and those above it, not the rated parties'.
+    let r = app.get(&format!("/api/v1/org-units/{y1}/evaluations.xlsx"), Some(&cs1)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("spreadsheetml"));
+    let bytes = r.bytes().await.unwrap();
+    let yw = app.login("yw1", PASSWORD).await;
+    assert_error(app.get(&format!("/api/v1/org-units/{y1}/evaluations.xlsx"), Some(&yw)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(app.get(&format!("/api/v1/org-units/{y1}/evaluations.xlsx"), Some(&bs2)).await, StatusCode::NOT_FOUND, "not_found").await;
+    let Some(book) = read_xlsx(&bytes) else { return };
+    let sheet = &book[0];
+    assert_eq!((sheet["name"].as_str(), sheet["freeze"].as_str()), (Some("两评价"), Some("B3")));
+    let title = sheet["rows"][0][0]["v"].as_str().unwrap();
+    assert!(title.starts_with("测试Y1 · 两评价台账"), "{title}");
+    assert_eq!(sheet["rows"][1][3]["v"], "总分");
+    let rows: Vec<Vec<Value>> = sheet["rows"].as_array().unwrap()[2..].iter().map(values).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let company_row = rows.iter().find(|r| r[1] == "物业服务企业").unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(
+        (company_row[0].as_f64(), company_row[2].as_str(), company_row[3].as_f64()),
+        (Some(this_year as f64), Some("安居物业"), Some(62.4))
+    );
+    assert_eq!(company_row[4], "约谈整改");
+    assert!(company_row[5].as_str().unwrap().contains("服务质量（权重"), "{company_row:?}");
+    assert_eq!(company_row[8].as_f64(), Some(2.0), "the evidence it was given with");
+    let committee_row = rows.iter().find(|r| r[1] == "业主委员会").unwrap();
+    assert_eq!((committee_row[3].as_f64(), committee_row[4].as_str()), (Some(67.25), Some("约谈整改")));
+    assert_eq!(sheet["rows"][2][14]["date"], true, "the time it was rated is an Excel date");
 }
 
 #[tokio::test]
@@ -709,4 +830,105 @@ async fn a_partys_representative_sees_the_consultation_and_completes_only_his_pa
     let (status, html) = page.get("/consultation").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains("候选议题") && !html.contains("召开议事会") && !html.contains("两评价"), "no branch tools");
+}
+
+fn at(v: &Value) -> chrono::NaiveDateTime {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("no time: {v}"))).unwrap().naive_utc()
+}
+
+/// The kinds and bodies of a person's in-app notifications.
+async fn notices(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    let page = app.get_ok("/api/v1/notifications", token).await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap().to_string(), n["body"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_actions_clock_warns_then_goes_overdue_once_to_its_party_and_into_the_communitys_supervision() {
+    use gridloop::app::action_clocks::{fire, ActionFirings};
+    let (app, fx) = spawn_fixture().await;
+    let y1 = fx.unit("Y1");
+    let bs = app.login("bs1", PASSWORD).await;
+    let (_, item) =
+        send(&app, Method::POST, &format!("/api/v1/org-units/{y1}/consultation/items"), &bs, Some(&json!({"title": "地库积水"})), None)
+            .await;
+    let id = item["id"].as_str().unwrap().to_string();
+    let today = china_today();
+    let meeting = json!({
+        "held_on": today, "place": "党群服务站",
+        "attendees": {"branch": ["杨书记"], "owners_committee": ["业主代表甲"], "property_company": ["赵经理"]},
+        "decisions": [{"item_id": id, "decision": "业委会牵头筹集维修资金，物业组织施工", "responsible": "owners_committee", "due_on": today + Duration::days(10)}]
+    });
+    let (status, m) = send(&app, Method::POST, &format!("/api/v1/org-units/{y1}/consultation/meetings"), &bs, Some(&meeting), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    let item = app.get_ok(&format!("/api/v1/consultation/items/{id}"), &bs).await;
+    let (warn_at, due_at) = (at(&item["warn_at"]), at(&item["due_at"]));
+    // Ten days out, the warning falls after most of the working time (0.8 of it by default): after
+    // the seventh calendar day at least, well before the deadline.
+    let held = (today.and_hms_opt(0, 0, 0).unwrap()) - Duration::hours(8);
+    assert!(warn_at > held + Duration::days(7) && warn_at < due_at, "warn {warn_at}, due {due_at}");
+    assert_eq!((item["due_soon"].as_bool(), item["warned_at"].is_null(), item["breached_at"].is_null()), (Some(false), true, true));
+
+    // Nothing before its time; the warning once, whatever the number of rounds.
+    let mut conn = app.conn();
+    assert_eq!(fire(&mut conn, warn_at - Duration::seconds(1)).unwrap(), ActionFirings::default());
+    assert_eq!(fire(&mut conn, warn_at).unwrap(), ActionFirings { warnings: 1, overdue: 0 });
+    assert_eq!(fire(&mut conn, warn_at + Duration::hours(1)).unwrap(), ActionFirings::default());
+    // Told: the branch and the responsible party (the committee), not the company.
+    let (yw, wy, cs, cs2) = (
+        app.login("yw1", PASSWORD).await,
+        app.login("wy1", PASSWORD).await,
+        app.login("cs1", PASSWORD).await,
+        app.login("cs2", PASSWORD).await,
+    );
+    for who in [&bs, &yw] {
+        let n = notices(&app, who).await;
+        assert!(n.iter().any(|(k, b)| k == "action_warning" && b.contains("地库积水")), "{n:?}");
+    }
+    assert!(!notices(&app, &wy).await.iter().any(|(k, _)| k.starts_with("action_")));
+    assert!(!notices(&app, &cs).await.iter().any(|(k, _)| k.starts_with("action_")), "the community hears of lateness only");
+    let item = app.get_ok(&format!("/api/v1/consultation/items/{id}"), &bs).await;
+    assert_eq!(at(&item["warned_at"]), warn_at);
+    assert_eq!(app.get_ok("/api/v1/consultation/overdue-actions", &cs).await, json!([]), "not late yet");
+
+    // Past the deadline: overdue once, told to the branch, the committee and the community's staff.
+    assert_eq!(fire(&mut conn, due_at).unwrap(), ActionFirings::default(), "due to the end of its day: not late at it");
+    let late = due_at + Duration::seconds(1);
+    assert_eq!(fire(&mut conn, late).unwrap(), ActionFirings { warnings: 0, overdue: 1 });
+    assert_eq!(fire(&mut conn, late + Duration::days(1)).unwrap(), ActionFirings::default());
+    drop(conn);
+    for who in [&bs, &yw, &cs] {
+        let n = notices(&app, who).await;
+        assert_eq!(n.iter().filter(|(k, _)| k == "action_overdue").count(), 1, "{n:?}");
+    }
+    assert!(!notices(&app, &cs2).await.iter().any(|(k, _)| k.starts_with("action_")), "another community is not told");
+    // In the community's supervision list (and nobody else's).
+    let list = app.get_ok("/api/v1/consultation/overdue-actions", &cs).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!((list[0]["id"].as_str(), list[0]["responsible"].as_str()), (Some(id.as_str()), Some("owners_committee")));
+    assert_eq!(at(&list[0]["breached_at"]), late);
+    assert_eq!(app.get_ok("/api/v1/consultation/overdue-actions", &cs2).await, json!([]));
+    let (status, page) = PageClient::login(&app, "cs1").await.get("/oversight").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("地库积水") && page.contains(&format!("#item-{id}")), "the oversight desk lists it");
+    // Every firing is in the audit trail, by the system.
+    let trail: Vec<String> = audit_actions(&app, "consult_item", &id).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(trail, ["put_on_agenda", "decide", "action_warned", "action_overdue"]);
+
+    // Done (late): out of supervision.
+    let (status, done) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/consultation/items/{id}/complete"),
+        &yw,
+        Some(&json!({"outcome": "已抽排积水并修复排水沟"})),
+        item["version"].as_i64(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(app.get_ok("/api/v1/consultation/overdue-actions", &cs).await, json!([]));
 }

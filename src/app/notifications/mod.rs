@@ -266,9 +266,11 @@ pub fn recorded(conn: &mut DbConn, keys: &[String]) -> AppResult<std::collection
 /// The text of a notification in a language: a subject line and a body, from the message
 /// catalogue (`notice-<kind>` and `notice-<kind>-body`), with the ticket's number and title.
 pub fn render(kind: NoticeKind, payload: &serde_json::Value, ticket: Option<(&str, &str)>, lang: Lang) -> (String, String) {
-    let (number, title) = ticket.unwrap_or(("", ""));
     let text =
         |field: &str| payload.get(field).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+    // A notice of no ticket (an action item's) names its subject in the payload.
+    let own_title = text("title");
+    let (number, title) = ticket.unwrap_or(("", &own_title));
     let args = crate::msg!(
         "notice-subject",
         kind = crate::i18n::text(lang, kind.label_key()),

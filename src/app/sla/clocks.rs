@@ -15,7 +15,8 @@ use crate::domain::{AssignmentId, CategoryId, ClockId, OrgPath, OrgUnitId, Ticke
 use super::{deadline, SlaContext};
 use crate::app::{AppError, AppResult};
 
-pub(super) fn calendar_of(conn: &mut DbConn, ctx: SlaContext<'_>, holder_path: &OrgPath) -> AppResult<Arc<WorkCalendar>> {
+/// The working calendar of a unit on `holder_path` (its nearest ancestor's that one is set for).
+pub fn calendar_of(conn: &mut DbConn, ctx: SlaContext<'_>, holder_path: &OrgPath) -> AppResult<Arc<WorkCalendar>> {
     if !ctx.calendars.has_unit_calendars() {
         // One calendar for every unit: no need to look up the holder's ancestors.
         return Ok(ctx.calendars.default_calendar());

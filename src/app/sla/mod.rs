@@ -16,9 +16,9 @@ pub mod recompute;
 pub mod scheduler;
 
 pub use clocks::{
-    mark_resolved, move_deadline, pause, pause_for_return, plan_clock, refresh_ticket_due, resume, resume_after_return, running_clocks,
-    running_holds, start_clock, stop_clocks, stop_ticket_clocks, ticket_due, tickets_due, Nearest, Policies, RunningClock, Which,
-    PAUSED_FOR_RESIDENT, PAUSED_FOR_RETURN,
+    calendar_of, mark_resolved, move_deadline, pause, pause_for_return, plan_clock, refresh_ticket_due, resume, resume_after_return,
+    running_clocks, running_holds, start_clock, stop_clocks, stop_ticket_clocks, ticket_due, tickets_due, Nearest, Policies, RunningClock,
+    Which, PAUSED_FOR_RESIDENT, PAUSED_FOR_RETURN,
 };
 pub use queries::{clock_view, overdue_counts, supervision_queue, ClockView, OverdueCount, SupervisionItem};
 pub use recompute::{recompute, set_category_limit, LimitChange, Recompute};

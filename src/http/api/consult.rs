@@ -24,6 +24,18 @@ pub async fn list_companies(state: web::Data<AppState>, auth: Auth, q: web::Quer
     Ok(HttpResponse::Ok().json(r))
 }
 
+/// The running action items past their deadline (督办) in the compounds the caller may read the
+/// consultation of, the longest overdue first: a community's staff, a supervisor's street or
+/// district, a branch or a party of its own compound.
+#[utoipa::path(get, path = "/api/v1/consultation/overdue-actions", operation_id = "list_overdue_actions", tag = "consultation",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Vec<app::consult::OverdueAction>), (status = 403, body = ErrorBody)))]
+pub async fn overdue_actions(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let actor = auth.who.actor;
+    let r = run(&state, auth.lang, move |c| app::consult::overdue_actions(c, &actor, utc_now())).await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
 /// Registers a property company by its unified social credit code (once: a second registration
 /// of the same code is 409 `credit_code_taken`).
 #[utoipa::path(post, path = "/api/v1/property-companies", operation_id = "create_property_company", tag = "consultation", request_body = NewCompany,
@@ -246,7 +258,7 @@ pub async fn hold_meeting(
     id: IdPath<OrgUnitId>,
     body: Json<NewMeeting>,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, lang, tz) = (auth.who.actor.clone(), auth.lang, state.visits.tz);
+    let (actor, lang, tz, st) = (auth.who.actor.clone(), auth.lang, state.visits.tz, state.clone());
     let input = body.into_inner();
     let canon = serde_json::to_string(&input).unwrap_or_default();
     run_idempotent(
@@ -258,7 +270,15 @@ pub async fn hold_meeting(
         |_| Ok(()),
         move |c, ()| {
             let now = utc_now();
-            let id = app::consult::hold_meeting(c, &actor, &id.found("compound")?, input.clone(), &tz, now)?;
+            let id = app::consult::hold_meeting(
+                c,
+                &actor,
+                &id.found("compound")?,
+                input.clone(),
+                &tz,
+                app::consult::ActionCalendar::Sla(st.sla()),
+                now,
+            )?;
             app::consult::get_meeting(c, &actor, &id, lang, now)
         },
     )
@@ -383,6 +403,28 @@ pub async fn evaluate(
     .await
 }
 
+/// 更正: corrects a saved evaluation — every score again (on the criteria it was made on), the
+/// residents' score, the comment and why (`reason`); the total and verdict are computed again, the
+/// evidence stays as it stood, the old and new values go into the audit trail. `If-Match` with the
+/// evaluation's version; the compound's branch.
+#[utoipa::path(put, path = "/api/v1/evaluations/{id}", operation_id = "correct_evaluation", tag = "consultation",
+    params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)), request_body = app::consult::EvaluationCorrection, security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = EvaluationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody), (status = 428, body = ErrorBody)))]
+pub async fn correct_evaluation(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: IdPath<crate::domain::EvaluationId>,
+    version: IfMatch,
+    body: Json<app::consult::EvaluationCorrection>,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, st) = (auth.who.actor, state.clone());
+    let r = run_write(&state, auth.lang, move |c| {
+        app::consult::correct_evaluation(c, &actor, &id.found("evaluation")?, version.0, body.0.clone(), &st.settings.evaluation, utc_now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().insert_header(etag(r.version)).json(r))
+}
+
 /// A property company's evaluations in every compound it served, the latest year first.
 #[utoipa::path(get, path = "/api/v1/property-companies/{id}/evaluations", operation_id = "list_company_evaluations", tag = "consultation",
     params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
@@ -391,4 +433,44 @@ pub async fn company_evaluations(state: web::Data<AppState>, auth: Auth, id: IdP
     let actor = auth.who.actor;
     let r = run(&state, auth.lang, move |c| app::consult::company_history(c, &actor, &id.found("property company")?)).await?;
     Ok(HttpResponse::Ok().json(r))
+}
+
+/// 业绩清单 (Excel): the results of `GET …/consultation/results` (same period and default) as a
+/// workbook: a title row with the compound and the period, a summary line, one row per action with
+/// its days as Excel dates and its tickets' return visits as numbers.
+#[utoipa::path(get, path = "/api/v1/org-units/{id}/consultation/results.xlsx", operation_id = "export_consultation_results_xlsx", tag = "consultation",
+    params(("id" = uuid::Uuid, Path), ResultsQuery), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the results list as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "validation_failed: a period that does not parse", body = ErrorBody)))]
+pub async fn results_xlsx(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: IdPath<OrgUnitId>,
+    q: web::Query<ResultsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, lang, tz) = (auth.who.actor, auth.lang, state.visits.tz);
+    let bytes = run(&state, lang, move |c| {
+        let r = app::consult::results(c, &actor, &id.found("compound")?, q.into_inner(), &tz, utc_now())?;
+        app::exports::consult_xlsx::results_workbook(&r, lang, tz)
+    })
+    .await?;
+    Ok(super::exports::xlsx_response("results.xlsx").body(bytes))
+}
+
+/// 两评价台账 (Excel): every evaluation of the compound, the latest year first: party, name,
+/// total, verdict, each criterion's score with its weight and comment, the residents' score, and
+/// the evidence it was given with. The branch and those above it (not the rated parties).
+#[utoipa::path(get, path = "/api/v1/org-units/{id}/evaluations.xlsx", operation_id = "export_evaluations_xlsx", tag = "consultation",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "the evaluations as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn evaluations_xlsx(state: web::Data<AppState>, auth: Auth, id: IdPath<OrgUnitId>) -> Result<HttpResponse, ApiError> {
+    let (actor, lang, tz) = (auth.who.actor, auth.lang, state.visits.tz);
+    let bytes = run(&state, lang, move |c| {
+        let (name, history) = app::consult::evaluation_history(c, &actor, &id.found("compound")?)?;
+        app::exports::consult_xlsx::evaluations_workbook(&name, &history, lang, tz, utc_now())
+    })
+    .await?;
+    Ok(super::exports::xlsx_response("evaluations.xlsx").body(bytes))
 }

@@ -151,8 +151,12 @@ routes! {
     GET "/api/v1/org-units/{id}/consultation/meetings" => consult::list_meetings, Access::Scoped(Operation::ConsultRead);
     POST "/api/v1/org-units/{id}/consultation/meetings" => consult::hold_meeting, Access::Scoped(Operation::ConsultManage);
     GET "/api/v1/org-units/{id}/consultation/results" => consult::results, Access::Scoped(Operation::ConsultRead);
+    GET "/api/v1/org-units/{id}/consultation/results.xlsx" => consult::results_xlsx, Access::Scoped(Operation::ConsultRead);
     GET "/api/v1/org-units/{id}/evaluations" => consult::evaluations, Access::Scoped(Operation::ConsultRead);
+    GET "/api/v1/org-units/{id}/evaluations.xlsx" => consult::evaluations_xlsx, Access::Scoped(Operation::ConsultRead);
     POST "/api/v1/org-units/{id}/evaluations" => consult::evaluate, Access::Scoped(Operation::ConsultManage);
+    PUT "/api/v1/evaluations/{id}" => consult::correct_evaluation, Access::Scoped(Operation::ConsultManage);
+    GET "/api/v1/consultation/overdue-actions" => consult::overdue_actions, Access::Scoped(Operation::ConsultRead);
     GET "/api/v1/consultation/items/{id}" => consult::get_item, Access::Scoped(Operation::ConsultRead);
     POST "/api/v1/consultation/items/{id}/tickets" => consult::attach_tickets, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/items/{id}/notes" => consult::add_note, Access::Scoped(Operation::ConsultManage);

@@ -97,6 +97,7 @@ pages! {
     POST "/consultation/{id}/items" => pages::consult::add_item, Access::Authenticated;
     POST "/consultation/{id}/meetings" => pages::consult::hold_meeting, Access::Authenticated;
     POST "/consultation/{id}/evaluations" => pages::consult::evaluate, Access::Authenticated;
+    POST "/consultation/evaluations/{id}/correct" => pages::consult::correct_evaluation, Access::Authenticated;
     GET "/public/results/{id}" => pages::consult::public_results, Access::Public;
     GET "/tickets/{id}" => pages::ticket::show, Access::Authenticated;
     POST "/tickets/{id}/act" => pages::ticket::act, Access::Authenticated;

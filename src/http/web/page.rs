@@ -381,6 +381,19 @@ impl Form {
     pub fn raw(&self, name: &str) -> String {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
+    /// What follows `prefix` in the names of the fields that start with it, each once, in order
+    /// (the codes of `score-<code>` fields).
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = vec![];
+        for (k, _) in &self.fields {
+            if let Some(rest) = k.strip_prefix(prefix) {
+                if !keys.iter().any(|x| x == rest) {
+                    keys.push(rest.to_string());
+                }
+            }
+        }
+        keys
+    }
     /// The files sent under a name, in order.
     pub fn files<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Upload> + 'a {
         self.files.iter().filter(move |f| f.name == name)

@@ -38,3 +38,7 @@ NoticeKind-test = Test message
 notice-body-test = This is a test message: this channel receives Gridloop's notifications.
 notice-digest-subject = [Daily digest] { $count } notifications
 notice-digest-head = { $count } notifications that need no action today:
+NoticeKind-action_warning = Action item due soon
+NoticeKind-action_overdue = Action item overdue
+notice-body-action_warning = The consultation action “{ $title }” is due on { $date }: please see it through.
+notice-body-action_overdue = The consultation action “{ $title }” passed its deadline of { $date } and is now supervised by the community.

@@ -38,3 +38,7 @@ NoticeKind-test = 测试消息
 notice-body-test = 这是一条测试消息：此渠道可以收到网格闭环的通知。
 notice-digest-subject = 【每日摘要】{ $count } 条通知
 notice-digest-head = 以下是 { $count } 条不急于处理的通知：
+NoticeKind-action_warning = 行动项即将到期
+NoticeKind-action_overdue = 行动项已超期
+notice-body-action_warning = 议事行动项「{ $title }」将于 { $date } 到期，请抓紧落实。
+notice-body-action_overdue = 议事行动项「{ $title }」已超过 { $date } 的期限，已进入社区督办。

@@ -40,6 +40,11 @@ pub struct ItemLine {
     /// On time, overdue…; the state for an item without a deadline.
     pub standing: String,
     pub late: bool,
+    /// A running action past its warning time (临期), and when it warns or warned.
+    pub soon: bool,
+    pub warn_at: String,
+    /// Late and under the community's supervision (督办).
+    pub supervised: bool,
     pub responsible: String,
     pub due_on: String,
     pub meeting: Option<(String, String)>,
@@ -68,6 +73,7 @@ fn dash(d: Option<NaiveDate>) -> String {
 fn item_line(i: ItemView, tr: Tr, clock: &Clock, draft: &HashMap<String, String>) -> ItemLine {
     let get = |prefix: &str| draft.get(&format!("{prefix}-{}", i.id)).cloned().unwrap_or_default();
     let standing = match i.timeliness {
+        Some(Timeliness::Running) if i.due_soon => tr.t("consult-due_soon"),
         Some(t) => tr.t(t.label_key()),
         None => tr.t(i.state.label_key()),
     };
@@ -82,6 +88,9 @@ fn item_line(i: ItemView, tr: Tr, clock: &Clock, draft: &HashMap<String, String>
         reason_draft: get("reason"),
         state: tr.t(i.state.label_key()),
         late: matches!(i.timeliness, Some(Timeliness::Overdue | Timeliness::Late)),
+        soon: i.due_soon,
+        warn_at: if i.state == ItemState::Action { i.warn_at.map(|t| clock.at(&t)).unwrap_or_default() } else { String::new() },
+        supervised: i.state == ItemState::Action && i.breached_at.is_some(),
         standing,
         responsible: i.responsible.map(|p| tr.t(p.label_key())).unwrap_or_default(),
         due_on: dash(i.due_on),
@@ -120,6 +129,9 @@ struct DeskPage {
     closed: Vec<ItemLine>,
     meetings: Vec<MeetingLine>,
     today: String,
+    /// The results ledger's default period (last month, `YYYY-MM`) and how a period is written.
+    last_month: String,
+    period_hint: String,
     /// (code, label, the attendees as last sent)
     parties_list: Vec<(&'static str, String, String)>,
     /// The meeting form as last sent (kept when it was refused).
@@ -187,7 +199,11 @@ async fn desk_page(
     let d = page::run(state, lang, move |c| uc::desk(c, &actor, &compound, lang, utc_now())).await?;
     let tr = p.tr();
     let clock = Clock::new(state, tr);
-    let today = clock.now.and_utc().with_timezone(&clock.tz).date_naive().to_string();
+    let local_today = clock.now.and_utc().with_timezone(&clock.tz).date_naive();
+    let today = local_today.to_string();
+    // The results ledger's default period: last month, as the results list's own default.
+    let first = local_today.with_day(1).unwrap_or(local_today);
+    let last_month = (first - chrono::Duration::days(1)).format("%Y-%m").to_string();
     let candidates = d
         .candidates
         .into_iter()
@@ -238,6 +254,11 @@ async fn desk_page(
         closed,
         meetings: d.meetings,
         today,
+        period_hint: tr.msg(&crate::msg!(
+            "consult-results_period_hint",
+            quarter = format!("{}-Q{}", local_today.year(), local_today.month0() / 3 + 1)
+        )),
+        last_month,
         parties_list: Party::ALL
             .iter()
             .map(|p| (p.as_str(), tr.t(p.label_key()), draft.get(&format!("attend-{}", p.as_str())).cloned().unwrap_or_default()))
@@ -377,8 +398,9 @@ pub async fn hold_meeting(state: web::Data<AppState>, p: Page, id: IdPath<OrgUni
         decisions,
         dropped,
     };
+    let st = state.clone();
     change(&state, &p, &compound.to_string(), &form, "meeting", move |c| {
-        uc::hold_meeting(c, &actor, &compound, input.clone(), &tz, utc_now())
+        uc::hold_meeting(c, &actor, &compound, input.clone(), &tz, uc::ActionCalendar::Sla(st.sla()), utc_now())
     })
     .await
 }
@@ -540,7 +562,17 @@ pub async fn public_results(
 
 /// A saved evaluation as the page shows it: total, verdict, its badge class, and per criterion
 /// (name, weight, score, comment).
-pub type SavedEvaluation = (String, String, &'static str, Vec<(String, String, String, String)>);
+pub struct SavedEvaluation {
+    pub id: String,
+    pub version: i64,
+    pub total: String,
+    pub verdict: String,
+    pub badge: &'static str,
+    /// (code, name, weight, score, comment), as made.
+    pub scores: Vec<(String, String, String, String, String)>,
+    pub resident_score: String,
+    pub comment: String,
+}
 
 /// One party's part of the evaluations page.
 pub struct PartyEvaluation {
@@ -600,7 +632,8 @@ fn badge(v: crate::domain::consult::Verdict) -> &'static str {
 /// `GET /consultation/evaluations?compound=&year=`: 两评价 with the evidence in front.
 pub async fn evaluations(state: web::Data<AppState>, p: Page, q: web::Query<EvaluationsQuery>) -> Result<HttpResponse, PageError> {
     let q = q.into_inner();
-    let flash = page::done_flash(p.tr(), q.done.as_deref(), &[("evaluated", "consult-done_evaluated")]);
+    let flash =
+        page::done_flash(p.tr(), q.done.as_deref(), &[("evaluated", "consult-done_evaluated"), ("corrected", "consult-done_corrected")]);
     evaluations_page(&state, &p, q.compound.as_deref(), q.year, flash, StatusCode::OK).await
 }
 
@@ -659,13 +692,19 @@ async fn evaluations_page(
                 ]
             })
             .unwrap_or_default();
-        let done = d.history.iter().find(|h| h.year == d.year && h.party == party).map(|h| {
-            (
-                num(h.total),
-                tr.t(h.verdict.label_key()),
-                badge(h.verdict),
-                h.scores.iter().map(|s| (name(&s.name_zh, &s.name_en), num(s.weight), num(s.score), s.comment.clone())).collect(),
-            )
+        let done = d.history.iter().find(|h| h.year == d.year && h.party == party).map(|h| SavedEvaluation {
+            id: h.id.clone(),
+            version: h.version,
+            total: num(h.total),
+            verdict: tr.t(h.verdict.label_key()),
+            badge: badge(h.verdict),
+            scores: h
+                .scores
+                .iter()
+                .map(|s| (s.code.clone(), name(&s.name_zh, &s.name_en), num(s.weight), num(s.score), s.comment.clone()))
+                .collect(),
+            resident_score: h.resident_score.map(num).unwrap_or_default(),
+            comment: h.comment.clone(),
         });
         parties.push(PartyEvaluation {
             party: party.as_str(),
@@ -709,6 +748,51 @@ async fn evaluations_page(
         rule,
     };
     Ok(html(status, &page))
+}
+
+/// `POST /consultation/evaluations/{id}/correct`: 更正, a saved evaluation's scores given again
+/// with a reason (`If-Match` as the form's `version`).
+pub async fn correct_evaluation(
+    state: web::Data<AppState>,
+    p: Page,
+    id: IdPath<crate::domain::EvaluationId>,
+    form: Form,
+) -> Result<HttpResponse, PageError> {
+    let evaluation = p.id(&id, "evaluation")?;
+    let number = |v: Option<String>| v.and_then(|v| v.trim().parse::<f64>().ok());
+    // The criteria it was made on are the form's own fields: every `score-<code>` sent.
+    let mut codes: Vec<String> = form.keys_with_prefix("score-");
+    codes.sort();
+    let scores = codes
+        .iter()
+        .map(|code| uc::ScoreInput {
+            code: code.clone(),
+            score: number(form.get(&format!("score-{code}"))).unwrap_or(-1.0),
+            comment: form.raw(&format!("comment-{code}")),
+        })
+        .collect();
+    let input = uc::EvaluationCorrection {
+        scores,
+        resident_score: number(form.get("resident_score")),
+        comment: form.raw("comment"),
+        reason: form.raw("reason"),
+    };
+    let version = form.get("version").and_then(|v| v.parse().ok());
+    let (actor, settings) = (p.who.actor.clone(), state.settings.evaluation.clone());
+    let result = page::run_write(&state, p.lang, move |c| {
+        uc::correct_evaluation(c, &actor, &evaluation, version, input.clone(), &settings, utc_now())
+    })
+    .await;
+    match result {
+        Ok(v) => Ok(see_other(&format!("/consultation/evaluations?compound={}&year={}&done=corrected", v.compound_id, v.year))),
+        Err(PageError { err: err @ (AppError::Validation { .. } | AppError::VersionConflict { .. }), .. }) => {
+            let status = crate::http::error::status_of(&err);
+            let flash = Flash::error(err.message(p.lang));
+            let (compound, year) = (form.get("compound"), form.get("year").and_then(|y| y.parse().ok()));
+            evaluations_page(&state, &p, compound.as_deref(), year, flash, status).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /consultation/{id}/evaluations`: one party rated for a year.

@@ -61,6 +61,8 @@ struct OversightPage {
     generated: String,
     supervised: Vec<SupervisedLine>,
     supervised_more: usize,
+    /// The consultation's action items past their deadline: (link, title, compound · party, due, days late).
+    actions: Vec<(String, String, String, String, String)>,
     overdue: Vec<OverdueLine>,
     states: Vec<String>,
     compounds: Vec<CompoundLine>,
@@ -88,15 +90,16 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
     };
     let (actor, st) = (p.who.actor.clone(), state.clone());
     let unit_id = grant.org_unit_id;
-    let (unit, supervised, overdue, compounds, compliance) = page::run(&state, p.lang, move |c| {
+    let (unit, supervised, actions, overdue, compounds, compliance) = page::run(&state, p.lang, move |c| {
         let now = utc_now();
         let unit = app::org::get_unit(c, &actor, &unit_id)?;
         let supervised = app::sla::supervision_queue(c, &actor, now)?;
+        let actions = app::consult::overdue_actions(c, &actor, now)?;
         let overdue = app::sla::overdue_counts(c, &actor, now)?;
         let compounds = app::board::open_by_compound(c, &actor, &unit_id, now, &st.overview)?;
         let compliance =
             app::board::unit_compliance(c, st.visits(), &actor, &unit_id, BoardQuery { date: None, from: None, to: None }, now)?;
-        Ok((unit, supervised, overdue, compounds, compliance))
+        Ok((unit, supervised, actions, overdue, compounds, compliance))
     })
     .await?;
     let tr = p.tr();
@@ -116,6 +119,18 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
             id: s.ticket_id,
             number: s.ticket_number,
             title: s.title,
+        })
+        .collect();
+    let actions = actions
+        .into_iter()
+        .map(|a| {
+            (
+                format!("/consultation?compound={}#item-{}", a.compound_id, a.id),
+                a.title,
+                format!("{} · {}", a.compound_name, tr.t(a.responsible.label_key())),
+                a.due_on.to_string(),
+                tr.msg(&crate::msg!("oversight-days_late", days = a.days_overdue)),
+            )
         })
         .collect();
     let overdue = overdue
@@ -154,6 +169,7 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
         generated: clock.at(&clock.now),
         supervised,
         supervised_more,
+        actions,
         overdue,
         states: open.iter().map(|s| tr.t(s.label_key())).collect(),
         compounds,
