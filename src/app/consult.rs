@@ -19,7 +19,7 @@ use crate::db::schema::{
     categories, compound_parties, consult_item_tickets, consult_items, consult_meetings, consult_notes, evaluations, people,
     property_companies, tickets,
 };
-use crate::db::DbConn;
+use crate::db::{backend, DbConn};
 use crate::domain::consult::{self, CandidateReason, ItemState, Party, Timeliness};
 use crate::domain::pii::{mask_phone, validate_mobile};
 use crate::domain::reports::Period;
@@ -986,6 +986,86 @@ pub fn close_item(
         Ok::<_, AppError>(())
     })?;
     get_item(conn, actor, id, lang, now)
+}
+
+/// A ticket an action's completion did not solve, and why (the workflow's refusal, in the
+/// caller's language).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SkippedTicket {
+    pub number: String,
+    pub reason: String,
+}
+
+/// What solving a done action's tickets did.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SolvedTickets {
+    /// The numbers of the tickets solved now (办结: each goes to its grid worker's return visit).
+    pub solved: Vec<String>,
+    pub skipped: Vec<SkippedTicket>,
+}
+
+/// 据此办结: the tickets raised to a done action are solved by it — each through the workflow's
+/// `mark_solved` as the caller (a branch secretary solves what his compound handles), with what
+/// was done as its resolution, in its own transaction; each solved ticket still gets its return
+/// visit (回访). A ticket the caller may not solve now (not yet accepted, at the community or a
+/// department, solved or closed already) is left as it is and named with the workflow's reason.
+/// Asking again solves nothing twice.
+pub fn solve_tickets(
+    conn: &mut DbConn,
+    ctx: crate::app::sla::SlaContext<'_>,
+    actor: &Actor,
+    id: &ConsultItemId,
+    lang: Lang,
+    now: NaiveDateTime,
+) -> AppResult<SolvedTickets> {
+    let (row, _, grant) = item_for(conn, actor, id, Operation::ConsultManage)?;
+    if row.state != ItemState::Done {
+        return Err(AppError::conflict("not_done", crate::msg!("why-consult_not_done")));
+    }
+    let linked: Vec<(TicketId, String)> = consult_item_tickets::table
+        .inner_join(tickets::table)
+        .filter(consult_item_tickets::item_id.eq(row.id))
+        .order((consult_item_tickets::attached_at.asc(), tickets::number.asc()))
+        .select((tickets::id, tickets::number))
+        .load(conn)?;
+    let resolution: String = crate::i18n::render(
+        lang,
+        &crate::msg!("consult-solved_by_action", title = row.title.clone(), outcome = row.outcome.clone().unwrap_or_default()),
+    )
+    .chars()
+    .take(consult::TEXT_MAX)
+    .collect();
+    let (mut solved, mut skipped) = (vec![], vec![]);
+    for (ticket, number) in linked {
+        let request = crate::app::tickets::ActionRequest::MarkSolved { resolution: resolution.clone() };
+        // On the version as it is now: the decision to solve is this request's, not an old page's.
+        let taken = backend::write_transaction(conn, |c| {
+            let version: i64 = tickets::table.find(ticket).select(tickets::version).first(c)?;
+            crate::app::tickets::act(c, ctx, actor, &ticket, Some(version), request.clone(), now)
+        });
+        match taken {
+            Ok(_) => solved.push(number),
+            Err(e) if e.is_database_failure() => return Err(e),
+            Err(e) => skipped.push(SkippedTicket { number, reason: e.message(lang) }),
+        }
+    }
+    if !solved.is_empty() {
+        let changes = serde_json::json!({ "solved_tickets": [null, solved] });
+        backend::write_transaction(conn, |c| {
+            record(
+                c,
+                &by(actor, &grant),
+                "consult_item",
+                &row.id.to_string(),
+                "solve_tickets",
+                (Some(row.state), Some(row.state)),
+                None,
+                changes.clone(),
+                now,
+            )
+        })?;
+    }
+    Ok(SolvedTickets { solved, skipped })
 }
 
 pub fn get_item(conn: &mut DbConn, actor: &Actor, id: &ConsultItemId, lang: Lang, now: NaiveDateTime) -> AppResult<ItemView> {

@@ -932,3 +932,96 @@ async fn an_actions_clock_warns_then_goes_overdue_once_to_its_party_and_into_the
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(app.get_ok("/api/v1/consultation/overdue-actions", &cs).await, json!([]));
 }
+
+#[tokio::test]
+async fn a_done_action_solves_the_tickets_the_branch_handles_and_names_the_others() {
+    let (app, fx) = spawn_fixture().await;
+    let y1 = fx.unit("Y1");
+    let tickets = three_noise_tickets(&app, &fx).await;
+    let bs = app.login("bs1", PASSWORD).await;
+    // The first is accepted by the branch (it handles it); the second still waits at the compound.
+    let t0 = app.get_ok(&format!("/api/v1/tickets/{}", tickets[0]), &bs).await;
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tickets/{}/actions", tickets[0]),
+        &bs,
+        Some(&json!({"action": "accept_at_compound"})),
+        t0["version"].as_i64(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, item) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/org-units/{y1}/consultation/items"),
+        &bs,
+        Some(&json!({"title": "夜间噪音", "ticket_ids": [tickets[0], tickets[1]]})),
+        None,
+    )
+    .await;
+    let id = item["id"].as_str().unwrap().to_string();
+    let solve = format!("/api/v1/consultation/items/{id}/solve-tickets");
+    let e = assert_error(app.post_json(&solve, Some(&bs), &json!({})).await, StatusCode::CONFLICT, "not_done").await;
+    assert!(e["message"].as_str().unwrap().contains("已完成"), "{e}");
+    let today = china_today();
+    let meeting = json!({
+        "held_on": today, "place": "党群服务站",
+        "attendees": {"branch": ["杨书记"], "owners_committee": ["业主代表甲"], "property_company": ["赵经理"]},
+        "decisions": [{"item_id": id, "decision": "物业夜间巡查劝导", "responsible": "property_company", "due_on": today + Duration::days(5)}]
+    });
+    let (status, m) = send(&app, Method::POST, &format!("/api/v1/org-units/{y1}/consultation/meetings"), &bs, Some(&meeting), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    let item = app.get_ok(&format!("/api/v1/consultation/items/{id}"), &bs).await;
+    let wy = app.login("wy1", PASSWORD).await;
+    let (status, done) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/consultation/items/{id}/complete"),
+        &wy,
+        Some(&json!({"outcome": "物业每晚十点巡查劝导"})),
+        item["version"].as_i64(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    // The company's representative completed it but solves no ticket: that is the branch's.
+    assert_error(app.post_json(&solve, Some(&wy), &json!({})).await, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let r = app.post_json(&solve, Some(&bs), &json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r: Value = r.json().await.unwrap();
+    let mut numbers = vec![];
+    for t in &tickets {
+        numbers.push(number_of(&app, &bs, t).await);
+    }
+    assert_eq!(r["solved"], json!([numbers[0]]), "{r}");
+    assert_eq!(r["skipped"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["skipped"][0]["number"], json!(numbers[1]));
+    assert!(!r["skipped"][0]["reason"].as_str().unwrap().is_empty(), "the workflow's reason: {r}");
+    let t0 = app.get_ok(&format!("/api/v1/tickets/{}", tickets[0]), &bs).await;
+    assert_eq!(t0["state"], "solved");
+    assert!(t0["resolution"].as_str().unwrap().contains("物业每晚十点巡查劝导"), "{t0}");
+    // Solved: its grid worker is told the return visit is due (回访), as for any solved ticket.
+    let gw = app.login("gw1", PASSWORD).await;
+    let n = notices(&app, &gw).await;
+    assert!(n.iter().any(|(k, _)| k == "solved"), "{n:?}");
+    // Again: nothing is solved twice.
+    let again: Value = app.post_json(&solve, Some(&bs), &json!({})).await.json().await.unwrap();
+    assert_eq!((again["solved"].as_array().unwrap().len(), again["skipped"].as_array().unwrap().len()), (0, 2), "{again}");
+    let trail: Vec<String> = audit_actions(&app, "consult_item", &id).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(trail.last().map(String::as_str), Some("solve_tickets"));
+    assert_eq!(trail.iter().filter(|a| *a == "solve_tickets").count(), 1, "{trail:?}");
+
+    // The page offers it on the done action and says what it did and did not solve, and why.
+    let page = PageClient::login(&app, "bs1").await;
+    let (_, html) = page.get(&format!("/consultation?compound={y1}")).await;
+    assert!(html.contains(&format!("/consultation/items/{id}/solve-tickets")), "{html}");
+    let r = page.submit(&format!("/consultation/items/{id}/solve-tickets"), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("已据此办结 0 件诉求") && html.contains(&format!("另有 2 件未办结：{}（", numbers[0])), "{html}");
+}
+
+async fn number_of(app: &TestApp, token: &str, ticket: &str) -> String {
+    app.get_ok(&format!("/api/v1/tickets/{ticket}"), token).await["number"].as_str().unwrap().to_string()
+}

@@ -403,6 +403,20 @@ pub async fn evaluate(
     .await
 }
 
+/// 据此办结: the tickets raised to a done action are solved by it, each through the workflow's
+/// `mark_solved` as the caller (what was done is the resolution; each still gets its return
+/// visit); the ones the caller may not solve now are listed with the reason. The compound's branch;
+/// 409 `not_done` on an item not done. Asking again solves nothing twice.
+#[utoipa::path(post, path = "/api/v1/consultation/items/{id}/solve-tickets", operation_id = "solve_consultation_item_tickets", tag = "consultation",
+    params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = app::consult::SolvedTickets), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn solve_tickets(state: web::Data<AppState>, auth: Auth, id: IdPath<ConsultItemId>) -> Result<HttpResponse, ApiError> {
+    let (actor, lang, st) = (auth.who.actor, auth.lang, state.clone());
+    let r = run(&state, lang, move |c| app::consult::solve_tickets(c, st.sla(), &actor, &id.found("consultation item")?, lang, utc_now()))
+        .await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
 /// 更正: corrects a saved evaluation — every score again (on the criteria it was made on), the
 /// residents' score, the comment and why (`reason`); the total and verdict are computed again, the
 /// evidence stays as it stood, the old and new values go into the audit trail. `If-Match` with the

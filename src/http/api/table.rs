@@ -162,6 +162,7 @@ routes! {
     POST "/api/v1/consultation/items/{id}/notes" => consult::add_note, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/items/{id}/complete" => consult::complete_item, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/items/{id}/drop" => consult::drop_item, Access::Scoped(Operation::ConsultManage);
+    POST "/api/v1/consultation/items/{id}/solve-tickets" => consult::solve_tickets, Access::Scoped(Operation::ConsultManage);
     GET "/api/v1/consultation/meetings/{id}" => consult::get_meeting, Access::Scoped(Operation::ConsultRead);
     PATCH "/api/v1/consultation/meetings/{id}" => consult::amend_meeting, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/meetings/{id}/sign" => consult::sign_meeting, Access::Scoped(Operation::ConsultManage);

@@ -517,3 +517,7 @@ consult-verdict = Verdict
 consult-evaluated_by = Evaluated by
 consult-done_evaluated = The evaluation is saved
 consult-evaluation_rule = Each criterion 0–100, weighted; a residents' representatives' score takes { $resident }% of the total. Below { $rectify } the party is called in to rectify; below { $replace } its replacement is recommended.
+consult-solved_by_action = Settled by the consultation's action “{ $title }”: { $outcome }
+consult-solve_tickets = Solve the tickets raised to it
+consult-solved_summary = { $solved } tickets solved by this action { $numbers }; their grid workers will visit the residents again.
+consult-solved_skipped =  { $skipped } not solved: { $reasons }

@@ -517,3 +517,7 @@ consult-verdict = 结论
 consult-evaluated_by = 评价人
 consult-done_evaluated = 评价已保存
 consult-evaluation_rule = 各项 0–100 分，按权重加权平均；填写居民代表评分的，占总分 { $resident }%。总分低于 { $rectify } 分约谈整改，低于 { $replace } 分建议解聘更换。
+consult-solved_by_action = 议事行动项「{ $title }」已落实：{ $outcome }
+consult-solve_tickets = 据此办结关联诉求
+consult-solved_summary = 已据此办结 { $solved } 件诉求 { $numbers }，网格员将回访居民。
+consult-solved_skipped = 另有 { $skipped } 件未办结：{ $reasons }

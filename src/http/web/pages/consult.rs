@@ -55,6 +55,8 @@ pub struct ItemLine {
     pub closed_at: String,
     pub outcome: Option<String>,
     pub version: i64,
+    /// A done action (its tickets may be solved by it).
+    pub done: bool,
     /// The person may record progress and completion (the branch, or the responsible party's
     /// representative); set by the page.
     pub may_act: bool,
@@ -89,6 +91,7 @@ fn item_line(i: ItemView, tr: Tr, clock: &Clock, draft: &HashMap<String, String>
         state: tr.t(i.state.label_key()),
         late: matches!(i.timeliness, Some(Timeliness::Overdue | Timeliness::Late)),
         soon: i.due_soon,
+        done: i.state == ItemState::Done,
         warn_at: if i.state == ItemState::Action { i.warn_at.map(|t| clock.at(&t)).unwrap_or_default() } else { String::new() },
         supervised: i.state == ItemState::Action && i.breached_at.is_some(),
         standing,
@@ -419,6 +422,30 @@ pub async fn note(state: web::Data<AppState>, p: Page, id: IdPath<ConsultItemId>
     let (actor, lang) = (p.who.actor.clone(), p.lang);
     let input = NewNote { body: form.raw("body") };
     change(&state, &p, &compound, &form, "note", move |c| uc::add_note(c, &actor, &item, input.clone(), lang, utc_now())).await
+}
+
+/// `POST /consultation/items/{id}/solve-tickets`: 据此办结, the tickets of a done action solved by
+/// it; the page says which were and which were not, and why. Asking again solves nothing twice.
+pub async fn solve_tickets(state: web::Data<AppState>, p: Page, id: IdPath<ConsultItemId>, _form: Form) -> Result<HttpResponse, PageError> {
+    let item = p.id(&id, "consultation item")?;
+    let compound = item_compound(&state, &p, item).await?;
+    let (actor, lang, st) = (p.who.actor.clone(), p.lang, state.clone());
+    match page::run(&state, lang, move |c| uc::solve_tickets(c, st.sla(), &actor, &item, lang, utc_now())).await {
+        Ok(r) => {
+            let tr = p.tr();
+            let mut text = tr.msg(&crate::msg!("consult-solved_summary", solved = r.solved.len(), numbers = r.solved.join("、")));
+            if !r.skipped.is_empty() {
+                let why: Vec<String> = r.skipped.iter().map(|s| format!("{}（{}）", s.number, s.reason)).collect();
+                text.push_str(&tr.msg(&crate::msg!("consult-solved_skipped", skipped = r.skipped.len(), reasons = why.join("；"))));
+            }
+            desk_page(&state, &p, Some(&compound), Flash::ok(text), HashMap::new(), StatusCode::OK).await
+        }
+        Err(PageError { err: err @ AppError::Conflict { .. }, .. }) => {
+            let status = crate::http::error::status_of(&err);
+            desk_page(&state, &p, Some(&compound), Flash::error(err.message(lang)), HashMap::new(), status).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /consultation/items/{id}/complete` and `/drop`: an item ended.
