@@ -478,7 +478,8 @@ pub async fn results_xlsx(
 #[utoipa::path(get, path = "/api/v1/org-units/{id}/evaluations.xlsx", operation_id = "export_evaluations_xlsx", tag = "consultation",
     params(("id" = uuid::Uuid, Path)), security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "the evaluations as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "validation_failed: the unit is no compound", body = ErrorBody)))]
 pub async fn evaluations_xlsx(state: web::Data<AppState>, auth: Auth, id: IdPath<OrgUnitId>) -> Result<HttpResponse, ApiError> {
     let (actor, lang, tz) = (auth.who.actor, auth.lang, state.visits.tz);
     let bytes = run(&state, lang, move |c| {
