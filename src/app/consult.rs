@@ -13,11 +13,12 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::{
-    CompoundPartiesRow, ConsultItemRow, ConsultItemTicketRow, ConsultNoteRow, EvaluationRow, MeetingRow, OrgUnitRow, PropertyCompanyRow,
+    CompoundPartiesRow, ConsultItemRow, ConsultItemTicketRow, ConsultNoteRow, ConsultPhotoRow, EvaluationRow, MeetingRow, OrgUnitRow,
+    PropertyCompanyRow,
 };
 use crate::db::schema::{
-    categories, compound_parties, consult_item_tickets, consult_items, consult_meetings, consult_notes, evaluations, people,
-    property_companies, tickets,
+    categories, compound_parties, consult_item_tickets, consult_items, consult_meetings, consult_notes, consult_photos, evaluations,
+    people, property_companies, tickets,
 };
 use crate::db::{backend, DbConn};
 use crate::domain::consult::{self, CandidateReason, ItemState, Party, Timeliness};
@@ -658,6 +659,8 @@ pub struct ItemView {
     pub tickets: Vec<ItemTicket>,
     /// Oldest first.
     pub notes: Vec<NoteView>,
+    /// Photos as evidence of its action, oldest first.
+    pub photos: Vec<ItemPhoto>,
     #[serde(with = "crate::app::rfc3339")]
     pub created_at: NaiveDateTime,
     pub version: i64,
@@ -988,6 +991,78 @@ pub fn close_item(
     get_item(conn, actor, id, lang, now)
 }
 
+/// A photo of an item (evidence of its action); the image is `GET /consultation/photos/{id}`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemPhoto {
+    pub id: String,
+    pub width: i32,
+    pub height: i32,
+    #[serde(with = "crate::app::rfc3339")]
+    pub created_at: NaiveDateTime,
+}
+
+fn item_photo(r: &ConsultPhotoRow) -> ItemPhoto {
+    ItemPhoto { id: r.id.to_string(), width: r.width, height: r.height, created_at: r.created_at }
+}
+
+/// 现场照片: a photo (cleaned: upright, scaled, no metadata) as evidence of a decided item's action
+/// — during it or once done — by whoever may act on it (the branch, or the responsible party's
+/// representative). The same photo again is the one already there (`false`).
+pub fn attach_photo(
+    conn: &mut DbConn,
+    store: &dyn crate::app::photos::PhotoStore,
+    actor: &Actor,
+    id: &ConsultItemId,
+    photo: &crate::app::photos::Cleaned,
+    now: NaiveDateTime,
+) -> AppResult<(ItemPhoto, bool)> {
+    let (row, unit, _) = item_for(conn, actor, id, Operation::ConsultRead)?;
+    let grant = acting_grant(actor, &unit, &row, true)?;
+    if !matches!(row.state, ItemState::Action | ItemState::Done) {
+        return Err(AppError::conflict("not_decided", crate::msg!("why-consult_photo_not_decided")));
+    }
+    // The files first: a row never points at a file that is not there.
+    let sha256 = store.put(&photo.jpeg)?;
+    let thumb_sha256 = store.put(&photo.thumb)?;
+    let existing: Option<ConsultPhotoRow> = consult_photos::table
+        .filter(consult_photos::item_id.eq(row.id))
+        .filter(consult_photos::sha256.eq(&sha256))
+        .select(ConsultPhotoRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(r) = existing {
+        return Ok((item_photo(&r), false));
+    }
+    let p = ConsultPhotoRow {
+        id: crate::domain::ConsultPhotoId::new(),
+        item_id: row.id,
+        sha256,
+        thumb_sha256,
+        width: photo.width as i32,
+        height: photo.height as i32,
+        bytes: photo.jpeg.len() as i64,
+        uploaded_by: actor.person_id,
+        created_at: now,
+    };
+    diesel::insert_into(consult_photos::table).values(&p).execute(conn)?;
+    let changes = serde_json::json!({ "photo_id": [null, p.id.to_string()] });
+    record(conn, &by(actor, &grant), "consult_item", &row.id.to_string(), "photo", (Some(row.state), Some(row.state)), None, changes, now)?;
+    Ok((item_photo(&p), true))
+}
+
+/// A photo of an item, for someone who may follow that compound's consultation; else the 404 of
+/// a missing photo.
+pub fn photo_of_item(conn: &mut DbConn, actor: &Actor, id: &crate::domain::ConsultPhotoId) -> AppResult<ConsultPhotoRow> {
+    let missing = || AppError::NotFound { what: "photo" };
+    let row: ConsultPhotoRow =
+        consult_photos::table.find(id).select(ConsultPhotoRow::as_select()).first(conn).optional()?.ok_or_else(missing)?;
+    match item_for(conn, actor, &row.item_id, Operation::ConsultRead) {
+        Ok(_) => Ok(row),
+        Err(AppError::NotFound { .. } | AppError::Forbidden { .. }) => Err(missing()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A ticket an action's completion did not solve, and why (the workflow's refusal, in the
 /// caller's language).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -1134,6 +1209,15 @@ fn item_views(conn: &mut DbConn, rows: Vec<ConsultItemRow>, lang: Lang, now: Nai
             created_at: n.created_at,
         });
     }
+    let mut photos_of: HashMap<ConsultItemId, Vec<ItemPhoto>> = HashMap::new();
+    for p in consult_photos::table
+        .filter(consult_photos::item_id.eq_any(rows.iter().map(|r| r.id).collect::<Vec<_>>()))
+        .order((consult_photos::created_at.asc(), consult_photos::id.asc()))
+        .select(ConsultPhotoRow::as_select())
+        .load::<ConsultPhotoRow>(conn)?
+    {
+        photos_of.entry(p.item_id).or_default().push(item_photo(&p));
+    }
     let meeting_ids: Vec<MeetingId> = rows.iter().filter_map(|r| r.meeting_id).collect();
     let held: HashMap<MeetingId, NaiveDate> = if meeting_ids.is_empty() {
         HashMap::new()
@@ -1178,6 +1262,7 @@ fn item_views(conn: &mut DbConn, rows: Vec<ConsultItemRow>, lang: Lang, now: Nai
                 outcome: r.outcome,
                 tickets: tickets_of.remove(&r.id).unwrap_or_default(),
                 notes: notes_of.remove(&r.id).unwrap_or_default(),
+                photos: photos_of.remove(&r.id).unwrap_or_default(),
                 created_at: r.created_at,
                 version: r.version,
             }
@@ -1705,6 +1790,9 @@ pub struct ResultItem {
     pub tickets: i64,
     pub satisfied: i64,
     pub not_satisfied: i64,
+    /// How many photos show what was done (the images to those who follow the compound's
+    /// consultation, on its item; the public list gives the count only: a photo may show people).
+    pub photos: i64,
 }
 
 /// 业绩清单: the compound's actions done in the period, due in it, or overdue at its end.
@@ -1785,6 +1873,14 @@ fn results_of(conn: &mut DbConn, unit: &OrgUnitRow, period: &Period, tz: &chrono
         .select(ConsultItemRow::as_select())
         .load(conn)?;
     let ids: Vec<ConsultItemId> = rows.iter().map(|r| r.id).collect();
+    let mut photos: HashMap<ConsultItemId, i64> = HashMap::new();
+    for item in consult_photos::table
+        .filter(consult_photos::item_id.eq_any(ids.clone()))
+        .select(consult_photos::item_id)
+        .load::<ConsultItemId>(conn)?
+    {
+        *photos.entry(item).or_default() += 1;
+    }
     let sats: Vec<(ConsultItemId, Option<Satisfaction>)> = consult_item_tickets::table
         .inner_join(tickets::table)
         .filter(consult_item_tickets::item_id.eq_any(ids))
@@ -1847,6 +1943,7 @@ fn results_of(conn: &mut DbConn, unit: &OrgUnitRow, period: &Period, tz: &chrono
             tickets,
             satisfied,
             not_satisfied,
+            photos: photos.get(&r.id).copied().unwrap_or_default(),
         });
     }
     Ok(view)

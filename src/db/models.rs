@@ -556,6 +556,21 @@ pub struct ConsultItemRow {
     pub breached_at: Option<NaiveDateTime>,
 }
 
+/// A photo as evidence of a consultation item's action (its files are the photo store's).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consult_photos)]
+pub struct ConsultPhotoRow {
+    pub id: crate::domain::ConsultPhotoId,
+    pub item_id: ConsultItemId,
+    pub sha256: String,
+    pub thumb_sha256: String,
+    pub width: i32,
+    pub height: i32,
+    pub bytes: i64,
+    pub uploaded_by: PersonId,
+    pub created_at: NaiveDateTime,
+}
+
 /// A ticket raised to a consultation item.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = consult_item_tickets)]

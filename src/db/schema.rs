@@ -503,6 +503,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    consult_photos (id) {
+        id -> Text,
+        item_id -> Text,
+        sha256 -> Text,
+        thumb_sha256 -> Text,
+        width -> Integer,
+        height -> Integer,
+        bytes -> BigInt,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     consult_item_tickets (item_id, ticket_id) {
         item_id -> Text,
         ticket_id -> Text,
@@ -616,9 +630,11 @@ diesel::joinable!(calendar_years -> work_calendars (calendar));
 diesel::joinable!(consult_item_tickets -> consult_items (item_id));
 diesel::joinable!(consult_item_tickets -> tickets (ticket_id));
 diesel::joinable!(consult_items -> consult_meetings (meeting_id));
+diesel::joinable!(consult_photos -> consult_items (item_id));
 diesel::joinable!(compound_parties -> property_companies (company_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    consult_photos,
     work_calendars,
     calendar_years,
     calendar_revision,

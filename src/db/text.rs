@@ -160,6 +160,7 @@ text_columns! {
     MeetingIdColumn: MeetingId => [id];
     ConsultItemIdColumn: ConsultItemId => [id];
     ConsultNoteIdColumn: ConsultNoteId => [id];
+    ConsultPhotoIdColumn: ConsultPhotoId => [id];
     EvaluationIdColumn: EvaluationId => [id];
     GenericIdColumn: Id => [id];
     OrgPathColumn: crate::domain::OrgPath => [path];

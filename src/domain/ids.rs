@@ -205,6 +205,8 @@ entity_ids! {
     ConsultItemId;
     /// A progress note on a consultation item (进展).
     ConsultNoteId;
+    /// A photo as evidence of a consultation item's action.
+    ConsultPhotoId;
     /// One of the two evaluations (两评价) of a party in a year.
     EvaluationId;
 }

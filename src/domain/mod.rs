@@ -19,9 +19,9 @@ pub mod visits;
 pub mod workflow;
 
 pub use ids::{
-    AssignmentId, AuditEventId, CategoryId, ClockId, ConsultItemId, ConsultNoteId, DeliveryId, EndpointId, EvaluationId, ExtensionId,
-    HouseholdId, Id, LoginAttemptId, MeetingId, MembershipId, NotificationId, OrgUnitId, PersonId, PhotoId, PiiRevealId, PropertyCompanyId,
-    ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
+    AssignmentId, AuditEventId, CategoryId, ClockId, ConsultItemId, ConsultNoteId, ConsultPhotoId, DeliveryId, EndpointId, EvaluationId,
+    ExtensionId, HouseholdId, Id, LoginAttemptId, MeetingId, MembershipId, NotificationId, OrgUnitId, PersonId, PhotoId, PiiRevealId,
+    PropertyCompanyId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
 };
 pub use org::{OrgKind, OrgPath};
 pub use roles::{Access, Actor, Grant, Operation, Role};

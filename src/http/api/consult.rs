@@ -489,3 +489,69 @@ pub async fn evaluations_xlsx(state: web::Data<AppState>, auth: Auth, id: IdPath
     .await?;
     Ok(super::exports::xlsx_response("evaluations.xlsx").body(bytes))
 }
+
+/// 现场照片: a photo as evidence of a decided item's action (the raw image as the body: JPEG, PNG or
+/// WebP up to `photos.max_bytes`; turned upright, scaled down, stripped of its metadata), by the
+/// branch or the responsible party's representative; the same photo again is the one already
+/// there (200 instead of 201). 409 `not_decided` on an item still on the agenda or dropped.
+#[utoipa::path(post, path = "/api/v1/consultation/items/{id}/photos", operation_id = "upload_consultation_photo", tag = "consultation",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "the photo: image/jpeg, image/png or image/webp"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 201, body = app::consult::ItemPhoto), (status = 200, description = "the same photo was already there", body = app::consult::ItemPhoto),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn upload_photo(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: IdPath<ConsultItemId>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let lang = auth.lang;
+    let bytes = super::photos::read_limited(payload, state.settings.photos.max_bytes, lang).await?;
+    let cleaned = super::photos::clean(&state, bytes, lang).await?;
+    let (actor, store) = (auth.who.actor, state.photos.clone());
+    let (view, fresh) = run_write(&state, lang, move |c| {
+        app::consult::attach_photo(c, store.as_ref(), &actor, &id.found("consultation item")?, &cleaned, utc_now())
+    })
+    .await?;
+    Ok(if fresh { HttpResponse::Created() } else { HttpResponse::Ok() }.json(view))
+}
+
+/// An item's photo (JPEG), or its thumbnail with `size=thumb`; 404 for a photo of a compound the
+/// caller does not follow.
+#[utoipa::path(get, path = "/api/v1/consultation/photos/{id}", operation_id = "get_consultation_photo", tag = "consultation",
+    params(("id" = uuid::Uuid, Path), super::photos::PhotoParams), security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn get_photo(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: IdPath<crate::domain::ConsultPhotoId>,
+    q: web::Query<super::photos::PhotoParams>,
+) -> Result<HttpResponse, ApiError> {
+    let thumb = match q.size.as_deref() {
+        None | Some("full") => false,
+        Some("thumb") => true,
+        Some(_) => {
+            return Err(ApiError::new(app::AppError::validation("size", crate::msg!("rule-one_of", values = "thumb, full")), auth.lang))
+        }
+    };
+    let bytes = photo_image(&state, auth.who.actor, id.found("photo").map_err(|e| ApiError::new(e, auth.lang))?, thumb, auth.lang).await?;
+    Ok(HttpResponse::Ok().content_type("image/jpeg").body(bytes))
+}
+
+/// Reads an item photo's file for someone who may follow its compound's consultation.
+pub async fn photo_image(
+    state: &AppState,
+    actor: crate::domain::Actor,
+    id: crate::domain::ConsultPhotoId,
+    thumb: bool,
+    lang: app::Lang,
+) -> Result<Vec<u8>, ApiError> {
+    let row = run(state, lang, move |c| app::consult::photo_of_item(c, &actor, &id)).await?;
+    let store = state.photos.clone();
+    let sha = if thumb { row.thumb_sha256 } else { row.sha256 };
+    web::block(move || store.get(&sha))
+        .await
+        .map_err(|e| ApiError::new(app::AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
+        .map_err(|e| ApiError::new(e, lang))
+}

@@ -163,6 +163,8 @@ routes! {
     POST "/api/v1/consultation/items/{id}/complete" => consult::complete_item, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/items/{id}/drop" => consult::drop_item, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/items/{id}/solve-tickets" => consult::solve_tickets, Access::Scoped(Operation::ConsultManage);
+    POST "/api/v1/consultation/items/{id}/photos" => consult::upload_photo, Access::Scoped(Operation::ConsultRead);
+    GET "/api/v1/consultation/photos/{id}" => consult::get_photo, Access::Scoped(Operation::ConsultRead);
     GET "/api/v1/consultation/meetings/{id}" => consult::get_meeting, Access::Scoped(Operation::ConsultRead);
     PATCH "/api/v1/consultation/meetings/{id}" => consult::amend_meeting, Access::Scoped(Operation::ConsultManage);
     POST "/api/v1/consultation/meetings/{id}/sign" => consult::sign_meeting, Access::Scoped(Operation::ConsultManage);

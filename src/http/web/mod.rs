@@ -91,6 +91,8 @@ pages! {
     POST "/consultation/items/{id}/complete" => pages::consult::complete, Access::Authenticated;
     POST "/consultation/items/{id}/drop" => pages::consult::drop_item, Access::Authenticated;
     POST "/consultation/items/{id}/solve-tickets" => pages::consult::solve_tickets, Access::Authenticated;
+    POST "/consultation/items/{id}/photos" => pages::consult::upload_photos, Access::Authenticated;
+    GET "/consultation/photos/{id}/{size}" => pages::consult::photo, Access::Authenticated;
     GET "/consultation/meetings/{id}" => pages::consult::meeting, Access::Authenticated;
     POST "/consultation/meetings/{id}/sign" => pages::consult::sign, Access::Authenticated;
     POST "/consultation/{id}/parties" => pages::consult::save_parties, Access::Authenticated;

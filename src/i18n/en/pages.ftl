@@ -521,3 +521,7 @@ consult-solved_by_action = Settled by the consultation's action “{ $title }”
 consult-solve_tickets = Solve the tickets raised to it
 consult-solved_summary = { $solved } tickets solved by this action { $numbers }; their grid workers will visit the residents again.
 consult-solved_skipped =  { $skipped } not solved: { $reasons }
+consult-photo = Photo
+consult-upload_photo = Upload photos
+consult-done_photo = The photos were uploaded.
+consult-photos_count = { $count } photos

@@ -136,6 +136,7 @@ why-ticket_not_in_compound = Ticket { $ticket } is not in this compound, or does
 why-consult_item_closed = This item is { $state } and can no longer change
 why-consult_not_decided = This item was not decided at a meeting yet, so it cannot be marked done; it can be dropped
 why-consult_not_done = Only a done action can solve the tickets raised to it
+why-consult_photo_not_decided = Photos are evidence of a decided item's action (in progress or done)
 why-consult_three_parties = A three-party meeting needs the Party branch, the owners' committee (or owners' representatives) and the property company, at least one person each
 why-consult_meeting_too_old = Only meetings held within the past year can be recorded
 why-consult_meeting_needs_items = A meeting must decide or drop at least one agenda item

@@ -521,3 +521,7 @@ consult-solved_by_action = 议事行动项「{ $title }」已落实：{ $outcome
 consult-solve_tickets = 据此办结关联诉求
 consult-solved_summary = 已据此办结 { $solved } 件诉求 { $numbers }，网格员将回访居民。
 consult-solved_skipped = 另有 { $skipped } 件未办结：{ $reasons }
+consult-photo = 现场照片
+consult-upload_photo = 上传现场照片
+consult-done_photo = 照片已上传。
+consult-photos_count = 现场照片 { $count } 张

@@ -136,6 +136,7 @@ why-ticket_not_in_compound = 诉求 { $ticket } 不在本小区，或不存在
 why-consult_item_closed = 该事项已{ $state }，不能再修改
 why-consult_not_decided = 该事项尚未经议事会决定，不能标记完成；可以撤销
 why-consult_not_done = 只有已完成的行动项才能据此办结关联诉求
+why-consult_photo_not_decided = 只有经议事会决定的事项（落实中或已完成）才能上传现场照片
 why-consult_three_parties = 三方协调议事须有党支部、业主委员会（或业主代表）、物业服务企业三方参加，每方至少一人
 why-consult_meeting_too_old = 只能登记一年以内召开的议事会
 why-consult_meeting_needs_items = 议事会至少要对一个议题作出决定或撤销

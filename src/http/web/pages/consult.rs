@@ -57,6 +57,8 @@ pub struct ItemLine {
     pub version: i64,
     /// A done action (its tickets may be solved by it).
     pub done: bool,
+    /// Its photos' ids (evidence of the action).
+    pub photos: Vec<String>,
     /// The person may record progress and completion (the branch, or the responsible party's
     /// representative); set by the page.
     pub may_act: bool,
@@ -92,6 +94,7 @@ fn item_line(i: ItemView, tr: Tr, clock: &Clock, draft: &HashMap<String, String>
         late: matches!(i.timeliness, Some(Timeliness::Overdue | Timeliness::Late)),
         soon: i.due_soon,
         done: i.state == ItemState::Done,
+        photos: i.photos.iter().map(|p| p.id.clone()).collect(),
         warn_at: if i.state == ItemState::Action { i.warn_at.map(|t| clock.at(&t)).unwrap_or_default() } else { String::new() },
         supervised: i.state == ItemState::Action && i.breached_at.is_some(),
         standing,
@@ -173,6 +176,7 @@ const DONE: &[(&str, &str)] = &[
     ("note", "consult-done_note"),
     ("complete", "consult-done_complete"),
     ("drop", "consult-done_drop"),
+    ("photo", "consult-done_photo"),
 ];
 
 /// `GET /consultation`: the compound's consultation desk, or the choice of a compound.
@@ -448,6 +452,46 @@ pub async fn solve_tickets(state: web::Data<AppState>, p: Page, id: IdPath<Consu
     }
 }
 
+/// `POST /consultation/items/{id}/photos`: photos as evidence of the action (a multipart form).
+pub async fn upload_photos(state: web::Data<AppState>, p: Page, id: IdPath<ConsultItemId>, form: Form) -> Result<HttpResponse, PageError> {
+    let item = p.id(&id, "consultation item")?;
+    let lang = p.lang;
+    let photos: Vec<Vec<u8>> = form.files("photo").map(|f| f.bytes.clone()).collect();
+    if photos.is_empty() {
+        return Err(PageError { err: AppError::validation(p.tr().t("consult-photo"), crate::msg!("rule-not_empty")), lang });
+    }
+    let compound = item_compound(&state, &p, item).await?;
+    let cleaned = page::clean_photos(&state, photos, lang).await?;
+    let (actor, store) = (p.who.actor.clone(), state.photos.clone());
+    change(&state, &p, &compound, &form, "photo", move |c| {
+        for photo in &cleaned {
+            uc::attach_photo(c, store.as_ref(), &actor, &item, photo, utc_now())?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `GET /consultation/photos/{id}/{thumb|full}`: an item's photo for someone who follows its
+/// compound's consultation.
+pub async fn photo(
+    state: web::Data<AppState>,
+    p: Page,
+    id: IdPath<crate::domain::ConsultPhotoId>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "photo")?;
+    let thumb = match path.1.as_str() {
+        "thumb" => true,
+        "full" => false,
+        _ => return Err(PageError { err: AppError::NotFound { what: "photo" }, lang: p.lang }),
+    };
+    let bytes = crate::http::api::consult::photo_image(&state, p.who.actor.clone(), id, thumb, p.lang)
+        .await
+        .map_err(|e| PageError { err: e.err, lang: p.lang })?;
+    Ok(HttpResponse::Ok().content_type("image/jpeg").insert_header(("Cache-Control", "private, max-age=3600")).body(bytes))
+}
+
 /// `POST /consultation/items/{id}/complete` and `/drop`: an item ended.
 pub async fn complete(state: web::Data<AppState>, p: Page, id: IdPath<ConsultItemId>, form: Form) -> Result<HttpResponse, PageError> {
     close(state, p, id, form, ItemState::Done).await
@@ -540,6 +584,8 @@ pub struct ResultLine {
     pub tickets: i64,
     pub satisfied: i64,
     pub not_satisfied: i64,
+    /// "现场照片 2 张", empty without photos.
+    pub photos: String,
 }
 
 #[derive(Template)]
@@ -581,6 +627,7 @@ pub async fn public_results(
             tickets: i.tickets,
             satisfied: i.satisfied,
             not_satisfied: i.not_satisfied,
+            photos: if i.photos > 0 { tr.msg(&crate::msg!("consult-photos_count", count = i.photos)) } else { String::new() },
         })
         .collect();
     let path = format!("/public/results/{id}");

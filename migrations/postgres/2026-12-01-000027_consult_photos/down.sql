@@ -1,0 +1,1 @@
+DROP TABLE consult_photos;
