@@ -194,6 +194,8 @@ pub struct EvaluationSettings {
     pub resident_weight: f64,
     pub rectify_below: f64,
     pub replace_below: f64,
+    /// The month (1–12) an evaluation year starts in, on its first day: 1 is the calendar year.
+    pub year_starts_month: u32,
 }
 
 impl Default for EvaluationSettings {
@@ -220,6 +222,7 @@ impl Default for EvaluationSettings {
             resident_weight: 0.2,
             rectify_below: 70.0,
             replace_below: 60.0,
+            year_starts_month: 1,
         }
     }
 }
@@ -271,6 +274,9 @@ impl EvaluationSettings {
         let ok = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
         if !ok(self.rectify_below) || !ok(self.replace_below) || self.replace_below > self.rectify_below {
             return Some(("evaluation.rectify_below", "need 0 ≤ replace_below ≤ rectify_below ≤ 100".into()));
+        }
+        if !(1..=12).contains(&self.year_starts_month) {
+            return Some(("evaluation.year_starts_month", "a month, 1–12 (1: the calendar year)".into()));
         }
         None
     }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -2171,8 +2171,9 @@ pub struct EvaluationDesk {
     pub history: Vec<EvaluationView>,
 }
 
-fn year_of(q: Option<i32>, tz: &chrono_tz::Tz, now: NaiveDateTime) -> AppResult<i32> {
-    let this = today(tz, now).year();
+/// The evaluation year asked for (default: the last whole one), up to the one running now.
+fn year_of(q: Option<i32>, tz: &chrono_tz::Tz, start_month: u32, now: NaiveDateTime) -> AppResult<i32> {
+    let this = consult::evaluation_year_of(today(tz, now), start_month);
     let year = q.unwrap_or(this - 1);
     if !(2000..=this).contains(&year) {
         return Err(AppError::validation("year", crate::msg!("rule-between", min = 2000, max = this)));
@@ -2180,11 +2181,12 @@ fn year_of(q: Option<i32>, tz: &chrono_tz::Tz, now: NaiveDateTime) -> AppResult<
     Ok(year)
 }
 
-/// The China year `year` as UTC instants.
-fn year_window(tz: &chrono_tz::Tz, year: i32) -> AppResult<(NaiveDate, NaiveDate, NaiveDateTime, NaiveDateTime)> {
-    let period = Period::parse(&year.to_string()).map_err(|(field, msg)| AppError::validation(field, msg))?;
-    let (start, end) = period.window(tz);
-    Ok((period.first, period.last, start, end))
+/// Evaluation year `year` (starting in `start_month`): its first and last China day, and its
+/// bounds as UTC instants.
+fn year_window(tz: &chrono_tz::Tz, year: i32, start_month: u32) -> AppResult<(NaiveDate, NaiveDate, NaiveDateTime, NaiveDateTime)> {
+    let (first, last) = consult::evaluation_year(year, start_month)
+        .ok_or_else(|| AppError::validation("year", crate::msg!("rule-between", min = 2000, max = 2100)))?;
+    Ok((first, last, end_of_day(tz, first - Duration::days(1)), end_of_day(tz, last)))
 }
 
 /// The evidence of a party's year in a compound, counted now.
@@ -2193,11 +2195,12 @@ pub fn evidence(
     unit: &OrgUnitRow,
     party: Party,
     year: i32,
+    start_month: u32,
     tz: &chrono_tz::Tz,
     now: NaiveDateTime,
 ) -> AppResult<Evidence> {
-    let (first_day, last_day, start, end) = year_window(tz, year)?;
-    let (_, _, before_start, before_end) = year_window(tz, year - 1)?;
+    let (first_day, last_day, start, end) = year_window(tz, year, start_month)?;
+    let (_, _, before_start, before_end) = year_window(tz, year - 1, start_month)?;
     let property: Vec<CategoryId> = categories::table
         .select((categories::id, categories::code))
         .load::<(CategoryId, String)>(conn)?
@@ -2303,13 +2306,15 @@ pub fn evaluation_desk(
     tz: &chrono_tz::Tz,
     now: NaiveDateTime,
 ) -> AppResult<EvaluationDesk> {
-    let year = year_of(q.year, tz, now)?;
+    let year = year_of(q.year, tz, settings.year_starts_month, now)?;
     let (unit, _) = compound_for(conn, actor, compound, Operation::ConsultRead)?;
     // The evaluations are the branch's and its superiors' record, not the rated parties'.
     require_ticket_reader(actor, &unit)?;
     let parties = get_parties(conn, actor, compound)?;
-    let evidence =
-        vec![evidence(conn, &unit, Party::OwnersCommittee, year, tz, now)?, evidence(conn, &unit, Party::PropertyCompany, year, tz, now)?];
+    let evidence = vec![
+        evidence(conn, &unit, Party::OwnersCommittee, year, settings.year_starts_month, tz, now)?,
+        evidence(conn, &unit, Party::PropertyCompany, year, settings.year_starts_month, tz, now)?,
+    ];
     let history = history_of(conn, &unit)?;
     Ok(EvaluationDesk {
         compound_id: unit.id.to_string(),
@@ -2490,7 +2495,7 @@ pub fn evaluate(
     if input.party == Party::Branch {
         return Err(AppError::validation("party", crate::msg!("why-evaluate_branch")));
     }
-    let year = year_of(Some(input.year), tz, now)?;
+    let year = year_of(Some(input.year), tz, settings.year_starts_month, now)?;
     let scores = scored(settings.criteria(input.party), &input.scores)?;
     if let Some(r) = input.resident_score {
         consult::check_score(r).map_err(|m| AppError::validation("resident_score", m))?;
@@ -2531,7 +2536,7 @@ pub fn evaluate(
         if taken > 0 {
             return Err(already_evaluated(year));
         }
-        let ev = evidence(conn, &unit, input.party, year, tz, now)?;
+        let ev = evidence(conn, &unit, input.party, year, settings.year_starts_month, tz, now)?;
         let row = EvaluationRow {
             id: crate::domain::EvaluationId::new(),
             compound_id: unit.id,

@@ -153,6 +153,24 @@ pub fn action_warn_at(
     Ok(warn.min(due))
 }
 
+/// The first and last China day of evaluation year `year` (两评价的年度) when the years start on
+/// the first of `start_month` (1: the calendar year; 7: 1 July `year` to 30 June `year + 1`).
+pub fn evaluation_year(year: i32, start_month: u32) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::from_ymd_opt(year, start_month, 1)?;
+    let next = NaiveDate::from_ymd_opt(year + 1, start_month, 1)?;
+    Some((first, next.pred_opt()?))
+}
+
+/// The evaluation year a China day falls in.
+pub fn evaluation_year_of(d: NaiveDate, start_month: u32) -> i32 {
+    use chrono::Datelike;
+    if d.month() >= start_month {
+        d.year()
+    } else {
+        d.year() - 1
+    }
+}
+
 /// The longest title of an item; the longest decision, note or detail; the longest minutes.
 pub const TITLE_MAX: usize = 100;
 pub const TEXT_MAX: usize = 2000;
@@ -388,6 +406,17 @@ mod tests {
         // a deadline already passed warns at the deadline.
         assert_eq!(action_warn_at(&cal, at("2027-03-06 02:00"), at("2027-03-07 16:00"), 0.8).unwrap(), at("2027-03-06 02:00"));
         assert_eq!(action_warn_at(&cal, at("2027-03-09 02:00"), at("2027-03-07 16:00"), 0.8).unwrap(), at("2027-03-07 16:00"));
+    }
+
+    #[test]
+    fn an_evaluation_year_may_start_in_any_month() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(evaluation_year(2026, 1), Some((d(2026, 1, 1), d(2026, 12, 31))));
+        assert_eq!(evaluation_year(2026, 7), Some((d(2026, 7, 1), d(2027, 6, 30))));
+        assert_eq!(evaluation_year(2027, 3), Some((d(2027, 3, 1), d(2028, 2, 29))), "a leap February ends it");
+        assert_eq!(evaluation_year(2026, 13), None);
+        assert_eq!((evaluation_year_of(d(2026, 12, 2), 1), evaluation_year_of(d(2026, 12, 2), 7)), (2026, 2026));
+        assert_eq!((evaluation_year_of(d(2027, 6, 30), 7), evaluation_year_of(d(2027, 7, 1), 7)), (2026, 2027));
     }
 
     #[test]

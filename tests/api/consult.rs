@@ -1115,3 +1115,29 @@ async fn photos_show_what_an_action_did_to_those_who_follow_the_compound() {
     let (_, public) = PageClient::anonymous(&app).get(&format!("/public/results/{y1}?period={period}")).await;
     assert!(public.contains("现场照片 1 张") && !public.contains(pid), "{public}");
 }
+
+#[tokio::test]
+async fn an_evaluation_year_may_run_from_july_to_june() {
+    let (app, fx) = crate::fixture::spawn_fixture_configured(|s| s.evaluation.year_starts_month = 7).await;
+    let y1 = fx.unit("Y1");
+    let bs = app.login("bs1", PASSWORD).await;
+    let today = china_today();
+    let running = if today.month() >= 7 { today.year() } else { today.year() - 1 };
+    let desk = app.get_ok(&format!("/api/v1/org-units/{y1}/evaluations?year={running}"), &bs).await;
+    let ev = &desk["evidence"][0];
+    assert_eq!(
+        (ev["first_day"].as_str(), ev["last_day"].as_str()),
+        (Some(format!("{running}-07-01").as_str()), Some(format!("{}-06-30", running + 1).as_str())),
+        "{desk}"
+    );
+    // The default is the last whole year; the one after the running one cannot be rated yet.
+    let last = app.get_ok(&format!("/api/v1/org-units/{y1}/evaluations"), &bs).await;
+    assert_eq!(last["year"], running - 1);
+    let e = assert_error(
+        app.get(&format!("/api/v1/org-units/{y1}/evaluations?year={}", running + 1), Some(&bs)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(e["field"], "year");
+}

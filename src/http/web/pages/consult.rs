@@ -802,7 +802,10 @@ async fn evaluations_page(
             by: h.evaluated_by.clone(),
         })
         .collect();
-    let this = Clock::new(state, tr).now.and_utc().with_timezone(&tz).date_naive().year();
+    let this = crate::domain::consult::evaluation_year_of(
+        Clock::new(state, tr).now.and_utc().with_timezone(&tz).date_naive(),
+        state.settings.evaluation.year_starts_month,
+    );
     let rule = tr.msg(&crate::msg!(
         "consult-evaluation_rule",
         rectify = num(d.rectify_below),
