@@ -892,6 +892,9 @@ async fn an_actions_clock_warns_then_goes_overdue_once_to_its_party_and_into_the
         let n = notices(&app, who).await;
         assert!(n.iter().any(|(k, b)| k == "action_warning" && b.contains("地库积水")), "{n:?}");
     }
+    let page = app.get_ok("/api/v1/notifications", &yw).await;
+    let warning = page["items"].as_array().unwrap().iter().find(|n| n["kind"] == "action_warning").unwrap().clone();
+    assert_eq!(warning["subject"], "【行动项即将到期】地库积水", "no gap for a ticket number it has not: {warning}");
     assert!(!notices(&app, &wy).await.iter().any(|(k, _)| k.starts_with("action_")));
     assert!(!notices(&app, &cs).await.iter().any(|(k, _)| k.starts_with("action_")), "the community hears of lateness only");
     let item = app.get_ok(&format!("/api/v1/consultation/items/{id}"), &bs).await;

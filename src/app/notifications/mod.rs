@@ -271,13 +271,12 @@ pub fn render(kind: NoticeKind, payload: &serde_json::Value, ticket: Option<(&st
     // A notice of no ticket (an action item's) names its subject in the payload.
     let own_title = text("title");
     let (number, title) = ticket.unwrap_or(("", &own_title));
-    let args = crate::msg!(
-        "notice-subject",
-        kind = crate::i18n::text(lang, kind.label_key()),
-        number = number.to_string(),
-        title = title.to_string()
-    );
-    let subject = crate::i18n::render(lang, &args);
+    // A subject without a ticket number (an action item, a missing log, the calendar) has no gap for one.
+    let args = crate::domain::text::Msg {
+        key: if number.is_empty() { "notice-subject_plain" } else { "notice-subject" },
+        args: vec![("kind", crate::i18n::text(lang, kind.label_key()).into()), ("number", number.into()), ("title", title.into())],
+    };
+    let subject = crate::i18n::render(lang, &args).trim_end().to_string();
     let body = crate::i18n::render(
         lang,
         &crate::domain::text::Msg {

@@ -21,6 +21,7 @@ DeliveryState-sending = Sending
 DeliveryState-sent = Sent
 DeliveryState-failed = Failed
 notice-subject = [{ $kind }] { $number } { $title }
+notice-subject_plain = [{ $kind }] { $title }
 notice-body-whistled = Request { $number } "{ $title }" was whistled to your department: please acknowledge it and handle it.
 notice-body-returned = A department returned request { $number } "{ $title }": please rule on it (dispatch again or overrule).
 notice-body-extension_requested = A department asks for more time on request { $number } "{ $title }": please decide.

@@ -21,6 +21,7 @@ DeliveryState-sending = 发送中
 DeliveryState-sent = 已发送
 DeliveryState-failed = 发送失败
 notice-subject = 【{ $kind }】{ $number } { $title }
+notice-subject_plain = 【{ $kind }】{ $title }
 notice-body-whistled = 诉求 { $number }「{ $title }」已吹哨派给本部门，请及时报到（签收）并办理。
 notice-body-returned = 部门退回了诉求 { $number }「{ $title }」，请社区裁定：重新派单或驳回退单。
 notice-body-extension_requested = 部门就诉求 { $number }「{ $title }」申请延期，请社区审批。

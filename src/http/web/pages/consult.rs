@@ -440,6 +440,10 @@ pub async fn solve_tickets(state: web::Data<AppState>, p: Page, id: IdPath<Consu
             let mut text = tr.msg(&crate::msg!("consult-solved_summary", solved = r.solved.len(), numbers = r.solved.join("、")));
             if !r.skipped.is_empty() {
                 let why: Vec<String> = r.skipped.iter().map(|s| format!("{}（{}）", s.number, s.reason)).collect();
+                // Chinese runs on without a space; English needs one between the sentences.
+                if lang == crate::app::Lang::En {
+                    text.push(' ');
+                }
                 text.push_str(&tr.msg(&crate::msg!("consult-solved_skipped", skipped = r.skipped.len(), reasons = why.join("；"))));
             }
             desk_page(&state, &p, Some(&compound), Flash::ok(text), HashMap::new(), StatusCode::OK).await
