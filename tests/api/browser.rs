@@ -715,6 +715,9 @@ async fn the_secretary_runs_a_consultation_to_its_results_and_rates_the_parties_
     assert!(section.contains("73") && section.contains("合格"), "{section}");
     assert!(b.text("#history").await.contains("约谈整改"), "last year's demo rating is in the history");
     b.shot("07-evaluated").await;
+    assert!(b.text("#company-record").await.contains("翠竹园"), "the company's record across compounds");
+    b.js("document.querySelector('#company-record').scrollIntoView({block: 'center'})", json!([])).await;
+    b.shot("07b-company-record").await;
 
     // The community's staff supervise the late action from their oversight desk.
     b.delete_cookies().await;

@@ -668,6 +668,8 @@ async fn the_branch_rates_the_committee_and_the_company_once_a_year_with_the_evi
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("约谈整改") && html.contains("62.4") && html.contains("82.25") && html.contains("物业服务类诉求"), "{html}");
     assert!(html.contains(&format!("/api/v1/org-units/{y1}/evaluations.xlsx")), "the ledger is offered");
+    let record = html.split("id=\"company-record\"").nth(1).unwrap_or_else(|| panic!("the company's record: {html}"));
+    assert!(record.contains("测试Y1") && record.contains("安居物业"), "the company's record in every compound it served");
 
     // 更正 on the page: the form holds the scores as made; a stale version comes back with the page.
     // The committee's public accounts re-marked 20: (30·90 + 25·20 + 25·85 + 20·70) / 100 = 67.25.

@@ -525,3 +525,4 @@ consult-photo = Photo
 consult-upload_photo = Upload photos
 consult-done_photo = The photos were uploaded.
 consult-photos_count = { $count } photos
+consult-company_record = The property company's evaluations in every compound it served

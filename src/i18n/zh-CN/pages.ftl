@@ -525,3 +525,4 @@ consult-photo = 现场照片
 consult-upload_photo = 上传现场照片
 consult-done_photo = 照片已上传。
 consult-photos_count = 现场照片 { $count } 张
+consult-company_record = 该物业服务企业在各小区的历年评价

@@ -689,6 +689,8 @@ struct EvaluationsPage {
     may_manage: bool,
     parties: Vec<PartyEvaluation>,
     history: Vec<HistoryLine>,
+    /// The serving company's evaluations in every compound (`party` holds the compound's name).
+    company_history: Vec<HistoryLine>,
     rule: String,
 }
 
@@ -728,10 +730,15 @@ async fn evaluations_page(
         return desk_page(state, p, None, flash, HashMap::new(), status).await;
     };
     let (tz, settings) = (state.visits.tz, state.settings.evaluation.clone());
-    let (d, may_manage) = page::run(state, lang, move |c| {
+    let (d, may_manage, company_record) = page::run(state, lang, move |c| {
         let d = uc::evaluation_desk(c, &actor, &compound, uc::EvaluationQuery { year }, &settings, &tz, utc_now())?;
         let may = uc::may_manage(c, &actor, &d.compound_id)?;
-        Ok((d, may))
+        // The company's record in every compound it served (the branch choosing or keeping it).
+        let record = match d.company.as_ref().and_then(|co| co.id.parse::<crate::domain::PropertyCompanyId>().ok()) {
+            Some(id) => uc::company_history(c, &actor, &id)?,
+            None => vec![],
+        };
+        Ok((d, may, record))
     })
     .await?;
     let tr = p.tr();
@@ -793,6 +800,18 @@ async fn evaluations_page(
             criteria: criteria.iter().map(|c| (c.code.clone(), name(&c.name_zh, &c.name_en), num(c.weight))).collect(),
         });
     }
+    let company_history: Vec<HistoryLine> = company_record
+        .iter()
+        .map(|h| HistoryLine {
+            year: h.year,
+            party: h.compound_name.clone(),
+            subject: h.subject_name.clone(),
+            total: num(h.total),
+            verdict: tr.t(h.verdict.label_key()),
+            badge: badge(h.verdict),
+            by: h.evaluated_by.clone(),
+        })
+        .collect();
     let history = d
         .history
         .iter()
@@ -826,6 +845,7 @@ async fn evaluations_page(
         may_manage,
         parties,
         history,
+        company_history,
         rule,
     };
     Ok(html(status, &page))
