@@ -528,13 +528,7 @@ pub async fn get_photo(
     id: IdPath<crate::domain::ConsultPhotoId>,
     q: web::Query<super::photos::PhotoParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let thumb = match q.size.as_deref() {
-        None | Some("full") => false,
-        Some("thumb") => true,
-        Some(_) => {
-            return Err(ApiError::new(app::AppError::validation("size", crate::msg!("rule-one_of", values = "thumb, full")), auth.lang))
-        }
-    };
+    let thumb = super::photos::wants_thumb(q.size.as_deref()).map_err(|e| ApiError::new(e, auth.lang))?;
     let bytes = photo_image(&state, auth.who.actor, id.found("photo").map_err(|e| ApiError::new(e, auth.lang))?, thumb, auth.lang).await?;
     Ok(HttpResponse::Ok().content_type("image/jpeg").body(bytes))
 }
@@ -548,10 +542,5 @@ pub async fn photo_image(
     lang: app::Lang,
 ) -> Result<Vec<u8>, ApiError> {
     let row = run(state, lang, move |c| app::consult::photo_of_item(c, &actor, &id)).await?;
-    let store = state.photos.clone();
-    let sha = if thumb { row.thumb_sha256 } else { row.sha256 };
-    web::block(move || store.get(&sha))
-        .await
-        .map_err(|e| ApiError::new(app::AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
-        .map_err(|e| ApiError::new(e, lang))
+    super::photos::stored(state, if thumb { row.thumb_sha256 } else { row.sha256 }, lang).await
 }

@@ -87,11 +87,24 @@ pub struct PhotoParams {
     pub size: Option<String>,
 }
 
+/// Whether `size` asks for the thumbnail (`thumb`) or the photo (`full`, the default).
+pub fn wants_thumb(size: Option<&str>) -> Result<bool, AppError> {
+    match size {
+        None | Some("full") => Ok(false),
+        Some("thumb") => Ok(true),
+        Some(_) => Err(AppError::validation("size", crate::msg!("rule-one_of", values = "thumb, full"))),
+    }
+}
+
 /// Reads a photo's file for someone who may see its ticket.
 pub async fn image(state: &AppState, actor: crate::domain::Actor, id: PhotoId, thumb: bool, lang: Lang) -> Result<Vec<u8>, ApiError> {
     let row = run(state, lang, move |c| app::tickets::photo_for(c, &actor, &id)).await?;
+    stored(state, if thumb { row.thumb_sha256 } else { row.sha256 }, lang).await
+}
+
+/// The bytes the photo store keeps under a SHA-256 (a ticket's photo or a consultation item's).
+pub async fn stored(state: &AppState, sha: String, lang: Lang) -> Result<Vec<u8>, ApiError> {
     let store = state.photos.clone();
-    let sha = if thumb { row.thumb_sha256 } else { row.sha256 };
     web::block(move || store.get(&sha))
         .await
         .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
@@ -108,11 +121,7 @@ pub async fn get(
     id: IdPath<PhotoId>,
     q: web::Query<PhotoParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let thumb = match q.size.as_deref() {
-        None | Some("full") => false,
-        Some("thumb") => true,
-        Some(_) => return Err(ApiError::new(AppError::validation("size", crate::msg!("rule-one_of", values = "thumb, full")), auth.lang)),
-    };
+    let thumb = wants_thumb(q.size.as_deref()).map_err(|e| ApiError::new(e, auth.lang))?;
     let id = id.found("photo").map_err(|e| ApiError::new(e, auth.lang))?;
     let bytes = image(&state, auth.who.actor, id, thumb, auth.lang).await?;
     Ok(HttpResponse::Ok().content_type("image/jpeg").body(bytes))

@@ -600,3 +600,17 @@ pub async fn clean_photos(state: &AppState, photos: Vec<Vec<u8>>, lang: Lang) ->
         .map_err(|e| PageError { err: AppError::internal_msg(format!("blocking task failed: {e}")), lang })?
         .map_err(|err| PageError { err, lang })
 }
+
+/// The `{size}` of a page's photo address: `thumb` or `full`; anything else is no photo (404).
+pub fn photo_size(size: &str, lang: Lang) -> Result<bool, PageError> {
+    match size {
+        "thumb" => Ok(true),
+        "full" => Ok(false),
+        _ => Err(PageError { err: AppError::NotFound { what: "photo" }, lang }),
+    }
+}
+
+/// A photo for the person's browser (it may keep it an hour; nobody else may).
+pub fn jpeg(bytes: Vec<u8>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().content_type("image/jpeg").insert_header(("Cache-Control", "private, max-age=3600")).body(bytes)
+}

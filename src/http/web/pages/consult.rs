@@ -485,15 +485,11 @@ pub async fn photo(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let id = p.id(&id, "photo")?;
-    let thumb = match path.1.as_str() {
-        "thumb" => true,
-        "full" => false,
-        _ => return Err(PageError { err: AppError::NotFound { what: "photo" }, lang: p.lang }),
-    };
+    let thumb = page::photo_size(&path.1, p.lang)?;
     let bytes = crate::http::api::consult::photo_image(&state, p.who.actor.clone(), id, thumb, p.lang)
         .await
         .map_err(|e| PageError { err: e.err, lang: p.lang })?;
-    Ok(HttpResponse::Ok().content_type("image/jpeg").insert_header(("Cache-Control", "private, max-age=3600")).body(bytes))
+    Ok(page::jpeg(bytes))
 }
 
 /// `POST /consultation/items/{id}/complete` and `/drop`: an item ended.
