@@ -62,6 +62,18 @@ pub enum Command {
     /// Working calendars (工作日历): import the State Council's schedule of a year, export, show.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Rankings (三率): the daily roll-up of their final facts (the server keeps it up to date).
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportsCommand {
+    /// Roll up every stopped clock and recorded return visit not rolled up yet, now.
+    Roll,
+    /// Empty the roll-up and build it again from the clocks and the audit trail (after correcting
+    /// a past year's calendar, say); rankings stay right meanwhile, counted live.
+    Rebuild,
 }
 
 #[derive(Subcommand, Debug)]
@@ -489,6 +501,25 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 )),
             }
+        }
+        Command::Reports(command) => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let calendars = load_calendars(&mut conn, &settings)?;
+            let tz = calendars.default_calendar().tz;
+            let started = std::time::Instant::now();
+            if matches!(command, ReportsCommand::Rebuild) {
+                crate::app::reports::rollup::reset(&mut conn).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            }
+            let r = crate::app::reports::rollup::roll_all(&mut conn, &calendars, tz).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!(
+                "{} stopped clocks and {} return visits ({} audit events read) rolled up in {:.1} s.",
+                r.clocks,
+                r.visits,
+                r.events,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::Audit(AuditCommand::Checkpoint { out }) => {
             let (_pool, mut conn) = open_database(&settings)?;

@@ -284,6 +284,7 @@ diesel::table! {
         provisional -> Bool,
         paused_for -> Nullable<Text>,
         resolved -> Bool,
+        rolled -> Bool,
     }
 }
 
@@ -612,6 +613,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_days (holder_path, day, measure, variant) {
+        holder_path -> Text,
+        day -> Date,
+        measure -> Text,
+        variant -> Integer,
+        counted -> BigInt,
+        total -> BigInt,
+        overdue_seconds -> BigInt,
+        overdue_working_seconds -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_marks (shard) {
+        shard -> Integer,
+        seq -> BigInt,
+    }
+}
+
 diesel::joinable!(visit_log_return_visits -> visit_logs (log_id));
 diesel::joinable!(visit_log_return_visits -> tickets (ticket_id));
 diesel::joinable!(memberships -> org_units (org_unit_id));
@@ -634,6 +655,8 @@ diesel::joinable!(consult_photos -> consult_items (item_id));
 diesel::joinable!(compound_parties -> property_companies (company_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    report_days,
+    report_marks,
     consult_photos,
     work_calendars,
     calendar_years,

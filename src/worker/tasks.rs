@@ -182,6 +182,38 @@ impl Task for SqliteOptimize {
     }
 }
 
+/// Adds the rankings' final facts to their daily roll-up (decision 0027): the clocks that stopped
+/// and the return visits recorded since the last round, a bounded batch of each per round and
+/// as many rounds as fit in half a second. Safe beside other servers (see `rollup`).
+pub struct ReportRollup {
+    pub calendars: Calendars,
+}
+
+impl Task for ReportRollup {
+    fn name(&self) -> &'static str {
+        "rollup"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, _now: NaiveDateTime) -> AppResult<Outcome> {
+        use crate::app::reports::rollup;
+        let tz = self.calendars.default_calendar().tz;
+        let started = std::time::Instant::now();
+        let mut all = rollup::Rolled::default();
+        while started.elapsed() < std::time::Duration::from_millis(500) {
+            let r = rollup::roll_once(conn, &self.calendars, tz)?;
+            if r.is_empty() {
+                break;
+            }
+            all.clocks += r.clocks;
+            all.visits += r.visits;
+        }
+        if all.clocks + all.visits == 0 {
+            return Ok(Outcome::nothing());
+        }
+        Ok(Outcome::did(all.clocks + all.visits, format!("{} stopped clocks and {} return visits rolled up", all.clocks, all.visits)))
+    }
+}
+
 /// Names this scheduler in the fire records: host and process.
 pub fn scheduler_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
@@ -193,6 +225,7 @@ pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> 
     vec![
         Box::new(CalendarReload::new(settings.clone(), calendars.clone())),
         Box::new(SlaTick { settings: settings.clone(), calendars: calendars.clone(), who: scheduler_name() }),
+        Box::new(ReportRollup { calendars: calendars.clone() }),
         Box::new(VisitReminders { settings: settings.clone(), calendars: calendars.clone(), rules }),
         Box::new(CalendarWarnings::new(calendars)),
         Box::new(ThrottlePrune { settings }),

@@ -225,7 +225,8 @@ fn part(
 ///   solves on 10-18, on time; P3 returns the case (退单) within its acknowledgement limit, the
 ///   return is accepted the next day; the visit is satisfied, counted against P1.
 /// - T4 at Y3: triage on time, still being handled at the end of October (not yet due).
-/// - T5 at Y1: filed on 09-30 23:00 China time: September's, in no October figure.
+/// - T5 at Y1: filed on 09-30 23:00 China time, triaged on 10-01 and still being handled:
+///   September's volume (it first reached Y1 then), open at October's end.
 /// - Y4: no tickets at all.
 fn craft(conn: &mut DbConn, w: &World, app: &TestApp) -> std::collections::HashMap<&'static str, String> {
     let (y1, y3, k1, p1, p3) = (w.unit("Y1"), w.unit("Y3"), w.unit("K1"), w.unit("P1"), w.unit("P3"));
@@ -313,6 +314,7 @@ fn craft(conn: &mut DbConn, w: &World, app: &TestApp) -> std::collections::HashM
 
     let t5 = ticket(conn, w, "R-T5", "Y1", cn(9, 30, 23), TicketState::CompoundHandling);
     Clock::new(&t5, Stage::CompoundTriage, &y1, cn(9, 30, 23), cn(10, 1, 23)).stopped(cn(10, 1, 9)).insert(conn, w);
+    Clock::new(&t5, Stage::Resolution, &y1, cn(10, 1, 9), far).insert(conn, w);
     t.insert("T5", t5);
     t
 }
@@ -373,7 +375,9 @@ async fn compounds_are_ranked_on_the_figures_worked_out_by_hand() {
     assert_eq!(ratio(&y1["reopens"]), (1, 3), "one of three resolutions reopened");
     assert_eq!(ratio(&y1["returns"]), (0, 0));
     assert_eq!(y1["returns"]["rate"], Value::Null);
-    assert_eq!((y1["volume"]["count"].as_i64(), y1["open_at_end"]["count"].as_i64()), (Some(3), Some(0)));
+    // T1–T3 first reached Y1 in October; T5 in September (its October resolution clock does not
+    // make it October's too), and it is still open at the end.
+    assert_eq!((y1["volume"]["count"].as_i64(), y1["open_at_end"]["count"].as_i64()), (Some(3), Some(1)));
     // (30 + 35 + 35) × 2/3.
     assert_eq!(y1["score"], 66.67);
     assert_eq!(y1["flags"], json!(["response", "resolution", "satisfaction"]));
@@ -429,7 +433,8 @@ async fn departments_are_ranked_with_their_peers_and_ties_share_a_rank() {
     assert_eq!(ratio(&s1["response"]), (4, 5));
     assert_eq!(ratio(&s1["resolution"]), (2, 3));
     assert_eq!(ratio(&s1["satisfaction"]), (2, 3));
-    assert_eq!((s1["volume"]["count"].as_i64(), s1["open_at_end"]["count"].as_i64()), (Some(4), Some(1)));
+    // T1–T4 (T5 is September's); T4 and T5 still open.
+    assert_eq!((s1["volume"]["count"].as_i64(), s1["open_at_end"]["count"].as_i64()), (Some(4), Some(2)));
     // 30 × 4/5 + 35 × 2/3 + 35 × 2/3 = 70.666…
     assert_eq!(s1["score"], 70.67);
     assert_eq!(s1["flags"], json!(["resolution", "satisfaction"]));
@@ -555,6 +560,19 @@ async fn the_default_period_is_last_month_in_china_time() {
     assert_eq!(r["threshold"], 0.7);
 }
 
+/// Rolls up every final fact not rolled up yet (the server's `rollup` task, run to the end).
+pub(crate) fn roll_up(app: &TestApp) -> gridloop::app::reports::rollup::Rolled {
+    let cals = calendars(&app.settings);
+    let tz = cals.default_calendar().tz;
+    gridloop::app::reports::rollup::roll_all(&mut app.conn(), &cals, tz).unwrap()
+}
+
+/// The figures without the instant they were computed at.
+fn figures(mut v: Value) -> Value {
+    v["computed_at"] = Value::Null;
+    v
+}
+
 /// Acts as `token` on ticket `t`, asserting success, and returns the ticket after.
 async fn step(app: &TestApp, token: &str, t: &Value, body: Value) -> Value {
     let (status, v) = crate::tickets::act(app, token, t["id"].as_str().unwrap(), t["version"].as_i64().unwrap(), body.clone()).await;
@@ -574,6 +592,9 @@ async fn figures_follow_the_real_workflow_through_the_api() {
     let a = step(&app, &bs, &a, json!({"action": "accept_at_compound"})).await;
     let a = step(&app, &bs, &a, json!({"action": "mark_solved", "resolution": "已清理"})).await;
     step(&app, &gw, &a, json!({"action": "record_return_visit", "satisfaction": "satisfied"})).await;
+    // Ticket a's facts are final and rolled up; b's below are counted live beside them.
+    let first = roll_up(&app);
+    assert_eq!((first.clocks, first.visits), (3, 1), "a's triage, acceptance and resolution clocks and its visit");
     // Whistled to P1 with P3; P3 completes its part; P1 solves; not satisfied: reopened; solved again.
     let b = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
     let b = step(&app, &bs, &b, json!({"action": "report_to_community", "reason": "上报"})).await;
@@ -606,6 +627,12 @@ async fn figures_follow_the_real_workflow_through_the_api() {
     assert_eq!((ratio(&p1["satisfaction"]), ratio(&p1["reopens"])), ((1, 2), (1, 2)));
     assert_eq!((ratio(&p3["response"]), ratio(&p3["resolution"]), ratio(&p3["satisfaction"])), ((1, 1), (1, 1), (0, 0)));
     assert_eq!((ratio(&p1["returns"]), ratio(&p3["returns"])), ((0, 1), (0, 1)));
+    // Rolled up to the end, the figures are the same.
+    let rest = roll_up(&app);
+    assert!(rest.clocks >= 8 && rest.visits == 2, "{rest:?}");
+    let again = app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await;
+    assert_eq!(figures(again), figures(r));
+    assert_eq!(roll_up(&app), Default::default(), "nothing is rolled up twice");
 }
 
 /// The figures are counted by the database and the drill-down lists items one by one: for every
@@ -614,39 +641,103 @@ async fn figures_follow_the_real_workflow_through_the_api() {
 async fn every_figure_equals_the_items_its_drill_down_lists() {
     let (app, w) = crafted_world().await;
     let sup = app.login("sup1", PASSWORD).await;
-    let mut checked = 0;
-    for unit in ["K1", "S1", "D1"] {
-        for period in ["2026-10", "2026-Q4", "2026"] {
-            let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period={period}", w.unit(unit)), &sup).await;
-            for u in r["groups"].as_array().unwrap().iter().flat_map(|g| g["units"].as_array().unwrap()) {
-                for f in ["response", "resolution", "satisfaction", "on_time", "overdue", "returns", "reopens", "extensions"] {
-                    let d = app.get_ok(u[f]["drill"].as_str().unwrap(), &sup).await;
-                    assert_eq!(ratio(&d), ratio(&u[f]), "{unit} {period} {} {f}", u["unit_name"]);
-                    let counted = d["items"].as_array().unwrap().iter().filter(|i| i["counted"] == true).count() as i64;
-                    assert_eq!(counted, d["numerator"].as_i64().unwrap(), "{unit} {period} {f}: the items marked counted");
-                    checked += 1;
+    let mut live = vec![];
+    // First everything counted live, then everything from the roll-up (decision 0027).
+    for rolled in [false, true] {
+        if rolled {
+            let r = roll_up(&app);
+            assert!(r.clocks >= 10 && r.visits >= 3, "the crafted clocks and visits rolled up: {r:?}");
+        }
+        let mut checked = 0;
+        let mut n = 0;
+        for unit in ["K1", "S1", "D1"] {
+            for period in ["2026-10", "2026-Q4", "2026"] {
+                let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period={period}", w.unit(unit)), &sup).await;
+                if rolled {
+                    assert_eq!(figures(r.clone()), live[n], "{unit} {period}: the same figures rolled up as counted live");
+                } else {
+                    live.push(figures(r.clone()));
                 }
-                for f in ["volume", "open_at_end"] {
-                    let d = app.get_ok(u[f]["drill"].as_str().unwrap(), &sup).await;
-                    assert_eq!(d["denominator"], u[f]["count"], "{unit} {period} {} {f}", u["unit_name"]);
-                }
-                if u["unit_id"] == w.unit("Y1") && period == "2026-10" {
-                    assert_eq!(ratio(&u["on_time"]), (4, 6));
-                    let d = app.get_ok(u["on_time"]["drill"].as_str().unwrap(), &sup).await;
-                    assert_eq!(d["measure"], "on_time");
+                n += 1;
+                for u in r["groups"].as_array().unwrap().iter().flat_map(|g| g["units"].as_array().unwrap()) {
+                    for f in ["response", "resolution", "satisfaction", "on_time", "overdue", "returns", "reopens", "extensions"] {
+                        let d = app.get_ok(u[f]["drill"].as_str().unwrap(), &sup).await;
+                        assert_eq!(ratio(&d), ratio(&u[f]), "{unit} {period} {} {f}", u["unit_name"]);
+                        let counted = d["items"].as_array().unwrap().iter().filter(|i| i["counted"] == true).count() as i64;
+                        assert_eq!(counted, d["numerator"].as_i64().unwrap(), "{unit} {period} {f}: the items marked counted");
+                        checked += 1;
+                    }
+                    for f in ["volume", "open_at_end"] {
+                        let d = app.get_ok(u[f]["drill"].as_str().unwrap(), &sup).await;
+                        assert_eq!(d["denominator"], u[f]["count"], "{unit} {period} {} {f}", u["unit_name"]);
+                    }
+                    if u["unit_id"] == w.unit("Y1") && period == "2026-10" {
+                        assert_eq!(ratio(&u["on_time"]), (4, 6));
+                        let d = app.get_ok(u["on_time"]["drill"].as_str().unwrap(), &sup).await;
+                        assert_eq!(d["measure"], "on_time");
+                    }
                 }
             }
         }
+        assert!(checked > 50, "{checked} figures checked");
+        // A ticket counts in the volume of the period it first reached a unit: the months add up
+        // to the year (T5, triaged in September and worked on in October, counts once).
+        let year = app.get_ok(&format!("/api/v1/rankings?unit={}&period=2026", w.unit("K1")), &sup).await;
+        let mut months: std::collections::HashMap<String, i64> = Default::default();
+        for m in 1..=12 {
+            let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period=2026-{m:02}", w.unit("K1")), &sup).await;
+            for u in r["groups"].as_array().unwrap().iter().flat_map(|g| g["units"].as_array().unwrap()) {
+                *months.entry(u["unit_id"].as_str().unwrap().to_string()).or_default() += u["volume"]["count"].as_i64().unwrap();
+            }
+        }
+        for u in year["groups"].as_array().unwrap().iter().flat_map(|g| g["units"].as_array().unwrap()) {
+            assert_eq!(Some(months[u["unit_id"].as_str().unwrap()]), u["volume"]["count"].as_i64(), "{}: months vs year", u["unit_name"]);
+        }
+        assert_eq!(line(&year, &w.unit("Y1"))["volume"]["count"], 4, "T1–T4 and T5 in Y1…");
+        // The crafted figures are not all zero at the top: the district's year counts K1's work.
+        let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period=2026", w.unit("S1")), &sup).await;
+        let k1 = line(&r, &w.unit("K1"));
+        assert_eq!(
+            ratio(&k1["response"]).1,
+            6,
+            "the triage of T1–T5 in K1's compounds (T5's in September) and T3's acceptance by K1 itself: {k1}"
+        );
     }
-    assert!(checked > 50, "{checked} figures checked");
-    // The crafted figures are not all zero at the top: the district's year counts K1's work.
-    let r = app.get_ok(&format!("/api/v1/rankings?unit={}&period=2026", w.unit("S1")), &sup).await;
-    let k1 = line(&r, &w.unit("K1"));
-    assert_eq!(
-        ratio(&k1["response"]).1,
-        6,
-        "the triage of T1–T5 in K1's compounds (T5's in September) and T3's acceptance by K1 itself: {k1}"
-    );
+}
+
+/// Several servers' roll-up rounds at once (PostgreSQL: clocks claimed with `SKIP LOCKED`, the
+/// chains' marks locked; SQLite: one writer): every fact is added once, the figures unchanged.
+#[tokio::test]
+async fn concurrent_roll_ups_add_each_fact_once() {
+    let (app, w) = crafted_world().await;
+    let sup = app.login("sup1", PASSWORD).await;
+    let urls: Vec<String> = ["2026-10", "2026"].iter().map(|p| format!("/api/v1/rankings?unit={}&period={p}", w.unit("S1"))).collect();
+    let mut live = vec![];
+    for u in &urls {
+        live.push(figures(app.get_ok(u, &sup).await));
+    }
+    let cals = calendars(&app.settings);
+    let rounds: Vec<_> = (0..4)
+        .map(|_| {
+            let (mut conn, cals) = (app.conn(), cals.clone());
+            std::thread::spawn(move || {
+                let tz = cals.default_calendar().tz;
+                gridloop::app::reports::rollup::roll_all(&mut conn, &cals, tz).unwrap()
+            })
+        })
+        .collect();
+    let (mut clocks, mut visits) = (0, 0);
+    for r in rounds {
+        let r = r.join().unwrap();
+        clocks += r.clocks;
+        visits += r.visits;
+    }
+    let stopped: i64 = sla_clocks::table.filter(sla_clocks::stopped_at.is_not_null()).count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(clocks as i64, stopped, "each stopped clock rolled up by exactly one round");
+    assert_eq!(visits, 4, "each crafted return visit once");
+    for (u, before) in urls.iter().zip(live) {
+        assert_eq!(figures(app.get_ok(u, &sup).await), before, "{u}");
+    }
 }
 
 /// A drill-down answers in pages: `limit` items from `offset`, and where the next page starts.

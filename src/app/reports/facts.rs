@@ -22,7 +22,8 @@ use crate::domain::OrgPath;
 /// acknowledgement (签收).
 pub const RESPONSE_STAGES: [Stage; 3] = [Stage::CompoundTriage, Stage::CommunityAcceptance, Stage::DepartmentAcknowledgement];
 /// The stages a unit is judged on (the return visit and the ruling on a return are not).
-const HELD_STAGES: [Stage; 4] = [Stage::CompoundTriage, Stage::CommunityAcceptance, Stage::DepartmentAcknowledgement, Stage::Resolution];
+pub(crate) const HELD_STAGES: [Stage; 4] =
+    [Stage::CompoundTriage, Stage::CommunityAcceptance, Stage::DepartmentAcknowledgement, Stage::Resolution];
 /// Ticket ids per `IN (…)` list: well under both back ends' limits on bound parameters.
 const CHUNK: usize = 500;
 
@@ -234,6 +235,26 @@ fn clock_facts(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, w: Wind
     let simple = |measure: Measure, ((unit, ticket), (path, at)): ((String, String), (String, NaiveDateTime))| {
         Fact::item(measure, ticket, unit, path, at, true)
     };
+    if want == Measure::Volume {
+        // A ticket counts in the period it first reached the subtree: not when one of its judged
+        // clocks there started before the period.
+        let mut ids: Vec<&str> = volume.keys().map(|(_, t)| t.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut earlier: HashSet<String> = HashSet::new();
+        for chunk in ids.chunks(CHUNK) {
+            earlier.extend(
+                sla_clocks::table
+                    .filter(in_subtree(sla_clocks::holder_path, root))
+                    .filter(sla_clocks::stage.eq_any(&stages))
+                    .filter(sla_clocks::started_at.lt(w.start))
+                    .filter(sla_clocks::ticket_id.eq_any(chunk))
+                    .select(sla_clocks::ticket_id)
+                    .load::<String>(conn)?,
+            );
+        }
+        volume.retain(|(_, ticket), _| !earlier.contains(ticket));
+    }
     facts.extend(volume.into_iter().map(|v| simple(Measure::Volume, v)));
     facts.extend(open.into_iter().map(|v| simple(Measure::OpenAtEnd, v)));
     Ok(facts)
@@ -260,7 +281,8 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> 
     let mut ids: Vec<String> = events.iter().map(|e| e.0.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
-    // The resolutions of those tickets (in the subtree), and the resolutions of the period.
+    // Every resolution of those tickets (the visit judges the last, wherever it lies), and the
+    // resolutions of the period in the subtree.
     let mut resolutions: HashMap<String, Vec<(NaiveDateTime, String, String)>> = HashMap::new();
     let mut load = |rows: Vec<(String, String, String, Option<NaiveDateTime>)>| {
         for (ticket, unit, path, stopped) in rows {
@@ -273,7 +295,6 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> 
     for chunk in ids.chunks(CHUNK) {
         load(
             sla_clocks::table
-                .filter(in_subtree(sla_clocks::holder_path, root))
                 .filter(sla_clocks::stage.eq(Stage::Resolution.as_str()))
                 .filter(sla_clocks::ticket_id.eq_any(chunk))
                 .filter(sla_clocks::resolved.eq(true))
@@ -308,6 +329,10 @@ fn visits(conn: &mut DbConn, root: &OrgPath, w: Window) -> AppResult<Vec<Fact>> 
         else {
             continue;
         };
+        if !path.starts_with(root.as_str()) {
+            // The unit judged by this visit is outside the subtree.
+            continue;
+        }
         let satisfied = to_state.as_deref() == Some(TicketState::Closed.as_str());
         facts.push(Fact {
             ended_at: Some(solved_at),

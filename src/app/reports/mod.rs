@@ -3,6 +3,7 @@
 //! Definitions: docs/decisions/0027-rankings-from-clock-history.md.
 
 pub mod facts;
+pub mod rollup;
 pub mod trend;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -100,9 +101,11 @@ pub struct UnitRanking {
     pub response: Figure,
     /// 解决率: resolutions by their deadline / judged resolution clocks.
     pub resolution: Figure,
-    /// 满意率: satisfied or basically satisfied / return visits done.
+    /// 满意率: satisfied or basically satisfied / return visits done, each against the unit whose
+    /// resolution came last before it.
     pub satisfaction: Figure,
-    /// Tickets the unit held a clock of that started in the period (受理量).
+    /// 受理量: tickets that first reached the unit (a judged clock in its subtree) in the period; a
+    /// ticket counts once, in the period of its first such clock, so months add up to the year.
     pub volume: Count,
     /// Judged clocks (response and resolution) on time / judged.
     pub on_time: Figure,
@@ -276,27 +279,69 @@ impl Tally {
 }
 
 /// Every figure of the groups of the subtree of `root` in the window: each group named by the
-/// first `key_len` characters of its paths (see `db::backend::reports`).
-fn tallies(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: usize, w: Window) -> AppResult<HashMap<String, Tally>> {
-    conn.transaction(|conn| count_all(conn, calendars, root, key_len, w))
+/// first `key_len` characters of its paths (see `db::backend::reports`). What the roll-up holds
+/// (`rollup`) and what it does not hold yet, counted live, in one snapshot.
+fn tallies(
+    conn: &mut DbConn,
+    calendars: &Calendars,
+    root: &OrgPath,
+    key_len: usize,
+    w: Window,
+    period: &Period,
+) -> AppResult<HashMap<String, Tally>> {
+    conn.transaction(|conn| count_all(conn, calendars, root, key_len, w, period))
 }
 
-fn count_all(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: usize, w: Window) -> AppResult<HashMap<String, Tally>> {
+fn count_all(
+    conn: &mut DbConn,
+    calendars: &Calendars,
+    root: &OrgPath,
+    key_len: usize,
+    w: Window,
+    period: &Period,
+) -> AppResult<HashMap<String, Tally>> {
     use crate::db::backend::reports as sql;
     sql::prepare(conn)?;
     let upper = root.subtree_upper_bound();
-    let span = sql::Span { root: root.as_str(), upper: &upper, key_len, start: w.start, end: w.end, now: w.now };
+    let span = sql::Span {
+        root: root.as_str(),
+        upper: &upper,
+        key_len,
+        start: w.start,
+        end: w.end,
+        now: w.now,
+        first: period.first,
+        last: period.last,
+    };
     let mut out: HashMap<String, Tally> = HashMap::new();
+    let judged = |t: &mut Tally, response: (i64, i64), resolution: (i64, i64)| {
+        t.add(Measure::Response, response.0, response.1);
+        t.add(Measure::Resolution, resolution.0, resolution.1);
+        let (on_time, all) = (response.0 + resolution.0, response.1 + resolution.1);
+        t.add(Measure::OnTime, on_time, all);
+        t.add(Measure::Overdue, all - on_time, all);
+    };
+    for r in sql::rolled(conn, span)? {
+        let t = out.entry(r.unit_key).or_default();
+        judged(t, (r.response_on_time, r.response_total), (r.resolution_on_time, r.resolution_total));
+        t.overdue_seconds += r.overdue_seconds;
+        t.overdue_working_seconds += r.overdue_working_seconds;
+        *t.counts.entry(Measure::Volume).or_default() += r.volume;
+        t.add(Measure::Reopens, 0, r.resolutions);
+        t.add(Measure::Satisfaction, r.satisfied, r.visits);
+        // A reopen counts in the period of its visit, its resolution too when that came earlier.
+        t.add(Measure::Reopens, r.visits - r.satisfied, r.reopened_earlier);
+    }
     let mut any_late = false;
     for c in sql::clock_counts(conn, span)? {
         let t = out.entry(c.unit_key).or_default();
-        t.add(Measure::Response, c.response_on_time, c.response_on_time + c.response_late);
-        t.add(Measure::Resolution, c.resolution_on_time, c.resolution_on_time + c.resolution_late);
-        let (on_time, late) = (c.response_on_time + c.resolution_on_time, c.response_late + c.resolution_late);
-        t.add(Measure::OnTime, on_time, on_time + late);
-        t.add(Measure::Overdue, late, on_time + late);
+        judged(
+            t,
+            (c.response_on_time, c.response_on_time + c.response_late),
+            (c.resolution_on_time, c.resolution_on_time + c.resolution_late),
+        );
         *t.counts.entry(Measure::Volume).or_default() += c.volume;
-        any_late |= late > 0;
+        any_late |= c.response_late + c.resolution_late > 0;
     }
     // Only the late clocks' deadlines and ends travel (for their hours), and only when there are some.
     if any_late {
@@ -315,10 +360,10 @@ fn count_all(conn: &mut DbConn, calendars: &Calendars, root: &OrgPath, key_len: 
     for r in sql::resolutions(conn, span)? {
         out.entry(r.unit_key).or_default().add(Measure::Reopens, 0, r.n);
     }
-    for v in sql::visits(conn, span)? {
+    let pending = sql::pending_chains(conn)?;
+    for v in sql::visits(conn, span, &pending)? {
         let t = out.entry(v.unit_key).or_default();
         t.add(Measure::Satisfaction, v.satisfied, v.visits);
-        // A reopen counts in the period of its visit, its resolution too when that came earlier.
         t.add(Measure::Reopens, v.visits - v.satisfied, v.reopened_earlier);
     }
     for (m, rows) in [
@@ -383,7 +428,7 @@ pub fn unit_totals(
         .parse::<OrgKind>()
         .map_err(|_| AppError::internal_msg("an org unit of an unknown kind".into()))?;
     let (start, end) = period.window(&ctx.tz);
-    let all = tallies(conn, ctx.calendars, &root, root.as_str().len(), Window { start, end, now })?;
+    let all = tallies(conn, ctx.calendars, &root, root.as_str().len(), Window { start, end, now }, &period)?;
     let empty = Tally::default();
     let line = unit_line(&unit_id, &unit_name, kind, all.get(root.as_str()).unwrap_or(&empty), &period, &ctx.settings.scoring());
     Ok((period, line))
@@ -395,7 +440,7 @@ pub fn rankings(conn: &mut DbConn, ctx: ReportContext<'_>, actor: &Actor, q: Ran
     let (unit_id, unit_name, root) = unit_of(conn, actor, q.unit.as_deref())?;
     let (start, end) = period.window(&ctx.tz);
     // A child's group: its path, the ranked unit's path and a 36-character id and a slash.
-    let by_path = tallies(conn, ctx.calendars, &root, root.as_str().len() + 37, Window { start, end, now })?;
+    let by_path = tallies(conn, ctx.calendars, &root, root.as_str().len() + 37, Window { start, end, now }, &period)?;
     let children: Vec<(String, String, OrgKind)> = org_units::table
         .filter(org_units::parent_id.eq(&unit_id))
         .order(org_units::name)
