@@ -173,7 +173,8 @@ fn roll_up_history(url: &str) {
     let tz = calendars.default_calendar().tz;
     let r = gridloop::app::reports::rollup::roll_all(&mut conn, &calendars, tz).unwrap();
     println!(
-        "rolled up {} stopped clocks and {} return visits in {:.1} s (gridloop reports roll)",
+        "rolled up {} running clocks' volume, {} stopped clocks and {} return visits in {:.1} s (gridloop reports roll)",
+        r.started,
         r.clocks,
         r.visits,
         started.elapsed().as_secs_f64()

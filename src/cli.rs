@@ -513,7 +513,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             let r = crate::app::reports::rollup::roll_all(&mut conn, &calendars, tz).map_err(|e| fail(1, Plain(&e).to_string()))?;
             println!(
-                "{} stopped clocks and {} return visits ({} audit events read) rolled up in {:.1} s.",
+                "{} running clocks (their volume), {} stopped clocks and {} return visits ({} audit events read) rolled up in {:.1} s.",
+                r.started,
                 r.clocks,
                 r.visits,
                 r.events,

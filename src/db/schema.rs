@@ -627,6 +627,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    report_started (clock_id) {
+        clock_id -> Text,
+    }
+}
+
+diesel::table! {
     report_marks (shard) {
         shard -> Integer,
         seq -> BigInt,
@@ -657,6 +663,7 @@ diesel::joinable!(compound_parties -> property_companies (company_id));
 diesel::allow_tables_to_appear_in_same_query!(
     report_days,
     report_marks,
+    report_started,
     consult_photos,
     work_calendars,
     calendar_years,

@@ -204,13 +204,18 @@ impl Task for ReportRollup {
             if r.is_empty() {
                 break;
             }
+            all.started += r.started;
             all.clocks += r.clocks;
             all.visits += r.visits;
         }
-        if all.clocks + all.visits == 0 {
+        let n = all.started + all.clocks + all.visits;
+        if n == 0 {
             return Ok(Outcome::nothing());
         }
-        Ok(Outcome::did(all.clocks + all.visits, format!("{} stopped clocks and {} return visits rolled up", all.clocks, all.visits)))
+        Ok(Outcome::did(
+            n,
+            format!("{} running clocks, {} stopped clocks and {} return visits rolled up", all.started, all.clocks, all.visits),
+        ))
     }
 }
 

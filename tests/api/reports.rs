@@ -631,7 +631,21 @@ async fn figures_follow_the_real_workflow_through_the_api() {
     let rest = roll_up(&app);
     assert!(rest.clocks >= 8 && rest.visits == 2, "{rest:?}");
     let again = app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await;
-    assert_eq!(figures(again), figures(r));
+    assert_eq!(figures(again), figures(r.clone()));
+    // A clock rolled up while it ran (its volume) and again when it stops (its verdict): counted once.
+    let c = crate::tickets::file(&app, &gw, &crate::tickets::new_ticket(&fx)).await;
+    let with_c = app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await;
+    assert_eq!(roll_up(&app).started, 1, "c's triage clock, running");
+    assert_eq!(figures(app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await), figures(with_c.clone()));
+    step(&app, &bs, &c, json!({"action": "accept_at_compound"})).await;
+    let accepted = app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await;
+    let r2 = roll_up(&app);
+    assert_eq!((r2.started, r2.clocks), (1, 1), "c's resolution clock started; its triage stopped");
+    assert_eq!(figures(app.get_ok(&format!("/api/v1/rankings?from={from}&to={to}"), &sup).await), figures(accepted.clone()));
+    assert_eq!(
+        line(&accepted, fx.unit("S1"))["volume"]["count"].as_i64(),
+        line(&r, fx.unit("S1"))["volume"]["count"].as_i64().map(|v| v + 1)
+    );
     assert_eq!(roll_up(&app), Default::default(), "nothing is rolled up twice");
 }
 
@@ -726,14 +740,17 @@ async fn concurrent_roll_ups_add_each_fact_once() {
             })
         })
         .collect();
-    let (mut clocks, mut visits) = (0, 0);
+    let (mut started, mut clocks, mut visits) = (0, 0, 0);
     for r in rounds {
         let r = r.join().unwrap();
+        started += r.started;
         clocks += r.clocks;
         visits += r.visits;
     }
     let stopped: i64 = sla_clocks::table.filter(sla_clocks::stopped_at.is_not_null()).count().get_result(&mut app.conn()).unwrap();
     assert_eq!(clocks as i64, stopped, "each stopped clock rolled up by exactly one round");
+    let running: i64 = sla_clocks::table.filter(sla_clocks::stopped_at.is_null()).count().get_result(&mut app.conn()).unwrap();
+    assert_eq!((started as i64, running), (2, 2), "T4's and T5's running resolutions: their volume, once");
     assert_eq!(visits, 4, "each crafted return visit once");
     for (u, before) in urls.iter().zip(live) {
         assert_eq!(figures(app.get_ok(u, &sup).await), before, "{u}");

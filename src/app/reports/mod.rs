@@ -289,17 +289,16 @@ fn tallies(
     w: Window,
     period: &Period,
 ) -> AppResult<HashMap<String, Tally>> {
-    conn.transaction(|conn| count_all(conn, calendars, root, key_len, w, period))
+    conn.transaction(|conn| count_all(conn, calendars, root, (key_len, w, period)))
 }
 
 fn count_all(
     conn: &mut DbConn,
     calendars: &Calendars,
     root: &OrgPath,
-    key_len: usize,
-    w: Window,
-    period: &Period,
+    asked: (usize, Window, &Period),
 ) -> AppResult<HashMap<String, Tally>> {
+    let (key_len, w, period) = asked;
     use crate::db::backend::reports as sql;
     sql::prepare(conn)?;
     let upper = root.subtree_upper_bound();

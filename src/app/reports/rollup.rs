@@ -22,8 +22,8 @@ use diesel::prelude::*;
 
 use crate::app::calendars::Calendars;
 use crate::app::AppResult;
-use crate::db::backend::reports::{self as sql, DayRow};
-use crate::db::schema::{audit_events, audit_heads, report_days, report_marks, sla_clocks};
+use crate::db::backend::reports::{self as sql, DayRow, StoppedClock};
+use crate::db::schema::{audit_events, audit_heads, report_days, report_marks, report_started, sla_clocks};
 use crate::db::{backend, DbConn};
 use crate::domain::sla::Stage;
 use crate::domain::workflow::{ActionKind, TicketState};
@@ -47,6 +47,8 @@ pub const VISIT: &str = "visit";
 /// What one round rolled up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rolled {
+    /// Running clocks whose volume was rolled up.
+    pub started: usize,
     pub clocks: usize,
     pub visits: usize,
     /// Events read past the marks (of every action).
@@ -55,7 +57,7 @@ pub struct Rolled {
 
 impl Rolled {
     pub fn is_empty(&self) -> bool {
-        self.clocks == 0 && self.events == 0
+        self.started == 0 && self.clocks == 0 && self.events == 0
     }
 }
 
@@ -97,9 +99,10 @@ fn first_from(path: &str, earlier: impl Iterator<Item = String>) -> i32 {
 /// transaction of its own (on both back ends). Safe beside other servers' rounds: clocks are claimed with
 /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, the marks are locked.
 pub fn roll_once(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> AppResult<Rolled> {
+    let started = backend::immediate_transaction(conn, |c| roll_started(c, tz))?;
     let clocks = backend::immediate_transaction(conn, |c| roll_clocks(c, calendars, tz))?;
     let (visits, events) = backend::immediate_transaction(conn, |c| roll_visits(c, tz))?;
-    Ok(Rolled { clocks, visits, events })
+    Ok(Rolled { started, clocks, visits, events })
 }
 
 /// Rounds until nothing is left to roll up; the total.
@@ -110,6 +113,7 @@ pub fn roll_all(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> 
         if r.is_empty() {
             return Ok(all);
         }
+        all.started += r.started;
         all.clocks += r.clocks;
         all.visits += r.visits;
         all.events += r.events;
@@ -121,6 +125,7 @@ pub fn roll_all(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> 
 pub fn reset(conn: &mut DbConn) -> AppResult<()> {
     backend::immediate_transaction(conn, |c| {
         diesel::delete(report_days::table).execute(c)?;
+        diesel::delete(report_started::table).execute(c)?;
         diesel::update(sla_clocks::table.filter(sla_clocks::rolled.eq(true))).set(sla_clocks::rolled.eq(false)).execute(c)?;
         diesel::update(report_marks::table).set(report_marks::seq.eq(0)).execute(c)?;
         Ok::<_, crate::app::AppError>(())
@@ -152,13 +157,10 @@ fn store(conn: &mut DbConn, sums: BTreeMap<Key, Sum>) -> QueryResult<()> {
     sql::add_days(conn, &rows)
 }
 
-fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> AppResult<usize> {
-    let clocks = sql::claim_stopped_clocks(conn, CLOCK_BATCH)?;
-    if clocks.is_empty() {
-        return Ok(0);
-    }
+/// For each clock, from which depth it is its ticket's first judged clock (`first_from`), from
+/// every judged clock of the same tickets.
+fn firsts(conn: &mut DbConn, clocks: &[StoppedClock]) -> AppResult<HashMap<String, i32>> {
     let held: Vec<&str> = HELD_STAGES.iter().map(|s| s.as_str()).collect();
-    // Every judged clock of these tickets, for which came first where.
     let mut tickets: Vec<&str> = clocks.iter().map(|c| c.ticket_id.as_str()).collect();
     tickets.sort_unstable();
     tickets.dedup();
@@ -173,6 +175,46 @@ fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> A
             of_ticket.entry(ticket).or_default().push((started, id, path));
         }
     }
+    Ok(clocks
+        .iter()
+        .map(|c| {
+            let earlier = of_ticket
+                .get(&c.ticket_id)
+                .into_iter()
+                .flatten()
+                .filter(|(s, id, _)| (*s, id.as_str()) < (c.started_at, c.id.as_str()))
+                .map(|(_, _, p)| p.clone());
+            (c.id.clone(), first_from(&c.holder_path, earlier))
+        })
+        .collect())
+}
+
+/// Running clocks: their volume fact, final at their start; each listed in `report_started`.
+fn roll_started(conn: &mut DbConn, tz: chrono_tz::Tz) -> AppResult<usize> {
+    let clocks = sql::claim_started_clocks(conn, CLOCK_BATCH)?;
+    if clocks.is_empty() {
+        return Ok(0);
+    }
+    let firsts = firsts(conn, &clocks)?;
+    let mut sums: BTreeMap<Key, Sum> = BTreeMap::new();
+    for c in &clocks {
+        add(&mut sums, (c.holder_path.clone(), day_of(tz, c.started_at), VOLUME, firsts[&c.id]), true, 0, 0);
+    }
+    store(conn, sums)?;
+    let ids: Vec<&str> = clocks.iter().map(|c| c.id.as_str()).collect();
+    sql::list_started(conn, &ids)?;
+    Ok(clocks.len())
+}
+
+/// Stopped clocks: their verdicts, and their volume unless it was rolled up at their start.
+fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> AppResult<usize> {
+    let clocks = sql::claim_stopped_clocks(conn, CLOCK_BATCH)?;
+    if clocks.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = clocks.iter().map(|c| c.id.as_str()).collect();
+    let started = sql::take_started(conn, &ids)?;
+    let firsts = firsts(conn, &clocks)?;
     let mut sums: BTreeMap<Key, Sum> = BTreeMap::new();
     for c in &clocks {
         let (Some(stage), Some(stopped)) = (Stage::parse(&c.stage), c.stopped_at) else { continue };
@@ -180,13 +222,9 @@ fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> A
             continue;
         }
         let day = day_of(tz, c.started_at);
-        let earlier = of_ticket
-            .get(&c.ticket_id)
-            .into_iter()
-            .flatten()
-            .filter(|(s, id, _)| (*s, id.as_str()) < (c.started_at, c.id.as_str()))
-            .map(|(_, _, p)| p.clone());
-        add(&mut sums, (c.holder_path.clone(), day, VOLUME, first_from(&c.holder_path, earlier)), true, 0, 0);
+        if !started.contains(&c.id) {
+            add(&mut sums, (c.holder_path.clone(), day, VOLUME, firsts[&c.id]), true, 0, 0);
+        }
         let (measure, end) = if RESPONSE_STAGES.contains(&stage) {
             (RESPONSE, c.acknowledged_at.or(c.paused_at).unwrap_or(stopped))
         } else if c.resolved {
@@ -205,7 +243,6 @@ fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> A
         add(&mut sums, (c.holder_path.clone(), day, measure, 0), end <= c.due_at, overdue, working);
     }
     store(conn, sums)?;
-    let ids: Vec<&str> = clocks.iter().map(|c| c.id.as_str()).collect();
     for chunk in ids.chunks(CHUNK) {
         diesel::update(sla_clocks::table.filter(sla_clocks::id.eq_any(chunk))).set(sla_clocks::rolled.eq(true)).execute(conn)?;
     }
