@@ -68,7 +68,10 @@ where
 {
     match conn {
         DbConn::Sqlite(c) => {
-            let mut q = diesel::sql_query(sql.replace(NOT_ROLLED, "rolled = 0").replace(BYTES, "")).into_boxed::<Sqlite>();
+            let mut q = diesel::sql_query(
+                sql.replace(NOT_ROLLED, "rolled = 0").replace(BYTES, "").replace(BY_STOP, "INDEXED BY sla_clocks_stopped"),
+            )
+            .into_boxed::<Sqlite>();
             for a in args {
                 q = match a {
                     Arg::Text(s) => q.bind::<Text, _>(s.to_string()),
@@ -79,7 +82,7 @@ where
             q.load(c)
         }
         DbConn::Postgresql(c) => {
-            let mut q = diesel::sql_query(numbered(&sql.replace(BYTES, "COLLATE \"C\""))).into_boxed::<Pg>();
+            let mut q = diesel::sql_query(numbered(&sql.replace(BYTES, "COLLATE \"C\"").replace(BY_STOP, ""))).into_boxed::<Pg>();
             for a in args {
                 q = match a {
                     Arg::Text(s) => q.bind::<Text, _>(s.to_string()),
@@ -112,6 +115,11 @@ pub fn prepare(conn: &mut DbConn) -> QueryResult<()> {
 /// Written where a clock not rolled up yet is meant (SQLite stores booleans as integers; the
 /// text is that of the partial index `sla_clocks_unrolled`, so that both planners use it).
 const NOT_ROLLED: &str = "rolled = FALSE";
+/// Written after `FROM sla_clocks` where the clocks stopped after an instant are read: SQLite's
+/// planner otherwise takes the subtree's range of `sla_clocks_reports` (the whole table for a
+/// district: 6.6 s at a million tickets) over `sla_clocks_stopped`, even when nothing stopped
+/// after the instant; PostgreSQL chooses by its statistics.
+const BY_STOP: &str = "/*by-stop*/";
 /// Written after an id compared with another: PostgreSQL then compares bytes, as Rust and SQLite do.
 const BYTES: &str = "/*bytes*/";
 
@@ -314,7 +322,7 @@ pub fn open_at_end(conn: &mut DbConn, s: Span<'_>) -> QueryResult<Vec<KeyCount>>
            SELECT substr(holder_path, 1, {k}) AS unit_key, ticket_id FROM sla_clocks
            WHERE stopped_at IS NULL AND holder_path >= ? AND holder_path < ? AND stage IN {HELD} AND started_at < ?
            UNION ALL
-           SELECT substr(holder_path, 1, {k}) AS unit_key, ticket_id FROM sla_clocks
+           SELECT substr(holder_path, 1, {k}) AS unit_key, ticket_id FROM sla_clocks {BY_STOP}
            WHERE stopped_at > ? AND holder_path >= ? AND holder_path < ? AND stage IN {HELD} AND started_at < ?
          ) held GROUP BY unit_key",
         k = s.key_len
