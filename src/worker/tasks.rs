@@ -204,9 +204,7 @@ impl Task for ReportRollup {
             if r.is_empty() {
                 break;
             }
-            all.started += r.started;
-            all.clocks += r.clocks;
-            all.visits += r.visits;
+            all.add(r);
         }
         let n = all.started + all.clocks + all.visits;
         if n == 0 {

@@ -56,6 +56,14 @@ pub struct Rolled {
 }
 
 impl Rolled {
+    /// Adds another round's counts.
+    pub fn add(&mut self, r: Rolled) {
+        self.started += r.started;
+        self.clocks += r.clocks;
+        self.visits += r.visits;
+        self.events += r.events;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.started == 0 && self.clocks == 0 && self.events == 0
     }
@@ -113,10 +121,7 @@ pub fn roll_all(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> 
         if r.is_empty() {
             return Ok(all);
         }
-        all.started += r.started;
-        all.clocks += r.clocks;
-        all.visits += r.visits;
-        all.events += r.events;
+        all.add(r);
     }
 }
 
@@ -159,7 +164,7 @@ fn store(conn: &mut DbConn, sums: BTreeMap<Key, Sum>) -> QueryResult<()> {
 
 /// For each clock, from which depth it is its ticket's first judged clock (`first_from`), from
 /// every judged clock of the same tickets.
-fn firsts(conn: &mut DbConn, clocks: &[StoppedClock]) -> AppResult<HashMap<String, i32>> {
+fn firsts(conn: &mut DbConn, clocks: &[&StoppedClock]) -> AppResult<HashMap<String, i32>> {
     let held: Vec<&str> = HELD_STAGES.iter().map(|s| s.as_str()).collect();
     let mut tickets: Vec<&str> = clocks.iter().map(|c| c.ticket_id.as_str()).collect();
     tickets.sort_unstable();
@@ -195,7 +200,7 @@ fn roll_started(conn: &mut DbConn, tz: chrono_tz::Tz) -> AppResult<usize> {
     if clocks.is_empty() {
         return Ok(0);
     }
-    let firsts = firsts(conn, &clocks)?;
+    let firsts = firsts(conn, &clocks.iter().collect::<Vec<_>>())?;
     let mut sums: BTreeMap<Key, Sum> = BTreeMap::new();
     for c in &clocks {
         add(&mut sums, (c.holder_path.clone(), day_of(tz, c.started_at), VOLUME, firsts[&c.id]), true, 0, 0);
@@ -214,7 +219,8 @@ fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> A
     }
     let ids: Vec<&str> = clocks.iter().map(|c| c.id.as_str()).collect();
     let started = sql::take_started(conn, &ids)?;
-    let firsts = firsts(conn, &clocks)?;
+    // Only the clocks whose volume was not rolled up while they ran need their tickets' clocks.
+    let firsts = firsts(conn, &clocks.iter().filter(|c| !started.contains(&c.id)).collect::<Vec<_>>())?;
     let mut sums: BTreeMap<Key, Sum> = BTreeMap::new();
     for c in &clocks {
         let (Some(stage), Some(stopped)) = (Stage::parse(&c.stage), c.stopped_at) else { continue };
@@ -222,8 +228,8 @@ fn roll_clocks(conn: &mut DbConn, calendars: &Calendars, tz: chrono_tz::Tz) -> A
             continue;
         }
         let day = day_of(tz, c.started_at);
-        if !started.contains(&c.id) {
-            add(&mut sums, (c.holder_path.clone(), day, VOLUME, firsts[&c.id]), true, 0, 0);
+        if let Some(first) = firsts.get(&c.id) {
+            add(&mut sums, (c.holder_path.clone(), day, VOLUME, *first), true, 0, 0);
         }
         let (measure, end) = if RESPONSE_STAGES.contains(&stage) {
             (RESPONSE, c.acknowledged_at.or(c.paused_at).unwrap_or(stopped))
