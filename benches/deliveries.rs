@@ -47,22 +47,9 @@ fn queue(conn: &mut DbConn, n: usize, channel: &str, person: Option<&str>, endpo
         .unwrap();
     let rows: Vec<DeliveryRow> = (0..n)
         .map(|i| DeliveryRow {
-            id: gridloop::domain::DeliveryId::new(),
-            notification_id: nid.parse().unwrap(),
-            channel: channel.parse().unwrap(),
             person_id: person.map(|p| p.parse().unwrap()),
             endpoint_id: endpoint.map(|e| e.parse().unwrap()),
-            dedupe_key: format!("bench:{nid}:{i}"),
-            urgent: true,
-            state: gridloop::domain::notify::DeliveryState::Pending,
-            attempts: 0,
-            due_at: now,
-            claimed_until: None,
-            last_error: None,
-            sent_at: None,
-            read_at: None,
-            created_at: now,
-            digest: false,
+            ..DeliveryRow::pending(nid.parse().unwrap(), channel.parse().unwrap(), format!("bench:{nid}:{i}"), true, now)
         })
         .collect();
     conn.transaction(|c| {

@@ -318,6 +318,19 @@ fn print_logins(summary: &DemoSummary, url: &str) {
             .collect();
         println!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
     }
+    for c in &summary.clients {
+        match c.kind {
+            crate::domain::outside::ClientKind::Hotline => {
+                println!();
+                println!("The 12345 platform's door (POST {url}/api/v1/external/work-orders, signed; docs/api.md):");
+                println!("  key {}  secret {}", c.key, c.secret.as_deref().unwrap_or("-"));
+            }
+            crate::domain::outside::ClientKind::Open311 => {
+                println!("Open311 GeoReport v2 at {url}/open311/v2/ (try {url}/open311/v2/services.json); an app posts with");
+                println!("  api_key {}", c.key);
+            }
+        }
+    }
     println!();
 }
 

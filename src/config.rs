@@ -19,6 +19,7 @@ const NON_SETTING_VARS: &[&str] = &[
     "require_browser",
     "require_smtp",
     "require_openpyxl",
+    "require_georeport",
 ];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -118,6 +119,11 @@ pub struct NotifySettings {
     /// Messages a minute one group robot takes (WeCom and DingTalk accept 20); beyond it a batch's
     /// messages for that robot are merged into one.
     pub robot_per_minute: usize,
+    /// The SMS gateway (短信网关) that sends a resident his status link: a signed webhook taking
+    /// `{"mobile", "text", "delivery_id"}` (empty: links by SMS fail, visibly, with that reason).
+    pub sms_gateway_url: String,
+    /// The gateway's signing secret (HMAC-SHA256 of "timestamp.body", as every webhook).
+    pub sms_gateway_secret: String,
 }
 
 impl Default for NotifySettings {
@@ -133,6 +139,8 @@ impl Default for NotifySettings {
             concurrency: 16,
             timeout_s: 10,
             robot_per_minute: 20,
+            sms_gateway_url: String::new(),
+            sms_gateway_secret: String::new(),
         }
     }
 }
@@ -598,6 +606,10 @@ impl Settings {
             || !(1..=300).contains(&self.notify.timeout_s)
         {
             return bad("notify.batch", "batch must be 1–5000, concurrency 1–256, timeout_s 1–300".into());
+        }
+        let gw = self.notify.sms_gateway_url.trim();
+        if !(gw.is_empty() || gw.starts_with("http://") || gw.starts_with("https://")) {
+            return bad("notify.sms_gateway_url", "an http:// or https:// URL, or empty".into());
         }
         if !(100..=3_600_000).contains(&self.notify.poll_interval_ms) || !(1..=1000).contains(&self.notify.robot_per_minute) {
             return bad("notify.poll_interval_ms", "poll_interval_ms must be 100–3600000, robot_per_minute 1–1000".into());

@@ -90,6 +90,7 @@ impl Application {
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
                 .configure(api::register)
+                .configure(crate::http::open311::register)
                 .configure(crate::http::web::register)
                 .default_service(web::to(|req: HttpRequest| async move {
                     let missing = AppError::NotFound { what: "route" };

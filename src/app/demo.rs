@@ -13,6 +13,7 @@ use crate::config::AuthSettings;
 use crate::db::models::{OrgUnitRow, PersonRow};
 use crate::db::schema::{org_units, people};
 use crate::db::DbConn;
+use crate::domain::outside::ClientKind;
 use crate::domain::{Id, OrgKind, PersonId, Role, VisitLogId};
 
 use super::catalogue::{insert_category, NewCategory, Urgency};
@@ -102,6 +103,17 @@ pub struct DemoSummary {
     /// Visit logs of the last two weeks.
     pub visit_logs: usize,
     pub logins: Vec<DemoLogin>,
+    /// The outside systems, with their keys (shown at the demo's first start only).
+    pub clients: Vec<DemoClient>,
+}
+
+/// A demo outside system and its key.
+#[derive(Clone, Debug)]
+pub struct DemoClient {
+    pub kind: ClientKind,
+    pub name: String,
+    pub key: String,
+    pub secret: Option<String>,
 }
 
 /// True when the database holds no org unit and no person.
@@ -204,12 +216,28 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
         let logs = seed_visit_history(conn, now)?;
         let compound = unit(DEMO_CONSULT_COMPOUND)?;
         seed_consultation(conn, &compound, now)?;
+        // The street's doors from outside: the 12345 platform and an Open311 app, each mapping
+        // the platform's codes to ours one to one (decision 0032).
+        let (street, triage) = (unit("LA-JA-XF")?, unit("LA-JA-XF-C1-TRIAGE")?);
+        let mut clients = vec![];
+        for (kind, name) in [(ClientKind::Hotline, "12345市民服务热线（演示）"), (ClientKind::Open311, "随手拍（开放311演示应用）")]
+        {
+            let (id, key, secret) = super::outside::clients::insert_client(conn, kind, name, &street, &triage, None, now)?;
+            let cats: Vec<(crate::domain::CategoryId, String)> = crate::db::schema::categories::table
+                .select((crate::db::schema::categories::id, crate::db::schema::categories::code))
+                .load(conn)?;
+            for (cat, code) in cats {
+                super::outside::clients::map_category(conn, id, &code, cat)?;
+            }
+            clients.push(DemoClient { kind, name: name.into(), key, secret });
+        }
         Ok(DemoSummary {
             units: city.units.len(),
             categories: city.categories.len(),
             residents: city.residents.len(),
             visit_logs: logs,
             logins,
+            clients,
         })
     })
 }

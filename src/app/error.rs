@@ -252,6 +252,9 @@ pub fn entity_key(what: &str) -> &'static str {
         "property company" => "entity-property_company",
         "meeting" => "entity-meeting",
         "consultation item" => "entity-consult_item",
+        "external client" => "entity-external_client",
+        "work order" => "entity-work_order",
+        "resident link" => "entity-resident_link",
         _ => "entity-object",
     }
 }
@@ -276,6 +279,9 @@ pub const ENTITIES: &[&str] = &[
     "property company",
     "meeting",
     "consultation item",
+    "external client",
+    "work order",
+    "resident link",
 ];
 
 fn action_key(action: &str) -> &'static str {

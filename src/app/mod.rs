@@ -17,6 +17,7 @@ pub mod intake;
 pub mod ledgers;
 pub mod notifications;
 pub mod org;
+pub mod outside;
 pub mod passwords;
 pub mod people;
 pub mod photos;
@@ -75,6 +76,11 @@ pub fn opt_text(field: &str, value: &Option<String>, max: usize) -> AppResult<Op
 
 /// The current time as stored (UTC, no zone). Only the outermost layer calls this; everything
 /// below takes `now` as an argument.
+/// Compares secrets (CSRF tokens, key hashes, signatures) in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn utc_now() -> NaiveDateTime {
     truncate_to_micros(chrono::Utc::now().naive_utc())
 }

@@ -582,6 +582,8 @@ diesel::table! {
         read_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         digest -> Bool,
+        client_id -> Nullable<Text>,
+        address -> Nullable<Text>,
     }
 }
 
@@ -627,6 +629,63 @@ diesel::table! {
 }
 
 diesel::table! {
+    external_clients (id) {
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        key_id -> Text,
+        key_hash -> Text,
+        secret -> Nullable<Text>,
+        webhook_url -> Nullable<Text>,
+        scope_unit_id -> Text,
+        triage_compound_id -> Text,
+        person_id -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    external_categories (client_id, code) {
+        client_id -> Text,
+        code -> Text,
+        category_id -> Text,
+    }
+}
+
+diesel::table! {
+    external_orders (client_id, external_id) {
+        client_id -> Text,
+        external_id -> Text,
+        ticket_id -> Text,
+        body_hash -> Text,
+        revision -> Integer,
+        landing -> Text,
+        deadline -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    resident_links (id) {
+        id -> Text,
+        token -> Text,
+        ticket_id -> Text,
+        channel -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        rating -> Nullable<Text>,
+        rating_comment -> Nullable<Text>,
+        rated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     report_started (clock_id) {
         clock_id -> Text,
     }
@@ -659,6 +718,9 @@ diesel::joinable!(consult_item_tickets -> tickets (ticket_id));
 diesel::joinable!(consult_items -> consult_meetings (meeting_id));
 diesel::joinable!(consult_photos -> consult_items (item_id));
 diesel::joinable!(compound_parties -> property_companies (company_id));
+diesel::joinable!(external_orders -> tickets (ticket_id));
+diesel::joinable!(external_orders -> external_clients (client_id));
+diesel::joinable!(resident_links -> tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     report_days,
@@ -705,4 +767,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     consult_item_tickets,
     consult_notes,
     evaluations,
+    external_clients,
+    external_categories,
+    external_orders,
+    resident_links,
 );

@@ -162,6 +162,8 @@ text_columns! {
     ConsultNoteIdColumn: ConsultNoteId => [id];
     ConsultPhotoIdColumn: ConsultPhotoId => [id];
     EvaluationIdColumn: EvaluationId => [id];
+    ExternalClientIdColumn: ExternalClientId => [id];
+    ResidentLinkIdColumn: ResidentLinkId => [id];
     GenericIdColumn: Id => [id];
     OrgPathColumn: crate::domain::OrgPath => [path];
     OrgKindColumn: crate::domain::OrgKind => [enum from_str];

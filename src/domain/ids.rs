@@ -209,6 +209,10 @@ entity_ids! {
     ConsultPhotoId;
     /// One of the two evaluations (两评价) of a party in a year.
     EvaluationId;
+    /// A system outside the grid that files requests: the 12345 platform or an Open311 app.
+    ExternalClientId;
+    /// A resident's link to his request's status page.
+    ResidentLinkId;
 }
 
 #[cfg(test)]

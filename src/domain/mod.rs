@@ -9,6 +9,7 @@ pub mod ids;
 pub mod net;
 pub mod notify;
 pub mod org;
+pub mod outside;
 pub mod pii;
 pub mod reports;
 pub mod roles;
@@ -20,8 +21,8 @@ pub mod workflow;
 
 pub use ids::{
     AssignmentId, AuditEventId, CategoryId, ClockId, ConsultItemId, ConsultNoteId, ConsultPhotoId, DeliveryId, EndpointId, EvaluationId,
-    ExtensionId, HouseholdId, Id, LoginAttemptId, MeetingId, MembershipId, NotificationId, OrgUnitId, PersonId, PhotoId, PiiRevealId,
-    PropertyCompanyId, ResidentId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
+    ExtensionId, ExternalClientId, HouseholdId, Id, LoginAttemptId, MeetingId, MembershipId, NotificationId, OrgUnitId, PersonId, PhotoId,
+    PiiRevealId, PropertyCompanyId, ResidentId, ResidentLinkId, ReturnVisitId, SessionId, SlaPolicyId, SupervisionId, TicketId, VisitLogId,
 };
 pub use org::{OrgKind, OrgPath};
 pub use roles::{Access, Actor, Grant, Operation, Role};

@@ -43,6 +43,11 @@ string_enum!(
         ActionOverdue = "action_overdue",
         /// 测试消息: an admin's or a person's test of a channel; goes at once, to that channel only.
         Test = "test",
+        /// A status change pushed back to the 12345 platform that sent the work order (签收, 退单,
+        /// 延期, 办结, 回访): to the platform's client only, nobody in a unit.
+        PlatformStatus = "platform_status",
+        /// A resident's link to his request's status page, by SMS or mail: to the resident only.
+        ResidentLink = "resident_link",
     }
 );
 
@@ -92,7 +97,11 @@ impl NoticeKind {
     /// event of an urgent ticket (急难愁盼). Everything else waits for working time when the
     /// person keeps quiet hours.
     pub fn urgent(self, ticket_urgent: bool) -> bool {
-        ticket_urgent || matches!(self, NoticeKind::SlaBreach | NoticeKind::SlaReminder | NoticeKind::ActionOverdue | NoticeKind::Test)
+        ticket_urgent
+            || matches!(
+                self,
+                NoticeKind::SlaBreach | NoticeKind::SlaReminder | NoticeKind::ActionOverdue | NoticeKind::Test | NoticeKind::PlatformStatus
+            )
     }
 
     /// Low priority: what asks nothing of the recipient today (a decision already taken, a case
@@ -105,7 +114,13 @@ impl NoticeKind {
 
     /// Every kind a person or a unit's channel may choose (the test is no choice: it always goes).
     pub fn choosable() -> impl Iterator<Item = NoticeKind> {
-        NoticeKind::ALL.iter().copied().filter(|k| *k != NoticeKind::Test)
+        NoticeKind::ALL.iter().copied().filter(|k| !k.addressed())
+    }
+
+    /// Addressed to one recipient outside any unit's choice (a channel's test, a platform, a
+    /// resident): no person or endpoint chooses it, and a unit's channels never get it.
+    pub fn addressed(self) -> bool {
+        matches!(self, NoticeKind::Test | NoticeKind::PlatformStatus | NoticeKind::ResidentLink)
     }
 
     /// The message catalogue's key of its body text.
@@ -126,6 +141,8 @@ impl NoticeKind {
             NoticeKind::ActionWarning => "notice-body-action_warning",
             NoticeKind::ActionOverdue => "notice-body-action_overdue",
             NoticeKind::Test => "notice-body-test",
+            NoticeKind::PlatformStatus => "notice-body-platform_status",
+            NoticeKind::ResidentLink => "notice-body-resident_link",
         }
     }
 
@@ -143,8 +160,9 @@ impl NoticeKind {
             NoticeKind::ActionOverdue => {
                 &[Role::BranchSecretary, Role::CommitteeRepresentative, Role::CompanyRepresentative, Role::CommunityStaff]
             }
-            // A test names its one channel: nobody else is told.
-            NoticeKind::Test => &[],
+            // A test names its one channel, a status push its platform, a link its resident:
+            // nobody else is told.
+            NoticeKind::Test | NoticeKind::PlatformStatus | NoticeKind::ResidentLink => &[],
         }
     }
 }
@@ -152,7 +170,7 @@ impl NoticeKind {
 /// A list of kinds as stored (a person's kinds by mail, an endpoint's events): `*` for every
 /// kind, or kinds separated by commas (empty: none). Does it take this kind?
 pub fn chosen(events: &str, kind: NoticeKind) -> bool {
-    kind == NoticeKind::Test || events.split(',').map(str::trim).any(|e| e == "*" || e == kind.as_str())
+    kind == NoticeKind::Test || !kind.addressed() && events.split(',').map(str::trim).any(|e| e == "*" || e == kind.as_str())
 }
 
 /// The stored form of a choice: `*` for all, else the kinds sorted, once each.
@@ -160,7 +178,7 @@ pub fn choice_text(all: bool, kinds: &[NoticeKind]) -> String {
     if all {
         return "*".into();
     }
-    let mut k: Vec<&str> = kinds.iter().filter(|k| **k != NoticeKind::Test).map(|k| k.as_str()).collect();
+    let mut k: Vec<&str> = kinds.iter().filter(|k| !k.addressed()).map(|k| k.as_str()).collect();
     k.sort_unstable();
     k.dedup();
     k.join(",")

@@ -279,6 +279,9 @@ pub enum Access {
     Authenticated,
     /// A logged-in person whose grants allow this operation on the object's org unit.
     Scoped(Operation),
+    /// An outside system with its key (the 12345 platform, signing its requests): the handler
+    /// checks the key and the signature, which covers the body (decision 0032).
+    Client,
 }
 
 impl Access {
@@ -287,6 +290,7 @@ impl Access {
             Access::Public => "public".into(),
             Access::Authenticated => "any logged-in person".into(),
             Access::Scoped(op) => format!("scoped: {}", op.as_str()),
+            Access::Client => "an outside system's key (12345 platform), its requests signed".into(),
         }
     }
 }

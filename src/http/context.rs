@@ -124,6 +124,17 @@ where
     run(state, lang, move |conn| crate::db::backend::write_transaction(conn, f)).await
 }
 
+/// The address the pages are opened at, for links sent out (a resident's link): `notify.base_url`,
+/// or, when it is not set, the scheme and host this request came to.
+pub fn public_base(state: &AppState, req: &HttpRequest) -> String {
+    let configured = state.settings.notify.base_url.trim().trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
 /// An `ETag` value for a version.
 pub fn etag(version: i64) -> (&'static str, String) {
     ("ETag", format!("\"{version}\""))

@@ -52,38 +52,59 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let lang = lang_of(req);
-        let fail = move |e: AppError| ApiError::new(e, lang);
-        let json_type =
-            matches!(req.mime_type(), Ok(Some(m)) if m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON));
-        let announced = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !json_type {
-                return Err(fail(AppError::BadRequest { detail: msg!("bad-content_type") }));
-            }
-            if announced.is_some_and(|n| n > MAX_JSON_BYTES) {
+        let read = read_json::<T>(req, payload);
+        Box::pin(async move { read.await.map(|(v, _)| Json(v)) })
+    }
+}
+
+/// A JSON body being read: the value and its bytes.
+type JsonRead<T> = Pin<Box<dyn Future<Output = Result<(T, actix_web::web::Bytes), ApiError>>>>;
+
+/// Reads and parses a JSON body (see [`Json`]), keeping its bytes.
+fn read_json<T: DeserializeOwned + 'static>(req: &HttpRequest, payload: &mut Payload) -> JsonRead<T> {
+    let lang = lang_of(req);
+    let fail = move |e: AppError| ApiError::new(e, lang);
+    let json_type =
+        matches!(req.mime_type(), Ok(Some(m)) if m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON));
+    let announced = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if !json_type {
+            return Err(fail(AppError::BadRequest { detail: msg!("bad-content_type") }));
+        }
+        if announced.is_some_and(|n| n > MAX_JSON_BYTES) {
+            return Err(fail(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }));
+        }
+        let mut body = BytesMut::with_capacity(announced.unwrap_or(1024).min(MAX_JSON_BYTES));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                log::debug!("JSON body unreadable: {e}");
+                fail(AppError::BadRequest { detail: msg!("bad-unreadable", whole = crate::domain::text::Arg::Key("bad-whole_body")) })
+            })?;
+            if body.len() + chunk.len() > MAX_JSON_BYTES {
                 return Err(fail(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }));
             }
-            let mut body = BytesMut::with_capacity(announced.unwrap_or(1024).min(MAX_JSON_BYTES));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    log::debug!("JSON body unreadable: {e}");
-                    fail(AppError::BadRequest { detail: msg!("bad-unreadable", whole = crate::domain::text::Arg::Key("bad-whole_body")) })
-                })?;
-                if body.len() + chunk.len() > MAX_JSON_BYTES {
-                    return Err(fail(AppError::PayloadTooLarge { limit: MAX_JSON_BYTES }));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            if has_nul_escape(&body) {
-                if let Some(field) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(|v| nul_pointer(v, "")) {
-                    return Err(fail(AppError::NulCharacter { field, line: None }));
-                }
-            }
-            serde_json::from_slice::<T>(&body).map(Json).map_err(|e| fail(AppError::BadRequest { detail: serde_problem(&e) }))
-        })
+            body.extend_from_slice(&chunk);
+        }
+        let v = parse_json::<T>(&body).map_err(fail)?;
+        Ok((v, body.freeze()))
+    })
+}
+
+/// Parses a JSON body already read (the checks of [`Json`] after reading: a NUL anywhere is
+/// `nul_character` with its pointer, anything else unreadable a 400 saying where).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    if has_nul_escape(body) {
+        if let Some(field) = serde_json::from_slice::<Value>(body).ok().as_ref().and_then(|v| nul_pointer(v, "")) {
+            return Err(AppError::NulCharacter { field, line: None });
+        }
     }
+    serde_json::from_slice::<T>(body).map_err(|e| AppError::BadRequest { detail: serde_problem(&e) })
+}
+
+/// Whether a request says its body is JSON (`application/json` or `…+json`).
+pub fn is_json(req: &HttpRequest) -> bool {
+    matches!(req.mime_type(), Ok(Some(m)) if m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON))
 }
 
 /// An entity id in the request path: the `AT`-th path parameter (from 0), read as `T`. It never

@@ -64,6 +64,8 @@ impl Senders {
             DeliveryChannel::Email => self.email(o, merged).await,
             DeliveryChannel::Wecom => self.wecom(o, merged).await,
             DeliveryChannel::Dingtalk => self.dingtalk(o, merged).await,
+            DeliveryChannel::Webhook if o.payload.is_some() => self.platform(o).await,
+            DeliveryChannel::Webhook if o.to.starts_with("sms:") => self.sms(o).await,
             DeliveryChannel::Webhook => self.webhook(o).await,
             DeliveryChannel::InApp => Ok(()),
         };
@@ -74,6 +76,10 @@ impl Senders {
     }
 
     fn link(&self, o: &Outgoing) -> Option<String> {
+        // A resident or a platform is never sent a link into the staff's pages.
+        if o.kind.addressed() {
+            return None;
+        }
         let base = self.settings.base_url.trim_end_matches('/');
         o.ticket_id.as_ref().filter(|_| !base.is_empty()).map(|id| format!("{base}/tickets/{id}"))
     }
@@ -206,6 +212,37 @@ impl Senders {
         }
         self.post_json(&o.to, &body, &headers).await.map(|_| ())
     }
+
+    /// Signs and posts `body` as every webhook is: `X-Gridloop-Delivery`, `X-Gridloop-Timestamp`
+    /// and, with a secret, `X-Gridloop-Signature`.
+    async fn post_signed(&self, url: &str, delivery: &str, secret: Option<&str>, body: &serde_json::Value) -> Result<(), (bool, String)> {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let mut headers = vec![("X-Gridloop-Delivery", delivery.to_string()), ("X-Gridloop-Timestamp", ts.clone())];
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+            headers.push(("X-Gridloop-Signature", format!("sha256={}", webhook_signature(secret, &ts, &body.to_string()))));
+        }
+        self.post_json(url, body, &headers).await.map(|_| ())
+    }
+
+    /// A status push to the 12345 platform (decision 0032): the status as recorded with the
+    /// action, and the delivery's id to deduplicate on (sent at least once).
+    async fn platform(&self, o: &Outgoing) -> Result<(), (bool, String)> {
+        let mut body = o.payload.clone().unwrap_or_default();
+        if let Some(m) = body.as_object_mut() {
+            m.insert("delivery_id".into(), o.id.clone().into());
+        }
+        self.post_signed(&o.to, &o.id, o.secret.as_deref(), &body).await
+    }
+
+    /// A resident's status link by SMS, through the configured gateway.
+    async fn sms(&self, o: &Outgoing) -> Result<(), (bool, String)> {
+        let url = self.settings.sms_gateway_url.trim();
+        if url.is_empty() {
+            return Err((false, "no SMS gateway configured (notify.sms_gateway_url)".into()));
+        }
+        let body = serde_json::json!({"delivery_id": o.id, "mobile": o.to.trim_start_matches("sms:"), "text": o.body});
+        self.post_signed(url, &o.id, Some(self.settings.sms_gateway_secret.as_str()), &body).await
+    }
 }
 
 /// The TLS of the SMTP URL, trusting `notify.smtp_ca_file` besides the public roots; `None` when
@@ -251,11 +288,7 @@ pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
 
 /// A webhook's signature: hex HMAC-SHA256 of "timestamp.body".
 pub fn webhook_signature(secret: &str, timestamp: &str, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    notifications::webhook_signature_bytes(secret, timestamp, body.as_bytes())
 }
 
 /// The HTML part of a mail: the subject, and each text with its link, escaped.
@@ -478,6 +511,7 @@ mod tests {
             notification_id: id.into(),
             created_at: chrono::NaiveDateTime::default(),
             digest: false,
+            payload: None,
         }
     }
 

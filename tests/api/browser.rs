@@ -728,3 +728,70 @@ async fn the_secretary_runs_a_consultation_to_its_results_and_rates_the_parties_
     b.js("document.querySelector('#overdue-actions').scrollIntoView({block: 'center'})", json!([])).await;
     b.shot("08-oversight-late-action").await;
 }
+
+/// 居民查询链接 in the browser: the grid worker gives the resident a link on the ticket page (shown
+/// to read out), the resident opens it on his phone without logging in, follows the request and
+/// rates it once solved; the grid worker then sees the rating in the ticket's history.
+#[tokio::test]
+async fn a_resident_follows_and_rates_his_request_on_his_phone_by_the_link_the_grid_worker_gave() {
+    let Some(b) = Browser::start("resident-link").await else { return };
+    let app = demo_app().await;
+    let base = app.base.clone();
+    let gw = app.login("gw.wang", DEMO_PASSWORD).await;
+    let me = app.get_ok("/api/v1/me", &gw).await;
+    let building = me["grants"][0]["org_unit_id"].as_str().unwrap().to_string();
+    let cats = app.get_ok("/api/v1/categories", &gw).await;
+    let cat = cats.as_array().unwrap().iter().find(|c| c["code"] == "noise").unwrap()["id"].as_str().unwrap().to_string();
+    let body = json!({"category_id": cat, "title": "楼下烧烤店夜间噪音", "description": "每晚十一点后仍有噪音", "building_id": building,
+        "resident_name": "李秀兰", "resident_phone": "13700000001"});
+    let r = app.post_json("/api/v1/tickets", Some(&gw), &body).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let t: Value = r.json().await.unwrap();
+    let id = t["id"].as_str().unwrap().to_string();
+
+    b.login(&base, "gw.wang", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/tickets/{id}#links")).await;
+    b.select("#link-channel", "none").await;
+    b.click("#links form.stack button[type=submit]").await;
+    b.wait_url("/link").await;
+    let flash = b.text(".flash.ok").await;
+    b.shot("01-link-given").await;
+    assert!(flash.contains(&format!("{base}/s/")), "the whole address to read out: {flash}");
+    let path = flash.split("/s/").nth(1).map(|t| format!("/s/{}", t.trim())).expect("the link is shown once");
+
+    // The resident, on his phone, no login: the stage in plain words, no names.
+    b.delete_cookies().await;
+    b.goto(&format!("{base}{path}")).await;
+    let page = b.text("main").await;
+    assert!(page.contains("已登记，等待小区处理"), "{page}");
+    assert!(!page.contains("王") && !page.contains("13700000001") && !page.contains("李秀兰"), "{page}");
+    assert_eq!(b.count("input[name=rating]").await, 0, "nothing to rate yet");
+    b.shot("02-resident-open").await;
+
+    // Solved by the branch: he rates it.
+    let bs = app.login("bs.yang", DEMO_PASSWORD).await;
+    let (_, t) = crate::tickets::act(&app, &bs, &id, 1, json!({"action": "accept_at_compound"})).await;
+    let (s, _) =
+        crate::tickets::act(&app, &bs, &id, t["version"].as_i64().unwrap(), json!({"action": "mark_solved", "resolution": "已劝导店主"}))
+            .await;
+    assert_eq!(s.as_u16(), 200);
+    b.goto(&format!("{base}{path}")).await;
+    assert!(b.text("main").await.contains("已办结，等待回访确认"));
+    b.shot("03-resident-solved").await;
+    b.click("input[name=rating][value=basically_satisfied]").await;
+    b.fill("#comment", "晚上还是有点吵").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_url("/rating").await;
+    let thanks = b.text("main").await;
+    assert!(thanks.contains("感谢您的评价") && thanks.contains("基本满意"), "{thanks}");
+    assert_eq!(b.count("input[name=rating]").await, 0, "once per link");
+    b.shot("04-resident-rated").await;
+
+    // The grid worker sees it in the history, by 居民, before his own return visit.
+    b.login(&base, "gw.wang", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/tickets/{id}")).await;
+    let history = b.text("#comments").await;
+    assert!(history.contains("居民评价 · 基本满意") && history.contains("晚上还是有点吵"), "{history}");
+    assert!(b.text("#links").await.contains("居民已评价"));
+    b.shot("05-worker-sees-rating").await;
+}

@@ -580,3 +580,50 @@ async fn serve_demo_with_an_smtp_url_mails_the_demo_liaison_when_the_community_w
     assert!(mail["text"].as_str().unwrap().contains(&format!("/tickets/{id}")), "a link to the ticket page: {mail}");
     drop(server);
 }
+
+/// The demo's first start prints the keys of its outside doors, and they work: an Open311 app
+/// lists the demo's categories and posts a request whose address lands in the demo city; the
+/// 12345 platform's signed order lands by its address too.
+#[tokio::test]
+async fn the_demo_prints_working_keys_for_its_outside_doors() {
+    let db = TestDb::new();
+    let server = Server::start(&db, &[]);
+    let out = server.stdout.clone();
+    let after = |label: &str| -> String {
+        out.split(label).nth(1).unwrap_or_else(|| panic!("no `{label}` in {out}")).split_whitespace().next().unwrap().to_string()
+    };
+    let (app_key, key, secret) = (after("api_key "), after("key "), after("secret "));
+    assert!(app_key.starts_with("glk_") && key.starts_with("glk_") && secret.starts_with("whsec_"), "{out}");
+    let http = crate::helpers::client();
+    let services: serde_json::Value =
+        http.get(format!("{}/open311/v2/services.json", server.base)).send().await.unwrap().json().await.unwrap();
+    let code = services[0]["service_code"].as_str().unwrap().to_string();
+    let r = http
+        .post(format!("{}/open311/v2/requests.json", server.base))
+        .form(&[
+            ("api_key", app_key.as_str()),
+            ("service_code", code.as_str()),
+            ("address_string", "幸福里小区1号楼"),
+            ("description", "楼道灯坏了"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap_or_default());
+    let body = serde_json::json!({"external_id": "DEMO-1", "category_code": code, "title": "路灯不亮", "description": "市民来电：翠竹园小区2号楼门前路灯不亮", "address": "幸福路街道翠竹园小区2号楼"}).to_string();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = gridloop::app::notifications::webhook_signature_bytes(&secret, &ts, body.as_bytes());
+    let r = http
+        .post(format!("{}/api/v1/external/work-orders", server.base))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/json")
+        .header("X-Gridloop-Timestamp", ts)
+        .header("X-Gridloop-Signature", format!("sha256={sig}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((v["landing"].as_str(), v["place_name"].as_str()), (Some("address"), Some("2号楼")), "{v}");
+}

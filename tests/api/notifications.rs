@@ -317,15 +317,15 @@ async fn a_refused_mail_fails_visibly_a_server_down_is_retried_with_backoff_and_
 /// A real HTTP receiver for the robots and webhooks: records each request (path and query,
 /// headers, body) and answers `status`.
 /// One request received: the path with its query, the headers, the body.
-type Received = (String, Vec<(String, String)>, String);
+pub(crate) type Received = (String, Vec<(String, String)>, String);
 
-struct Receiver {
-    base: String,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+pub(crate) struct Receiver {
+    pub(crate) base: String,
+    pub(crate) seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
     handle: actix_web::dev::ServerHandle,
 }
 
-async fn receiver(status: u16) -> Receiver {
+pub(crate) async fn receiver(status: u16) -> Receiver {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     let seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
     let keep = seen.clone();
@@ -354,7 +354,7 @@ async fn receiver(status: u16) -> Receiver {
     Receiver { base, seen, handle }
 }
 
-fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
     h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).unwrap_or("")
 }
 

@@ -197,6 +197,11 @@ async fn a_nul_character_in_any_text_of_any_route_is_refused_naming_the_field_an
     let mut n = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
+            // An outside system's route checks its key and signature before it reads the body (a
+            // stranger's body is never parsed): its NUL refusal is tried signed, in outside.rs.
+            if op["security"].to_string().contains("client_key") {
+                continue;
+            }
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let send = |path: String, body: Option<Value>, lang: &'static str| {
                 let mut req = app.client.request(m.clone(), app.url(&path)).bearer_auth(&root).header("Accept-Language", lang);

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::db::schema::{channel_endpoints, deliveries, memberships, notification_settings, notifications, people, tickets};
 use crate::db::DbConn;
 use crate::domain::notify::{chosen, DeliveryChannel, DeliveryState, NoticeKind};
-use crate::domain::{Actor, DeliveryId, EndpointId, Id, NotificationId, OrgUnitId, PersonId, Role, TicketId};
+use crate::domain::{Actor, DeliveryId, EndpointId, ExternalClientId, Id, NotificationId, OrgUnitId, PersonId, Role, TicketId};
 use crate::i18n::Lang;
 
 use super::{AppError, AppResult};
@@ -61,6 +61,43 @@ pub struct DeliveryRow {
     pub created_at: NaiveDateTime,
     /// Kept for the person's daily digest (每日摘要).
     pub digest: bool,
+    /// A status push's platform (12345): sent to its client's webhook.
+    pub client_id: Option<ExternalClientId>,
+    /// A resident's own address: `sms:<mobile>` or a mail address (his status link).
+    pub address: Option<String>,
+}
+
+impl DeliveryRow {
+    /// A delivery waiting to be sent now, for no one yet (the caller names the person, endpoint,
+    /// client or address).
+    pub fn pending(
+        notification_id: NotificationId,
+        channel: DeliveryChannel,
+        dedupe_key: String,
+        urgent: bool,
+        now: NaiveDateTime,
+    ) -> Self {
+        DeliveryRow {
+            id: DeliveryId::new(),
+            notification_id,
+            channel,
+            person_id: None,
+            endpoint_id: None,
+            dedupe_key,
+            urgent,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            due_at: now,
+            claimed_until: None,
+            last_error: None,
+            sent_at: None,
+            read_at: None,
+            created_at: now,
+            digest: false,
+            client_id: None,
+            address: None,
+        }
+    }
 }
 
 /// Writes the record unless one with its dedupe key exists, with its deliveries; `true` when this
@@ -83,6 +120,76 @@ pub fn record_once(conn: &mut DbConn, n: Once<'_>, now: NaiveDateTime) -> AppRes
             .execute(c)?;
         let rows = fan_out(c, id, &n, now)?;
         crate::db::backend::insert_all!(c, deliveries::table, &rows)?;
+        Ok(())
+    });
+    match written {
+        Ok(()) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A webhook's signature, and a platform request's: hex HMAC-SHA256 of "timestamp.body".
+pub fn webhook_signature_bytes(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Where an addressed notification goes: a platform's client, or a resident's address.
+pub enum Recipient {
+    /// The 12345 platform's webhook (its client's URL and secret), as a signed webhook.
+    Platform(ExternalClientId),
+    /// A resident's mail address.
+    Email(String),
+    /// A resident's mobile, through the SMS gateway (`notify.sms_gateway_url`).
+    Sms(String),
+}
+
+/// Writes an addressed notification (a status push, a resident's link) and its one delivery (none
+/// when `to` is `None`), unless one with its dedupe key exists; `true` when this call wrote it. Like [`record_once`],
+/// in a savepoint of its own.
+#[allow(clippy::too_many_arguments)]
+pub fn record_addressed(
+    conn: &mut DbConn,
+    unit_id: OrgUnitId,
+    ticket_id: TicketId,
+    kind: NoticeKind,
+    to: Option<Recipient>,
+    payload: serde_json::Value,
+    dedupe_key: &str,
+    now: NaiveDateTime,
+) -> AppResult<bool> {
+    let written = conn.transaction(|c| -> Result<(), diesel::result::Error> {
+        let id = NotificationId::new();
+        diesel::insert_into(notifications::table)
+            .values((
+                notifications::id.eq(id),
+                notifications::unit_id.eq(unit_id),
+                notifications::ticket_id.eq(Some(ticket_id)),
+                notifications::kind.eq(kind),
+                notifications::payload.eq(payload.to_string()),
+                notifications::created_at.eq(now),
+                notifications::person_id.eq(None::<PersonId>),
+                notifications::dedupe_key.eq(Some(dedupe_key)),
+            ))
+            .execute(c)?;
+        // Nowhere to send it (a platform without a receiver): the record alone, readable back.
+        let Some(to) = to else { return Ok(()) };
+        let (channel, client_id, address) = match to {
+            Recipient::Platform(c) => (DeliveryChannel::Webhook, Some(c), None),
+            Recipient::Email(a) => (DeliveryChannel::Email, None, Some(a)),
+            Recipient::Sms(m) => (DeliveryChannel::Webhook, None, Some(format!("sms:{m}"))),
+        };
+        let delivery = DeliveryRow {
+            client_id,
+            address,
+            ..DeliveryRow::pending(id, channel, format!("{dedupe_key}/{}", channel.as_str()), kind.urgent(false), now)
+        };
+        diesel::insert_into(deliveries::table).values(&delivery).execute(c)?;
         Ok(())
     });
     match written {
@@ -157,6 +264,8 @@ fn fan_out(
         read_at: None,
         created_at: now,
         digest,
+        client_id: None,
+        address: None,
     };
     let mut out = vec![];
     for p in &people {
@@ -224,21 +333,9 @@ pub fn record_test(conn: &mut DbConn, target: TestTarget, now: NaiveDateTime) ->
             .execute(c)?;
         let delivery = DeliveryRow {
             id: delivery_id,
-            notification_id: id,
-            channel,
             person_id,
             endpoint_id,
-            dedupe_key: format!("{key}/{}", channel.as_str()),
-            urgent: true,
-            state: DeliveryState::Pending,
-            attempts: 0,
-            due_at: now,
-            claimed_until: None,
-            last_error: None,
-            sent_at: None,
-            read_at: None,
-            created_at: now,
-            digest: false,
+            ..DeliveryRow::pending(id, channel, format!("{key}/{}", channel.as_str()), true, now)
         };
         diesel::insert_into(deliveries::table).values(&delivery).execute(c)?;
         Ok(())
@@ -288,6 +385,7 @@ pub fn render(kind: NoticeKind, payload: &serde_json::Value, ticket: Option<(&st
                 ("date", text("date").into()),
                 ("deadline", text("deadline").into()),
                 ("year", text("year").into()),
+                ("link", text("link").into()),
             ],
         },
     );

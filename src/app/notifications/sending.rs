@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{channel_endpoints, deliveries, notification_settings, notifications, people, tickets};
+use crate::db::schema::{channel_endpoints, deliveries, external_clients, notification_settings, notifications, people, tickets};
 use crate::db::{backend, DbConn};
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::notify::{backoff_seconds, DeliveryChannel, DeliveryState, NoticeKind, MAX_ATTEMPTS};
-use crate::domain::{EndpointId, PersonId};
+use crate::domain::{EndpointId, ExternalClientId, PersonId};
 use crate::i18n::Lang;
 
 use super::{render, DeliveryRow};
@@ -44,6 +44,8 @@ pub struct Outgoing {
     pub created_at: NaiveDateTime,
     /// For the person's daily digest: sent in one mail with his others due (每日摘要).
     pub digest: bool,
+    /// A platform's status push: the body it gets (decision 0032).
+    pub payload: Option<serde_json::Value>,
 }
 
 /// What one claim found.
@@ -99,6 +101,18 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
         .into_iter()
         .map(|(id, url, secret, active)| (id, (url, secret, active)))
         .collect();
+    let client_ids: Vec<ExternalClientId> = rows.iter().filter_map(|(d, _, _)| d.client_id).collect();
+    let clients: HashMap<ExternalClientId, (Option<String>, Option<String>, bool)> = if client_ids.is_empty() {
+        HashMap::new()
+    } else {
+        external_clients::table
+            .filter(external_clients::id.eq_any(&client_ids))
+            .select((external_clients::id, external_clients::webhook_url, external_clients::secret, external_clients::active))
+            .load::<(ExternalClientId, Option<String>, Option<String>, bool)>(conn)?
+            .into_iter()
+            .map(|(id, url, secret, active)| (id, (url, secret, active)))
+            .collect()
+    };
     let quiet_until = calendar.quiet_until(now)?;
     let (mut out, mut deferred, mut dead) = (Claimed::default(), vec![], vec![]);
     for (d, (kind, payload, ticket_id), ticket) in rows {
@@ -121,6 +135,13 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
             }
         }
         let (to, secret) = match channel {
+            // A platform's status push: its client's webhook, while the client is active.
+            _ if d.client_id.is_some() => match d.client_id.as_ref().and_then(|c| clients.get(c)) {
+                Some((Some(url), secret, true)) => (Some(url.clone()), secret.clone()),
+                _ => (None, None),
+            },
+            // A resident's own address (a mail address, or `sms:<mobile>` for the gateway).
+            _ if d.address.is_some() => (d.address.clone(), None),
             DeliveryChannel::Email => (email, None),
             DeliveryChannel::InApp => (None, None),
             _ => match d.endpoint_id.as_ref().and_then(|e| endpoints.get(e)) {
@@ -136,6 +157,7 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
         let lang = Lang::from_locale(&locale);
         let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
         let (subject, body) = render(kind, &payload, ticket.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), lang);
+        let payload = (kind == NoticeKind::PlatformStatus).then_some(payload);
         out.outgoing.push(Outgoing {
             id: d.id.to_string(),
             channel,
@@ -153,6 +175,7 @@ pub fn claim(conn: &mut DbConn, calendar: &WorkCalendar, now: NaiveDateTime, lim
             notification_id: d.notification_id.to_string(),
             created_at: d.created_at,
             digest: d.digest,
+            payload,
         });
     }
     let mut by_time: HashMap<NaiveDateTime, Vec<String>> = HashMap::new();

@@ -59,7 +59,20 @@ pub fn plan_clock(
     holder: (OrgUnitId, &OrgPath),
     now: NaiveDateTime,
 ) -> AppResult<ClockRow> {
-    let (limit, text) = policies.limit(ctx, ticket.category_id, ticket.urgency == Urgency::Urgent, stage)?;
+    // A 12345 work order's deadline (办理时限) is the platform's: its resolution clocks run to it,
+    // in natural time, instead of our policy's limit (decision 0032).
+    let platform_due = if stage == Stage::Resolution && ticket.channel == crate::domain::workflow::Channel::Hotline {
+        crate::app::outside::orders::platform_deadline(conn, ticket.id)?
+    } else {
+        None
+    };
+    let (limit, text) = match platform_due.filter(|d| *d > now) {
+        Some(d) => {
+            let s = (d - now).num_seconds().max(1);
+            (Limit::Natural(s), format!("{s} seconds"))
+        }
+        None => policies.limit(ctx, ticket.category_id, ticket.urgency == Urgency::Urgent, stage)?,
+    };
     let cal = calendar_of(conn, ctx, holder.1)?;
     let due = deadline(&cal, now, limit, 1.0)?;
     let warn = deadline(&cal, now, limit, ctx.settings.warn_fraction)?.min(due);

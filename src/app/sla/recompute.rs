@@ -116,8 +116,19 @@ pub fn recompute(conn: &mut DbConn, ctx: SlaContext<'_>, which: Recompute<'_>, _
             q = q.filter(sla_clocks::started_at.ge(since));
         }
     }
-    let open: Vec<(ClockRow, CategoryId, Urgency)> =
-        q.select((ClockRow::as_select(), tickets::category_id, tickets::urgency)).load(conn)?;
+    let open: Vec<(ClockRow, CategoryId, Urgency, crate::domain::workflow::Channel)> =
+        q.select((ClockRow::as_select(), tickets::category_id, tickets::urgency, tickets::channel)).load(conn)?;
+    // A resolution clock running to a 12345 platform's deadline keeps it: no policy of ours sets it.
+    let mut open_kept = Vec::with_capacity(open.len());
+    for (c, k, u, channel) in open {
+        let platform = c.stage == Stage::Resolution
+            && channel == crate::domain::workflow::Channel::Hotline
+            && crate::app::outside::orders::platform_deadline(conn, c.ticket_id)?.is_some();
+        if !platform {
+            open_kept.push((c, k, u));
+        }
+    }
+    let open = open_kept;
     let mut categories: Vec<CategoryId> = open.iter().map(|o| o.1).collect();
     categories.sort_unstable();
     categories.dedup();

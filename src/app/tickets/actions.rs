@@ -242,6 +242,26 @@ pub(super) fn finish(
     for d in &items {
         notify(conn, d, now)?;
     }
+    // A 12345 work order's platform hears of its acceptance, rejection, extension, solution and
+    // return visit (decision 0032); only tickets that came by the hotline are looked up.
+    let hotline: Vec<crate::app::outside::status::Acted<'_>> = items
+        .iter()
+        .filter(|d| d.t.row.channel == crate::domain::workflow::Channel::Hotline)
+        .map(|d| crate::app::outside::status::Acted {
+            ticket_id: d.t.row.id,
+            community_id: d.t.row.community_id,
+            number: &d.t.row.number,
+            version: d.t.row.version,
+            kind: d.kind,
+            from: d.from,
+            to: d.c.to,
+            reason: d.c.reason.as_deref(),
+            resolution: d.t.row.resolution.as_deref(),
+            satisfaction: d.t.row.satisfaction,
+            due_at: d.t.row.due_at,
+        })
+        .collect();
+    crate::app::outside::status::push(conn, &hotline, now)?;
     views(conn, &actors.iter().copied().zip(items.iter().map(|d| &d.t)).collect::<Vec<_>>(), now)
 }
 

@@ -352,6 +352,16 @@ impl PreparedFiling {
         self.row.id
     }
 
+    /// Its number (once taken).
+    pub fn number(&self) -> &str {
+        &self.row.number
+    }
+
+    /// The community it belongs to.
+    pub fn community_id(&self) -> OrgUnitId {
+        self.row.community_id
+    }
+
     /// Gives the filing its number (see [`backend::take_ticket_numbers`]).
     pub fn set_number(&mut self, day: &str, n: i64) {
         self.row.number = format!("GL-{day}-{n:04}");

@@ -39,3 +39,30 @@ pub use queries::{get_ticket, inbox, list_tickets, reveal_contact, whistle_choic
 pub use requests::{ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketFilter};
 pub use timeline::{clocks_of, comment, timeline};
 pub use views::{summaries, DepartmentPartView, ExtensionView, RunningClockView, TicketPage, TicketSummary, TicketView};
+
+/// What another area needs of a ticket the actor can see (fully: not a department whose part
+/// ended): its number, community, place, state and resident's phone. Hidden → not found.
+pub struct Visible {
+    pub id: crate::domain::TicketId,
+    pub number: String,
+    pub community_id: crate::domain::OrgUnitId,
+    pub place_path: crate::domain::OrgPath,
+    pub state: crate::domain::workflow::TicketState,
+    pub resident_phone: Option<String>,
+}
+
+/// The ticket, if the actor sees all of it.
+pub fn visible(conn: &mut crate::db::DbConn, actor: &crate::domain::Actor, id: &crate::domain::TicketId) -> crate::app::AppResult<Visible> {
+    let t = loaded::load_visible(conn, actor, id)?;
+    if t.sight(actor)? != crate::domain::workflow::Sight::Full {
+        return Err(crate::app::AppError::NotFound { what: "ticket" });
+    }
+    Ok(Visible {
+        id: t.row.id,
+        number: t.row.number,
+        community_id: t.row.community_id,
+        place_path: t.row.place_path,
+        state: t.row.state,
+        resident_phone: t.row.resident_phone,
+    })
+}

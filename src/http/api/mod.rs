@@ -13,6 +13,7 @@ pub mod ledgers;
 pub mod notifications;
 pub mod openapi;
 pub mod org;
+pub mod outside;
 pub mod people;
 pub mod photos;
 pub mod reports;

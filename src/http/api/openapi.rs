@@ -105,6 +105,10 @@ fn declare_layers(path: &str, method: &str, access: Option<Access>, op: &mut Ope
     let mut statuses: Vec<u16> = Vec::new();
     if public {
         op.security = None;
+    } else if access == Some(Access::Client) {
+        // The client's key as a bearer token; its signature headers are described on the operation.
+        op.security = Some(vec![SecurityRequirement::new("client_key", Vec::<String>::new())]);
+        statuses.push(401);
     } else {
         // The guard takes the bearer header first, then the session cookie.
         op.security =

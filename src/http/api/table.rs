@@ -9,8 +9,8 @@ use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
 use super::{
-    auth, calendars, catalogue, consult, exports, ledgers, notifications, org, people, photos, reports, residents, sla, system, tickets,
-    visits,
+    auth, calendars, catalogue, consult, exports, ledgers, notifications, org, outside, people, photos, reports, residents, sla, system,
+    tickets, visits,
 };
 
 macro_rules! routes {
@@ -45,6 +45,7 @@ macro_rules! routes {
                 (name = "calendars", description = "Working calendars: holidays and make-up working days per year (工作日历、放假调休安排)"),
                 (name = "visits", description = "Visit logs, households' visit status and the secretary's board (走访日志、入户走访、网格长工作台)"),
                 (name = "consultation", description = "Three-party consultation of a compound's branch, owners' committee and property company: agenda, meetings, actions, results (三方协调议事：议事清单、行动清单、业绩清单)"),
+                (name = "outside", description = "Requests from outside the grid: 12345 work orders in and status back, outside clients, residents' status links (12345接诉即办、外部系统、居民查询链接)"),
                 (name = "reports", description = "Rankings from the clock and audit history, with the tickets behind every figure, and ledger exports (三率排名、红黄榜、台账导出)"),
             )
         )]
@@ -104,6 +105,16 @@ routes! {
     GET "/api/v1/tickets/{id}/timeline" => tickets::timeline, Access::Scoped(Operation::TicketRead);
     POST "/api/v1/tickets/{id}/reveal" => tickets::reveal, Access::Scoped(Operation::TicketReveal);
     GET "/api/v1/tickets/{id}/deliveries" => notifications::ticket_deliveries, Access::Scoped(Operation::TicketRead);
+    POST "/api/v1/tickets/{id}/resident-links" => outside::give_link, Access::Scoped(Operation::TicketAct);
+    GET "/api/v1/tickets/{id}/resident-links" => outside::list_links, Access::Scoped(Operation::TicketRead);
+    POST "/api/v1/resident-links/{id}/revoke" => outside::revoke_link, Access::Scoped(Operation::TicketAct);
+    GET "/api/v1/external-clients" => outside::list_clients, Access::Scoped(Operation::OrgUnitManage);
+    POST "/api/v1/external-clients" => outside::create_client, Access::Scoped(Operation::OrgUnitManage);
+    GET "/api/v1/external-clients/{id}" => outside::get_client, Access::Scoped(Operation::OrgUnitManage);
+    PATCH "/api/v1/external-clients/{id}" => outside::change_client, Access::Scoped(Operation::OrgUnitManage);
+    PUT "/api/v1/external-clients/{id}/categories" => outside::set_categories, Access::Scoped(Operation::OrgUnitManage);
+    POST "/api/v1/external/work-orders" => outside::receive_order, Access::Client;
+    GET "/api/v1/external/work-orders/{order_no}" => outside::order_status, Access::Client;
     GET "/api/v1/tickets/{id}/departments" => tickets::departments, Access::Scoped(Operation::TicketRead);
     POST "/api/v1/tickets/{id}/photos" => photos::upload, Access::Scoped(Operation::TicketRead);
     GET "/api/v1/tickets/{id}/photos" => photos::list, Access::Scoped(Operation::TicketRead);
@@ -178,6 +189,18 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         components.add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("gridloop_session"))));
+        components.add_security_scheme(
+            "client_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An outside system's key `glk_…`; a 12345 platform also signs: `X-Gridloop-Timestamp` (Unix seconds) and \
+                         `X-Gridloop-Signature: sha256=<hex HMAC-SHA256 of \"timestamp.body\">`",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

@@ -102,15 +102,19 @@ pages! {
     POST "/consultation/{id}/evaluations" => pages::consult::evaluate, Access::Authenticated;
     POST "/consultation/evaluations/{id}/correct" => pages::consult::correct_evaluation, Access::Authenticated;
     GET "/public/results/{id}" => pages::consult::public_results, Access::Public;
+    GET "/s/{token}" => pages::status::show, Access::Public;
+    POST "/s/{token}/rating" => pages::status::rate, Access::Public;
     GET "/tickets/{id}" => pages::ticket::show, Access::Authenticated;
     POST "/tickets/{id}/act" => pages::ticket::act, Access::Authenticated;
     POST "/tickets/{id}/comment" => pages::ticket::comment, Access::Authenticated;
     POST "/tickets/{id}/reveal" => pages::ticket::reveal, Access::Authenticated;
+    POST "/tickets/{id}/link" => pages::ticket::give_link, Access::Authenticated;
+    POST "/tickets/{id}/links/{link}/revoke" => pages::ticket::revoke_link, Access::Authenticated;
     POST "/tickets/{id}/photos" => pages::ticket::upload_photo, Access::Authenticated;
     GET "/photos/{id}/{size}" => pages::ticket::photo, Access::Authenticated;
 }
 
 /// Whether a path belongs to the pages (not the API, not the health check).
 pub fn is_page_path(path: &str) -> bool {
-    !(path.starts_with("/api/") || path == "/api" || path == "/healthz")
+    !(path.starts_with("/api/") || path == "/api" || path == "/healthz" || crate::http::open311::is_open311_path(path))
 }

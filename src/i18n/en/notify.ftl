@@ -43,3 +43,7 @@ NoticeKind-action_warning = Action item due soon
 NoticeKind-action_overdue = Action item overdue
 notice-body-action_warning = The consultation action “{ $title }” is due on { $date }: please see it through.
 notice-body-action_overdue = The consultation action “{ $title }” passed its deadline of { $date } and is now supervised by the community.
+NoticeKind-platform_status = Status back to 12345
+NoticeKind-resident_link = Resident's status link
+notice-body-platform_status = The status of work order { $number } was sent back to the 12345 platform.
+notice-body-resident_link = [Gridloop] Your request ({ $number }) is registered. Follow it and rate the result here: { $link }

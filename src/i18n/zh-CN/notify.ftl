@@ -43,3 +43,7 @@ NoticeKind-action_warning = 行动项即将到期
 NoticeKind-action_overdue = 行动项已超期
 notice-body-action_warning = 议事行动项「{ $title }」将于 { $date } 到期，请抓紧落实。
 notice-body-action_overdue = 议事行动项「{ $title }」已超过 { $date } 的期限，已进入社区督办。
+NoticeKind-platform_status = 工单状态回传
+NoticeKind-resident_link = 居民查询链接
+notice-body-platform_status = 工单 { $number } 的办理状态已回传 12345 平台。
+notice-body-resident_link = 【网格闭环】您反映的诉求（{ $number }）已登记，可通过此链接查看办理进度并评价：{ $link }

@@ -13,5 +13,6 @@ pub mod notices;
 pub mod oversight;
 pub mod reports;
 pub mod settings;
+pub mod status;
 pub mod ticket;
 pub mod visit_report;

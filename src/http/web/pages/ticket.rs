@@ -77,6 +77,16 @@ struct TicketPage {
     photos: Vec<PhotoView>,
     deliveries: Vec<DeliveryLine>,
     photo_hint: String,
+    links: Vec<LinkLine>,
+    can_link: bool,
+}
+
+/// A resident link as the ticket page lists it.
+struct LinkLine {
+    id: String,
+    what: String,
+    state: String,
+    live: bool,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +105,8 @@ struct Loaded {
     duplicates: Vec<(String, String)>,
     photos: Vec<PhotoView>,
     deliveries: Vec<app::notifications::DeliveryView>,
+    links: Vec<app::outside::links::LinkView>,
+    can_link: bool,
 }
 
 fn load(conn: &mut DbConn, actor: &Actor, id: &TicketId, dup_q: Option<String>) -> AppResult<Loaded> {
@@ -136,7 +148,14 @@ fn load(conn: &mut DbConn, actor: &Actor, id: &TicketId, dup_q: Option<String>) 
     };
     let photos = app::tickets::list_photos(conn, actor, id)?;
     let deliveries = app::notifications::deliveries_of_seen_ticket(conn, *id)?;
-    Ok(Loaded { t, events, names, units, departments, duplicates, photos, deliveries })
+    // A department whose part ended reads the ticket up to then: no links for it.
+    let links = match app::outside::links::list_links(conn, actor, id) {
+        Ok(l) => l,
+        Err(AppError::NotFound { .. }) => vec![],
+        Err(e) => return Err(e),
+    };
+    let can_link = app::outside::links::may_give(conn, actor, id)?;
+    Ok(Loaded { t, events, names, units, departments, duplicates, photos, deliveries, links, can_link })
 }
 
 /// The label of a timeline event's action.
@@ -168,7 +187,23 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
     let Shown { flash, revealed, refused, comment } = shown;
     let tr = p.tr();
     let clock = Clock::new(state, tr);
-    let Loaded { t, events, names, units, departments, duplicates, photos, deliveries } = l;
+    let Loaded { t, events, names, units, departments, duplicates, photos, deliveries, links, can_link } = l;
+    let links = links
+        .into_iter()
+        .map(|k| {
+            let state = match (&k.revoked_at, &k.rating) {
+                (Some(r), _) => format!("{} {}", tr.t("link-revoked"), clock.at(r)),
+                (None, Some(r)) => format!("{}：{}", tr.t("link-rated"), tr.t(r.label_key())),
+                (None, None) => tr.t("link-live"),
+            };
+            LinkLine {
+                what: format!("{} · {}", tr.t(link_channel_key(&k.channel)), clock.at(&k.created_at)),
+                live: k.revoked_at.is_none(),
+                id: k.id,
+                state,
+            }
+        })
+        .collect();
     let deliveries = deliveries
         .into_iter()
         .map(|d| DeliveryLine {
@@ -231,7 +266,12 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
         .iter()
         .rev()
         .map(|e| EventLine {
-            who: e.actor_id.as_ref().and_then(|id| names.get(id).cloned()).unwrap_or_else(|| tr.t("event-system")),
+            who: match e.actor_id.as_ref().and_then(|id| names.get(id).cloned()) {
+                Some(name) => name,
+                // A resident's rating through his link: no staff member, not the system either.
+                None if e.action == "resident_rating" => tr.t("event-resident"),
+                None => tr.t("event-system"),
+            },
             role: [
                 e.actor_role
                     .as_deref()
@@ -246,9 +286,14 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
             .join(" · "),
             what: {
                 // A return visit says how the resident found it (满意 / 基本满意 / 不满意).
-                let verdict = (e.action == "record_return_visit")
-                    .then(|| e.changes.get("satisfaction").and_then(|v| v.get(1)).and_then(|v| v.as_str()))
-                    .flatten()
+                // So does a resident's own rating through his link (居民评价).
+                let field = match e.action.as_str() {
+                    "record_return_visit" => Some("satisfaction"),
+                    "resident_rating" => Some("rating"),
+                    _ => None,
+                };
+                let verdict = field
+                    .and_then(|f| e.changes.get(f).and_then(|v| v.get(1)).and_then(|v| v.as_str()))
                     .and_then(|v| v.parse::<crate::domain::workflow::Satisfaction>().ok());
                 match verdict {
                     Some(v) => format!("{} · {}", event_label(tr, &e.action), tr.t(v.label_key())),
@@ -291,6 +336,8 @@ fn render(state: &AppState, p: &Page, l: Loaded, shown: Shown, status: StatusCod
         deliveries,
         photo_hint: tr.msg(&crate::msg!("ticket-photo_hint", mb = (state.settings.photos.max_bytes / (1024 * 1024)) as i64)),
         t,
+        links,
+        can_link,
     };
     html(status, &page)
 }
@@ -305,6 +352,7 @@ pub async fn show(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, q: 
     let flash = match q.done.as_deref() {
         Some("comment") => Flash::ok(tr.t("ticket-commented")),
         Some("photo") => Flash::ok(tr.t("ticket-photo_added")),
+        Some("link_revoked") => Flash::ok(tr.t("link-revoked_done")),
         Some(kind) => ActionKind::from_str(kind)
             .ok()
             .and_then(|k| Flash::ok(tr.msg(&crate::msg!("ticket-done", action = crate::domain::text::Arg::Key(k.label_key()))))),
@@ -396,6 +444,55 @@ pub async fn comment(state: web::Data<AppState>, p: Page, id: IdPath<TicketId>, 
         }
         Err(e) => Err(e),
     }
+}
+
+/// The catalogue key of how a link was sent.
+fn link_channel_key(channel: &str) -> &'static str {
+    match channel {
+        "sms" => "link-sms",
+        "email" => "link-email",
+        _ => "link-none",
+    }
+}
+
+/// `POST /tickets/{id}/link`: gives the resident a link to his request's page (by SMS to the
+/// ticket's phone, by mail, or shown here to hand over); the page shows its address this once.
+pub async fn give_link(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    p: Page,
+    id: IdPath<TicketId>,
+    form: Form,
+) -> Result<HttpResponse, PageError> {
+    let id = p.id(&id, "ticket")?;
+    let input = app::outside::links::LinkInput { channel: form.get("channel").unwrap_or_default(), phone: None, email: form.get("email") };
+    let (a, base) = (p.who.actor.clone(), crate::http::context::public_base(&state, &req));
+    let given = page::run_write(&state, p.lang, move |c| app::outside::links::give_link(c, &a, &id, input.clone(), &base, utc_now())).await;
+    let tr = p.tr();
+    let flash = match given {
+        Ok(v) => Flash::ok(tr.msg(&crate::msg!("link-given", url = v.url.unwrap_or_default()))),
+        Err(PageError { err: err @ (AppError::Validation { .. } | AppError::Forbidden { .. }), lang }) => Flash::error(err.message(lang)),
+        Err(e) => return Err(e),
+    };
+    let a = p.who.actor.clone();
+    let l = page::run(&state, p.lang, move |c| load(c, &a, &id, None)).await?;
+    Ok(render(&state, &p, l, Shown { flash, ..Default::default() }, StatusCode::OK))
+}
+
+/// `POST /tickets/{id}/links/{link}/revoke`: the link stops working at once.
+pub async fn revoke_link(
+    state: web::Data<AppState>,
+    p: Page,
+    path: web::Path<(String, String)>,
+    _form: Form,
+) -> Result<HttpResponse, PageError> {
+    let (id, link) = path.into_inner();
+    let id: TicketId = id.parse().map_err(|_| PageError { err: AppError::NotFound { what: "ticket" }, lang: p.lang })?;
+    let link: crate::domain::ResidentLinkId =
+        link.parse().map_err(|_| PageError { err: AppError::NotFound { what: "resident link" }, lang: p.lang })?;
+    let a = p.who.actor.clone();
+    page::run_write(&state, p.lang, move |c| app::outside::links::revoke_link(c, &a, &link, utc_now())).await?;
+    Ok(see_other(&format!("/tickets/{id}?done=link_revoked#links")))
 }
 
 /// `POST /tickets/{id}/reveal`: the resident's full phone number, for those who must call; the
