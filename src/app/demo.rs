@@ -44,6 +44,9 @@ struct DemoUnit {
     kind: OrgKind,
     name: String,
     parent: Option<String>,
+    /// A compound's gate (WGS-84), for requests from outside located by coordinates.
+    latitude: Option<f64>,
+    longitude: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +146,13 @@ pub fn load_demo(conn: &mut DbConn, auth: &AuthSettings, now: NaiveDateTime) -> 
                 ),
                 None => None,
             };
-            let row = insert_unit(conn, parent.as_ref(), u.kind, &u.code, &u.name, now)?;
+            let mut row = insert_unit(conn, parent.as_ref(), u.kind, &u.code, &u.name, now)?;
+            if let (Some(lat), Some(lon)) = (u.latitude, u.longitude) {
+                diesel::update(org_units::table.find(row.id))
+                    .set((org_units::latitude.eq(lat), org_units::longitude.eq(lon)))
+                    .execute(conn)?;
+                (row.latitude, row.longitude) = (Some(lat), Some(lon));
+            }
             units.insert(u.code.clone(), row);
         }
         let unit =

@@ -28,6 +28,10 @@ pub struct OrgUnitView {
     pub created_at: NaiveDateTime,
     #[serde(with = "crate::app::rfc3339")]
     pub updated_at: NaiveDateTime,
+    /// Where it is (a compound's gate, WGS-84): requests from outside whose address names no
+    /// compound land at the nearest one within 500 m.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 impl From<OrgUnitRow> for OrgUnitView {
@@ -43,6 +47,8 @@ impl From<OrgUnitRow> for OrgUnitView {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            latitude: r.latitude,
+            longitude: r.longitude,
         }
     }
 }
@@ -69,6 +75,11 @@ pub struct OrgUnitChanges {
     pub code: Option<String>,
     /// false deactivates the unit (it is never deleted); true reactivates it.
     pub active: Option<bool>,
+    /// Where the unit is (WGS-84), given with `longitude`: a compound's gate.
+    #[schema(minimum = -90, maximum = 90)]
+    pub latitude: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
+    pub longitude: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -149,6 +160,8 @@ pub fn insert_unit(
         version: 1,
         created_at: now,
         updated_at: now,
+        latitude: None,
+        longitude: None,
     };
     diesel::insert_into(org_units::table).values(&row).execute(conn)?;
     Ok(row)
@@ -204,6 +217,22 @@ pub fn update_unit(
             }
             row.code = code;
         }
+        match (changes.latitude, changes.longitude) {
+            (None, None) => {}
+            (Some(lat), Some(lon)) => {
+                for (field, v, lim) in [("latitude", lat, 90.0), ("longitude", lon, 180.0)] {
+                    if !v.is_finite() || v.abs() > lim {
+                        return Err(AppError::validation(
+                            field,
+                            crate::msg!("rule-between", min = format!("-{lim}"), max = lim.to_string()),
+                        ));
+                    }
+                }
+                (row.latitude, row.longitude) = (Some(lat), Some(lon));
+            }
+            (Some(_), None) => return Err(AppError::validation("longitude", crate::msg!("why-both_coordinates"))),
+            (None, Some(_)) => return Err(AppError::validation("latitude", crate::msg!("why-both_coordinates"))),
+        }
         if let Some(active) = changes.active {
             if !active && actor.grants.iter().any(|g| g.org_unit_id == row.id && g.role == crate::domain::Role::Admin) {
                 return Err(AppError::validation("active", crate::msg!("why-own_admin_unit")));
@@ -222,6 +251,8 @@ pub fn update_unit(
                 org_units::name.eq(&row.name),
                 org_units::code.eq(&row.code),
                 org_units::active.eq(row.active),
+                org_units::latitude.eq(row.latitude),
+                org_units::longitude.eq(row.longitude),
                 org_units::version.eq(row.version + 1),
                 org_units::updated_at.eq(now),
             ))

@@ -20,6 +20,9 @@ pub struct OrgUnitRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Where it is (a compound's gate, WGS-84), when the admin gave it.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable, Identifiable)]

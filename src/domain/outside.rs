@@ -26,6 +26,8 @@ string_enum!(
         Unit = "unit",
         /// At the compound (or building) its address names.
         Address = "address",
+        /// At the compound nearest its coordinates (within [`NEAR_METRES`]).
+        Location = "location",
         /// Matched nothing: at the client's triage compound (待分拨), for the community to place.
         Triage = "triage",
     }
@@ -135,6 +137,28 @@ pub fn match_address<'a>(address: &str, places: &[NamedPlace<'a>]) -> Option<(&'
     Some((compound.id, building))
 }
 
+/// How far from a compound's gate a request's coordinates may be to land there.
+pub const NEAR_METRES: f64 = 500.0;
+
+/// The distance between two WGS-84 points in metres (haversine, on a sphere of the Earth's mean
+/// radius: a few metres off at these distances, which is what a gate's position is worth).
+pub fn distance_metres(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lat2) = (a.0.to_radians(), b.0.to_radians());
+    let (dlat, dlon) = ((b.0 - a.0).to_radians(), (b.1 - a.1).to_radians());
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * h.sqrt().asin()
+}
+
+/// The compound nearest a point among `(id, latitude, longitude)`, if within [`NEAR_METRES`].
+pub fn nearest<'a>(point: (f64, f64), compounds: &[(&'a str, f64, f64)]) -> Option<&'a str> {
+    compounds
+        .iter()
+        .map(|(id, lat, lon)| (*id, distance_metres(point, (*lat, *lon))))
+        .filter(|(_, d)| *d <= NEAR_METRES)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(id, _)| id)
+}
+
 /// The plain-words stage a resident is shown (the `resident-stage-<state>` message).
 pub fn resident_stage_key(state: TicketState) -> &'static str {
     match state {
@@ -213,6 +237,17 @@ mod tests {
         assert_eq!(match_address("建国路88号", &p), None);
         // A building named before the compound is not taken as the compound's.
         assert_eq!(match_address("1号楼旁光明花园", &p), Some(("y3", None)));
+    }
+
+    #[test]
+    fn coordinates_land_at_the_nearest_compound_within_500_metres() {
+        // Tian'anmen to the Forbidden City's Meridian Gate: about 1 km north.
+        let d = distance_metres((39.9087, 116.3975), (39.9175, 116.3972));
+        assert!((950.0..1_010.0).contains(&d), "{d}");
+        let compounds = [("a", 31.7500, 116.5000), ("b", 31.7530, 116.5000), ("far", 31.8000, 116.5000)];
+        assert_eq!(nearest((31.7510, 116.5000), &compounds), Some("a"), "111 m against 222 m");
+        assert_eq!(nearest((31.7528, 116.5001), &compounds), Some("b"));
+        assert_eq!(nearest((31.7700, 116.5000), &compounds), None, "over 2 km from any");
     }
 
     #[test]

@@ -339,13 +339,10 @@ fn request_query(pairs: &[(String, String)]) -> Result<RequestQuery, AppError> {
             return Err(AppError::validation("end_date", crate::msg!("why-open311_window", days = WINDOW_DAYS)));
         }
     }
-    Ok(RequestQuery {
-        ids: list_of(param(pairs, "service_request_id")),
-        service_codes: list_of(param(pairs, "service_code")),
-        statuses,
-        start,
-        end,
-    })
+    // At most a page of ids (an answer holds no more than that anyway).
+    let mut ids = list_of(param(pairs, "service_request_id"));
+    ids.truncate(o311::MAX_REQUESTS as usize);
+    Ok(RequestQuery { ids, service_codes: list_of(param(pairs, "service_code")), statuses, start, end })
 }
 
 /// `GET /open311/v2/services/{code}.{fmt}`: the service's attributes (urgency, building).

@@ -219,6 +219,36 @@ async fn a_work_order_is_one_ticket_however_often_sent_its_changes_are_audited_a
     let (s, at_unit) = send(&app, &p, &named).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!((at_unit["landing"].as_str(), at_unit["place_name"].as_str()), (Some("unit"), Some("测试Y1")));
+    // The admin records where 测试Y1's gate is: an unmatched address with coordinates 150 m away
+    // lands there (by location); 3 km away, it waits for triage.
+    let admin = app.login("admin1", PASSWORD).await;
+    let y1 = app.get_ok(&format!("/api/v1/org-units/{}", fx.unit("Y1")), &admin).await;
+    let r = app
+        .patch_json(
+            &format!("/api/v1/org-units/{}", fx.unit("Y1")),
+            Some(&admin),
+            Some(y1["version"].as_i64().unwrap()),
+            &json!({"latitude": 31.7500}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 422, "a latitude alone is refused");
+    let r = app
+        .patch_json(
+            &format!("/api/v1/org-units/{}", fx.unit("Y1")),
+            Some(&admin),
+            Some(y1["version"].as_i64().unwrap()),
+            &json!({"latitude": 31.7500, "longitude": 116.5000}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut near = order("WO-20261202-0015", "朝阳路88号");
+    (near["latitude"], near["longitude"]) = (json!(31.7513), json!(116.5003));
+    let (_, at) = send(&app, &p, &near).await;
+    assert_eq!((at["landing"].as_str(), at["place_name"].as_str()), (Some("location"), Some("测试Y1")), "{at}");
+    let mut far = order("WO-20261202-0016", "朝阳路88号");
+    (far["latitude"], far["longitude"]) = (json!(31.7800), json!(116.5000));
+    let (_, at) = send(&app, &p, &far).await;
+    assert_eq!(at["landing"].as_str(), Some("triage"), "{at}");
     // A unit outside the client's scope (D2's compound) is not taken: the address decides.
     named["external_id"] = json!("WO-20261202-0013");
     named["unit_code"] = json!("T-Y2");
@@ -432,4 +462,77 @@ async fn guessing_tokens_from_one_address_is_stopped_after_a_minutes_budget() {
     // Another address is not held up.
     let r = crate::helpers::client_from("127.0.42.8").get(app.url("/s/AAAAAAAAAAAAAAAAAAAAAA")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// The admin's page of outside systems: register a platform (its key and secret shown once, and
+/// working), map its codes, switch it off; another district's admin sees none of it.
+#[tokio::test]
+async fn an_admin_registers_maps_and_switches_off_a_platform_on_the_page() {
+    use crate::pages::PageClient;
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let admin = PageClient::login(&app, "admin1").await;
+    let (s, html) = admin.get("/admin/clients").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("尚未接入外部系统") && html.contains("测试Y1"), "{html}");
+    let r = admin
+        .submit(
+            "/admin/clients/add",
+            &[
+                ("kind", "hotline"),
+                ("name", "12345平台"),
+                ("scope_unit_id", fx.unit("D1")),
+                ("triage_compound_id", fx.unit("Y1")),
+                ("webhook_url", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let html = r.text().await.unwrap();
+    let code_in = |id: &str| html.split(&format!("id=\"{id}\">")).nth(1).and_then(|r| r.split('<').next()).unwrap_or_default().to_string();
+    let (key, secret) = (code_in("issued-key"), code_in("issued-secret"));
+    assert!(key.starts_with("glk_") && secret.starts_with("whsec_"), "{html}");
+    let (_, again) = admin.get("/admin/clients").await;
+    assert!(!again.contains(&key) && !again.contains(&secret), "shown once");
+    let id = again.split("/admin/clients/").nth(1).unwrap().split('/').next().unwrap().to_string();
+
+    // The map from its text; a line naming no category comes back with the reason.
+    let r = admin.submit(&format!("/admin/clients/{id}/categories"), &[("map", "A01 = noise\nZ9 = nothing")]).await;
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("nothing"), "the bad code is named");
+    let r = admin.submit(&format!("/admin/clients/{id}/categories"), &[("map", "A01 = noise\n\nB02= noise")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = admin.get("/admin/clients").await;
+    assert!(html.contains("A01 = noise") && html.contains("B02 = noise"), "{html}");
+    // The key works at the platform's door; switched off, it is refused.
+    let p = Platform { id: id.clone(), key: key.clone(), secret: Some(secret.clone()) };
+    let (s, _) = send(&app, &p, &order("WO-PAGE-1", "测试Y1")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let version = html.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = admin.submit(&format!("/admin/clients/{id}/change"), &[("version", &version), ("active", "false")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (s, _) = send(&app, &p, &order("WO-PAGE-2", "测试Y1")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a switched-off client is refused");
+    // Another district's admin lists nothing; a grid worker gets no page.
+    let (_, other) = PageClient::login(&app, "admin2").await.get("/admin/clients").await;
+    assert!(!other.contains("12345平台"), "{other}");
+    let (s, _) = PageClient::login(&app, "gw1").await.get("/admin/clients").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// The platform sends the same order five times at once (a retry storm): one ticket; one answer
+/// says created, the others unchanged, all naming it.
+#[tokio::test]
+async fn the_same_order_sent_five_times_at_once_is_one_ticket() {
+    let (app, fx) = crate::fixture::spawn_fixture().await;
+    let p = register(&app, &fx, "hotline", None).await;
+    let o = order("WO-RACE-1", "测试Y1测试B1");
+    let answers = futures_util::future::join_all((0..5).map(|_| send(&app, &p, &o))).await;
+    let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let unchanged = answers.iter().filter(|(s, v)| *s == StatusCode::OK && v["received"] == "unchanged").count();
+    assert_eq!((created, unchanged), (1, 4), "{answers:?}");
+    let ids: std::collections::HashSet<&str> = answers.iter().map(|(_, v)| v["ticket_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    let cs = app.login("cs1", PASSWORD).await;
+    let list = app.get_ok("/api/v1/tickets?limit=100", &cs).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "one ticket in all");
 }

@@ -39,7 +39,7 @@ CREATE TABLE external_orders (
     body_hash TEXT NOT NULL,
     revision INTEGER NOT NULL,
     -- 'unit' (the unit it named), 'address' (matched), 'triage' (matched nothing).
-    landing TEXT NOT NULL CHECK (landing IN ('unit', 'address', 'triage')),
+    landing TEXT NOT NULL CHECK (landing IN ('unit', 'address', 'location', 'triage')),
     -- The platform's deadline (办理时限): the ticket's resolution clocks run to it, not to our policy.
     deadline TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
@@ -62,6 +62,11 @@ CREATE TABLE resident_links (
     rated_at TIMESTAMP
 );
 CREATE INDEX resident_links_ticket ON resident_links (ticket_id);
+
+-- Where a compound is (its gate, WGS-84), set by the admin: a request whose address names no
+-- compound lands at the nearest one within 500 m of its coordinates.
+ALTER TABLE org_units ADD COLUMN latitude DOUBLE PRECISION;
+ALTER TABLE org_units ADD COLUMN longitude DOUBLE PRECISION;
 
 -- Deliveries for no person and no unit's endpoint: a platform's status push (its client) and a
 -- resident's link (his mail address or phone).

@@ -193,8 +193,15 @@ pub fn check_requester(r: &Requester) -> AppResult<(Requester, LinkChannel)> {
 
 /// Where a filing from outside lands: the named unit when it is a compound or building in the
 /// client's scope; else the compound (and building) its address names inside the named unit or
-/// the scope; else the client's triage compound.
-pub fn land(conn: &mut DbConn, client: &ClientRow, unit_code: Option<&str>, address: Option<&str>) -> AppResult<(OrgUnitRow, Landing)> {
+/// the scope; else the compound nearest its coordinates (within 500 m of the gate the admin
+/// recorded); else the client's triage compound.
+pub fn land(
+    conn: &mut DbConn,
+    client: &ClientRow,
+    unit_code: Option<&str>,
+    address: Option<&str>,
+    point: Option<(f64, f64)>,
+) -> AppResult<(OrgUnitRow, Landing)> {
     let scope = scope_of(conn, client)?;
     let mut within = scope.clone();
     if let Some(code) = unit_code.map(str::trim).filter(|c| !c.is_empty()) {
@@ -230,6 +237,20 @@ pub fn land(conn: &mut DbConn, client: &ClientRow, unit_code: Option<&str>, addr
             return Ok((unit, Landing::Address));
         }
     }
+    if let Some(point) = point {
+        let rows: Vec<(String, Option<f64>, Option<f64>)> = org_units::table
+            .filter(org_units::path.like(format!("{}%", within.path.as_str())))
+            .filter(org_units::active.eq(true))
+            .filter(org_units::kind.eq(OrgKind::Compound.as_str()))
+            .filter(org_units::latitude.is_not_null())
+            .select((org_units::id, org_units::latitude, org_units::longitude))
+            .load(conn)?;
+        let located: Vec<(&str, f64, f64)> = rows.iter().filter_map(|(id, lat, lon)| Some((id.as_str(), (*lat)?, (*lon)?))).collect();
+        if let Some(id) = crate::domain::outside::nearest(point, &located) {
+            let unit = find_unit(conn, &crate::app::stored_id(id)?)?.ok_or_else(|| AppError::internal_msg("located unit gone".into()))?;
+            return Ok((unit, Landing::Location));
+        }
+    }
     let triage = find_unit(conn, &client.triage_compound_id)?.ok_or_else(|| AppError::internal_msg("triage compound gone".into()))?;
     Ok((triage, Landing::Triage))
 }
@@ -263,7 +284,8 @@ pub fn file_outside(
 ) -> AppResult<TicketId> {
     let (external_id, body_hash) = (o.external_id.as_str(), o.body_hash.as_str());
     let (requester, link) = check_requester(&o.requester)?;
-    let (place, landing) = land(conn, client, o.unit_code.as_deref(), o.address.as_deref())?;
+    let point = o.latitude.zip(o.longitude).filter(|(a, b)| a.is_finite() && b.is_finite() && a.abs() <= 90.0 && b.abs() <= 180.0);
+    let (place, landing) = land(conn, client, o.unit_code.as_deref(), o.address.as_deref(), point)?;
     let actor = filing_actor(conn, client, &place)?;
     let anonymous = requester.name.is_none() && requester.phone.is_none();
     let input = NewTicket {

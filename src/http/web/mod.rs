@@ -78,6 +78,10 @@ pages! {
     GET "/admin/calendars" => pages::admin::calendars, Access::Authenticated;
     GET "/admin/calendars/{name}/{year}" => pages::admin::calendar_year, Access::Authenticated;
     POST "/admin/calendars/{name}/{year}" => pages::admin::publish_year, Access::Authenticated;
+    GET "/admin/clients" => pages::clients::list, Access::Authenticated;
+    POST "/admin/clients/add" => pages::clients::add, Access::Authenticated;
+    POST "/admin/clients/{id}/change" => pages::clients::change, Access::Authenticated;
+    POST "/admin/clients/{id}/categories" => pages::clients::categories, Access::Authenticated;
     GET "/residents/import" => pages::admin::import_form, Access::Authenticated;
     POST "/residents/import" => pages::admin::import, Access::Authenticated;
     GET "/channels" => pages::settings::channels, Access::Authenticated;

@@ -192,6 +192,7 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
             ("/admin/catalogue", "nav-catalogue"),
             ("/admin/calendars", "nav-calendars"),
             ("/channels", "nav-channels"),
+            ("/admin/clients", "nav-clients"),
             ("/search", "nav-search"),
             ("/notifications", "nav-notifications"),
         ],

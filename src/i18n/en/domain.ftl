@@ -181,3 +181,4 @@ resident-step-record_return_visit = Follow-up visit done
 resident-step-decline = Not taken on
 resident-step-mark_duplicate = Handled together with the same request
 resident-step-resident_rating = You rated it
+Landing-location = matched by location

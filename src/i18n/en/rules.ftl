@@ -150,3 +150,4 @@ why-evaluate_every_criterion = Every criterion needs a score; â€œ{ $criterion }â
 why-evaluate_no_committee = The compound has no owners' committee on record; record it with the parties first
 why-evaluate_no_company = The compound has no property company on record; record it with the parties first
 why-already_evaluated = { $year } was already evaluated; a party is evaluated once a year
+why-both_coordinates = give the latitude and the longitude together

@@ -181,3 +181,4 @@ resident-step-record_return_visit = 已回访
 resident-step-decline = 不予受理
 resident-step-mark_duplicate = 与同一诉求合并办理
 resident-step-resident_rating = 您已评价
+Landing-location = 按坐标匹配

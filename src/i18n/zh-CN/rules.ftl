@@ -150,3 +150,4 @@ why-evaluate_every_criterion = 每项评价标准都要打分，缺少“{ $crit
 why-evaluate_no_committee = 本小区尚未登记业主委员会，请先在三方信息中登记
 why-evaluate_no_company = 本小区尚未登记物业服务企业，请先在三方信息中登记
 why-already_evaluated = { $year } 年度已评价过，每年评价一次
+why-both_coordinates = 纬度和经度须同时填写

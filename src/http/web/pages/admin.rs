@@ -17,7 +17,7 @@ use crate::http::input::IdPath;
 use crate::http::web::page::{self, html, see_other, Chrome, Flash, Form, Page, PageError, Tr};
 
 /// The admin grants of the person, or 403: these pages are an admin's.
-fn admin_only(p: &Page) -> Result<(), PageError> {
+pub(crate) fn admin_only(p: &Page) -> Result<(), PageError> {
     if p.who.actor.grants.iter().any(|g| g.role == Role::Admin) {
         Ok(())
     } else {
@@ -257,6 +257,8 @@ struct OrgPage {
     flash: Option<Flash>,
     unit: OrgUnitView,
     kind: String,
+    /// The unit's kind's code (`compound`…): which fields its form has.
+    kind_code: &'static str,
     trail: Vec<(String, String)>,
     children: Vec<UnitLine>,
     child_kinds: Vec<(&'static str, String)>,
@@ -318,6 +320,7 @@ async fn org_page(
         c: p.chrome("admin-org_title"),
         flash,
         kind: tr.t(unit.kind.label_key()),
+        kind_code: unit.kind.as_str(),
         trail,
         children: children
             .into_iter()
@@ -360,7 +363,19 @@ pub async fn save_unit(state: web::Data<AppState>, p: Page, id: IdPath<OrgUnitId
     admin_only(&p)?;
     let id = p.id(&id, "org unit")?;
     let raw = id.to_string();
-    let changes = OrgUnitChanges { name: form.get("name"), code: form.get("code"), active: None };
+    // A compound's location: two numbers or neither (a number that does not parse is refused).
+    let number = |field: &str| -> Result<Option<f64>, PageError> {
+        form.get(field)
+            .map(|v| v.parse::<f64>().map_err(|_| PageError { err: AppError::validation(field, crate::msg!("rule-number")), lang: p.lang }))
+            .transpose()
+    };
+    let changes = OrgUnitChanges {
+        name: form.get("name"),
+        code: form.get("code"),
+        active: None,
+        latitude: number("latitude")?,
+        longitude: number("longitude")?,
+    };
     change_unit(&state, &p, raw, id, &form, changes, |u| org_back(&u.id, "saved")).await
 }
 

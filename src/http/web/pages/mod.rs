@@ -4,6 +4,7 @@
 //! told what ([`settings`]) and the compound's three-party consultation ([`consult`]).
 
 pub mod admin;
+pub mod clients;
 pub mod consult;
 pub mod day;
 pub mod desk;
