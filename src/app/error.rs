@@ -19,6 +19,10 @@ pub enum AppError {
     Forbidden { detail: Msg },
     #[error("authentication required")]
     Unauthenticated,
+    /// An outside system's key, signature or timestamp is missing or wrong (decision 0032); one
+    /// answer whatever the reason.
+    #[error("outside client refused")]
+    ClientRefused,
     /// One generic message for every failed login, whatever the reason.
     #[error("login failed")]
     LoginFailed,
@@ -147,6 +151,7 @@ impl AppError {
             AppError::NotFound { .. } => "not_found",
             AppError::Forbidden { .. } => "forbidden",
             AppError::Unauthenticated => "unauthenticated",
+            AppError::ClientRefused => "client_refused",
             AppError::LoginFailed => "login_failed",
             AppError::TooManyAttempts { .. } => "too_many_attempts",
             AppError::CsrfRejected => "csrf_rejected",
@@ -188,6 +193,7 @@ impl AppError {
             AppError::NotFound { what } => msg!("error-not_found").with("what", crate::domain::text::Arg::Key(entity_key(what))),
             AppError::Forbidden { detail } => msg!("error-forbidden").with("detail", detail.clone()),
             AppError::Unauthenticated => msg!("error-unauthenticated"),
+            AppError::ClientRefused => msg!("error-client_refused"),
             AppError::LoginFailed => msg!("error-login_failed"),
             AppError::TooManyAttempts { retry_after_seconds } => {
                 let s = *retry_after_seconds;

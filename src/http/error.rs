@@ -78,7 +78,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
     match err {
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Forbidden { .. } | AppError::CsrfRejected => StatusCode::FORBIDDEN,
-        AppError::Unauthenticated | AppError::LoginFailed => StatusCode::UNAUTHORIZED,
+        AppError::Unauthenticated | AppError::LoginFailed | AppError::ClientRefused => StatusCode::UNAUTHORIZED,
         AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::BadRequest { .. } | AppError::NulCharacter { .. } => StatusCode::BAD_REQUEST,
         AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

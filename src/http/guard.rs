@@ -38,7 +38,11 @@ pub async fn access_guard(
     let lang = lang_of(req.request());
     // A NUL in the query or the path is refused before anything looks it up (see `input`).
     if let Some(e) = input::nul_in_url(&req, api::ROUTES) {
-        let resp = error_response(&e, lang);
+        let resp = if super::open311::is_open311_path(req.path()) {
+            super::open311::error_for(req.path(), &e, lang)
+        } else {
+            error_response(&e, lang)
+        };
         return Ok(req.into_response(resp).map_into_boxed_body());
     }
     let method = req.method().as_str().to_string();

@@ -176,7 +176,7 @@ fn respond(status: StatusCode, f: Format, root: &str, item: &str, recs: &[Rec]) 
 fn error(f: Format, e: &AppError, lang: Lang) -> HttpResponse {
     let status = match e {
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-        AppError::Unauthenticated | AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AppError::Unauthenticated | AppError::ClientRefused | AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
         AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Unavailable(_) | AppError::Contention(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,11 +186,19 @@ fn error(f: Format, e: &AppError, lang: Lang) -> HttpResponse {
         log::error!("open311: {e:#}");
     }
     let description = match e {
-        AppError::Unauthenticated => crate::i18n::render(lang, &crate::msg!("why-open311_api_key", field = "api_key")),
+        AppError::Unauthenticated | AppError::ClientRefused => {
+            crate::i18n::render(lang, &crate::msg!("why-open311_api_key", field = "api_key"))
+        }
         e => e.message(lang),
     };
     let rec: Rec = vec![("code", V::I(status.as_u16() as i64)), ("description", s(description))];
     respond(status, f, "errors", "error", &[rec])
+}
+
+/// The spec's error answer for a request refused before its handler (a NUL in its address), in
+/// the format its path asks for (JSON unless it ends in `.xml`).
+pub fn error_for(path: &str, e: &AppError, lang: Lang) -> HttpResponse {
+    error(if path.ends_with(".xml") { Format::Xml } else { Format::Json }, e, lang)
 }
 
 /// The format a path asks for, when it names `want`.
@@ -466,7 +474,7 @@ async fn post(state: web::Data<AppState>, req: HttpRequest, file: web::Path<Stri
         return error(f, &e, lang);
     }
     let Some(key) = param(&pairs, "api_key").map(str::to_string) else {
-        return error(f, &AppError::Unauthenticated, lang);
+        return error(f, &AppError::ClientRefused, lang);
     };
     let get = |k: &str| param(&pairs, k).map(str::to_string);
     let number = |k: &str| -> Result<Option<f64>, AppError> {

@@ -156,6 +156,17 @@ async fn open311_serves_services_requests_and_errors_as_the_spec_says_without_pe
     assert_eq!(s, StatusCode::BAD_REQUEST, "more than 90 days: {body}");
     let (s, _, _) = get(&app, "/open311/v2/requests.json?start_date=2026-01-01T00:00:00").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "a date-time without its offset");
+    let (s, _, body) = get(&app, "/open311/v2/requests/a%00b.json").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a NUL in the address");
+    errors_of(&body, 400);
+    let (s, body) = post(
+        &app,
+        "/open311/v2/requests.json",
+        &[("api_key", key.as_str()), ("service_code", "noise"), ("address_string", "x"), ("email", "not-an-address")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains("（email）"), "the spec's field name: {body}");
     let (s, _, _) = get(&app, "/open311/v2/requests.csv").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Discovery names this endpoint and its formats.

@@ -157,7 +157,8 @@ async fn a_work_order_is_one_ticket_however_often_sent_its_changes_are_audited_a
         let r = send_signed(&app, key, secret, ts, &body).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let v: Value = r.json().await.unwrap();
-        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        assert_eq!(v["code"], "client_refused", "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| m.contains("签名")), "{v}");
     }
     let r = crate::helpers::client()
         .get(app.url("/api/v1/external/work-orders/WO-20261202-0009"))
@@ -280,6 +281,21 @@ async fn the_platform_hears_each_status_once_signed_and_reads_them_back_by_exter
     assert_eq!(s, StatusCode::OK, "{t}");
     let due = crate::helpers::instant(&t["due_at"]);
     assert!((due - deadline).num_seconds().abs() <= 1, "the resolution clock takes the platform's deadline: {due} vs {deadline}");
+    // The category's own resolution limit changes (the city's admin): policy clocks are
+    // recomputed, the platform's deadline stays.
+    let root = app.login("root", PASSWORD).await;
+    let r = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/categories/{}/limits", fx.category),
+            Some(&root),
+            Some(&json!({"stage": "resolution", "urgency": "normal", "limit": "1 working_days"})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    let t = app.get_ok(&format!("/api/v1/tickets/{id}"), &bs).await;
+    assert!((crate::helpers::instant(&t["due_at"]) - deadline).num_seconds().abs() <= 1, "the platform's deadline stands: {t}");
     let now = gridloop::app::utc_now();
     deliver(&app, now);
     deliver(&app, now + chrono::Duration::seconds(5));

@@ -410,7 +410,7 @@ pub fn set_categories(
 /// an unknown one and a switched-off client are the same refusal.
 pub fn authenticate(conn: &mut DbConn, key: &str, kind: ClientKind) -> AppResult<ClientRow> {
     let key = key.trim();
-    let refused = || AppError::Unauthenticated;
+    let refused = || AppError::ClientRefused;
     let mut parts = key.splitn(3, '_');
     let (Some("glk"), Some(id), Some(_)) = (parts.next(), parts.next(), parts.next()) else { return Err(refused()) };
     if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -433,7 +433,7 @@ pub fn authenticate(conn: &mut DbConn, key: &str, kind: ClientKind) -> AppResult
 /// secret does not sign.
 pub fn verify_signature(c: &ClientRow, timestamp: Option<&str>, signature: Option<&str>, body: &[u8], now: NaiveDateTime) -> AppResult<()> {
     let Some(secret) = c.secret.as_deref() else { return Ok(()) };
-    let bad = || AppError::Unauthenticated;
+    let bad = || AppError::ClientRefused;
     let ts = timestamp.ok_or_else(bad)?;
     let at: i64 = ts.trim().parse().map_err(|_| bad())?;
     if (at - now.and_utc().timestamp()).abs() > 300 {

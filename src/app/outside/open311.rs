@@ -160,7 +160,14 @@ pub fn post_request(
         deadline: None,
         channel: Channel::Online,
     };
-    let ticket_id = crate::db::backend::immediate_transaction(conn, |c| file_outside(c, ctx, client, o.clone(), base_url, now))?;
+    let ticket_id = crate::db::backend::immediate_transaction(conn, |c| file_outside(c, ctx, client, o.clone(), base_url, now))
+        // The requester's fields have the spec's names here (`email`, not `requester.email`).
+        .map_err(|e| match e {
+            AppError::Validation { field, detail } => {
+                AppError::Validation { field: field.strip_prefix("requester.").map(str::to_string).unwrap_or(field), detail }
+            }
+            e => e,
+        })?;
     let number: String = tickets::table.find(ticket_id).select(tickets::number).first(conn)?;
     Ok(number)
 }

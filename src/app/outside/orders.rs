@@ -337,13 +337,28 @@ pub fn platform_deadline(conn: &mut DbConn, ticket_id: TicketId) -> AppResult<Op
         .flatten())
 }
 
+/// Which of these tickets run to a 12345 platform's deadline (one query, in pages of 1,000).
+pub fn with_platform_deadline(conn: &mut DbConn, ids: &[TicketId]) -> AppResult<std::collections::HashSet<TicketId>> {
+    let mut out = std::collections::HashSet::new();
+    for page in ids.chunks(1000) {
+        let found: Vec<TicketId> = external_orders::table
+            .filter(external_orders::ticket_id.eq_any(page))
+            .filter(external_orders::deadline.is_not_null())
+            .select(external_orders::ticket_id)
+            .load(conn)?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// The hash an order is compared by: its fields as parsed, serialised again.
 pub fn order_hash(o: &WorkOrder) -> String {
     hex::encode(Sha256::digest(serde_json::to_string(o).unwrap_or_default().as_bytes()))
 }
 
 /// 派单: receives a work order. New → a ticket; the same again → nothing; changed → the ticket's
-/// title, description, address, urgency-free fields and deadline updated, with an audit event.
+/// title, description, address and deadline updated, with an audit event (the place, category,
+/// urgency and requester of a filed ticket are the workflow's from then on).
 /// Runs its own transaction (run again once if another server filed the same order meanwhile).
 pub fn receive(
     conn: &mut DbConn,

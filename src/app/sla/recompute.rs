@@ -67,6 +67,10 @@ pub fn set_category_limit(
             .filter(sla_clocks::breached_at.is_null())
             .select(ClockRow::as_select())
             .load(conn)?;
+        // Resolution clocks of 12345 work orders run to the platform's deadline, not to ours.
+        let ids: Vec<crate::domain::TicketId> = open.iter().filter(|c| c.stage == Stage::Resolution).map(|c| c.ticket_id).collect();
+        let platform = crate::app::outside::orders::with_platform_deadline(conn, &ids)?;
+        let open: Vec<ClockRow> = open.into_iter().filter(|c| !(c.stage == Stage::Resolution && platform.contains(&c.ticket_id))).collect();
         for c in &open {
             let cal = ctx.calendars.get(&c.calendar).ok_or_else(|| AppError::internal_msg(format!("calendar {} gone", c.calendar)))?;
             // The new limit, counted from the stage's start, plus the time the clock was paused.
@@ -119,16 +123,17 @@ pub fn recompute(conn: &mut DbConn, ctx: SlaContext<'_>, which: Recompute<'_>, _
     let open: Vec<(ClockRow, CategoryId, Urgency, crate::domain::workflow::Channel)> =
         q.select((ClockRow::as_select(), tickets::category_id, tickets::urgency, tickets::channel)).load(conn)?;
     // A resolution clock running to a 12345 platform's deadline keeps it: no policy of ours sets it.
-    let mut open_kept = Vec::with_capacity(open.len());
-    for (c, k, u, channel) in open {
-        let platform = c.stage == Stage::Resolution
-            && channel == crate::domain::workflow::Channel::Hotline
-            && crate::app::outside::orders::platform_deadline(conn, c.ticket_id)?.is_some();
-        if !platform {
-            open_kept.push((c, k, u));
-        }
-    }
-    let open = open_kept;
+    let hotline: Vec<crate::domain::TicketId> = open
+        .iter()
+        .filter(|(c, _, _, channel)| c.stage == Stage::Resolution && *channel == crate::domain::workflow::Channel::Hotline)
+        .map(|(c, ..)| c.ticket_id)
+        .collect();
+    let platform = crate::app::outside::orders::with_platform_deadline(conn, &hotline)?;
+    let open: Vec<(ClockRow, CategoryId, Urgency)> = open
+        .into_iter()
+        .filter(|(c, ..)| !(c.stage == Stage::Resolution && platform.contains(&c.ticket_id)))
+        .map(|(c, k, u, _)| (c, k, u))
+        .collect();
     let mut categories: Vec<CategoryId> = open.iter().map(|o| o.1).collect();
     categories.sort_unstable();
     categories.dedup();

@@ -87,7 +87,7 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 /// The platform a request comes from: its key checked, then its signature of `body`.
 async fn platform(state: &web::Data<AppState>, req: &HttpRequest, body: &[u8]) -> Result<ClientRow, ApiError> {
     let lang = lang_of(req);
-    let key = bearer(req).ok_or_else(|| ApiError::new(AppError::Unauthenticated, lang))?;
+    let key = bearer(req).ok_or_else(|| ApiError::new(AppError::ClientRefused, lang))?;
     let (ts, sig) = (header(req, "x-gridloop-timestamp").map(str::to_string), header(req, "x-gridloop-signature").map(str::to_string));
     let body = body.to_vec();
     run(state, lang, move |c| {

@@ -96,3 +96,4 @@ error-nul_character = { $field } contains a NUL character (U+0000), which cannot
 error-nul_character_line = The file contains a NUL character (U+0000) on line { $line }, which cannot be stored; remove it and import the file again
 error-method_not_allowed = { $method } is not allowed on this path; allowed: { $allowed }
 error-contention = The database broke this change off to resolve a conflict with another one, and retrying did not help; try again shortly
+error-client_refused = The outside system's key, signature or timestamp is missing or not valid (the timestamp must be within five minutes), or the system is switched off

@@ -90,3 +90,4 @@ error-nul_character = 输入含有空字符（U+0000）：{ $field }；该字符
 error-nul_character_line = 导入文件第 { $line } 行含有空字符（U+0000），无法保存；请删除该字符后重新导入整个文件
 error-method_not_allowed = 此路径不支持 { $method } 方法；支持的方法：{ $allowed }
 error-contention = 数据库为解决与其他操作的冲突中止了本次修改，重试后仍未成功，请稍后重试
+error-client_refused = 外部系统的接入密钥、签名或时间戳无效（时间戳须在五分钟之内），或该系统已停用
