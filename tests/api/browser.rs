@@ -795,3 +795,26 @@ async fn a_resident_follows_and_rates_his_request_on_his_phone_by_the_link_the_g
     assert!(b.text("#links").await.contains("居民已评价"));
     b.shot("05-worker-sees-rating").await;
 }
+
+/// 外部系统 in the browser: the demo's admin sees the street's 12345 platform and Open311 app,
+/// registers another app and is shown its key once.
+#[tokio::test]
+async fn the_admin_registers_an_open311_app_and_is_shown_its_key_once() {
+    let Some(b) = Browser::start("outside-systems").await else { return };
+    let app = demo_app().await;
+    let base = app.base.clone();
+    b.login(&base, "admin", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/admin/clients")).await;
+    let listed = b.text("main").await;
+    assert!(listed.contains("12345市民服务热线（演示）") && listed.contains("随手拍（开放311演示应用）"), "{listed}");
+    b.shot("01-list").await;
+    b.select("#kind", "open311").await;
+    b.fill("#name", "社区随手拍小程序").await;
+    b.click("#add button[type=submit]").await;
+    b.wait_url("/admin/clients/add").await;
+    let key = b.text("#issued-key").await;
+    assert!(key.starts_with("glk_"), "{key}");
+    b.shot("02-key-shown-once").await;
+    b.goto(&format!("{base}/admin/clients")).await;
+    assert!(!b.text("main").await.contains(&key), "never shown again");
+}

@@ -592,3 +592,4 @@ clients-changed = Saved.
 clients-mapped = Category map saved.
 why-map_line = line { $line } must read "platform code = our code"
 why-map_category = there is no category "{ $code }" in use here
+clients-rotate_confirm = Issue it (the old key stops at once)

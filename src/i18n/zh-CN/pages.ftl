@@ -592,3 +592,4 @@ clients-changed = 已保存。
 clients-mapped = 类别对应已保存。
 why-map_line = 第 { $line } 行须为“平台编码 = 本系统编码”
 why-map_category = 本系统没有在用的类别“{ $code }”
+clients-rotate_confirm = 确认更换（旧密钥立即失效）
