@@ -206,7 +206,10 @@ pub fn give_link(
         "none" => LinkChannel::None,
         _ => return Err(AppError::validation("channel", crate::msg!("rule-one_of", values = "sms, email, none"))),
     };
-    let (link_id, token) = create(conn, t.id, t.community_id, &t.number, channel, Some(actor.person_id), base_url, now)?;
+    // The link and its message together, or neither.
+    let (link_id, token) = crate::db::backend::within_transaction(conn, |c| {
+        create(c, t.id, t.community_id, &t.number, channel.clone(), Some(actor.person_id), base_url, now)
+    })?;
     let row: LinkRow = resident_links::table.find(link_id).select(LinkRow::as_select()).first(conn)?;
     Ok(view(row, Some(link_url(base_url, &token))))
 }
