@@ -368,6 +368,10 @@ pub struct Plain<'a>(pub &'a AppError);
 
 impl fmt::Display for Plain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.0.message(Lang::En), self.0.code())
+        match self.0 {
+            // The operator at the command line is told the cause (a tool that failed, a file).
+            AppError::Internal(cause) => write!(f, "{cause:#} ({})", self.0.code()),
+            e => write!(f, "{} ({})", e.message(Lang::En), e.code()),
+        }
     }
 }

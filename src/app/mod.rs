@@ -5,6 +5,7 @@
 pub mod action_clocks;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod board;
 pub mod calendars;
 pub mod catalogue;

@@ -101,7 +101,7 @@ impl Manager {
 /// "Invalid connection url for multiconnection"; asking the one the URL names reports the real
 /// cause (connection refused, password authentication failed, unable to open database file),
 /// and that is what the pool logs while the database is away.
-fn connect_url(url: &str) -> diesel::ConnectionResult<DbConn> {
+pub fn connect_url(url: &str) -> diesel::ConnectionResult<DbConn> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         diesel::PgConnection::establish(url).map(DbConn::Postgresql)
     } else {

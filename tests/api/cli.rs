@@ -627,3 +627,119 @@ async fn the_demo_prints_working_keys_for_its_outside_doors() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!((v["landing"].as_str(), v["place_name"].as_str()), (Some("address"), Some("2号楼")), "{v}");
 }
+
+/// The database a restore goes into: a fresh SQLite file, or on PostgreSQL a new database whose
+/// search path names the source's schema (a backup restores the schema it was taken from).
+struct RestoreTarget {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl RestoreTarget {
+    fn new(source: &TestDb) -> RestoreTarget {
+        match source.postgres_schema() {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = dir.path().join("restored.db").to_string_lossy().into_owned();
+                RestoreTarget { url, _dir: Some(dir), pg: None }
+            }
+            Some((base, schema)) => {
+                use diesel::{Connection, RunQueryDsl};
+                let name = format!("gl_restore_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = diesel::PgConnection::establish(base).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+                let (head, query) = base.split_once('?').map(|(h, q)| (h, format!("?{q}&"))).unwrap_or((base, "?".into()));
+                let server = &head[..head.rfind('/').unwrap()];
+                let url = format!("{server}/{name}{query}options=-csearch_path%3D{schema}");
+                RestoreTarget { url, _dir: None, pg: Some((base.to_string(), name)) }
+            }
+        }
+    }
+}
+
+impl Drop for RestoreTarget {
+    fn drop(&mut self) {
+        if let Some((base, name)) = &self.pg {
+            use diesel::{Connection, RunQueryDsl};
+            if let Ok(mut admin) = diesel::PgConnection::establish(base) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// A backup taken while requests are being filed is one consistent moment: restored into an
+/// empty database, its audit trail verifies against the heads recorded with it, and it holds as
+/// many tickets and events as the heads say; a database holding data refuses a restore.
+#[tokio::test]
+async fn a_backup_taken_under_load_restores_into_an_empty_database_and_its_trail_verifies() {
+    let db = TestDb::new();
+    let source_url = db.url.clone();
+    let restore = RestoreTarget::new(&db);
+    let (app, fx) = crate::fixture::spawn_fixture_on(db, |_| {}).await;
+    let gw = app.login("gw1", crate::fixture::PASSWORD).await;
+    // Load: filings one after another until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s, base, body) = (stop.clone(), app.base.clone(), crate::tickets::new_ticket(&fx));
+    let load = tokio::spawn(async move {
+        let api = crate::helpers::Api::new(&base);
+        let mut filed = 0;
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            if api.post_json("/api/v1/tickets", Some(&gw), &body).await.status().as_u16() == 201 {
+                filed += 1;
+            }
+        }
+        filed
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("gridloop.backup");
+    let d = dest.to_string_lossy().into_owned();
+    let su = source_url.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || run(&["--database-url", &su, "backup", &d], None)).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let filed = load.await.unwrap();
+    assert!(filed > 0, "the load filed nothing");
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("gridloop.backup.audit.json")).unwrap()).unwrap();
+    let events = recorded["events"].as_i64().unwrap();
+
+    let (d, ru) = (dest.to_string_lossy().into_owned(), restore.url.clone());
+    let (code, out, err) = tokio::task::spawn_blocking(move || run(&["--database-url", &ru, "restore", &d], None)).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("consistent with the heads recorded at the backup"), "{out}");
+    // The restored database holds what the heads say: every event, and a filing per ticket.
+    let mut settings = app.settings.clone();
+    settings.database.url = restore.url.clone();
+    let mut conn = gridloop::db::establish(&settings.database).unwrap();
+    let (restored_events, restored_tickets) = {
+        use diesel::dsl::count_star;
+        use diesel::prelude::*;
+        use gridloop::db::schema::{audit_events, tickets};
+        let e: i64 = audit_events::table.select(count_star()).first(&mut conn).unwrap();
+        let t: i64 = tickets::table.select(count_star()).first(&mut conn).unwrap();
+        (e, t)
+    };
+    assert_eq!(restored_events, events, "the events the recorded heads count");
+    assert!(restored_tickets >= 1 && restored_tickets <= filed as i64, "{restored_tickets} of {filed} filed");
+    let live = {
+        use diesel::dsl::count_star;
+        use diesel::prelude::*;
+        let mut c = app.conn();
+        gridloop::db::schema::tickets::table.select(count_star()).first::<i64>(&mut c).unwrap()
+    };
+    assert!(live >= restored_tickets, "the source went on after the backup: {live} ≥ {restored_tickets}");
+    // Again into the same (now full) database: refused, exit 4.
+    let (d, ru) = (dest.to_string_lossy().into_owned(), restore.url.clone());
+    let (code, _, err) = tokio::task::spawn_blocking(move || run(&["--database-url", &ru, "restore", &d], None)).await.unwrap();
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("holds data"), "{err}");
+    // A backup never overwrites one.
+    let (d, su) = (dest.to_string_lossy().into_owned(), source_url.clone());
+    let (code, _, err) = tokio::task::spawn_blocking(move || run(&["--database-url", &su, "backup", &d], None)).await.unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+}

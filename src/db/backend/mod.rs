@@ -3,6 +3,7 @@
 //! [`introspect`], the SQL each spells its own way. Nothing outside `db` matches on the back end
 //! (a test in `tests/api/layers.rs` holds this).
 
+pub mod backup;
 mod introspect;
 pub mod reports;
 mod statements;
