@@ -39,9 +39,30 @@ pub struct Settings {
     pub reports: ReportSettings,
     #[serde(default)]
     pub evaluation: EvaluationSettings,
+    #[serde(default)]
+    pub backup: BackupSettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
+}
+
+/// Scheduled backups of an SQLite database (#22): the server writes one every `every_hours` into
+/// `dir` and keeps the newest `keep`. PostgreSQL is backed up by `gridloop backup` from cron.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// The folder of scheduled backups (empty: none are taken).
+    pub dir: String,
+    /// Hours between two scheduled backups.
+    pub every_hours: u64,
+    /// How many scheduled backups are kept; older ones are deleted with their heads files.
+    pub keep: usize,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings { dir: String::new(), every_hours: 24, keep: 7 }
+    }
 }
 
 /// Time limits (时限) and the clocks that watch them.
@@ -606,6 +627,9 @@ impl Settings {
             || !(1..=300).contains(&self.notify.timeout_s)
         {
             return bad("notify.batch", "batch must be 1–5000, concurrency 1–256, timeout_s 1–300".into());
+        }
+        if !(1..=720).contains(&self.backup.every_hours) || !(1..=1000).contains(&self.backup.keep) {
+            return bad("backup.every_hours", "every_hours must be 1–720, keep 1–1000".into());
         }
         let gw = self.notify.sms_gateway_url.trim();
         if !(gw.is_empty() || gw.starts_with("http://") || gw.starts_with("https://")) {

@@ -119,3 +119,51 @@ pub fn restore_postgres(src: &Path, url: &str) -> AppResult<()> {
     let src = src.to_string_lossy().into_owned();
     run_tool("pg_restore", &["--clean", "--if-exists", "--no-owner", "--no-privileges", "--exit-on-error", &db, &src])
 }
+
+/// The file name of a scheduled backup taken at `at`: `gridloop-20261202T023000Z.backup`.
+fn scheduled_name(at: NaiveDateTime) -> String {
+    format!("gridloop-{}.backup", at.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// The scheduled backups in `dir`, oldest first, with the moment each was taken.
+fn scheduled_in(dir: &Path) -> AppResult<Vec<(NaiveDateTime, PathBuf)>> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).map_err(|e| io("cannot read", dir, e))? {
+        let path = entry.map_err(|e| io("cannot read", dir, e))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let Some(stamp) = name.strip_prefix("gridloop-").and_then(|n| n.strip_suffix(".backup")) else { continue };
+        if let Ok(at) = NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ") {
+            out.push((at, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A scheduled backup (SQLite only): when the newest in `dir` is `every_hours` old (or there is
+/// none), takes one, then keeps the newest `keep` and deletes the others with their heads files.
+/// Returns the backup taken, if one was.
+pub fn scheduled(
+    conn: &mut DbConn,
+    target: &DatabaseTarget,
+    dir: &Path,
+    every_hours: u64,
+    keep: usize,
+    now: NaiveDateTime,
+) -> AppResult<Option<BackupDone>> {
+    if !matches!(target, DatabaseTarget::Sqlite(_)) {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+    let existing = scheduled_in(dir)?;
+    if existing.last().is_some_and(|(at, _)| now - *at < chrono::Duration::hours(every_hours as i64)) {
+        return Ok(None);
+    }
+    let done = backup(conn, target, &dir.join(scheduled_name(now)), now)?;
+    let all = scheduled_in(dir)?;
+    for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+        std::fs::remove_file(old).map_err(|e| io("cannot delete", old, e))?;
+        let _ = std::fs::remove_file(checkpoint_path(old));
+    }
+    Ok(Some(done))
+}

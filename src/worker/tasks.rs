@@ -217,6 +217,29 @@ impl Task for ReportRollup {
     }
 }
 
+/// Scheduled backups of an SQLite database (`backup.dir`, `every_hours`, `keep`; #22).
+pub struct ScheduledBackup {
+    pub settings: Arc<Settings>,
+}
+
+impl Task for ScheduledBackup {
+    fn name(&self) -> &'static str {
+        "backup"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        let b = &self.settings.backup;
+        if b.dir.trim().is_empty() {
+            return Ok(Outcome::nothing());
+        }
+        let target = self.settings.database_target();
+        match crate::app::backup::scheduled(conn, &target, std::path::Path::new(b.dir.trim()), b.every_hours, b.keep, now)? {
+            Some(done) => Ok(Outcome::did(1, format!("backup written to {} ({} bytes)", done.path.display(), done.bytes))),
+            None => Ok(Outcome::nothing()),
+        }
+    }
+}
+
 /// Names this scheduler in the fire records: host and process.
 pub fn scheduler_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
@@ -231,7 +254,8 @@ pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> 
         Box::new(ReportRollup { calendars: calendars.clone() }),
         Box::new(VisitReminders { settings: settings.clone(), calendars: calendars.clone(), rules }),
         Box::new(CalendarWarnings::new(calendars)),
-        Box::new(ThrottlePrune { settings }),
+        Box::new(ThrottlePrune { settings: settings.clone() }),
+        Box::new(ScheduledBackup { settings }),
         Box::new(SqliteOptimize::default()),
     ]
 }

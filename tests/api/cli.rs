@@ -743,3 +743,42 @@ async fn a_backup_taken_under_load_restores_into_an_empty_database_and_its_trail
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("already exists"), "{err}");
 }
+
+/// Scheduled backups of an SQLite database: one when none is recent, none before `every_hours`,
+/// the newest `keep` kept with their heads files; each restores. On PostgreSQL the server takes
+/// none (cron runs `gridloop backup`).
+#[tokio::test]
+async fn scheduled_backups_come_every_so_often_and_only_the_newest_are_kept() {
+    let (app, _fx) = crate::fixture::spawn_fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = app.settings.database_target();
+    let mut conn = app.conn();
+    let t0 = gridloop::app::utc_now();
+    let take = |conn: &mut gridloop::db::DbConn, at: chrono::NaiveDateTime| {
+        gridloop::app::backup::scheduled(conn, &target, dir.path(), 24, 2, at).unwrap().map(|d| d.path)
+    };
+    let first = take(&mut conn, t0);
+    if matches!(target, gridloop::config::DatabaseTarget::Postgres(_)) {
+        assert!(first.is_none(), "no scheduled backup on PostgreSQL");
+        return;
+    }
+    let first = first.expect("the first one is taken at once");
+    assert!(take(&mut conn, t0 + chrono::Duration::hours(23)).is_none(), "not before 24 hours");
+    let second = take(&mut conn, t0 + chrono::Duration::hours(24)).expect("after 24 hours");
+    let third = take(&mut conn, t0 + chrono::Duration::hours(49)).expect("and again");
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let want = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        names,
+        vec![want(&second), format!("{}.audit.json", want(&second)), want(&third), format!("{}.audit.json", want(&third))],
+        "the oldest went, with its heads"
+    );
+    assert!(!first.exists());
+    let restored = tempfile::tempdir().unwrap();
+    let url = restored.path().join("r.db").to_string_lossy().into_owned();
+    let src = third.to_string_lossy().into_owned();
+    let (code, out, err) = run(&["--database-url", &url, "restore", &src], None);
+    assert_eq!(code, 0, "{out}{err}");
+}
