@@ -51,10 +51,15 @@ fn yes() -> bool {
 }
 
 fn check_email(e: &str) -> AppResult<()> {
-    if e.chars().count() > 254 || e.parse::<lettre::Address>().is_err() {
+    if !valid_email(e) {
         return Err(AppError::validation("email", crate::msg!("rule-email")));
     }
     Ok(())
+}
+
+/// Whether a mail address is one the mailer can send to (as `lettre` reads it, at most 254).
+pub(crate) fn valid_email(e: &str) -> bool {
+    e.chars().count() <= 254 && e.parse::<lettre::Address>().is_ok()
 }
 
 /// Settings for a person with an address: every kind by mail, quiet hours as given (the demo's

@@ -168,13 +168,24 @@ fn acting_on(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<crate
     Ok(t)
 }
 
-/// Whether the actor may give and revoke the ticket's links (he can act on it).
-pub fn may_give(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<bool> {
-    match acting_on(conn, actor, id) {
-        Ok(_) => Ok(true),
-        Err(AppError::NotFound { .. } | AppError::Forbidden { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// A ticket's links for its page, and whether the actor may give and revoke them (he can act on
+/// it): one read of the ticket. A department whose part ended sees none.
+pub fn for_page(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<(Vec<LinkView>, bool)> {
+    let t = match crate::app::tickets::visible(conn, actor, id) {
+        Ok(t) => t,
+        Err(AppError::NotFound { .. }) => return Ok((vec![], false)),
+        Err(e) => return Err(e),
+    };
+    Ok((links_of(conn, t.id)?, actor.may(Operation::TicketAct, &t.place_path)))
+}
+
+fn links_of(conn: &mut DbConn, ticket: TicketId) -> AppResult<Vec<LinkView>> {
+    let rows: Vec<LinkRow> = resident_links::table
+        .filter(resident_links::ticket_id.eq(ticket))
+        .order(resident_links::created_at.desc())
+        .select(LinkRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| view(r, None)).collect())
 }
 
 /// 发送查询链接: creates a link for the ticket's resident and sends it by SMS or mail (or
@@ -198,7 +209,7 @@ pub fn give_link(
         "email" => {
             let e =
                 opt_text("email", &input.email, 200)?.ok_or_else(|| AppError::validation("email", crate::msg!("why-link_needs_email")))?;
-            if !e.split_once('@').is_some_and(|(a, d)| !a.is_empty() && d.contains('.')) || e.contains(char::is_whitespace) {
+            if !crate::app::notifications::settings::valid_email(&e) {
                 return Err(AppError::validation("email", crate::msg!("rule-email")));
             }
             LinkChannel::Email(e)
@@ -217,12 +228,7 @@ pub fn give_link(
 /// A ticket's links, newest first, for whoever sees the ticket.
 pub fn list_links(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<Vec<LinkView>> {
     let t = crate::app::tickets::visible(conn, actor, id)?;
-    let rows: Vec<LinkRow> = resident_links::table
-        .filter(resident_links::ticket_id.eq(t.id))
-        .order(resident_links::created_at.desc())
-        .select(LinkRow::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().map(|r| view(r, None)).collect())
+    links_of(conn, t.id)
 }
 
 /// 撤销链接: the link stops working at once (its page answers as if it never existed).

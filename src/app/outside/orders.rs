@@ -59,7 +59,7 @@ pub struct WorkOrder {
     pub title: String,
     #[schema(min_length = 1, max_length = 4000)]
     pub description: String,
-    #[serde(default = "normal")]
+    #[serde(default = "crate::app::tickets::normal_urgency")]
     pub urgency: Urgency,
     /// The platform's deadline (办理时限), RFC 3339 with an offset: the resolution clocks run to it.
     pub deadline: Option<String>,
@@ -74,10 +74,6 @@ pub struct WorkOrder {
     #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
     pub requester: Option<Requester>,
-}
-
-fn normal() -> Urgency {
-    Urgency::Normal
 }
 
 /// What a received order did.
@@ -173,8 +169,7 @@ pub fn check_requester(r: &Requester) -> AppResult<(Requester, LinkChannel)> {
     }
     let email = opt_text("requester.email", &r.email, 200)?;
     if let Some(e) = &email {
-        let ok = e.split_once('@').is_some_and(|(a, d)| !a.is_empty() && d.contains('.') && !e.contains(char::is_whitespace));
-        if !ok {
+        if !crate::app::notifications::settings::valid_email(e) {
             return Err(AppError::validation("requester.email", crate::msg!("rule-email")));
         }
     }

@@ -36,6 +36,7 @@ pub use filing::{
 pub use photos::{attach, list_photos, photo_for, PhotoKind, PhotoView};
 pub(crate) use queries::{decode_cursor, encode_cursor};
 pub use queries::{get_ticket, inbox, list_tickets, reveal_contact, whistle_choices, DepartmentChoice, RevealedContact};
+pub use requests::normal as normal_urgency;
 pub use requests::{ActionRequest, ExtensionRuling, NewTicket, ReturnRuling, TicketFilter};
 pub use timeline::{clocks_of, comment, timeline};
 pub use views::{summaries, DepartmentPartView, ExtensionView, RunningClockView, TicketPage, TicketSummary, TicketView};

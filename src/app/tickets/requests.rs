@@ -42,7 +42,8 @@ pub struct NewTicket {
     pub visit_log_id: Option<String>,
 }
 
-pub(super) fn normal() -> Urgency {
+/// A request's urgency when none is given.
+pub fn normal() -> Urgency {
     Urgency::Normal
 }
 pub(super) fn visit() -> Channel {

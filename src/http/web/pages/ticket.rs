@@ -148,13 +148,7 @@ fn load(conn: &mut DbConn, actor: &Actor, id: &TicketId, dup_q: Option<String>) 
     };
     let photos = app::tickets::list_photos(conn, actor, id)?;
     let deliveries = app::notifications::deliveries_of_seen_ticket(conn, *id)?;
-    // A department whose part ended reads the ticket up to then: no links for it.
-    let links = match app::outside::links::list_links(conn, actor, id) {
-        Ok(l) => l,
-        Err(AppError::NotFound { .. }) => vec![],
-        Err(e) => return Err(e),
-    };
-    let can_link = app::outside::links::may_give(conn, actor, id)?;
+    let (links, can_link) = app::outside::links::for_page(conn, actor, id)?;
     Ok(Loaded { t, events, names, units, departments, duplicates, photos, deliveries, links, can_link })
 }
 
