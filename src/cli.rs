@@ -77,6 +77,20 @@ pub enum Command {
     /// Rankings (三率): the daily roll-up of their final facts (the server keeps it up to date).
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// Residents' personal data (个人信息): the retention purge (the server runs it daily).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// Clear the personal data whose retention period (`[retention]`) is over, now, and say what
+    /// was cleared; each clearing is an audit event.
+    Run {
+        /// Pretend it is this instant (RFC 3339); default now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -519,6 +533,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 crate::worker::Ran::Failed(e) => Err(fail(1, Plain(&e).to_string())),
                 crate::worker::Ran::Panicked(why) => Err(fail(1, format!("the reminders failed: {why}"))),
             }
+        }
+        Command::Retention(RetentionCommand::Run { now }) => {
+            let (_pool, mut conn) = open_database(&settings)?;
+            migrate(&mut conn)?;
+            let now = now.map(|t| crate::app::truncate_to_micros(t.naive_utc())).unwrap_or_else(utc_now);
+            let store = crate::app::photos::FileStore { dir: settings.photos.dir.clone() };
+            let p =
+                crate::app::retention::purge(&mut conn, &store, &settings.retention, now).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("Retention purge: {}.", p.summary());
+            Ok(())
         }
         Command::Notify(NotifyCommand::Send { now }) => {
             let (_pool, mut conn) = open_database(&settings)?;

@@ -20,6 +20,7 @@ const NON_SETTING_VARS: &[&str] = &[
     "require_smtp",
     "require_openpyxl",
     "require_georeport",
+    "require_prometheus_client",
 ];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -41,6 +42,10 @@ pub struct Settings {
     pub evaluation: EvaluationSettings,
     #[serde(default)]
     pub backup: BackupSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
     /// The folder the settings were loaded from (calendars live under it).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -62,6 +67,44 @@ pub struct BackupSettings {
 impl Default for BackupSettings {
     fn default() -> Self {
         BackupSettings { dir: String::new(), every_hours: 24, keep: 7 }
+    }
+}
+
+/// `/metrics` in the Prometheus (OpenMetrics) text format (#22). Off unless a token or an address
+/// is set: the figures say how busy each unit is, which is not for everyone.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// A bearer token: `/metrics` on the service's own address answers a scraper that sends
+    /// `Authorization: Bearer <token>` (at least 24 characters). Empty: not served there.
+    pub token: String,
+    /// An address of its own (e.g. `127.0.0.1:9464`) where `/metrics` answers without a token;
+    /// bind it where only the monitoring network reaches. Empty: none.
+    pub bind: String,
+}
+
+/// How long residents' personal data (个人信息) is kept once its purpose is served (#22, PIPL
+/// 第十九条): months after a ticket closed, a visit was logged, a login was tried. 0 keeps it.
+/// The purge runs once a day in the server (and `gridloop retention run`); see
+/// docs/decisions/0033-personal-data-retention.md.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// The resident's name and phone on a closed ticket (replaced by a marker).
+    pub ticket_contact_months: u32,
+    /// Photos of a closed ticket (files deleted; the record of the upload stays).
+    pub photo_months: u32,
+    /// The free-text notes of a visit log and of its return visits (replaced by a marker).
+    pub visit_note_months: u32,
+    /// Login attempts (account names tried and addresses), deleted.
+    pub login_attempt_months: u32,
+    /// Hours between two purges in the server.
+    pub every_hours: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings { ticket_contact_months: 36, photo_months: 36, visit_note_months: 36, login_attempt_months: 6, every_hours: 24 }
     }
 }
 
@@ -628,6 +671,27 @@ impl Settings {
         {
             return bad("notify.batch", "batch must be 1–5000, concurrency 1–256, timeout_s 1–300".into());
         }
+        let m = &self.metrics;
+        if !m.token.is_empty() && (m.token.chars().count() < 24 || m.token.chars().any(|c| !c.is_ascii_graphic())) {
+            return bad("metrics.token", "the token must be at least 24 printable ASCII characters without spaces".into());
+        }
+        if !m.bind.is_empty() && m.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("metrics.bind", format!("`{}` is not an address and port such as 127.0.0.1:9464", m.bind));
+        }
+        let r = &self.retention;
+        for (key, months) in [
+            ("retention.ticket_contact_months", r.ticket_contact_months),
+            ("retention.photo_months", r.photo_months),
+            ("retention.visit_note_months", r.visit_note_months),
+            ("retention.login_attempt_months", r.login_attempt_months),
+        ] {
+            if months > 1200 {
+                return bad(key, "at most 1200 months (0 keeps the data)".into());
+            }
+        }
+        if !(1..=720).contains(&r.every_hours) {
+            return bad("retention.every_hours", "every_hours must be 1–720".into());
+        }
         if !(1..=720).contains(&self.backup.every_hours) || !(1..=1000).contains(&self.backup.keep) {
             return bad("backup.every_hours", "every_hours must be 1–720, keep 1–1000".into());
         }
@@ -766,10 +830,18 @@ impl Settings {
         DatabaseTarget::parse(&self.database.url).expect("validated at load")
     }
 
-    /// The effective settings as TOML, with the database password hidden.
+    /// The effective settings as TOML, with the passwords, secrets and tokens hidden.
     pub fn render_redacted(&self) -> String {
         let mut copy = self.clone();
         copy.database.url = redact_url(&copy.database.url);
+        let hide = |s: &mut String| {
+            if !s.is_empty() {
+                *s = "********".into();
+            }
+        };
+        hide(&mut copy.metrics.token);
+        copy.notify.smtp_url = redact_url(&copy.notify.smtp_url);
+        hide(&mut copy.notify.sms_gateway_secret);
         toml_string(&copy)
     }
 }

@@ -9,5 +9,6 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod i18n;
+pub mod metrics;
 pub mod startup;
 pub mod worker;

@@ -20,6 +20,7 @@ pub struct Application {
     server: Server,
     port: u16,
     calendars: crate::app::calendars::Calendars,
+    metrics_port: Option<u16>,
 }
 
 fn bad_request(detail: crate::domain::text::Msg, req: &HttpRequest) -> actix_web::Error {
@@ -31,6 +32,13 @@ impl Application {
     pub fn build(settings: Settings, pool: DbPool) -> std::io::Result<Application> {
         let listener = TcpListener::bind(&settings.server.bind)?;
         let port = listener.local_addr()?.port();
+        // `/metrics` on an address of its own (`metrics.bind`): the same server, a second listener
+        // that answers nothing else (see `http::metrics`).
+        let metrics_listener = match settings.metrics.bind.trim() {
+            "" => None,
+            addr => Some(TcpListener::bind(addr)?),
+        };
+        let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let workers = settings.server.workers;
         let shutdown = settings.server.shutdown_timeout_s;
         let pool_size = settings.database.pool_size as usize;
@@ -74,6 +82,7 @@ impl Application {
             visits: Arc::new(visits),
             intake,
             trusted_proxies,
+            metrics_addr,
         });
         let document = web::Data::new(ApiDocument(serde_json::to_string(&<api::ApiDoc as utoipa::OpenApi>::openapi())?));
         let mut server = HttpServer::new(move || {
@@ -87,8 +96,10 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|e, req| bad_request(crate::http::input::path_problem(&e), req)))
                 .wrap(from_fn(access_guard))
                 .wrap(from_fn(security_headers))
+                .wrap(from_fn(crate::http::metrics::record))
                 // Path only, never the query string: searches may carry residents' names.
                 .wrap(Logger::new("%{method}xi %U %s %b %Dms").custom_request_replace("method", |req| req.method().to_string()))
+                .route(crate::http::metrics::PATH, web::get().to(crate::http::metrics::scrape))
                 .configure(api::register)
                 .configure(crate::http::open311::register)
                 .configure(crate::http::web::register)
@@ -106,14 +117,22 @@ impl Application {
         // Database work runs on blocking threads; more of them than pooled connections would only
         // wait for a connection while holding memory.
         .worker_max_blocking_threads(pool_size);
+        if let Some(l) = metrics_listener {
+            server = server.listen(l)?;
+        }
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Application { server: server.run(), port, calendars })
+        Ok(Application { server: server.run(), port, calendars, metrics_port: metrics_addr.map(|a| a.port()) })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener (`metrics.bind`), if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The calendars the server uses: the background work shares this handle, so that a change

@@ -104,6 +104,13 @@ pub fn append_all(conn: &mut DbConn, drafts: Vec<Draft<'_>>, now: NaiveDateTime)
 /// An event's row, hashed onto `prev` in the current canonical form (its id included).
 fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) -> AppResult<AuditEventRow> {
     let id = crate::domain::AuditEventId::new().to_string();
+    let mut changes = d.changes;
+    // Personal values get a random salt for their digests (hash version 3, decision 0033).
+    if crate::domain::audit::has_personal_values(&changes) {
+        if let serde_json::Value::Object(o) = &mut changes {
+            o.insert(crate::domain::audit::SALT_FIELD.into(), hex::encode(rand::random::<[u8; 16]>()).into());
+        }
+    }
     let content = EventContent {
         hash_version: HASH_VERSION,
         id: id.clone(),
@@ -119,7 +126,7 @@ fn sealed(d: Draft<'_>, shard: i32, seq: i64, prev: String, now: NaiveDateTime) 
         from_state: d.from_state.map(Into::into),
         to_state: d.to_state.map(Into::into),
         reason: d.reason.map(Into::into),
-        changes: serde_json::to_string(&d.changes).map_err(AppError::internal)?,
+        changes: serde_json::to_string(&changes).map_err(AppError::internal)?,
     };
     let hash = event_hash(&prev, &content);
     Ok(AuditEventRow {
@@ -379,10 +386,19 @@ pub struct TimelineEvent {
     pub hash: String,
 }
 
+/// An event's `changes` as shown: without the salt of its personal values' digests.
+fn shown_changes(changes: &str) -> serde_json::Value {
+    let mut v = serde_json::from_str(changes).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(o) = &mut v {
+        o.remove(crate::domain::audit::SALT_FIELD);
+    }
+    v
+}
+
 /// An audit event as shown in a timeline.
 pub fn timeline_event(e: AuditEventRow) -> TimelineEvent {
     TimelineEvent {
-        changes: serde_json::from_str(&e.changes).unwrap_or(serde_json::Value::Null),
+        changes: shown_changes(&e.changes),
         id: e.id,
         seq: e.seq,
         at: e.at,

@@ -203,7 +203,11 @@ pub fn ledger_page(
                 Some(p) => mask_phone(p),
                 None => String::new(),
             };
-            line(t, &names, lang, now, r.and_then(|r| r.name.clone()).unwrap_or_default(), resident_phone)
+            let name = match r.and_then(|r| r.name.clone()) {
+                Some(n) if crate::domain::pii::is_purged(Some(&n)) => crate::i18n::render(lang, &crate::msg!("ticket-contact_purged")),
+                n => n.unwrap_or_default(),
+            };
+            line(t, &names, lang, now, name, resident_phone)
         })
         .collect();
     Ok(LedgerPage { rows, next_cursor: page.next_cursor })

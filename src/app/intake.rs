@@ -149,10 +149,13 @@ fn writer(pool: DbPool, settings: Arc<Settings>, calendars: Calendars, rx: Arc<M
             // Filings and actions each on a connection of their own checkout: when the filings
             // found their connection gone, the actions do not try it again (the pool checks an
             // unvouched connection and replaces it if dead).
+            let m = crate::metrics::get();
             if !filings.is_empty() {
+                m.intake_batch.observe(filings.len() as f64);
                 write_on_pooled(&pool, filing_replies, |conn| file_batch(conn, ctx, filings, super::utc_now()));
             }
             if !actions.is_empty() {
+                m.intake_batch.observe(actions.len() as f64);
                 write_on_pooled(&pool, action_replies, |conn| act_batch(conn, ctx, actions, super::utc_now()));
             }
         }));

@@ -371,7 +371,12 @@ fn visit_log_page(
             Cell::Int(l.households_visited as i64),
             Cell::Long(visited.remove(&id).unwrap_or_default().join("、")),
             Cell::Long(shown(&l.observations)),
-            Cell::Long(l.notes.as_deref().map(shown).unwrap_or_default()),
+            Cell::Long(
+                l.notes
+                    .as_deref()
+                    .map(|n| if crate::domain::pii::is_purged(Some(n)) { text(lang, "ticket-contact_purged") } else { shown(n) })
+                    .unwrap_or_default(),
+            ),
             Cell::Int(numbers.len() as i64),
             Cell::Text(numbers.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join("、")),
             Cell::Int(return_visits.get(&id).copied().unwrap_or(0)),
@@ -533,7 +538,15 @@ fn supervision_page(
             Cell::Int(reminders as i64),
             Cell::Text(text(lang, if s.resolved_at.is_some() { "ledger-status_resolved" } else { "ledger-status_open" })),
             Cell::Time(s.resolved_at),
-            Cell::Text(t.6.as_deref().map(|n| if clear { n.to_string() } else { mask_name(n) }).unwrap_or_default()),
+            Cell::Text(
+                t.6.as_deref()
+                    .map(|n| match n {
+                        crate::domain::pii::PURGED => text(lang, "ticket-contact_purged"),
+                        n if clear => n.to_string(),
+                        n => mask_name(n),
+                    })
+                    .unwrap_or_default(),
+            ),
             Cell::Text(t.7.as_deref().map(|p| if clear { p.to_string() } else { mask_phone(p) }).unwrap_or_default()),
         ]);
     }

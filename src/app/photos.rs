@@ -70,6 +70,8 @@ pub trait PhotoStore: Send + Sync {
     fn put(&self, bytes: &[u8]) -> AppResult<String>;
     /// The bytes kept under a SHA-256.
     fn get(&self, sha256: &str) -> AppResult<Vec<u8>>;
+    /// Deletes the bytes kept under a SHA-256 (the retention purge); `false` when there were none.
+    fn delete(&self, sha256: &str) -> AppResult<bool>;
 }
 
 /// The photo store in a folder: `ab/cd/abcd….jpg`, written to a temporary name and renamed, so
@@ -107,5 +109,13 @@ impl PhotoStore for FileStore {
             std::io::ErrorKind::NotFound => AppError::NotFound { what: "photo" },
             _ => AppError::internal_msg(format!("photo store {}: {e}", self.dir.display())),
         })
+    }
+
+    fn delete(&self, sha256: &str) -> AppResult<bool> {
+        match std::fs::remove_file(self.path(sha256)?) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(AppError::internal_msg(format!("photo store {}: {e}", self.dir.display()))),
+        }
     }
 }

@@ -216,8 +216,24 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(settings.connect_timeout_s.max(1)))
         .connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: settings.sqlite_busy_timeout_ms }))
+        .event_handler(Box::new(PoolWaits))
         .build(manager)
         .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })
+}
+
+/// Records how long each checkout waited for a connection, and the waits that timed out, in the
+/// process's metrics (`gridloop_db_pool_wait_seconds`, `gridloop_db_pool_timeouts_total`).
+#[derive(Debug)]
+struct PoolWaits;
+
+impl diesel::r2d2::HandleEvent for PoolWaits {
+    fn handle_checkout(&self, event: diesel::r2d2::event::CheckoutEvent) {
+        crate::metrics::get().pool_wait_seconds.observe(event.duration().as_secs_f64());
+    }
+
+    fn handle_timeout(&self, _event: diesel::r2d2::event::TimeoutEvent) {
+        crate::metrics::get().pool_timeouts.inc();
+    }
 }
 
 /// Applies pending migrations; returns the versions applied.

@@ -31,8 +31,85 @@ pub fn canonical_time(t: NaiveDateTime) -> String {
 /// The canonical form new events are hashed in. Version 1 (events written before migration
 /// 2026-11-30-000012) left the event's id out, so an id could be changed unnoticed; version 2
 /// covers every column of `audit_events` except the hash itself, the version included. Version-1
-/// events keep their hashes and are covered by a [`Seal`] of their chain.
-pub const HASH_VERSION: i32 = 2;
+/// events keep their hashes and are covered by a [`Seal`] of their chain. Version 3 is version 2
+/// with residents' personal data in `changes` ([`PERSONAL_FIELDS`]) hashed by a salted digest
+/// instead of as written, so that the retention purge can replace those values with their digest
+/// and the chain still verifies (decision 0033).
+pub const HASH_VERSION: i32 = 3;
+
+/// The fields of an event's `changes` that hold residents' personal data (个人信息): the contact on
+/// a ticket's filing and a visit log's notes. Fixed for hash version 3: a
+/// field added later needs a new version, since events already written hashed it as written.
+pub const PERSONAL_FIELDS: &[&str] = &["resident_name", "resident_phone", "notes"];
+/// The field of `changes` holding the event's random salt for the digests of its personal fields
+/// (hex, 32 characters). Not hashed itself; deleted by the purge, so that a purged value cannot be
+/// found again by trying every phone number against its digest.
+pub const SALT_FIELD: &str = "_pii_salt";
+/// A purged value: `{"purged_sha256": "<digest>"}`.
+pub const PURGED_FIELD: &str = "purged_sha256";
+
+/// The digest a version-3 event hashes in place of one personal value.
+pub fn personal_digest(salt: &str, field: &str, value: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(format!("{salt}\n{field}\n{value}").as_bytes()))
+}
+
+/// The digest of a value the purge already replaced.
+fn purged_digest(value: &serde_json::Value) -> Option<&str> {
+    let o = value.as_object()?;
+    (o.len() == 1).then(|| o.get(PURGED_FIELD)?.as_str())?
+}
+
+/// Whether `changes` (an event's JSON) holds a personal field with a value not yet purged.
+pub fn has_personal_values(changes: &serde_json::Value) -> bool {
+    changes.as_object().is_some_and(|o| PERSONAL_FIELDS.iter().any(|f| o.get(*f).is_some_and(|v| purged_digest(v).is_none())))
+}
+
+/// `changes` as version 3 hashes it: each personal field's value replaced by its digest (or the
+/// digest the purge left), the salt left out. Anything that is not a JSON object is hashed as is.
+pub fn hashed_changes(changes: &str) -> String {
+    let Ok(serde_json::Value::Object(mut o)) = serde_json::from_str::<serde_json::Value>(changes) else {
+        return changes.to_string();
+    };
+    let salt = match o.remove(SALT_FIELD) {
+        Some(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    };
+    for f in PERSONAL_FIELDS {
+        if let Some(v) = o.get_mut(*f) {
+            let digest = match purged_digest(v) {
+                Some(d) => d.to_string(),
+                None => personal_digest(&salt, f, v),
+            };
+            *v = serde_json::json!({ "sha256": digest });
+        }
+    }
+    serde_json::Value::Object(o).to_string()
+}
+
+/// `changes` with its personal values purged: each replaced by `{"purged_sha256": digest}` and the
+/// salt deleted. The version-3 hash is the same before and after. `None` when there was nothing
+/// to purge (or `changes` is not an object).
+pub fn purge_changes(changes: &str) -> Option<String> {
+    let Ok(serde_json::Value::Object(mut o)) = serde_json::from_str::<serde_json::Value>(changes) else {
+        return None;
+    };
+    if !has_personal_values(&serde_json::Value::Object(o.clone())) {
+        return None;
+    }
+    let salt = match o.remove(SALT_FIELD) {
+        Some(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    };
+    for f in PERSONAL_FIELDS {
+        if let Some(v) = o.get_mut(*f) {
+            if purged_digest(v).is_none() {
+                let digest = personal_digest(&salt, f, v);
+                *v = serde_json::json!({ PURGED_FIELD: digest });
+            }
+        }
+    }
+    Some(serde_json::Value::Object(o).to_string())
+}
 
 /// The content of one event, in the order it is hashed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -122,6 +199,13 @@ pub fn canonical_json(prev: &str, e: &EventContent) -> String {
             changes: &e.changes,
         })
     } else {
+        let hashed;
+        let changes = if e.hash_version >= 3 {
+            hashed = hashed_changes(&e.changes);
+            &hashed
+        } else {
+            &e.changes
+        };
         serde_json::to_string(&CanonicalV2 {
             v: e.hash_version,
             prev,
@@ -138,7 +222,7 @@ pub fn canonical_json(prev: &str, e: &EventContent) -> String {
             from_state: e.from_state.as_deref(),
             to_state: e.to_state.as_deref(),
             reason: e.reason.as_deref(),
-            changes: &e.changes,
+            changes,
         })
     };
     json.expect("canonical event serializes")
@@ -401,6 +485,49 @@ mod tests {
         let mut unknown = c;
         unknown[3].content.hash_version = 7;
         assert!(verify_chain(3, unknown).unwrap_err().reason.contains("unknown hash version 7"));
+    }
+
+    #[test]
+    fn purging_personal_values_keeps_the_chain_and_editing_them_breaks_it() {
+        let mut c = chain(3);
+        c[1].content.changes = serde_json::json!({
+            "notes": [null, "王大爷 13812345678 腿脚不便"],
+            "resident_phone": [null, "138****5678"],
+            "title": [null, "楼道灯坏了"],
+            SALT_FIELD: "00112233445566778899aabbccddeeff",
+        })
+        .to_string();
+        rehash(&mut c, 1);
+        assert_eq!(verify_chain(3, c.clone()).unwrap().0, 3);
+        // The purge: the values and the salt are gone, the chain still verifies.
+        let mut purged = c.clone();
+        purged[1].content.changes = purge_changes(&c[1].content.changes).unwrap();
+        let stored = &purged[1].content.changes;
+        assert!(!stored.contains("13812345678") && !stored.contains("5678") && !stored.contains(SALT_FIELD), "{stored}");
+        assert!(stored.contains("楼道灯坏了"), "what is not personal stays: {stored}");
+        assert_eq!(verify_chain(3, purged.clone()).unwrap().0, 3);
+        assert_eq!(purge_changes(&purged[1].content.changes), None, "nothing left to purge");
+        // Editing a personal value (or a digest the purge left, or what is not personal) breaks it.
+        let mut edited = c.clone();
+        edited[1].content.changes = edited[1].content.changes.replace("腿脚不便", "一切正常");
+        assert_eq!(verify_chain(3, edited).unwrap_err().seq, 2);
+        let mut forged = purged.clone();
+        let d = serde_json::from_str::<serde_json::Value>(&purged[1].content.changes).unwrap()["notes"][PURGED_FIELD]
+            .as_str()
+            .unwrap()
+            .to_string();
+        forged[1].content.changes = forged[1].content.changes.replace(&d, &"0".repeat(64));
+        assert_eq!(verify_chain(3, forged).unwrap_err().seq, 2);
+        let mut other = purged;
+        other[1].content.changes = other[1].content.changes.replace("楼道灯坏了", "楼道灯好了");
+        assert_eq!(verify_chain(3, other).unwrap_err().seq, 2);
+    }
+
+    #[test]
+    fn a_personal_digest_depends_on_the_salt_so_a_phone_cannot_be_looked_up() {
+        let v = serde_json::json!([null, "13812345678"]);
+        assert_ne!(personal_digest("a", "resident_phone", &v), personal_digest("b", "resident_phone", &v));
+        assert_ne!(personal_digest("a", "resident_phone", &v), personal_digest("a", "notes", &v));
     }
 
     #[test]

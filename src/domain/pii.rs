@@ -35,6 +35,16 @@ impl<T> fmt::Display for Sensitive<T> {
     }
 }
 
+/// What a purged personal value is replaced by in its column (a resident's name on a closed
+/// ticket, a visit log's notes) once its retention period is over (decision 0033). Never shown as
+/// is: views show the localized "cleared" label instead.
+pub const PURGED: &str = "(purged)";
+
+/// Whether a stored value is the purge's marker.
+pub fn is_purged(v: Option<&str>) -> bool {
+    v == Some(PURGED)
+}
+
 /// Masks a phone number, keeping the first three and last four digits: `138****5678`.
 /// Short or odd numbers keep at most their last two characters.
 pub fn mask_phone(phone: &str) -> String {

@@ -136,7 +136,7 @@ impl Role {
             Role::Supervisor => {
                 matches!(op, OrgUnitRead | PersonRead | ResidentRead | TicketRead | VisitLogRead | BoardRead | RankingRead | ConsultRead)
             }
-            Role::Admin => matches!(op, OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage),
+            Role::Admin => matches!(op, OrgUnitRead | OrgUnitManage | PersonRead | PersonManage | CatalogueManage | PersonalDataRequest),
             // The parties' representatives: their compound's consultation, and progress and
             // completion of the actions their party is responsible for — nothing else.
             Role::CommitteeRepresentative | Role::CompanyRepresentative => matches!(op, ConsultRead | ConsultAct),
@@ -199,10 +199,13 @@ pub enum Operation {
     ConsultManage,
     /// Record progress on and complete the actions one's own party is responsible for.
     ConsultAct,
+    /// A resident's request to see or erase his personal data (PIPL 第四十五条、第四十七条),
+    /// answered by an admin over the units that hold it; recorded in the audit trail.
+    PersonalDataRequest,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 20] = [
         Operation::OrgUnitRead,
         Operation::OrgUnitManage,
         Operation::PersonRead,
@@ -222,6 +225,7 @@ impl Operation {
         Operation::ConsultRead,
         Operation::ConsultManage,
         Operation::ConsultAct,
+        Operation::PersonalDataRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -245,6 +249,7 @@ impl Operation {
             Operation::ConsultRead => "consultation.read",
             Operation::ConsultManage => "consultation.manage",
             Operation::ConsultAct => "consultation.act",
+            Operation::PersonalDataRequest => "personal_data.request",
         }
     }
 
@@ -260,6 +265,7 @@ impl Operation {
             VisitLogRead | VisitLogFile => VisitLogRead,
             BoardRead | RankingRead => OrgUnitRead,
             ConsultRead | ConsultManage | ConsultAct => ConsultRead,
+            PersonalDataRequest => PersonalDataRequest,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct AppState {
     pub photos: Arc<dyn crate::app::photos::PhotoStore>,
     /// The oversight desks' shared open counts (`server.overview_refresh_s`).
     pub overview: Arc<crate::app::board::OverviewCache>,
+    /// The address of the metrics listener (`metrics.bind`), once bound.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl AppState {

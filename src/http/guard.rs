@@ -45,6 +45,17 @@ pub async fn access_guard(
         };
         return Ok(req.into_response(resp).map_into_boxed_body());
     }
+    // `/metrics` checks its own token (or the listener it came in on); the metrics listener
+    // serves nothing else.
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        if super::metrics::on_metrics_listener(req.request(), state) && req.path() != super::metrics::PATH {
+            let resp = error_response(&AppError::NotFound { what: "route" }, lang);
+            return Ok(req.into_response(resp).map_into_boxed_body());
+        }
+    }
+    if req.path() == super::metrics::PATH {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let method = req.method().as_str().to_string();
     // The pages have their own table and rule: an anonymous visitor goes to the login page.
     if super::web::is_page_path(req.path()) {

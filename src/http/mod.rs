@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod guard;
 pub mod input;
+pub mod metrics;
 pub mod open311;
 pub mod routing;
 pub mod web;

@@ -387,6 +387,16 @@ impl Deliveries {
             let mut jitter = || rand_unit();
             notifications::settle(c, &tries, now, &mut jitter)
         })?;
+        let m = crate::metrics::get();
+        for (o, t) in &tries {
+            let outcome = match t {
+                Tried::Sent => "sent",
+                Tried::Failed { retry: true, .. } => "failed_retrying",
+                Tried::Failed { retry: false, .. } => "failed",
+                Tried::Later(_) => "put_off",
+            };
+            m.delivery(o.channel.as_str(), outcome);
+        }
         Ok((n, settled, claimed.deferred + claimed.undeliverable))
     }
 }

@@ -78,6 +78,13 @@ impl Task for SlaTick {
         let escalated = crate::app::tickets::escalate_breached(conn, ctx, &r.escalate, now)?;
         // The consultation's action items (行动清单) keep clocks of their own.
         let a = crate::app::action_clocks::fire(conn, now)?;
+        let m = crate::metrics::get();
+        m.clock_fired("warning", r.warnings);
+        m.clock_fired("breach", r.breaches);
+        m.clock_fired("reminder", r.reminders);
+        m.clock_fired("pause_expired", r.pauses_expired);
+        m.clock_fired("action_warning", a.warnings);
+        m.clock_fired("action_overdue", a.overdue);
         Ok(Outcome::did(
             r.warnings + r.breaches + r.reminders + r.pauses_expired + escalated + a.warnings + a.overdue,
             format!(
@@ -233,10 +240,43 @@ impl Task for ScheduledBackup {
             return Ok(Outcome::nothing());
         }
         let target = self.settings.database_target();
-        match crate::app::backup::scheduled(conn, &target, std::path::Path::new(b.dir.trim()), b.every_hours, b.keep, now)? {
+        let taken = crate::app::backup::scheduled(conn, &target, std::path::Path::new(b.dir.trim()), b.every_hours, b.keep, now);
+        let outcome = match &taken {
+            Ok(Some(_)) => "written",
+            Ok(None) => "",
+            Err(_) => "failed",
+        };
+        if !outcome.is_empty() {
+            crate::metrics::get().backups.get_or_create(&crate::metrics::KindLabels { kind: outcome.into() }).inc();
+        }
+        match taken? {
             Some(done) => Ok(Outcome::did(1, format!("backup written to {} ({} bytes)", done.path.display(), done.bytes))),
             None => Ok(Outcome::nothing()),
         }
+    }
+}
+
+/// The personal-data retention purge (`[retention]`, #22): once every `every_hours` in each
+/// server (a second server running it at the same time finds nothing left to clear).
+pub struct RetentionPurge {
+    pub settings: Arc<Settings>,
+    pub last: Option<NaiveDateTime>,
+}
+
+impl Task for RetentionPurge {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        let every = chrono::Duration::hours(self.settings.retention.every_hours as i64);
+        if self.last.is_some_and(|l| now < l + every) {
+            return Ok(Outcome::nothing());
+        }
+        let store = crate::app::photos::FileStore { dir: self.settings.photos.dir.clone() };
+        let p = crate::app::retention::purge(conn, &store, &self.settings.retention, now)?;
+        self.last = Some(now);
+        Ok(Outcome::did(p.total(), p.summary()))
     }
 }
 
@@ -255,7 +295,8 @@ pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> 
         Box::new(VisitReminders { settings: settings.clone(), calendars: calendars.clone(), rules }),
         Box::new(CalendarWarnings::new(calendars)),
         Box::new(ThrottlePrune { settings: settings.clone() }),
-        Box::new(ScheduledBackup { settings }),
+        Box::new(ScheduledBackup { settings: settings.clone() }),
+        Box::new(RetentionPurge { settings, last: None }),
         Box::new(SqliteOptimize::default()),
     ]
 }

@@ -98,6 +98,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// Kept so that the database lives (and is dropped) with the app.
     pub _db: TestDb,
+    /// The port of the metrics listener, when `metrics.bind` is set.
+    pub metrics_port: Option<u16>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -132,8 +134,9 @@ impl TestApp {
         let app = Application::build(settings.clone(), pool.clone()).expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let metrics_port = app.metrics_port();
         tokio::spawn(app.run_until_stopped());
-        TestApp { api: Api { base, client: client() }, pool, settings, _db: db, handle }
+        TestApp { api: Api { base, client: client() }, pool, settings, _db: db, metrics_port, handle }
     }
 
     /// A connection of the test's own to the server's database, outside the server's pool.

@@ -215,8 +215,16 @@ async fn a_whistle_reaches_the_liaison_by_mail_once_with_its_subject_text_link_a
     my_mail(&app, "dl1", "dl1@example.org", true).await;
     let t = whistled_ticket(&app, &fx, false).await;
     let (work, _) = working_and_quiet(&app);
+    let sent_mail = || {
+        crate::metrics::value(
+            &gridloop::metrics::get().encode(),
+            r#"gridloop_notification_deliveries_total{channel="email",outcome="sent"}"#,
+        )
+    };
+    let counted = sent_mail();
     let o = deliver(&app, work);
     assert_eq!(o.done, 1, "{o:?}");
+    assert!(sent_mail() >= counted + 1.0, "the metrics count the mail sent");
     // Run again: nothing goes twice.
     deliver(&app, work);
     let mail = sink.messages();

@@ -808,12 +808,12 @@ async fn flipping_an_events_hash_version_is_found_and_a_late_version_1_event_is_
     let flip = |conn: &mut DbConn, id: &str, version: i32| {
         diesel::update(audit_events::table.find(id)).set(audit_events::hash_version.eq(version)).execute(conn).unwrap();
     };
-    // A version-2 event presented as version 1 (whose hash would not cover its id)...
+    // A current-version event presented as version 1 (whose hash would not cover its id)...
     flip(&mut conn, &events[1].0, 1);
     let b = verify_chain(&app).unwrap_err();
     assert_eq!((b.seq, b.event_id.as_deref()), (events[1].2, Some(events[1].0.as_str())));
     assert!(b.reason.contains("edited"), "{}", b.reason);
-    flip(&mut conn, &events[1].0, 2);
+    flip(&mut conn, &events[1].0, gridloop::domain::audit::HASH_VERSION);
     assert!(verify_chain(&app).is_ok());
     // ... and a version-1 event presented as version 2.
     flip(&mut conn, &late[0].0, 2);

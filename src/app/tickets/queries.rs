@@ -51,7 +51,7 @@ pub fn reveal_contact(conn: &mut DbConn, actor: &Actor, id: &TicketId, now: Naiv
             .execute(conn)?;
         Ok(RevealedContact {
             id: t.row.id.to_string(),
-            resident_name: t.row.resident_name,
+            resident_name: t.row.resident_name.filter(|n| !crate::domain::pii::is_purged(Some(n))),
             resident_phone: t.row.resident_phone,
             revealed_at: now,
         })

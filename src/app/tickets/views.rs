@@ -115,6 +115,9 @@ pub struct TicketView {
     pub anonymous: bool,
     pub resident_name: Option<String>,
     pub resident_phone_masked: Option<String>,
+    /// The resident's name and phone were cleared when their retention period ended (个人信息已按
+    /// 保存期限清除): `resident_name` and `resident_phone_masked` are then empty.
+    pub contact_purged: bool,
     pub channel: Channel,
     pub filed_by: String,
     pub visit_log_id: Option<String>,
@@ -378,7 +381,8 @@ pub(super) fn render(
         latitude: r.latitude,
         longitude: r.longitude,
         anonymous: r.resident_name.is_none() && r.resident_phone.is_none(),
-        resident_name: r.resident_name.clone(),
+        resident_name: r.resident_name.clone().filter(|n| !crate::domain::pii::is_purged(Some(n))),
+        contact_purged: crate::domain::pii::is_purged(r.resident_name.as_deref()),
         resident_phone_masked: r.resident_phone.as_deref().map(mask_phone),
         channel: r.channel,
         filed_by: r.filed_by.to_string(),

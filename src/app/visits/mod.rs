@@ -145,6 +145,8 @@ pub struct ReturnVisitView {
     pub ticket_number: String,
     pub satisfaction: Satisfaction,
     pub note: Option<String>,
+    /// The note was cleared when its retention period ended (`retention.visit_note_months`).
+    pub note_purged: bool,
     #[serde(with = "crate::app::rfc3339")]
     pub recorded_at: NaiveDateTime,
 }
@@ -164,6 +166,8 @@ pub struct VisitLogView {
     pub households: Vec<HouseholdRef>,
     pub observations: String,
     pub notes: Option<String>,
+    /// The notes were cleared when their retention period ended (`retention.visit_note_months`).
+    pub notes_purged: bool,
     /// Filed after the day's deadline (`visits.log_deadline`).
     pub late: bool,
     /// Past its day: no more amendments.
@@ -451,7 +455,8 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
                 ticket_id: r.ticket_id.to_string(),
                 ticket_number: number,
                 satisfaction: r.satisfaction,
-                note: r.note,
+                note_purged: crate::domain::pii::is_purged(r.note.as_deref()),
+                note: r.note.filter(|n| !crate::domain::pii::is_purged(Some(n))),
                 recorded_at: r.recorded_at,
             })
             .collect(),
@@ -465,7 +470,8 @@ fn view(conn: &mut DbConn, rules: &VisitRules, log: VisitLogRow, now: NaiveDateT
         visit_date: log.visit_date,
         households_visited: log.households_visited,
         observations: log.observations,
-        notes: log.notes,
+        notes_purged: crate::domain::pii::is_purged(log.notes.as_deref()),
+        notes: log.notes.filter(|n| !crate::domain::pii::is_purged(Some(n))),
         late: log.late,
         version: log.version,
         created_at: log.created_at,

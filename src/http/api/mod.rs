@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod org;
 pub mod outside;
 pub mod people;
+pub mod personal_data;
 pub mod photos;
 pub mod reports;
 pub mod residents;

@@ -9,8 +9,8 @@ use crate::http::routing::RouteSpec;
 
 use super::openapi::LayerResponses;
 use super::{
-    auth, calendars, catalogue, consult, exports, ledgers, notifications, org, outside, people, photos, reports, residents, sla, system,
-    tickets, visits,
+    auth, calendars, catalogue, consult, exports, ledgers, notifications, org, outside, people, personal_data, photos, reports, residents,
+    sla, system, tickets, visits,
 };
 
 macro_rules! routes {
@@ -134,6 +134,8 @@ routes! {
     PATCH "/api/v1/visit-logs/{id}" => visits::amend, Access::Scoped(Operation::VisitLogFile);
     GET "/api/v1/visit-logs/{id}/history" => visits::history, Access::Scoped(Operation::VisitLogRead);
     GET "/api/v1/my/visit-list" => visits::my_visit_list, Access::Scoped(Operation::VisitLogFile);
+    POST "/api/v1/personal-data/access" => personal_data::access, Access::Scoped(Operation::PersonalDataRequest);
+    POST "/api/v1/personal-data/erasure" => personal_data::erasure, Access::Scoped(Operation::PersonalDataRequest);
     GET "/api/v1/households" => visits::households, Access::Scoped(Operation::ResidentRead);
     GET "/api/v1/households/{id}" => visits::household, Access::Scoped(Operation::ResidentRead);
     PATCH "/api/v1/households/{id}" => visits::change_household, Access::Scoped(Operation::ResidentManage);

@@ -77,6 +77,7 @@ ticket-overdue = Overdue
 ticket-place = Place
 ticket-resident = Resident
 ticket-anonymous = Anonymous
+ticket-contact_purged = Cleared when its retention period ended (personal data)
 ticket-reveal = Show the full number
 ticket-reveal_recorded = (this look is recorded)
 ticket-filed_at = Filed

@@ -105,6 +105,7 @@ why-category_urgencies = category { $code } allows only: { $allowed }
 why-part_not_open = “{ $action }” needs a co-department whose part is still open
 why-part_ended_no_comment = your department's part of this case has ended: it may read what happened until then, not comment
 why-who_reveals = only the grid, the compound, the community and the departments working on the case may see the resident's phone
+why-who_personal_data = only an admin over the units that hold the data may answer a resident's request to see or erase it
 why-households_count = is { $visited } but household_ids lists { $listed }
 rule-at_most_items = at most { $max } per submission
 why-return_visit_needs_solved = the ticket is “{ $state }”; a return visit needs a solved ticket

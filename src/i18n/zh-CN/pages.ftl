@@ -77,6 +77,7 @@ ticket-overdue = 已超时
 ticket-place = 地点
 ticket-resident = 居民
 ticket-anonymous = 匿名
+ticket-contact_purged = 已按保存期限清除（个人信息）
 ticket-reveal = 查看完整号码
 ticket-reveal_recorded = （本次查看已留痕）
 ticket-filed_at = 登记时间

@@ -105,6 +105,7 @@ why-category_urgencies = 类别“{ $code }”只允许：{ $allowed }
 why-part_not_open = “{ $action }”需要一个承办尚未结束的协办部门
 why-part_ended_no_comment = 贵部门在此件上的承办已结束：可以查看结束之前的情况，但不能再留言
 why-who_reveals = 只有网格、小区、社区和正在承办此件的部门可以查看居民的完整电话
+why-who_personal_data = 只有管辖这些单位的管理员可以办理居民查阅或删除个人信息的申请
 why-households_count = 为 { $visited }，但 household_ids 列出了 { $listed } 户
 rule-at_most_items = 每次最多 { $max } 项
 why-return_visit_needs_solved = 该诉求当前为“{ $state }”；回访需要“待回访”的诉求
