@@ -134,6 +134,14 @@ impl Metrics {
         let up_since = Gauge::<f64, AtomicU64>::default();
         registry.register("start_time_seconds", "When this process started, in seconds since the Unix epoch", up_since.clone());
         up_since.set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0));
+        // The kinds an alert rule watches exist from the start, at 0, so that `rate()` and
+        // `increase()` see their first firing.
+        for kind in ["warning", "breach", "reminder", "pause_expired", "action_warning", "action_overdue"] {
+            clocks_fired.get_or_create(&KindLabels { kind: kind.into() }).inc_by(0);
+        }
+        for kind in ["written", "failed"] {
+            backups.get_or_create(&KindLabels { kind: kind.into() }).inc_by(0);
+        }
         let db_up = Gauge::default();
         registry.register("db_up", "1 when the database answered this scrape's backlog queries, else 0", db_up.clone());
         Metrics {

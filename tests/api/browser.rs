@@ -818,3 +818,62 @@ async fn the_admin_registers_an_open311_app_and_is_shown_its_key_once() {
     b.goto(&format!("{base}/admin/clients")).await;
     assert!(!b.text("main").await.contains(&key), "never shown again");
 }
+
+/// 个人信息申请: a resident asks the street's admin for a copy of his data and then for its
+/// erasure; the admin looks it up, is stopped until he ticks that the identity was checked, then
+/// erases it and is told which open request keeps the contact until it closes.
+#[tokio::test]
+async fn the_admin_answers_a_residents_request_to_see_and_erase_his_data() {
+    let Some(b) = Browser::start("personal-data").await else { return };
+    let app = demo_app().await;
+    let base = app.base.clone();
+    let gw = app.login("gw.wang", DEMO_PASSWORD).await;
+    let cats = app.get_ok("/api/v1/categories", &gw).await;
+    let me = app.get_ok("/api/v1/me", &gw).await;
+    let body = json!({"category_id": cats[0]["id"], "title": "楼道扶手松动", "description": "3单元扶手松动，老人上下楼不便。",
+                      "building_id": me["grants"][0]["org_unit_id"], "resident_name": "周桂芳", "resident_phone": "13955557777"});
+    let r = app.post_json("/api/v1/tickets", Some(&gw), &body).await;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let t: Value = r.json().await.unwrap();
+    let number = t["number"].as_str().unwrap().to_string();
+
+    b.login(&base, "admin", DEMO_PASSWORD).await;
+    b.goto(&format!("{base}/admin/personal-data")).await;
+    b.find("#pii-form").await;
+    b.shot("01-form").await;
+    b.fill("#pii-phone", "13955557777").await;
+    b.fill("#pii-reference", "PIPL-2026-031").await;
+    b.fill("#pii-note", "本人持身份证到街道申请").await;
+    b.click("#pii-access").await;
+    b.find("#pii-copy").await;
+    let copy = b.text("#pii-copy").await;
+    assert!(copy.contains(&number) && copy.contains("周桂芳") && copy.contains("13955557777"), "{copy}");
+    b.shot("02-copy").await;
+
+    // Erasure without the box ticked: refused, the form keeps what was typed.
+    b.click("#pii-form details summary").await;
+    b.click("#pii-erase").await;
+    b.find("p.flash.error").await;
+    assert!(b.text("p.flash.error").await.contains("已核实申请人身份"));
+    b.shot("03-confirm-needed").await;
+    b.click("#pii-form details summary").await;
+    b.click("#pii-confirm").await;
+    b.click("#pii-erase").await;
+    b.find("#pii-erased").await;
+    let done = b.text("#pii-erased").await;
+    assert!(done.contains(&number), "the open request is listed as keeping its contact: {done}");
+    assert!(!done.contains("13955557777"), "{done}");
+    b.shot("04-erased").await;
+    // The trail holds the request, with the number masked.
+    let trail: Vec<String> = {
+        use diesel::prelude::*;
+        use gridloop::db::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::entity_kind.eq("personal_data_request"))
+            .select(audit_events::changes)
+            .load(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(trail.len(), 2, "the look-up and the erasure");
+    assert!(trail.iter().all(|c| c.contains("139****7777") && !c.contains("13955557777")), "{trail:?}");
+}

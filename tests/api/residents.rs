@@ -93,7 +93,17 @@ fn the_server_log_never_carries_residents_data() {
         let phone = revealed["phone"].as_str().unwrap().to_string();
         let idn = revealed["id_number"].as_str().unwrap().to_string();
         let name = list[0]["name"].as_str().unwrap().to_string();
+        // The resident's requests about his data, answered by the admin: the look-up and the
+        // erasure carry his number in their bodies, never into the log.
+        let admin = app.login("admin", gridloop::app::demo::DEMO_PASSWORD).await;
+        let request = json!({"phone": phone, "reference": "PIPL-LOG-1"});
+        let r = app.post_json("/api/v1/personal-data/access", Some(&admin), &request).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains(&phone), "the copy holds the number");
+        let r = app.post_json("/api/v1/personal-data/erasure", Some(&admin), &request).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         let log = server.stop_and_read_log();
+        assert!(log.contains("/api/v1/personal-data/erasure"), "the request log is on: {log}");
         assert!(log.contains("/api/v1/residents"), "the request log is on: {log}");
         // The search went out as ?q=%E6%9D%8E: neither the query nor its value may be logged.
         for secret in [phone.as_str(), idn.as_str(), name.as_str(), token.as_str(), "%E6%9D%8E", "q="] {

@@ -78,6 +78,9 @@ pages! {
     GET "/admin/calendars" => pages::admin::calendars, Access::Authenticated;
     GET "/admin/calendars/{name}/{year}" => pages::admin::calendar_year, Access::Authenticated;
     POST "/admin/calendars/{name}/{year}" => pages::admin::publish_year, Access::Authenticated;
+    GET "/admin/personal-data" => pages::personal_data::form, Access::Authenticated;
+    POST "/admin/personal-data/access" => pages::personal_data::access, Access::Authenticated;
+    POST "/admin/personal-data/erasure" => pages::personal_data::erasure, Access::Authenticated;
     GET "/admin/clients" => pages::clients::list, Access::Authenticated;
     POST "/admin/clients/add" => pages::clients::add, Access::Authenticated;
     POST "/admin/clients/{id}/change" => pages::clients::change, Access::Authenticated;

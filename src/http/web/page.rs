@@ -193,6 +193,7 @@ fn tabs(role: Option<Role>, path: &str, tr: Tr) -> Vec<Tab> {
             ("/admin/calendars", "nav-calendars"),
             ("/channels", "nav-channels"),
             ("/admin/clients", "nav-clients"),
+            ("/admin/personal-data", "nav-personal_data"),
             ("/search", "nav-search"),
             ("/notifications", "nav-notifications"),
         ],

@@ -594,3 +594,33 @@ clients-mapped = Category map saved.
 why-map_line = line { $line } must read "platform code = our code"
 why-map_category = there is no category "{ $code }" in use here
 clients-rotate_confirm = Issue it (the old key stops at once)
+
+# Personal-data requests (PIPL access and erasure, #22)
+nav-personal_data = Personal data requests
+pii-title = A resident's personal data: access and erasure
+pii-hint = For a resident's own request to see, copy or erase his personal data. Check the requester's identity first, then enter his mobile number and the request's reference. Both look-up and erasure are recorded in the audit trail (with the number masked).
+pii-phone = Resident's mobile number
+pii-reference = Request reference
+pii-note = Note (how identity was checked)
+pii-access = Look up (make the copy)
+pii-erase = Erase personal data…
+pii-erase_hint = Erasure: the register's entries are deleted; the name and phone on closed requests are cleared; visit-log notes mentioning the number are cleared; the audit trail keeps only digests of the personal values. Open requests keep the contact until they close (the return visit needs it). Erasure cannot be undone.
+pii-confirm = The requester's identity is checked; erase
+pii-confirm_needed = Tick "The requester's identity is checked; erase" first
+pii-erase_button = Erase
+pii-recorded = Looked up; this look-up is recorded in the audit trail
+pii-erased = Erased; this erasure is recorded in the audit trail
+pii-copy = Copy of the personal data
+pii-copy_hint = Everything held under this number in your units; print it for the requester.
+pii-request_id = Record
+pii-register = Residents' register
+pii-tickets = Requests
+pii-notes = Visit-log notes
+pii-none = None
+pii-erased_title = Erasure
+pii-register_deleted = Register entries deleted
+pii-tickets_cleared = Requests whose contact was cleared
+pii-notes_cleared = Visit-log notes cleared
+pii-events_cleared = Audit events keeping only digests
+pii-events_kept = Audit events from before the upgrade, kept as written:
+pii-open_kept = These requests are still open; their contact stays until they close:

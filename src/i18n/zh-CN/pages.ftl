@@ -594,3 +594,33 @@ clients-mapped = 类别对应已保存。
 why-map_line = 第 { $line } 行须为“平台编码 = 本系统编码”
 why-map_category = 本系统没有在用的类别“{ $code }”
 clients-rotate_confirm = 确认更换（旧密钥立即失效）
+
+# 个人信息申请 (PIPL access and erasure, #22)
+nav-personal_data = 个人信息申请
+pii-title = 居民个人信息查阅与删除
+pii-hint = 居民本人申请查阅、复制或删除其个人信息时使用。请先核实申请人身份，填写其手机号和申请编号。查阅与删除均记入审计留痕（只记录打码后的号码）。
+pii-phone = 居民手机号
+pii-reference = 申请编号
+pii-note = 备注（如核验方式）
+pii-access = 查阅（生成副本）
+pii-erase = 删除个人信息……
+pii-erase_hint = 删除：居民台账中的登记记录删除；已办结诉求的姓名和电话清除；提到该号码的走访备注清除；审计记录中的个人信息只保留摘要。在办诉求保留联系方式至办结（回访需要）。删除不可撤销。
+pii-confirm = 已核实申请人身份，确认删除
+pii-confirm_needed = 请先勾选“已核实申请人身份，确认删除”
+pii-erase_button = 删除
+pii-recorded = 已查阅，本次查阅已记入审计留痕
+pii-erased = 已删除，本次删除已记入审计留痕
+pii-copy = 个人信息副本
+pii-copy_hint = 以下为您管辖范围内以该号码登记的全部信息，可打印交给申请人。
+pii-request_id = 记录编号
+pii-register = 居民台账
+pii-tickets = 诉求
+pii-notes = 走访备注
+pii-none = 无
+pii-erased_title = 删除结果
+pii-register_deleted = 删除台账记录
+pii-tickets_cleared = 清除联系方式的诉求
+pii-notes_cleared = 清除的走访备注
+pii-events_cleared = 只保留摘要的审计记录
+pii-events_kept = 升级前的审计记录按原样保留：
+pii-open_kept = 以下诉求仍在办理，联系方式保留至办结：

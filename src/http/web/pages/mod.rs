@@ -12,6 +12,7 @@ pub mod home;
 pub mod login;
 pub mod notices;
 pub mod oversight;
+pub mod personal_data;
 pub mod reports;
 pub mod settings;
 pub mod status;
