@@ -903,4 +903,26 @@ mod tests {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/g"), "postgres://app:********@db:5432/g");
         assert_eq!(redact_url("data/g.db"), "data/g.db");
     }
+
+    #[test]
+    fn check_config_hides_every_secret_and_refuses_a_weak_metrics_token() {
+        let mut s = Settings::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), "test").unwrap();
+        s.metrics.token = "scrape-token-0123456789abcdef".into();
+        s.notify.sms_gateway_secret = "sms-secret-42".into();
+        s.notify.smtp_url = "smtp://mailer:mail-pass@mx.example:587".into();
+        s.validate().unwrap();
+        let shown = s.render_redacted();
+        for secret in ["scrape-token-0123456789abcdef", "sms-secret-42", "mail-pass"] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+        assert!(shown.contains("[metrics]") && shown.contains("[retention]"));
+        s.metrics.token = "short".into();
+        assert!(s.validate().unwrap_err().to_string().contains("metrics.token"));
+        s.metrics.token = String::new();
+        s.metrics.bind = "not an address".into();
+        assert!(s.validate().unwrap_err().to_string().contains("metrics.bind"));
+        s.metrics.bind = String::new();
+        s.retention.visit_note_months = 5000;
+        assert!(s.validate().unwrap_err().to_string().contains("retention.visit_note_months"));
+    }
 }
