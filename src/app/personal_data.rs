@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::audit::{self, ActedBy, Draft};
-use crate::app::retention::Purged;
+use crate::app::retention::{purge_event, Purged};
 use crate::app::{AppError, AppResult};
 use crate::db::backend;
 use crate::db::schema::{org_units, residents, tickets, visit_logs};
@@ -292,28 +292,10 @@ pub fn erase(conn: &mut DbConn, actor: &Actor, input: SubjectRequest, now: Naive
             }),
         )];
         for k in &ticket_keys {
-            drafts.push(Draft {
-                entity_kind: "ticket",
-                entity_id: k,
-                by: &by,
-                action: "purge_personal_data",
-                from_state: None,
-                to_state: None,
-                reason: None,
-                changes: why.clone(),
-            });
+            drafts.push(purge_event("ticket", k, &by, why.clone()));
         }
         for k in &log_ids {
-            drafts.push(Draft {
-                entity_kind: "visit_log",
-                entity_id: k,
-                by: &by,
-                action: "purge_personal_data",
-                from_state: None,
-                to_state: None,
-                reason: None,
-                changes: why.clone(),
-            });
+            drafts.push(purge_event("visit_log", k, &by, why.clone()));
         }
         audit::append_all(conn, drafts, now)?;
         Ok::<_, AppError>(ErasureReport {

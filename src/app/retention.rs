@@ -145,6 +145,12 @@ fn system() -> ActedBy {
     ActedBy::default()
 }
 
+/// The audit event of one clearing (`purge_personal_data`) on a ticket, a visit log or the
+/// login attempts; `changes` says what, by which rule or request.
+pub(crate) fn purge_event<'a>(entity_kind: &'a str, entity_id: &'a str, by: &'a ActedBy, changes: serde_json::Value) -> Draft<'a> {
+    Draft { entity_kind, entity_id, by, action: "purge_personal_data", from_state: None, to_state: None, reason: None, changes }
+}
+
 fn purge_ticket_contacts(conn: &mut DbConn, before: NaiveDateTime, months: u32, now: NaiveDateTime, p: &mut Purged) -> AppResult<usize> {
     backend::immediate_transaction(conn, |conn| {
         let ids: Vec<TicketId> = tickets::table
@@ -172,19 +178,7 @@ fn purge_ticket_contacts(conn: &mut DbConn, before: NaiveDateTime, months: u32, 
             "rule": format!("retention.ticket_contact_months = {months}"),
             "closed_before": before,
         });
-        let drafts = keys
-            .iter()
-            .map(|k| Draft {
-                entity_kind: "ticket",
-                entity_id: k,
-                by: &by,
-                action: "purge_personal_data",
-                from_state: None,
-                to_state: None,
-                reason: None,
-                changes: changes.clone(),
-            })
-            .collect();
+        let drafts = keys.iter().map(|k| purge_event("ticket", k, &by, changes.clone())).collect();
         audit::append_all(conn, drafts, now)?;
         p.ticket_contacts += ids.len();
         p.audit_events += local.audit_events;
@@ -242,20 +236,18 @@ fn purge_photos(
         let drafts = tickets
             .iter()
             .zip(&keys)
-            .map(|(t, k)| Draft {
-                entity_kind: "ticket",
-                entity_id: k,
-                by: &by,
-                action: "purge_personal_data",
-                from_state: None,
-                to_state: None,
-                reason: None,
-                changes: json!({
-                    "kind": "photos",
-                    "photos_deleted": per_ticket[t],
-                    "rule": format!("retention.photo_months = {months}"),
-                    "closed_before": before,
-                }),
+            .map(|(t, k)| {
+                purge_event(
+                    "ticket",
+                    k,
+                    &by,
+                    json!({
+                        "kind": "photos",
+                        "photos_deleted": per_ticket[t],
+                        "rule": format!("retention.photo_months = {months}"),
+                        "closed_before": before,
+                    }),
+                )
             })
             .collect();
         audit::append_all(conn, drafts, now)?;
@@ -315,21 +307,19 @@ fn purge_visit_notes(conn: &mut DbConn, before: NaiveDateTime, months: u32, now:
         let by = system();
         let drafts = all
             .iter()
-            .map(|k| Draft {
-                entity_kind: "visit_log",
-                entity_id: k,
-                by: &by,
-                action: "purge_personal_data",
-                from_state: None,
-                to_state: None,
-                reason: None,
-                changes: json!({
-                    "kind": "visit_notes",
-                    "notes": logs.contains(k),
-                    "return_visit_notes": visits.iter().filter(|v| &v.1 == k).count(),
-                    "rule": format!("retention.visit_note_months = {months}"),
-                    "visited_before": before_day,
-                }),
+            .map(|k| {
+                purge_event(
+                    "visit_log",
+                    k,
+                    &by,
+                    json!({
+                        "kind": "visit_notes",
+                        "notes": logs.contains(k),
+                        "return_visit_notes": visits.iter().filter(|v| &v.1 == k).count(),
+                        "rule": format!("retention.visit_note_months = {months}"),
+                        "visited_before": before_day,
+                    }),
+                )
             })
             .collect();
         audit::append_all(conn, drafts, now)?;
@@ -348,21 +338,17 @@ fn purge_login_attempts(conn: &mut DbConn, before: NaiveDateTime, months: u32, n
             let by = system();
             audit::append(
                 conn,
-                Draft {
-                    entity_kind: "retention",
-                    entity_id: "login_attempts",
-                    by: &by,
-                    action: "purge_personal_data",
-                    from_state: None,
-                    to_state: None,
-                    reason: None,
-                    changes: json!({
+                purge_event(
+                    "retention",
+                    "login_attempts",
+                    &by,
+                    json!({
                         "kind": "login_attempts",
                         "deleted": n,
                         "rule": format!("retention.login_attempt_months = {months}"),
                         "before": before,
                     }),
-                },
+                ),
                 now,
             )?;
         }
