@@ -323,8 +323,23 @@ pub struct Break {
 /// links and hashes it checks the seals: every version-1 event must be covered by a later seal of
 /// its chain whose digest matches the version-1 events' ids as they are now.
 pub fn verify_chain(shard: i32, events: impl IntoIterator<Item = StoredEvent>) -> Result<(i64, String), Break> {
-    let mut prev = genesis_hash(shard);
-    let mut expected_seq = 1;
+    verify_segment(shard, 1, genesis_hash(shard), events, true)
+}
+
+/// Walks a contiguous run of one chain that starts at `first_seq`, whose event before has the
+/// hash `prev` (the genesis hash for the whole chain): the same checks as [`verify_chain`].
+/// `whole` says the run ends at the chain's end, so every version-1 event in it must be covered
+/// by a seal in it; a run that stops earlier may find its seal later, after the run. Returns the
+/// last (seq, hash) — (first_seq − 1, prev) for an empty run — or the first break.
+pub fn verify_segment(
+    shard: i32,
+    first_seq: i64,
+    prev: String,
+    events: impl IntoIterator<Item = StoredEvent>,
+    whole: bool,
+) -> Result<(i64, String), Break> {
+    let mut prev = prev;
+    let mut expected_seq = first_seq;
     let mut unsealed = SealDigest::default();
     let mut first_unsealed: Option<(i64, String)> = None;
     for e in events {
@@ -356,7 +371,10 @@ pub fn verify_chain(shard: i32, events: impl IntoIterator<Item = StoredEvent>) -
                 return Err(brk("a seal whose content cannot be read".into()));
             };
             let found = std::mem::take(&mut unsealed).finish();
-            if found.as_ref() != Some(&claimed) {
+            // A seal covering events before the run cannot be checked from inside it (its own
+            // hash still is); the whole chain's verification checks it.
+            let before_run = claimed.first_seq < first_seq;
+            if !before_run && found.as_ref() != Some(&claimed) {
                 return Err(brk(format!(
                     "the seal does not match the version-1 events it covers (seq {}–{}, {} events): an id was changed, or such an event added, removed or moved",
                     claimed.first_seq, claimed.last_seq, claimed.count
@@ -367,7 +385,7 @@ pub fn verify_chain(shard: i32, events: impl IntoIterator<Item = StoredEvent>) -
         prev = e.hash.clone();
         expected_seq += 1;
     }
-    if let Some((seq, id)) = first_unsealed {
+    if let Some((seq, id)) = first_unsealed.filter(|_| whole) {
         return Err(Break {
             shard,
             seq,
@@ -471,6 +489,22 @@ mod tests {
         let b = verify_chain(3, changed).unwrap_err();
         assert_eq!((b.seq, b.event_id.as_deref()), (4, Some("e4")), "the seal is named");
         assert!(b.reason.contains("seq 1–3"), "{}", b.reason);
+    }
+
+    #[test]
+    fn a_run_of_a_chain_verifies_from_its_anchor_and_a_seal_before_it_is_not_held_against_it() {
+        let c = sealed_chain(3);
+        // From the seal on (seq 4), anchored on the hash of seq 3.
+        let tail = c[3..].to_vec();
+        assert_eq!(verify_segment(3, 4, c[2].hash.clone(), tail.clone(), true).unwrap().0, 5);
+        // From seq 2: version-1 events whose seal claims seq 1–3, partly before the run.
+        assert_eq!(verify_segment(3, 2, c[0].hash.clone(), c[1..].to_vec(), true).unwrap().0, 5);
+        // A wrong anchor, or a run that does not start where it says, breaks.
+        assert!(verify_segment(3, 4, "f".repeat(64), tail.clone(), true).is_err());
+        assert!(verify_segment(3, 5, c[2].hash.clone(), tail, true).is_err());
+        // A run that stops before its seal does not ask for it; the whole chain would.
+        assert!(verify_segment(3, 1, genesis_hash(3), c[..2].to_vec(), false).is_ok());
+        assert!(verify_segment(3, 1, genesis_hash(3), c[..2].to_vec(), true).is_err());
     }
 
     #[test]

@@ -334,6 +334,36 @@ fn migrate_seals_the_version_1_audit_events_of_an_upgraded_database_once() {
 }
 
 #[test]
+fn audit_verify_takes_a_period_and_says_what_is_wrong_with_a_bad_one() {
+    let db = TestDb::new();
+    let (code, _, err) = run(&["--database-url", &db.url, "demo"], None);
+    assert_eq!(code, 0, "{err}");
+    // The demo's events (some dated back over the last two weeks) all fall in a period from 2000
+    // to tomorrow; a period from yesterday holds some of them.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d").to_string();
+    let (code, all, _) = run(&["--database-url", &db.url, "audit", "verify"], None);
+    assert_eq!(code, 0);
+    let n = all.split("intact: ").nth(1).and_then(|s| s.split(' ').next()).unwrap().to_string();
+    let (code, out, err) = run(&["--database-url", &db.url, "audit", "verify", "--from", "2000-01-01", "--to", &tomorrow], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("Audit trail intact for the period: {n} events")), "{out} vs {all}");
+    let (code, out, err) = run(&["--database-url", &db.url, "audit", "verify", "--from", &yesterday], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Audit trail intact for the period: "), "{out}");
+    let (code, out, _) =
+        run(&["--database-url", &db.url, "audit", "verify", "--from", "2020-01-01", "--to", "2020-02-01T00:00:00+08:00"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains(": 0 events in 0 chains"), "{out}");
+    let (code, _, err) = run(&["--database-url", &db.url, "audit", "verify", "--from", "last week"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("neither a date"), "{err}");
+    let (code, _, err) = run(&["--database-url", &db.url, "audit", "verify", "--from", "2026-02-01", "--to", "2026-01-01"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--from must be before --to"), "{err}");
+}
+
+#[test]
 fn sla_tick_and_recompute_work_from_the_command_line() {
     use diesel::prelude::*;
     let db = TestDb::new();

@@ -827,3 +827,71 @@ pub fn calendar_imports(app: &TestApp) -> i64 {
     use gridloop::db::schema::audit_events;
     audit_events::table.filter(audit_events::entity_kind.eq("calendar_year")).count().get_result(&mut app.conn()).unwrap()
 }
+
+/// `audit verify --from/--to`: a period is verified on its own — across month boundaries too —,
+/// linked to the events before and after it; an edit inside it is found, an edit elsewhere does
+/// not touch it, and a period that starts after a missing event says so (the whole chain breaks).
+#[tokio::test]
+async fn a_period_of_the_audit_trail_verifies_on_its_own_and_finds_an_edit_inside_it() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.conn();
+    let month = |m: u32| chrono::NaiveDate::from_ymd_opt(2026, m, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let by = audit::ActedBy::default();
+    // 40 entities, one event each on the 10th of January to April (64 chains: many hold several).
+    let ids: Vec<String> = (0..40).map(|i| format!("period-test-{i}")).collect();
+    let mut written: Vec<(u32, String)> = vec![];
+    for m in 1..=4u32 {
+        for id in &ids {
+            let draft = audit::Draft {
+                entity_kind: "test",
+                entity_id: id,
+                by: &by,
+                action: "tick",
+                from_state: None,
+                to_state: None,
+                reason: Some("monthly"),
+                changes: json!({"month": m}),
+            };
+            let row = audit::append(&mut conn, draft, month(m) + Duration::days(9)).unwrap();
+            written.push((m, row.id));
+        }
+    }
+    let period = |conn: &mut DbConn, from: u32, to: u32| audit::verify_period(conn, month(from), month(to)).unwrap();
+    let feb = period(&mut conn, 2, 3).expect("February verifies");
+    assert_eq!((feb.events, feb.anchored), (40, 0), "{feb:?}");
+    // Across a month boundary, from mid-January to mid-March: February whole and the 10ths.
+    let across = audit::verify_period(&mut conn, month(1) + Duration::days(5), month(3) + Duration::days(15)).unwrap().unwrap();
+    assert_eq!(across.events, 120);
+    assert!(audit::verify(&mut conn, None).unwrap().is_ok());
+
+    // An edit in February: February breaks at that event; January and March still verify.
+    drop_triggers(&mut conn);
+    let edited = written.iter().find(|(m, _)| *m == 2).unwrap().1.clone();
+    diesel::update(audit_events::table.find(&edited)).set(audit_events::reason.eq(Some("rewritten"))).execute(&mut conn).unwrap();
+    let b = period(&mut conn, 2, 3).unwrap_err();
+    assert_eq!(b.event_id.as_deref(), Some(edited.as_str()), "{b:?}");
+    assert!(period(&mut conn, 1, 2).is_ok() && period(&mut conn, 3, 4).is_ok());
+    diesel::update(audit_events::table.find(&edited)).set(audit_events::reason.eq(Some("monthly"))).execute(&mut conn).unwrap();
+    assert!(period(&mut conn, 2, 3).is_ok());
+
+    // A deleted event: the period after it starts after a missing event (as after archiving a
+    // month) and says so; the period before it no longer links forward; the whole chain breaks.
+    let (shard, seq): (i32, i64) =
+        audit_events::table.find(&edited).select((audit_events::shard, audit_events::seq)).first(&mut conn).unwrap();
+    let march_in_chain: i64 = audit_events::table
+        .filter(audit_events::shard.eq(shard))
+        .filter(audit_events::at.ge(month(3)))
+        .select(diesel::dsl::min(audit_events::seq))
+        .first::<Option<i64>>(&mut conn)
+        .unwrap()
+        .unwrap();
+    let last_feb: i64 = march_in_chain - 1;
+    assert!(last_feb >= seq);
+    diesel::delete(audit_events::table.filter(audit_events::shard.eq(shard)).filter(audit_events::seq.eq(last_feb)))
+        .execute(&mut conn)
+        .unwrap();
+    let mar = period(&mut conn, 3, 4).expect("March is anchored on what it links to");
+    assert_eq!(mar.anchored, 1, "{mar:?}");
+    assert!(period(&mut conn, 2, 3).is_err(), "February's last event is gone: the run no longer links to March");
+    assert!(audit::verify(&mut conn, None).unwrap().is_err());
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""The multi-instance kill drill (#21): bash bench/drill.sh  (or python3 bench/drill.py)
+
+Three `gridloop serve` instances on one PostgreSQL database behind HAProxy (from Debian; the script
+writes its configuration and starts and stops it). Grid workers file requests through the proxy and
+the branch secretary takes each one on (受理), every request with an Idempotency-Key and retried on
+any failure until it is answered — while every 20 s one instance is killed with SIGKILL and started
+again 2 s later. Then every running clock of the drill is made due at once and the three schedulers
+fire them, with one more kill meanwhile. It prints what the clients were told (acked) against what
+the database holds (stored, duplicated, lost), the audit verification, and the clock firings.
+
+Settings (environment): DURATION (load seconds, default 100), KILL_EVERY (20), WORKERS (6 filing
+threads), ADMIN_URL (postgres://postgres@127.0.0.1:5432), GRIDLOOP_BIN (target/release/gridloop,
+built by drill.sh). Needs root for nothing; uses ports 8100-8103.
+"""
+import json, os, random, signal, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request, uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADMIN = os.environ.get("ADMIN_URL", "postgres://postgres@127.0.0.1:5432")
+DB = "gridloop_drill"
+URL = f"{ADMIN}/{DB}?sslmode=disable"
+BIN = os.environ.get("GRIDLOOP_BIN", os.path.join(ROOT, "target", "release", "gridloop"))
+DURATION = float(os.environ.get("DURATION", "100"))
+KILL_EVERY = float(os.environ.get("KILL_EVERY", "20"))
+WORKERS = int(os.environ.get("WORKERS", "6"))
+PROXY = "http://127.0.0.1:8100"
+PORTS = [8101, 8102, 8103]
+RUN = uuid.uuid4().hex[:8]
+GRID_WORKERS = ["gw.wang", "gw.li", "gw.zhang", "gw.song", "gw.ma", "gw.hu"]
+
+
+def psql(sql, db=DB):
+    out = subprocess.run(["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def env():
+    return dict(os.environ, GRIDLOOP_ENV="development", GRIDLOOP_LOG__LEVEL="warn", GRIDLOOP_CONFIG_DIR=os.path.join(ROOT, "config"),
+                GRIDLOOP_SLA__SCHEDULER_INTERVAL_S="1", GRIDLOOP_DATABASE__POOL_SIZE="8")
+
+
+class Instances:
+    def __init__(self):
+        self.procs = {}
+        self.kills = 0
+        self.lock = threading.Lock()
+
+    def start(self, port):
+        self.procs[port] = subprocess.Popen([BIN, "--database-url", URL, "serve", "--bind", f"127.0.0.1:{port}"], cwd=ROOT,
+                                            env=env(), stdout=subprocess.DEVNULL, stderr=open(f"/tmp/gridloop-drill-{port}.log", "a"))
+
+    def kill(self, port):
+        with self.lock:
+            self.procs[port].send_signal(signal.SIGKILL)
+            self.procs[port].wait()
+            self.kills += 1
+
+    def stop_all(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            p.wait()
+
+
+def wait_healthy(base, seconds=30):
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            if urllib.request.urlopen(base + "/healthz", timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{base} did not come up")
+
+
+def call(method, path, token=None, body=None, headers=None, timeout=15):
+    """(status, parsed body) or (None, error text) when nothing came back."""
+    h = {"Content-Type": "application/json"}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    h.update(headers or {})
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(PROXY + path, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read() or b"null")
+        except ValueError:
+            return e.code, None
+    except (OSError, ValueError) as e:
+        return None, str(e)
+
+
+class Tally:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.filed = {}  # key -> ticket id the client was told
+        self.accepted = set()  # ticket ids whose accept was acknowledged
+        self.retries = 0
+        self.gave_up = 0
+        self.refused = []
+        self.statuses = {}
+
+    def saw(self, status):
+        with self.lock:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+
+
+def until_answered(tally, stop_at, fn):
+    """Calls fn() until it answers 2xx (the client's retry with the same key); None if time ran out."""
+    while time.time() < stop_at:
+        status, body = fn()
+        tally.saw(status)
+        if status is not None and 200 <= status < 300:
+            return body
+        if status is not None and 400 <= status < 500 and status not in (408, 429):
+            with tally.lock:
+                tally.refused.append((status, body))
+            return None
+        with tally.lock:
+            tally.retries += 1
+        time.sleep(0.2)
+    with tally.lock:
+        tally.gave_up += 1
+    return None
+
+
+def main():
+    if not os.path.exists(BIN):
+        raise SystemExit(f"{BIN} is missing: cargo build --release (bench/drill.sh does)")
+    psql(f"DROP DATABASE IF EXISTS {DB}", db="postgres")
+    psql(f"CREATE DATABASE {DB}", db="postgres")
+    subprocess.run([BIN, "--database-url", URL, "demo"], cwd=ROOT, env=env(), check=True, stdout=subprocess.DEVNULL)
+    inst = Instances()
+    for p in PORTS:
+        inst.start(p)
+    for p in PORTS:
+        wait_healthy(f"http://127.0.0.1:{p}")
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    cfg.write("global\n  maxconn 2000\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n"
+              "  retries 3\n  option redispatch\nfrontend fe\n  bind 127.0.0.1:8100\n  default_backend be\nbackend be\n"
+              "  balance roundrobin\n  option httpchk GET /healthz\n"
+              + "".join(f"  server s{p} 127.0.0.1:{p} check inter 500 fall 1 rise 2\n" for p in PORTS))
+    cfg.close()
+    proxy = subprocess.Popen(["haproxy", "-db", "-f", cfg.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_healthy(PROXY)
+    tokens = {}
+    for login in GRID_WORKERS + ["bs.yang"]:
+        s, b = call("POST", "/api/v1/auth/login", body={"login": login, "password": "gridloop-demo"})
+        tokens[login] = b["token"]
+    cat = call("GET", "/api/v1/categories", tokens["gw.wang"])[1][0]["id"]
+    places = {g: call("GET", "/api/v1/me", tokens[g])[1]["grants"][0]["org_unit_id"] for g in GRID_WORKERS}
+
+    tally = Tally()
+    stop = threading.Event()
+    to_accept = []
+    cond = threading.Condition()
+    load_end = time.time() + DURATION
+
+    def filer(n):
+        login = GRID_WORKERS[n % len(GRID_WORKERS)]
+        i = 0
+        while not stop.is_set():
+            key = f"drill-{RUN}-{n}-{i}"
+            body = {"category_id": cat, "urgency": "normal", "title": key, "description": "演练：楼道灯不亮",
+                    "building_id": places[login], "resident_phone": "13900001111", "channel": "visit"}
+            t = until_answered(tally, time.time() + 60,
+                               lambda: call("POST", "/api/v1/tickets", tokens[login], body, {"Idempotency-Key": key}))
+            if t is not None:
+                with tally.lock:
+                    tally.filed[key] = t["id"]
+                with cond:
+                    to_accept.append(t["id"])
+                    cond.notify()
+            i += 1
+
+    def secretary():
+        while True:
+            with cond:
+                while not to_accept and not (stop.is_set() and not to_accept):
+                    cond.wait(0.5)
+                if not to_accept:
+                    return
+                tid = to_accept.pop(0)
+            body = {"action": "accept_at_compound"}
+            r = until_answered(tally, time.time() + 60, lambda: call(
+                "POST", f"/api/v1/tickets/{tid}/actions", tokens["bs.yang"], body, {"Idempotency-Key": f"accept-{tid}", "If-Match": '"1"'}))
+            if r is not None:
+                with tally.lock:
+                    tally.accepted.add(tid)
+
+    def killer(until):
+        while time.time() < until - 1:
+            if stop.wait(KILL_EVERY):
+                return
+            port = random.choice(PORTS)
+            inst.kill(port)
+            time.sleep(2)
+            inst.start(port)
+
+    threads = [threading.Thread(target=filer, args=(n,)) for n in range(WORKERS)]
+    threads += [threading.Thread(target=secretary) for _ in range(2)]
+    k = threading.Thread(target=killer, args=(load_end,))
+    t0 = time.time()
+    for t in threads + [k]:
+        t.start()
+    time.sleep(DURATION)
+    stop.set()
+    for t in threads:
+        t.join()
+    k.join()
+    load_s = time.time() - t0
+    for p in PORTS:
+        wait_healthy(f"http://127.0.0.1:{p}")
+
+    # The clocks: every running clock of the drill due now; three schedulers, one kill meanwhile.
+    like = f"drill-{RUN}-%"
+    due = int(psql(f"WITH c AS (UPDATE sla_clocks SET next_fire_at = now() AT TIME ZONE 'UTC' - interval '1 second' "
+                   f"WHERE stopped_at IS NULL AND next_fire_at IS NOT NULL AND ticket_id IN (SELECT id FROM tickets WHERE title LIKE '{like}') "
+                   f"RETURNING 1) SELECT count(*) FROM c"))
+    time.sleep(1.5)
+    victim = random.choice(PORTS)
+    inst.kill(victim)
+    time.sleep(2)
+    inst.start(victim)
+    wait_healthy(f"http://127.0.0.1:{victim}")
+    end = time.time() + 30
+    while time.time() < end and int(psql(f"SELECT count(*) FROM sla_clocks WHERE next_fire_at <= now() AT TIME ZONE 'UTC' "
+                                          f"AND ticket_id IN (SELECT id FROM tickets WHERE title LIKE '{like}')")) > 0:
+        time.sleep(0.5)
+
+    stored = int(psql(f"SELECT count(*) FROM tickets WHERE title LIKE '{like}'"))
+    distinct = int(psql(f"SELECT count(DISTINCT title) FROM tickets WHERE title LIKE '{like}'"))
+    rows = psql(f"SELECT title, id FROM tickets WHERE title LIKE '{like}'")
+    in_db = dict(line.split("|") for line in rows.splitlines() if line)
+    lost = [k for k in tally.filed if k not in in_db]
+    wrong_id = [k for k, v in tally.filed.items() if k in in_db and in_db[k] != v]
+    accepts = psql(f"SELECT e.entity_id, count(*) FROM audit_events e JOIN tickets t ON t.id = e.entity_id "
+                   f"WHERE e.action = 'accept_at_compound' AND t.title LIKE '{like}' GROUP BY e.entity_id")
+    accept_counts = dict(line.split("|") for line in accepts.splitlines() if line)
+    accept_lost = [t for t in tally.accepted if t not in accept_counts]
+    accept_twice = [t for t, n in accept_counts.items() if int(n) > 1]
+    fires = psql(f"SELECT f.clock_id, f.kind, count(*) FROM sla_fires f JOIN sla_clocks c ON c.id = f.clock_id "
+                 f"JOIN tickets t ON t.id = c.ticket_id WHERE t.title LIKE '{like}' GROUP BY f.clock_id, f.kind")
+    fire_rows = [line.split("|") for line in fires.splitlines() if line]
+    warned = sum(1 for r in fire_rows if r[1] == "sla_warning")
+    fired_twice = sum(1 for r in fire_rows if int(r[2]) > 1)
+    warn_events = psql(f"SELECT count(*), count(DISTINCT e.entity_id) FROM audit_events e JOIN tickets t ON t.id = e.entity_id "
+                       f"WHERE e.action = 'sla_warning' AND t.title LIKE '{like}'")
+    verify = subprocess.run([BIN, "--database-url", URL, "audit", "verify"], cwd=ROOT, env=env(), capture_output=True, text=True)
+
+    inst.stop_all()
+    proxy.terminate()
+    proxy.wait()
+    os.unlink(cfg.name)
+
+    print(f"drill {RUN}: {len(PORTS)} instances behind HAProxy, {load_s:.0f} s of load, {inst.kills} kill -9 "
+          f"(one every {KILL_EVERY:.0f} s, restarted after 2 s, one more during the clock firing)")
+    print(f"answers seen by the clients: {dict(sorted((str(k), v) for k, v in tally.statuses.items()))}; "
+          f"retries {tally.retries}, given up {tally.gave_up}, refused {len(tally.refused)} {tally.refused[:3]}")
+    print(f"filings:  acked {len(tally.filed)}  stored {stored}  duplicated {stored - distinct}  lost {len(lost)}  "
+          f"answered with another id {len(wrong_id)}  ({len(tally.filed) / load_s:.1f}/s acked)")
+    print(f"accepts:  acked {len(tally.accepted)}  applied {len(accept_counts)}  applied twice {len(accept_twice)}  lost {len(accept_lost)}")
+    print(f"clocks:   made due {due}  warned {warned}  fired twice {fired_twice}  warning events {warn_events.replace('|', ' on ')} tickets")
+    print(f"audit:    {(verify.stdout or verify.stderr).strip()}")
+    ok = (not lost and not wrong_id and stored == distinct and not accept_lost and not accept_twice
+          and fired_twice == 0 and warned == due and verify.returncode == 0 and tally.gave_up == 0 and not tally.refused)
+    print("drill: PASSED" if ok else "drill: FAILED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
