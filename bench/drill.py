@@ -9,8 +9,8 @@ again 2 s later. Then every running clock of the drill is made due at once and t
 fire them, with one more kill meanwhile. It prints what the clients were told (acked) against what
 the database holds (stored, duplicated, lost), the audit verification, and the clock firings.
 
-Settings (environment): DURATION (load seconds, default 100), KILL_EVERY (20), WORKERS (6 filing
-threads), ADMIN_URL (postgres://postgres@127.0.0.1:5432), GRIDLOOP_BIN (target/release/gridloop,
+Settings (environment): DURATION (load seconds, default 100), KILL_EVERY (20; 0: no kills, to
+measure throughput), INSTANCES (3; 1–3), WORKERS (6 filing threads), ADMIN_URL (postgres://postgres@127.0.0.1:5432), GRIDLOOP_BIN (target/release/gridloop,
 built by drill.sh). Needs root for nothing; uses ports 8100-8103.
 """
 import json, os, random, signal, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request, uuid
@@ -24,9 +24,28 @@ DURATION = float(os.environ.get("DURATION", "100"))
 KILL_EVERY = float(os.environ.get("KILL_EVERY", "20"))
 WORKERS = int(os.environ.get("WORKERS", "6"))
 PROXY = "http://127.0.0.1:8100"
-PORTS = [8101, 8102, 8103]
+PORTS = [8101, 8102, 8103][: int(os.environ.get("INSTANCES", "3"))]
 RUN = uuid.uuid4().hex[:8]
 GRID_WORKERS = ["gw.wang", "gw.li", "gw.zhang", "gw.song", "gw.ma", "gw.hu"]
+
+
+def cpu_by_program():
+    """CPU seconds used so far by every process, summed by program name (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        name = "gridloop" if name.startswith("gridloop") else "postgres" if name.startswith("postgres") else name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def psql(sql, db=DB):
@@ -195,7 +214,7 @@ def main():
                     tally.accepted.add(tid)
 
     def killer(until):
-        while time.time() < until - 1:
+        while KILL_EVERY > 0 and time.time() < until - 1:
             if stop.wait(KILL_EVERY):
                 return
             port = random.choice(PORTS)
@@ -207,28 +226,32 @@ def main():
     threads += [threading.Thread(target=secretary) for _ in range(2)]
     k = threading.Thread(target=killer, args=(load_end,))
     t0 = time.time()
+    cpu0 = cpu_by_program()
     for t in threads + [k]:
         t.start()
     time.sleep(DURATION)
     stop.set()
+    acked_by_stop, accepted_by_stop = len(tally.filed), len(tally.accepted)
+    cpu1 = cpu_by_program()
+    load_s = time.time() - t0
     for t in threads:
         t.join()
     k.join()
-    load_s = time.time() - t0
     for p in PORTS:
         wait_healthy(f"http://127.0.0.1:{p}")
 
-    # The clocks: every running clock of the drill due now; three schedulers, one kill meanwhile.
+    # The clocks: every running clock of the drill due now; the schedulers, one kill meanwhile.
     like = f"drill-{RUN}-%"
     due = int(psql(f"WITH c AS (UPDATE sla_clocks SET next_fire_at = now() AT TIME ZONE 'UTC' - interval '1 second' "
                    f"WHERE stopped_at IS NULL AND next_fire_at IS NOT NULL AND ticket_id IN (SELECT id FROM tickets WHERE title LIKE '{like}') "
                    f"RETURNING 1) SELECT count(*) FROM c"))
     time.sleep(1.5)
-    victim = random.choice(PORTS)
-    inst.kill(victim)
-    time.sleep(2)
-    inst.start(victim)
-    wait_healthy(f"http://127.0.0.1:{victim}")
+    if KILL_EVERY > 0:
+        victim = random.choice(PORTS)
+        inst.kill(victim)
+        time.sleep(2)
+        inst.start(victim)
+        wait_healthy(f"http://127.0.0.1:{victim}")
     end = time.time() + 30
     while time.time() < end and int(psql(f"SELECT count(*) FROM sla_clocks WHERE next_fire_at <= now() AT TIME ZONE 'UTC' "
                                           f"AND ticket_id IN (SELECT id FROM tickets WHERE title LIKE '{like}')")) > 0:
@@ -259,15 +282,21 @@ def main():
     proxy.wait()
     os.unlink(cfg.name)
 
-    print(f"drill {RUN}: {len(PORTS)} instances behind HAProxy, {load_s:.0f} s of load, {inst.kills} kill -9 "
-          f"(one every {KILL_EVERY:.0f} s, restarted after 2 s, one more during the clock firing)")
+    kills = (f"{inst.kills} kill -9 (one every {KILL_EVERY:.0f} s, restarted after 2 s, one more during the clock firing)"
+             if KILL_EVERY > 0 else "no kills")
+    print(f"drill {RUN}: {len(PORTS)} instance(s) behind HAProxy, {load_s:.0f} s of load, {WORKERS} filing clients and 2 secretaries, {kills}")
     print(f"answers seen by the clients: {dict(sorted((str(k), v) for k, v in tally.statuses.items()))}; "
           f"retries {tally.retries}, given up {tally.gave_up}, refused {len(tally.refused)} {tally.refused[:3]}")
     print(f"filings:  acked {len(tally.filed)}  stored {stored}  duplicated {stored - distinct}  lost {len(lost)}  "
-          f"answered with another id {len(wrong_id)}  ({len(tally.filed) / load_s:.1f}/s acked)")
+          f"answered with another id {len(wrong_id)}  ({acked_by_stop / load_s:.0f} filings/s and {accepted_by_stop / load_s:.0f} actions/s while loaded)")
     print(f"accepts:  acked {len(tally.accepted)}  applied {len(accept_counts)}  applied twice {len(accept_twice)}  lost {len(accept_lost)}")
     print(f"clocks:   made due {due}  warned {warned}  fired twice {fired_twice}  warning events {warn_events.replace('|', ' on ')} tickets")
     print(f"audit:    {(verify.stdout or verify.stderr).strip()}")
+    used = {k: cpu1.get(k, 0) - cpu0.get(k, 0) for k in ("postgres", "gridloop", "haproxy", "python3")}
+    cores = os.cpu_count()
+    print(f"cpu:      of {cores} cores × {load_s:.0f} s = {cores * load_s:.0f} core-seconds while loaded: "
+          + ", ".join(f"{k} {v:.0f} s ({100 * v / (cores * load_s):.0f}%)" for k, v in used.items())
+          + " (python3: these clients)")
     ok = (not lost and not wrong_id and stored == distinct and not accept_lost and not accept_twice
           and fired_twice == 0 and warned == due and verify.returncode == 0 and tally.gave_up == 0 and not tally.refused)
     print("drill: PASSED" if ok else "drill: FAILED")

@@ -272,3 +272,39 @@ async fn an_unpublished_year_is_a_warning_in_health_and_one_notification_per_adm
     assert_eq!(to, expected, "the city's admin and every supervisor; not the district admins");
     assert_eq!((written, again), (3, 0));
 }
+
+/// Servers starting together on a new database all import the shipped calendar years: one
+/// imports them, the others find them stored — none fails to start (found by the kill drill,
+/// bench/drill.py, where three instances start at once).
+#[test]
+fn servers_starting_together_on_a_new_database_all_prepare_the_calendars() {
+    let db = crate::helpers::TestDb::new();
+    let settings = crate::helpers::test_settings(&db);
+    let pool = gridloop::db::build_pool(&settings.database).unwrap();
+    gridloop::db::run_migrations(&mut pool.get().unwrap()).unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let (pool, settings, barrier) = (pool.clone(), settings.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut conn = pool.get().unwrap();
+                barrier.wait();
+                gridloop::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, gridloop::app::utc_now())
+                    .map(|c| c.names())
+            })
+        })
+        .collect();
+    for s in starts {
+        assert_eq!(s.join().unwrap().expect("every server starts"), vec!["cn".to_string()]);
+    }
+    let imports = crate::tickets::calendar_imports_in(&mut pool.get().unwrap());
+    assert!(imports >= 1);
+    // Imported once: a second pass of every server found the years stored.
+    let years: i64 = {
+        use diesel::prelude::*;
+        let mut pooled = pool.get().unwrap();
+        let conn: &mut gridloop::db::DbConn = &mut pooled;
+        gridloop::db::schema::calendar_years::table.count().get_result(conn).unwrap()
+    };
+    assert_eq!(imports, years, "one import event per stored year");
+}

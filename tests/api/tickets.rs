@@ -823,9 +823,13 @@ async fn flipping_an_events_hash_version_is_found_and_a_late_version_1_event_is_
 
 /// The audit events the server wrote at start, importing the shipped calendar years.
 pub fn calendar_imports(app: &TestApp) -> i64 {
-    use diesel::prelude::*;
+    calendar_imports_in(&mut app.conn())
+}
+
+/// The same on a connection.
+pub fn calendar_imports_in(conn: &mut DbConn) -> i64 {
     use gridloop::db::schema::audit_events;
-    audit_events::table.filter(audit_events::entity_kind.eq("calendar_year")).count().get_result(&mut app.conn()).unwrap()
+    audit_events::table.filter(audit_events::entity_kind.eq("calendar_year")).count().get_result(conn).unwrap()
 }
 
 /// `audit verify --from/--to`: a period is verified on its own — across month boundaries too —,

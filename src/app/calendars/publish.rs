@@ -353,7 +353,17 @@ impl Calendars {
     /// have yet (never replacing what is stored), then loads them all.
     pub fn prepare(conn: &mut DbConn, config_dir: &Path, sla: &SlaSettings, now: NaiveDateTime) -> Result<Calendars, String> {
         let plain = |e: AppError| crate::app::error::Plain(&e).to_string();
-        let imported = backend::write_transaction(conn, |c| sync_shipped(c, &config_dir.join("calendars"), now)).map_err(plain)?;
+        // One transaction: servers starting together on a new database race to import the
+        // shipped years; the loser's insert meets the winner's row, and its second pass finds
+        // everything stored.
+        let mut tries = 0;
+        let imported = loop {
+            tries += 1;
+            match backend::immediate_transaction(conn, |c| sync_shipped(c, &config_dir.join("calendars"), now)) {
+                Err(e) if e.code() == "already_exists" && tries < 3 => continue,
+                r => break r.map_err(plain)?,
+            }
+        };
         for line in imported {
             log::info!("{line}");
         }
