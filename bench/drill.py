@@ -152,6 +152,9 @@ def until_answered(tally, stop_at, fn):
 def main():
     if not os.path.exists(BIN):
         raise SystemExit(f"{BIN} is missing: cargo build --release (bench/drill.sh does)")
+    for p in PORTS:
+        if os.path.exists(f"/tmp/gridloop-drill-{p}.log"):
+            os.unlink(f"/tmp/gridloop-drill-{p}.log")
     psql(f"DROP DATABASE IF EXISTS {DB}", db="postgres")
     psql(f"CREATE DATABASE {DB}", db="postgres")
     subprocess.run([BIN, "--database-url", URL, "demo"], cwd=ROOT, env=env(), check=True, stdout=subprocess.DEVNULL)
@@ -199,11 +202,13 @@ def main():
             i += 1
 
     def secretary():
-        while True:
+        # Takes requests on until the load stops (what is left stays at the compound: the
+        # figures count what was acknowledged).
+        while not stop.is_set():
             with cond:
-                while not to_accept and not (stop.is_set() and not to_accept):
+                while not to_accept and not stop.is_set():
                     cond.wait(0.5)
-                if not to_accept:
+                if not to_accept or stop.is_set():
                     return
                 tid = to_accept.pop(0)
             body = {"action": "accept_at_compound"}
@@ -252,11 +257,13 @@ def main():
         time.sleep(2)
         inst.start(victim)
         wait_healthy(f"http://127.0.0.1:{victim}")
-    end = time.time() + 30
+    fire_started = time.time()
+    end = fire_started + 600
     while time.time() < end and int(psql(f"SELECT count(*) FROM sla_clocks WHERE next_fire_at <= now() AT TIME ZONE 'UTC' "
                                           f"AND ticket_id IN (SELECT id FROM tickets WHERE title LIKE '{like}')")) > 0:
         time.sleep(0.5)
 
+    fire_s = time.time() - fire_started
     stored = int(psql(f"SELECT count(*) FROM tickets WHERE title LIKE '{like}'"))
     distinct = int(psql(f"SELECT count(DISTINCT title) FROM tickets WHERE title LIKE '{like}'"))
     rows = psql(f"SELECT title, id FROM tickets WHERE title LIKE '{like}'")
@@ -275,6 +282,13 @@ def main():
     fired_twice = sum(1 for r in fire_rows if int(r[2]) > 1)
     warn_events = psql(f"SELECT count(*), count(DISTINCT e.entity_id) FROM audit_events e JOIN tickets t ON t.id = e.entity_id "
                        f"WHERE e.action = 'sla_warning' AND t.title LIKE '{like}'")
+    errors = {}
+    for p in PORTS:
+        with open(f"/tmp/gridloop-drill-{p}.log") as f:
+            for line in f:
+                if " ERROR " in line:
+                    what = line.split(" ERROR ", 1)[1].strip()[:120]
+                    errors[what] = errors.get(what, 0) + 1
     verify = subprocess.run([BIN, "--database-url", URL, "audit", "verify"], cwd=ROOT, env=env(), capture_output=True, text=True)
 
     inst.stop_all()
@@ -289,9 +303,12 @@ def main():
           f"retries {tally.retries}, given up {tally.gave_up}, refused {len(tally.refused)} {tally.refused[:3]}")
     print(f"filings:  acked {len(tally.filed)}  stored {stored}  duplicated {stored - distinct}  lost {len(lost)}  "
           f"answered with another id {len(wrong_id)}  ({acked_by_stop / load_s:.0f} filings/s and {accepted_by_stop / load_s:.0f} actions/s while loaded)")
-    print(f"accepts:  acked {len(tally.accepted)}  applied {len(accept_counts)}  applied twice {len(accept_twice)}  lost {len(accept_lost)}")
-    print(f"clocks:   made due {due}  warned {warned}  fired twice {fired_twice}  warning events {warn_events.replace('|', ' on ')} tickets")
+    print(f"accepts:  acked {len(tally.accepted)}  applied {len(accept_counts)}  applied twice {len(accept_twice)}  lost {len(accept_lost)}"
+          f"  (applied but not acked: {len(accept_counts) - len(tally.accepted)}, answers cut off by a kill and not retried)")
+    print(f"clocks:   made due {due}  warned {warned}  fired twice {fired_twice}  warning events {warn_events.replace('|', ' on ')} tickets"
+          f"  (all fired in {fire_s:.0f} s by the {len(PORTS)} schedulers)")
     print(f"audit:    {(verify.stdout or verify.stderr).strip()}")
+    print(f"errors logged by the instances: {sum(errors.values())} {sorted(errors.items(), key=lambda e: -e[1])[:4]}")
     used = {k: cpu1.get(k, 0) - cpu0.get(k, 0) for k in ("postgres", "gridloop", "haproxy", "python3")}
     cores = os.cpu_count()
     print(f"cpu:      of {cores} cores × {load_s:.0f} s = {cores * load_s:.0f} core-seconds while loaded: "

@@ -306,6 +306,11 @@ fn stored(r: AuditEventRow) -> StoredEvent {
 /// hash recomputed from content, the recorded head equal to the last event, and (given a
 /// checkpoint) every checkpointed head still present with the same hash. Reports the first break.
 pub fn verify(conn: &mut DbConn, checkpoint: Option<&Checkpoint>) -> AppResult<Result<Verified, Break>> {
+    // One snapshot: servers appending meanwhile must not make a chain look longer than its head.
+    crate::db::backend::snapshot_read(conn, |conn| verify_in(conn, checkpoint))
+}
+
+fn verify_in(conn: &mut DbConn, checkpoint: Option<&Checkpoint>) -> AppResult<Result<Verified, Break>> {
     let heads: Vec<(i32, i64, String)> =
         audit_heads::table.order(audit_heads::shard).select((audit_heads::shard, audit_heads::seq, audit_heads::hash)).load(conn)?;
     if heads.len() as i32 != SHARDS {
@@ -386,6 +391,10 @@ pub struct VerifiedPeriod {
 /// inside it is found unless every later event of the chain was rewritten too, which the full
 /// `verify` against a checkpoint finds.
 pub fn verify_period(conn: &mut DbConn, from: NaiveDateTime, to: NaiveDateTime) -> AppResult<Result<VerifiedPeriod, Break>> {
+    crate::db::backend::snapshot_read(conn, |conn| verify_period_in(conn, from, to))
+}
+
+fn verify_period_in(conn: &mut DbConn, from: NaiveDateTime, to: NaiveDateTime) -> AppResult<Result<VerifiedPeriod, Break>> {
     let mut out = VerifiedPeriod { events: 0, chains: 0, anchored: 0 };
     for shard in 0..SHARDS {
         let in_chain = audit_events::table.filter(audit_events::shard.eq(shard));

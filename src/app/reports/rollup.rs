@@ -200,14 +200,17 @@ fn roll_started(conn: &mut DbConn, tz: chrono_tz::Tz) -> AppResult<usize> {
     if clocks.is_empty() {
         return Ok(0);
     }
+    // Listed first: only the clocks this round listed are counted (another server's round may
+    // have claimed the same ones; see `list_started`).
+    let ids: Vec<&str> = clocks.iter().map(|c| c.id.as_str()).collect();
+    let listed: std::collections::HashSet<String> = sql::list_started(conn, &ids)?.into_iter().collect();
+    let clocks: Vec<_> = clocks.into_iter().filter(|c| listed.contains(&c.id)).collect();
     let firsts = firsts(conn, &clocks.iter().collect::<Vec<_>>())?;
     let mut sums: BTreeMap<Key, Sum> = BTreeMap::new();
     for c in &clocks {
         add(&mut sums, (c.holder_path.clone(), day_of(tz, c.started_at), VOLUME, firsts[&c.id]), true, 0, 0);
     }
     store(conn, sums)?;
-    let ids: Vec<&str> = clocks.iter().map(|c| c.id.as_str()).collect();
-    sql::list_started(conn, &ids)?;
     Ok(clocks.len())
 }
 

@@ -197,6 +197,23 @@ where
     }
 }
 
+/// Runs `f` on one consistent snapshot of the database, reading only: PostgreSQL `REPEATABLE READ,
+/// READ ONLY`; SQLite a deferred transaction (in WAL mode its first read fixes the snapshot).
+/// For whole-database reads that must not see writes committed half-way through (the audit
+/// verification reads the chains' heads and then every chain).
+pub fn snapshot_read<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::RunQueryDsl;
+    conn.transaction(|conn| {
+        if matches!(conn, DbConn::Postgresql(_)) {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(conn)?;
+        }
+        f(conn)
+    })
+}
+
 /// Whether `conn` is inside a transaction already.
 pub fn in_transaction(conn: &mut DbConn) -> bool {
     use diesel::connection::TransactionManager;

@@ -492,17 +492,30 @@ pub fn claim_started_clocks(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<St
     }
 }
 
-/// Lists clocks whose volume is rolled up while they run.
-pub fn list_started(conn: &mut DbConn, ids: &[&str]) -> QueryResult<()> {
+/// Lists clocks whose volume is rolled up while they run; answers those this call listed. Another
+/// server's round may have claimed the same clock: on PostgreSQL the claim's `NOT EXISTS` is
+/// read in the statement's snapshot, which a round committing meanwhile does not change (the
+/// lock is rechecked against the clock's row only). The list's key decides: a clock already
+/// listed is not listed, nor counted, again.
+pub fn list_started(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<String>> {
     use crate::db::schema::report_started;
+    let mut listed = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let rows: Vec<_> = chunk.iter().map(|id| report_started::clock_id.eq(*id)).collect();
-        match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(report_started::table).values(rows).execute(c)?,
-            DbConn::Postgresql(c) => diesel::insert_into(report_started::table).values(rows).execute(c)?,
-        };
+        listed.extend(match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(report_started::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(report_started::clock_id)
+                .get_results::<String>(c)?,
+            DbConn::Postgresql(c) => diesel::insert_into(report_started::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(report_started::clock_id)
+                .get_results::<String>(c)?,
+        });
     }
-    Ok(())
+    Ok(listed)
 }
 
 /// Of these (stopped, claimed) clocks, those whose volume was rolled up while they ran; their
