@@ -9,7 +9,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Datelike;
 
 use super::context::{lang_of, AppState};
 use super::error::error_response;
@@ -72,7 +71,6 @@ pub async fn scrape(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let today = chrono::Utc::now().with_timezone(&state.calendars.default_calendar().tz).date_naive();
     let years: Vec<(String, i32)> = state.calendars.warnings(today).into_iter().map(|w| (w.calendar, w.year)).collect();
     m.set_provisional_years(&years);
-    debug_assert!(years.iter().all(|(_, y)| *y >= today.year()));
     // The backlogs from the database, with a short wait: a scrape that hangs is worse than one
     // that says the database did not answer (`gridloop_db_up 0`).
     let p = state.pool.clone();
