@@ -168,6 +168,20 @@ pub enum SlaCommand {
     Recompute,
 }
 
+/// Exit 6 naming the first broken event of the audit trail.
+fn broken(b: crate::domain::audit::Break) -> Failure {
+    fail(
+        6,
+        format!(
+            "audit trail BROKEN at chain {} event {}{}: {}",
+            b.shard,
+            b.seq,
+            b.event_id.map(|id| format!(" (id {id})")).unwrap_or_default(),
+            b.reason
+        ),
+    )
+}
+
 /// A moment on the command line: an RFC 3339 instant, or a date meaning its midnight in China
 /// time (UTC+8), as UTC.
 fn parse_moment(s: &str) -> Result<chrono::NaiveDateTime, String> {
@@ -622,16 +636,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     );
                     Ok(())
                 }
-                Err(b) => Err(fail(
-                    6,
-                    format!(
-                        "audit trail BROKEN at chain {} event {}{}: {}",
-                        b.shard,
-                        b.seq,
-                        b.event_id.map(|id| format!(" (id {id})")).unwrap_or_default(),
-                        b.reason
-                    ),
-                )),
+                Err(b) => Err(broken(b)),
             }
         }
         Command::Audit(AuditCommand::Verify { checkpoint, .. }) => {
@@ -657,16 +662,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     );
                     Ok(())
                 }
-                Err(b) => Err(fail(
-                    6,
-                    format!(
-                        "audit trail BROKEN at chain {} event {}{}: {}",
-                        b.shard,
-                        b.seq,
-                        b.event_id.map(|id| format!(" (id {id})")).unwrap_or_default(),
-                        b.reason
-                    ),
-                )),
+                Err(b) => Err(broken(b)),
             }
         }
         Command::Reports(command) => {
