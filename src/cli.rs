@@ -80,6 +80,36 @@ pub enum Command {
     /// Residents' personal data (个人信息): the retention purge (the server runs it daily).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// The monthly partitions of the history tables (audit events, clock firings, deliveries) on
+    /// PostgreSQL: list them, create months ahead, detach months that ended for the archive.
+    #[command(subcommand)]
+    Partitions(PartitionsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PartitionsCommand {
+    /// Each partition: its table, month, estimated rows and size.
+    List,
+    /// Create the months from FROM to THROUGH (YYYY-MM, both included) for every partitioned
+    /// table (the servers create last month to three ahead by themselves).
+    Ensure {
+        #[arg(long, value_parser = year_month)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long, value_parser = year_month)]
+        through: chrono::NaiveDate,
+    },
+    /// Detach every month before BEFORE (YYYY-MM; at the latest this month) from its table, to be
+    /// dumped and dropped; the audit chains' ends are recorded so that `audit verify` goes on.
+    Detach {
+        #[arg(long, value_parser = year_month)]
+        before: chrono::NaiveDate,
+    },
+}
+
+/// `YYYY-MM` → the first day of that month.
+fn year_month(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d")
+        .map_err(|_| format!("expected a month as YYYY-MM, got {s:?}"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -355,6 +385,73 @@ fn migrate(conn: &mut DbConn) -> Result<Upgrade, Failure> {
     Ok(Upgrade { applied, sealed })
 }
 
+fn partitions_command(settings: &Settings, command: PartitionsCommand) -> Result<(), Failure> {
+    use crate::app::partitions::{self, Refused};
+    let (_pool, mut conn) = open_database(settings)?;
+    migrate(&mut conn)?;
+    if !crate::db::backend::partitions::partitioned(&mut conn) && !matches!(command, PartitionsCommand::Detach { .. }) {
+        println!("SQLite keeps each table whole: the monthly partitions are PostgreSQL's (docs/scaling.md).");
+        return Ok(());
+    }
+    match command {
+        PartitionsCommand::List => {
+            let parts = partitions::list(&mut conn).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("{:<14} {:<28} {:<8} {:>12} {:>10}", "table", "partition", "month", "rows (est.)", "size");
+            for p in parts {
+                println!(
+                    "{:<14} {:<28} {:<8} {:>12} {:>10}",
+                    p.table,
+                    p.name,
+                    p.month.map(|m| m.format("%Y-%m").to_string()).unwrap_or_else(|| "default".into()),
+                    if p.rows_estimate < 0 { "-".to_string() } else { p.rows_estimate.to_string() },
+                    format!("{:.1} MB", p.bytes as f64 / 1e6)
+                );
+            }
+            Ok(())
+        }
+        PartitionsCommand::Ensure { from, through } => {
+            let from = from.unwrap_or_else(|| partitions::month_start(utc_now().date(), 0));
+            if from > through {
+                return Err(fail(2, "--from must not be after --through"));
+            }
+            if through > partitions::month_start(from, 1200) {
+                return Err(fail(2, "at most 100 years of months at once"));
+            }
+            let n = partitions::ensure_months(&mut conn, from, through).map_err(|e| fail(1, Plain(&e).to_string()))?;
+            println!("{n} monthly partitions created ({} to {}).", from.format("%Y-%m"), through.format("%Y-%m"));
+            Ok(())
+        }
+        PartitionsCommand::Detach { before } => {
+            let report = match partitions::detach_before(&mut conn, before, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))? {
+                Ok(r) => r,
+                Err(Refused::NotPartitioned) => {
+                    return Err(fail(2, "SQLite keeps each table whole: there are no partitions to detach (they are PostgreSQL's)"))
+                }
+                Err(Refused::NotFirstOfMonth) => return Err(fail(2, "--before takes a month, YYYY-MM")),
+                Err(Refused::NotEnded) => {
+                    return Err(fail(2, "only months that have ended can be detached: --before is at most this month"))
+                }
+            };
+            let schema = crate::db::backend::backup::current_schema(&mut conn).ok().flatten().unwrap_or_else(|| "public".into());
+            for d in &report.detached {
+                println!("detached {} ({} rows) from {}", d.name, d.rows, d.table);
+            }
+            for (name, why) in &report.kept {
+                println!("kept {name}: {why}");
+            }
+            if report.detached.is_empty() {
+                println!("Nothing to detach before {}.", before.format("%Y-%m"));
+            } else {
+                println!(
+                    "Archive each with `pg_dump --table={schema}.<name> --format=custom --file=<name>.dump <database>`, then `DROP TABLE {schema}.<name>`; \
+                     `gridloop audit verify` goes on from where each chain's archive ends."
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 fn print_demo(summary: &DemoSummary, url: &str) {
     println!(
         "Demo city loaded: {} org units, {} categories, {} residents, {} visit logs of the last two weeks.",
@@ -576,6 +673,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("Retention purge: {}.", p.summary());
             Ok(())
         }
+        Command::Partitions(command) => partitions_command(&settings, command),
         Command::Notify(NotifyCommand::Send { now }) => {
             let (_pool, mut conn) = open_database(&settings)?;
             migrate(&mut conn)?;
@@ -655,9 +753,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             match crate::app::audit::verify(&mut conn, cp.as_ref()).map_err(|e| fail(1, Plain(&e).to_string()))? {
                 Ok(v) => {
                     println!(
-                        "Audit trail intact: {} events in {} chains{}.",
+                        "Audit trail intact: {} events in {} chains{}{}.",
                         v.events,
                         v.chains,
+                        if v.archived > 0 {
+                            format!(" ({} of them in detached months, each chain continuing from where its archive ends)", v.archived)
+                        } else {
+                            String::new()
+                        },
                         if cp.is_some() { ", consistent with the checkpoint" } else { "" }
                     );
                     Ok(())

@@ -21,6 +21,8 @@ const NON_SETTING_VARS: &[&str] = &[
     "require_openpyxl",
     "require_georeport",
     "require_prometheus_client",
+    "test_replica_url",
+    "require_replica",
 ];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -478,6 +480,14 @@ pub struct DatabaseSettings {
     /// How long after the database last answered on a pooled connection it is handed out without
     /// a `SELECT 1` first, provided its last use succeeded; 0 checks at every checkout.
     pub connection_trust_ms: u64,
+    /// A PostgreSQL streaming replica (`postgres://…`) that rankings, exports, boards and searches
+    /// read from (#21, decision 0035); empty: every read goes to `url`.
+    pub replica_url: String,
+    /// Connections to the replica.
+    pub replica_pool_size: u32,
+    /// The most the replica may lag behind the primary and still be read from, in seconds; a
+    /// person whose own latest write the replica has not replayed yet reads from the primary.
+    pub replica_max_lag_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -728,6 +738,24 @@ impl Settings {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("server.bind", format!("`{}` is not an address:port such as 127.0.0.1:8080", self.server.bind));
         }
+        if !self.database.replica_url.trim().is_empty() {
+            match (DatabaseTarget::parse(&self.database.url), DatabaseTarget::parse(&self.database.replica_url)) {
+                (_, Err(why)) => return bad("database.replica_url", why),
+                (_, Ok(DatabaseTarget::Sqlite(_))) => {
+                    return bad("database.replica_url", "must be a PostgreSQL streaming replica (postgres://…)".into())
+                }
+                (Ok(DatabaseTarget::Sqlite(_)), _) => {
+                    return bad("database.replica_url", "a replica needs PostgreSQL as database.url; SQLite has none".into())
+                }
+                _ => {}
+            }
+            if self.database.replica_pool_size == 0 || self.database.replica_pool_size > 200 {
+                return bad("database.replica_pool_size", "must be between 1 and 200".into());
+            }
+            if !(1..=3600).contains(&self.database.replica_max_lag_s) {
+                return bad("database.replica_max_lag_s", "must be between 1 and 3600 seconds".into());
+            }
+        }
         if self.database.connection_trust_ms > 60_000 {
             return bad("database.connection_trust_ms", "must be between 0 and 60000 (one minute)".into());
         }
@@ -834,6 +862,7 @@ impl Settings {
     pub fn render_redacted(&self) -> String {
         let mut copy = self.clone();
         copy.database.url = redact_url(&copy.database.url);
+        copy.database.replica_url = redact_url(&copy.database.replica_url);
         let hide = |s: &mut String| {
             if !s.is_empty() {
                 *s = "********".into();

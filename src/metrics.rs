@@ -43,6 +43,14 @@ pub struct DeliveryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// `replica` or `primary`.
+    pub source: String,
+    /// Why not the replica: `own_write`, `lagging`, `unavailable`; empty for the replica.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct YearLabels {
     pub calendar: String,
     pub year: i32,
@@ -72,6 +80,7 @@ pub struct Metrics {
     pub provisional_years: Family<YearLabels, Gauge>,
     pub purged: Family<KindLabels, Counter>,
     pub backups: Family<KindLabels, Counter>,
+    pub replica_reads: Family<ReadLabels, Counter>,
     pub up_since: Gauge<f64, AtomicU64>,
     pub db_up: Gauge,
 }
@@ -142,9 +151,16 @@ impl Metrics {
         for kind in ["written", "failed"] {
             backups.get_or_create(&KindLabels { kind: kind.into() }).inc_by(0);
         }
+        let replica_reads = Family::<ReadLabels, Counter>::default();
+        registry.register(
+            "heavy_reads",
+            "Rankings, exports, boards and searches by the database that answered them (with database.replica_url)",
+            replica_reads.clone(),
+        );
         let db_up = Gauge::default();
         registry.register("db_up", "1 when the database answered this scrape's backlog queries, else 0", db_up.clone());
         Metrics {
+            replica_reads,
             db_up,
             registry,
             requests,

@@ -54,6 +54,11 @@ impl Application {
                 if let Err(e) = crate::app::audit::seal_version_1_events(&mut conn, crate::app::utc_now()) {
                     log::error!("sealing the audit chains failed: {}", crate::app::error::Plain(&e));
                 }
+                // The history tables' months around now (PostgreSQL; the scheduler keeps them
+                // ahead daily). Not fatal: rows of a month not created go to the default partition.
+                if let Err(e) = crate::app::partitions::ensure_around(&mut conn, crate::app::utc_now()) {
+                    log::error!("creating the monthly partitions failed: {}", crate::app::error::Plain(&e));
+                }
                 crate::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, crate::app::utc_now())
                     .map_err(std::io::Error::other)?
             }
@@ -73,7 +78,10 @@ impl Application {
             settings.database.intake_writers,
             settings.database.intake_batch_max,
         );
+        // Heavy reads from a streaming replica (`database.replica_url`), connected on demand.
+        let replica = crate::app::replica::Replica::from_settings(&settings.database).map_err(std::io::Error::other)?.map(Arc::new);
         let state = web::Data::new(AppState {
+            replica,
             overview: Arc::new(crate::app::board::OverviewCache::new(settings.server.overview_refresh_s)),
             photos: Arc::new(crate::app::photos::FileStore { dir: settings.photos.dir.clone() }),
             pool,

@@ -221,6 +221,20 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
         .map_err(|e| DbSetupError::Unreachable { target: crate::config::redact_url(&settings.url), reason: e.to_string() })
 }
 
+/// A pool over `url` that connects on demand (none at build): a PostgreSQL replica that is down
+/// when the server starts must not keep it from starting. Checkouts give up after two seconds.
+pub fn build_lazy_pool(url: &str, size: u32, trust_ms: u64) -> Result<DbPool, DbSetupError> {
+    let target =
+        DatabaseTarget::parse(url).map_err(|reason| DbSetupError::Unreachable { target: crate::config::redact_url(url), reason })?;
+    let manager = Manager::new(&connection_url(&target), Duration::from_millis(trust_ms));
+    Ok(Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(2))
+        .event_handler(Box::new(PoolWaits))
+        .build_unchecked(manager))
+}
+
 /// Records how long each checkout waited for a connection, and the waits that timed out, in the
 /// process's metrics (`gridloop_db_pool_wait_seconds`, `gridloop_db_pool_timeouts_total`).
 #[derive(Debug)]

@@ -241,6 +241,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    person_writes (person_id) {
+        person_id -> Text,
+        wrote_lsn -> BigInt,
+        wrote_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_archives (partition_name, shard) {
+        partition_name -> Text,
+        shard -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+        events -> BigInt,
+        detached_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_heads (shard) {
         shard -> Integer,
         seq -> BigInt,
@@ -327,6 +346,7 @@ diesel::table! {
         kind -> Text,
         fired_at -> Timestamp,
         fired_by -> Text,
+        clock_started_at -> Timestamp,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub overview: Arc<crate::app::board::OverviewCache>,
     /// The address of the metrics listener (`metrics.bind`), once bound.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The streaming replica heavy reads go to (`database.replica_url`), if any.
+    pub replica: Option<Arc<crate::app::replica::Replica>>,
 }
 
 impl AppState {
@@ -111,6 +113,22 @@ where
 {
     let pool = state.pool.clone();
     web::block(move || crate::db::with_pooled(&pool, f))
+        .await
+        .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
+        .map_err(|e| ApiError::new(e, lang))
+}
+
+/// Like [`run`], for a heavy read of `person`'s (rankings, exports, boards, searches) that must
+/// not write: on the streaming replica when there is one and the rule of bounded staleness allows
+/// it (`app::replica`), else on the primary. Without `database.replica_url`, exactly [`run`].
+pub async fn run_report<T, F>(state: &AppState, person: crate::domain::PersonId, lang: Lang, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+{
+    let Some(replica) = state.replica.clone() else { return run(state, lang, f).await };
+    let pool = state.pool.clone();
+    web::block(move || crate::app::replica::read(&replica, &pool, &person, f))
         .await
         .map_err(|e| ApiError::new(AppError::internal_msg(format!("blocking task failed: {e}")), lang))?
         .map_err(|e| ApiError::new(e, lang))

@@ -148,8 +148,24 @@ pub async fn access_guard(
             return Ok(req.into_response(resp).map_into_boxed_body());
         }
     }
+    let person = who.actor.person_id;
     req.extensions_mut().insert(who);
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await?;
+    // With a replica, a person's heavy reads stay on the primary until it has replayed his
+    // latest write (app::replica): recorded after the write committed, before he is answered.
+    if state.replica.is_some() && unsafe_method && res.status().is_success() {
+        let pool = state.pool.clone();
+        let noted =
+            web::block(move || crate::db::with_pooled(&pool, |conn| crate::app::replica::Replica::note_write(conn, &person, utc_now())))
+                .await;
+        match noted {
+            Ok(Ok(())) => {}
+            // The write stands; only his next heavy reads may miss it until the replica catches up.
+            Ok(Err(e)) => log::error!("recording a write for the replica's rule failed: {}", crate::app::error::Plain(&e)),
+            Err(e) => log::error!("recording a write for the replica's rule failed: {e}"),
+        }
+    }
+    Ok(res.map_into_boxed_body())
 }
 
 /// The pages' Content-Security-Policy: no inline script or style, nothing from another host.

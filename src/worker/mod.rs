@@ -166,6 +166,9 @@ mod tests {
             intake_writers: 1,
             intake_batch_max: 1,
             connection_trust_ms: 0,
+            replica_url: String::new(),
+            replica_pool_size: 1,
+            replica_max_lag_s: 10,
         };
         let pool = crate::db::build_pool(&settings).unwrap();
         let mut tasks: Vec<Box<dyn Task>> = vec![Box::new(Boom), Box::new(Count(0))];
@@ -188,6 +191,9 @@ mod tests {
             intake_writers: 1,
             intake_batch_max: 1,
             connection_trust_ms: 0,
+            replica_url: String::new(),
+            replica_pool_size: 1,
+            replica_max_lag_s: 10,
         };
         let pool = crate::db::build_pool(&settings).unwrap();
         let w = Worker::start(pool, vec![Box::new(Count(0))], Duration::from_secs(3600));

@@ -280,6 +280,28 @@ impl Task for RetentionPurge {
     }
 }
 
+/// The months of the history tables (PostgreSQL, #21): last month to three ahead, created once a
+/// day in each server (creating a month that exists is one catalogue lookup).
+#[derive(Default)]
+pub struct PartitionUpkeep {
+    pub last: Option<NaiveDateTime>,
+}
+
+impl Task for PartitionUpkeep {
+    fn name(&self) -> &'static str {
+        "partitions"
+    }
+
+    fn run_once(&mut self, conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Outcome> {
+        if self.last.is_some_and(|l| now < l + chrono::Duration::hours(24) && now >= l) {
+            return Ok(Outcome::nothing());
+        }
+        let created = crate::app::partitions::ensure_around(conn, now)?;
+        self.last = Some(now);
+        Ok(if created > 0 { Outcome::did(created, format!("{created} monthly partitions created")) } else { Outcome::nothing() })
+    }
+}
+
 /// Names this scheduler in the fire records: host and process.
 pub fn scheduler_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
@@ -297,6 +319,7 @@ pub fn all(settings: Arc<Settings>, calendars: Calendars, rules: VisitRules) -> 
         Box::new(ThrottlePrune { settings: settings.clone() }),
         Box::new(ScheduledBackup { settings: settings.clone() }),
         Box::new(RetentionPurge { settings, last: None }),
+        Box::new(PartitionUpkeep::default()),
         Box::new(SqliteOptimize::default()),
     ]
 }

@@ -241,3 +241,9 @@ pub fn instant(v: &Value) -> chrono::NaiveDateTime {
     assert!(text.ends_with('Z') && t.offset().local_minus_utc() == 0, "the API writes UTC with `Z`: {text}");
     t.naive_utc()
 }
+
+/// The month after `ym` (`YYYY-MM`), as `YYYY-MM`.
+pub fn next_month(ym: &str) -> String {
+    let first = chrono::NaiveDate::parse_from_str(&format!("{ym}-01"), "%Y-%m-%d").unwrap();
+    (first + chrono::Duration::days(32)).format("%Y-%m").to_string()
+}

@@ -47,6 +47,9 @@ pub(super) fn record_fire(conn: &mut DbConn, c: &ClockRow, kind: &str, now: Naiv
             sla_fires::kind.eq(kind),
             sla_fires::fired_at.eq(now),
             sla_fires::fired_by.eq(who),
+            // The partition key (PostgreSQL, by month): fixed for the clock's life, so that all
+            // its firings share one partition and (clock, seq) stays unique across the table.
+            sla_fires::clock_started_at.eq(c.started_at),
         ))
         .execute(conn)?;
     Ok(())

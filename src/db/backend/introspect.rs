@@ -74,8 +74,10 @@ pub fn live_tables(conn: &mut DbConn) -> QueryResult<Vec<String>> {
         )
         .load(c)?,
         DbConn::Postgresql(c) => diesel::sql_query(
-            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() \
-             AND table_type = 'BASE TABLE' AND table_name <> '__diesel_schema_migrations' ORDER BY table_name",
+            // Partitioned tables count once: their partitions (`audit_events_y2026m12`, …) are not tables of their own.
+            "SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+             AND c.relname <> '__diesel_schema_migrations' ORDER BY c.relname",
         )
         .load(c)?,
     };

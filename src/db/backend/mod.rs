@@ -5,6 +5,8 @@
 
 pub mod backup;
 mod introspect;
+pub mod partitions;
+pub mod replica;
 pub mod reports;
 mod statements;
 

@@ -7,7 +7,7 @@ use crate::app::exports::{tickets_csv_page, CsvPage, ExportFilter};
 use crate::app::reports::RankingQuery;
 use crate::app::utc_now;
 use crate::domain::Actor;
-use crate::http::context::{run, run_write, AppState, Auth};
+use crate::http::context::{run_report, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::i18n::Lang;
 
@@ -25,7 +25,7 @@ async fn page(
     if f.writes() {
         run_write(state, lang, move |c| tickets_csv_page(c, &actor, &f, cursor.clone(), tz, lang, first, utc_now())).await
     } else {
-        run(state, lang, move |c| tickets_csv_page(c, &actor, &f, cursor, tz, lang, first, utc_now())).await
+        run_report(state, actor.person_id, lang, move |c| tickets_csv_page(c, &actor, &f, cursor, tz, lang, first, utc_now())).await
     }
 }
 
@@ -119,7 +119,8 @@ pub async fn tickets_xlsx_file(state: &AppState, actor: Actor, f: ExportFilter, 
     if f.writes() {
         run_write(state, lang, move |c| crate::app::exports::xlsx::tickets_workbook(c, &actor, &f, tz, lang, utc_now())).await
     } else {
-        run(state, lang, move |c| crate::app::exports::xlsx::tickets_workbook(c, &actor, &f, tz, lang, utc_now())).await
+        run_report(state, actor.person_id, lang, move |c| crate::app::exports::xlsx::tickets_workbook(c, &actor, &f, tz, lang, utc_now()))
+            .await
     }
 }
 
@@ -141,7 +142,7 @@ pub(crate) fn xlsx_response(name: &str) -> actix_web::HttpResponseBuilder {
         (status = 422, description = "validation_failed: a period that does not parse, from after to, a range too long; unknown_reference: no such unit in scope", body = ErrorBody)))]
 pub async fn rankings_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query<RankingQuery>) -> Result<HttpResponse, ApiError> {
     let (actor, lang, st) = (auth.who.actor, auth.lang, state.clone());
-    let bytes = run(&state, lang, move |c| {
+    let bytes = run_report(&state, actor.person_id, lang, move |c| {
         crate::app::exports::xlsx::rankings_workbook(c, super::reports::context(&st), &actor, q.into_inner(), lang, utc_now())
     })
     .await?;
@@ -163,7 +164,7 @@ pub async fn rankings_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query
 pub async fn bulletin_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Query<RankingQuery>) -> Result<HttpResponse, ApiError> {
     let (actor, lang, st) = (auth.who.actor, auth.lang, state.clone());
     let tz = state.visits.tz;
-    let bytes = run(&state, lang, move |c| {
+    let bytes = run_report(&state, actor.person_id, lang, move |c| {
         let b =
             crate::app::reports::trend::bulletin(c, super::reports::context(&st), st.visits(), &actor, q.into_inner(), lang, utc_now())?;
         crate::app::exports::xlsx::bulletin_workbook(&b, lang, tz)

@@ -10,7 +10,7 @@ use crate::app::reports::RankingQuery;
 use crate::app::utc_now;
 use crate::app::visit_report::VisitRankings;
 use crate::domain::Actor;
-use crate::http::context::{run, run_write, AppState, Auth};
+use crate::http::context::{run_report, run_write, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::i18n::Lang;
 
@@ -29,7 +29,7 @@ async fn page(
     if q.writes() {
         run_write(state, lang, move |c| csv_page(c, &actor, &q, cursor.clone(), tz, lang, first, utc_now())).await
     } else {
-        run(state, lang, move |c| csv_page(c, &actor, &q, cursor, tz, lang, first, utc_now())).await
+        run_report(state, actor.person_id, lang, move |c| csv_page(c, &actor, &q, cursor, tz, lang, first, utc_now())).await
     }
 }
 
@@ -76,7 +76,7 @@ pub async fn ledger_xlsx_file(state: &AppState, actor: Actor, q: LedgerQuery, la
     if q.writes() {
         run_write(state, lang, move |c| crate::app::ledgers::workbook(c, &actor, &q, tz, lang, utc_now())).await
     } else {
-        run(state, lang, move |c| crate::app::ledgers::workbook(c, &actor, &q, tz, lang, utc_now())).await
+        run_report(state, actor.person_id, lang, move |c| crate::app::ledgers::workbook(c, &actor, &q, tz, lang, utc_now())).await
     }
 }
 
@@ -155,7 +155,7 @@ pub async fn supervision_xlsx(state: web::Data<AppState>, auth: Auth, q: web::Qu
 pub async fn visit_rankings(state: web::Data<AppState>, auth: Auth, q: web::Query<RankingQuery>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let r = run(&state, auth.lang, move |c| {
+    let r = run_report(&state, actor.person_id, auth.lang, move |c| {
         crate::app::visit_report::visit_rankings(c, super::reports::context(&st), st.visits(), &actor, q.into_inner(), utc_now())
     })
     .await?;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::app::reports::{Drill, DrillQuery, RankingQuery, Rankings, ReportContext};
 use crate::app::{self, utc_now};
-use crate::http::context::{run, AppState, Auth};
+use crate::http::context::{run_report, AppState, Auth};
 use crate::http::error::{ApiError, ErrorBody};
 
 pub(crate) fn context(state: &AppState) -> ReportContext<'_> {
@@ -24,7 +24,9 @@ pub(crate) fn context(state: &AppState) -> ReportContext<'_> {
 pub async fn rankings(state: web::Data<AppState>, auth: Auth, q: web::Query<RankingQuery>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let r = run(&state, auth.lang, move |c| app::reports::rankings(c, context(&st), &actor, q.into_inner(), utc_now())).await?;
+    let r =
+        run_report(&state, actor.person_id, auth.lang, move |c| app::reports::rankings(c, context(&st), &actor, q.into_inner(), utc_now()))
+            .await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -37,6 +39,8 @@ pub async fn rankings(state: web::Data<AppState>, auth: Auth, q: web::Query<Rank
 pub async fn tickets(state: web::Data<AppState>, auth: Auth, q: web::Query<DrillQuery>) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let r = run(&state, auth.lang, move |c| app::reports::drill(c, context(&st), &actor, q.into_inner(), utc_now())).await?;
+    let r =
+        run_report(&state, actor.person_id, auth.lang, move |c| app::reports::drill(c, context(&st), &actor, q.into_inner(), utc_now()))
+            .await?;
     Ok(HttpResponse::Ok().json(r))
 }

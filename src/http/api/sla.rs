@@ -25,7 +25,9 @@ pub async fn clocks(state: web::Data<AppState>, auth: Auth, id: IdPath<TicketId>
     responses((status = 200, body = Vec<SupervisionItem>)))]
 pub async fn supervision(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let v = run(&state, auth.lang, move |c| app::sla::supervision_queue(c, &actor, utc_now())).await?;
+    let v =
+        crate::http::context::run_report(&state, actor.person_id, auth.lang, move |c| app::sla::supervision_queue(c, &actor, utc_now()))
+            .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -34,7 +36,8 @@ pub async fn supervision(state: web::Data<AppState>, auth: Auth) -> Result<HttpR
     responses((status = 200, body = Vec<OverdueCount>)))]
 pub async fn overdue_counts(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
-    let v = run(&state, auth.lang, move |c| app::sla::overdue_counts(c, &actor, utc_now())).await?;
+    let v = crate::http::context::run_report(&state, actor.person_id, auth.lang, move |c| app::sla::overdue_counts(c, &actor, utc_now()))
+        .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 

@@ -46,7 +46,8 @@ pub async fn list(state: web::Data<AppState>, auth: Auth, q: web::Query<TicketFi
     let page = if f.resident_phone.is_some() {
         crate::http::context::run_write(&state, auth.lang, move |c| app::tickets::list_tickets(c, &actor, f.clone(), utc_now())).await?
     } else {
-        run(&state, auth.lang, move |c| app::tickets::list_tickets(c, &actor, f, utc_now())).await?
+        crate::http::context::run_report(&state, actor.person_id, auth.lang, move |c| app::tickets::list_tickets(c, &actor, f, utc_now()))
+            .await?
     };
     Ok(HttpResponse::Ok().json(page))
 }

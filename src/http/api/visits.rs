@@ -158,8 +158,10 @@ pub async fn board(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let b = run(&state, auth.lang, move |c| app::board::board(c, st.visits(), &actor, &id.found("compound")?, q.into_inner(), utc_now()))
-        .await?;
+    let b = crate::http::context::run_report(&state, actor.person_id, auth.lang, move |c| {
+        app::board::board(c, st.visits(), &actor, &id.found("compound")?, q.into_inner(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(b))
 }
 
@@ -175,9 +177,10 @@ pub async fn compliance(
 ) -> Result<HttpResponse, ApiError> {
     let actor = auth.who.actor;
     let st = state.clone();
-    let b =
-        run(&state, auth.lang, move |c| app::board::compliance(c, st.visits(), &actor, &id.found("compound")?, q.into_inner(), utc_now()))
-            .await?;
+    let b = crate::http::context::run_report(&state, actor.person_id, auth.lang, move |c| {
+        app::board::compliance(c, st.visits(), &actor, &id.found("compound")?, q.into_inner(), utc_now())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(b))
 }
 

@@ -346,6 +346,16 @@ where
     crate::http::context::run(state, lang, f).await.map_err(|e| PageError { err: e.err, lang })
 }
 
+/// Like [`run`], for a heavy read of `person`'s: on the streaming replica when the rule of
+/// bounded staleness allows it (see `http::context::run_report`).
+pub async fn run_report<T, F>(state: &AppState, person: crate::domain::PersonId, lang: Lang, f: F) -> Result<T, PageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+{
+    crate::http::context::run_report(state, person, lang, f).await.map_err(|e| PageError { err: e.err, lang })
+}
+
 /// Like [`run`], for commands that write (retried when the database breaks a deadlock).
 pub async fn run_write<T, F>(state: &AppState, lang: Lang, f: F) -> Result<T, PageError>
 where

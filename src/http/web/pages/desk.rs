@@ -77,7 +77,7 @@ pub async fn board(state: web::Data<AppState>, p: Page) -> Result<HttpResponse, 
     let cid = grant.org_unit_id;
     let actor = p.who.actor.clone();
     let st = state.clone();
-    let b = page::run(&state, p.lang, move |c| {
+    let b = page::run_report(&state, actor.person_id, p.lang, move |c| {
         app::board::board(c, st.visits(), &actor, &cid, BoardQuery { date: None, from: None, to: None }, utc_now())
     })
     .await?;
@@ -315,6 +315,7 @@ async fn render_search(
     by_phone: bool,
 ) -> Result<HttpResponse, PageError> {
     let actor = p.who.actor.clone();
+    let person = actor.person_id;
     let unit = p.role.as_ref().map(|g| g.org_unit_id.to_string());
     let load = move |c: &mut crate::db::DbConn| {
         let list = app::tickets::list_tickets(c, &actor, filter.clone(), utc_now())?;
@@ -331,7 +332,7 @@ async fn render_search(
     };
     // A look-up by phone records reveals: a write; any other search only reads.
     let (list, buildings, categories) =
-        if by_phone { page::run_write(state, p.lang, load).await? } else { page::run(state, p.lang, load).await? };
+        if by_phone { page::run_write(state, p.lang, load).await? } else { page::run_report(state, person, p.lang, load).await? };
     let buildings: Vec<(String, String)> =
         if buildings.len() > SEARCH_BUILDINGS { vec![] } else { buildings.into_iter().map(|u| (u.id, u.name)).collect() };
     let tr = p.tr();

@@ -90,7 +90,7 @@ pub async fn oversight(state: web::Data<AppState>, p: Page) -> Result<HttpRespon
     };
     let (actor, st) = (p.who.actor.clone(), state.clone());
     let unit_id = grant.org_unit_id;
-    let (unit, supervised, actions, overdue, compounds, compliance) = page::run(&state, p.lang, move |c| {
+    let (unit, supervised, actions, overdue, compounds, compliance) = page::run_report(&state, actor.person_id, p.lang, move |c| {
         let now = utc_now();
         let unit = app::org::get_unit(c, &actor, &unit_id)?;
         let supervised = app::sla::supervision_queue(c, &actor, now)?;

@@ -244,7 +244,9 @@ pub async fn rankings(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
     };
     let (actor, st) = (p.who.actor.clone(), state.clone());
     let outcome = match form.query(default_unit(&p)) {
-        Ok(query) => page::run(&state, p.lang, move |c| reports::rankings(c, context(&st), &actor, query, utc_now())).await,
+        Ok(query) => {
+            page::run_report(&state, actor.person_id, p.lang, move |c| reports::rankings(c, context(&st), &actor, query, utc_now())).await
+        }
         Err(err) => Err(PageError { err, lang: p.lang }),
     };
     let r = match outcome {
@@ -363,7 +365,7 @@ pub async fn drill(state: web::Data<AppState>, p: Page, q: web::Query<RankingFor
         limit: Some(DRILL_PAGE_ITEMS),
     };
     let (actor, st) = (p.who.actor.clone(), state.clone());
-    let (d, openable, names) = page::run(&state, lang, move |c| {
+    let (d, openable, names) = page::run_report(&state, actor.person_id, lang, move |c| {
         let d = reports::drill(c, context(&st), &actor, q, utc_now())?;
         let ids: Vec<String> = d.items.iter().map(|i| i.fact.ticket_id.clone()).collect();
         let openable = reports::openable_tickets(c, &actor, &ids)?;
@@ -478,7 +480,10 @@ pub async fn bulletin(state: web::Data<AppState>, p: Page, q: web::Query<Ranking
     let (actor, st, lang) = (p.who.actor.clone(), state.clone(), p.lang);
     let outcome = match form.query(default_unit(&p)) {
         Ok(query) => {
-            page::run(&state, p.lang, move |c| reports::trend::bulletin(c, context(&st), st.visits(), &actor, query, lang, utc_now())).await
+            page::run_report(&state, actor.person_id, p.lang, move |c| {
+                reports::trend::bulletin(c, context(&st), st.visits(), &actor, query, lang, utc_now())
+            })
+            .await
         }
         Err(err) => Err(PageError { err, lang: p.lang }),
     };
