@@ -246,6 +246,22 @@ pub fn events_of(conn: &mut DbConn, entity_kind: &str, entity_id: &str) -> AppRe
         .load(conn)?)
 }
 
+/// An entity's events written from `since` on, oldest first: for an entity whose start is known
+/// (a ticket's creation), so that PostgreSQL reads only the months from then on (decision 0034).
+pub fn events_since(conn: &mut DbConn, entity_kind: &str, entity_id: &str, since: NaiveDateTime) -> AppResult<Vec<AuditEventRow>> {
+    Ok(audit_events::table
+        .filter(audit_events::entity_kind.eq(entity_kind))
+        .filter(audit_events::entity_id.eq(entity_id))
+        .filter(audit_events::at.ge(since))
+        .order(audit_events::seq.asc())
+        .select(AuditEventRow::as_select())
+        .load(conn)?)
+}
+
+/// How far before a ticket's creation its events are looked for: none is earlier (they are
+/// written with or after it), the margin only spares a server whose clock stepped back.
+pub const BEFORE_CREATION: chrono::Duration = chrono::Duration::days(31);
+
 /// The head of every chain, to be kept outside the database.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Checkpoint {

@@ -119,12 +119,12 @@ pub fn purge(conn: &mut DbConn, store: &dyn PhotoStore, policy: &RetentionSettin
 /// Replaces the personal values of the entities' version-3 events by their digests; counts the
 /// older events that hold personal values and must stay as written.
 pub(crate) fn purge_events(conn: &mut DbConn, entity_kind: &str, ids: &[String], p: &mut Purged) -> AppResult<()> {
-    let events: Vec<(String, String, i32)> = audit_events::table
+    let events: Vec<(String, chrono::NaiveDateTime, String, i32)> = audit_events::table
         .filter(audit_events::entity_kind.eq(entity_kind))
         .filter(audit_events::entity_id.eq_any(ids))
-        .select((audit_events::id, audit_events::changes, audit_events::hash_version))
+        .select((audit_events::id, audit_events::at, audit_events::changes, audit_events::hash_version))
         .load(conn)?;
-    for (id, changes, version) in events {
+    for (id, at, changes, version) in events {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&changes) else { continue };
         if !crate::domain::audit::has_personal_values(&v) {
             continue;
@@ -134,7 +134,10 @@ pub(crate) fn purge_events(conn: &mut DbConn, entity_kind: &str, ids: &[String],
             continue;
         }
         if let Some(purged) = crate::domain::audit::purge_changes(&changes) {
-            diesel::update(audit_events::table.find(&id)).set(audit_events::changes.eq(purged)).execute(conn)?;
+            // By its time too: PostgreSQL then looks in the event's month only (partitions, decision 0034).
+            diesel::update(audit_events::table.find(&id).filter(audit_events::at.eq(at)))
+                .set(audit_events::changes.eq(purged))
+                .execute(conn)?;
             p.audit_events += 1;
         }
     }

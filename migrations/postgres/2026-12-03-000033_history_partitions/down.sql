@@ -23,6 +23,8 @@ INSERT INTO audit_events_flat SELECT id, shard, seq, entity_kind, entity_id, act
     from_state, to_state, reason, changes, prev_hash, hash, hash_version FROM audit_events;
 DROP TABLE audit_events;
 ALTER TABLE audit_events_flat RENAME TO audit_events;
+ALTER INDEX audit_events_flat_pkey RENAME TO audit_events_pkey;
+ALTER INDEX audit_events_flat_shard_seq_key RENAME TO audit_events_shard_seq_key;
 CREATE INDEX audit_events_entity ON audit_events(entity_kind, entity_id);
 CREATE INDEX audit_events_v1 ON audit_events(shard, seq) WHERE hash_version = 1;
 CREATE INDEX audit_events_action_at ON audit_events (entity_kind, action, at);

@@ -68,6 +68,10 @@ BEGIN
         EXECUTE format('DROP TABLE %I', def || '_moving');
     END IF;
     RETURN TRUE;
+EXCEPTION
+    -- Another server created it between our look and our lock (a catalogue cache behind).
+    WHEN duplicate_table OR unique_violation THEN
+        RETURN FALSE;
 END;
 $$ LANGUAGE plpgsql;
 
@@ -85,6 +89,8 @@ CREATE TABLE audit_archives (
 
 -- ---- audit_events -------------------------------------------------------------------------
 ALTER TABLE audit_events RENAME TO audit_events_unpartitioned;
+ALTER INDEX audit_events_pkey RENAME TO audit_events_unpartitioned_pkey;
+ALTER INDEX audit_events_shard_seq_key RENAME TO audit_events_unpartitioned_shard_seq_key;
 ALTER INDEX audit_events_entity RENAME TO audit_events_unpartitioned_entity;
 ALTER INDEX audit_events_v1 RENAME TO audit_events_unpartitioned_v1;
 ALTER INDEX audit_events_action_at RENAME TO audit_events_unpartitioned_action_at;
@@ -122,6 +128,7 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_default
 
 -- ---- sla_fires ------------------------------------------------------------------------------
 ALTER TABLE sla_fires RENAME TO sla_fires_unpartitioned;
+ALTER INDEX sla_fires_pkey RENAME TO sla_fires_unpartitioned_pkey;
 CREATE TABLE sla_fires (
     clock_id TEXT NOT NULL REFERENCES sla_clocks(id),
     seq BIGINT NOT NULL,
@@ -135,6 +142,7 @@ CREATE TABLE sla_fires_default PARTITION OF sla_fires DEFAULT;
 
 -- ---- deliveries -----------------------------------------------------------------------------
 ALTER TABLE deliveries RENAME TO deliveries_unpartitioned;
+ALTER INDEX deliveries_pkey RENAME TO deliveries_unpartitioned_pkey;
 ALTER INDEX deliveries_once RENAME TO deliveries_unpartitioned_once;
 ALTER INDEX deliveries_due RENAME TO deliveries_unpartitioned_due;
 ALTER INDEX deliveries_inbox RENAME TO deliveries_unpartitioned_inbox;

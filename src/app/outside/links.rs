@@ -313,7 +313,7 @@ pub fn public_status(conn: &mut DbConn, token: &str, now: NaiveDateTime) -> AppR
             categories::name_en,
         ))
         .first(conn)?;
-    let steps = audit::events_of(conn, "ticket", &link.ticket_id.to_string())?
+    let steps = audit::events_since(conn, "ticket", &link.ticket_id.to_string(), t.3 - audit::BEFORE_CREATION)?
         .into_iter()
         .filter_map(|e| resident_step_key(&e.action).map(|key| PublicStep { key, at: e.at }))
         .collect();

@@ -56,7 +56,7 @@ pub fn timeline(conn: &mut DbConn, actor: &Actor, id: &TicketId) -> AppResult<Ve
         Sight::Until(at) => Some(at),
         _ => None,
     };
-    Ok(audit::events_of(conn, "ticket", &t.row.id.to_string())?
+    Ok(audit::events_since(conn, "ticket", &t.row.id.to_string(), t.row.created_at - audit::BEFORE_CREATION)?
         .into_iter()
         .filter(|e| until.is_none_or(|u| e.at <= u))
         .map(timeline_event)
