@@ -645,12 +645,18 @@ impl Settings {
         })?;
         let mut settings = settings;
         settings.config_dir = dir.to_path_buf();
-        settings.validate()?;
+        // The command line may still set database.url (`--database-url`): what depends on it is
+        // checked once it has (`validate`, which every command runs after its overrides).
+        settings.checked(false)?;
         Ok(settings)
     }
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.checked(true)
+    }
+
+    fn checked(&self, url_final: bool) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("key `{key}`: {why}")));
         if !(1024..=100 * 1024 * 1024).contains(&self.photos.max_bytes) {
             return bad("photos.max_bytes", "must be between 1024 and 104857600".into());
@@ -744,7 +750,7 @@ impl Settings {
                 (_, Ok(DatabaseTarget::Sqlite(_))) => {
                     return bad("database.replica_url", "must be a PostgreSQL streaming replica (postgres://…)".into())
                 }
-                (Ok(DatabaseTarget::Sqlite(_)), _) => {
+                (Ok(DatabaseTarget::Sqlite(_)), _) if url_final => {
                     return bad("database.replica_url", "a replica needs PostgreSQL as database.url; SQLite has none".into())
                 }
                 _ => {}
@@ -953,5 +959,27 @@ mod tests {
         s.metrics.bind = String::new();
         s.retention.visit_note_months = 5000;
         assert!(s.validate().unwrap_err().to_string().contains("retention.visit_note_months"));
+    }
+
+    #[test]
+    fn a_replica_needs_postgresql_on_both_sides_and_its_password_is_hidden() {
+        let mut s = Settings::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), "test").unwrap();
+        s.database.url = "postgres://app:primary-pass@db1/g".into();
+        s.database.replica_url = "postgres://app:replica-pass@db2/g".into();
+        s.validate().unwrap();
+        let shown = s.render_redacted();
+        assert!(!shown.contains("replica-pass") && !shown.contains("primary-pass"), "{shown}");
+        assert!(shown.contains("db2/g"), "{shown}");
+        s.database.replica_url = "data/replica.db".into();
+        assert!(s.validate().unwrap_err().to_string().contains("must be a PostgreSQL streaming replica"));
+        s.database.replica_url = "postgres://app@db2/g".into();
+        s.database.url = "data/g.db".into();
+        assert!(s.validate().unwrap_err().to_string().contains("a replica needs PostgreSQL as database.url"));
+        s.database.url = "postgres://app@db1/g".into();
+        s.database.replica_max_lag_s = 0;
+        assert!(s.validate().unwrap_err().to_string().contains("database.replica_max_lag_s"));
+        // Without a replica its other settings are not looked at.
+        s.database.replica_url = String::new();
+        s.validate().unwrap();
     }
 }
