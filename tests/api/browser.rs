@@ -854,9 +854,12 @@ async fn the_admin_answers_a_residents_request_to_see_and_erase_his_data() {
     b.click("#pii-form details summary").await;
     b.click("#pii-erase").await;
     b.find("p.flash.error").await;
-    assert!(b.text("p.flash.error").await.contains("已核实申请人身份"));
+    let flash = b.text("p.flash.error").await;
+    assert!(flash.contains("已核实申请人身份"), "{flash}");
+    assert!(!flash.contains("confirm"), "the box is named as the form labels it: {flash}");
+    // The erasure section stays open, with the box to tick.
+    assert_eq!(b.count("#pii-form details[open]").await, 1, "the erasure section folded after the refusal");
     b.shot("03-confirm-needed").await;
-    b.click("#pii-form details summary").await;
     b.click("#pii-confirm").await;
     b.click("#pii-erase").await;
     b.find("#pii-erased").await;

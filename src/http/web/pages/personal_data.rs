@@ -27,6 +27,8 @@ struct PersonalDataPage {
     note: String,
     copy: Option<PersonalDataReport>,
     erased: Option<ErasureReport>,
+    /// The erasure section stays open after an erasure was refused.
+    erase_open: bool,
     /// A ticket's state in words, by ticket id.
     states: Vec<(String, String)>,
 }
@@ -46,6 +48,7 @@ fn empty(p: &Page, flash: Option<Flash>) -> PersonalDataPage {
         note: String::new(),
         copy: None,
         erased: None,
+        erase_open: false,
         states: vec![],
     }
 }
@@ -65,12 +68,23 @@ fn request_of(form: &Form) -> SubjectRequest {
 }
 
 /// A refusal the admin can mend comes back on the page with its reason and his input.
-fn mended(p: &Page, form: &Form, e: PageError) -> Result<HttpResponse, PageError> {
+fn mended(p: &Page, form: &Form, e: PageError, erasing: bool) -> Result<HttpResponse, PageError> {
     match e.err {
-        AppError::Validation { .. } => {
-            let status = crate::http::error::status_of(&e.err);
-            let mut page = empty(p, Flash::error(e.err.message(e.lang)));
+        AppError::Validation { field, detail } => {
+            // The field named as the form labels it, not by its name in the API.
+            let tr = p.tr();
+            let label = match field.as_str() {
+                "phone" | "resident_phone" => tr.t("pii-phone"),
+                "reference" => tr.t("pii-reference"),
+                "note" => tr.t("pii-note"),
+                "confirm" => tr.t("pii-confirm"),
+                _ => field,
+            };
+            let err = AppError::Validation { field: label, detail };
+            let status = crate::http::error::status_of(&err);
+            let mut page = empty(p, Flash::error(err.message(e.lang)));
             (page.phone, page.reference, page.note) = (form.raw("phone"), form.raw("reference"), form.raw("note"));
+            page.erase_open = erasing;
             Ok(html(status, &page))
         }
         _ => Err(e),
@@ -92,7 +106,7 @@ pub async fn access(state: web::Data<AppState>, p: Page, form: Form) -> Result<H
             page.copy = Some(copy);
             Ok(html(StatusCode::OK, &page))
         }
-        Err(e) => mended(&p, &form, e),
+        Err(e) => mended(&p, &form, e, false),
     }
 }
 
@@ -102,7 +116,7 @@ pub async fn erasure(state: web::Data<AppState>, p: Page, form: Form) -> Result<
     admin_only(&p)?;
     if form.get("confirm").is_none() {
         let err = AppError::validation("confirm", crate::msg!("pii-confirm_needed"));
-        return mended(&p, &form, PageError { err, lang: p.lang });
+        return mended(&p, &form, PageError { err, lang: p.lang }, true);
     }
     let input = request_of(&form);
     let actor = p.who.actor.clone();
@@ -115,6 +129,6 @@ pub async fn erasure(state: web::Data<AppState>, p: Page, form: Form) -> Result<
             page.erased = Some(done);
             Ok(html(StatusCode::OK, &page))
         }
-        Err(e) => mended(&p, &form, e),
+        Err(e) => mended(&p, &form, e, true),
     }
 }
