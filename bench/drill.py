@@ -10,7 +10,11 @@ fire them, with one more kill meanwhile. It prints what the clients were told (a
 the database holds (stored, duplicated, lost), the audit verification, and the clock firings.
 
 Settings (environment): DURATION (load seconds, default 100), KILL_EVERY (20; 0: no kills, to
-measure throughput), INSTANCES (3; 1–3), WORKERS (6 filing threads), ADMIN_URL (postgres://postgres@127.0.0.1:5432), GRIDLOOP_BIN (target/release/gridloop,
+measure throughput), INSTANCES (3; 1–3), WORKERS (6 filing threads), READERS (2 threads of heavy
+reads: a supervisor's rankings and a community's searches), REPLICA_URL (a streaming replica of
+the cluster, e.g. postgres://postgres@127.0.0.1:5433 from `bash bench/replica.sh up`: the
+instances read rankings and searches from it, and the figures say how many it served),
+ADMIN_URL (postgres://postgres@127.0.0.1:5432), GRIDLOOP_BIN (target/release/gridloop,
 built by drill.sh). Needs root for nothing; uses ports 8100-8103.
 """
 import json, os, random, signal, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request, uuid
@@ -23,6 +27,9 @@ BIN = os.environ.get("GRIDLOOP_BIN", os.path.join(ROOT, "target", "release", "gr
 DURATION = float(os.environ.get("DURATION", "100"))
 KILL_EVERY = float(os.environ.get("KILL_EVERY", "20"))
 WORKERS = int(os.environ.get("WORKERS", "6"))
+READERS = int(os.environ.get("READERS", "2"))
+REPLICA = os.environ.get("REPLICA_URL", "")
+METRICS_TOKEN = "drill-metrics-token-" + "x" * 24
 PROXY = "http://127.0.0.1:8100"
 PORTS = [8101, 8102, 8103][: int(os.environ.get("INSTANCES", "3"))]
 RUN = uuid.uuid4().hex[:8]
@@ -55,8 +62,29 @@ def psql(sql, db=DB):
 
 
 def env():
-    return dict(os.environ, GRIDLOOP_ENV="development", GRIDLOOP_LOG__LEVEL="warn", GRIDLOOP_CONFIG_DIR=os.path.join(ROOT, "config"),
-                GRIDLOOP_SLA__SCHEDULER_INTERVAL_S="1", GRIDLOOP_DATABASE__POOL_SIZE="8")
+    e = dict(os.environ, GRIDLOOP_ENV="development", GRIDLOOP_LOG__LEVEL="warn", GRIDLOOP_CONFIG_DIR=os.path.join(ROOT, "config"),
+             GRIDLOOP_SLA__SCHEDULER_INTERVAL_S="1", GRIDLOOP_DATABASE__POOL_SIZE="8", GRIDLOOP_METRICS__TOKEN=METRICS_TOKEN)
+    if REPLICA:
+        e["GRIDLOOP_DATABASE__REPLICA_URL"] = f"{REPLICA}/{DB}?sslmode=disable"
+    return e
+
+
+def heavy_reads(port):
+    """This instance's gridloop_heavy_reads_total by source (its counters since it last started)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer " + METRICS_TOKEN})
+    out = {}
+    try:
+        text = urllib.request.urlopen(req, timeout=5).read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("gridloop_heavy_reads_total{"):
+            labels, value = line.rsplit(" ", 1)
+            source = labels.split('source="', 1)[1].split('"', 1)[0]
+            reason = labels.split('reason="', 1)[1].split('"', 1)[0]
+            key = source + (f" ({reason})" if reason else "")
+            out[key] = out.get(key, 0) + int(float(value))
+    return out
 
 
 class Instances:
@@ -124,6 +152,7 @@ class Tally:
         self.gave_up = 0
         self.refused = []
         self.statuses = {}
+        self.reads = {}  # path -> heavy reads answered
 
     def saw(self, status):
         with self.lock:
@@ -172,7 +201,7 @@ def main():
     proxy = subprocess.Popen(["haproxy", "-db", "-f", cfg.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_healthy(PROXY)
     tokens = {}
-    for login in GRID_WORKERS + ["bs.yang"]:
+    for login in GRID_WORKERS + ["bs.yang", "sup.zhao", "cs.liu"]:
         s, b = call("POST", "/api/v1/auth/login", body={"login": login, "password": "gridloop-demo"})
         tokens[login] = b["token"]
     cat = call("GET", "/api/v1/categories", tokens["gw.wang"])[1][0]["id"]
@@ -218,6 +247,15 @@ def main():
                 with tally.lock:
                     tally.accepted.add(tid)
 
+    def reader(n):
+        # Heavy reads: the supervisor's rankings, the community's searches of open requests.
+        login, path = [("sup.zhao", "/api/v1/rankings"), ("cs.liu", "/api/v1/tickets?limit=50")][n % 2]
+        while not stop.is_set():
+            r = until_answered(tally, time.time() + 60, lambda: call("GET", path, tokens[login]))
+            if r is not None:
+                with tally.lock:
+                    tally.reads[path.split("?")[0]] = tally.reads.get(path.split("?")[0], 0) + 1
+
     def killer(until):
         while KILL_EVERY > 0 and time.time() < until - 1:
             if stop.wait(KILL_EVERY):
@@ -229,6 +267,7 @@ def main():
 
     threads = [threading.Thread(target=filer, args=(n,)) for n in range(WORKERS)]
     threads += [threading.Thread(target=secretary) for _ in range(2)]
+    threads += [threading.Thread(target=reader, args=(n,)) for n in range(READERS)]
     k = threading.Thread(target=killer, args=(load_end,))
     t0 = time.time()
     cpu0 = cpu_by_program()
@@ -236,7 +275,7 @@ def main():
         t.start()
     time.sleep(DURATION)
     stop.set()
-    acked_by_stop, accepted_by_stop = len(tally.filed), len(tally.accepted)
+    acked_by_stop, accepted_by_stop, read_by_stop = len(tally.filed), len(tally.accepted), sum(tally.reads.values())
     cpu1 = cpu_by_program()
     load_s = time.time() - t0
     for t in threads:
@@ -290,6 +329,10 @@ def main():
                     what = line.split(" ERROR ", 1)[1].strip()[:120]
                     errors[what] = errors.get(what, 0) + 1
     verify = subprocess.run([BIN, "--database-url", URL, "audit", "verify"], cwd=ROOT, env=env(), capture_output=True, text=True)
+    served = {}
+    for p in PORTS:
+        for k, v in heavy_reads(p).items():
+            served[k] = served.get(k, 0) + v
 
     inst.stop_all()
     proxy.terminate()
@@ -298,11 +341,14 @@ def main():
 
     kills = (f"{inst.kills} kill -9 (one every {KILL_EVERY:.0f} s, restarted after 2 s, one more during the clock firing)"
              if KILL_EVERY > 0 else "no kills")
-    print(f"drill {RUN}: {len(PORTS)} instance(s) behind HAProxy, {load_s:.0f} s of load, {WORKERS} filing clients and 2 secretaries, {kills}")
+    print(f"drill {RUN}: {len(PORTS)} instance(s) behind HAProxy, {load_s:.0f} s of load, {WORKERS} filing clients, 2 secretaries and "
+          f"{READERS} readers, {kills}" + (f"; heavy reads from the replica {REPLICA}" if REPLICA else ""))
     print(f"answers seen by the clients: {dict(sorted((str(k), v) for k, v in tally.statuses.items()))}; "
           f"retries {tally.retries}, given up {tally.gave_up}, refused {len(tally.refused)} {tally.refused[:3]}")
     print(f"filings:  acked {len(tally.filed)}  stored {stored}  duplicated {stored - distinct}  lost {len(lost)}  "
           f"answered with another id {len(wrong_id)}  ({acked_by_stop / load_s:.0f} filings/s and {accepted_by_stop / load_s:.0f} actions/s while loaded)")
+    print(f"reads:    {read_by_stop / load_s:.0f} heavy reads/s while loaded {dict(sorted(tally.reads.items()))}; served by "
+          f"{dict(sorted(served.items())) or 'the primary (no replica)'} (instances' counters since their last start)")
     print(f"accepts:  acked {len(tally.accepted)}  applied {len(accept_counts)}  applied twice {len(accept_twice)}  lost {len(accept_lost)}"
           f"  (applied but not acked: {len(accept_counts) - len(tally.accepted)}, answers cut off by a kill and not retried)")
     print(f"clocks:   made due {due}  warned {warned}  fired twice {fired_twice}  warning events {warn_events.replace('|', ' on ')} tickets"
