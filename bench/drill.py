@@ -14,10 +14,12 @@ measure throughput), INSTANCES (3; 1–3), WORKERS (6 filing threads), READERS (
 reads: a supervisor's rankings and a community's searches), REPLICA_URL (a streaming replica of
 the cluster, e.g. postgres://postgres@127.0.0.1:5433 from `bash bench/replica.sh up`: the
 instances read rankings and searches from it, and the figures say how many it served),
+OUTBOX (1: a webhook on the compound, received by this script on 127.0.0.1:8109, so that every
+notification of the drill goes through the outbox and the instances' delivery workers; 0: none),
 ADMIN_URL (postgres://postgres@127.0.0.1:5432), GRIDLOOP_BIN (target/release/gridloop,
 built by drill.sh). Needs root for nothing; uses ports 8100-8103.
 """
-import json, os, random, signal, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request, uuid
+import http.server, json, os, random, signal, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN = os.environ.get("ADMIN_URL", "postgres://postgres@127.0.0.1:5432")
@@ -30,6 +32,32 @@ WORKERS = int(os.environ.get("WORKERS", "6"))
 READERS = int(os.environ.get("READERS", "2"))
 REPLICA = os.environ.get("REPLICA_URL", "")
 METRICS_TOKEN = "drill-metrics-token-" + "x" * 24
+OUTBOX = os.environ.get("OUTBOX", "1") == "1"
+HOOK_PORT = 8109
+
+
+class Hooks(http.server.ThreadingHTTPServer):
+    """The webhook receiver: every X-Gridloop-Delivery it was sent (a resend after a kill shows twice)."""
+    daemon_threads = True
+
+    def __init__(self):
+        self.received = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    outer.received.append(self.headers.get("X-Gridloop-Delivery"))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", HOOK_PORT), Handler)
 PROXY = "http://127.0.0.1:8100"
 PORTS = [8101, 8102, 8103][: int(os.environ.get("INSTANCES", "3"))]
 RUN = uuid.uuid4().hex[:8]
@@ -201,11 +229,21 @@ def main():
     proxy = subprocess.Popen(["haproxy", "-db", "-f", cfg.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_healthy(PROXY)
     tokens = {}
-    for login in GRID_WORKERS + ["bs.yang", "sup.zhao", "cs.liu"]:
+    for login in GRID_WORKERS + ["bs.yang", "sup.zhao", "cs.liu", "admin"]:
         s, b = call("POST", "/api/v1/auth/login", body={"login": login, "password": "gridloop-demo"})
         tokens[login] = b["token"]
     cat = call("GET", "/api/v1/categories", tokens["gw.wang"])[1][0]["id"]
     places = {g: call("GET", "/api/v1/me", tokens[g])[1]["grants"][0]["org_unit_id"] for g in GRID_WORKERS}
+    hooks = None
+    if OUTBOX:
+        hooks = Hooks()
+        threading.Thread(target=hooks.serve_forever, daemon=True).start()
+        compound = call("GET", "/api/v1/me", tokens["bs.yang"])[1]["grants"][0]["org_unit_id"]
+        s_, b_ = call("POST", f"/api/v1/org-units/{compound}/channels", tokens["admin"],
+                      {"kind": "webhook", "name": "演练接收端", "url": f"http://127.0.0.1:{HOOK_PORT}/hook"})
+        if s_ != 201:
+            raise SystemExit(f"could not add the drill's webhook: {s_} {b_}")
+        endpoint = b_["id"]
 
     tally = Tally()
     stop = threading.Event()
@@ -303,6 +341,32 @@ def main():
         time.sleep(0.5)
 
     fire_s = time.time() - fire_started
+    outbox_line, outbox_ok = "outbox:   none (OUTBOX=0)", True
+    if OUTBOX:
+        # Every delivery to the drill's webhook sent (or given up), then: one row per dedupe key,
+        # every sent one received, resends (a kill between send and mark) counted.
+        drain_started = time.time()
+        while time.time() < drain_started + 300 and int(psql(
+                f"SELECT count(*) FROM deliveries WHERE endpoint_id = '{endpoint}' AND state IN ('pending', 'sending')")) > 0:
+            time.sleep(0.5)
+        rows = psql(f"SELECT count(*), count(DISTINCT dedupe_key), count(*) FILTER (WHERE state = 'sent'), "
+                    f"count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state IN ('pending', 'sending')) "
+                    f"FROM deliveries WHERE endpoint_id = '{endpoint}'").split("|")
+        total, distinct_keys, sent, failed, waiting = (int(x) for x in rows)
+        sent_ids = set(psql(f"SELECT id FROM deliveries WHERE endpoint_id = '{endpoint}' AND state = 'sent'").split())
+        warn_notes = psql(f"SELECT count(*), count(DISTINCT n.ticket_id) FROM notifications n JOIN tickets t ON t.id = n.ticket_id "
+                          f"WHERE n.kind = 'sla_warning' AND t.title LIKE '{like}'").split("|")
+        with hooks.lock:
+            received = list(hooks.received)
+        got = set(received)
+        missing = len(sent_ids - got)
+        outbox_line = (f"outbox:   webhook deliveries {total} (distinct events {distinct_keys}), sent {sent}, failed {failed}, waiting {waiting}; "
+                       f"received {len(received)}, distinct {len(got)}, sent but not received {missing}, resent {len(received) - len(got)} "
+                       f"(a kill between sending and marking: at least once, the receiver dedupes on X-Gridloop-Delivery); "
+                       f"warning notifications {warn_notes[0]} on {warn_notes[1]} tickets (drained in {time.time() - drain_started:.0f} s)")
+        outbox_ok = (total == distinct_keys and failed == 0 and waiting == 0 and missing == 0
+                     and warn_notes[0] == warn_notes[1] and int(warn_notes[0]) == due)
+        hooks.shutdown()
     stored = int(psql(f"SELECT count(*) FROM tickets WHERE title LIKE '{like}'"))
     distinct = int(psql(f"SELECT count(DISTINCT title) FROM tickets WHERE title LIKE '{like}'"))
     rows = psql(f"SELECT title, id FROM tickets WHERE title LIKE '{like}'")
@@ -353,6 +417,7 @@ def main():
           f"  (applied but not acked: {len(accept_counts) - len(tally.accepted)}, answers cut off by a kill and not retried)")
     print(f"clocks:   made due {due}  warned {warned}  fired twice {fired_twice}  warning events {warn_events.replace('|', ' on ')} tickets"
           f"  (all fired in {fire_s:.0f} s by the {len(PORTS)} schedulers)")
+    print(outbox_line)
     print(f"audit:    {(verify.stdout or verify.stderr).strip()}")
     print(f"errors logged by the instances: {sum(errors.values())} {sorted(errors.items(), key=lambda e: -e[1])[:4]}")
     used = {k: cpu1.get(k, 0) - cpu0.get(k, 0) for k in ("postgres", "gridloop", "haproxy", "python3")}
@@ -361,7 +426,7 @@ def main():
           + ", ".join(f"{k} {v:.0f} s ({100 * v / (cores * load_s):.0f}%)" for k, v in used.items())
           + " (python3: these clients)")
     ok = (not lost and not wrong_id and stored == distinct and not accept_lost and not accept_twice
-          and fired_twice == 0 and warned == due and verify.returncode == 0 and tally.gave_up == 0 and not tally.refused)
+          and fired_twice == 0 and warned == due and verify.returncode == 0 and tally.gave_up == 0 and not tally.refused and outbox_ok)
     print("drill: PASSED" if ok else "drill: FAILED")
     sys.exit(0 if ok else 1)
 

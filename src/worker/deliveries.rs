@@ -26,8 +26,16 @@ use crate::domain::notify::DeliveryChannel;
 
 use super::{Outcome, Task};
 
-/// How long a claim holds its deliveries: the longest a batch may take to send.
-const HOLD_SECONDS: i64 = 300;
+/// How long a claim holds its deliveries: the longest a batch may take to send — its rounds of
+/// `concurrency` sends, each bounded by `timeout_s` — and a margin. A server killed mid-batch
+/// leaves its deliveries claimed this long; then another server sends them (at least once: the
+/// receiver dedupes on the delivery's id). 160 s with the defaults (200, 16, 10 s); it was a
+/// fixed 300 s until the kill drill showed the wait (#21).
+pub fn hold_seconds(s: &NotifySettings) -> i64 {
+    let batch = s.batch.max(1);
+    let rounds = (batch + s.concurrency.max(1) as i64 - 1) / s.concurrency.max(1) as i64;
+    rounds * s.timeout_s as i64 + 30
+}
 
 /// The senders of every channel, built once from the settings.
 pub struct Senders {
@@ -340,8 +348,9 @@ impl Deliveries {
         let calendar = self.calendars.default_calendar();
         // One transaction on both back ends: on PostgreSQL the claim's row locks (FOR UPDATE SKIP
         // LOCKED) must hold until the rows say `sending`, or another instance claims them too.
-        let claimed =
-            backend::immediate_transaction(conn, |c| notifications::claim(c, &calendar, now, s.batch, Duration::seconds(HOLD_SECONDS)))?;
+        let claimed = backend::immediate_transaction(conn, |c| {
+            notifications::claim(c, &calendar, now, s.batch, Duration::seconds(hold_seconds(&s)))
+        })?;
         let n = claimed.outgoing.len();
         if n == 0 {
             return Ok((0, notifications::Settled::default(), claimed.deferred + claimed.undeliverable));
@@ -483,6 +492,19 @@ impl Task for Deliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_holds_as_long_as_its_batch_can_take_and_no_longer() {
+        let mut s = crate::config::Settings::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"), "development")
+            .unwrap()
+            .notify;
+        (s.batch, s.concurrency, s.timeout_s) = (200, 16, 10);
+        assert_eq!(hold_seconds(&s), 13 * 10 + 30, "13 rounds of 16 sends of at most 10 s");
+        (s.batch, s.concurrency, s.timeout_s) = (16, 16, 10);
+        assert_eq!(hold_seconds(&s), 40);
+        (s.batch, s.concurrency, s.timeout_s) = (1, 1, 300);
+        assert_eq!(hold_seconds(&s), 330);
+    }
 
     #[test]
     fn dingtalk_signs_as_its_documentation_shows() {
