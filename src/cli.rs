@@ -15,6 +15,31 @@ use crate::db::{self, DbConn};
 use crate::domain::{OrgKind, Role};
 use crate::startup::Application;
 
+/// Prints to standard output as `print!`/`println!` do, except that a reader gone away (`gridloop
+/// partitions list | head`) ends the command quietly with status 141, as a Unix tool killed by
+/// SIGPIPE would, instead of a panic. (Rust ignores SIGPIPE, so the write fails with EPIPE;
+/// restoring the signal would also kill the server and the sender on a closed socket.)
+macro_rules! printed {
+    ($w:ident, $($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = $w!(stdout, $($t)*).and_then(|_| stdout.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            panic!("failed printing to stdout: {e}");
+        }
+    }};
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { printed!(write, $($t)*) };
+}
+
+macro_rules! outln {
+    ($($t:tt)*) => { printed!(writeln, $($t)*) };
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "gridloop", version, about = "Gridloop: residents' requests through grid-based community governance (网格化治理)")]
 pub struct Cli {
@@ -390,15 +415,15 @@ fn partitions_command(settings: &Settings, command: PartitionsCommand) -> Result
     let (_pool, mut conn) = open_database(settings)?;
     migrate(&mut conn)?;
     if !crate::db::backend::partitions::partitioned(&mut conn) && !matches!(command, PartitionsCommand::Detach { .. }) {
-        println!("SQLite keeps each table whole: the monthly partitions are PostgreSQL's (docs/scaling.md).");
+        outln!("SQLite keeps each table whole: the monthly partitions are PostgreSQL's (docs/scaling.md).");
         return Ok(());
     }
     match command {
         PartitionsCommand::List => {
             let parts = partitions::list(&mut conn).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("{:<14} {:<28} {:<8} {:>12} {:>10}", "table", "partition", "month", "rows (est.)", "size");
+            outln!("{:<14} {:<28} {:<8} {:>12} {:>10}", "table", "partition", "month", "rows (est.)", "size");
             for p in parts {
-                println!(
+                outln!(
                     "{:<14} {:<28} {:<8} {:>12} {:>10}",
                     p.table,
                     p.name,
@@ -418,7 +443,7 @@ fn partitions_command(settings: &Settings, command: PartitionsCommand) -> Result
                 return Err(fail(2, "at most 100 years of months at once"));
             }
             let n = partitions::ensure_months(&mut conn, from, through).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("{n} monthly partitions created ({} to {}).", from.format("%Y-%m"), through.format("%Y-%m"));
+            outln!("{n} monthly partitions created ({} to {}).", from.format("%Y-%m"), through.format("%Y-%m"));
             Ok(())
         }
         PartitionsCommand::Detach { before } => {
@@ -434,15 +459,15 @@ fn partitions_command(settings: &Settings, command: PartitionsCommand) -> Result
             };
             let schema = crate::db::backend::backup::current_schema(&mut conn).ok().flatten().unwrap_or_else(|| "public".into());
             for d in &report.detached {
-                println!("detached {} ({} rows) from {}", d.name, d.rows, d.table);
+                outln!("detached {} ({} rows) from {}", d.name, d.rows, d.table);
             }
             for (name, why) in &report.kept {
-                println!("kept {name}: {why}");
+                outln!("kept {name}: {why}");
             }
             if report.detached.is_empty() {
-                println!("Nothing to detach before {}.", before.format("%Y-%m"));
+                outln!("Nothing to detach before {}.", before.format("%Y-%m"));
             } else {
-                println!(
+                outln!(
                     "Archive each with `pg_dump --table={schema}.<name> --format=custom --file=<name>.dump <database>`, then `DROP TABLE {schema}.<name>`; \
                      `gridloop audit verify` goes on from where each chain's archive ends."
                 );
@@ -453,40 +478,43 @@ fn partitions_command(settings: &Settings, command: PartitionsCommand) -> Result
 }
 
 fn print_demo(summary: &DemoSummary, url: &str) {
-    println!(
+    outln!(
         "Demo city loaded: {} org units, {} categories, {} residents, {} visit logs of the last two weeks.",
-        summary.units, summary.categories, summary.residents, summary.visit_logs
+        summary.units,
+        summary.categories,
+        summary.residents,
+        summary.visit_logs
     );
     print_logins(summary, url);
 }
 
 fn print_logins(summary: &DemoSummary, url: &str) {
-    println!();
-    println!("Open {url}/login in a browser (a phone-sized window works best) and log in with any of these");
-    println!("(password: {DEMO_PASSWORD}); try gw.wang (grid worker: today's visits) and bs.yang (branch secretary: board and triage).");
-    println!("The API takes the same logins at {url}/api/v1/auth/login.");
+    outln!();
+    outln!("Open {url}/login in a browser (a phone-sized window works best) and log in with any of these");
+    outln!("(password: {DEMO_PASSWORD}); try gw.wang (grid worker: today's visits) and bs.yang (branch secretary: board and triage).");
+    outln!("The API takes the same logins at {url}/api/v1/auth/login.");
     for l in &summary.logins {
         let roles: Vec<String> = l
             .roles
             .iter()
             .map(|(r, unit)| format!("{} {} @ {unit}", crate::i18n::text(crate::i18n::Lang::Zh, r.label_key()), r.as_str()))
             .collect();
-        println!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
+        outln!("  {:<12} {:<6} {}", l.login, l.name, roles.join("; "));
     }
     for c in &summary.clients {
         match c.kind {
             crate::domain::outside::ClientKind::Hotline => {
-                println!();
-                println!("The 12345 platform's door (POST {url}/api/v1/external/work-orders, signed; docs/api.md):");
-                println!("  key {}  secret {}", c.key, c.secret.as_deref().unwrap_or("-"));
+                outln!();
+                outln!("The 12345 platform's door (POST {url}/api/v1/external/work-orders, signed; docs/api.md):");
+                outln!("  key {}  secret {}", c.key, c.secret.as_deref().unwrap_or("-"));
             }
             crate::domain::outside::ClientKind::Open311 => {
-                println!("Open311 GeoReport v2 at {url}/open311/v2/ (try {url}/open311/v2/services.json); an app posts with");
-                println!("  api_key {}", c.key);
+                outln!("Open311 GeoReport v2 at {url}/open311/v2/ (try {url}/open311/v2/services.json); an app posts with");
+                outln!("  api_key {}", c.key);
             }
         }
     }
-    println!();
+    outln!();
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool), Failure> {
@@ -514,7 +542,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             migrate(&mut conn)?;
             let started = std::time::Instant::now();
             let done = crate::app::backup::backup(&mut conn, &target, &dest, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!(
+            outln!(
                 "Backup written to {} ({} bytes) in {:.1} s; the audit heads ({} events) to {}.",
                 done.path.display(),
                 done.bytes,
@@ -553,7 +581,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             migrate(&mut conn)?;
             match crate::app::audit::verify(&mut conn, recorded.as_ref()).map_err(|e| fail(1, Plain(&e).to_string()))? {
                 Ok(v) => {
-                    println!(
+                    outln!(
                         "Restored from {}: audit trail intact, {} events in {} chains{}.",
                         src.display(),
                         v.events,
@@ -572,8 +600,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::CheckConfig => {
-            println!("# configuration is valid; effective values (secrets hidden):\n");
-            print!("{}", settings.render_redacted());
+            outln!("# configuration is valid; effective values (secrets hidden):\n");
+            out!("{}", settings.render_redacted());
             // The calendars as the database has them when it can be read; the shipped files if not.
             let from_db = open_database(&settings).ok().and_then(|(_pool, mut conn)| {
                 db::run_migrations(&mut conn).ok()?;
@@ -583,12 +611,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 .unwrap_or_else(|| crate::app::calendars::Calendars::from_files(&settings.config_dir.join("calendars"), &settings.sla))
                 .map_err(|e| fail(2, e))?;
             let warnings = calendars.warnings(local_today());
-            println!();
+            outln!();
             if warnings.is_empty() {
-                println!("# calendars: {} (every year in use is published)", calendars.names().join(", "));
+                outln!("# calendars: {} (every year in use is published)", calendars.names().join(", "));
             }
             for w in warnings {
-                println!("# WARNING: {}", w.log_line());
+                outln!("# WARNING: {}", w.log_line());
             }
             Ok(())
         }
@@ -596,13 +624,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let (_pool, mut conn) = open_database(&settings)?;
             let Upgrade { applied, sealed } = migrate(&mut conn)?;
             if applied.is_empty() {
-                println!("The database is up to date.");
+                outln!("The database is up to date.");
             } else {
-                println!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
+                outln!("Applied {} migration(s): {}", applied.len(), applied.join(", "));
             }
             match sealed {
                 Ok(0) => {}
-                Ok(n) => println!("Sealed the version-1 audit events of {n} chain(s): `gridloop audit verify` now covers their ids."),
+                Ok(n) => outln!("Sealed the version-1 audit events of {n} chain(s): `gridloop audit verify` now covers their ids."),
                 Err(why) => return Err(fail(3, why)),
             }
             Ok(())
@@ -624,7 +652,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 crate::app::sla::recompute(c, ctx, crate::app::sla::Recompute::All, utc_now())
             })
             .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("{n} open clocks got new deadlines.");
+            outln!("{n} open clocks got new deadlines.");
             Ok(())
         }
         Command::Sla(SlaCommand::Tick { now }) => {
@@ -640,7 +668,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             match crate::worker::run_guarded(&mut task, &mut conn, now) {
                 crate::worker::Ran::Done(o) => {
-                    println!("{}.", o.summary);
+                    outln!("{}.", o.summary);
                     Ok(())
                 }
                 crate::worker::Ran::Failed(e) => Err(fail(1, Plain(&e).to_string())),
@@ -656,7 +684,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let mut task = crate::worker::tasks::VisitReminders { settings: std::sync::Arc::new(settings.clone()), calendars, rules };
             match crate::worker::run_guarded(&mut task, &mut conn, now) {
                 crate::worker::Ran::Done(o) => {
-                    println!("{}.", o.summary.replace("reminders for", "reminders recorded for"));
+                    outln!("{}.", o.summary.replace("reminders for", "reminders recorded for"));
                     Ok(())
                 }
                 crate::worker::Ran::Failed(e) => Err(fail(1, Plain(&e).to_string())),
@@ -670,7 +698,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let store = crate::app::photos::FileStore { dir: settings.photos.dir.clone() };
             let p =
                 crate::app::retention::purge(&mut conn, &store, &settings.retention, now).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Retention purge: {}.", p.summary());
+            outln!("Retention purge: {}.", p.summary());
             Ok(())
         }
         Command::Partitions(command) => partitions_command(&settings, command),
@@ -689,7 +717,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     crate::worker::Ran::Done(o) if o.done == 0 => break,
                     crate::worker::Ran::Done(o) => {
                         total += o.done;
-                        println!("{}.", o.summary);
+                        outln!("{}.", o.summary);
                     }
                     crate::worker::Ran::Failed(e) => return Err(fail(1, Plain(&e).to_string())),
                     crate::worker::Ran::Panicked(why) => return Err(fail(1, format!("sending failed: {why}"))),
@@ -705,7 +733,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 })
                 .map(|kb| format!("{:.0} MiB", kb / 1024.0))
                 .unwrap_or_else(|| "unknown".into());
-            println!("{total} deliveries tried in {:.2} s; peak memory {peak}.", started.elapsed().as_secs_f64());
+            outln!("{total} deliveries tried in {:.2} s; peak memory {peak}.", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Calendar(cmd) => calendar_command(&settings, cmd),
@@ -722,7 +750,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             migrate(&mut conn)?;
             match crate::app::audit::verify_period(&mut conn, from, to).map_err(|e| fail(1, Plain(&e).to_string()))? {
                 Ok(v) => {
-                    println!(
+                    outln!(
                         "Audit trail intact for the period: {} events in {} chains, linked to the events before and after it{}.",
                         v.events,
                         v.chains,
@@ -752,7 +780,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             migrate(&mut conn)?;
             match crate::app::audit::verify(&mut conn, cp.as_ref()).map_err(|e| fail(1, Plain(&e).to_string()))? {
                 Ok(v) => {
-                    println!(
+                    outln!(
                         "Audit trail intact: {} events in {} chains{}{}.",
                         v.events,
                         v.chains,
@@ -778,7 +806,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 crate::app::reports::rollup::reset(&mut conn).map_err(|e| fail(1, Plain(&e).to_string()))?;
             }
             let r = crate::app::reports::rollup::roll_all(&mut conn, &calendars, tz).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!(
+            outln!(
                 "{} running clocks (their volume), {} stopped clocks and {} return visits ({} audit events read) rolled up in {:.1} s.",
                 r.started,
                 r.clocks,
@@ -796,9 +824,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             match out {
                 Some(path) => {
                     std::fs::write(&path, json).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
-                    println!("Checkpoint of {} events written to {}.", cp.events, path.display());
+                    outln!("Checkpoint of {} events written to {}.", cp.events, path.display());
                 }
-                None => println!("{json}"),
+                None => outln!("{json}"),
             }
             Ok(())
         }
@@ -815,7 +843,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             let row =
                 org::insert_unit(&mut conn, parent.as_ref(), kind, &code, &name, utc_now()).map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Added {} {} ({}) with id {}", row.kind, row.name, row.code, row.id);
+            outln!("Added {} {} ({}) with id {}", row.kind, row.name, row.code, row.id);
             Ok(())
         }
         Command::User(UserCommand::Add { login, name, phone, role, unit, password_stdin }) => {
@@ -836,9 +864,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             let row = diesel::Connection::transaction(&mut *conn, |c| insert_person(c, &settings.auth, &input, &unit_row, utc_now()))
                 .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Added {} ({}) as {} at {} ({}).", row.login, row.display_name, role, unit_row.name, unit_row.code);
+            outln!("Added {} ({}) as {} at {} ({}).", row.login, row.display_name, role, unit_row.name, unit_row.code);
             if generated {
-                println!("Generated password (shown once): {password}");
+                outln!("Generated password (shown once): {password}");
             }
             Ok(())
         }
@@ -851,9 +879,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let (password, generated) = read_password(password_stdin)?;
             diesel::Connection::transaction(&mut *conn, |c| set_password_unchecked(c, &settings.auth, &person, &password, utc_now()))
                 .map_err(|e| fail(1, Plain(&e).to_string()))?;
-            println!("Password of {} reset; the account's login throttling is lifted and its sessions ended.", person.login);
+            outln!("Password of {} reset; the account's login throttling is lifted and its sessions ended.", person.login);
             if generated {
-                println!("Generated password (shown once): {password}");
+                outln!("Generated password (shown once): {password}");
             }
             Ok(())
         }
@@ -906,7 +934,7 @@ fn calendar_command(settings: &Settings, cmd: CalendarCommand) -> Result<(), Fai
                 ),
                 _ => fail(1, Plain(&e).to_string()),
             })?;
-            println!("{line}");
+            outln!("{line}");
             Ok(())
         }
         CalendarCommand::Export { year, calendar, out } => {
@@ -916,9 +944,9 @@ fn calendar_command(settings: &Settings, cmd: CalendarCommand) -> Result<(), Fai
             match out {
                 Some(path) => {
                     std::fs::write(&path, text).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
-                    println!("Calendar {}, {year} ({}) written to {}.", v.calendar, v.status.as_str(), path.display());
+                    outln!("Calendar {}, {year} ({}) written to {}.", v.calendar, v.status.as_str(), path.display());
                 }
-                None => print!("{text}"),
+                None => out!("{text}"),
             }
             Ok(())
         }
@@ -930,14 +958,14 @@ fn calendar_command(settings: &Settings, cmd: CalendarCommand) -> Result<(), Fai
                 (_, true) => "provisional (stored ahead of the official schedule)",
                 (_, false) => "provisional (the standing rule: weekdays less the statutory holidays; no make-up days)",
             };
-            println!("Calendar {}, {}: {how}", v.calendar, v.year);
+            outln!("Calendar {}, {}: {how}", v.calendar, v.year);
             if let Some(s) = &v.source {
-                println!("  source:    {s}");
+                outln!("  source:    {s}");
             }
             let list = |d: &[chrono::NaiveDate]| d.iter().map(|d| d.format("%m-%d").to_string()).collect::<Vec<_>>().join(" ");
-            println!("  holidays:  {}", list(&v.holidays));
-            println!("  make-up working days: {}", if v.workdays.is_empty() { "none".into() } else { list(&v.workdays) });
-            println!("  working days: {}", v.working_days);
+            outln!("  holidays:  {}", list(&v.holidays));
+            outln!("  make-up working days: {}", if v.workdays.is_empty() { "none".into() } else { list(&v.workdays) });
+            outln!("  working days: {}", v.working_days);
             Ok(())
         }
     }
@@ -1000,9 +1028,9 @@ fn serve(settings: Settings, demo: bool) -> Result<(), Failure> {
             print_demo(summary, &url);
         }
         if let Some(note) = demo_note {
-            println!("{note}");
+            outln!("{note}");
         }
-        println!("Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz", app.port());
+        outln!("Gridloop is listening on port {} ({backend:?}) at {url}; health: {url}/healthz", app.port());
         let served = app.run_until_stopped().await.map_err(|e| fail(5, format!("server stopped with an error: {e}")));
         // The server has drained its requests: let the background work finish its round.
         worker.stop();

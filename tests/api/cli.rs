@@ -864,3 +864,17 @@ fn partitions_are_listed_created_and_detached_from_the_command_line() {
         assert!(after.contains(&format!("{archived} of them in detached months")), "{after}");
     }
 }
+
+/// Output read by a reader that went away (`gridloop calendar show 2026 | head -1`) ends the
+/// command quietly with status 141, as a Unix tool killed by SIGPIPE would — not with a panic.
+#[test]
+fn a_reader_gone_away_ends_the_output_quietly() {
+    let db = TestDb::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out =
+        gridloop().args(["--database-url", &db.url, "calendar", "show", "2026"]).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
