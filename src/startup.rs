@@ -54,11 +54,6 @@ impl Application {
                 if let Err(e) = crate::app::audit::seal_version_1_events(&mut conn, crate::app::utc_now()) {
                     log::error!("sealing the audit chains failed: {}", crate::app::error::Plain(&e));
                 }
-                // The history tables' months around now (PostgreSQL; the scheduler keeps them
-                // ahead daily). Not fatal: rows of a month not created go to the default partition.
-                if let Err(e) = crate::app::partitions::ensure_around(&mut conn, crate::app::utc_now()) {
-                    log::error!("creating the monthly partitions failed: {}", crate::app::error::Plain(&e));
-                }
                 crate::app::calendars::Calendars::prepare(&mut conn, &settings.config_dir, &settings.sla, crate::app::utc_now())
                     .map_err(std::io::Error::other)?
             }

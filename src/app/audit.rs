@@ -238,12 +238,8 @@ fn seal_chain(conn: &mut DbConn, shard: i32, now: NaiveDateTime) -> AppResult<bo
 
 /// An entity's events, oldest first (one entity's events share a chain, so seq orders them).
 pub fn events_of(conn: &mut DbConn, entity_kind: &str, entity_id: &str) -> AppResult<Vec<AuditEventRow>> {
-    Ok(audit_events::table
-        .filter(audit_events::entity_kind.eq(entity_kind))
-        .filter(audit_events::entity_id.eq(entity_id))
-        .order(audit_events::seq.asc())
-        .select(AuditEventRow::as_select())
-        .load(conn)?)
+    let epoch = chrono::DateTime::UNIX_EPOCH.naive_utc();
+    events_since(conn, entity_kind, entity_id, epoch)
 }
 
 /// An entity's events written from `since` on, oldest first: for an entity whose start is known

@@ -161,14 +161,10 @@ pub fn read<T>(replica: &Replica, primary: &DbPool, person: &PersonId, f: impl F
     let mut source = replica.choose(&mut p, person)?;
     if source == Source::Replica {
         match replica.pool.get() {
-            Ok(mut r) => {
+            Ok(r) => {
                 drop(p);
                 count(source);
-                let done = f(&mut r);
-                if done.is_ok() {
-                    r.vouch();
-                }
-                return done;
+                return crate::db::with_conn(r, f);
             }
             Err(e) => {
                 log::warn!("no connection to the replica ({e}): reading from the primary for {} s", BACK_OFF.as_secs());
@@ -178,11 +174,7 @@ pub fn read<T>(replica: &Replica, primary: &DbPool, person: &PersonId, f: impl F
         }
     }
     count(source);
-    let done = f(&mut p);
-    if done.is_ok() {
-        p.vouch();
-    }
-    done
+    crate::db::with_conn(p, f)
 }
 
 fn count(source: Source) {

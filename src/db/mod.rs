@@ -54,7 +54,12 @@ pub fn with_pooled<T, E>(pool: &DbPool, f: impl FnOnce(&mut DbConn) -> Result<T,
 where
     E: From<diesel::r2d2::PoolError>,
 {
-    let mut conn = pool.get()?;
+    with_conn(pool.get()?, f)
+}
+
+/// Runs `f` on a connection already taken from a pool, vouching for it when `f` succeeded (see
+/// [`with_pooled`]).
+pub fn with_conn<T, E>(mut conn: PooledConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E> {
     let done = f(&mut conn);
     if done.is_ok() {
         conn.vouch();
